@@ -1,0 +1,107 @@
+"""Text-to-video generation with a base model, optionally with a few-step student LoRA: the one
+function behind `python -m engine sample`, the sample job and the studio's Compare tab."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import sampling
+from .models import BaseModel, ModelError, load_base_model
+from .video import write_mp4
+
+MAX_SEEDS = 256
+
+
+@dataclass
+class SampleConfig:
+    """What to generate. Shared by the CLI, the job row and the studio form."""
+
+    base: str = "shapes-tiny"
+    prompt: str = ""
+    seeds: list[int] = field(default_factory=lambda: [1])
+    steps: int = 50  # teacher: Euler steps; with a student LoRA: len(t_list) - 1 is used instead
+    guidance: float = 5.0  # CFG scale (uncond + s * (cond - uncond)); students run without CFG
+    lora: str | None = None  # folder with pytorch_lora_weights.safetensors (a student)
+    t_list: list[float] | None = None  # student times; default: the student's own, else the paper's
+    num_frames: int | None = None  # default: the base model's
+    height: int | None = None
+    width: int | None = None
+    scale: int = 1  # nearest-neighbour upscaling of the written mp4 (tiny worlds are 64x64)
+    negative_prompt: str = ""
+
+    def validate(self) -> "SampleConfig":
+        """Raise ValueError with a one-line reason for any bad setting; returns self."""
+        if not self.prompt or not self.prompt.strip():
+            raise ValueError("the prompt is empty; describe the video to generate")
+        if not self.seeds:
+            raise ValueError("no seeds given; use e.g. 1-8")
+        if any((not isinstance(s, int)) or s < 0 for s in self.seeds):
+            raise ValueError(f"seeds must be non-negative integers, got {self.seeds}")
+        if len(self.seeds) > MAX_SEEDS:
+            raise ValueError(f"too many seeds ({len(self.seeds)}); at most {MAX_SEEDS}")
+        if not 1 <= self.steps <= 1000:
+            raise ValueError(f"steps must be between 1 and 1000, got {self.steps}")
+        if not 0.0 <= self.guidance <= 30.0:
+            raise ValueError(f"guidance (CFG scale) must be between 0 and 30, got {self.guidance}")
+        if not 1 <= self.scale <= 8:
+            raise ValueError(f"scale must be between 1 and 8, got {self.scale}")
+        if self.num_frames is not None and (self.num_frames < 1 or (self.num_frames - 1) % 4):
+            raise ValueError(f"num_frames must be 4k+1 (e.g. 17), got {self.num_frames}")
+        for name in ("height", "width"):
+            value = getattr(self, name)
+            if value is not None and (value <= 0 or value % 2):
+                raise ValueError(f"{name} must be a positive even number, got {value}")
+        if self.lora is not None and not (Path(self.lora) / "pytorch_lora_weights.safetensors").is_file():
+            raise ValueError(f"no student LoRA at {self.lora} (expected pytorch_lora_weights.safetensors there)")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class GenerationResult:
+    paths: list[Path]
+    seconds: float  # sampling + decode + writing, model loading excluded
+    nfe: int  # network forward evaluations per video
+
+
+def sample_frames(model: BaseModel, cfg: SampleConfig, progress=None) -> tuple[np.ndarray, int]:
+    """uint8 videos (len(seeds), F, H, W, 3) for a validated config, and the NFE per video."""
+    frames = cfg.num_frames or model.num_frames
+    height, width = cfg.height or model.height, cfg.width or model.width
+    shape = model.latent_shape(len(cfg.seeds), frames, height, width)
+    if cfg.lora is not None:
+        raise ModelError("sampling with a student LoRA arrives with the distillation engine (engine/lora.py)")
+    cond = model.encode_prompts([cfg.prompt] * len(cfg.seeds))
+    noise = sampling.seeded_noise(shape, cfg.seeds, model.device, model.dtype)
+    uncond = model.encode_prompts([cfg.negative_prompt] * len(cfg.seeds))
+    sigmas = sampling.teacher_sigmas(model.pipe.scheduler, cfg.steps)
+    latents = sampling.teacher_sample(model.transformer, noise, cond, uncond, sigmas, cfg.guidance, progress)
+    nfe = cfg.steps * (1 if cfg.guidance == 1.0 else 2)
+    return model.decode(latents), nfe
+
+
+def generate(
+    cfg: SampleConfig,
+    out_dir: str | Path,
+    model: BaseModel | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    name_prefix: str = "seed",
+) -> GenerationResult:
+    """Sample one video per seed and write `<out_dir>/<prefix><seed>.mp4`. Raises ValueError/ModelError."""
+    cfg.validate()
+    model = model or load_base_model(cfg.base)
+    started = time.perf_counter()
+    videos, nfe = sample_frames(model, cfg, progress)
+    out_dir = Path(out_dir)
+    paths = [
+        write_mp4(out_dir / f"{name_prefix}{seed}.mp4", video, fps=model.fps, scale=cfg.scale)
+        for seed, video in zip(cfg.seeds, videos)
+    ]
+    return GenerationResult(paths=paths, seconds=time.perf_counter() - started, nfe=nfe)

@@ -1,0 +1,202 @@
+"""Building and pretraining the built-in teacher `shapes-tiny` on the shapes world.
+
+The teacher is a Wan2.1-family text-to-video pipeline in miniature: WanTransformer3DModel, a UMT5
+encoder with a word-level tokenizer, a flow-match Euler scheduler, and our patch-PCA autoencoder.
+It is trained by flow matching (velocity target eps - x0) on clips with captions at mixed levels of
+detail, so it models both the narrow detailed-caption conditionals and the multi-modal
+underspecified ones, plus the unconditional branch that CFG needs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import world
+from .autoencoder import PatchPCAAutoencoder, frames_to_tensor
+from .models import STUDIO_META
+from .text import build_text_encoder, build_tokenizer, encode_prompts
+
+
+@dataclass
+class TeacherConfig:
+    """Every setting of `python -m engine pretrain-teacher`; stored beside the weights."""
+
+    steps: int = 10000
+    seed: int = 0
+    batch_size: int = 32
+    lr: float = 1e-3
+    warmup_steps: int = 300
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    pool_clips: int = 16000  # pre-rendered training clips (continuous factors make each one unique)
+    ae_fit_clips: int = 1500
+    # Transformer size (WanTransformer3DModel config).
+    num_layers: int = 6
+    num_attention_heads: int = 4
+    attention_head_dim: int = 32
+    ffn_dim: int = 512
+    text_dim: int = 64
+    text_len: int = 16
+    z_dim: int = 16
+    flow_shift: float = 3.0  # scheduler shift for multi-step sampling
+
+
+def build_pipeline(cfg: TeacherConfig, fit_clips: np.ndarray):
+    """An untrained WanPipeline for the shapes world, with the autoencoder already fitted."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
+
+    tokenizer = build_tokenizer(world.vocabulary(), cfg.text_len)
+    text_encoder = build_text_encoder(len(tokenizer), cfg.text_dim, seed=cfg.seed)
+    vae = PatchPCAAutoencoder(z_dim=cfg.z_dim).fit(frames_to_tensor(fit_clips), seed=cfg.seed)
+    torch.manual_seed(cfg.seed)
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=cfg.num_attention_heads,
+        attention_head_dim=cfg.attention_head_dim,
+        in_channels=cfg.z_dim,
+        out_channels=cfg.z_dim,
+        text_dim=cfg.text_dim,
+        freq_dim=64,
+        ffn_dim=cfg.ffn_dim,
+        num_layers=cfg.num_layers,
+        rope_max_seq_len=64,
+    )
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=cfg.flow_shift)
+    return WanPipeline(
+        tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=scheduler, transformer=transformer
+    )
+
+
+def _lr_at(step: int, cfg: TeacherConfig) -> float:
+    """Linear warm-up, then cosine decay to 10% of the peak rate."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
+
+
+class _CaptionBank:
+    """Embeddings of every caption the world can produce (and the empty one), computed once."""
+
+    def __init__(self, pipe, text_len: int):
+        captions = [""] + [world.caption(named) for named in world.all_namings()]
+        self.index = {c: i for i, c in enumerate(captions)}
+        chunks = [
+            encode_prompts(pipe.tokenizer, pipe.text_encoder, captions[i : i + 256], text_len)
+            for i in range(0, len(captions), 256)
+        ]
+        self.embeddings = torch.cat(chunks)
+
+    def lookup(self, captions: list[str]) -> torch.Tensor:
+        return self.embeddings[[self.index[c] for c in captions]]
+
+
+def save_pipeline_atomically(pipe, out: Path, meta: dict) -> None:
+    """save_pretrained into a temp folder, then swap it in: a crash never leaves a half-written model."""
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    pipe.save_pretrained(tmp, safe_serialization=True)
+    (tmp / STUDIO_META).write_text(json.dumps(meta, indent=2) + "\n")
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if out.exists():
+        os.replace(out, old)
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def pretrain_teacher(cfg: TeacherConfig, out: Path, command: str, save_every: int = 0, progress=None) -> dict:
+    """Train the tiny teacher by flow matching and save it as a diffusers pipeline folder at `out`.
+
+    `progress(step, total, loss)` is called every step. Returns the recorded metadata.
+    """
+    started = time.time()
+    rng = np.random.default_rng(cfg.seed)
+    fit_clips, _ = world.sample_clips({}, cfg.ae_fit_clips, seed=cfg.seed + 1)
+    pipe = build_pipeline(cfg, fit_clips)
+    vae, transformer = pipe.vae, pipe.transformer
+    bank = _CaptionBank(pipe, cfg.text_len)
+
+    # Pre-render and encode the clip pool once; captions are re-drawn every time a clip is used.
+    pool_factors, latents = [], []
+    for start in range(0, cfg.pool_clips, 500):
+        n = min(500, cfg.pool_clips - start)
+        factors = [world.draw_factors(rng) for _ in range(n)]
+        clips = np.stack([world.render(f) for f in factors])
+        with torch.no_grad():
+            latents.append(vae.normalize(vae.encode(frames_to_tensor(clips)).latent_dist.mode()))
+        pool_factors += factors
+    pool = torch.cat(latents)
+
+    ema = {k: v.detach().clone() for k, v in transformer.state_dict().items()}
+    transformer.train()
+    optimizer = torch.optim.AdamW(
+        transformer.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay
+    )
+    gen = torch.Generator().manual_seed(cfg.seed)
+    meta = {}
+    loss_avg = None
+    for step in range(cfg.steps):
+        idx = rng.integers(0, len(pool), size=cfg.batch_size)
+        x0 = pool[idx]
+        captions = [world.training_caption(rng, pool_factors[i]) for i in idx]
+        cond = bank.lookup(captions)
+        t = torch.rand(cfg.batch_size, generator=gen)
+        eps = torch.randn(x0.shape, generator=gen)
+        tt = t.view(-1, 1, 1, 1, 1)
+        x_t = (1 - tt) * x0 + tt * eps
+        v = transformer(hidden_states=x_t, timestep=t * 1000.0, encoder_hidden_states=cond, return_dict=False)[0]
+        loss = torch.nn.functional.mse_loss(v, eps - x0)
+        for group in optimizer.param_groups:
+            group["lr"] = _lr_at(step, cfg)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(transformer.parameters(), cfg.grad_clip)
+        optimizer.step()
+        decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for k, v_ in transformer.state_dict().items():
+                ema[k].lerp_(v_, 1 - decay) if v_.is_floating_point() else ema[k].copy_(v_)
+        loss_value = float(loss.detach())
+        loss_avg = loss_value if loss_avg is None else 0.98 * loss_avg + 0.02 * loss_value
+        if progress:
+            progress(step + 1, cfg.steps, loss_avg)
+        last = step + 1 == cfg.steps
+        if last or (save_every and (step + 1) % save_every == 0):
+            meta = _save(pipe, ema, out, cfg, command, step + 1, loss_avg, time.time() - started)
+    return meta
+
+
+def _save(pipe, ema: dict, out: Path, cfg: TeacherConfig, command: str, step: int, loss: float, seconds: float):
+    live = {k: v.detach().clone() for k, v in pipe.transformer.state_dict().items()}
+    pipe.transformer.load_state_dict(ema)  # ship the EMA weights
+    meta = {
+        "world": "shapes",
+        "num_frames": world.NUM_FRAMES,
+        "height": world.HEIGHT,
+        "width": world.WIDTH,
+        "fps": world.FPS,
+        "text_len": cfg.text_len,
+        "made_by": command,
+        "teacher_config": asdict(cfg),
+        "trained_steps": step,
+        "final_loss_ema": round(loss, 5),
+        "train_seconds": round(seconds, 1),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+    try:
+        save_pipeline_atomically(pipe, out, meta)
+    finally:
+        pipe.transformer.load_state_dict(live)
+    return meta

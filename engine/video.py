@@ -1,0 +1,106 @@
+"""Reading and writing mp4 files (H.264, yuv420p) with the ffmpeg that imageio-ffmpeg ships.
+
+Writes are atomic (temp file, then rename) and checked: ffmpeg silently writes a 0-byte file for odd
+frame sizes, so sizes are validated first and the result is probed after writing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+
+
+class VideoError(ValueError):
+    """A video could not be written or read; the message says why and what to do."""
+
+
+def _ffmpeg() -> str:
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def upscale(frames: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour upscaling of (F, H, W, 3) frames: small clips stay crisp in a browser."""
+    if factor == 1:
+        return frames
+    return frames.repeat(factor, axis=1).repeat(factor, axis=2)
+
+
+def write_mp4(path: str | Path, frames: np.ndarray, fps: int = 8, scale: int = 1) -> Path:
+    """Write uint8 frames (F, H, W, 3) as an H.264 mp4 at `path`, atomically; returns the path."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise VideoError(f"frames must have shape (frames, height, width, 3), got {tuple(frames.shape)}")
+    if frames.shape[0] < 1:
+        raise VideoError("cannot write a video with no frames")
+    if frames.dtype != np.uint8:
+        raise VideoError(f"frames must be uint8 (0-255), got {frames.dtype}")
+    if scale < 1:
+        raise VideoError(f"scale must be a positive integer, got {scale}")
+    frames = upscale(frames, scale)
+    _, h, w, _ = frames.shape
+    if h % 2 or w % 2:
+        raise VideoError(f"H.264 (yuv420p) needs even frame sizes; got {w}x{h}. Use an even width and height.")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.mp4")
+    writer = imageio_ffmpeg.write_frames(
+        str(tmp),
+        (w, h),
+        fps=fps,
+        codec="libx264",
+        pix_fmt_out="yuv420p",
+        macro_block_size=1,
+        output_params=["-crf", "18", "-preset", "veryfast", "-movflags", "+faststart"],
+        ffmpeg_log_level="error",
+    )
+    try:
+        writer.send(None)
+        for frame in frames:
+            writer.send(np.ascontiguousarray(frame))
+    finally:
+        writer.close()
+    if not tmp.exists() or tmp.stat().st_size == 0:
+        tmp.unlink(missing_ok=True)
+        raise VideoError(f"ffmpeg wrote an empty file for {path}; the frames were {w}x{h}x{len(frames)}")
+    os.replace(tmp, path)
+    return path
+
+
+def read_mp4(path: str | Path) -> np.ndarray:
+    """Decode a video file into uint8 frames (F, H, W, 3)."""
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"no video file at {path}")
+    try:
+        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+        meta = next(reader)
+        w, h = meta["size"]
+        frames = [np.frombuffer(buf, np.uint8).reshape(h, w, 3) for buf in reader]
+    except (RuntimeError, OSError, StopIteration) as err:
+        raise VideoError(f"could not decode {path}: {err}") from err
+    if not frames:
+        raise VideoError(f"{path} decodes to no frames")
+    return np.stack(frames)
+
+
+def probe_frame_count(path: str | Path) -> int:
+    """Number of frames ffmpeg decodes from the file (there is no ffprobe in imageio-ffmpeg)."""
+    result = subprocess.run(
+        [_ffmpeg(), "-v", "error", "-i", str(path), "-map", "0:v:0", "-f", "null", "-progress", "pipe:1", "-"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise VideoError(f"ffmpeg cannot decode {path}: {result.stderr.strip()[:300]}")
+    frames = [line.split("=", 1)[1] for line in result.stdout.splitlines() if line.startswith("frame=")]
+    return int(frames[-1]) if frames else 0
+
+
+def to_uint8(video: "np.ndarray") -> np.ndarray:
+    """Frames in [-1, 1] as float (F, H, W, 3) to uint8."""
+    return np.clip(np.round((np.asarray(video, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)

@@ -1,0 +1,290 @@
+"""The built-in "shapes" world: a procedural text-to-video data set with known, countable factors.
+
+Every clip is one object (shape, colour) moving in one direction over a background. Those four
+discrete factors have uneven, known frequencies; position, size and speed are continuous and always
+free. A caption names some of the discrete factors:
+
+- detailed: all four are named, so p_real(clip | caption) is narrow (the DFD paper's regime);
+- underspecified: some are left out, so the caption has several modes whose frequencies are the
+  known marginals of the left-out factors (this is what lets mode collapse be measured exactly).
+
+The world is a real data source for distillation (`sample_clips` draws from p_real(. | caption)) and
+can export itself as a folder of mp4 files with captions, in the format users give their own data.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+NUM_FRAMES = 17
+HEIGHT = 64
+WIDTH = 64
+FPS = 8
+
+# Factor values with their frequencies (uneven on purpose: collapse onto the common mode shows).
+SHAPES = {"circle": 0.4, "square": 0.3, "triangle": 0.2, "cross": 0.1}
+COLOURS = {"red": 0.35, "blue": 0.25, "green": 0.2, "yellow": 0.12, "purple": 0.08}
+MOTIONS = {"left": 0.4, "right": 0.25, "up": 0.2, "down": 0.15}
+BACKGROUNDS = {"dark": 0.5, "gray": 0.25, "sand": 0.15, "teal": 0.1}
+FACTORS = {"shape": SHAPES, "colour": COLOURS, "motion": MOTIONS, "background": BACKGROUNDS}
+FACTOR_NAMES = tuple(FACTORS)
+
+# Moderately saturated RGB (0-255): real clips are not at full saturation, so a student that
+# over-saturates (a known DMD2 failure) is measurably off.
+COLOUR_RGB = {
+    "red": (205, 60, 55),
+    "blue": (60, 90, 200),
+    "green": (70, 170, 80),
+    "yellow": (215, 190, 70),
+    "purple": (150, 75, 175),
+}
+BACKGROUND_RGB = {"dark": (28, 30, 36), "gray": (118, 118, 122), "sand": (196, 182, 150), "teal": (40, 96, 104)}
+MOTION_VECTORS = {"left": (-1.0, 0.0), "right": (1.0, 0.0), "up": (0.0, -1.0), "down": (0.0, 1.0)}
+
+# How training captions are drawn for one clip: detailed, partial (1-3 factors named), or empty
+# (the unconditional branch classifier-free guidance needs).
+CAPTION_LEVELS = {"detailed": 0.5, "partial": 0.4, "empty": 0.1}
+
+
+@dataclass(frozen=True)
+class ClipFactors:
+    """Everything that determines one clip: four discrete factors and the continuous ones."""
+
+    shape: str
+    colour: str
+    motion: str
+    background: str
+    radius: float  # pixels
+    speed: float  # pixels per frame
+    x0: float  # start centre, pixels
+    y0: float
+    shade: float  # small brightness jitter of the object, multiplicative
+
+    def discrete(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in FACTOR_NAMES}
+
+
+def caption(named: dict[str, str]) -> str:
+    """The caption that names exactly the factors in `named` ({} gives "a shape").
+
+    The empty string is not a caption of the world: it is the unconditional prompt of CFG.
+    """
+    unknown = set(named) - set(FACTOR_NAMES)
+    if unknown:
+        raise ValueError(f"unknown factor(s) {sorted(unknown)}; factors are {list(FACTOR_NAMES)}")
+    for name, value in named.items():
+        if value not in FACTORS[name]:
+            raise ValueError(f"unknown {name} {value!r}; choose one of {list(FACTORS[name])}")
+    words = ["a"]
+    if "colour" in named:
+        words.append(named["colour"])
+    words.append(named.get("shape", "shape"))
+    if "motion" in named:
+        words += ["moving", named["motion"]]
+    if "background" in named:
+        words += ["on", "a", named["background"], "background"]
+    return " ".join(words)
+
+
+def parse_caption(text: str) -> dict[str, str]:
+    """The factors a caption names. Raises ValueError for text outside the world's language."""
+    text = " ".join(text.strip().lower().split())
+    if not text:
+        return {}
+    for named in all_namings():
+        if caption(named) == text:
+            return named
+    raise ValueError(
+        f"{text!r} is not a caption of the shapes world; captions look like "
+        f"{caption({'colour': 'red', 'shape': 'circle', 'motion': 'left', 'background': 'dark'})!r} "
+        "with any of colour, shape, motion or background left out"
+    )
+
+
+def all_namings():
+    """Every partial assignment of factors (including the empty one), in a fixed order."""
+    for k in range(len(FACTOR_NAMES) + 1):
+        for subset in itertools.combinations(FACTOR_NAMES, k):
+            for values in itertools.product(*(FACTORS[name] for name in subset)):
+                yield dict(zip(subset, values))
+
+
+def vocabulary() -> list[str]:
+    """Every word a caption can contain, in a fixed order (the tokenizer is trained on these)."""
+    words = ["a", "shape", "moving", "on", "background"]
+    for values in FACTORS.values():
+        words += list(values)
+    return words
+
+
+def mode_frequencies(named: dict[str, str], factor: str) -> dict[str, float]:
+    """p_real(factor = v | caption) for each value v: the named value, or the marginal if left free."""
+    if factor in named:
+        return {v: float(v == named[factor]) for v in FACTORS[factor]}
+    return dict(FACTORS[factor])
+
+
+def _draw(rng: np.random.Generator, table: dict[str, float]) -> str:
+    names = list(table)
+    return names[rng.choice(len(names), p=np.array([table[n] for n in names]))]
+
+
+def draw_factors(rng: np.random.Generator, named: dict[str, str] | None = None) -> ClipFactors:
+    """One clip's factors from p_real(. | caption): named factors fixed, the rest from their marginals."""
+    named = named or {}
+    discrete = {f: named[f] if f in named else _draw(rng, FACTORS[f]) for f in FACTOR_NAMES}
+    radius = float(rng.uniform(8.0, 13.0))
+    speed = float(rng.uniform(0.9, 1.8))
+    dx, dy = MOTION_VECTORS[discrete["motion"]]
+    travel = speed * (NUM_FRAMES - 1)
+    margin = radius + 1.0
+
+    # Choose the start so that the whole path stays inside the frame.
+    def start(direction: float, size: int) -> float:
+        lo = margin + max(0.0, -direction * travel)
+        hi = size - margin - max(0.0, direction * travel)
+        return float(rng.uniform(lo, hi))
+
+    return ClipFactors(
+        **discrete,
+        radius=radius,
+        speed=speed,
+        x0=start(dx, WIDTH),
+        y0=start(dy, HEIGHT),
+        shade=float(rng.uniform(0.9, 1.1)),
+    )
+
+
+def _coverage(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
+    """Anti-aliased coverage in [0, 1] of a shape of size r centred at the origin (signed distance)."""
+    if shape == "circle":
+        dist = np.sqrt(dx**2 + dy**2) - r
+    elif shape == "square":
+        half = r * 0.85
+        dist = np.maximum(np.abs(dx), np.abs(dy)) - half
+    elif shape == "triangle":
+        # Upward equilateral triangle with circumradius ~1.2 r (same visual mass as the circle).
+        rr = r * 1.2
+        k = math.sqrt(3.0)
+        px, py = np.abs(dx), -dy + rr * 0.25
+        # Distance to the three edges of an upward equilateral triangle.
+        e1 = -py - rr * 0.5
+        e2 = (k * px + py) / 2.0 - rr * 0.5
+        dist = np.maximum(e1, e2)
+    elif shape == "cross":
+        arm, half = r * 0.38, r * 1.05
+        bar_h = np.maximum(np.abs(dx) - half, np.abs(dy) - arm)
+        bar_v = np.maximum(np.abs(dx) - arm, np.abs(dy) - half)
+        dist = np.minimum(bar_h, bar_v)
+    else:
+        raise ValueError(f"unknown shape {shape!r}")
+    return np.clip(0.5 - dist, 0.0, 1.0)
+
+
+def render(f: ClipFactors) -> np.ndarray:
+    """The clip as uint8 frames, shape (NUM_FRAMES, HEIGHT, WIDTH, 3)."""
+    ys, xs = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32) + 0.5
+    bg = np.array(BACKGROUND_RGB[f.background], np.float32)
+    fg = np.clip(np.array(COLOUR_RGB[f.colour], np.float32) * f.shade, 0, 255)
+    dx, dy = MOTION_VECTORS[f.motion]
+    frames = np.empty((NUM_FRAMES, HEIGHT, WIDTH, 3), np.uint8)
+    for i in range(NUM_FRAMES):
+        cx = f.x0 + dx * f.speed * i
+        cy = f.y0 + dy * f.speed * i
+        alpha = _coverage(f.shape, xs - cx, ys - cy, f.radius)[..., None]
+        frames[i] = np.round(bg * (1 - alpha) + fg * alpha).astype(np.uint8)
+    return frames
+
+
+def sample_clips(named: dict[str, str], n: int, seed: int) -> tuple[np.ndarray, list[ClipFactors]]:
+    """n clips drawn from p_real(. | caption(named)), deterministic in `seed`.
+
+    Returns uint8 frames (n, NUM_FRAMES, HEIGHT, WIDTH, 3) and each clip's factors.
+    """
+    rng = np.random.default_rng(seed)
+    factors = [draw_factors(rng, named) for _ in range(n)]
+    return np.stack([render(f) for f in factors]), factors
+
+
+def training_caption(rng: np.random.Generator, f: ClipFactors) -> str:
+    """The clip's training caption at a random level of detail (see CAPTION_LEVELS); "" is unconditional."""
+    level = _draw(rng, CAPTION_LEVELS)
+    if level == "detailed":
+        return caption(f.discrete())
+    if level == "empty":
+        return ""
+    k = int(rng.integers(0, len(FACTOR_NAMES)))  # 0 to 3 factors named; 0 gives "a shape"
+    keep = rng.choice(len(FACTOR_NAMES), size=k, replace=False)
+    return caption({FACTOR_NAMES[i]: getattr(f, FACTOR_NAMES[i]) for i in sorted(keep)})
+
+
+def training_batch(rng: np.random.Generator, n: int) -> tuple[np.ndarray, list[str], list[ClipFactors]]:
+    """n clips from the world's marginal with captions at mixed levels of detail (teacher training)."""
+    factors = [draw_factors(rng) for _ in range(n)]
+    captions = [training_caption(rng, f) for f in factors]
+    return np.stack([render(f) for f in factors]), captions, factors
+
+
+# Prompt sets used for evaluation. Detailed prompts cover every shape and colour and mix the rest;
+# underspecified prompts leave out factors with known mode frequencies.
+def prompt_set(name: str) -> list[str]:
+    """A named, fixed list of prompts: 'detailed', 'underspecified' or 'all'."""
+    if name == "detailed":
+        shapes, colours, motions, backgrounds = (list(FACTORS[f]) for f in FACTOR_NAMES)
+        return [
+            caption(
+                {
+                    "shape": shapes[j % 4],
+                    "colour": colours[j % 5],
+                    "motion": motions[(j + j // 4) % 4],
+                    "background": backgrounds[(j // 2 + j // 5) % 4],
+                }
+            )
+            for j in range(10)  # 10 prompts; every value of every factor appears
+        ]
+    if name == "underspecified":
+        return [
+            caption({}),
+            caption({"colour": "red"}),
+            caption({"colour": "blue"}),
+            caption({"shape": "circle"}),
+            caption({"shape": "triangle"}),
+            caption({"motion": "left"}),
+            caption({"motion": "up"}),
+            caption({"background": "dark"}),
+            caption({"colour": "green", "shape": "square"}),
+            caption({"shape": "cross", "motion": "right"}),
+        ]
+    if name == "all":
+        return prompt_set("detailed") + prompt_set("underspecified")
+    raise ValueError(f"unknown prompt set {name!r}; choose 'detailed', 'underspecified' or 'all'")
+
+
+def export_folder(out: str | Path, n: int, seed: int = 0, detailed_only: bool = False, progress=None) -> Path:
+    """Write n clips as mp4 files with a sidecar .txt caption each, plus captions.jsonl and factors.
+
+    The folder is the same format users give their own data in (see engine/data.py).
+    """
+    from .video import write_mp4  # local import: writing video needs ffmpeg, the world itself does not
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    lines = []
+    for i in range(n):
+        f = draw_factors(rng)
+        text = caption(f.discrete()) if detailed_only else (training_caption(rng, f) or caption({}))
+        name = f"clip_{i:05d}"
+        write_mp4(out / f"{name}.mp4", render(f), fps=FPS)
+        (out / f"{name}.txt").write_text(text + "\n")
+        lines.append(json.dumps({"file": f"{name}.mp4", "caption": text, "factors": asdict(f)}))
+        if progress is not None:
+            progress(i + 1)
+    (out / "captions.jsonl").write_text("\n".join(lines) + "\n")
+    return out
