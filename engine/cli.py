@@ -48,7 +48,9 @@ def cmd_pretrain_teacher(args) -> int:
 
     if args.steps < 1:
         raise CliError("--steps must be at least 1")
-    cfg = TeacherConfig(steps=args.steps, seed=args.seed)
+    if args.pool_clips < args.batch_size:
+        raise CliError("--pool-clips must be at least --batch-size")
+    cfg = TeacherConfig(steps=args.steps, seed=args.seed, batch_size=args.batch_size, pool_clips=args.pool_clips)
     command = "python -m engine pretrain-teacher " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     bar = _bar("pretrain teacher", cfg.steps)
 
@@ -63,6 +65,100 @@ def cmd_pretrain_teacher(args) -> int:
     return 0
 
 
+def cmd_sample(args) -> int:
+    from .generate import SampleConfig, generate
+    from .models import ModelError, load_base_model
+
+    cfg = SampleConfig(
+        base=args.base,
+        prompt=args.prompt,
+        seeds=_seed_range(args.seeds),
+        steps=args.steps,
+        guidance=args.cfg,
+        lora=args.lora,
+        num_frames=args.num_frames,
+        height=args.height,
+        width=args.width,
+        scale=args.scale,
+    )
+    try:
+        cfg.validate()
+        model = load_base_model(cfg.base)
+        model.check_video_shape(cfg.num_frames or model.num_frames, cfg.height or model.height, cfg.width or model.width)
+    except (ValueError, ModelError) as err:
+        raise CliError(str(err)) from None
+    bar = _bar(f"sampling {len(cfg.seeds)} video(s)", cfg.steps)
+
+    def progress(step, total):
+        bar.total = total
+        bar.update(step - bar.n)
+
+    try:
+        result = generate(cfg, args.out, model=model, progress=progress)
+    except (ValueError, ModelError) as err:
+        raise CliError(str(err)) from None
+    finally:
+        bar.close()
+    for path in result.paths:
+        print(path)
+    print(f"{len(result.paths)} video(s), {result.nfe} network evaluations each, {result.seconds:.2f} s", file=sys.stderr)
+    return 0
+
+
+def cmd_train_recognizer(args) -> int:
+    from .recognizer import RecognizerConfig, train_recognizer
+
+    cfg = RecognizerConfig(steps=args.steps, seed=args.seed)
+    command = "python -m engine train-recognizer " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    bar = _bar("train recognizer", cfg.steps)
+
+    def progress(step, total, loss):
+        bar.n = step
+        bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+        bar.refresh() if step % 10 == 0 or step == total else None
+
+    meta = train_recognizer(cfg, Path(args.out), command, progress=progress)
+    bar.close()
+    print(f"saved {args.out}; held-out accuracy {meta['heldout_accuracy']}")
+    return 0
+
+
+def cmd_export_world(args) -> int:
+    from .world import export_folder
+
+    if args.n < 1:
+        raise CliError("--n must be at least 1")
+    bar = _bar("export clips", args.n)
+    export_folder(args.out, args.n, seed=args.seed, detailed_only=args.detailed_only, progress=lambda i: bar.update(1))
+    bar.close()
+    print(args.out)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate, to_markdown, write_outputs
+    from .models import ModelError
+
+    models = [m for m in args.models.split(",") if m.strip()]
+    if not models:
+        raise CliError("--models is empty; e.g. --models teacher@50,teacher@4")
+    bar = _bar("evaluate", 1)
+
+    def progress(done, total):
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        result = evaluate(models, args.prompts, args.seeds, base=args.base, progress=progress)
+    except (ValueError, ModelError, FileNotFoundError) as err:
+        raise CliError(str(err)) from None
+    finally:
+        bar.close()
+    write_outputs(result, args.json, args.md, args.plot)
+    print(to_markdown(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine", description="DFD Studio engine: distill, sample, evaluate.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -72,7 +168,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=10000, help="training steps (default 10000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--save-every", type=int, default=0, help="also save every K steps (0: only at the end)")
+    p.add_argument("--batch-size", type=int, default=32, help="clips per step (default 32)")
+    p.add_argument("--pool-clips", type=int, default=16000, help="pre-rendered training clips (default 16000)")
     p.set_defaults(func=cmd_pretrain_teacher)
+
+    p = sub.add_parser("sample", help="generate videos from a prompt (one mp4 per seed)")
+    p.add_argument("--base", default="shapes-tiny", help="shapes-tiny, a local diffusers folder, or a hub id")
+    p.add_argument("--lora", default=None, help="student LoRA folder (pytorch_lora_weights.safetensors)")
+    p.add_argument("--prompt", required=True, help="what the video shows")
+    p.add_argument("--seeds", default="1", help="a seed (3), a range (1-8) or a list (1,4,9); default 1")
+    p.add_argument("--steps", type=int, default=50, help="sampling steps (default 50)")
+    p.add_argument("--cfg", type=float, default=5.0, help="classifier-free guidance scale (default 5)")
+    p.add_argument("--num-frames", type=int, default=None, help="frames, 4k+1 (default: the model's)")
+    p.add_argument("--height", type=int, default=None, help="height in pixels (default: the model's)")
+    p.add_argument("--width", type=int, default=None, help="width in pixels (default: the model's)")
+    p.add_argument("--scale", type=int, default=1, help="upscale the written mp4 by this factor (default 1)")
+    p.add_argument("--out", required=True, help="output folder for the mp4 files")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("train-recognizer", help="train the shapes world's attribute recognizer")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(func=cmd_train_recognizer)
+
+    p = sub.add_parser("export-world", help="write shapes-world clips as mp4 + caption files (a data folder)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--n", type=int, default=200, help="number of clips (default 200)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--detailed-only", action="store_true", help="only detailed captions (the DFD regime)")
+    p.set_defaults(func=cmd_export_world)
+
+    p = sub.add_parser("evaluate", help="measure models on the shapes world (fidelity, diversity, modes, colour)")
+    p.add_argument("--models", required=True, help="comma list: real, teacher@50, teacher@4, teacher@N:cfg=S")
+    p.add_argument("--prompts", default="all", help="prompt set: detailed, underspecified or all (default all)")
+    p.add_argument("--seeds", type=int, default=8, help="seeds per prompt (default 8)")
+    p.add_argument("--base", default="shapes-tiny", help="base model (default shapes-tiny)")
+    p.add_argument("--json", default=None, help="write the full result as JSON here")
+    p.add_argument("--md", default=None, help="write the markdown table here")
+    p.add_argument("--plot", default=None, help="write a PNG bar chart here")
+    p.set_defaults(func=cmd_evaluate)
     return parser
 
 

@@ -128,6 +128,18 @@ class BaseModel:
         return self
 
 
+def _quiet_libraries() -> None:
+    """Loading bars and type warnings of diffusers/transformers would bury our own progress bars
+    (our VAE is not an AutoencoderKLWan by class, only by interface, which WanPipeline warns about)."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
 def _read_meta(folder: Path) -> dict:
     path = folder / STUDIO_META
     return json.loads(path.read_text()) if path.is_file() else {}
@@ -168,6 +180,7 @@ def load_base_model(name_or_path: str, device: str | None = None, dtype: torch.d
     """Load a base model by name (see resolve_model); raises ModelError with a one-line fix on failure."""
     from diffusers import WanPipeline
 
+    _quiet_libraries()
     kind, folder = resolve_model(name_or_path)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if dtype is None:

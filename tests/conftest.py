@@ -1,0 +1,34 @@
+"""Shared fixtures: environment for offline, quiet runs; a tiny random Wan2.1 pipeline folder built
+from the real diffusers/transformers classes; a helper that runs `python -m engine` for real."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach a model hub
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(ROOT))
+
+
+def run_engine(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m engine ARGS` in a fresh process from the repo root."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_wan_dir(tmp_path_factory) -> Path:
+    """A randomly initialised Wan2.1-T2V pipeline of the real classes (AutoencoderKLWan included),
+    saved as a diffusers folder: the stand-in for Wan-AI/Wan2.1-T2V-1.3B-Diffusers."""
+    from tiny_wan import save_tiny_wan
+
+    return save_tiny_wan(tmp_path_factory.mktemp("tiny-wan") / "pipe")

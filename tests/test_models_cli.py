@@ -1,0 +1,124 @@
+"""Base models through the real command line: pipeline folders that reload in a fresh process, the
+tiny random Wan2.1 of the real classes, the bundled teacher, and one-line errors for bad inputs."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT, run_engine
+from engine.models import BUILTIN_MODELS, STUDIO_META, ModelError, load_base_model, resolve_model
+from engine.video import probe_frame_count, read_mp4
+
+
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("teacher") / "shapes-mini"
+    result = run_engine("pretrain-teacher", "--out", str(out), "--steps", "3", "--batch-size", "4", "--pool-clips", "8")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+FORWARD_CHECKSUM = """
+import sys, torch
+sys.path.insert(0, {root!r})
+from engine.models import load_base_model
+m = load_base_model({folder!r}, device="cpu")
+torch.manual_seed(0)
+x = torch.randn(1, 16, 5, 8, 8)
+emb = m.encode_prompts(["a red circle moving left on a dark background"])
+with torch.no_grad():
+    v = m.transformer(hidden_states=x, timestep=torch.tensor([500.0]), encoder_hidden_states=emb, return_dict=False)[0]
+print(repr(float(v.double().sum())))
+"""
+
+
+def test_pretrained_teacher_is_a_diffusers_folder_that_reloads_identically_in_a_fresh_process(trained_dir):
+    index = json.loads((trained_dir / "model_index.json").read_text())
+    assert index["_class_name"] == "WanPipeline"
+    assert index["transformer"] == ["diffusers", "WanTransformer3DModel"]
+    assert index["vae"] == ["engine.autoencoder", "PatchPCAAutoencoder"]
+    meta = json.loads((trained_dir / STUDIO_META).read_text())
+    assert meta["made_by"].startswith("python -m engine pretrain-teacher --out")
+    assert meta["trained_steps"] == 3 and meta["teacher_config"]["batch_size"] == 4
+
+    code = FORWARD_CHECKSUM.format(root=str(ROOT), folder=str(trained_dir))
+    fresh = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=120)
+             for _ in range(2)]
+    assert all(r.returncode == 0 for r in fresh), fresh[0].stderr
+    assert fresh[0].stdout == fresh[1].stdout  # deterministic load
+
+    model = load_base_model(str(trained_dir), device="cpu")
+    torch.manual_seed(0)
+    x = torch.randn(1, 16, 5, 8, 8)
+    emb = model.encode_prompts(["a red circle moving left on a dark background"])
+    with torch.no_grad():
+        v = model.transformer(hidden_states=x, timestep=torch.tensor([500.0]), encoder_hidden_states=emb, return_dict=False)[0]
+    assert float(fresh[0].stdout) == pytest.approx(float(v.double().sum()), rel=1e-5)
+
+
+def test_sample_command_writes_one_valid_mp4_per_seed_and_prints_the_paths(trained_dir, tmp_path):
+    result = run_engine("sample", "--base", str(trained_dir), "--prompt", "a red circle", "--seeds", "1-3",
+                        "--steps", "4", "--scale", "2", "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    paths = result.stdout.split()
+    assert [p.rsplit("/", 1)[-1] for p in paths] == ["seed1.mp4", "seed2.mp4", "seed3.mp4"]
+    for p in paths:
+        assert probe_frame_count(p) == 17
+        assert read_mp4(p).shape == (17, 128, 128, 3)
+    assert "sampling 3 video(s)" in result.stderr  # the progress bar
+
+
+def test_tiny_random_wan_of_the_real_classes_samples_through_the_same_command(tiny_wan_dir, tmp_path):
+    result = run_engine("sample", "--base", str(tiny_wan_dir), "--prompt", "a red circle", "--seeds", "5",
+                        "--steps", "2", "--num-frames", "9", "--height", "32", "--width", "32", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    (path,) = result.stdout.split()
+    assert read_mp4(path).shape == (9, 32, 32, 3)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--prompt", "   "], "the prompt is empty"),
+        (["--prompt", "x", "--base", "no-such-model"], "unknown model 'no-such-model'"),
+        (["--prompt", "x", "--base", "/no/such/folder"], "is not a folder"),
+        (["--prompt", "x", "--num-frames", "16"], "num_frames must be 4k+1"),
+        (["--prompt", "x", "--height", "63"], "height must be a positive even number"),
+        (["--prompt", "x", "--width", "66"], "multiples of 16"),
+        (["--prompt", "x", "--seeds", "8-1"], "bad seed range '8-1'"),
+        (["--prompt", "x", "--seeds", "one"], "bad seeds 'one'"),
+        (["--prompt", "x", "--steps", "0"], "steps must be between 1 and 1000"),
+    ],
+)
+def test_bad_inputs_give_a_one_line_error_and_exit_code_2(trained_dir, tmp_path, args, message):
+    base = [] if "--base" in args else ["--base", str(trained_dir)]
+    result = run_engine("sample", *base, *args, "--out", str(tmp_path / "o"))
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_unreachable_hub_id_says_what_to_do(tmp_path):
+    result = run_engine("sample", "--base", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "--prompt", "x", "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert "could not fetch 'Wan-AI/Wan2.1-T2V-1.3B-Diffusers'" in result.stderr
+    assert "pass the local folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_folder_without_model_index_is_explained(tmp_path):
+    with pytest.raises(ModelError, match="no model_index.json"):
+        resolve_model(str(tmp_path))
+
+
+def test_bundled_teacher_is_registered_and_records_the_command_that_made_it():
+    folder = BUILTIN_MODELS["shapes-tiny"]
+    meta = json.loads((folder / STUDIO_META).read_text())
+    assert meta["made_by"].startswith("python -m engine pretrain-teacher --out engine/assets/shapes-tiny")
+    assert meta["trained_steps"] == meta["teacher_config"]["steps"]
+    model = load_base_model("shapes-tiny", device="cpu")
+    assert (model.num_frames, model.height, model.width) == (17, 64, 64)
+    assert type(model.vae).__name__ == "PatchPCAAutoencoder"

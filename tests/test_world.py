@@ -1,0 +1,88 @@
+"""The shapes world: determinism, captions, and the mode frequencies DFD's measurements rely on."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from engine import world
+
+
+def test_same_seed_gives_identical_clips_and_other_seed_differs():
+    a, fa = world.sample_clips({"colour": "red"}, 4, seed=7)
+    b, fb = world.sample_clips({"colour": "red"}, 4, seed=7)
+    c, _ = world.sample_clips({"colour": "red"}, 4, seed=8)
+    assert a.shape == (4, world.NUM_FRAMES, world.HEIGHT, world.WIDTH, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, b) and fa == fb
+    assert not np.array_equal(a, c)
+
+
+def test_named_factors_are_fixed_and_free_ones_follow_the_known_frequencies():
+    rng = np.random.default_rng(0)
+    named = {"shape": "triangle", "motion": "up"}
+    draws = [world.draw_factors(rng, named) for _ in range(6000)]
+    assert all(f.shape == "triangle" and f.motion == "up" for f in draws)
+    for factor in ("colour", "background"):
+        counts = Counter(getattr(f, factor) for f in draws)
+        truth = world.mode_frequencies(named, factor)
+        for value, p in truth.items():
+            assert abs(counts[value] / len(draws) - p) < 0.025, (factor, value)
+    assert world.mode_frequencies(named, "shape") == {"circle": 0.0, "square": 0.0, "triangle": 1.0, "cross": 0.0}
+
+
+def test_frequencies_are_uneven_so_collapse_onto_the_common_mode_shows():
+    for table in world.FACTORS.values():
+        assert abs(sum(table.values()) - 1.0) < 1e-9
+        assert max(table.values()) >= 2 * min(table.values())
+
+
+def test_every_caption_round_trips_and_detailed_prompts_cover_every_value():
+    for named in world.all_namings():
+        assert world.parse_caption(world.caption(named)) == named
+    detailed = [world.parse_caption(p) for p in world.prompt_set("detailed")]
+    assert all(len(n) == len(world.FACTOR_NAMES) for n in detailed)
+    for factor, values in world.FACTORS.items():
+        assert {n[factor] for n in detailed} == set(values)
+    under = [world.parse_caption(p) for p in world.prompt_set("underspecified")]
+    assert all(len(n) < len(world.FACTOR_NAMES) for n in under)
+
+
+def test_unknown_caption_and_values_are_clear_errors():
+    with pytest.raises(ValueError, match="not a caption of the shapes world"):
+        world.parse_caption("a dragon flying")
+    with pytest.raises(ValueError, match="unknown colour 'pink'"):
+        world.caption({"colour": "pink"})
+    with pytest.raises(ValueError, match="unknown prompt set"):
+        world.prompt_set("everything")
+
+
+def test_object_stays_in_frame_and_moves_the_named_way():
+    clips, factors = world.sample_clips({"motion": "right", "background": "dark"}, 6, seed=3)
+    bg = np.array(world.BACKGROUND_RGB["dark"])
+    for clip in clips:
+        xs = []
+        for frame in clip[[0, -1]]:
+            mask = np.abs(frame.astype(int) - bg).sum(-1) > 60
+            assert mask.sum() > 50  # the object is visible in the first and last frame
+            xs.append(np.nonzero(mask)[1].mean())
+        assert xs[1] - xs[0] > 8  # moved right by more than 8 px over the clip
+
+
+def test_training_captions_mix_levels_including_unconditional():
+    rng = np.random.default_rng(1)
+    _, captions, factors = world.training_batch(rng, 400)
+    levels = Counter("empty" if not c else "detailed" if len(world.parse_caption(c)) == 4 else "partial" for c in captions)
+    assert levels["empty"] > 15 and levels["detailed"] > 150 and levels["partial"] > 100
+    for c, f in zip(captions, factors):  # a caption never contradicts its clip
+        assert all(getattr(f, k) == v for k, v in world.parse_caption(c).items())
+
+
+def test_export_folder_writes_playable_mp4s_with_captions(tmp_path):
+    from engine.video import probe_frame_count
+
+    out = world.export_folder(tmp_path / "data", 3, seed=0)
+    mp4s = sorted(out.glob("*.mp4"))
+    assert len(mp4s) == 3 and (out / "captions.jsonl").is_file()
+    for mp4 in mp4s:
+        assert probe_frame_count(mp4) == world.NUM_FRAMES
+        world.parse_caption(mp4.with_suffix(".txt").read_text())
