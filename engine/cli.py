@@ -5,6 +5,7 @@ engine's public functions."""
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -159,9 +160,102 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def add_distill_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per DistillConfig field (the same typed config as the job row and the studio form).
+    Every default is None so that the recipe defaults can be told apart from the user's choices."""
+    import dataclasses
+
+    from .config import HELP, DistillConfig
+
+    for f in dataclasses.fields(DistillConfig):
+        if f.name in ("out", "betas"):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        kind = str(f.type)
+        if kind == "bool":
+            parser.add_argument(flag, action="store_true", default=None, help=HELP.get(f.name))
+        elif f.name == "t_list":
+            parser.add_argument(flag, default=None, help=HELP.get(f.name),
+                                type=lambda v: [float(x) for x in v.split(",") if x.strip()])
+        else:
+            caster = int if kind == "int" else float if kind == "float" else str
+            choices = {"method": ["dmd2", "dfd"], "student_input": ["paired", "backward"],
+                       "caption_regime": ["detailed", "underspecified", "mixed"]}.get(f.name)
+            parser.add_argument(flag, type=caster, default=None, choices=choices, help=HELP.get(f.name))
+
+
+def distill_config_from_args(args) -> "DistillConfig":
+    """Paper defaults, then the built-in world's preset when the base is shapes-tiny, then the user's."""
+    import dataclasses
+
+    from .config import SHAPES_PRESET, DistillConfig
+
+    values = DistillConfig().to_dict()
+    base = getattr(args, "base", None) or values["base"]
+    if base == "shapes-tiny":
+        values.update(SHAPES_PRESET)
+    for f in dataclasses.fields(DistillConfig):
+        given = getattr(args, f.name, None)
+        if given is not None and f.name != "out":
+            values[f.name] = given
+    values["out"] = getattr(args, "out", None)
+    return DistillConfig.from_dict(values)
+
+
+class _BarCallbacks:
+    """The trainer's callbacks for a terminal: a progress bar with the loss terms, and log lines."""
+
+    def __init__(self, total: int):
+        self.bar = _bar("distill", total)
+
+    def on_step(self, step, total, terms, it_per_s, eta_s):
+        self.bar.n = step
+        shown = {k: f"{v:.4g}" for k, v in terms.items() if "@" not in k}
+        self.bar.set_postfix(shown, refresh=True)
+
+    def on_checkpoint(self, step, path):
+        self.bar.write(f"checkpoint step {step}: {path}", file=sys.stderr)
+
+    def on_artifact(self, kind, path, label):
+        pass
+
+    def log(self, message):
+        self.bar.write(message, file=sys.stderr)
+
+    def should_stop(self):
+        return False
+
+
+def cmd_distill(args) -> int:
+    from .trainer import Distiller, TrainingDiverged, latest_checkpoint
+
+    try:
+        cfg = distill_config_from_args(args).validate()
+    except ValueError as err:
+        raise CliError(str(err)) from None
+    out = Path(args.out)
+    if latest_checkpoint(out) is not None and not args.resume:
+        raise CliError(f"{out} already holds checkpoints of a run; add --resume to continue it or choose another --out")
+    main_process = int(os.environ.get("RANK", "0")) == 0  # under accelerate launch, only rank 0 reports
+    callbacks = _BarCallbacks(cfg.steps) if main_process else None
+    try:
+        Distiller(cfg, out, callbacks=callbacks).train()
+    except TrainingDiverged as err:
+        raise CliError(str(err)) from None
+    finally:
+        if callbacks:
+            callbacks.bar.close()
+    if main_process:
+        print(out / "pytorch_lora_weights.safetensors")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine", description="DFD Studio engine: distill, sample, evaluate.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from .jobs.cli import add_subcommands
+
+    add_subcommands(sub)  # `worker` and `jobs`
 
     p = sub.add_parser("pretrain-teacher", help="train the built-in tiny teacher on the shapes world")
     p.add_argument("--out", required=True, help="output pipeline folder")
@@ -171,6 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32, help="clips per step (default 32)")
     p.add_argument("--pool-clips", type=int, default=16000, help="pre-rendered training clips (default 16000)")
     p.set_defaults(func=cmd_pretrain_teacher)
+
+    p = sub.add_parser("distill", help="distill a few-step student: DMD2, or DFD post-training of a DMD2 student")
+    add_distill_arguments(p)
+    p.add_argument("--out", required=True, help="output folder (LoRA, config, checkpoints, metrics)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.set_defaults(func=cmd_distill)
 
     p = sub.add_parser("sample", help="generate videos from a prompt (one mp4 per seed)")
     p.add_argument("--base", default="shapes-tiny", help="shapes-tiny, a local diffusers folder, or a hub id")

@@ -3,7 +3,10 @@ function behind `python -m engine sample`, the sample job and the studio's Compa
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -72,19 +75,67 @@ class GenerationResult:
 
 
 def sample_frames(model: BaseModel, cfg: SampleConfig, progress=None) -> tuple[np.ndarray, int]:
-    """uint8 videos (len(seeds), F, H, W, 3) for a validated config, and the NFE per video."""
+    """uint8 videos (len(seeds), F, H, W, 3) for a validated config, and the NFE per video.
+
+    Without a LoRA this is the teacher (Euler, CFG). With a student LoRA it is the student's few-step
+    sampler on its own t_list (no CFG: the guidance was distilled into the student)."""
     frames = cfg.num_frames or model.num_frames
     height, width = cfg.height or model.height, cfg.width or model.width
     shape = model.latent_shape(len(cfg.seeds), frames, height, width)
-    if cfg.lora is not None:
-        raise ModelError("sampling with a student LoRA arrives with the distillation engine (engine/lora.py)")
     cond = model.encode_prompts([cfg.prompt] * len(cfg.seeds))
     noise = sampling.seeded_noise(shape, cfg.seeds, model.device, model.dtype)
+    if cfg.lora is not None:
+        t_list = tuple(cfg.t_list or student_t_list(cfg.lora))
+        with student_adapter(model, cfg.lora):
+            latents = sampling.student_sample(model.transformer, noise, cond, t_list,
+                                              generator=sampling.seed_generators(cfg.seeds), progress=progress)
+        return model.decode(latents), len(t_list) - 1
     uncond = model.encode_prompts([cfg.negative_prompt] * len(cfg.seeds))
     sigmas = sampling.teacher_sigmas(model.pipe.scheduler, cfg.steps)
-    latents = sampling.teacher_sample(model.transformer, noise, cond, uncond, sigmas, cfg.guidance, progress)
+    with teacher_only(model):
+        latents = sampling.teacher_sample(model.transformer, noise, cond, uncond, sigmas, cfg.guidance, progress)
     nfe = cfg.steps * (1 if cfg.guidance == 1.0 else 2)
     return model.decode(latents), nfe
+
+
+def student_t_list(lora_dir: str | Path) -> list[float]:
+    """The t_list a student was trained with (lora_config.json), else the paper's."""
+    meta = Path(lora_dir) / "lora_config.json"
+    if meta.is_file():
+        t_list = json.loads(meta.read_text()).get("t_list")
+        if t_list:
+            return [float(t) for t in t_list]
+    return list(sampling.PAPER_T_LIST)
+
+
+def _adapter_name(lora_dir: str | Path) -> str:
+    return "lora_" + hashlib.sha1(str(Path(lora_dir).resolve()).encode()).hexdigest()[:10]
+
+
+@contextmanager
+def student_adapter(model: BaseModel, lora_dir: str | Path):
+    """Run the base with one student LoRA active (loaded once per model, kept for reuse)."""
+    from .lora import LORA_FILE
+
+    transformer = model.transformer
+    name = _adapter_name(lora_dir)
+    loaded = set(getattr(transformer, "peft_config", {}) or {})
+    if name not in loaded:
+        transformer.load_lora_adapter(str(lora_dir), adapter_name=name, weight_name=LORA_FILE, prefix="transformer")
+    transformer.enable_adapters()
+    transformer.set_adapter(name)
+    try:
+        yield
+    finally:
+        transformer.disable_adapters()
+
+
+@contextmanager
+def teacher_only(model: BaseModel):
+    """Make sure no LoRA is active while the teacher samples."""
+    if getattr(model.transformer, "peft_config", None):
+        model.transformer.disable_adapters()
+    yield
 
 
 def generate(

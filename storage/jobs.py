@@ -58,10 +58,8 @@ def create_job(db: Database, kind: str, config: dict, parent_id: str | None = No
         except FileExistsError:
             continue
         try:
-            (job_dir / "config.json").write_text(
-                json.dumps({"id": job_id, "kind": kind, "parent_id": parent_id, "config": json.loads(payload)}, indent=2)
-                + "\n"
-            )
+            described = {"id": job_id, "kind": kind, "parent_id": parent_id, "config": json.loads(payload)}
+            (job_dir / "config.json").write_text(json.dumps(described, indent=2) + "\n")
             now = time.time()
             with db.write() as session:
                 if session.get(JobRow, job_id) is not None:  # a row whose folder was deleted by hand
@@ -95,7 +93,9 @@ def list_jobs(db: Database, states_: list[str] | tuple[str, ...] | None = None, 
     if states_:
         unknown = set(states_) - set(states.STATES)
         if unknown:
-            raise ValueError(f"unknown job state(s) {', '.join(sorted(unknown))}; the states are {', '.join(states.STATES)}")
+            raise ValueError(
+                f"unknown job state(s) {', '.join(sorted(unknown))}; the states are {', '.join(states.STATES)}"
+            )
         query = query.where(JobRow.state.in_(list(states_)))
     with db.read() as session:
         return [job_from_row(row, db.layout) for row in session.scalars(query)]

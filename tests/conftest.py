@@ -32,3 +32,15 @@ def tiny_wan_dir(tmp_path_factory) -> Path:
     from tiny_wan import save_tiny_wan
 
     return save_tiny_wan(tmp_path_factory.mktemp("tiny-wan") / "pipe")
+
+
+@pytest.fixture(scope="session")
+def mini_teacher_dir(tmp_path_factory) -> Path:
+    """A shapes-world teacher of the real pipeline classes, 2 layers, trained 2 steps: the fast base
+    for trainer tests (its quality does not matter there, only the code paths)."""
+    from engine.teacher import TeacherConfig, pretrain_teacher
+
+    out = tmp_path_factory.mktemp("mini-teacher") / "pipe"
+    cfg = TeacherConfig(steps=2, batch_size=4, pool_clips=8, ae_fit_clips=32, num_layers=2, ffn_dim=128)
+    pretrain_teacher(cfg, out, command="tests/conftest.py mini_teacher_dir")
+    return out

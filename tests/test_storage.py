@@ -9,7 +9,6 @@ import re
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -64,6 +63,20 @@ def test_a_write_transaction_holds_the_write_lock_from_its_first_statement(db):
         other.close()
 
 
+def test_a_write_transaction_that_raises_leaves_nothing_behind(db):
+    job = job_rows.create_job(db, "counter", {})
+    with pytest.raises(RuntimeError, match="boom"):
+        with db.write() as session:
+            session.get(JobRow, job.id).state = "running"
+            session.flush()
+            raise RuntimeError("boom")
+    assert job_rows.get_job(db, job.id).state == "queued"
+    with pytest.raises(TypeError):
+        job_rows.create_job(db, "counter", {"not json": object()})
+    assert [j.id for j in job_rows.list_jobs(db)] == [job.id]
+    assert [p.name for p in db.layout.jobs_dir.iterdir()] == [job.id]
+
+
 def test_new_database_is_at_the_latest_schema_and_matches_the_models(db):
     with db.engine.connect() as connection:
         assert storage.schema.current_version(connection) == LATEST_VERSION
@@ -85,7 +98,8 @@ def test_old_version_database_is_upgraded_with_its_rows_kept(tmp_path):
             " 'disk full')"
         )
         connection.exec_driver_sql(
-            "INSERT INTO metric_points (job_id, step, name, value, time) VALUES ('j-20250101-aaaaaa', 7, 'loss', 0.5, 4.0)"
+            "INSERT INTO metric_points (job_id, step, name, value, time)"
+            " VALUES ('j-20250101-aaaaaa', 7, 'loss', 0.5, 4.0)"
         )
     old.dispose()
 
@@ -294,5 +308,6 @@ def test_storage_imports_neither_torch_nor_gradio_nor_our_other_packages():
         "heavy = [m for m in ('torch', 'gradio', 'diffusers', 'numpy', 'engine', 'studio') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
-    result = subprocess.run([sys.executable, "-c", check], env=ENV, cwd=REPO, capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", check], env=ENV, cwd=REPO, capture_output=True, text=True,
+                            timeout=60)
     assert result.returncode == 0, result.stderr

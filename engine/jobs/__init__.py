@@ -33,7 +33,7 @@ def submit(data_dir: DataDirArg, kind: str, config: dict, parent: str | None = N
     """Validate the settings with the kind's config class and queue a job. Raises ValueError (unknown kind,
     unknown or bad setting) before anything is written; JobNotFound if `parent` does not exist."""
     job_kind = get_kind(kind)
-    validated = build_config(job_kind, dict(config))
+    validated = build_config(job_kind, config)
     return storage.jobs.create_job(storage.open_database(data_dir), kind, validated.to_dict(), parent_id=parent)
 
 

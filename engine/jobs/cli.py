@@ -35,13 +35,16 @@ class _JobsParser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
 
+DEFAULT_KIND = "distill"  # `jobs submit --method dmd2 ...` queues a distillation
+
+
 def _peek_kind(args: list[str]) -> str | None:
     for index, arg in enumerate(args):
         if arg == "--kind" and index + 1 < len(args):
             return args[index + 1]
         if arg.startswith("--kind="):
             return arg.split("=", 1)[1]
-    return None
+    return DEFAULT_KIND
 
 
 def _one_line_errors(command):
@@ -188,7 +191,8 @@ def _add_worker(subparsers) -> None:
     stop.add_argument("--exit-when-idle", action="store_true", help="exit when no job is queued")
     worker.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the queue (default 1)")
     worker.add_argument("--cancel-grace", type=float, default=10.0,
-                        help="seconds a cancelled job gets to stop by itself: SIGTERM at half, SIGKILL at all (default 10)")
+                        help="seconds a cancelled job gets to stop by itself: SIGTERM at half of it, SIGKILL at "
+                             "all of it (default 10)")
     worker.set_defaults(func=cmd_worker)
 
 
@@ -203,7 +207,8 @@ def _add_jobs(subparsers) -> None:
         "submit", kind_options=True, help="queue a job",
         description="Queue a job. `--kind KIND --help` lists the options of that kind.", epilog=f"kinds: {kind_help}",
     )
-    submit.add_argument("--kind", required=True, choices=kinds.kind_names(), help="what kind of job")
+    submit.add_argument("--kind", default=DEFAULT_KIND, choices=kinds.kind_names(),
+                        help=f"what kind of job (default {DEFAULT_KIND})")
     submit.add_argument("--parent", help="id of the job this one builds on (e.g. the DMD2 run under a DFD run)")
     submit.add_argument("--json", action="store_true", help="print the queued job as JSON")
     submit.set_defaults(func=cmd_submit)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 EXTRA_KINDS_ENV = "DFD_STUDIO_EXTRA_KINDS"
-BUILTIN_KIND_MODULES = ("engine.jobs.sample_job",)
+BUILTIN_KIND_MODULES = ("engine.jobs.sample_job", "engine.jobs.distill_job")
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,9 @@ class JobKind:
         import it only when needed (e.g. when the module imports torch).
     run(config, job_dir, reporter): does the work; lets JobCancelled propagate; resumes from the newest
         checkpoint in job_dir/checkpoints (reporter.resume_step() says which step).
-    add_arguments(parser) / config_from_args(args) -> dict: the kind's options for `jobs submit`; only the
-        options the user gave should be put in the dict, so the config's defaults stay the only defaults.
+    add_arguments(group) / config_from_args(args) -> dict: the kind's options for `jobs submit` (group is an
+        argparse argument group: call group.add_argument); only the options the user gave should go in
+        the dict, so the config's defaults stay the only defaults. Do not define --kind, --json, --parent.
     """
 
     name: str

@@ -25,7 +25,9 @@ def parse_seeds(text: str) -> list[int]:
             else:
                 seeds.append(int(part))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"bad seeds {text!r}: use a number (3), a range (1-8) or a list (1,4,9)") from None
+        raise argparse.ArgumentTypeError(
+            f"bad seeds {text!r}: use a number (3), a range (1-8) or a list (1,4,9)"
+        ) from None
     if len(seeds) > MAX_SEEDS:  # before building a huge list further down
         raise argparse.ArgumentTypeError(f"too many seeds ({len(seeds)}); at most {MAX_SEEDS}")
     return seeds

@@ -117,7 +117,8 @@ class Worker:
     def _run(self, job: storage.Job, holds_slot: bool) -> None:
         log_path = self.db.layout.log_path(job.id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "engine.jobs.runner", "--data-dir", str(self.db.layout.root), "--job-id", job.id]
+        command = [sys.executable, "-m", "engine.jobs.runner",
+                   "--data-dir", str(self.db.layout.root), "--job-id", job.id]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
         self.say(f"running {job.id} ({job.kind})")
@@ -184,7 +185,8 @@ class Worker:
         elif returncode < 0:
             state, error = INTERRUPTED, f"the training process was killed (signal {-returncode}); {resume_hint}"
         else:
-            state, error = FAILED, f"the job process exited with code {returncode} without reporting a result; see log.txt"
+            state = FAILED
+            error = f"the job process exited with code {returncode} without reporting a result; see log.txt"
         try:
             storage.jobs.transition(self.db, job.id, state, error=error, reason=f"job process exit code {returncode}")
         except storage.IllegalTransition:  # someone else settled it meanwhile

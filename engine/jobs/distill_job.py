@@ -1,0 +1,75 @@
+"""The `distill` job kind: a DMD2 run or a DFD post-training run, with engine.config.DistillConfig as
+its config (the same object as `python -m engine distill` and the studio's Distill form)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from .kinds import JobKind, register
+
+
+def add_arguments(parser) -> None:
+    from engine.cli import add_distill_arguments  # the CLI's options, generated from DistillConfig
+
+    add_distill_arguments(parser)
+
+
+def config_from_args(args: argparse.Namespace) -> dict:
+    """The effective settings (paper recipe, then the shapes preset, then the user's): stored in full so
+    the job row says exactly what ran."""
+    from engine.cli import distill_config_from_args
+
+    settings = distill_config_from_args(args).to_dict()
+    settings.pop("out", None)
+    return settings
+
+
+class _ReporterCallbacks:
+    """The trainer's callbacks, written through the job reporter (storage)."""
+
+    def __init__(self, reporter):
+        self.reporter = reporter
+
+    def on_step(self, step, total, terms, it_per_s, eta_s):
+        finite = {k: v for k, v in terms.items() if math.isfinite(v)}  # the trainer has its own NaN patience
+        self.reporter.progress(step, total, it_per_s=it_per_s, eta_s=eta_s, **finite)
+
+    def on_checkpoint(self, step, path):
+        self.reporter.checkpoint(step, path)
+
+    def on_artifact(self, kind, path, label):
+        self.reporter.artifact(kind, path, label)
+
+    def log(self, message):
+        self.reporter.log(message)
+
+    def should_stop(self):
+        return False  # a cancel request raises JobCancelled from reporter.progress at the next step
+
+
+def run(config, job_dir: Path, reporter) -> None:
+    from engine.trainer import Distiller, TrainingDiverged
+
+    from .reporter import JobFailed
+
+    reporter.log(f"{config.method} on {config.base} with data {config.data}: {config.steps} steps")
+    with reporter.heartbeat():
+        try:
+            Distiller(config, job_dir, lora_dir=job_dir / "lora", callbacks=_ReporterCallbacks(reporter)).train()
+        except TrainingDiverged as err:
+            raise JobFailed(str(err)) from None
+
+
+DISTILL = register(
+    JobKind(
+        name="distill",
+        config_class="engine.config:DistillConfig",
+        run=run,
+        needs_accelerator=True,
+        help="distill a few-step student: --method dmd2 from the teacher, or dfd from a DMD2 student (--init)",
+        add_arguments=add_arguments,
+        config_from_args=config_from_args,
+    )
+)

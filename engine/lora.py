@@ -1,0 +1,145 @@
+"""One frozen backbone, two LoRA adapters: `student` (the few-step generator) and `fake` (the fake
+score). The teacher is the backbone with adapters disabled. This is what lets a 1.3B video model
+distill on one GPU: one copy of the weights instead of three.
+
+TRAP (snags.md): peft's set_adapter / disable_adapters flip requires_grad on LoRA parameters. Switching
+adapters between the student's forward and its backward silently leaves the student without
+gradients, so `Adapters.use(...)` is the only way to switch, and the trainer re-activates the student
+before calling backward().
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from peft import LoraConfig
+from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
+from safetensors.torch import load_file, save_file
+
+STUDENT, FAKE = "student", "fake"
+LORA_FILE = "pytorch_lora_weights.safetensors"
+COMFY_FILE = "comfyui_lora.safetensors"
+TARGET_MODULES = ["to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj", "ffn.net.2"]
+
+
+class Adapters:
+    """The student and fake-score adapters on one frozen WanTransformer3DModel."""
+
+    def __init__(self, transformer, rank: int, alpha: float | None = None):
+        self.transformer = transformer
+        self.rank = rank
+        self.config = LoraConfig(
+            r=rank, lora_alpha=alpha or rank, target_modules=TARGET_MODULES, init_lora_weights=True
+        )
+        transformer.requires_grad_(False)
+        with warnings.catch_warnings():  # peft warns about a second adapter: two adapters is the design
+            warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+            transformer.add_adapter(self.config, adapter_name=STUDENT)
+            transformer.add_adapter(self.config, adapter_name=FAKE)
+        self.active = None
+        self.use(STUDENT)
+
+    def parameters(self, name: str) -> list[torch.nn.Parameter]:
+        """The LoRA parameters of one adapter (what its optimizer may touch)."""
+        return [p for n, p in self.transformer.named_parameters() if f".{name}." in n and "lora_" in n]
+
+    def use(self, name: str | None) -> None:
+        """Make `student`, `fake` or the teacher (None) the network that the next forward runs."""
+        if name == self.active:
+            return
+        if name is None:
+            self.transformer.disable_adapters()
+        else:
+            self.transformer.enable_adapters()
+            self.transformer.set_adapter(name)
+        self.active = name
+
+    @contextmanager
+    def teacher(self):
+        """Run the frozen backbone alone, then return to the adapter that was active."""
+        previous = self.active
+        self.use(None)
+        try:
+            yield
+        finally:
+            self.use(previous)
+
+    @contextmanager
+    def using(self, name: str):
+        previous = self.active
+        self.use(name)
+        try:
+            yield
+        finally:
+            self.use(previous)
+
+    def state_dict(self, name: str) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(self.transformer, adapter_name=name).items()}
+
+    def load_state_dict(self, name: str, state: dict[str, torch.Tensor]) -> None:
+        result = set_peft_model_state_dict(self.transformer, state, adapter_name=name)
+        unexpected = getattr(result, "unexpected_keys", None) or []
+        if unexpected:
+            raise ValueError(f"LoRA weights do not fit this model ({len(unexpected)} unexpected keys, e.g. {unexpected[0]})")
+
+
+def save_student_lora(adapters: Adapters, out: Path, extra: dict | None = None) -> Path:
+    """Write the student adapter in diffusers format (WanPipeline.load_lora_weights reads it) and a
+    ComfyUI-style export beside it."""
+    from diffusers import WanPipeline
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    state = adapters.state_dict(STUDENT)
+    WanPipeline.save_lora_weights(
+        out, transformer_lora_layers=state, weight_name=LORA_FILE,
+        transformer_lora_adapter_metadata=_metadata(adapters.config),
+    )
+    save_file(to_comfyui(state, adapters.config.lora_alpha), out / COMFY_FILE)
+    (out / "lora_config.json").write_text(json.dumps({"rank": adapters.rank, "alpha": adapters.config.lora_alpha,
+                                                      "target_modules": TARGET_MODULES, **(extra or {})}, indent=2))
+    return out
+
+
+def _metadata(config: LoraConfig) -> dict:
+    meta = config.to_dict()
+    meta["target_modules"] = sorted(meta["target_modules"]) if meta.get("target_modules") else TARGET_MODULES
+    return {k: v for k, v in meta.items() if isinstance(v, (int, float, str, bool, list)) or v is None}
+
+
+def read_student_lora(folder: Path) -> dict[str, torch.Tensor]:
+    """The student's LoRA state dict (peft keys, no 'transformer.' prefix) from a saved folder."""
+    path = Path(folder) / LORA_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no student LoRA at {folder} (expected {LORA_FILE})")
+    state = load_file(path)
+    return {k.removeprefix("transformer."): v for k, v in state.items()}
+
+
+# Diffusers module names -> the original Wan names that ComfyUI's Wan loader uses.
+_COMFY_NAMES = {
+    "attn1.to_q": "self_attn.q", "attn1.to_k": "self_attn.k", "attn1.to_v": "self_attn.v",
+    "attn1.to_out.0": "self_attn.o", "attn2.to_q": "cross_attn.q", "attn2.to_k": "cross_attn.k",
+    "attn2.to_v": "cross_attn.v", "attn2.to_out.0": "cross_attn.o", "ffn.net.0.proj": "ffn.0", "ffn.net.2": "ffn.2",
+}
+
+
+def to_comfyui(state: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
+    """peft keys (blocks.N.attn1.to_q.lora_A.weight) -> ComfyUI keys
+    (diffusion_model.blocks.N.self_attn.q.lora_down.weight, plus .alpha)."""
+    out = {}
+    for key, value in state.items():
+        module, _, kind = key.rpartition(".lora_")
+        name = module
+        for ours, theirs in _COMFY_NAMES.items():
+            if module.endswith(ours):
+                name = module[: -len(ours)] + theirs
+                break
+        direction = "lora_down" if kind.startswith("A") else "lora_up"
+        out[f"diffusion_model.{name}.{direction}.weight"] = value
+        out[f"diffusion_model.{name}.alpha"] = torch.tensor(float(alpha))
+    return out

@@ -1,0 +1,363 @@
+"""The distillation loop: DMD2 and DFD with two LoRA adapters on one frozen backbone.
+
+One training step = (student_update_freq - 1) fake-score updates, then one student update (DMD2's
+two time-scale rule). The student's input is, by default, a real clip noised to one of its own times
+(FastGen's Wan recipe); in DFD that same clip is what the teacher scores with probability p (the
+paired regime of method.md). Checkpoints are atomic folders; a resumed run continues bit for bit.
+Multi-process runs (`accelerate launch -m engine distill ...`) average the adapters' gradients
+across ranks, and every rank draws the same data-forcing coin (as the paper's reference repo does).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import losses
+from .config import DistillConfig
+from .data import load_data
+from .lora import FAKE, STUDENT, Adapters, read_student_lora, save_student_lora
+from .models import BaseModel, load_base_model
+from .sampling import velocity
+
+CHECKPOINTS = "checkpoints"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss stayed non-finite; the message names the last good checkpoint."""
+
+
+class Callbacks:
+    """How a run reports: the CLI prints a progress bar, the job runner writes to storage."""
+
+    def on_step(self, step: int, total: int, terms: dict[str, float], it_per_s: float, eta_s: float) -> None: ...
+
+    def on_checkpoint(self, step: int, path: Path) -> None: ...
+
+    def on_artifact(self, kind: str, path: Path, label: str) -> None: ...
+
+    def log(self, message: str) -> None: ...
+
+    def should_stop(self) -> bool:
+        return False
+
+
+@dataclass
+class _Dist:
+    """This process's place in a multi-process run (a single process is rank 0 of 1)."""
+
+    rank: int = 0
+    world: int = 1
+
+    local_rank: int = 0
+
+    @classmethod
+    def detect(cls) -> "_Dist":
+        """Join the process group that `accelerate launch` (torchrun underneath) prepared, if any."""
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return cls()
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            # accelerate's PartialState leaves CPU-only runs undistributed, so join the group ourselves:
+            # NCCL between GPUs, gloo between CPU processes.
+            dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if torch.cuda.is_available():
+            torch.cuda.set_device(local_rank)
+        return cls(rank=dist.get_rank(), world=dist.get_world_size(), local_rank=local_rank)
+
+    @property
+    def device(self) -> str:
+        return f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu"
+
+    def average_grads(self, params: list[torch.nn.Parameter]) -> None:
+        if self.world == 1:
+            return
+        import torch.distributed as dist
+
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+            p.grad /= self.world
+
+    def fingerprints(self, params: list[torch.nn.Parameter]) -> list[float]:
+        """Every rank's checksum of these parameters (all equal when the ranks trained one model)."""
+        value = torch.tensor([sum(float(p.detach().double().sum()) for p in params)], dtype=torch.float64)
+        if self.world == 1:
+            return [float(value)]
+        import torch.distributed as dist
+
+        gathered = [torch.zeros_like(value) for _ in range(self.world)]
+        dist.all_gather(gathered, value)
+        return [float(g) for g in gathered]
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+
+class Distiller:
+    """Owns the networks, optimizers, data and randomness of one run."""
+
+    def __init__(self, cfg: DistillConfig, out: Path, model: BaseModel | None = None, callbacks: Callbacks | None = None,
+                 lora_dir: Path | None = None):
+        self.cfg = cfg.validate()
+        self.out = Path(out)
+        self.lora_dir = Path(lora_dir) if lora_dir else self.out  # where the finished student LoRA goes
+        self.cb = callbacks or Callbacks()
+        self.dist = _Dist.detect()
+        torch.manual_seed(cfg.seed)
+        self.model = model or load_base_model(cfg.base, device=self.dist.device)
+        self.transformer = self.model.transformer
+        self.adapters = Adapters(self.transformer, rank=cfg.lora_rank)
+        if cfg.init:
+            self.adapters.load_state_dict(STUDENT, read_student_lora(Path(cfg.init)))
+            self.adapters.use(STUDENT)
+        self.student_params = self.adapters.parameters(STUDENT)
+        self.fake_params = self.adapters.parameters(FAKE)
+        self.opt_student = torch.optim.AdamW(self.student_params, lr=cfg.lr_student, betas=cfg.betas,
+                                             weight_decay=cfg.weight_decay)
+        self.opt_fake = torch.optim.AdamW(self.fake_params, lr=cfg.lr_fake, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        # Each rank sees different clips; the coin stream is shared so all ranks agree on DFD steps.
+        self.data = load_data(cfg.data, self.model, regime=cfg.caption_regime, seed=cfg.seed * 1000 + self.dist.rank)
+        self.gen = torch.Generator().manual_seed(cfg.seed * 1000 + 17 + self.dist.rank)
+        self.coin = np.random.default_rng(cfg.seed + 99)
+        self.uncond = self.model.encode_prompts([""])
+        self.step = 0
+        self.bad_steps = 0
+        self.last_checkpoint: int | None = None
+
+    # --- the networks as x0 predictors -----------------------------------------------------------
+    def _x0(self, adapter: str | None, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        if adapter is None:  # the teacher, with classifier-free guidance
+            with self.adapters.teacher():
+                v = velocity(self.transformer, torch.cat([x_t, x_t]), t.repeat(2), torch.cat([cond, self.uncond.expand_as(cond)]))
+            v_cond, v_uncond = v.chunk(2)
+            return losses.cfg_x0(losses.x0_from_velocity(x_t, t, v_cond), losses.x0_from_velocity(x_t, t, v_uncond),
+                                 self.cfg.guidance)
+        with self.adapters.using(adapter):
+            return losses.x0_from_velocity(x_t, t, velocity(self.transformer, x_t, t, cond))
+
+    def _randn(self, like: torch.Tensor) -> torch.Tensor:
+        return torch.randn(like.shape, generator=self.gen).to(like.device, like.dtype)
+
+    def _student_sample(self, real, grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The student's output for this batch and the student time it was produced at."""
+        t_list = self.cfg.t_list
+        n = real.latents.shape[0]
+        k = torch.randint(0, len(t_list) - 1, (n,), generator=self.gen)
+        t_student = torch.tensor([t_list[i] for i in k], device=real.latents.device)
+        if self.cfg.student_input == "paired":
+            x_in = losses.add_noise(real.latents, self._randn(real.latents), t_student)
+        else:  # backward simulation: run the student's own steps from pure noise down to its time
+            x_in = self._randn(real.latents)
+            with torch.no_grad(), self.adapters.using(STUDENT):
+                for j in range(int(k.max())):
+                    t_j = torch.full((n,), t_list[j], device=x_in.device)
+                    x0 = losses.x0_from_velocity(x_in, t_j, velocity(self.transformer, x_in, t_j, real.cond))
+                    t_next = torch.full((n,), t_list[j + 1], device=x_in.device)
+                    renoised = losses.add_noise(x0, self._randn(x0), t_next)
+                    x_in = torch.where((k > j).view(-1, 1, 1, 1, 1), renoised, x_in)
+        self.adapters.use(STUDENT)
+        with torch.set_grad_enabled(grad):
+            x0 = losses.x0_from_velocity(x_in, t_student, velocity(self.transformer, x_in, t_student, real.cond))
+        return x0, t_student
+
+    def _dmd_time(self, n: int, device) -> torch.Tensor:
+        return losses.shifted_time(torch.rand(n, generator=self.gen), self.cfg.time_shift).to(device)
+
+    # --- updates -----------------------------------------------------------------------------------
+    def fake_update(self) -> float:
+        real = self.data.batch(self.cfg.batch_size)
+        with torch.no_grad():
+            x, _ = self._student_sample(real, grad=False)
+        t = self._dmd_time(x.shape[0], x.device)
+        eps = self._randn(x)
+        self.adapters.use(FAKE)
+        v = velocity(self.transformer, losses.add_noise(x, eps, t), t, real.cond)
+        loss = losses.fake_score_loss(v, x, eps)
+        return self._apply(loss, self.opt_fake, self.fake_params)
+
+    def student_update(self) -> dict[str, float]:
+        real = self.data.batch(self.cfg.batch_size)
+        forcing_coin = self.cfg.method == "dfd" and self.coin.random() < self.cfg.data_forcing_prob
+        x, t_student = self._student_sample(real, grad=True)
+        t = self._dmd_time(x.shape[0], x.device)
+        eps = self._randn(x)
+        forcing = torch.full((x.shape[0],), forcing_coin, device=x.device) & (t >= self.cfg.dfd_t_min)
+        terms = losses.generator_loss(
+            x, real.latents, eps, t,
+            fake_x0=lambda x_t, tt: self._x0(FAKE, x_t, tt, real.cond),
+            teacher_x0=lambda x_t, tt: self._x0(None, x_t, tt, real.cond),
+            data_forcing=forcing,
+        )
+        self.adapters.use(STUDENT)  # the trap: the student's LoRA must require grad again before backward
+        loss = self._apply(terms.loss, self.opt_student, self.student_params)
+        out = {"loss_student": loss, "data_forcing": float(forcing.float().mean()), "real_gap": float(terms.real_gap.mean())}
+        for t_value in sorted(set(t_student.tolist()), reverse=True):
+            mask = t_student == t_value
+            out[f"real_gap@t{t_value:.3f}"] = float(terms.real_gap[mask].mean())
+        return out
+
+    def _apply(self, loss: torch.Tensor, optimizer, params) -> float:
+        value = float(loss.detach())
+        optimizer.zero_grad(set_to_none=True)
+        if not math.isfinite(value):
+            self.bad_steps += 1
+            if self.bad_steps >= self.cfg.nan_patience:
+                last = f"step {self.last_checkpoint}" if self.last_checkpoint is not None else "none yet"
+                raise TrainingDiverged(
+                    f"the loss was {value} for {self.bad_steps} consecutive updates at step {self.step + 1}; "
+                    f"the last good checkpoint is {last}: lower the learning rate and resume"
+                )
+            return value
+        self.bad_steps = 0
+        loss.backward()
+        self.dist.average_grads(params)
+        torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        optimizer.step()
+        return value
+
+    # --- the loop ------------------------------------------------------------------------------------
+    def train(self) -> Path:
+        """Run (or resume) to cfg.steps; returns the output folder with the student LoRA."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        if self.dist.rank == 0:
+            (self.out / "distill_config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2) + "\n")
+        resumed = self.resume()
+        if resumed is not None:
+            self.cb.log(f"resumed from checkpoint step {resumed}")
+        metrics_file = self.out / "metrics.jsonl"
+        started, start_step = time.perf_counter(), self.step
+        while self.step < self.cfg.steps:
+            if self.cb.should_stop():
+                self.cb.log(f"stopping at step {self.step} as asked")
+                return self.out
+            fake_losses = [self.fake_update() for _ in range(self.cfg.student_update_freq - 1)]
+            terms = self.student_update()
+            if fake_losses:
+                terms["loss_fake"] = float(np.mean(fake_losses))
+            self.step += 1
+            rate = (self.step - start_step) / max(time.perf_counter() - started, 1e-9)
+            if self.dist.rank == 0:
+                with open(metrics_file, "a") as f:
+                    f.write(json.dumps({"step": self.step, **terms}) + "\n")
+            self.cb.on_step(self.step, self.cfg.steps, terms, rate, (self.cfg.steps - self.step) / max(rate, 1e-9))
+            if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps:
+                self.save_checkpoint()
+            if self.cfg.preview_every and self.step % self.cfg.preview_every == 0 and self.step < self.cfg.steps \
+                    and self.dist.rank == 0:
+                self.write_previews()
+        fingerprints = self.dist.fingerprints(self.student_params)
+        if len(set(fingerprints)) != 1:
+            raise RuntimeError(f"the {self.dist.world} processes ended with different students {fingerprints}; "
+                               "their gradients were not averaged")
+        if self.dist.rank == 0:
+            (self.out / "summary.json").write_text(json.dumps(
+                {"steps": self.step, "processes": self.dist.world, "student_fingerprints": fingerprints}, indent=2) + "\n")
+            save_student_lora(self.adapters, self.lora_dir, extra={"method": self.cfg.method, "base": self.cfg.base,
+                                                                     "steps": self.cfg.steps, "t_list": self.cfg.t_list})
+            self.cb.on_artifact("lora", self.lora_dir / "pytorch_lora_weights.safetensors", f"{self.cfg.method} student")
+            self.write_previews()
+        self.dist.barrier()
+        return self.out
+
+    # --- previews ----------------------------------------------------------------------------------------
+    def write_previews(self, seeds: tuple[int, ...] = (1, 2, 3, 4)) -> list[Path]:
+        """Student samples of two training captions (the same seeds every time), as mp4 artifacts."""
+        from .sampling import seed_generators, seeded_noise, student_sample
+        from .video import write_mp4
+
+        prompts = list(dict.fromkeys(self.data.captions))[:2]
+        paths = []
+        for i, prompt in enumerate(prompts):
+            cond = self.model.encode_prompts([prompt] * len(seeds))
+            shape = self.model.latent_shape(len(seeds), self.model.num_frames, self.model.height, self.model.width)
+            noise = seeded_noise(shape, list(seeds), self.model.device, self.model.dtype)
+            with torch.no_grad(), self.adapters.using(STUDENT):
+                latents = student_sample(self.transformer, noise, cond, tuple(self.cfg.t_list),
+                                         generator=seed_generators(list(seeds)))
+            scale = max(1, 256 // max(self.model.height, self.model.width))
+            for seed, video in zip(seeds, self.model.decode(latents)):
+                path = write_mp4(self.out / "samples" / f"step{self.step}-prompt{i}-seed{seed}.mp4", video,
+                                 fps=self.model.fps, scale=scale)
+                self.cb.on_artifact("video", path, f"step {self.step}: {prompt} (seed {seed})")
+                paths.append(path)
+        return paths
+
+    # --- checkpoints -----------------------------------------------------------------------------------
+    def _state(self) -> dict:
+        return {
+            "step": self.step,
+            "student": self.adapters.state_dict(STUDENT),
+            "fake": self.adapters.state_dict(FAKE),
+            "opt_student": self.opt_student.state_dict(),
+            "opt_fake": self.opt_fake.state_dict(),
+            "gen": self.gen.get_state(),
+            "coin": self.coin.bit_generator.state,
+            "data": self.data.state(),
+        }
+
+    def save_checkpoint(self) -> Path | None:
+        """Write checkpoints/step-N atomically (temp folder, then rename) and keep the two newest."""
+        if self.dist.rank != 0:
+            self.dist.barrier()
+            return None
+        root = self.out / CHECKPOINTS
+        root.mkdir(parents=True, exist_ok=True)
+        final = root / f"step-{self.step:07d}"
+        tmp = root / f".tmp-step-{self.step:07d}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        try:
+            torch.save(self._state(), tmp / "state.pt")
+            (tmp / "COMPLETE").write_text(str(self.step))
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.last_checkpoint = self.step
+        for old in sorted(p for p in root.glob("step-*") if p != final)[:-1]:
+            shutil.rmtree(old, ignore_errors=True)
+        self.cb.on_checkpoint(self.step, final)
+        self.dist.barrier()
+        return final
+
+    def resume(self) -> int | None:
+        """Load the newest complete checkpoint in out/checkpoints, if any; returns its step."""
+        latest = latest_checkpoint(self.out)
+        if latest is None:
+            return None
+        state = torch.load(latest / "state.pt", weights_only=False)
+        self.adapters.load_state_dict(STUDENT, state["student"])
+        self.adapters.load_state_dict(FAKE, state["fake"])
+        self.adapters.use(STUDENT)
+        self.opt_student.load_state_dict(state["opt_student"])
+        self.opt_fake.load_state_dict(state["opt_fake"])
+        self.gen.set_state(state["gen"])
+        self.coin.bit_generator.state = state["coin"]
+        self.data.load_state(state["data"])
+        self.step = self.last_checkpoint = int(state["step"])
+        return self.step
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    """The newest checkpoint folder that finished writing (half-written ones are ignored)."""
+    root = Path(out) / CHECKPOINTS
+    done = sorted(p for p in root.glob("step-*") if (p / "COMPLETE").is_file()) if root.is_dir() else []
+    return done[-1] if done else None

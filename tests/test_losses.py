@@ -1,0 +1,110 @@
+"""The DMD2 / DFD math, pinned on cases computed by hand."""
+
+import torch
+
+from engine import losses
+
+
+def _batch(seed=0, shape=(2, 3, 2, 2, 2)):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape, generator=g)
+    real = torch.randn(shape, generator=g)
+    eps = torch.randn(shape, generator=g)
+    t = torch.tensor([0.3, 0.8])
+    return x, real, eps, t
+
+
+class Recorder:
+    """A stand-in network that records its inputs and returns a fixed x0 prediction."""
+
+    def __init__(self, output):
+        self.output, self.inputs = output, []
+
+    def __call__(self, x_t, t):
+        self.inputs.append((x_t.clone(), t.clone()))
+        return self.output
+
+
+def test_without_data_forcing_the_loss_is_exactly_dmd():
+    x, real, eps, t = _batch()
+    fake, teacher = Recorder(torch.zeros_like(x)), Recorder(torch.ones_like(x))
+    terms = losses.generator_loss(x, real, eps, t, fake, teacher, data_forcing=False)
+    assert torch.equal(teacher.inputs[0][0], losses.add_noise(x, eps, t))
+    assert torch.equal(fake.inputs[0][0], losses.add_noise(x, eps, t))
+    assert terms.loss == losses.dmd_loss(x, torch.zeros_like(x), torch.ones_like(x))
+    assert not terms.data_forcing.any()
+
+
+def test_dfd_feeds_real_video_to_teacher_with_same_noise_and_time():
+    x, real, eps, t = _batch()
+    fake, teacher = Recorder(torch.zeros_like(x)), Recorder(torch.ones_like(x))
+    losses.generator_loss(x, real, eps, t, fake, teacher, data_forcing=True)
+    assert torch.allclose(teacher.inputs[0][0], (1 - t.view(-1, 1, 1, 1, 1)) * real + t.view(-1, 1, 1, 1, 1) * eps)
+    assert torch.equal(teacher.inputs[0][1], t)
+    # the fake score still sees the student's own sample
+    assert torch.equal(fake.inputs[0][0], losses.add_noise(x, eps, t))
+
+
+def test_per_sample_forcing_mask_routes_only_the_chosen_samples():
+    x, real, eps, t = _batch()
+    teacher = Recorder(torch.ones_like(x))
+    losses.generator_loss(x, real, eps, t, Recorder(torch.zeros_like(x)), teacher, data_forcing=torch.tensor([False, True]))
+    seen = teacher.inputs[0][0]
+    assert torch.equal(seen[0], losses.add_noise(x, eps, t)[0])
+    assert torch.allclose(seen[1], (1 - t[1]) * real[1] + t[1] * eps[1])
+
+
+def test_student_gradient_points_towards_teacher_and_away_from_fake_scaled_by_the_normalizer():
+    x = torch.full((1, 1, 1, 1, 4), 2.0, requires_grad=True)
+    fake_x0 = torch.full_like(x, 3.0).detach()
+    teacher_x0 = torch.full_like(x, 1.0).detach()
+    loss = losses.dmd_loss(x, fake_x0, teacher_x0)
+    loss.backward()
+    w = 1.0 / (abs(2.0 - 1.0) + 1e-6)  # mean |x - x0_teacher| = 1
+    expected = (3.0 - 1.0) * w / x.numel()  # d/dx 0.5 * mean((x - (x - g))^2) = g / numel
+    assert torch.allclose(x.grad, torch.full_like(x, expected))
+    # a gradient step x - lr * grad moves x from 2 towards the teacher's 1, away from the fake's 3
+    assert (x - 0.1 * x.grad).mean() < 2.0
+
+
+def test_normalizer_uses_the_generated_sample_even_when_the_teacher_sees_real_data():
+    x, real, eps, t = _batch()
+    teacher_out = torch.full_like(x, 0.5)
+    terms = losses.generator_loss(x, real, eps, t, Recorder(torch.zeros_like(x)), Recorder(teacher_out), True)
+    w = 1.0 / ((x - teacher_out).abs().flatten(1).mean(1) + 1e-6)
+    grad = (torch.zeros_like(x) - teacher_out) * w.view(-1, 1, 1, 1, 1)
+    expected = 0.5 * (grad.double() ** 2).mean()
+    assert torch.allclose(terms.loss, expected)
+
+
+def test_validity_gap_is_the_mean_squared_distance_between_real_and_generated():
+    x, real, eps, t = _batch()
+    terms = losses.generator_loss(x, real, eps, t, Recorder(x), Recorder(x), False)
+    assert torch.allclose(terms.real_gap, ((real - x) ** 2).flatten(1).mean(1))
+
+
+def test_only_the_student_sample_carries_gradient():
+    x, real, eps, t = _batch()
+    x.requires_grad_(True)
+    terms = losses.generator_loss(x, real, eps, t, lambda a, b: a * 2, lambda a, b: a * 3, True)
+    terms.loss.backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_cfg_and_x0_helpers():
+    assert torch.equal(losses.cfg_x0(torch.tensor(2.0), torch.tensor(1.0), 5.0), torch.tensor(6.0))
+    x_t, v, t = torch.tensor([[1.0]]), torch.tensor([[0.5]]), torch.tensor([0.4])
+    assert torch.allclose(losses.x0_from_velocity(x_t, t, v), torch.tensor([[0.8]]))
+
+
+def test_fake_score_loss_is_zero_at_the_true_velocity():
+    x, _, eps, _ = _batch()
+    assert losses.fake_score_loss(eps - x, x, eps) == 0
+
+
+def test_shifted_time_is_monotone_bounded_and_the_identity_at_shift_one():
+    u = torch.linspace(0, 1, 101)
+    t = losses.shifted_time(u, 5.0)
+    assert (t[1:] >= t[:-1]).all() and t.min() >= 0.001 and t.max() <= 0.999
+    assert t[50] > 0.8  # shift 5 puts the median noise time at 5/6
+    assert torch.allclose(losses.shifted_time(u, 1.0, 0.0, 1.0), u)

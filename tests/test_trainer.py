@@ -1,0 +1,192 @@
+"""The distillation engine on a real (tiny) Wan pipeline: adapters, updates, checkpoints, resume,
+outputs that diffusers loads, and the refusals the paper's validity condition calls for."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from engine.config import DistillConfig
+from engine.lora import FAKE, STUDENT
+from engine.trainer import Callbacks, Distiller, TrainingDiverged, latest_checkpoint
+
+
+def _cfg(base, **kw) -> DistillConfig:
+    values = dict(base=str(base), steps=4, batch_size=2, student_update_freq=2, lora_rank=4, lr_student=1e-3,
+                  lr_fake=1e-3, checkpoint_every=2, guidance=3.0, seed=3)
+    values.update(kw)
+    return DistillConfig(**values)
+
+
+def _snapshot(module, pick):
+    return {n: p.detach().clone() for n, p in module.named_parameters() if pick(n)}
+
+
+def _changed(before, module):
+    now = dict(module.named_parameters())
+    return {n for n, p in before.items() if not torch.equal(p, now[n].detach())}
+
+
+def test_each_update_moves_only_its_own_adapter_and_never_the_base(mini_teacher_dir, tmp_path):
+    d = Distiller(_cfg(mini_teacher_dir), tmp_path)
+    tr = d.transformer
+    base = _snapshot(tr, lambda n: "lora_" not in n)
+    student = _snapshot(tr, lambda n: f".{STUDENT}." in n)
+    fake = _snapshot(tr, lambda n: f".{FAKE}." in n)
+    assert base and student and fake
+
+    d.fake_update()
+    assert _changed(fake, tr) and not _changed(student, tr) and not _changed(base, tr)
+
+    fake = _snapshot(tr, lambda n: f".{FAKE}." in n)
+    d.student_update()
+    # the peft trap: after switching to the fake score and the teacher, the student still got gradients
+    assert all(p.grad is not None for p in d.student_params)
+    assert sum(float(p.grad.abs().sum()) for p in d.student_params) > 0
+    assert _changed(student, tr) and not _changed(fake, tr) and not _changed(base, tr)
+
+
+class _StopAt(Callbacks):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step(self, step, total, terms, it_per_s, eta_s):
+        if step == self.step:
+            raise KeyboardInterrupt("simulated crash")
+
+
+def _student_tensors(folder):
+    from safetensors.torch import load_file
+
+    return load_file(folder / "pytorch_lora_weights.safetensors")
+
+
+def test_resume_after_a_crash_reproduces_the_uninterrupted_run_exactly(mini_teacher_dir, tmp_path):
+    cfg = _cfg(mini_teacher_dir, method="dmd2")
+    Distiller(cfg, tmp_path / "straight").train()
+
+    with pytest.raises(KeyboardInterrupt):
+        Distiller(cfg, tmp_path / "crashed", callbacks=_StopAt(3)).train()
+    assert latest_checkpoint(tmp_path / "crashed").name == "step-0000002"
+    Distiller(cfg, tmp_path / "crashed").train()
+
+    a, b = _student_tensors(tmp_path / "straight"), _student_tensors(tmp_path / "crashed")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_dfd_run_logs_data_forcing_and_the_validity_gap(mini_teacher_dir, tmp_path):
+    dmd = Distiller(_cfg(mini_teacher_dir, steps=2), tmp_path / "dmd").train()
+    cfg = _cfg(mini_teacher_dir, method="dfd", init=str(dmd), steps=6, data_forcing_prob=0.5)
+    out = Distiller(cfg, tmp_path / "dfd").train()
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    forced = [r["data_forcing"] for r in rows]
+    assert set(forced) <= {0.0, 1.0} and 0.0 in forced and 1.0 in forced  # one coin per step
+    assert all(r["real_gap"] >= 0 for r in rows)
+    assert any(k.startswith("real_gap@t") for k in rows[0])
+    assert len(list((out / "samples").glob("*.mp4"))) == 8  # previews of two prompts x four seeds
+
+
+def test_dfd_from_the_raw_teacher_is_refused_with_the_papers_reason(mini_teacher_dir):
+    with pytest.raises(ValueError, match="validity condition"):
+        _cfg(mini_teacher_dir, method="dfd").validate()
+    _cfg(mini_teacher_dir, method="dfd", force_from_teacher=True).validate()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"data_forcing_prob": 1.5}, "data_forcing_prob"),
+        ({"t_list": [0.5, 0.9, 0.0]}, "t_list"),
+        ({"method": "gan"}, "unknown method"),
+        ({"student_input": "magic"}, "student_input"),
+        ({"data": "/no/such/folder"}, "not 'shapes' and not a folder"),
+        ({"init": "/no/such/lora"}, "no pytorch_lora_weights.safetensors"),
+    ],
+)
+def test_bad_distill_settings_are_explained(mini_teacher_dir, change, message):
+    with pytest.raises(ValueError, match=message):
+        _cfg(mini_teacher_dir, **change).validate()
+
+
+class _PoisonedData:
+    """Real shapes data whose latents turn to NaN from the given batch on."""
+
+    def __init__(self, data, from_batch):
+        self.data, self.from_batch, self.n = data, from_batch, 0
+        self.captions = data.captions
+
+    def batch(self, n):
+        self.n += 1
+        b = self.data.batch(n)
+        if self.n >= self.from_batch:
+            b.latents = torch.full_like(b.latents, float("nan"))
+        return b
+
+    def state(self):
+        return self.data.state()
+
+    def load_state(self, s):
+        self.data.load_state(s)
+
+
+def test_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(mini_teacher_dir, tmp_path):
+    d = Distiller(_cfg(mini_teacher_dir, steps=20, checkpoint_every=1, nan_patience=2), tmp_path)
+    d.data = _PoisonedData(d.data, from_batch=5)  # 2 batches per step: steps 1-2 are clean
+    with pytest.raises(TrainingDiverged, match="last good checkpoint is step 2"):
+        d.train()
+    assert latest_checkpoint(tmp_path).name == "step-0000002"
+
+
+def test_student_lora_loads_in_wanpipeline_and_samples_in_four_steps(mini_teacher_dir, tmp_path):
+    from diffusers import WanPipeline
+
+    from engine.generate import SampleConfig, sample_frames
+    from engine.models import load_base_model
+
+    out = Distiller(_cfg(mini_teacher_dir, steps=1), tmp_path / "run").train()
+    pipe = WanPipeline.from_pretrained(mini_teacher_dir)
+    pipe.load_lora_weights(out, weight_name="pytorch_lora_weights.safetensors", adapter_name="student")
+    assert "student" in pipe.transformer.peft_config
+
+    model = load_base_model(str(mini_teacher_dir), device="cpu")
+    clips, nfe = sample_frames(model, SampleConfig(prompt="a red circle", seeds=[1, 2], lora=str(out)).validate())
+    assert clips.shape == (2, 17, 64, 64, 3) and nfe == 4
+    teacher, _ = sample_frames(model, SampleConfig(prompt="a red circle", seeds=[1, 2], steps=4).validate())
+    assert not np.array_equal(clips, teacher)  # the LoRA is active for the student only
+    again, _ = sample_frames(model, SampleConfig(prompt="a red circle", seeds=[1, 2], steps=4).validate())
+    assert np.array_equal(teacher, again)
+
+
+def test_comfyui_export_uses_the_original_wan_module_names(mini_teacher_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    out = Distiller(_cfg(mini_teacher_dir, steps=1), tmp_path).train()
+    keys = load_file(out / "comfyui_lora.safetensors").keys()
+    assert "diffusion_model.blocks.0.self_attn.q.lora_down.weight" in keys
+    assert "diffusion_model.blocks.0.cross_attn.k.lora_up.weight" in keys
+    assert "diffusion_model.blocks.0.ffn.0.alpha" in keys
+
+
+def test_two_cpu_processes_under_accelerate_train_one_model_together(mini_teacher_dir, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29517",
+           "-m", "engine", "distill", "--base", str(mini_teacher_dir), "--steps", "2", "--batch-size", "2",
+           "--student-update-freq", "2", "--lora-rank", "4", "--out", str(out)]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["processes"] == 2
+    fingerprints = summary["student_fingerprints"]
+    assert len(fingerprints) == 2 and fingerprints[0] == fingerprints[1]
+    assert (out / "pytorch_lora_weights.safetensors").is_file()
+    assert result.stdout.count("pytorch_lora_weights.safetensors") == 1  # only rank 0 reports
