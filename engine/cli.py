@@ -10,7 +10,12 @@ import shlex
 import sys
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from .config import DistillConfig
 
 
 class CliError(Exception):
@@ -18,30 +23,29 @@ class CliError(Exception):
 
 
 def _seed_range(text: str) -> list[int]:
-    """'1-8' -> [1..8]; '3' -> [3]; '1,4,9' -> [1, 4, 9]."""
-    seeds: list[int] = []
+    from .seeds import parse_seeds
+
     try:
-        for part in text.split(","):
-            part = part.strip()
-            if "-" in part[1:]:
-                lo, hi = part.split("-", 1)
-                lo_i, hi_i = int(lo), int(hi)
-                if hi_i < lo_i:
-                    raise CliError(f"bad seed range {part!r}: the end is before the start")
-                seeds += list(range(lo_i, hi_i + 1))
-            else:
-                seeds.append(int(part))
-    except ValueError:
-        raise CliError(f"bad seeds {text!r}: use a number (3), a range (1-8) or a list (1,4,9)") from None
-    if not seeds or any(s < 0 for s in seeds):
-        raise CliError(f"bad seeds {text!r}: seeds must be non-negative integers")
-    if len(seeds) > 256:
-        raise CliError(f"too many seeds ({len(seeds)}); at most 256 per command")
-    return seeds
+        return parse_seeds(text)
+    except ValueError as err:
+        raise CliError(str(err)) from None
 
 
 def _bar(desc: str, total: int):
     return tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True, file=sys.stderr, mininterval=0.5)
+
+
+def _loss_bar(desc: str, total: int, every: int):
+    """A progress bar and the progress(step, total, loss) callback that drives it."""
+    bar = _bar(desc, total)
+
+    def progress(step, total, loss):
+        bar.n = step
+        bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+        if step % every == 0 or step == total:
+            bar.refresh()
+
+    return bar, progress
 
 
 def cmd_pretrain_teacher(args) -> int:
@@ -53,12 +57,7 @@ def cmd_pretrain_teacher(args) -> int:
         raise CliError("--pool-clips must be at least --batch-size")
     cfg = TeacherConfig(steps=args.steps, seed=args.seed, batch_size=args.batch_size, pool_clips=args.pool_clips)
     command = "python -m engine pretrain-teacher " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-    bar = _bar("pretrain teacher", cfg.steps)
-
-    def progress(step, total, loss):
-        bar.n = step
-        bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-        bar.refresh() if step % 20 == 0 or step == total else None
+    bar, progress = _loss_bar("pretrain teacher", cfg.steps, every=20)
 
     meta = pretrain_teacher(cfg, Path(args.out), command, save_every=args.save_every, progress=progress)
     bar.close()
@@ -111,12 +110,7 @@ def cmd_train_recognizer(args) -> int:
 
     cfg = RecognizerConfig(steps=args.steps, seed=args.seed)
     command = "python -m engine train-recognizer " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-    bar = _bar("train recognizer", cfg.steps)
-
-    def progress(step, total, loss):
-        bar.n = step
-        bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
-        bar.refresh() if step % 10 == 0 or step == total else None
+    bar, progress = _loss_bar("train recognizer", cfg.steps, every=10)
 
     meta = train_recognizer(cfg, Path(args.out), command, progress=progress)
     bar.close()
@@ -150,7 +144,7 @@ def cmd_evaluate(args) -> int:
         bar.update(done - bar.n)
 
     try:
-        result = evaluate(models, args.prompts, args.seeds, base=args.base, progress=progress)
+        result = evaluate(models, args.prompts, args.seeds, base=args.base, progress=progress, data_dir=args.data_dir)
     except (ValueError, ModelError, FileNotFoundError) as err:
         raise CliError(str(err)) from None
     finally:
@@ -250,6 +244,27 @@ def cmd_distill(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    import json
+
+    from .bench import bench_sampling, bench_train_step
+    from .models import ModelError
+
+    try:
+        if args.what == "sampling":
+            result = bench_sampling(args.base, args.lora, videos=args.videos)
+        else:
+            result = bench_train_step(args.base, batch_size=args.batch_size)
+    except (ValueError, ModelError) as err:
+        raise CliError(str(err)) from None
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine", description="DFD Studio engine: distill, sample, evaluate.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -300,7 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export_world)
 
     p = sub.add_parser("evaluate", help="measure models on the shapes world (fidelity, diversity, modes, colour)")
-    p.add_argument("--models", required=True, help="comma list: real, teacher@50, teacher@4, teacher@N:cfg=S")
+    p.add_argument("--models", required=True,
+                   help="comma list: real, teacher@50, teacher@4, teacher@N:cfg=S, dmd2, dfd, a job id, a LoRA folder")
+    p.add_argument("--data-dir", default=None, help="studio data folder, to name students by job id")
     p.add_argument("--prompts", default="all", help="prompt set: detailed, underspecified or all (default all)")
     p.add_argument("--seeds", type=int, default=8, help="seeds per prompt (default 8)")
     p.add_argument("--base", default="shapes-tiny", help="base model (default shapes-tiny)")
@@ -308,6 +325,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--md", default=None, help="write the markdown table here")
     p.add_argument("--plot", default=None, help="write a PNG bar chart here")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("bench", help="measure sampling speed (student vs teacher) or one training step")
+    p.add_argument("what", choices=["sampling", "train-step"])
+    p.add_argument("--base", default="shapes-tiny", help="base model (default shapes-tiny)")
+    p.add_argument("--lora", default=None, help="student LoRA for sampling (default: the shipped one)")
+    p.add_argument("--videos", type=int, default=8, help="videos per sampling batch (default 8)")
+    p.add_argument("--batch-size", type=int, default=None, help="train-step batch (default: the recipe's)")
+    p.add_argument("--json", default=None, help="also write the figures here")
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

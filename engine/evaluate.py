@@ -28,15 +28,17 @@ REGIMES = ("detailed", "underspecified")
 
 @dataclass
 class ModelSpec:
-    """One entry of --models: `real`, or `teacher@STEPS[:cfg=S]` (students arrive with distillation)."""
+    """One entry of --models: `real`, `teacher@STEPS[:cfg=S]`, or a student: a shipped name (dmd2, dfd),
+    a distill job id (with --data-dir), or a LoRA folder."""
 
     name: str
-    kind: str  # "real" | "teacher"
+    kind: str  # "real" | "teacher" | "student"
     steps: int = 50
     guidance: float = 5.0
+    lora: str | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "ModelSpec":
+    def parse(cls, text: str, data_dir: str | None = None) -> "ModelSpec":
         text = text.strip()
         if text == "real":
             return cls(name="real", kind="real", steps=0)
@@ -55,7 +57,15 @@ class ModelSpec:
             if steps < 1:
                 raise ValueError(f"bad model {text!r}: steps must be at least 1")
             return cls(name=text, kind="teacher", steps=steps, guidance=guidance)
-        raise ValueError(f"unknown model {text!r}: use real, teacher@50, teacher@4 (or teacher@N:cfg=S)")
+        from .students import resolve_student
+
+        try:
+            student = resolve_student(text, data_dir)
+        except ValueError as err:
+            raise ValueError(f"unknown model {text!r}: use real, teacher@50, teacher@4, or a student ({err})") from None
+        t_list = student.info.get("t_list") or []
+        return cls(name=text, kind="student", steps=max(1, len(t_list) - 1) if t_list else 4, guidance=1.0,
+                   lora=str(student.lora_dir))
 
 
 def _clips_for(spec: ModelSpec, model, prompt: str, seeds: list[int]) -> tuple[np.ndarray, float, int]:
@@ -63,7 +73,8 @@ def _clips_for(spec: ModelSpec, model, prompt: str, seeds: list[int]) -> tuple[n
     if spec.kind == "real":
         clips, _ = world.sample_clips(world.parse_caption(prompt), len(seeds), seed=zlib.crc32(prompt.encode()) + seeds[0])
         return clips, 0.0, 0
-    cfg = SampleConfig(base=model.source, prompt=prompt, seeds=seeds, steps=spec.steps, guidance=spec.guidance)
+    cfg = SampleConfig(base=model.source, prompt=prompt, seeds=seeds, steps=spec.steps, guidance=spec.guidance,
+                       lora=spec.lora)
     started = time.perf_counter()
     clips, nfe = sample_frames(model, cfg.validate())
     return clips, (time.perf_counter() - started) / len(seeds), nfe
@@ -101,9 +112,10 @@ def _aggregate(rows: list[dict]) -> dict:
     return out
 
 
-def evaluate(model_texts: list[str], prompts: str, seeds: int, base: str = "shapes-tiny", progress=None) -> dict:
+def evaluate(model_texts: list[str], prompts: str, seeds: int, base: str = "shapes-tiny", progress=None,
+             data_dir: str | None = None) -> dict:
     """Measure each model on a prompt set (see world.prompt_set) with `seeds` seeds per prompt."""
-    specs = [ModelSpec.parse(t) for t in model_texts]
+    specs = [ModelSpec.parse(t, data_dir) for t in model_texts]
     if "real" not in [s.name for s in specs]:
         specs = [ModelSpec.parse("real")] + specs  # the reference for the relative metrics
     prompt_list = world.prompt_set(prompts)

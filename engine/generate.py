@@ -14,10 +14,9 @@ from typing import Callable
 import numpy as np
 
 from . import sampling
-from .models import BaseModel, ModelError, load_base_model
+from .models import BaseModel, load_base_model
+from .seeds import MAX_SEEDS
 from .video import write_mp4
-
-MAX_SEEDS = 256
 
 
 @dataclass

@@ -8,7 +8,6 @@ shape, prompt length, fps). The real Wan2.1-T2V-1.3B goes through the same code 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 

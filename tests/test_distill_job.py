@@ -12,7 +12,7 @@ import engine.jobs as api
 from test_jobs import data_dir, start_worker, state_of, wait_for  # noqa: F401  (fixtures)
 
 
-def test_killed_distill_job_resumes_to_the_weights_of_an_uninterrupted_one(data_dir, start_worker, mini_teacher_dir):
+def test_killed_distill_job_resumes_to_the_weights_of_an_uninterrupted_one(data_dir, start_worker, mini_teacher_dir):  # noqa: F811
     config = {"method": "dmd2", "base": str(mini_teacher_dir), "steps": 24, "batch_size": 2, "student_update_freq": 2,
               "lora_rank": 4, "lr_student": 1e-3, "lr_fake": 1e-3, "checkpoint_every": 4, "seed": 5}
     victim = api.submit(data_dir, "distill", config)

@@ -8,29 +8,14 @@ from pathlib import Path
 
 from .kinds import JobKind, register
 
-MAX_SEEDS = 256
-
-
 def parse_seeds(text: str) -> list[int]:
-    """'1-8' -> [1..8]; '3' -> [3]; '1,4,9' -> [1, 4, 9] (an argparse type)."""
-    seeds: list[int] = []
+    """engine.seeds.parse_seeds as an argparse type."""
+    from engine.seeds import parse_seeds as parse
+
     try:
-        for part in text.split(","):
-            part = part.strip()
-            if "-" in part[1:]:
-                low, high = (int(end) for end in part.split("-", 1))
-                if high < low:
-                    raise argparse.ArgumentTypeError(f"bad seed range {part!r}: the end is before the start")
-                seeds += range(low, high + 1)
-            else:
-                seeds.append(int(part))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"bad seeds {text!r}: use a number (3), a range (1-8) or a list (1,4,9)"
-        ) from None
-    if len(seeds) > MAX_SEEDS:  # before building a huge list further down
-        raise argparse.ArgumentTypeError(f"too many seeds ({len(seeds)}); at most {MAX_SEEDS}")
-    return seeds
+        return parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,141 @@
+"""`python -m engine bench sampling|train-step`: speed and memory figures, printed and saved as JSON.
+
+- sampling: the 4-step student against the 50-step CFG teacher on the same prompt, seeds and size,
+  decode included, each timed after a warm-up run.
+- train-step: wall time of one student update and one fake-score update, peak memory, the model FLOPs
+  of each (counted by torch's FlopCounterMode) and the utilisation against this device's measured
+  matmul peak (bf16 on GPU, fp32 on CPU).
+"""
+
+from __future__ import annotations
+
+import platform
+import resource
+import time
+from pathlib import Path
+
+import torch
+
+from .config import SHAPES_PRESET, DistillConfig
+from .generate import SampleConfig, sample_frames
+from .models import load_base_model
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def _timed(fn, repeats: int = 3) -> float:
+    """Median wall time of fn() after one warm-up call."""
+    fn()
+    _sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        _sync()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def device_info() -> dict:
+    info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def matmul_peak_tflops(n: int = 4096 if torch.cuda.is_available() else 1024) -> float:
+    """Measured dense matmul throughput of this device (bf16 on GPU, fp32 on CPU), in TFLOP/s."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    seconds = _timed(lambda: a @ b, repeats=5)
+    return 2 * n**3 / seconds / 1e12
+
+
+def bench_sampling(base: str, lora: str | None, videos: int = 8, prompt: str | None = None) -> dict:
+    """Student (its t_list, no CFG) vs teacher (50 steps, CFG 5): seconds per batch of `videos`."""
+    from .students import shipped_students
+
+    model = load_base_model(base)
+    if lora is None:
+        shipped = [s for s in shipped_students() if s.base == base]
+        if not shipped:
+            raise ValueError(f"no student for {base!r}: pass --lora with a student folder")
+        lora = str(shipped[0].lora_dir)
+    prompt = prompt or "a red circle moving left on a dark background"
+    seeds = list(range(1, videos + 1))
+    student_cfg = SampleConfig(base=base, prompt=prompt, seeds=seeds, lora=lora).validate()
+    teacher_cfg = SampleConfig(base=base, prompt=prompt, seeds=seeds, steps=50, guidance=5.0).validate()
+    nfe = {}
+
+    def run(cfg, key):
+        _, nfe[key] = sample_frames(model, cfg)
+
+    student_s = _timed(lambda: run(student_cfg, "student"))
+    teacher_s = _timed(lambda: run(teacher_cfg, "teacher"))
+    return {
+        "kind": "sampling",
+        "base": base,
+        "lora": lora,
+        "videos": videos,
+        "video_shape": [model.num_frames, model.height, model.width],
+        "student_s": round(student_s, 4),
+        "teacher_s": round(teacher_s, 4),
+        "speedup": round(teacher_s / student_s, 2),
+        "student_nfe": nfe["student"],
+        "teacher_nfe": nfe["teacher"],
+        "nfe_ratio": round(nfe["teacher"] / nfe["student"], 2),
+        "device": device_info(),
+    }
+
+
+def _peak_memory_mb() -> float:
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def bench_train_step(base: str, batch_size: int | None = None, method: str = "dfd") -> dict:
+    """Seconds, FLOPs and utilisation of one student update and one fake-score update."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .trainer import Distiller
+
+    values = DistillConfig().to_dict()
+    if base == "shapes-tiny":
+        values.update(SHAPES_PRESET)
+    values.update(base=base, method=method, force_from_teacher=True, steps=1)
+    if batch_size:
+        values["batch_size"] = batch_size
+    cfg = DistillConfig.from_dict(values)
+    out = Path("/tmp") / f"dfd-bench-{time.time_ns()}"
+    distiller = Distiller(cfg, out)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    student_s = _timed(distiller.student_update)
+    fake_s = _timed(distiller.fake_update)
+    flops = {}
+    for name, fn in (("student", distiller.student_update), ("fake", distiller.fake_update)):
+        with FlopCounterMode(display=False) as counter:
+            fn()
+        flops[name] = counter.get_total_flops()
+    peak = matmul_peak_tflops()
+    return {
+        "kind": "train-step",
+        "base": base,
+        "batch_size": cfg.batch_size,
+        "lora_rank": cfg.lora_rank,
+        "student_update_s": round(student_s, 4),
+        "fake_update_s": round(fake_s, 4),
+        "student_update_tflop": round(flops["student"] / 1e12, 4),
+        "fake_update_tflop": round(flops["fake"] / 1e12, 4),
+        "matmul_peak_tflops": round(peak, 3),
+        "student_mfu": round(flops["student"] / student_s / 1e12 / peak, 4),
+        "fake_mfu": round(flops["fake"] / fake_s / 1e12 / peak, 4),
+        "peak_memory_mb": round(_peak_memory_mb(), 1),
+        "device": device_info(),
+    }

@@ -1,0 +1,49 @@
+"""`evaluate` and `bench` through the real command line on a tiny teacher and a one-step student."""
+
+import json
+
+import pytest
+
+from conftest import run_engine
+
+
+@pytest.fixture(scope="module")
+def mini_student(mini_teacher_dir, tmp_path_factory):
+    from engine.config import DistillConfig
+    from engine.trainer import Distiller
+
+    out = tmp_path_factory.mktemp("student") / "lora"
+    cfg = DistillConfig(base=str(mini_teacher_dir), steps=1, batch_size=2, student_update_freq=2, lora_rank=4)
+    return Distiller(cfg, out).train()
+
+
+def test_evaluate_writes_json_markdown_and_plot_for_every_model(mini_teacher_dir, mini_student, tmp_path):
+    result = run_engine("evaluate", "--base", str(mini_teacher_dir), "--models", f"teacher@2,{mini_student}",
+                        "--prompts", "all", "--seeds", "2", "--json", str(tmp_path / "e.json"),
+                        "--md", str(tmp_path / "e.md"), "--plot", str(tmp_path / "e.png"))
+    assert result.returncode == 0, result.stderr
+    data = json.loads((tmp_path / "e.json").read_text())
+    assert set(data["models"]) == {"real", "teacher@2", str(mini_student)}
+    for name, entry in data["models"].items():
+        assert 0.0 <= entry["diversity"] <= 2.0 and entry["saturation_error"] >= 0.0
+        assert set(entry["by_regime"]) == {"detailed", "underspecified"}
+    assert data["models"]["real"]["saturation_error"] == 0.0
+    assert data["models"]["real"]["prompt_fidelity"] > 0.9  # the recognizer reads real clips
+    assert data["models"]["teacher@2"]["nfe"] == 4 and data["models"][str(mini_student)]["nfe"] == 4
+    assert "**detailed captions**" in (tmp_path / "e.md").read_text()
+    assert (tmp_path / "e.png").stat().st_size > 10_000
+
+
+def test_evaluate_rejects_an_unknown_model_in_one_line(tmp_path):
+    result = run_engine("evaluate", "--models", "teacher@50,nonsense", "--seeds", "2")
+    assert result.returncode == 2 and "unknown model 'nonsense'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bench_sampling_prints_student_and_teacher_times(mini_teacher_dir, mini_student, tmp_path):
+    result = run_engine("bench", "sampling", "--base", str(mini_teacher_dir), "--lora", str(mini_student),
+                        "--videos", "2", "--json", str(tmp_path / "b.json"))
+    assert result.returncode == 0, result.stderr
+    figures = json.loads((tmp_path / "b.json").read_text())
+    assert figures["student_nfe"] == 4 and figures["teacher_nfe"] == 100
+    assert figures["student_s"] > 0 and figures["teacher_s"] > 0
+    assert figures["speedup"] == pytest.approx(figures["teacher_s"] / figures["student_s"], rel=0.02)
