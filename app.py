@@ -1,16 +1,23 @@
-"""DFD Studio: `python app.py` serves the studio on the built-in default (shapes-tiny).
+"""DFD Studio: `python app.py` serves the studio and starts a job worker beside it.
+
+    python app.py [--host H] [--port P] [--data-dir D] [--no-worker] [--share]
 
 Follows Hugging Face Space conventions: persistent /data when present, PORT and GRADIO_SERVER_NAME /
-GRADIO_SERVER_PORT from the environment.
+GRADIO_SERVER_PORT from the environment. DFD_STUDIO_PASSWORD (and DFD_STUDIO_USER) turn on a login.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+ROOT = Path(__file__).resolve().parent
 
 
 def default_data_dir() -> Path:
@@ -24,27 +31,62 @@ def default_data_dir() -> Path:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="DFD Studio web app")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", os.environ.get("PORT", 7860))))
+    parser.add_argument("--port", type=int,
+                        default=int(os.environ.get("GRADIO_SERVER_PORT", os.environ.get("PORT", "7860"))))
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
     parser.add_argument("--no-worker", action="store_true", help="do not start a background job worker")
     parser.add_argument("--share", action="store_true", help="create a public Gradio share link")
     return parser.parse_args(argv)
 
 
+def start_worker(data_dir: Path) -> subprocess.Popen:
+    """`python -m engine worker` for this data folder, its output in <data_dir>/worker.log."""
+    log = open(data_dir / "worker.log", "ab")
+    try:
+        return subprocess.Popen([sys.executable, "-m", "engine", "worker", "--data-dir", str(data_dir)],
+                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    finally:
+        log.close()  # the child holds its own copy
+
+
+def stop_worker(worker: subprocess.Popen | None, grace: float = 15.0) -> None:
+    """SIGTERM (the worker interrupts its running job, which stays resumable), SIGKILL after `grace`."""
+    if worker is None or worker.poll() is not None:
+        return
+    worker.terminate()
+    try:
+        worker.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
-    args.data_dir.mkdir(parents=True, exist_ok=True)
-    from studio import build_studio, public_folder
+    data_dir = args.data_dir.expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    import engine.jobs
+    from studio import auth_from_env, build_studio, launch_options
 
-    demo = build_studio(args.data_dir)
-    print(f"DFD Studio: data in {args.data_dir.resolve()}, serving on http://{args.host}:{args.port}", flush=True)
-    demo.queue(default_concurrency_limit=1).launch(
-        server_name=args.host,
-        server_port=args.port,
-        share=args.share,
-        allowed_paths=[str(public_folder(args.data_dir).resolve())],
-        show_error=True,
-    )
+    engine.jobs.reconcile(data_dir)  # jobs left running by a previous server become interrupted (resumable)
+    worker = None if args.no_worker else start_worker(data_dir)
+
+    def stop(*_):  # SIGTERM (a Space stopping, `kill`) ends like Ctrl-C: the worker is stopped too
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        demo = build_studio(data_dir)
+        print(f"DFD Studio: data in {data_dir}, serving on http://{args.host}:{args.port}"
+              f"{'' if worker else ' (no worker: queued jobs wait)'}", flush=True)
+        demo.queue(default_concurrency_limit=1).launch(
+            server_name=args.host, server_port=args.port, share=args.share, auth=auth_from_env(),
+            **launch_options(data_dir),
+        )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_worker(worker)
 
 
 if __name__ == "__main__":

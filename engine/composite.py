@@ -148,3 +148,14 @@ def write_png(path: str | Path, image: np.ndarray) -> Path:
     Image.fromarray(np.ascontiguousarray(image)).save(tmp, format="PNG")
     os.replace(tmp, path)
     return path
+
+
+def clip_fps(path: str | Path) -> float:
+    """The frame rate recorded in a video file (to compose clips read back from disk at their own fps)."""
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    try:
+        return float(next(reader)["fps"])
+    finally:
+        reader.close()

@@ -139,7 +139,18 @@ class Distiller:
         self.step = 0
         self.bad_steps = 0
         self.last_checkpoint: int | None = None
+        self.gap_reference = self._unrelated_clip_gap()
+        self.recent_gaps: list[float] = []
 
+    def _unrelated_clip_gap(self) -> float:
+        """Mean per-element ||x_a - x_b||^2 between real clips of (mostly) different captions: the scale
+        against which the validity gap ||x_real - G||^2 is judged. The data sampler's state is put back
+        afterwards, so the run's own sequence of batches is unchanged."""
+        state = self.data.state()
+        x = self.data.batch(16).latents.float().flatten(1)
+        self.data.load_state(state)
+        d = torch.cdist(x, x).pow(2) / x.shape[1]
+        return float(d.sum() / (d.numel() - len(x)))
     # --- the networks as x0 predictors -----------------------------------------------------------
     def _x0(self, adapter: str | None, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         if adapter is None:  # the teacher, with classifier-free guidance
@@ -256,6 +267,7 @@ class Distiller:
                 with open(metrics_file, "a") as f:
                     f.write(json.dumps({"step": self.step, **terms}) + "\n")
             self.cb.on_step(self.step, self.cfg.steps, terms, rate, (self.cfg.steps - self.step) / max(rate, 1e-9))
+            self._watch_validity(terms["real_gap"])
             if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps:
                 self.save_checkpoint()
             if self.cfg.preview_every and self.step % self.cfg.preview_every == 0 and self.step < self.cfg.steps \
@@ -267,13 +279,27 @@ class Distiller:
                                "their gradients were not averaged")
         if self.dist.rank == 0:
             (self.out / "summary.json").write_text(json.dumps(
-                {"steps": self.step, "processes": self.dist.world, "student_fingerprints": fingerprints}, indent=2) + "\n")
+                {"steps": self.step, "processes": self.dist.world, "student_fingerprints": fingerprints,
+                 "real_gap_reference": self.gap_reference,
+                 "real_gap_last20": float(np.mean(self.recent_gaps)) if self.recent_gaps else None}, indent=2) + "\n")
             save_student_lora(self.adapters, self.lora_dir, extra={"method": self.cfg.method, "base": self.cfg.base,
                                                                      "steps": self.cfg.steps, "t_list": self.cfg.t_list})
             self.cb.on_artifact("lora", self.lora_dir / "pytorch_lora_weights.safetensors", f"{self.cfg.method} student")
             self.write_previews()
         self.dist.barrier()
         return self.out
+
+    def _watch_validity(self, gap: float) -> None:
+        """Warn (every 100 steps at most) when the student is far from its real clips: DFD's validity
+        condition (paper Eq. 7) needs E||x_real - G||^2 small, and DMD2 should be bringing it down."""
+        self.recent_gaps = (self.recent_gaps + [gap])[-20:]
+        mean = float(np.mean(self.recent_gaps))
+        if len(self.recent_gaps) == 20 and mean > 0.5 * self.gap_reference and self.step % 100 == 0:
+            self.cb.log(
+                f"warning: validity gap ||x_real - G||^2 = {mean:.3f} is over half that of unrelated clips "
+                f"({self.gap_reference:.3f}); DFD's real-clip targets may average modes here "
+                "(see docs/distillation.md: paired inputs and detailed captions keep it small)"
+            )
 
     # --- previews ----------------------------------------------------------------------------------------
     def write_previews(self, seeds: tuple[int, ...] = (1, 2, 3, 4)) -> list[Path]:

@@ -1,31 +1,102 @@
-"""DFD Studio's Gradio UI: one module per tab; each builds components and calls engine's public API."""
+"""DFD Studio's Gradio UI: one module per tab (distill, jobs, compare, diversity, publish); each builds its
+components and calls engine's public API and storage. This module wires them into one page.
+
+Only `<data_dir>/public` is ever served as files; the database, job folders, uploads and staged publish
+folders are blocked outright.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import gradio as gr
 
-from . import samples
+import engine.jobs as jobs_api
+
+from . import compare, distill, diversity, jobs, lineup, publish
+from .files import blocked_paths, public_folder
 
 TITLE = "DFD Studio"
+TABS = ("Distill", "Jobs", "Compare", "Diversity", "Publish")
 
 
-def build_studio(data_dir: Path) -> gr.Blocks:
-    """The whole app. Only `data_dir/public` is ever served as files (never the database or configs)."""
+def build_studio(data_dir: str | Path, base: str = lineup.DEFAULT_BASE) -> gr.Blocks:
+    """The whole app for one data folder; `base` is the teacher the tabs start with."""
+    data_dir = Path(data_dir).resolve()
     public_dir = public_folder(data_dir)
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(
             f"# {TITLE}\n"
-            "Few-step video students by DMD2 and Data-Forcing Distillation (DFD). "
-            "The built-in teacher `shapes-tiny` runs on a CPU; distillation, jobs and comparisons arrive in the next tabs."
+            "Few-step video students by DMD2 and Data-Forcing Distillation (DFD). The built-in teacher "
+            "`shapes-tiny` runs on a CPU: distill it, watch the job, compare teacher and students, measure "
+            "diversity, publish."
         )
-        with gr.Tab("Samples"):
-            samples.build(public_dir, demo)
+        with gr.Tabs(selected="compare") as tabs:
+            with gr.Tab("Distill", id="distill"):
+                distill_ui = distill.build(data_dir, base)
+            with gr.Tab("Jobs", id="jobs"):
+                jobs_ui = jobs.build(data_dir, public_dir)
+            with gr.Tab("Compare", id="compare") as compare_tab:
+                compare_ui = compare.build(data_dir, public_dir, base)
+            with gr.Tab("Diversity", id="diversity") as diversity_tab:
+                diversity_ui = diversity.build(data_dir, public_dir, base)
+            with gr.Tab("Publish", id="publish") as publish_tab:
+                publish_ui = publish.build(data_dir, public_dir)
+
+        # Launch: queue the job, then show it in the Jobs tab (remembered across reloads).
+        def after_launch(*values):
+            message, job_id = distill_ui["launch_fn"](*values)
+            if job_id is None:
+                return message, gr.skip(), gr.skip(), gr.skip(), message
+            listed = jobs.job_choices(jobs_api.list_jobs(data_dir, limit=50))
+            return message, gr.Tabs(selected="jobs"), gr.update(choices=listed, value=job_id), job_id, gr.skip()
+
+        distill_ui["launch"].click(
+            after_launch, distill_ui["launch_inputs"],
+            [distill_ui["launched"], tabs, jobs_ui["picker"], jobs_ui["remembered"], distill_ui["check"]],
+            api_visibility="private",
+        ).then(jobs_ui["refresh"], jobs_ui["inputs"], jobs_ui["outputs"], show_progress="hidden", api_visibility="private")
+
+        # Students finish while the page is open: lists refresh when their tab is opened.
+        compare_tab.select(compare_ui["refresh_students"], [compare_ui["base"], *compare_ui["students"]],
+                           compare_ui["students"], api_visibility="private")
+        diversity_tab.select(diversity_ui["refresh_models"], [diversity_ui["base"], diversity_ui["models"]],
+                             [diversity_ui["models"]], api_visibility="private")
+        publish_tab.select(publish_ui["refresh"], [publish_ui["student"]], publish_ui["refresh_outputs"],
+                           api_visibility="private")
+
+        demo.load(compare_ui["on_load"], compare_ui["inputs"], [*compare_ui["students"], *compare_ui["outputs"]],
+                  api_visibility="private")
+        demo.load(diversity_ui["refresh_models"], [diversity_ui["base"], diversity_ui["models"]],
+                  [diversity_ui["models"]], api_visibility="private")
+        demo.load(distill_ui["check_fn"], distill_ui["launch_inputs"], [distill_ui["check"]], api_visibility="private")
+        demo.load(distill_ui["layout_fn"], distill_ui["layout_inputs"], distill_ui["layout_outputs"],
+                  api_visibility="private")
+        demo.load(jobs_ui["refresh"], jobs_ui["inputs"], jobs_ui["outputs"], api_visibility="private")
     return demo
 
 
-def public_folder(data_dir: Path) -> Path:
-    folder = Path(data_dir) / "public"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+def launch_options(data_dir: str | Path) -> dict:
+    """Keyword arguments of demo.launch that keep private files private and uploads bounded."""
+    max_mb = os.environ.get("DFD_STUDIO_MAX_UPLOAD_MB", "2048")
+    return {
+        "allowed_paths": [str(public_folder(data_dir))],
+        "blocked_paths": blocked_paths(data_dir),
+        "max_file_size": f"{int(float(max_mb))}mb",
+        "run_history": False,  # gradio 6 would otherwise keep every call's inputs (tokens too) in the browser
+        "footer_links": ["gradio", "settings"],  # no API page: the callbacks are private
+        "css": jobs.CSS,
+        "show_error": True,
+        "ssr_mode": False,
+    }
+
+
+def auth_from_env(environ=None) -> tuple[str, str] | None:
+    """Optional login: DFD_STUDIO_PASSWORD (and DFD_STUDIO_USER, default 'dfd') turn it on."""
+    environ = os.environ if environ is None else environ
+    password = environ.get("DFD_STUDIO_PASSWORD")
+    return (environ.get("DFD_STUDIO_USER", "dfd"), password) if password else None
+
+
+__all__ = ["TABS", "TITLE", "auth_from_env", "build_studio", "launch_options", "public_folder"]

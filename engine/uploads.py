@@ -1,0 +1,281 @@
+"""Turning files a user uploaded into folders the engine can use, safely: a zip of videos with captions
+becomes a data folder, a LoRA file (or a zip holding one) becomes a student folder.
+
+A zip is checked before anything is written and again while it is written: its size, the number of
+entries, the total uncompressed size and each entry's compression ratio (zip bombs), entries that leave
+the folder (absolute paths, '..', drive letters), links and special files. Names are sanitized to a
+safe alphabet. Extraction goes to a temporary folder that is renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import stat
+import time
+import unicodedata
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi")  # what engine/data.py reads
+CAPTION_SUFFIXES = (".txt", ".csv", ".jsonl", ".json")
+LORA_FILE = "pytorch_lora_weights.safetensors"
+LORA_SIDE_FILES = ("lora_config.json", "made_by.json", "pytorch_lora_weights_comfyui.safetensors")
+
+
+class UploadError(ValueError):
+    """The upload cannot be used; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_upload_bytes: int = 2 * 1024**3  # the zip file itself
+    max_total_bytes: int = 8 * 1024**3  # everything it unpacks to
+    max_entries: int = 20_000
+    max_ratio: float = 200.0  # uncompressed / compressed, per entry (videos barely compress)
+    ratio_min_bytes: int = 1024**2  # small entries may compress well (caption files)
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        """DFD_STUDIO_MAX_UPLOAD_MB and DFD_STUDIO_MAX_UNPACKED_MB override the two size limits."""
+        limits = cls()
+        upload = os.environ.get("DFD_STUDIO_MAX_UPLOAD_MB")
+        unpacked = os.environ.get("DFD_STUDIO_MAX_UNPACKED_MB")
+        return cls(
+            max_upload_bytes=int(float(upload) * 1024**2) if upload else limits.max_upload_bytes,
+            max_total_bytes=int(float(unpacked) * 1024**2) if unpacked else limits.max_total_bytes,
+        )
+
+
+@dataclass
+class DatasetSummary:
+    folder: Path
+    videos: int
+    captioned: int  # videos with a caption (sidecar .txt, or a row in captions.csv / captions.jsonl)
+    skipped: list[str] = field(default_factory=list)  # entries not extracted (other file types)
+
+
+def _size(n: float) -> str:
+    return f"{n / 1024**2:.0f} MB" if n >= 1024**2 else f"{n / 1024:.0f} KB"
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def sanitize_name(name: str) -> str:
+    """One path component reduced to letters, digits, '.', '_' and '-' (accents dropped, the rest '_');
+    never empty, never hidden, never '.' or '..'."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    cleaned = _SAFE.sub("_", ascii_name).strip("._") or "file"
+    return cleaned[:120]
+
+
+def _entry_parts(info: zipfile.ZipInfo) -> list[str]:
+    """The entry's path components; raises UploadError for any entry that would leave the folder."""
+    raw = info.filename.replace("\\", "/")
+    if raw.startswith("/") or re.match(r"^[A-Za-z]:", raw) or "\x00" in raw:
+        raise UploadError(f"the zip holds an absolute path ({info.filename!r}); refusing it, zip the folder's contents")
+    parts = [p for p in PurePosixPath(raw).parts if p not in ("", ".")]
+    if ".." in parts:
+        raise UploadError(f"the zip holds a path that leaves its folder ({info.filename!r}); refusing it")
+    return parts
+
+
+def _is_link_or_special(info: zipfile.ZipInfo) -> bool:
+    kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when the zip tool recorded no Unix file type
+    return kind not in (0, stat.S_IFREG, stat.S_IFDIR)
+
+
+def _plan(archive: zipfile.ZipFile, limits: Limits, keep_suffixes: tuple[str, ...]) -> tuple[list, list[str]]:
+    """Check every entry; return [(info, safe relative path)] to extract and the names skipped."""
+    infos = archive.infolist()
+    if len(infos) > limits.max_entries:
+        raise UploadError(f"the zip has {len(infos)} entries; at most {limits.max_entries} are accepted")
+    total = sum(i.file_size for i in infos)
+    if total > limits.max_total_bytes:
+        raise UploadError(
+            f"the zip unpacks to {_size(total)}, over the {_size(limits.max_total_bytes)} limit; "
+            "upload a smaller data set or give a local folder"
+        )
+    plan, skipped, seen = [], [], set()
+    for info in infos:
+        parts = _entry_parts(info)
+        if info.is_dir() or not parts:
+            continue
+        if _is_link_or_special(info):
+            raise UploadError(f"the zip holds a link or special file ({info.filename!r}); zip plain files only")
+        if info.flag_bits & 0x1:
+            raise UploadError(f"the zip entry {info.filename!r} is encrypted; upload an unencrypted zip")
+        if parts[0] == "__MACOSX" or any(p.startswith(".") for p in parts) or not parts[-1].lower().endswith(keep_suffixes):
+            skipped.append(info.filename)
+            continue
+        if info.file_size > limits.ratio_min_bytes and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+            raise UploadError(
+                f"the zip entry {info.filename!r} expands {info.file_size / max(info.compress_size, 1):.0f}x "
+                f"(more than {limits.max_ratio:.0f}x): it looks like a zip bomb, refusing it"
+            )
+        safe = "/".join(sanitize_name(p) for p in parts)
+        if safe.lower() in seen:
+            raise UploadError(f"two zip entries become the same file {safe!r} once their names are made safe; rename one")
+        seen.add(safe.lower())
+        plan.append((info, safe))
+    return plan, skipped
+
+
+def _copy_limited(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: int) -> int:
+    """Extract one entry, stopping if it writes more than it declared or than the budget left (a zip's
+    headers can lie). Returns the bytes written."""
+    written = 0
+    limit = min(info.file_size, budget)
+    with archive.open(info) as source, open(target, "xb") as out:
+        while chunk := source.read(1024 * 1024):
+            written += len(chunk)
+            if written > limit:
+                raise UploadError(
+                    f"the zip entry {info.filename!r} unpacks to more than it declares or than the size limit; refusing it"
+                )
+            out.write(chunk)
+    return written
+
+
+def _unwrap(folder: Path) -> Path:
+    """A zip of a folder holds one top-level folder: use it as the root."""
+    entries = [p for p in folder.iterdir()]
+    return entries[0] if len(entries) == 1 and entries[0].is_dir() else folder
+
+
+@dataclass
+class Extracted:
+    folder: Path  # the new folder under dest_parent (remove it to undo the extraction)
+    root: Path  # the folder itself, or its one top-level folder when the zip held a folder
+    skipped: list[str]  # entries not extracted (unwanted types, hidden files)
+
+
+def safe_extract_zip(zip_path: str | Path, dest_parent: str | Path, keep_suffixes: tuple[str, ...],
+                     limits: Limits | None = None) -> Extracted:
+    """Extract the wanted files of a zip into a new folder under dest_parent, after checking it.
+    Raises UploadError and leaves nothing behind."""
+    limits = limits or Limits.from_env()
+    zip_path = Path(zip_path)
+    if not zip_path.is_file():
+        raise UploadError("the upload is missing; upload the file again")
+    size = zip_path.stat().st_size
+    if size > limits.max_upload_bytes:
+        raise UploadError(
+            f"the upload is {_size(size)}, over the {_size(limits.max_upload_bytes)} limit; "
+            "give a local folder instead"
+        )
+    if not zipfile.is_zipfile(zip_path):
+        raise UploadError(f"{sanitize_name(zip_path.name)} is not a zip file; upload a .zip")
+    dest_parent = Path(dest_parent)
+    dest_parent.mkdir(parents=True, exist_ok=True)
+    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    tmp = dest_parent / f".{name}.partial"
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            plan, skipped = _plan(archive, limits, keep_suffixes)
+            budget = limits.max_total_bytes
+            for info, safe in plan:
+                target = tmp / safe
+                target.parent.mkdir(parents=True, exist_ok=True)
+                budget -= _copy_limited(archive, info, target, budget)
+        tmp.mkdir(parents=True, exist_ok=True)
+        final = dest_parent / name
+        os.replace(tmp, final)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UploadError(f"the zip cannot be read ({err}); create it again and upload it") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Extracted(folder=final, root=_unwrap(final), skipped=skipped)
+
+
+def count_captioned(folder: Path) -> tuple[int, int]:
+    """(videos, videos with a caption) in a data folder, by the rules of engine/data.py: captions.jsonl,
+    else captions.csv (rows naming files relative to the folder), else a sidecar .txt per top-level video."""
+    import csv
+    import json
+
+    folder = Path(folder)
+    videos = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES]
+    rows: list[tuple[str, str]] = []
+    if (folder / "captions.jsonl").is_file():
+        for line in (folder / "captions.jsonl").read_text(errors="replace").splitlines():
+            try:
+                row = json.loads(line) if line.strip() else None
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict):
+                rows.append((str(row.get("file") or ""), str(row.get("caption") or "")))
+    elif (folder / "captions.csv").is_file():
+        with open(folder / "captions.csv", newline="", errors="replace") as f:
+            rows = [(r.get("file") or "", r.get("caption") or "") for r in csv.DictReader(f)]
+    else:
+        sidecars = [v.with_suffix(".txt") for v in videos]
+        return len(videos), sum(1 for t in sidecars if t.is_file() and t.read_text(errors="replace").strip())
+    listed = {name for name, text in rows if name and text.strip() and (folder / name).is_file()}
+    return max(len(videos), len(listed)), len(listed)
+
+
+def extract_dataset(zip_path: str | Path, uploads_dir: str | Path, limits: Limits | None = None) -> DatasetSummary:
+    """An uploaded zip of videos with captions -> a data folder under uploads_dir. Raises UploadError when
+    it is unsafe or holds no captioned video."""
+    extracted = safe_extract_zip(zip_path, Path(uploads_dir) / "data", VIDEO_SUFFIXES + CAPTION_SUFFIXES, limits)
+    folder = extracted.root
+    videos, captioned = count_captioned(folder)
+    if captioned == 0:
+        shutil.rmtree(extracted.folder, ignore_errors=True)
+        what = "no videos" if videos == 0 else f"{videos} videos but no captions"
+        raise UploadError(
+            f"the zip holds {what}; put .mp4 files with a .txt caption each (or a captions.csv / captions.jsonl) in it"
+        )
+    return DatasetSummary(folder=folder, videos=videos, captioned=captioned, skipped=extracted.skipped)
+
+
+def save_lora_upload(upload: str | Path, uploads_dir: str | Path, limits: Limits | None = None) -> Path:
+    """An uploaded student LoRA (the .safetensors file, or a zip of the student folder) -> a student folder
+    under uploads_dir with pytorch_lora_weights.safetensors in it. Raises UploadError."""
+    limits = limits or Limits.from_env()
+    upload = Path(upload)
+    if not upload.is_file():
+        raise UploadError("the upload is missing; upload the file again")
+    if upload.stat().st_size > limits.max_upload_bytes:
+        raise UploadError(f"the LoRA file is over the {_size(limits.max_upload_bytes)} limit; upload the student's {LORA_FILE}")
+    parent = Path(uploads_dir) / "lora"
+    if upload.suffix.lower() == ".safetensors":
+        _check_safetensors(upload)
+        folder = parent / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        folder.mkdir(parents=True)
+        shutil.copyfile(upload, folder / LORA_FILE)
+        return folder
+    if upload.suffix.lower() != ".zip":
+        raise UploadError(f"{sanitize_name(upload.name)} is neither a .safetensors LoRA nor a .zip of a student folder")
+    extracted = safe_extract_zip(upload, parent, (".safetensors", ".json"), limits)
+    found = list(extracted.folder.rglob(LORA_FILE))
+    if len(found) != 1:
+        shutil.rmtree(extracted.folder, ignore_errors=True)
+        raise UploadError(f"the zip must hold exactly one {LORA_FILE}; it holds {len(found)}")
+    try:
+        _check_safetensors(found[0])
+    except UploadError:
+        shutil.rmtree(extracted.folder, ignore_errors=True)
+        raise
+    return found[0].parent
+
+
+def _check_safetensors(path: Path) -> None:
+    """The file must parse as safetensors (a header, tensors only: nothing executable)."""
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as f:
+            keys = list(f.keys())
+    except Exception as err:  # safetensors raises its own error types for any malformed file
+        raise UploadError(f"the LoRA file is not a valid safetensors file ({type(err).__name__}); upload "
+                          f"{LORA_FILE} from a student folder") from None
+    if not any("lora" in k for k in keys):
+        raise UploadError("the safetensors file holds no LoRA weights; upload a student's " + LORA_FILE)

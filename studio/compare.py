@@ -1,0 +1,231 @@
+"""The Compare tab: one prompt and seed through the teacher (50 steps with CFG), a DMD2 student and a DFD
+student (4 steps each), side by side and as one synchronized composite video, with NFE and wall time.
+
+Sampling runs in the web process (the tiny built-in world: seconds), or, ticked, as `sample` jobs that the
+worker runs (GPU-scale bases); the page then polls until they are done."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gradio as gr
+
+from engine import world
+from engine.composite import side_by_side
+from engine.models import ModelError
+from engine.video import write_mp4
+
+from . import lineup, sample_jobs
+from .files import cache_key
+
+SLOTS = ("teacher", "dmd2", "dfd")
+SHOWN_SIZE = 256  # small clips are upscaled (nearest) to about this many pixels
+
+
+@dataclass
+class CompareResult:
+    videos: dict[str, str | None] = field(default_factory=dict)  # slot -> mp4 in the public folder
+    captions: dict[str, str] = field(default_factory=dict)  # slot -> "NFE 100 · 1.9 s" or why it is empty
+    composite: str | None = None
+    note: str = ""
+
+
+@dataclass
+class Plan:
+    contenders: dict[str, lineup.Contender]
+    missing: dict[str, str]  # slot -> why it is empty
+    folder: Path  # where the results are (or will be) cached
+    prompt: str
+    seed: int
+    steps: int
+    guidance: float
+
+
+def student_choices(data_dir, base: str, method: str) -> list[tuple[str, str]]:
+    return [(c.label, c.key) for c in lineup.students(data_dir, base, method)]
+
+
+def _missing(method: str, base: str) -> str:
+    return (f"No {lineup.METHOD_NAMES[method]} student of `{base}` yet: train one in the Distill tab "
+            "(the shipped students appear here when the repo has them).")
+
+
+def plan(data_dir: Path, public_dir: Path, base: str, prompt: str, seed, dmd2_key: str | None, dfd_key: str | None,
+         steps: int = 50, guidance: float = 5.0) -> Plan:
+    """Check the request and name its cache folder (settings + weights). Raises ValueError."""
+    base, prompt = (base or "").strip(), (prompt or "").strip()
+    if not prompt:
+        raise ValueError("the prompt is empty; pick one of the world's prompts or type one")
+    if seed is None or int(seed) < 0 or int(seed) != seed:
+        raise ValueError("the seed must be a whole number of 0 or more")
+    contenders, missing = {"teacher": lineup.teacher(base)}, {}
+    for slot, key in (("dmd2", dmd2_key), ("dfd", dfd_key)):
+        if key:
+            contenders[slot] = lineup.find(data_dir, base, key)
+        else:
+            missing[slot] = _missing(slot, base)
+    versions = [lineup.weights_version(c) for c in contenders.values()]
+    folder = public_dir / "compare" / cache_key(versions, prompt, int(seed), int(steps), float(guidance))
+    return Plan(contenders, missing, folder, prompt, int(seed), int(steps), float(guidance))
+
+
+def _label(slot: str, contender: lineup.Contender, p: Plan, nfe: int) -> str:
+    if slot == "teacher":
+        return f"teacher · {p.steps} steps · CFG {p.guidance:g}"
+    return f"{contender.label} · {nfe} steps"
+
+
+def write_results(p: Plan, rendered: dict[str, lineup.Rendered], job_seconds: bool = False) -> None:
+    """Each clip and the composite into the plan's folder, with what to say under each."""
+    clips, labels, slots = [], [], {}
+    for slot, contender in p.contenders.items():
+        r = rendered[slot]
+        scale = max(1, SHOWN_SIZE // max(r.clips.shape[2:4]))
+        label = _label(slot, contender, p, r.nfe)
+        write_mp4(p.folder / f"{slot}.mp4", r.clips[0], fps=r.fps, scale=scale)
+        clips.append(r.clips[0])
+        labels.append(label)
+        slots[slot] = {"label": label, "nfe": r.nfe, "seconds": round(r.seconds, 3), "key": contender.key}
+    scale = max(1, SHOWN_SIZE // max(clips[0].shape[1:3]))
+    fps = next(iter(rendered.values())).fps
+    write_mp4(p.folder / "composite.mp4", side_by_side(clips, labels, scale=scale), fps=fps)
+    timing = "job time (model loading included)" if job_seconds else "sampling and decoding, model loading excluded"
+    (p.folder / "meta.json").write_text(json.dumps({"prompt": p.prompt, "seed": p.seed, "slots": slots,
+                                                    "timing": timing}, indent=2))
+
+
+def read_results(p: Plan) -> CompareResult:
+    meta = json.loads((p.folder / "meta.json").read_text())
+    result = CompareResult(captions=dict(p.missing))
+    for slot, info in meta["slots"].items():
+        result.videos[slot] = str(p.folder / f"{slot}.mp4")
+        result.captions[slot] = f"**{info['label']}** · NFE {info['nfe']} · {info['seconds']:.2f} s"
+    result.composite = str(p.folder / "composite.mp4")
+    result.note = f"*{p.prompt}*, seed {p.seed}. Wall time: {meta.get('timing', 'sampling and decoding')}, on this machine."
+    return result
+
+
+def compare(data_dir: Path, public_dir: Path, base: str, prompt: str, seed, dmd2_key: str | None,
+            dfd_key: str | None, steps: int = 50, guidance: float = 5.0) -> CompareResult:
+    """Sample in this process (cached by settings and weights). Raises ValueError / ModelError."""
+    p = plan(data_dir, public_dir, base, prompt, seed, dmd2_key, dfd_key, steps, guidance)
+    if not (p.folder / "meta.json").is_file():
+        rendered = {slot: lineup.render(c, p.prompt, [p.seed], steps=p.steps, guidance=p.guidance)
+                    for slot, c in p.contenders.items()}
+        write_results(p, rendered)
+    return read_results(p)
+
+
+def queue(data_dir: Path, public_dir: Path, *request) -> tuple[CompareResult | None, sample_jobs.Pending | None]:
+    """The job path: (cached result, None) when these settings were sampled before, else (None, pending jobs)."""
+    p = plan(data_dir, public_dir, *request)
+    if (p.folder / "meta.json").is_file():
+        return read_results(p), None
+    ids = sample_jobs.submit(data_dir, list(p.contenders.values()), p.prompt, [p.seed], p.steps, p.guidance)
+    return None, sample_jobs.Pending(ids, {"request": list(request)})
+
+
+def poll(data_dir: Path, public_dir: Path, pending: sample_jobs.Pending) -> tuple[CompareResult | None, str]:
+    """(result, "") once the jobs are done, else (None, how far they are). Raises ValueError."""
+    rendered, progress = sample_jobs.collect(data_dir, pending.job_ids)
+    if rendered is None:
+        return None, progress
+    p = plan(data_dir, public_dir, *pending.request["request"])
+    write_results(p, dict(zip(p.contenders, rendered)), job_seconds=True)
+    return read_results(p), ""
+
+
+def _outputs(result: CompareResult) -> list:
+    out = []
+    for slot in SLOTS:
+        out += [result.videos.get(slot), result.captions.get(slot, "")]
+    return out + [result.composite, result.note]
+
+
+def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE):
+    """The tab's components and events (call inside gr.Blocks); returns what app-level events need."""
+    prompts = world.prompt_set("all")
+    with gr.Row():
+        base_box = gr.Textbox(value=base, label="Base model", scale=2,
+                              info="the teacher; students of this base are listed (press Enter to refresh)")
+        prompt = gr.Dropdown(choices=prompts, value=prompts[0], allow_custom_value=True, label="Prompt", scale=3,
+                             info="pick one of the world's prompts or type your own", elem_id="compare-prompt")
+        seed = gr.Number(value=1, precision=0, minimum=0, label="Seed", scale=1)
+    with gr.Row():
+        dmd2 = gr.Dropdown(label="DMD2 student", choices=[], scale=1, info="shipped or from a finished job",
+                           elem_id="compare-dmd2-student")
+        dfd = gr.Dropdown(label="DFD student", choices=[], scale=1, info="shipped or from a finished job",
+                          elem_id="compare-dfd-student")
+        with gr.Accordion("Teacher sampling and where to run", open=False):
+            steps = gr.Slider(1, 100, value=50, step=1, label="Teacher steps", info="Euler steps (paper: 50)")
+            guidance = gr.Slider(1.0, 10.0, value=5.0, step=0.5, label="Teacher CFG", info="uncond + s * (cond - uncond)")
+            as_jobs = gr.Checkbox(False, label="Run as sample jobs",
+                                  info="for GPU-scale bases: the worker samples, this page shows the result when done")
+    run = gr.Button("Compare", variant="primary", elem_id="compare-run")
+    slot_outputs = []
+    with gr.Row(equal_height=True):
+        for slot in SLOTS:
+            with gr.Column():
+                title = "Teacher (50 steps, CFG)" if slot == "teacher" else f"{lineup.METHOD_NAMES[slot]} student (4 steps)"
+                video = gr.Video(label=title, autoplay=True, loop=True, interactive=False, height=300,
+                                 elem_id=f"compare-{slot}")
+                caption = gr.Markdown(elem_id=f"compare-{slot}-caption")
+                slot_outputs += [video, caption]
+    composite = gr.Video(label="Side by side (synchronized)", autoplay=True, loop=True, interactive=False,
+                         height=340, elem_id="compare-composite")
+    note = gr.Markdown(elem_id="compare-note")
+    pending = gr.State(None)
+    poll_timer = gr.Timer(2.0, active=False)
+    outputs = slot_outputs + [composite, note]
+
+    def on_run(base_v, prompt_v, seed_v, dmd2_v, dfd_v, steps_v, guidance_v, as_jobs_v):
+        request = (base_v, prompt_v, seed_v, dmd2_v, dfd_v, steps_v, guidance_v)
+        try:
+            if not as_jobs_v:
+                return [*_outputs(compare(data_dir, public_dir, *request)), None, gr.Timer(active=False)]
+            result, queued = queue(data_dir, public_dir, *request)
+        except (ValueError, ModelError) as err:
+            raise gr.Error(str(err)) from None
+        if result is not None:
+            return [*_outputs(result), None, gr.Timer(active=False)]
+        waiting = f"Queued sample jobs {', '.join(queued.job_ids)}; the result appears here when they are done."
+        return [*(gr.skip() for _ in outputs[:-1]), waiting, queued, gr.Timer(active=True)]
+
+    def on_poll(queued):
+        if queued is None:
+            return [*(gr.skip() for _ in outputs), None, gr.Timer(active=False)]
+        try:
+            result, progress = poll(data_dir, public_dir, queued)
+        except (ValueError, ModelError) as err:
+            return [*(gr.skip() for _ in outputs[:-1]), f"Stopped waiting: {err}.", None, gr.Timer(active=False)]
+        if result is None:
+            return [*(gr.skip() for _ in outputs[:-1]), progress, queued, gr.skip()]
+        return [*_outputs(result), None, gr.Timer(active=False)]
+
+    def refresh_students(base_v, dmd2_v, dfd_v):
+        updates = []
+        for method, current in (("dmd2", dmd2_v), ("dfd", dfd_v)):
+            choices = student_choices(data_dir, base_v, method)
+            keys = [k for _, k in choices]
+            updates.append(gr.update(choices=choices, value=current if current in keys else (keys[0] if keys else None)))
+        return updates
+
+    inputs = [base_box, prompt, seed, dmd2, dfd, steps, guidance]
+    run.click(on_run, [*inputs, as_jobs], [*outputs, pending, poll_timer], api_visibility="private")
+    poll_timer.tick(on_poll, [pending], [*outputs, pending, poll_timer], show_progress="hidden", api_visibility="private")
+    base_box.submit(refresh_students, [base_box, dmd2, dfd], [dmd2, dfd], api_visibility="private")
+
+    def on_load(base_v, prompt_v, seed_v, dmd2_v, dfd_v, steps_v, guidance_v):
+        """On open: the students known now, and the comparison of the first prompt (cached after the first time)."""
+        dmd2_u, dfd_u = refresh_students(base_v, dmd2_v, dfd_v)
+        try:
+            shown = _outputs(compare(data_dir, public_dir, base_v, prompt_v, seed_v, dmd2_u["value"], dfd_u["value"],
+                                     steps_v, guidance_v))
+        except (ValueError, ModelError) as err:
+            shown = [None, ""] * len(SLOTS) + [None, f"Could not sample: {err}"]
+        return [dmd2_u, dfd_u, *shown]
+
+    return {"inputs": inputs, "students": [dmd2, dfd], "outputs": outputs, "refresh_students": refresh_students,
+            "on_load": on_load, "base": base_box}

@@ -1,0 +1,304 @@
+"""The Distill tab: base model, data, method and the main knobs (the paper's defaults, one line of help
+each, the built-in world's preset for shapes-tiny). Every change is checked at once and a bad choice is
+explained under the form; Launch queues a `distill` job only when the check passes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+
+import engine.jobs as jobs_api
+from engine.config import HELP, SHAPES_PRESET, DistillConfig
+from engine.models import ModelError, resolve_model
+from engine.uploads import UploadError, count_captioned, extract_dataset, save_lora_upload
+
+from . import lineup
+from .files import uploads_folder
+
+DATA_SOURCES = [("the shapes world (built in)", "shapes"), ("a local folder", "folder"), ("an uploaded zip", "upload")]
+METHODS = [("DMD2 from the teacher", "dmd2"), ("DFD on a DMD2 student", "dfd")]
+INIT_SOURCES = [("a finished DMD2 student", "student"), ("an uploaded LoRA", "upload")]
+
+# The knobs on the form, in order: (name, kind). Kinds: int, float, or a tuple of choices.
+MAIN_KNOBS = [("steps", "int"), ("batch_size", "int"), ("data_forcing_prob", "float"), ("lora_rank", "int"),
+              ("lr_student", "float"), ("lr_fake", "float"), ("student_update_freq", "int"), ("guidance", "float"),
+              ("time_shift", "float"), ("student_input", ("paired", "backward")),
+              ("caption_regime", ("detailed", "underspecified", "mixed")), ("checkpoint_every", "int"),
+              ("preview_every", "int"), ("seed", "int")]
+ADVANCED_KNOBS = [("t_list", "list"), ("dfd_t_min", "float"), ("grad_clip", "float"), ("weight_decay", "float"),
+                  ("nan_patience", "int"), ("force_from_teacher", "bool")]
+KNOBS = MAIN_KNOBS + ADVANCED_KNOBS
+FORM = ["base", "data_source", "data_folder", "method", "init_source", "init_student"] + [n for n, _ in KNOBS]
+
+
+def defaults_for(base: str) -> dict:
+    """The paper's recipe, with the built-in world's preset when the base is shapes-tiny (as the CLI does)."""
+    values = DistillConfig().to_dict()
+    if (base or "").strip() == lineup.DEFAULT_BASE:
+        values.update(SHAPES_PRESET)
+    return values
+
+
+def _t_list(text) -> list[float]:
+    if isinstance(text, (list, tuple)):
+        return [float(v) for v in text]
+    try:
+        return [float(v) for v in str(text).replace(";", ",").split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"t_list {text!r}: write numbers separated by commas, e.g. 0.999, 0.937, 0.833, 0") from None
+
+
+def _number(name: str, kind: str, value):
+    if value is None or value == "":
+        raise ValueError(f"{name} is empty; give a number")
+    if kind == "int":
+        if float(value) != int(float(value)):
+            raise ValueError(f"{name} must be a whole number, got {value}")
+        return int(float(value))
+    return float(value)
+
+
+@dataclass
+class Request:
+    settings: dict  # DistillConfig fields
+    parent: str | None  # the DMD2 job a DFD run starts from
+    summary: str
+
+
+def request_from_form(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora: str | None) -> Request:
+    """Turn the form's values into a validated distill request; raises ValueError with one sentence."""
+    base = (form.get("base") or "").strip()
+    try:
+        resolve_model(base)
+    except ModelError as err:
+        raise ValueError(str(err)) from None
+    settings: dict = {"base": base, "method": form.get("method") or "dmd2"}
+    source = form.get("data_source") or "shapes"
+    if source == "shapes":
+        settings["data"] = "shapes"
+    elif source == "folder":
+        folder = (form.get("data_folder") or "").strip()
+        if not folder:
+            raise ValueError("no data folder given; type the path of a folder of videos with captions")
+        if not Path(folder).expanduser().is_dir():
+            raise ValueError(f"{folder} is not a folder on this machine; give a folder of videos with captions")
+        videos, captioned = count_captioned(Path(folder).expanduser())
+        if not captioned:
+            raise ValueError(f"{folder} holds {videos} videos and none with a caption; add a .txt per video or a captions.csv")
+        settings["data"] = str(Path(folder).expanduser().resolve())
+    else:
+        if not uploaded_data:
+            raise ValueError("no zip uploaded yet; upload a zip of videos with captions, or pick another data source")
+        settings["data"] = uploaded_data
+    parent = None
+    if settings["method"] == "dfd":
+        if form.get("init_source") == "upload":
+            if uploaded_lora:
+                settings["init"] = uploaded_lora
+        elif form.get("init_student"):
+            student = lineup.find(data_dir, base, form["init_student"])
+            if student.method != "dmd2":
+                raise ValueError(f"{student.label} is a {student.method} student; DFD starts from a DMD2 student")
+            settings["init"] = str(student.lora_dir)
+            parent = student.key if student.key.startswith("j-") else None
+    for name, kind in KNOBS:
+        value = form.get(name)
+        if kind == "list":
+            settings[name] = _t_list(value)
+        elif kind == "bool":
+            settings[name] = bool(value)
+        elif isinstance(kind, tuple):
+            settings[name] = value
+        else:
+            settings[name] = _number(name, kind, value)
+    config = DistillConfig.from_dict(settings).validate()
+    student_rank = init_rank(config.init)
+    if student_rank is not None and student_rank != config.lora_rank:
+        raise ValueError(f"the starting student has LoRA rank {student_rank}, the form says {config.lora_rank}; "
+                         f"set lora rank to {student_rank}")
+    where = {"shapes": "the shapes world"}.get(config.data, Path(config.data).name)
+    start = f" from {Path(config.init).name if config.init else 'the teacher'}" if config.method == "dfd" else ""
+    summary = (f"{config.method.upper()} on `{config.base}` with {where}{start}: {config.steps} step{'s' * (config.steps != 1)}, batch "
+               f"{config.batch_size}, LoRA rank {config.lora_rank}, {len(config.t_list) - 1}-step student")
+    return Request(settings, parent, summary)
+
+
+def init_rank(lora_dir: str | None) -> int | None:
+    """The LoRA rank a student was saved with (lora_config.json), if known."""
+    import json
+
+    meta = Path(lora_dir) / "lora_config.json" if lora_dir else None
+    if meta is None or not meta.is_file():
+        return None
+    try:
+        return int(json.loads(meta.read_text())["rank"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def check(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora: str | None) -> str:
+    """The line under the form: what will run, or what is wrong and what to do."""
+    try:
+        return "**Ready.** " + request_from_form(data_dir, form, uploaded_data, uploaded_lora).summary + "."
+    except ValueError as err:
+        return "**Cannot launch:** " + _sentence(str(err))
+
+
+def launch(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora: str | None) -> tuple[str, str | None]:
+    """Queue the job when the form is valid: (message, job id or None)."""
+    try:
+        request = request_from_form(data_dir, form, uploaded_data, uploaded_lora)
+        job = jobs_api.submit(data_dir, "distill", request.settings, parent=request.parent)
+    except ValueError as err:
+        return "**Cannot launch:** " + _sentence(str(err)), None
+    return f"**Queued** job `{job.id}`: {request.summary}. Follow it in the Jobs tab.", job.id
+
+
+# The engine's messages name command-line options; the form's names for them.
+_FORM_WORDS = {"--init with a DMD2 student LoRA": "a DMD2 student to start from (Start DFD from)",
+               "--force-from-teacher": "the Advanced option 'force from teacher'",
+               "--init ": "the starting student ", "--data ": "data "}
+
+
+def _sentence(text: str) -> str:
+    """One message as a sentence after a bold lead-in, in the form's words (setting names keep their case)."""
+    text = text.strip()
+    for option, words in _FORM_WORDS.items():
+        text = text.replace(option, words)
+    return text + ("" if text.endswith((".", "!", "?")) else ".")
+
+
+def upload_data(data_dir: Path, path: str | None) -> tuple[str | None, str]:
+    """An uploaded zip -> (its data folder, a line saying what is in it)."""
+    if not path:
+        return None, ""
+    try:
+        summary = extract_dataset(path, uploads_folder(data_dir))
+    except UploadError as err:
+        return None, "**Upload refused:** " + _sentence(str(err))
+    skipped = f" ({len(summary.skipped)} other files left out)" if summary.skipped else ""
+    return str(summary.folder), f"**Received:** {summary.captioned} of {summary.videos} videos have captions{skipped}."
+
+
+def upload_lora(data_dir: Path, path: str | None) -> tuple[str | None, str]:
+    if not path:
+        return None, ""
+    try:
+        folder = save_lora_upload(path, uploads_folder(data_dir))
+    except UploadError as err:
+        return None, "**Upload refused:** " + _sentence(str(err))
+    return str(folder), "**Received:** the student LoRA."
+
+
+def init_choices(data_dir: Path, base: str) -> list[tuple[str, str]]:
+    return [(c.label, c.key) for c in lineup.students(data_dir, (base or "").strip(), "dmd2")]
+
+
+def _knob(name: str, kind, value):
+    label = name.replace("_", " ")
+    info = HELP.get(name, "")
+    if isinstance(kind, tuple):
+        return gr.Dropdown(list(kind), value=value, label=label, info=info, elem_id=f"distill-{name}")
+    if kind == "bool":
+        return gr.Checkbox(value=value, label=label, info=info, elem_id=f"distill-{name}")
+    if kind == "list":
+        return gr.Textbox(value=", ".join(f"{v:g}" for v in value), label=label, info=info, elem_id=f"distill-{name}")
+    return gr.Number(value=value, label=label, info=info, precision=0 if kind == "int" else None,
+                     elem_id=f"distill-{name}")
+
+
+def build(data_dir: Path, base: str = lineup.DEFAULT_BASE):
+    defaults = defaults_for(base)
+    with gr.Row():
+        with gr.Column(scale=3):
+            base_box = gr.Dropdown([lineup.DEFAULT_BASE], value=base, allow_custom_value=True, label="Base model",
+                                   info=HELP["base"], elem_id="distill-base")
+            data_source = gr.Radio(DATA_SOURCES, value="shapes", label="Data",
+                                   info="real videos with captions the student is forced towards")
+            data_folder = gr.Textbox(label="Data folder", visible=False, elem_id="distill-data-folder",
+                                     info="videos (.mp4, .webm, .mov, .mkv, .avi) with a .txt caption each, or captions.csv / captions.jsonl")
+            data_zip = gr.File(label="Zip of videos with captions", file_types=[".zip"], type="filepath", visible=False)
+            data_note = gr.Markdown()
+        with gr.Column(scale=2):
+            method = gr.Radio(METHODS, value="dmd2", label="Method", info=HELP["method"], elem_id="distill-method")
+            init_source = gr.Radio(INIT_SOURCES, value="student", label="Start DFD from", visible=False)
+            init_student = gr.Dropdown(label="DMD2 student", choices=init_choices(data_dir, base), visible=False,
+                                       info=HELP["init"], elem_id="distill-init")
+            init_upload = gr.File(label="Student LoRA (.safetensors or a zip of the student folder)",
+                                  file_types=[".safetensors", ".zip"], type="filepath", visible=False)
+            init_note = gr.Markdown()
+    knobs = {}
+    preset = ", ".join(f"{k} {v}" for k, v in SHAPES_PRESET.items())
+    gr.Markdown(f"Defaults are the paper's recipe; for `shapes-tiny` the built-in world's preset replaces {preset}.")
+    with gr.Row():
+        for name, kind in MAIN_KNOBS[:7]:
+            knobs[name] = _knob(name, kind, defaults[name])
+    with gr.Row():
+        for name, kind in MAIN_KNOBS[7:]:
+            knobs[name] = _knob(name, kind, defaults[name])
+    with gr.Accordion("Advanced", open=False):
+        with gr.Row():
+            for name, kind in ADVANCED_KNOBS:
+                knobs[name] = _knob(name, kind, defaults[name])
+    check_box = gr.Markdown(elem_id="distill-check")
+    launch_button = gr.Button("Launch", variant="primary", elem_id="distill-launch")
+    launched = gr.Markdown(elem_id="distill-launched")
+    uploaded_data = gr.State(None)
+    uploaded_lora = gr.State(None)
+
+    form_components = [base_box, data_source, data_folder, method, init_source, init_student] + [knobs[n] for n, _ in KNOBS]
+
+    def as_form(values) -> dict:
+        return dict(zip(FORM, values))
+
+    def on_check(data_state, lora_state, *values):
+        return check(data_dir, as_form(values), data_state, lora_state)
+
+    def on_launch(data_state, lora_state, *values):
+        message, job_id = launch(data_dir, as_form(values), data_state, lora_state)
+        return message, job_id
+
+    def on_layout(source, method_v, init_v, base_v, current_init):
+        choices = init_choices(data_dir, base_v)
+        keys = [k for _, k in choices]
+        dfd = method_v == "dfd"
+        info = HELP["init"] if keys else "no finished DMD2 student of this base yet: launch a DMD2 job first, or upload a LoRA"
+        return (gr.update(visible=source == "folder"), gr.update(visible=source == "upload"),
+                gr.update(visible=dfd), gr.update(visible=dfd and init_v == "student", choices=choices, info=info,
+                                                   value=current_init if current_init in keys else (keys[0] if keys else None)),
+                gr.update(visible=dfd and init_v == "upload"))
+
+    def on_base(base_v):
+        values = defaults_for(base_v)
+        return [gr.update(value=values[n]) for n, _ in KNOBS if n in SHAPES_PRESET]
+
+    def on_init(base_v, key, rank_v):
+        try:
+            rank = init_rank(str(lineup.find(data_dir, (base_v or "").strip(), key).lora_dir)) if key else None
+        except ValueError:
+            rank = None
+        return gr.update(value=rank if rank is not None else rank_v)
+
+    init_student.change(on_init, [base_box, init_student, knobs["lora_rank"]], [knobs["lora_rank"]],
+                        api_visibility="private")
+    uploaded_lora.change(lambda folder, rank_v: gr.update(value=init_rank(folder) or rank_v),
+                         [uploaded_lora, knobs["lora_rank"]], [knobs["lora_rank"]], api_visibility="private")
+
+    layout_inputs = [data_source, method, init_source, base_box, init_student]
+    layout_outputs = [data_folder, data_zip, init_source, init_student, init_upload]
+    check_inputs = [uploaded_data, uploaded_lora] + form_components
+    for component in (data_source, method, init_source, base_box):
+        component.change(on_layout, layout_inputs, layout_outputs, api_visibility="private")
+    base_box.change(on_base, [base_box], [knobs[n] for n, _ in KNOBS if n in SHAPES_PRESET], api_visibility="private")
+    for component in form_components:  # a changed form: a fresh check, and the last launch message goes
+        component.change(lambda *v: (on_check(*v), ""), check_inputs, [check_box, launched], show_progress="hidden",
+                         api_visibility="private")
+    data_zip.change(lambda p: upload_data(data_dir, p), [data_zip], [uploaded_data, data_note], api_visibility="private"
+                    ).then(on_check, check_inputs, [check_box], api_visibility="private")
+    init_upload.change(lambda p: upload_lora(data_dir, p), [init_upload], [uploaded_lora, init_note],
+                       api_visibility="private").then(on_check, check_inputs, [check_box], api_visibility="private")
+    return {"launch": launch_button, "launch_fn": on_launch, "launch_inputs": check_inputs, "launched": launched,
+            "check": check_box, "check_fn": on_check, "layout_fn": on_layout, "layout_inputs": layout_inputs,
+            "layout_outputs": layout_outputs}

@@ -1,0 +1,237 @@
+"""The Jobs tab: a live table of jobs (a gr.Timer polls storage), and for the chosen job its progress and
+ETA, loss curves, latest preview videos, log tail, Cancel and Resume. Everything is read from storage on
+every tick, so the page shows the same after a reload or a server restart; the chosen job is remembered
+in the browser."""
+
+from __future__ import annotations
+
+import html
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+import engine.jobs as jobs_api
+from engine.jobs import IllegalTransition, JobNotFound
+
+from .files import expose
+
+POLL_SECONDS = 2.0
+LOSS_NAMES = ("loss_student", "loss_fake")
+NOT_PLOTTED = ("it_per_s", "eta_s")
+ACTIVE = ("queued", "running")
+RESUMABLE = ("interrupted", "cancelled", "failed")
+PREVIEWS_SHOWN = 8
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None or math.isnan(seconds) or seconds < 0:
+        return "—"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def fraction(job) -> float:
+    if job.state == "succeeded":
+        return 1.0
+    return min(1.0, job.step / job.total) if job.total else 0.0
+
+
+def eta(job, now: float | None = None) -> str:
+    """Time left: the trainer's estimate, less the time since it was reported."""
+    if job.state != "running":
+        return "—"
+    left = job.loss_terms.get("eta_s")
+    if left is None:
+        return "starting"
+    reported = job.heartbeat_at or job.started_at or time.time()
+    return duration(max(0.0, left - max(0.0, (now or time.time()) - reported)))
+
+
+def describe(job) -> str:
+    """What the job is, in a few words: 'dmd2 · shapes-tiny · 100 steps'."""
+    c = job.config
+    if job.kind == "distill":
+        return f"{c.get('method', '?')} · {c.get('base', '?')} · {c.get('steps', '?')} steps"
+    if job.kind == "sample":
+        return f"sample · {c.get('prompt', '')[:40]} · {len(c.get('seeds', []))} seeds"
+    return job.kind
+
+
+def _bar(job) -> str:
+    pct = round(100 * fraction(job))
+    return (f'<div class="dfd-bar" title="{pct}%"><div class="dfd-fill dfd-{job.state}" style="width:{pct}%"></div></div>'
+            f'<span class="dfd-pct">{pct}%</span>')
+
+
+def table_html(jobs: list) -> str:
+    """The live table: id, what, state, a progress bar, step, ETA, the latest student loss."""
+    if not jobs:
+        return '<p class="dfd-empty">No jobs yet. Launch one in the Distill tab.</p>'
+    rows = []
+    for job in jobs:
+        loss = job.loss_terms.get("loss_student")
+        rows.append(
+            "<tr>"
+            f"<td><code>{html.escape(job.id)}</code></td><td>{html.escape(describe(job))}</td>"
+            f'<td><span class="dfd-state dfd-{job.state}">{job.state}</span></td>'
+            f"<td>{_bar(job)}</td><td>{job.step}/{job.total if job.total is not None else '?'}</td>"
+            f"<td>{eta(job)}</td><td>{'—' if loss is None else f'{loss:.4g}'}</td>"
+            "</tr>"
+        )
+    head = "".join(f"<th>{h}</th>" for h in ("job", "what", "state", "progress", "step", "ETA", "student loss"))
+    return f'<table class="dfd-jobs"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def job_choices(jobs: list) -> list[tuple[str, str]]:
+    return [(f"{job.id} · {describe(job)} · {job.state}", job.id) for job in jobs]
+
+
+@dataclass
+class Detail:
+    header: str
+    losses: pd.DataFrame
+    diagnostics: pd.DataFrame
+    videos: list[tuple[str, str]]  # (public mp4, caption)
+    log: str
+    can_cancel: bool
+    can_resume: bool
+    signature: tuple  # changes when the plots or videos would
+
+
+EMPTY = pd.DataFrame({"step": [], "value": [], "name": []})
+
+
+def detail(data_dir: Path, public_dir: Path, job_id: str | None) -> Detail:
+    """Everything the page shows about one job (preview videos are exposed in the public folder)."""
+    if not job_id:
+        return Detail("Pick a job above.", EMPTY, EMPTY, [], "", False, False, ())
+    try:
+        job = jobs_api.get(data_dir, job_id)
+    except JobNotFound:
+        return Detail(f"No job {job_id} in this data folder.", EMPTY, EMPTY, [], "", False, False, ())
+    points = jobs_api.metrics(data_dir, job_id)
+    frame = pd.DataFrame([(p.step, p.value, p.name) for p in points if p.name not in NOT_PLOTTED],
+                         columns=["step", "value", "name"])
+    losses = frame[frame.name.isin(LOSS_NAMES)] if not frame.empty else EMPTY
+    diagnostics = frame[~frame.name.isin(LOSS_NAMES)] if not frame.empty else EMPTY
+    videos = jobs_api.artifacts(data_dir, job_id, "video")[-PREVIEWS_SHOWN:]
+    shown = []
+    for artifact in videos:
+        if artifact.path.is_file():
+            public = expose(artifact.path, public_dir, f"jobs/{job_id}/{artifact.path.name}")
+            shown.append((str(public), artifact.label or artifact.path.name))
+    header = _header(job)
+    log = jobs_api.log_tail(data_dir, job_id, lines=40)
+    signature = (job.id, job.state, job.step, len(points), tuple(p for p, _ in shown))
+    return Detail(header, losses, diagnostics, shown, log, job.state in ACTIVE and not job.cancel_requested,
+                  job.state in RESUMABLE, signature)
+
+
+def _header(job) -> str:
+    lines = [f"### {job.id} · {describe(job)}",
+             f"**{job.state}**{' (cancel requested)' if job.cancel_requested and job.state == 'running' else ''} · "
+             f"step {job.step}/{job.total if job.total is not None else '?'} · {round(100 * fraction(job))}% · ETA {eta(job)}"]
+    rate = job.loss_terms.get("it_per_s")
+    if rate:
+        lines[-1] += f" · {rate:.2f} steps/s"
+    if job.started_at:
+        end = job.finished_at or time.time()
+        lines[-1] += f" · ran {duration(end - job.started_at)}"
+    if job.error:
+        lines.append(f"> {html.escape(job.error)}")
+    if job.parent_id:
+        lines.append(f"Started from job `{job.parent_id}`.")
+    return "\n\n".join(lines)
+
+
+def cancel(data_dir: Path, job_id: str | None) -> str:
+    if not job_id:
+        return "Pick a job to cancel."
+    try:
+        job = jobs_api.cancel(data_dir, job_id)
+    except (IllegalTransition, JobNotFound) as err:
+        return str(err)
+    return (f"Job {job.id} is cancelled." if job.state == "cancelled"
+            else f"Cancel requested: job {job.id} stops at its next step (within 10 s); its checkpoints stay.")
+
+
+def resume(data_dir: Path, job_id: str | None) -> str:
+    if not job_id:
+        return "Pick a job to resume."
+    try:
+        job = jobs_api.resume(data_dir, job_id)
+    except (IllegalTransition, JobNotFound) as err:
+        return str(err)
+    return f"Job {job.id} is queued again; it continues from its newest checkpoint."
+
+
+CSS = """
+.dfd-jobs {width:100%; border-collapse:collapse; font-size:0.9em}
+.dfd-jobs th, .dfd-jobs td {padding:4px 8px; border-bottom:1px solid var(--border-color-primary); text-align:left}
+.dfd-bar {display:inline-block; width:120px; height:10px; background:var(--neutral-200); border-radius:5px;
+          overflow:hidden; vertical-align:middle}
+.dfd-fill {height:100%; background:var(--color-accent)}
+.dfd-fill.dfd-succeeded {background:#16a34a} .dfd-fill.dfd-failed {background:#dc2626}
+.dfd-fill.dfd-interrupted, .dfd-fill.dfd-cancelled {background:#d97706}
+.dfd-pct {margin-left:6px; font-size:0.85em}
+.dfd-state {padding:1px 6px; border-radius:8px; background:var(--neutral-100)}
+.dfd-state.dfd-running {background:#dbeafe} .dfd-state.dfd-succeeded {background:#dcfce7}
+.dfd-state.dfd-failed {background:#fee2e2} .dfd-state.dfd-interrupted, .dfd-state.dfd-cancelled {background:#fef3c7}
+"""
+
+
+def build(data_dir: Path, public_dir: Path):
+    timer = gr.Timer(POLL_SECONDS)
+    remembered = gr.BrowserState(None, storage_key="dfd-studio-selected-job")
+    table = gr.HTML(elem_id="jobs-table")
+    picker = gr.Dropdown(label="Job", choices=[], elem_id="job-picker", allow_custom_value=True,
+                         info="the newest job is shown unless you pick one")
+    header = gr.Markdown(elem_id="job-header")
+    with gr.Row():
+        cancel_button = gr.Button("Cancel", variant="stop", interactive=False, elem_id="job-cancel")
+        resume_button = gr.Button("Resume", interactive=False, elem_id="job-resume")
+    action = gr.Markdown(elem_id="job-action")
+    with gr.Row():
+        losses = gr.LinePlot(EMPTY, x="step", y="value", color="name", title="Losses", elem_id="job-losses", height=260,
+                            visible=False)
+        diagnostics = gr.LinePlot(EMPTY, x="step", y="value", color="name", title="Data forcing and real gap",
+                                  elem_id="job-diagnostics", height=260, visible=False)
+    previews = gr.Gallery(label="Latest preview videos", columns=4, height="auto", elem_id="job-previews")
+    log = gr.Code(label="Log (last 40 lines)", language=None, lines=12, interactive=False, elem_id="job-log")
+    signature = gr.State(())
+
+    def refresh(selected, remembered_id, last_signature):
+        jobs = jobs_api.list_jobs(data_dir, limit=50)
+        ids = [job.id for job in jobs]
+        chosen = selected if selected in ids else remembered_id if remembered_id in ids else (ids[0] if ids else None)
+        d = detail(data_dir, public_dir, chosen)
+        changed = d.signature != last_signature
+        return (
+            table_html(jobs),
+            gr.update(choices=job_choices(jobs), value=chosen),
+            d.header,
+            gr.update(interactive=d.can_cancel),
+            gr.update(interactive=d.can_resume),
+            gr.update(value=d.losses, visible=not d.losses.empty) if changed else gr.skip(),
+            gr.update(value=d.diagnostics, visible=not d.diagnostics.empty) if changed else gr.skip(),
+            d.videos if changed else gr.skip(),
+            d.log,
+            d.signature,
+        )
+
+    outputs = [table, picker, header, cancel_button, resume_button, losses, diagnostics, previews, log, signature]
+    timer.tick(refresh, [picker, remembered, signature], outputs, show_progress="hidden", api_visibility="private")
+    picker.input(lambda job_id: job_id, [picker], [remembered], api_visibility="private").then(
+        refresh, [picker, remembered, signature], outputs, show_progress="hidden", api_visibility="private")
+    cancel_button.click(lambda job_id: cancel(data_dir, job_id), [picker], [action], api_visibility="private")
+    resume_button.click(lambda job_id: resume(data_dir, job_id), [picker], [action], api_visibility="private")
+    return {"refresh": refresh, "inputs": [picker, remembered, signature], "outputs": outputs, "picker": picker,
+            "remembered": remembered}

@@ -1,0 +1,197 @@
+"""The Publish tab: pick a finished student, preview its generated model card (with sample videos and
+metrics), then push LoRA + card + samples to the Hugging Face Hub, or export the same folder as a zip.
+
+The token comes from the password field, a Hugging Face login (OAuth, on a Space) or HF_TOKEN; it is
+passed to huggingface_hub for the one push and never stored, logged or shown."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import gradio as gr
+
+import engine.jobs as jobs_api
+from engine import publish, world
+from engine.generate import student_t_list
+from engine.models import ModelError
+from engine.video import write_mp4
+
+from . import lineup
+from .files import cache_key, expose, staging_folder
+from .measures import clip_metrics
+
+SAMPLE_SEEDS = (1, 2)
+METRIC_SEEDS = 8
+LOSS_TERMS = ("loss_student", "loss_fake", "data_forcing", "real_gap")
+SETTINGS_SHOWN = ("data", "lora_rank", "lr_student", "lr_fake", "batch_size", "student_update_freq", "guidance",
+                  "time_shift", "data_forcing_prob", "student_input", "caption_regime", "seed")
+
+
+NO_STUDENTS = ("No finished student yet: launch a DMD2 job in the Distill tab and wait for it to succeed "
+               "(the shipped students appear here when the repo has them).")
+
+
+def student_choices(data_dir) -> list[tuple[str, str]]:
+    return [(f"{c.label} · base {c.base}", c.key) for c in lineup.students(data_dir)]
+
+
+def _student(data_dir, key: str) -> lineup.Contender:
+    for contender in lineup.students(data_dir):
+        if contender.key == key:
+            return contender
+    raise ValueError("pick a finished student first (the list refreshes when the tab opens)")
+
+
+def _job_settings(data_dir, key: str) -> tuple[dict, dict]:
+    """(settings, final training losses) of a job student; ({}, {}) for a shipped one."""
+    if not key.startswith("j-"):
+        return {}, {}
+    try:
+        job = jobs_api.get(data_dir, key)
+    except jobs_api.JobNotFound:
+        return {}, {}
+    settings = {k: job.config[k] for k in SETTINGS_SHOWN if k in job.config}
+    if "data" in settings and settings["data"] != "shapes":
+        settings["data"] = "a folder of captioned videos"  # never publish a local path
+    last = {}
+    for point in jobs_api.metrics(data_dir, key, list(LOSS_TERMS)):
+        last[point.name] = point.value
+    return settings, {f"final {k}": round(v, 5) for k, v in last.items()}
+
+
+def samples_and_metrics(data_dir: Path, student: lineup.Contender) -> tuple[list[tuple[Path, str]], dict]:
+    """Sample videos (cached next to the staging folder) and evaluation metrics of a student."""
+    folder = staging_folder(data_dir) / ".samples" / cache_key(lineup.weights_version(student))
+    meta = folder / "meta.json"
+    if not meta.is_file():
+        shapes = lineup.world_of(student.base) == "shapes"
+        prompts = world.prompt_set("detailed")[:2] if shapes else ["a video"]
+        samples, measured = [], {}
+        for i, prompt in enumerate(prompts):
+            rendered = lineup.render(student, prompt, list(SAMPLE_SEEDS))
+            for seed, clip in zip(SAMPLE_SEEDS, rendered.clips):
+                name = f"samples/prompt{i}-seed{seed}.mp4"
+                write_mp4(folder / name, clip, fps=rendered.fps, scale=4)
+                samples.append((name, f"{prompt} (seed {seed})"))
+        if shapes:
+            probe = world.prompt_set("underspecified")[0]
+            rendered = lineup.render(student, probe, list(range(1, METRIC_SEEDS + 1)))
+            values, _ = clip_metrics(student.base, probe, rendered.clips)  # unmeasurable ones are None
+            measured = {f"{k} ({METRIC_SEEDS} seeds of '{probe}')": v for k, v in values.items() if v is not None}
+            measured["NFE per video"] = rendered.nfe
+        folder.mkdir(parents=True, exist_ok=True)
+        meta.write_text(json.dumps({"samples": samples, "metrics": measured}))
+    data = json.loads(meta.read_text())
+    return [(folder / name, caption) for name, caption in data["samples"]], data["metrics"]
+
+
+def stage(data_dir: Path, key: str, repo_id: str, license: str) -> tuple[Path, str, list[tuple[Path, str]]]:
+    """Write the folder a push uploads: (folder, card text, samples). Raises ValueError / ModelError."""
+    repo_id = publish.check_repo_id(repo_id)
+    if license not in publish.LICENSES:
+        raise ValueError(f"unknown license {license!r}; pick one from the list")
+    student = _student(data_dir, key)
+    samples, measured = samples_and_metrics(data_dir, student)
+    settings, losses = _job_settings(data_dir, key)
+    info = student.info or {}
+    card = publish.model_card(publish.CardInfo(
+        repo_id=repo_id, base=student.base, method=student.method, steps=info.get("steps"),
+        t_list=student_t_list(student.lora_dir), settings=settings, metrics={**measured, **losses},
+        samples=[(str(Path("samples") / path.name), caption) for path, caption in samples], license=license,
+        source=f"job {key}" if key.startswith("j-") else "shipped with DFD Studio",
+        base_hub_id=student.base if re.fullmatch(r"[\w.-]+/[\w.-]+", student.base) else None,
+    ))
+    folder = publish.stage_folder(student.lora_dir, staging_folder(data_dir) / re.sub(r"[^\w.-]", "_", key), card,
+                                  [(path, f"samples/{path.name}") for path, _ in samples])
+    return folder, card, samples
+
+
+def preview(data_dir: Path, public_dir: Path, key: str, repo_id: str, license: str):
+    """(card markdown, sample videos shown, status line)."""
+    folder, card, samples = stage(data_dir, key, repo_id, license)
+    shown = [(str(expose(path, public_dir, f"publish/{folder.name}/{path.name}")), caption) for path, caption in samples]
+    body = card.split("---", 2)[-1] if card.startswith("---") else card
+    body = "\n".join(line for line in body.splitlines() if not line.startswith("<video"))  # the gallery shows them
+    return body, shown, f"Card and {len(samples)} sample videos are ready for `{repo_id.strip()}`; push or export."
+
+
+def push(data_dir: Path, key: str, repo_id: str, license: str, private: bool, typed_token: str | None,
+         oauth_token: str | None, environ=None) -> str:
+    token, source = publish.pick_token(typed_token, oauth_token, environ)
+    if token is None:
+        raise ValueError(source)
+    folder, _, _ = stage(data_dir, key, repo_id, license)
+    url = publish.push_folder(folder, repo_id, token, private=bool(private))
+    return f"Pushed LoRA, model card and samples to {url} (token from {source}, not stored)."
+
+
+def export(data_dir: Path, public_dir: Path, key: str, repo_id: str, license: str) -> str:
+    folder, _, _ = stage(data_dir, key, repo_id, license)
+    name = re.sub(r"[^\w.-]", "_", repo_id.strip().split("/")[-1])
+    return str(publish.export_zip(folder, public_dir / "exports" / f"{name}-{folder.name}.zip"))
+
+
+def on_space() -> bool:
+    """A Hugging Face Space with OAuth configured (hf_oauth: true in the README front matter)."""
+    return bool(os.environ.get("SPACE_ID") and os.environ.get("OAUTH_CLIENT_ID"))
+
+
+def build(data_dir: Path, public_dir: Path):
+    initial = student_choices(data_dir)
+    empty = gr.Markdown(NO_STUDENTS, visible=not initial, elem_id="publish-empty")
+    with gr.Row():
+        with gr.Column(scale=3):
+            student = gr.Dropdown(label="Student", choices=initial, elem_id="publish-student",
+                                  info="a shipped student or one of a finished distill job")
+            repo_id = gr.Textbox(label="Repo id", placeholder="your-name/shapes-dfd-student", elem_id="publish-repo")
+            with gr.Row():
+                license_box = gr.Dropdown(list(publish.LICENSES), value="apache-2.0", label="License")
+                private = gr.Checkbox(label="Private repo", value=False)
+        with gr.Column(scale=2):
+            if on_space():
+                gr.LoginButton()
+            token = gr.Textbox(label="Hugging Face token", type="password", elem_id="publish-token",
+                               info="write token; used for this push only, never stored. Empty: your login or HF_TOKEN")
+    with gr.Row():
+        preview_button = gr.Button("Preview card", elem_id="publish-preview")
+        push_button = gr.Button("Push to the Hub", variant="primary", elem_id="publish-push")
+        export_button = gr.Button("Export zip", elem_id="publish-export")
+    status = gr.Markdown(elem_id="publish-status")
+    exported = gr.File(label="Exported zip", interactive=False, visible=False, elem_id="publish-zip")
+    samples = gr.Gallery(label="Sample videos", columns=4, height="auto", elem_id="publish-samples")
+    card = gr.Markdown(elem_id="publish-card", container=True)
+
+    def on_preview(key, repo, lic):
+        try:
+            return preview(data_dir, public_dir, key, repo, lic)
+        except (ValueError, ModelError) as err:
+            raise gr.Error(str(err)) from None
+
+    def on_push(key, repo, lic, priv, typed, oauth_token: gr.OAuthToken | None = None):
+        try:
+            message = push(data_dir, key, repo, lic, priv, typed, oauth_token.token if oauth_token else None)
+        except (ValueError, ModelError) as err:
+            raise gr.Error(publish.redact(str(err), typed)) from None
+        return message, ""  # the token field is emptied after use
+
+    def on_export(key, repo, lic):
+        try:
+            path = export(data_dir, public_dir, key, repo, lic)
+            return gr.update(value=path, visible=True), "Exported: the zip holds exactly what a push uploads."
+        except (ValueError, ModelError) as err:
+            raise gr.Error(str(err)) from None
+
+    preview_button.click(on_preview, [student, repo_id, license_box], [card, samples, status], api_visibility="private")
+    push_button.click(on_push, [student, repo_id, license_box, private, token], [status, token], api_visibility="private")
+    export_button.click(on_export, [student, repo_id, license_box], [exported, status], api_visibility="private")
+
+    def refresh(current):
+        choices = student_choices(data_dir)
+        keys = [k for _, k in choices]
+        return (gr.update(choices=choices, value=current if current in keys else (keys[0] if keys else None)),
+                gr.update(visible=not keys))
+
+    return {"student": student, "refresh": refresh, "refresh_outputs": [student, empty]}

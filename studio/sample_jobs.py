@@ -1,0 +1,71 @@
+"""Sampling a line-up through `sample` jobs instead of in the web process: the path for GPU-scale bases,
+where the worker (one accelerator job at a time) does the work and the page polls until every job is done.
+Compare and Diversity use it when "Run as sample jobs" is ticked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+import engine.jobs as jobs_api
+from engine.composite import clip_fps
+from engine.generate import student_t_list
+from engine.video import read_mp4
+
+from .lineup import Contender, Rendered
+
+FAILED = ("failed", "cancelled", "interrupted")
+
+
+@dataclass
+class Pending:
+    """Sample jobs queued for one request: job ids in line-up order, and what is needed to finish it."""
+
+    job_ids: list[str]
+    request: dict
+
+
+def submit(data_dir, contenders: list[Contender], prompt: str, seeds: list[int], steps: int, guidance: float) -> list[str]:
+    """Queue one sample job per contender (same prompt and seeds). Raises ValueError before queuing any
+    if a setting is bad."""
+    configs = []
+    for contender in contenders:
+        config = {"base": contender.base, "prompt": prompt, "seeds": list(seeds), "steps": int(steps),
+                  "guidance": float(guidance)}
+        if contender.lora_dir is not None:
+            config["lora"] = str(contender.lora_dir)
+        configs.append(config)
+    return [jobs_api.submit(data_dir, "sample", config).id for config in configs]
+
+
+def _nfe(job) -> int:
+    """Network evaluations per video, as engine.generate counts them."""
+    config = job.config
+    if config.get("lora"):
+        return len(config.get("t_list") or student_t_list(config["lora"])) - 1
+    return int(config["steps"]) * (1 if float(config["guidance"]) == 1.0 else 2)
+
+
+def collect(data_dir, job_ids: list[str]) -> tuple[list[Rendered] | None, str]:
+    """(the results in order, "") once every job succeeded; (None, "2 of 3 sample jobs done") before.
+    Raises ValueError naming a job that failed, was cancelled or interrupted."""
+    jobs = [jobs_api.get(data_dir, job_id) for job_id in job_ids]
+    for job in jobs:
+        if job.state in FAILED:
+            raise ValueError(f"the sample job {job.id} is {job.state} ({job.error or 'no reason recorded'}); "
+                             "resume it in the Jobs tab or run again")
+    done = sum(job.state == "succeeded" for job in jobs)
+    if done < len(jobs):
+        running = next((j for j in jobs if j.state == "running"), None)
+        where = f", {running.id} at step {running.step}/{running.total or '?'}" if running else ""
+        return None, f"{done} of {len(jobs)} sample jobs done{where}; the worker runs one at a time."
+    results = []
+    for job in jobs:
+        paths = [artifact.path for artifact in jobs_api.artifacts(data_dir, job.id, "video")]
+        if not paths:
+            raise ValueError(f"the sample job {job.id} finished without videos; see its log in the Jobs tab")
+        clips = np.stack([read_mp4(path) for path in paths])
+        seconds = (job.finished_at or 0.0) - (job.started_at or 0.0)
+        results.append(Rendered(clips=clips, nfe=_nfe(job), seconds=max(0.0, seconds), fps=round(clip_fps(paths[0]))))
+    return results, ""

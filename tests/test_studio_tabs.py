@@ -1,0 +1,371 @@
+"""Each tab's callbacks, called directly with real parts: a real SQLite data folder, the tiny shapes teacher of
+the test fixtures, and a real student trained for one step (standing in for the shipped DMD2 and DFD ones)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import typing
+import zipfile
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+
+import engine.jobs as jobs_api
+import storage
+from engine.video import write_mp4
+from studio import compare, distill, diversity, jobs, lineup, measures, publish
+from studio.files import public_folder
+
+TOKEN = "hf_TypedTokenNeverStored0123456789"
+
+
+@pytest.fixture(scope="module")
+def mini_students(mini_teacher_dir, tmp_path_factory):
+    """A DMD2 student and a 'DFD' copy of it (same weights, method dfd) of the mini teacher, shown as the
+    shipped students."""
+    from engine.config import DistillConfig
+    from engine.trainer import Distiller
+
+    shipped = tmp_path_factory.mktemp("shipped")
+    Distiller(DistillConfig(base=str(mini_teacher_dir), steps=1, batch_size=2, student_update_freq=2, lora_rank=4),
+              shipped / "dmd2").train()
+    shutil.copytree(shipped / "dmd2", shipped / "dfd", ignore=shutil.ignore_patterns("checkpoints", "samples"))
+    config = json.loads((shipped / "dfd" / "lora_config.json").read_text())
+    (shipped / "dfd" / "lora_config.json").write_text(json.dumps({**config, "method": "dfd"}))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("engine.students.SHIPPED_DIR", shipped)
+        yield shipped
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    yield tmp_path / "studio_data"
+    storage.close_all()
+
+
+def form(**overrides) -> dict:
+    values = {"base": "shapes-tiny", "data_source": "shapes", "data_folder": "", "method": "dmd2",
+              "init_source": "student", "init_student": None, **distill.defaults_for("shapes-tiny")}
+    values["t_list"] = ", ".join(f"{v:g}" for v in values["t_list"])
+    values.update(overrides)
+    return {k: values[k] for k in distill.FORM}
+
+
+# --- Distill --------------------------------------------------------------------------------------------
+
+def test_distill_defaults_are_the_papers_with_the_shapes_preset_for_shapes_tiny():
+    paper, shapes = distill.defaults_for("Wan-AI/Wan2.1-T2V-1.3B-Diffusers"), distill.defaults_for("shapes-tiny")
+    assert paper["lora_rank"] == 32 and paper["lr_fake"] == 1e-5 and paper["data_forcing_prob"] == 0.5
+    assert shapes["lora_rank"] == 16 and shapes["batch_size"] == 8 and shapes["data_forcing_prob"] == 0.5
+
+
+def test_dfd_without_a_student_is_refused_inline_with_the_papers_reason_and_nothing_is_queued(data_dir):
+    message = distill.check(data_dir, form(method="dfd"), None, None)
+    assert message.startswith("**Cannot launch:** DFD is a post-training stage") and "Eq. 7" in message
+
+    launched, job_id = distill.launch(data_dir, form(method="dfd"), None, None)
+    assert job_id is None and "post-training stage" in launched
+    assert not (data_dir / "studio.db").exists() or jobs_api.list_jobs(data_dir) == []
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ({"steps": 0}, "steps must be between 1 and 1000000"),
+    ({"steps": 2.5}, "steps must be a whole number"),
+    ({"batch_size": None}, "batch_size is empty"),
+    ({"t_list": "0.9, half, 0"}, "t_list '0.9, half, 0': write numbers separated by commas"),
+    ({"t_list": "0.5, 0.9, 0"}, "t_list must decrease strictly"),
+    ({"data_forcing_prob": 1.5}, "data_forcing_prob must be in [0, 1]"),
+    ({"base": "./no/such/teacher"}, "is not a folder"),
+    ({"base": "not a model"}, "unknown model"),
+    ({"data_source": "folder", "data_folder": ""}, "no data folder given"),
+    ({"data_source": "folder", "data_folder": "/no/such/folder"}, "is not a folder on this machine"),
+    ({"data_source": "upload"}, "no zip uploaded yet"),
+])
+def test_invalid_choices_are_explained_in_one_sentence(data_dir, overrides, expected):
+    message = distill.check(data_dir, form(**overrides), None, None)
+    assert message.startswith("**Cannot launch:**") and expected in message, message
+    assert message.count("\n") == 0
+
+
+def test_launch_queues_a_distill_job_with_exactly_the_form_settings(data_dir):
+    message, job_id = distill.launch(data_dir, form(steps=2, batch_size=2, student_update_freq=2), None, None)
+
+    job = jobs_api.get(data_dir, job_id)
+    assert message.startswith(f"**Queued** job `{job_id}`")
+    assert (job.kind, job.state) == ("distill", "queued")
+    assert job.config["steps"] == 2 and job.config["batch_size"] == 2 and job.config["lora_rank"] == 16
+    assert job.config["t_list"] == [0.999, 0.937, 0.833, 0.624, 0.0] and job.config["data"] == "shapes"
+
+
+def _finished_distill_job(data_dir: Path, student_dir: Path) -> str:
+    """A distill job that succeeded with `student_dir` as its LoRA (made through storage, as the runner does)."""
+    job = jobs_api.submit(data_dir, "distill", {"base": json.loads((student_dir / "lora_config.json").read_text())["base"],
+                                                "steps": 1})
+    db = storage.open_database(data_dir)
+    assert storage.jobs.claim_next(db).id == job.id
+    shutil.copytree(student_dir, Path(job.dir) / "lora", ignore=shutil.ignore_patterns("checkpoints", "samples"),
+                    dirs_exist_ok=True)
+    storage.outputs.record_progress(db, job.id, 1, 1, {"loss_student": 0.5, "loss_fake": 0.25})
+    storage.outputs.add_artifact(db, job.id, "lora", Path(job.dir) / "lora" / "pytorch_lora_weights.safetensors")
+    storage.jobs.transition(db, job.id, "succeeded")
+    return job.id
+
+
+def test_dfd_starts_from_a_finished_dmd2_job_with_it_as_parent(data_dir, mini_students, mini_teacher_dir):
+    parent = _finished_distill_job(data_dir, mini_students / "dmd2")
+    base = str(mini_teacher_dir)
+    assert [k for _, k in distill.init_choices(data_dir, base)] == ["dmd2", parent]  # shipped first, then jobs
+
+    wrong_rank = distill.check(data_dir, form(base=base, method="dfd", init_student=parent), None, None)
+    assert "the starting student has LoRA rank 4, the form says 16; set lora rank to 4" in wrong_rank
+
+    message, job_id = distill.launch(data_dir, form(base=base, method="dfd", init_student=parent, steps=3, lora_rank=4),
+                                     None, None)
+
+    job = jobs_api.get(data_dir, job_id)
+    assert message.startswith("**Queued**") and job.parent_id == parent
+    assert job.config["method"] == "dfd" and job.config["init"] == str(Path(data_dir).resolve() / "jobs" / parent / "lora")
+    assert job.config["lora_rank"] == 4
+
+
+def test_a_dfd_student_cannot_be_the_start_of_dfd(data_dir, mini_students, mini_teacher_dir):
+    message = distill.check(data_dir, form(base=str(mini_teacher_dir), method="dfd", init_student="dfd"), None, None)
+    assert "is a dfd student; DFD starts from a DMD2 student" in message
+
+
+def test_an_uploaded_zip_and_lora_feed_the_form(data_dir, tmp_path, mini_students):
+    upload = tmp_path / "clips.zip"
+    with zipfile.ZipFile(upload, "w") as archive:
+        archive.writestr("clips/a.mp4", b"\x00" * 64)
+        archive.writestr("clips/a.txt", "a red circle")
+    folder, note = distill.upload_data(data_dir, str(upload))
+    assert note.startswith("**Received:** 1 of 1 videos") and Path(folder).is_relative_to(data_dir.resolve() / "uploads")
+    assert distill.check(data_dir, form(data_source="upload"), folder, None).startswith("**Ready.**")
+
+    lora, note = distill.upload_lora(data_dir, str(mini_students / "dmd2" / "pytorch_lora_weights.safetensors"))
+    assert note.startswith("**Received:**")
+    message = distill.check(data_dir, form(method="dfd", init_source="upload", lora_rank=4), None, lora)
+    assert message.startswith("**Ready.** DFD on `shapes-tiny` with the shapes world from")
+
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(b"nope")
+    assert distill.upload_data(data_dir, str(bad)) == (None, "**Upload refused:** bad.zip is not a zip file; upload a .zip.")
+
+
+# --- Jobs -----------------------------------------------------------------------------------------------
+
+def _running_job_with_progress(data_dir: Path) -> str:
+    job = jobs_api.submit(data_dir, "distill", {"steps": 5})
+    db = storage.open_database(data_dir)
+    storage.jobs.claim_next(db)
+    for step in (1, 2, 3):
+        storage.outputs.record_progress(db, job.id, step, 5, {"loss_student": 1.0 / step, "loss_fake": 0.5,
+                                                             "real_gap": 0.1 * step, "it_per_s": 2.0, "eta_s": 90.0})
+    video = write_mp4(Path(job.dir) / "samples" / "step3-prompt0-seed1.mp4", np.zeros((5, 16, 16, 3), np.uint8), fps=8)
+    storage.outputs.add_artifact(db, job.id, "video", video, "step 3: a shape (seed 1)")
+    (Path(job.dir) / "log.txt").write_text("line one\nstep 3/5 loss_student=0.333\n")
+    return job.id
+
+
+def test_jobs_table_and_detail_show_state_progress_eta_losses_previews_and_log(data_dir):
+    job_id = _running_job_with_progress(data_dir)
+    public = public_folder(data_dir)
+
+    table = jobs.table_html(jobs_api.list_jobs(data_dir))
+    assert job_id in table and "dfd-running" in table and 'style="width:60%"' in table and "3/5" in table
+    assert "min" in table  # ETA of about 1.5 minutes
+
+    d = jobs.detail(data_dir, public, job_id)
+    assert "**running**" in d.header and "60%" in d.header and "2.00 steps/s" in d.header
+    assert set(d.losses.name) == {"loss_student", "loss_fake"} and set(d.diagnostics.name) == {"real_gap"}
+    assert list(d.losses[d.losses.name == "loss_student"].step) == [1, 2, 3]
+    [(video, label)] = d.videos
+    assert Path(video).is_relative_to(public) and label == "step 3: a shape (seed 1)"  # served from public only
+    assert "step 3/5" in d.log and d.can_cancel and not d.can_resume
+
+
+def test_cancel_and_resume_from_the_jobs_tab(data_dir):
+    running = _running_job_with_progress(data_dir)
+    assert jobs.cancel(data_dir, running).startswith(f"Cancel requested: job {running} stops at its next step")
+    assert not jobs.detail(data_dir, public_folder(data_dir), running).can_cancel
+
+    queued = jobs_api.submit(data_dir, "distill", {"steps": 5}).id
+    assert jobs.cancel(data_dir, queued) == f"Job {queued} is cancelled."
+    assert jobs.detail(data_dir, public_folder(data_dir), queued).can_resume
+    assert jobs.resume(data_dir, queued).startswith(f"Job {queued} is queued again")
+    assert "cannot become" in jobs.resume(data_dir, queued)  # a queued job cannot be resumed: the reason is shown
+
+
+def test_a_job_left_running_by_a_stopped_server_shows_interrupted_and_resumable_after_restart(data_dir):
+    job_id = _running_job_with_progress(data_dir)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    storage.jobs.set_pid(storage.open_database(data_dir), job_id, gone.pid)
+
+    jobs_api.reconcile(data_dir)  # what app.py does at start
+    d = jobs.detail(data_dir, public_folder(data_dir), job_id)
+
+    assert "**interrupted**" in d.header and "resume to continue" in d.header
+    assert d.can_resume and not d.can_cancel
+
+
+def test_the_jobs_tab_remembers_the_chosen_job_across_a_page_reload(data_dir):
+    first = jobs_api.submit(data_dir, "distill", {"steps": 5}).id
+    jobs_api.submit(data_dir, "distill", {"steps": 7})
+    with gr.Blocks():
+        ui = jobs.build(data_dir, public_folder(data_dir))
+    fresh_page = ui["refresh"](None, first, ())  # no selection yet; the browser remembers `first`
+    assert fresh_page[1]["value"] == first and first in fresh_page[2]
+    newest = ui["refresh"](None, None, ())[1]["value"]
+    assert newest != first  # nothing remembered: the newest job
+
+
+# --- Compare --------------------------------------------------------------------------------------------
+
+def test_compare_shows_teacher_dmd2_and_dfd_side_by_side_with_nfe_and_time(data_dir, mini_students, mini_teacher_dir):
+    base, public = str(mini_teacher_dir), public_folder(data_dir)
+    assert compare.student_choices(data_dir, base, "dmd2") == [("DMD2 (shipped)", "dmd2")]
+
+    result = compare.compare(data_dir, public, base, "a red circle", 3, "dmd2", "dfd", steps=3, guidance=5.0)
+
+    for slot in compare.SLOTS:
+        assert Path(result.videos[slot]).is_relative_to(public) and Path(result.videos[slot]).stat().st_size > 0
+    assert "NFE 6" in result.captions["teacher"] and "NFE 4" in result.captions["dmd2"]
+    assert result.captions["dfd"].startswith("**DFD (shipped) · 4 steps** · NFE 4 · ")
+    from engine.video import read_mp4
+
+    assert read_mp4(result.composite).shape[0] == read_mp4(result.videos["teacher"]).shape[0]  # in step
+
+    again = compare.compare(data_dir, public, base, "a red circle", 3, "dmd2", "dfd", steps=3, guidance=5.0)
+    assert again.composite == result.composite  # cached: same settings and weights, same files
+
+
+def test_compare_without_students_shows_the_teacher_and_says_how_to_get_students(data_dir, mini_teacher_dir):
+    result = compare.compare(data_dir, public_folder(data_dir), str(mini_teacher_dir), "a shape", 0, None, None, steps=2)
+    assert result.videos.get("dmd2") is None and "No DMD2 student" in result.captions["dmd2"]
+    assert Path(result.videos["teacher"]).is_file()
+    with pytest.raises(ValueError, match="the prompt is empty"):
+        compare.compare(data_dir, public_folder(data_dir), str(mini_teacher_dir), " ", 0, None, None)
+    with pytest.raises(ValueError, match="no student 'j-gone'"):
+        compare.compare(data_dir, public_folder(data_dir), str(mini_teacher_dir), "a shape", 0, "j-gone", None)
+
+
+def test_compare_through_sample_jobs_waits_for_the_worker_then_shows_the_result(data_dir, mini_students,
+                                                                                mini_teacher_dir):
+    base, public = str(mini_teacher_dir), public_folder(data_dir)
+    request = (base, "a blue square", 2, "dmd2", None, 2, 5.0)
+    result, pending = compare.queue(data_dir, public, *request)
+    assert result is None and len(pending.job_ids) == 2
+    assert [jobs_api.get(data_dir, i).kind for i in pending.job_ids] == ["sample", "sample"]
+    assert compare.poll(data_dir, public, pending) == (None, "0 of 2 sample jobs done; the worker runs one at a time.")
+
+    worker = subprocess.run([sys.executable, "-m", "engine", "worker", "--data-dir", str(data_dir), "--exit-when-idle",
+                             "--poll", "0.2"], cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True,
+                            timeout=240, check=False)
+    assert worker.returncode == 0, worker.stderr[-2000:]
+
+    result, progress = compare.poll(data_dir, public, pending)
+    assert progress == "" and Path(result.composite).is_file()
+    assert "NFE 4" in result.captions["teacher"] and "NFE 4" in result.captions["dmd2"]
+    assert "model loading included" in result.note
+    cached, again = compare.queue(data_dir, public, *request)  # the same request later: no new jobs
+    assert again is None and cached.composite == result.composite
+
+
+def test_a_failed_sample_job_stops_the_wait_with_its_reason(data_dir, mini_teacher_dir):
+    from studio import sample_jobs
+
+    [job_id] = sample_jobs.submit(data_dir, [lineup.teacher(str(mini_teacher_dir))], "a shape", [1], 2, 5.0)
+    db = storage.open_database(data_dir)
+    storage.jobs.claim_next(db)
+    storage.jobs.transition(db, job_id, "failed", error="out of memory on the accelerator")
+    with pytest.raises(ValueError, match=f"the sample job {job_id} is failed \\(out of memory on the accelerator\\)"):
+        sample_jobs.collect(data_dir, [job_id])
+
+
+# --- Diversity ------------------------------------------------------------------------------------------
+
+def test_diversity_writes_a_video_grid_a_still_grid_and_a_metrics_table(data_dir, mini_students, mini_teacher_dir):
+    base, public = str(mini_teacher_dir), public_folder(data_dir)
+    keys = [k for _, k in diversity.model_choices(data_dir, base)]
+    assert keys == ["teacher", "dmd2", "dfd"]
+
+    result = diversity.run(data_dir, public, base, "a red shape", 3, keys, steps=2)
+
+    assert Path(result.grid_video).is_relative_to(public) and Path(result.still_image).suffix == ".png"
+    assert list(result.table.model) == ["teacher", "DMD2 (shipped)", "DFD (shipped)"]
+    assert list(result.table.NFE) == [4, 4, 4]
+    if measures.recognizer() is None:
+        assert result.note == measures.NO_RECOGNIZER and result.table.diversity.isna().all()
+    else:
+        assert result.table.diversity.between(0, 1).all() and (result.table["modes covered"] >= 1).all()
+        assert set(result.bars.metric) == {"diversity", "named correct"}
+
+
+def test_diversity_explains_bad_requests(data_dir, mini_teacher_dir):
+    public = public_folder(data_dir)
+    with pytest.raises(ValueError, match="no model is ticked"):
+        diversity.run(data_dir, public, str(mini_teacher_dir), "a shape", 8, [])
+    with pytest.raises(ValueError, match="between 2 and 16"):
+        diversity.run(data_dir, public, str(mini_teacher_dir), "a shape", 1, ["teacher"])
+
+
+def test_diversity_metrics_say_what_they_need_outside_the_shapes_world(monkeypatch):
+    monkeypatch.setattr(lineup, "world_of", lambda base: None)
+    values, note = measures.clip_metrics("some/video-model", "a cat", np.zeros((2, 5, 16, 16, 3), np.uint8))
+    assert note == "Diversity metrics need the shapes world or CLIP/DINO features (coming)."
+    assert values["diversity"] is None and values["saturation"] == 0.0
+
+
+# --- Publish --------------------------------------------------------------------------------------------
+
+def test_publish_preview_stages_card_and_samples_and_export_zips_the_same(data_dir, mini_students):
+    public = public_folder(data_dir)
+    assert [k for _, k in publish.student_choices(data_dir)] == ["dmd2", "dfd"]
+
+    card, shown, status = publish.preview(data_dir, public, "dfd", "me/shapes-dfd", "apache-2.0")
+
+    assert "DFD (Data-Forcing Distillation)" in card and 'pipe.load_lora_weights("me/shapes-dfd"' in card
+    assert "## Samples" in card and all(Path(v).is_relative_to(public) for v, _ in shown) and len(shown) == 4
+    staged = data_dir.resolve() / "publish" / "dfd"
+    assert {"README.md", "pytorch_lora_weights.safetensors", "lora_config.json"} <= {p.name for p in staged.iterdir()}
+    assert len(list((staged / "samples").glob("*.mp4"))) == 4 and "ready" in status
+
+    archive = publish.export(data_dir, public, "dfd", "me/shapes-dfd", "apache-2.0")
+    assert Path(archive).is_relative_to(public / "exports")
+    with zipfile.ZipFile(archive) as z:
+        assert sum(n.endswith(".mp4") for n in z.namelist()) == 4 and "dfd/README.md" in z.namelist()
+
+
+def test_publish_push_uses_the_typed_token_once_and_never_stores_it(data_dir, mini_students, monkeypatch):
+    import huggingface_hub
+
+    seen = []
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo",
+                        lambda self, repo_id, **kw: seen.append(self.token) or huggingface_hub.RepoUrl(
+                            f"https://huggingface.co/{repo_id}"))
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", lambda self, **kw: seen.append(kw["folder_path"]))
+
+    message = publish.push(data_dir, "dmd2", "me/shapes-dmd2", "mit", False, TOKEN, None, environ={})
+
+    assert message.startswith("Pushed LoRA, model card and samples to https://huggingface.co/me/shapes-dmd2")
+    assert seen[0] == TOKEN and Path(seen[1]).name == "dmd2"
+    assert not any(TOKEN.encode() in p.read_bytes() for p in data_dir.rglob("*") if p.is_file())
+    with pytest.raises(ValueError, match="no token: paste a write token"):
+        publish.push(data_dir, "dmd2", "me/shapes-dmd2", "mit", False, "", None, environ={})
+    with pytest.raises(ValueError, match="repo id"):
+        publish.push(data_dir, "dmd2", "not a repo", "mit", False, TOKEN, None, environ={})
+
+
+def test_the_push_callback_asks_gradio_for_the_oauth_token_and_empties_the_token_field(data_dir):
+    with gr.Blocks() as demo:
+        publish.build(data_dir, public_folder(data_dir))
+    [push_fn] = [f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "on_push"]
+    assert typing.get_type_hints(push_fn)["oauth_token"] == typing.Optional[gr.OAuthToken]  # noqa: UP045
+    [push_dep] = [f for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "on_push"]
+    assert [o.elem_id for o in push_dep.outputs] == ["publish-status", "publish-token"]
