@@ -9,6 +9,7 @@ values the built-in tiny world uses instead; the studio and the docs show both.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -85,6 +86,11 @@ class DistillConfig:
             )
         if self.init and not (Path(self.init) / "pytorch_lora_weights.safetensors").is_file():
             raise ValueError(f"--init {self.init}: no pytorch_lora_weights.safetensors there; give a student LoRA folder")
+        if self.init and (Path(self.init) / "lora_config.json").is_file():
+            rank = json.loads((Path(self.init) / "lora_config.json").read_text()).get("rank")
+            if rank is not None and int(rank) != self.lora_rank:
+                raise ValueError(f"the student in {self.init} has LoRA rank {rank}, not {self.lora_rank}; "
+                                 f"set the LoRA rank to {rank} to continue it")
         if self.data != "shapes" and not Path(self.data).is_dir():
             raise ValueError(f"--data {self.data!r}: not 'shapes' and not a folder of videos with captions")
         return self

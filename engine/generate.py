@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -120,7 +121,9 @@ def student_adapter(model: BaseModel, lora_dir: str | Path):
     name = _adapter_name(lora_dir)
     loaded = set(getattr(transformer, "peft_config", {}) or {})
     if name not in loaded:
-        transformer.load_lora_adapter(str(lora_dir), adapter_name=name, weight_name=LORA_FILE, prefix="transformer")
+        with warnings.catch_warnings():  # peft warns when a second adapter joins: one per student is the design
+            warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+            transformer.load_lora_adapter(str(lora_dir), adapter_name=name, weight_name=LORA_FILE, prefix="transformer")
     transformer.enable_adapters()
     transformer.set_adapter(name)
     try:

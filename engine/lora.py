@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 STUDENT, FAKE = "student", "fake"
 LORA_FILE = "pytorch_lora_weights.safetensors"
 COMFY_FILE = "comfyui_lora.safetensors"
+FAKE_FILE = "fake_score.safetensors"  # the fake score that tracked this student: DFD post-training resumes it
 TARGET_MODULES = ["to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj", "ffn.net.2"]
 
 
@@ -100,6 +101,7 @@ def save_student_lora(adapters: Adapters, out: Path, extra: dict | None = None) 
         transformer_lora_adapter_metadata=_metadata(adapters.config),
     )
     save_file(to_comfyui(state, adapters.config.lora_alpha), out / COMFY_FILE)
+    save_file(adapters.state_dict(FAKE), out / FAKE_FILE)
     (out / "lora_config.json").write_text(json.dumps({"rank": adapters.rank, "alpha": adapters.config.lora_alpha,
                                                       "target_modules": TARGET_MODULES, **(extra or {})}, indent=2))
     return out
@@ -118,6 +120,12 @@ def read_student_lora(folder: Path) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"no student LoRA at {folder} (expected {LORA_FILE})")
     state = load_file(path)
     return {k.removeprefix("transformer."): v for k, v in state.items()}
+
+
+def read_fake_score(folder: Path) -> dict[str, torch.Tensor] | None:
+    """The fake-score adapter saved beside a student, if any (students uploaded from elsewhere have none)."""
+    path = Path(folder) / FAKE_FILE
+    return load_file(path) if path.is_file() else None
 
 
 # Diffusers module names -> the original Wan names that ComfyUI's Wan loader uses.

@@ -24,7 +24,7 @@ import torch
 from . import losses
 from .config import DistillConfig
 from .data import load_data
-from .lora import FAKE, STUDENT, Adapters, read_student_lora, save_student_lora
+from .lora import FAKE, STUDENT, Adapters, read_fake_score, read_student_lora, save_student_lora
 from .models import BaseModel, load_base_model
 from .sampling import velocity
 
@@ -123,8 +123,14 @@ class Distiller:
         self.model = model or load_base_model(cfg.base, device=self.dist.device)
         self.transformer = self.model.transformer
         self.adapters = Adapters(self.transformer, rank=cfg.lora_rank)
+        self.init_note = None
         if cfg.init:
             self.adapters.load_state_dict(STUDENT, read_student_lora(Path(cfg.init)))
+            fake = read_fake_score(Path(cfg.init))
+            if fake is not None:  # continue with the fake score that tracked this student (DMD2's state)
+                self.adapters.load_state_dict(FAKE, fake)
+            self.init_note = f"student from {cfg.init}, fake score " + (
+                "from the same run" if fake is not None else "from the teacher (none saved with the student)")
             self.adapters.use(STUDENT)
         self.student_params = self.adapters.parameters(STUDENT)
         self.fake_params = self.adapters.parameters(FAKE)
@@ -248,6 +254,8 @@ class Distiller:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.dist.rank == 0:
             (self.out / "distill_config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2) + "\n")
+        if self.init_note:
+            self.cb.log(self.init_note)
         resumed = self.resume()
         if resumed is not None:
             self.cb.log(f"resumed from checkpoint step {resumed}")

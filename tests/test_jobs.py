@@ -135,8 +135,10 @@ def test_validation_error_at_submit_writes_no_row_and_no_folder(data_dir):
         api.submit(data_dir, "counter", {"steps": 0})
     with pytest.raises(ValueError, match="unknown setting.* learning_rate .* the settings are: steps"):
         api.submit(data_dir, "counter", {"learning_rate": 1e-4})
-    with pytest.raises(ValueError, match="unknown job kind 'distill'; the known kinds are: .*counter"):
-        api.submit(data_dir, "distill", {})
+    with pytest.raises(ValueError, match="unknown job kind 'teleport'; the known kinds are: .*counter.*distill"):
+        api.submit(data_dir, "teleport", {})
+    with pytest.raises(ValueError, match="DFD is a post-training stage"):
+        api.submit(data_dir, "distill", {"method": "dfd"})
     assert not (data_dir / "studio.db").exists()  # not even the database was created
     job = api.submit(data_dir, "counter", {"steps": 3})
     with pytest.raises(ValueError, match="steps must be at least 1"):
