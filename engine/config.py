@@ -38,6 +38,7 @@ class DistillConfig:
     time_shift: float = 5.0
     student_input: str = "paired"  # paired: real clip noised to a t_list time; backward: simulate from noise
     caption_regime: str = "detailed"  # shapes world only: which captions training draws
+    shapes_pool_clips: int = 2048  # shapes world only: clips rendered once and drawn from (a finite data set)
     batch_size: int = 16
     grad_clip: float = 10.0
     weight_decay: float = 0.01
@@ -72,6 +73,8 @@ class DistillConfig:
             raise ValueError(f"unknown student_input {self.student_input!r}; choose paired or backward")
         if self.caption_regime not in CAPTION_REGIMES:
             raise ValueError(f"unknown caption_regime {self.caption_regime!r}; choose {', '.join(CAPTION_REGIMES)}")
+        if not 16 <= self.shapes_pool_clips <= 100_000:
+            raise ValueError(f"shapes_pool_clips must be between 16 and 100000, got {self.shapes_pool_clips}")
         if not 1 <= self.batch_size <= 4096:
             raise ValueError(f"batch_size must be between 1 and 4096, got {self.batch_size}")
         if self.checkpoint_every < 1:
@@ -131,6 +134,7 @@ HELP = {
     "time_shift": "shift of the DMD noise-time distribution",
     "student_input": "paired: a real clip noised to a student time (DFD's regime); backward: from pure noise",
     "caption_regime": "shapes world only: detailed (DFD's regime), underspecified or mixed captions",
+    "shapes_pool_clips": "shapes world only: how many real clips the run draws from",
     "batch_size": "clips per update",
     "grad_clip": "gradient-norm clip",
     "weight_decay": "AdamW weight decay",

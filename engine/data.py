@@ -42,10 +42,11 @@ class FolderReport:
 
 
 class ShapesData:
-    """The built-in world as a data source: a caption from the chosen regime, then a clip from
-    p_real(. | caption). Detailed captions are the DFD paper's regime (narrow conditionals)."""
+    """The built-in world as a data source: pairs (caption from the chosen regime, clip drawn from
+    p_real(. | caption)), pre-rendered and encoded once into a pool, like a finite real data set.
+    Detailed captions are the DFD paper's regime (narrow conditionals)."""
 
-    def __init__(self, model, regime: str = "detailed", seed: int = 0):
+    def __init__(self, model, regime: str = "detailed", seed: int = 0, pool_size: int = 2048):
         namings = [n for n in world.all_namings() if n]
         if regime == "detailed":
             namings = [n for n in namings if len(n) == len(world.FACTOR_NAMES)]
@@ -55,13 +56,23 @@ class ShapesData:
         self.captions = [world.caption(n) for n in namings]
         self.model = model
         self.embeddings = torch.cat([model.encode_prompts(self.captions[i : i + 256]) for i in range(0, len(self.captions), 256)])
+        # Rendering and encoding a batch costs about as much as a tiny model's update, so the pool is
+        # made once (a fixed function of the seed) and batches index into it.
+        pool_rng = np.random.default_rng(seed + 1)
+        self.pool_caption = pool_rng.integers(0, len(namings), size=pool_size)
+        latents = []
+        for start in range(0, pool_size, 256):
+            idx = self.pool_caption[start : start + 256]
+            clips = np.stack([world.render(world.draw_factors(pool_rng, namings[i])) for i in idx])
+            latents.append(model.encode_video(clips))
+        self.pool = torch.cat(latents)
         self.rng = np.random.default_rng(seed)
 
     def batch(self, n: int) -> RealBatch:
-        idx = self.rng.integers(0, len(self.namings), size=n)
-        clips = np.stack([world.render(world.draw_factors(self.rng, self.namings[i])) for i in idx])
-        return RealBatch(latents=self.model.encode_video(clips), cond=self.embeddings[idx],
-                         captions=[self.captions[i] for i in idx])
+        idx = self.rng.integers(0, len(self.pool), size=n)
+        caption_idx = self.pool_caption[idx]
+        return RealBatch(latents=self.pool[idx], cond=self.embeddings[caption_idx],
+                         captions=[self.captions[i] for i in caption_idx])
 
     def state(self) -> dict:
         return {"rng": self.rng.bit_generator.state}
@@ -174,10 +185,10 @@ class FolderData:
         self.rng.bit_generator.state = state["rng"]
 
 
-def load_data(spec: str, model, regime: str = "detailed", seed: int = 0, progress=None):
+def load_data(spec: str, model, regime: str = "detailed", seed: int = 0, progress=None, pool_size: int = 2048):
     """'shapes' -> ShapesData; a folder -> FolderData."""
     if spec == "shapes":
-        return ShapesData(model, regime=regime, seed=seed)
+        return ShapesData(model, regime=regime, seed=seed, pool_size=pool_size)
     if not Path(spec).is_dir():
         raise DataError(f"data {spec!r} is neither 'shapes' nor a folder")
     return FolderData(spec, model, seed=seed, progress=progress)

@@ -138,7 +138,8 @@ class Distiller:
                                              weight_decay=cfg.weight_decay)
         self.opt_fake = torch.optim.AdamW(self.fake_params, lr=cfg.lr_fake, betas=cfg.betas, weight_decay=cfg.weight_decay)
         # Each rank sees different clips; the coin stream is shared so all ranks agree on DFD steps.
-        self.data = load_data(cfg.data, self.model, regime=cfg.caption_regime, seed=cfg.seed * 1000 + self.dist.rank)
+        self.data = load_data(cfg.data, self.model, regime=cfg.caption_regime, seed=cfg.seed * 1000 + self.dist.rank,
+                              pool_size=cfg.shapes_pool_clips)
         self.gen = torch.Generator().manual_seed(cfg.seed * 1000 + 17 + self.dist.rank)
         self.coin = np.random.default_rng(cfg.seed + 99)
         self.uncond = self.model.encode_prompts([""])

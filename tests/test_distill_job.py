@@ -13,7 +13,7 @@ from test_jobs import data_dir, start_worker, state_of, wait_for  # noqa: F401  
 
 
 def test_killed_distill_job_resumes_to_the_weights_of_an_uninterrupted_one(data_dir, start_worker, mini_teacher_dir):  # noqa: F811
-    config = {"method": "dmd2", "base": str(mini_teacher_dir), "steps": 24, "batch_size": 2, "student_update_freq": 2,
+    config = {"method": "dmd2", "base": str(mini_teacher_dir), "steps": 24, "batch_size": 2, "student_update_freq": 2, "shapes_pool_clips": 64,
               "lora_rank": 4, "lr_student": 1e-3, "lr_fake": 1e-3, "checkpoint_every": 4, "seed": 5}
     victim = api.submit(data_dir, "distill", config)
     start_worker()

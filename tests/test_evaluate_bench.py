@@ -13,7 +13,8 @@ def mini_student(mini_teacher_dir, tmp_path_factory):
     from engine.trainer import Distiller
 
     out = tmp_path_factory.mktemp("student") / "lora"
-    cfg = DistillConfig(base=str(mini_teacher_dir), steps=1, batch_size=2, student_update_freq=2, lora_rank=4)
+    cfg = DistillConfig(base=str(mini_teacher_dir), steps=1, batch_size=2, student_update_freq=2, lora_rank=4,
+                        shapes_pool_clips=64)
     return Distiller(cfg, out).train()
 
 

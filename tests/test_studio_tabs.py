@@ -32,7 +32,8 @@ def mini_students(mini_teacher_dir, tmp_path_factory):
     from engine.trainer import Distiller
 
     shipped = tmp_path_factory.mktemp("shipped")
-    Distiller(DistillConfig(base=str(mini_teacher_dir), steps=1, batch_size=2, student_update_freq=2, lora_rank=4),
+    Distiller(DistillConfig(base=str(mini_teacher_dir), steps=1, batch_size=2, student_update_freq=2, lora_rank=4,
+                            shapes_pool_clips=64),
               shipped / "dmd2").train()
     shutil.copytree(shipped / "dmd2", shipped / "dfd", ignore=shutil.ignore_patterns("checkpoints", "samples"))
     config = json.loads((shipped / "dfd" / "lora_config.json").read_text())

@@ -16,7 +16,7 @@ from engine.trainer import Callbacks, Distiller, TrainingDiverged, latest_checkp
 
 def _cfg(base, **kw) -> DistillConfig:
     values = dict(base=str(base), steps=4, batch_size=2, student_update_freq=2, lora_rank=4, lr_student=1e-3,
-                  lr_fake=1e-3, checkpoint_every=2, guidance=3.0, seed=3)
+                  lr_fake=1e-3, checkpoint_every=2, guidance=3.0, seed=3, shapes_pool_clips=64)
     values.update(kw)
     return DistillConfig(**values)
 
