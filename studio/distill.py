@@ -209,6 +209,15 @@ def _knob(name: str, kind, value):
                      elem_id=f"distill-{name}")
 
 
+WHEN_DFD_HELPS = (
+    "**When DFD helps.** DFD pulls the student towards a real clip of the same caption, so it helps when that "
+    "clip is close to the student's own sample: detailed captions (one mode per caption) and *paired* student "
+    "inputs (the student starts from that very clip, noised). With short, underspecified captions and unpaired "
+    "clips it averages modes and can lose diversity. Watch the validity gap ||x_real - G||^2 in Jobs, and "
+    "compare against a DMD2 run continued for as many steps."
+)
+
+
 def build(data_dir: Path, base: str = lineup.DEFAULT_BASE):
     defaults = defaults_for(base)
     with gr.Row():
@@ -229,6 +238,7 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE):
             init_upload = gr.File(label="Student LoRA (.safetensors or a zip of the student folder)",
                                   file_types=[".safetensors", ".zip"], type="filepath", visible=False)
             init_note = gr.Markdown()
+            gr.Markdown(WHEN_DFD_HELPS)
     knobs = {}
     preset = ", ".join(f"{k} {v}" for k, v in SHAPES_PRESET.items())
     gr.Markdown(f"Defaults are the paper's recipe; for `shapes-tiny` the built-in world's preset replaces {preset}.")

@@ -145,12 +145,13 @@ def test_the_page_opens_on_compare_with_the_built_in_teachers_sample(page):
 def test_an_invalid_form_is_explained_inline_and_nothing_is_queued(page, server, shots):
     _, data_dir = server
     open_tab(page, "Distill")
-    page.get_by_label("DFD on a DMD2 student").check()
+    page.get_by_text("DMD2 from the teacher", exact=True).click()
+    set_number(page, "distill-data_forcing_prob", "1.5")  # a probability above 1
     check = page.locator("#distill-check")
-    page.wait_for_function("() => document.querySelector('#distill-check').innerText.includes('post-training stage')")
+    page.wait_for_function("() => document.querySelector('#distill-check').innerText.includes('data_forcing_prob')")
     page.locator("#distill-launch").click()
     page.wait_for_function("() => document.querySelector('#distill-launched').innerText.includes('Cannot launch')")
-    assert "Cannot launch: DFD is a post-training stage" in check.inner_text()
+    assert "data_forcing_prob must be in [0, 1]" in check.inner_text()
     screenshot(page, shots / "distill-invalid.png")
     assert jobs_in(data_dir) == []
 
