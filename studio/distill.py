@@ -113,11 +113,7 @@ def request_from_form(data_dir: Path, form: dict, uploaded_data: str | None, upl
             settings[name] = value
         else:
             settings[name] = _number(name, kind, value)
-    config = DistillConfig.from_dict(settings).validate()
-    student_rank = init_rank(config.init)
-    if student_rank is not None and student_rank != config.lora_rank:
-        raise ValueError(f"the starting student has LoRA rank {student_rank}, the form says {config.lora_rank}; "
-                         f"set lora rank to {student_rank}")
+    config = DistillConfig.from_dict(settings).validate()  # also refuses a LoRA rank that differs from --init's
     where = {"shapes": "the shapes world"}.get(config.data, Path(config.data).name)
     start = f" from {Path(config.init).name if config.init else 'the teacher'}" if config.method == "dfd" else ""
     summary = (f"{config.method.upper()} on `{config.base}` with {where}{start}: {config.steps} step{'s' * (config.steps != 1)}, batch "

@@ -62,10 +62,17 @@ def teacher(base: str) -> Contender:
     return Contender(TEACHER, "teacher", base, TEACHER)
 
 
+def _shipped_label(student) -> str:
+    """'DMD2 (shipped)'; a shipped name beyond the method shows too: 'DMD2 · dmd2-continued (shipped)'."""
+    method = METHOD_NAMES.get(student.method, student.method)
+    extra = "" if student.name == student.method else f" · {student.name}"
+    return f"{method}{extra} (shipped)"
+
+
 def students(data_dir: str | Path, base: str | None = None, method: str | None = None) -> list[Contender]:
     """Shipped students first, then job students newest first; only those of `base` and `method` if given."""
     shipped = sorted(student_registry.shipped_students(), key=lambda s: (METHOD_ORDER.get(s.method, 9), s.name))
-    found = [(s, f"{METHOD_NAMES.get(s.method, s.method)} (shipped)") for s in shipped]
+    found = [(s, _shipped_label(s)) for s in shipped]
     from_jobs = sorted(student_registry.job_students(data_dir), key=lambda s: METHOD_ORDER.get(s.method, 9))  # stable
     found += [(s, f"{METHOD_NAMES.get(s.method, s.method)} · {s.name}") for s in from_jobs]
     out = []

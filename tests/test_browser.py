@@ -154,6 +154,7 @@ def test_an_invalid_form_is_explained_inline_and_nothing_is_queued(page, server,
     assert "data_forcing_prob must be in [0, 1]" in check.inner_text()
     screenshot(page, shots / "distill-invalid.png")
     assert jobs_in(data_dir) == []
+    set_number(page, "distill-data_forcing_prob", "0.5")  # the page is shared with the next tests
 
 
 def test_a_short_dmd2_job_is_launched_watched_and_finishes(page, server, shots):

@@ -123,7 +123,7 @@ def test_dfd_starts_from_a_finished_dmd2_job_with_it_as_parent(data_dir, mini_st
     assert [k for _, k in distill.init_choices(data_dir, base)] == ["dmd2", parent]  # shipped first, then jobs
 
     wrong_rank = distill.check(data_dir, form(base=base, method="dfd", init_student=parent), None, None)
-    assert "the starting student has LoRA rank 4, the form says 16; set lora rank to 4" in wrong_rank
+    assert "has LoRA rank 4, not 16; set the LoRA rank to 4" in wrong_rank
 
     message, job_id = distill.launch(data_dir, form(base=base, method="dfd", init_student=parent, steps=3, lora_rank=4),
                                      None, None)
