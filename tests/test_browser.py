@@ -17,7 +17,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from conftest import ROOT
+from conftest import wait_for as wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -106,16 +108,6 @@ def jobs_in(data_dir: Path) -> list:
     import engine.jobs
 
     return engine.jobs.list_jobs(data_dir) if (data_dir / "studio.db").exists() else []
-
-
-def wait_until(condition, timeout: float, what: str, every: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def screenshot(page, path: Path) -> None:

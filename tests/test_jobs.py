@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # `tests.jobkinds_for_tests` is the name the job processes import it by
     sys.path.insert(0, str(REPO))
 
+from conftest import wait_for  # noqa: E402
 import engine.jobs as api  # noqa: E402
 import storage  # noqa: E402
 import tests.jobkinds_for_tests  # noqa: E402,F401  (registers the counter and sleeper kinds here too)
@@ -81,16 +82,6 @@ def jobs_cli(data_dir, *args: str) -> subprocess.CompletedProcess:
         [sys.executable, "-m", "engine.jobs.cli", "jobs", "--data-dir", str(data_dir), *args],
         cwd=REPO, env=ENV, capture_output=True, text=True, timeout=60,
     )
-
-
-def wait_for(condition, timeout: float, what: str, every: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def state_of(data_dir, job_id) -> str:
