@@ -141,18 +141,25 @@ class PatchPCAAutoencoder(ModelMixin, ConfigMixin):
 
     def normalize(self, latents: torch.Tensor) -> torch.Tensor:
         """Raw latents to the unit-scale space the transformer works in (Wan's convention)."""
-        mean, std = self._stats(latents)
-        return (latents - mean) / std
+        return normalize_latents(self.config, latents)
 
-    def denormalize(self, latents: torch.Tensor) -> torch.Tensor:
-        mean, std = self._stats(latents)
-        return latents * std + mean
 
-    def _stats(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        shape = (1, self.config.z_dim, 1, 1, 1)
-        mean = torch.tensor(self.config.latents_mean, dtype=like.dtype, device=like.device).view(shape)
-        std = torch.tensor(self.config.latents_std, dtype=like.dtype, device=like.device).view(shape)
-        return mean, std
+def _latent_stats(vae_config, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    shape = (1, vae_config.z_dim, 1, 1, 1)
+    mean = torch.tensor(vae_config.latents_mean, dtype=like.dtype, device=like.device).view(shape)
+    std = torch.tensor(vae_config.latents_std, dtype=like.dtype, device=like.device).view(shape)
+    return mean, std
+
+
+def normalize_latents(vae_config, latents: torch.Tensor) -> torch.Tensor:
+    """(latents - latents_mean) / latents_std, from any Wan-style VAE config (ours or AutoencoderKLWan)."""
+    mean, std = _latent_stats(vae_config, latents)
+    return (latents - mean) / std
+
+
+def denormalize_latents(vae_config, latents: torch.Tensor) -> torch.Tensor:
+    mean, std = _latent_stats(vae_config, latents)
+    return latents * std + mean
 
 
 def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:

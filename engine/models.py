@@ -94,19 +94,10 @@ class BaseModel:
 
     def normalize_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """VAE latents to the transformer's unit-scale space (Wan's latents_mean / latents_std)."""
-        mean, std = self._latent_stats(latents)
-        return (latents - mean) / std
+        return _autoencoder.normalize_latents(self.vae.config, latents)
 
     def denormalize_latents(self, latents: torch.Tensor) -> torch.Tensor:
-        mean, std = self._latent_stats(latents)
-        return latents * std + mean
-
-    def _latent_stats(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        cfg = self.vae.config
-        shape = (1, cfg.z_dim, 1, 1, 1)
-        mean = torch.tensor(cfg.latents_mean, dtype=like.dtype, device=like.device).view(shape)
-        std = torch.tensor(cfg.latents_std, dtype=like.dtype, device=like.device).view(shape)
-        return mean, std
+        return _autoencoder.denormalize_latents(self.vae.config, latents)
 
     @torch.no_grad()
     def encode_video(self, frames: np.ndarray) -> torch.Tensor:

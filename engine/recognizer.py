@@ -8,8 +8,6 @@ decoded samples the same way it reads real clips. Its held-out accuracy is store
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ from torch import nn
 
 from . import world
 from .autoencoder import frames_to_tensor
+from .folders import written_folder
 
 DEFAULT_DIR = Path(__file__).resolve().parent / "assets" / "shapes-recognizer"
 FEATURE_DIM = 64
@@ -116,13 +115,9 @@ def train_recognizer(cfg: RecognizerConfig, out: Path, command: str, progress=No
         "train_seconds": round(time.time() - started, 1),
         "torch": torch.__version__,
     }
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(model.state_dict(), tmp / "model.safetensors")
-    (tmp / "recognizer.json").write_text(json.dumps(meta, indent=2) + "\n")
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
+    with written_folder(out) as tmp:
+        save_file(model.state_dict(), tmp / "model.safetensors")
+        (tmp / "recognizer.json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ import torch
 
 from . import world
 from .autoencoder import PatchPCAAutoencoder, frames_to_tensor
+from .folders import written_folder
 from .models import STUDIO_META
 from .text import build_text_encoder, build_tokenizer, encode_prompts
 
@@ -53,7 +52,11 @@ class TeacherConfig:
 
 def build_pipeline(cfg: TeacherConfig, fit_clips: np.ndarray):
     """An untrained WanPipeline for the shapes world, with the autoencoder already fitted."""
-    from diffusers import FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
+    from diffusers import (
+        FlowMatchEulerDiscreteScheduler,
+        WanPipeline,
+        WanTransformer3DModel,
+    )
 
     tokenizer = build_tokenizer(world.vocabulary(), cfg.text_len)
     text_encoder = build_text_encoder(len(tokenizer), cfg.text_dim, seed=cfg.seed)
@@ -103,16 +106,9 @@ class _CaptionBank:
 
 def save_pipeline_atomically(pipe, out: Path, meta: dict) -> None:
     """save_pretrained into a temp folder, then swap it in: a crash never leaves a half-written model."""
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    pipe.save_pretrained(tmp, safe_serialization=True)
-    (tmp / STUDIO_META).write_text(json.dumps(meta, indent=2) + "\n")
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
-    if out.exists():
-        os.replace(out, old)
-    os.replace(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
+    with written_folder(out) as tmp:
+        pipe.save_pretrained(tmp, safe_serialization=True)
+        (tmp / STUDIO_META).write_text(json.dumps(meta, indent=2) + "\n")
 
 
 def pretrain_teacher(cfg: TeacherConfig, out: Path, command: str, save_every: int = 0, progress=None) -> dict:

@@ -24,7 +24,15 @@ import torch
 from . import losses
 from .config import DistillConfig
 from .data import load_data
-from .lora import FAKE, STUDENT, Adapters, read_fake_score, read_student_lora, save_student_lora
+from .folders import written_folder
+from .lora import (
+    FAKE,
+    STUDENT,
+    Adapters,
+    read_fake_score,
+    read_student_lora,
+    save_student_lora,
+)
 from .models import BaseModel, load_base_model
 from .sampling import velocity
 
@@ -354,18 +362,9 @@ class Distiller:
         root = self.out / CHECKPOINTS
         root.mkdir(parents=True, exist_ok=True)
         final = root / f"step-{self.step:07d}"
-        tmp = root / f".tmp-step-{self.step:07d}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        try:
+        with written_folder(final) as tmp:
             torch.save(self._state(), tmp / "state.pt")
             (tmp / "COMPLETE").write_text(str(self.step))
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         self.last_checkpoint = self.step
         for old in sorted(p for p in root.glob("step-*") if p != final)[:-1]:
             shutil.rmtree(old, ignore_errors=True)
