@@ -56,20 +56,30 @@ def matmul_peak_tflops(n: int = 4096 if torch.cuda.is_available() else 1024) -> 
     return 2 * n**3 / seconds / 1e12
 
 
-def bench_sampling(base: str, lora: str | None, videos: int = 8, prompt: str | None = None) -> dict:
-    """Student (its t_list, no CFG) vs teacher (50 steps, CFG 5): seconds per batch of `videos`."""
+def bench_sampling(base: str, lora: str | None, videos: int = 8, prompt: str | None = None,
+                   size: tuple[int | None, int | None, int | None] = (None, None, None)) -> dict:
+    """Student (its t_list, no CFG) vs teacher (50 steps, CFG 5): seconds per batch of `videos`.
+    On a random-weights base there is no student: the 4-step sampler runs on the base, which is what a
+    student costs (its LoRA is merged into the weights for sampling)."""
+    from .models import RANDOM_MODELS
+    from .sampling import PAPER_T_LIST
     from .students import shipped_students
 
     model = load_base_model(base)
-    if lora is None:
+    t_list = None
+    if lora is None and base in RANDOM_MODELS:
+        t_list = list(PAPER_T_LIST)
+    elif lora is None:
         shipped = [s for s in shipped_students() if s.base == base]
         if not shipped:
             raise ValueError(f"no student for {base!r}: pass --lora with a student folder")
         lora = str(shipped[0].lora_dir)
     prompt = prompt or "a red circle moving left on a dark background"
     seeds = list(range(1, videos + 1))
-    student_cfg = SampleConfig(base=base, prompt=prompt, seeds=seeds, lora=lora).validate()
-    teacher_cfg = SampleConfig(base=base, prompt=prompt, seeds=seeds, steps=50, guidance=5.0).validate()
+    num_frames, height, width = size
+    shape = dict(num_frames=num_frames, height=height, width=width)
+    student_cfg = SampleConfig(base=base, prompt=prompt, seeds=seeds, lora=lora, t_list=t_list, **shape).validate()
+    teacher_cfg = SampleConfig(base=base, prompt=prompt, seeds=seeds, steps=50, guidance=5.0, **shape).validate()
     nfe = {}
 
     def run(cfg, key):
@@ -82,7 +92,7 @@ def bench_sampling(base: str, lora: str | None, videos: int = 8, prompt: str | N
         "base": base,
         "lora": lora,
         "videos": videos,
-        "video_shape": [model.num_frames, model.height, model.width],
+        "video_shape": [num_frames or model.num_frames, height or model.height, width or model.width],
         "student_s": round(student_s, 4),
         "teacher_s": round(teacher_s, 4),
         "speedup": round(teacher_s / student_s, 2),
@@ -99,8 +109,12 @@ def _peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def bench_train_step(base: str, batch_size: int | None = None, method: str = "dfd") -> dict:
-    """Seconds, FLOPs and utilisation of one student update and one fake-score update."""
+def bench_train_step(base: str, batch_size: int | None = None, method: str = "dfd", gradient_checkpointing: bool = False,
+                     size: tuple[int | None, int | None, int | None] = (None, None, None)) -> dict:
+    """Seconds, FLOPs and utilisation of one student update and one fake-score update; peak memory of
+    the two (what DFD post-training holds). A random-weights base trains on synthetic latents."""
+    from .models import RANDOM_MODELS
+
     from torch.utils.flop_counter import FlopCounterMode
 
     from .trainer import Distiller
@@ -108,7 +122,11 @@ def bench_train_step(base: str, batch_size: int | None = None, method: str = "df
     values = DistillConfig().to_dict()
     if base == "shapes-tiny":
         values.update(SHAPES_PRESET)
-    values.update(base=base, method=method, force_from_teacher=True, steps=1)
+    values.update(base=base, method=method, force_from_teacher=True, gradient_checkpointing=gradient_checkpointing)
+    values["steps"] = values["student_update_freq"]
+    values["num_frames"], values["height"], values["width"] = size
+    if base in RANDOM_MODELS or any(size):  # timing only: latents of the asked size, no data set needed
+        values["data"] = "synthetic"
     if batch_size:
         values["batch_size"] = batch_size
     cfg = DistillConfig.from_dict(values)
@@ -129,6 +147,9 @@ def bench_train_step(base: str, batch_size: int | None = None, method: str = "df
         "base": base,
         "batch_size": cfg.batch_size,
         "lora_rank": cfg.lora_rank,
+        "video_shape": [distiller.model.num_frames, distiller.model.height, distiller.model.width],
+        "dtype": str(distiller.model.dtype).replace("torch.", ""),
+        "gradient_checkpointing": gradient_checkpointing,
         "student_update_s": round(student_s, 4),
         "fake_update_s": round(fake_s, 4),
         "student_update_tflop": round(flops["student"] / 1e12, 4),

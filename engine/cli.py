@@ -5,8 +5,10 @@ engine's public functions."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -55,12 +57,29 @@ def cmd_pretrain_teacher(args) -> int:
         raise CliError("--steps must be at least 1")
     if args.pool_clips < args.batch_size:
         raise CliError("--pool-clips must be at least --batch-size")
-    cfg = TeacherConfig(steps=args.steps, seed=args.seed, batch_size=args.batch_size, pool_clips=args.pool_clips)
+    if args.lr <= 0:
+        raise CliError("--lr must be positive")
+    if args.init and not Path(args.init).is_dir() and args.init != "shapes-tiny":
+        raise CliError(f"--init {args.init}: no such folder; give a teacher folder written by pretrain-teacher")
+    cfg = TeacherConfig(
+        steps=args.steps,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        pool_clips=args.pool_clips,
+        lr=args.lr,
+        warmup_steps=args.warmup_steps,
+        lr_schedule=args.lr_schedule,
+        init=args.init,
+    )
     command = "python -m engine pretrain-teacher " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     bar, progress = _loss_bar("pretrain teacher", cfg.steps, every=20)
 
-    meta = pretrain_teacher(cfg, Path(args.out), command, save_every=args.save_every, progress=progress)
-    bar.close()
+    try:
+        meta = pretrain_teacher(cfg, Path(args.out), command, save_every=args.save_every, progress=progress)
+    except ValueError as err:
+        raise CliError(str(err)) from None
+    finally:
+        bar.close()
     print(f"saved {args.out} ({meta['trained_steps']} steps, loss {meta['final_loss_ema']}, {meta['train_seconds']} s)")
     return 0
 
@@ -144,13 +163,77 @@ def cmd_evaluate(args) -> int:
         bar.update(done - bar.n)
 
     try:
-        result = evaluate(models, args.prompts, args.seeds, base=args.base, progress=progress, data_dir=args.data_dir)
+        features = [f for f in (args.features or "").split(",") if f.strip()]
+        result = evaluate(models, args.prompts, args.seeds, base=args.base, progress=progress, data_dir=args.data_dir,
+                          features=features)
     except (ValueError, ModelError, FileNotFoundError) as err:
         raise CliError(str(err)) from None
     finally:
         bar.close()
     write_outputs(result, args.json, args.md, args.plot)
     print(to_markdown(result))
+    return 0
+
+
+def cmd_study(args) -> int:
+    """The training-seed study (engine/study.py): run what is missing, evaluate, write mean +- std."""
+    from . import study
+
+    seeds = _seed_range(args.seeds)
+    variants = [v for v in args.variants.split(",") if v.strip()] if args.variants else None
+    if args.dmd2_steps < 1 or args.post_steps < 1:
+        raise CliError("--dmd2-steps and --post-steps must be at least 1")
+    out = Path(args.out)
+    try:
+        runs = study.plan(out, seeds, args.base, args.dmd2_steps, args.post_steps, variants)
+    except ValueError as err:
+        raise CliError(str(err)) from None
+    todo = [r for r in runs if not r.done]
+    bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc="study runs", unit="run", file=sys.stderr)
+    fresh_seeds = set()
+    try:
+        for run in todo:
+            bar.set_postfix_str(f"seed {run.seed} {run.name}")
+            study.execute(run, log=bar.write)
+            fresh_seeds.add(run.seed)
+            bar.update(1)
+    except RuntimeError as err:
+        raise CliError(f"{err}; run the same command again to continue from there") from None
+    finally:
+        bar.close()
+
+    def evaluated(models: list[str], path: Path) -> dict:
+        result = subprocess.run([sys.executable, "-m", "engine", *study.evaluate_command(models, args.eval_seeds,
+                                                                                           args.base, path)])
+        if result.returncode != 0:
+            raise CliError(f"evaluate failed for {path}; see above")
+        return json.loads(path.read_text())
+
+    ref_path = out / "references.json"
+    references = json.loads(ref_path.read_text()) if ref_path.is_file() else evaluated(list(study.REFERENCES), ref_path)
+    per_seed, gaps, seconds = {}, {}, {}
+    for seed in seeds:
+        seed_runs = [r for r in runs if r.seed == seed]
+        path = out / f"seed{seed}" / "eval.json"
+        per_seed[seed] = (json.loads(path.read_text()) if path.is_file() and seed not in fresh_seeds
+                          else evaluated([str(r.out) for r in seed_runs], path))
+        for r in seed_runs:
+            summary = json.loads((r.out / "summary.json").read_text())
+            gaps.setdefault(r.name, []).append(summary.get("real_gap_last20"))
+            seconds.setdefault(r.name, []).append(json.loads((r.out / "made_by.json").read_text())["wall_seconds"])
+    result = study.combine(references, per_seed, gaps, seconds)
+    result["plan"] = {"base": args.base, "dmd2_steps": args.dmd2_steps, "post_steps": args.post_steps,
+                      "eval_seeds": args.eval_seeds, "commands": ["python -m engine " + " ".join(r.command) for r in runs]}
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    markdown = study.to_markdown(result)
+    if args.md:
+        Path(args.md).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.md).write_text(markdown + "\n")
+    if args.plot:
+        study.plot(result, args.plot)
+    print(markdown)
     return 0
 
 
@@ -172,9 +255,11 @@ def add_distill_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, default=None, help=HELP.get(f.name),
                                 type=lambda v: [float(x) for x in v.split(",") if x.strip()])
         else:
+            kind = kind.replace(" | None", "")
             caster = int if kind == "int" else float if kind == "float" else str
             choices = {"method": ["dmd2", "dfd"], "student_input": ["paired", "backward"],
-                       "caption_regime": ["detailed", "underspecified", "mixed"]}.get(f.name)
+                       "caption_regime": ["detailed", "underspecified", "mixed"],
+                       "mixed_precision": ["auto", "no", "bf16"]}.get(f.name)
             parser.add_argument(flag, type=caster, default=None, choices=choices, help=HELP.get(f.name))
 
 
@@ -251,10 +336,12 @@ def cmd_bench(args) -> int:
     from .models import ModelError
 
     try:
+        size = (args.num_frames, args.height, args.width)
         if args.what == "sampling":
-            result = bench_sampling(args.base, args.lora, videos=args.videos)
+            result = bench_sampling(args.base, args.lora, videos=args.videos, size=size)
         else:
-            result = bench_train_step(args.base, batch_size=args.batch_size)
+            result = bench_train_step(args.base, batch_size=args.batch_size, size=size,
+                                      gradient_checkpointing=args.gradient_checkpointing)
     except (ValueError, ModelError) as err:
         raise CliError(str(err)) from None
     text = json.dumps(result, indent=2)
@@ -279,6 +366,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-every", type=int, default=0, help="also save every K steps (0: only at the end)")
     p.add_argument("--batch-size", type=int, default=32, help="clips per step (default 32)")
     p.add_argument("--pool-clips", type=int, default=16000, help="pre-rendered training clips (default 16000)")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate (default 1e-3)")
+    p.add_argument("--warmup-steps", type=int, default=300, help="linear warm-up steps (default 300)")
+    p.add_argument(
+        "--lr-schedule",
+        choices=["cosine", "constant"],
+        default="cosine",
+        help="cosine decay to 10%% over --steps, or constant (then every --save-every save equals a run of that length)",
+    )
+    p.add_argument("--init", default=None, help="continue training this teacher folder (its sizes are kept)")
     p.set_defaults(func=cmd_pretrain_teacher)
 
     p = sub.add_parser("distill", help="distill a few-step student: DMD2, or DFD post-training of a DMD2 student")
@@ -321,17 +417,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompts", default="all", help="prompt set: detailed, underspecified or all (default all)")
     p.add_argument("--seeds", type=int, default=8, help="seeds per prompt (default 8)")
     p.add_argument("--base", default="shapes-tiny", help="base model (default shapes-tiny)")
+    p.add_argument("--features", default=None,
+                   help="also measure diversity with these encoders: clip:MODEL,dinov2:MODEL (a folder or hub id)")
     p.add_argument("--json", default=None, help="write the full result as JSON here")
     p.add_argument("--md", default=None, help="write the markdown table here")
     p.add_argument("--plot", default=None, help="write a PNG bar chart here")
     p.set_defaults(func=cmd_evaluate)
 
+    p = sub.add_parser("study", help="the training-seed study: DMD2, the DMD2 control and DFD variants, mean +- std")
+    p.add_argument("--out", default="runs/study", help="folder for the runs and evaluations (default runs/study)")
+    p.add_argument("--seeds", default="0-2", help="training seeds: 0-2, or a list 0,1,2 (default 0-2)")
+    p.add_argument("--base", default="shapes-tiny", help="a shapes-world teacher (default shapes-tiny)")
+    p.add_argument("--dmd2-steps", type=int, default=1250, help="steps of the DMD2 stage (default 1250, the shipped one)")
+    p.add_argument("--post-steps", type=int, default=200, help="steps of every post-training run (default 200)")
+    p.add_argument("--variants", default=None, help="comma list of post-training variants (default: all of them)")
+    p.add_argument("--eval-seeds", type=int, default=8, help="sampling seeds per prompt in the evaluation (default 8)")
+    p.add_argument("--json", default=None, help="write mean/std per model and regime as JSON here")
+    p.add_argument("--md", default=None, help="write the markdown tables here")
+    p.add_argument("--plot", default=None, help="write a PNG with error bars here")
+    p.set_defaults(func=cmd_study)
+
     p = sub.add_parser("bench", help="measure sampling speed (student vs teacher) or one training step")
     p.add_argument("what", choices=["sampling", "train-step"])
-    p.add_argument("--base", default="shapes-tiny", help="base model (default shapes-tiny)")
+    p.add_argument("--base", default="shapes-tiny",
+                   help="base model (default shapes-tiny); wan2.1-1.3b-random: Wan2.1-T2V-1.3B's config, random weights")
     p.add_argument("--lora", default=None, help="student LoRA for sampling (default: the shipped one)")
     p.add_argument("--videos", type=int, default=8, help="videos per sampling batch (default 8)")
     p.add_argument("--batch-size", type=int, default=None, help="train-step batch (default: the recipe's)")
+    p.add_argument("--gradient-checkpointing", action="store_true", help="train-step: recompute activations")
+    p.add_argument("--num-frames", type=int, default=None, help="video frames, 4k+1 (default: the model's)")
+    p.add_argument("--height", type=int, default=None, help="video height (default: the model's)")
+    p.add_argument("--width", type=int, default=None, help="video width (default: the model's)")
     p.add_argument("--json", default=None, help="also write the figures here")
     p.set_defaults(func=cmd_bench)
     return parser

@@ -18,21 +18,24 @@ from .sampling import PAPER_T_LIST
 METHODS = ("dmd2", "dfd")
 STUDENT_INPUTS = ("paired", "backward")
 CAPTION_REGIMES = ("detailed", "underspecified", "mixed")
+MIXED_PRECISIONS = ("auto", "no", "bf16")
 
 
 @dataclass
 class DistillConfig:
     method: str = "dmd2"  # dmd2: from the teacher; dfd: post-training of a DMD2 student (--init)
     base: str = "shapes-tiny"
-    data: str = "shapes"  # the built-in world, or a folder of videos with captions
+    data: str = "shapes"  # the built-in world, a folder of videos with captions, or "synthetic" (benchmarks)
     init: str | None = None  # student LoRA to start from (required for dfd unless force_from_teacher)
-    steps: int = 100  # student updates
+    # Updates, counted as FastGen and the paper count them: every student_update_freq-th one updates the
+    # student, the others the fake score (so 100 steps = 20 student + 80 fake-score updates).
+    steps: int = 100
     data_forcing_prob: float = 0.5  # p of DFD; ignored by dmd2
     dfd_t_min: float = 0.0  # noise-stage routing: data forcing only for DMD times t >= this (0 = paper)
     lora_rank: int = 32
     lr_student: float = 2e-4
     lr_fake: float = 1e-5
-    student_update_freq: int = 5  # fake-score updates per student update = freq - 1
+    student_update_freq: int = 5  # every freq-th step updates the student; freq - 1 fake-score steps between
     guidance: float = 5.0
     t_list: list[float] = field(default_factory=lambda: list(PAPER_T_LIST))
     time_shift: float = 5.0
@@ -44,8 +47,16 @@ class DistillConfig:
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.999)
     checkpoint_every: int = 50
-    preview_every: int = 0  # write preview videos every K student steps (0: only at the end)
+    preview_every: int = 0  # write preview videos every K steps (0: only at the end)
     nan_patience: int = 3  # consecutive non-finite losses before the run stops
+    # Memory and speed (the real-model path): bf16 base weights and autocast, activations recomputed in
+    # the backward pass. "auto" is bf16 on a GPU and fp32 on CPU (where bf16 measured no faster).
+    mixed_precision: str = "auto"
+    gradient_checkpointing: bool = False
+    # Video size for folder data (None: the base model's); 4k+1 frames, sizes a multiple of 16.
+    num_frames: int | None = None
+    height: int | None = None
+    width: int | None = None
     seed: int = 0
     force_from_teacher: bool = False  # allow DFD without a DMD2 student (the paper says it diverges)
     out: str | None = None
@@ -66,6 +77,12 @@ class DistillConfig:
             raise ValueError("learning rates must be positive")
         if self.student_update_freq < 1:
             raise ValueError(f"student_update_freq must be at least 1, got {self.student_update_freq}")
+        if self.steps < self.student_update_freq:
+            raise ValueError(
+                f"with {self.steps} steps and student_update_freq {self.student_update_freq} the student is never "
+                f"updated (every {self.student_update_freq}th step is a student step); give at least "
+                f"{self.student_update_freq} steps"
+            )
         t = list(self.t_list)
         if len(t) < 2 or t[-1] != 0.0 or any(a <= b for a, b in zip(t, t[1:])) or t[0] > 1.0:
             raise ValueError(f"t_list must decrease strictly from at most 1 to exactly 0, got {t}")
@@ -77,6 +94,15 @@ class DistillConfig:
             raise ValueError(f"shapes_pool_clips must be between 16 and 100000, got {self.shapes_pool_clips}")
         if not 1 <= self.batch_size <= 4096:
             raise ValueError(f"batch_size must be between 1 and 4096, got {self.batch_size}")
+        if self.mixed_precision not in MIXED_PRECISIONS:
+            raise ValueError(f"unknown mixed_precision {self.mixed_precision!r}; choose auto, no or bf16")
+        for name in ("num_frames", "height", "width"):
+            value = getattr(self, name)
+            if value is not None and not 1 <= value <= 4096:
+                raise ValueError(f"{name} must be between 1 and 4096 (or empty for the model's), got {value}")
+        if self.data == "shapes" and any(getattr(self, n) is not None for n in ("num_frames", "height", "width")):
+            raise ValueError("num_frames, height and width are for folder data; the shapes world has its own size "
+                             "(17 frames, 64x64): leave them empty")
         if self.checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be at least 1, got {self.checkpoint_every}")
         if self.guidance < 0:
@@ -94,7 +120,7 @@ class DistillConfig:
             if rank is not None and int(rank) != self.lora_rank:
                 raise ValueError(f"the student in {self.init} has LoRA rank {rank}, not {self.lora_rank}; "
                                  f"set the LoRA rank to {rank} to continue it")
-        if self.data != "shapes" and not Path(self.data).is_dir():
+        if self.data not in ("shapes", "synthetic") and not Path(self.data).is_dir():
             raise ValueError(f"--data {self.data!r}: not 'shapes' and not a folder of videos with captions")
         return self
 
@@ -122,13 +148,14 @@ HELP = {
     "base": "teacher: shapes-tiny, a local diffusers folder, or a hub id",
     "data": "'shapes' (the built-in world) or a folder of videos with captions",
     "init": "student LoRA folder to start from (a DMD2 student for dfd)",
-    "steps": "student updates (the paper: 25k-30k for DMD2, 100-300 for DFD)",
+    "steps": "updates: every student_update_freq-th of the student, the rest of the fake score "
+             "(the paper: 25k-30k for DMD2, 100-300 for DFD)",
     "data_forcing_prob": "DFD's p: chance per step that the teacher scores the real clip (paper 0.5)",
     "dfd_t_min": "data forcing only at DMD noise times t >= this (0 = always, the paper)",
     "lora_rank": "rank of the student and fake-score LoRA adapters",
     "lr_student": "AdamW learning rate of the student adapter",
     "lr_fake": "AdamW learning rate of the fake-score adapter",
-    "student_update_freq": "fake-score updates per student update + 1 (DMD2's two time-scale rule)",
+    "student_update_freq": "every K-th step updates the student, the others the fake score (DMD2's two time-scale rule)",
     "guidance": "teacher CFG scale, uncond + s * (cond - uncond)",
     "t_list": "the student's times, decreasing to 0 (comma list)",
     "time_shift": "shift of the DMD noise-time distribution",
@@ -138,11 +165,16 @@ HELP = {
     "batch_size": "clips per update",
     "grad_clip": "gradient-norm clip",
     "weight_decay": "AdamW weight decay",
-    "checkpoint_every": "write a resumable checkpoint every K student steps",
-    "preview_every": "write preview videos every K student steps (0: at the end only)",
+    "checkpoint_every": "write a resumable checkpoint every K steps",
+    "preview_every": "write preview videos every K steps (0: at the end only)",
     "nan_patience": "consecutive non-finite losses before the run stops",
     "seed": "random seed (same seed, same run, also after a resume)",
     "force_from_teacher": "allow DFD without a DMD2 student (the paper found it diverges)",
+    "mixed_precision": "auto (bf16 on GPU, fp32 on CPU), no, or bf16: frozen base in bf16, forwards autocast",
+    "gradient_checkpointing": "recompute activations in the backward pass (less GPU memory, ~30% slower)",
+    "num_frames": "frames per training clip, 4k+1 (empty: the base model's; not for the shapes world)",
+    "height": "training clip height, a multiple of 16 (empty: the base model's; not for the shapes world)",
+    "width": "training clip width, a multiple of 16 (empty: the base model's; not for the shapes world)",
 }
 
 

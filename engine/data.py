@@ -65,7 +65,7 @@ class ShapesData:
             idx = self.pool_caption[start : start + 256]
             clips = np.stack([world.render(world.draw_factors(pool_rng, namings[i])) for i in idx])
             latents.append(model.encode_video(clips))
-        self.pool = torch.cat(latents)
+        self.pool = torch.cat(latents).float()  # real latents stay fp32 whatever the base's dtype
         self.rng = np.random.default_rng(seed)
 
     def batch(self, n: int) -> RealBatch:
@@ -166,7 +166,7 @@ class FolderData:
         if not latents:
             reasons = "; ".join(f"{n}: {r}" for n, r in self.report.skipped[:3])
             raise DataError(f"no usable clips in {folder} ({len(self.report.skipped)} skipped: {reasons})")
-        self.latents = torch.stack(latents).to(model.device, model.dtype)
+        self.latents = torch.stack(latents).to(model.device, torch.float32)
         self.captions = texts
         unique = sorted(set(texts))
         emb = torch.cat([model.encode_prompts(unique[i : i + 64]) for i in range(0, len(unique), 64)])
@@ -185,10 +185,34 @@ class FolderData:
         self.rng.bit_generator.state = state["rng"]
 
 
+class SyntheticData:
+    """Random unit-scale latents at the model's video size under one caption: for speed and memory
+    benchmarks of models whose data is not here (the Wan2.1-1.3B config with random weights)."""
+
+    def __init__(self, model, seed: int = 0, pool_size: int = 4):
+        self.captions = ["a synthetic clip for benchmarks"]
+        shape = model.latent_shape(pool_size, model.num_frames, model.height, model.width)
+        self.latents = torch.randn(shape, generator=torch.Generator().manual_seed(seed)).to(model.device)
+        self.cond = model.encode_prompts(self.captions)
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, n: int) -> RealBatch:
+        idx = self.rng.integers(0, len(self.latents), size=n)
+        return RealBatch(latents=self.latents[idx], cond=self.cond.expand(n, -1, -1), captions=self.captions * n)
+
+    def state(self) -> dict:
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+
+
 def load_data(spec: str, model, regime: str = "detailed", seed: int = 0, progress=None, pool_size: int = 2048):
-    """'shapes' -> ShapesData; a folder -> FolderData."""
+    """'shapes' -> ShapesData; 'synthetic' -> SyntheticData (benchmarks); a folder -> FolderData."""
     if spec == "shapes":
         return ShapesData(model, regime=regime, seed=seed, pool_size=pool_size)
+    if spec == "synthetic":
+        return SyntheticData(model, seed=seed)
     if not Path(spec).is_dir():
         raise DataError(f"data {spec!r} is neither 'shapes' nor a folder")
     return FolderData(spec, model, seed=seed, progress=progress)

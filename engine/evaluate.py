@@ -80,11 +80,13 @@ def _clips_for(spec: ModelSpec, model, prompt: str, seeds: list[int]) -> tuple[n
     return clips, (time.perf_counter() - started) / len(seeds), nfe
 
 
-def _score(named: dict, clips: np.ndarray, recognizer: Recognizer) -> dict:
+def _score(named: dict, clips: np.ndarray, recognizer: Recognizer, extractors=()) -> dict:
     predicted, features = recognizer.predict(clips)
     acc = metrics.attribute_accuracy(named, predicted)
     return {
         "diversity": metrics.diversity(features),
+        # the paper's encoders, when asked for (--features clip:MODEL,dinov2:MODEL)
+        **{f"diversity_{x.kind}": metrics.diversity(x.video_features(clips)) for x in extractors},
         "prompt_fidelity": float(np.mean(list(acc.values()))) if acc else None,
         "all_named_correct": metrics.all_named_correct(named, predicted) if named else None,
         "factor_accuracy": acc,
@@ -104,7 +106,8 @@ def _mean(values) -> float | None:
 def _aggregate(rows: list[dict]) -> dict:
     keys = ("diversity", "prompt_fidelity", "all_named_correct", "mode_tv", "mode_coverage", "saturation",
             "saturation_error", "clipped_fraction", "sharpness", "sharpness_ratio", "flicker")
-    out = {k: _mean(r.get(k) for r in rows) for k in keys}
+    extra = sorted({k for r in rows for k in r if k.startswith("diversity_")})
+    out = {k: _mean(r.get(k) for r in rows) for k in (*keys, *extra)}
     factor = {}
     for f in world.FACTOR_NAMES:
         factor[f] = _mean(r["factor_accuracy"].get(f) for r in rows)
@@ -113,8 +116,12 @@ def _aggregate(rows: list[dict]) -> dict:
 
 
 def evaluate(model_texts: list[str], prompts: str, seeds: int, base: str = "shapes-tiny", progress=None,
-             data_dir: str | None = None) -> dict:
-    """Measure each model on a prompt set (see world.prompt_set) with `seeds` seeds per prompt."""
+             data_dir: str | None = None, features: list[str] = ()) -> dict:
+    """Measure each model on a prompt set (see world.prompt_set) with `seeds` seeds per prompt.
+    `features` adds the paper's diversity with other encoders (clip:MODEL, dinov2:MODEL)."""
+    from .features import load_extractor
+
+    extractors = [load_extractor(spec) for spec in features]
     specs = [ModelSpec.parse(t, data_dir) for t in model_texts]
     if "real" not in [s.name for s in specs]:
         specs = [ModelSpec.parse("real")] + specs  # the reference for the relative metrics
@@ -130,7 +137,7 @@ def evaluate(model_texts: list[str], prompts: str, seeds: int, base: str = "shap
     for spec in specs:
         for prompt in prompt_list:
             clips, seconds, nfe = _clips_for(spec, model, prompt, seed_list)
-            per_prompt[spec.name][prompt] = _score(world.parse_caption(prompt), clips, recognizer)
+            per_prompt[spec.name][prompt] = _score(world.parse_caption(prompt), clips, recognizer, extractors)
             timing[spec.name].append((seconds, nfe))
             done += 1
             if progress:
@@ -145,6 +152,7 @@ def evaluate(model_texts: list[str], prompts: str, seeds: int, base: str = "shap
         "seeds": seeds,
         "base": base,
         "recognizer_heldout_accuracy": recognizer.meta["heldout_accuracy"],
+        "features": ["recognizer", *(x.name for x in extractors)],
         "models": {},
         "per_prompt": per_prompt,
     }
@@ -182,11 +190,13 @@ def to_markdown(result: dict) -> str:
         entries = {n: m["by_regime"].get(regime) for n, m in result["models"].items()}
         if not any(entries.values()):
             continue
-        lines += [f"**{regime} captions**", "", "| model | " + " | ".join(c for _, c in COLUMNS) + " |",
-                  "|---" * (len(COLUMNS) + 1) + "|"]
+        extra = sorted({k for row in entries.values() if row for k in row if k.startswith("diversity_")})
+        columns = COLUMNS[:3] + [(k, k.replace("_", " ")) for k in extra] + COLUMNS[3:]
+        lines += [f"**{regime} captions**", "", "| model | " + " | ".join(c for _, c in columns) + " |",
+                  "|---" * (len(columns) + 1) + "|"]
         for name, row in entries.items():
             cells = []
-            for key, _ in COLUMNS:
+            for key, _ in columns:
                 value = result["models"][name]["nfe"] if key == "nfe" else row.get(key)
                 cells.append("-" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value)))
             lines.append(f"| {name} | " + " | ".join(cells) + " |")

@@ -84,9 +84,9 @@ def sample_frames(model: BaseModel, cfg: SampleConfig, progress=None) -> tuple[n
     shape = model.latent_shape(len(cfg.seeds), frames, height, width)
     cond = model.encode_prompts([cfg.prompt] * len(cfg.seeds))
     noise = sampling.seeded_noise(shape, cfg.seeds, model.device, model.dtype)
-    if cfg.lora is not None:
+    if cfg.lora is not None or cfg.t_list:  # the few-step sampler (t_list alone: on the base, for timing)
         t_list = tuple(cfg.t_list or student_t_list(cfg.lora))
-        with student_adapter(model, cfg.lora):
+        with student_adapter(model, cfg.lora) if cfg.lora is not None else teacher_only(model):
             latents = sampling.student_sample(model.transformer, noise, cond, t_list,
                                               generator=sampling.seed_generators(cfg.seeds), progress=progress)
         return model.decode(latents), len(t_list) - 1
@@ -109,12 +109,21 @@ def student_t_list(lora_dir: str | Path) -> list[float]:
 
 
 def _adapter_name(lora_dir: str | Path) -> str:
-    return "lora_" + hashlib.sha1(str(Path(lora_dir).resolve()).encode()).hexdigest()[:10]
+    """One adapter per student file version: the resolved path and the weight file's mtime."""
+    from .lora import LORA_FILE
+
+    weights = Path(lora_dir).resolve() / LORA_FILE
+    key = f"{weights}|{weights.stat().st_mtime_ns if weights.is_file() else 0}"
+    return "lora_" + hashlib.sha1(key.encode()).hexdigest()[:10]
 
 
 @contextmanager
-def student_adapter(model: BaseModel, lora_dir: str | Path):
-    """Run the base with one student LoRA active (loaded once per model, kept for reuse)."""
+def student_adapter(model: BaseModel, lora_dir: str | Path, fused: bool = True):
+    """Run the base as the student of `lora_dir` (its LoRA is loaded once per model and kept for reuse).
+
+    fused: merge the LoRA into the weights it adapts for the duration (W + s * B @ A, one matmul per
+    layer), so each forward costs what the base's does; the original weight tensors themselves are put
+    back afterwards, so the teacher shared by every student never drifts through merge/unmerge rounding."""
     from .lora import LORA_FILE
 
     transformer = model.transformer
@@ -124,12 +133,30 @@ def student_adapter(model: BaseModel, lora_dir: str | Path):
         with warnings.catch_warnings():  # peft warns when a second adapter joins: one per student is the design
             warnings.filterwarnings("ignore", message="Already found a `peft_config`")
             transformer.load_lora_adapter(str(lora_dir), adapter_name=name, weight_name=LORA_FILE, prefix="transformer")
-    transformer.enable_adapters()
-    transformer.set_adapter(name)
+    if not fused:
+        transformer.enable_adapters()
+        transformer.set_adapter(name)
+        try:
+            yield
+        finally:
+            transformer.disable_adapters()
+        return
+    import torch
+
+    originals = []
+    transformer.disable_adapters()  # peft layers now run their base layer only: the merged weight
     try:
+        with torch.no_grad():
+            for module in transformer.modules():
+                if name in getattr(module, "lora_A", {}):
+                    base = module.get_base_layer()
+                    delta = module.get_delta_weight(name).to(base.weight.dtype)
+                    originals.append((base, base.weight))
+                    base.weight = torch.nn.Parameter(base.weight + delta, requires_grad=False)
         yield
     finally:
-        transformer.disable_adapters()
+        for base, weight in originals:
+            base.weight = weight
 
 
 @contextmanager

@@ -44,6 +44,12 @@ class Adapters:
         self.active = None
         self.use(STUDENT)
 
+    def keep_float32(self) -> None:
+        """Hold both adapters in fp32 whatever the base's dtype (forwards then run under autocast)."""
+        for n, p in self.transformer.named_parameters():
+            if "lora_" in n and p.dtype != torch.float32:
+                p.data = p.data.float()
+
     def parameters(self, name: str) -> list[torch.nn.Parameter]:
         """The LoRA parameters of one adapter (what its optimizer may touch)."""
         return [p for n, p in self.transformer.named_parameters() if f".{name}." in n and "lora_" in n]

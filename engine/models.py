@@ -7,6 +7,8 @@ shape, prompt length, fps). The real Wan2.1-T2V-1.3B goes through the same code 
 
 from __future__ import annotations
 
+import gc
+
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,8 +89,23 @@ class BaseModel:
         t, s = self.vae.config.scale_factor_temporal, self.vae.config.scale_factor_spatial
         return (batch, self.transformer.config.in_channels, (num_frames - 1) // t + 1, height // s, width // s)
 
+    def set_video_shape(self, num_frames: int, height: int, width: int) -> None:
+        """Work at another video size than the model's default (e.g. a small one for a quick run)."""
+        self.check_video_shape(num_frames, height, width)
+        self.meta = {**self.meta, "num_frames": num_frames, "height": height, "width": width}
+
+    def release_text_encoder(self) -> None:
+        """Drop the text encoder once every embedding a run needs is cached (UMT5-XXL is ~11 GB in bf16)."""
+        self.pipe.text_encoder = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
     def encode_prompts(self, prompts: list[str]) -> torch.Tensor:
         """Prompt embeddings padded with zeros to text_len, as WanPipeline makes them."""
+        if self.pipe.text_encoder is None:
+            raise ModelError("the text encoder was released after the run cached its embeddings; "
+                             "load the model again to encode new prompts")
         emb = encode_prompts(self.pipe.tokenizer, self.pipe.text_encoder, prompts, self.text_len)
         return emb.to(device=self.device, dtype=self.dtype)
 
@@ -116,6 +133,36 @@ class BaseModel:
     def to(self, device: str | torch.device) -> "BaseModel":
         self.pipe.to(device)
         return self
+
+
+# Wan2.1-T2V-1.3B's transformer config (the Diffusers release), for timing with random weights where
+# the real ones cannot be downloaded: `--base wan2.1-1.3b-random` in `engine bench`.
+WAN_1_3B_TRANSFORMER = dict(
+    patch_size=(1, 2, 2), num_attention_heads=12, attention_head_dim=128, in_channels=16, out_channels=16,
+    text_dim=4096, freq_dim=256, ffn_dim=8960, num_layers=30, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+    eps=1e-6, rope_max_seq_len=1024,
+)
+RANDOM_MODELS = ("wan2.1-1.3b-random",)
+
+
+def random_wan_1_3b(device: str, dtype: torch.dtype, seed: int = 0) -> BaseModel:
+    """Wan2.1-T2V-1.3B's transformer and VAE with random weights, for speed and memory figures only.
+    The text encoder is a small random UMT5 with Wan's 4096-wide, 512-token output (UMT5-XXL runs once
+    per prompt and is released after the embeddings are cached, so it does not enter the timings)."""
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
+
+    from .text import build_text_encoder, build_tokenizer
+
+    torch.manual_seed(seed)
+    with torch.device(device):
+        transformer = WanTransformer3DModel(**WAN_1_3B_TRANSFORMER).to(dtype)
+        vae = AutoencoderKLWan().to(dtype)  # the default config is Wan2.1's VAE
+    tokenizer = build_tokenizer(["a", "video"], model_max_length=WAN_DEFAULTS["text_len"])
+    text_encoder = build_text_encoder(len(tokenizer), d_model=4096, seed=seed, num_layers=1, d_ff=256).to(device, dtype)
+    pipe = WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer,
+                       scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0))
+    pipe.set_progress_bar_config(disable=True)
+    return BaseModel(pipe=pipe, source=RANDOM_MODELS[0], meta={"random_weights": True})
 
 
 def _quiet_libraries() -> None:
@@ -166,13 +213,22 @@ def resolve_model(name_or_path: str) -> tuple[str, Path | None]:
     )
 
 
+def base_dtype(mixed_precision: str, device: str) -> torch.dtype:
+    """The frozen base's dtype for a run: bf16 when asked, or on a GPU under "auto"; fp32 otherwise."""
+    if mixed_precision == "bf16" or (mixed_precision == "auto" and str(device).startswith("cuda")):
+        return torch.bfloat16
+    return torch.float32
+
+
 def load_base_model(name_or_path: str, device: str | None = None, dtype: torch.dtype | None = None) -> BaseModel:
     """Load a base model by name (see resolve_model); raises ModelError with a one-line fix on failure."""
     from diffusers import WanPipeline
 
     _quiet_libraries()
-    kind, folder = resolve_model(name_or_path)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if name_or_path in RANDOM_MODELS:
+        return random_wan_1_3b(device, dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32))
+    kind, folder = resolve_model(name_or_path)
     if dtype is None:
         dtype = torch.bfloat16 if device.startswith("cuda") and kind == "hub" else torch.float32
     source = str(folder) if folder is not None else name_or_path

@@ -23,9 +23,12 @@ def velocity(transformer, x: torch.Tensor, t: torch.Tensor | float, prompt_embed
     t = torch.as_tensor(t, device=x.device, dtype=torch.float32)
     if t.ndim == 0:
         t = t.expand(x.shape[0])
-    return transformer(
-        hidden_states=x, timestep=t * 1000.0, encoder_hidden_states=prompt_embeds, return_dict=False
+    # A bf16 base takes bf16 inputs (not every op is under autocast on CPU); the caller gets its own dtype back.
+    dtype = transformer.patch_embedding.weight.dtype
+    v = transformer(
+        hidden_states=x.to(dtype), timestep=t * 1000.0, encoder_hidden_states=prompt_embeds.to(dtype), return_dict=False
     )[0]
+    return v.to(x.dtype)
 
 
 def cfg_velocity(transformer, x, t, cond: torch.Tensor, uncond: torch.Tensor, guidance: float) -> torch.Tensor:

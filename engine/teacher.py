@@ -48,6 +48,11 @@ class TeacherConfig:
     text_len: int = 16
     z_dim: int = 16
     flow_shift: float = 3.0  # scheduler shift for multi-step sampling
+    # Continue training an existing shapes teacher (its transformer, autoencoder and text encoder;
+    # the size settings above are then taken from it). With a constant rate, the save at step k is
+    # exactly what `--steps k` would have written, so any intermediate save can be shipped as is.
+    init: str | None = None
+    lr_schedule: str = "cosine"  # "cosine" (decay to 10% over `steps`) or "constant" (after warm-up)
 
 
 def build_pipeline(cfg: TeacherConfig, fit_clips: np.ndarray):
@@ -81,9 +86,11 @@ def build_pipeline(cfg: TeacherConfig, fit_clips: np.ndarray):
 
 
 def _lr_at(step: int, cfg: TeacherConfig) -> float:
-    """Linear warm-up, then cosine decay to 10% of the peak rate."""
+    """Linear warm-up, then cosine decay to 10% of the peak rate (or constant)."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
     progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
 
@@ -118,8 +125,12 @@ def pretrain_teacher(cfg: TeacherConfig, out: Path, command: str, save_every: in
     """
     started = time.time()
     rng = np.random.default_rng(cfg.seed)
-    fit_clips, _ = world.sample_clips({}, cfg.ae_fit_clips, seed=cfg.seed + 1)
-    pipe = build_pipeline(cfg, fit_clips)
+    lineage = []
+    if cfg.init:
+        pipe, lineage = _continued_pipeline(cfg)
+    else:
+        fit_clips, _ = world.sample_clips({}, cfg.ae_fit_clips, seed=cfg.seed + 1)
+        pipe = build_pipeline(cfg, fit_clips)
     vae, transformer = pipe.vae, pipe.transformer
     bank = _CaptionBank(pipe, cfg.text_len)
 
@@ -135,6 +146,7 @@ def pretrain_teacher(cfg: TeacherConfig, out: Path, command: str, save_every: in
     pool = torch.cat(latents)
 
     ema = {k: v.detach().clone() for k, v in transformer.state_dict().items()}
+    transformer.requires_grad_(True)  # a loaded model comes frozen
     transformer.train()
     optimizer = torch.optim.AdamW(
         transformer.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay
@@ -169,11 +181,28 @@ def pretrain_teacher(cfg: TeacherConfig, out: Path, command: str, save_every: in
             progress(step + 1, cfg.steps, loss_avg)
         last = step + 1 == cfg.steps
         if last or (save_every and (step + 1) % save_every == 0):
-            meta = _save(pipe, ema, out, cfg, command, step + 1, loss_avg, time.time() - started)
+            meta = _save(pipe, ema, out, cfg, command, step + 1, loss_avg, time.time() - started, lineage)
     return meta
 
 
-def _save(pipe, ema: dict, out: Path, cfg: TeacherConfig, command: str, step: int, loss: float, seconds: float):
+def _continued_pipeline(cfg: TeacherConfig):
+    """Load the teacher named by cfg.init to train further; its size settings replace cfg's."""
+    from .models import load_base_model
+
+    model = load_base_model(cfg.init)
+    meta = model.meta
+    if meta.get("world") != "shapes" or "teacher_config" not in meta:
+        raise ValueError(f"--init {cfg.init} is not a shapes teacher made by pretrain-teacher; give such a folder")
+    previous = meta["teacher_config"]
+    for key in ("num_layers", "num_attention_heads", "attention_head_dim", "ffn_dim", "text_dim", "text_len", "z_dim"):
+        setattr(cfg, key, previous[key])
+    # Provenance: the chain of commands that made the starting weights, oldest first.
+    earlier = meta.get("lineage", [])
+    step = {k: meta[k] for k in ("made_by", "trained_steps", "train_seconds", "final_loss_ema") if k in meta}
+    return model.pipe, earlier + [step]
+
+
+def _save(pipe, ema, out: Path, cfg: TeacherConfig, command: str, step: int, loss: float, seconds: float, lineage):
     live = {k: v.detach().clone() for k, v in pipe.transformer.state_dict().items()}
     pipe.transformer.load_state_dict(ema)  # ship the EMA weights
     meta = {
@@ -186,6 +215,8 @@ def _save(pipe, ema: dict, out: Path, cfg: TeacherConfig, command: str, step: in
         "made_by": command,
         "teacher_config": asdict(cfg),
         "trained_steps": step,
+        "total_trained_steps": step + sum(earlier["trained_steps"] for earlier in lineage),
+        "lineage": lineage,
         "final_loss_ema": round(loss, 5),
         "train_seconds": round(seconds, 1),
         "torch": torch.__version__,

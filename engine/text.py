@@ -33,15 +33,16 @@ def build_tokenizer(words: list[str], model_max_length: int) -> PreTrainedTokeni
     )
 
 
-def build_text_encoder(vocab_size: int, d_model: int, seed: int) -> UMT5EncoderModel:
+def build_text_encoder(vocab_size: int, d_model: int, seed: int, num_layers: int = 2,
+                       d_ff: int | None = None) -> UMT5EncoderModel:
     """A small randomly initialised UMT5 encoder. It stays frozen, as Wan's text encoder does:
     random but fixed word embeddings mixed by attention are distinct enough to condition on."""
     config = UMT5Config(
         vocab_size=vocab_size,
         d_model=d_model,
         d_kv=d_model // 4,
-        d_ff=d_model * 2,
-        num_layers=2,
+        d_ff=d_ff or d_model * 2,
+        num_layers=num_layers,
         num_heads=4,
         relative_attention_num_buckets=8,
         relative_attention_max_distance=16,

@@ -1,7 +1,7 @@
 """The distillation loop: DMD2 and DFD with two LoRA adapters on one frozen backbone.
 
-One training step = (student_update_freq - 1) fake-score updates, then one student update (DMD2's
-two time-scale rule). The student's input is, by default, a real clip noised to one of its own times
+One training step is one update (FastGen's count, the one the paper's step numbers use): every
+student_update_freq-th step updates the student, the others the fake score (DMD2's two time-scale rule). The student's input is, by default, a real clip noised to one of its own times
 (FastGen's Wan recipe); in DFD that same clip is what the teacher scores with probability p (the
 paired regime of method.md). Checkpoints are atomic folders; a resumed run continues bit for bit.
 Multi-process runs (`accelerate launch -m engine distill ...`) average the adapters' gradients
@@ -10,6 +10,7 @@ across ranks, and every rank draws the same data-forcing coin (as the paper's re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -33,7 +34,7 @@ from .lora import (
     read_student_lora,
     save_student_lora,
 )
-from .models import BaseModel, load_base_model
+from .models import BaseModel, base_dtype, load_base_model
 from .sampling import velocity
 
 CHECKPOINTS = "checkpoints"
@@ -128,9 +129,16 @@ class Distiller:
         self.cb = callbacks or Callbacks()
         self.dist = _Dist.detect()
         torch.manual_seed(cfg.seed)
-        self.model = model or load_base_model(cfg.base, device=self.dist.device)
+        self.model = model or load_base_model(cfg.base, device=self.dist.device,
+                                              dtype=base_dtype(cfg.mixed_precision, self.dist.device))
         self.transformer = self.model.transformer
         self.adapters = Adapters(self.transformer, rank=cfg.lora_rank)
+        self.adapters.keep_float32()  # a bf16 base trains fp32 adapters (the optimizer's small steps need it)
+        if cfg.gradient_checkpointing:
+            self.transformer.enable_gradient_checkpointing()
+        if cfg.num_frames or cfg.height or cfg.width:
+            self.model.set_video_shape(cfg.num_frames or self.model.num_frames, cfg.height or self.model.height,
+                                       cfg.width or self.model.width)
         self.init_note = None
         if cfg.init:
             self.adapters.load_state_dict(STUDENT, read_student_lora(Path(cfg.init)))
@@ -151,11 +159,16 @@ class Distiller:
         self.gen = torch.Generator().manual_seed(cfg.seed * 1000 + 17 + self.dist.rank)
         self.coin = np.random.default_rng(cfg.seed + 99)
         self.uncond = self.model.encode_prompts([""])
+        self.preview_prompts = list(dict.fromkeys(self.data.captions))[:2]
+        self.preview_cond = self.model.encode_prompts(self.preview_prompts)
+        if model is None:  # every embedding the run needs is cached: the text encoder's memory goes back
+            self.model.release_text_encoder()
         self.step = 0
         self.bad_steps = 0
         self.last_checkpoint: int | None = None
         self.gap_reference = self._unrelated_clip_gap()
         self.recent_gaps: list[float] = []
+        self.gap_checks = 0
 
     def _unrelated_clip_gap(self) -> float:
         """Mean per-element ||x_a - x_b||^2 between real clips of (mostly) different captions: the scale
@@ -206,30 +219,40 @@ class Distiller:
         return losses.shifted_time(torch.rand(n, generator=self.gen), self.cfg.time_shift).to(device)
 
     # --- updates -----------------------------------------------------------------------------------
+    def _autocast(self):
+        """bf16 autocast around the forwards when the base is bf16 (the backward runs outside it)."""
+        if self.model.dtype == torch.bfloat16:
+            return torch.autocast(device_type=torch.device(self.model.device).type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def fake_update(self) -> float:
         real = self.data.batch(self.cfg.batch_size)
-        with torch.no_grad():
+        with torch.no_grad(), self._autocast():
             x, _ = self._student_sample(real, grad=False)
+        x = x.float()
         t = self._dmd_time(x.shape[0], x.device)
         eps = self._randn(x)
         self.adapters.use(FAKE)
-        v = velocity(self.transformer, losses.add_noise(x, eps, t), t, real.cond)
-        loss = losses.fake_score_loss(v, x, eps)
+        with self._autocast():
+            v = velocity(self.transformer, losses.add_noise(x, eps, t), t, real.cond)
+        loss = losses.fake_score_loss(v.float(), x, eps)
         return self._apply(loss, self.opt_fake, self.fake_params)
 
     def student_update(self) -> dict[str, float]:
         real = self.data.batch(self.cfg.batch_size)
         forcing_coin = self.cfg.method == "dfd" and self.coin.random() < self.cfg.data_forcing_prob
-        x, t_student = self._student_sample(real, grad=True)
-        t = self._dmd_time(x.shape[0], x.device)
-        eps = self._randn(x)
-        forcing = torch.full((x.shape[0],), forcing_coin, device=x.device) & (t >= self.cfg.dfd_t_min)
-        terms = losses.generator_loss(
-            x, real.latents, eps, t,
-            fake_x0=lambda x_t, tt: self._x0(FAKE, x_t, tt, real.cond),
-            teacher_x0=lambda x_t, tt: self._x0(None, x_t, tt, real.cond),
-            data_forcing=forcing,
-        )
+        with self._autocast():
+            x, t_student = self._student_sample(real, grad=True)
+            x = x.float()
+            t = self._dmd_time(x.shape[0], x.device)
+            eps = self._randn(x)
+            forcing = torch.full((x.shape[0],), forcing_coin, device=x.device) & (t >= self.cfg.dfd_t_min)
+            terms = losses.generator_loss(
+                x, real.latents, eps, t,
+                fake_x0=lambda x_t, tt: self._x0(FAKE, x_t, tt, real.cond).float(),
+                teacher_x0=lambda x_t, tt: self._x0(None, x_t, tt, real.cond).float(),
+                data_forcing=forcing,
+            )
         self.adapters.use(STUDENT)  # the trap: the student's LoRA must require grad again before backward
         loss = self._apply(terms.loss, self.opt_student, self.student_params)
         out = {"loss_student": loss, "data_forcing": float(forcing.float().mean()), "real_gap": float(terms.real_gap.mean())}
@@ -274,18 +297,20 @@ class Distiller:
             if self.cb.should_stop():
                 self.cb.log(f"stopping at step {self.step} as asked")
                 return self.out
-            fake_losses = [self.fake_update() for _ in range(self.cfg.student_update_freq - 1)]
-            terms = self.student_update()
-            if fake_losses:
-                terms["loss_fake"] = float(np.mean(fake_losses))
+            # Two time-scale updates, one per step: the fake score catches up for freq - 1 steps, then the
+            # student moves (FastGen's schedule, so step counts mean what they mean in the paper).
+            student_step = (self.step + 1) % self.cfg.student_update_freq == 0
+            terms = self.student_update() if student_step else {"loss_fake": self.fake_update()}
             self.step += 1
             rate = (self.step - start_step) / max(time.perf_counter() - started, 1e-9)
             if self.dist.rank == 0:
                 with open(metrics_file, "a") as f:
                     f.write(json.dumps({"step": self.step, **terms}) + "\n")
             self.cb.on_step(self.step, self.cfg.steps, terms, rate, (self.cfg.steps - self.step) / max(rate, 1e-9))
-            self._watch_validity(terms["real_gap"])
-            if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps:
+            if student_step:
+                self._watch_validity(terms["real_gap"])
+            # No checkpoint right after a non-finite loss: the last one stays the last good one.
+            if (self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps) and not self.bad_steps:
                 self.save_checkpoint()
             if self.cfg.preview_every and self.step % self.cfg.preview_every == 0 and self.step < self.cfg.steps \
                     and self.dist.rank == 0:
@@ -307,11 +332,12 @@ class Distiller:
         return self.out
 
     def _watch_validity(self, gap: float) -> None:
-        """Warn (every 100 steps at most) when the student is far from its real clips: DFD's validity
-        condition (paper Eq. 7) needs E||x_real - G||^2 small, and DMD2 should be bringing it down."""
+        """Warn (every 20 student updates at most) when the student is far from its real clips: DFD's
+        validity condition (paper Eq. 7) needs E||x_real - G||^2 small, and DMD2 should be bringing it down."""
         self.recent_gaps = (self.recent_gaps + [gap])[-20:]
+        self.gap_checks += 1
         mean = float(np.mean(self.recent_gaps))
-        if len(self.recent_gaps) == 20 and mean > 0.5 * self.gap_reference and self.step % 100 == 0:
+        if len(self.recent_gaps) == 20 and mean > 0.5 * self.gap_reference and self.gap_checks % 20 == 0:
             self.cb.log(
                 f"warning: validity gap ||x_real - G||^2 = {mean:.3f} is over half that of unrelated clips "
                 f"({self.gap_reference:.3f}); DFD's real-clip targets may average modes here "
@@ -324,13 +350,12 @@ class Distiller:
         from .sampling import seed_generators, seeded_noise, student_sample
         from .video import write_mp4
 
-        prompts = list(dict.fromkeys(self.data.captions))[:2]
         paths = []
-        for i, prompt in enumerate(prompts):
-            cond = self.model.encode_prompts([prompt] * len(seeds))
+        for i, prompt in enumerate(self.preview_prompts):
+            cond = self.preview_cond[i : i + 1].expand(len(seeds), -1, -1)
             shape = self.model.latent_shape(len(seeds), self.model.num_frames, self.model.height, self.model.width)
-            noise = seeded_noise(shape, list(seeds), self.model.device, self.model.dtype)
-            with torch.no_grad(), self.adapters.using(STUDENT):
+            noise = seeded_noise(shape, list(seeds), self.model.device, torch.float32)
+            with torch.no_grad(), self.adapters.using(STUDENT), self._autocast():
                 latents = student_sample(self.transformer, noise, cond, tuple(self.cfg.t_list),
                                          generator=seed_generators(list(seeds)))
             scale = max(1, 256 // max(self.model.height, self.model.width))

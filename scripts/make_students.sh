@@ -8,7 +8,7 @@
 # with made_by.json (the command and its wall time). Checkpoints stay in runs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DMD2_STEPS=${DMD2_STEPS:-250}
+DMD2_STEPS=${DMD2_STEPS:-1250}  # steps count updates: 1 in 5 moves the student
 POST_STEPS=${POST_STEPS:-200}
 
 ship() {  # ship NAME SECONDS COMMAND...

@@ -22,7 +22,7 @@ class JobRow(Base):
     state: Mapped[str] = mapped_column(String)
     step: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int | None] = mapped_column(Integer)
-    loss_terms: Mapped[dict | None] = mapped_column(JSON)  # latest reported loss terms
+    loss_terms: Mapped[dict | None] = mapped_column(JSON)  # the latest reported value of each loss term
     created_at: Mapped[float] = mapped_column(Float)
     queued_at: Mapped[float] = mapped_column(Float)  # last (re)queue: the worker takes the oldest first
     started_at: Mapped[float | None] = mapped_column(Float)

@@ -28,7 +28,7 @@ def _running_row(session, db: Database, job_id: str) -> JobRow:
 
 
 def record_progress(db: Database, job_id: str, step: int, total: int | None, loss_terms: dict[str, float]) -> bool:
-    """Store the latest step, total and loss terms, one metric point per term, and a heartbeat, in one
+    """Store the latest step, total and latest value of each loss term, one metric point per term, and a heartbeat, in one
     transaction. Returns whether a cancel was requested. Raises JobNotRunning if the job left `running`."""
     bad = {name: value for name, value in loss_terms.items() if not math.isfinite(value)}
     if bad:  # SQLite would store NaN as NULL; the caller (the reporter) turns this into a failed job
@@ -39,7 +39,9 @@ def record_progress(db: Database, job_id: str, step: int, total: int | None, los
         row.step, row.heartbeat_at = step, now
         if total is not None:
             row.total = total
-        row.loss_terms = dict(loss_terms)
+        # Terms can come on different steps (the fake score's and the student's alternate): keep the
+        # latest value of each.
+        row.loss_terms = {**(row.loss_terms or {}), **loss_terms}
         session.add_all(
             MetricPointRow(job_id=job_id, step=step, name=name, value=float(value), time=now)
             for name, value in loss_terms.items()

@@ -28,7 +28,8 @@ MAIN_KNOBS = [("steps", "int"), ("batch_size", "int"), ("data_forcing_prob", "fl
               ("caption_regime", ("detailed", "underspecified", "mixed")), ("checkpoint_every", "int"),
               ("preview_every", "int"), ("seed", "int")]
 ADVANCED_KNOBS = [("t_list", "list"), ("dfd_t_min", "float"), ("grad_clip", "float"), ("weight_decay", "float"),
-                  ("nan_patience", "int"), ("force_from_teacher", "bool")]
+                  ("nan_patience", "int"), ("force_from_teacher", "bool"), ("mixed_precision", ("auto", "no", "bf16")),
+                  ("gradient_checkpointing", "bool"), ("num_frames", "int?"), ("height", "int?"), ("width", "int?")]
 KNOBS = MAIN_KNOBS + ADVANCED_KNOBS
 FORM = ["base", "data_source", "data_folder", "method", "init_source", "init_student"] + [n for n, _ in KNOBS]
 
@@ -52,8 +53,10 @@ def _t_list(text) -> list[float]:
 
 def _number(name: str, kind: str, value):
     if value is None or value == "":
+        if kind.endswith("?"):  # optional: empty means the model's own value
+            return None
         raise ValueError(f"{name} is empty; give a number")
-    if kind == "int":
+    if kind.startswith("int"):
         if float(value) != int(float(value)):
             raise ValueError(f"{name} must be a whole number, got {value}")
         return int(float(value))
@@ -116,9 +119,14 @@ def request_from_form(data_dir: Path, form: dict, uploaded_data: str | None, upl
     config = DistillConfig.from_dict(settings).validate()  # also refuses a LoRA rank that differs from --init's
     where = {"shapes": "the shapes world"}.get(config.data, Path(config.data).name)
     start = f" from {Path(config.init).name if config.init else 'the teacher'}" if config.method == "dfd" else ""
-    summary = (f"{config.method.upper()} on `{config.base}` with {where}{start}: {config.steps} step{'s' * (config.steps != 1)}, batch "
+    summary = (f"{config.method.upper()} on `{config.base}` with {where}{start}: {_plural(config.steps, 'step')} "
+               f"({_plural(config.steps // config.student_update_freq, 'student update')}), batch "
                f"{config.batch_size}, LoRA rank {config.lora_rank}, {len(config.t_list) - 1}-step student")
     return Request(settings, parent, summary)
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def init_rank(lora_dir: str | None) -> int | None:
@@ -201,7 +209,7 @@ def _knob(name: str, kind, value):
         return gr.Checkbox(value=value, label=label, info=info, elem_id=f"distill-{name}")
     if kind == "list":
         return gr.Textbox(value=", ".join(f"{v:g}" for v in value), label=label, info=info, elem_id=f"distill-{name}")
-    return gr.Number(value=value, label=label, info=info, precision=0 if kind == "int" else None,
+    return gr.Number(value=value, label=label, info=info, precision=0 if kind.startswith("int") else None,
                      elem_id=f"distill-{name}")
 
 

@@ -155,7 +155,7 @@ def test_a_short_dmd2_job_is_launched_watched_and_finishes(page, server, shots):
     page.get_by_text("DMD2 from the teacher", exact=True).click()
     for name, value in SHORT_JOB.items():
         set_number(page, f"distill-{name}", value)
-    page.wait_for_function("() => document.querySelector('#distill-check').innerText.includes('2 steps, batch 2')")
+    page.wait_for_function("() => document.querySelector('#distill-check').innerText.includes('2 steps (1 student update), batch 2')")
     screenshot(page, shots / "distill.png")
     page.locator("#distill-launch").click()
 
@@ -186,9 +186,9 @@ def test_a_dfd_job_starts_from_the_finished_dmd2_job(page, server):
     page.get_by_label("DFD on a DMD2 student").check()
     page.locator("#distill-init input").click()
     page.get_by_role("option", name=re.compile(dmd2.id)).click()
-    set_number(page, "distill-steps", "1")
+    set_number(page, "distill-steps", "2")
     page.wait_for_function("() => document.querySelector('#distill-check').innerText.includes('Ready')", timeout=30_000)
-    page.wait_for_function("() => document.querySelector('#distill-check').innerText.includes('1 step,')")
+    page.wait_for_function("() => document.querySelector('#distill-check').innerText.includes('2 steps (1 student update),')")
     page.locator("#distill-launch").click()
 
     dfd = wait_until(lambda: [j for j in jobs_in(data_dir) if j.config.get("method") == "dfd"], 20, "the DFD job")[0]

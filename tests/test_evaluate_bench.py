@@ -13,7 +13,7 @@ def mini_student(mini_teacher_dir, tmp_path_factory):
     from engine.trainer import Distiller
 
     out = tmp_path_factory.mktemp("student") / "lora"
-    cfg = DistillConfig(base=str(mini_teacher_dir), steps=1, batch_size=2, student_update_freq=2, lora_rank=4,
+    cfg = DistillConfig(base=str(mini_teacher_dir), steps=2, batch_size=2, student_update_freq=2, lora_rank=4,
                         shapes_pool_clips=64)
     return Distiller(cfg, out).train()
 
@@ -48,3 +48,28 @@ def test_bench_sampling_prints_student_and_teacher_times(mini_teacher_dir, mini_
     assert figures["student_nfe"] == 4 and figures["teacher_nfe"] == 100
     assert figures["student_s"] > 0 and figures["teacher_s"] > 0
     assert figures["speedup"] == pytest.approx(figures["teacher_s"] / figures["student_s"], rel=0.02)
+
+
+def test_the_random_wan_1_3b_timing_model_has_the_real_configs_size():
+    """`bench --base wan2.1-1.3b-random` times Wan2.1-T2V-1.3B's real transformer config; built on the meta
+    device here (no memory), its parameter count is the published 1.3B."""
+    import torch
+
+    from engine.models import random_wan_1_3b
+
+    model = random_wan_1_3b("meta", torch.bfloat16)
+    params = sum(p.numel() for p in model.transformer.parameters())
+    assert 1.40e9 < params < 1.45e9, params  # 1.42B counted, "1.3B" as published
+    assert (model.num_frames, model.height, model.width, model.text_len) == (81, 480, 832, 512)
+    assert model.latent_shape(1, 81, 480, 832) == (1, 16, 21, 60, 104)
+
+
+def test_train_step_bench_times_a_real_wan_config_on_synthetic_latents(tiny_wan_dir, tmp_path):
+    from conftest import run_engine
+
+    result = run_engine("bench", "train-step", "--base", str(tiny_wan_dir), "--num-frames", "5", "--height", "32",
+                        "--width", "32", "--batch-size", "1", "--gradient-checkpointing", "--json", str(tmp_path / "b.json"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads((tmp_path / "b.json").read_text())
+    assert figures["video_shape"] == [5, 32, 32] and figures["gradient_checkpointing"] is True
+    assert figures["student_update_s"] > 0 and "fake_mfu" in figures and figures["peak_memory_mb"] > 0

@@ -122,3 +122,19 @@ def test_bundled_teacher_is_registered_and_records_the_command_that_made_it():
     model = load_base_model("shapes-tiny", device="cpu")
     assert (model.num_frames, model.height, model.width) == (17, 64, 64)
     assert type(model.vae).__name__ == "PatchPCAAutoencoder"
+
+
+def test_pretrain_teacher_continues_a_teacher_and_records_the_chain_of_commands(trained_dir, tmp_path):
+    out = tmp_path / "continued"
+    result = run_engine("pretrain-teacher", "--init", str(trained_dir), "--out", str(out), "--steps", "2",
+                        "--batch-size", "4", "--pool-clips", "8", "--lr", "3e-4", "--lr-schedule", "constant")
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((out / STUDIO_META).read_text())
+    first = json.loads((trained_dir / STUDIO_META).read_text())
+    assert meta["trained_steps"] == 2 and meta["total_trained_steps"] == 5
+    assert [m["made_by"] for m in meta["lineage"]] == [first["made_by"]]
+    assert meta["teacher_config"]["init"] == str(trained_dir) and meta["teacher_config"]["lr_schedule"] == "constant"
+    assert meta["teacher_config"]["num_layers"] == first["teacher_config"]["num_layers"]  # sizes come from --init
+
+    missing = run_engine("pretrain-teacher", "--init", str(tmp_path / "nope"), "--out", str(out), "--steps", "2")
+    assert missing.returncode == 2 and "no such folder" in missing.stderr

@@ -275,7 +275,9 @@ def test_progress_stores_metric_points_and_a_resume_forgets_the_repeated_steps(d
     with pytest.raises(ValueError, match="non-finite"):
         outputs.record_progress(db, job.id, 7, 6, {"loss": float("nan")})
     assert job_rows.get_job(db, job.id).loss_terms == {"loss": 0.6, "loss_fake": 1.0}
-    assert outputs.forget_metrics_after(db, job.id, 4) == 4
+    outputs.record_progress(db, job.id, 7, 8, {"loss_fake": 0.5})  # alternating terms keep their latest values
+    assert job_rows.get_job(db, job.id).loss_terms == {"loss": 0.6, "loss_fake": 0.5}
+    assert outputs.forget_metrics_after(db, job.id, 4) == 5  # steps 5-6 (two terms each) and 7
     assert [p.step for p in outputs.metric_points(db, job.id, ["loss"])] == [1, 2, 3, 4]
 
 

@@ -32,7 +32,7 @@ def mini_students(mini_teacher_dir, tmp_path_factory):
     from engine.trainer import Distiller
 
     shipped = tmp_path_factory.mktemp("shipped")
-    Distiller(DistillConfig(base=str(mini_teacher_dir), steps=1, batch_size=2, student_update_freq=2, lora_rank=4,
+    Distiller(DistillConfig(base=str(mini_teacher_dir), steps=2, batch_size=2, student_update_freq=2, lora_rank=4,
                             shapes_pool_clips=64),
               shipped / "dmd2").train()
     shutil.copytree(shipped / "dmd2", shipped / "dfd", ignore=shutil.ignore_patterns("checkpoints", "samples"))
@@ -106,7 +106,7 @@ def test_launch_queues_a_distill_job_with_exactly_the_form_settings(data_dir):
 def _finished_distill_job(data_dir: Path, student_dir: Path) -> str:
     """A distill job that succeeded with `student_dir` as its LoRA (made through storage, as the runner does)."""
     job = jobs_api.submit(data_dir, "distill", {"base": json.loads((student_dir / "lora_config.json").read_text())["base"],
-                                                "steps": 1})
+                                                "steps": 5})
     db = storage.open_database(data_dir)
     assert storage.jobs.claim_next(db).id == job.id
     shutil.copytree(student_dir, Path(job.dir) / "lora", ignore=shutil.ignore_patterns("checkpoints", "samples"),
@@ -125,7 +125,7 @@ def test_dfd_starts_from_a_finished_dmd2_job_with_it_as_parent(data_dir, mini_st
     wrong_rank = distill.check(data_dir, form(base=base, method="dfd", init_student=parent), None, None)
     assert "has LoRA rank 4, not 16; set the LoRA rank to 4" in wrong_rank
 
-    message, job_id = distill.launch(data_dir, form(base=base, method="dfd", init_student=parent, steps=3, lora_rank=4),
+    message, job_id = distill.launch(data_dir, form(base=base, method="dfd", init_student=parent, steps=5, lora_rank=4),
                                      None, None)
 
     job = jobs_api.get(data_dir, job_id)

@@ -4,6 +4,7 @@ outputs that diffusers loads, and the refusals the paper's validity condition ca
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -49,6 +50,11 @@ def test_each_update_moves_only_its_own_adapter_and_never_the_base(mini_teacher_
     assert _changed(student, tr) and not _changed(fake, tr) and not _changed(base, tr)
 
 
+def test_steps_count_updates_and_too_few_to_reach_the_student_are_refused(mini_teacher_dir):
+    with pytest.raises(ValueError, match="student is never updated.*give at least 5 steps"):
+        _cfg(mini_teacher_dir, steps=4, student_update_freq=5).validate()
+
+
 class _StopAt(Callbacks):
     def __init__(self, step):
         self.step = step
@@ -79,13 +85,18 @@ def test_resume_after_a_crash_reproduces_the_uninterrupted_run_exactly(mini_teac
 
 def test_dfd_run_logs_data_forcing_and_the_validity_gap(mini_teacher_dir, tmp_path):
     dmd = Distiller(_cfg(mini_teacher_dir, steps=2), tmp_path / "dmd").train()
-    cfg = _cfg(mini_teacher_dir, method="dfd", init=str(dmd), steps=6, data_forcing_prob=0.5)
+    cfg = _cfg(mini_teacher_dir, method="dfd", init=str(dmd), steps=12, data_forcing_prob=0.5)
     out = Distiller(cfg, tmp_path / "dfd").train()
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    forced = [r["data_forcing"] for r in rows]
-    assert set(forced) <= {0.0, 1.0} and 0.0 in forced and 1.0 in forced  # one coin per step
-    assert all(r["real_gap"] >= 0 for r in rows)
-    assert any(k.startswith("real_gap@t") for k in rows[0])
+    assert [r["step"] for r in rows] == list(range(1, 13))
+    # student_update_freq 2: odd steps update the fake score, even steps the student
+    assert all(("loss_fake" in r) == (r["step"] % 2 == 1) for r in rows)
+    student_rows = [r for r in rows if "loss_student" in r]
+    assert [r["step"] for r in student_rows] == [2, 4, 6, 8, 10, 12]
+    forced = [r["data_forcing"] for r in student_rows]
+    assert set(forced) <= {0.0, 1.0} and 0.0 in forced and 1.0 in forced  # one coin per student step
+    assert all(r["real_gap"] >= 0 for r in student_rows)
+    assert any(k.startswith("real_gap@t") for k in student_rows[0])
     assert len(list((out / "samples").glob("*.mp4"))) == 8  # previews of two prompts x four seeds
 
 
@@ -134,7 +145,7 @@ class _PoisonedData:
 
 def test_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(mini_teacher_dir, tmp_path):
     d = Distiller(_cfg(mini_teacher_dir, steps=20, checkpoint_every=1, nan_patience=2), tmp_path)
-    d.data = _PoisonedData(d.data, from_batch=5)  # 2 batches per step: steps 1-2 are clean
+    d.data = _PoisonedData(d.data, from_batch=3)  # one batch per step: steps 1-2 are clean
     with pytest.raises(TrainingDiverged, match="last good checkpoint is step 2"):
         d.train()
     assert latest_checkpoint(tmp_path).name == "step-0000002"
@@ -146,7 +157,7 @@ def test_student_lora_loads_in_wanpipeline_and_samples_in_four_steps(mini_teache
     from engine.generate import SampleConfig, sample_frames
     from engine.models import load_base_model
 
-    out = Distiller(_cfg(mini_teacher_dir, steps=1), tmp_path / "run").train()
+    out = Distiller(_cfg(mini_teacher_dir, steps=2), tmp_path / "run").train()
     pipe = WanPipeline.from_pretrained(mini_teacher_dir)
     pipe.load_lora_weights(out, weight_name="pytorch_lora_weights.safetensors", adapter_name="student")
     assert "student" in pipe.transformer.peft_config
@@ -163,7 +174,7 @@ def test_student_lora_loads_in_wanpipeline_and_samples_in_four_steps(mini_teache
 def test_comfyui_export_uses_the_original_wan_module_names(mini_teacher_dir, tmp_path):
     from safetensors.torch import load_file
 
-    out = Distiller(_cfg(mini_teacher_dir, steps=1), tmp_path).train()
+    out = Distiller(_cfg(mini_teacher_dir, steps=2), tmp_path).train()
     keys = load_file(out / "comfyui_lora.safetensors").keys()
     assert "diffusion_model.blocks.0.self_attn.q.lora_down.weight" in keys
     assert "diffusion_model.blocks.0.cross_attn.k.lora_up.weight" in keys
@@ -190,3 +201,78 @@ def test_two_cpu_processes_under_accelerate_train_one_model_together(mini_teache
     assert len(fingerprints) == 2 and fingerprints[0] == fingerprints[1]
     assert (out / "pytorch_lora_weights.safetensors").is_file()
     assert result.stdout.count("pytorch_lora_weights.safetensors") == 1  # only rank 0 reports
+
+
+def test_gradient_checkpointing_changes_memory_not_the_update(mini_teacher_dir, tmp_path):
+    def fake_after_one_update(checkpointing):
+        d = Distiller(_cfg(mini_teacher_dir, gradient_checkpointing=checkpointing), tmp_path / str(checkpointing))
+        d.fake_update()
+        d.student_update()
+        return d.adapters.state_dict(FAKE), d.adapters.state_dict(STUDENT)
+
+    plain, recomputed = fake_after_one_update(False), fake_after_one_update(True)
+    for a, b in zip(plain, recomputed):
+        assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_the_real_wan_classes_distill_from_a_video_folder_in_bf16_and_sample(tiny_wan_dir, tmp_path):
+    """The Wan2.1 path end to end on CPU: AutoencoderKLWan latents of the user's clips, a bf16 base with
+    fp32 adapters under autocast, gradient checkpointing, a small video size, the text encoder released
+    after caching; then the student LoRA samples through `engine sample`."""
+    from conftest import run_engine
+
+    from engine.video import write_mp4
+
+    folder = tmp_path / "clips"
+    rng = np.random.default_rng(0)
+    for i, caption in enumerate(["a red circle moving left", "a cat", "a dog moving left"]):
+        write_mp4(folder / f"clip{i}.mp4", rng.integers(0, 255, (12, 40, 48, 3), dtype=np.uint8), fps=8)
+        (folder / f"clip{i}.txt").write_text(caption)
+    out = tmp_path / "student"
+    result = run_engine("distill", "--base", str(tiny_wan_dir), "--data", str(folder), "--num-frames", "5",
+                        "--height", "32", "--width", "32", "--steps", "4", "--student-update-freq", "2",
+                        "--batch-size", "2", "--lora-rank", "4", "--mixed-precision", "bf16",
+                        "--gradient-checkpointing", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = json.loads((out / "distill_config.json").read_text())
+    assert config["mixed_precision"] == "bf16" and config["gradient_checkpointing"] and config["height"] == 32
+    assert (out / "pytorch_lora_weights.safetensors").is_file() and (folder / ".dfd_cache").is_dir()
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(v) for r in rows for v in r.values())
+    sampled = run_engine("sample", "--base", str(tiny_wan_dir), "--lora", str(out), "--prompt", "a cat", "--steps", "4",
+                         "--num-frames", "5", "--height", "32", "--width", "32", "--out", str(tmp_path / "samples"))
+    assert sampled.returncode == 0, sampled.stderr[-2000:]
+    assert len(list((tmp_path / "samples").glob("*.mp4"))) == 1
+
+
+def test_video_size_overrides_are_for_folder_data(mini_teacher_dir):
+    with pytest.raises(ValueError, match="for folder data"):
+        _cfg(mini_teacher_dir, height=32).validate()
+    with pytest.raises(ValueError, match="mixed_precision"):
+        _cfg(mini_teacher_dir, mixed_precision="fp8").validate()
+
+
+def test_fused_student_sampling_matches_the_adapter_and_leaves_the_teacher_bit_identical(mini_teacher_dir, tmp_path):
+    from engine.generate import SampleConfig, sample_frames, student_adapter
+    from engine.models import load_base_model
+    from engine.sampling import velocity
+
+    out = Distiller(_cfg(mini_teacher_dir, steps=4, lr_student=1e-2), tmp_path / "run").train()
+    model = load_base_model(str(mini_teacher_dir), device="cpu")
+    before = {n: p.detach().clone() for n, p in model.transformer.named_parameters()}
+    x, cond = torch.randn(2, 16, 5, 8, 8), model.encode_prompts(["a red circle", "a blue square"])
+    with torch.no_grad():
+        teacher = velocity(model.transformer, x, 0.7, cond)
+        with student_adapter(model, out, fused=False):
+            plain = velocity(model.transformer, x, 0.7, cond)
+        for _ in range(3):  # merging again and again must not accumulate anything
+            with student_adapter(model, out, fused=True):
+                fused = velocity(model.transformer, x, 0.7, cond)
+        after_teacher = velocity(model.transformer, x, 0.7, cond)
+    assert not torch.allclose(plain, teacher, atol=1e-4)  # the student differs from the teacher
+    assert torch.allclose(fused, plain, atol=1e-5)
+    assert torch.equal(after_teacher, teacher)
+    now = {n.replace(".base_layer", ""): p for n, p in model.transformer.named_parameters() if "lora_" not in n}
+    assert now.keys() == before.keys() and all(torch.equal(before[n], now[n]) for n in before)
+    clips, _ = sample_frames(model, SampleConfig(prompt="a red circle", seeds=[1], lora=str(out)).validate())
+    assert clips.shape == (1, 17, 64, 64, 3)

@@ -1,0 +1,64 @@
+"""CLIP and DINOv2 video features for the diversity metric, on tiny random configs of the real classes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from engine import metrics
+from engine.features import FeatureError, evenly_spaced, load_extractor
+
+
+@pytest.fixture(scope="module")
+def encoders(tmp_path_factory):
+    import torch
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection, Dinov2Config, Dinov2Model
+
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("encoders")
+    small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32,
+                 patch_size=8)
+    CLIPVisionModelWithProjection(CLIPVisionConfig(projection_dim=16, **small)).save_pretrained(root / "clip")
+    Dinov2Model(Dinov2Config(**small)).save_pretrained(root / "dinov2")
+    (root / "dinov2" / "preprocessor_config.json").write_text(json.dumps(
+        {"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5], "crop_size": {"height": 32, "width": 32}}))
+    return root
+
+
+def test_sixteen_evenly_spaced_frames_as_the_paper_takes_them():
+    assert list(evenly_spaced(81)) == [0, 5, 11, 16, 21, 27, 32, 37, 43, 48, 53, 59, 64, 69, 75, 80]
+    assert list(evenly_spaced(9)) == list(range(9))
+
+
+@pytest.mark.parametrize("kind, dim", [("clip", 16), ("dinov2", 32)])
+def test_video_features_are_one_pooled_vector_per_video_and_measure_diversity(encoders, kind, dim):
+    extractor = load_extractor(f"{kind}:{encoders / kind}")
+    rng = np.random.default_rng(0)
+    clips = rng.integers(0, 255, (3, 17, 48, 40, 3), dtype=np.uint8)
+    feats = extractor.video_features(clips)
+    assert feats.shape == (3, dim) and np.isfinite(feats).all()
+    assert np.allclose(feats, extractor.video_features(clips), atol=1e-6)  # deterministic
+    same = extractor.video_features(np.repeat(clips[:1], 4, axis=0))
+    assert metrics.diversity(same) == pytest.approx(0.0, abs=1e-6)
+    assert metrics.diversity(feats) > 0
+
+
+def test_bad_extractor_specs_are_explained(tmp_path):
+    with pytest.raises(FeatureError, match="write clip:MODEL or dinov2:MODEL"):
+        load_extractor("clip")
+    with pytest.raises(FeatureError, match="unknown feature extractor 'siglip'"):
+        load_extractor("siglip:x")
+    with pytest.raises(FeatureError, match="could not load dinov2 encoder"):
+        load_extractor(f"dinov2:{tmp_path / 'missing'}")
+
+
+def test_evaluate_reports_encoder_diversity_beside_the_recognizers(encoders):
+    from engine.evaluate import evaluate, to_markdown
+
+    result = evaluate(["real"], "detailed", 2, features=[f"dinov2:{encoders / 'dinov2'}"])
+    real = result["models"]["real"]
+    assert result["features"] == ["recognizer", f"dinov2:{encoders / 'dinov2'}"]
+    assert 0 < real["diversity_dinov2"] <= 2 and real["by_regime"]["detailed"]["diversity_dinov2"] == real["diversity_dinov2"]
+    assert "| diversity dinov2 |" in to_markdown(result)
