@@ -82,7 +82,7 @@ def sample_frames(model: BaseModel, cfg: SampleConfig, progress=None) -> tuple[n
     frames = cfg.num_frames or model.num_frames
     height, width = cfg.height or model.height, cfg.width or model.width
     shape = model.latent_shape(len(cfg.seeds), frames, height, width)
-    cond = model.encode_prompts([cfg.prompt] * len(cfg.seeds))
+    cond = model.encode_prompts([cfg.prompt]).expand(len(cfg.seeds), -1, -1)  # one prompt: encode it once
     noise = sampling.seeded_noise(shape, cfg.seeds, model.device, model.dtype)
     if cfg.lora is not None or cfg.t_list:  # the few-step sampler (t_list alone: on the base, for timing)
         t_list = tuple(cfg.t_list or student_t_list(cfg.lora))
@@ -90,7 +90,7 @@ def sample_frames(model: BaseModel, cfg: SampleConfig, progress=None) -> tuple[n
             latents = sampling.student_sample(model.transformer, noise, cond, t_list,
                                               generator=sampling.seed_generators(cfg.seeds), progress=progress)
         return model.decode(latents), len(t_list) - 1
-    uncond = model.encode_prompts([cfg.negative_prompt] * len(cfg.seeds))
+    uncond = model.encode_prompts([cfg.negative_prompt]).expand(len(cfg.seeds), -1, -1)
     sigmas = sampling.teacher_sigmas(model.pipe.scheduler, cfg.steps)
     with teacher_only(model):
         latents = sampling.teacher_sample(model.transformer, noise, cond, uncond, sigmas, cfg.guidance, progress)
@@ -143,16 +143,25 @@ def student_adapter(model: BaseModel, lora_dir: str | Path, fused: bool = True):
         return
     import torch
 
-    originals = []
-    transformer.disable_adapters()  # peft layers now run their base layer only: the merged weight
-    try:
+    # The merged weights of the last student are kept (one extra copy of the adapted layers), so sampling
+    # the same student again costs no merge: the base weights they came from never change.
+    cached = getattr(transformer, "_dfd_fused", None)
+    if cached is None or cached[0] != name:
+        merged = []
         with torch.no_grad():
             for module in transformer.modules():
                 if name in getattr(module, "lora_A", {}):
                     base = module.get_base_layer()
                     delta = module.get_delta_weight(name).to(base.weight.dtype)
-                    originals.append((base, base.weight))
-                    base.weight = torch.nn.Parameter(base.weight + delta, requires_grad=False)
+                    merged.append((base, torch.nn.Parameter(base.weight + delta, requires_grad=False)))
+        cached = (name, merged)
+        transformer._dfd_fused = cached
+    originals = []
+    transformer.disable_adapters()  # peft layers now run their base layer only: the merged weight
+    try:
+        for base, weight in cached[1]:
+            originals.append((base, base.weight))
+            base.weight = weight
         yield
     finally:
         for base, weight in originals:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .evaluate import save_figure
+
 REFERENCES = ("real", "teacher@50", "teacher@4")
 # Post-training variants: name -> distill options on top of --init <the seed's dmd2>.
 VARIANTS = {
@@ -83,7 +85,9 @@ def execute(run: Run, log) -> float:
     if result.returncode != 0:
         raise RuntimeError(f"{run.name} (seed {run.seed}) failed: {result.stderr.strip().splitlines()[-1:]}")
     (run.out / "made_by.json").write_text(json.dumps(
-        {"made_by": "python -m engine " + shlex.join(run.command), "wall_seconds": round(seconds, 1)}, indent=2) + "\n")
+        {"made_by": "python -m engine " + shlex.join(run.command), "wall_seconds": round(seconds, 1),
+         "note": f"a run of `python -m engine study` (training seed {run.seed}); wall time on the machine it ran on"},
+        indent=2) + "\n")
     return seconds
 
 
@@ -179,9 +183,4 @@ def plot(study: dict, path: Path) -> Path:
             ax.bar(range(len(names)), means, yerr=stds, capsize=2, color=[f"C{i % 10}" for i in range(len(names))])
             ax.set_xticks(range(len(names)), names, rotation=55, ha="right", fontsize=7)
             ax.set_title(f"{title} ({regime})", fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -217,6 +218,9 @@ def _save(pipe, ema, out: Path, cfg: TeacherConfig, command: str, step: int, los
         "trained_steps": step,
         "total_trained_steps": step + sum(earlier["trained_steps"] for earlier in lineage),
         "lineage": lineage,
+        # An intermediate save of a constant-rate run is exactly what a run of this length writes.
+        **({"same_as": re.sub(r"--steps[ =]\d+", f"--steps {step}", command)}
+           if cfg.lr_schedule == "constant" and step < cfg.steps else {}),
         "final_loss_ema": round(loss, 5),
         "train_seconds": round(seconds, 1),
         "torch": torch.__version__,

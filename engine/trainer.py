@@ -1,8 +1,9 @@
 """The distillation loop: DMD2 and DFD with two LoRA adapters on one frozen backbone.
 
 One training step is one update (FastGen's count, the one the paper's step numbers use): every
-student_update_freq-th step updates the student, the others the fake score (DMD2's two time-scale rule). The student's input is, by default, a real clip noised to one of its own times
-(FastGen's Wan recipe); in DFD that same clip is what the teacher scores with probability p (the
+student_update_freq-th step updates the student, the others the fake score (DMD2's two time-scale
+rule). The student's input is, by default, a real clip noised to one of its own times (FastGen's Wan
+recipe); in DFD that same clip is what the teacher scores with probability p (the
 paired regime of method.md). Checkpoints are atomic folders; a resumed run continues bit for bit.
 Multi-process runs (`accelerate launch -m engine distill ...`) average the adapters' gradients
 across ranks, and every rank draws the same data-forcing coin (as the paper's reference repo does).

@@ -4,6 +4,7 @@ everywhere."""
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -12,7 +13,9 @@ from engine import metrics, world
 
 from . import lineup
 
-NO_FEATURES = "Diversity metrics need the shapes world or CLIP/DINO features (coming)."
+FEATURES_ENV = "DFD_STUDIO_FEATURES"  # e.g. dinov2:facebook/dinov2-large, or clip:/models/clip-vit-large
+NO_FEATURES = (f"Diversity on real videos needs an image encoder: start the app with {FEATURES_ENV}=dinov2:MODEL "
+               "or clip:MODEL (a local folder or a hub id; the paper uses the ViT-L ones).")
 NO_RECOGNIZER = ("Diversity metrics need the bundled shapes recognizer (engine/assets/shapes-recognizer), which is "
                  "not there yet; colour and sharpness are shown meanwhile.")
 
@@ -34,6 +37,23 @@ def recognizer():
         return _recognizer
 
 
+_encoder = None
+
+
+def encoder():
+    """The CLIP/DINOv2 extractor named by DFD_STUDIO_FEATURES, loaded once; None when unset."""
+    global _encoder
+    spec = os.environ.get(FEATURES_ENV, "").strip()
+    if not spec:
+        return None
+    with _lock:
+        if _encoder is None or _encoder.name != spec:
+            from engine.features import load_extractor
+
+            _encoder = load_extractor(spec)
+        return _encoder
+
+
 def clip_metrics(base: str, prompt: str, clips: np.ndarray) -> tuple[dict, str | None]:
     """({diversity, modes covered, mode TV, named correct, saturation, sharpness}, a note when some could
     not be measured). Values not measurable are None."""
@@ -41,7 +61,11 @@ def clip_metrics(base: str, prompt: str, clips: np.ndarray) -> tuple[dict, str |
     out["saturation"] = round(metrics.colour_stats(clips)["saturation"], 4)
     out["sharpness"] = round(metrics.sharpness(clips), 3)
     if lineup.world_of(base) != "shapes":
-        return out, NO_FEATURES
+        extractor = encoder()
+        if extractor is None:
+            return out, NO_FEATURES
+        out["diversity"] = round(metrics.diversity(extractor.video_features(clips)), 4)
+        return out, f"Diversity by {extractor.name} (16 frames per video, mean-pooled); modes are known only on the shapes world."
     model = recognizer()
     if model is None:
         return out, NO_RECOGNIZER

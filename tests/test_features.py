@@ -11,13 +11,12 @@ from engine import metrics
 from engine.features import FeatureError, evenly_spaced, load_extractor
 
 
-@pytest.fixture(scope="module")
-def encoders(tmp_path_factory):
+def save_tiny_encoders(root):
+    """Tiny random CLIP vision and DINOv2 models of the real classes, saved as folders under root."""
     import torch
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection, Dinov2Config, Dinov2Model
 
     torch.manual_seed(0)
-    root = tmp_path_factory.mktemp("encoders")
     small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32,
                  patch_size=8)
     CLIPVisionModelWithProjection(CLIPVisionConfig(projection_dim=16, **small)).save_pretrained(root / "clip")
@@ -25,6 +24,11 @@ def encoders(tmp_path_factory):
     (root / "dinov2" / "preprocessor_config.json").write_text(json.dumps(
         {"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5], "crop_size": {"height": 32, "width": 32}}))
     return root
+
+
+@pytest.fixture(scope="module")
+def encoders(tmp_path_factory):
+    return save_tiny_encoders(tmp_path_factory.mktemp("encoders"))
 
 
 def test_sixteen_evenly_spaced_frames_as_the_paper_takes_them():

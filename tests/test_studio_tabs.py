@@ -316,11 +316,19 @@ def test_diversity_explains_bad_requests(data_dir, mini_teacher_dir):
         diversity.run(data_dir, public, str(mini_teacher_dir), "a shape", 1, ["teacher"])
 
 
-def test_diversity_metrics_say_what_they_need_outside_the_shapes_world(monkeypatch):
+def test_diversity_outside_the_shapes_world_uses_the_encoder_the_app_was_given(monkeypatch, tmp_path):
+    from test_features import save_tiny_encoders
+
     monkeypatch.setattr(lineup, "world_of", lambda base: None)
-    values, note = measures.clip_metrics("some/video-model", "a cat", np.zeros((2, 5, 16, 16, 3), np.uint8))
-    assert note == "Diversity metrics need the shapes world or CLIP/DINO features (coming)."
-    assert values["diversity"] is None and values["saturation"] == 0.0
+    monkeypatch.delenv(measures.FEATURES_ENV, raising=False)
+    clips = np.random.default_rng(0).integers(0, 255, (3, 5, 16, 16, 3), dtype=np.uint8)
+    values, note = measures.clip_metrics("some/video-model", "a cat", clips)
+    assert note == measures.NO_FEATURES and "DFD_STUDIO_FEATURES=dinov2:MODEL" in note
+    assert values["diversity"] is None and values["saturation"] > 0
+
+    monkeypatch.setenv(measures.FEATURES_ENV, f"dinov2:{save_tiny_encoders(tmp_path) / 'dinov2'}")
+    values, note = measures.clip_metrics("some/video-model", "a cat", clips)
+    assert values["diversity"] > 0 and note.startswith("Diversity by dinov2:")
 
 
 # --- Publish --------------------------------------------------------------------------------------------
