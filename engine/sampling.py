@@ -24,7 +24,8 @@ def velocity(transformer, x: torch.Tensor, t: torch.Tensor | float, prompt_embed
     if t.ndim == 0:
         t = t.expand(x.shape[0])
     # A bf16 base takes bf16 inputs (not every op is under autocast on CPU); the caller gets its own dtype back.
-    dtype = transformer.patch_embedding.weight.dtype
+    embed = getattr(transformer, "patch_embedding", None)
+    dtype = embed.weight.dtype if embed is not None else x.dtype
     v = transformer(
         hidden_states=x.to(dtype), timestep=t * 1000.0, encoder_hidden_states=prompt_embeds.to(dtype), return_dict=False
     )[0]

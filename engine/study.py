@@ -163,14 +163,15 @@ def to_markdown(study: dict) -> str:
 
 
 def plot(study: dict, path: Path) -> Path:
-    """Bars with std error bars: diversity, fidelity, mode TV and saturation error, one row per regime."""
+    """Bars with std error bars: diversity, fidelity, mode TV, saturation error and sharpness, one row per
+    regime (a panel whose metric is undefined in that regime is left blank)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     keys = [("diversity", "diversity ↑"), ("prompt_fidelity", "prompt fidelity ↑"), ("mode_tv", "mode TV ↓"),
-            ("saturation_error", "saturation error ↓")]
+            ("saturation_error", "saturation error ↓"), ("sharpness_ratio", "sharpness / real (1 = real)")]
     regimes = ("detailed", "underspecified")
     names = list(study["models"])
     fig, axes = plt.subplots(len(regimes), len(keys), figsize=(3.4 * len(keys), 3.3 * len(regimes)), squeeze=False)
@@ -178,6 +179,10 @@ def plot(study: dict, path: Path) -> Path:
         for c, (key, title) in enumerate(keys):
             ax = axes[r][c]
             stats = [study["models"][n]["by_regime"].get(regime, {}).get(key) or {} for n in names]
+            if not any(s.get("mean") is not None for s in stats):  # e.g. mode TV: no free factor to count
+                ax.axis("off")
+                ax.set_title(f"{title} ({regime}): not defined", fontsize=9)
+                continue
             means = [s.get("mean") or 0.0 for s in stats]
             stds = [s.get("std") or 0.0 for s in stats]
             ax.bar(range(len(names)), means, yerr=stds, capsize=2, color=[f"C{i % 10}" for i in range(len(names))])

@@ -218,7 +218,10 @@ WHEN_DFD_HELPS = (
     "clip is close to the student's own sample: detailed captions (one mode per caption) and *paired* student "
     "inputs (the student starts from that very clip, noised). With short, underspecified captions and unpaired "
     "clips it averages modes and can lose diversity. Watch the validity gap ||x_real - G||^2 in Jobs, and "
-    "compare against a DMD2 run continued for as many steps."
+    "compare against a DMD2 run continued for as many steps. Measured on the built-in world (3 training seeds, "
+    "200 steps from DMD2, docs/results.md): with detailed captions and paired clips DFD kept the teacher's "
+    "fidelity, cut DMD2's artefacts and lowered saturation slightly; on multi-mode prompts it recovered modes "
+    "but blurred them, more so as p grows."
 )
 
 

@@ -117,8 +117,15 @@ def test_a_folder_without_model_index_is_explained(tmp_path):
 def test_bundled_teacher_is_registered_and_records_the_command_that_made_it():
     folder = BUILTIN_MODELS["shapes-tiny"]
     meta = json.loads((folder / STUDIO_META).read_text())
-    assert meta["made_by"].startswith("python -m engine pretrain-teacher --out engine/assets/shapes-tiny")
-    assert meta["trained_steps"] == meta["teacher_config"]["steps"]
+    # Made by pretrain-teacher, possibly continued (--init): the chain starts with a run from scratch.
+    chain = meta.get("lineage", []) + [meta]
+    assert all(m["made_by"].startswith("python -m engine pretrain-teacher ") for m in chain)
+    assert chain[0]["made_by"].startswith("python -m engine pretrain-teacher --out engine/assets/shapes-tiny")
+    assert meta.get("total_trained_steps", meta["trained_steps"]) == sum(m["trained_steps"] for m in chain)
+    if meta["teacher_config"].get("lr_schedule") == "constant":  # an intermediate save equals a shorter run
+        assert meta["trained_steps"] <= meta["teacher_config"]["steps"]
+    else:
+        assert meta["trained_steps"] == meta["teacher_config"]["steps"]
     model = load_base_model("shapes-tiny", device="cpu")
     assert (model.num_frames, model.height, model.width) == (17, 64, 64)
     assert type(model.vae).__name__ == "PatchPCAAutoencoder"
