@@ -8,7 +8,6 @@ import argparse
 import json
 import os
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
@@ -178,6 +177,7 @@ def cmd_evaluate(args) -> int:
 def cmd_study(args) -> int:
     """The training-seed study (engine/study.py): run what is missing, evaluate, write mean +- std."""
     from . import study
+    from .evaluate import write_outputs
 
     seeds = _seed_range(args.seeds)
     variants = [v for v in args.variants.split(",") if v.strip()] if args.variants else None
@@ -188,52 +188,20 @@ def cmd_study(args) -> int:
         runs = study.plan(out, seeds, args.base, args.dmd2_steps, args.post_steps, variants)
     except ValueError as err:
         raise CliError(str(err)) from None
-    todo = [r for r in runs if not r.done]
-    bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc="study runs", unit="run", file=sys.stderr)
-    fresh_seeds = set()
+    done = sum(r.done for r in runs)
+    bar = tqdm(total=len(runs), initial=done, desc="study runs", unit="run", file=sys.stderr)
     try:
-        for run in todo:
-            bar.set_postfix_str(f"seed {run.seed} {run.name}")
-            study.execute(run, log=bar.write)
-            fresh_seeds.add(run.seed)
-            bar.update(1)
+        result = study.run_study(runs, out, args.base, args.eval_seeds, log=bar.write,
+                                 started=lambda run: bar.set_postfix_str(f"seed {run.seed} {run.name}"),
+                                 finished=lambda run: bar.update(1))
     except RuntimeError as err:
         raise CliError(f"{err}; run the same command again to continue from there") from None
     finally:
         bar.close()
-
-    def evaluated(models: list[str], path: Path) -> dict:
-        result = subprocess.run([sys.executable, "-m", "engine", *study.evaluate_command(models, args.eval_seeds,
-                                                                                           args.base, path)])
-        if result.returncode != 0:
-            raise CliError(f"evaluate failed for {path}; see above")
-        return json.loads(path.read_text())
-
-    ref_path = out / "references.json"
-    references = json.loads(ref_path.read_text()) if ref_path.is_file() else evaluated(list(study.REFERENCES), ref_path)
-    per_seed, gaps, seconds = {}, {}, {}
-    for seed in seeds:
-        seed_runs = [r for r in runs if r.seed == seed]
-        path = out / f"seed{seed}" / "eval.json"
-        per_seed[seed] = (json.loads(path.read_text()) if path.is_file() and seed not in fresh_seeds
-                          else evaluated([str(r.out) for r in seed_runs], path))
-        for r in seed_runs:
-            summary = json.loads((r.out / "summary.json").read_text())
-            gaps.setdefault(r.name, []).append(summary.get("real_gap_last20"))
-            seconds.setdefault(r.name, []).append(json.loads((r.out / "made_by.json").read_text())["wall_seconds"])
-    result = study.combine(references, per_seed, gaps, seconds)
     result["plan"] = {"base": args.base, "dmd2_steps": args.dmd2_steps, "post_steps": args.post_steps,
                       "eval_seeds": args.eval_seeds, "commands": ["python -m engine " + " ".join(r.command) for r in runs]}
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-    markdown = study.to_markdown(result)
-    if args.md:
-        Path(args.md).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.md).write_text(markdown + "\n")
-    if args.plot:
-        study.plot(result, args.plot)
-    print(markdown)
+    write_outputs(result, args.json, args.md, args.plot, to_markdown=study.to_markdown, plot=study.plot)
+    print(study.to_markdown(result))
     return 0
 
 
@@ -330,8 +298,6 @@ def cmd_distill(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    import json
-
     from .bench import bench_sampling, bench_train_step
     from .models import ModelError
 

@@ -108,15 +108,16 @@ def read_captions(folder: Path) -> dict[Path, str]:
     return {path: " ".join(text.split()) for path, text in captions.items()}
 
 
-def fit_clip(frames: np.ndarray, num_frames: int, height: int, width: int) -> np.ndarray:
-    """Resize (short side), centre-crop and evenly sample frames to (num_frames, height, width, 3)."""
+def fit_clip(frames: np.ndarray, num_frames: int, height: int, width: int, mode: str = "bilinear") -> np.ndarray:
+    """Resize (short side, `mode` interpolation), centre-crop and evenly sample frames to (num_frames,
+    height, width, 3)."""
     if len(frames) < num_frames:
         raise DataError(f"has {len(frames)} frames, needs at least {num_frames}")
     idx = np.linspace(0, len(frames) - 1, num_frames).round().astype(int)
     x = torch.from_numpy(frames[idx]).permute(0, 3, 1, 2).float()
     scale = max(height / x.shape[2], width / x.shape[3])
     size = (max(height, round(x.shape[2] * scale)), max(width, round(x.shape[3] * scale)))
-    x = torch.nn.functional.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+    x = torch.nn.functional.interpolate(x, size=size, mode=mode, antialias=True, align_corners=False)
     top, left = (size[0] - height) // 2, (size[1] - width) // 2
     x = x[:, :, top : top + height, left : left + width]
     return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()

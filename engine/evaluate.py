@@ -235,7 +235,9 @@ def save_figure(fig, path: Path) -> Path:
     return path
 
 
-def write_outputs(result: dict, json_path: Path | None, md_path: Path | None, plot_path: Path | None) -> None:
+def write_outputs(result: dict, json_path: Path | None, md_path: Path | None, plot_path: Path | None,
+                  to_markdown=to_markdown, plot=plot) -> None:
+    """The --json, --md and --plot files of a result (evaluate's own renderers unless others are given)."""
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(json_path).write_text(json.dumps(result, indent=2) + "\n")

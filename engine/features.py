@@ -62,14 +62,11 @@ class ImageEncoderFeatures:
         self.std = torch.tensor(std).view(1, 3, 1, 1)
 
     def _pixels(self, frames: np.ndarray) -> torch.Tensor:
-        """uint8 frames (N, H, W, 3) to normalized (N, 3, S, S): short side to S, centre crop."""
-        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
-        h, w = x.shape[2:]
-        scale = self.size / min(h, w)
-        x = torch.nn.functional.interpolate(x, size=(max(self.size, round(h * scale)), max(self.size, round(w * scale))),
-                                            mode="bicubic", antialias=True, align_corners=False)
-        top, left = (x.shape[2] - self.size) // 2, (x.shape[3] - self.size) // 2
-        x = x[:, :, top : top + self.size, left : left + self.size].clamp(0, 1)
+        """uint8 frames (N, H, W, 3) to normalized (N, 3, S, S): short side to S (bicubic), centre crop."""
+        from .data import fit_clip
+
+        square = fit_clip(frames, len(frames), self.size, self.size, mode="bicubic")
+        x = torch.from_numpy(square).permute(0, 3, 1, 2).float() / 255.0
         return (x - self.mean) / self.std
 
     @torch.no_grad()

@@ -91,9 +91,39 @@ def execute(run: Run, log) -> float:
     return seconds
 
 
-def evaluate_command(models: list[str], eval_seeds: int, base: str, json_path: Path) -> list[str]:
-    return ["evaluate", "--models", ",".join(models), "--prompts", "all", "--seeds", str(eval_seeds), "--base", base,
-            "--json", str(json_path)]
+def _evaluated(models: list[str], eval_seeds: int, base: str, json_path: Path) -> dict:
+    """`python -m engine evaluate` of these models on every prompt; its JSON result."""
+    command = ["evaluate", "--models", ",".join(models), "--prompts", "all", "--seeds", str(eval_seeds),
+               "--base", base, "--json", str(json_path)]
+    if subprocess.run([sys.executable, "-m", "engine", *command]).returncode != 0:
+        raise RuntimeError(f"evaluate failed for {json_path}; see above")
+    return json.loads(json_path.read_text())
+
+
+def run_study(runs: list[Run], out: Path, base: str, eval_seeds: int, log=print, started=None, finished=None) -> dict:
+    """Train the runs not done yet, evaluate what changed (references once), and combine over seeds.
+    `started(run)` / `finished(run)` report progress. Raises RuntimeError when a command fails."""
+    fresh_seeds = set()
+    for run in (r for r in runs if not r.done):
+        if started:
+            started(run)
+        execute(run, log)
+        fresh_seeds.add(run.seed)
+        if finished:
+            finished(run)
+    ref_path = Path(out) / "references.json"
+    references = json.loads(ref_path.read_text()) if ref_path.is_file() else _evaluated(
+        list(REFERENCES), eval_seeds, base, ref_path)
+    per_seed, gaps, seconds = {}, {}, {}
+    for seed in dict.fromkeys(r.seed for r in runs):
+        seed_runs = [r for r in runs if r.seed == seed]
+        path = Path(out) / f"seed{seed}" / "eval.json"
+        per_seed[seed] = (json.loads(path.read_text()) if path.is_file() and seed not in fresh_seeds
+                          else _evaluated([str(r.out) for r in seed_runs], eval_seeds, base, path))
+        for r in seed_runs:
+            gaps.setdefault(r.name, []).append(json.loads((r.out / "summary.json").read_text()).get("real_gap_last20"))
+            seconds.setdefault(r.name, []).append(json.loads((r.out / "made_by.json").read_text())["wall_seconds"])
+    return combine(references, per_seed, gaps, seconds)
 
 
 def mean_std(values: list[float]) -> dict:

@@ -129,25 +129,26 @@ def test_push_uploads_the_folder_with_the_token_at_the_client_boundary(tmp_path,
     assert not any(TOKEN.encode() in p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
 
 
-def test_a_refused_token_gives_one_sentence_without_the_token(tmp_path, student_dir, monkeypatch):
+def _hub_answers(monkeypatch, status: int, message: str) -> None:
+    """The Hub's create-repo endpoint answers `status` with an error text that quotes the token."""
     import httpx
     import huggingface_hub
     from huggingface_hub.errors import HfHubHTTPError
 
     def create_repo(self, repo_id, **kwargs):
-        response = httpx.Response(401, request=httpx.Request("POST", "https://huggingface.co/api/repos/create"))
-        raise HfHubHTTPError(f"401 Unauthorized for token {TOKEN}", response=response)
+        response = httpx.Response(status, request=httpx.Request("POST", "https://huggingface.co/api/repos/create"))
+        raise HfHubHTTPError(message, response=response)
 
     monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
+
+
+def test_a_refused_token_gives_one_sentence_without_the_token(tmp_path, student_dir, monkeypatch):
+    _hub_answers(monkeypatch, 401, f"401 Unauthorized for token {TOKEN}")
     with pytest.raises(ValueError) as caught:
         publish.push_folder(publish.stage_folder(student_dir, tmp_path / "s", "# c"), "someone/x", TOKEN)
     assert "refused the token (401)" in str(caught.value) and TOKEN not in str(caught.value)
 
-    def server_error(self, repo_id, **kwargs):
-        response = httpx.Response(500, request=httpx.Request("POST", "https://huggingface.co/api/repos/create"))
-        raise HfHubHTTPError(f"500 Server Error (Authorization: Bearer {TOKEN})", response=response)
-
-    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", server_error)
+    _hub_answers(monkeypatch, 500, f"500 Server Error (Authorization: Bearer {TOKEN})")
     with pytest.raises(ValueError) as caught:
         publish.push_folder(publish.stage_folder(student_dir, tmp_path / "s", "# c"), "someone/x", TOKEN)
     assert "answered 500" in str(caught.value) and TOKEN not in str(caught.value)
