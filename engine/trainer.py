@@ -151,9 +151,8 @@ class Distiller:
             self.adapters.use(STUDENT)
         self.student_params = self.adapters.parameters(STUDENT)
         self.fake_params = self.adapters.parameters(FAKE)
-        self.opt_student = torch.optim.AdamW(self.student_params, lr=cfg.lr_student, betas=cfg.betas,
-                                             weight_decay=cfg.weight_decay)
-        self.opt_fake = torch.optim.AdamW(self.fake_params, lr=cfg.lr_fake, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        self.opt_student = _adamw(self.student_params, cfg.lr_student, cfg)
+        self.opt_fake = _adamw(self.fake_params, cfg.lr_fake, cfg)
         # Each rank sees different clips; the coin stream is shared so all ranks agree on DFD steps.
         self.data = load_data(cfg.data, self.model, regime=cfg.caption_regime, seed=cfg.seed * 1000 + self.dist.rank,
                               pool_size=cfg.shapes_pool_clips)
@@ -414,6 +413,13 @@ class Distiller:
         self.data.load_state(state["data"])
         self.step = self.last_checkpoint = int(state["step"])
         return self.step
+
+
+def _adamw(params: list[torch.nn.Parameter], lr: float, cfg: DistillConfig) -> torch.optim.AdamW:
+    """AdamW with torch's fused kernel: on a GPU one launch updates every adapter tensor (hundreds of small
+    LoRA matrices, one launch each otherwise). On this CPU it is no faster or slower (measured, within noise).
+    The adapters stay fp32 on a bf16 base, which the kernel takes."""
+    return torch.optim.AdamW(params, lr=lr, betas=cfg.betas, weight_decay=cfg.weight_decay, fused=True)
 
 
 def latest_checkpoint(out: Path) -> Path | None:

@@ -121,20 +121,15 @@ def compare(data_dir: Path, public_dir: Path, base: str, prompt: str, seed, dmd2
 def queue(data_dir: Path, public_dir: Path, *request) -> tuple[CompareResult | None, sample_jobs.Pending | None]:
     """The job path: (cached result, None) when these settings were sampled before, else (None, pending jobs)."""
     p = plan(data_dir, public_dir, *request)
-    if (p.folder / "meta.json").is_file():
-        return read_results(p), None
-    ids = sample_jobs.submit(data_dir, list(p.contenders.values()), p.prompt, [p.seed], p.steps, p.guidance)
-    return None, sample_jobs.Pending(ids, {"request": list(request)})
+    return sample_jobs.queue(data_dir, p, request, list(p.contenders.values()), [p.seed], read_results)
 
 
 def poll(data_dir: Path, public_dir: Path, pending: sample_jobs.Pending) -> tuple[CompareResult | None, str]:
     """(result, "") once the jobs are done, else (None, how far they are). Raises ValueError."""
-    rendered, progress = sample_jobs.collect(data_dir, pending.job_ids)
-    if rendered is None:
-        return None, progress
-    p = plan(data_dir, public_dir, *pending.request["request"])
-    write_results(p, dict(zip(p.contenders, rendered)), job_seconds=True)
-    return read_results(p), ""
+    return sample_jobs.finish(
+        data_dir, pending, lambda *request: plan(data_dir, public_dir, *request),
+        lambda p, rendered: write_results(p, dict(zip(p.contenders, rendered)), job_seconds=True), read_results,
+    )
 
 
 def _outputs(result: CompareResult) -> list:

@@ -115,19 +115,13 @@ def run(data_dir: Path, public_dir: Path, base: str, prompt: str, n_seeds: int, 
 def queue(data_dir: Path, public_dir: Path, *request) -> tuple[DiversityResult | None, sample_jobs.Pending | None]:
     """The job path: (cached result, None), or (None, the sample jobs queued)."""
     p = plan(data_dir, public_dir, *request)
-    if (p.folder / "meta.json").is_file():
-        return read_results(p), None
-    ids = sample_jobs.submit(data_dir, p.contenders, p.prompt, p.seeds, p.steps, p.guidance)
-    return None, sample_jobs.Pending(ids, {"request": list(request)})
+    return sample_jobs.queue(data_dir, p, request, p.contenders, p.seeds, read_results)
 
 
 def poll(data_dir: Path, public_dir: Path, pending: sample_jobs.Pending) -> tuple[DiversityResult | None, str]:
-    rendered, progress = sample_jobs.collect(data_dir, pending.job_ids)
-    if rendered is None:
-        return None, progress
-    p = plan(data_dir, public_dir, *pending.request["request"])
-    write_results(p, rendered)
-    return read_results(p), ""
+    """(result, "") once the jobs are done, else (None, how far they are). Raises ValueError."""
+    return sample_jobs.finish(data_dir, pending, lambda *request: plan(data_dir, public_dir, *request),
+                              write_results, read_results)
 
 
 def _outputs(result: DiversityResult) -> list:

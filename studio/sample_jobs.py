@@ -5,6 +5,7 @@ Compare and Diversity use it when "Run as sample jobs" is ticked."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -69,3 +70,23 @@ def collect(data_dir, job_ids: list[str]) -> tuple[list[Rendered] | None, str]:
         seconds = (job.finished_at or 0.0) - (job.started_at or 0.0)
         results.append(Rendered(clips=clips, nfe=_nfe(job), seconds=max(0.0, seconds), fps=round(clip_fps(paths[0]))))
     return results, ""
+
+
+def queue(data_dir, plan, request, contenders: list[Contender], seeds: list[int], read_results: Callable):
+    """A tab's job path: (its cached result, None) when the plan's folder already holds this request's
+    results, else (None, the sample jobs queued for it)."""
+    if (plan.folder / "meta.json").is_file():
+        return read_results(plan), None
+    ids = submit(data_dir, contenders, plan.prompt, seeds, plan.steps, plan.guidance)
+    return None, Pending(ids, {"request": list(request)})
+
+
+def finish(data_dir, pending: Pending, replan: Callable, write_results: Callable, read_results: Callable):
+    """(the tab's result, "") once every job is done, its outputs written as the in-process path writes
+    them; (None, how far the jobs are) before. Raises ValueError for a failed job."""
+    rendered, progress = collect(data_dir, pending.job_ids)
+    if rendered is None:
+        return None, progress
+    plan = replan(*pending.request["request"])
+    write_results(plan, rendered)
+    return read_results(plan), ""

@@ -256,6 +256,14 @@ def test_compare_without_students_shows_the_teacher_and_says_how_to_get_students
         compare.compare(data_dir, public_folder(data_dir), str(mini_teacher_dir), "a shape", 0, "j-gone", None)
 
 
+def _run_worker_until_idle(data_dir) -> None:
+    """The real worker, in its own process, until the queue is empty."""
+    worker = subprocess.run([sys.executable, "-m", "engine", "worker", "--data-dir", str(data_dir), "--exit-when-idle",
+                             "--poll", "0.2"], cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True,
+                            timeout=240, check=False)
+    assert worker.returncode == 0, worker.stderr[-2000:]
+
+
 def test_compare_through_sample_jobs_waits_for_the_worker_then_shows_the_result(data_dir, mini_students,
                                                                                 mini_teacher_dir):
     base, public = str(mini_teacher_dir), public_folder(data_dir)
@@ -265,10 +273,7 @@ def test_compare_through_sample_jobs_waits_for_the_worker_then_shows_the_result(
     assert [jobs_api.get(data_dir, i).kind for i in pending.job_ids] == ["sample", "sample"]
     assert compare.poll(data_dir, public, pending) == (None, "0 of 2 sample jobs done; the worker runs one at a time.")
 
-    worker = subprocess.run([sys.executable, "-m", "engine", "worker", "--data-dir", str(data_dir), "--exit-when-idle",
-                             "--poll", "0.2"], cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True,
-                            timeout=240, check=False)
-    assert worker.returncode == 0, worker.stderr[-2000:]
+    _run_worker_until_idle(data_dir)
 
     result, progress = compare.poll(data_dir, public, pending)
     assert progress == "" and Path(result.composite).is_file()
@@ -314,6 +319,24 @@ def test_diversity_explains_bad_requests(data_dir, mini_teacher_dir):
         diversity.run(data_dir, public, str(mini_teacher_dir), "a shape", 8, [])
     with pytest.raises(ValueError, match="between 2 and 16"):
         diversity.run(data_dir, public, str(mini_teacher_dir), "a shape", 1, ["teacher"])
+
+
+def test_diversity_through_sample_jobs_gives_what_the_in_process_path_gives(data_dir, mini_students, mini_teacher_dir):
+    base, public = str(mini_teacher_dir), public_folder(data_dir)
+    request = (base, "a green shape", 2, ["teacher", "dfd"], 2, 5.0)
+    result, pending = diversity.queue(data_dir, public, *request)
+    assert result is None and [jobs_api.get(data_dir, i).kind for i in pending.job_ids] == ["sample", "sample"]
+    assert diversity.poll(data_dir, public, pending)[0] is None
+
+    _run_worker_until_idle(data_dir)
+
+    result, progress = diversity.poll(data_dir, public, pending)
+    assert progress == "" and Path(result.grid_video).is_file() and Path(result.still_image).is_file()
+    assert list(result.table.model) == ["teacher", "DFD (shipped)"] and list(result.table.NFE) == [4, 4]
+    cached, again = diversity.queue(data_dir, public, *request)  # the same request later: no new jobs
+    assert again is None and cached.grid_video == result.grid_video
+    in_process = diversity.run(data_dir, public, *request)  # same settings and weights: the same cached files
+    assert in_process.grid_video == result.grid_video
 
 
 def test_diversity_outside_the_shapes_world_uses_the_encoder_the_app_was_given(monkeypatch, tmp_path):
