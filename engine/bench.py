@@ -1,7 +1,7 @@
 """`python -m engine bench sampling|train-step`: speed and memory figures, printed and saved as JSON.
 
 - sampling: the 4-step student against the 50-step CFG teacher on the same prompt, seeds and size,
-  decode included, each timed after a warm-up run.
+  decode included, after a warm-up run of each, in three interleaved rounds (speedup: median of the rounds).
 - train-step: wall time of one student update and one fake-score update, peak memory, the model FLOPs
   of each (counted by torch's FlopCounterMode) and the utilisation against this device's measured
   matmul peak (bf16 on GPU, fp32 on CPU).
@@ -26,17 +26,22 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def _timed(fn, repeats: int = 3) -> float:
-    """Median wall time of fn() after one warm-up call."""
-    fn()
-    _sync()
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+def _timed(fn, repeats: int = 3, warmup: bool = True) -> float:
+    """Median wall time of fn(), after one warm-up call unless told otherwise."""
+    if warmup:
+        fn()
+        _sync()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         _sync()
         times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
+    return _median(times)
 
 
 def device_info() -> dict:
@@ -85,9 +90,16 @@ def bench_sampling(base: str, lora: str | None, videos: int = 8, prompt: str | N
     def run(cfg, key):
         _, nfe[key] = sample_frames(model, cfg)
 
-    # The student's run is short (~0.1 s on the CPU), so it is repeated more to steady its median.
-    student_s = _timed(lambda: run(student_cfg, "student"), repeats=15)
-    teacher_s = _timed(lambda: run(teacher_cfg, "teacher"))
+    # Interleaved rounds: a shared machine's speed drifts by tens of percent over a minute, so the two are
+    # timed side by side in each round and the speedup is the median of the rounds' ratios. The student's
+    # run is short (~0.15 s on the CPU), so each round takes the median of several.
+    run(student_cfg, "student")
+    run(teacher_cfg, "teacher")
+    rounds = [(_timed(lambda: run(student_cfg, "student"), repeats=5, warmup=False),
+               _timed(lambda: run(teacher_cfg, "teacher"), repeats=1, warmup=False)) for _ in range(3)]
+    student_s = _median([s for s, _ in rounds])
+    teacher_s = _median([t for _, t in rounds])
+    speedup = _median([t / s for s, t in rounds])
     return {
         "kind": "sampling",
         "base": base,
@@ -96,7 +108,8 @@ def bench_sampling(base: str, lora: str | None, videos: int = 8, prompt: str | N
         "video_shape": [num_frames or model.num_frames, height or model.height, width or model.width],
         "student_s": round(student_s, 4),
         "teacher_s": round(teacher_s, 4),
-        "speedup": round(teacher_s / student_s, 2),
+        "speedup": round(speedup, 2),
+        "round_speedups": [round(t / s, 2) for s, t in rounds],
         "student_nfe": nfe["student"],
         "teacher_nfe": nfe["teacher"],
         "nfe_ratio": round(nfe["teacher"] / nfe["student"], 2),
