@@ -321,7 +321,7 @@ def test_diversity_explains_bad_requests(data_dir, mini_teacher_dir):
         diversity.run(data_dir, public, str(mini_teacher_dir), "a shape", 1, ["teacher"])
 
 
-def test_diversity_through_sample_jobs_gives_what_the_in_process_path_gives(data_dir, mini_students, mini_teacher_dir):
+def test_diversity_through_sample_jobs_writes_the_results_the_in_process_path_reads(data_dir, mini_students, mini_teacher_dir):
     base, public = str(mini_teacher_dir), public_folder(data_dir)
     request = (base, "a green shape", 2, ["teacher", "dfd"], 2, 5.0)
     result, pending = diversity.queue(data_dir, public, *request)
