@@ -99,7 +99,7 @@ def bench_sampling(base: str, lora: str | None, videos: int = 8, prompt: str | N
                _timed(lambda: run(teacher_cfg, "teacher"), repeats=1, warmup=False)) for _ in range(3)]
     student_s = _median([s for s, _ in rounds])
     teacher_s = _median([t for _, t in rounds])
-    speedup = _median([t / s for s, t in rounds])
+    ratios = [t / s for s, t in rounds]
     return {
         "kind": "sampling",
         "base": base,
@@ -108,8 +108,8 @@ def bench_sampling(base: str, lora: str | None, videos: int = 8, prompt: str | N
         "video_shape": [num_frames or model.num_frames, height or model.height, width or model.width],
         "student_s": round(student_s, 4),
         "teacher_s": round(teacher_s, 4),
-        "speedup": round(speedup, 2),
-        "round_speedups": [round(t / s, 2) for s, t in rounds],
+        "speedup": round(_median(ratios), 2),
+        "round_speedups": [round(r, 2) for r in ratios],
         "student_nfe": nfe["student"],
         "teacher_nfe": nfe["teacher"],
         "nfe_ratio": round(nfe["teacher"] / nfe["student"], 2),

@@ -3,7 +3,9 @@ from the real diffusers/transformers classes; a helper that runs `python -m engi
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -56,3 +58,32 @@ def mini_teacher_dir(tmp_path_factory) -> Path:
     cfg = TeacherConfig(steps=2, batch_size=4, pool_clips=8, ae_fit_clips=32, num_layers=2, ffn_dim=128)
     pretrain_teacher(cfg, out, command="tests/conftest.py mini_teacher_dir")
     return out
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    """A studio data folder (SQLite database and files) that is closed after the test."""
+    import storage
+
+    yield tmp_path / "studio_data"
+    storage.close_all()
+
+
+@pytest.fixture(scope="module")
+def mini_students(mini_teacher_dir, tmp_path_factory):
+    """A DMD2 student and a 'DFD' copy of it (same weights, method dfd) of the mini teacher, shown as the
+    shipped students."""
+    from engine.config import DistillConfig
+    from engine.trainer import Distiller
+
+    shipped = tmp_path_factory.mktemp("shipped")
+    Distiller(DistillConfig(base=str(mini_teacher_dir), steps=2, batch_size=2, student_update_freq=2, lora_rank=4,
+                            shapes_pool_clips=64),
+              shipped / "dmd2").train()
+    shutil.copytree(shipped / "dmd2", shipped / "dfd", ignore=shutil.ignore_patterns("checkpoints", "samples"))
+    config = json.loads((shipped / "dfd" / "lora_config.json").read_text())
+    (shipped / "dfd" / "lora_config.json").write_text(json.dumps({**config, "method": "dfd"}))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("engine.students.SHIPPED_DIR", shipped)
+        yield shipped
+

@@ -1,5 +1,6 @@
-"""Each tab's callbacks, called directly with real parts: a real SQLite data folder, the tiny shapes teacher of
-the test fixtures, and a real student trained for one step (standing in for the shipped DMD2 and DFD ones)."""
+"""The Distill, Jobs and Publish tabs' callbacks, called directly with real parts: a real SQLite data folder,
+the tiny shapes teacher of the test fixtures, and a real student trained for one step (standing in for the
+shipped DMD2 and DFD ones). Compare and Diversity: test_studio_lineups.py."""
 
 from __future__ import annotations
 
@@ -18,35 +19,10 @@ import pytest
 import engine.jobs as jobs_api
 import storage
 from engine.video import write_mp4
-from studio import compare, distill, diversity, jobs, lineup, measures, publish
+from studio import distill, jobs, publish
 from studio.files import public_folder
 
 TOKEN = "hf_TypedNeverStored123"  # a made-up value in the hf_ shape the redaction looks for
-
-
-@pytest.fixture(scope="module")
-def mini_students(mini_teacher_dir, tmp_path_factory):
-    """A DMD2 student and a 'DFD' copy of it (same weights, method dfd) of the mini teacher, shown as the
-    shipped students."""
-    from engine.config import DistillConfig
-    from engine.trainer import Distiller
-
-    shipped = tmp_path_factory.mktemp("shipped")
-    Distiller(DistillConfig(base=str(mini_teacher_dir), steps=2, batch_size=2, student_update_freq=2, lora_rank=4,
-                            shapes_pool_clips=64),
-              shipped / "dmd2").train()
-    shutil.copytree(shipped / "dmd2", shipped / "dfd", ignore=shutil.ignore_patterns("checkpoints", "samples"))
-    config = json.loads((shipped / "dfd" / "lora_config.json").read_text())
-    (shipped / "dfd" / "lora_config.json").write_text(json.dumps({**config, "method": "dfd"}))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("engine.students.SHIPPED_DIR", shipped)
-        yield shipped
-
-
-@pytest.fixture
-def data_dir(tmp_path):
-    yield tmp_path / "studio_data"
-    storage.close_all()
 
 
 def form(**overrides) -> dict:
@@ -224,134 +200,6 @@ def test_the_jobs_tab_remembers_the_chosen_job_across_a_page_reload(data_dir):
     assert fresh_page[1]["value"] == first and first in fresh_page[2]
     newest = ui["refresh"](None, None, ())[1]["value"]
     assert newest != first  # nothing remembered: the newest job
-
-
-# --- Compare --------------------------------------------------------------------------------------------
-
-def test_compare_shows_teacher_dmd2_and_dfd_side_by_side_with_nfe_and_time(data_dir, mini_students, mini_teacher_dir):
-    base, public = str(mini_teacher_dir), public_folder(data_dir)
-    assert compare.student_choices(data_dir, base, "dmd2") == [("DMD2 (shipped)", "dmd2")]
-
-    result = compare.compare(data_dir, public, base, "a red circle", 3, "dmd2", "dfd", steps=3, guidance=5.0)
-
-    for slot in compare.SLOTS:
-        assert Path(result.videos[slot]).is_relative_to(public) and Path(result.videos[slot]).stat().st_size > 0
-    assert "NFE 6" in result.captions["teacher"] and "NFE 4" in result.captions["dmd2"]
-    assert result.captions["dfd"].startswith("**DFD (shipped) · 4 steps** · NFE 4 · ")
-    from engine.video import read_mp4
-
-    assert read_mp4(result.composite).shape[0] == read_mp4(result.videos["teacher"]).shape[0]  # in step
-
-    again = compare.compare(data_dir, public, base, "a red circle", 3, "dmd2", "dfd", steps=3, guidance=5.0)
-    assert again.composite == result.composite  # cached: same settings and weights, same files
-
-
-def test_compare_without_students_shows_the_teacher_and_says_how_to_get_students(data_dir, mini_teacher_dir):
-    result = compare.compare(data_dir, public_folder(data_dir), str(mini_teacher_dir), "a shape", 0, None, None, steps=2)
-    assert result.videos.get("dmd2") is None and "No DMD2 student" in result.captions["dmd2"]
-    assert Path(result.videos["teacher"]).is_file()
-    with pytest.raises(ValueError, match="the prompt is empty"):
-        compare.compare(data_dir, public_folder(data_dir), str(mini_teacher_dir), " ", 0, None, None)
-    with pytest.raises(ValueError, match="no student 'j-gone'"):
-        compare.compare(data_dir, public_folder(data_dir), str(mini_teacher_dir), "a shape", 0, "j-gone", None)
-
-
-def _run_worker_until_idle(data_dir) -> None:
-    """The real worker, in its own process, until the queue is empty."""
-    worker = subprocess.run([sys.executable, "-m", "engine", "worker", "--data-dir", str(data_dir), "--exit-when-idle",
-                             "--poll", "0.2"], cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True,
-                            timeout=240, check=False)
-    assert worker.returncode == 0, worker.stderr[-2000:]
-
-
-def test_compare_through_sample_jobs_waits_for_the_worker_then_shows_the_result(data_dir, mini_students,
-                                                                                mini_teacher_dir):
-    base, public = str(mini_teacher_dir), public_folder(data_dir)
-    request = (base, "a blue square", 2, "dmd2", None, 2, 5.0)
-    result, pending = compare.queue(data_dir, public, *request)
-    assert result is None and len(pending.job_ids) == 2
-    assert [jobs_api.get(data_dir, i).kind for i in pending.job_ids] == ["sample", "sample"]
-    assert compare.poll(data_dir, public, pending) == (None, "0 of 2 sample jobs done; the worker runs one at a time.")
-
-    _run_worker_until_idle(data_dir)
-
-    result, progress = compare.poll(data_dir, public, pending)
-    assert progress == "" and Path(result.composite).is_file()
-    assert "NFE 4" in result.captions["teacher"] and "NFE 4" in result.captions["dmd2"]
-    assert "model loading included" in result.note
-    cached, again = compare.queue(data_dir, public, *request)  # the same request later: no new jobs
-    assert again is None and cached.composite == result.composite
-
-
-def test_a_failed_sample_job_stops_the_wait_with_its_reason(data_dir, mini_teacher_dir):
-    from studio import sample_jobs
-
-    [job_id] = sample_jobs.submit(data_dir, [lineup.teacher(str(mini_teacher_dir))], "a shape", [1], 2, 5.0)
-    db = storage.open_database(data_dir)
-    storage.jobs.claim_next(db)
-    storage.jobs.transition(db, job_id, "failed", error="out of memory on the accelerator")
-    with pytest.raises(ValueError, match=f"the sample job {job_id} is failed \\(out of memory on the accelerator\\)"):
-        sample_jobs.collect(data_dir, [job_id])
-
-
-# --- Diversity ------------------------------------------------------------------------------------------
-
-def test_diversity_writes_a_video_grid_a_still_grid_and_a_metrics_table(data_dir, mini_students, mini_teacher_dir):
-    base, public = str(mini_teacher_dir), public_folder(data_dir)
-    keys = [k for _, k in diversity.model_choices(data_dir, base)]
-    assert keys == ["teacher", "dmd2", "dfd"]
-
-    result = diversity.run(data_dir, public, base, "a red shape", 3, keys, steps=2)
-
-    assert Path(result.grid_video).is_relative_to(public) and Path(result.still_image).suffix == ".png"
-    assert list(result.table.model) == ["teacher", "DMD2 (shipped)", "DFD (shipped)"]
-    assert list(result.table.NFE) == [4, 4, 4]
-    if measures.recognizer() is None:
-        assert result.note == measures.NO_RECOGNIZER and result.table.diversity.isna().all()
-    else:
-        assert result.table.diversity.between(0, 1).all() and (result.table["modes covered"] >= 1).all()
-        assert set(result.bars.metric) == {"diversity", "named correct"}
-
-
-def test_diversity_explains_bad_requests(data_dir, mini_teacher_dir):
-    public = public_folder(data_dir)
-    with pytest.raises(ValueError, match="no model is ticked"):
-        diversity.run(data_dir, public, str(mini_teacher_dir), "a shape", 8, [])
-    with pytest.raises(ValueError, match="between 2 and 16"):
-        diversity.run(data_dir, public, str(mini_teacher_dir), "a shape", 1, ["teacher"])
-
-
-def test_diversity_through_sample_jobs_writes_the_results_the_in_process_path_reads(data_dir, mini_students, mini_teacher_dir):
-    base, public = str(mini_teacher_dir), public_folder(data_dir)
-    request = (base, "a green shape", 2, ["teacher", "dfd"], 2, 5.0)
-    result, pending = diversity.queue(data_dir, public, *request)
-    assert result is None and [jobs_api.get(data_dir, i).kind for i in pending.job_ids] == ["sample", "sample"]
-    assert diversity.poll(data_dir, public, pending)[0] is None
-
-    _run_worker_until_idle(data_dir)
-
-    result, progress = diversity.poll(data_dir, public, pending)
-    assert progress == "" and Path(result.grid_video).is_file() and Path(result.still_image).is_file()
-    assert list(result.table.model) == ["teacher", "DFD (shipped)"] and list(result.table.NFE) == [4, 4]
-    cached, again = diversity.queue(data_dir, public, *request)  # the same request later: no new jobs
-    assert again is None and cached.grid_video == result.grid_video
-    in_process = diversity.run(data_dir, public, *request)  # same settings and weights: the same cached files
-    assert in_process.grid_video == result.grid_video
-
-
-def test_diversity_outside_the_shapes_world_uses_the_encoder_the_app_was_given(monkeypatch, tmp_path):
-    from test_features import save_tiny_encoders
-
-    monkeypatch.setattr(lineup, "world_of", lambda base: None)
-    monkeypatch.delenv(measures.FEATURES_ENV, raising=False)
-    clips = np.random.default_rng(0).integers(0, 255, (3, 5, 16, 16, 3), dtype=np.uint8)
-    values, note = measures.clip_metrics("some/video-model", "a cat", clips)
-    assert note == measures.NO_FEATURES and "DFD_STUDIO_FEATURES=dinov2:MODEL" in note
-    assert values["diversity"] is None and values["saturation"] > 0
-
-    monkeypatch.setenv(measures.FEATURES_ENV, f"dinov2:{save_tiny_encoders(tmp_path) / 'dinov2'}")
-    values, note = measures.clip_metrics("some/video-model", "a cat", clips)
-    assert values["diversity"] > 0 and note.startswith("Diversity by dinov2:")
 
 
 # --- Publish --------------------------------------------------------------------------------------------
