@@ -58,6 +58,8 @@ def cmd_pretrain_teacher(args) -> int:
         raise CliError("--pool-clips must be at least --batch-size")
     if args.lr <= 0:
         raise CliError("--lr must be positive")
+    if args.time_shift <= 0:
+        raise CliError("--time-shift must be positive (1 trains every noise level equally)")
     if args.init and not Path(args.init).is_dir() and args.init != "shapes-tiny":
         raise CliError(f"--init {args.init}: no such folder; give a teacher folder written by pretrain-teacher")
     cfg = TeacherConfig(
@@ -68,6 +70,7 @@ def cmd_pretrain_teacher(args) -> int:
         lr=args.lr,
         warmup_steps=args.warmup_steps,
         lr_schedule=args.lr_schedule,
+        time_shift=args.time_shift,
         init=args.init,
     )
     command = "python -m engine pretrain-teacher " + " ".join(shlex.quote(a) for a in sys.argv[2:])
@@ -339,6 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["cosine", "constant"],
         default="cosine",
         help="cosine decay to 10%% over --steps, or constant (then every --save-every save equals a run of that length)",
+    )
+    p.add_argument(
+        "--time-shift",
+        type=float,
+        default=1.0,
+        help="train more at high noise: t = s*u/(1+(s-1)*u) for uniform u (default 1: every level equally)",
     )
     p.add_argument("--init", default=None, help="continue training this teacher folder (its sizes are kept)")
     p.set_defaults(func=cmd_pretrain_teacher)

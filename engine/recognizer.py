@@ -111,6 +111,7 @@ def train_recognizer(cfg: RecognizerConfig, out: Path, command: str, progress=No
     meta = {
         "made_by": command,
         "config": asdict(cfg),
+        "world_ranges": world.continuous_ranges(),
         "heldout_accuracy": accuracy,
         "train_seconds": round(time.time() - started, 1),
         "torch": torch.__version__,

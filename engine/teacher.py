@@ -54,6 +54,9 @@ class TeacherConfig:
     # exactly what `--steps k` would have written, so any intermediate save can be shipped as is.
     init: str | None = None
     lr_schedule: str = "cosine"  # "cosine" (decay to 10% over `steps`) or "constant" (after warm-up)
+    # Training noise levels t = s*u / (1 + (s-1)*u), u uniform. s > 1 trains more at high noise, where a
+    # sample's layout and shape are decided (the sampler's own shift spends its steps there too).
+    time_shift: float = 1.0
 
 
 def build_pipeline(cfg: TeacherConfig, fit_clips: np.ndarray):
@@ -84,6 +87,11 @@ def build_pipeline(cfg: TeacherConfig, fit_clips: np.ndarray):
     return WanPipeline(
         tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=scheduler, transformer=transformer
     )
+
+
+def shifted_times(u: torch.Tensor, shift: float) -> torch.Tensor:
+    """Map uniform u in [0, 1] to noise levels with the flow-match scheduler's shift (1: unchanged)."""
+    return shift * u / (1 + (shift - 1) * u)
 
 
 def _lr_at(step: int, cfg: TeacherConfig) -> float:
@@ -160,7 +168,7 @@ def pretrain_teacher(cfg: TeacherConfig, out: Path, command: str, save_every: in
         x0 = pool[idx]
         captions = [world.training_caption(rng, pool_factors[i]) for i in idx]
         cond = bank.lookup(captions)
-        t = torch.rand(cfg.batch_size, generator=gen)
+        t = shifted_times(torch.rand(cfg.batch_size, generator=gen), cfg.time_shift)
         eps = torch.randn(x0.shape, generator=gen)
         tt = t.view(-1, 1, 1, 1, 1)
         x_t = (1 - tt) * x0 + tt * eps
@@ -208,6 +216,7 @@ def _save(pipe, ema, out: Path, cfg: TeacherConfig, command: str, step: int, los
     pipe.transformer.load_state_dict(ema)  # ship the EMA weights
     meta = {
         "world": "shapes",
+        "world_ranges": world.continuous_ranges(),
         "num_frames": world.NUM_FRAMES,
         "height": world.HEIGHT,
         "width": world.WIDTH,

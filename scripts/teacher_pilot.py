@@ -8,6 +8,9 @@ here is shipped. Run alone on the 2-core CPU (each takes 5-15 minutes).
         instead of 1x2x2: 4x the tokens; patch embedding and output head folded from the 2x2 ones)
     python scripts/teacher_pilot.py sampler [BASE]
         teacher@50 fidelity on the detailed prompts under other scheduler shifts, CFG and step counts
+    python scripts/teacher_pilot.py sdedit [BASE] [--from 0.3,0.5,0.7,0.85,0.95,1]
+        where shape is lost: real clips of each detailed caption noised to level t, then the teacher's
+        remaining 50-step CFG-5 Euler steps from there (t = 1 is plain sampling)
 
 Both print attribute accuracy of 8 seeds on each of the 10 detailed prompts (the recognizer's reading).
 """
@@ -110,6 +113,31 @@ def sampler(args) -> None:
                           "prompt_fidelity": round(float(np.mean(list(factors.values()))), 4)}), flush=True)
 
 
+def sdedit(args) -> None:
+    from engine import sampling
+    from engine.models import load_base_model
+    from engine.recognizer import Recognizer
+
+    model, recognizer = load_base_model(args.base), Recognizer(args.recognizer) if args.recognizer else Recognizer()
+    sigmas = sampling.teacher_sigmas(model.pipe.scheduler, 50)
+    uncond = model.encode_prompts([""]).expand(8, -1, -1)
+    seeds = list(range(1, 9))
+    for level in [float(x) for x in args.levels.split(",")]:
+        start = min(range(len(sigmas)), key=lambda i: abs(sigmas[i] - level))  # nearest step of the schedule
+        accuracy = []
+        for k, prompt in enumerate(world.prompt_set("detailed")):
+            named = world.parse_caption(prompt)
+            clips, _ = world.sample_clips(named, len(seeds), seed=100 + k)
+            x0 = model.encode_video(clips)
+            x = sampling.add_noise(x0, sampling.seeded_noise(x0.shape, seeds, x0.device, x0.dtype), sigmas[start])
+            x = sampling.teacher_sample(model.transformer, x / sigmas[start], model.encode_prompts([prompt]).expand(8, -1, -1),
+                                        uncond, sigmas[start:], 5.0)
+            accuracy.append(metrics.attribute_accuracy(named, recognizer.predict(model.decode(x))[0]))
+        factors = {k: round(float(np.mean([a[k] for a in accuracy])), 3) for k in accuracy[0]}
+        print(json.dumps({"from_t": round(sigmas[start], 3), "steps": len(sigmas) - 1 - start,
+                          "factor_accuracy": factors}), flush=True)
+
+
 def main() -> None:
     torch.set_num_threads(2)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -125,6 +153,11 @@ def main() -> None:
     p = sub.add_parser("sampler", help="the shipped teacher under other sampler settings")
     p.add_argument("base", nargs="?", default="shapes-tiny")
     p.set_defaults(run=sampler)
+    p = sub.add_parser("sdedit", help="from which noise level the teacher keeps a real clip's shape")
+    p.add_argument("base", nargs="?", default="shapes-tiny")
+    p.add_argument("--from", dest="levels", default="0.3,0.5,0.7,0.85,0.95,1")
+    p.add_argument("--recognizer", default=None, help="recognizer folder (default: the shipped one)")
+    p.set_defaults(run=sdedit)
     args = parser.parse_args()
     args.run(args)
 

@@ -134,7 +134,8 @@ def test_bundled_teacher_is_registered_and_records_the_command_that_made_it():
 def test_pretrain_teacher_continues_a_teacher_and_records_the_chain_of_commands(trained_dir, tmp_path):
     out = tmp_path / "continued"
     result = run_engine("pretrain-teacher", "--init", str(trained_dir), "--out", str(out), "--steps", "2",
-                        "--batch-size", "4", "--pool-clips", "8", "--lr", "3e-4", "--lr-schedule", "constant")
+                        "--batch-size", "4", "--pool-clips", "8", "--lr", "3e-4", "--lr-schedule", "constant",
+                        "--time-shift", "3")
     assert result.returncode == 0, result.stderr
     meta = json.loads((out / STUDIO_META).read_text())
     first = json.loads((trained_dir / STUDIO_META).read_text())
@@ -142,6 +143,19 @@ def test_pretrain_teacher_continues_a_teacher_and_records_the_chain_of_commands(
     assert [m["made_by"] for m in meta["lineage"]] == [first["made_by"]]
     assert meta["teacher_config"]["init"] == str(trained_dir) and meta["teacher_config"]["lr_schedule"] == "constant"
     assert meta["teacher_config"]["num_layers"] == first["teacher_config"]["num_layers"]  # sizes come from --init
+    assert meta["teacher_config"]["time_shift"] == 3.0
 
     missing = run_engine("pretrain-teacher", "--init", str(tmp_path / "nope"), "--out", str(out), "--steps", "2")
     assert missing.returncode == 2 and "no such folder" in missing.stderr
+    bad_shift = run_engine("pretrain-teacher", "--out", str(out), "--steps", "2", "--time-shift", "0")
+    assert bad_shift.returncode == 2 and "--time-shift must be positive" in bad_shift.stderr
+
+
+def test_time_shift_moves_training_noise_levels_up_and_keeps_the_ends():
+    from engine.teacher import shifted_times
+
+    u = torch.linspace(0, 1, 11)
+    assert torch.equal(shifted_times(u, 1.0), u)
+    shifted = shifted_times(u, 3.0)
+    assert shifted[0] == 0 and shifted[-1] == 1 and float(shifted[5]) == pytest.approx(0.75)
+    assert bool((shifted[1:-1] > u[1:-1]).all()) and bool((shifted.diff() > 0).all())
