@@ -22,6 +22,7 @@ import torch
 from . import world
 from .autoencoder import PatchPCAAutoencoder, frames_to_tensor
 from .folders import written_folder
+from .losses import shifted_time
 from .models import STUDIO_META
 from .text import build_text_encoder, build_tokenizer, encode_prompts
 
@@ -87,11 +88,6 @@ def build_pipeline(cfg: TeacherConfig, fit_clips: np.ndarray):
     return WanPipeline(
         tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=scheduler, transformer=transformer
     )
-
-
-def shifted_times(u: torch.Tensor, shift: float) -> torch.Tensor:
-    """Map uniform u in [0, 1] to noise levels with the flow-match scheduler's shift (1: unchanged)."""
-    return shift * u / (1 + (shift - 1) * u)
 
 
 def _lr_at(step: int, cfg: TeacherConfig) -> float:
@@ -168,7 +164,7 @@ def pretrain_teacher(cfg: TeacherConfig, out: Path, command: str, save_every: in
         x0 = pool[idx]
         captions = [world.training_caption(rng, pool_factors[i]) for i in idx]
         cond = bank.lookup(captions)
-        t = shifted_times(torch.rand(cfg.batch_size, generator=gen), cfg.time_shift)
+        t = shifted_time(torch.rand(cfg.batch_size, generator=gen), cfg.time_shift, t_min=0.0, t_max=1.0)
         eps = torch.randn(x0.shape, generator=gen)
         tt = t.view(-1, 1, 1, 1, 1)
         x_t = (1 - tt) * x0 + tt * eps

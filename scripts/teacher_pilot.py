@@ -92,6 +92,11 @@ def train(args) -> None:
                       "saturation_error": entry["saturation_error"], "sharpness_ratio": entry["sharpness_ratio"]}))
 
 
+def _mean_accuracy(per_prompt: list[dict[str, float]]) -> dict[str, float]:
+    """Each factor's accuracy averaged over the prompts."""
+    return {k: round(float(np.mean([a[k] for a in per_prompt])), 3) for k in per_prompt[0]}
+
+
 def sampler(args) -> None:
     from diffusers import FlowMatchEulerDiscreteScheduler
 
@@ -108,7 +113,7 @@ def sampler(args) -> None:
             cfg = SampleConfig(base=args.base, prompt=prompt, seeds=list(range(1, 9)), steps=steps, guidance=guidance)
             predicted, _ = recognizer.predict(sample_frames(model, cfg.validate())[0])
             accuracy.append(metrics.attribute_accuracy(world.parse_caption(prompt), predicted))
-        factors = {k: round(float(np.mean([a[k] for a in accuracy])), 3) for k in accuracy[0]}
+        factors = _mean_accuracy(accuracy)
         print(json.dumps({"shift": shift, "cfg": guidance, "steps": steps, "factor_accuracy": factors,
                           "prompt_fidelity": round(float(np.mean(list(factors.values()))), 4)}), flush=True)
 
@@ -116,12 +121,12 @@ def sampler(args) -> None:
 def sdedit(args) -> None:
     from engine import sampling
     from engine.models import load_base_model
-    from engine.recognizer import Recognizer
+    from engine.recognizer import DEFAULT_DIR, Recognizer
 
-    model, recognizer = load_base_model(args.base), Recognizer(args.recognizer) if args.recognizer else Recognizer()
+    model, recognizer = load_base_model(args.base), Recognizer(args.recognizer or DEFAULT_DIR)
     sigmas = sampling.teacher_sigmas(model.pipe.scheduler, 50)
-    uncond = model.encode_prompts([""]).expand(8, -1, -1)
     seeds = list(range(1, 9))
+    uncond = model.encode_prompts([""]).expand(len(seeds), -1, -1)
     for level in [float(x) for x in args.levels.split(",")]:
         start = min(range(len(sigmas)), key=lambda i: abs(sigmas[i] - level))  # nearest step of the schedule
         accuracy = []
@@ -130,10 +135,11 @@ def sdedit(args) -> None:
             clips, _ = world.sample_clips(named, len(seeds), seed=100 + k)
             x0 = model.encode_video(clips)
             x = sampling.add_noise(x0, sampling.seeded_noise(x0.shape, seeds, x0.device, x0.dtype), sigmas[start])
-            x = sampling.teacher_sample(model.transformer, x / sigmas[start], model.encode_prompts([prompt]).expand(8, -1, -1),
-                                        uncond, sigmas[start:], 5.0)
+            cond = model.encode_prompts([prompt]).expand(len(seeds), -1, -1)
+            # teacher_sample starts from noise * sigmas[0]; handing it x / sigma starts it exactly at x.
+            x = sampling.teacher_sample(model.transformer, x / sigmas[start], cond, uncond, sigmas[start:], 5.0)
             accuracy.append(metrics.attribute_accuracy(named, recognizer.predict(model.decode(x))[0]))
-        factors = {k: round(float(np.mean([a[k] for a in accuracy])), 3) for k in accuracy[0]}
+        factors = _mean_accuracy(accuracy)
         print(json.dumps({"from_t": round(sigmas[start], 3), "steps": len(sigmas) - 1 - start,
                           "factor_accuracy": factors}), flush=True)
 
