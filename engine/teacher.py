@@ -203,7 +203,9 @@ def _continued_pipeline(cfg: TeacherConfig):
         setattr(cfg, key, previous[key])
     # Provenance: the chain of commands that made the starting weights, oldest first.
     earlier = meta.get("lineage", [])
-    step = {k: meta[k] for k in ("made_by", "trained_steps", "train_seconds", "final_loss_ema") if k in meta}
+    # Each stage keeps the world it trained on: the world's sizes have changed once (docs/results.md).
+    step = {k: meta[k] for k in ("made_by", "trained_steps", "train_seconds", "final_loss_ema", "world_ranges")
+            if k in meta}
     return model.pipe, earlier + [step]
 
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from conftest import ROOT, run_engine
+from engine import world
 from engine.models import BUILTIN_MODELS, STUDIO_META, ModelError, load_base_model, resolve_model
 from engine.video import probe_frame_count, read_mp4
 
@@ -122,6 +123,8 @@ def test_bundled_teacher_is_registered_and_records_the_command_that_made_it():
     assert all(m["made_by"].startswith("python -m engine pretrain-teacher ") for m in chain)
     assert chain[0]["made_by"].startswith("python -m engine pretrain-teacher --out engine/assets/shapes-tiny")
     assert meta.get("total_trained_steps", meta["trained_steps"]) == sum(m["trained_steps"] for m in chain)
+    assert all("radius" in m["world_ranges"] for m in chain)  # the world each stage trained on
+    assert meta["world_ranges"] == json.loads(json.dumps(world.continuous_ranges()))  # the last saw today's world
     if meta["teacher_config"].get("lr_schedule") == "constant":  # an intermediate save equals a shorter run
         assert meta["trained_steps"] <= meta["teacher_config"]["steps"]
     else:
@@ -141,6 +144,7 @@ def test_pretrain_teacher_continues_a_teacher_and_records_the_chain_of_commands(
     first = json.loads((trained_dir / STUDIO_META).read_text())
     assert meta["trained_steps"] == 2 and meta["total_trained_steps"] == 5
     assert [m["made_by"] for m in meta["lineage"]] == [first["made_by"]]
+    assert meta["lineage"][0]["world_ranges"] == first["world_ranges"]  # each stage keeps the world it saw
     assert meta["teacher_config"]["init"] == str(trained_dir) and meta["teacher_config"]["lr_schedule"] == "constant"
     assert meta["teacher_config"]["num_layers"] == first["teacher_config"]["num_layers"]  # sizes come from --init
     assert meta["teacher_config"]["time_shift"] == 3.0
