@@ -60,6 +60,8 @@ def cmd_pretrain_teacher(args) -> int:
         raise CliError("--lr must be positive")
     if args.time_shift <= 0:
         raise CliError("--time-shift must be positive (1 trains every noise level equally)")
+    if not 0 <= args.balanced_detailed < 1:
+        raise CliError("--balanced-detailed must be in [0, 1): the fraction of each batch with uniform factors")
     if args.init and not Path(args.init).is_dir() and args.init != "shapes-tiny":
         raise CliError(f"--init {args.init}: no such folder; give a teacher folder written by pretrain-teacher")
     cfg = TeacherConfig(
@@ -71,6 +73,7 @@ def cmd_pretrain_teacher(args) -> int:
         warmup_steps=args.warmup_steps,
         lr_schedule=args.lr_schedule,
         time_shift=args.time_shift,
+        balanced_detailed=args.balanced_detailed,
         init=args.init,
     )
     command = "python -m engine pretrain-teacher " + " ".join(shlex.quote(a) for a in sys.argv[2:])
@@ -348,6 +351,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=1.0,
         help="train more at high noise: t = s*u/(1+(s-1)*u) for uniform u (default 1: every level equally)",
+    )
+    p.add_argument(
+        "--balanced-detailed",
+        type=float,
+        default=0.0,
+        help="fraction of each batch with every factor uniform and captioned in full: rare combinations "
+        "as often as common ones, the same p(clip | detailed caption) (default 0)",
     )
     p.add_argument("--init", default=None, help="continue training this teacher folder (its sizes are kept)")
     p.set_defaults(func=cmd_pretrain_teacher)

@@ -58,6 +58,11 @@ class TeacherConfig:
     # Training noise levels t = s*u / (1 + (s-1)*u), u uniform. s > 1 trains more at high noise, where a
     # sample's layout and shape are decided (the sampler's own shift spends its steps there too).
     time_shift: float = 1.0
+    # Fraction of each batch drawn with every factor uniform and captioned in full (world.uniform_naming).
+    # The rare combinations (purple 8%, cross 10%, ...) are where the teacher's shape fails; this shows
+    # them as often as common ones without changing any conditional it learns: p(clip | detailed
+    # caption) is the same, and partial and empty captions still come from the true frequencies.
+    balanced_detailed: float = 0.0
 
 
 def build_pipeline(cfg: TeacherConfig, fit_clips: np.ndarray):
@@ -149,6 +154,8 @@ def pretrain_teacher(cfg: TeacherConfig, out: Path, command: str, save_every: in
             latents.append(vae.normalize(vae.encode(frames_to_tensor(clips)).latent_dist.mode()))
         pool_factors += factors
     pool = torch.cat(latents)
+    balanced_pool, balanced_captions = _balanced_pool(cfg, vae, rng)
+    n_balanced = round(cfg.batch_size * cfg.balanced_detailed)
 
     ema = {k: v.detach().clone() for k, v in transformer.state_dict().items()}
     transformer.requires_grad_(True)  # a loaded model comes frozen
@@ -160,9 +167,13 @@ def pretrain_teacher(cfg: TeacherConfig, out: Path, command: str, save_every: in
     meta = {}
     loss_avg = None
     for step in range(cfg.steps):
-        idx = rng.integers(0, len(pool), size=cfg.batch_size)
+        idx = rng.integers(0, len(pool), size=cfg.batch_size - n_balanced)
         x0 = pool[idx]
         captions = [world.training_caption(rng, pool_factors[i]) for i in idx]
+        if n_balanced:
+            extra = rng.integers(0, len(balanced_pool), size=n_balanced)
+            x0 = torch.cat([x0, balanced_pool[extra]])
+            captions += [balanced_captions[i] for i in extra]
         cond = bank.lookup(captions)
         t = shifted_time(torch.rand(cfg.batch_size, generator=gen), cfg.time_shift, t_min=0.0, t_max=1.0)
         eps = torch.randn(x0.shape, generator=gen)
@@ -188,6 +199,21 @@ def pretrain_teacher(cfg: TeacherConfig, out: Path, command: str, save_every: in
         if last or (save_every and (step + 1) % save_every == 0):
             meta = _save(pipe, ema, out, cfg, command, step + 1, loss_avg, time.time() - started, lineage)
     return meta
+
+
+def _balanced_pool(cfg: TeacherConfig, vae, rng: np.random.Generator):
+    """Latents and detailed captions of clips whose factors are all uniform (cfg.balanced_detailed of the
+    main pool's size), or (None, []) when the option is off: then no random draw is spent, so runs
+    without it repeat exactly."""
+    if not cfg.balanced_detailed:
+        return None, []
+    namings = [world.uniform_naming(rng) for _ in range(max(1, round(cfg.pool_clips * cfg.balanced_detailed)))]
+    latents = []
+    for start in range(0, len(namings), 500):
+        clips = np.stack([world.render(world.draw_factors(rng, n)) for n in namings[start : start + 500]])
+        with torch.no_grad():
+            latents.append(vae.normalize(vae.encode(frames_to_tensor(clips)).latent_dist.mode()))
+    return torch.cat(latents), [world.caption(n) for n in namings]
 
 
 def _continued_pipeline(cfg: TeacherConfig):

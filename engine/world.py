@@ -146,6 +146,13 @@ def _draw(rng: np.random.Generator, table: dict[str, float]) -> str:
     return names[rng.choice(len(names), p=np.array([table[n] for n in names]))]
 
 
+def uniform_naming(rng: np.random.Generator) -> dict[str, str]:
+    """Every discrete factor drawn uniformly: a detailed caption in which rare combinations are as common
+    as frequent ones. p_real(clip | detailed caption) does not depend on how often the caption occurs,
+    so clips drawn this way and captioned in full are still exact samples of that conditional."""
+    return {f: list(FACTORS[f])[int(rng.integers(len(FACTORS[f])))] for f in FACTOR_NAMES}
+
+
 def draw_factors(rng: np.random.Generator, named: dict[str, str] | None = None) -> ClipFactors:
     """One clip's factors from p_real(. | caption): named factors fixed, the rest from their marginals."""
     named = named or {}

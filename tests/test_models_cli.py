@@ -138,7 +138,7 @@ def test_pretrain_teacher_continues_a_teacher_and_records_the_chain_of_commands(
     out = tmp_path / "continued"
     result = run_engine("pretrain-teacher", "--init", str(trained_dir), "--out", str(out), "--steps", "2",
                         "--batch-size", "4", "--pool-clips", "8", "--lr", "3e-4", "--lr-schedule", "constant",
-                        "--time-shift", "3")
+                        "--time-shift", "3", "--balanced-detailed", "0.5")
     assert result.returncode == 0, result.stderr
     meta = json.loads((out / STUDIO_META).read_text())
     first = json.loads((trained_dir / STUDIO_META).read_text())
@@ -147,12 +147,14 @@ def test_pretrain_teacher_continues_a_teacher_and_records_the_chain_of_commands(
     assert meta["lineage"][0]["world_ranges"] == first["world_ranges"]  # each stage keeps the world it saw
     assert meta["teacher_config"]["init"] == str(trained_dir) and meta["teacher_config"]["lr_schedule"] == "constant"
     assert meta["teacher_config"]["num_layers"] == first["teacher_config"]["num_layers"]  # sizes come from --init
-    assert meta["teacher_config"]["time_shift"] == 3.0
+    assert meta["teacher_config"]["time_shift"] == 3.0 and meta["teacher_config"]["balanced_detailed"] == 0.5
 
     missing = run_engine("pretrain-teacher", "--init", str(tmp_path / "nope"), "--out", str(out), "--steps", "2")
     assert missing.returncode == 2 and "no such folder" in missing.stderr
     bad_shift = run_engine("pretrain-teacher", "--out", str(out), "--steps", "2", "--time-shift", "0")
     assert bad_shift.returncode == 2 and "--time-shift must be positive" in bad_shift.stderr
+    bad_balance = run_engine("pretrain-teacher", "--out", str(out), "--steps", "2", "--balanced-detailed", "1")
+    assert bad_balance.returncode == 2 and "--balanced-detailed must be in [0, 1)" in bad_balance.stderr
 
 
 def test_time_shift_moves_training_noise_levels_up_and_keeps_the_ends():

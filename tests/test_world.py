@@ -36,6 +36,17 @@ def test_frequencies_are_uneven_so_collapse_onto_the_common_mode_shows():
         assert max(table.values()) >= 2 * min(table.values())
 
 
+def test_uniform_naming_names_every_factor_with_every_value_equally_often():
+    # The teacher's --balanced-detailed draws: rare values (purple 8%, cross 10%) as common as any.
+    rng = np.random.default_rng(0)
+    draws = [world.uniform_naming(rng) for _ in range(8000)]
+    assert all(set(d) == set(world.FACTOR_NAMES) for d in draws)
+    for factor, values in world.FACTORS.items():
+        counts = Counter(d[factor] for d in draws)
+        for value in values:
+            assert abs(counts[value] / len(draws) - 1 / len(values)) < 0.02, (factor, value)
+
+
 def test_every_caption_round_trips_and_detailed_prompts_cover_every_value():
     for named in world.all_namings():
         assert world.parse_caption(world.caption(named)) == named
