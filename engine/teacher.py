@@ -145,15 +145,8 @@ def pretrain_teacher(cfg: TeacherConfig, out: Path, command: str, save_every: in
     bank = _CaptionBank(pipe, cfg.text_len)
 
     # Pre-render and encode the clip pool once; captions are re-drawn every time a clip is used.
-    pool_factors, latents = [], []
-    for start in range(0, cfg.pool_clips, 500):
-        n = min(500, cfg.pool_clips - start)
-        factors = [world.draw_factors(rng) for _ in range(n)]
-        clips = np.stack([world.render(f) for f in factors])
-        with torch.no_grad():
-            latents.append(vae.normalize(vae.encode(frames_to_tensor(clips)).latent_dist.mode()))
-        pool_factors += factors
-    pool = torch.cat(latents)
+    pool_factors = [world.draw_factors(rng) for _ in range(cfg.pool_clips)]
+    pool = _encoded(vae, pool_factors)
     balanced_pool, balanced_captions = _balanced_pool(cfg, vae, rng)
     n_balanced = round(cfg.batch_size * cfg.balanced_detailed)
 
@@ -208,12 +201,17 @@ def _balanced_pool(cfg: TeacherConfig, vae, rng: np.random.Generator):
     if not cfg.balanced_detailed:
         return None, []
     namings = [world.uniform_naming(rng) for _ in range(max(1, round(cfg.pool_clips * cfg.balanced_detailed)))]
+    return _encoded(vae, [world.draw_factors(rng, n) for n in namings]), [world.caption(n) for n in namings]
+
+
+def _encoded(vae, factors: list) -> torch.Tensor:
+    """The normalized latents of the clips with these factors, rendered and encoded 500 at a time."""
     latents = []
-    for start in range(0, len(namings), 500):
-        clips = np.stack([world.render(world.draw_factors(rng, n)) for n in namings[start : start + 500]])
+    for start in range(0, len(factors), 500):
+        clips = np.stack([world.render(f) for f in factors[start : start + 500]])
         with torch.no_grad():
             latents.append(vae.normalize(vae.encode(frames_to_tensor(clips)).latent_dist.mode()))
-    return torch.cat(latents), [world.caption(n) for n in namings]
+    return torch.cat(latents)
 
 
 def _continued_pipeline(cfg: TeacherConfig):
