@@ -59,7 +59,7 @@ class TeacherConfig:
     # sample's layout and shape are decided (the sampler's own shift spends its steps there too).
     time_shift: float = 1.0
     # Fraction of each batch drawn with every factor uniform and captioned in full (world.uniform_naming).
-    # The rare combinations (purple 8%, cross 10%, ...) are where the teacher's shape fails; this shows
+    # The rare combinations (purple 8%, diamond 10%, ...) are where the teacher's shape fails; this shows
     # them as often as common ones without changing any conditional it learns: p(clip | detailed
     # caption) is the same, and partial and empty captions still come from the true frequencies.
     balanced_detailed: float = 0.0
@@ -135,9 +135,9 @@ def pretrain_teacher(cfg: TeacherConfig, out: Path, command: str, save_every: in
     """
     started = time.time()
     rng = np.random.default_rng(cfg.seed)
-    lineage = []
+    lineage, renamed = [], {}
     if cfg.init:
-        pipe, lineage = _continued_pipeline(cfg)
+        pipe, lineage, renamed = _continued_pipeline(cfg)
     else:
         fit_clips, _ = world.sample_clips({}, cfg.ae_fit_clips, seed=cfg.seed + 1)
         pipe = build_pipeline(cfg, fit_clips)
@@ -190,7 +190,7 @@ def pretrain_teacher(cfg: TeacherConfig, out: Path, command: str, save_every: in
             progress(step + 1, cfg.steps, loss_avg)
         last = step + 1 == cfg.steps
         if last or (save_every and (step + 1) % save_every == 0):
-            meta = _save(pipe, ema, out, cfg, command, step + 1, loss_avg, time.time() - started, lineage)
+            meta = _save(pipe, ema, out, cfg, command, step + 1, loss_avg, time.time() - started, lineage, renamed)
     return meta
 
 
@@ -230,10 +230,32 @@ def _continued_pipeline(cfg: TeacherConfig):
     # Each stage keeps the world it trained on: the world's sizes have changed once (docs/results.md).
     step = {k: meta[k] for k in ("made_by", "trained_steps", "train_seconds", "final_loss_ema", "world_ranges")
             if k in meta}
-    return model.pipe, earlier + [step]
+    return model.pipe, earlier + [step], _renamed_words(model.pipe, cfg.text_len)
 
 
-def _save(pipe, ema, out: Path, cfg: TeacherConfig, command: str, step: int, loss: float, seconds: float, lineage):
+def _renamed_words(pipe, text_len: int) -> dict[str, str]:
+    """Give a continued teacher the world's current words; returns {old word: new word}.
+
+    A factor value renamed in the world (the fourth shape: cross -> diamond, session 6) keeps its token
+    id, so the new word inherits the old one's frozen random embedding: a distinct code that the
+    transformer then learns to draw anew. Adding or removing words would change the text encoder's size:
+    that needs a new teacher."""
+    old, new = pipe.tokenizer.get_vocab(), build_tokenizer(world.vocabulary(), text_len)
+    if len(old) != len(new.get_vocab()):
+        raise ValueError(
+            f"the world's vocabulary has {len(new.get_vocab())} words but this teacher's tokenizer has {len(old)}; "
+            "a teacher can only continue when words are renamed, not added or removed: train a new one "
+            "(pretrain-teacher without --init)"
+        )
+    word_at = {i: w for w, i in old.items()}
+    renamed = {word_at[i]: w for w, i in new.get_vocab().items() if word_at[i] != w}
+    if renamed:
+        pipe.register_modules(tokenizer=new)
+    return renamed
+
+
+def _save(pipe, ema, out: Path, cfg: TeacherConfig, command: str, step: int, loss: float, seconds: float, lineage,
+          renamed: dict[str, str]):
     live = {k: v.detach().clone() for k, v in pipe.transformer.state_dict().items()}
     pipe.transformer.load_state_dict(ema)  # ship the EMA weights
     meta = {
@@ -249,6 +271,7 @@ def _save(pipe, ema, out: Path, cfg: TeacherConfig, command: str, step: int, los
         "trained_steps": step,
         "total_trained_steps": step + sum(earlier["trained_steps"] for earlier in lineage),
         "lineage": lineage,
+        **({"renamed_words": renamed} if renamed else {}),  # words this stage gave a new meaning
         # An intermediate save of a constant-rate run is exactly what a run of this length writes.
         **({"same_as": re.sub(r"--steps[ =]\d+", f"--steps {step}", command)}
            if cfg.lr_schedule == "constant" and step < cfg.steps else {}),

@@ -3,9 +3,14 @@ docs/results.md ("Teacher: what did not move shape") can be re-measured. Not par
 here is shipped. Run alone on the 2-core CPU (each takes 5-15 minutes).
 
     python scripts/teacher_pilot.py train VARIANT STEPS OUT [--lr 3e-4] [--lr-schedule constant|cosine]
+            [--seed 1] [--warmup-steps 100] [--pool-clips 16000] [--only-shape SHAPE]
         VARIANT: same (continue as is), ffnN (FFN widened to N, function-preserving: the new hidden
         units start with zero output weights), patch1 (1x1x1 tokens over the 8x8-pixel latent cells
-        instead of 1x2x2: 4x the tokens; patch embedding and output head folded from the 2x2 ones)
+        instead of 1x2x2: 4x the tokens; patch embedding and output head folded from the 2x2 ones).
+        --only-shape: every training clip has that shape (can the network learn to draw it at all?)
+    python scripts/teacher_pilot.py shapes [BASE] [--png OUT.png]
+        what the teacher draws for each shape ("a red SHAPE moving left on a dark background", 16 seeds)
+        without guidance (CFG 1: what it learned) and at the shipped CFG 5, as the recognizer reads it
     python scripts/teacher_pilot.py sampler [BASE]
         teacher@50 fidelity on the detailed prompts under other scheduler shifts, CFG and step counts
     python scripts/teacher_pilot.py sdedit [BASE] [--from 0.3,0.5,0.7,0.85,0.95,1]
@@ -71,13 +76,20 @@ def train(args) -> None:
     load = teacher._continued_pipeline
 
     def continued_and_grown(cfg):
-        pipe, lineage = load(cfg)
+        pipe, lineage, renamed = load(cfg)
         pipe.transformer = grown(pipe.transformer, args.variant)
-        return pipe, lineage
+        return pipe, lineage, renamed
 
     teacher._continued_pipeline = continued_and_grown  # pretrain_teacher's own loop, on the changed network
-    cfg = teacher.TeacherConfig(steps=args.steps, seed=1, lr=args.lr, lr_schedule=args.lr_schedule,
-                                warmup_steps=100, init=args.init)
+    if args.only_shape:
+        draw = world.draw_factors
+
+        def one_shape(rng, named=None):
+            return draw(rng, {**(named or {}), "shape": args.only_shape})
+
+        world.draw_factors = one_shape  # the pool; captions still name the shape at the usual rates
+    cfg = teacher.TeacherConfig(steps=args.steps, seed=args.seed, lr=args.lr, lr_schedule=args.lr_schedule,
+                                warmup_steps=args.warmup_steps, init=args.init, pool_clips=args.pool_clips)
     started = time.time()
 
     def progress(step, total, loss):
@@ -90,6 +102,28 @@ def train(args) -> None:
     print(json.dumps({"variant": args.variant, "steps": args.steps, "train_s": round(time.time() - started),
                       "prompt_fidelity": entry["prompt_fidelity"], "factor_accuracy": entry["factor_accuracy"],
                       "saturation_error": entry["saturation_error"], "sharpness_ratio": entry["sharpness_ratio"]}))
+
+
+def shapes(args) -> None:
+    from collections import Counter
+
+    from PIL import Image
+
+    from engine.generate import SampleConfig, sample_frames
+    from engine.models import load_base_model
+    from engine.recognizer import Recognizer
+
+    model, recognizer, rows = load_base_model(args.base), Recognizer(), []
+    for shape in world.SHAPES:
+        prompt = world.caption({"shape": shape, "colour": "red", "motion": "left", "background": "dark"})
+        for guidance in (1.0, 5.0):
+            cfg = SampleConfig(base=args.base, prompt=prompt, seeds=list(range(16)), steps=50, guidance=guidance)
+            clips = sample_frames(model, cfg.validate())[0]
+            read = Counter(p["shape"] for p in recognizer.predict(clips)[0])
+            print(json.dumps({"shape": shape, "cfg": guidance, "read_as": dict(read.most_common())}), flush=True)
+            rows.append(np.concatenate(list(clips[:, world.NUM_FRAMES // 2]), axis=1))  # middle frames
+    if args.png:
+        Image.fromarray(np.concatenate(rows)).save(args.png)
 
 
 def _mean_accuracy(per_prompt: list[dict[str, float]]) -> dict[str, float]:
@@ -155,7 +189,15 @@ def main() -> None:
     p.add_argument("--init", default="engine/assets/shapes-tiny")
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"])
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--warmup-steps", type=int, default=100)
+    p.add_argument("--pool-clips", type=int, default=16000)
+    p.add_argument("--only-shape", choices=list(world.SHAPES), default=None)
     p.set_defaults(run=train)
+    p = sub.add_parser("shapes", help="what the teacher draws for each shape, with and without guidance")
+    p.add_argument("base", nargs="?", default="shapes-tiny")
+    p.add_argument("--png", default=None, help="write the middle frames, two rows per shape, here")
+    p.set_defaults(run=shapes)
     p = sub.add_parser("sampler", help="the shipped teacher under other sampler settings")
     p.add_argument("base", nargs="?", default="shapes-tiny")
     p.set_defaults(run=sampler)

@@ -15,7 +15,7 @@ def test_diversity_is_zero_for_identical_features_and_one_for_orthogonal_ones():
 def test_mode_metrics_on_a_collapsed_and_a_faithful_set():
     named = {"colour": "red", "motion": "left", "background": "dark"}  # shape is free
     collapsed = [{"shape": "circle", **named}] * 10
-    faithful = [{"shape": s, **named} for s in ["circle"] * 4 + ["square"] * 3 + ["triangle"] * 2 + ["cross"]]
+    faithful = [{"shape": s, **named} for s in ["circle"] * 4 + ["square"] * 3 + ["triangle"] * 2 + ["diamond"]]
     assert metrics.mode_coverage(named, collapsed) == 1 and metrics.mode_coverage(named, faithful) == 4
     assert metrics.mode_tv(named, faithful) == pytest.approx(0.0, abs=1e-9)
     assert metrics.mode_tv(named, collapsed) == pytest.approx(0.6)  # 0.5 * (0.6 + 0.3 + 0.2 + 0.1)

@@ -157,6 +157,41 @@ def test_pretrain_teacher_continues_a_teacher_and_records_the_chain_of_commands(
     assert bad_balance.returncode == 2 and "--balanced-detailed must be in [0, 1)" in bad_balance.stderr
 
 
+def _with_tokenizer_words(src, dst, words):
+    """A copy of the teacher at src whose tokenizer knows these words instead of the world's."""
+    import shutil
+
+    from engine.text import build_tokenizer
+
+    shutil.copytree(src, dst)
+    shutil.rmtree(dst / "tokenizer")
+    build_tokenizer(words, 16).save_pretrained(dst / "tokenizer")
+    return dst
+
+
+def test_a_teacher_made_before_a_word_was_renamed_continues_with_the_worlds_words(trained_dir, tmp_path):
+    # The fourth shape was "cross" until session 6: the shipped teacher continued under the new name.
+    old_words = ["cross" if w == "diamond" else w for w in world.vocabulary()]
+    older = _with_tokenizer_words(trained_dir, tmp_path / "older", old_words)
+    out = tmp_path / "continued"
+    result = run_engine("pretrain-teacher", "--init", str(older), "--out", str(out), "--steps", "2",
+                        "--batch-size", "4", "--pool-clips", "8")
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((out / STUDIO_META).read_text())
+    assert meta["renamed_words"] == {"cross": "diamond"}
+    old_ids = load_base_model(str(older), device="cpu").pipe.tokenizer
+    new_ids = load_base_model(str(out), device="cpu").pipe.tokenizer
+    # the new word takes the old one's id, so it keeps that word's frozen text embedding
+    assert new_ids("a diamond").input_ids == old_ids("a cross").input_ids
+    assert new_ids("a cross").input_ids == old_ids("a diamond").input_ids  # both unknown now: <unk>
+    assert "renamed_words" not in json.loads((trained_dir / STUDIO_META).read_text())
+
+    grown = _with_tokenizer_words(trained_dir, tmp_path / "grown", world.vocabulary() + ["hexagon"])
+    refused = run_engine("pretrain-teacher", "--init", str(grown), "--out", str(tmp_path / "x"), "--steps", "2")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "renamed, not added or removed" in refused.stderr
+
+
 def test_time_shift_moves_training_noise_levels_up_and_keeps_the_ends():
     from engine.losses import shifted_time
 

@@ -27,7 +27,7 @@ def test_named_factors_are_fixed_and_free_ones_follow_the_known_frequencies():
         truth = world.mode_frequencies(named, factor)
         for value, p in truth.items():
             assert abs(counts[value] / len(draws) - p) < 0.025, (factor, value)
-    assert world.mode_frequencies(named, "shape") == {"circle": 0.0, "square": 0.0, "triangle": 1.0, "cross": 0.0}
+    assert world.mode_frequencies(named, "shape") == {"circle": 0.0, "square": 0.0, "triangle": 1.0, "diamond": 0.0}
 
 
 def test_frequencies_are_uneven_so_collapse_onto_the_common_mode_shows():
@@ -37,7 +37,7 @@ def test_frequencies_are_uneven_so_collapse_onto_the_common_mode_shows():
 
 
 def test_uniform_naming_names_every_factor_with_every_value_equally_often():
-    # The teacher's --balanced-detailed draws: rare values (purple 8%, cross 10%) as common as any.
+    # The teacher's --balanced-detailed draws: rare values (purple 8%, diamond 10%) as common as any.
     rng = np.random.default_rng(0)
     draws = [world.uniform_naming(rng) for _ in range(8000)]
     assert all(set(d) == set(world.FACTOR_NAMES) for d in draws)
