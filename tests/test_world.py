@@ -79,6 +79,16 @@ def test_object_stays_in_frame_and_moves_the_named_way():
         assert xs[1] - xs[0] > 8  # moved right by more than 8 px over the clip
 
 
+def test_the_diamond_has_the_circles_area_and_its_own_outline():
+    ys, xs = np.mgrid[-32:32, -32:32].astype(np.float32) + 0.5
+    cover = {s: world._coverage(s, xs, ys, 15.0) for s in ("circle", "square", "diamond")}
+    assert float(cover["diamond"].sum()) == pytest.approx(float(cover["circle"].sum()), rel=0.02)
+    at = lambda s, x, y: cover[s][32 + y, 32 + x]  # noqa: E731
+    # the diamond reaches further along the axes than the square and leaves the square's corners empty
+    assert at("diamond", 17, 0) == 1.0 and at("square", 17, 0) == 0.0
+    assert at("diamond", 11, 11) == 0.0 and at("square", 11, 11) == 1.0
+
+
 def test_training_captions_mix_levels_including_unconditional():
     rng = np.random.default_rng(1)
     _, captions, factors = world.training_batch(rng, 400)
