@@ -59,8 +59,8 @@ class TeacherConfig:
     # sample's layout and shape are decided (the sampler's own shift spends its steps there too).
     time_shift: float = 1.0
     # Fraction of each batch drawn with every factor uniform and captioned in full (world.uniform_naming).
-    # The rare combinations (purple 8%, diamond 10%, ...) are where the teacher's shape fails; this shows
-    # them as often as common ones without changing any conditional it learns: p(clip | detailed
+    # This shows the rare combinations (purple 8%, diamond 10%, ...), where the teacher's shape is weakest,
+    # as often as common ones without changing any conditional it learns: p(clip | detailed
     # caption) is the same, and partial and empty captions still come from the true frequencies.
     balanced_detailed: float = 0.0
 
@@ -135,12 +135,13 @@ def pretrain_teacher(cfg: TeacherConfig, out: Path, command: str, save_every: in
     """
     started = time.time()
     rng = np.random.default_rng(cfg.seed)
-    lineage, renamed = [], {}
+    lineage = []
     if cfg.init:
-        pipe, lineage, renamed = _continued_pipeline(cfg)
+        pipe, lineage = _continued_pipeline(cfg)
     else:
         fit_clips, _ = world.sample_clips({}, cfg.ae_fit_clips, seed=cfg.seed + 1)
         pipe = build_pipeline(cfg, fit_clips)
+    renamed = _renamed_words(pipe, cfg.text_len)  # {} for a new teacher: it was built from today's words
     vae, transformer = pipe.vae, pipe.transformer
     bank = _CaptionBank(pipe, cfg.text_len)
 
@@ -230,27 +231,28 @@ def _continued_pipeline(cfg: TeacherConfig):
     # Each stage keeps the world it trained on: the world's sizes have changed once (docs/results.md).
     step = {k: meta[k] for k in ("made_by", "trained_steps", "train_seconds", "final_loss_ema", "world_ranges")
             if k in meta}
-    return model.pipe, earlier + [step], _renamed_words(model.pipe, cfg.text_len)
+    return model.pipe, earlier + [step]
 
 
 def _renamed_words(pipe, text_len: int) -> dict[str, str]:
-    """Give a continued teacher the world's current words; returns {old word: new word}.
+    """Give the teacher the world's current words; returns {old word: new word}.
 
     A factor value renamed in the world (the fourth shape: cross -> diamond, session 6) keeps its token
     id, so the new word inherits the old one's frozen random embedding: a distinct code that the
     transformer then learns to draw anew. Adding or removing words would change the text encoder's size:
     that needs a new teacher."""
-    old, new = pipe.tokenizer.get_vocab(), build_tokenizer(world.vocabulary(), text_len)
-    if len(old) != len(new.get_vocab()):
+    tokenizer = build_tokenizer(world.vocabulary(), text_len)
+    old, new = pipe.tokenizer.get_vocab(), tokenizer.get_vocab()
+    if len(old) != len(new):
         raise ValueError(
-            f"the world's vocabulary has {len(new.get_vocab())} words but this teacher's tokenizer has {len(old)}; "
+            f"the world's vocabulary has {len(new)} words but this teacher's tokenizer has {len(old)}; "
             "a teacher can only continue when words are renamed, not added or removed: train a new one "
             "(pretrain-teacher without --init)"
         )
     word_at = {i: w for w, i in old.items()}
-    renamed = {word_at[i]: w for w, i in new.get_vocab().items() if word_at[i] != w}
+    renamed = {word_at[i]: w for w, i in new.items() if word_at[i] != w}
     if renamed:
-        pipe.register_modules(tokenizer=new)
+        pipe.register_modules(tokenizer=tokenizer)
     return renamed
 
 

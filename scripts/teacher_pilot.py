@@ -76,9 +76,9 @@ def train(args) -> None:
     load = teacher._continued_pipeline
 
     def continued_and_grown(cfg):
-        pipe, lineage, renamed = load(cfg)
+        pipe, lineage = load(cfg)
         pipe.transformer = grown(pipe.transformer, args.variant)
-        return pipe, lineage, renamed
+        return pipe, lineage
 
     teacher._continued_pipeline = continued_and_grown  # pretrain_teacher's own loop, on the changed network
     if args.only_shape:
