@@ -85,11 +85,12 @@ class PatchPCAAutoencoder(ModelMixin, ConfigMixin):
         # -> (b, groups, h/s, w/s, c*g*s*s)
         return x.permute(0, 2, 4, 6, 1, 3, 5, 7).reshape(b, f // g, h // s, w // s, c * g * s * s)
 
-    def _from_patches(self, patches: torch.Tensor, frames_per_group: int) -> torch.Tensor:
+    def _from_patches(self, patches: torch.Tensor, frames_per_group: int, out: torch.Tensor) -> None:
+        """Write patches (b, n, h/s, w/s, c*g*s*s) into the video slice `out` (b, c, n*g, h, w)."""
         b, n, hs, ws, _ = patches.shape
         s, g, c = self.config.scale_factor_spatial, frames_per_group, self.config.in_channels
         x = patches.reshape(b, n, hs, ws, c, g, s, s).permute(0, 4, 1, 5, 2, 6, 3, 7)
-        return x.reshape(b, c, n * g, hs * s, ws * s)
+        out.view(b, c, n, g, hs, s, ws, s).copy_(x)
 
     # --- the AutoencoderKLWan interface --------------------------------------------------------
     def encode(self, x: torch.Tensor, return_dict: bool = True):
@@ -106,9 +107,13 @@ class PatchPCAAutoencoder(ModelMixin, ConfigMixin):
     def decode(self, z: torch.Tensor, return_dict: bool = True):
         t = self.config.scale_factor_temporal
         z = z.to(self.group_basis.dtype).permute(0, 2, 3, 4, 1)  # b, f', h', w', z
-        first = self._from_patches(z[:, :1] @ self.first_basis + self.first_mean, 1)
-        rest = self._from_patches(z[:, 1:] @ self.group_basis + self.group_mean, t)
-        video = torch.cat([first, rest], dim=2).clamp(-1.0, 1.0)
+        b, n, hs, ws, _ = z.shape
+        s = self.config.scale_factor_spatial
+        # Both parts are written into one video tensor, clamped in place: no concatenation pass.
+        video = torch.empty(b, self.config.in_channels, 1 + (n - 1) * t, hs * s, ws * s, dtype=z.dtype, device=z.device)
+        self._from_patches((z[:, :1] @ self.first_basis).add_(self.first_mean), 1, video[:, :, :1])
+        self._from_patches((z[:, 1:] @ self.group_basis).add_(self.group_mean), t, video[:, :, 1:])
+        video.clamp_(-1.0, 1.0)
         return DecoderOutput(sample=video) if return_dict else (video,)
 
     # --- fitting ---------------------------------------------------------------------------------
@@ -170,5 +175,7 @@ def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
 
 def tensor_to_frames(video: torch.Tensor) -> np.ndarray:
     """A float video tensor (B, 3, F, H, W) in [-1, 1] to uint8 clips (B, F, H, W, 3)."""
-    x = ((video.detach().float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+    # One new tensor (clamp), then in place: each full-size temporary costs a pass over fresh pages,
+    # the larger part of decoding 8 videos on a small CPU.
+    x = video.detach().float().clamp(-1, 1).add_(1.0).mul_(127.5).round_().to(torch.uint8)
     return x.permute(0, 2, 3, 4, 1).cpu().numpy()

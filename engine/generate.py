@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from . import sampling
+from .cpu_memory import keep_freed_memory
 from .models import BaseModel, load_base_model
 from .seeds import MAX_SEEDS
 from .video import write_mp4
@@ -79,6 +80,8 @@ def sample_frames(model: BaseModel, cfg: SampleConfig, progress=None) -> tuple[n
 
     Without a LoRA this is the teacher (Euler, CFG). With a student LoRA it is the student's few-step
     sampler on its own t_list (no CFG: the guidance was distilled into the student)."""
+    if model.device.type == "cpu":
+        keep_freed_memory()  # ~15% faster sampling on a small CPU (cpu_memory.py)
     frames = cfg.num_frames or model.num_frames
     height, width = cfg.height or model.height, cfg.width or model.width
     shape = model.latent_shape(len(cfg.seeds), frames, height, width)
@@ -124,7 +127,7 @@ def student_adapter(model: BaseModel, lora_dir: str | Path, fused: bool = True):
     fused: merge the LoRA into the weights it adapts for the duration (W + s * B @ A, one matmul per
     layer), so each forward costs what the base's does; the original weight tensors themselves are put
     back afterwards, so the teacher shared by every student never drifts through merge/unmerge rounding."""
-    from .lora import LORA_FILE
+    from .lora import LORA_FILE, activate
 
     transformer = model.transformer
     name = _adapter_name(lora_dir)
@@ -134,12 +137,11 @@ def student_adapter(model: BaseModel, lora_dir: str | Path, fused: bool = True):
             warnings.filterwarnings("ignore", message="Already found a `peft_config`")
             transformer.load_lora_adapter(str(lora_dir), adapter_name=name, weight_name=LORA_FILE, prefix="transformer")
     if not fused:
-        transformer.enable_adapters()
-        transformer.set_adapter(name)
+        activate(transformer, name)
         try:
             yield
         finally:
-            transformer.disable_adapters()
+            activate(transformer, None)
         return
     import torch
 
@@ -157,7 +159,7 @@ def student_adapter(model: BaseModel, lora_dir: str | Path, fused: bool = True):
         cached = (name, merged)
         transformer._dfd_fused = cached
     originals = []
-    transformer.disable_adapters()  # peft layers now run their base layer only: the merged weight
+    activate(transformer, None)  # peft layers now run their base layer only: the merged weight
     try:
         for base, weight in cached[1]:
             originals.append((base, base.weight))
@@ -172,7 +174,9 @@ def student_adapter(model: BaseModel, lora_dir: str | Path, fused: bool = True):
 def teacher_only(model: BaseModel):
     """Make sure no LoRA is active while the teacher samples."""
     if getattr(model.transformer, "peft_config", None):
-        model.transformer.disable_adapters()
+        from .lora import activate
+
+        activate(model.transformer, None)
     yield
 
 

@@ -58,11 +58,7 @@ class Adapters:
         """Make `student`, `fake` or the teacher (None) the network that the next forward runs."""
         if name == self.active:
             return
-        if name is None:
-            self.transformer.disable_adapters()
-        else:
-            self.transformer.enable_adapters()
-            self.transformer.set_adapter(name)
+        activate(self.transformer, name)
         self.active = name
 
     @contextmanager
@@ -92,6 +88,30 @@ class Adapters:
         unexpected = getattr(result, "unexpected_keys", None) or []
         if unexpected:
             raise ValueError(f"LoRA weights do not fit this model ({len(unexpected)} unexpected keys, e.g. {unexpected[0]})")
+
+
+def activate(transformer, name: str | None) -> None:
+    """Run adapter `name` in every LoRA layer of `transformer`, or none (the frozen base) for None.
+
+    The same per-layer calls as diffusers' enable_adapters() + set_adapter(name) / disable_adapters(),
+    hence the same requires_grad flips, on a list of the LoRA layers kept on the transformer: diffusers
+    walks every module and reads peft's installed version from its metadata on each call, ~10 ms a
+    switch on a 2-core CPU, and training switches several times per step."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    adapters = tuple(getattr(transformer, "peft_config", None) or ())
+    cached = getattr(transformer, "_dfd_lora_layers", None)
+    if cached is None or cached[0] != adapters:  # a new adapter may wrap layers no earlier one did
+        cached = (adapters, [m for m in transformer.modules() if isinstance(m, BaseTunerLayer)])
+        transformer._dfd_lora_layers = cached
+    if not cached[1]:
+        raise ValueError("this transformer has no LoRA adapter loaded")
+    for layer in cached[1]:
+        if name is None:
+            layer.enable_adapters(False)
+        else:
+            layer.enable_adapters(True)
+            layer.set_adapter(name)
 
 
 def save_student_lora(adapters: Adapters, out: Path, extra: dict | None = None) -> Path:

@@ -50,6 +50,30 @@ def test_each_update_moves_only_its_own_adapter_and_never_the_base(mini_teacher_
     assert _changed(student, tr) and not _changed(fake, tr) and not _changed(base, tr)
 
 
+def _adapter_state(transformer):
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    layers = [(m.active_adapters, m.disable_adapters) for m in transformer.modules() if isinstance(m, BaseTunerLayer)]
+    grads = {n: p.requires_grad for n, p in transformer.named_parameters()}
+    return layers, grads
+
+
+def test_switching_adapters_leaves_the_state_diffusers_own_switching_leaves(mini_teacher_dir, tmp_path):
+    from engine.lora import activate
+
+    tr = Distiller(_cfg(mini_teacher_dir), tmp_path).transformer
+    for name in (FAKE, None, STUDENT, None, FAKE, STUDENT):
+        activate(tr, name)
+        ours = _adapter_state(tr)
+        if name is None:
+            tr.disable_adapters()
+        else:
+            tr.enable_adapters()
+            tr.set_adapter(name)
+        assert _adapter_state(tr) == ours, name
+        assert any(ours[1].values()) == (name is not None)  # only the active adapter trains
+
+
 def test_steps_count_updates_and_too_few_to_reach_the_student_are_refused(mini_teacher_dir):
     with pytest.raises(ValueError, match="student is never updated.*give at least 5 steps"):
         _cfg(mini_teacher_dir, steps=4, student_update_freq=5).validate()
