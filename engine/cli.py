@@ -50,8 +50,6 @@ def _loss_bar(desc: str, total: int, every: int):
 
 
 def cmd_pretrain_teacher(args) -> int:
-    from .teacher import TeacherConfig, pretrain_teacher
-
     if args.steps < 1:
         raise CliError("--steps must be at least 1")
     if args.pool_clips < args.batch_size:
@@ -64,6 +62,8 @@ def cmd_pretrain_teacher(args) -> int:
         raise CliError("--balanced-detailed must be in [0, 1): the fraction of each batch with uniform factors")
     if args.init and not Path(args.init).is_dir() and args.init != "shapes-tiny":
         raise CliError(f"--init {args.init}: no such folder; give a teacher folder written by pretrain-teacher")
+    from .teacher import TeacherConfig, pretrain_teacher  # torch and diffusers: only once the options are sound
+
     cfg = TeacherConfig(
         steps=args.steps,
         seed=args.seed,
@@ -90,8 +90,8 @@ def cmd_pretrain_teacher(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from .generate import SampleConfig, generate
-    from .models import ModelError, load_base_model
+    from .config import SampleConfig
+    from .model_names import RANDOM_MODELS, ModelError, resolve_model
 
     cfg = SampleConfig(
         base=args.base,
@@ -105,8 +105,13 @@ def cmd_sample(args) -> int:
         width=args.width,
         scale=args.scale,
     )
-    try:
+    try:  # settings and the model's name first: a typo is refused before torch and diffusers load (~10 s)
         cfg.validate()
+        if cfg.base not in RANDOM_MODELS:
+            resolve_model(cfg.base)
+        from .generate import generate
+        from .models import load_base_model
+
         model = load_base_model(cfg.base)
         model.check_video_shape(cfg.num_frames or model.num_frames, cfg.height or model.height, cfg.width or model.width)
     except (ValueError, ModelError) as err:

@@ -1,4 +1,6 @@
-"""The one typed config of a distillation job, shared by the CLI, the studio form and the job row.
+"""The typed configs of the jobs, shared by the CLI, the studio form and the job row: DistillConfig
+(a distillation run) and SampleConfig (videos from a prompt). Torch-free, so the command line and the
+jobs queue check a config in a fraction of a second, before anything heavy is imported.
 
 Defaults reproduce the paper's recipe (method.md): 4 student steps on FastGen's t_list, DMD noise
 time shifted with shift 5, CFG 5 in the uncond + s * (cond - uncond) convention, p = 0.5, two
@@ -13,7 +15,10 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from .sampling import PAPER_T_LIST
+from .seeds import MAX_SEEDS
+
+# The paper's 4-step schedule (FastGen's Wan recipe); 2-step: [0.999, 0.908, 0.0].
+PAPER_T_LIST = (0.999, 0.937, 0.833, 0.624, 0.0)
 
 METHODS = ("dmd2", "dfd")
 STUDENT_INPUTS = ("paired", "backward")
@@ -188,3 +193,50 @@ SHAPES_PRESET = {
     "guidance": 3.0,
     "time_shift": 3.0,
 }
+
+
+@dataclass
+class SampleConfig:
+    """What to generate. Shared by the CLI, the job row and the studio form."""
+
+    base: str = "shapes-tiny"
+    prompt: str = ""
+    seeds: list[int] = field(default_factory=lambda: [1])
+    steps: int = 50  # teacher: Euler steps; with a student LoRA: len(t_list) - 1 is used instead
+    guidance: float = 5.0  # CFG scale (uncond + s * (cond - uncond)); students run without CFG
+    lora: str | None = None  # folder with pytorch_lora_weights.safetensors (a student)
+    t_list: list[float] | None = None  # student times; default: the student's own, else the paper's
+    num_frames: int | None = None  # default: the base model's
+    height: int | None = None
+    width: int | None = None
+    scale: int = 1  # nearest-neighbour upscaling of the written mp4 (tiny worlds are 64x64)
+    negative_prompt: str = ""
+
+    def validate(self) -> "SampleConfig":
+        """Raise ValueError with a one-line reason for any bad setting; returns self."""
+        if not self.prompt or not self.prompt.strip():
+            raise ValueError("the prompt is empty; describe the video to generate")
+        if not self.seeds:
+            raise ValueError("no seeds given; use e.g. 1-8")
+        if any((not isinstance(s, int)) or s < 0 for s in self.seeds):
+            raise ValueError(f"seeds must be non-negative integers, got {self.seeds}")
+        if len(self.seeds) > MAX_SEEDS:
+            raise ValueError(f"too many seeds ({len(self.seeds)}); at most {MAX_SEEDS}")
+        if not 1 <= self.steps <= 1000:
+            raise ValueError(f"steps must be between 1 and 1000, got {self.steps}")
+        if not 0.0 <= self.guidance <= 30.0:
+            raise ValueError(f"guidance (CFG scale) must be between 0 and 30, got {self.guidance}")
+        if not 1 <= self.scale <= 8:
+            raise ValueError(f"scale must be between 1 and 8, got {self.scale}")
+        if self.num_frames is not None and (self.num_frames < 1 or (self.num_frames - 1) % 4):
+            raise ValueError(f"num_frames must be 4k+1 (e.g. 17), got {self.num_frames}")
+        for name in ("height", "width"):
+            value = getattr(self, name)
+            if value is not None and (value <= 0 or value % 2):
+                raise ValueError(f"{name} must be a positive even number, got {value}")
+        if self.lora is not None and not (Path(self.lora) / "pytorch_lora_weights.safetensors").is_file():
+            raise ValueError(f"no student LoRA at {self.lora} (expected pytorch_lora_weights.safetensors there)")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -17,18 +17,11 @@ import numpy as np
 import torch
 
 from . import autoencoder as _autoencoder  # noqa: F401  (registers our VAE class for from_pretrained)
+from .model_names import ASSETS, BUILTIN_MODELS, RANDOM_MODELS, STUDIO_META, ModelError, resolve_model  # noqa: F401
 from .text import encode_prompts
-
-ASSETS = Path(__file__).resolve().parent / "assets"
-BUILTIN_MODELS = {"shapes-tiny": ASSETS / "shapes-tiny"}
-STUDIO_META = "dfd_studio.json"  # our facts about a pipeline folder, beside model_index.json
 
 # Defaults for pipelines that carry no dfd_studio.json (Wan2.1-T2V-1.3B's published settings).
 WAN_DEFAULTS = {"num_frames": 81, "height": 480, "width": 832, "fps": 16, "text_len": 512}
-
-
-class ModelError(ValueError):
-    """A base model could not be found or loaded; the message says what to do."""
 
 
 @dataclass
@@ -142,7 +135,6 @@ WAN_1_3B_TRANSFORMER = dict(
     text_dim=4096, freq_dim=256, ffn_dim=8960, num_layers=30, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
     eps=1e-6, rope_max_seq_len=1024,
 )
-RANDOM_MODELS = ("wan2.1-1.3b-random",)
 
 
 def random_wan_1_3b(device: str, dtype: torch.dtype, seed: int = 0) -> BaseModel:
@@ -180,37 +172,6 @@ def _quiet_libraries() -> None:
 def _read_meta(folder: Path) -> dict:
     path = folder / STUDIO_META
     return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def resolve_model(name_or_path: str) -> tuple[str, Path | None]:
-    """Where a model name points: ('builtin'|'folder'|'hub', local folder or None)."""
-    if not name_or_path or not name_or_path.strip():
-        raise ModelError("no base model given; use 'shapes-tiny', a local diffusers folder, or a hub id")
-    name = name_or_path.strip()
-    if name in BUILTIN_MODELS:
-        folder = BUILTIN_MODELS[name]
-        if not (folder / "model_index.json").is_file():
-            raise ModelError(
-                f"the built-in model {name!r} is missing from {folder}; restore it with "
-                f"`git checkout -- {folder}` or rebuild it with `python -m engine pretrain-teacher --out {folder}`"
-            )
-        return "builtin", folder
-    path = Path(name).expanduser()
-    if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
-        if not path.is_dir():
-            raise ModelError(f"{name!r} is not a folder; give a diffusers pipeline folder (with model_index.json)")
-        if not (path / "model_index.json").is_file():
-            raise ModelError(
-                f"{name!r} has no model_index.json, so it is not a diffusers pipeline folder; "
-                "save one with pipe.save_pretrained(...) or give a hub id"
-            )
-        return "folder", path
-    if name.count("/") == 1 and all(part.strip() for part in name.split("/")):
-        return "hub", None
-    raise ModelError(
-        f"unknown model {name!r}: use 'shapes-tiny' (built in), a local diffusers folder, "
-        "or a Hugging Face hub id such as Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
-    )
 
 
 def base_dtype(mixed_precision: str, device: str) -> torch.dtype:

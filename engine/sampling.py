@@ -12,8 +12,7 @@ from typing import Callable
 
 import torch
 
-# The paper's 4-step schedule (FastGen's Wan recipe); 2-step: [0.999, 0.908, 0.0].
-PAPER_T_LIST = (0.999, 0.937, 0.833, 0.624, 0.0)
+from .config import PAPER_T_LIST
 
 Progress = Callable[[int, int], None] | None
 

@@ -1,5 +1,5 @@
 """The `sample` job kind: one video per seed from a base model (optionally with a student LoRA), the unit
-of work behind the Compare and Diversity tabs. Its config is engine.generate.SampleConfig."""
+of work behind the Compare and Diversity tabs. Its config is engine.config.SampleConfig."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def run(config, job_dir: Path, reporter) -> None:
 SAMPLE = register(
     JobKind(
         name="sample",
-        config_class="engine.generate:SampleConfig",  # engine.generate imports torch: load on demand
+        config_class="engine.config:SampleConfig",
         run=run,
         needs_accelerator=True,
         help="generate one video per seed with a base model (and optionally a student LoRA)",
