@@ -118,10 +118,21 @@ class BaseModel:
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> np.ndarray:
-        """Normalized latents to uint8 clips (B, F, H, W, 3)."""
+        """Normalized latents to uint8 clips (B, F, H, W, 3).
+
+        Wan's VAE decodes one video at a time, and frames over 256 px in overlapping tiles (diffusers'
+        tiling, only here: encoding is left whole): a 480x832 preview in the middle of a run then holds
+        one tile's activations, not a batch of whole frames', on the GPU that training fills. Our
+        patch-PCA autoencoder is linear and small: it decodes the batch at once."""
         raw = self.denormalize_latents(latents.to(self.vae.dtype))
-        video = self.vae.decode(raw, return_dict=False)[0]
-        return _autoencoder.tensor_to_frames(video)
+        if not hasattr(self.vae, "enable_tiling"):
+            return _autoencoder.tensor_to_frames(self.vae.decode(raw, return_dict=False)[0])
+        self.vae.enable_tiling()
+        try:
+            return np.concatenate([_autoencoder.tensor_to_frames(self.vae.decode(z[None], return_dict=False)[0])
+                                   for z in raw])
+        finally:
+            self.vae.disable_tiling()
 
     def to(self, device: str | torch.device) -> "BaseModel":
         self.pipe.to(device)

@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -203,3 +204,21 @@ def test_time_shift_moves_training_noise_levels_up_and_keeps_the_ends():
     shifted = shifted_times(u, 3.0)
     assert shifted[0] == 0 and shifted[-1] == 1 and float(shifted[5]) == pytest.approx(0.75)
     assert bool((shifted[1:-1] > u[1:-1]).all()) and bool((shifted.diff() > 0).all())
+
+
+def test_wan_vae_decodes_one_video_at_a_time_in_tiles_and_encodes_whole(tiny_wan_dir):
+    model = load_base_model(str(tiny_wan_dir))
+    vae = model.vae
+    torch.manual_seed(0)
+    latents = torch.randn(2, vae.config.z_dim, 2, 34, 34)  # 5 frames of 272 px: over the 256-px tile
+    frames = model.decode(latents)
+    assert frames.shape == (2, 5, 272, 272, 3) and frames.dtype == np.uint8
+    assert not vae.use_tiling  # encoding (training data) stays untiled
+    raw = model.denormalize_latents(latents)
+    with torch.no_grad():
+        tiled = [vae.tiled_decode(z[None], return_dict=False)[0] for z in raw]
+        whole = vae.decode(raw, return_dict=False)[0]
+    from engine.autoencoder import tensor_to_frames
+
+    assert np.array_equal(frames, np.concatenate([tensor_to_frames(v) for v in tiled]))
+    assert not np.array_equal(frames, tensor_to_frames(whole))  # the tiles really were used
