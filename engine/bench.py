@@ -1,7 +1,8 @@
 """`python -m engine bench sampling|train-step`: speed and memory figures, printed and saved as JSON.
 
 - sampling: the 4-step student against the 50-step CFG teacher on the same prompt, seeds and size,
-  decode included, after a warm-up run of each, in three interleaved rounds (speedup: median of the rounds).
+  decode included, after a warm-up run of each, in three interleaved rounds (speedup: median of the rounds),
+  and the peak memory of sampling.
 - train-step: wall time of one student update and one fake-score update, peak memory, the model FLOPs
   of each (counted by torch's FlopCounterMode) and the utilisation against this device's measured
   matmul peak (bf16 on GPU, fp32 on CPU).
@@ -93,6 +94,8 @@ def bench_sampling(base: str, lora: str | None, videos: int = 8, prompt: str | N
     # Interleaved rounds: a shared machine's speed drifts by tens of percent over a minute, so the two are
     # timed side by side in each round and the speedup is the median of the rounds' ratios. The student's
     # run is short (~0.15 s on the CPU), so each round takes the median of several.
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
     run(student_cfg, "student")
     run(teacher_cfg, "teacher")
     rounds = [(_timed(lambda: run(student_cfg, "student"), repeats=5, warmup=False),
@@ -113,6 +116,7 @@ def bench_sampling(base: str, lora: str | None, videos: int = 8, prompt: str | N
         "student_nfe": nfe["student"],
         "teacher_nfe": nfe["teacher"],
         "nfe_ratio": round(nfe["teacher"] / nfe["student"], 2),
+        "peak_memory_mb": round(_peak_memory_mb(), 1),  # GPU: sampling alone; CPU: the process's resident peak
         "device": device_info(),
     }
 

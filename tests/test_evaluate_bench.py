@@ -47,7 +47,7 @@ def test_bench_sampling_prints_student_and_teacher_times(mini_teacher_dir, mini_
     assert result.returncode == 0, result.stderr
     figures = json.loads((tmp_path / "b.json").read_text())
     assert figures["student_nfe"] == 4 and figures["teacher_nfe"] == 100
-    assert figures["student_s"] > 0 and figures["teacher_s"] > 0
+    assert figures["student_s"] > 0 and figures["teacher_s"] > 0 and figures["peak_memory_mb"] > 0
     rounds = figures["round_speedups"]  # timed side by side in each round; the speedup is their median
     assert len(rounds) == 3 and figures["speedup"] == sorted(rounds)[1]
 
