@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from .config import SHAPES_PRESET, DistillConfig
-from .generate import SampleConfig, sample_frames
+from .config import SHAPES_PRESET, DistillConfig, SampleConfig
+from .generate import sample_frames
 from .models import load_base_model
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics, world
-from .generate import SampleConfig, sample_frames
+from .config import SampleConfig
+from .generate import sample_frames
 from .models import load_base_model
 from .recognizer import Recognizer
 

@@ -120,7 +120,8 @@ def model(base: str):
 def render(contender: Contender, prompt: str, seeds: list[int], steps: int = 50, guidance: float = 5.0) -> Rendered:
     """Sample one clip per seed (the teacher with `steps` and CFG `guidance`; a student on its own
     few-step time list). Raises ValueError (bad settings) or ModelError."""
-    from engine.generate import SampleConfig, sample_frames
+    from engine.config import SampleConfig
+    from engine.generate import sample_frames
 
     cfg = SampleConfig(base=contender.base, prompt=prompt, seeds=list(seeds), steps=int(steps),
                        guidance=float(guidance), lora=str(contender.lora_dir) if contender.lora_dir else None)
