@@ -5,7 +5,7 @@ to the OS, so each of the sampler's short-lived activation and video tensors (me
 new pages in, which on a small VM costs about as much as the arithmetic. With the thresholds raised,
 freed blocks are reused: `python -m engine bench sampling` on the 2-core development machine measured
 19.8x / 22.0x / 20.3x against 16.9x / 18.8x / 17.7x without (interleaved runs, 2026-11-30), the
-8-video decode 10-13 ms against 15-32 ms. Training gained nothing measurable (a student update 0.40 /
+8-video decode 6.5-13 ms against 15-32 ms. Training gained nothing measurable (a student update 0.40 /
 0.44 s against 0.46 / 0.41 s) and held 0.3-0.6 GB more, so only sampling asks for it.
 
 Process-wide and permanent (malloc has one set of settings per process); a no-op where the C library
