@@ -1,7 +1,7 @@
 """`python -m engine bench sampling|train-step`: speed and memory figures, printed and saved as JSON.
 
 - sampling: the 4-step student against the 50-step CFG teacher on the same prompt, seeds and size,
-  decode included, after a warm-up run of each, in three interleaved rounds (speedup: median of the rounds),
+  decode included, after a warm-up run of each, in interleaved rounds (3 by default; speedup: their median),
   and the peak memory of sampling.
 - train-step: wall time of one student update and one fake-score update, peak memory, the model FLOPs
   of each (counted by torch's FlopCounterMode) and the utilisation against this device's measured
@@ -63,7 +63,7 @@ def matmul_peak_tflops(n: int = 4096 if torch.cuda.is_available() else 1024) -> 
 
 
 def bench_sampling(base: str, lora: str | None, videos: int = 8, prompt: str | None = None,
-                   size: tuple[int | None, int | None, int | None] = (None, None, None)) -> dict:
+                   size: tuple[int | None, int | None, int | None] = (None, None, None), rounds: int = 3) -> dict:
     """Student (its t_list, no CFG) vs teacher (50 steps, CFG 5): seconds per batch of `videos`.
     On a random-weights base there is no student: the 4-step sampler runs on the base, which is what a
     student costs (its LoRA is merged into the weights for sampling)."""
@@ -98,11 +98,11 @@ def bench_sampling(base: str, lora: str | None, videos: int = 8, prompt: str | N
         torch.cuda.reset_peak_memory_stats()
     run(student_cfg, "student")
     run(teacher_cfg, "teacher")
-    rounds = [(_timed(lambda: run(student_cfg, "student"), repeats=5, warmup=False),
-               _timed(lambda: run(teacher_cfg, "teacher"), repeats=1, warmup=False)) for _ in range(3)]
-    student_s = _median([s for s, _ in rounds])
-    teacher_s = _median([t for _, t in rounds])
-    ratios = [t / s for s, t in rounds]
+    timings = [(_timed(lambda: run(student_cfg, "student"), repeats=5, warmup=False),
+                _timed(lambda: run(teacher_cfg, "teacher"), repeats=1, warmup=False)) for _ in range(rounds)]
+    student_s = _median([s for s, _ in timings])
+    teacher_s = _median([t for _, t in timings])
+    ratios = [t / s for s, t in timings]
     return {
         "kind": "sampling",
         "base": base,

@@ -309,13 +309,15 @@ def cmd_distill(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if not 1 <= args.rounds <= 10:
+        raise CliError(f"--rounds must be between 1 and 10, got {args.rounds}")
     from .bench import bench_sampling, bench_train_step
     from .models import ModelError
 
     try:
         size = (args.num_frames, args.height, args.width)
         if args.what == "sampling":
-            result = bench_sampling(args.base, args.lora, videos=args.videos, size=size)
+            result = bench_sampling(args.base, args.lora, videos=args.videos, size=size, rounds=args.rounds)
         else:
             result = bench_train_step(args.base, batch_size=args.batch_size, size=size,
                                       gradient_checkpointing=args.gradient_checkpointing)
@@ -433,6 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="base model (default shapes-tiny); wan2.1-1.3b-random: Wan2.1-T2V-1.3B's config, random weights")
     p.add_argument("--lora", default=None, help="student LoRA for sampling (default: the shipped one)")
     p.add_argument("--videos", type=int, default=8, help="videos per sampling batch (default 8)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="sampling: interleaved student/teacher rounds after the warm-up (default 3; 1 at Wan's size on a GPU)")
     p.add_argument("--batch-size", type=int, default=None, help="train-step batch (default: the recipe's)")
     p.add_argument("--gradient-checkpointing", action="store_true", help="train-step: recompute activations")
     p.add_argument("--num-frames", type=int, default=None, help="video frames, 4k+1 (default: the model's)")

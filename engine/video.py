@@ -10,7 +10,6 @@ import os
 import subprocess
 from pathlib import Path
 
-import imageio_ffmpeg
 import numpy as np
 
 
@@ -18,8 +17,16 @@ class VideoError(ValueError):
     """A video could not be written or read; the message says why and what to do."""
 
 
+def _imageio_ffmpeg():
+    """imageio-ffmpeg, imported when a video is read or written: sampling and training without videos
+    (the GPU benchmarks, on an image without it) need no ffmpeg."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg
+
+
 def _ffmpeg() -> str:
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    return _imageio_ffmpeg().get_ffmpeg_exe()
 
 
 def upscale(frames: np.ndarray, factor: int) -> np.ndarray:
@@ -47,7 +54,7 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: int = 8, scale: int = 1
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.mp4")
-    writer = imageio_ffmpeg.write_frames(
+    writer = _imageio_ffmpeg().write_frames(
         str(tmp),
         (w, h),
         fps=fps,
@@ -76,7 +83,7 @@ def read_mp4(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise VideoError(f"no video file at {path}")
     try:
-        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+        reader = _imageio_ffmpeg().read_frames(str(path), pix_fmt="rgb24")
         meta = next(reader)
         w, h = meta["size"]
         frames = [np.frombuffer(buf, np.uint8).reshape(h, w, 3) for buf in reader]

@@ -50,6 +50,8 @@ def test_bench_sampling_prints_student_and_teacher_times(mini_teacher_dir, mini_
     assert figures["student_s"] > 0 and figures["teacher_s"] > 0 and figures["peak_memory_mb"] > 0
     rounds = figures["round_speedups"]  # timed side by side in each round; the speedup is their median
     assert len(rounds) == 3 and figures["speedup"] == sorted(rounds)[1]
+    refused = run_engine("bench", "sampling", "--rounds", "0")
+    assert refused.returncode == 2 and "--rounds must be between 1 and 10" in refused.stderr
 
 
 def test_the_random_wan_1_3b_timing_model_has_the_real_configs_size():
