@@ -2,7 +2,7 @@
 
 By default glibc serves large blocks with fresh mmaps and hands freed memory at the top of the heap back
 to the OS, so each of the sampler's short-lived activation and video tensors (megabytes each) faults
-new pages in, which on a small VM costs about as much as the arithmetic. With the thresholds raised,
+new pages in: on the 2-core VM, half of the 8-video decode's time. With the thresholds raised,
 freed blocks are reused: `python -m engine bench sampling` on the 2-core development machine measured
 19.8x / 22.0x / 20.3x against 16.9x / 18.8x / 17.7x without (interleaved runs, 2026-11-30), the
 8-video decode 6.5-13 ms against 15-32 ms. Training gained nothing measurable (a student update 0.40 /
