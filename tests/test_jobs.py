@@ -199,6 +199,29 @@ def test_cancel_of_a_running_job_stops_it_within_10_s_with_its_last_checkpoint_i
         api.cancel(data_dir, job.id)
 
 
+def test_a_stop_signal_inside_a_database_call_takes_effect_right_after_it():
+    """The job process turns SIGTERM into Terminated, but not in the middle of storage's or SQLAlchemy's
+    code (it could leave a write lock held and hang the job): there it comes a moment after the call."""
+    code = """if True:
+        import os, signal, time
+        from engine.jobs import runner
+        signal.signal(signal.SIGTERM, runner._raise_terminated)
+        body = "def call():\\n    os.kill(os.getpid(), signal.SIGTERM)\\n    time.sleep(0.3)\\n    return 'finished'\\n"
+        for module in ("storage.outputs", "engine.some_kind"):
+            scope = {"__name__": module, "os": os, "signal": signal, "time": time}
+            exec(body, scope)
+            try:
+                print(module, scope["call"](), flush=True)
+                time.sleep(5)
+                print(module, "never stopped", flush=True)
+            except runner.Terminated:
+                print(module, "stopped", flush=True)
+    """
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=ENV, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:3] == ["storage.outputs finished", "storage.outputs stopped", "engine.some_kind stopped"]
+
+
 def test_stopping_the_worker_leaves_its_running_job_interrupted_and_resumable(data_dir, start_worker):
     worker = start_worker()
     job = api.submit(data_dir, "counter", {"steps": 2000, "checkpoint_every": 5, "step_seconds": 0.02})

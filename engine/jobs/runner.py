@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import signal
 import sys
+import threading
 import traceback
 
 import storage
@@ -21,8 +23,28 @@ class Terminated(BaseException):
     """SIGTERM arrived: the worker is stopping this job (cancel escalation or the studio shutting down)."""
 
 
-def _raise_terminated(signum, _frame):
+# Modules whose code must not be cut short by an exception from a signal handler.
+_DATABASE_MODULES = ("storage", "sqlalchemy", "sqlite3")
+RETRY_SIGNAL_AFTER_S = 0.05
+
+
+def _raise_terminated(signum, frame):
+    """SIGTERM -> Terminated, raised where the main thread is, unless that is inside a database call:
+    an exception in the middle of one can leave a connection with its write lock held, and the job
+    process then hangs on its next write until the worker kills it (seen once in CI, the job's own
+    "interrupted" never stored). There the signal is sent again a moment later, after the call."""
+    if _inside_database_call(frame):
+        threading.Timer(RETRY_SIGNAL_AFTER_S, os.kill, (os.getpid(), signum)).start()
+        return
     raise Terminated(signum)
+
+
+def _inside_database_call(frame) -> bool:
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").split(".")[0] in _DATABASE_MODULES:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _is_out_of_memory(error: BaseException) -> bool:
