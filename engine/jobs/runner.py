@@ -35,7 +35,9 @@ def _raise_terminated(signum, frame):
     once in CI: the job's own "interrupted" was never stored). There the signal is sent again a
     moment later, after the call."""
     if _inside_database_call(frame):
-        threading.Timer(RETRY_SIGNAL_AFTER_S, os.kill, (os.getpid(), signum)).start()
+        retry = threading.Timer(RETRY_SIGNAL_AFTER_S, os.kill, (os.getpid(), signum))
+        retry.daemon = True  # a process that is done anyway does not wait for it
+        retry.start()
         return
     raise Terminated(signum)
 
