@@ -44,12 +44,12 @@ class Worker:
     """Runs the jobs of one data dir, one at a time."""
 
     def __init__(self, data_dir: str | os.PathLike | None = None, options: WorkerOptions | None = None,
-                 out=sys.stderr):
+                 out=sys.stderr, stopping: threading.Event | None = None):
         self.options = options or WorkerOptions()
         self.db = storage.open_database(data_dir)
         self.slot = AcceleratorSlot(self.db.layout.gpu_lock_path)
         self.has_accelerator = accelerator_present()
-        self.stopping = threading.Event()
+        self.stopping = stopping or threading.Event()
         self._out = out
         self._last_reconcile = 0.0
 
@@ -196,8 +196,10 @@ class Worker:
 
 def run_worker(data_dir: str | os.PathLike | None = None, options: WorkerOptions | None = None) -> int:
     """Run a worker in this process until stopped (SIGINT/SIGTERM) or, with the options, until idle."""
-    worker = Worker(data_dir, options)
+    stopping = threading.Event()
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, worker.stop)
-        signal.signal(signal.SIGINT, worker.stop)
-    return worker.run()
+        # Before the database is opened: a stop that arrives while the worker starts (the studio closing at
+        # once) ends it cleanly instead of killing it mid-start (CI once saw exit -15 there).
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    return Worker(data_dir, options, stopping=stopping).run()
