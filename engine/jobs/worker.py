@@ -56,10 +56,6 @@ class Worker:
     def say(self, message: str) -> None:
         print(f"[worker {os.getpid()}] {message}", file=self._out, flush=True)
 
-    def stop(self, *_signal_args) -> None:
-        """Ask the loop to stop; a running job is stopped and left `interrupted` (resumable)."""
-        self.stopping.set()
-
     def needs_slot(self, kind_name: str) -> bool:
         try:
             needs_accelerator = kinds.get_kind(kind_name).needs_accelerator
@@ -198,8 +194,9 @@ def run_worker(data_dir: str | os.PathLike | None = None, options: WorkerOptions
     """Run a worker in this process until stopped (SIGINT/SIGTERM) or, with the options, until idle."""
     stopping = threading.Event()
     if threading.current_thread() is threading.main_thread():
-        # Before the database is opened: a stop that arrives while the worker starts (the studio closing at
-        # once) ends it cleanly instead of killing it mid-start (CI once saw exit -15 there).
+        # Setting `stopping` ends the loop; a running job is stopped and left `interrupted` (resumable).
+        # Installed before the database is opened: a stop that arrives while the worker starts (the studio
+        # closing at once) ends it cleanly instead of killing it mid-start (CI once saw exit -15 there).
         signal.signal(signal.SIGTERM, lambda *_: stopping.set())
         signal.signal(signal.SIGINT, lambda *_: stopping.set())
     return Worker(data_dir, options, stopping=stopping).run()
