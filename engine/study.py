@@ -215,7 +215,8 @@ def plot(study: dict, path: Path) -> Path:
                 continue
             means = [s.get("mean") or 0.0 for s in stats]
             stds = [s.get("std") or 0.0 for s in stats]
-            ax.bar(range(len(names)), means, yerr=stds, capsize=2, color=[f"C{i % 10}" for i in range(len(names))])
+            # tab20: the study has 12 models, so the default 10-colour cycle would repeat colours
+            ax.bar(range(len(names)), means, yerr=stds, capsize=2, color=[plt.get_cmap("tab20")(i % 20) for i in range(len(names))])
             ax.set_xticks(range(len(names)), names, rotation=55, ha="right", fontsize=7)
             ax.set_title(f"{title} ({regime})", fontsize=9)
     return save_figure(fig, path)
