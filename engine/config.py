@@ -17,6 +17,10 @@ from pathlib import Path
 
 from .seeds import MAX_SEEDS
 
+# A student's weights in its LoRA folder: diffusers' default weight name, so `load_lora_weights(folder)` finds it.
+LORA_FILE = "pytorch_lora_weights.safetensors"
+COMFY_FILE = "comfyui_lora.safetensors"  # the same weights under the original Wan module names, for ComfyUI
+
 # The paper's 4-step schedule (FastGen's Wan recipe); 2-step: [0.999, 0.908, 0.0].
 PAPER_T_LIST = (0.999, 0.937, 0.833, 0.624, 0.0)
 

@@ -20,9 +20,9 @@ from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 
+from .config import COMFY_FILE, LORA_FILE
+
 STUDENT, FAKE = "student", "fake"
-LORA_FILE = "pytorch_lora_weights.safetensors"
-COMFY_FILE = "comfyui_lora.safetensors"
 FAKE_FILE = "fake_score.safetensors"  # the fake score that tracked this student: DFD post-training resumes it
 TARGET_MODULES = ["to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj", "ffn.net.2"]
 

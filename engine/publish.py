@@ -13,8 +13,9 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-LORA_FILE = "pytorch_lora_weights.safetensors"
-STUDENT_FILES = (LORA_FILE, "pytorch_lora_weights_comfyui.safetensors", "lora_config.json", "made_by.json")
+from .config import COMFY_FILE, LORA_FILE
+
+STUDENT_FILES = (LORA_FILE, COMFY_FILE, "lora_config.json", "made_by.json")
 LICENSES = ("apache-2.0", "mit", "cc-by-4.0", "cc-by-nc-4.0", "openrail", "other")
 PAPER = "Data-Forcing Distillation (DFD)"
 
@@ -113,7 +114,7 @@ def model_card(info: CardInfo) -> str:
         f"python -m engine sample --base {base_ref} --lora <this repo, downloaded> --prompt \"...\" --seeds 1-4",
         "```",
         "",
-        "`pytorch_lora_weights_comfyui.safetensors` holds the same weights under the original Wan module names "
+        f"`{COMFY_FILE}` holds the same weights under the original Wan module names "
         "for ComfyUI.",
         "",
         "## License",

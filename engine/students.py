@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .lora import LORA_FILE
+from .config import LORA_FILE
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "assets" / "students"
 

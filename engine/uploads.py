@@ -20,10 +20,11 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from .config import COMFY_FILE, LORA_FILE
+
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi")  # what engine/data.py reads
 CAPTION_SUFFIXES = (".txt", ".csv", ".jsonl", ".json")
-LORA_FILE = "pytorch_lora_weights.safetensors"
-LORA_SIDE_FILES = ("lora_config.json", "made_by.json", "pytorch_lora_weights_comfyui.safetensors")
+LORA_SIDE_FILES = ("lora_config.json", "made_by.json", COMFY_FILE)
 
 
 class UploadError(ValueError):

@@ -28,7 +28,7 @@ def student_dir(tmp_path) -> Path:
     save_file({"transformer.blocks.0.attn1.to_q.lora_A.weight": np.ones((4, 8), np.float32)},
               str(folder / publish.LORA_FILE))
     save_file({"diffusion_model.blocks.0.self_attn.q.lora_A.weight": np.ones((4, 8), np.float32)},
-              str(folder / "pytorch_lora_weights_comfyui.safetensors"))
+              str(folder / publish.COMFY_FILE))
     (folder / "lora_config.json").write_text(json.dumps({"rank": 4, "method": "dfd", "t_list": [0.999, 0.937, 0.833, 0.0]}))
     (folder / "optimizer.pt").write_bytes(b"not part of a release")
     return folder
@@ -63,13 +63,23 @@ def test_card_of_a_local_base_has_no_base_model_field_and_escapes_table_cells():
     assert "| note | a\\|b |" in card
 
 
+def test_a_shipped_students_release_holds_both_weight_files_the_trainer_wrote(tmp_path):
+    # The real trainer output, not a folder faked to publish's names: once the ComfyUI file was written
+    # under one name and published under another, so releases lacked it.
+    shipped = Path(publish.__file__).parent / "assets" / "students" / "dfd"
+    folder = publish.stage_folder(shipped, tmp_path / "staged", "# card\n")
+    names = sorted(p.name for p in folder.iterdir() if p.is_file())
+    assert names == ["README.md", publish.COMFY_FILE, "lora_config.json", "made_by.json", publish.LORA_FILE]
+    assert (folder / publish.COMFY_FILE).read_bytes() == (shipped / publish.COMFY_FILE).read_bytes()
+
+
 def test_staged_folder_and_zip_hold_lora_card_and_samples_only(tmp_path, student_dir):
     sample = tmp_path / "s.mp4"
     sample.write_bytes(b"\x00\x00\x00\x18ftypmp42")
     folder = publish.stage_folder(student_dir, tmp_path / "staged", "# card\n", [(sample, "samples/seed1.mp4")])
 
     names = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-    assert names == ["README.md", "lora_config.json", publish.LORA_FILE, "pytorch_lora_weights_comfyui.safetensors",
+    assert names == ["README.md", publish.COMFY_FILE, "lora_config.json", publish.LORA_FILE,
                      "samples/seed1.mp4"]
     assert (folder / publish.LORA_FILE).read_bytes() == (student_dir / publish.LORA_FILE).read_bytes()
 
