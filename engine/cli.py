@@ -91,7 +91,7 @@ def cmd_pretrain_teacher(args) -> int:
 
 def cmd_sample(args) -> int:
     from .config import SampleConfig
-    from .model_names import RANDOM_MODELS, ModelError, resolve_model
+    from .model_names import RANDOM_MODELS, ModelError, check_model, check_video_shape, video_factors
 
     cfg = SampleConfig(
         base=args.base,
@@ -108,7 +108,10 @@ def cmd_sample(args) -> int:
     try:  # settings and the model's name first: a typo is refused before torch and diffusers load (~10 s)
         cfg.validate()
         if cfg.base not in RANDOM_MODELS:
-            resolve_model(cfg.base)
+            _, folder = check_model(cfg.base)
+            factors = video_factors(folder) if folder is not None else None
+            if factors:
+                check_video_shape(*factors, cfg.num_frames, cfg.height, cfg.width)
         from .generate import generate
         from .models import load_base_model
 
@@ -160,12 +163,21 @@ def cmd_export_world(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate, to_markdown, write_outputs
-    from .models import ModelError
+    from .model_names import RANDOM_MODELS, ModelError, check_model
+    from .model_specs import ModelSpec
 
     models = [m for m in args.models.split(",") if m.strip()]
     if not models:
         raise CliError("--models is empty; e.g. --models teacher@50,teacher@4")
+    try:  # the names first: a typo is refused before torch and diffusers load (~10 s)
+        for name in models:
+            ModelSpec.parse(name, args.data_dir)
+        if args.base not in RANDOM_MODELS:
+            check_model(args.base)
+    except ValueError as err:  # ModelError is one
+        raise CliError(str(err)) from None
+    from .evaluate import evaluate, to_markdown, write_outputs
+
     bar = _bar("evaluate", 1)
 
     def progress(done, total):

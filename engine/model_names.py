@@ -4,6 +4,7 @@ timing model. The command line refuses a bad name with this before it pays for i
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -46,3 +47,46 @@ def resolve_model(name_or_path: str) -> tuple[str, Path | None]:
         f"unknown model {name!r}: use 'shapes-tiny' (built in), a local diffusers folder, "
         "or a Hugging Face hub id such as Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
     )
+
+
+def hub_error(name: str, err: BaseException) -> ModelError:
+    return ModelError(
+        f"could not fetch {name!r} from the Hugging Face Hub ({type(err).__name__}); "
+        "check the id and your network, or download it elsewhere and pass the local folder"
+    )
+
+
+def check_model(name_or_path: str) -> tuple[str, Path | None]:
+    """resolve_model, and for a hub id also fetch its model_index.json (or find it in the local cache), so
+    a mistyped or unreachable id is refused in a second rather than after importing the models."""
+    kind, folder = resolve_model(name_or_path)
+    if kind == "hub":
+        from huggingface_hub import hf_hub_download
+
+        try:
+            hf_hub_download(name_or_path.strip(), "model_index.json")
+        except (OSError, ValueError) as err:  # offline, unknown or gated repo, bad id: the same fix for the user
+            raise hub_error(name_or_path, err) from err
+    return kind, folder
+
+
+def video_factors(folder: Path) -> tuple[int, int] | None:
+    """(frames per latent frame, pixels per token side) from a pipeline folder's vae and transformer
+    configs, or None when they do not name them (the loaded model's defaults then decide)."""
+    try:
+        vae = json.loads((folder / "vae" / "config.json").read_text())
+        transformer = json.loads((folder / "transformer" / "config.json").read_text())
+        return int(vae["scale_factor_temporal"]), int(vae["scale_factor_spatial"]) * int(transformer["patch_size"][1])
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def check_video_shape(temporal: int, spatial: int, num_frames: int | None, height: int | None,
+                      width: int | None) -> None:
+    """Refuse a video shape the VAE and transformer cannot take (None: not given, not checked)."""
+    if num_frames is not None and (num_frames < 1 or (num_frames - 1) % temporal):
+        raise ModelError(f"num_frames must be {temporal}k+1 (e.g. {temporal * 4 + 1}); got {num_frames}")
+    sides = {"height": height, "width": width}
+    if any(side is not None and (side <= 0 or side % spatial) for side in sides.values()):
+        given = ", ".join(f"{name} {side}" for name, side in sides.items() if side is not None)
+        raise ModelError(f"height and width must be positive multiples of {spatial}; got {given}")

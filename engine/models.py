@@ -17,7 +17,9 @@ import numpy as np
 import torch
 
 from . import autoencoder as _autoencoder  # noqa: F401  (registers our VAE class for from_pretrained)
-from .model_names import ASSETS, BUILTIN_MODELS, RANDOM_MODELS, STUDIO_META, ModelError, resolve_model  # noqa: F401
+from .model_names import (  # noqa: F401  (re-exported: engine.models is where callers look for them)
+    ASSETS, BUILTIN_MODELS, RANDOM_MODELS, STUDIO_META, ModelError, check_video_shape, hub_error, resolve_model,
+)
 from .text import encode_prompts
 
 # Defaults for pipelines that carry no dfd_studio.json (Wan2.1-T2V-1.3B's published settings).
@@ -72,10 +74,7 @@ class BaseModel:
         """Raise a clear error for a video shape the VAE and transformer cannot take."""
         t = self.vae.config.scale_factor_temporal
         s = self.vae.config.scale_factor_spatial * self.transformer.config.patch_size[1]
-        if num_frames < 1 or (num_frames - 1) % t:
-            raise ModelError(f"num_frames must be {t}k+1 (e.g. {t * 4 + 1}); got {num_frames}")
-        if height <= 0 or width <= 0 or height % s or width % s:
-            raise ModelError(f"height and width must be positive multiples of {s}; got {width}x{height}")
+        check_video_shape(t, s, num_frames, height, width)
 
     def latent_shape(self, batch: int, num_frames: int, height: int, width: int) -> tuple[int, ...]:
         self.check_video_shape(num_frames, height, width)
@@ -208,10 +207,7 @@ def load_base_model(name_or_path: str, device: str | None = None, dtype: torch.d
         pipe = WanPipeline.from_pretrained(source, dtype=dtype)
     except OSError as err:
         if kind == "hub":
-            raise ModelError(
-                f"could not fetch {name_or_path!r} from the Hugging Face Hub ({type(err).__name__}); "
-                "check the id and your network, or download it elsewhere and pass the local folder"
-            ) from err
+            raise hub_error(name_or_path, err) from err
         raise ModelError(f"could not load the pipeline folder {source}: {err}") from err
     pipe.set_progress_bar_config(disable=True)
     pipe.to(device)

@@ -116,6 +116,23 @@ def test_a_folder_without_model_index_is_explained(tmp_path):
         resolve_model(str(tmp_path))
 
 
+def test_video_shape_is_checked_from_the_folders_configs_as_the_loaded_model_checks_it(tmp_path):
+    from engine.model_names import check_video_shape, video_factors
+
+    factors = video_factors(BUILTIN_MODELS["shapes-tiny"])
+    model = load_base_model("shapes-tiny", device="cpu")
+    assert factors == (model.vae.config.scale_factor_temporal,
+                       model.vae.config.scale_factor_spatial * model.transformer.config.patch_size[1]) == (4, 16)
+    check_video_shape(*factors, 17, 64, None)  # None: not given, not checked
+    with pytest.raises(ModelError, match="positive multiples of 16; got width 66$"):
+        check_video_shape(*factors, None, None, 66)
+    with pytest.raises(ModelError, match=r"num_frames must be 4k\+1 \(e.g. 17\); got 16"):
+        model.check_video_shape(16, 64, 64)
+    (tmp_path / "vae").mkdir()
+    (tmp_path / "vae" / "config.json").write_text("{}")  # an older config without the factors: left to the model
+    assert video_factors(tmp_path) is None
+
+
 def test_bundled_teacher_is_registered_and_records_the_command_that_made_it():
     folder = BUILTIN_MODELS["shapes-tiny"]
     meta = json.loads((folder / STUDIO_META).read_text())
