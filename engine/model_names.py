@@ -1,6 +1,8 @@
 """Which base model a name points to, checked without loading anything (no torch, no diffusers): the
 built-in `shapes-tiny`, a local diffusers pipeline folder, a Hugging Face hub id, or a random-weights
-timing model. The command line refuses a bad name with this before it pays for importing the models."""
+timing model; and what can be checked of it from its files alone (a hub id's model_index.json, a folder's
+video-shape rule). The command line refuses a bad name or shape with this before it pays for importing the
+models."""
 
 from __future__ import annotations
 
