@@ -297,12 +297,16 @@ class _BarCallbacks:
 
 
 def cmd_distill(args) -> int:
+    from .model_names import RANDOM_MODELS, check_model
+
+    try:  # settings and the base's name first: refused before torch and diffusers load (~10 s)
+        cfg = distill_config_from_args(args).validate()
+        if cfg.base not in RANDOM_MODELS:
+            check_model(cfg.base)
+    except ValueError as err:  # ModelError is one
+        raise CliError(str(err)) from None
     from .trainer import Distiller, TrainingDiverged, latest_checkpoint
 
-    try:
-        cfg = distill_config_from_args(args).validate()
-    except ValueError as err:
-        raise CliError(str(err)) from None
     out = Path(args.out)
     if latest_checkpoint(out) is not None and not args.resume:
         raise CliError(f"{out} already holds checkpoints of a run; add --resume to continue it or choose another --out")
@@ -310,7 +314,7 @@ def cmd_distill(args) -> int:
     callbacks = _BarCallbacks(cfg.steps) if main_process else None
     try:
         Distiller(cfg, out, callbacks=callbacks).train()
-    except TrainingDiverged as err:
+    except (TrainingDiverged, ValueError) as err:  # ValueError: our readable sentences (data, model loading)
         raise CliError(str(err)) from None
     finally:
         if callbacks:

@@ -18,7 +18,8 @@ import torch
 
 from . import autoencoder as _autoencoder  # noqa: F401  (registers our VAE class for from_pretrained)
 from .model_names import (  # noqa: F401  (re-exported: engine.models is where callers look for them)
-    ASSETS, BUILTIN_MODELS, RANDOM_MODELS, STUDIO_META, ModelError, check_video_shape, hub_error, resolve_model,
+    ASSETS, BUILTIN_MODELS, RANDOM_MODELS, STUDIO_META, ModelError, check_model, check_video_shape, hub_error,
+    resolve_model,
 )
 from .text import encode_prompts
 

@@ -11,7 +11,7 @@ import gradio as gr
 
 import engine.jobs as jobs_api
 from engine.config import HELP, SHAPES_PRESET, DistillConfig
-from engine.models import ModelError, resolve_model
+from engine.models import ModelError, check_model, resolve_model
 from engine.uploads import UploadError, count_captioned, extract_dataset, save_lora_upload
 
 from . import lineup
@@ -70,11 +70,13 @@ class Request:
     summary: str
 
 
-def request_from_form(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora: str | None) -> Request:
-    """Turn the form's values into a validated distill request; raises ValueError with one sentence."""
+def request_from_form(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora: str | None,
+                      reach_hub: bool = False) -> Request:
+    """Turn the form's values into a validated distill request; raises ValueError with one sentence.
+    reach_hub: also fetch a hub id's model_index.json (at launch, not on each keystroke of the live check)."""
     base = (form.get("base") or "").strip()
     try:
-        resolve_model(base)
+        (check_model if reach_hub else resolve_model)(base)
     except ModelError as err:
         raise ValueError(str(err)) from None
     settings: dict = {"base": base, "method": form.get("method") or "dmd2"}
@@ -153,7 +155,7 @@ def check(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora: 
 def launch(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora: str | None) -> tuple[str, str | None]:
     """Queue the job when the form is valid: (message, job id or None)."""
     try:
-        request = request_from_form(data_dir, form, uploaded_data, uploaded_lora)
+        request = request_from_form(data_dir, form, uploaded_data, uploaded_lora, reach_hub=True)
         job = jobs_api.submit(data_dir, "distill", request.settings, parent=request.parent)
     except ValueError as err:
         return "**Cannot launch:** " + _sentence(str(err)), None

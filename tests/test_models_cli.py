@@ -111,6 +111,18 @@ def test_an_unreachable_hub_id_says_what_to_do(tmp_path):
     assert "pass the local folder" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_distill_refuses_an_unreachable_base_and_unusable_data_in_one_line(tmp_path):
+    hub = run_engine("distill", "--method", "dmd2", "--base", "no-such-user/no-such-model", "--out", str(tmp_path / "a"))
+    assert hub.returncode == 2 and "could not fetch 'no-such-user/no-such-model'" in hub.stderr
+    videos = tmp_path / "videos"  # found only once the trainer reads it: after torch has loaded
+    videos.mkdir()
+    (videos / "a.mp4").write_bytes(b"not a video")
+    (videos / "a.txt").write_text("a clip")
+    data = run_engine("distill", "--method", "dmd2", "--data", str(videos), "--steps", "5", "--out", str(tmp_path / "b"))
+    assert data.returncode == 2 and f"error: no usable clips in {videos}" in data.stderr
+    assert "Traceback" not in hub.stderr + data.stderr
+
+
 def test_a_folder_without_model_index_is_explained(tmp_path):
     with pytest.raises(ModelError, match="no model_index.json"):
         resolve_model(str(tmp_path))

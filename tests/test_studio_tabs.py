@@ -249,3 +249,11 @@ def test_the_push_callback_asks_gradio_for_the_oauth_token_and_empties_the_token
     assert typing.get_type_hints(push_fn)["oauth_token"] == typing.Optional[gr.OAuthToken]  # noqa: UP045
     [push_dep] = [f for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "on_push"]
     assert [o.elem_id for o in push_dep.outputs] == ["publish-status", "publish-token"]
+
+
+def test_an_unreachable_hub_base_is_refused_at_launch_and_nothing_is_queued(data_dir):
+    hub_form = form(base="no-such-user/no-such-model")
+    assert distill.check(data_dir, hub_form, None, None).startswith("**Ready.**")  # the live check stays offline
+    message, job_id = distill.launch(data_dir, hub_form, None, None)
+    assert "could not fetch 'no-such-user/no-such-model' from the Hugging Face Hub" in message and job_id is None
+    assert jobs_api.list_jobs(data_dir) == []
