@@ -156,8 +156,10 @@ def cmd_export_world(args) -> int:
     if args.n < 1:
         raise CliError("--n must be at least 1")
     bar = _bar("export clips", args.n)
-    export_folder(args.out, args.n, seed=args.seed, detailed_only=args.detailed_only, progress=lambda i: bar.update(1))
-    bar.close()
+    try:
+        export_folder(args.out, args.n, seed=args.seed, detailed_only=args.detailed_only, progress=lambda i: bar.update(1))
+    finally:
+        bar.close()  # before any error line, which would otherwise land on the bar's line
     print(args.out)
     return 0
 
@@ -471,3 +473,9 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:
+        if err.filename is None:  # not about a path the user gave: a bug or the system's, keep the traceback
+            raise
+        # A path that cannot be written or read (not a folder, no permission, disk full): one line, not a traceback.
+        print(f"error: {err.strerror}: {err.filename}; check the path, its permissions and the free space", file=sys.stderr)
+        return 1

@@ -123,6 +123,13 @@ def test_distill_refuses_an_unreachable_base_and_unusable_data_in_one_line(tmp_p
     assert "Traceback" not in hub.stderr + data.stderr
 
 
+def test_an_output_path_that_cannot_be_written_is_one_line_not_a_traceback(tmp_path):
+    (tmp_path / "file").write_text("a file, not a folder")
+    result = run_engine("export-world", "--out", str(tmp_path / "file" / "clips"), "--n", "2")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"error: Not a directory: {tmp_path / 'file' / 'clips'}; check the path" in result.stderr
+
+
 def test_a_folder_without_model_index_is_explained(tmp_path):
     with pytest.raises(ModelError, match="no model_index.json"):
         resolve_model(str(tmp_path))
