@@ -17,7 +17,7 @@ import numpy as np
 from . import sampling
 from .config import SampleConfig
 from .cpu_memory import keep_freed_memory
-from .models import BaseModel, load_base_model
+from .models import BaseModel, ModelError, load_base_model
 from .video import write_mp4
 
 
@@ -73,6 +73,31 @@ def _adapter_name(lora_dir: str | Path) -> str:
     return "lora_" + hashlib.sha1(key.encode()).hexdigest()[:10]
 
 
+def _load_student(transformer, lora_dir: str | Path, name: str, base_source: str) -> None:
+    """Load a student LoRA as adapter `name`; a LoRA made for another base is refused in one sentence."""
+    from diffusers.utils import logging as diffusers_logging
+
+    from .lora import LORA_FILE
+
+    level = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity(diffusers_logging.CRITICAL)  # its error log would be ours at 40 lines' length
+    try:
+        with warnings.catch_warnings():  # peft warns when a second adapter joins: one per student is the design
+            warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+            transformer.load_lora_adapter(str(lora_dir), adapter_name=name, weight_name=LORA_FILE, prefix="transformer")
+    except RuntimeError as err:
+        if "size mismatch" not in str(err):
+            raise
+        meta = Path(lora_dir) / "lora_config.json"
+        trained_on = json.loads(meta.read_text()).get("base") if meta.is_file() else None
+        raise ModelError(
+            f"the student LoRA in {lora_dir} does not fit the base model {base_source}: its layers have other sizes; "
+            + (f"it was trained on {trained_on}, sample it with that base" if trained_on else "use the base it was trained on")
+        ) from None
+    finally:
+        diffusers_logging.set_verbosity(level)
+
+
 @contextmanager
 def student_adapter(model: BaseModel, lora_dir: str | Path, fused: bool = True):
     """Run the base as the student of `lora_dir` (its LoRA is loaded once per model and kept for reuse).
@@ -80,15 +105,13 @@ def student_adapter(model: BaseModel, lora_dir: str | Path, fused: bool = True):
     fused: merge the LoRA into the weights it adapts for the duration (W + s * B @ A, one matmul per
     layer), so each forward costs what the base's does; the original weight tensors themselves are put
     back afterwards, so the teacher shared by every student never drifts through merge/unmerge rounding."""
-    from .lora import LORA_FILE, activate
+    from .lora import activate
 
     transformer = model.transformer
     name = _adapter_name(lora_dir)
     loaded = set(getattr(transformer, "peft_config", {}) or {})
     if name not in loaded:
-        with warnings.catch_warnings():  # peft warns when a second adapter joins: one per student is the design
-            warnings.filterwarnings("ignore", message="Already found a `peft_config`")
-            transformer.load_lora_adapter(str(lora_dir), adapter_name=name, weight_name=LORA_FILE, prefix="transformer")
+        _load_student(transformer, lora_dir, name, model.source)
     if not fused:
         activate(transformer, name)
         try:
