@@ -17,7 +17,7 @@ import numpy as np
 from . import sampling
 from .config import SampleConfig
 from .cpu_memory import keep_freed_memory
-from .models import BaseModel, ModelError, load_base_model
+from .models import BaseModel, load_base_model
 from .video import write_mp4
 
 
@@ -77,7 +77,7 @@ def _load_student(transformer, lora_dir: str | Path, name: str, base_source: str
     """Load a student LoRA as adapter `name`; a LoRA made for another base is refused in one sentence."""
     from diffusers.utils import logging as diffusers_logging
 
-    from .lora import LORA_FILE
+    from .lora import LORA_FILE, wrong_base
 
     level = diffusers_logging.get_verbosity()
     diffusers_logging.set_verbosity(diffusers_logging.CRITICAL)  # its error log would be ours at 40 lines' length
@@ -88,12 +88,7 @@ def _load_student(transformer, lora_dir: str | Path, name: str, base_source: str
     except RuntimeError as err:
         if "size mismatch" not in str(err):
             raise
-        meta = Path(lora_dir) / "lora_config.json"
-        trained_on = json.loads(meta.read_text()).get("base") if meta.is_file() else None
-        raise ModelError(
-            f"the student LoRA in {lora_dir} does not fit the base model {base_source}: its layers have other sizes; "
-            + (f"it was trained on {trained_on}, sample it with that base" if trained_on else "use the base it was trained on")
-        ) from None
+        raise wrong_base(lora_dir, base_source) from None
     finally:
         diffusers_logging.set_verbosity(level)
 

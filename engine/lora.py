@@ -21,6 +21,7 @@ from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 
 from .config import COMFY_FILE, LORA_FILE
+from .model_names import ModelError
 
 STUDENT, FAKE = "student", "fake"
 FAKE_FILE = "fake_score.safetensors"  # the fake score that tracked this student: DFD post-training resumes it
@@ -84,10 +85,29 @@ class Adapters:
         return {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(self.transformer, adapter_name=name).items()}
 
     def load_state_dict(self, name: str, state: dict[str, torch.Tensor]) -> None:
-        result = set_peft_model_state_dict(self.transformer, state, adapter_name=name)
+        try:
+            result = set_peft_model_state_dict(self.transformer, state, adapter_name=name)
+        except RuntimeError as err:
+            if "size mismatch" not in str(err):
+                raise
+            raise LoraMismatch("LoRA weights do not fit this model: their layers have other sizes") from None
         unexpected = getattr(result, "unexpected_keys", None) or []
         if unexpected:
-            raise ValueError(f"LoRA weights do not fit this model ({len(unexpected)} unexpected keys, e.g. {unexpected[0]})")
+            raise LoraMismatch(f"LoRA weights do not fit this model ({len(unexpected)} unexpected keys, e.g. {unexpected[0]})")
+
+
+class LoraMismatch(ValueError):
+    """LoRA weights whose layers are not this model's (made for another base)."""
+
+
+def wrong_base(lora_dir: str | Path, base: str) -> ModelError:
+    """The one sentence for a student LoRA made for another base: which base it was trained on."""
+    meta = Path(lora_dir) / "lora_config.json"
+    trained_on = json.loads(meta.read_text()).get("base") if meta.is_file() else None
+    return ModelError(
+        f"the student LoRA in {lora_dir} does not fit the base model {base}: its layers have other sizes; "
+        + (f"it was trained on {trained_on}, use that base" if trained_on else "use the base it was trained on")
+    )
 
 
 def activate(transformer, name: str | None) -> None:

@@ -30,9 +30,11 @@ from .lora import (
     FAKE,
     STUDENT,
     Adapters,
+    LoraMismatch,
     read_fake_score,
     read_student_lora,
     save_student_lora,
+    wrong_base,
 )
 from .models import BaseModel, base_dtype, load_base_model
 from .sampling import velocity
@@ -82,7 +84,10 @@ class Distiller:
                                        cfg.width or self.model.width)
         self.init_note = None
         if cfg.init:
-            self.adapters.load_state_dict(STUDENT, read_student_lora(Path(cfg.init)))
+            try:
+                self.adapters.load_state_dict(STUDENT, read_student_lora(Path(cfg.init)))
+            except LoraMismatch:
+                raise wrong_base(cfg.init, cfg.base) from None
             fake = read_fake_score(Path(cfg.init))
             if fake is not None:  # continue with the fake score that tracked this student (DMD2's state)
                 self.adapters.load_state_dict(FAKE, fake)

@@ -130,15 +130,21 @@ def test_an_output_path_that_cannot_be_written_is_one_line_not_a_traceback(tmp_p
     assert f"error: Not a directory: {tmp_path / 'file' / 'clips'}; check the path" in result.stderr
 
 
-def test_a_student_made_for_another_base_is_refused_in_one_sentence(tiny_wan_dir):
+def test_a_student_made_for_another_base_is_refused_in_one_sentence(tiny_wan_dir, tmp_path):
+    from engine.config import DistillConfig
     from engine.generate import student_adapter
+    from engine.trainer import Distiller
 
+    students = ROOT / "engine" / "assets" / "students"
+    refusal = r"does not fit the base model .*: its layers have other sizes; it was trained on shapes-tiny, use that base$"
     model = load_base_model(str(tiny_wan_dir), device="cpu")
-    with pytest.raises(ModelError, match=r"does not fit the base model .*: its layers have other sizes; "
-                                         r"it was trained on shapes-tiny, sample it with that base$"):
-        with student_adapter(model, ROOT / "engine" / "assets" / "students" / "dfd"):
+    with pytest.raises(ModelError, match=refusal):  # sampling it
+        with student_adapter(model, students / "dfd"):
             pass
     assert not getattr(model.transformer, "peft_config", None)  # no half-loaded adapter stays behind
+    with pytest.raises(ModelError, match=refusal):  # DFD post-training from it
+        Distiller(DistillConfig(method="dfd", base=str(tiny_wan_dir), init=str(students / "dmd2"), lora_rank=16,
+                                steps=5), tmp_path / "run", model=model)
 
 
 def test_a_folder_without_model_index_is_explained(tmp_path):
