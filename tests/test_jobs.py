@@ -112,12 +112,13 @@ def test_cli_submits_runs_and_shows_a_job_end_to_end(data_dir):
 
 def test_cli_errors_are_one_line_with_exit_code_2_and_queue_nothing(data_dir):
     for args in (("show", "j-20250101-000000"), ("submit", "--kind", "counter", "--steps", "0"),
-                 ("resume", "j-20250101-000000")):
+                 ("resume", "j-20250101-000000"), ("submit", "--kind", "distill", "--base", "no-such-user/no-such-model")):
         result = jobs_cli(data_dir, *args)
         assert result.returncode == 2, args
         assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("error: "), result.stderr
         assert "Traceback" not in result.stderr
     assert "steps must be at least 1" in jobs_cli(data_dir, "submit", "--kind", "counter", "--steps", "0").stderr
+    assert "could not fetch 'no-such-user/no-such-model'" in result.stderr  # the last: the base is checked at submit
     assert api.list_jobs(data_dir) == []
 
 
