@@ -77,7 +77,7 @@ def _load_student(transformer, lora_dir: str | Path, name: str, base_source: str
     """Load a student LoRA as adapter `name`; a LoRA made for another base is refused in one sentence."""
     from diffusers.utils import logging as diffusers_logging
 
-    from .lora import LORA_FILE, wrong_base
+    from .lora import LORA_FILE, check_loaded, wrong_base
 
     level = diffusers_logging.get_verbosity()
     diffusers_logging.set_verbosity(diffusers_logging.CRITICAL)  # its error log would be ours at 40 lines' length
@@ -91,6 +91,7 @@ def _load_student(transformer, lora_dir: str | Path, name: str, base_source: str
         raise wrong_base(lora_dir, base_source) from None
     finally:
         diffusers_logging.set_verbosity(level)
+    check_loaded(transformer, name, lora_dir, base_source)
 
 
 @contextmanager

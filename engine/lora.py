@@ -90,23 +90,50 @@ class Adapters:
         except RuntimeError as err:
             if "size mismatch" not in str(err):
                 raise
-            raise LoraMismatch("LoRA weights do not fit this model: their layers have other sizes") from None
+            raise LoraMismatch("its layers have other sizes") from None
         unexpected = getattr(result, "unexpected_keys", None) or []
         if unexpected:
-            raise LoraMismatch(f"LoRA weights do not fit this model ({len(unexpected)} unexpected keys, e.g. {unexpected[0]})")
+            raise LoraMismatch(f"{len(unexpected)} of its tensors match no layer (e.g. {unexpected[0]})")
 
 
 class LoraMismatch(ValueError):
-    """LoRA weights whose layers are not this model's (made for another base)."""
+    """LoRA weights whose layers are not this model's (made for another base); the message says how."""
 
 
-def wrong_base(lora_dir: str | Path, base: str) -> ModelError:
-    """The one sentence for a student LoRA made for another base: which base it was trained on."""
+def wrong_base(lora_dir: str | Path, base: str, how: str = "its layers have other sizes") -> ModelError:
+    """The one sentence for a student LoRA made for another base: how it does not fit, which base it was
+    trained on."""
     meta = Path(lora_dir) / "lora_config.json"
     trained_on = json.loads(meta.read_text()).get("base") if meta.is_file() else None
-    return ModelError(
-        f"the student LoRA in {lora_dir} does not fit the base model {base}: its layers have other sizes; "
-        + (f"it was trained on {trained_on}, use that base" if trained_on else "use the base it was trained on")
+    if trained_on and trained_on != base:
+        fix = f"it was trained on {trained_on}, use that base"
+    elif trained_on:
+        fix = "its lora_config.json names this base, so the weights file is not the one that training wrote"
+    else:
+        fix = "use the base it was trained on"
+    return ModelError(f"the student LoRA in {lora_dir} does not fit the base model {base}: {how}; {fix}")
+
+
+def check_loaded(transformer, name: str, lora_dir: str | Path, base: str) -> None:
+    """Refuse a student file whose tensors did not all land in adapter `name`: diffusers only logs the
+    keys that match no layer (a LoRA in another format, or for other modules), and sampling would then
+    run a partial student, or none, without a word. The adapter is removed again before refusing."""
+    from safetensors import safe_open
+
+    path = Path(lora_dir) / LORA_FILE
+    with safe_open(str(path), framework="pt") as weights:
+        keys = list(weights.keys())
+    loaded = name in (getattr(transformer, "peft_config", None) or {})
+    landed = set(get_peft_model_state_dict(transformer, adapter_name=name)) if loaded else set()
+    unmatched = [k for k in keys if k.removeprefix("transformer.") not in landed]
+    if keys and not unmatched:
+        return
+    if loaded:
+        transformer.delete_adapters(name)
+    raise ModelError(
+        f"{len(unmatched)} of the {len(keys)} tensors in {path} match no LoRA layer of the base model {base} "
+        f"(e.g. {unmatched[0] if unmatched else 'none at all'!r}); give a diffusers-format LoRA of this base "
+        "(keys 'transformer.blocks.N...lora_A.weight', as pipe.save_lora_weights writes them)"
     )
 
 

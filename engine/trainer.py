@@ -86,8 +86,8 @@ class Distiller:
         if cfg.init:
             try:
                 self.adapters.load_state_dict(STUDENT, read_student_lora(Path(cfg.init)))
-            except LoraMismatch:
-                raise wrong_base(cfg.init, cfg.base) from None
+            except LoraMismatch as mismatch:
+                raise wrong_base(cfg.init, cfg.base, str(mismatch)) from None
             fake = read_fake_score(Path(cfg.init))
             if fake is not None:  # continue with the fake score that tracked this student (DMD2's state)
                 self.adapters.load_state_dict(FAKE, fake)

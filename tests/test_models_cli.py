@@ -147,6 +147,41 @@ def test_a_student_made_for_another_base_is_refused_in_one_sentence(tiny_wan_dir
                                 steps=5), tmp_path / "run", model=model)
 
 
+def test_a_lora_whose_tensors_do_not_all_land_is_refused_not_sampled_in_part(tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from engine.config import DistillConfig
+    from engine.generate import student_adapter
+    from engine.trainer import Distiller
+
+    shipped = ROOT / "engine" / "assets" / "students" / "dfd"
+    renamed, comfy = tmp_path / "renamed", tmp_path / "comfy"
+    for folder in (renamed, comfy):
+        folder.mkdir()
+        shutil.copy(shipped / "lora_config.json", folder)
+    weights = load_file(shipped / "pytorch_lora_weights.safetensors")
+    save_file({k.replace("attn1", "attn9"): v for k, v in weights.items()}, renamed / "pytorch_lora_weights.safetensors")
+    shutil.copy(shipped / "comfyui_lora.safetensors", comfy / "pytorch_lora_weights.safetensors")  # another format
+
+    model = load_base_model("shapes-tiny", device="cpu")
+    attn1 = sum("attn1" in k for k in weights)
+    with pytest.raises(ModelError, match=rf"^{attn1} of the {len(weights)} tensors in .* match no LoRA layer of the base "
+                                         r"model shapes-tiny \(e.g. 'transformer.blocks.0.attn9."):
+        with student_adapter(model, renamed):
+            pass
+    with pytest.raises(ModelError, match=r"^(\d+) of the \1 tensors .*\(e.g. 'diffusion_model.blocks"):
+        with student_adapter(model, comfy):
+            pass
+    assert not getattr(model.transformer, "peft_config", None)  # neither stays half-loaded
+    with student_adapter(model, shipped):  # and the real student still loads whole
+        assert len(model.transformer.peft_config) == 1
+    with pytest.raises(ModelError, match=rf"{attn1} of its tensors match no layer .*names this base, so the weights file"):
+        Distiller(DistillConfig(method="dfd", base="shapes-tiny", init=str(renamed), lora_rank=16, steps=5),
+                  tmp_path / "run", model=model)
+
+
 def test_a_folder_without_model_index_is_explained(tmp_path):
     with pytest.raises(ModelError, match="no model_index.json"):
         resolve_model(str(tmp_path))
