@@ -93,13 +93,21 @@ def cmd_sample(args) -> int:
     from .config import SampleConfig
     from .model_names import RANDOM_MODELS, ModelError, check_model, check_video_shape, video_factors
 
+    lora = args.lora
+    if lora and not Path(lora).is_dir():  # a shipped student by name
+        from .students import shipped_students
+
+        shipped = {s.name: s.lora_dir for s in shipped_students()}
+        if lora not in shipped:
+            raise CliError(f"no student {lora!r}: give a LoRA folder or a shipped student ({', '.join(shipped)})")
+        lora = str(shipped[lora])
     cfg = SampleConfig(
         base=args.base,
         prompt=args.prompt,
         seeds=_seed_range(args.seeds),
         steps=args.steps,
         guidance=args.cfg,
-        lora=args.lora,
+        lora=lora,
         num_frames=args.num_frames,
         height=args.height,
         width=args.width,
@@ -395,7 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="generate videos from a prompt (one mp4 per seed)")
     p.add_argument("--base", default="shapes-tiny", help="shapes-tiny, a local diffusers folder, or a hub id")
-    p.add_argument("--lora", default=None, help="student LoRA folder (pytorch_lora_weights.safetensors)")
+    p.add_argument("--lora", default=None,
+                   help="student: a LoRA folder (pytorch_lora_weights.safetensors) or a shipped one (dmd2, dfd, dmd2-continued)")
     p.add_argument("--prompt", required=True, help="what the video shows")
     p.add_argument("--seeds", default="1", help="a seed (3), a range (1-8) or a list (1,4,9); default 1")
     p.add_argument("--steps", type=int, default=50, help="sampling steps (default 50)")

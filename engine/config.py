@@ -238,8 +238,8 @@ class SampleConfig:
             value = getattr(self, name)
             if value is not None and (value <= 0 or value % 2):
                 raise ValueError(f"{name} must be a positive even number, got {value}")
-        if self.lora is not None and not (Path(self.lora) / "pytorch_lora_weights.safetensors").is_file():
-            raise ValueError(f"no student LoRA at {self.lora} (expected pytorch_lora_weights.safetensors there)")
+        if self.lora is not None and not (Path(self.lora) / LORA_FILE).is_file():
+            raise ValueError(f"no student LoRA at {self.lora} (expected {LORA_FILE} there)")
         return self
 
     def to_dict(self) -> dict:

@@ -73,6 +73,15 @@ def test_sample_command_writes_one_valid_mp4_per_seed_and_prints_the_paths(train
     assert "sampling 3 video(s)" in result.stderr  # the progress bar
 
 
+def test_a_shipped_student_is_sampled_by_its_name_in_its_own_four_steps(tmp_path):
+    result = run_engine("sample", "--lora", "dfd", "--prompt", "a red circle moving left on a dark background",
+                        "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    (path,) = result.stdout.split()[:1]
+    assert path.endswith("seed1.mp4") and probe_frame_count(path) == 17
+    assert "4 network evaluations each" in result.stdout + result.stderr
+
+
 def test_tiny_random_wan_of_the_real_classes_samples_through_the_same_command(tiny_wan_dir, tmp_path):
     result = run_engine("sample", "--base", str(tiny_wan_dir), "--prompt", "a red circle", "--seeds", "5",
                         "--steps", "2", "--num-frames", "9", "--height", "32", "--width", "32", "--out", str(tmp_path))
@@ -93,6 +102,7 @@ def test_tiny_random_wan_of_the_real_classes_samples_through_the_same_command(ti
         (["--prompt", "x", "--seeds", "8-1"], "bad seed range '8-1'"),
         (["--prompt", "x", "--seeds", "one"], "bad seeds 'one'"),
         (["--prompt", "x", "--steps", "0"], "steps must be between 1 and 1000"),
+        (["--prompt", "x", "--lora", "dfdx"], "no student 'dfdx': give a LoRA folder or a shipped student (dfd, dmd2"),
     ],
 )
 def test_bad_inputs_give_a_one_line_error_and_exit_code_2(trained_dir, tmp_path, args, message):
