@@ -77,21 +77,23 @@ def _load_student(transformer, lora_dir: str | Path, name: str, base_source: str
     """Load a student LoRA as adapter `name`; a LoRA made for another base is refused in one sentence."""
     from diffusers.utils import logging as diffusers_logging
 
-    from .lora import LORA_FILE, check_loaded, wrong_base
+    from .lora import check_loaded, read_lora_file, wrong_base
 
+    state = read_lora_file(lora_dir)
+    keys = list(state)
     level = diffusers_logging.get_verbosity()
     diffusers_logging.set_verbosity(diffusers_logging.CRITICAL)  # its error log would be ours at 40 lines' length
     try:
         with warnings.catch_warnings():  # peft warns when a second adapter joins: one per student is the design
             warnings.filterwarnings("ignore", message="Already found a `peft_config`")
-            transformer.load_lora_adapter(str(lora_dir), adapter_name=name, weight_name=LORA_FILE, prefix="transformer")
+            transformer.load_lora_adapter(state, adapter_name=name, prefix="transformer")
     except RuntimeError as err:
         if "size mismatch" not in str(err):
             raise
         raise wrong_base(lora_dir, base_source) from None
     finally:
         diffusers_logging.set_verbosity(level)
-    check_loaded(transformer, name, lora_dir, base_source)
+    check_loaded(transformer, name, keys, lora_dir, base_source)
 
 
 @contextmanager

@@ -114,15 +114,12 @@ def wrong_base(lora_dir: str | Path, base: str, how: str = "its layers have othe
     return ModelError(f"the student LoRA in {lora_dir} does not fit the base model {base}: {how}; {fix}")
 
 
-def check_loaded(transformer, name: str, lora_dir: str | Path, base: str) -> None:
-    """Refuse a student file whose tensors did not all land in adapter `name`: diffusers only logs the
-    keys that match no layer (a LoRA in another format, or for other modules), and sampling would then
-    run a partial student, or none, without a word. The adapter is removed again before refusing."""
-    from safetensors import safe_open
-
+def check_loaded(transformer, name: str, keys: list[str], lora_dir: str | Path, base: str) -> None:
+    """Refuse a student whose tensors (`keys`, as given to diffusers) did not all land in adapter `name`:
+    diffusers only logs the keys that match no layer (a format it does not convert, other module names),
+    and sampling would then run a partial student, or none, without a word. The adapter is removed
+    again before refusing."""
     path = Path(lora_dir) / LORA_FILE
-    with safe_open(str(path), framework="pt") as weights:
-        keys = list(weights.keys())
     loaded = name in (getattr(transformer, "peft_config", None) or {})
     landed = set(get_peft_model_state_dict(transformer, adapter_name=name)) if loaded else set()
     unmatched = [k for k in keys if k.removeprefix("transformer.") not in landed]
@@ -132,8 +129,8 @@ def check_loaded(transformer, name: str, lora_dir: str | Path, base: str) -> Non
         transformer.delete_adapters(name)
     raise ModelError(
         f"{len(unmatched)} of the {len(keys)} tensors in {path} match no LoRA layer of the base model {base} "
-        f"(e.g. {unmatched[0] if unmatched else 'none at all'!r}); give a diffusers-format LoRA of this base "
-        "(keys 'transformer.blocks.N...lora_A.weight', as pipe.save_lora_weights writes them)"
+        f"(e.g. {unmatched[0] if unmatched else 'none at all'!r}); give a LoRA of this base in diffusers' format "
+        "(keys 'transformer.blocks.N...lora_A.weight', as pipe.save_lora_weights writes them) or ComfyUI's"
     )
 
 
@@ -186,13 +183,24 @@ def _metadata(config: LoraConfig) -> dict:
     return {k: v for k, v in meta.items() if isinstance(v, (int, float, str, bool, list)) or v is None}
 
 
-def read_student_lora(folder: Path) -> dict[str, torch.Tensor]:
-    """The student's LoRA state dict (peft keys, no 'transformer.' prefix) from a saved folder."""
+def read_lora_file(folder: str | Path) -> dict[str, torch.Tensor]:
+    """A student folder's LoRA file in diffusers' keys ('transformer.blocks...lora_A.weight'). diffusers
+    converts the other formats it knows for Wan (the ComfyUI file we export, kohya-style files) on the way."""
+    from diffusers import WanPipeline
+
     path = Path(folder) / LORA_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no student LoRA at {folder} (expected {LORA_FILE})")
-    state = load_file(path)
-    return {k.removeprefix("transformer."): v for k, v in state.items()}
+    try:
+        state = WanPipeline.lora_state_dict(str(folder), weight_name=LORA_FILE)
+    except (KeyError, ValueError, IndexError) as err:  # a format its converters half-recognise
+        raise ModelError(f"{path} is not a LoRA of a Wan transformer that diffusers can read ({type(err).__name__}: {err})") from None
+    return state[0] if isinstance(state, tuple) else state
+
+
+def read_student_lora(folder: Path) -> dict[str, torch.Tensor]:
+    """The student's LoRA state dict (peft keys, no 'transformer.' prefix) from a saved folder."""
+    return {k.removeprefix("transformer."): v for k, v in read_lora_file(folder).items()}
 
 
 def read_fake_score(folder: Path) -> dict[str, torch.Tensor] | None:
