@@ -91,7 +91,7 @@ def cmd_pretrain_teacher(args) -> int:
 
 def cmd_sample(args) -> int:
     from .config import SampleConfig
-    from .model_names import RANDOM_MODELS, ModelError, check_model, check_video_shape, video_factors
+    from .model_names import ModelError, check_model, check_video_shape, video_factors
 
     lora = args.lora
     if lora and not Path(lora).is_dir():  # a shipped student by name
@@ -115,11 +115,10 @@ def cmd_sample(args) -> int:
     )
     try:  # settings and the model's name first: a typo is refused before torch and diffusers load (~10 s)
         cfg.validate()
-        if cfg.base not in RANDOM_MODELS:
-            _, folder = check_model(cfg.base)
-            factors = video_factors(folder) if folder is not None else None
-            if factors:
-                check_video_shape(*factors, cfg.num_frames, cfg.height, cfg.width)
+        _, folder = check_model(cfg.base)
+        factors = video_factors(folder) if folder is not None else None
+        if factors:
+            check_video_shape(*factors, cfg.num_frames, cfg.height, cfg.width)
         from .generate import generate
         from .models import load_base_model
 
@@ -173,7 +172,7 @@ def cmd_export_world(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .model_names import RANDOM_MODELS, ModelError, check_model
+    from .model_names import ModelError, check_model
     from .model_specs import ModelSpec
 
     models = [m for m in args.models.split(",") if m.strip()]
@@ -182,8 +181,7 @@ def cmd_evaluate(args) -> int:
     try:  # the names first: a typo is refused before torch and diffusers load (~10 s)
         for name in models:
             ModelSpec.parse(name, args.data_dir)
-        if args.base not in RANDOM_MODELS:
-            check_model(args.base)
+        check_model(args.base)
     except ValueError as err:  # ModelError is one
         raise CliError(str(err)) from None
     from .evaluate import evaluate, to_markdown, write_outputs
@@ -307,12 +305,11 @@ class _BarCallbacks:
 
 
 def cmd_distill(args) -> int:
-    from .model_names import RANDOM_MODELS, check_model
+    from .model_names import check_model
 
     try:  # settings and the base's name first: refused before torch and diffusers load (~10 s)
         cfg = distill_config_from_args(args).validate()
-        if cfg.base not in RANDOM_MODELS:
-            check_model(cfg.base)
+        check_model(cfg.base)
     except ValueError as err:  # ModelError is one
         raise CliError(str(err)) from None
     from .trainer import Distiller, TrainingDiverged, latest_checkpoint

@@ -60,7 +60,10 @@ def hub_error(name: str, err: BaseException) -> ModelError:
 
 def check_model(name_or_path: str) -> tuple[str, Path | None]:
     """resolve_model, and for a hub id also fetch its model_index.json (or find it in the local cache), so
-    a mistyped or unreachable id is refused in a second rather than after importing the models."""
+    a mistyped or unreachable id is refused in a second rather than after importing the models. A random
+    timing model is ("random", None): nothing to check."""
+    if name_or_path in RANDOM_MODELS:
+        return "random", None
     kind, folder = resolve_model(name_or_path)
     if kind == "hub":
         from huggingface_hub import hf_hub_download

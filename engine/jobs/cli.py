@@ -89,11 +89,11 @@ def cmd_worker(args) -> int:
 @_one_line_errors
 def cmd_submit(args) -> int:
     import engine.jobs as api
-    from engine.model_names import RANDOM_MODELS, check_model
+    from engine.model_names import check_model
 
     kind = kinds.get_kind(args.kind)
     settings = kind.config_from_args(args) if kind.config_from_args else {}
-    if settings.get("base") and settings["base"] not in RANDOM_MODELS:
+    if settings.get("base"):
         check_model(settings["base"])  # a mistyped or unreachable hub id is refused now, not when the job runs
     job = api.submit(args.data_dir, args.kind, settings, parent=args.parent)
     if args.json:
