@@ -1,9 +1,74 @@
-"""DFD Studio's torch side: the shapes world, models, samplers, distillation, evaluation and jobs.
+"""DFD Studio's engine: the built-in world, models and samplers, distillation, evaluation, jobs.
 
-Public API for the studio and scripts (import the submodules; nothing heavy is imported here):
-- engine.world      the built-in procedural video world (prompts, clips, mode frequencies)
-- engine.models     load_base_model(name) for shapes-tiny, a diffusers folder or a hub id
-- engine.config     DistillConfig, SampleConfig: the typed job configs (torch-free)
-- engine.generate   generate(): videos from a prompt
-- engine.evaluate   evaluate(): fidelity, diversity, mode and colour metrics
+The names below are the engine's public API: what the studio (and a script) may use. They are loaded
+on first use, so `import engine` stays cheap (no torch) and a web page that only lists jobs never
+imports the models. Everything else under engine/ is internal and may move.
+
+    engine/shapes/      the built-in world, its tiny teacher's parts and the attribute recognizer
+    engine/models/      base models by name, folder or hub id; students and their LoRA files
+    engine/generation/  the teacher's and the student's samplers; generate()
+    engine/distill/     DMD2/DFD losses, LoRA adapters, the trainer, real data, multi-process runs
+    engine/evaluation/  metrics, CLIP/DINOv2 features, evaluate, the study, benchmarks
+    engine/media/       mp4 files, side-by-side videos and grids
+    engine/hub/         model cards and publishing to the Hugging Face Hub
+    engine/config/      the typed job configs (torch-free)
+    engine/jobs/        the job queue: kinds, worker, runner, reporter
+    engine/cli/         `python -m engine ...`
 """
+
+from __future__ import annotations
+
+import importlib
+
+# public name -> "module" (the module itself) or "module:attribute"
+_API = {
+    # sub-APIs used as modules
+    "jobs": "engine.jobs",
+    "world": "engine.shapes.world",
+    "publish": "engine.hub.publish",
+    # models and students
+    "ModelError": "engine.models.names:ModelError",
+    "check_model": "engine.models.names:check_model",
+    "resolve_model": "engine.models.names:resolve_model",
+    "shipped_students": "engine.models.students:shipped_students",
+    "job_students": "engine.models.students:job_students",
+    "resolve_student": "engine.models.students:resolve_student",
+    "LORA_FILE": "engine.models.students:LORA_FILE",
+    # configs
+    "DistillConfig": "engine.config.distill:DistillConfig",
+    "SampleConfig": "engine.config.sample:SampleConfig",
+    "SHAPES_PRESET": "engine.config.distill:SHAPES_PRESET",
+    "HELP": "engine.config.distill:HELP",
+    # data uploads
+    "UploadError": "engine.distill.uploads:UploadError",
+    "count_captioned": "engine.distill.uploads:count_captioned",
+    "extract_dataset": "engine.distill.uploads:extract_dataset",
+    "save_lora_upload": "engine.distill.uploads:save_lora_upload",
+    # generation
+    "student_t_list": "engine.generation.generate:student_t_list",
+    # media
+    "write_mp4": "engine.media.video:write_mp4",
+    "read_mp4": "engine.media.video:read_mp4",
+    "side_by_side": "engine.media.composite:side_by_side",
+    "video_grid": "engine.media.composite:video_grid",
+    "still_grid": "engine.media.composite:still_grid",
+    "write_png": "engine.media.composite:write_png",
+    "clip_fps": "engine.media.composite:clip_fps",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    target = _API.get(name)
+    if target is None:
+        raise AttributeError(f"engine has no public name {name!r} (the public API is engine.__all__)")
+    module_name, _, attribute = target.partition(":")
+    module = importlib.import_module(module_name)
+    value = getattr(module, attribute) if attribute else module
+    globals()[name] = value  # resolved once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))

@@ -33,8 +33,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine import metrics, teacher, world  # noqa: E402
-from engine.evaluate import evaluate  # noqa: E402
+from engine.evaluation import metrics
+from engine.shapes import teacher, world  # noqa: E402
+from engine.evaluation.evaluate import evaluate  # noqa: E402
 
 
 def grown(old, variant: str):
@@ -109,9 +110,9 @@ def shapes(args) -> None:
 
     from PIL import Image
 
-    from engine.generate import SampleConfig, sample_frames
-    from engine.models import load_base_model
-    from engine.recognizer import Recognizer
+    from engine.generation.generate import SampleConfig, sample_frames
+    from engine.models.base import load_base_model
+    from engine.shapes.recognizer import Recognizer
 
     model, recognizer, rows = load_base_model(args.base), Recognizer(), []
     for shape in world.SHAPES:
@@ -134,9 +135,9 @@ def _mean_accuracy(per_prompt: list[dict[str, float]]) -> dict[str, float]:
 def sampler(args) -> None:
     from diffusers import FlowMatchEulerDiscreteScheduler
 
-    from engine.generate import SampleConfig, sample_frames
-    from engine.models import load_base_model
-    from engine.recognizer import Recognizer
+    from engine.generation.generate import SampleConfig, sample_frames
+    from engine.models.base import load_base_model
+    from engine.shapes.recognizer import Recognizer
 
     model, recognizer = load_base_model(args.base), Recognizer()
     shipped = model.pipe.scheduler.config
@@ -153,9 +154,9 @@ def sampler(args) -> None:
 
 
 def sdedit(args) -> None:
-    from engine import sampling
-    from engine.models import load_base_model
-    from engine.recognizer import DEFAULT_DIR, Recognizer
+    from engine.generation import sampling
+    from engine.models.base import load_base_model
+    from engine.shapes.recognizer import DEFAULT_DIR, Recognizer
 
     model, recognizer = load_base_model(args.base), Recognizer(args.recognizer or DEFAULT_DIR)
     sigmas = sampling.teacher_sigmas(model.pipe.scheduler, 50)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from engine import world
-from engine.composite import side_by_side
-from engine.models import ModelError
-from engine.video import write_mp4
+from engine.shapes import world
+from engine.media.composite import side_by_side
+from engine.models.base import ModelError
+from engine.media.video import write_mp4
 
 from . import lineup, sample_jobs
 from .files import cache_key

@@ -10,9 +10,9 @@ from pathlib import Path
 import gradio as gr
 
 import engine.jobs as jobs_api
-from engine.config import HELP, SHAPES_PRESET, DistillConfig
-from engine.models import ModelError, check_model, resolve_model
-from engine.uploads import UploadError, count_captioned, extract_dataset, save_lora_upload
+from engine.config.distill import HELP, SHAPES_PRESET, DistillConfig
+from engine.models.base import ModelError, check_model, resolve_model
+from engine.distill.uploads import UploadError, count_captioned, extract_dataset, save_lora_upload
 
 from . import lineup
 from .files import uploads_folder

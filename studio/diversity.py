@@ -12,10 +12,10 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from engine import world
-from engine.composite import still_grid, video_grid, write_png
-from engine.models import ModelError
-from engine.video import write_mp4
+from engine.shapes import world
+from engine.media.composite import still_grid, video_grid, write_png
+from engine.models.base import ModelError
+from engine.media.video import write_mp4
 
 from . import lineup, sample_jobs
 from .files import cache_key

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import students as student_registry
+from engine.models import students as student_registry
 
 TEACHER = "teacher"
 DEFAULT_BASE = "shapes-tiny"
@@ -107,7 +107,7 @@ _lock = threading.RLock()  # one sampling at a time: models are shared and the C
 def model(base: str):
     """The loaded base model, cached per name and reloaded when its weights change on disk (a teacher
     being retrained). Raises engine.models.ModelError."""
-    from engine.models import load_base_model
+    from engine.models.base import load_base_model
 
     with _lock:
         version = base_version(base)
@@ -120,8 +120,8 @@ def model(base: str):
 def render(contender: Contender, prompt: str, seeds: list[int], steps: int = 50, guidance: float = 5.0) -> Rendered:
     """Sample one clip per seed (the teacher with `steps` and CFG `guidance`; a student on its own
     few-step time list). Raises ValueError (bad settings) or ModelError."""
-    from engine.config import SampleConfig
-    from engine.generate import sample_frames
+    from engine.config.sample import SampleConfig
+    from engine.generation.generate import sample_frames
 
     cfg = SampleConfig(base=contender.base, prompt=prompt, seeds=list(seeds), steps=int(steps),
                        guidance=float(guidance), lora=str(contender.lora_dir) if contender.lora_dir else None)
@@ -148,7 +148,7 @@ def world_of(base: str) -> str | None:
 
 def base_version(base: str) -> tuple:
     """Sizes and times of a local base's transformer weights (() for a hub id)."""
-    from engine.models import ModelError, resolve_model
+    from engine.models.base import ModelError, resolve_model
 
     from .files import file_version
 

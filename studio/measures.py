@@ -9,7 +9,8 @@ import threading
 
 import numpy as np
 
-from engine import metrics, world
+from engine.evaluation import metrics
+from engine.shapes import world
 
 from . import lineup
 
@@ -28,7 +29,7 @@ def recognizer():
     global _recognizer
     with _lock:
         if _recognizer is None:
-            from engine.recognizer import Recognizer
+            from engine.shapes.recognizer import Recognizer
 
             try:
                 _recognizer = Recognizer()
@@ -48,7 +49,7 @@ def encoder():
         return None
     with _lock:
         if _encoder is None or _encoder.name != spec:
-            from engine.features import load_extractor
+            from engine.evaluation.features import load_extractor
 
             _encoder = load_extractor(spec)
         return _encoder

@@ -14,10 +14,11 @@ from pathlib import Path
 import gradio as gr
 
 import engine.jobs as jobs_api
-from engine import publish, world
-from engine.generate import student_t_list
-from engine.models import ModelError
-from engine.video import write_mp4
+from engine.hub import publish
+from engine.shapes import world
+from engine.generation.generate import student_t_list
+from engine.models.base import ModelError
+from engine.media.video import write_mp4
 
 from . import lineup
 from .files import cache_key, expose, staging_folder

@@ -10,9 +10,9 @@ from typing import Callable
 import numpy as np
 
 import engine.jobs as jobs_api
-from engine.composite import clip_fps
-from engine.generate import student_t_list
-from engine.video import read_mp4
+from engine.media.composite import clip_fps
+from engine.generation.generate import student_t_list
+from engine.media.video import read_mp4
 
 from .lineup import Contender, Rendered
 

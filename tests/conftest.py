@@ -52,7 +52,7 @@ def tiny_wan_dir(tmp_path_factory) -> Path:
 def mini_teacher_dir(tmp_path_factory) -> Path:
     """A shapes-world teacher of the real pipeline classes, 2 layers, trained 2 steps: the fast base
     for trainer tests (its quality does not matter there, only the code paths)."""
-    from engine.teacher import TeacherConfig, pretrain_teacher
+    from engine.shapes.teacher import TeacherConfig, pretrain_teacher
 
     out = tmp_path_factory.mktemp("mini-teacher") / "pipe"
     cfg = TeacherConfig(steps=2, batch_size=4, pool_clips=8, ae_fit_clips=32, num_layers=2, ffn_dim=128)
@@ -73,8 +73,8 @@ def data_dir(tmp_path):
 def mini_students(mini_teacher_dir, tmp_path_factory):
     """A DMD2 student and a 'DFD' copy of it (same weights, method dfd) of the mini teacher, shown as the
     shipped students."""
-    from engine.config import DistillConfig
-    from engine.trainer import Distiller
+    from engine.config.distill import DistillConfig
+    from engine.distill.trainer import Distiller
 
     shipped = tmp_path_factory.mktemp("shipped")
     Distiller(DistillConfig(base=str(mini_teacher_dir), steps=2, batch_size=2, student_update_freq=2, lora_rank=4,
@@ -84,6 +84,6 @@ def mini_students(mini_teacher_dir, tmp_path_factory):
     config = json.loads((shipped / "dfd" / "lora_config.json").read_text())
     (shipped / "dfd" / "lora_config.json").write_text(json.dumps({**config, "method": "dfd"}))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("engine.students.SHIPPED_DIR", shipped)
+        patch.setattr("engine.models.students.SHIPPED_DIR", shipped)
         yield shipped
 

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from engine import sampling, world
-from engine.autoencoder import PatchPCAAutoencoder, frames_to_tensor, tensor_to_frames
+from engine.generation import sampling
+from engine.shapes import world
+from engine.shapes.autoencoder import PatchPCAAutoencoder, frames_to_tensor, tensor_to_frames
 
 
 @pytest.fixture(scope="module")

@@ -126,7 +126,7 @@ def test_the_page_opens_on_compare_with_the_built_in_teachers_sample(page):
     video = page.locator("#compare-teacher video")
     video.wait_for(state="attached", timeout=120_000)
     assert "NFE 100" in page.locator("#compare-teacher-caption").inner_text()
-    from engine.students import shipped_students
+    from engine.models.students import shipped_students
 
     shipped = {s.method for s in shipped_students() if s.base == "shapes-tiny"}
     for method, name in (("dmd2", "DMD2"), ("dfd", "DFD")):  # shipped students are compared from the start

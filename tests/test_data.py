@@ -6,14 +6,14 @@ import json
 import numpy as np
 import pytest
 
-from engine import world
-from engine.data import DataError, FolderData, fit_clip, read_captions
-from engine.video import write_mp4
+from engine.shapes import world
+from engine.distill.data import DataError, FolderData, fit_clip, read_captions
+from engine.media.video import write_mp4
 
 
 @pytest.fixture(scope="module")
 def mini_model(mini_teacher_dir):
-    from engine.models import load_base_model
+    from engine.models.base import load_base_model
 
     return load_base_model(str(mini_teacher_dir), device="cpu")
 

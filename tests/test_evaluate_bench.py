@@ -10,8 +10,8 @@ from conftest import run_engine
 
 @pytest.fixture(scope="module")
 def mini_student(mini_teacher_dir, tmp_path_factory):
-    from engine.config import DistillConfig
-    from engine.trainer import Distiller
+    from engine.config.distill import DistillConfig
+    from engine.distill.trainer import Distiller
 
     out = tmp_path_factory.mktemp("student") / "lora"
     cfg = DistillConfig(base=str(mini_teacher_dir), steps=2, batch_size=2, student_update_freq=2, lora_rank=4,
@@ -59,7 +59,7 @@ def test_the_random_wan_1_3b_timing_model_has_the_real_configs_size():
     device here (no memory), its parameter count is the published 1.3B."""
     import torch
 
-    from engine.models import random_wan_1_3b
+    from engine.models.base import random_wan_1_3b
 
     model = random_wan_1_3b("meta", torch.bfloat16)
     params = sum(p.numel() for p in model.transformer.parameters())
@@ -87,7 +87,7 @@ def test_sampling_keeps_freed_memory_in_the_process_on_cpu():
 
     code = """if True:
         import os, sys, torch
-        from engine.cpu_memory import keep_freed_memory
+        from engine.generation.cpu_memory import keep_freed_memory
         def resident_mb():
             return int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
         if sys.argv[1] == 'keep':

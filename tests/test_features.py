@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from engine import metrics
-from engine.features import FeatureError, evenly_spaced, load_extractor
+from engine.evaluation import metrics
+from engine.evaluation.features import FeatureError, evenly_spaced, load_extractor
 
 
 def save_tiny_encoders(root):
@@ -59,7 +59,7 @@ def test_bad_extractor_specs_are_explained(tmp_path):
 
 
 def test_evaluate_reports_encoder_diversity_beside_the_recognizers(encoders):
-    from engine.evaluate import evaluate, to_markdown
+    from engine.evaluation.evaluate import evaluate, to_markdown
 
     result = evaluate(["real"], "detailed", 2, features=[f"dinov2:{encoders / 'dinov2'}"])
     real = result["models"]["real"]

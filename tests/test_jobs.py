@@ -46,7 +46,7 @@ def start_worker(data_dir, tmp_path):
     def start(*flags: str) -> subprocess.Popen:
         log = open(tmp_path / f"worker-{len(workers)}.txt", "wb")
         worker = subprocess.Popen(
-            [sys.executable, "-m", "engine.jobs.cli", "worker", "--data-dir", str(data_dir), "--poll", "0.1", *flags],
+            [sys.executable, "-m", "engine.cli.jobs", "worker", "--data-dir", str(data_dir), "--poll", "0.1", *flags],
             cwd=REPO, env=ENV, stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()
@@ -71,7 +71,7 @@ def start_worker(data_dir, tmp_path):
 
 def run_worker_until_idle(data_dir, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "engine.jobs.cli", "worker", "--data-dir", str(data_dir), "--poll", "0.1",
+        [sys.executable, "-m", "engine.cli.jobs", "worker", "--data-dir", str(data_dir), "--poll", "0.1",
          "--exit-when-idle"],
         cwd=REPO, env=ENV, capture_output=True, text=True, timeout=timeout,
     )
@@ -79,7 +79,7 @@ def run_worker_until_idle(data_dir, timeout: float = 60) -> subprocess.Completed
 
 def jobs_cli(data_dir, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "engine.jobs.cli", "jobs", "--data-dir", str(data_dir), *args],
+        [sys.executable, "-m", "engine.cli.jobs", "jobs", "--data-dir", str(data_dir), *args],
         cwd=REPO, env=ENV, capture_output=True, text=True, timeout=60,
     )
 
@@ -140,7 +140,7 @@ def test_validation_error_at_submit_writes_no_row_and_no_folder(data_dir):
 
 
 def test_sample_kind_is_validated_by_sample_config_and_its_options_map_to_it(data_dir):
-    from engine.jobs.cli import _JobsParser  # the submit parser, as `jobs submit` builds it
+    from engine.cli.jobs import _JobsParser  # the submit parser, as `jobs submit` builds it
 
     parser = _JobsParser(kind_options=True)
     parser.add_argument("--kind")

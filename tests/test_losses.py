@@ -2,7 +2,7 @@
 
 import torch
 
-from engine import losses
+from engine.distill import losses
 
 
 def _batch(seed=0, shape=(2, 3, 2, 2, 2)):

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from engine import metrics, world
+from engine.evaluation import metrics
+from engine.shapes import world
 
 
 def test_diversity_is_zero_for_identical_features_and_one_for_orthogonal_ones():

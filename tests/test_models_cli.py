@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from conftest import ROOT, run_engine
-from engine import world
-from engine.models import BUILTIN_MODELS, STUDIO_META, ModelError, load_base_model, resolve_model
-from engine.video import probe_frame_count, read_mp4
+from engine.shapes import world
+from engine.models.base import BUILTIN_MODELS, STUDIO_META, ModelError, load_base_model, resolve_model
+from engine.media.video import probe_frame_count, read_mp4
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def trained_dir(tmp_path_factory):
 FORWARD_CHECKSUM = """
 import sys, torch
 sys.path.insert(0, {root!r})
-from engine.models import load_base_model
+from engine.models.base import load_base_model
 m = load_base_model({folder!r}, device="cpu")
 torch.manual_seed(0)
 x = torch.randn(1, 16, 5, 8, 8)
@@ -41,7 +41,7 @@ def test_pretrained_teacher_is_a_diffusers_folder_that_reloads_identically_in_a_
     index = json.loads((trained_dir / "model_index.json").read_text())
     assert index["_class_name"] == "WanPipeline"
     assert index["transformer"] == ["diffusers", "WanTransformer3DModel"]
-    assert index["vae"] == ["engine.autoencoder", "PatchPCAAutoencoder"]
+    assert index["vae"] == ["engine.shapes.autoencoder", "PatchPCAAutoencoder"]
     meta = json.loads((trained_dir / STUDIO_META).read_text())
     assert meta["made_by"].startswith("python -m engine pretrain-teacher --out")
     assert meta["trained_steps"] == 3 and meta["teacher_config"]["batch_size"] == 4
@@ -74,7 +74,7 @@ def test_sample_command_writes_one_valid_mp4_per_seed_and_prints_the_paths(train
 
 
 def test_a_shipped_student_is_sampled_by_its_name_in_its_own_four_steps(tmp_path, capsys):
-    from engine.cli import main  # in this process: the command's code, without paying for a second torch import
+    from engine.cli.main import main  # in this process: the command's code, without paying for a second torch import
 
     assert main(["sample", "--lora", "dfd", "--prompt", "a red circle moving left on a dark background",
                  "--out", str(tmp_path)]) == 0
@@ -130,7 +130,7 @@ def test_distill_refuses_an_unreachable_base_and_unusable_data_in_one_line(tmp_p
     videos.mkdir()
     (videos / "a.mp4").write_bytes(b"not a video")
     (videos / "a.txt").write_text("a clip")
-    from engine.cli import main  # in this process: the command's code, without paying for a second torch import
+    from engine.cli.main import main  # in this process: the command's code, without paying for a second torch import
 
     assert main(["distill", "--method", "dmd2", "--data", str(videos), "--steps", "5", "--out", str(tmp_path / "b")]) == 2
     assert f"error: no usable clips in {videos}" in capsys.readouterr().err
@@ -145,9 +145,9 @@ def test_an_output_path_that_cannot_be_written_is_one_line_not_a_traceback(tmp_p
 
 
 def test_a_student_made_for_another_base_is_refused_in_one_sentence(tiny_wan_dir, tmp_path):
-    from engine.config import DistillConfig
-    from engine.generate import student_adapter
-    from engine.trainer import Distiller
+    from engine.config.distill import DistillConfig
+    from engine.generation.generate import student_adapter
+    from engine.distill.trainer import Distiller
 
     students = ROOT / "engine" / "assets" / "students"
     refusal = r"does not fit the base model .*: its layers have other sizes; it was trained on shapes-tiny, use that base$"
@@ -167,9 +167,9 @@ def test_a_lora_whose_tensors_do_not_all_land_is_refused_and_comfyuis_format_is_
     from peft.utils import get_peft_model_state_dict
     from safetensors.torch import load_file, save_file
 
-    from engine.config import DistillConfig
-    from engine.generate import student_adapter
-    from engine.trainer import Distiller
+    from engine.config.distill import DistillConfig
+    from engine.generation.generate import student_adapter
+    from engine.distill.trainer import Distiller
 
     shipped = ROOT / "engine" / "assets" / "students" / "dfd"
     renamed, comfy = tmp_path / "renamed", tmp_path / "comfy"
@@ -206,7 +206,7 @@ def test_a_folder_without_model_index_is_explained(tmp_path):
 
 
 def test_video_shape_is_checked_from_the_folders_configs_as_the_loaded_model_checks_it(tmp_path):
-    from engine.model_names import check_video_shape, video_factors
+    from engine.models.names import check_video_shape, video_factors
 
     factors = video_factors(BUILTIN_MODELS["shapes-tiny"])
     model = load_base_model("shapes-tiny", device="cpu")
@@ -268,7 +268,7 @@ def _with_tokenizer_words(src, dst, words):
     """A copy of the teacher at src whose tokenizer knows these words instead of the world's."""
     import shutil
 
-    from engine.text import build_tokenizer
+    from engine.shapes.text import build_tokenizer
 
     shutil.copytree(src, dst)
     shutil.rmtree(dst / "tokenizer")
@@ -300,7 +300,7 @@ def test_a_teacher_made_before_a_word_was_renamed_continues_with_the_worlds_word
 
 
 def test_time_shift_moves_training_noise_levels_up_and_keeps_the_ends():
-    from engine.losses import shifted_time
+    from engine.distill.losses import shifted_time
 
     def shifted_times(u, shift):  # as pretrain-teacher draws them: the whole [0, 1], no clipping
         return shifted_time(u, shift, t_min=0.0, t_max=1.0)
@@ -324,7 +324,7 @@ def test_wan_vae_decodes_one_video_at_a_time_in_tiles_and_encodes_whole(tiny_wan
     with torch.no_grad():
         tiled = [vae.tiled_decode(z[None], return_dict=False)[0] for z in raw]
         whole = vae.decode(raw, return_dict=False)[0]
-    from engine.autoencoder import tensor_to_frames
+    from engine.shapes.autoencoder import tensor_to_frames
 
     assert np.array_equal(frames, np.concatenate([tensor_to_frames(v) for v in tiled]))
     assert not np.array_equal(frames, tensor_to_frames(whole))  # the tiles really were used

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import publish
+from engine.hub import publish
 
 TOKEN = "hf_SecretTokenForTests1234567890"
 

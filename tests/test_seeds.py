@@ -2,7 +2,7 @@
 
 import pytest
 
-from engine.seeds import parse_seeds
+from engine.config.seeds import parse_seeds
 
 
 def test_numbers_ranges_and_lists():

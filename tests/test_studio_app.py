@@ -75,5 +75,5 @@ def test_spacefile_is_a_yaml_manifest_that_runs_app_py():
 @pytest.mark.parametrize("module", ["distill", "jobs", "compare", "diversity", "publish"])
 def test_tab_modules_talk_only_to_engines_public_api_and_storage(module):
     source = (ROOT / "studio" / f"{module}.py").read_text()
-    for internal in ("engine.trainer", "engine.losses", "engine.sampling", "engine.lora", "engine.teacher", "torch"):
+    for internal in ("engine.distill.trainer", "engine.distill.losses", "engine.generation.sampling", "engine.models.lora", "engine.shapes.teacher", "torch"):
         assert f"import {internal}" not in source and f"from {internal} " not in source, (module, internal)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import composite
-from engine.video import probe_frame_count, read_mp4, write_mp4
+from engine.media import composite
+from engine.media.video import probe_frame_count, read_mp4, write_mp4
 
 
 def clip(value: int, frames: int = 5, size: int = 16) -> np.ndarray:

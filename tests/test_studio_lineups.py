@@ -29,7 +29,7 @@ def test_compare_shows_teacher_dmd2_and_dfd_side_by_side_with_nfe_and_time(data_
         assert Path(result.videos[slot]).is_relative_to(public) and Path(result.videos[slot]).stat().st_size > 0
     assert "NFE 6" in result.captions["teacher"] and "NFE 4" in result.captions["dmd2"]
     assert result.captions["dfd"].startswith("**DFD (shipped) · 4 steps** · NFE 4 · ")
-    from engine.video import read_mp4
+    from engine.media.video import read_mp4
 
     assert read_mp4(result.composite).shape[0] == read_mp4(result.videos["teacher"]).shape[0]  # in step
 

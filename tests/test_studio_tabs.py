@@ -18,7 +18,7 @@ import pytest
 
 import engine.jobs as jobs_api
 import storage
-from engine.video import write_mp4
+from engine.media.video import write_mp4
 from studio import distill, jobs, publish
 from studio.files import public_folder
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import study
+from engine.evaluation import study
 
 
 def _result(models: dict[str, dict[str, float]]) -> dict:

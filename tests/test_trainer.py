@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from engine.config import DistillConfig
-from engine.lora import FAKE, STUDENT
-from engine.trainer import Callbacks, Distiller, TrainingDiverged, latest_checkpoint
+from engine.config.distill import DistillConfig
+from engine.distill.adapters import FAKE, STUDENT
+from engine.distill.trainer import Callbacks, Distiller, TrainingDiverged, latest_checkpoint
 
 
 def _cfg(base, **kw) -> DistillConfig:
@@ -59,7 +59,7 @@ def _adapter_state(transformer):
 
 
 def test_switching_adapters_leaves_the_state_diffusers_own_switching_leaves(mini_teacher_dir, tmp_path):
-    from engine.lora import activate
+    from engine.models.lora import activate
 
     tr = Distiller(_cfg(mini_teacher_dir), tmp_path).transformer
     for name in (FAKE, None, STUDENT, None, FAKE, STUDENT):
@@ -178,8 +178,8 @@ def test_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(mini_t
 def test_student_lora_loads_in_wanpipeline_and_samples_in_four_steps(mini_teacher_dir, tmp_path):
     from diffusers import WanPipeline
 
-    from engine.generate import SampleConfig, sample_frames
-    from engine.models import load_base_model
+    from engine.generation.generate import SampleConfig, sample_frames
+    from engine.models.base import load_base_model
 
     out = Distiller(_cfg(mini_teacher_dir, steps=2), tmp_path / "run").train()
     pipe = WanPipeline.from_pretrained(mini_teacher_dir)
@@ -245,7 +245,7 @@ def test_the_real_wan_classes_distill_from_a_video_folder_in_bf16_and_sample(tin
     after caching; then the student LoRA samples through `engine sample`."""
     from conftest import run_engine
 
-    from engine.video import write_mp4
+    from engine.media.video import write_mp4
 
     folder = tmp_path / "clips"
     rng = np.random.default_rng(0)
@@ -277,9 +277,9 @@ def test_video_size_overrides_are_for_folder_data(mini_teacher_dir):
 
 
 def test_fused_student_sampling_matches_the_adapter_and_leaves_the_teacher_bit_identical(mini_teacher_dir, tmp_path):
-    from engine.generate import SampleConfig, sample_frames, student_adapter
-    from engine.models import load_base_model
-    from engine.sampling import velocity
+    from engine.generation.generate import SampleConfig, sample_frames, student_adapter
+    from engine.models.base import load_base_model
+    from engine.generation.sampling import velocity
 
     out = Distiller(_cfg(mini_teacher_dir, steps=4, lr_student=1e-2), tmp_path / "run").train()
     model = load_base_model(str(mini_teacher_dir), device="cpu")

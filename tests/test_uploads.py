@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.uploads import (
+from engine.distill.uploads import (
     LORA_FILE,
     Limits,
     UploadError,
@@ -96,7 +96,7 @@ def test_size_and_entry_limits_are_enforced(tmp_path):
 
 def test_extraction_stops_when_the_bytes_written_pass_the_budget_left(tmp_path):
     """Headers can lie; the copy counts what it really writes (Python's zipfile also stops at the declared size)."""
-    from engine.uploads import _copy_limited
+    from engine.distill.uploads import _copy_limited
 
     upload = make_zip(tmp_path / "big.zip", {"clip.mp4": b"\x01" * 5000}, compression=zipfile.ZIP_STORED)
     with zipfile.ZipFile(upload) as archive, pytest.raises(UploadError, match="more than it declares or than the size"):

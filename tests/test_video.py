@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from engine import world
-from engine.video import VideoError, probe_frame_count, read_mp4, write_mp4
+from engine.shapes import world
+from engine.media.video import VideoError, probe_frame_count, read_mp4, write_mp4
 
 
 def test_written_mp4_decodes_with_every_frame_and_close_pixels(tmp_path):

@@ -5,7 +5,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from engine import world
+from engine.shapes import world
 
 
 def test_same_seed_gives_identical_clips_and_other_seed_differs():
@@ -99,7 +99,7 @@ def test_training_captions_mix_levels_including_unconditional():
 
 
 def test_export_folder_writes_playable_mp4s_with_captions(tmp_path):
-    from engine.video import probe_frame_count
+    from engine.media.video import probe_frame_count
 
     out = world.export_folder(tmp_path / "data", 3, seed=0)
     mp4s = sorted(out.glob("*.mp4"))

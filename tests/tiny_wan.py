@@ -10,7 +10,7 @@ import torch
 def save_tiny_wan(folder: Path) -> Path:
     from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
 
-    from engine.text import build_text_encoder, build_tokenizer
+    from engine.shapes.text import build_text_encoder, build_tokenizer
 
     torch.manual_seed(0)
     tokenizer = build_tokenizer(["a", "red", "circle", "moving", "left", "cat", "dog"], model_max_length=32)

@@ -11,7 +11,7 @@ from .kinds import JobKind, register
 
 
 def add_arguments(parser) -> None:
-    from engine.cli import add_distill_arguments  # the CLI's options, generated from DistillConfig
+    from ..cli.main import add_distill_arguments  # the CLI's options, generated from DistillConfig
 
     add_distill_arguments(parser)
 
@@ -19,7 +19,7 @@ def add_arguments(parser) -> None:
 def config_from_args(args: argparse.Namespace) -> dict:
     """The effective settings (paper recipe, then the shapes preset, then the user's): stored in full so
     the job row says exactly what ran."""
-    from engine.cli import distill_config_from_args
+    from ..cli.main import distill_config_from_args
 
     settings = distill_config_from_args(args).to_dict()
     settings.pop("out", None)
@@ -50,7 +50,7 @@ class _ReporterCallbacks:
 
 
 def run(config, job_dir: Path, reporter) -> None:
-    from engine.trainer import Distiller, TrainingDiverged
+    from ..distill.trainer import Distiller, TrainingDiverged
 
     from .reporter import JobFailed
 
@@ -65,7 +65,7 @@ def run(config, job_dir: Path, reporter) -> None:
 DISTILL = register(
     JobKind(
         name="distill",
-        config_class="engine.config:DistillConfig",
+        config_class="engine.config.distill:DistillConfig",
         run=run,
         needs_accelerator=True,
         help="distill a few-step student: --method dmd2 from the teacher, or dfd from a DMD2 student (--init)",

@@ -10,7 +10,7 @@ from .kinds import JobKind, register
 
 def parse_seeds(text: str) -> list[int]:
     """engine.seeds.parse_seeds as an argparse type."""
-    from engine.seeds import parse_seeds as parse
+    from ..config.seeds import parse_seeds as parse
 
     try:
         return parse(text)
@@ -39,7 +39,7 @@ def config_from_args(args: argparse.Namespace) -> dict:
 
 def run(config, job_dir: Path, reporter) -> None:
     """Generate the videos into job_dir/samples and record each as a `video` artifact."""
-    from engine.generate import generate  # imports torch and diffusers: only in the job process
+    from ..generation.generate import generate  # imports torch and diffusers: only in the job process
 
     reporter.log(f"sampling {len(config.seeds)} video(s) of {config.prompt!r} with {config.base}")
     result = generate(config, job_dir / "samples", progress=lambda step, total: reporter.progress(step, total))
@@ -51,7 +51,7 @@ def run(config, job_dir: Path, reporter) -> None:
 SAMPLE = register(
     JobKind(
         name="sample",
-        config_class="engine.config:SampleConfig",
+        config_class="engine.config.sample:SampleConfig",
         run=run,
         needs_accelerator=True,
         help="generate one video per seed with a base model (and optionally a student LoRA)",

@@ -21,9 +21,9 @@ import torch
 
 from . import world
 from .autoencoder import PatchPCAAutoencoder, frames_to_tensor
-from .folders import written_folder
-from .losses import shifted_time
-from .models import STUDIO_META
+from ..models.folders import written_folder
+from ..distill.losses import shifted_time
+from ..models.base import STUDIO_META
 from .text import build_text_encoder, build_tokenizer, encode_prompts
 
 
@@ -217,7 +217,7 @@ def _encoded(vae, factors: list) -> torch.Tensor:
 
 def _continued_pipeline(cfg: TeacherConfig):
     """Load the teacher named by cfg.init to train further; its size settings replace cfg's."""
-    from .models import load_base_model
+    from ..models.base import load_base_model
 
     model = load_base_model(cfg.init)
     meta = model.meta

@@ -22,22 +22,14 @@ import numpy as np
 import torch
 
 from . import losses
-from .config import DistillConfig
+from ..config.distill import DistillConfig
 from .data import load_data
 from .distributed import ProcessGroup
-from .folders import written_folder
-from .lora import (
-    FAKE,
-    STUDENT,
-    Adapters,
-    LoraMismatch,
-    read_fake_score,
-    read_student_lora,
-    save_student_lora,
-    wrong_base,
-)
-from .models import BaseModel, base_dtype, load_base_model
-from .sampling import velocity
+from ..models.folders import written_folder
+from .adapters import FAKE, STUDENT, Adapters, read_fake_score, save_student_lora
+from ..models.lora import LoraMismatch, read_student_lora, wrong_base
+from ..models.base import BaseModel, base_dtype, load_base_model
+from ..generation.sampling import velocity
 
 CHECKPOINTS = "checkpoints"
 
@@ -292,8 +284,8 @@ class Distiller:
     # --- previews ----------------------------------------------------------------------------------------
     def write_previews(self, seeds: tuple[int, ...] = (1, 2, 3, 4)) -> list[Path]:
         """Student samples of two training captions (the same seeds every time), as mp4 artifacts."""
-        from .sampling import seed_generators, seeded_noise, student_sample
-        from .video import write_mp4
+        from ..generation.sampling import seed_generators, seeded_noise, student_sample
+        from ..media.video import write_mp4
 
         paths = []
         for i, prompt in enumerate(self.preview_prompts):

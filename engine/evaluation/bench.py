@@ -17,9 +17,10 @@ from pathlib import Path
 
 import torch
 
-from .config import SHAPES_PRESET, DistillConfig, SampleConfig
-from .generate import sample_frames
-from .models import load_base_model
+from ..config.distill import SHAPES_PRESET, DistillConfig
+from ..config.sample import SampleConfig
+from ..generation.generate import sample_frames
+from ..models.base import load_base_model
 
 
 def _sync() -> None:
@@ -67,9 +68,9 @@ def bench_sampling(base: str, lora: str | None, videos: int = 8, prompt: str | N
     """Student (its t_list, no CFG) vs teacher (50 steps, CFG 5): seconds per batch of `videos`.
     On a random-weights base there is no student: the 4-step sampler runs on the base, which is what a
     student costs (its LoRA is merged into the weights for sampling)."""
-    from .models import RANDOM_MODELS
-    from .sampling import PAPER_T_LIST
-    from .students import shipped_students
+    from ..models.base import RANDOM_MODELS
+    from ..generation.sampling import PAPER_T_LIST
+    from ..models.students import shipped_students
 
     model = load_base_model(base)
     t_list = None
@@ -131,11 +132,11 @@ def bench_train_step(base: str, batch_size: int | None = None, method: str = "df
                      size: tuple[int | None, int | None, int | None] = (None, None, None)) -> dict:
     """Seconds, FLOPs and utilisation of one student update and one fake-score update; peak memory of
     the two (what DFD post-training holds). A random-weights base trains on synthetic latents."""
-    from .models import RANDOM_MODELS
+    from ..models.base import RANDOM_MODELS
 
     from torch.utils.flop_counter import FlopCounterMode
 
-    from .trainer import Distiller
+    from ..distill.trainer import Distiller
 
     values = DistillConfig().to_dict()
     if base == "shapes-tiny":

@@ -20,7 +20,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .config import COMFY_FILE, LORA_FILE
+from ..models.students import COMFY_FILE, LORA_FILE
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi")  # what engine/data.py reads
 CAPTION_SUFFIXES = (".txt", ".csv", ".jsonl", ".json")

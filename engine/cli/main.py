@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 if TYPE_CHECKING:
-    from .config import DistillConfig
+    from ..config.distill import DistillConfig
 
 
 class CliError(Exception):
@@ -24,7 +24,7 @@ class CliError(Exception):
 
 
 def _seed_range(text: str) -> list[int]:
-    from .seeds import parse_seeds
+    from ..config.seeds import parse_seeds
 
     try:
         return parse_seeds(text)
@@ -62,7 +62,7 @@ def cmd_pretrain_teacher(args) -> int:
         raise CliError("--balanced-detailed must be in [0, 1): the fraction of each batch with uniform factors")
     if args.init and not Path(args.init).is_dir() and args.init != "shapes-tiny":
         raise CliError(f"--init {args.init}: no such folder; give a teacher folder written by pretrain-teacher")
-    from .teacher import TeacherConfig, pretrain_teacher  # torch and diffusers: only once the options are sound
+    from ..shapes.teacher import TeacherConfig, pretrain_teacher  # torch and diffusers: only once the options are sound
 
     cfg = TeacherConfig(
         steps=args.steps,
@@ -90,12 +90,12 @@ def cmd_pretrain_teacher(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from .config import SampleConfig
-    from .model_names import ModelError, check_model, check_video_shape, video_factors
+    from ..config.sample import SampleConfig
+    from ..models.names import ModelError, check_model, check_video_shape, video_factors
 
     lora = args.lora
     if lora and not Path(lora).is_dir():  # a shipped student by name
-        from .students import shipped_students
+        from ..models.students import shipped_students
 
         shipped = {s.name: s.lora_dir for s in shipped_students()}
         if lora not in shipped:
@@ -119,8 +119,8 @@ def cmd_sample(args) -> int:
         factors = video_factors(folder) if folder is not None else None
         if factors:
             check_video_shape(*factors, cfg.num_frames, cfg.height, cfg.width)
-        from .generate import generate
-        from .models import load_base_model
+        from ..generation.generate import generate
+        from ..models.base import load_base_model
 
         model = load_base_model(cfg.base)
         model.check_video_shape(cfg.num_frames or model.num_frames, cfg.height or model.height, cfg.width or model.width)
@@ -145,7 +145,7 @@ def cmd_sample(args) -> int:
 
 
 def cmd_train_recognizer(args) -> int:
-    from .recognizer import RecognizerConfig, train_recognizer
+    from ..shapes.recognizer import RecognizerConfig, train_recognizer
 
     cfg = RecognizerConfig(steps=args.steps, seed=args.seed)
     command = "python -m engine train-recognizer " + " ".join(shlex.quote(a) for a in sys.argv[2:])
@@ -158,7 +158,7 @@ def cmd_train_recognizer(args) -> int:
 
 
 def cmd_export_world(args) -> int:
-    from .world import export_folder
+    from ..shapes.world import export_folder
 
     if args.n < 1:
         raise CliError("--n must be at least 1")
@@ -172,8 +172,8 @@ def cmd_export_world(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .model_names import ModelError, check_model
-    from .model_specs import ModelSpec
+    from ..models.names import ModelError, check_model
+    from ..evaluation.specs import ModelSpec
 
     models = [m for m in args.models.split(",") if m.strip()]
     if not models:
@@ -184,7 +184,7 @@ def cmd_evaluate(args) -> int:
         check_model(args.base)
     except ValueError as err:  # ModelError is one
         raise CliError(str(err)) from None
-    from .evaluate import evaluate, to_markdown, write_outputs
+    from ..evaluation.evaluate import evaluate, to_markdown, write_outputs
 
     bar = _bar("evaluate", 1)
 
@@ -207,8 +207,8 @@ def cmd_evaluate(args) -> int:
 
 def cmd_study(args) -> int:
     """The training-seed study (engine/study.py): run what is missing, evaluate, write mean +- std."""
-    from . import study
-    from .evaluate import write_outputs
+    from ..evaluation import study
+    from ..evaluation.evaluate import write_outputs
 
     seeds = _seed_range(args.seeds)
     variants = [v for v in args.variants.split(",") if v.strip()] if args.variants else None
@@ -241,7 +241,7 @@ def add_distill_arguments(parser: argparse.ArgumentParser) -> None:
     Every default is None so that the recipe defaults can be told apart from the user's choices."""
     import dataclasses
 
-    from .config import HELP, DistillConfig
+    from ..config.distill import HELP, DistillConfig
 
     for f in dataclasses.fields(DistillConfig):
         if f.name in ("out", "betas"):
@@ -266,7 +266,7 @@ def distill_config_from_args(args) -> "DistillConfig":
     """Paper defaults, then the built-in world's preset when the base is shapes-tiny, then the user's."""
     import dataclasses
 
-    from .config import SHAPES_PRESET, DistillConfig
+    from ..config.distill import SHAPES_PRESET, DistillConfig
 
     values = DistillConfig().to_dict()
     base = getattr(args, "base", None) or values["base"]
@@ -305,14 +305,14 @@ class _BarCallbacks:
 
 
 def cmd_distill(args) -> int:
-    from .model_names import check_model
+    from ..models.names import check_model
 
     try:  # settings and the base's name first: refused before torch and diffusers load (~10 s)
         cfg = distill_config_from_args(args).validate()
         check_model(cfg.base)
     except ValueError as err:  # ModelError is one
         raise CliError(str(err)) from None
-    from .trainer import Distiller, TrainingDiverged, latest_checkpoint
+    from ..distill.trainer import Distiller, TrainingDiverged, latest_checkpoint
 
     out = Path(args.out)
     if latest_checkpoint(out) is not None and not args.resume:
@@ -334,8 +334,8 @@ def cmd_distill(args) -> int:
 def cmd_bench(args) -> int:
     if not 1 <= args.rounds <= 10:
         raise CliError(f"--rounds must be between 1 and 10, got {args.rounds}")
-    from .bench import bench_sampling, bench_train_step
-    from .models import ModelError
+    from ..evaluation.bench import bench_sampling, bench_train_step
+    from ..models.base import ModelError
 
     try:
         size = (args.num_frames, args.height, args.width)
@@ -357,7 +357,7 @@ def cmd_bench(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine", description="DFD Studio engine: distill, sample, evaluate.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from .jobs.cli import add_subcommands
+    from .jobs import add_subcommands
 
     add_subcommands(sub)  # `worker` and `jobs`
 

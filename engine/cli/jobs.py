@@ -11,8 +11,8 @@ import json
 import sys
 import time
 
-from . import kinds
-from .worker import WorkerOptions, run_worker
+from ..jobs import kinds
+from ..jobs.worker import WorkerOptions, run_worker
 
 
 class _JobsParser(argparse.ArgumentParser):
@@ -89,7 +89,7 @@ def cmd_worker(args) -> int:
 @_one_line_errors
 def cmd_submit(args) -> int:
     import engine.jobs as api
-    from engine.model_names import check_model
+    from ..models.names import check_model
 
     kind = kinds.get_kind(args.kind)
     settings = kind.config_from_args(args) if kind.config_from_args else {}

@@ -19,7 +19,7 @@ from torch import nn
 
 from . import world
 from .autoencoder import frames_to_tensor
-from .folders import written_folder
+from ..models.folders import written_folder
 
 DEFAULT_DIR = Path(__file__).resolve().parent / "assets" / "shapes-recognizer"
 FEATURE_DIM = 64
@@ -77,7 +77,7 @@ def _roundtrip(vae, clips: np.ndarray) -> torch.Tensor:
 
 def train_recognizer(cfg: RecognizerConfig, out: Path, command: str, progress=None) -> dict:
     """Train on fresh real clips every step; report held-out accuracy on raw and round-tripped clips."""
-    from .models import load_base_model
+    from ..models.base import load_base_model
 
     started = time.time()
     torch.manual_seed(cfg.seed)

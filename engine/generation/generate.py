@@ -15,10 +15,10 @@ from typing import Callable
 import numpy as np
 
 from . import sampling
-from .config import SampleConfig
+from ..config.sample import SampleConfig
 from .cpu_memory import keep_freed_memory
-from .models import BaseModel, load_base_model
-from .video import write_mp4
+from ..models.base import BaseModel, load_base_model
+from ..media.video import write_mp4
 
 
 @dataclass
@@ -66,7 +66,7 @@ def student_t_list(lora_dir: str | Path) -> list[float]:
 
 def _adapter_name(lora_dir: str | Path) -> str:
     """One adapter per student file version: the resolved path and the weight file's mtime."""
-    from .lora import LORA_FILE
+    from ..models.students import LORA_FILE
 
     weights = Path(lora_dir).resolve() / LORA_FILE
     key = f"{weights}|{weights.stat().st_mtime_ns if weights.is_file() else 0}"
@@ -77,7 +77,7 @@ def _load_student(transformer, lora_dir: str | Path, name: str, base_source: str
     """Load a student LoRA as adapter `name`; a LoRA made for another base is refused in one sentence."""
     from diffusers.utils import logging as diffusers_logging
 
-    from .lora import check_loaded, read_lora_file, wrong_base
+    from ..models.lora import check_loaded, read_lora_file, wrong_base
 
     state = read_lora_file(lora_dir)
     keys = list(state)
@@ -103,7 +103,7 @@ def student_adapter(model: BaseModel, lora_dir: str | Path, fused: bool = True):
     fused: merge the LoRA into the weights it adapts for the duration (W + s * B @ A, one matmul per
     layer), so each forward costs what the base's does; the original weight tensors themselves are put
     back afterwards, so the teacher shared by every student never drifts through merge/unmerge rounding."""
-    from .lora import activate
+    from ..models.lora import activate
 
     transformer = model.transformer
     name = _adapter_name(lora_dir)
@@ -148,7 +148,7 @@ def student_adapter(model: BaseModel, lora_dir: str | Path, fused: bool = True):
 def teacher_only(model: BaseModel):
     """Make sure no LoRA is active while the teacher samples."""
     if getattr(model.transformer, "peft_config", None):
-        from .lora import activate
+        from ..models.lora import activate
 
         activate(model.transformer, None)
     yield

@@ -290,7 +290,7 @@ def export_folder(out: str | Path, n: int, seed: int = 0, detailed_only: bool = 
 
     The folder is the same format users give their own data in (see engine/data.py).
     """
-    from .video import write_mp4  # local import: writing video needs ffmpeg, the world itself does not
+    from ..media.video import write_mp4  # local import: writing video needs ffmpeg, the world itself does not
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -63,7 +63,7 @@ class ImageEncoderFeatures:
 
     def _pixels(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 frames (N, H, W, 3) to normalized (N, 3, S, S): short side to S (bicubic), centre crop."""
-        from .data import fit_clip
+        from ..distill.data import fit_clip
 
         square = fit_clip(frames, len(frames), self.size, self.size, mode="bicubic")
         x = torch.from_numpy(square).permute(0, 3, 1, 2).float() / 255.0

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import world
+from ..shapes import world
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi")
 
@@ -127,7 +127,7 @@ class FolderData:
     """The user's videos with captions, encoded once (cached) and served in random batches."""
 
     def __init__(self, folder: str | Path, model, seed: int = 0, progress=None):
-        from .video import VideoError, read_mp4
+        from ..media.video import VideoError, read_mp4
 
         folder = Path(folder)
         captions = read_captions(folder)

@@ -8,7 +8,7 @@ from collections import Counter
 
 import numpy as np
 
-from . import world
+from ..shapes import world
 
 
 def diversity(features: np.ndarray) -> float:

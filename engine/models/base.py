@@ -8,20 +8,24 @@ shape, prompt length, fps). The real Wan2.1-T2V-1.3B goes through the same code 
 from __future__ import annotations
 
 import gc
-
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import autoencoder as _autoencoder  # noqa: F401  (registers our VAE class for from_pretrained)
-from .model_names import (  # noqa: F401  (re-exported: engine.models is where callers look for them)
+from ..shapes import autoencoder as _autoencoder  # noqa: F401  (registers our VAE class for from_pretrained)
+from .names import (  # noqa: F401  (re-exported: engine.models.base is where callers look for them)
     ASSETS, BUILTIN_MODELS, RANDOM_MODELS, STUDIO_META, ModelError, check_model, check_video_shape, hub_error,
     resolve_model,
 )
-from .text import encode_prompts
+from ..shapes.text import encode_prompts
+
+# Teacher folders written by earlier versions of DFD Studio name the autoencoder's module "engine.autoencoder"
+# in model_index.json, and diffusers looks that name up in sys.modules: keep them loading.
+sys.modules.setdefault("engine.autoencoder", _autoencoder)
 
 # Defaults for pipelines that carry no dfd_studio.json (Wan2.1-T2V-1.3B's published settings).
 WAN_DEFAULTS = {"num_frames": 81, "height": 480, "width": 832, "fps": 16, "text_len": 512}
@@ -154,7 +158,7 @@ def random_wan_1_3b(device: str, dtype: torch.dtype, seed: int = 0) -> BaseModel
     per prompt and is released after the embeddings are cached, so it does not enter the timings)."""
     from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
 
-    from .text import build_text_encoder, build_tokenizer
+    from ..shapes.text import build_text_encoder, build_tokenizer
 
     torch.manual_seed(seed)
     with torch.device(device):

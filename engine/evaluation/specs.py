@@ -37,7 +37,7 @@ class ModelSpec:
             if steps < 1:
                 raise ValueError(f"bad model {text!r}: steps must be at least 1")
             return cls(name=text, kind="teacher", steps=steps, guidance=guidance)
-        from .students import resolve_student
+        from ..models.students import resolve_student
 
         try:
             student = resolve_student(text, data_dir)

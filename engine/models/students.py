@@ -8,7 +8,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import LORA_FILE
+
+# A student's weights in its LoRA folder: diffusers' default weight name, so `load_lora_weights(folder)` finds it.
+LORA_FILE = "pytorch_lora_weights.safetensors"
+COMFY_FILE = "comfyui_lora.safetensors"  # the same weights under the original Wan module names, for ComfyUI
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "assets" / "students"
 

@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import metrics, world
-from .config import SampleConfig
-from .generate import sample_frames
-from .model_specs import ModelSpec
-from .models import load_base_model
-from .recognizer import Recognizer
+from . import metrics
+from ..shapes import world
+from ..config.sample import SampleConfig
+from ..generation.generate import sample_frames
+from .specs import ModelSpec
+from ..models.base import load_base_model
+from ..shapes.recognizer import Recognizer
 
 REGIMES = ("detailed", "underspecified")
 

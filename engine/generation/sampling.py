@@ -12,7 +12,7 @@ from typing import Callable
 
 import torch
 
-from .config import PAPER_T_LIST
+from ..config.distill import PAPER_T_LIST
 
 Progress = Callable[[int, int], None] | None
 

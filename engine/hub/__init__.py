@@ -1,0 +1,1 @@
+"""The Hugging Face Hub: model cards, staging a student's folder and pushing it (`publish`)."""
