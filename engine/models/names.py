@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-ASSETS = Path(__file__).resolve().parent / "assets"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"  # engine/assets
 BUILTIN_MODELS = {"shapes-tiny": ASSETS / "shapes-tiny"}
 STUDIO_META = "dfd_studio.json"  # our facts about a pipeline folder, beside model_index.json
 # Wan2.1-T2V-1.3B's configs with random weights, for speed and memory figures (models.random_wan_1_3b).

@@ -13,7 +13,7 @@ from pathlib import Path
 LORA_FILE = "pytorch_lora_weights.safetensors"
 COMFY_FILE = "comfyui_lora.safetensors"  # the same weights under the original Wan module names, for ComfyUI
 
-SHIPPED_DIR = Path(__file__).resolve().parent / "assets" / "students"
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "assets" / "students"
 
 
 @dataclass(frozen=True)
