@@ -12,7 +12,8 @@ import torch
 from conftest import ROOT, run_engine
 from engine.shapes import world
 from engine.models.base import BUILTIN_MODELS, STUDIO_META, ModelError, load_base_model, resolve_model
-from engine.media.video import probe_frame_count, read_mp4
+from engine.media.video import read_mp4
+from mp4_probe import probe_frame_count
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from engine.hub import publish
+from engine.models.students import SHIPPED_DIR
 
 TOKEN = "hf_SecretTokenForTests1234567890"
 
@@ -64,9 +65,9 @@ def test_card_of_a_local_base_has_no_base_model_field_and_escapes_table_cells():
 
 
 def test_a_shipped_students_release_holds_both_weight_files_the_trainer_wrote(tmp_path):
-    # The real trainer output, not a folder faked to publish's names: once the ComfyUI file was written
-    # under one name and published under another, so releases lacked it.
-    shipped = Path(publish.__file__).parent / "assets" / "students" / "dfd"
+    # The real trainer output, not a folder faked to publish's names: a release must carry the ComfyUI
+    # file under the very name the trainer writes it.
+    shipped = SHIPPED_DIR / "dfd"
     folder = publish.stage_folder(shipped, tmp_path / "staged", "# card\n")
     names = sorted(p.name for p in folder.iterdir() if p.is_file())
     assert names == ["README.md", publish.COMFY_FILE, "lora_config.json", "made_by.json", publish.LORA_FILE]

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from engine.media import composite
-from engine.media.video import probe_frame_count, read_mp4, write_mp4
+from engine.media.video import read_mp4, write_mp4
+from mp4_probe import probe_frame_count
 
 
 def clip(value: int, frames: int = 5, size: int = 16) -> np.ndarray:

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from engine.shapes import world
-from engine.media.video import VideoError, probe_frame_count, read_mp4, write_mp4
+from engine.media.video import VideoError, read_mp4, write_mp4
+from mp4_probe import probe_frame_count
 
 
 def test_written_mp4_decodes_with_every_frame_and_close_pixels(tmp_path):

@@ -91,7 +91,8 @@ def test_the_diamond_has_the_circles_area_and_its_own_outline():
 
 def test_training_captions_mix_levels_including_unconditional():
     rng = np.random.default_rng(1)
-    _, captions, factors = world.training_batch(rng, 400)
+    factors = [world.draw_factors(rng) for _ in range(400)]
+    captions = [world.training_caption(rng, f) for f in factors]
     levels = Counter("empty" if not c else "detailed" if len(world.parse_caption(c)) == 4 else "partial" for c in captions)
     assert levels["empty"] > 15 and levels["detailed"] > 150 and levels["partial"] > 100
     for c, f in zip(captions, factors):  # a caption never contradicts its clip
@@ -99,7 +100,7 @@ def test_training_captions_mix_levels_including_unconditional():
 
 
 def test_export_folder_writes_playable_mp4s_with_captions(tmp_path):
-    from engine.media.video import probe_frame_count
+    from mp4_probe import probe_frame_count
 
     out = world.export_folder(tmp_path / "data", 3, seed=0)
     mp4s = sorted(out.glob("*.mp4"))

@@ -20,11 +20,10 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ..models.students import COMFY_FILE, LORA_FILE
+from ..models.students import LORA_FILE
 
-VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi")  # what engine/data.py reads
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi")  # what engine/distill/data.py reads
 CAPTION_SUFFIXES = (".txt", ".csv", ".jsonl", ".json")
-LORA_SIDE_FILES = ("lora_config.json", "made_by.json", COMFY_FILE)
 
 
 class UploadError(ValueError):
@@ -196,8 +195,9 @@ def safe_extract_zip(zip_path: str | Path, dest_parent: str | Path, keep_suffixe
 
 
 def count_captioned(folder: Path) -> tuple[int, int]:
-    """(videos, videos with a caption) in a data folder, by the rules of engine/data.py: captions.jsonl,
-    else captions.csv (rows naming files relative to the folder), else a sidecar .txt per top-level video."""
+    """(videos, videos with a caption) in a data folder, by the rules of engine/distill/data.py:
+    captions.jsonl, else captions.csv (rows naming files relative to the folder), else a sidecar .txt per
+    top-level video."""
     import csv
     import json
 

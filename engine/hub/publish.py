@@ -17,7 +17,6 @@ from ..models.students import COMFY_FILE, LORA_FILE
 
 STUDENT_FILES = (LORA_FILE, COMFY_FILE, "lora_config.json", "made_by.json")
 LICENSES = ("apache-2.0", "mit", "cc-by-4.0", "cc-by-nc-4.0", "openrail", "other")
-PAPER = "Data-Forcing Distillation (DFD)"
 
 
 @dataclass

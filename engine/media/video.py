@@ -1,13 +1,12 @@
 """Reading and writing mp4 files (H.264, yuv420p) with the ffmpeg that imageio-ffmpeg ships.
 
 Writes are atomic (temp file, then rename) and checked: ffmpeg silently writes a 0-byte file for odd
-frame sizes, so sizes are validated first and the result is probed after writing.
+frame sizes, so sizes are validated first and an empty result is refused.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +22,6 @@ def _imageio_ffmpeg():
     import imageio_ffmpeg
 
     return imageio_ffmpeg
-
-
-def _ffmpeg() -> str:
-    return _imageio_ffmpeg().get_ffmpeg_exe()
 
 
 def upscale(frames: np.ndarray, factor: int) -> np.ndarray:
@@ -92,22 +87,3 @@ def read_mp4(path: str | Path) -> np.ndarray:
     if not frames:
         raise VideoError(f"{path} decodes to no frames")
     return np.stack(frames)
-
-
-def probe_frame_count(path: str | Path) -> int:
-    """Number of frames ffmpeg decodes from the file (there is no ffprobe in imageio-ffmpeg)."""
-    result = subprocess.run(
-        [_ffmpeg(), "-v", "error", "-i", str(path), "-map", "0:v:0", "-f", "null", "-progress", "pipe:1", "-"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise VideoError(f"ffmpeg cannot decode {path}: {result.stderr.strip()[:300]}")
-    frames = [line.split("=", 1)[1] for line in result.stdout.splitlines() if line.startswith("frame=")]
-    return int(frames[-1]) if frames else 0
-
-
-def to_uint8(video: "np.ndarray") -> np.ndarray:
-    """Frames in [-1, 1] as float (F, H, W, 3) to uint8."""
-    return np.clip(np.round((np.asarray(video, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)

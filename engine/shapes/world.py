@@ -28,9 +28,9 @@ WIDTH = 64
 FPS = 8
 
 # Factor values with their frequencies (uneven on purpose: collapse onto the common mode shows).
-# The fourth shape was a cross until session 6: the tiny teacher never learned to draw one (its 16-pixel
-# tokens and linear 8x8-pixel latent cells cannot place a cross's four concave corners; even 600 steps on
-# crosses alone left blobs, where a diamond was learned in the same 600 steps: docs/results.md).
+# The fourth shape is a diamond, not a cross: the tiny teacher cannot draw a cross's four concave corners
+# with its 16-pixel tokens and linear 8x8-pixel latent cells (600 steps on crosses alone left blobs, where
+# a diamond is learned in the same 600 steps: docs/results.md).
 SHAPES = {"circle": 0.4, "square": 0.3, "triangle": 0.2, "diamond": 0.1}
 COLOURS = {"red": 0.35, "blue": 0.25, "green": 0.2, "yellow": 0.12, "purple": 0.08}
 MOTIONS = {"left": 0.4, "right": 0.25, "up": 0.2, "down": 0.15}
@@ -55,10 +55,10 @@ MOTION_VECTORS = {"left": (-1.0, 0.0), "right": (1.0, 0.0), "up": (0.0, -1.0), "
 CAPTION_LEVELS = {"detailed": 0.5, "partial": 0.4, "empty": 0.1}
 
 # The continuous factors' ranges (pixels, pixels per frame), drawn uniformly. Objects span 26-36 px:
-# at radius 8-13 the tiny teacher drew every shape as the same blob (its shape is decided at high noise,
-# where the few corner pixels were too faint to learn; docs/results.md), so the world was changed.
+# at radius 8-13 the tiny teacher draws every shape as the same blob (a shape is decided at high noise,
+# where a small object's few corner pixels are too faint to learn; docs/results.md).
 RADIUS_RANGE = (13.0, 18.0)
-SPEED_RANGE = (0.6, 1.1)  # slower than before, so that the bigger objects' whole path stays in frame
+SPEED_RANGE = (0.6, 1.1)  # slow enough that a big object's whole path stays in frame
 
 
 def continuous_ranges() -> dict[str, list[float]]:
@@ -243,13 +243,6 @@ def training_caption(rng: np.random.Generator, f: ClipFactors) -> str:
     return caption({FACTOR_NAMES[i]: getattr(f, FACTOR_NAMES[i]) for i in sorted(keep)})
 
 
-def training_batch(rng: np.random.Generator, n: int) -> tuple[np.ndarray, list[str], list[ClipFactors]]:
-    """n clips from the world's marginal with captions at mixed levels of detail (teacher training)."""
-    factors = [draw_factors(rng) for _ in range(n)]
-    captions = [training_caption(rng, f) for f in factors]
-    return np.stack([render(f) for f in factors]), captions, factors
-
-
 # Prompt sets used for evaluation. Detailed prompts cover every shape and colour and mix the rest;
 # underspecified prompts leave out factors with known mode frequencies.
 def prompt_set(name: str) -> list[str]:
@@ -288,7 +281,7 @@ def prompt_set(name: str) -> list[str]:
 def export_folder(out: str | Path, n: int, seed: int = 0, detailed_only: bool = False, progress=None) -> Path:
     """Write n clips as mp4 files with a sidecar .txt caption each, plus captions.jsonl and factors.
 
-    The folder is the same format users give their own data in (see engine/data.py).
+    The folder is the same format users give their own data in (see engine/distill/data.py).
     """
     from ..media.video import write_mp4  # local import: writing video needs ffmpeg, the world itself does not
 
