@@ -1,5 +1,6 @@
 """The DMD2 / DFD math, pinned on cases computed by hand."""
 
+import pytest
 import torch
 
 from engine.distill import losses
@@ -83,12 +84,62 @@ def test_validity_gap_is_the_mean_squared_distance_between_real_and_generated():
     assert torch.allclose(terms.real_gap, ((real - x) ** 2).flatten(1).mean(1))
 
 
-def test_only_the_student_sample_carries_gradient():
-    x, real, eps, t = _batch()
-    x.requires_grad_(True)
-    terms = losses.generator_loss(x, real, eps, t, lambda a, b: a * 2, lambda a, b: a * 3, True)
+class Network(torch.nn.Module):
+    """A stand-in score network with a weight of its own, so a forward under autograd would put it (and
+    its input) into the graph; it records whether autograd was on when it ran."""
+
+    def __init__(self, scale):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.tensor(scale))
+        self.grad_enabled = []
+
+    def forward(self, x_t, t):
+        self.grad_enabled.append(torch.is_grad_enabled())
+        return x_t * self.weight + t.view(-1, 1, 1, 1, 1)
+
+
+def _graph_leaves(tensor):
+    """The leaf tensors a backward from `tensor` would write a .grad to."""
+    leaves, seen, todo = [], set(), [tensor.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        if hasattr(node, "variable"):
+            leaves.append(node.variable)
+        todo += [next_node for next_node, _ in node.next_functions]
+    return leaves
+
+
+@pytest.mark.parametrize("data_forcing", [False, True, torch.tensor([False, True])], ids=["dmd", "dfd", "mask"])
+def test_only_the_student_sample_carries_gradient(data_forcing):
+    x, real, eps, t = (v.clone().requires_grad_(True) for v in _batch())
+    fake, teacher = Network(2.0), Network(3.0)
+    terms = losses.generator_loss(x, real, eps, t, fake, teacher, data_forcing)
+    assert [leaf is x for leaf in _graph_leaves(terms.loss)] == [True]
     terms.loss.backward()
-    assert x.grad is not None and x.grad.abs().sum() > 0
+    # nothing reaches the real batch, the noise, the time or either network's weights...
+    assert real.grad is None and eps.grad is None and t.grad is None
+    assert fake.weight.grad is None and teacher.weight.grad is None
+    # ...both networks ran without building a graph (no activations kept for a backward)...
+    assert fake.grad_enabled == [False] and teacher.grad_enabled == [False]
+    # ...and the student's gradient is exactly DMD's, with both networks' outputs taken as constants
+    with torch.no_grad():
+        forcing = torch.as_tensor(data_forcing).expand(2).view(-1, 1, 1, 1, 1)
+        x0_fake = fake(losses.add_noise(x, eps, t), t)
+        x0_teacher = teacher(losses.add_noise(torch.where(forcing, real, x), eps, t), t)
+        w = losses.dmd_normalizer(x, x0_teacher).view(-1, 1, 1, 1, 1)
+        expected = ((x0_fake.double() - x0_teacher.double()) * w.double() / x.numel()).float()
+    assert torch.allclose(x.grad, expected, rtol=1e-5, atol=0)
+    assert x.grad.abs().sum() > 0
+
+
+def test_the_logged_real_gap_holds_no_graph():
+    x, real, eps, t = _batch()
+    x.requires_grad_(True)  # as in training: only the student's sample is part of a graph
+    terms = losses.generator_loss(x, real, eps, t, Network(2.0), Network(3.0), True)
+    assert terms.real_gap.grad_fn is None and not terms.data_forcing.requires_grad
 
 
 def test_cfg_and_x0_helpers():

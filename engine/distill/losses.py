@@ -1,5 +1,5 @@
-"""The distribution-matching math of DMD2 and DFD, as small pure functions (method.md has the
-derivation). Networks come in as callables, so every line here can be checked by hand in a test.
+"""The distribution-matching math of DMD2 and DFD, as small pure functions (docs/method.md has
+the derivation). Networks come in as callables, so every line here can be checked by hand in a test.
 
 Conventions: flow matching, x_t = (1 - t) x0 + t eps; "x0" is a clean-sample prediction; tensors
 are (B, C, F, H, W) latents; t is a per-sample tensor of shape (B,).

@@ -4,7 +4,7 @@ One training step is one update (FastGen's count, the one the paper's step numbe
 student_update_freq-th step updates the student, the others the fake score (DMD2's two time-scale
 rule). The student's input is, by default, a real clip noised to one of its own times (FastGen's Wan
 recipe); in DFD that same clip is what the teacher scores with probability p (the
-paired regime of method.md). Checkpoints are atomic folders; a resumed run continues bit for bit.
+paired regime of docs/method.md). Checkpoints are atomic folders; a resumed run continues bit for bit.
 Multi-process runs (`accelerate launch -m engine distill ...`) average the adapters' gradients
 across ranks, and every rank draws the same data-forcing coin (as the paper's reference repo does).
 """
@@ -29,6 +29,7 @@ from ..models.folders import written_folder
 from .adapters import FAKE, STUDENT, Adapters, read_fake_score, save_student_lora
 from ..models.lora import LoraMismatch, read_student_lora, wrong_base
 from ..models.base import BaseModel, base_dtype, load_base_model
+from ..models.students import LORA_FILE
 from ..generation.sampling import velocity
 
 CHECKPOINTS = "checkpoints"
@@ -263,7 +264,7 @@ class Distiller:
                  "real_gap_last20": float(np.mean(self.recent_gaps)) if self.recent_gaps else None}, indent=2) + "\n")
             save_student_lora(self.adapters, self.lora_dir, extra={"method": self.cfg.method, "base": self.cfg.base,
                                                                      "steps": self.cfg.steps, "t_list": self.cfg.t_list})
-            self.cb.on_artifact("lora", self.lora_dir / "pytorch_lora_weights.safetensors", f"{self.cfg.method} student")
+            self.cb.on_artifact("lora", self.lora_dir / LORA_FILE, f"{self.cfg.method} student")
             self.write_previews()
         self.dist.barrier()
         return self.out
