@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# Issue 7's GPU figures in one run, on one H100/H200, alone (~8-10 min with Wan2.1-T2V-1.3B's config and
-# random weights at 81x480x832, batch 1): MFU and peak memory of the student and fake-score updates with
-# and without gradient checkpointing, and 4-step sampling end to end against the 50-step CFG teacher.
-# Writes JSON and a log into $OUT (the device tool's folder) or docs/results/.
+# The GPU figures of docs/performance.md ("GPU") in one run, on one H100/H200, alone (~8-10 min with
+# Wan2.1-T2V-1.3B's config and random weights at 81x480x832, batch 1): MFU and peak memory of the student
+# and fake-score updates with and without gradient checkpointing, and 4-step sampling end to end against
+# the 50-step CFG teacher. Writes JSON and a log into $OUT (the device tool's folder) or docs/results/.
 #
-# The device tool's GPU image has torch, transformers, accelerate and huggingface_hub but not diffusers
-# or importlib_metadata (KINDS.md, 2026-11; the benchmarks write no video, so no imageio-ffmpeg): download
-# their wheels here first (7 MB)
+# On a GPU image that has torch, transformers, accelerate and huggingface_hub but not diffusers, peft or
+# importlib_metadata (the benchmarks write no video, so they need no imageio-ffmpeg), download those wheels
+# here first (7 MB)
 #   echo /.whl/ >> .git/info/exclude
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux2014_x86_64 -d .whl diffusers==0.42.1 peft==0.21.2 importlib_metadata zipp
 # then run it with `carry: [".whl"]` and the command `bash scripts/bench_gpu.sh` (timeout_s 600). If the
-# image's transformers is too old for UMT5 (5.23.0 here), carry that wheel too.
+# image's transformers is too old for UMT5, carry that wheel too.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-docs/results}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The shipped students of shapes-tiny are training seed 0 of the study (`python -m engine study`, see
-# docs/results.md), so the table in the README describes exactly what ships:
+# docs/results.md), so the study's table describes exactly what ships:
 #   dmd2            DMD2 from the teacher (1250 steps: 250 student updates)
 #   dfd             DFD post-training of dmd2 (200 steps, p = 0.5, paired inputs, detailed captions)
 #   dmd2-continued  the fair control: dmd2 trained further by DMD for as many steps as dfd
