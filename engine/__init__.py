@@ -32,8 +32,6 @@ _API = {
     "resolve_model": "engine.models.names:resolve_model",
     "shipped_students": "engine.models.students:shipped_students",
     "job_students": "engine.models.students:job_students",
-    "resolve_student": "engine.models.students:resolve_student",
-    "LORA_FILE": "engine.models.students:LORA_FILE",
     # configs
     "DistillConfig": "engine.config.distill:DistillConfig",
     "SampleConfig": "engine.config.sample:SampleConfig",
@@ -44,8 +42,14 @@ _API = {
     "count_captioned": "engine.distill.uploads:count_captioned",
     "extract_dataset": "engine.distill.uploads:extract_dataset",
     "save_lora_upload": "engine.distill.uploads:save_lora_upload",
-    # generation
+    # generation: sampling in a long-lived process (one cached model per base)
     "student_t_list": "engine.generation.generate:student_t_list",
+    "Rendered": "engine.generation.renderer:Rendered",
+    "render": "engine.generation.renderer:render",
+    "weights_version": "engine.generation.renderer:weights_version",
+    "world_of": "engine.generation.renderer:world_of",
+    # evaluation
+    "clip_metrics": "engine.evaluation.clip_metrics:clip_metrics",
     # media
     "write_mp4": "engine.media.video:write_mp4",
     "read_mp4": "engine.media.video:read_mp4",

@@ -1,0 +1,107 @@
+"""Sampling for a long-lived process that shows results (the studio's Compare, Diversity and Publish
+tabs): one loaded model per base, shared by the teacher and all its students, and one sampling at a time.
+
+A base is reloaded when its transformer weights change on disk (a teacher being retrained), and when a
+student's LoRA file changes (its adapter is loaded afresh on a fresh model), so a page never shows what
+old weights made. `weights_version` names those weights for callers that cache results by them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..models.students import LORA_FILE
+
+
+@dataclass
+class Rendered:
+    clips: np.ndarray  # uint8 (seeds, F, H, W, 3)
+    nfe: int  # network evaluations per video
+    seconds: float  # sampling + decoding, model loading excluded
+    fps: int
+
+
+_models: dict[str, tuple[tuple, object]] = {}  # base -> (weights version, BaseModel)
+_loras: dict[tuple[str, str], tuple] = {}  # (base, student folder) -> LoRA file version when loaded
+_lock = threading.RLock()  # one sampling at a time: models are shared and a CPU is small
+
+
+def file_version(path: str | Path | None) -> tuple:
+    """(size, mtime) of a file, () when there is none: changes when the file is rewritten."""
+    if path is None:
+        return ()
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return ()
+    return (st.st_size, int(st.st_mtime))
+
+
+def base_version(base: str) -> tuple:
+    """Sizes and times of a local base's transformer weights (() for a hub id or an unknown name)."""
+    from ..models.names import ModelError, resolve_model
+
+    try:
+        _, folder = resolve_model(base)
+    except ModelError:
+        return ()
+    return tuple(file_version(p) for p in sorted((folder / "transformer").glob("*.safetensors"))) if folder else ()
+
+
+def weights_version(base: str, lora_dir: str | Path | None = None) -> tuple:
+    """What the weights behind a base (and a student's LoRA folder) are now, for cache keys: a retrained
+    teacher or student never shows an old result."""
+    lora = Path(lora_dir) / LORA_FILE if lora_dir is not None else None
+    return (base_version(base), file_version(lora))
+
+
+def loaded_model(base: str):
+    """The loaded base model, cached per name and reloaded when its weights change on disk. Raises
+    ModelError."""
+    from ..models.base import load_base_model
+
+    with _lock:
+        version = base_version(base)
+        cached = _models.get(base)
+        if cached is None or cached[0] != version:
+            _models[base] = (version, load_base_model(base))
+        return _models[base][1]
+
+
+def _forget_rewritten_student(base: str, lora_dir: Path) -> None:
+    """Drop the cached base when the student's LoRA file changed since it was loaded into it."""
+    key, version = (base, str(lora_dir)), file_version(lora_dir / LORA_FILE)
+    if _loras.setdefault(key, version) != version:
+        _models.pop(base, None)
+        _loras[key] = version
+
+
+def render(base: str, prompt: str, seeds: list[int], steps: int = 50, guidance: float = 5.0,
+           lora_dir: str | Path | None = None) -> Rendered:
+    """Sample one clip per seed: the teacher of `base` with `steps` Euler steps and CFG `guidance`, or,
+    given a student's `lora_dir`, the student on its own few-step time list. Raises ValueError (a bad
+    setting) or ModelError."""
+    from ..config.sample import SampleConfig
+    from .generate import sample_frames
+
+    cfg = SampleConfig(base=base, prompt=prompt, seeds=list(seeds), steps=int(steps), guidance=float(guidance),
+                       lora=str(lora_dir) if lora_dir is not None else None)
+    cfg.validate()
+    with _lock:
+        if lora_dir is not None:
+            _forget_rewritten_student(base, Path(lora_dir))
+        model = loaded_model(base)
+        started = time.perf_counter()
+        clips, nfe = sample_frames(model, cfg)
+        seconds = time.perf_counter() - started
+    return Rendered(clips=clips, nfe=nfe, seconds=seconds, fps=model.fps)
+
+
+def world_of(base: str) -> str | None:
+    """'shapes' for a base of the built-in world (its exact metrics apply), else None. Loads the base."""
+    return loaded_model(base).meta.get("world")
