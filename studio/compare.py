@@ -12,10 +12,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from engine.shapes import world
-from engine.media.composite import side_by_side
-from engine.models.base import ModelError
-from engine.media.video import write_mp4
+from engine import ModelError, Rendered, side_by_side, world, write_mp4
 
 from . import lineup, sample_jobs
 from .files import cache_key
@@ -77,7 +74,7 @@ def _label(slot: str, contender: lineup.Contender, p: Plan, nfe: int) -> str:
     return f"{contender.label} · {nfe} steps"
 
 
-def write_results(p: Plan, rendered: dict[str, lineup.Rendered], job_seconds: bool = False) -> None:
+def write_results(p: Plan, rendered: dict[str, Rendered], job_seconds: bool = False) -> None:
     """Each clip and the composite into the plan's folder, with what to say under each."""
     clips, labels, slots = [], [], {}
     for slot, contender in p.contenders.items():

@@ -12,10 +12,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from engine.shapes import world
-from engine.media.composite import still_grid, video_grid, write_png
-from engine.models.base import ModelError
-from engine.media.video import write_mp4
+from engine import ModelError, Rendered, still_grid, video_grid, world, write_mp4, write_png
 
 from . import lineup, sample_jobs
 from .files import cache_key
@@ -72,7 +69,7 @@ def plan(data_dir: Path, public_dir: Path, base: str, prompt: str, n_seeds: int,
     return Plan(contenders, folder, base, prompt, list(range(1, n + 1)), int(steps), float(guidance))
 
 
-def write_results(p: Plan, rendered: list[lineup.Rendered]) -> None:
+def write_results(p: Plan, rendered: list[Rendered]) -> None:
     """Grid video, still grid and the metrics of each model into the plan's folder."""
     rows, labels, table, notes = [], [], [], set()
     for contender, r in zip(p.contenders, rendered):

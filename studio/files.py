@@ -64,13 +64,3 @@ def cache_key(*parts) -> str:
     """A short stable name for a combination of settings (and file versions) to cache results under."""
     return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
 
-
-def file_version(path: str | Path | None) -> tuple:
-    """(size, mtime) of a file, so cached results are remade when weights change."""
-    if path is None:
-        return ()
-    try:
-        st = Path(path).stat()
-    except OSError:
-        return ()
-    return (st.st_size, int(st.st_mtime))

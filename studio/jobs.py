@@ -15,7 +15,6 @@ import gradio as gr
 import pandas as pd
 
 import engine.jobs as jobs_api
-from engine.jobs import IllegalTransition, JobNotFound
 
 from .files import expose
 
@@ -115,7 +114,7 @@ def detail(data_dir: Path, public_dir: Path, job_id: str | None) -> Detail:
         return Detail("Pick a job above.", EMPTY, EMPTY, [], "", False, False, ())
     try:
         job = jobs_api.get(data_dir, job_id)
-    except JobNotFound:
+    except jobs_api.JobNotFound:
         return Detail(f"No job {job_id} in this data folder.", EMPTY, EMPTY, [], "", False, False, ())
     points = jobs_api.metrics(data_dir, job_id)
     frame = pd.DataFrame([(p.step, p.value, p.name) for p in points if p.name not in NOT_PLOTTED],
@@ -157,7 +156,7 @@ def cancel(data_dir: Path, job_id: str | None) -> str:
         return "Pick a job to cancel."
     try:
         job = jobs_api.cancel(data_dir, job_id)
-    except (IllegalTransition, JobNotFound) as err:
+    except (jobs_api.IllegalTransition, jobs_api.JobNotFound) as err:
         return str(err)
     return (f"Job {job.id} is cancelled." if job.state == "cancelled"
             else f"Cancel requested: job {job.id} stops at its next step (within 10 s); its checkpoints stay.")
@@ -168,7 +167,7 @@ def resume(data_dir: Path, job_id: str | None) -> str:
         return "Pick a job to resume."
     try:
         job = jobs_api.resume(data_dir, job_id)
-    except (IllegalTransition, JobNotFound) as err:
+    except (jobs_api.IllegalTransition, jobs_api.JobNotFound) as err:
         return str(err)
     return f"Job {job.id} is queued again; it continues from its newest checkpoint."
 

@@ -1,21 +1,18 @@
 """The models the Compare, Diversity and Publish tabs put side by side: the teacher of a base and the
-students of that base (shipped ones and those of finished distill jobs), and sampling them in the web
-process with one shared model per base and one sampling at a time.
+students of that base (shipped ones and those of finished distill jobs), as the page names and lists them.
+Sampling them is the engine's (`engine.render`: one shared model per base, one sampling at a time).
 
-Synchronous sampling is right for the tiny built-in world (seconds on a CPU); a GPU-scale base belongs in
-`sample` jobs (see docs/studio.md).
+Sampling in the web process is right for the tiny built-in world (seconds on a CPU); a GPU-scale base
+belongs in `sample` jobs (see docs/studio.md).
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from engine.models import students as student_registry
+import engine
+from engine import Rendered
 
 TEACHER = "teacher"
 DEFAULT_BASE = "shapes-tiny"
@@ -41,14 +38,6 @@ class Contender:
         return f"{name} {self.key[-6:]}" if self.key.startswith("j-") else name
 
 
-@dataclass
-class Rendered:
-    clips: np.ndarray  # uint8 (seeds, F, H, W, 3)
-    nfe: int  # network evaluations per video
-    seconds: float  # sampling + decoding, model loading excluded
-    fps: int
-
-
 def same_base(a: str, b: str) -> bool:
     """Two base names point at the same model (a name, or the same folder however it is written)."""
     a, b = (a or "").strip(), (b or "").strip()
@@ -71,9 +60,9 @@ def _shipped_label(student) -> str:
 
 def students(data_dir: str | Path, base: str | None = None, method: str | None = None) -> list[Contender]:
     """Shipped students first, then job students newest first; only those of `base` and `method` if given."""
-    shipped = sorted(student_registry.shipped_students(), key=lambda s: (METHOD_ORDER.get(s.method, 9), s.name))
+    shipped = sorted(engine.shipped_students(), key=lambda s: (METHOD_ORDER.get(s.method, 9), s.name))
     found = [(s, _shipped_label(s)) for s in shipped]
-    from_jobs = sorted(student_registry.job_students(data_dir), key=lambda s: METHOD_ORDER.get(s.method, 9))  # stable
+    from_jobs = sorted(engine.job_students(data_dir), key=lambda s: METHOD_ORDER.get(s.method, 9))  # stable
     found += [(s, f"{METHOD_NAMES.get(s.method, s.method)} · {s.name}") for s in from_jobs]
     out = []
     for student, label in found:
@@ -99,70 +88,13 @@ def find(data_dir: str | Path, base: str, key: str) -> Contender:
     raise ValueError(f"no student {key!r} any more; pick one from the list (it refreshes when the tab opens)")
 
 
-_models: dict[str, tuple[tuple, object]] = {}  # base -> (weights version, model)
-_loras: dict[tuple[str, str], tuple] = {}  # (base, student folder) -> weights version when loaded
-_lock = threading.RLock()  # one sampling at a time: models are shared and the CPU is small
-
-
-def model(base: str):
-    """The loaded base model, cached per name and reloaded when its weights change on disk (a teacher
-    being retrained). Raises engine.models.ModelError."""
-    from engine.models.base import load_base_model
-
-    with _lock:
-        version = base_version(base)
-        cached = _models.get(base)
-        if cached is None or cached[0] != version:
-            _models[base] = (version, load_base_model(base))
-        return _models[base][1]
-
-
 def render(contender: Contender, prompt: str, seeds: list[int], steps: int = 50, guidance: float = 5.0) -> Rendered:
     """Sample one clip per seed (the teacher with `steps` and CFG `guidance`; a student on its own
     few-step time list). Raises ValueError (bad settings) or ModelError."""
-    from engine.config.sample import SampleConfig
-    from engine.generation.generate import sample_frames
-
-    cfg = SampleConfig(base=contender.base, prompt=prompt, seeds=list(seeds), steps=int(steps),
-                       guidance=float(guidance), lora=str(contender.lora_dir) if contender.lora_dir else None)
-    cfg.validate()
-    with _lock:
-        if contender.lora_dir is not None:  # a student rewritten on disk: its adapter must be loaded afresh
-            from .files import file_version
-
-            key, version = (contender.base, str(contender.lora_dir)), file_version(contender.lora_dir / "pytorch_lora_weights.safetensors")
-            if _loras.setdefault(key, version) != version:
-                _models.pop(contender.base, None)
-                _loras[key] = version
-        base_model = model(contender.base)
-        started = time.perf_counter()
-        clips, nfe = sample_frames(base_model, cfg)
-        seconds = time.perf_counter() - started
-    return Rendered(clips=clips, nfe=nfe, seconds=seconds, fps=base_model.fps)
-
-
-def world_of(base: str) -> str | None:
-    """'shapes' for a base of the built-in world (its metrics apply), else None."""
-    return model(base).meta.get("world")
-
-
-def base_version(base: str) -> tuple:
-    """Sizes and times of a local base's transformer weights (() for a hub id)."""
-    from engine.models.base import ModelError, resolve_model
-
-    from .files import file_version
-
-    try:
-        _, folder = resolve_model(base)
-    except ModelError:
-        return ()
-    return tuple(file_version(p) for p in sorted((folder / "transformer").glob("*.safetensors"))) if folder else ()
+    return engine.render(contender.base, prompt, seeds, steps=steps, guidance=guidance, lora_dir=contender.lora_dir)
 
 
 def weights_version(contender: Contender) -> tuple:
     """What the weights behind a contender are (base transformer + LoRA), for cache keys: a retrained
     teacher or student never shows an old result."""
-    from .files import file_version
-
-    lora = contender.lora_dir / "pytorch_lora_weights.safetensors" if contender.lora_dir else None
-    return (contender.base, contender.key, base_version(contender.base), file_version(lora))
+    return (contender.base, contender.key, *engine.weights_version(contender.base, contender.lora_dir))

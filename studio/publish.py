@@ -13,12 +13,9 @@ from pathlib import Path
 
 import gradio as gr
 
+import engine
 import engine.jobs as jobs_api
-from engine.hub import publish
-from engine.shapes import world
-from engine.generation.generate import student_t_list
-from engine.models.base import ModelError
-from engine.media.video import write_mp4
+from engine import ModelError, publish, student_t_list, world, write_mp4
 
 from . import lineup
 from .files import cache_key, expose, staging_folder
@@ -68,7 +65,7 @@ def samples_and_metrics(data_dir: Path, student: lineup.Contender) -> tuple[list
     folder = staging_folder(data_dir) / ".samples" / cache_key(lineup.weights_version(student))
     meta = folder / "meta.json"
     if not meta.is_file():
-        shapes = lineup.world_of(student.base) == "shapes"
+        shapes = engine.world_of(student.base) == "shapes"
         prompts = world.prompt_set("detailed")[:2] if shapes else ["a video"]
         samples, measured = [], {}
         for i, prompt in enumerate(prompts):

@@ -10,11 +10,9 @@ from typing import Callable
 import numpy as np
 
 import engine.jobs as jobs_api
-from engine.media.composite import clip_fps
-from engine.generation.generate import student_t_list
-from engine.media.video import read_mp4
+from engine import Rendered, clip_fps, read_mp4, student_t_list
 
-from .lineup import Contender, Rendered
+from .lineup import Contender
 
 FAILED = ("failed", "cancelled", "interrupted")
 
@@ -41,7 +39,7 @@ def submit(data_dir, contenders: list[Contender], prompt: str, seeds: list[int],
 
 
 def _nfe(job) -> int:
-    """Network evaluations per video, as engine.generate counts them."""
+    """Network evaluations per video, as the engine's samplers count them."""
     config = job.config
     if config.get("lora"):
         return len(config.get("t_list") or student_t_list(config["lora"])) - 1

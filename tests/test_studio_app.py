@@ -3,6 +3,7 @@ allowed to serve, the five tabs, the worker's start and stop, and the Spacefile.
 
 from __future__ import annotations
 
+import ast
 import time
 
 import gradio as gr
@@ -11,6 +12,7 @@ import yaml
 from conftest import ROOT
 
 import app
+import engine
 from studio import TABS, auth_from_env, build_studio, launch_options
 
 
@@ -72,8 +74,96 @@ def test_spacefile_is_a_yaml_manifest_that_runs_app_py():
     assert {"app.py", "engine/", "storage/", "studio/"} <= set(micro["include"])
 
 
-@pytest.mark.parametrize("module", ["distill", "jobs", "compare", "diversity", "publish"])
-def test_tab_modules_talk_only_to_engines_public_api_and_storage(module):
-    source = (ROOT / "studio" / f"{module}.py").read_text()
-    for internal in ("engine.distill.trainer", "engine.distill.losses", "engine.generation.sampling", "engine.models.lora", "engine.shapes.teacher", "torch"):
-        assert f"import {internal}" not in source and f"from {internal} " not in source, (module, internal)
+# --- the UI/engine boundary: the studio uses engine's public API only, and never the model libraries ---
+
+MODEL_LIBRARIES = ("torch", "diffusers", "transformers", "peft", "accelerate")
+
+
+def _public_module(dotted: str):
+    """The engine module `dotted` names if it is public: engine itself, or a module engine._API lists."""
+    if dotted == "engine":
+        return engine
+    head, _, name = dotted.partition(".")
+    target = engine._API.get(name) if head == "engine" else None
+    return getattr(engine, name) if target and ":" not in target else None
+
+
+def _allowed(module, name: str) -> bool:
+    """May the studio use `name` of a public engine module? engine's __all__, or a sub-API's own."""
+    listed = getattr(module, "__all__", None)
+    return name in listed if listed is not None else not name.startswith("_")
+
+
+def _imported_breaches(node, aliases: dict) -> list[str]:
+    """What an import statement takes beyond the public API; records the public modules it binds."""
+    if isinstance(node, ast.Import):
+        modules = [(alias.name, alias.asname or alias.name.split(".")[0], None) for alias in node.names]
+    elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        modules = [(node.module, None, [(a.name, a.asname or a.name) for a in node.names])]
+    elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) in
+          ("import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant)):
+        modules = [(str(node.args[0].value), None, None)]
+    else:
+        return []
+    breaches = []
+    for dotted, bound, names in modules:
+        top, module = dotted.split(".")[0], _public_module(dotted)
+        if top in MODEL_LIBRARIES:
+            breaches.append(f"line {node.lineno}: imports {dotted}")
+        elif top == "engine" and module is None:
+            breaches.append(f"line {node.lineno}: imports {dotted}, which is not engine's public API")
+        elif top == "engine" and bound:
+            aliases[bound] = module if bound != "engine" else engine
+        for name, local in (names or []) if module is not None else []:
+            if not _allowed(module, name):
+                breaches.append(f"line {node.lineno}: from {dotted} import {name}, which is not in its __all__")
+            elif _public_module(f"{dotted}.{name}") is not None:
+                aliases[local] = _public_module(f"{dotted}.{name}")
+    return breaches
+
+
+def boundary_breaches(source: str) -> list[str]:
+    """Every use of engine beyond its public API, and every import of a model library, in one file:
+    imports, `engine.X` and `engine.jobs.X` (X must be in the module's __all__)."""
+    tree, aliases, breaches = ast.parse(source), {}, []
+    for node in ast.walk(tree):
+        breaches += _imported_breaches(node, aliases)
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute):
+            continue
+        if isinstance(node.value, ast.Name) and node.value.id in aliases:
+            module, shown = aliases[node.value.id], node.value.id
+        elif (isinstance(node.value, ast.Attribute) and isinstance(node.value.value, ast.Name)
+              and aliases.get(node.value.value.id) is engine and _public_module(f"engine.{node.value.attr}")):
+            module, shown = _public_module(f"engine.{node.value.attr}"), f"engine.{node.value.attr}"
+        else:
+            continue
+        if not _allowed(module, node.attr):
+            breaches.append(f"line {node.lineno}: {shown}.{node.attr} is not in {module.__name__}'s __all__")
+    return breaches
+
+
+STUDIO_FILES = sorted((ROOT / "studio").rglob("*.py")) + [ROOT / "app.py"]
+
+
+@pytest.mark.parametrize("path", STUDIO_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_studio_uses_only_engines_public_api_and_no_model_library(path):
+    assert boundary_breaches(path.read_text()) == []
+
+
+@pytest.mark.parametrize("source", [
+    "import torch", "from torch import nn", "import diffusers.utils", "from transformers import AutoModel",
+    "import peft", "from accelerate import Accelerator",
+    "from engine.generation.generate import sample_frames", "import engine.models.base",
+    "from engine import generate", "import engine\nengine.generation.renderer.render", "import engine\nengine._API",
+    "from engine.jobs import kinds", "import engine.jobs as j\nj.worker", "import engine\nengine.jobs.runner",
+    "import importlib\nimportlib.import_module('engine.shapes.teacher')", "from engine.models import students",
+])
+def test_the_boundary_check_catches_each_kind_of_breach(source):
+    assert len(boundary_breaches(source)) == 1, source
+
+
+def test_the_boundary_check_passes_the_public_api():
+    source = ("import engine\nimport engine.jobs as jobs_api\nfrom engine import ModelError, render, world\n"
+              "engine.render\nengine.jobs.submit\njobs_api.JobNotFound\nfrom engine.jobs import JobNotFound\nimport numpy\n")
+    assert boundary_breaches(source) == []

@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import engine
 import engine.jobs as jobs_api
 import storage
+from engine.evaluation import clip_metrics as engine_metrics
 from studio import compare, diversity, lineup, measures
 from studio.files import public_folder
 
@@ -97,8 +99,8 @@ def test_diversity_writes_a_video_grid_a_still_grid_and_a_metrics_table(data_dir
     assert Path(result.grid_video).is_relative_to(public) and Path(result.still_image).suffix == ".png"
     assert list(result.table.model) == ["teacher", "DMD2 (shipped)", "DFD (shipped)"]
     assert list(result.table.NFE) == [4, 4, 4]
-    if measures.recognizer() is None:
-        assert result.note == measures.NO_RECOGNIZER and result.table.diversity.isna().all()
+    if engine_metrics.recognizer() is None:
+        assert result.note == engine_metrics.NO_RECOGNIZER and result.table.diversity.isna().all()
     else:
         assert result.table.diversity.between(0, 1).all() and (result.table["modes covered"] >= 1).all()
         assert set(result.bars.metric) == {"diversity", "named correct"}
@@ -133,7 +135,7 @@ def test_diversity_through_sample_jobs_writes_the_results_the_in_process_path_re
 def test_diversity_outside_the_shapes_world_uses_the_encoder_the_app_was_given(monkeypatch, tmp_path):
     from test_features import save_tiny_encoders
 
-    monkeypatch.setattr(lineup, "world_of", lambda base: None)
+    monkeypatch.setattr(engine, "world_of", lambda base: None)
     monkeypatch.delenv(measures.FEATURES_ENV, raising=False)
     clips = np.random.default_rng(0).integers(0, 255, (3, 5, 16, 16, 3), dtype=np.uint8)
     values, note = measures.clip_metrics("some/video-model", "a cat", clips)
