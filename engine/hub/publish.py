@@ -94,8 +94,8 @@ def model_card(info: CardInfo) -> str:
     lines += ["", "## Usage", ""]
     if not info.base_hub_id:
         lines += [f"`{info.base}` is not a Hub model: give `from_pretrained` its local folder (the built-in `shapes-tiny` "
-                  "is `engine/assets/shapes-tiny` in DFD Studio, whose `engine` package must be importable for its "
-                  "autoencoder).", ""]
+                  "is `engine/assets/shapes-tiny` in DFD Studio: run the code below in DFD Studio's folder after "
+                  "`import engine.shapes.autoencoder`, which defines its autoencoder).", ""]
     lines += [
         "```python",
         "import torch",

@@ -1,7 +1,7 @@
 """Composites of generated clips for looking at them together: one synchronized side-by-side video with a
 label strip over each clip, a video grid (rows = models, columns = seeds), and a still-frame grid.
 
-Everything works on uint8 clips (F, H, W, 3) and returns uint8 frames; engine.video writes them. The
+Everything works on uint8 clips (F, H, W, 3) and returns uint8 frames; engine.media.video writes them. The
 labels are drawn with Pillow's built-in scalable font, so no system font is needed.
 """
 

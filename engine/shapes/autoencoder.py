@@ -3,8 +3,9 @@
 A tiny AutoencoderKLWan does not learn the shapes world in minutes; a PCA of space-time patches is
 fitted in seconds and reconstructs it at ~30 dB. It compresses like Wan's VAE (causal: the first
 frame alone, then groups of 4 frames; 8x8 pixels per latent cell; 16 latent channels), so WanPipeline
-and our samplers treat it exactly like the real VAE. The class lives in this package so that a saved
-pipeline folder reloads it by name in a fresh process (import `engine` before `from_pretrained`).
+and our samplers treat it exactly like the real VAE. A saved pipeline folder names this module in its
+model_index.json; diffusers finds the class there once the module is imported (load_base_model does
+that; a script calling `WanPipeline.from_pretrained` imports engine.shapes.autoencoder first).
 """
 
 from __future__ import annotations
