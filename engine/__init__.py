@@ -36,7 +36,9 @@ _API = {
     "DistillConfig": "engine.config.distill:DistillConfig",
     "SampleConfig": "engine.config.sample:SampleConfig",
     "SHAPES_PRESET": "engine.config.distill:SHAPES_PRESET",
-    "HELP": "engine.config.distill:HELP",
+    "build_distill_config": "engine.config.build:build_distill_config",
+    "ConfigError": "engine.config.fields:ConfigError",
+    "settings_of": "engine.config.fields:settings_of",
     # data uploads
     "UploadError": "engine.distill.uploads:UploadError",
     "count_captioned": "engine.distill.uploads:count_captioned",

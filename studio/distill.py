@@ -1,6 +1,9 @@
 """The Distill tab: base model, data, method and the main knobs (the paper's defaults, one line of help
 each, the built-in world's preset for shapes-tiny). Every change is checked at once and a bad choice is
-explained under the form; Launch queues a `distill` job only when the check passes."""
+explained under the form; Launch queues a `distill` job only when the check passes.
+
+The knobs' kinds, choices and help lines come from DistillConfig's own field metadata
+(engine.settings_of), and the run's settings from engine.build_distill_config, as on the command line."""
 
 from __future__ import annotations
 
@@ -9,10 +12,9 @@ from pathlib import Path
 
 import gradio as gr
 
-import engine.jobs as jobs_api
-from engine.config.distill import HELP, SHAPES_PRESET, DistillConfig
-from engine.models.base import ModelError, check_model, resolve_model
-from engine.distill.uploads import UploadError, count_captioned, extract_dataset, save_lora_upload
+import engine
+from engine import (SHAPES_PRESET, ConfigError, DistillConfig, ModelError, UploadError, build_distill_config,
+                    check_model, count_captioned, extract_dataset, resolve_model, save_lora_upload, settings_of)
 
 from . import lineup
 from .files import uploads_folder
@@ -21,51 +23,34 @@ DATA_SOURCES = [("the shapes world (built in)", "shapes"), ("a local folder", "f
 METHODS = [("DMD2 from the teacher", "dmd2"), ("DFD on a DMD2 student", "dfd")]
 INIT_SOURCES = [("a finished DMD2 student", "student"), ("an uploaded LoRA", "upload")]
 
-# The knobs on the form, in order: (name, kind). Kinds: int, float, or a tuple of choices.
-MAIN_KNOBS = [("steps", "int"), ("batch_size", "int"), ("data_forcing_prob", "float"), ("lora_rank", "int"),
-              ("lr_student", "float"), ("lr_fake", "float"), ("student_update_freq", "int"), ("guidance", "float"),
-              ("time_shift", "float"), ("student_input", ("paired", "backward")),
-              ("caption_regime", ("detailed", "underspecified", "mixed")), ("checkpoint_every", "int"),
-              ("preview_every", "int"), ("seed", "int")]
-ADVANCED_KNOBS = [("t_list", "list"), ("dfd_t_min", "float"), ("grad_clip", "float"), ("weight_decay", "float"),
-                  ("nan_patience", "int"), ("force_from_teacher", "bool"), ("mixed_precision", ("auto", "no", "bf16")),
-                  ("gradient_checkpointing", "bool"), ("num_frames", "int?"), ("height", "int?"), ("width", "int?")]
+# Which DistillConfig fields the form shows as knobs, in order (their kinds, choices and help: the metadata).
+MAIN_KNOBS = ("steps", "batch_size", "data_forcing_prob", "lora_rank", "lr_student", "lr_fake", "student_update_freq",
+              "guidance", "time_shift", "student_input", "caption_regime", "checkpoint_every", "preview_every", "seed")
+ADVANCED_KNOBS = ("t_list", "dfd_t_min", "grad_clip", "weight_decay", "nan_patience", "force_from_teacher",
+                  "mixed_precision", "gradient_checkpointing", "num_frames", "height", "width")
 KNOBS = MAIN_KNOBS + ADVANCED_KNOBS
-FORM = ["base", "data_source", "data_folder", "method", "init_source", "init_student"] + [n for n, _ in KNOBS]
+FORM = ["base", "data_source", "data_folder", "method", "init_source", "init_student"] + list(KNOBS)
+SETTINGS = {s.name: s for s in settings_of(DistillConfig)}
 
 
 def defaults_for(base: str) -> dict:
     """The paper's recipe, with the built-in world's preset when the base is shapes-tiny (as the CLI does)."""
-    values = DistillConfig().to_dict()
-    if (base or "").strip() == lineup.DEFAULT_BASE:
-        values.update(SHAPES_PRESET)
-    return values
+    return build_distill_config(values={"base": (base or "").strip()}, check=False).to_dict()
 
 
-def _t_list(text) -> list[float]:
-    if isinstance(text, (list, tuple)):
-        return [float(v) for v in text]
-    try:
-        return [float(v) for v in str(text).replace(";", ",").split(",") if v.strip()]
-    except ValueError:
-        raise ValueError(f"t_list {text!r}: write numbers separated by commas, e.g. 0.999, 0.937, 0.833, 0") from None
+def _form_name(name: str) -> str:
+    """A config field as the form calls it: its label where the form shows it under one, else its name
+    (the knobs show the setting's own name)."""
+    return SETTINGS[name].label or name if name in SETTINGS else name
 
 
-def _number(name: str, kind: str, value):
-    if value is None or value == "":
-        if kind.endswith("?"):  # optional: empty means the model's own value
-            return None
-        raise ValueError(f"{name} is empty; give a number")
-    if kind.startswith("int"):
-        if float(value) != int(float(value)):
-            raise ValueError(f"{name} must be a whole number, got {value}")
-        return int(float(value))
-    return float(value)
+def _message(err: Exception) -> str:
+    return err.worded(_form_name) if isinstance(err, ConfigError) else str(err)
 
 
 @dataclass
 class Request:
-    settings: dict  # DistillConfig fields
+    settings: dict  # the run's DistillConfig fields, all of them (the job row says exactly what runs)
     parent: str | None  # the DMD2 job a DFD run starts from
     summary: str
 
@@ -108,22 +93,17 @@ def request_from_form(data_dir: Path, form: dict, uploaded_data: str | None, upl
                 raise ValueError(f"{student.label} is a {student.method} student; DFD starts from a DMD2 student")
             settings["init"] = str(student.lora_dir)
             parent = student.key if student.key.startswith("j-") else None
-    for name, kind in KNOBS:
+    for name in KNOBS:
         value = form.get(name)
-        if kind == "list":
-            settings[name] = _t_list(value)
-        elif kind == "bool":
-            settings[name] = bool(value)
-        elif isinstance(kind, tuple):
-            settings[name] = value
-        else:
-            settings[name] = _number(name, kind, value)
-    config = DistillConfig.from_dict(settings).validate()  # also refuses a LoRA rank that differs from --init's
+        settings[name] = bool(value) if SETTINGS[name].kind == "bool" else value
+    config = build_distill_config(values=settings)  # typed and validated; also refuses a rank unlike init's
     where = {"shapes": "the shapes world"}.get(config.data, Path(config.data).name)
     start = f" from {Path(config.init).name if config.init else 'the teacher'}" if config.method == "dfd" else ""
     summary = (f"{config.method.upper()} on `{config.base}` with {where}{start}: {_plural(config.steps, 'step')} "
                f"({_plural(config.steps // config.student_update_freq, 'student update')}), batch "
                f"{config.batch_size}, LoRA rank {config.lora_rank}, {len(config.t_list) - 1}-step student")
+    settings = config.to_dict()
+    settings.pop("out")
     return Request(settings, parent, summary)
 
 
@@ -149,30 +129,22 @@ def check(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora: 
     try:
         return "**Ready.** " + request_from_form(data_dir, form, uploaded_data, uploaded_lora).summary + "."
     except ValueError as err:
-        return "**Cannot launch:** " + _sentence(str(err))
+        return "**Cannot launch:** " + _sentence(_message(err))
 
 
 def launch(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora: str | None) -> tuple[str, str | None]:
     """Queue the job when the form is valid: (message, job id or None)."""
     try:
         request = request_from_form(data_dir, form, uploaded_data, uploaded_lora, reach_hub=True)
-        job = jobs_api.submit(data_dir, "distill", request.settings, parent=request.parent)
+        job = engine.jobs.submit(data_dir, "distill", request.settings, parent=request.parent)
     except ValueError as err:
-        return "**Cannot launch:** " + _sentence(str(err)), None
+        return "**Cannot launch:** " + _sentence(_message(err)), None
     return f"**Queued** job `{job.id}`: {request.summary}. Follow it in the Jobs tab.", job.id
 
 
-# The engine's messages name command-line options; the form's names for them.
-_FORM_WORDS = {"--init with a DMD2 student LoRA": "a DMD2 student to start from (Start DFD from)",
-               "--force-from-teacher": "the Advanced option 'force from teacher'",
-               "--init ": "the starting student ", "--data ": "data "}
-
-
 def _sentence(text: str) -> str:
-    """One message as a sentence after a bold lead-in, in the form's words (setting names keep their case)."""
+    """One message as a sentence after a bold lead-in."""
     text = text.strip()
-    for option, words in _FORM_WORDS.items():
-        text = text.replace(option, words)
     return text + ("" if text.endswith((".", "!", "?")) else ".")
 
 
@@ -202,17 +174,17 @@ def init_choices(data_dir: Path, base: str) -> list[tuple[str, str]]:
     return [(c.label, c.key) for c in lineup.students(data_dir, (base or "").strip(), "dmd2")]
 
 
-def _knob(name: str, kind, value):
-    label = name.replace("_", " ")
-    info = HELP.get(name, "")
-    if isinstance(kind, tuple):
-        return gr.Dropdown(list(kind), value=value, label=label, info=info, elem_id=f"distill-{name}")
-    if kind == "bool":
-        return gr.Checkbox(value=value, label=label, info=info, elem_id=f"distill-{name}")
-    if kind == "list":
-        return gr.Textbox(value=", ".join(f"{v:g}" for v in value), label=label, info=info, elem_id=f"distill-{name}")
-    return gr.Number(value=value, label=label, info=info, precision=0 if kind.startswith("int") else None,
-                     elem_id=f"distill-{name}")
+def _knob(name: str, value):
+    """The form's input for one DistillConfig field, as its metadata describes it."""
+    setting = SETTINGS[name]
+    common = dict(label=name.replace("_", " "), info=setting.help, elem_id=f"distill-{name}")
+    if setting.choices:
+        return gr.Dropdown(list(setting.choices), value=value, **common)
+    if setting.kind == "bool":
+        return gr.Checkbox(value=value, **common)
+    if setting.kind == "floats":
+        return gr.Textbox(value=", ".join(f"{v:g}" for v in value), **common)
+    return gr.Number(value=value, precision=0 if setting.kind == "int" else None, **common)
 
 
 WHEN_DFD_HELPS = (
@@ -231,19 +203,20 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE):
     defaults = defaults_for(base)
     with gr.Row():
         with gr.Column(scale=3):
-            base_box = gr.Dropdown([lineup.DEFAULT_BASE], value=base, allow_custom_value=True, label="Base model",
-                                   info=HELP["base"], elem_id="distill-base")
-            data_source = gr.Radio(DATA_SOURCES, value="shapes", label="Data",
+            base_box = gr.Dropdown([lineup.DEFAULT_BASE], value=base, allow_custom_value=True,
+                                   label=SETTINGS["base"].label, info=SETTINGS["base"].help, elem_id="distill-base")
+            data_source = gr.Radio(DATA_SOURCES, value="shapes", label=SETTINGS["data"].label,
                                    info="real videos with captions the student is forced towards")
             data_folder = gr.Textbox(label="Data folder", visible=False, elem_id="distill-data-folder",
                                      info="videos (.mp4, .webm, .mov, .mkv, .avi) with a .txt caption each, or captions.csv / captions.jsonl")
             data_zip = gr.File(label="Zip of videos with captions", file_types=[".zip"], type="filepath", visible=False)
             data_note = gr.Markdown()
         with gr.Column(scale=2):
-            method = gr.Radio(METHODS, value="dmd2", label="Method", info=HELP["method"], elem_id="distill-method")
-            init_source = gr.Radio(INIT_SOURCES, value="student", label="Start DFD from", visible=False)
+            method = gr.Radio(METHODS, value="dmd2", label=SETTINGS["method"].label, info=SETTINGS["method"].help,
+                              elem_id="distill-method")
+            init_source = gr.Radio(INIT_SOURCES, value="student", label=SETTINGS["init"].label, visible=False)
             init_student = gr.Dropdown(label="DMD2 student", choices=init_choices(data_dir, base), visible=False,
-                                       info=HELP["init"], elem_id="distill-init")
+                                       info=SETTINGS["init"].help, elem_id="distill-init")
             init_upload = gr.File(label="Student LoRA (.safetensors or a zip of the student folder)",
                                   file_types=[".safetensors", ".zip"], type="filepath", visible=False)
             init_note = gr.Markdown()
@@ -252,22 +225,22 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE):
     preset = ", ".join(f"{k} {v}" for k, v in SHAPES_PRESET.items())
     gr.Markdown(f"Defaults are the paper's recipe; for `shapes-tiny` the built-in world's preset replaces {preset}.")
     with gr.Row():
-        for name, kind in MAIN_KNOBS[:7]:
-            knobs[name] = _knob(name, kind, defaults[name])
+        for name in MAIN_KNOBS[:7]:
+            knobs[name] = _knob(name, defaults[name])
     with gr.Row():
-        for name, kind in MAIN_KNOBS[7:]:
-            knobs[name] = _knob(name, kind, defaults[name])
+        for name in MAIN_KNOBS[7:]:
+            knobs[name] = _knob(name, defaults[name])
     with gr.Accordion("Advanced", open=False):
         with gr.Row():
-            for name, kind in ADVANCED_KNOBS:
-                knobs[name] = _knob(name, kind, defaults[name])
+            for name in ADVANCED_KNOBS:
+                knobs[name] = _knob(name, defaults[name])
     check_box = gr.Markdown(elem_id="distill-check")
     launch_button = gr.Button("Launch", variant="primary", elem_id="distill-launch")
     launched = gr.Markdown(elem_id="distill-launched")
     uploaded_data = gr.State(None)
     uploaded_lora = gr.State(None)
 
-    form_components = [base_box, data_source, data_folder, method, init_source, init_student] + [knobs[n] for n, _ in KNOBS]
+    form_components = [base_box, data_source, data_folder, method, init_source, init_student] + [knobs[n] for n in KNOBS]
 
     def as_form(values) -> dict:
         return dict(zip(FORM, values))
@@ -283,7 +256,7 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE):
         choices = init_choices(data_dir, base_v)
         keys = [k for _, k in choices]
         dfd = method_v == "dfd"
-        info = HELP["init"] if keys else "no finished DMD2 student of this base yet: launch a DMD2 job first, or upload a LoRA"
+        info = SETTINGS["init"].help if keys else "no finished DMD2 student of this base yet: launch a DMD2 job first, or upload a LoRA"
         return (gr.update(visible=source == "folder"), gr.update(visible=source == "upload"),
                 gr.update(visible=dfd), gr.update(visible=dfd and init_v == "student", choices=choices, info=info,
                                                    value=current_init if current_init in keys else (keys[0] if keys else None)),
@@ -291,7 +264,7 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE):
 
     def on_base(base_v):
         values = defaults_for(base_v)
-        return [gr.update(value=values[n]) for n, _ in KNOBS if n in SHAPES_PRESET]
+        return [gr.update(value=values[n]) for n in KNOBS if n in SHAPES_PRESET]
 
     def on_init(base_v, key, rank_v):
         try:
@@ -310,7 +283,7 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE):
     check_inputs = [uploaded_data, uploaded_lora] + form_components
     for component in (data_source, method, init_source, base_box):
         component.change(on_layout, layout_inputs, layout_outputs, api_visibility="private")
-    base_box.change(on_base, [base_box], [knobs[n] for n, _ in KNOBS if n in SHAPES_PRESET], api_visibility="private")
+    base_box.change(on_base, [base_box], [knobs[n] for n in KNOBS if n in SHAPES_PRESET], api_visibility="private")
     for component in form_components:  # a changed form: a fresh check, and the last launch message goes
         component.change(lambda *v: (on_check(*v), ""), check_inputs, [check_box, launched], show_progress="hidden",
                          api_visibility="private")

@@ -23,6 +23,7 @@ import torch
 
 from . import losses
 from ..config.distill import DistillConfig
+from ..config.files import write_run_config
 from .data import load_data
 from .distributed import ProcessGroup
 from ..models.folders import written_folder
@@ -223,7 +224,7 @@ class Distiller:
         """Run (or resume) to cfg.steps; returns the output folder with the student LoRA."""
         self.out.mkdir(parents=True, exist_ok=True)
         if self.dist.rank == 0:
-            (self.out / "distill_config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2) + "\n")
+            write_run_config(self.cfg, self.out)  # distill_config.json and run.yaml
         if self.init_note:
             self.cb.log(self.init_note)
         resumed = self.resume()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..config.distill import SHAPES_PRESET, DistillConfig
+from ..config.build import build_distill_config
 from ..config.sample import SampleConfig
 from ..generation.generate import sample_frames
 from ..models.base import load_base_model
@@ -79,7 +79,7 @@ def bench_sampling(base: str, lora: str | None, videos: int = 8, prompt: str | N
     elif lora is None:
         shipped = [s for s in shipped_students() if s.base == base]
         if not shipped:
-            raise ValueError(f"no student for {base!r}: pass --lora with a student folder")
+            raise ValueError(f"no shipped student for {base!r}: give a student LoRA folder to time")
         lora = str(shipped[0].lora_dir)
     prompt = prompt or "a red circle moving left on a dark background"
     seeds = list(range(1, videos + 1))
@@ -138,17 +138,14 @@ def bench_train_step(base: str, batch_size: int | None = None, method: str = "df
 
     from ..distill.trainer import Distiller
 
-    values = DistillConfig().to_dict()
-    if base == "shapes-tiny":
-        values.update(SHAPES_PRESET)
-    values.update(base=base, method=method, force_from_teacher=True, gradient_checkpointing=gradient_checkpointing)
-    values["steps"] = values["student_update_freq"]
+    values = dict(base=base, method=method, force_from_teacher=True, gradient_checkpointing=gradient_checkpointing)
     values["num_frames"], values["height"], values["width"] = size
     if base in RANDOM_MODELS or any(size):  # timing only: latents of the asked size, no data set needed
         values["data"] = "synthetic"
     if batch_size:
         values["batch_size"] = batch_size
-    cfg = DistillConfig.from_dict(values)
+    cfg = build_distill_config(values=values, check=False)
+    cfg.steps = cfg.student_update_freq  # one student update and the fake-score updates around it
     out = Path("/tmp") / f"dfd-bench-{time.time_ns()}"
     distiller = Distiller(cfg, out)
     if torch.cuda.is_available():

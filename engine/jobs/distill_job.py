@@ -1,5 +1,6 @@
 """The `distill` job kind: a DMD2 run or a DFD post-training run, with engine.config.DistillConfig as
-its config (the same object as `python -m engine distill` and the studio's Distill form)."""
+its config (the same object as `python -m engine distill` and the studio's Distill form), built by
+engine.config.build: the job's settings over the base's preset and the paper's defaults."""
 
 from __future__ import annotations
 
@@ -7,23 +8,30 @@ import argparse
 import math
 from pathlib import Path
 
+from ..config.build import build_distill_config
+from ..config.distill import DistillConfig
+from ..config.options import add_config_file_option, add_options, given_values
 from .kinds import JobKind, register
 
 
 def add_arguments(parser) -> None:
-    from ..cli.main import add_distill_arguments  # the CLI's options, generated from DistillConfig
-
-    add_distill_arguments(parser)
+    """One option per DistillConfig field (but out: the job's folder is its output), and --config FILE."""
+    add_config_file_option(parser)
+    add_options(parser, DistillConfig, skip=("out",))
 
 
 def config_from_args(args: argparse.Namespace) -> dict:
-    """The effective settings (paper recipe, then the shapes preset, then the user's): stored in full so
-    the job row says exactly what ran."""
-    from ..cli.main import distill_config_from_args
-
-    settings = distill_config_from_args(args).to_dict()
+    """The effective settings (paper recipe, then the base's preset, then the config file, then the options
+    given): stored in full so the job row says exactly what ran."""
+    values = given_values(args, DistillConfig, skip=("out",))
+    settings = build_distill_config(config_file=getattr(args, "config_file", None), values=values).to_dict()
     settings.pop("out", None)
     return settings
+
+
+def make_config(settings: dict) -> DistillConfig:
+    """The job's settings over the base's preset and the paper's defaults (not yet validated)."""
+    return build_distill_config(values=settings, check=False)
 
 
 class _ReporterCallbacks:
@@ -71,5 +79,6 @@ DISTILL = register(
         help="distill a few-step student: --method dmd2 from the teacher, or dfd from a DMD2 student (--init)",
         add_arguments=add_arguments,
         config_from_args=config_from_args,
+        make_config=make_config,
     )
 )

@@ -1,7 +1,7 @@
 """The registry of job kinds: what kinds of work the studio can queue, each with its typed config, whether
 it needs the accelerator, how it runs, and which command-line options it adds to `jobs submit`.
 
-Built-in kinds register themselves from their own modules (sample_job.py; the distill kinds later).
+Built-in kinds register themselves from their own modules (sample_job.py, distill_job.py).
 Extra kinds (e.g. the test fixtures) come from modules named in $DFD_STUDIO_EXTRA_KINDS (comma-separated),
 which is also how a job process started by the worker finds them."""
 
@@ -31,6 +31,8 @@ class JobKind:
     add_arguments(group) / config_from_args(args) -> dict: the kind's options for `jobs submit` (group is an
         argparse argument group: call group.add_argument); only the options the user gave should go in
         the dict, so the config's defaults stay the only defaults. Do not define --kind, --json, --parent.
+    make_config(settings) -> config: builds the (not yet validated) config from the settings, e.g. with
+        the base's preset under them; default: config_class(**settings).
     """
 
     name: str
@@ -40,6 +42,7 @@ class JobKind:
     help: str = ""
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
     config_from_args: Callable[[argparse.Namespace], dict] | None = None
+    make_config: Callable[[dict], Any] | None = None
 
     def load_config_class(self) -> type:
         if isinstance(self.config_class, str):
@@ -110,6 +113,10 @@ def build_config(kind: JobKind, settings: dict) -> Any:
         raise ValueError(
             f"unknown setting(s) {', '.join(unknown)} for a {kind.name} job; the settings are: {', '.join(known)}"
         )
+    if kind.make_config is not None:
+        config = kind.make_config(settings)
+        config.validate()
+        return config
     try:
         config = config_class(**settings)
     except TypeError as error:

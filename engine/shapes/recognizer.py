@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -18,23 +18,12 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from . import world
+from ..config.teacher import RecognizerConfig  # noqa: F401  (the settings; torch-free, also read from here)
 from .autoencoder import frames_to_tensor
 from ..models.folders import written_folder
 
-DEFAULT_DIR = Path(__file__).resolve().parent / "assets" / "shapes-recognizer"
+DEFAULT_DIR = Path(__file__).resolve().parents[1] / "assets" / "shapes-recognizer"
 FEATURE_DIM = 64
-
-
-@dataclass
-class RecognizerConfig:
-    """Every setting of `python -m engine train-recognizer`; stored beside the weights."""
-
-    steps: int = 1500
-    seed: int = 0
-    batch_size: int = 32
-    lr: float = 2e-3
-    autoencoder: str = "shapes-tiny"  # round-trip half of the training clips through this model's VAE
-    heldout_clips: int = 800
 
 
 class AttributeRecognizer(nn.Module):

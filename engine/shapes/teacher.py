@@ -13,56 +13,20 @@ import json
 import math
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import world
+from ..config.fields import ConfigError
+from ..config.teacher import TeacherConfig  # noqa: F401  (the settings; torch-free, also read from here)
 from .autoencoder import PatchPCAAutoencoder, frames_to_tensor
 from ..models.folders import written_folder
 from ..distill.losses import shifted_time
 from ..models.base import STUDIO_META
 from .text import build_text_encoder, build_tokenizer, encode_prompts
-
-
-@dataclass
-class TeacherConfig:
-    """Every setting of `python -m engine pretrain-teacher`; stored beside the weights."""
-
-    steps: int = 10000
-    seed: int = 0
-    batch_size: int = 32
-    lr: float = 1e-3
-    warmup_steps: int = 300
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    ema_decay: float = 0.999
-    pool_clips: int = 16000  # pre-rendered training clips (continuous factors make each one unique)
-    ae_fit_clips: int = 1500
-    # Transformer size (WanTransformer3DModel config).
-    num_layers: int = 6
-    num_attention_heads: int = 4
-    attention_head_dim: int = 32
-    ffn_dim: int = 512
-    text_dim: int = 64
-    text_len: int = 16
-    z_dim: int = 16
-    flow_shift: float = 3.0  # scheduler shift for multi-step sampling
-    # Continue training an existing shapes teacher (its transformer, autoencoder and text encoder;
-    # the size settings above are then taken from it). With a constant rate, the save at step k is
-    # exactly what `--steps k` would have written, so any intermediate save can be shipped as is.
-    init: str | None = None
-    lr_schedule: str = "cosine"  # "cosine" (decay to 10% over `steps`) or "constant" (after warm-up)
-    # Training noise levels t = s*u / (1 + (s-1)*u), u uniform. s > 1 trains more at high noise, where a
-    # sample's layout and shape are decided (the sampler's own shift spends its steps there too).
-    time_shift: float = 1.0
-    # Fraction of each batch drawn with every factor uniform and captioned in full (world.uniform_naming).
-    # This shows the rare combinations (purple 8%, diamond 10%, ...), where the teacher's shape is weakest,
-    # as often as common ones without changing any conditional it learns: p(clip | detailed
-    # caption) is the same, and partial and empty captions still come from the true frequencies.
-    balanced_detailed: float = 0.0
 
 
 def build_pipeline(cfg: TeacherConfig, fit_clips: np.ndarray):
@@ -222,7 +186,7 @@ def _continued_pipeline(cfg: TeacherConfig):
     model = load_base_model(cfg.init)
     meta = model.meta
     if meta.get("world") != "shapes" or "teacher_config" not in meta:
-        raise ValueError(f"--init {cfg.init} is not a shapes teacher made by pretrain-teacher; give such a folder")
+        raise ConfigError("init", f"{{init}} {cfg.init} is not a shapes teacher made by pretrain-teacher; give such a folder")
     previous = meta["teacher_config"]
     for key in ("num_layers", "num_attention_heads", "attention_head_dim", "ffn_dim", "text_dim", "text_len", "z_dim"):
         setattr(cfg, key, previous[key])
@@ -237,7 +201,7 @@ def _continued_pipeline(cfg: TeacherConfig):
 def _renamed_words(pipe, text_len: int) -> dict[str, str]:
     """Give the teacher the world's current words; returns {old word: new word}.
 
-    A factor value renamed in the world (the fourth shape: cross -> diamond, session 6) keeps its token
+    A factor value renamed in the world (e.g. the fourth shape, cross -> diamond) keeps its token
     id, so the new word inherits the old one's frozen random embedding: a distinct code that the
     transformer then learns to draw anew. Adding or removing words would change the text encoder's size:
     that needs a new teacher."""
@@ -247,7 +211,7 @@ def _renamed_words(pipe, text_len: int) -> dict[str, str]:
         raise ValueError(
             f"the world's vocabulary has {len(new)} words but this teacher's tokenizer has {len(old)}; "
             "a teacher can only continue when words are renamed, not added or removed: train a new one "
-            "(pretrain-teacher without --init)"
+            "(pretrain-teacher without init)"
         )
     word_at = {i: w for w, i in old.items()}
     renamed = {word_at[i]: w for w, i in new.items() if word_at[i] != w}

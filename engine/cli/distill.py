@@ -1,0 +1,82 @@
+"""`python -m engine distill`: a DMD2 run, or DFD post-training of a DMD2 student, in a terminal.
+Its options are generated from DistillConfig's fields; the run's config is built by
+engine.config.build (paper defaults, the base's preset, --config FILE, then the options given)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from ..config.build import build_distill_config
+from ..config.distill import DistillConfig
+from ..config.options import add_config_file_option, add_options, given_values
+from ..models.students import LORA_FILE
+from .progress import CliError, bar, cli_error
+
+
+def distill_config_from_args(args) -> DistillConfig:
+    """The run's config from the command line's --config file and options (validated)."""
+    return build_distill_config(config_file=args.config_file, values=given_values(args, DistillConfig))
+
+
+class _BarCallbacks:
+    """The trainer's callbacks for a terminal: a progress bar with the loss terms, and log lines."""
+
+    def __init__(self, total: int):
+        self.bar = bar("distill", total)
+
+    def on_step(self, step, total, terms, it_per_s, eta_s):
+        self.bar.n = step
+        shown = {k: f"{v:.4g}" for k, v in terms.items() if "@" not in k}
+        self.bar.set_postfix(shown, refresh=True)
+
+    def on_checkpoint(self, step, path):
+        self.bar.write(f"checkpoint step {step}: {path}", file=sys.stderr)
+
+    def on_artifact(self, kind, path, label):
+        pass
+
+    def log(self, message):
+        self.bar.write(message, file=sys.stderr)
+
+    def should_stop(self):
+        return False
+
+
+def cmd_distill(args) -> int:
+    from ..models.names import check_model
+
+    try:  # settings and the base's name first: refused before torch and diffusers load (~10 s)
+        cfg = distill_config_from_args(args)
+        check_model(cfg.base)
+    except ValueError as err:  # ModelError is one
+        raise cli_error(err) from None
+    from ..distill.trainer import Distiller, TrainingDiverged, latest_checkpoint
+
+    out = Path(cfg.out)
+    if latest_checkpoint(out) is not None and not args.resume:
+        raise CliError(f"{out} already holds checkpoints of a run; add --resume to continue it or choose another --out")
+    main_process = int(os.environ.get("RANK", "0")) == 0  # under accelerate launch, only rank 0 reports
+    callbacks = _BarCallbacks(cfg.steps) if main_process else None
+    try:
+        Distiller(cfg, out, callbacks=callbacks).train()
+    except (TrainingDiverged, ValueError) as err:  # ValueError: our readable sentences (data, model loading)
+        raise cli_error(err) from None
+    finally:
+        if callbacks:
+            callbacks.bar.close()
+    if main_process:
+        print(out / LORA_FILE)
+    return 0
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("distill", help="distill a few-step student: DMD2, or DFD post-training of a DMD2 student",
+                       description="Distill a few-step student. Settings: the paper's recipe (the built-in world's "
+                                   "preset for shapes-tiny), then --config FILE, then the options given.")
+    add_config_file_option(p)
+    add_options(p, DistillConfig, skip=("out",))
+    p.add_argument("--out", required=True, help="output folder (LoRA, config, checkpoints, metrics)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.set_defaults(func=cmd_distill)

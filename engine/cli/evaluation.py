@@ -1,0 +1,151 @@
+"""Measuring: `evaluate` (models on the shapes world), `study` (the training-seed study) and `bench`
+(sampling speed, one training step)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .progress import CliError, bar, cli_error, seed_range
+
+
+def cmd_evaluate(args) -> int:
+    from ..evaluation.specs import ModelSpec
+    from ..models.names import ModelError, check_model
+
+    models = [m for m in args.models.split(",") if m.strip()]
+    if not models:
+        raise CliError("--models is empty; e.g. --models teacher@50,teacher@4")
+    try:  # the names first: a typo is refused before torch and diffusers load (~10 s)
+        for name in models:
+            ModelSpec.parse(name, args.data_dir)
+        check_model(args.base)
+    except ValueError as err:  # ModelError is one
+        raise cli_error(err) from None
+    from ..evaluation.evaluate import evaluate, to_markdown, write_outputs
+
+    shown = bar("evaluate", 1)
+
+    def progress(done, total):
+        shown.total = total
+        shown.update(done - shown.n)
+
+    try:
+        features = [f for f in (args.features or "").split(",") if f.strip()]
+        result = evaluate(models, args.prompts, args.seeds, base=args.base, progress=progress, data_dir=args.data_dir,
+                          features=features)
+    except (ValueError, ModelError, FileNotFoundError) as err:
+        raise cli_error(err) from None
+    finally:
+        shown.close()
+    write_outputs(result, args.json, args.md, args.plot)
+    print(to_markdown(result))
+    return 0
+
+
+def cmd_study(args) -> int:
+    """The training-seed study (engine/evaluation/study.py): run what is missing, evaluate, write mean +- std."""
+    from ..evaluation import study
+    from ..evaluation.evaluate import write_outputs
+
+    seeds = seed_range(args.seeds)
+    variants = [v for v in args.variants.split(",") if v.strip()] if args.variants else None
+    if args.dmd2_steps < 1 or args.post_steps < 1:
+        raise CliError("--dmd2-steps and --post-steps must be at least 1")
+    out = Path(args.out)
+    try:
+        runs = study.plan(out, seeds, args.base, args.dmd2_steps, args.post_steps, variants)
+    except ValueError as err:
+        raise cli_error(err) from None
+    shown = bar("study runs", len(runs), unit="run", initial=sum(r.done for r in runs))
+    try:
+        result = study.run_study(runs, out, args.base, args.eval_seeds, log=shown.write,
+                                 started=lambda run: shown.set_postfix_str(f"seed {run.seed} {run.name}"),
+                                 finished=lambda run: shown.update(1))
+    except RuntimeError as err:
+        raise CliError(f"{err}; run the same command again to continue from there") from None
+    finally:
+        shown.close()
+    result["plan"] = {"base": args.base, "dmd2_steps": args.dmd2_steps, "post_steps": args.post_steps,
+                      "eval_seeds": args.eval_seeds, "commands": ["python -m engine " + " ".join(r.command) for r in runs]}
+    write_outputs(result, args.json, args.md, args.plot, to_markdown=study.to_markdown, plot=study.plot)
+    print(study.to_markdown(result))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    if not 1 <= args.rounds <= 10:
+        raise CliError(f"--rounds must be between 1 and 10, got {args.rounds}")
+    from ..evaluation.bench import bench_sampling, bench_train_step
+    from ..models.base import ModelError
+
+    try:
+        size = (args.num_frames, args.height, args.width)
+        if args.what == "sampling":
+            result = bench_sampling(args.base, args.lora, videos=args.videos, size=size, rounds=args.rounds)
+        else:
+            result = bench_train_step(args.base, batch_size=args.batch_size, size=size,
+                                      gradient_checkpointing=args.gradient_checkpointing)
+    except (ValueError, ModelError) as err:
+        raise cli_error(err) from None
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text + "\n")
+    return 0
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="measure models on the shapes world (fidelity, diversity, modes, colour)")
+    p.add_argument("--models", required=True,
+                   help="comma list: real, teacher@50, teacher@4, teacher@N:cfg=S, dmd2, dfd, a job id, a LoRA folder")
+    p.add_argument("--data-dir", default=None, help="studio data folder, to name students by job id")
+    p.add_argument("--prompts", default="all", help="prompt set: detailed, underspecified or all (default all)")
+    p.add_argument("--seeds", type=int, default=8, help="seeds per prompt (default 8)")
+    p.add_argument("--base", default="shapes-tiny", help="base model (default shapes-tiny)")
+    p.add_argument("--features", default=None,
+                   help="also measure diversity with these encoders: clip:MODEL,dinov2:MODEL (a folder or hub id)")
+    p.add_argument("--json", default=None, help="write the full result as JSON here")
+    p.add_argument("--md", default=None, help="write the markdown table here")
+    p.add_argument("--plot", default=None, help="write a PNG bar chart here")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def _add_study(sub) -> None:
+    p = sub.add_parser("study", help="the training-seed study: DMD2, the DMD2 control and DFD variants, mean +- std")
+    p.add_argument("--out", default="runs/study", help="folder for the runs and evaluations (default runs/study)")
+    p.add_argument("--seeds", default="0-2", help="training seeds: 0-2, or a list 0,1,2 (default 0-2)")
+    p.add_argument("--base", default="shapes-tiny", help="a shapes-world teacher (default shapes-tiny)")
+    p.add_argument("--dmd2-steps", type=int, default=1250, help="steps of the DMD2 stage (default 1250, the shipped one)")
+    p.add_argument("--post-steps", type=int, default=200, help="steps of every post-training run (default 200)")
+    p.add_argument("--variants", default=None, help="comma list of post-training variants (default: all of them)")
+    p.add_argument("--eval-seeds", type=int, default=8, help="sampling seeds per prompt in the evaluation (default 8)")
+    p.add_argument("--json", default=None, help="write mean/std per model and regime as JSON here")
+    p.add_argument("--md", default=None, help="write the markdown tables here")
+    p.add_argument("--plot", default=None, help="write a PNG with error bars here")
+    p.set_defaults(func=cmd_study)
+
+
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="measure sampling speed (student vs teacher) or one training step")
+    p.add_argument("what", choices=["sampling", "train-step"])
+    p.add_argument("--base", default="shapes-tiny",
+                   help="base model (default shapes-tiny); wan2.1-1.3b-random: Wan2.1-T2V-1.3B's config, random weights")
+    p.add_argument("--lora", default=None, help="student LoRA for sampling (default: the shipped one)")
+    p.add_argument("--videos", type=int, default=8, help="videos per sampling batch (default 8)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="sampling: interleaved student/teacher rounds after the warm-up (default 3; 1 at Wan's size on a GPU)")
+    p.add_argument("--batch-size", type=int, default=None, help="train-step batch (default: the recipe's)")
+    p.add_argument("--gradient-checkpointing", action="store_true", help="train-step: recompute activations")
+    p.add_argument("--num-frames", type=int, default=None, help="video frames, 4k+1 (default: the model's)")
+    p.add_argument("--height", type=int, default=None, help="video height (default: the model's)")
+    p.add_argument("--width", type=int, default=None, help="video width (default: the model's)")
+    p.add_argument("--json", default=None, help="also write the figures here")
+    p.set_defaults(func=cmd_bench)
+
+
+def add_parsers(sub) -> None:
+    _add_evaluate(sub)
+    _add_study(sub)
+    _add_bench(sub)
