@@ -239,7 +239,7 @@ def extract_dataset(zip_path: str | Path, uploads_dir: str | Path, limits: Limit
 
 def save_lora_upload(upload: str | Path, uploads_dir: str | Path, limits: Limits | None = None) -> Path:
     """An uploaded student LoRA (the .safetensors file, or a zip of the student folder) -> a student folder
-    under uploads_dir with pytorch_lora_weights.safetensors in it. Raises UploadError."""
+    under uploads_dir with LORA_FILE in it. Raises UploadError."""
     limits = limits or Limits.from_env()
     upload = Path(upload)
     if not upload.is_file():
