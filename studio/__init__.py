@@ -1,5 +1,5 @@
 """DFD Studio's Gradio UI: one module per tab (distill, jobs, compare, diversity, publish); each builds its
-components and calls engine's public API and storage. This module wires them into one page.
+components and calls engine's public API. This module wires them into one page.
 
 Only `<data_dir>/public` is ever served as files; the database, job folders, uploads and staged publish
 folders are blocked outright.

@@ -1,4 +1,4 @@
-"""Composites of clips (engine/composite.py): side by side with labels, video grid, still grid; they keep
+"""Composites of clips (engine/media/composite.py): side by side with labels, video grid, still grid; they keep
 the frames in step, keep H.264-friendly sizes, and refuse clips that do not match."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Video feature extractors for the paper's diversity metric (Eq. 26) on real videos: CLIP and DINOv2
 image encoders from transformers, applied to 16 evenly spaced frames and mean-pooled per video.
 
-On the shapes world the bundled attribute recognizer plays this role (engine/recognizer.py). A spec
+On the shapes world the bundled attribute recognizer plays this role (engine/shapes/recognizer.py). A spec
 names an extractor: `clip:MODEL` or `dinov2:MODEL`, where MODEL is a local folder or a hub id such as
 openai/clip-vit-large-patch14 or facebook/dinov2-large (the paper's ViT-L encoders).
 """
