@@ -32,6 +32,7 @@ _API = {
     "resolve_model": "engine.models.names:resolve_model",
     "shipped_students": "engine.models.students:shipped_students",
     "job_students": "engine.models.students:job_students",
+    "student_t_list": "engine.models.students:student_t_list",
     # configs
     "DistillConfig": "engine.config.distill:DistillConfig",
     "SampleConfig": "engine.config.sample:SampleConfig",
@@ -45,7 +46,6 @@ _API = {
     "extract_dataset": "engine.distill.uploads:extract_dataset",
     "save_lora_upload": "engine.distill.uploads:save_lora_upload",
     # generation: sampling in a long-lived process (one cached model per base)
-    "student_t_list": "engine.generation.generate:student_t_list",
     "Rendered": "engine.generation.renderer:Rendered",
     "render": "engine.generation.renderer:render",
     "weights_version": "engine.generation.renderer:weights_version",

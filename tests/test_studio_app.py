@@ -4,6 +4,9 @@ allowed to serve, the five tabs, the worker's start and stop, and the Spacefile.
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 import time
 
 import gradio as gr
@@ -161,6 +164,17 @@ def test_the_studio_uses_only_engines_public_api_and_no_model_library(path):
 ])
 def test_the_boundary_check_catches_each_kind_of_breach(source):
     assert len(boundary_breaches(source)) == 1, source
+
+
+def test_the_web_process_starts_without_importing_the_model_libraries(tmp_path):
+    """The page opens, and lists jobs, without torch: the models load on the first sampling."""
+    probe = ("import sys, app, studio\n"
+             "studio.build_studio(sys.argv[1])\n"
+             f"print(sorted(m for m in {MODEL_LIBRARIES!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "data")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_the_boundary_check_passes_the_public_api():

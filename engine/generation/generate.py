@@ -4,7 +4,6 @@ function behind `python -m engine sample`, the sample job and the studio's Compa
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 import warnings
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from . import sampling
 from ..config.sample import SampleConfig
 from .cpu_memory import keep_freed_memory
 from ..models.base import BaseModel, load_base_model
+from ..models.students import student_t_list
 from ..media.video import write_mp4
 
 
@@ -52,16 +52,6 @@ def sample_frames(model: BaseModel, cfg: SampleConfig, progress=None) -> tuple[n
         latents = sampling.teacher_sample(model.transformer, noise, cond, uncond, sigmas, cfg.guidance, progress)
     nfe = cfg.steps * (1 if cfg.guidance == 1.0 else 2)
     return model.decode(latents), nfe
-
-
-def student_t_list(lora_dir: str | Path) -> list[float]:
-    """The t_list a student was trained with (lora_config.json), else the paper's."""
-    meta = Path(lora_dir) / "lora_config.json"
-    if meta.is_file():
-        t_list = json.loads(meta.read_text()).get("t_list")
-        if t_list:
-            return [float(t) for t in t_list]
-    return list(sampling.PAPER_T_LIST)
 
 
 def _adapter_name(lora_dir: str | Path) -> str:

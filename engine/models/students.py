@@ -58,6 +58,18 @@ def job_students(data_dir: str | Path) -> list[Student]:
     return out
 
 
+def student_t_list(lora_dir: str | Path) -> list[float]:
+    """The t_list a student was trained with (its lora_config.json), else the paper's."""
+    meta = Path(lora_dir) / "lora_config.json"
+    if meta.is_file():
+        t_list = json.loads(meta.read_text()).get("t_list")
+        if t_list:
+            return [float(t) for t in t_list]
+    from ..config.distill import PAPER_T_LIST  # here, not at the top: engine.config imports this module
+
+    return list(PAPER_T_LIST)
+
+
 def resolve_student(name: str, data_dir: str | Path | None = None) -> Student:
     """A student by shipped name, job id, or LoRA folder path. Raises ValueError saying what exists."""
     for student in shipped_students():
