@@ -6,7 +6,7 @@ imports the models. Everything else under engine/ is internal and may move.
 
     engine/shapes/      the built-in world, its tiny teacher's parts and the attribute recognizer
     engine/models/      base models by name, folder or hub id; students and their LoRA files
-    engine/generation/  the teacher's and the student's samplers; generate()
+    engine/generation/  the teacher's and the student's samplers; generate(); render() with cached models
     engine/distill/     DMD2/DFD losses, LoRA adapters, the trainer, real data, multi-process runs
     engine/evaluation/  metrics, CLIP/DINOv2 features, evaluate, the study, benchmarks
     engine/media/       mp4 files, side-by-side videos and grids

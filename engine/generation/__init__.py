@@ -1,2 +1,3 @@
-"""Making videos: the teacher's and the student's samplers (`sampling`) and `generate`, the one function
-behind `python -m engine sample`, the sample job and the studio."""
+"""Making videos: the teacher's and the student's samplers (`sampling`), `generate`, the one function
+behind `python -m engine sample` and the sample job, and `renderer`, which samples for a long-lived
+process such as the studio with one cached model per base."""
