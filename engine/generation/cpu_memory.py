@@ -2,11 +2,9 @@
 
 By default glibc serves large blocks with fresh mmaps and hands freed memory at the top of the heap back
 to the OS, so each of the sampler's short-lived activation and video tensors (megabytes each) faults
-new pages in: on the 2-core VM, half of the 8-video decode's time. With the thresholds raised,
-freed blocks are reused: `python -m engine bench sampling` on the 2-core development machine measured
-19.8x / 22.0x / 20.3x against 16.9x / 18.8x / 17.7x without (interleaved runs, 2026-11-30), the
-8-video decode 6.5-13 ms against 15-32 ms. Training gained nothing measurable (a student update 0.40 /
-0.44 s against 0.46 / 0.41 s) and held 0.3-0.6 GB more, so only sampling asks for it.
+new pages in: on a 2-core machine, half of an 8-video decode's time. With the thresholds raised, freed
+blocks are reused, and `python -m engine bench sampling` runs about 15% faster (docs/performance.md).
+Training gains nothing measurable from it and holds 0.3-0.6 GB more, so only sampling asks for it.
 
 Process-wide and permanent (malloc has one set of settings per process); a no-op where the C library
 is not glibc. The cost is a resident size that stays at its high-water mark.
