@@ -1,13 +1,19 @@
-"""A folder of the user's videos with captions as distillation data: formats, resizing, caching,
-skipped files, and the clear error when nothing is usable."""
+"""The user's videos as distillation data: windows at the model's fps from real files of different rates
+and lengths, every skipped file named with its reason, data-set configs, the on-disk cache and batches
+read from it."""
 
 import json
+import subprocess
 
 import numpy as np
 import pytest
+import torch
 
-from engine.shapes import world
-from engine.distill.data import DataError, FolderData, fit_clip, read_captions
+from engine.distill.data import DataError, fit_clip
+from engine.distill.dataset_config import check_data_spec, read_data_config, scan_folder
+from engine.distill.folder_data import FolderData
+from engine.distill.sources import list_folder
+from engine.distill.video_windows import ShortVideo, iter_windows, window_indices
 from engine.media.video import write_mp4
 
 
@@ -15,7 +21,52 @@ from engine.media.video import write_mp4
 def mini_model(mini_teacher_dir):
     from engine.models.base import load_base_model
 
-    return load_base_model(str(mini_teacher_dir), device="cpu")
+    model = load_base_model(str(mini_teacher_dir), device="cpu")
+    assert (model.num_frames, model.fps, model.height, model.width) == (17, 8, 64, 64)
+    return model
+
+
+def numbered_frames(n: int, h: int = 48, w: int = 64) -> np.ndarray:
+    """Frame i is a flat grey of level 4*i, so a decoded frame tells which source frame it was."""
+    return np.repeat((np.arange(n, dtype=np.uint8) * 4)[:, None, None, None], h * w * 3).reshape(n, h, w, 3)
+
+
+def write_avi(path, frames: np.ndarray, fps: int):
+    """An MJPEG .avi through ffmpeg (a container and codec other than our mp4 writer's)."""
+    import imageio_ffmpeg
+
+    n, h, w, _ = frames.shape
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
+                    "-s", f"{w}x{h}", "-r", str(fps), "-i", "-", "-c:v", "mjpeg", "-q:v", "2", str(path)],
+                   input=frames.tobytes(), check=True)
+    return path
+
+
+def clip(folder, name, seconds: float, fps: int, caption: str | None = "a clip", size=(48, 64), shift: int = 0):
+    frames = numbered_frames(int(seconds * fps), *size) + np.uint8(shift)
+    path = write_avi(folder / name, frames, fps) if name.endswith(".avi") else write_mp4(folder / name, frames, fps=fps)
+    if caption is not None:
+        (folder / name).with_suffix(".txt").write_text(caption)
+    return path
+
+
+def test_windows_are_taken_at_the_model_fps_from_sources_of_other_rates(tmp_path):
+    fast = clip(tmp_path, "fast.mp4", 2.5, 24)  # 60 frames
+    slow = clip(tmp_path, "slow.avi", 3, 15)  # 45 frames
+    windows = list(iter_windows(fast, num_frames=5, fps=8, max_windows=None))
+    assert [w.source_indices for w in windows] == [(0, 3, 6, 9, 12), (15, 18, 21, 24, 27), (30, 33, 36, 39, 42),
+                                                    (45, 48, 51, 54, 57)]
+    assert windows[1].times == (0.625, 0.75, 0.875, 1.0, 1.125)
+    for w in windows:  # the decoded frames are the ones picked (grey level 4*i, give or take the codec)
+        assert np.abs(w.frames.reshape(5, -1).mean(1) - 4 * np.array(w.source_indices)).max() < 2
+    slow_windows = list(iter_windows(slow, num_frames=5, fps=8, max_windows=None))
+    assert [w.source_indices for w in slow_windows] == [(0, 1, 3, 5, 7), (9, 11, 13, 15, 16), (18, 20, 22, 24, 26),
+                                                        (28, 30, 31, 33, 35)]
+    assert [w.index for w in iter_windows(fast, 5, 8, max_windows=2)] == [0, 1]
+    # A source slower than the model's rate repeats frames, and a window may start on its predecessor's last.
+    assert window_indices(0, 5, 16, 15) == [0, 0, 1, 2, 3] and window_indices(1, 5, 16, 15)[0] == 4
+    with pytest.raises(ShortVideo, match=r"too short: 60 frames at 24 fps \(2.50 s\); a window is 17 frames at 6 fps"):
+        list(iter_windows(fast, num_frames=17, fps=6))
 
 
 def test_fit_clip_resizes_crops_and_samples_frames():
@@ -28,43 +79,183 @@ def test_fit_clip_resizes_crops_and_samples_frames():
         fit_clip(frames[:10], 17, 64, 64)
 
 
-def test_captions_from_sidecar_csv_and_jsonl(tmp_path):
+def test_captions_from_sidecar_csv_and_jsonl_and_bad_tables_are_reported(tmp_path):
     (tmp_path / "a.mp4").write_bytes(b"")
     (tmp_path / "a.txt").write_text("  a red   circle \n")
-    assert read_captions(tmp_path) == {tmp_path / "a.mp4": "a red circle"}
-    (tmp_path / "captions.csv").write_text("file,caption\na.mp4,from csv\n")
-    assert read_captions(tmp_path)[tmp_path / "a.mp4"] == "from csv"
-    (tmp_path / "captions.jsonl").write_text(json.dumps({"file": "a.mp4", "caption": "from jsonl"}) + "\n")
-    assert read_captions(tmp_path)[tmp_path / "a.mp4"] == "from jsonl"
-    (tmp_path / "captions.jsonl").write_text("{not json\n")
-    with pytest.raises(DataError, match="captions.jsonl line 1"):
-        read_captions(tmp_path)
+    assert [(c.path.name, c.caption) for c in list_folder(tmp_path).clips] == [("a.mp4", "a red circle")]
+    (tmp_path / "captions.csv").write_text("file,caption\na.mp4,from csv\ngone.mp4,a missing file\n")
+    listing = list_folder(tmp_path)
+    assert [c.caption for c in listing.clips] == ["from csv"]
+    assert listing.skipped == [("gone.mp4", "listed in captions.csv but there is no such file")]
+    (tmp_path / "captions.jsonl").write_text(json.dumps({"file": "a.mp4", "caption": "from jsonl"}) + "\n{not json\n")
+    listing = list_folder(tmp_path)
+    assert [c.caption for c in listing.clips] == ["from jsonl"]
+    assert listing.skipped == [("captions.jsonl line 2", 'not a JSON object with "file" and "caption"')]
+    assert [c.caption for c in list_folder(tmp_path, captions="sidecar").clips] == ["a red circle"]
+    assert [c.caption for c in list_folder(tmp_path, caption="fixed").clips] == ["fixed"]
 
 
-def test_folder_data_encodes_once_skips_bad_files_and_reports_them(tmp_path, mini_model):
-    folder = world.export_folder(tmp_path / "data", 3, seed=0)
-    (folder / "captions.jsonl").unlink()  # use the sidecar captions
-    (folder / "broken.mp4").write_bytes(b"not a video")
-    (folder / "broken.txt").write_text("a broken clip")
-    write_mp4(folder / "short.mp4", world.sample_clips({}, 1, seed=0)[0][0][:5])
-    (folder / "short.txt").write_text("a short clip")
+def broken_folder(folder):
+    """Two good clips beside every kind of bad file."""
+    folder.mkdir()
+    clip(folder, "good24.mp4", 2.5, 24, "a clip at 24 fps")
+    clip(folder, "good15.avi", 3, 15, "a clip at 15 fps")
+    clip(folder, "short.mp4", 1, 24, "a clip of one second")
+    clip(folder, "nocaption.mp4", 2.5, 24, caption=None)
+    clip(folder, "latin1.mp4", 2.5, 24, caption=None)
+    (folder / "latin1.txt").write_bytes("un caf\u00e9".encode("latin-1"))
+    (folder / "empty.mp4").write_bytes(b"")
+    (folder / "empty.txt").write_text("an empty file")
+    (folder / "random.mp4").write_bytes(np.random.default_rng(0).bytes(4000))
+    (folder / "random.txt").write_text("random bytes")
+    whole = (folder / "good24.mp4").read_bytes()
+    (folder / "truncated.mp4").write_bytes(whole[: len(whole) // 2])  # moov first (faststart): decodes a part
+    (folder / "truncated.txt").write_text("half a clip")
+    (folder / "notes.pdf").write_bytes(b"%PDF")
+    return folder
 
+
+REASONS = {
+    "short.mp4": "too short: 24 frames at 24 fps (1.00 s); a window is 17 frames at 8 fps (2.12 s)",
+    "nocaption.mp4": "no caption (no nocaption.txt beside it)",
+    "latin1.mp4": "latin1.txt is not UTF-8 text (byte 0xe9 at position 6); save it as UTF-8",
+    "empty.mp4": "empty file (0 bytes)",
+    "random.mp4": "not a readable video (",
+    "truncated.mp4": "truncated: ",
+    "notes.pdf": "not a video (.mp4, .webm, .mov, .mkv, .avi)",
+}
+
+
+def test_every_skipped_file_is_named_with_its_reason_and_a_bad_caption_file_is_not_fatal(tmp_path, mini_model):
+    folder = broken_folder(tmp_path / "data")
     data = FolderData(folder, mini_model)
-    assert data.report.used == 3
-    assert {name for name, _ in data.report.skipped} == {"broken.mp4", "short.mp4"}
+    skipped = dict(data.report.skipped)
+    assert skipped.keys() == REASONS.keys()
+    for name, reason in REASONS.items():
+        assert skipped[name].startswith(reason), (name, skipped[name])
+    assert data.report.videos_used == 2 and data.report.windows == 2 and data.report.fps == [8.0]
+    lines = data.report.lines()
+    assert lines[0] == f"data {folder}: 2 windows of 17 frames at 8 fps from 2 videos; 7 files skipped"
+    assert f"skipped latin1.mp4: {REASONS['latin1.mp4']}" in lines
+    # The studio's upload check finds the same files from the headers alone (a truncated file whose header
+    # is whole passes it: only decoding finds it).
+    scan = scan_folder(folder, num_frames=17, fps=8)
+    found = dict(scan.skipped)
+    assert found.keys() | {"truncated.mp4"} == REASONS.keys()
+    assert scan.videos == 8 and scan.captioned == 2 + ("truncated.mp4" not in found)
+    assert "latin1.mp4: latin1.txt is not UTF-8" in scan.summary()
+
+
+def test_too_few_usable_clips_says_how_many_were_found_and_needed(tmp_path, mini_model):
+    folder = broken_folder(tmp_path / "data")
+    with pytest.raises(DataError, match=rf"found 2 usable clips in {folder}, a batch needs 4 \(7 skipped: "
+                                        r".*and 4 more\); add clips or lower the batch size"):
+        FolderData(folder, mini_model, min_clips=4)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no captioned videos in .*: put a .txt caption beside each video"):
+        FolderData(tmp_path / "empty", mini_model)
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "x.mp4").write_bytes(b"junk")
+    (tmp_path / "one" / "x.txt").write_text("a clip")
+    with pytest.raises(DataError, match=r"no usable clips .*\(1 skipped: x.mp4: not a readable video"):
+        FolderData(tmp_path / "one", mini_model)
+
+
+def test_a_data_set_config_names_folders_with_their_captions_repeats_and_windows(tmp_path, mini_model):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    clip(a, "x.mp4", 2.5, 24, "clip x")
+    clip(a, "y.avi", 3, 15, None)
+    (a / "captions.csv").write_text("file,caption\nx.mp4,x from the table\ny.avi,y from the table\n")
+    clip(b, "long.mp4", 5, 24, caption=None)  # 120 frames at 24 fps: 2 windows of 17 at 8 fps
+    clip(b, "bad.mp4", 1, 24, caption=None)
+    config = tmp_path / "dataset.yaml"
+    config.write_text("windows_per_video: 1\nfolders:\n  - path: a\n    captions: captions.csv\n"
+                      "  - path: b\n    caption: a fixed caption\n    repeats: 3\n    windows_per_video: all\n")
+    check_data_spec(str(config))
+    data = FolderData(str(config), mini_model)
+    assert data.report.windows == 4 and data.report.videos_used == 3
+    assert sorted(set(data.captions)) == ["a fixed caption", "x from the table", "y from the table"]
+    assert data.captions.count("a fixed caption") == 6 and len(data.captions) == 8  # 2 windows x 3 repeats
+    assert [name for name, _ in data.report.skipped] == ["b/bad.mp4"]
+    toml = tmp_path / "dataset.toml"
+    toml.write_text('[[folders]]\npath = "b"\ncaption = "fixed"\nwindows_per_video = 1\n')
+    assert len(FolderData(str(toml), mini_model).captions) == 1
+
+
+@pytest.mark.parametrize("text, message", [
+    ("folders:\n  - path: a\n    repeats: two\n", r"dataset.yaml: folders\[0\].repeats must be a whole number >= 1, got 'two'"),
+    ("folders:\n  - path: nowhere\n", r"dataset.yaml: folders\[0\].path 'nowhere' is not a folder"),
+    ("folders:\n  - path: a\n    captoin: x\n", r"dataset.yaml: folders\[0\].captoin is not a folder setting"),
+    ("fps: fast\nfolders: [a]\n", r"dataset.yaml: folders\[0\].fps must be a number >= 0.1, got 'fast'"),
+    ("frames: 3\nfolders: [a]\n", r"dataset.yaml: frames is not a data-set setting"),
+    ("path: a\n", r"dataset.yaml: folders is missing"),
+    ("folders: [a\n", r"dataset.yaml: not a valid YAML data-set config"),
+])
+def test_bad_data_set_configs_are_one_line_errors_naming_the_field_and_file(tmp_path, text, message):
+    from engine.config.distill import DistillConfig
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "dataset.yaml").write_text(text)
+    with pytest.raises(DataError, match=message) as err:
+        read_data_config(tmp_path / "dataset.yaml")
+    assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="^data: .*" + message):
+        DistillConfig(data=str(tmp_path / "dataset.yaml")).validate()
+
+
+def test_latents_and_embeddings_live_on_disk_and_batches_are_read_from_it(tmp_path, mini_model):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for i in range(3):
+        clip(folder, f"c{i}.mp4", 2.5, 24, f"a red circle {i}", shift=i)  # different bytes: different keys
+    data = FolderData(folder, mini_model, seed=1)
+    held = [name for name, value in vars(data).items() if isinstance(value, torch.Tensor)
+            or (isinstance(value, list) and any(isinstance(v, torch.Tensor) for v in value))]
+    assert held == [] and all(w.is_file() and t.is_file() for w, t, _ in data.entries)
     batch = data.batch(4)
-    assert batch.latents.shape == (4, 16, 5, 8, 8) and batch.cond.shape[0] == 4
-    cached = sorted((folder / ".dfd_cache").glob("*.pt"))
-    assert len(cached) == 3
-    mtimes = [p.stat().st_mtime_ns for p in cached]
-    again = FolderData(folder, mini_model)  # second run reads the cache
-    assert again.report.used == 3 and [p.stat().st_mtime_ns for p in cached] == mtimes
+    assert batch.latents.shape == (4, 16, 5, 8, 8) and batch.cond.shape == (4, mini_model.text_len, batch.cond.shape[2])
+    assert torch.equal(batch.cond, mini_model.encode_prompts(batch.captions))  # the unpadded file, padded back
+    cache = sorted((folder / ".dfd_cache").glob("*-w*.pt"))
+    assert len(cache) == 3
+    mtimes = [p.stat().st_mtime_ns for p in cache]
+    state = data.state()
+    again = FolderData(folder, mini_model, seed=1)  # a second run reads the cache, and draws the same batches
+    assert [p.stat().st_mtime_ns for p in cache] == mtimes
+    again.load_state(state)
+    assert torch.equal(again.batch(4).latents, data.batch(4).latents)
+    for path in cache:  # prove the batches come from the files
+        torch.save(torch.zeros(16, 5, 8, 8), path)
+    assert again.batch(2).latents.abs().sum() == 0
 
 
-def test_a_folder_without_usable_clips_is_a_clear_error_before_training(tmp_path, mini_model):
-    with pytest.raises(DataError, match="no captioned videos"):
-        FolderData(tmp_path, mini_model)
-    (tmp_path / "x.mp4").write_bytes(b"junk")
-    (tmp_path / "x.txt").write_text("a clip")
-    with pytest.raises(DataError, match="no usable clips .*1 skipped"):
-        FolderData(tmp_path, mini_model)
+def test_a_caption_longer_than_the_text_encoder_reads_is_cut_with_a_warning(tmp_path, mini_model):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    clip(folder, "a.mp4", 2.5, 24, " ".join(["a red circle moving left"] * 40))
+    data = FolderData(folder, mini_model)
+    (name, message), = data.report.warnings
+    assert name == "a.txt" and f"reads the first {mini_model.text_len}, the rest is cut" in message
+    assert any(line.startswith("warning a.txt: the caption of a.mp4 is") for line in data.report.lines())
+
+
+def test_a_run_logs_its_skipped_files_and_records_the_windows_fps(tmp_path, mini_teacher_dir):
+    from engine.config.distill import DistillConfig
+    from engine.distill.trainer import Callbacks, Distiller
+
+    folder = broken_folder(tmp_path / "data")
+
+    class Log(Callbacks):
+        lines: list = []
+
+        def log(self, message):
+            self.lines.append(message)
+
+    cfg = DistillConfig(base=str(mini_teacher_dir), data=str(folder), steps=2, batch_size=2, student_update_freq=2,
+                        lora_rank=4)
+    log = Log()
+    out = Distiller(cfg, tmp_path / "run", callbacks=log).train()
+    assert log.lines[0].endswith("2 windows of 17 frames at 8 fps from 2 videos; 7 files skipped")
+    assert {line.split(":")[0] for line in log.lines[1:8]} == {f"skipped {name}" for name in REASONS}
+    recorded = json.loads((out / "data.json").read_text())
+    assert recorded["fps"] == [8.0] and recorded["num_frames"] == 17 and len(recorded["skipped"]) == 7

@@ -159,8 +159,12 @@ class DistillConfig:
             if rank is not None and int(rank) != self.lora_rank:
                 raise ConfigError("lora_rank", f"the student in {self.init} has LoRA rank {rank}, not {self.lora_rank}; "
                                                f"set the LoRA rank to {rank} to continue it")
-        if self.data not in ("shapes", "synthetic") and not Path(self.data).is_dir():
-            raise ConfigError("data", f"{{data}} {self.data!r}: not 'shapes' and not a folder of videos with captions")
+        from ..distill.dataset_config import check_data_spec
+
+        try:
+            check_data_spec(self.data)
+        except ValueError as err:
+            raise ConfigError("data", f"{{data}}: {err}") from None
 
     def to_dict(self) -> dict:
         d = asdict(self)

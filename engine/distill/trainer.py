@@ -94,7 +94,11 @@ class Distiller:
         self.opt_fake = _adamw(self.fake_params, cfg.lr_fake, cfg)
         # Each rank sees different clips; the coin stream is shared so all ranks agree on DFD steps.
         self.data = load_data(cfg.data, self.model, regime=cfg.caption_regime, seed=cfg.seed * 1000 + self.dist.rank,
-                              pool_size=cfg.shapes_pool_clips)
+                              pool_size=cfg.shapes_pool_clips, min_clips=cfg.batch_size)
+        self.data_report = getattr(self.data, "report", None)  # a folder's windows, fps and skipped files
+        if self.data_report is not None and self.dist.rank == 0:
+            for line in self.data_report.lines():
+                self.cb.log(line)
         self.gen = torch.Generator().manual_seed(cfg.seed * 1000 + 17 + self.dist.rank)
         self.coin = np.random.default_rng(cfg.seed + 99)
         self.uncond = self.model.encode_prompts([""])
@@ -225,6 +229,8 @@ class Distiller:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.dist.rank == 0:
             write_run_config(self.cfg, self.out)  # distill_config.json and run.yaml
+            if self.data_report is not None:  # the windows' fps and frames, and every file left out
+                (self.out / "data.json").write_text(json.dumps(self.data_report.to_dict(), indent=2) + "\n")
         if self.init_note:
             self.cb.log(self.init_note)
         resumed = self.resume()

@@ -1,0 +1,190 @@
+"""What `--data` names: 'shapes', 'synthetic', a folder of videos with captions, or a data-set config
+file (YAML or TOML) naming one or more folders, as the LoRA trainers users know do. Torch-free, so
+DistillConfig.validate and the studio can check a data spec before anything heavy is imported.
+
+A data-set config (every key but `folders` optional; a folder's own keys override the top level's):
+
+    fps: 16                  # the rate training windows are taken at (default: the base model's)
+    windows_per_video: 1     # windows taken per video, from its start ('all': as many as fit)
+    folders:
+      - path: clips          # relative to the config file
+        captions: auto       # auto | sidecar | captions.csv | captions.jsonl (or another .csv/.jsonl in it)
+        repeats: 2           # each window is drawn this many times as often as a window with repeats 1
+      - path: more/clips
+        caption: a cat on a sofa   # one fixed caption for every video of the folder
+        source_fps: 30             # use this instead of the rate the files declare (wrong headers)
+        windows_per_video: all
+
+Every clip is brought to the run's size (the base model's, or --height/--width) by the centre-crop
+rule: the frames are scaled (area-averaged bilinear) so that the short side, relative to the target's
+aspect, just covers the target, then the centre is cut out; nothing is stretched or padded. Windows are
+`num_frames` frames at `fps` (engine/distill/video_windows.py). A caption longer than the text
+encoder's length (512 tokens for Wan) is cut there, with a warning naming its file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .sources import VIDEO_SUFFIXES, DataError, Listing, list_folder
+
+CONFIG_SUFFIXES = (".yaml", ".yml", ".toml")
+BUILT_IN = ("shapes", "synthetic")
+_TOP_KEYS = {"folders", "fps", "windows_per_video", "captions", "repeats", "source_fps"}
+_FOLDER_KEYS = {"path", "captions", "caption", "repeats", "fps", "source_fps", "windows_per_video"}
+
+
+@dataclass(frozen=True)
+class FolderSpec:
+    path: Path
+    captions: str = "auto"
+    caption: str | None = None  # a fixed caption for every video
+    repeats: int = 1
+    fps: float | None = None  # None: the base model's
+    source_fps: float | None = None  # None: what each file declares
+    windows_per_video: int | None = 1  # None: all that fit
+    label: str = ""  # how skipped files of this folder are named: "" or "path/"
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    folders: tuple[FolderSpec, ...]
+    source: str  # the folder or config file the user gave
+
+
+def _fail(where: str, key: str, message: str) -> DataError:
+    return DataError(f"{where}: {key} {message}")
+
+
+def _number(value, where: str, key: str, whole: bool, low: float):
+    if value is None:
+        return None
+    ok = isinstance(value, int) if whole else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok or value < low:
+        kind = "a whole number" if whole else "a number"
+        raise _fail(where, key, f"must be {kind} >= {low:g}, got {value!r}")
+    return value
+
+
+def _folder_spec(entry, i: int, defaults: dict, config: Path) -> FolderSpec:
+    where, key = str(config), f"folders[{i}]"
+    if isinstance(entry, str):
+        entry = {"path": entry}
+    if not isinstance(entry, dict) or "path" not in entry:
+        raise _fail(where, key, "must be a folder path or a mapping with a `path`")
+    unknown = sorted(set(entry) - _FOLDER_KEYS)
+    if unknown:
+        raise _fail(where, f"{key}.{unknown[0]}", f"is not a folder setting (known: {', '.join(sorted(_FOLDER_KEYS))})")
+    values = {**defaults, **entry}
+    folder = (config.parent / str(values["path"])).resolve()
+    if not folder.is_dir():
+        raise _fail(where, f"{key}.path", f"{values['path']!r} is not a folder (paths are relative to the config file)")
+    captions = values.get("captions", "auto")
+    if not isinstance(captions, str) or not (captions in ("auto", "sidecar") or captions.endswith((".csv", ".jsonl"))):
+        raise _fail(where, f"{key}.captions", f"must be auto, sidecar or a .csv/.jsonl file in the folder, got {captions!r}")
+    caption = values.get("caption")
+    if caption is not None and (not isinstance(caption, str) or not caption.strip()):
+        raise _fail(where, f"{key}.caption", "must be non-empty text")
+    windows = values.get("windows_per_video", 1)
+    windows = None if windows == "all" else _number(windows, where, f"{key}.windows_per_video", True, 1)
+    return FolderSpec(
+        path=folder, captions=captions, caption=caption,
+        repeats=_number(values.get("repeats", 1), where, f"{key}.repeats", True, 1),
+        fps=_number(values.get("fps"), where, f"{key}.fps", False, 0.1),
+        source_fps=_number(values.get("source_fps"), where, f"{key}.source_fps", False, 0.1),
+        windows_per_video=windows, label=str(values["path"]).rstrip("/") + "/",
+    )
+
+
+def read_data_config(path: str | Path) -> DataSpec:
+    """Parse a data-set config file; raises DataError naming the file and the field."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such data-set config file")
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() == ".toml":
+            import tomllib
+
+            values = tomllib.loads(text)
+        else:
+            import yaml
+
+            values = yaml.safe_load(text)
+    except Exception as err:  # the parsers' own errors, or bytes that are not UTF-8: one line naming the file
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"{path}: not a valid {path.suffix.lstrip('.').upper()} data-set config ({first})") from None
+    if not isinstance(values, dict) or "folders" not in values:
+        raise DataError(f"{path}: folders is missing; a data-set config lists its folders under `folders:`")
+    unknown = sorted(set(values) - _TOP_KEYS)
+    if unknown:
+        raise _fail(str(path), unknown[0], f"is not a data-set setting (known: {', '.join(sorted(_TOP_KEYS))})")
+    folders = values["folders"]
+    if not isinstance(folders, list) or not folders:
+        raise _fail(str(path), "folders", "must be a non-empty list of folders")
+    defaults = {k: v for k, v in values.items() if k != "folders"}
+    return DataSpec(folders=tuple(_folder_spec(e, i, defaults, path) for i, e in enumerate(folders)), source=str(path))
+
+
+def data_spec(spec: str | Path) -> DataSpec:
+    """A folder or a data-set config file as a DataSpec (not for 'shapes' / 'synthetic')."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return DataSpec(folders=(FolderSpec(path=path),), source=str(spec))
+    if path.suffix.lower() in CONFIG_SUFFIXES:
+        return read_data_config(path)
+    raise DataError(f"{spec!r} is not 'shapes', a folder of videos with captions, or a data-set config "
+                    f"({', '.join(CONFIG_SUFFIXES)})")
+
+
+def check_data_spec(spec: str) -> None:
+    """Raise DataError (a ValueError, one line) when `spec` names no usable data source."""
+    if spec in BUILT_IN:
+        return
+    data_spec(spec)
+
+
+@dataclass
+class FolderScan:
+    """A quick look at a data folder (no decoding beyond each video's header)."""
+
+    videos: int = 0
+    captioned: int = 0  # readable videos with a caption, long enough when a window size was given
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+
+    def summary(self) -> str:
+        line = f"{self.captioned} of {self.videos} videos usable"
+        if self.skipped:
+            line += f"; {len(self.skipped)} skipped: " + "; ".join(f"{name}: {why}" for name, why in self.skipped)
+        return line
+
+
+def scan_folder(folder: str | Path, num_frames: int | None = None, fps: float | None = None) -> FolderScan:
+    """Which files of a data folder (or of every folder of a data-set config) would be used, and why
+    each other file would be skipped. Opens each captioned video's header to check it is a video; with
+    num_frames and fps, also whether it holds one window."""
+    from .video_windows import VideoReadError, probe, windows_in
+
+    scan = FolderScan()
+    specs = data_spec(folder).folders
+    for spec in specs:
+        listing: Listing = list_folder(spec.path, spec.captions, spec.caption)
+        label = spec.label if len(specs) > 1 else ""
+        scan.videos += sum(1 for p in spec.path.iterdir()
+                           if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in VIDEO_SUFFIXES)
+        scan.skipped += [(label + name, why) for name, why in listing.skipped]
+        for clip in listing.clips:
+            try:
+                info = probe(clip.path, spec.source_fps)
+            except VideoReadError as err:
+                scan.skipped.append((label + clip.path.name, str(err)))
+                continue
+            rate = spec.fps or fps
+            if num_frames and rate and info.expected_frames() and \
+                    not windows_in(info.expected_frames(), num_frames, rate, info.fps):
+                scan.skipped.append((label + clip.path.name, f"too short: {info.duration:.2f} s; a window is "
+                                                             f"{num_frames} frames at {rate:g} fps"))
+                continue
+            scan.captioned += 1
+    return scan

@@ -1,0 +1,207 @@
+"""The user's videos as distillation data: each video's windows encoded once to latents on disk, each
+caption's embedding once, and batches read from those files as they are drawn, so the memory a run
+needs does not grow with the number of clips (the data set object holds paths and captions only).
+
+The cache lives in each folder's .dfd_cache: one file per window, `<key>-wNNN.pt`, and a manifest
+`<key>.json` saying how many windows the video gave, where the key digests the video's bytes, the
+base model and the window settings (frames, size, fps); one file per caption, `text-<digest>.pt`, the
+embedding without its zero padding. Files are written atomically, so processes sharing a folder
+(multi-GPU runs) never read half a file. Skipped files and cut captions are in `report`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import RealBatch, resize_crop
+from .dataset_config import DataSpec, FolderSpec, data_spec
+from .sources import CACHE_DIR, Clip, DataError, list_folder
+from .video_windows import VideoReadError, iter_windows
+
+
+@dataclass
+class DataReport:
+    """What a folder data set holds and what it left out, for the run's log and data.json."""
+
+    source: str
+    fps: list[float] = field(default_factory=list)  # the window rates used (one per distinct folder setting)
+    num_frames: int = 0
+    videos_used: int = 0
+    windows: int = 0  # distinct training windows
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (file, message)
+
+    def lines(self) -> list[str]:
+        rates = ", ".join(f"{f:g}" for f in self.fps)
+        out = [f"data {self.source}: {self.windows} windows of {self.num_frames} frames at {rates} fps from "
+               f"{self.videos_used} videos; {len(self.skipped)} files skipped"]
+        out += [f"skipped {name}: {why}" for name, why in self.skipped]
+        out += [f"warning {name}: {message}" for name, message in self.warnings]
+        return out
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "fps": self.fps, "num_frames": self.num_frames,
+                "videos_used": self.videos_used, "windows": self.windows,
+                "skipped": [list(s) for s in self.skipped], "warnings": [list(w) for w in self.warnings]}
+
+
+def _save(obj, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha1()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class WindowEncoder:
+    """Video windows -> latent files in the folder's cache (encoded once, then found by key)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.model_key = f"{model.source}|{model.num_frames}x{model.height}x{model.width}"
+
+    def windows(self, clip: Clip, spec: FolderSpec, fps: float) -> list[Path]:
+        """The clip's window files (encoding what the cache lacks); raises VideoReadError."""
+        cache = clip.path.parent / CACHE_DIR
+        cache.mkdir(exist_ok=True)
+        settings = f"{self.model_key}|{fps:g}|{spec.source_fps}"
+        key = hashlib.sha1((_file_digest(clip.path) + settings).encode()).hexdigest()[:20]
+        manifest = cache / f"{key}.json"
+        wanted = spec.windows_per_video
+        if manifest.is_file():
+            known = json.loads(manifest.read_text())
+            count = known["windows"] if wanted is None else min(wanted, known["windows"])
+            files = [cache / f"{key}-w{j:03d}.pt" for j in range(count)]
+            if (known["complete"] or (wanted is not None and known["windows"] >= wanted)) \
+                    and all(p.is_file() for p in files):
+                return files
+        m = self.model
+        files = []
+        try:
+            for window in iter_windows(clip.path, m.num_frames, fps, wanted, source_fps=spec.source_fps,
+                                       fit=lambda frame: resize_crop(frame[None], m.height, m.width)[0]):
+                path = cache / f"{key}-w{window.index:03d}.pt"
+                _save(m.encode_video(window.frames[None])[0].float().cpu(), path)
+                files.append(path)
+        except VideoReadError:
+            for path in files:
+                path.unlink(missing_ok=True)
+            raise
+        complete = wanted is None or len(files) < wanted  # the video ended before the windows asked for
+        manifest.write_text(json.dumps({"windows": len(files), "complete": complete}))
+        return files
+
+
+class TextCache:
+    """Caption -> embedding file (without the zero padding past the prompt), encoded in batches."""
+
+    def __init__(self, model):
+        self.model = model
+        self.key = f"{model.source}|{model.text_len}"
+
+    def path(self, folder: Path, caption: str) -> Path:
+        return folder / CACHE_DIR / f"text-{hashlib.sha1((self.key + caption).encode()).hexdigest()[:20]}.pt"
+
+    def token_count(self, caption: str) -> int:
+        return len(self.model.pipe.tokenizer(caption, add_special_tokens=True).input_ids)
+
+    def encode_missing(self, wanted: dict[Path, str], progress=None) -> None:
+        todo = [(p, c) for p, c in wanted.items() if not p.is_file()]
+        for start in range(0, len(todo), 64):
+            chunk = todo[start : start + 64]
+            emb = self.model.encode_prompts([c for _, c in chunk]).float().cpu()
+            for (path, caption), e in zip(chunk, emb):
+                n = min(self.token_count(caption), self.model.text_len)
+                path.parent.mkdir(exist_ok=True)
+                _save(e[:n].clone(), path)
+
+
+class FolderData:
+    """Windows of the user's videos with their captions' embeddings, drawn in random batches.
+
+    Holds (window file, caption file, caption) per drawable entry; a folder's `repeats` lists its
+    windows that many times. Raises DataError when fewer than `min_clips` windows are usable."""
+
+    def __init__(self, spec: str | Path | DataSpec, model, seed: int = 0, progress=None, min_clips: int = 1):
+        spec = spec if isinstance(spec, DataSpec) else data_spec(spec)
+        self.model = model
+        self.report = DataReport(source=spec.source, num_frames=model.num_frames)
+        encoder, texts = WindowEncoder(model), TextCache(model)
+        self.entries: list[tuple[Path, Path, str]] = []
+        captions: dict[Path, str] = {}
+        listings = [(fs, list_folder(fs.path, fs.captions, fs.caption)) for fs in spec.folders]
+        total, done = sum(len(listing.clips) for _, listing in listings), 0
+        for fs, listing in listings:
+            label = fs.label if len(spec.folders) > 1 else ""
+            self.report.skipped += [(label + name, why) for name, why in listing.skipped]
+            fps = float(fs.fps or model.fps)
+            if fps not in self.report.fps:
+                self.report.fps.append(fps)
+            for clip in listing.clips:
+                done += 1
+                if progress:
+                    progress(done, total)
+                try:
+                    windows = encoder.windows(clip, fs, fps)
+                except VideoReadError as err:
+                    self.report.skipped.append((label + clip.path.name, str(err)))
+                    continue
+                tokens = texts.token_count(clip.caption)
+                if tokens > model.text_len:
+                    source = clip.path.name if clip.caption_source == "caption:" else clip.caption_source
+                    self.report.warnings.append((label + source, f"the caption of {clip.path.name} is {tokens} tokens; "
+                                                 f"the text encoder reads the first {model.text_len}, the rest is cut"))
+                text_file = texts.path(clip.path.parent, clip.caption)
+                captions[text_file] = clip.caption
+                self.report.videos_used += 1
+                self.report.windows += len(windows)
+                self.entries += [(w, text_file, clip.caption) for w in windows] * fs.repeats
+        self._check_enough(spec, min_clips)
+        texts.encode_missing(captions)
+        self.captions = [caption for _, _, caption in self.entries]
+        self.rng = np.random.default_rng(seed)
+
+    def _check_enough(self, spec: DataSpec, min_clips: int) -> None:
+        found = self.report.windows
+        if found >= max(min_clips, 1):
+            return
+        skipped = self.report.skipped
+        reasons = "; ".join(f"{n}: {r}" for n, r in skipped[:3]) + (f"; and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+        if not skipped and not found:
+            raise DataError(f"no captioned videos in {spec.source}: put a .txt caption beside each video, "
+                            "or a captions.csv (file,caption) or captions.jsonl")
+        where = f"no usable clips in {spec.source}" if not found else \
+            f"found {found} usable clips in {spec.source}, a batch needs {min_clips}"
+        raise DataError(f"{where} ({len(skipped)} skipped: {reasons}); add clips"
+                        + (" or lower the batch size" if found else ""))
+
+    def batch(self, n: int) -> RealBatch:
+        """n entries drawn with replacement, read from their files (the only tensors this object makes)."""
+        idx = self.rng.integers(0, len(self.entries), size=n)
+        picked = [self.entries[i] for i in idx]
+        latents = torch.stack([torch.load(w, weights_only=True) for w, _, _ in picked])
+        embeddings = [torch.load(text, weights_only=True) for _, text, _ in picked]
+        cond = torch.zeros(n, self.model.text_len, embeddings[0].shape[-1])
+        for row, emb in enumerate(embeddings):
+            cond[row, : len(emb)] = emb
+        return RealBatch(latents=latents.to(self.model.device, torch.float32),
+                         cond=cond.to(self.model.device, self.model.dtype), captions=[c for _, _, c in picked])
+
+    def state(self) -> dict:
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
