@@ -200,3 +200,12 @@ def test_a_runs_run_yaml_builds_the_same_config_again(tmp_path):
     assert "out" not in written and written["t_list"] == [0.999, 0.5, 0.0]
     again = build_distill_config(config_file=tmp_path / "run.yaml", values={"out": str(tmp_path / "first")})
     assert again == config
+
+
+def test_the_command_line_lists_every_command():
+    result = run_engine("--help", timeout=60)
+    assert result.returncode == 0
+    commands = ("worker", "jobs", "pretrain-teacher", "train-recognizer", "export-world", "distill", "sample",
+                "evaluate", "study", "bench")
+    listed = build_parser()._subparsers._group_actions[0].choices
+    assert set(listed) == set(commands) and all(f"    {name}" in result.stdout for name in commands)

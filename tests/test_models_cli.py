@@ -278,7 +278,7 @@ def _with_tokenizer_words(src, dst, words):
 
 
 def test_a_teacher_made_before_a_word_was_renamed_continues_with_the_worlds_words(trained_dir, tmp_path):
-    # The fourth shape was "cross" until session 6: the shipped teacher continued under the new name.
+    # A world whose fourth shape is renamed (cross -> diamond): the teacher continues under the new name.
     old_words = ["cross" if w == "diamond" else w for w in world.vocabulary()]
     older = _with_tokenizer_words(trained_dir, tmp_path / "older", old_words)
     out = tmp_path / "continued"

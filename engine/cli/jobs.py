@@ -1,6 +1,6 @@
 """Command line of the job system: `worker` and `jobs` (submit, list, show, cancel, resume, log).
 
-engine/cli.py adds them to `python -m engine` with `add_subcommands(subparsers)`; `python -m engine.jobs.cli`
+engine/cli/main.py adds them to `python -m engine` with `add_subcommands(subparsers)`; `python -m engine.cli.jobs`
 runs them on their own. Every error is one line on stderr and exit code 2."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import time
 
 from ..jobs import kinds
 from ..jobs.worker import WorkerOptions, run_worker
+from .progress import cli_error
 
 
 class _JobsParser(argparse.ArgumentParser):
@@ -57,7 +58,8 @@ def _one_line_errors(command):
         except KeyboardInterrupt:
             return 130
         except Exception as error:
-            text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            said = cli_error(error) if isinstance(error, ValueError) else error  # a config field as its --flag
+            text = str(said).strip().splitlines()[0] if str(said).strip() else type(error).__name__
             print(f"error: {text}", file=sys.stderr)
             return 2
 
@@ -247,7 +249,7 @@ def add_subcommands(subparsers) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.jobs.cli", description="DFD Studio job system.")
+    parser = argparse.ArgumentParser(prog="python -m engine.cli.jobs", description="DFD Studio job system.")
     add_subcommands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     args = parser.parse_args(argv)
     return args.func(args)

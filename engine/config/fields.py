@@ -53,7 +53,7 @@ class Setting:
     """One field of a config as its front ends see it."""
 
     name: str
-    kind: str  # "int", "float", "str", "bool" or "floats" (a list or pair of numbers)
+    kind: str  # "int", "float", "str", "bool", "floats" (a list or pair of numbers) or "seeds" ("1-8", "1,4,9")
     optional: bool  # None is a value (e.g. "the model's own size")
     default: Any
     help: str
@@ -63,7 +63,7 @@ class Setting:
 
 
 _KINDS = {"int": "int", "float": "float", "str": "str", "bool": "bool", "list[float]": "floats",
-          "tuple[float, float]": "floats"}
+          "tuple[float, float]": "floats", "list[int]": "seeds"}
 
 
 def settings_of(config_class) -> list[Setting]:
@@ -112,6 +112,8 @@ def typed(s: Setting, value: Any) -> Any:
         return _number(s, value)
     if s.kind == "floats":
         return _numbers(s, value)
+    if s.kind == "seeds":
+        return _seeds(s, value)
     if not isinstance(value, str):
         raise ConfigError(s.name, f"{{{s.name}}} must be text, got {value!r}")
     return value
@@ -163,3 +165,14 @@ def _numbers(s: Setting, value) -> list[float] | tuple[float, ...]:
             raise ConfigError(s.name, f"{{{s.name}}} needs {s.size} numbers, got {len(numbers)}; e.g. {example}")
         return tuple(numbers)
     return numbers
+
+
+def _seeds(s: Setting, value) -> list[int]:
+    from .seeds import parse_seeds
+
+    if isinstance(value, (list, tuple)):
+        return [_whole(s, v) for v in value]
+    try:
+        return parse_seeds(str(value))
+    except ValueError as err:
+        raise ConfigError(s.name, str(err)) from None

@@ -14,10 +14,16 @@ def _argument_type(s: Setting):
         try:
             return typed(s, text)
         except ConfigError as err:
-            raise argparse.ArgumentTypeError(err.worded(flag)) from None
+            raise argparse.ArgumentTypeError(err.worded(lambda name: "the value")) from None
 
     parse.__name__ = s.kind  # argparse names the type in its own messages
     return parse
+
+
+def _shown(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(_shown(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def add_options(parser, config_class, only: tuple[str, ...] | None = None, skip: tuple[str, ...] = (),
@@ -28,8 +34,8 @@ def add_options(parser, config_class, only: tuple[str, ...] | None = None, skip:
         if s.name in skip or (only is not None and s.name not in only):
             continue
         text = s.help
-        if show_defaults and s.default is not None and s.kind != "bool":
-            text += f" (default {s.default:g})" if isinstance(s.default, float) else f" (default {s.default})"
+        if show_defaults and s.default not in (None, "") and s.kind != "bool":
+            text += f" (default {_shown(s.default)})"
         text = text.replace("%", "%%")  # argparse formats help with %
         if s.kind == "bool":
             parser.add_argument(flag(s.name), dest=s.name, action=argparse.BooleanOptionalAction, default=None,

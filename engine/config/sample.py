@@ -1,11 +1,13 @@
-"""SampleConfig: what the `sample` job, `python -m engine sample` and the studio generate. Torch-free."""
+"""SampleConfig: what the `sample` job, `python -m engine sample` and the studio generate, each field
+with its help line (engine/config/fields.py). Torch-free."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..models.students import LORA_FILE
+from .fields import setting
 from .seeds import MAX_SEEDS
 
 
@@ -13,18 +15,20 @@ from .seeds import MAX_SEEDS
 class SampleConfig:
     """What to generate. Shared by the CLI, the job row and the studio form."""
 
-    base: str = "shapes-tiny"
-    prompt: str = ""
-    seeds: list[int] = field(default_factory=lambda: [1])
-    steps: int = 50  # teacher: Euler steps; with a student LoRA: len(t_list) - 1 is used instead
-    guidance: float = 5.0  # CFG scale (uncond + s * (cond - uncond)); students run without CFG
-    lora: str | None = None  # folder with pytorch_lora_weights.safetensors (a student)
-    t_list: list[float] | None = None  # student times; default: the student's own, else the paper's
-    num_frames: int | None = None  # default: the base model's
-    height: int | None = None
-    width: int | None = None
-    scale: int = 1  # nearest-neighbour upscaling of the written mp4 (tiny worlds are 64x64)
-    negative_prompt: str = ""
+    base: str = setting("shapes-tiny", help="base model: shapes-tiny (built in), a diffusers folder or a hub id")
+    prompt: str = setting("", help="what the videos should show")
+    seeds: list[int] = setting(default_factory=lambda: [1], help="one video per seed: 3, 1-8 or 1,4,9")
+    # With a student LoRA, len(t_list) - 1 steps are taken instead.
+    steps: int = setting(50, help="sampling steps of the teacher")
+    # Students run without CFG.
+    guidance: float = setting(5.0, help="classifier-free guidance scale, uncond + s * (cond - uncond)")
+    lora: str | None = setting(None, help=f"folder of a student LoRA ({LORA_FILE})")
+    t_list: list[float] | None = setting(None, help="student times (default: the student's own, else the paper's)")
+    num_frames: int | None = setting(None, help="frames, 4k+1 (default: the model's)")
+    height: int | None = setting(None, help="height in pixels (default: the model's)")
+    width: int | None = setting(None, help="width in pixels (default: the model's)")
+    scale: int = setting(1, help="nearest-neighbour upscaling of the written videos (tiny worlds are 64x64)")
+    negative_prompt: str = setting("", help="what the videos should not show")
 
     def validate(self) -> "SampleConfig":
         """Raise ValueError with a one-line reason for any bad setting; returns self."""

@@ -4,7 +4,7 @@ with several seeds, evaluated the same way, and reported as mean +- std over the
 Per training seed s the plan is: a DMD2 student from the teacher, then post-training runs that all start
 from it (the same number of steps each): DMD continued (the control: without it a DFD gain may just be
 more training), DFD at several p, and both again with backward-simulated student inputs and with
-underspecified training captions (the regimes where method.md predicts mode averaging). Every run is a
+underspecified training captions (the regimes where docs/method.md predicts mode averaging). Every run is a
 `python -m engine distill` command in its own folder, skipped when already finished, so an interrupted
 study picks up where it stopped. Evaluation runs `python -m engine evaluate` once for the references
 (real clips, the teacher at 50 and 4 steps) and once per seed for its students.
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..models.students import LORA_FILE
 from .evaluate import save_figure
 
 REFERENCES = ("real", "teacher@50", "teacher@4")
@@ -49,7 +50,7 @@ class Run:
 
     @property
     def done(self) -> bool:
-        return (self.out / "pytorch_lora_weights.safetensors").is_file() and (self.out / "made_by.json").is_file()
+        return (self.out / LORA_FILE).is_file() and (self.out / "made_by.json").is_file()
 
 
 def plan(out: Path, seeds: list[int], base: str, dmd2_steps: int, post_steps: int,

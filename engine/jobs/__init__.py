@@ -1,7 +1,6 @@
 """The job system's public API for the studio and the command line: submit work, watch it, cancel and
 resume it, read what it produced. Jobs run in a worker process (`python -m engine worker`); everything
-here only reads and writes storage, so it is quick and never imports torch (except that validating a
-`sample` config imports engine.generate).
+here only reads and writes storage and checks configs, so it is quick and never imports torch.
 
     job = engine.jobs.submit("studio_data", "sample", {"prompt": "a red circle moving left", "seeds": [1, 2]})
     engine.jobs.get("studio_data", job.id).state   # queued -> running -> succeeded

@@ -31,9 +31,8 @@ RETRY_SIGNAL_AFTER_S = 0.05
 def _raise_terminated(signum, frame):
     """SIGTERM -> Terminated, raised where the main thread is, unless that is inside a database call:
     an exception in the middle of one can leave a connection with its write lock held, and the job
-    process then hangs on its next write until the worker kills it (the likely cause of a hang seen
-    once in CI: the job's own "interrupted" was never stored). There the signal is sent again a
-    moment later, after the call."""
+    process then hangs on its next write until the worker kills it, and the job's own "interrupted" is
+    never stored. There the signal is sent again a moment later, after the call."""
     if _inside_database_call(frame):
         retry = threading.Timer(RETRY_SIGNAL_AFTER_S, os.kill, (os.getpid(), signum))
         retry.daemon = True  # a process that is done anyway does not wait for it

@@ -1,40 +1,28 @@
 """The `sample` job kind: one video per seed from a base model (optionally with a student LoRA), the unit
-of work behind the Compare and Diversity tabs. Its config is engine.config.SampleConfig."""
+of work behind the Compare and Diversity tabs. Its config is engine.config.sample.SampleConfig."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from ..config.fields import setting_of
+from ..config.options import add_options, given_values
+from ..config.sample import SampleConfig
 from .kinds import JobKind, register
-
-def parse_seeds(text: str) -> list[int]:
-    """engine.seeds.parse_seeds as an argparse type."""
-    from ..config.seeds import parse_seeds as parse
-
-    try:
-        return parse(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base", help="base model: shapes-tiny (built in), a diffusers folder or a hub id")
-    parser.add_argument("--prompt", help="what the videos should show")
-    parser.add_argument("--seeds", type=parse_seeds, help="one video per seed: 3, 1-8 or 1,4,9 (default 1)")
-    parser.add_argument("--steps", type=int, help="sampling steps of the teacher (default 50)")
-    parser.add_argument("--cfg", type=float, dest="guidance", help="classifier-free guidance scale (default 5)")
-    parser.add_argument("--lora", help="folder of a student LoRA (pytorch_lora_weights.safetensors)")
-    parser.add_argument("--scale", type=int, help="nearest-neighbour upscaling of the written videos (default 1)")
-    parser.add_argument("--negative-prompt", help="what the videos should not show")
-
-
-_OPTION_FIELDS = ("base", "prompt", "seeds", "steps", "guidance", "lora", "scale", "negative_prompt")
+    """Options for SampleConfig's fields (help from its metadata); the guidance scale is --cfg, as in `sample`."""
+    add_options(parser, SampleConfig, only=("base", "prompt", "seeds", "steps", "lora", "scale", "negative_prompt"),
+                show_defaults=True)
+    guidance = setting_of(SampleConfig, "guidance")
+    parser.add_argument("--cfg", type=float, dest="guidance", help=f"{guidance.help} (default {guidance.default:g})")
 
 
 def config_from_args(args: argparse.Namespace) -> dict:
     """Only the options given: SampleConfig's defaults stay the only defaults."""
-    return {name: getattr(args, name) for name in _OPTION_FIELDS if getattr(args, name, None) is not None}
+    return given_values(args, SampleConfig)
 
 
 def run(config, job_dir: Path, reporter) -> None:
