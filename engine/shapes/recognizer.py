@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from . import world
-from ..config.teacher import RecognizerConfig  # noqa: F401  (the settings; torch-free, also read from here)
+from ..config.teacher import RecognizerConfig  # torch-free; also importable from here
 from .autoencoder import frames_to_tensor
 from ..models.folders import written_folder
 

@@ -21,7 +21,7 @@ import torch
 
 from . import world
 from ..config.fields import ConfigError
-from ..config.teacher import TeacherConfig  # noqa: F401  (the settings; torch-free, also read from here)
+from ..config.teacher import TeacherConfig  # torch-free; also importable from here
 from .autoencoder import PatchPCAAutoencoder, frames_to_tensor
 from ..models.folders import written_folder
 from ..distill.losses import shifted_time
