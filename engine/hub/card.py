@@ -1,0 +1,237 @@
+"""The model card of a published student: the Hub's front matter (base_model, base_model_relation, a
+`widget` gallery of the sample videos), what the student is, how it was trained (DMD2/DFD settings,
+counted as the trainer counts them), its evaluation, and how to sample it on its own times in diffusers,
+in DFD Studio and in ComfyUI.
+
+The student samples as the DMD2/DFD paper's few-step sampler does (engine/generation/sampling.py
+`student_sample`): at each time of its t_list it predicts x0 and re-noises it to the next time with fresh
+noise. In diffusers that is FlowMatchEulerDiscreteScheduler with `stochastic_sampling=True` and `shift=1.0`
+(the times are used as given) on the sigmas t_list[:-1]; WanPipeline asks its scheduler for
+`num_inference_steps` times and takes no sigmas, so the card's snippet hands the scheduler the student's
+sigmas. In ComfyUI it is the `lcm` sampler (x0, then fresh noise) on ManualSigmas = the t_list.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..models.names import BUILTIN_MODELS, STUDIO_META
+from ..models.students import COMFY_FILE, LORA_FILE
+
+HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
+HF_CACHE_SNAPSHOT = re.compile(r"models--([\w.-]+)--([\w.-]+)[/\\]snapshots[/\\]")
+
+
+@dataclass
+class CardInfo:
+    """What the model card says. `settings` and `metrics` are shown as tables in the given order.
+
+    `steps` counts training steps as the trainer does: every `student_update_freq`-th updates the
+    student, the others the fake score (docs/method.md)."""
+
+    repo_id: str
+    base: str
+    method: str  # dmd2 | dfd
+    steps: int | None  # training steps of the run
+    t_list: list[float]
+    settings: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    samples: list[tuple[str, str]] = field(default_factory=list)  # (relative path in the folder, caption)
+    license: str = "apache-2.0"
+    source: str = ""  # "job j-..." or "shipped with DFD Studio"
+    base_hub_id: str | None = None  # the base's hub id; found from `base` when not given (hub_id_of)
+    student_update_freq: int | None = None  # found in `settings` when not given
+    data_forcing_prob: float | None = None  # DFD's p; found in `settings` when not given
+    evaluation: str = ""  # a Markdown table from `engine evaluate` (evaluate.to_markdown), when one was run
+    dtype: str = "fp32"  # how the published LoRA files store their weights
+
+
+def hub_id_of(base: str) -> str | None:
+    """The base's Hugging Face hub id: the name itself when it is one (and not a local folder), or the id
+    a hub cache snapshot folder was downloaded from; None for the built-in base and other folders."""
+    base = (base or "").strip()
+    if base in BUILTIN_MODELS:
+        return None
+    cached = HF_CACHE_SNAPSHOT.search(base)
+    if cached:
+        return f"{cached.group(1)}/{cached.group(2)}"
+    if HUB_ID.fullmatch(base) and not Path(base).exists():
+        return base
+    return None
+
+
+def training_record(lora_dir: str | Path) -> dict:
+    """CardInfo fields a student folder records about its run (distill_config.json, lora_config.json):
+    steps, student_update_freq, data_forcing_prob (DFD only). Missing files give fewer fields."""
+    record = {}
+    for name in ("lora_config.json", "distill_config.json"):  # the run's own config wins
+        path = Path(lora_dir) / name
+        if path.is_file():
+            try:
+                record.update(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue
+    out = {key: record[key] for key in ("steps", "student_update_freq") if record.get(key) is not None}
+    if record.get("method") == "dfd" and record.get("data_forcing_prob") is not None:
+        out["data_forcing_prob"] = record["data_forcing_prob"]
+    return out
+
+
+def method_name(method: str) -> str:
+    return {"dmd2": "DMD2", "dfd": "DFD (Data-Forcing Distillation)"}.get(method, method)
+
+
+def _yaml_str(value: str) -> str:
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        text = f"{value:.4g}"
+    elif isinstance(value, (list, tuple)):
+        text = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    else:
+        text = str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _times(t_list: list[float]) -> str:
+    return "[" + ", ".join(f"{t:g}" for t in t_list) + "]"
+
+
+def _caption_prompt(caption: str) -> str:
+    """The prompt of a sample's caption ("a red circle (seed 1)" -> "a red circle")."""
+    return re.sub(r"\s*\(seed \d+\)$", "", caption)
+
+
+def front_matter(info: CardInfo, base_hub_id: str | None) -> list[str]:
+    lines = ["---", "library_name: diffusers", "pipeline_tag: text-to-video", f"license: {info.license}"]
+    if base_hub_id:
+        lines += [f"base_model: {_yaml_str(base_hub_id)}"]
+    lines += ["base_model_relation: adapter"]
+    lines += ["tags:", "  - lora", "  - text-to-video", "  - distillation", f"  - {info.method}", "  - dfd-studio"]
+    if info.samples:  # the Hub shows these as the card's gallery
+        lines += ["widget:"]
+        for path, caption in info.samples:
+            lines += [f"  - text: {_yaml_str(_caption_prompt(caption))}", "    output:", f"      url: {_yaml_str(path)}"]
+    return lines + ["---", ""]
+
+
+def _training_rows(info: CardInfo) -> list[str]:
+    freq = info.student_update_freq or info.settings.get("student_update_freq")
+    p = info.data_forcing_prob if info.data_forcing_prob is not None else info.settings.get("data_forcing_prob")
+    rows = [f"| base (teacher) | `{info.base}` |", f"| method | {method_name(info.method)} |",
+            f"| training steps | {info.steps if info.steps is not None else 'unknown'} |"]
+    if info.steps is not None and freq:
+        student = info.steps // int(freq)
+        rows += [f"| student updates | {student} (every {freq}th step) |",
+                 f"| fake-score updates | {info.steps - student} |"]
+    if info.method == "dfd" and p is not None:
+        rows += [f"| data-forcing probability p | {_cell(p)} |"]
+    rows += [f"| sampling steps | {len(info.t_list) - 1} |", f"| sampling times (t_list) | {_cell(info.t_list)} |",
+             f"| LoRA weights | {info.dtype} |"]
+    shown = {"student_update_freq", "data_forcing_prob", "t_list"}
+    return rows + [f"| {_cell(k)} | {_cell(v)} |" for k, v in info.settings.items() if k not in shown]
+
+
+def _builtin_size(base: str) -> str:
+    """`num_frames=..., height=..., width=..., max_sequence_length=...` of the built-in base (its own size
+    and prompt length; WanPipeline's defaults are Wan's 81 x 480 x 832 and 512 tokens)."""
+    try:
+        meta = json.loads((BUILTIN_MODELS[base] / STUDIO_META).read_text())
+    except (OSError, ValueError, KeyError):
+        return ""
+    keys = (("num_frames", "num_frames"), ("height", "height"), ("width", "width"), ("text_len", "max_sequence_length"))
+    return "".join(f", {arg}={meta[key]}" for key, arg in keys if key in meta)
+
+
+def diffusers_snippet(info: CardInfo, base_hub_id: str | None) -> list[str]:
+    """Python that loads the base and the LoRA and samples on the student's own times."""
+    builtin = info.base in BUILTIN_MODELS
+    if builtin:
+        head = ["import engine.shapes.autoencoder  # defines the built-in base's autoencoder; run in DFD Studio's folder",
+                "", f'pipe = WanPipeline.from_pretrained("engine/assets/{info.base}")']
+        size = _builtin_size(info.base)
+    else:
+        where = base_hub_id or "<the base's local folder>"
+        head = ["", f'pipe = WanPipeline.from_pretrained("{where}", torch_dtype=torch.bfloat16).to("cuda")']
+        size = ""
+    steps = len(info.t_list) - 1
+    return [
+        "```python",
+        "import torch",
+        "from diffusers import FlowMatchEulerDiscreteScheduler, WanPipeline",
+        *head,
+        f'pipe.load_lora_weights("{info.repo_id}", weight_name="{LORA_FILE}")',
+        "",
+        f"T_LIST = {_times(info.t_list)}  # the student's times, from its lora_config.json",
+        "# The student's sampler: predict x0 at each time, re-noise it to the next with fresh noise; the times",
+        "# are used as given (shift 1). WanPipeline takes no sigmas, so its scheduler is handed them.",
+        "pipe.scheduler = FlowMatchEulerDiscreteScheduler(shift=1.0, stochastic_sampling=True)",
+        "set_timesteps = pipe.scheduler.set_timesteps",
+        "pipe.scheduler.set_timesteps = lambda *args, device=None, **kwargs: set_timesteps(sigmas=T_LIST[:-1], device=device)",
+        "",
+        "torch.manual_seed(1)",
+        f'video = pipe("a red circle moving left on a dark background", num_inference_steps={steps}, '
+        f"guidance_scale=1.0{size}).frames[0]",
+        "```",
+    ]
+
+
+def usage(info: CardInfo, base_hub_id: str | None) -> list[str]:
+    steps, times = len(info.t_list) - 1, _cell(info.t_list)
+    lines = ["## Usage", ""]
+    if info.base in BUILTIN_MODELS:
+        lines += [f"The base is `{info.base}`, the built-in base of DFD Studio (`engine/assets/{info.base}` in its "
+                  "repository), not a Hub model: run this in DFD Studio's folder.", ""]
+    elif not base_hub_id:
+        lines += [f"The base `{info.base}` is a local folder, not a Hub model: give `from_pretrained` that folder.", ""]
+    lines += [f"**diffusers**, on the student's {steps} times {times} without classifier-free guidance:", ""]
+    lines += diffusers_snippet(info, base_hub_id)
+    base_arg = info.base if info.base in BUILTIN_MODELS else (base_hub_id or "<the base's folder>")
+    lines += [
+        "",
+        "**DFD Studio** samples on the student's times itself:",
+        "",
+        "```bash",
+        f'python -m engine sample --base {base_arg} --lora <this repo, downloaded> --prompt "..." --seeds 1-4',
+        "```",
+        "",
+        f"**ComfyUI**: load `{COMFY_FILE}` (the same weights under the original Wan module names) with "
+        "LoraLoaderModelOnly, and sample with SamplerCustom: sampler `lcm` (it predicts x0 and re-noises with "
+        f"fresh noise, as the student was trained to), sigmas from ManualSigmas `{times}`, CFG 1.0.",
+        "",
+    ]
+    return lines
+
+
+def model_card(info: CardInfo) -> str:
+    """The README.md of the published repo."""
+    base_hub_id = info.base_hub_id or hub_id_of(info.base)
+    steps = len(info.t_list) - 1 if info.t_list else 4
+    name = info.repo_id.split("/")[-1]
+    base_said = (f"the built-in `{info.base}` of DFD Studio" if info.base in BUILTIN_MODELS
+                 else f"`{base_hub_id or info.base}`")
+    lines = [
+        f"# {name}", "",
+        f"A {steps}-step text-to-video student LoRA for {base_said}, distilled with "
+        f"{method_name(info.method)} in DFD Studio ({info.source or 'a DFD Studio job'}).", "",
+        f"The student samples in {steps} network evaluations on its times {_cell(info.t_list)} without "
+        "classifier-free guidance; the teacher needs 50 steps with CFG (100 evaluations).", "",
+        "## Training", "", "| setting | value |", "|---|---|", *_training_rows(info),
+    ]
+    if info.evaluation:
+        lines += ["", "## Evaluation", "", info.evaluation.strip()]
+    if info.metrics:
+        lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {_cell(k)} | {_cell(v)} |" for k, v in info.metrics.items()]
+    if info.samples:
+        lines += ["", "## Samples", ""]
+        lines += [f"- [{_cell(caption)}]({path})" for path, caption in info.samples]
+        lines += ["", f'<video src="{info.samples[0][0]}" controls loop autoplay muted></video>']
+    lines += ["", *usage(info, base_hub_id), "## License", "",
+              f"{info.license}. The base model's own license applies to its weights.", ""]
+    return "\n".join(front_matter(info, base_hub_id) + lines)
