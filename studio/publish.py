@@ -94,9 +94,8 @@ def stage(data_dir: Path, key: str, repo_id: str, license: str) -> tuple[Path, s
     student = _student(data_dir, key)
     samples, measured = samples_and_metrics(data_dir, student)
     settings, losses = _job_settings(data_dir, key)
-    info = student.info or {}
     card = publish.model_card(publish.CardInfo(
-        repo_id=repo_id, base=student.base, method=student.method, steps=info.get("steps"),
+        repo_id=repo_id, base=student.base, method=student.method, **publish.training_record(student.lora_dir),
         t_list=student_t_list(student.lora_dir), settings=settings, metrics={**measured, **losses},
         samples=[(str(Path("samples") / path.name), caption) for path, caption in samples], license=license,
         source=f"job {key}" if key.startswith("j-") else "shipped with DFD Studio",
