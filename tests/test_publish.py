@@ -351,3 +351,106 @@ def test_the_cards_diffusers_snippet_samples_on_the_students_times_like_the_engi
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["max_diff"] < 1e-4 * max(1.0, result["scale"]), result
+
+
+# --- python -m engine publish -----------------------------------------------------------------------------
+
+def test_publish_command_exports_a_zip_with_card_lora_in_the_asked_dtype_comfyui_file_and_samples(tmp_path):
+    import torch
+    from safetensors.torch import load as load_bytes
+
+    from conftest import run_engine
+
+    archive = tmp_path / "out" / "shapes-dfd.zip"
+    done = run_engine("publish", "--lora", "dfd", "--repo", "me/shapes-dfd", "--export", str(archive), "--dtype", "bf16")
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"wrote {archive}" in done.stdout and "LoRA (bf16)" in done.stdout
+    with zipfile.ZipFile(archive) as z:
+        names = set(z.namelist())
+        card = z.read("shapes-dfd/README.md").decode()
+        lora = load_bytes(z.read(f"shapes-dfd/{publish.LORA_FILE}"))
+        comfy = load_bytes(z.read(f"shapes-dfd/{publish.COMFY_FILE}"))
+    assert {f"shapes-dfd/{n}" for n in ("README.md", "lora_config.json", "made_by.json")} <= names
+    shipped = sorted(p.name for p in (SHIPPED_DIR / "dfd" / "samples").glob("*.mp4"))
+    assert sorted(n.split("/")[-1] for n in names if n.endswith(".mp4")) == shipped and len(shipped) == 8
+    assert all(t.dtype == torch.bfloat16 for t in [*lora.values(), *comfy.values()])
+    front = _front(card)
+    assert front["base_model_relation"] == "adapter" and len(front["widget"]) == 8
+    assert front["widget"][0]["output"]["url"] == "samples/" + shipped[0]
+    assert "| student updates | 40 (every 5th step) |" in card and "| LoRA weights | bf16 |" in card
+
+
+def _mocked_hub(monkeypatch) -> list:
+    import huggingface_hub
+
+    calls = []
+
+    def create_repo(self, repo_id, **kwargs):
+        calls.append(("create_repo", self.token, repo_id, kwargs.get("private")))
+        return huggingface_hub.RepoUrl(f"https://huggingface.co/{repo_id}")
+
+    def upload_folder(self, **kwargs):
+        folder = Path(kwargs["folder_path"])
+        calls.append(("upload_folder", self.token, kwargs["repo_id"],
+                      sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())))
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
+    return calls
+
+
+def test_publish_command_pushes_to_the_repo_with_the_private_flag_and_the_token_it_found(monkeypatch, tmp_path, capsys):
+    import huggingface_hub.constants
+
+    from engine.cli.main import main
+
+    calls = _mocked_hub(monkeypatch)
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    assert main(["publish", "--lora", "dmd2", "--repo", "me/shapes-dmd2", "--private"]) == 0
+    assert calls[0] == ("create_repo", TOKEN, "me/shapes-dmd2", True)
+    assert calls[1][:3] == ("upload_folder", TOKEN, "me/shapes-dmd2")
+    assert {"README.md", publish.LORA_FILE, publish.COMFY_FILE} <= set(calls[1][3])
+    assert sum(n.startswith("samples/") for n in calls[1][3]) == 8
+    out = capsys.readouterr().out
+    assert "pushed the LoRA (fp32)" in out and "token from HF_TOKEN" in out and TOKEN not in out
+
+    calls.clear()  # no HF_TOKEN: the login `hf auth login` stored
+    monkeypatch.delenv("HF_TOKEN")
+    stored = tmp_path / "token"
+    stored.write_text("hf_StoredLoginToken123456")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(stored))
+    assert main(["publish", "--lora", "dmd2", "--repo", "me/shapes-dmd2"]) == 0
+    assert calls[0] == ("create_repo", "hf_StoredLoginToken123456", "me/shapes-dmd2", False)
+
+    calls.clear()  # --token first
+    assert main(["publish", "--lora", "dmd2", "--repo", "me/other", "--token", TOKEN]) == 0
+    assert calls[0][1:3] == (TOKEN, "me/other")
+
+
+def test_publish_command_says_in_one_line_which_token_is_missing_or_refused(monkeypatch, tmp_path, capsys):
+    import huggingface_hub.constants
+
+    from engine.cli.main import main
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "no-login"))
+    assert main(["publish", "--lora", "dmd2", "--repo", "me/shapes-dmd2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: no token: pass --token, set HF_TOKEN, or run `hf auth login` with a write token"
+
+    _hub_answers(monkeypatch, 403, f"403 Forbidden: token {TOKEN} has read access only")
+    assert main(["publish", "--lora", "dmd2", "--repo", "someone-else/x", "--token", TOKEN]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: the Hub refused the token (403) from --token: it may not create or write "
+                          "repos under 'someone-else'") and "'write' token" in err
+    assert TOKEN not in err and len(err.splitlines()) == 1
+
+    _hub_answers(monkeypatch, 401, "401 Unauthorized")
+    assert main(["publish", "--lora", "dmd2", "--repo", "me/x", "--token", TOKEN]) == 2
+    assert "refused the token (401) from --token: it is not a valid token" in capsys.readouterr().err
+
+    assert main(["publish", "--lora", "dmd2", "--repo", "not a repo", "--token", TOKEN]) == 2
+    assert "--repo: the repo id 'not a repo' must look like" in capsys.readouterr().err
+    assert main(["publish", "--lora", str(tmp_path), "--repo", "me/x", "--token", TOKEN]) == 2
+    assert "no pytorch_lora_weights.safetensors there" in capsys.readouterr().err
