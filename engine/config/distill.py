@@ -68,7 +68,9 @@ class DistillConfig:
                                   help="shapes world only: detailed (DFD's regime), underspecified or mixed captions")
     shapes_pool_clips: int = setting(2048, help="shapes world only: how many real clips the run renders once "
                                                 "and draws from (a finite data set)")
-    batch_size: int = setting(16, help="clips per update")
+    batch_size: int = setting(16, help="clips per update (per process when several train together)")
+    grad_accum: int = setting(1, help="micro-batches of batch_size per update, their gradients summed before "
+                                      "the step (a larger batch in the same memory)")
     grad_clip: float = setting(10.0, help="gradient-norm clip")
     weight_decay: float = setting(0.01, help="AdamW weight decay")
     betas: tuple[float, float] = setting((0.9, 0.999), help="AdamW betas (two numbers)")
@@ -90,6 +92,9 @@ class DistillConfig:
     width: int | None = setting(None, help="training clip width, a multiple of 16 (empty: the base model's; "
                                            "not for the shapes world)")
     seed: int = setting(0, help="random seed (same seed, same run, also after a resume)")
+    log_with: str = setting("none", choices=("none", "tensorboard", "trackio", "wandb"),
+                            help="also log the loss terms and previews to this tracker (its package must be "
+                                 "installed); metrics.jsonl is always written")
     force_from_teacher: bool = setting(False, help="allow DFD without a DMD2 student (the paper found it diverges)")
     out: str | None = setting(None, help="output folder (LoRA, config, checkpoints, metrics)")
 
@@ -104,7 +109,7 @@ class DistillConfig:
 
     def _check_ranges(self) -> None:
         within = {"steps": (1, 1_000_000), "lora_rank": (1, 1024), "shapes_pool_clips": (16, 100_000),
-                  "batch_size": (1, 4096)}
+                  "batch_size": (1, 4096), "grad_accum": (1, 1024)}
         for name, (low, high) in within.items():
             if not low <= getattr(self, name) <= high:
                 raise ConfigError(name, f"{{{name}}} must be between {low} and {high}, got {getattr(self, name)}")

@@ -1,68 +1,166 @@
-"""This process's place in a multi-process distillation run (`accelerate launch -m engine distill ...`):
-joining the group, averaging the adapters' gradients, and checking that every rank trained one model."""
+"""This process's place in a distillation run, through accelerate's Accelerator: one process, or several
+under `torchrun` / `accelerate launch -m engine distill ...` (DDP: every process holds the whole frozen base).
+
+The student and the fake score are two LoRA adapters on one frozen transformer, trained in alternating
+updates (peft flips requires_grad so that only the active adapter trains). DDP hooks the parameters that
+require grad when it wraps a module and, with find_unused_parameters=False, expects each of them to get a
+gradient in every backward that follows a forward through it. So each adapter gets its own DDP wrapper,
+built while that adapter is the active one, around a thin view of the shared transformer: an update
+reduces exactly its own adapter's gradients, in buckets overlapped with the backward, with no graph search
+per forward. One wrapper over both adapters would need find_unused_parameters=True (a graph traversal per
+forward, and the idle adapter's buckets all-reduced as zeros every step); no_sync plus a hand-made reduce
+would lose the overlap. Forwards that carry no gradient (the teacher, the other adapter, sampling) call the
+transformer itself.
+
+Randomness is shared: every process draws the whole global batch's data and noise from the same streams
+and keeps its own slice (`shard`), so N processes of batch b make the update one process of batch N*b
+makes, up to the order of floating-point sums, and all processes hold identical adapters and optimizer
+states (rank 0's checkpoint is the run's).
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+import contextlib
+import dataclasses
 
 import torch
 
 
-@dataclass
+class _View(torch.nn.Module):
+    """The shared transformer as one adapter's network: a module of its own, so DDP can wrap it per adapter
+    (and accelerate's autocast patches this view's forward, not the transformer's)."""
+
+    def __init__(self, transformer):
+        super().__init__()
+        self.transformer = transformer
+
+    def forward(self, **inputs):
+        return self.transformer(**inputs)
+
+
+class _Trained:
+    """What sampling.velocity calls for an update's forward: the prepared view, and the base's
+    patch_embedding (velocity reads the base's dtype from it; DDP does not pass attributes through)."""
+
+    def __init__(self, prepared, transformer):
+        self.prepared = prepared
+        self.patch_embedding = getattr(transformer, "patch_embedding", None)
+
+    def __call__(self, **inputs):
+        return self.prepared(**inputs)
+
+
+def _accelerator(mixed_precision: str, log_with: str | None, project_dir: str | None):
+    from accelerate import Accelerator, DistributedDataParallelKwargs
+    from accelerate.state import AcceleratorState
+
+    state = AcceleratorState._shared_state
+    if state and state.get("_mixed_precision", mixed_precision) != mixed_precision and "num_processes" in state \
+            and state["num_processes"] == 1:
+        # One process that runs several trainings (tests, the bench) may change precision between them.
+        AcceleratorState._reset_state()
+    # broadcast_buffers off: the transformer's buffers (rotary tables) are constants, not worth a
+    # broadcast per forward.
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=False, broadcast_buffers=False)
+    return Accelerator(mixed_precision=mixed_precision, cpu=not torch.cuda.is_available(), kwargs_handlers=[ddp],
+                       log_with=log_with, project_dir=project_dir)
+
+
 class ProcessGroup:
-    """This process's place in a multi-process run (a single process is rank 0 of 1)."""
+    """This process's rank and device (accelerate's PartialState: a single process is rank 0 of 1), and,
+    once the base is loaded, the Accelerator that trains on it."""
 
-    rank: int = 0
-    world: int = 1
+    def __init__(self, log_with: str | None = None, project_dir: str | None = None):
+        from accelerate import PartialState
 
-    local_rank: int = 0
-
-    @classmethod
-    def detect(cls) -> "ProcessGroup":
-        """Join the process group that `accelerate launch` (torchrun underneath) prepared, if any."""
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        if world <= 1:
-            return cls()
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            # accelerate's PartialState leaves CPU-only runs undistributed, so join the group ourselves:
-            # NCCL between GPUs, gloo between CPU processes.
-            dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        if torch.cuda.is_available():
-            torch.cuda.set_device(local_rank)
-        return cls(rank=dist.get_rank(), world=dist.get_world_size(), local_rank=local_rank)
+        self.state = PartialState(cpu=not torch.cuda.is_available())
+        self.rank = self.state.process_index
+        self.world = self.state.num_processes
+        self._log_with, self._project_dir = log_with, project_dir
+        self.accelerator = None
+        self._trained: dict[str, _Trained] = {}
 
     @property
     def device(self) -> str:
-        return f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu"
+        return str(self.state.device)
 
-    def average_grads(self, params: list[torch.nn.Parameter]) -> None:
+    def start(self, base_dtype: torch.dtype):
+        """The Accelerator for a base of this dtype: bf16 mixed precision (autocast forwards, fp32 adapters)
+        for a bf16 base, none for an fp32 one."""
+        precision = "bf16" if base_dtype == torch.bfloat16 else "no"
+        self.accelerator = _accelerator(precision, self._log_with, self._project_dir)
+        return self.accelerator
+
+    # --- the networks and optimizers ------------------------------------------------------------------
+    def prepare(self, adapters, optimizers: dict) -> dict:
+        """Wrap each adapter's view of the transformer (DDP when there are several processes) while that
+        adapter is the active one, and its optimizer; returns the prepared optimizers by adapter name."""
+        prepared = {}
+        previous = adapters.active
+        for name, optimizer in optimizers.items():
+            adapters.use(name)
+            view, prepared[name] = self.accelerator.prepare(_View(adapters.transformer), optimizer)
+            self._trained[name] = _Trained(view, adapters.transformer)
+        adapters.use(previous)
+        return prepared
+
+    def trained(self, name: str) -> _Trained:
+        """The network to run for a forward whose gradient updates adapter `name`."""
+        return self._trained[name]
+
+    def accumulating(self, name: str, last: bool):
+        """Around the forward and backward of one micro-batch: all but the last of an update's micro-batches
+        keep their gradients local (accelerate's no_sync); the last one's backward reduces the sum."""
+        if last or self.world == 1:
+            return contextlib.nullcontext()
+        return self.accelerator.no_sync(self._trained[name].prepared)
+
+    def autocast(self):
+        """bf16 autocast when the base is bf16 (accelerate's mixed precision), nothing otherwise."""
+        return self.accelerator.autocast() if self.accelerator.native_amp else contextlib.nullcontext()
+
+    def backward(self, loss: torch.Tensor) -> None:
+        self.accelerator.backward(loss)
+
+    def clip_grad_norm_(self, params, max_norm: float):
+        return self.accelerator.clip_grad_norm_(params, max_norm)
+
+    # --- the global batch -------------------------------------------------------------------------------
+    def shard(self, x):
+        """This process's rows of a global-batch tensor or list (equal slices, in rank order)."""
         if self.world == 1:
-            return
-        import torch.distributed as dist
+            return x
+        n = len(x) // self.world
+        return x[self.rank * n: (self.rank + 1) * n]
 
-        for p in params:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-            p.grad /= self.world
+    def shard_batch(self, batch):
+        """This process's rows of a global batch (a dataclass whose fields are all per-clip)."""
+        if self.world == 1:
+            return batch
+        return dataclasses.replace(batch, **{f.name: self.shard(getattr(batch, f.name)) for f in dataclasses.fields(batch)})
 
+    def gather(self, x: torch.Tensor) -> torch.Tensor:
+        """Every process's rows of a per-sample tensor, in rank order (the global batch's)."""
+        return x if self.world == 1 else self.accelerator.gather(x.contiguous())
+
+    def mean(self, value: torch.Tensor) -> float:
+        """The mean over processes of a scalar (every process gets the same number)."""
+        if self.world == 1:
+            return float(value)
+        return float(self.accelerator.reduce(value.detach().float().reshape(1).to(self.device), "mean"))
+
+    # --- agreement ----------------------------------------------------------------------------------------
     def fingerprints(self, params: list[torch.nn.Parameter]) -> list[float]:
         """Every rank's checksum of these parameters (all equal when the ranks trained one model)."""
         value = torch.tensor([sum(float(p.detach().double().sum()) for p in params)], dtype=torch.float64)
         if self.world == 1:
             return [float(value)]
-        import torch.distributed as dist
-
-        gathered = [torch.zeros_like(value) for _ in range(self.world)]
-        dist.all_gather(gathered, value)
-        return [float(g) for g in gathered]
+        return [float(v) for v in self.accelerator.gather(value.to(self.device)).cpu()]
 
     def barrier(self) -> None:
-        if self.world > 1:
-            import torch.distributed as dist
+        self.accelerator.wait_for_everyone()
 
-            dist.barrier()
+    def end(self) -> None:
+        """Close the trackers and, under several processes, leave the group once all have arrived."""
+        self.barrier()
+        self.accelerator.end_training()

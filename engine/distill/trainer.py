@@ -11,7 +11,6 @@ across ranks, and every rank draws the same data-forcing coin (as the paper's re
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import shutil
@@ -26,6 +25,7 @@ from ..config.distill import DistillConfig
 from ..config.files import write_run_config
 from .data import load_data
 from .distributed import ProcessGroup
+from .tracking import Tracking, tracker_of
 from ..models.folders import written_folder
 from .adapters import FAKE, STUDENT, Adapters, read_fake_score, save_student_lora
 from ..models.lora import LoraMismatch, read_student_lora, wrong_base
@@ -64,10 +64,11 @@ class Distiller:
         self.out = Path(out)
         self.lora_dir = Path(lora_dir) if lora_dir else self.out  # where the finished student LoRA goes
         self.cb = callbacks or Callbacks()
-        self.dist = ProcessGroup.detect()
+        self.dist = ProcessGroup(log_with=tracker_of(cfg.log_with), project_dir=str(self.out))
         torch.manual_seed(cfg.seed)
         self.model = model or load_base_model(cfg.base, device=self.dist.device,
                                               dtype=base_dtype(cfg.mixed_precision, self.dist.device))
+        self.tracking = Tracking(self.dist.start(self.model.dtype), cfg.log_with)
         self.transformer = self.model.transformer
         self.adapters = Adapters(self.transformer, rank=cfg.lora_rank)
         self.adapters.keep_float32()  # a bf16 base trains fp32 adapters (the optimizer's small steps need it)
@@ -90,16 +91,17 @@ class Distiller:
             self.adapters.use(STUDENT)
         self.student_params = self.adapters.parameters(STUDENT)
         self.fake_params = self.adapters.parameters(FAKE)
-        self.opt_student = _adamw(self.student_params, cfg.lr_student, cfg)
-        self.opt_fake = _adamw(self.fake_params, cfg.lr_fake, cfg)
-        # Each rank sees different clips; the coin stream is shared so all ranks agree on DFD steps.
-        self.data = load_data(cfg.data, self.model, regime=cfg.caption_regime, seed=cfg.seed * 1000 + self.dist.rank,
+        optimizers = self.dist.prepare(self.adapters, {STUDENT: _adamw(self.student_params, cfg.lr_student, cfg),
+                                                       FAKE: _adamw(self.fake_params, cfg.lr_fake, cfg)})
+        self.opt_student, self.opt_fake = optimizers[STUDENT], optimizers[FAKE]
+        # Every rank draws the global batch from the same streams and keeps its slice (distributed.py).
+        self.data = load_data(cfg.data, self.model, regime=cfg.caption_regime, seed=cfg.seed * 1000,
                               pool_size=cfg.shapes_pool_clips, min_clips=cfg.batch_size)
         self.data_report = getattr(self.data, "report", None)  # a folder's windows, fps and skipped files
         if self.data_report is not None and self.dist.rank == 0:
             for line in self.data_report.lines():
                 self.cb.log(line)
-        self.gen = torch.Generator().manual_seed(cfg.seed * 1000 + 17 + self.dist.rank)
+        self.gen = torch.Generator().manual_seed(cfg.seed * 1000 + 17)
         self.coin = np.random.default_rng(cfg.seed + 99)
         self.uncond = self.model.encode_prompts([""])
         self.preview_prompts = list(dict.fromkeys(self.data.captions))[:2]
@@ -134,80 +136,108 @@ class Distiller:
             return losses.x0_from_velocity(x_t, t, velocity(self.transformer, x_t, t, cond))
 
     def _randn(self, like: torch.Tensor) -> torch.Tensor:
-        return torch.randn(like.shape, generator=self.gen).to(like.device, like.dtype)
+        """Noise for this process's rows, drawn for the whole global batch (one stream on every rank)."""
+        shape = (like.shape[0] * self.dist.world, *like.shape[1:])
+        return self.dist.shard(torch.randn(shape, generator=self.gen)).to(like.device, like.dtype)
+
+    def _real_batch(self):
+        """This process's rows of the global batch (batch_size clips per process)."""
+        return self.dist.shard_batch(self.data.batch(self.cfg.batch_size * self.dist.world))
 
     def _student_sample(self, real, grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """The student's output for this batch and the student time it was produced at."""
         t_list = self.cfg.t_list
         n = real.latents.shape[0]
-        k = torch.randint(0, len(t_list) - 1, (n,), generator=self.gen)
+        k_all = torch.randint(0, len(t_list) - 1, (n * self.dist.world,), generator=self.gen)
+        k = self.dist.shard(k_all)
         t_student = torch.tensor([t_list[i] for i in k], device=real.latents.device)
         if self.cfg.student_input == "paired":
             x_in = losses.add_noise(real.latents, self._randn(real.latents), t_student)
         else:  # backward simulation: run the student's own steps from pure noise down to its time
             x_in = self._randn(real.latents)
             with torch.no_grad(), self.adapters.using(STUDENT):
-                for j in range(int(k.max())):
+                for j in range(int(k_all.max())):  # every rank draws the same noise
                     t_j = torch.full((n,), t_list[j], device=x_in.device)
                     x0 = losses.x0_from_velocity(x_in, t_j, velocity(self.transformer, x_in, t_j, real.cond))
                     t_next = torch.full((n,), t_list[j + 1], device=x_in.device)
                     renoised = losses.add_noise(x0, self._randn(x0), t_next)
                     x_in = torch.where((k > j).view(-1, 1, 1, 1, 1), renoised, x_in)
         self.adapters.use(STUDENT)
+        network = self.dist.trained(STUDENT) if grad else self.transformer
         with torch.set_grad_enabled(grad):
-            x0 = losses.x0_from_velocity(x_in, t_student, velocity(self.transformer, x_in, t_student, real.cond))
+            x0 = losses.x0_from_velocity(x_in, t_student, velocity(network, x_in, t_student, real.cond))
         return x0, t_student
 
     def _dmd_time(self, n: int, device) -> torch.Tensor:
-        return losses.shifted_time(torch.rand(n, generator=self.gen), self.cfg.time_shift).to(device)
+        t = losses.shifted_time(torch.rand(n * self.dist.world, generator=self.gen), self.cfg.time_shift)
+        return self.dist.shard(t).to(device)
 
     # --- updates -----------------------------------------------------------------------------------
     def _autocast(self):
         """bf16 autocast around the forwards when the base is bf16 (the backward runs outside it)."""
-        if self.model.dtype == torch.bfloat16:
-            return torch.autocast(device_type=torch.device(self.model.device).type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return self.dist.autocast()
 
     def fake_update(self) -> float:
-        real = self.data.batch(self.cfg.batch_size)
-        with torch.no_grad(), self._autocast():
-            x, _ = self._student_sample(real, grad=False)
-        x = x.float()
-        t = self._dmd_time(x.shape[0], x.device)
-        eps = self._randn(x)
-        self.adapters.use(FAKE)
-        with self._autocast():
-            v = velocity(self.transformer, losses.add_noise(x, eps, t), t, real.cond)
-        loss = losses.fake_score_loss(v.float(), x, eps)
-        return self._apply(loss, self.opt_fake, self.fake_params)
-
-    def student_update(self) -> dict[str, float]:
-        real = self.data.batch(self.cfg.batch_size)
-        forcing_coin = self.cfg.method == "dfd" and self.coin.random() < self.cfg.data_forcing_prob
-        with self._autocast():
-            x, t_student = self._student_sample(real, grad=True)
+        def micro_batch():
+            real = self._real_batch()
+            with torch.no_grad(), self._autocast():
+                x, _ = self._student_sample(real, grad=False)
             x = x.float()
             t = self._dmd_time(x.shape[0], x.device)
             eps = self._randn(x)
-            forcing = torch.full((x.shape[0],), forcing_coin, device=x.device) & (t >= self.cfg.dfd_t_min)
-            terms = losses.generator_loss(
-                x, real.latents, eps, t,
-                fake_x0=lambda x_t, tt: self._x0(FAKE, x_t, tt, real.cond).float(),
-                teacher_x0=lambda x_t, tt: self._x0(None, x_t, tt, real.cond).float(),
-                data_forcing=forcing,
-            )
-        self.adapters.use(STUDENT)  # the trap: the student's LoRA must require grad again before backward
-        loss = self._apply(terms.loss, self.opt_student, self.student_params)
-        out = {"loss_student": loss, "data_forcing": float(forcing.float().mean()), "real_gap": float(terms.real_gap.mean())}
+            self.adapters.use(FAKE)
+            with self._autocast():
+                v = velocity(self.dist.trained(FAKE), losses.add_noise(x, eps, t), t, real.cond)
+            return losses.fake_score_loss(v.float(), x, eps), None
+
+        return self._update(FAKE, self.opt_fake, self.fake_params, micro_batch)[0]
+
+    def student_update(self) -> dict[str, float]:
+        forcing_coin = self.cfg.method == "dfd" and self.coin.random() < self.cfg.data_forcing_prob
+
+        def micro_batch():
+            real = self._real_batch()
+            with self._autocast():
+                x, t_student = self._student_sample(real, grad=True)
+                x = x.float()
+                t = self._dmd_time(x.shape[0], x.device)
+                eps = self._randn(x)
+                forcing = torch.full((x.shape[0],), forcing_coin, device=x.device) & (t >= self.cfg.dfd_t_min)
+                terms = losses.generator_loss(
+                    x, real.latents, eps, t,
+                    fake_x0=lambda x_t, tt: self._x0(FAKE, x_t, tt, real.cond).float(),
+                    teacher_x0=lambda x_t, tt: self._x0(None, x_t, tt, real.cond).float(),
+                    data_forcing=forcing,
+                )
+            self.adapters.use(STUDENT)  # the trap: the student's LoRA must require grad again before backward
+            return terms.loss, (terms.real_gap.detach(), t_student, forcing.float())
+
+        loss, logged = self._update(STUDENT, self.opt_student, self.student_params, micro_batch)
+        # The logged terms are the global batch's: every process's rows, gathered.
+        gap, t_student, forcing = (self.dist.gather(torch.cat(part)) for part in zip(*logged))
+        out = {"loss_student": loss, "data_forcing": float(forcing.mean()), "real_gap": float(gap.mean())}
         for t_value in sorted(set(t_student.tolist()), reverse=True):
-            mask = t_student == t_value
-            out[f"real_gap@t{t_value:.3f}"] = float(terms.real_gap[mask].mean())
+            out[f"real_gap@t{t_value:.3f}"] = float(gap[t_student == t_value].mean())
         return out
 
-    def _apply(self, loss: torch.Tensor, optimizer, params) -> float:
-        value = float(loss.detach())
+    def _update(self, name: str, optimizer, params, micro_batch) -> tuple[float, list]:
+        """One optimizer step of adapter `name` over grad_accum micro-batches, each `micro_batch()` giving
+        (loss, what to log). Each loss is divided by their number, so the step sees the mean gradient; DDP
+        averages it over the processes in the last micro-batch's backward."""
         optimizer.zero_grad(set_to_none=True)
+        values, logged = [], []
+        for i in range(self.cfg.grad_accum):
+            with self.dist.accumulating(name, last=i == self.cfg.grad_accum - 1):
+                loss, log = micro_batch()
+                values.append(self.dist.mean(loss.detach()))  # every rank sees the same value, takes the same branch
+                logged.append(log)
+                # Under DDP a forward is always followed by its backward (the reducer expects one), also on a
+                # non-finite loss: that step is skipped below and its gradients dropped.
+                if math.isfinite(values[-1]) or self.dist.world > 1:
+                    self.dist.backward(loss / self.cfg.grad_accum if self.cfg.grad_accum > 1 else loss)
+        value = values[0] if len(values) == 1 else float(np.mean(values))
         if not math.isfinite(value):
+            optimizer.zero_grad(set_to_none=True)
             self.bad_steps += 1
             if self.bad_steps >= self.cfg.nan_patience:
                 last = f"step {self.last_checkpoint}" if self.last_checkpoint is not None else "none yet"
@@ -215,13 +245,11 @@ class Distiller:
                     f"the loss was {value} for {self.bad_steps} consecutive updates at step {self.step + 1}; "
                     f"the last good checkpoint is {last}: lower the learning rate and resume"
                 )
-            return value
+            return value, logged
         self.bad_steps = 0
-        loss.backward()
-        self.dist.average_grads(params)
-        torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        self.dist.clip_grad_norm_(params, self.cfg.grad_clip)
         optimizer.step()
-        return value
+        return value, logged
 
     # --- the loop ------------------------------------------------------------------------------------
     def train(self) -> Path:
@@ -231,6 +259,7 @@ class Distiller:
             write_run_config(self.cfg, self.out)  # distill_config.json and run.yaml
             if self.data_report is not None:  # the windows' fps and frames, and every file left out
                 (self.out / "data.json").write_text(json.dumps(self.data_report.to_dict(), indent=2) + "\n")
+        self.tracking.start(self.cfg.to_dict())
         if self.init_note:
             self.cb.log(self.init_note)
         resumed = self.resume()
@@ -251,6 +280,7 @@ class Distiller:
             if self.dist.rank == 0:
                 with open(metrics_file, "a") as f:
                     f.write(json.dumps({"step": self.step, **terms}) + "\n")
+            self.tracking.log(terms, self.step)
             self.cb.on_step(self.step, self.cfg.steps, terms, rate, (self.cfg.steps - self.step) / max(rate, 1e-9))
             if student_step:
                 self._watch_validity(terms["real_gap"])
@@ -273,7 +303,7 @@ class Distiller:
                                                                      "steps": self.cfg.steps, "t_list": self.cfg.t_list})
             self.cb.on_artifact("lora", self.lora_dir / LORA_FILE, f"{self.cfg.method} student")
             self.write_previews()
-        self.dist.barrier()
+        self.dist.end()  # trackers closed; with several processes, the group left together
         return self.out
 
     def _watch_validity(self, gap: float) -> None:
@@ -307,6 +337,7 @@ class Distiller:
             for seed, video in zip(seeds, self.model.decode(latents)):
                 path = write_mp4(self.out / "samples" / f"step{self.step}-prompt{i}-seed{seed}.mp4", video,
                                  fps=self.model.fps, scale=scale)
+                self.tracking.video(f"preview/prompt{i}-seed{seed}", video, path, self.model.fps, self.step)
                 self.cb.on_artifact("video", path, f"step {self.step}: {prompt} (seed {seed})")
                 paths.append(path)
         return paths
