@@ -5,8 +5,9 @@ student_update_freq-th step updates the student, the others the fake score (DMD2
 rule). The student's input is, by default, a real clip noised to one of its own times (FastGen's Wan
 recipe); in DFD that same clip is what the teacher scores with probability p (the
 paired regime of docs/method.md). Checkpoints are atomic folders; a resumed run continues bit for bit.
-Multi-process runs (`accelerate launch -m engine distill ...`) average the adapters' gradients
-across ranks, and every rank draws the same data-forcing coin (as the paper's reference repo does).
+Multi-process runs (`torchrun` or `accelerate launch -m engine distill ...`) go through accelerate's
+Accelerator (DDP per adapter, engine/distill/distributed.py); every rank draws the whole global batch and
+the same data-forcing coin (as the paper's reference repo does) and trains on its slice.
 """
 
 from __future__ import annotations
