@@ -66,3 +66,45 @@ def test_evaluate_reports_encoder_diversity_beside_the_recognizers(encoders):
     assert result["features"] == ["recognizer", f"dinov2:{encoders / 'dinov2'}"]
     assert 0 < real["diversity_dinov2"] <= 2 and real["by_regime"]["detailed"]["diversity_dinov2"] == real["diversity_dinov2"]
     assert "| diversity dinov2 |" in to_markdown(result)
+
+
+# facebook/dinov2-large's preprocessor_config.json on the Hub (the values that decide the input)
+HUB_DINOV2_PROCESSOR = {"crop_size": {"height": 224, "width": 224}, "do_center_crop": True, "do_normalize": True,
+                        "do_rescale": True, "do_resize": True, "image_mean": [0.485, 0.456, 0.406],
+                        "image_processor_type": "BitImageProcessor", "image_std": [0.229, 0.224, 0.225],
+                        "resample": 3, "rescale_factor": 0.00392156862745098, "size": {"shortest_edge": 256}}
+
+
+def _in_hub_cache(cache, repo_id: str, files_from) -> None:
+    """Lay `files_from`'s files out as the Hub's cache holds a downloaded repo (offline reads find them)."""
+    import shutil
+
+    commit = "0" * 40
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    shutil.copytree(files_from, repo / "snapshots" / commit)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+
+
+def test_one_dinov2_model_gives_the_same_features_however_it_is_named(tmp_path, monkeypatch):
+    """A folder with the hub's processor file, the same weights without it, and the hub id (from the
+    cache) resize and crop alike: 256 then 224, not the config's 518."""
+    import huggingface_hub
+    import torch
+    from transformers import Dinov2Config, Dinov2Model
+
+    torch.manual_seed(0)
+    net = Dinov2Model(Dinov2Config(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                   image_size=518, patch_size=14))
+    net.save_pretrained(tmp_path / "bare")
+    net.save_pretrained(tmp_path / "snapshot")
+    (tmp_path / "snapshot" / "preprocessor_config.json").write_text(json.dumps(HUB_DINOV2_PROCESSOR))
+    _in_hub_cache(tmp_path / "hub", "facebook/dinov2-tiny-test", tmp_path / "snapshot")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+
+    clips = np.random.default_rng(1).integers(0, 255, (2, 5, 120, 200, 3), dtype=np.uint8)
+    named = [f"dinov2:{tmp_path / 'bare'}", f"dinov2:{tmp_path / 'snapshot'}", "dinov2:facebook/dinov2-tiny-test"]
+    extractors = [load_extractor(spec) for spec in named]
+    assert [(x.resize, x.size) for x in extractors] == [(256, 224)] * 3
+    features = [x.video_features(clips) for x in extractors]
+    assert np.allclose(features[0], features[1], atol=1e-5) and np.allclose(features[0], features[2], atol=1e-5)

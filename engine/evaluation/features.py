@@ -15,10 +15,13 @@ import numpy as np
 import torch
 
 FRAMES_PER_VIDEO = 16  # the paper: 16 evenly spaced frames, mean-pooled
-# Normalization when the model folder has no preprocessor_config.json (the encoders' published values).
-DEFAULT_STATS = {
-    "clip": ([0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]),
-    "dinov2": ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+# The encoders' published preprocessing, used when a model has no preprocessor_config.json (a folder
+# written by model.save_pretrained alone): normalization, the short side resized to `resize`, a centre
+# crop of `crop`. DINOv2's hub processor resizes to 256 and crops 224 whatever its config.image_size (518,
+# the last pretraining stage's size) says, so that size is never the fallback: one model, one input size.
+PUBLISHED = {
+    "clip": {"mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711]},
+    "dinov2": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "resize": 256, "crop": 224},
 }
 
 
@@ -38,7 +41,7 @@ class ImageEncoderFeatures:
     mean-pooled over frames."""
 
     def __init__(self, kind: str, model: str, device: str = "cpu"):
-        if kind not in DEFAULT_STATS:
+        if kind not in PUBLISHED:
             raise FeatureError(f"unknown feature extractor {kind!r}; use clip:MODEL or dinov2:MODEL")
         from transformers import CLIPVisionModelWithProjection, Dinov2Model
 
@@ -49,24 +52,20 @@ class ImageEncoderFeatures:
             raise FeatureError(f"could not load {kind} encoder {model!r} ({type(err).__name__}); give a local "
                                "folder or a reachable hub id") from err
         self.kind, self.name, self.device = kind, f"{kind}:{model}", device
-        mean, std = DEFAULT_STATS[kind]
-        size = self.net.config.image_size
-        processor = Path(model) / "preprocessor_config.json"
-        if processor.is_file():
-            cfg = json.loads(processor.read_text())
-            mean, std = cfg.get("image_mean", mean), cfg.get("image_std", std)
-            crop = cfg.get("crop_size")
-            size = crop.get("height", size) if isinstance(crop, dict) else (crop or size)
-        self.size = int(size)
-        self.mean = torch.tensor(mean).view(1, 3, 1, 1)
-        self.std = torch.tensor(std).view(1, 3, 1, 1)
+        prep = input_preprocessing(kind, model, self.net.config.image_size)
+        self.resize, self.size = prep["resize"], prep["crop"]
+        self.mean = torch.tensor(prep["mean"]).view(1, 3, 1, 1)
+        self.std = torch.tensor(prep["std"]).view(1, 3, 1, 1)
 
     def _pixels(self, frames: np.ndarray) -> torch.Tensor:
-        """uint8 frames (N, H, W, 3) to normalized (N, 3, S, S): short side to S (bicubic), centre crop."""
-        from ..distill.data import fit_clip
+        """uint8 frames (N, H, W, 3) to normalized (N, 3, S, S) as the model's image processor makes them:
+        the short side to `resize` (bicubic), then the centre S x S."""
+        from ..distill.data import resize_crop
 
-        square = fit_clip(frames, len(frames), self.size, self.size, mode="bicubic")
-        x = torch.from_numpy(square).permute(0, 3, 1, 2).float() / 255.0
+        square = resize_crop(frames, self.resize, self.resize, mode="bicubic")
+        top = (self.resize - self.size) // 2
+        square = square[:, top : top + self.size, top : top + self.size]
+        x = torch.from_numpy(np.ascontiguousarray(square)).permute(0, 3, 1, 2).float() / 255.0
         return (x - self.mean) / self.std
 
     @torch.no_grad()
@@ -79,6 +78,39 @@ class ImageEncoderFeatures:
             emb = result.image_embeds if self.kind == "clip" else result.pooler_output
             out.append(emb.float().mean(0).cpu().numpy())
         return np.stack(out)
+
+
+def _edge(value, fallback: int) -> int:
+    """A processor size entry ({"height": 224, ...}, {"shortest_edge": 256} or 224) as one number."""
+    if isinstance(value, dict):
+        return int(value.get("shortest_edge") or value.get("height") or fallback)
+    return int(value or fallback)
+
+
+def preprocessor_config(model: str) -> dict:
+    """The model's preprocessor_config.json, from its folder or its hub repo (the local cache first),
+    {} when it has none: a hub id and a local copy of it read the same file."""
+    from transformers.utils import cached_file
+
+    path = cached_file(model, "preprocessor_config.json", _raise_exceptions_for_missing_entries=False,
+                       _raise_exceptions_for_connection_errors=False, _raise_exceptions_for_gated_repo=False)
+    return json.loads(Path(path).read_text()) if path else {}
+
+
+def input_preprocessing(kind: str, model: str, image_size: int) -> dict:
+    """{mean, std, resize, crop} for an encoder: its processor's values, else the published ones (CLIP's
+    crop is its config's image size, since its position embeddings fix it)."""
+    published = PUBLISHED[kind]
+    crop_default = published.get("crop", image_size)
+    cfg = preprocessor_config(model)
+    if cfg:
+        crop = _edge(cfg.get("crop_size"), crop_default) if cfg.get("do_center_crop", True) else None
+        resize = _edge(cfg.get("size"), crop or crop_default)
+        crop = crop or resize
+    else:
+        crop, resize = crop_default, published.get("resize", crop_default)
+    return {"mean": cfg.get("image_mean", published["mean"]), "std": cfg.get("image_std", published["std"]),
+            "resize": max(resize, crop), "crop": crop}
 
 
 def load_extractor(spec: str, device: str = "cpu") -> ImageEncoderFeatures:
