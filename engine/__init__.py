@@ -43,6 +43,9 @@ _API = {
     # data uploads
     "UploadError": "engine.distill.uploads:UploadError",
     "count_captioned": "engine.distill.uploads:count_captioned",
+    "scan_folder": "engine.distill.dataset_config:scan_folder",
+    "DataError": "engine.distill.sources:DataError",
+    "check_data_spec": "engine.distill.dataset_config:check_data_spec",
     "extract_dataset": "engine.distill.uploads:extract_dataset",
     "save_lora_upload": "engine.distill.uploads:save_lora_upload",
     # generation: sampling in a long-lived process (one cached model per base)

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ..models.students import LORA_FILE
+from .sources import VIDEO_SUFFIXES  # what training reads
 
-VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi")  # what engine/distill/data.py reads
 CAPTION_SUFFIXES = (".txt", ".csv", ".jsonl", ".json")
 
 
@@ -195,31 +195,16 @@ def safe_extract_zip(zip_path: str | Path, dest_parent: str | Path, keep_suffixe
 
 
 def count_captioned(folder: Path) -> tuple[int, int]:
-    """(videos, videos with a caption) in a data folder, by the rules of engine/distill/data.py:
-    captions.jsonl, else captions.csv (rows naming files relative to the folder), else a sidecar .txt per
-    top-level video."""
-    import csv
-    import json
+    """(videos, videos with a caption) in a data folder, by the rules training uses
+    (engine/distill/sources.py): captions.jsonl, else captions.csv (rows naming files relative to the
+    folder), else a sidecar .txt per top-level video; a caption file that is not UTF-8 captions nothing.
+    `engine.scan_folder` also names each file that would be skipped, and why."""
+    from .sources import list_folder
 
     folder = Path(folder)
     videos = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES]
-    rows: list[tuple[str, str]] = []
-    if (folder / "captions.jsonl").is_file():
-        for line in (folder / "captions.jsonl").read_text(errors="replace").splitlines():
-            try:
-                row = json.loads(line) if line.strip() else None
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict):
-                rows.append((str(row.get("file") or ""), str(row.get("caption") or "")))
-    elif (folder / "captions.csv").is_file():
-        with open(folder / "captions.csv", newline="", errors="replace") as f:
-            rows = [(r.get("file") or "", r.get("caption") or "") for r in csv.DictReader(f)]
-    else:
-        sidecars = [v.with_suffix(".txt") for v in videos]
-        return len(videos), sum(1 for t in sidecars if t.is_file() and t.read_text(errors="replace").strip())
-    listed = {name for name, text in rows if name and text.strip() and (folder / name).is_file()}
-    return max(len(videos), len(listed)), len(listed)
+    captioned = len(list_folder(folder).clips)
+    return max(len(videos), captioned), captioned
 
 
 def extract_dataset(zip_path: str | Path, uploads_dir: str | Path, limits: Limits | None = None) -> DatasetSummary:
