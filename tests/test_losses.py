@@ -159,3 +159,76 @@ def test_shifted_time_is_monotone_bounded_and_the_identity_at_shift_one():
     assert (t[1:] >= t[:-1]).all() and t.min() >= 0.001 and t.max() <= 0.999
     assert t[50] > 0.8  # shift 5 puts the median noise time at 5/6
     assert torch.allclose(losses.shifted_time(u, 1.0, 0.0, 1.0), u)
+
+
+# --- variants beyond the paper's one line (docs/method.md, "Variants") ------------------------------------
+
+def test_blend_weight_targets_the_weighted_mix_of_the_teacher_on_sample_and_on_real():
+    x, real, eps, t = _batch()
+
+    def teacher(x_t, tt):  # a linear "teacher", so the mix of its outputs can be checked by hand
+        return 2.0 * x_t
+
+    w = torch.tensor([0.25, 0.25])
+    terms = losses.generator_loss(x, real, eps, t, lambda x_t, tt: torch.zeros_like(x), teacher, data_forcing=w)
+    target = 0.75 * teacher(losses.add_noise(x, eps, t), t) + 0.25 * teacher(losses.add_noise(real, eps, t), t)
+    assert torch.allclose(terms.loss, losses.dmd_loss(x, torch.zeros_like(x), target))
+    assert torch.equal(terms.data_forcing, w)
+    coin = losses.generator_loss(x, real, eps, t, lambda x_t, tt: torch.zeros_like(x), teacher, data_forcing=True)
+    assert not torch.allclose(coin.loss, terms.loss)  # a weight of 1 is the coin, 0.25 is not
+
+
+def test_a_zero_blend_weight_or_a_lost_coin_is_exactly_dmd():
+    x, real, eps, t = _batch()
+    teacher = Recorder(torch.ones_like(x))
+    terms = losses.generator_loss(x, real, eps, t, Recorder(torch.zeros_like(x)), teacher, data_forcing=torch.zeros(2))
+    assert len(teacher.inputs) == 1 and torch.equal(teacher.inputs[0][0], losses.add_noise(x, eps, t))
+    assert terms.loss == losses.dmd_loss(x, torch.zeros_like(x), torch.ones_like(x))
+
+
+@pytest.mark.parametrize("schedule, expected", [("constant", [0.5, 0.5, 0.5]), ("decay", [0.5, 0.25, 0.0]),
+                                                ("rise", [0.0, 0.25, 0.5])])
+def test_p_schedules_run_linearly_between_p_and_zero(schedule, expected):
+    assert [losses.scheduled_prob(0.5, schedule, u) for u in (0.0, 0.5, 1.0)] == expected
+    with pytest.raises(ValueError, match="unknown data-forcing schedule 'cosine'"):
+        losses.scheduled_prob(0.5, "cosine", 0.5)
+
+
+def test_forcing_weight_is_the_coin_or_p_and_zero_below_t_min():
+    t = torch.tensor([0.2, 0.6, 0.9])
+    u = torch.tensor([0.1, 0.1, 0.7])
+    assert losses.forcing_weight(u, 0.5, t, 0.0, blend=False).tolist() == [1.0, 1.0, 0.0]
+    assert losses.forcing_weight(u, 0.5, t, 0.5, blend=False).tolist() == [0.0, 1.0, 0.0]  # routing
+    assert losses.forcing_weight(u, 0.5, t, 0.5, blend=True).tolist() == [0.0, 0.5, 0.5]
+
+
+class _Cfg:
+    def __init__(self, **kw):
+        self.__dict__.update(dict(method="dfd", data_forcing_prob=0.5, data_forcing_schedule="constant",
+                                  data_forcing_granularity="step", data_forcing_blend=False, dfd_t_min=0.0,
+                                  steps=100), **kw)
+
+
+def test_the_papers_coin_is_one_draw_per_update_shared_by_the_batch():
+    import numpy as np
+
+    rng, twin = np.random.default_rng(7), np.random.default_rng(7)
+    draw = losses.DataForcing.of(_Cfg(), 0, rng)
+    assert draw.step_uniform == twin.random()  # exactly one uniform, as the paper's coin
+    u = draw.uniforms(rng, 4)
+    assert torch.equal(u, torch.full((4,), draw.step_uniform, dtype=torch.float64))
+    assert rng.random() == twin.random()  # the batch drew nothing more
+    dmd2 = losses.DataForcing.of(_Cfg(method="dmd2"), 0, rng)
+    assert rng.random() == twin.random() and not dmd2.weight(torch.rand(4), dmd2.uniforms(rng, 4)).any()
+
+
+def test_per_sample_coins_differ_within_a_batch_and_follow_the_schedule():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    draw = losses.DataForcing.of(_Cfg(data_forcing_granularity="sample", data_forcing_schedule="decay"), 50, rng)
+    assert draw.p == 0.25 and draw.step_uniform is None
+    w = draw.weight(torch.full((4000,), 0.5), draw.uniforms(rng, 4000))
+    assert set(w.unique().tolist()) == {0.0, 1.0} and abs(float(w.mean()) - 0.25) < 0.03
+    blend = losses.DataForcing.of(_Cfg(data_forcing_blend=True), 0, rng)
+    assert blend.weight(torch.full((3,), 0.5), blend.uniforms(rng, 3)).tolist() == [0.5, 0.5, 0.5]

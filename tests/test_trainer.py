@@ -330,3 +330,19 @@ def test_a_tracker_that_is_not_installed_is_refused_in_one_line(mini_teacher_dir
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
     with pytest.raises(ValueError, match="log_with wandb: the wandb package is not installed; pip install wandb"):
         Distiller(_cfg(mini_teacher_dir, log_with="wandb"), tmp_path)
+
+
+@pytest.mark.parametrize("variant, check", [
+    ({"data_forcing_granularity": "sample"}, lambda w: any(0.0 < x < 1.0 for x in w)),  # coins differ within a batch
+    ({"data_forcing_blend": True}, lambda w: w == [0.5] * len(w)),  # a weight every step, no coin
+    ({"data_forcing_schedule": "decay", "data_forcing_blend": True}, lambda w: w == sorted(w, reverse=True) and w[-1] < 0.1),
+], ids=["per-sample coin", "blend", "decaying blend"])
+def test_dfd_variants_log_the_weight_they_put_on_the_real_clip(mini_teacher_dir, tmp_path, variant, check):
+    dmd = Distiller(_cfg(mini_teacher_dir, steps=2), tmp_path / "dmd").train()
+    cfg = _cfg(mini_teacher_dir, method="dfd", init=str(dmd), steps=12, batch_size=4, data_forcing_prob=0.5, **variant)
+    out = Distiller(cfg, tmp_path / "dfd").train()
+    weights = [json.loads(line)["data_forcing"] for line in (out / "metrics.jsonl").read_text().splitlines()
+               if "loss_student" in line]
+    assert len(weights) == 6 and check(weights), weights
+    with pytest.raises(ValueError, match="data_forcing_granularity sample draws coins"):
+        _cfg(mini_teacher_dir, data_forcing_granularity="sample", data_forcing_blend=True).validate()

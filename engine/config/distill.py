@@ -52,6 +52,15 @@ class DistillConfig:
     data_forcing_prob: float = setting(0.5, help="DFD's p: chance per step that the teacher scores the real clip "
                                                  "(paper 0.5); ignored by dmd2")
     dfd_t_min: float = setting(0.0, help="data forcing only at DMD noise times t >= this (0 = always, the paper)")
+    # Variants beyond the paper's one line (docs/method.md, "Variants"); the defaults are the paper's DFD.
+    data_forcing_schedule: str = setting("constant", choices=("constant", "decay", "rise"),
+                                         help="DFD's p over the run: constant (the paper), decay (p to 0) or rise "
+                                              "(0 to p), linear in the step")
+    data_forcing_granularity: str = setting("step", choices=("step", "sample"),
+                                            help="one data-forcing coin per step for the whole batch (the paper) "
+                                                 "or one per sample")
+    data_forcing_blend: bool = setting(False, help="instead of a coin, blend the teacher's targets: (1 - p) on the "
+                                                   "student's sample + p on the real clip, every step")
     lora_rank: int = setting(32, help="rank of the student and fake-score LoRA adapters")
     lr_student: float = setting(2e-4, help="AdamW learning rate of the student adapter")
     lr_fake: float = setting(1e-5, help="AdamW learning rate of the fake-score adapter")
@@ -117,6 +126,10 @@ class DistillConfig:
             raise ConfigError("data_forcing_prob", f"{{data_forcing_prob}} must be in [0, 1], got {self.data_forcing_prob}")
         if not 0.0 <= self.dfd_t_min < 1.0:
             raise ConfigError("dfd_t_min", f"{{dfd_t_min}} must be in [0, 1), got {self.dfd_t_min}")
+        if self.data_forcing_blend and self.data_forcing_granularity == "sample":
+            raise ConfigError("data_forcing_granularity", "{data_forcing_granularity} sample draws coins, which "
+                              "{data_forcing_blend} replaces by a weight; choose one of the two",
+                              refers=("data_forcing_blend",))
         for name in ("lr_student", "lr_fake"):
             if getattr(self, name) <= 0:
                 raise ConfigError(name, f"{{{name}}} must be positive, got {getattr(self, name)}")

@@ -194,7 +194,7 @@ class Distiller:
         return self._update(FAKE, self.opt_fake, self.fake_params, micro_batch)[0]
 
     def student_update(self) -> dict[str, float]:
-        forcing_coin = self.cfg.method == "dfd" and self.coin.random() < self.cfg.data_forcing_prob
+        dfd = losses.DataForcing.of(self.cfg, self.step, self.coin)  # this update's p and (per step) its one coin
 
         def micro_batch():
             real = self._real_batch()
@@ -203,7 +203,7 @@ class Distiller:
                 x = x.float()
                 t = self._dmd_time(x.shape[0], x.device)
                 eps = self._randn(x)
-                forcing = torch.full((x.shape[0],), forcing_coin, device=x.device) & (t >= self.cfg.dfd_t_min)
+                forcing = dfd.weight(t, self.dist.shard(dfd.uniforms(self.coin, x.shape[0] * self.dist.world)))
                 terms = losses.generator_loss(
                     x, real.latents, eps, t,
                     fake_x0=lambda x_t, tt: self._x0(FAKE, x_t, tt, real.cond).float(),
