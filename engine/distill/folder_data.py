@@ -101,7 +101,9 @@ class WindowEncoder:
                 path.unlink(missing_ok=True)
             raise
         complete = wanted is None or len(files) < wanted  # the video ended before the windows asked for
-        manifest.write_text(json.dumps({"windows": len(files), "complete": complete}))
+        tmp = manifest.with_name(f".{manifest.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"windows": len(files), "complete": complete}))
+        os.replace(tmp, manifest)
         return files
 
 

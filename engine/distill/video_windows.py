@@ -130,7 +130,7 @@ def iter_windows(path: str | Path, num_frames: int, fps: float, max_windows: int
 
     Raises VideoReadError when the file cannot be decoded, and when it decodes to clearly fewer frames
     than its header declares (a truncated file), after the windows it did hold. A video shorter than
-    one window yields nothing; `count_windows` tells the caller why."""
+    one window raises ShortVideo, with its length and the window's."""
     reader, info = _open(Path(path), source_fps)
     fit = fit or (lambda frame: frame)
     j, picked = 0, []
@@ -138,19 +138,20 @@ def iter_windows(path: str | Path, num_frames: int, fps: float, max_windows: int
     decoded = 0
     try:
         for i, buf in enumerate(reader):
-            decoded = i + 1
-            while len(picked) < num_frames and wanted[len(picked)] == i:
-                picked.append(fit(np.frombuffer(buf, np.uint8).reshape(info.height, info.width, 3)))
-            if len(picked) == num_frames:
+            decoded, frame = i + 1, None
+            while True:  # a source slower than fps: the next window may start on this same frame
+                while len(picked) < num_frames and wanted[len(picked)] == i:
+                    if frame is None:
+                        frame = fit(np.frombuffer(buf, np.uint8).reshape(info.height, info.width, 3))
+                    picked.append(frame)
+                if len(picked) < num_frames:
+                    break
                 times = tuple((j * num_frames + k) / fps for k in range(num_frames))
                 yield Window(j, np.stack(picked), tuple(wanted), times)
                 j += 1
                 if max_windows is not None and j >= max_windows:
                     return
                 picked, wanted = [], window_indices(j, num_frames, fps, info.fps)
-                # A source slower than fps: the next window may start on this same frame.
-                while len(picked) < num_frames and wanted[len(picked)] == i:
-                    picked.append(fit(np.frombuffer(buf, np.uint8).reshape(info.height, info.width, 3)))
     except (OSError, RuntimeError) as err:
         raise _unreadable(err, decoded) from None
     finally:
