@@ -11,15 +11,37 @@ from engine.evaluation import metrics
 from engine.evaluation.features import FeatureError, evenly_spaced, load_extractor
 
 
+def save_tiny_clip(folder):
+    """A tiny random CLIP model of the real class, text tower and tokenizer included (letters, digits and
+    punctuation, no merges), as openai/clip-vit-large-patch14 is laid out."""
+    import string
+
+    from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
+
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for c in string.ascii_lowercase + string.digits + string.punctuation:
+        vocab[c] = len(vocab)
+        vocab[c + "</w>"] = len(vocab)
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=[])
+    small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, projection_dim=16)
+    config = CLIPConfig(text_config=dict(vocab_size=len(vocab), max_position_embeddings=77, bos_token_id=0,
+                                         eos_token_id=1, pad_token_id=1, **small),
+                        vision_config=dict(image_size=32, patch_size=8, **small), projection_dim=16)
+    CLIPModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 def save_tiny_encoders(root):
-    """Tiny random CLIP vision and DINOv2 models of the real classes, saved as folders under root."""
+    """Tiny random CLIP (whole: text and vision) and DINOv2 models of the real classes, saved as folders
+    under root."""
     import torch
-    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection, Dinov2Config, Dinov2Model
+    from transformers import Dinov2Config, Dinov2Model
 
     torch.manual_seed(0)
+    save_tiny_clip(root / "clip")
     small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32,
                  patch_size=8)
-    CLIPVisionModelWithProjection(CLIPVisionConfig(projection_dim=16, **small)).save_pretrained(root / "clip")
     Dinov2Model(Dinov2Config(**small)).save_pretrained(root / "dinov2")
     (root / "dinov2" / "preprocessor_config.json").write_text(json.dumps(
         {"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5], "crop_size": {"height": 32, "width": 32}}))

@@ -4,40 +4,62 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from .progress import CliError, bar, cli_error, seed_range
 
 
-def cmd_evaluate(args) -> int:
-    from ..evaluation.specs import ModelSpec
-    from ..models.names import ModelError, check_model
+def _eval_settings(args):
+    """The command's flags as EvalSettings, checked (names, files, values) before any model loads."""
+    from ..evaluation.prompts import BUILT_IN, read_prompt_file
+    from ..evaluation.resume import parts_folder
+    from ..evaluation.settings import EvalSettings
 
-    models = [m for m in args.models.split(",") if m.strip()]
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not models:
         raise CliError("--models is empty; e.g. --models teacher@50,teacher@4")
-    try:  # the names first: a typo is refused before torch and diffusers load (~10 s)
-        for name in models:
-            ModelSpec.parse(name, args.data_dir)
-        check_model(args.base)
+    settings = EvalSettings(
+        models=models, prompts=args.prompts, seeds=args.seeds, base=args.base, data_dir=args.data_dir,
+        features=[f.strip() for f in (args.features or "").split(",") if f.strip()], adherence=args.adherence,
+        real=args.real, real_clips=args.real_clips, device=args.device, batch=args.batch,
+        num_frames=args.num_frames, height=args.height, width=args.width,
+        parts=str(parts_folder(args.json)) if args.json else None)
+    try:
+        settings.validate()
+        if args.prompts not in BUILT_IN:
+            read_prompt_file(args.prompts)
     except ValueError as err:  # ModelError is one
         raise cli_error(err) from None
-    from ..evaluation.evaluate import evaluate, to_markdown, write_outputs
+    return settings
 
-    shown = bar("evaluate", 1)
 
-    def progress(done, total):
+def cmd_evaluate(args) -> int:
+    from ..models.names import check_model
+
+    settings = _eval_settings(args)
+    try:  # a typo is refused before torch and diffusers load (~10 s)
+        check_model(args.base)
+    except ValueError as err:
+        raise cli_error(err) from None
+    from ..evaluation.evaluate import run_evaluation, to_markdown, write_outputs
+    from ..evaluation.features import FeatureError
+
+    shown = bar("evaluate", 1, unit="model x prompt")
+
+    def progress(done, total, label):
         shown.total = total
+        shown.set_postfix_str(label)
         shown.update(done - shown.n)
 
     try:
-        features = [f for f in (args.features or "").split(",") if f.strip()]
-        result = evaluate(models, args.prompts, args.seeds, base=args.base, progress=progress, data_dir=args.data_dir,
-                          features=features)
-    except (ValueError, ModelError, FileNotFoundError) as err:
+        result = run_evaluation(settings, progress=progress)
+    except (ValueError, FeatureError, FileNotFoundError) as err:  # ModelError and FeatureError are ValueErrors
         raise cli_error(err) from None
     finally:
         shown.close()
+    if result["resumed_parts"]:
+        print(f"resumed: {result['resumed_parts']} model x prompt results read from {settings.parts}", file=sys.stderr)
     write_outputs(result, args.json, args.md, args.plot)
     print(to_markdown(result))
     return 0
@@ -97,16 +119,32 @@ def cmd_bench(args) -> int:
 
 
 def _add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="measure models on the shapes world (fidelity, diversity, modes, colour)")
+    p = sub.add_parser("evaluate", help="measure models on any base: diversity, prompt adherence, colour, motion, "
+                                        "NFE and time (and the shapes world's exact metrics)")
     p.add_argument("--models", required=True,
                    help="comma list: real, teacher@50, teacher@4, teacher@N:cfg=S, dmd2, dfd, a job id, a LoRA folder")
     p.add_argument("--data-dir", default=None, help="studio data folder, to name students by job id")
-    p.add_argument("--prompts", default="all", help="prompt set: detailed, underspecified or all (default all)")
-    p.add_argument("--seeds", type=int, default=8, help="seeds per prompt (default 8)")
-    p.add_argument("--base", default="shapes-tiny", help="base model (default shapes-tiny)")
+    p.add_argument("--prompts", default="all",
+                   help="a prompt file (one per line, or .jsonl with prompt and optional seeds), or a shapes-world set: "
+                        "detailed, underspecified, all (default all)")
+    p.add_argument("--seeds", type=int, default=8, help="seeds 1..N per prompt (default 8)")
+    p.add_argument("--base", default="shapes-tiny", help="base model: shapes-tiny, a diffusers folder or a hub id")
     p.add_argument("--features", default=None,
-                   help="also measure diversity with these encoders: clip:MODEL,dinov2:MODEL (a folder or hub id)")
-    p.add_argument("--json", default=None, help="write the full result as JSON here")
+                   help="diversity with these encoders: clip:MODEL,dinov2:MODEL (a folder or hub id, e.g. "
+                        "clip:openai/clip-vit-large-patch14,dinov2:facebook/dinov2-large)")
+    p.add_argument("--adherence", default=None,
+                   help="CLIP model for prompt adherence (default: the clip: model of --features, if it has a text tower)")
+    p.add_argument("--real", default=None,
+                   help="folder of held-out captioned clips: the reference outside the shapes world")
+    p.add_argument("--real-clips", type=int, default=64, help="at most this many of the --real clips (default 64)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when there is one)")
+    p.add_argument("--batch", type=int, default=None, help="videos per sampling batch (default: all seeds of a prompt)")
+    p.add_argument("--num-frames", type=int, default=None, help="video frames, 4k+1 (default: the model's)")
+    p.add_argument("--height", type=int, default=None, help="video height (default: the model's)")
+    p.add_argument("--width", type=int, default=None, help="video width (default: the model's)")
+    p.add_argument("--json", default=None,
+                   help="write the full result as JSON here; results are kept in a .parts folder beside it as they "
+                        "are measured, and a re-run with the same settings resumes from them")
     p.add_argument("--md", default=None, help="write the markdown table here")
     p.add_argument("--plot", default=None, help="write a PNG bar chart here")
     p.set_defaults(func=cmd_evaluate)

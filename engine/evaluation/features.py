@@ -46,38 +46,38 @@ class ImageEncoderFeatures:
         from transformers import CLIPVisionModelWithProjection, Dinov2Model
 
         cls = CLIPVisionModelWithProjection if kind == "clip" else Dinov2Model
+        quiet_transformers()
         try:
             self.net = cls.from_pretrained(model).to(device).eval()
         except OSError as err:
             raise FeatureError(f"could not load {kind} encoder {model!r} ({type(err).__name__}); give a local "
                                "folder or a reachable hub id") from err
         self.kind, self.name, self.device = kind, f"{kind}:{model}", device
-        prep = input_preprocessing(kind, model, self.net.config.image_size)
-        self.resize, self.size = prep["resize"], prep["crop"]
-        self.mean = torch.tensor(prep["mean"]).view(1, 3, 1, 1)
-        self.std = torch.tensor(prep["std"]).view(1, 3, 1, 1)
+        self.prep = input_preprocessing(kind, model, self.net.config.image_size)
+        self.resize, self.size = self.prep["resize"], self.prep["crop"]
 
     def _pixels(self, frames: np.ndarray) -> torch.Tensor:
-        """uint8 frames (N, H, W, 3) to normalized (N, 3, S, S) as the model's image processor makes them:
-        the short side to `resize` (bicubic), then the centre S x S."""
-        from ..distill.data import resize_crop
-
-        square = resize_crop(frames, self.resize, self.resize, mode="bicubic")
-        top = (self.resize - self.size) // 2
-        square = square[:, top : top + self.size, top : top + self.size]
-        x = torch.from_numpy(np.ascontiguousarray(square)).permute(0, 3, 1, 2).float() / 255.0
-        return (x - self.mean) / self.std
+        return pixels(frames, self.prep)
 
     @torch.no_grad()
     def video_features(self, clips: np.ndarray) -> np.ndarray:
         """uint8 clips (B, F, H, W, 3) to one feature vector per clip (B, D)."""
         out = []
         for clip in clips:
-            pixels = self._pixels(clip[evenly_spaced(len(clip))]).to(self.device)
-            result = self.net(pixel_values=pixels)
+            frames = self._pixels(clip[evenly_spaced(len(clip))]).to(self.device, self.net.dtype)
+            result = self.net(pixel_values=frames)
             emb = result.image_embeds if self.kind == "clip" else result.pooler_output
             out.append(emb.float().mean(0).cpu().numpy())
         return np.stack(out)
+
+
+def quiet_transformers() -> None:
+    """No loading bars or load reports (a CLIP model's text tower is unused here and would be listed
+    key by key): they would bury the evaluation's own progress bar."""
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
 
 
 def _edge(value, fallback: int) -> int:
@@ -111,6 +111,20 @@ def input_preprocessing(kind: str, model: str, image_size: int) -> dict:
         crop, resize = crop_default, published.get("resize", crop_default)
     return {"mean": cfg.get("image_mean", published["mean"]), "std": cfg.get("image_std", published["std"]),
             "resize": max(resize, crop), "crop": crop}
+
+
+def pixels(frames: np.ndarray, prep: dict) -> torch.Tensor:
+    """uint8 frames (N, H, W, 3) to normalized (N, 3, S, S) as an image processor makes them: the short
+    side to prep["resize"] (bicubic), then the centre S x S, S = prep["crop"]."""
+    from ..distill.data import resize_crop
+
+    resize, crop = prep["resize"], prep["crop"]
+    square = resize_crop(frames, resize, resize, mode="bicubic")
+    top = (resize - crop) // 2
+    x = torch.from_numpy(np.ascontiguousarray(square[:, top : top + crop, top : top + crop]))
+    x = x.permute(0, 3, 1, 2).float() / 255.0
+    mean, std = (torch.tensor(prep[k], dtype=torch.float32).view(1, 3, 1, 1) for k in ("mean", "std"))
+    return (x - mean) / std
 
 
 def load_extractor(spec: str, device: str = "cpu") -> ImageEncoderFeatures:

@@ -1,0 +1,64 @@
+"""One row of numbers per (model, prompt), and their means per model: the measuring half of
+`python -m engine evaluate` (evaluate.py samples, report.py writes).
+
+Every base: diversity on each CLIP/DINOv2 encoder asked for (paper Eq. 26), prompt adherence (CLIP
+text-video similarity), colour and motion (colour.py), sharpness. The shapes world adds what its bundled
+recognizer reads: diversity in its feature space, prompt fidelity, mode coverage and mode TV, flicker.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import metrics
+from .colour import colour_motion
+
+# per-row keys averaged into a model's entry (others, e.g. diversity_dinov2, are found in the rows)
+MEAN_KEYS = ("diversity", "prompt_fidelity", "all_named_correct", "mode_tv", "mode_coverage", "adherence",
+             "saturation", "saturation_spread", "contrast", "contrast_spread", "motion", "clipped_fraction",
+             "sharpness", "flicker", "saturation_error", "sharpness_ratio", "saturation_gap",
+             "saturation_spread_gap", "contrast_gap", "contrast_spread_gap", "motion_gap")
+
+
+def score_any(clips: np.ndarray, prompts: str | list[str], extractors=(), adherence=None) -> dict:
+    """What is measured on every base. `prompts`: the prompt of all clips, or one caption per clip."""
+    row = {f"diversity_{x.kind}": metrics.diversity(x.video_features(clips)) for x in extractors}
+    if adherence is not None:
+        if isinstance(prompts, str):
+            row["adherence"] = float(np.mean(adherence.scores(clips, prompts)))
+        else:
+            row["adherence"] = float(np.mean([adherence.scores(c[None], p)[0] for c, p in zip(clips, prompts)]))
+    row.update(colour_motion(clips))
+    row["clipped_fraction"] = metrics.colour_stats(clips)["clipped_fraction"]
+    row["sharpness"] = metrics.sharpness(clips)
+    return row
+
+
+def score_shapes(named: dict, clips: np.ndarray, prompt: str, recognizer, extractors=(), adherence=None) -> dict:
+    """score_any and the recognizer's reading of the shapes world (named: the factors the prompt names)."""
+    predicted, features = recognizer.predict(clips)
+    acc = metrics.attribute_accuracy(named, predicted)
+    return {
+        "diversity": metrics.diversity(features),
+        "prompt_fidelity": float(np.mean(list(acc.values()))) if acc else None,
+        "all_named_correct": metrics.all_named_correct(named, predicted) if named else None,
+        "factor_accuracy": acc,
+        "mode_tv": metrics.mode_tv(named, predicted),
+        "mode_coverage": metrics.mode_coverage(named, predicted),
+        "flicker": metrics.flicker(clips),
+        **score_any(clips, prompt, extractors, adherence),
+    }
+
+
+def mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return round(float(np.mean(values)), 6) if values else None
+
+
+def aggregate(rows: list[dict], factor_names=()) -> dict:
+    """The mean of each metric over a model's rows (None where no row has it)."""
+    extra = sorted({k for r in rows for k in r if k.startswith("diversity_")})
+    out = {k: mean(r.get(k) for r in rows) for k in (*MEAN_KEYS, *extra)}
+    if factor_names:
+        out["factor_accuracy"] = {f: mean(r["factor_accuracy"].get(f) for r in rows) for f in factor_names}
+    return out

@@ -1,0 +1,75 @@
+"""EvalSettings: what `python -m engine evaluate` measures and how. Torch-free, so the command line
+refuses a bad setting before it imports the models.
+
+Each field is named as its command-line flag is (`num_frames` is --num-frames); errors name the field.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..config.fields import ConfigError
+from ..models.names import STUDIO_META, resolve_model
+from .specs import ModelSpec
+
+MAX_SEEDS = 64
+
+
+def base_world(base: str) -> str | None:
+    """'shapes' for a base of the built-in world (the recognizer's exact metrics apply), else None; read
+    from the pipeline folder's dfd_studio.json, nothing loaded. Raises ModelError for a bad name."""
+    _, folder = resolve_model(base)
+    meta = folder / STUDIO_META if folder is not None else None
+    if meta is None or not meta.is_file():
+        return None
+    return json.loads(meta.read_text()).get("world")
+
+
+@dataclass
+class EvalSettings:
+    models: list[str]
+    prompts: str = "all"  # a built-in set (detailed, underspecified, all: shapes bases) or a prompt file
+    seeds: int = 8  # seeds 1..N per prompt, unless a JSONL prompt gives its own
+    base: str = "shapes-tiny"
+    data_dir: str | None = None  # to name students by job id
+    features: list[str] = field(default_factory=list)  # clip:MODEL, dinov2:MODEL
+    adherence: str | None = None  # the CLIP model of prompt adherence (default: the clip: features model)
+    real: str | None = None  # a folder of held-out captioned clips: the reference outside the shapes world
+    real_clips: int = 64  # at most this many of them
+    device: str | None = None  # cuda when there is one, else cpu
+    batch: int | None = None  # at most this many videos per sampling batch (default: all seeds of a prompt)
+    num_frames: int | None = None
+    height: int | None = None
+    width: int | None = None
+    parts: str | None = None  # folder of per-(model, prompt) results, for resuming
+
+    def validate(self) -> "EvalSettings":
+        """Raise ConfigError (a ValueError) naming the field of a bad setting; returns self."""
+        if not self.models:
+            raise ConfigError("models", "{models} is empty; name at least one, e.g. teacher@50,teacher@4")
+        for name in self.models:
+            ModelSpec.parse(name, self.data_dir)
+        if not 2 <= self.seeds <= MAX_SEEDS:
+            raise ConfigError("seeds", f"{{seeds}} must be between 2 and {MAX_SEEDS} (diversity needs pairs), got {self.seeds}")
+        if self.batch is not None and self.batch < 1:
+            raise ConfigError("batch", f"{{batch}} must be at least 1 video, got {self.batch}")
+        if self.real_clips < 2:
+            raise ConfigError("real_clips", f"{{real_clips}} must be at least 2, got {self.real_clips}")
+        if self.device is not None and self.device.split(":")[0] not in ("cpu", "cuda", "mps"):
+            raise ConfigError("device", f"{{device}} must be cpu, cuda, cuda:N or mps, got {self.device!r}")
+        if self.real is not None and not Path(self.real).is_dir():
+            raise ConfigError("real", f"{{real}} is {self.real}, which is not a folder; give a folder of captioned held-out clips")
+        if self.num_frames is not None and (self.num_frames < 1 or (self.num_frames - 1) % 4):
+            raise ConfigError("num_frames", f"{{num_frames}} must be 4k+1 (e.g. 17 or 81), got {self.num_frames}")
+        for name in ("height", "width"):
+            value = getattr(self, name)
+            if value is not None and (value <= 0 or value % 2):
+                raise ConfigError(name, f"{{{name}}} must be a positive even number, got {value}")
+        return self
+
+    def shared_fingerprint(self) -> dict:
+        """What every measured number depends on besides its model and prompt (resume.py)."""
+        keep = ("base", "features", "adherence", "real", "real_clips", "num_frames", "height", "width")
+        return {k: v for k, v in asdict(self).items() if k in keep}
