@@ -1,17 +1,19 @@
-"""The training-seed study: its plan of distill runs and the mean +- std it reports."""
+"""The training-seed study: its plan of distill runs, the references it adds, the re-use of evaluations
+by fingerprint, the records it re-derives from, and the claims it marks resolved or not."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from engine.evaluation import study
+from engine.evaluation import study, study_plan, study_references, study_report
 
 
-def _result(models: dict[str, dict[str, float]]) -> dict:
-    """An evaluate result with the given detailed-regime metrics per model name."""
-    return {"models": {name: {"by_regime": {"detailed": dict(metrics)}} for name, metrics in models.items()}}
+def _result(models: dict[str, dict[str, float]], regime: str = "detailed") -> dict:
+    """An evaluate result with the given regime's metrics per model name."""
+    return {"models": {name: {"nfe": 4, "by_regime": {regime: dict(metrics)}} for name, metrics in models.items()}}
 
 
 def test_plan_trains_one_dmd2_per_seed_and_starts_every_variant_from_it(tmp_path):
@@ -22,24 +24,111 @@ def test_plan_trains_one_dmd2_per_seed_and_starts_every_variant_from_it(tmp_path
     assert dfd[dfd.index("--init") + 1] == str(tmp_path / "seed0" / "dmd2")
     assert dfd[dfd.index("--student-input") + 1] == "backward" and dfd[dfd.index("--steps") + 1] == "200"
     assert runs[3].command[runs[3].command.index("--seed") + 1] == "1"
-    with pytest.raises(ValueError, match="unknown variant.*dfd-p2"):
+    with pytest.raises(ValueError, match="unknown variant 'dfd-p2'"):
         study.plan(tmp_path, [0], "shapes-tiny", 10, 10, ["dfd-p2"])
+    with pytest.raises(ValueError, match="bad seed count in 'dfd-p1@x'"):
+        study.plan(tmp_path, [0], "shapes-tiny", 10, 10, ["dfd-p1@x"])
 
 
-def test_combine_reports_mean_and_sample_std_over_training_seeds_by_run_name():
-    refs = _result({"real": {"diversity": 0.4, "prompt_fidelity": 0.97}})
-    per_seed = {0: _result({"runs/seed0/dfd-p0.5": {"diversity": 0.2, "prompt_fidelity": 0.8}}),
-                1: _result({"runs/seed1/dfd-p0.5": {"diversity": 0.4, "prompt_fidelity": 0.9}}),
-                2: _result({"runs/seed2/dfd-p0.5": {"diversity": 0.3, "prompt_fidelity": None}})}
-    out = study.combine(refs, per_seed, gaps={"dfd-p0.5": [0.5, 0.7, 0.6]})
+def test_the_headline_trio_gets_five_seeds_the_others_three_or_what_is_asked(tmp_path):
+    runs = study.plan(tmp_path, [0, 1, 2, 3, 4], "shapes-tiny", 10, 10, ["dmd2-continued", "dfd-p0.5", "dfd-p1",
+                                                                         "dfd-blend0.5@1"])
+    seeds = {}
+    for r in runs:
+        seeds.setdefault(r.name, []).append(r.seed)
+    assert seeds == {"dmd2": [0, 1, 2, 3, 4], "dmd2-continued": [0, 1, 2, 3, 4], "dfd-p0.5": [0, 1, 2, 3, 4],
+                     "dfd-p1": [0, 1, 2], "dfd-blend0.5": [0]}
+    assert len(study.plan(tmp_path, [0, 1], "shapes-tiny", 10, 10, None)) == 2 * 9  # the paper's 8 and dmd2
+
+
+def test_every_variant_is_a_distill_command_the_config_accepts(tmp_path):
+    from engine.config.distill import DistillConfig
+    from engine.config.fields import flag
+
+    flags = {flag(f) for f in DistillConfig.__dataclass_fields__}
+    for name, options in study_plan.VARIANTS.items():
+        assert {o for o in options if o.startswith("--")} <= flags, name
+
+
+def _seed_eval(seed: int, **per_run) -> dict:
+    return _result({f"runs/seed{seed}/{name}": metrics for name, metrics in per_run.items()}, "underspecified")
+
+
+def test_combine_keeps_each_seed_and_the_claims_get_paired_intervals():
+    refs = _result({"real": {"diversity": 0.4}, "teacher@2:cfg=3": {"mode_coverage": 5.0}}, "underspecified")
+    per_seed = {s: _seed_eval(s, **{"dmd2-continued": {"mode_coverage": 5.0 + 0.1 * s},
+                                    "dfd-p0.5": {"mode_coverage": 6.0 + 0.1 * s + (0.05 if s == 1 else 0)}})
+                for s in range(3)}
+    out = study.combine(refs, per_seed, gaps={"dfd-p0.5": {0: 0.5, 1: 0.7, 2: 0.6}}, guidance={"dfd-p0.5": 3.0})
     dfd = out["models"]["dfd-p0.5"]
-    assert dfd["seeds"] == 3 and out["training_seeds"] == [0, 1, 2]
-    assert dfd["by_regime"]["detailed"]["diversity"] == {"mean": 0.3, "std": 0.1, "n": 3}
-    assert dfd["by_regime"]["detailed"]["prompt_fidelity"] == {"mean": 0.85, "std": 0.0707, "n": 2}  # None skipped
-    assert dfd["real_gap"]["mean"] == 0.6
-    assert out["models"]["real"]["by_regime"]["detailed"]["diversity"] == {"mean": 0.4, "std": 0.0, "n": 1}
+    assert dfd["seeds"] == 3 and dfd["by_seed"]["underspecified"]["mode_coverage"] == pytest.approx({0: 6.0, 1: 6.15, 2: 6.2})
+    assert dfd["real_gap"]["mean"] == 0.6 and out["models"]["teacher@2:cfg=3"]["cfg"] == 3.0
+    found = {c["claim"]: c for c in study_report.claims(out)}
+    modes = found["DFD p=0.5 covers more modes than the control (underspecified)"]
+    assert modes["difference"]["seeds"] == [0, 1, 2] and modes["verdict"] == "better"  # +1.0, +1.05, +1.0
+    vs_teacher = found["DFD p=0.5 covers as many modes as the 4-NFE teacher with CFG"]["difference"]
+    assert vs_teacher["mean"] == pytest.approx(1.1167, abs=1e-4)  # against the teacher's one value
     table = study.to_markdown(out)
-    assert "| dfd-p0.5 | 0.850 ± 0.071 | 0.300 ± 0.100 |" in table and "0.600 ± 0.100 |" in table
+    assert "| teacher@2:cfg=3 | 3 | 4 | - |" in table and "| dfd-p0.5 | 1 (distilled from 3) | 4 | 3 |" in table
+    assert "| DFD p=0.5 covers more modes than the control (underspecified) |" in table and "| better |" in table
+
+
+def test_a_variant_that_loses_on_an_axis_does_not_dominate():
+    refs = _result({"real": {}})
+    per_seed = {s: {"models": {f"r/seed{s}/{n}": {"by_regime": {
+        "detailed": {"prompt_fidelity": v, "all_named_correct": 0.9},
+        "underspecified": {"mode_coverage": 6.0, "mode_tv": 0.3, "prompt_fidelity": 0.9}}}
+        for n, v in (("dmd2-continued", 0.99), ("dfd-p0.5", 0.98 + 0.001 * s), ("dfd-blend0.5", 0.995))}}
+        for s in range(3)}
+    won = study_report.dominance(study.combine(refs, per_seed))
+    assert won["dfd-p0.5"]["no_resolved_loss"] is False  # fidelity 0.980-0.982 against 0.99 on every seed
+    assert won["dfd-blend0.5"]["no_resolved_loss"] and won["dfd-blend0.5"]["not_worse_by_mean"]
+
+
+def test_an_evaluation_is_reused_only_while_its_fingerprint_matches(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_run(command):
+        calls.append(command)
+        Path(command[command.index("--json") + 1]).write_text(json.dumps({"models": {}, "run": len(calls)}))
+        return type("Done", (), {"returncode": 0})()
+
+    monkeypatch.setattr(study.subprocess, "run", fake_run)
+    lora = tmp_path / "lora.safetensors"
+    lora.write_bytes(b"one")
+    path = tmp_path / "eval.json"
+    first = study._evaluated(["a"], 8, "shapes-tiny", path, [lora], log=lambda _: None)
+    assert study._evaluated(["a"], 8, "shapes-tiny", path, [lora], log=lambda _: None) == first and len(calls) == 1
+    assert first["study_fingerprint"]["settings"]["eval_seeds"] == 8
+    lora.write_bytes(b"retrained")
+    study._evaluated(["a"], 8, "shapes-tiny", path, [lora], log=lambda _: None)
+    study._evaluated(["a"], 16, "shapes-tiny", path, [lora], log=lambda _: None)
+    assert len(calls) == 3
+    assert study.fingerprint(["a"], 8, "b")["hash"] != study.fingerprint(["a"], 8, "b", [lora])["hash"]
+
+
+def test_the_records_alone_rederive_the_study(tmp_path):
+    records = tmp_path / "records"
+    (records / "seed0" / "dfd-p0.5").mkdir(parents=True)
+    (records / "references.json").write_text(json.dumps(_result({"real": {"diversity": 0.4}})))
+    (records / "seed0" / "eval.json").write_text(json.dumps(_result({"runs/seed0/dfd-p0.5": {"diversity": 0.2}})))
+    (records / "seed0" / "dfd-p0.5" / "summary.json").write_text(json.dumps({"real_gap_last20": 0.7}))
+    (records / "seed0" / "dfd-p0.5" / "distill_config.json").write_text(json.dumps({"guidance": 3.0}))
+    out = study.rederive(records)
+    assert out["models"]["dfd-p0.5"]["real_gap"]["mean"] == 0.7 and out["models"]["dfd-p0.5"]["trained_cfg"] == 3.0
+    assert out["models"]["dfd-p0.5"]["by_regime"]["detailed"]["diversity"]["mean"] == 0.2
+
+
+def test_saturation_is_judged_at_each_clips_own_mode_and_sharpness_against_decoded_real():
+    prompt = "a red circle moving left on a dark background"
+    mode = {"shape": "circle", "colour": "red", "motion": "left", "background": "dark"}
+    at_mode = study_references.mode_saturation(mode)
+    row = {"saturation": at_mode + 0.05, "sharpness": 2.0, "clip_factors": [mode, mode],
+           "clip_saturation": [at_mode + 0.04, at_mode + 0.06]}
+    terms = study_references.prompt_terms(prompt, row, {"sharpness": 4.0})
+    assert terms["sharpness_vs_decoded"] == 0.5 and terms["sharpness_deviation"] == 0.5
+    assert terms["saturation_excess"] == pytest.approx(0.05) and terms["saturation_error_matched"] == pytest.approx(0.05)
+    assert abs(study_references.population_saturation(prompt) - at_mode) < 0.01  # one mode: the same reference
 
 
 def test_study_plot_is_a_png(tmp_path):

@@ -1,130 +1,123 @@
 """The training-seed study of docs/results.md: DMD2, the fair DMD2 control, and DFD variants, each trained
-with several seeds, evaluated the same way, and reported as mean +- std over the seeds.
+with several seeds, evaluated the same way, and reported as mean +- std over the seeds with a paired 95%
+interval per difference from the control (stats.py).
 
-Per training seed s the plan is: a DMD2 student from the teacher, then post-training runs that all start
-from it (the same number of steps each): DMD continued (the control: without it a DFD gain may just be
-more training), DFD at several p, and both again with backward-simulated student inputs and with
-underspecified training captions (the regimes where docs/method.md predicts mode averaging). Every run is a
+The plan of runs is study_plan.py; the tables, claims and figure are study_report.py. Every run is a
 `python -m engine distill` command in its own folder, skipped when already finished, so an interrupted
-study picks up where it stopped. Evaluation runs `python -m engine evaluate` once for the references
-(real clips, the teacher at 50 and 4 steps) and once per seed for its students.
+study picks up where it stopped. Evaluation runs `python -m engine evaluate` once for the references and
+once per seed for its students; an evaluation is re-used only while its fingerprint (the evaluation code,
+its settings and the students' LoRA files) is unchanged. The small files of every run and evaluation are
+copied to `<out>/records`, from which `rederive` rebuilds the tables without the runs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import shlex
+import shutil
 import subprocess
 import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..models.students import LORA_FILE
-from .evaluate import save_figure
+from .study_plan import CONTROL, VARIANTS, Run, execute, keep_records, plan  # noqa: F401  (the command's names)
+from .study_references import DERIVED, add_reference_terms
+from .study_report import plot, to_markdown  # noqa: F401  (the command's writers)
 
-REFERENCES = ("real", "teacher@50", "teacher@4")
-# Post-training variants: name -> distill options on top of --init <the seed's dmd2>.
-VARIANTS = {
-    "dmd2-continued": ["--method", "dmd2"],
-    "dfd-p0.25": ["--method", "dfd", "--data-forcing-prob", "0.25"],
-    "dfd-p0.5": ["--method", "dfd", "--data-forcing-prob", "0.5"],
-    "dfd-p1": ["--method", "dfd", "--data-forcing-prob", "1"],
-    "dmd2-continued-backward": ["--method", "dmd2", "--student-input", "backward"],
-    "dfd-p0.5-backward": ["--method", "dfd", "--data-forcing-prob", "0.5", "--student-input", "backward"],
-    "dmd2-continued-underspecified": ["--method", "dmd2", "--caption-regime", "underspecified"],
-    "dfd-p0.5-underspecified": ["--method", "dfd", "--data-forcing-prob", "0.5", "--caption-regime", "underspecified"],
-}
+# The teacher at the training CFG (SHAPES_PRESET's guidance 3) is the headline reference; CFG 5 is the
+# shipped sampler's. Equal budget: a 4-step student costs 4 NFE, the teacher 2 per CFG step, 1 without.
+REFERENCES = ("real", "real-decoded", "teacher@50:cfg=3", "teacher@50:cfg=5", "teacher@4:cfg=3", "teacher@2:cfg=3",
+              "teacher@4:cfg=1")
 METRICS = ("prompt_fidelity", "all_named_correct", "diversity", "mode_coverage", "mode_tv", "saturation_error",
-           "sharpness_ratio", "flicker")
+           "sharpness_ratio", "flicker", *DERIVED)
+ROOT = Path(__file__).resolve().parents[1]
+# What an evaluation's numbers depend on: a change in any of these files makes a fresh evaluation.
+FINGERPRINTED = ("evaluation", "shapes", "generation", "models", "config/sample.py", "assets/shapes-recognizer")
+_NOT_EVALUATION = {"study.py", "study_plan.py", "study_report.py", "stats.py"}
 
 
-@dataclass
-class Run:
-    name: str  # dmd2 or a VARIANTS key
-    seed: int
-    out: Path
-    command: list[str] = field(default_factory=list)
-
-    @property
-    def done(self) -> bool:
-        return (self.out / LORA_FILE).is_file() and (self.out / "made_by.json").is_file()
+def _files_of(entry: str) -> list[Path]:
+    path = ROOT / entry
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()
+                                                 and p.suffix in (".py", ".json", ".safetensors"))
+    return [p for p in files if p.name not in _NOT_EVALUATION and "__pycache__" not in p.parts]
 
 
-def plan(out: Path, seeds: list[int], base: str, dmd2_steps: int, post_steps: int,
-         variants: list[str] | None = None) -> list[Run]:
-    """Every distill run of the study, in an order where each run's --init exists before it starts."""
-    unknown = set(variants or []) - set(VARIANTS)
-    if unknown:
-        raise ValueError(f"unknown variant(s) {', '.join(sorted(unknown))}; choose from {', '.join(VARIANTS)}")
-    runs = []
-    for seed in seeds:
-        folder = Path(out) / f"seed{seed}"
-        dmd2 = folder / "dmd2"
-        common = ["--base", base, "--data", "shapes", "--seed", str(seed)]
-        runs.append(Run("dmd2", seed, dmd2, ["distill", "--method", "dmd2", *common, "--steps", str(dmd2_steps),
-                                             "--out", str(dmd2)]))
-        for name in variants or list(VARIANTS):
-            runs.append(Run(name, seed, folder / name, ["distill", *VARIANTS[name], "--init", str(dmd2), *common,
-                                                        "--steps", str(post_steps), "--out", str(folder / name)]))
-    return runs
+def fingerprint(models: list[str], eval_seeds: int, base: str, loras: list[Path] = ()) -> dict:
+    """A hash of the evaluation code, the recognizer, the settings and the students' LoRA files."""
+    h = hashlib.sha256()
+    for path in [p for entry in FINGERPRINTED for p in _files_of(entry)] + [Path(p) for p in loras]:
+        h.update(str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name).encode())
+        h.update(path.read_bytes() if path.is_file() else b"missing")
+    settings = {"models": list(models), "eval_seeds": eval_seeds, "base": base, "prompts": "all"}
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    return {"hash": h.hexdigest(), "settings": settings}
 
 
-def execute(run: Run, log) -> float:
-    """Run one distill command (fresh folder), record its command and wall time; returns seconds."""
-    import shutil
-
-    if run.out.exists():
-        shutil.rmtree(run.out)  # an unfinished run restarts from scratch, as its recorded time must be whole
-    command = [sys.executable, "-m", "engine", *run.command]
-    log(f"$ python -m engine {shlex.join(run.command)}")
-    started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        raise RuntimeError(f"{run.name} (seed {run.seed}) failed: {result.stderr.strip().splitlines()[-1:]}")
-    (run.out / "made_by.json").write_text(json.dumps(
-        {"made_by": "python -m engine " + shlex.join(run.command), "wall_seconds": round(seconds, 1),
-         "note": f"a run of `python -m engine study` (training seed {run.seed}); wall time on the machine it ran on"},
-        indent=2) + "\n")
-    return seconds
-
-
-def _evaluated(models: list[str], eval_seeds: int, base: str, json_path: Path) -> dict:
-    """`python -m engine evaluate` of these models on every prompt; its JSON result."""
+def _evaluated(models: list[str], eval_seeds: int, base: str, json_path: Path, loras=(), log=print) -> dict:
+    """The evaluation of these models: re-used from json_path when its fingerprint matches, else run."""
+    stamp = fingerprint(models, eval_seeds, base, loras)
+    if json_path.is_file():
+        kept = json.loads(json_path.read_text())
+        if kept.get("study_fingerprint", {}).get("hash") == stamp["hash"]:
+            return kept
+        log(f"{json_path}: the evaluation code, settings or students changed; evaluating again")
     command = ["evaluate", "--models", ",".join(models), "--prompts", "all", "--seeds", str(eval_seeds),
                "--base", base, "--json", str(json_path)]
     if subprocess.run([sys.executable, "-m", "engine", *command]).returncode != 0:
         raise RuntimeError(f"evaluate failed for {json_path}; see above")
-    return json.loads(json_path.read_text())
+    result = json.loads(json_path.read_text())
+    result["study_fingerprint"] = stamp
+    json_path.write_text(json.dumps(result, indent=2) + "\n")
+    return result
 
 
 def run_study(runs: list[Run], out: Path, base: str, eval_seeds: int, log=print, started=None, finished=None) -> dict:
-    """Train the runs not done yet, evaluate what changed (references once), and combine over seeds.
-    `started(run)` / `finished(run)` report progress. Raises RuntimeError when a command fails."""
-    fresh_seeds = set()
+    """Train the runs not done yet, evaluate what changed (references once), keep the records, and combine
+    over seeds. `started(run)` / `finished(run)` report progress. Raises RuntimeError when a command fails."""
+    from ..models.students import LORA_FILE
+
     for run in (r for r in runs if not r.done):
         if started:
             started(run)
         execute(run, log)
-        fresh_seeds.add(run.seed)
         if finished:
             finished(run)
-    ref_path = Path(out) / "references.json"
-    references = json.loads(ref_path.read_text()) if ref_path.is_file() else _evaluated(
-        list(REFERENCES), eval_seeds, base, ref_path)
-    per_seed, gaps, seconds = {}, {}, {}
+    records = Path(out) / "records"
+    records.mkdir(parents=True, exist_ok=True)
+    _evaluated(list(REFERENCES), eval_seeds, base, Path(out) / "references.json", log=log)
+    shutil.copyfile(Path(out) / "references.json", records / "references.json")
     for seed in dict.fromkeys(r.seed for r in runs):
         seed_runs = [r for r in runs if r.seed == seed]
         path = Path(out) / f"seed{seed}" / "eval.json"
-        per_seed[seed] = (json.loads(path.read_text()) if path.is_file() and seed not in fresh_seeds
-                          else _evaluated([str(r.out) for r in seed_runs], eval_seeds, base, path))
+        _evaluated([str(r.out) for r in seed_runs], eval_seeds, base, path, [r.out / LORA_FILE for r in seed_runs], log)
         for r in seed_runs:
-            gaps.setdefault(r.name, []).append(json.loads((r.out / "summary.json").read_text()).get("real_gap_last20"))
-            seconds.setdefault(r.name, []).append(json.loads((r.out / "made_by.json").read_text())["wall_seconds"])
-    return combine(references, per_seed, gaps, seconds)
+            keep_records(r, records)
+        shutil.copyfile(path, records / f"seed{seed}" / "eval.json")
+    return rederive(records, [r.seed for r in runs])
+
+
+def rederive(records: Path, seeds: list[int] | None = None) -> dict:
+    """The study's result from its records folder alone (references.json, seed*/eval.json and each run's
+    summary.json, made_by.json and distill_config.json); `seeds` limits it to those training seeds."""
+    records = Path(records)
+    references = json.loads((records / "references.json").read_text())
+    per_seed, gaps, seconds, guidance = {}, {}, {}, {}
+    folders = sorted(records.glob("seed*"), key=lambda p: int(p.name[4:]))
+    for folder in folders:
+        seed = int(folder.name[4:])
+        if seeds is not None and seed not in seeds or not (folder / "eval.json").is_file():
+            continue
+        per_seed[seed] = json.loads((folder / "eval.json").read_text())
+        for run in sorted(p for p in folder.iterdir() if p.is_dir()):
+            summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").is_file() else {}
+            gaps.setdefault(run.name, {})[seed] = summary.get("real_gap_last20")
+            made = json.loads((run / "made_by.json").read_text()) if (run / "made_by.json").is_file() else {}
+            seconds.setdefault(run.name, {})[seed] = made.get("wall_seconds")
+            if (run / "distill_config.json").is_file():
+                guidance[run.name] = json.loads((run / "distill_config.json").read_text()).get("guidance")
+    return combine(references, per_seed, gaps, seconds, guidance)
 
 
 def mean_std(values: list[float]) -> dict:
@@ -136,88 +129,41 @@ def mean_std(values: list[float]) -> dict:
             "n": int(len(v))}
 
 
-def combine(references: dict, per_seed: dict[int, dict], gaps: dict[str, list[float]] | None = None,
-            seconds: dict[str, list[float]] | None = None) -> dict:
-    """Mean +- std over training seeds of every metric, per caption regime.
+def _reference_cfg(name: str) -> float | None:
+    from .specs import ModelSpec
 
-    `references` is one evaluate result (real, teachers: no training seed); `per_seed[s]` is the evaluate
-    result of seed s's students, whose model names end in the run name (a folder path). `gaps` maps a run
-    name to its validity gaps (summary.json, one per seed); `seconds` to its wall times."""
+    spec = ModelSpec.parse(name) if name.startswith(("teacher@", "real")) else None
+    return spec.guidance if spec is not None and spec.kind == "teacher" else None
+
+
+def combine(references: dict, per_seed: dict[int, dict], gaps: dict[str, dict[int, float]] | None = None,
+            seconds: dict[str, dict[int, float]] | None = None, guidance: dict[str, float] | None = None) -> dict:
+    """Mean +- std over training seeds of every metric, per caption regime, with each seed's value kept.
+
+    `references` is one evaluate result (real, real-decoded, teachers: no training seed); `per_seed[s]` is
+    the evaluate result of seed s's students, whose model names end in the run name (a folder path). `gaps`
+    and `seconds` map a run name to its validity gap and wall time per seed; `guidance` to the teacher CFG
+    it was trained against."""
+    decoded = references.get("per_prompt", {}).get("real-decoded")
+    for result in (references, *per_seed.values()):
+        add_reference_terms(result, decoded)
     table: dict[str, dict] = {}
     for name, entry in references["models"].items():
-        table[name] = {"seeds": 0, "by_regime": {
+        table[name] = {"seeds": 0, "nfe": entry.get("nfe"), "cfg": _reference_cfg(name), "by_regime": {
             regime: {k: mean_std([row.get(k)]) for k in METRICS} for regime, row in entry["by_regime"].items()}}
-    names: list[str] = []
-    for result in per_seed.values():
-        for model in result["models"]:
-            label = Path(model).name
-            if model not in REFERENCES and label not in names:
-                names.append(label)
+    names = list(dict.fromkeys(Path(m).name for r in per_seed.values() for m in r["models"] if m not in REFERENCES))
     for label in names:
-        rows = [(seed, m) for seed, r in per_seed.items() for model, m in r["models"].items() if Path(model).name == label]
-        regimes = sorted({g for _, m in rows for g in m["by_regime"]})
-        table[label] = {"seeds": len(rows), "by_regime": {
-            regime: {k: mean_std([m["by_regime"].get(regime, {}).get(k) for _, m in rows]) for k in METRICS}
-            for regime in regimes}}
-        if gaps and label in gaps:
-            table[label]["real_gap"] = mean_std(gaps[label])
-        if seconds and label in seconds:
-            table[label]["wall_seconds"] = mean_std(seconds[label])
-    return {"training_seeds": sorted(per_seed), "models": table}
-
-
-def _cell(stat: dict | None) -> str:
-    if not stat or stat.get("mean") is None:
-        return "-"
-    return f"{stat['mean']:.3f}" if not stat.get("std") else f"{stat['mean']:.3f} ± {stat['std']:.3f}"
-
-
-def to_markdown(study: dict) -> str:
-    """One table per caption regime: mean ± std over training seeds; the validity gap beside them."""
-    columns = [("prompt_fidelity", "prompt fidelity ↑"), ("diversity", "diversity ↑"),
-               ("mode_coverage", "modes covered ↑"), ("mode_tv", "mode TV ↓"), ("saturation_error", "saturation error ↓"),
-               ("sharpness_ratio", "sharpness / real")]
-    seeds = ", ".join(str(s) for s in study["training_seeds"])
-    lines = [f"Mean ± std over training seeds {seeds} (references have no training seed).", ""]
-    for regime in ("detailed", "underspecified"):
-        lines += [f"**{regime} prompts**", "",
-                  "| model | " + " | ".join(c for _, c in columns) + " | validity gap ‖x_real − G‖² |",
-                  "|---" * (len(columns) + 2) + "|"]
-        for name, entry in study["models"].items():
-            row = entry["by_regime"].get(regime)
-            if row is None:
-                continue
-            cells = [_cell(row.get(k)) for k, _ in columns]
-            lines.append(f"| {name} | " + " | ".join(cells) + f" | {_cell(entry.get('real_gap'))} |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def plot(study: dict, path: Path) -> Path:
-    """Bars with std error bars: diversity, fidelity, mode TV, saturation error and sharpness, one row per
-    regime (a panel whose metric is undefined in that regime is left blank)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = [("diversity", "diversity ↑"), ("prompt_fidelity", "prompt fidelity ↑"), ("mode_tv", "mode TV ↓"),
-            ("saturation_error", "saturation error ↓"), ("sharpness_ratio", "sharpness / real (1 = real)")]
-    regimes = ("detailed", "underspecified")
-    names = list(study["models"])
-    fig, axes = plt.subplots(len(regimes), len(keys), figsize=(3.4 * len(keys), 3.3 * len(regimes)), squeeze=False)
-    for r, regime in enumerate(regimes):
-        for c, (key, title) in enumerate(keys):
-            ax = axes[r][c]
-            stats = [study["models"][n]["by_regime"].get(regime, {}).get(key) or {} for n in names]
-            if not any(s.get("mean") is not None for s in stats):  # e.g. mode TV: no free factor to count
-                ax.axis("off")
-                ax.set_title(f"{title} ({regime}): not defined", fontsize=9)
-                continue
-            means = [s.get("mean") or 0.0 for s in stats]
-            stds = [s.get("std") or 0.0 for s in stats]
-            # tab20: the study has 12 models, so the default 10-colour cycle would repeat colours
-            ax.bar(range(len(names)), means, yerr=stds, capsize=2, color=[plt.get_cmap("tab20")(i % 20) for i in range(len(names))])
-            ax.set_xticks(range(len(names)), names, rotation=55, ha="right", fontsize=7)
-            ax.set_title(f"{title} ({regime})", fontsize=9)
-    return save_figure(fig, path)
+        rows = {seed: m for seed, r in per_seed.items() for model, m in r["models"].items() if Path(model).name == label}
+        regimes = sorted({g for m in rows.values() for g in m["by_regime"]})
+        by_seed = {regime: {k: {s: m["by_regime"].get(regime, {}).get(k) for s, m in rows.items()} for k in METRICS}
+                   for regime in regimes}
+        table[label] = {"seeds": len(rows), "nfe": next(iter(rows.values())).get("nfe"),
+                        "trained_cfg": (guidance or {}).get(label), "by_seed": by_seed,
+                        "by_regime": {regime: {k: mean_std(list(v.values())) for k, v in metrics.items()}
+                                      for regime, metrics in by_seed.items()}}
+        for key, source in (("real_gap", gaps), ("wall_seconds", seconds)):
+            if source and label in source:
+                kept = {s: v for s, v in source[label].items() if s in rows}
+                table[label][key] = mean_std(list(kept.values()))
+                table[label][f"{key}_by_seed"] = kept
+    return {"training_seeds": sorted(per_seed), "control": CONTROL, "models": table}

@@ -65,6 +65,7 @@ def prompt_terms(prompt: str, row: dict, decoded: dict | None) -> dict:
     out = {"saturation_error_population": abs(row["saturation"] - population_saturation(prompt))}
     if decoded and decoded.get("sharpness"):
         out["sharpness_vs_decoded"] = row["sharpness"] / decoded["sharpness"]
+        out["sharpness_deviation"] = abs(out["sharpness_vs_decoded"] - 1.0)  # artefacts (> 1) and blur (< 1) alike
     if row.get("clip_factors"):
         excess = [s - mode_saturation(f) for f, s in zip(row["clip_factors"], row["clip_saturation"])]
         out["saturation_excess"] = float(np.mean(excess))
@@ -72,7 +73,7 @@ def prompt_terms(prompt: str, row: dict, decoded: dict | None) -> dict:
     return out
 
 
-DERIVED = ("sharpness_vs_decoded", "saturation_error_population", "saturation_excess", "saturation_error_matched")
+DERIVED = ("sharpness_vs_decoded", "sharpness_deviation", "saturation_error_population", "saturation_excess", "saturation_error_matched")
 
 
 def add_reference_terms(result: dict, decoded_rows: dict[str, dict] | None) -> dict:
