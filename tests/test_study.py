@@ -109,14 +109,19 @@ def test_an_evaluation_is_reused_only_while_its_fingerprint_matches(tmp_path, mo
 
 def test_the_records_alone_rederive_the_study(tmp_path):
     records = tmp_path / "records"
-    (records / "seed0" / "dfd-p0.5").mkdir(parents=True)
+    (records / "references.json").parent.mkdir(parents=True)
     (records / "references.json").write_text(json.dumps(_result({"real": {"diversity": 0.4}})))
-    (records / "seed0" / "eval.json").write_text(json.dumps(_result({"runs/seed0/dfd-p0.5": {"diversity": 0.2}})))
-    (records / "seed0" / "dfd-p0.5" / "summary.json").write_text(json.dumps({"real_gap_last20": 0.7}))
-    (records / "seed0" / "dfd-p0.5" / "distill_config.json").write_text(json.dumps({"guidance": 3.0}))
+    for name, diversity in (("dfd-p0.5", 0.2), ("dfd-blend0.5", 0.3)):
+        run = records / "seed0" / name
+        run.mkdir(parents=True)
+        (run / "eval.json").write_text(json.dumps(_result({"real": {}, f"runs/seed0/{name}": {"diversity": diversity}})))
+        (run / "summary.json").write_text(json.dumps({"real_gap_last20": 0.7}))
+        (run / "distill_config.json").write_text(json.dumps({"guidance": 3.0}))
     out = study.rederive(records)
     assert out["models"]["dfd-p0.5"]["real_gap"]["mean"] == 0.7 and out["models"]["dfd-p0.5"]["trained_cfg"] == 3.0
     assert out["models"]["dfd-p0.5"]["by_regime"]["detailed"]["diversity"]["mean"] == 0.2
+    assert out["models"]["dfd-blend0.5"]["by_regime"]["detailed"]["diversity"]["mean"] == 0.3
+    assert "dfd-blend0.5" not in study.rederive(records, {(0, "dfd-p0.5")})["models"]  # only the plan's runs
 
 
 def test_saturation_is_judged_at_each_clips_own_mode_and_sharpness_against_decoded_real():

@@ -5,9 +5,10 @@ interval per difference from the control (stats.py).
 The plan of runs is study_plan.py; the tables, claims and figure are study_report.py. Every run is a
 `python -m engine distill` command in its own folder, skipped when already finished, so an interrupted
 study picks up where it stopped. Evaluation runs `python -m engine evaluate` once for the references and
-once per seed for its students; an evaluation is re-used only while its fingerprint (the evaluation code,
+once per student; an evaluation is re-used only while its fingerprint (the evaluation code,
 its settings and the students' LoRA files) is unchanged. The small files of every run and evaluation are
-copied to `<out>/records`, from which `rederive` rebuilds the tables without the runs.
+copied to `<out>/records`, from which `rederive` rebuilds the tables without the runs. Each run is
+evaluated on its own (`<run>/eval.json`), so the headline study and a sweep in the same folder share them.
 """
 
 from __future__ import annotations
@@ -88,35 +89,36 @@ def run_study(runs: list[Run], out: Path, base: str, eval_seeds: int, log=print,
     records.mkdir(parents=True, exist_ok=True)
     _evaluated(list(REFERENCES), eval_seeds, base, Path(out) / "references.json", log=log)
     shutil.copyfile(Path(out) / "references.json", records / "references.json")
-    for seed in dict.fromkeys(r.seed for r in runs):
-        seed_runs = [r for r in runs if r.seed == seed]
-        path = Path(out) / f"seed{seed}" / "eval.json"
-        _evaluated([str(r.out) for r in seed_runs], eval_seeds, base, path, [r.out / LORA_FILE for r in seed_runs], log)
-        for r in seed_runs:
-            keep_records(r, records)
-        shutil.copyfile(path, records / f"seed{seed}" / "eval.json")
-    return rederive(records, [r.seed for r in runs])
+    for r in runs:  # each run on its own, so the headline study and a sweep share evaluations
+        _evaluated([str(r.out)], eval_seeds, base, r.out / "eval.json", [r.out / LORA_FILE], log)
+        keep_records(r, records)
+    return rederive(records, {(r.seed, r.name) for r in runs})
 
 
-def rederive(records: Path, seeds: list[int] | None = None) -> dict:
-    """The study's result from its records folder alone (references.json, seed*/eval.json and each run's
-    summary.json, made_by.json and distill_config.json); `seeds` limits it to those training seeds."""
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def rederive(records: Path, runs: set[tuple[int, str]] | None = None) -> dict:
+    """The study's result from its records folder alone (references.json and, per run, eval.json,
+    summary.json, made_by.json and distill_config.json); `runs` limits it to those (seed, name) pairs."""
     records = Path(records)
     references = json.loads((records / "references.json").read_text())
     per_seed, gaps, seconds, guidance = {}, {}, {}, {}
-    folders = sorted(records.glob("seed*"), key=lambda p: int(p.name[4:]))
-    for folder in folders:
+    for folder in sorted(records.glob("seed*"), key=lambda p: int(p.name[4:])):
         seed = int(folder.name[4:])
-        if seeds is not None and seed not in seeds or not (folder / "eval.json").is_file():
-            continue
-        per_seed[seed] = json.loads((folder / "eval.json").read_text())
         for run in sorted(p for p in folder.iterdir() if p.is_dir()):
-            summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").is_file() else {}
-            gaps.setdefault(run.name, {})[seed] = summary.get("real_gap_last20")
-            made = json.loads((run / "made_by.json").read_text()) if (run / "made_by.json").is_file() else {}
-            seconds.setdefault(run.name, {})[seed] = made.get("wall_seconds")
-            if (run / "distill_config.json").is_file():
-                guidance[run.name] = json.loads((run / "distill_config.json").read_text()).get("guidance")
+            evaluation = _json(run / "eval.json")
+            if runs is not None and (seed, run.name) not in runs or not evaluation:
+                continue
+            merged = per_seed.setdefault(seed, {"models": {}, "per_prompt": {}})
+            for model, entry in evaluation["models"].items():
+                if Path(model).name == run.name:
+                    merged["models"][model] = entry
+                    merged["per_prompt"][model] = evaluation.get("per_prompt", {}).get(model, {})
+            gaps.setdefault(run.name, {})[seed] = _json(run / "summary.json").get("real_gap_last20")
+            seconds.setdefault(run.name, {})[seed] = _json(run / "made_by.json").get("wall_seconds")
+            guidance[run.name] = _json(run / "distill_config.json").get("guidance")
     return combine(references, per_seed, gaps, seconds, guidance)
 
 

@@ -45,7 +45,7 @@ CONTROL = "dmd2-continued"
 # Training seeds per run name (the first N of --seeds); the rest get DEFAULT_SEED_COUNT.
 SEED_COUNTS = {"dmd2": 5, "dmd2-continued": 5, "dfd-p0.5": 5}
 DEFAULT_SEED_COUNT = 3
-RECORDED = ("summary.json", "metrics.jsonl", "made_by.json", "distill_config.json")  # what re-derives a table
+RECORDED = ("summary.json", "metrics.jsonl", "made_by.json", "distill_config.json", "eval.json")  # re-derive a table
 
 
 @dataclass
