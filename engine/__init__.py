@@ -53,8 +53,11 @@ _API = {
     "render": "engine.generation.renderer:render",
     "weights_version": "engine.generation.renderer:weights_version",
     "world_of": "engine.generation.renderer:world_of",
+    "samples_in_jobs": "engine.generation.renderer:samples_in_jobs",
+    "accelerator_present": "engine.jobs.slot:accelerator_present",
     # evaluation
     "clip_metrics": "engine.evaluation.clip_metrics:clip_metrics",
+    "check_features": "engine.evaluation.settings:check_features",
     # media
     "write_mp4": "engine.media.video:write_mp4",
     "read_mp4": "engine.media.video:read_mp4",

@@ -1,8 +1,9 @@
 """The Compare tab: one prompt and seed through the teacher (50 steps with CFG), a DMD2 student and a DFD
 student (4 steps each), side by side and as one synchronized composite video, with NFE and wall time.
 
-Sampling runs in the web process (the tiny built-in world: seconds), or, ticked, as `sample` jobs that the
-worker runs (GPU-scale bases); the page then polls until they are done."""
+Sampling runs as `sample` jobs that the worker runs (every base but the tiny built-in world on a CPU: the
+worker lets one job hold the GPU at a time), the page polling until they are done; or, unticked, in the web
+process (the tiny built-in world: seconds)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import gradio as gr
 
+import engine
 from engine import ModelError, Rendered, side_by_side, world, write_mp4
 
 from . import lineup, sample_jobs
@@ -153,8 +155,9 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE):
         with gr.Accordion("Teacher sampling and where to run", open=False):
             steps = gr.Slider(1, 100, value=50, step=1, label="Teacher steps", info="Euler steps (paper: 50)")
             guidance = gr.Slider(1.0, 10.0, value=5.0, step=0.5, label="Teacher CFG", info="uncond + s * (cond - uncond)")
-            as_jobs = gr.Checkbox(False, label="Run as sample jobs",
-                                  info="for GPU-scale bases: the worker samples, this page shows the result when done")
+            as_jobs = gr.Checkbox(engine.samples_in_jobs(base), label="Run as sample jobs", elem_id="compare-as-jobs",
+                                  info="the worker samples (on for every base but the built-in world on a CPU); "
+                                       "this page shows the result when done")
     run = gr.Button("Compare", variant="primary", elem_id="compare-run")
     slot_outputs = []
     with gr.Row(equal_height=True):
@@ -175,6 +178,9 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE):
     def on_run(base_v, prompt_v, seed_v, dmd2_v, dfd_v, steps_v, guidance_v, as_jobs_v):
         request = (base_v, prompt_v, seed_v, dmd2_v, dfd_v, steps_v, guidance_v)
         try:
+            refusal = lineup.in_web_process_refusal((base_v or "").strip(), as_jobs_v)
+            if refusal:
+                raise ValueError(refusal)
             if not as_jobs_v:
                 return [*_outputs(compare(data_dir, public_dir, *request)), None, gr.Timer(active=False)]
             result, queued = queue(data_dir, public_dir, *request)
@@ -208,10 +214,16 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE):
     run.click(on_run, [*inputs, as_jobs], [*outputs, pending, poll_timer], api_visibility="private")
     poll_timer.tick(on_poll, [pending], [*outputs, pending, poll_timer], show_progress="hidden", api_visibility="private")
     base_box.submit(refresh_students, [base_box, dmd2, dfd], [dmd2, dfd], api_visibility="private")
+    base_box.submit(lambda base_v: gr.update(value=engine.samples_in_jobs((base_v or "").strip())), [base_box],
+                    [as_jobs], api_visibility="private")
 
     def on_load(base_v, prompt_v, seed_v, dmd2_v, dfd_v, steps_v, guidance_v):
-        """On open: the students known now, and the comparison of the first prompt (cached after the first time)."""
+        """On open: the students known now, and the comparison of the first prompt (cached after the first time),
+        sampled here only for the tiny built-in world on a CPU; other bases wait for Compare (sample jobs)."""
         dmd2_u, dfd_u = refresh_students(base_v, dmd2_v, dfd_v)
+        if engine.samples_in_jobs((base_v or "").strip()):
+            note = f"Press Compare: `{base_v}` is sampled by the worker as sample jobs, not when the page opens."
+            return [dmd2_u, dfd_u, *([None, ""] * len(SLOTS)), None, note]
         try:
             shown = _outputs(compare(data_dir, public_dir, base_v, prompt_v, seed_v, dmd2_u["value"], dfd_u["value"],
                                      steps_v, guidance_v))
@@ -220,4 +232,4 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE):
         return [dmd2_u, dfd_u, *shown]
 
     return {"inputs": inputs, "students": [dmd2, dfd], "outputs": outputs, "refresh_students": refresh_students,
-            "on_load": on_load, "base": base_box}
+            "on_load": on_load, "base": base_box, "as_jobs": as_jobs, "on_run": on_run}

@@ -1,7 +1,10 @@
 """The Diversity tab: N seeds of one prompt through several models, as a video grid and a still-frame grid,
-with a table of diversity metrics and bar charts per model (shapes world: exact, via the recognizer).
+with a table of metrics and bar charts per model. On the shapes world the recognizer measures exactly
+(modes, named attributes); on any other base the feature models named on the page do: diversity (paper
+Eq. 26) on CLIP and DINOv2 features, CLIP prompt adherence; colour and motion everywhere.
 
-Like Compare, it samples in the web process, or, ticked, through `sample` jobs for GPU-scale bases."""
+Like Compare, it samples through `sample` jobs (the worker, one GPU holder at a time) for every base but
+the tiny built-in world on a machine without a GPU, which it samples in the web process."""
 
 from __future__ import annotations
 
@@ -12,14 +15,17 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+import engine
 from engine import ModelError, Rendered, still_grid, video_grid, world, write_mp4, write_png
 
 from . import lineup, sample_jobs
 from .files import cache_key
-from .measures import clip_metrics
+from .measures import check_features, clip_metrics, default_features
 
 SHOWN_SIZE = 128  # each clip of the grid at about this many pixels (8 seeds x 3 models stays readable)
-COLUMNS = ["model", "NFE", "diversity", "modes covered", "mode TV", "named correct", "saturation", "sharpness", "seconds"]
+COLUMNS = ["model", "NFE", "diversity", "diversity clip", "diversity dinov2", "adherence", "modes covered", "mode TV",
+           "named correct", "saturation", "saturation spread", "contrast", "motion", "sharpness", "seconds"]
+BARS = ("diversity", "named correct", "adherence")
 EXPLAINED = ("Diversity is 1 - mean pairwise cosine similarity of the recognizer's features over the seeds (paper "
              "Eq. 26); modes covered counts distinct combinations of the factors the prompt leaves free; mode TV is the "
              "total-variation distance of their frequencies from the world's (0 is perfect); named correct is the share "
@@ -44,6 +50,7 @@ class Plan:
     seeds: list[int]
     steps: int
     guidance: float
+    features: str = ""  # the feature models, checked: clip:MODEL,dinov2:MODEL
 
 
 def model_choices(data_dir, base: str) -> list[tuple[str, str]]:
@@ -51,8 +58,9 @@ def model_choices(data_dir, base: str) -> list[tuple[str, str]]:
 
 
 def plan(data_dir: Path, public_dir: Path, base: str, prompt: str, n_seeds: int, keys: list[str],
-         steps: int = 50, guidance: float = 5.0) -> Plan:
-    """Check the request and name its cache folder (settings + weights). Raises ValueError."""
+         steps: int = 50, guidance: float = 5.0, features: str | None = None) -> Plan:
+    """Check the request and name its cache folder (settings + weights + feature models). Raises ValueError.
+    `features` None: the app's default feature models."""
     base, prompt = (base or "").strip(), (prompt or "").strip()
     if not prompt:
         raise ValueError("the prompt is empty; pick one of the world's prompts or type one")
@@ -64,9 +72,11 @@ def plan(data_dir: Path, public_dir: Path, base: str, prompt: str, n_seeds: int,
     order = [k for _, k in model_choices(data_dir, base)]  # rows: teacher, then DMD2, then DFD students
     keys = sorted(keys, key=lambda k: order.index(k) if k in order else len(order))
     contenders = [lineup.find(data_dir, base, key) for key in keys]
+    features = default_features() if features is None else features
+    features = "" if engine.world_of(base) == "shapes" else check_features(features)  # the recognizer measures there
     folder = public_dir / "diversity" / cache_key([lineup.weights_version(c) for c in contenders], prompt, n,
-                                                   int(steps), float(guidance))
-    return Plan(contenders, folder, base, prompt, list(range(1, n + 1)), int(steps), float(guidance))
+                                                   int(steps), float(guidance), features)
+    return Plan(contenders, folder, base, prompt, list(range(1, n + 1)), int(steps), float(guidance), features)
 
 
 def write_results(p: Plan, rendered: list[Rendered]) -> None:
@@ -75,7 +85,7 @@ def write_results(p: Plan, rendered: list[Rendered]) -> None:
     for contender, r in zip(p.contenders, rendered):
         rows.append(list(r.clips))
         labels.append(contender.short)
-        measured, note = clip_metrics(p.base, p.prompt, r.clips)
+        measured, note = clip_metrics(p.base, p.prompt, r.clips, p.features)
         if note:
             notes.add(note)
         model = "teacher" if contender.key == lineup.TEACHER else contender.label
@@ -90,20 +100,21 @@ def write_results(p: Plan, rendered: list[Rendered]) -> None:
 
 def read_results(p: Plan) -> DiversityResult:
     meta = json.loads((p.folder / "meta.json").read_text())
-    table = pd.DataFrame(meta["rows"], columns=COLUMNS)
+    shown = [c for c in COLUMNS if c in ("model", "NFE", "seconds") or any(r.get(c) is not None for r in meta["rows"])]
+    table = pd.DataFrame(meta["rows"], columns=shown)
     bars = pd.DataFrame(
         [{"model": r["model"], "metric": name, "value": r[name]} for r in meta["rows"]
-         for name in ("diversity", "named correct") if r.get(name) is not None],
+         for name in BARS if r.get(name) is not None],
         columns=["model", "metric", "value"],
     )
     return DiversityResult(str(p.folder / "grid.mp4"), str(p.folder / "stills.png"), table, bars, meta["note"])
 
 
 def run(data_dir: Path, public_dir: Path, base: str, prompt: str, n_seeds: int, keys: list[str],
-        steps: int = 50, guidance: float = 5.0) -> DiversityResult:
+        steps: int = 50, guidance: float = 5.0, features: str | None = None) -> DiversityResult:
     """Sample seeds 1..N of every chosen model in this process (cached by settings and weights), measure,
     and write the grids into the public folder. Raises ValueError / ModelError."""
-    p = plan(data_dir, public_dir, base, prompt, n_seeds, keys, steps, guidance)
+    p = plan(data_dir, public_dir, base, prompt, n_seeds, keys, steps, guidance, features)
     if not (p.folder / "meta.json").is_file():
         write_results(p, [lineup.render(c, p.prompt, p.seeds, steps=p.steps, guidance=p.guidance) for c in p.contenders])
     return read_results(p)
@@ -122,11 +133,11 @@ def poll(data_dir: Path, public_dir: Path, pending: sample_jobs.Pending) -> tupl
 
 
 def _outputs(result: DiversityResult) -> list:
-    div = result.bars[result.bars.metric == "diversity"]
-    named = result.bars[result.bars.metric == "named correct"]
-    return [result.grid_video, result.still_image, result.table,
-            gr.update(value=div, visible=not div.empty, sort=list(div.model)),
-            gr.update(value=named, visible=not named.empty, sort=list(named.model)), result.note]
+    plots = []
+    for metric in BARS:
+        rows = result.bars[result.bars.metric == metric]
+        plots.append(gr.update(value=rows, visible=not rows.empty, sort=list(rows.model)))
+    return [result.grid_video, result.still_image, result.table, *plots, result.note]
 
 
 def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE):
@@ -140,8 +151,13 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE):
     with gr.Row():
         models = gr.CheckboxGroup(label="Models", choices=[], info="teacher and students of this base", scale=3,
                                   elem_id="diversity-models")
-        as_jobs = gr.Checkbox(False, label="Run as sample jobs", scale=1,
-                              info="for GPU-scale bases: the worker samples, this page shows the result when done")
+        as_jobs = gr.Checkbox(engine.samples_in_jobs(base), label="Run as sample jobs", scale=1,
+                              info="the worker samples (on for every base but the built-in world on a CPU); this "
+                                   "page shows the result when done")
+    features = gr.Textbox(value=default_features(), label="Feature models", elem_id="diversity-features",
+                          placeholder="clip:openai/clip-vit-large-patch14,dinov2:facebook/dinov2-large",
+                          info="outside the shapes world: diversity on these encoders, prompt adherence on the CLIP "
+                               "one (hub ids or local folders)")
     run_button = gr.Button("Sample and measure", variant="primary", elem_id="diversity-run")
     grid = gr.Video(label="Video grid (rows: models, columns: seeds)", autoplay=True, loop=True, interactive=False,
                     elem_id="diversity-grid")
@@ -153,17 +169,23 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE):
                               visible=False)
         named_plot = gr.BarPlot(x="model", y="value", title="Named attributes correct per model", y_lim=[0, 1],
                                 visible=False)
+        adherence_plot = gr.BarPlot(x="model", y="value", title="CLIP prompt adherence per model",
+                                    elem_id="diversity-adherence-bars", visible=False)
     note = gr.Markdown(elem_id="diversity-note")
     pending = gr.State(None)
     poll_timer = gr.Timer(2.0, active=False)
-    outputs = [grid, stills, table, div_plot, named_plot, note]
+    outputs = [grid, stills, table, div_plot, named_plot, adherence_plot, note]
     keep = [gr.skip() for _ in outputs[:-1]]
 
-    def on_run(base_v, prompt_v, n_v, keys_v, as_jobs_v):
+    def on_run(base_v, prompt_v, n_v, keys_v, as_jobs_v, features_v):
+        request = (base_v, prompt_v, n_v, keys_v, 50, 5.0, features_v or "")
         try:
+            refusal = lineup.in_web_process_refusal((base_v or "").strip(), as_jobs_v)
+            if refusal:
+                raise ValueError(refusal)
             if not as_jobs_v:
-                return [*_outputs(run(data_dir, public_dir, base_v, prompt_v, n_v, keys_v)), None, gr.Timer(active=False)]
-            result, queued = queue(data_dir, public_dir, base_v, prompt_v, n_v, keys_v)
+                return [*_outputs(run(data_dir, public_dir, *request)), None, gr.Timer(active=False)]
+            result, queued = queue(data_dir, public_dir, *request)
         except (ValueError, ModelError) as err:
             raise gr.Error(str(err)) from None
         if result is not None:
@@ -190,8 +212,15 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE):
             kept = [lineup.TEACHER] + list({c.method: c.key for c in reversed(lineup.students(data_dir, base_v))}.values())
         return gr.update(choices=choices, value=kept)
 
-    run_button.click(on_run, [base_box, prompt, n_seeds, models, as_jobs], [*outputs, pending, poll_timer],
+    def refresh_placement(base_v):
+        """Run as sample jobs follows the base: on for every base but the built-in world on a CPU."""
+        return gr.update(value=engine.samples_in_jobs((base_v or "").strip()))
+
+    run_button.click(on_run, [base_box, prompt, n_seeds, models, as_jobs, features], [*outputs, pending, poll_timer],
                      api_visibility="private")
     poll_timer.tick(on_poll, [pending], [*outputs, pending, poll_timer], show_progress="hidden", api_visibility="private")
     base_box.submit(refresh_models, [base_box, models], [models], api_visibility="private")
-    return {"models": models, "base": base_box, "refresh_models": refresh_models}
+    base_box.submit(refresh_placement, [base_box], [as_jobs], api_visibility="private")
+    return {"models": models, "base": base_box, "as_jobs": as_jobs, "refresh_models": refresh_models,
+            "refresh_placement": refresh_placement,
+            "on_run": on_run, "on_poll": on_poll}

@@ -2,8 +2,9 @@
 students of that base (shipped ones and those of finished distill jobs), as the page names and lists them.
 Sampling them is the engine's (`engine.render`: one shared model per base, one sampling at a time).
 
-Sampling in the web process is right for the tiny built-in world (seconds on a CPU); a GPU-scale base
-belongs in `sample` jobs (see docs/studio.md).
+Sampling in the web process is right for the tiny built-in world on a CPU (seconds); every other base, and
+every base on a machine with a GPU, belongs in `sample` jobs (see docs/studio.md): the worker lets one job
+hold the GPU at a time, and the web process never takes it from a training job.
 """
 
 from __future__ import annotations
@@ -98,3 +99,12 @@ def weights_version(contender: Contender) -> tuple:
     """What the weights behind a contender are (base transformer + LoRA), for cache keys: a retrained
     teacher or student never shows an old result."""
     return (contender.base, contender.key, *engine.weights_version(contender.base, contender.lora_dir))
+
+
+def in_web_process_refusal(base: str, as_jobs: bool) -> str | None:
+    """Why a request may not sample in the web process, or None: a base outside the tiny built-in world on
+    a machine with a GPU, which a training job may hold, is sampled by the worker only."""
+    if as_jobs or not engine.accelerator_present() or engine.world_of(base) == "shapes":
+        return None
+    return (f"{base} is sampled by the worker on this machine's GPU (one job holds it at a time), not in the web "
+            "process: tick Run as sample jobs")

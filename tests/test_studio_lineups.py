@@ -132,16 +132,107 @@ def test_diversity_through_sample_jobs_writes_the_results_the_in_process_path_re
     assert in_process.grid_video == result.grid_video
 
 
-def test_diversity_outside_the_shapes_world_uses_the_encoder_the_app_was_given(monkeypatch, tmp_path):
+def test_feature_models_come_from_the_page_with_the_apps_setting_as_their_default(monkeypatch, tmp_path):
     from test_features import save_tiny_encoders
 
+    encoders = save_tiny_encoders(tmp_path)
     monkeypatch.setattr(engine, "world_of", lambda base: None)
     monkeypatch.delenv(measures.FEATURES_ENV, raising=False)
     clips = np.random.default_rng(0).integers(0, 255, (3, 5, 16, 16, 3), dtype=np.uint8)
     values, note = measures.clip_metrics("some/video-model", "a cat", clips)
-    assert note == measures.NO_FEATURES and "DFD_STUDIO_FEATURES=dinov2:MODEL" in note
-    assert values["diversity"] is None and values["saturation"] > 0
+    assert note == measures.NO_FEATURES and "Feature models" in note
+    assert values["diversity"] is None and values["saturation"] > 0 and values["motion"] > 0
 
-    monkeypatch.setenv(measures.FEATURES_ENV, f"dinov2:{save_tiny_encoders(tmp_path) / 'dinov2'}")
-    values, note = measures.clip_metrics("some/video-model", "a cat", clips)
-    assert values["diversity"] > 0 and note.startswith("Diversity by dinov2:")
+    monkeypatch.setenv(measures.FEATURES_ENV, f"dinov2:{encoders / 'dinov2'}")
+    assert measures.default_features() == f"dinov2:{encoders / 'dinov2'}"
+    values, note = measures.clip_metrics("some/video-model", "a cat", clips)  # None: the app's default
+    assert values["diversity"] > 0 and note.startswith("Diversity by dinov2:") and "adherence" not in values
+
+    typed = f"clip:{encoders / 'clip'},dinov2:{encoders / 'dinov2'}"  # what the page's box says wins
+    values, _ = measures.clip_metrics("some/video-model", "a cat", clips, typed)
+    assert values["diversity"] == values["diversity clip"] and values["diversity dinov2"] > 0
+    assert -1 <= values["adherence"] <= 1
+
+
+def test_a_feature_model_that_cannot_be_reached_is_refused_in_one_line(tmp_path):
+    with pytest.raises(ValueError, match=r"^the dinov2 model .*nowhere in Feature models is not a model folder"):
+        measures.check_features(f"dinov2:{tmp_path / 'nowhere'}")
+    with pytest.raises(ValueError, match="bad feature model 'siglip:x' in Feature models"):
+        measures.check_features("siglip:x")
+    with pytest.raises(ValueError, match="dinov2 model nobody/no-such-encoder in Feature models cannot be reached"):
+        measures.check_features("dinov2:nobody/no-such-encoder")  # HF_HUB_OFFLINE: not in the cache
+
+
+@pytest.fixture(scope="module")
+def small_wan(tiny_wan_dir, tmp_path_factory):
+    """The tiny random Wan pipeline at 5 frames of 32 x 32, the size its dfd_studio.json names."""
+    import json
+    import shutil
+
+    folder = tmp_path_factory.mktemp("small-wan") / "pipe"
+    shutil.copytree(tiny_wan_dir, folder)
+    (folder / "dfd_studio.json").write_text(json.dumps({"num_frames": 5, "height": 32, "width": 32, "fps": 16}))
+    return folder
+
+
+def _diversity_tab(data_dir, base):
+    import gradio as gr
+
+    with gr.Blocks():
+        return diversity.build(data_dir, public_folder(data_dir), base)
+
+
+def test_the_diversity_tab_measures_a_wan_base_with_the_feature_models_typed_on_the_page(data_dir, small_wan,
+                                                                                        tmp_path, monkeypatch):
+    from test_features import save_tiny_encoders
+
+    encoders = save_tiny_encoders(tmp_path)
+    monkeypatch.setattr(engine, "accelerator_present", lambda: False)
+    monkeypatch.setattr(engine_metrics, "recognizer",
+                        lambda: pytest.fail("a non-shapes base must not need the shapes recognizer"))
+    base = str(small_wan)
+    tab = _diversity_tab(data_dir, base)
+    assert tab["as_jobs"].value is True  # a base outside the built-in world goes to the worker by default
+    assert tab["refresh_placement"]("shapes-tiny")["value"] is False  # the built-in world on a CPU: here
+    features = f"clip:{encoders / 'clip'},dinov2:{encoders / 'dinov2'}"
+
+    shown = tab["on_run"](base, "a red circle", 2, ["teacher"], False, features)  # unticked: in this process
+
+    table, note = shown[2], shown[6]
+    assert list(table.model) == ["teacher"] and table.NFE[0] == 100
+    for column in ("diversity clip", "diversity dinov2", "adherence", "saturation", "saturation spread", "contrast",
+                   "motion"):
+        assert table[column].notna().all(), column
+    assert "modes covered" not in table and note.startswith("Diversity by clip:")
+    assert shown[5]["visible"] and shown[3]["visible"]  # adherence and diversity bars
+
+    with pytest.raises(gr_error(), match="Feature models"):
+        tab["on_run"](base, "a red circle", 2, ["teacher"], False, f"dinov2:{tmp_path / 'nowhere'}")
+
+
+def test_a_wan_base_never_samples_in_the_web_process_on_a_gpu(data_dir, small_wan, monkeypatch):
+    monkeypatch.setattr(engine, "accelerator_present", lambda: True)
+    tab = _diversity_tab(data_dir, str(small_wan))
+    with pytest.raises(gr_error(), match="sampled by the worker on this machine's GPU.*tick Run as sample jobs"):
+        tab["on_run"](str(small_wan), "a cat", 2, ["teacher"], False, "")
+    shown = tab["on_run"](str(small_wan), "a cat", 2, ["teacher"], True, "")  # ticked: queued for the worker
+    pending = shown[-2]
+    assert [jobs_api.get(data_dir, i).kind for i in pending.job_ids] == ["sample"]
+    assert jobs_api.get(data_dir, pending.job_ids[0]).config["base"] == str(small_wan)
+    assert "Queued sample jobs" in shown[-3]
+
+
+def test_the_compare_tab_leaves_a_wan_base_to_the_worker_when_the_page_opens(data_dir, small_wan):
+    import gradio as gr
+
+    with gr.Blocks():
+        tab = compare.build(data_dir, public_folder(data_dir), str(small_wan))
+    assert tab["as_jobs"].value is True
+    shown = tab["on_load"](str(small_wan), "a cat", 1, None, None, 50, 5.0)
+    assert shown[2] is None and "Press Compare" in shown[-1]  # nothing sampled in the web process
+
+
+def gr_error():
+    import gradio as gr
+
+    return gr.Error

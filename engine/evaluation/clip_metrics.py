@@ -2,7 +2,8 @@
 them: exact on the shapes world (the bundled recognizer names each clip's factors and embeds it), by a
 CLIP/DINOv2 image encoder elsewhere, and colour and sharpness everywhere.
 
-The recognizer and the last image encoder asked for are loaded once per process and kept.
+The recognizer, the last image encoder of each kind and the last CLIP model of prompt adherence asked for
+are loaded once per process and kept.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from ..shapes import world
 from . import metrics
 
 NO_FEATURES = ("Diversity on real videos needs an image encoder: name one as dinov2:MODEL or clip:MODEL "
-               "(a local folder or a hub id; the paper uses the ViT-L ones).")
+               "(a local folder or a hub id; the paper uses the ViT-L ones); a whole CLIP model also gives prompt "
+               "adherence.")
 NO_RECOGNIZER = ("Diversity metrics need the bundled shapes recognizer (engine/assets/shapes-recognizer), which is "
                  "not there yet; colour and sharpness are shown meanwhile.")
 NOT_A_CAPTION = "The prompt is not a caption of the shapes world, so only diversity is measured (no known modes)."
 
 _recognizer = None
-_encoder = None
+_encoders: dict[str, object] = {}  # kind (clip, dinov2) -> the last extractor of that kind
+_adherence = None
 _lock = threading.Lock()  # one load at a time; the loaded models are only read afterwards
 
 
@@ -40,33 +43,72 @@ def recognizer():
 
 
 def encoder(spec: str):
-    """The CLIP/DINOv2 extractor `spec` names (clip:MODEL or dinov2:MODEL), kept until another is asked
-    for. Raises FeatureError for a spec that names no loadable encoder."""
-    global _encoder
+    """The CLIP/DINOv2 extractor `spec` names (clip:MODEL or dinov2:MODEL), kept until another of its kind
+    is asked for. Raises FeatureError for a spec that names no loadable encoder."""
+    kind = spec.partition(":")[0]
     with _lock:
-        if _encoder is None or _encoder.name != spec:
+        if kind not in _encoders or _encoders[kind].name != spec:
             from .features import load_extractor
 
-            _encoder = load_extractor(spec)
-        return _encoder
+            _encoders[kind] = load_extractor(spec)
+        return _encoders[kind]
+
+
+def adherence_model(spec: str):
+    """The prompt-adherence model of a clip:MODEL spec when MODEL is a whole CLIP model, else None."""
+    global _adherence
+    model = spec.partition(":")[2]
+    with _lock:
+        if _adherence is None or _adherence.name != model:
+            from .adherence import ClipAdherence, has_text_tower
+
+            if not has_text_tower(model):
+                return None
+            _adherence = ClipAdherence(model)
+        return _adherence
+
+
+def _any_base(clips: np.ndarray, prompt: str, features: list[str]) -> tuple[dict, str]:
+    """Diversity per encoder, prompt adherence, colour and motion outside the shapes world."""
+    out, names = {}, []
+    for spec in features:
+        extractor = encoder(spec)
+        value = round(metrics.diversity(extractor.video_features(clips)), 4)
+        out[f"diversity {extractor.kind}"] = value
+        out.setdefault("diversity", value)
+        names.append(extractor.name)
+        if extractor.kind == "clip":
+            scorer = adherence_model(spec)
+            if scorer is not None:
+                out["adherence"] = round(float(np.mean(scorer.scores(clips, prompt))), 4)
+    note = (f"Diversity by {', '.join(names)} (16 frames per video, mean-pooled; the first one in the diversity "
+            "column); adherence: CLIP text-video similarity; modes are known only on the shapes world.")
+    return out, note
 
 
 def clip_metrics(clips: np.ndarray, prompt: str, world_name: str | None = None,
-                 features: str | None = None) -> tuple[dict, str | None]:
-    """({diversity, modes covered, mode TV, named correct, saturation, sharpness}, a note when some could
-    not be measured or how diversity was). Values not measurable are None.
+                 features: str | list[str] | None = None) -> tuple[dict, str | None]:
+    """({diversity, modes covered, mode TV, named correct, saturation, sharpness, ...}, a note when some
+    could not be measured or how diversity was). Values not measurable are None.
 
     world_name: 'shapes' for clips of the built-in world (recognizer metrics), else None; features: the
-    image encoder for diversity outside it (clip:MODEL or dinov2:MODEL)."""
+    image encoders for diversity outside it ('clip:MODEL,dinov2:MODEL' or a list of such specs); a whole
+    CLIP model among them also gives prompt adherence (CLIP text-video similarity)."""
+    from .colour import colour_motion
+
     out = {"diversity": None, "modes covered": None, "mode TV": None, "named correct": None}
-    out["saturation"] = round(metrics.colour_stats(clips)["saturation"], 4)
+    stats = colour_motion(clips)
+    out["saturation"] = round(stats["saturation"], 4)
+    out["saturation spread"] = round(stats["saturation_spread"], 4)
+    out["contrast"] = round(stats["contrast"], 4)
+    out["motion"] = round(stats["motion"], 4)
     out["sharpness"] = round(metrics.sharpness(clips), 3)
     if world_name != "shapes":
-        if not features:
+        specs = [f.strip() for f in (features.split(",") if isinstance(features, str) else features or []) if f.strip()]
+        if not specs:
             return out, NO_FEATURES
-        extractor = encoder(features)
-        out["diversity"] = round(metrics.diversity(extractor.video_features(clips)), 4)
-        return out, f"Diversity by {extractor.name} (16 frames per video, mean-pooled); modes are known only on the shapes world."
+        measured, note = _any_base(clips, prompt, specs)
+        return {**out, **measured}, note
     model = recognizer()
     if model is None:
         return out, NO_RECOGNIZER

@@ -27,6 +27,37 @@ def base_world(base: str) -> str | None:
     return json.loads(meta.read_text()).get("world")
 
 
+FEATURE_KINDS = ("clip", "dinov2")
+
+
+def check_features(text: str) -> list[str]:
+    """'clip:MODEL,dinov2:MODEL' as a list of specs, each model a folder holding a config.json or a hub id
+    whose config.json can be fetched (or is in the local cache). Raises ConfigError saying which one is
+    not reachable and what to give instead; nothing is loaded."""
+    specs = [part.strip() for part in (text or "").split(",") if part.strip()]
+    for spec in specs:
+        kind, sep, model = spec.partition(":")
+        if not sep or not model.strip() or kind.strip() not in FEATURE_KINDS:
+            raise ConfigError("features", f"bad feature model {spec!r} in {{features}}: write clip:MODEL or "
+                                          "dinov2:MODEL, e.g. dinov2:facebook/dinov2-large")
+        model = model.strip()
+        path = Path(model).expanduser()
+        if path.exists() or model.startswith((".", "/", "~")) or model.count("/") != 1:
+            if not (path / "config.json").is_file():
+                raise ConfigError("features", f"the {kind} model {model} in {{features}} is not a model folder (no "
+                                              "config.json there); give a folder saved with save_pretrained or a hub id")
+            continue
+        from huggingface_hub import hf_hub_download
+
+        try:
+            hf_hub_download(model, "config.json")
+        except (OSError, ValueError) as err:  # offline, unknown or gated repo: the same fix for the user
+            raise ConfigError("features", f"the {kind} model {model} in {{features}} cannot be reached on the Hugging "
+                                          f"Face Hub ({type(err).__name__}); check the id and the network, or give a "
+                                          "local folder") from None
+    return specs
+
+
 @dataclass
 class EvalSettings:
     models: list[str]

@@ -103,5 +103,22 @@ def render(base: str, prompt: str, seeds: list[int], steps: int = 50, guidance: 
 
 
 def world_of(base: str) -> str | None:
-    """'shapes' for a base of the built-in world (its exact metrics apply), else None. Loads the base."""
-    return loaded_model(base).meta.get("world")
+    """'shapes' for a base of the built-in world (its exact metrics apply), else None. Read from the
+    base's folder without loading it, so a page can ask about a large base. Raises ModelError."""
+    from ..evaluation.settings import base_world
+
+    return base_world(base)
+
+
+def samples_in_jobs(base: str) -> bool:
+    """Whether a page should sample `base` through `sample` jobs (the worker: one GPU holder at a time)
+    rather than in the web process: for every base outside the tiny built-in world, and for every base
+    on a machine with a GPU, which a training job may hold. A bad name is False: sampling reports it."""
+    from ..jobs.slot import accelerator_present
+    from ..models.names import ModelError
+
+    try:
+        world = world_of(base)
+    except ModelError:
+        return False
+    return world != "shapes" or accelerator_present()
