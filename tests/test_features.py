@@ -130,3 +130,23 @@ def test_one_dinov2_model_gives_the_same_features_however_it_is_named(tmp_path, 
     assert [(x.resize, x.size) for x in extractors] == [(256, 224)] * 3
     features = [x.video_features(clips) for x in extractors]
     assert np.allclose(features[0], features[1], atol=1e-5) and np.allclose(features[0], features[2], atol=1e-5)
+
+
+def test_prompt_adherence_is_a_cosine_per_clip_and_needs_a_whole_clip_model(encoders, tmp_path):
+    import torch
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    from engine.evaluation.adherence import ClipAdherence
+
+    scorer = ClipAdherence(str(encoders / "clip"))
+    clips = np.random.default_rng(2).integers(0, 255, (2, 9, 40, 48, 3), dtype=np.uint8)
+    scores = scorer.scores(clips, "a red circle")
+    assert len(scores) == 2 and all(-1 <= s <= 1 for s in scores)
+    assert scores == pytest.approx(scorer.scores(clips, "a red circle"), abs=1e-6)
+    assert scores != pytest.approx(scorer.scores(clips, "a dog, 7"), abs=1e-6)  # the prompt matters
+    torch.manual_seed(0)
+    CLIPVisionModelWithProjection(CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                                   num_attention_heads=2, image_size=32, patch_size=8,
+                                                   projection_dim=16)).save_pretrained(tmp_path / "vision-only")
+    with pytest.raises(FeatureError, match="prompt adherence needs a whole CLIP model"):
+        ClipAdherence(str(tmp_path / "vision-only"))
