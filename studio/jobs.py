@@ -5,6 +5,7 @@ in the browser."""
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import time
@@ -21,8 +22,8 @@ from .files import expose
 POLL_SECONDS = 2.0
 LOSS_NAMES = ("loss_student", "loss_fake")
 NOT_PLOTTED = ("it_per_s", "eta_s")
-ACTIVE = ("queued", "running")
-RESUMABLE = ("interrupted", "cancelled", "failed")
+ACTIVE = ("queued", "running")  # what engine.jobs.cancel accepts
+RESUMABLE = ("interrupted", "cancelled", "failed")  # what engine.jobs.resume accepts
 PREVIEWS_SHOWN = 8
 
 
@@ -130,8 +131,18 @@ def detail(data_dir: Path, public_dir: Path, job_id: str | None) -> Detail:
     header = _header(job)
     log = jobs_api.log_tail(data_dir, job_id, lines=40)
     signature = (job.id, job.state, job.step, len(points), tuple(p for p, _ in shown))
-    return Detail(header, losses, diagnostics, shown, log, job.state in ACTIVE and not job.cancel_requested,
-                  job.state in RESUMABLE, signature)
+    return Detail(header, losses, diagnostics, shown, log, *allowed_actions(job), signature)
+
+
+def allowed_actions(job) -> tuple[bool, bool]:
+    """(may cancel, may resume): Cancel while queued or running and not already asked to stop; Resume
+    only for a job the state machine lets go back to the queue."""
+    return job.state in ACTIVE and not job.cancel_requested, job.state in RESUMABLE
+
+
+def button_states(d: Detail) -> tuple[dict, dict]:
+    """The Cancel and Resume buttons for the shown job: clickable only when the action is allowed."""
+    return gr.update(interactive=d.can_cancel), gr.update(interactive=d.can_resume)
 
 
 def _header(job) -> str:
@@ -181,6 +192,7 @@ CSS = """
 .dfd-fill.dfd-succeeded {background:#16a34a} .dfd-fill.dfd-failed {background:#dc2626}
 .dfd-fill.dfd-interrupted, .dfd-fill.dfd-cancelled {background:#d97706}
 .dfd-pct {margin-left:6px; font-size:0.85em}
+#job-cancel[disabled], #job-resume[disabled] {opacity:0.4; cursor:not-allowed; filter:grayscale(1)}
 .dfd-state {padding:1px 6px; border-radius:8px; background:var(--neutral-100)}
 .dfd-state.dfd-running {background:#dbeafe} .dfd-state.dfd-succeeded {background:#dcfce7}
 .dfd-state.dfd-failed {background:#fee2e2} .dfd-state.dfd-interrupted, .dfd-state.dfd-cancelled {background:#fef3c7}
@@ -217,8 +229,7 @@ def build(data_dir: Path, public_dir: Path):
             table_html(jobs),
             gr.update(choices=job_choices(jobs), value=chosen),
             d.header,
-            gr.update(interactive=d.can_cancel),
-            gr.update(interactive=d.can_resume),
+            *button_states(d),
             gr.update(value=d.losses, visible=not d.losses.empty) if changed else gr.skip(),
             gr.update(value=d.diagnostics, visible=not d.diagnostics.empty) if changed else gr.skip(),
             d.videos if changed else gr.skip(),
@@ -230,7 +241,12 @@ def build(data_dir: Path, public_dir: Path):
     timer.tick(refresh, [picker, remembered, signature], outputs, show_progress="hidden", api_visibility="private")
     picker.input(lambda job_id: job_id, [picker], [remembered], api_visibility="private").then(
         refresh, [picker, remembered, signature], outputs, show_progress="hidden", api_visibility="private")
-    cancel_button.click(lambda job_id: cancel(data_dir, job_id), [picker], [action], api_visibility="private")
-    resume_button.click(lambda job_id: resume(data_dir, job_id), [picker], [action], api_visibility="private")
+    def act(do, job_id):  # the message, and the buttons as the job's new state allows at once
+        message = do(data_dir, job_id)
+        return (message, *button_states(detail(data_dir, public_dir, job_id)))
+
+    for button, do in ((cancel_button, cancel), (resume_button, resume)):
+        button.click(functools.partial(act, do), [picker], [action, cancel_button, resume_button],
+                     api_visibility="private")
     return {"refresh": refresh, "inputs": [picker, remembered, signature], "outputs": outputs, "picker": picker,
-            "remembered": remembered}
+            "remembered": remembered, "act": act, "cancel": cancel_button, "resume": resume_button}

@@ -178,6 +178,37 @@ def test_cancel_and_resume_from_the_jobs_tab(data_dir):
     assert "cannot become" in jobs.resume(data_dir, queued)  # a queued job cannot be resumed: the reason is shown
 
 
+def test_the_jobs_tab_offers_only_what_the_jobs_state_allows(data_dir):
+    """Cancel only for queued/running jobs not already asked to stop, Resume only for interrupted, failed or
+    cancelled ones; the buttons follow the selection, the state on each poll, and a click at once."""
+    db = storage.open_database(data_dir)
+    with gr.Blocks():
+        ui = jobs.build(data_dir, public_folder(data_dir))
+
+    def buttons(job_id):  # (Cancel, Resume) as the refresh sends them for this selection
+        shown = ui["refresh"](job_id, None, ())
+        return shown[3]["interactive"], shown[4]["interactive"]
+
+    running = _running_job_with_progress(data_dir)
+    assert buttons(running) == (True, False)
+    storage.jobs.transition(db, running, "succeeded")
+    assert buttons(running) == (False, False)  # a finished job: nothing to cancel or resume
+    failed = jobs_api.submit(data_dir, "distill", {"steps": 5}).id
+    assert storage.jobs.claim_next(db).id == failed
+    storage.jobs.transition(db, failed, "failed")
+    assert buttons(failed) == (False, True)
+    queued = jobs_api.submit(data_dir, "distill", {"steps": 5}).id
+    assert buttons(queued) == (True, False)
+    assert buttons(None) == (True, False)  # nothing picked: the newest job (the queued one) is shown
+    nothing = jobs.button_states(jobs.detail(data_dir, public_folder(data_dir), None))
+    assert [b["interactive"] for b in nothing] == [False, False]
+
+    message, cancel_b, resume_b = ui["act"](jobs.cancel, queued)  # a click: the buttons change with the state
+    assert message == f"Job {queued} is cancelled." and (cancel_b["interactive"], resume_b["interactive"]) == (False, True)
+    message, cancel_b, resume_b = ui["act"](jobs.resume, queued)
+    assert "queued again" in message and (cancel_b["interactive"], resume_b["interactive"]) == (True, False)
+
+
 def test_a_job_left_running_by_a_stopped_server_shows_interrupted_and_resumable_after_restart(data_dir):
     job_id = _running_job_with_progress(data_dir)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
