@@ -2,8 +2,10 @@
 
     python app.py [--host H] [--port P] [--data-dir D] [--no-worker] [--share]
 
-Follows Hugging Face Space conventions: persistent /data when present, PORT and GRADIO_SERVER_NAME /
-GRADIO_SERVER_PORT from the environment. DFD_STUDIO_PASSWORD (and DFD_STUDIO_USER) turn on a login.
+Follows Hugging Face Space conventions: PORT and GRADIO_SERVER_NAME / GRADIO_SERVER_PORT from the
+environment; on a Space with persistent storage (/data, or DFD_STUDIO_PERSISTENT_DIR) both the data folder
+and the Hugging Face cache (HF_HOME) live there, so downloaded weights survive a restart. Logins and what
+visitors may read are set by environment variables (docs/studio.md).
 """
 
 from __future__ import annotations
@@ -20,12 +22,31 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 ROOT = Path(__file__).resolve().parent
 
 
-def default_data_dir() -> Path:
-    if os.environ.get("DFD_STUDIO_DATA"):
-        return Path(os.environ["DFD_STUDIO_DATA"])
-    if Path("/data").is_dir() and os.access("/data", os.W_OK):  # a Space's persistent storage
-        return Path("/data/studio_data")
-    return Path("studio_data")
+def persistent_root(environ=None) -> Path | None:
+    """A Space's persistent storage (DFD_STUDIO_PERSISTENT_DIR, default /data) when it exists and is
+    writable; None elsewhere (a Space without storage forgets everything on restart)."""
+    environ = os.environ if environ is None else environ
+    root = Path(environ.get("DFD_STUDIO_PERSISTENT_DIR") or "/data")
+    return root if root.is_dir() and os.access(root, os.W_OK) else None
+
+
+def use_persistent_storage(environ=None) -> Path | None:
+    """Point HF_HOME into the persistent storage unless the user set their own, so Wan's weights (the
+    11 GB text encoder included) are fetched once. Must run before anything imports huggingface_hub,
+    which reads HF_HOME on import; the worker inherits it."""
+    environ = os.environ if environ is None else environ
+    root = persistent_root(environ)
+    if root is not None and not environ.get("HF_HOME"):
+        environ["HF_HOME"] = str(root / ".huggingface")
+    return root
+
+
+def default_data_dir(environ=None) -> Path:
+    environ = os.environ if environ is None else environ
+    if environ.get("DFD_STUDIO_DATA"):
+        return Path(environ["DFD_STUDIO_DATA"])
+    root = persistent_root(environ)
+    return root / "studio_data" if root is not None else Path("studio_data")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -62,11 +83,18 @@ def stop_worker(worker: subprocess.Popen | None, grace: float = 15.0) -> None:
 
 
 def main(argv=None) -> None:
+    use_persistent_storage()  # first: gradio and the engine import huggingface_hub below
     args = parse_args(argv)
     data_dir = args.data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     import engine.jobs
-    from studio import auth_from_env, build_studio, launch_options
+    from studio import access_from_env, build_studio, is_public, launch_auth, launch_options
+
+    try:
+        login = launch_auth()
+    except ValueError as err:
+        raise SystemExit(f"DFD Studio: {err}") from None
+    public = is_public(args.host, args.share)
 
     engine.jobs.reconcile(data_dir)  # jobs left running by a previous server become interrupted (resumable)
     worker = None if args.no_worker else start_worker(data_dir)
@@ -76,12 +104,11 @@ def main(argv=None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        demo = build_studio(data_dir)
+        demo = build_studio(data_dir, access=access_from_env(data_dir, public))
         print(f"DFD Studio: data in {data_dir}, serving on http://{args.host}:{args.port}"
               f"{'' if worker else ' (no worker: queued jobs wait)'}", flush=True)
         demo.queue(default_concurrency_limit=1).launch(
-            server_name=args.host, server_port=args.port, share=args.share, auth=auth_from_env(),
-            **launch_options(data_dir),
+            server_name=args.host, server_port=args.port, share=args.share, **login, **launch_options(data_dir),
         )
     except KeyboardInterrupt:
         pass

@@ -14,16 +14,20 @@ import gradio as gr
 
 import engine.jobs as jobs_api
 
-from . import compare, distill, diversity, jobs, lineup, publish
+from . import compare, distill, diversity, jobs, lineup, publish, zerogpu
+from .access import LOCAL, Access, access_from_env, is_public
+from .auth import auth_from_env, launch_auth
 from .files import blocked_paths, public_folder
 
 TITLE = "DFD Studio"
 TABS = ("Distill", "Jobs", "Compare", "Diversity", "Publish")
 
 
-def build_studio(data_dir: str | Path, base: str = lineup.DEFAULT_BASE) -> gr.Blocks:
-    """The whole app for one data folder; `base` is the teacher the tabs start with."""
+def build_studio(data_dir: str | Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCAL) -> gr.Blocks:
+    """The whole app for one data folder; `base` is the teacher the tabs start with; `access` says which
+    server folders and hub ids visitors may name (everything, for a studio only this machine reaches)."""
     data_dir = Path(data_dir).resolve()
+    zerogpu.prepare()
     public_dir = public_folder(data_dir)
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(
@@ -34,7 +38,7 @@ def build_studio(data_dir: str | Path, base: str = lineup.DEFAULT_BASE) -> gr.Bl
         )
         with gr.Tabs(selected="compare") as tabs:
             with gr.Tab("Distill", id="distill"):
-                distill_ui = distill.build(data_dir, base)
+                distill_ui = distill.build(data_dir, base, access)
             with gr.Tab("Jobs", id="jobs"):
                 jobs_ui = jobs.build(data_dir, public_dir)
             with gr.Tab("Compare", id="compare") as compare_tab:
@@ -92,11 +96,5 @@ def launch_options(data_dir: str | Path) -> dict:
     }
 
 
-def auth_from_env(environ=None) -> tuple[str, str] | None:
-    """Optional login: DFD_STUDIO_PASSWORD (and DFD_STUDIO_USER, default 'dfd') turn it on."""
-    environ = os.environ if environ is None else environ
-    password = environ.get("DFD_STUDIO_PASSWORD")
-    return (environ.get("DFD_STUDIO_USER", "dfd"), password) if password else None
-
-
-__all__ = ["TABS", "TITLE", "auth_from_env", "build_studio", "launch_options", "public_folder"]
+__all__ = ["TABS", "TITLE", "Access", "access_from_env", "auth_from_env", "build_studio", "is_public", "launch_auth",
+           "launch_options", "public_folder"]

@@ -16,7 +16,8 @@ import engine
 from engine import (SHAPES_PRESET, ConfigError, DistillConfig, ModelError, UploadError, build_distill_config,
                     check_model, count_captioned, extract_dataset, resolve_model, save_lora_upload, settings_of)
 
-from . import lineup
+from . import lineup, zerogpu
+from .access import LOCAL, Access
 from .files import uploads_folder
 
 DATA_SOURCES = [("the shapes world (built in)", "shapes"), ("a local folder", "folder"), ("an uploaded zip", "upload")]
@@ -56,10 +57,12 @@ class Request:
 
 
 def request_from_form(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora: str | None,
-                      reach_hub: bool = False) -> Request:
+                      reach_hub: bool = False, access: Access = LOCAL) -> Request:
     """Turn the form's values into a validated distill request; raises ValueError with one sentence.
-    reach_hub: also fetch a hub id's model_index.json (at launch, not on each keystroke of the live check)."""
+    reach_hub: also fetch a hub id's model_index.json (at launch, not on each keystroke of the live check).
+    access: which server folders and hub ids a visitor may name (studio/access.py)."""
     base = (form.get("base") or "").strip()
+    access.check_model(base)  # before the model is looked at: a refused path is not even probed
     try:
         (check_model if reach_hub else resolve_model)(base)
     except ModelError as err:
@@ -72,12 +75,13 @@ def request_from_form(data_dir: Path, form: dict, uploaded_data: str | None, upl
         folder = (form.get("data_folder") or "").strip()
         if not folder:
             raise ValueError("no data folder given; type the path of a folder of videos with captions")
-        if not Path(folder).expanduser().is_dir():
+        path = access.check_path(folder, "data folder")
+        if not path.is_dir():
             raise ValueError(f"{folder} is not a folder on this machine; give a folder of videos with captions")
-        videos, captioned = count_captioned(Path(folder).expanduser())
+        videos, captioned = count_captioned(path)
         if not captioned:
             raise ValueError(f"{folder} holds {videos} videos and none with a caption; add a .txt per video or a captions.csv")
-        settings["data"] = str(Path(folder).expanduser().resolve())
+        settings["data"] = str(path.resolve())
     else:
         if not uploaded_data:
             raise ValueError("no zip uploaded yet; upload a zip of videos with captions, or pick another data source")
@@ -124,18 +128,24 @@ def init_rank(lora_dir: str | None) -> int | None:
         return None
 
 
-def check(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora: str | None) -> str:
+def check(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora: str | None,
+          access: Access = LOCAL) -> str:
     """The line under the form: what will run, or what is wrong and what to do."""
+    if zerogpu.on_zerogpu():
+        return "**Cannot launch:** " + zerogpu.TRAINING_NOTE
     try:
-        return "**Ready.** " + request_from_form(data_dir, form, uploaded_data, uploaded_lora).summary + "."
+        return "**Ready.** " + request_from_form(data_dir, form, uploaded_data, uploaded_lora, access=access).summary + "."
     except ValueError as err:
         return "**Cannot launch:** " + _sentence(_message(err))
 
 
-def launch(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora: str | None) -> tuple[str, str | None]:
-    """Queue the job when the form is valid: (message, job id or None)."""
+def launch(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora: str | None,
+           access: Access = LOCAL) -> tuple[str, str | None]:
+    """Queue the job when the form is valid: (message, job id or None). Never on ZeroGPU (no GPU for hours)."""
+    if zerogpu.on_zerogpu():
+        return "**Cannot launch:** " + zerogpu.TRAINING_NOTE, None
     try:
-        request = request_from_form(data_dir, form, uploaded_data, uploaded_lora, reach_hub=True)
+        request = request_from_form(data_dir, form, uploaded_data, uploaded_lora, reach_hub=True, access=access)
         job = engine.jobs.submit(data_dir, "distill", request.settings, parent=request.parent)
     except ValueError as err:
         return "**Cannot launch:** " + _sentence(_message(err)), None
@@ -199,8 +209,9 @@ WHEN_DFD_HELPS = (
 )
 
 
-def build(data_dir: Path, base: str = lineup.DEFAULT_BASE):
+def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCAL):
     defaults = defaults_for(base)
+    gr.Markdown(f"**{zerogpu.TRAINING_NOTE}**", visible=zerogpu.on_zerogpu(), elem_id="distill-zerogpu")
     with gr.Row():
         with gr.Column(scale=3):
             base_box = gr.Dropdown([lineup.DEFAULT_BASE], value=base, allow_custom_value=True,
@@ -246,10 +257,10 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE):
         return dict(zip(FORM, values))
 
     def on_check(data_state, lora_state, *values):
-        return check(data_dir, as_form(values), data_state, lora_state)
+        return check(data_dir, as_form(values), data_state, lora_state, access)
 
     def on_launch(data_state, lora_state, *values):
-        message, job_id = launch(data_dir, as_form(values), data_state, lora_state)
+        message, job_id = launch(data_dir, as_form(values), data_state, lora_state, access)
         return message, job_id
 
     def on_layout(source, method_v, init_v, base_v, current_init):

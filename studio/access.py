@@ -1,0 +1,79 @@
+"""What a visitor may make the server read or fetch, when others can reach the studio.
+
+On a Space, behind `--host 0.0.0.0` or a share link, the Distill form's data folder and base model are
+typed by whoever opens the page: unconfined, a visitor could make the server read any folder of videos
+on it or download any Hub repo, however large. There the studio is *public* and
+
+  - server folders must lie (after resolving symlinks) under the data dir or a folder the owner lists
+    in DFD_STUDIO_ALLOWED_PATHS (os.pathsep-separated);
+  - hub ids must match DFD_STUDIO_ALLOWED_MODELS (comma-separated ids or `owner/*` patterns; default:
+    the built-in teacher's family and Wan2.1-T2V-1.3B-Diffusers).
+
+A local-only studio (127.0.0.1 and no share link) takes paths and hub ids as typed, as the command line
+does; an owner may still list DFD_STUDIO_ALLOWED_MODELS there to limit downloads.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+PUBLIC_DEFAULT_MODELS = ("Wan-AI/Wan2.1-T2V-1.3B-Diffusers",)
+BUILT_IN = ("shapes-tiny",)
+
+
+def is_public(host: str, share: bool = False, environ=None) -> bool:
+    """Can others reach the studio: a Space, a share link, or a server listening beyond this machine."""
+    environ = os.environ if environ is None else environ
+    return bool(environ.get("SPACE_ID")) or share or host not in LOCAL_HOSTS
+
+
+@dataclass(frozen=True)
+class Access:
+    public: bool
+    roots: tuple[Path, ...]  # folders server paths must lie under (public only)
+    models: tuple[str, ...] | None  # hub ids or owner/* patterns; None: any
+
+    def check_path(self, typed: str, what: str = "folder") -> Path:
+        """The typed path, resolved; raises ValueError when a public studio may not read it."""
+        path = Path(typed).expanduser()
+        if not self.public:
+            return path
+        resolved = path.resolve()
+        if any(resolved.is_relative_to(root) for root in self.roots):
+            return resolved
+        listed = ", ".join(str(r) for r in self.roots)
+        raise ValueError(f"{typed} is outside the folders this studio may read ({listed}); put the {what} "
+                         "there, or ask the owner to add its folder to DFD_STUDIO_ALLOWED_PATHS")
+
+    def check_model(self, name: str) -> None:
+        """Raise ValueError when `name` (built-in, a local folder or a hub id) may not be used here."""
+        name = (name or "").strip()
+        if not name or name in BUILT_IN:
+            return
+        if looks_like_path(name):
+            self.check_path(name, "model folder")
+        elif "/" in name and self.models is not None and not any(fnmatch.fnmatchcase(name, p) for p in self.models):
+            raise ValueError(f"{name} is not among the hub models this studio may fetch ({', '.join(self.models)}); "
+                             "pick one of those, or ask the owner to add it to DFD_STUDIO_ALLOWED_MODELS")
+
+
+def looks_like_path(name: str) -> bool:
+    """A local folder rather than a hub id (`owner/name`): as engine's model names tell them apart."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).expanduser().exists()
+
+
+def access_from_env(data_dir: str | Path, public: bool, environ=None) -> Access:
+    environ = os.environ if environ is None else environ
+    listed = [Path(p).expanduser().resolve() for p in environ.get("DFD_STUDIO_ALLOWED_PATHS", "").split(os.pathsep)
+              if p.strip()]
+    models = tuple(m.strip() for m in environ.get("DFD_STUDIO_ALLOWED_MODELS", "").split(",") if m.strip())
+    if not models:
+        models = PUBLIC_DEFAULT_MODELS if public else None
+    return Access(public, (Path(data_dir).resolve(), *listed), models)
+
+
+LOCAL = Access(False, (), None)  # the command line's rules: everything as typed
