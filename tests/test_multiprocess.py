@@ -1,5 +1,6 @@
-"""Two CPU processes (gloo, started by torchrun) train one model through accelerate's DDP: the same update
-as one process with the same global batch, an exact resume, and one LoRA written.
+"""Two CPU processes (gloo, started by torchrun) train one model through accelerate's DDP, and again with the
+frozen base sharded between them (FSDP2, shard_base): the same update as one process with the same global
+batch, an exact resume, and one LoRA written.
 
 gloo's teardown sometimes aborts a rank after its work is done; the tests judge what the processes wrote
 and accept a non-zero exit only when it is that abort."""
@@ -12,6 +13,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -41,13 +43,20 @@ def _torchrun(base, out, port, *extra) -> subprocess.CompletedProcess:
     return result
 
 
-def test_two_processes_make_the_one_process_update_resume_exactly_and_write_one_lora(mini_teacher_dir, tmp_path):
-    single = Distiller(DistillConfig(base=str(mini_teacher_dir), batch_size=4, **SETTINGS), tmp_path / "one").train()
+@pytest.fixture(scope="module")
+def single(mini_teacher_dir, tmp_path_factory):
+    """One process, the global batch of the two-process runs."""
+    out = tmp_path_factory.mktemp("one")
+    return Distiller(DistillConfig(base=str(mini_teacher_dir), batch_size=4, **SETTINGS), out).train()
 
+
+def test_two_processes_make_the_one_process_update_resume_exactly_and_write_one_lora(mini_teacher_dir, single,
+                                                                                      tmp_path):
     two = tmp_path / "two"
     result = _torchrun(mini_teacher_dir, two, 29531)
     summary = json.loads((two / "summary.json").read_text())
     assert summary["processes"] == 2 and len(set(summary["student_fingerprints"])) == 1
+    assert summary["base_sharded"] is False
     assert sorted(p.name for p in two.rglob("*.safetensors") if p.name == LORA) == [LORA]
     assert result.stdout.count(LORA) == 1  # only rank 0 reports
 
@@ -68,5 +77,25 @@ def test_two_processes_make_the_one_process_update_resume_exactly_and_write_one_
     for name in (LORA, "summary.json"):
         (crashed / name).unlink()
     _torchrun(mini_teacher_dir, crashed, 29532, "--resume")
+    c = load_file(crashed / LORA)
+    assert all(torch.equal(b[k], c[k]) for k in b)
+
+
+def test_a_sharded_base_makes_the_one_process_update_resumes_exactly_and_writes_the_whole_lora(
+        mini_teacher_dir, single, tmp_path):
+    two = tmp_path / "fsdp"
+    _torchrun(mini_teacher_dir, two, 29533, "--shard-base")
+    summary = json.loads((two / "summary.json").read_text())
+    assert summary["base_sharded"] is True and len(set(summary["student_fingerprints"])) == 1
+    a, b = load_file(single / LORA), load_file(two / LORA)
+    assert a.keys() == b.keys() and all(a[k].shape == b[k].shape for k in a)  # whole tensors, not shards
+    worst = max(float((a[k] - b[k]).abs().max()) for k in a)
+    assert worst < TOLERANCE, worst
+    # the checkpoint holds whole adapters too: a sharded run resumes from it exactly
+    crashed = tmp_path / "crashed"
+    shutil.copytree(two, crashed)
+    shutil.rmtree(latest_checkpoint(crashed))
+    (crashed / LORA).unlink()
+    _torchrun(mini_teacher_dir, crashed, 29534, "--shard-base", "--resume")
     c = load_file(crashed / LORA)
     assert all(torch.equal(b[k], c[k]) for k in b)

@@ -93,6 +93,8 @@ class DistillConfig:
                                         "forwards autocast")
     gradient_checkpointing: bool = setting(False, help="recompute activations in the backward pass (less GPU "
                                                        "memory, ~30% slower)")
+    shard_base: bool = setting(False, help="several processes: shard the frozen base over them (FSDP2), the LoRA "
+                                           "adapters kept whole (an accelerate FSDP config turns it on too)")
     # Video size for folder data (None: the base model's).
     num_frames: int | None = setting(None, help="frames per training clip, 4k+1 (empty: the base model's; not "
                                                 "for the shapes world)")

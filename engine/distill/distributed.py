@@ -16,6 +16,14 @@ Randomness is shared: every process draws the whole global batch's data and nois
 and keeps its own slice (`shard`), so N processes of batch b make the update one process of batch N*b
 makes, up to the order of floating-point sums, and all processes hold identical adapters and optimizer
 states (rank 0's checkpoint is the run's).
+
+Sharding the frozen base (FSDP2, engine/distill/sharding.py) is asked for by the run's shard_base setting or
+by an accelerate FSDP config (`accelerate launch --config_file configs/fsdp.yaml`). accelerate's own FSDP
+preparation is not used: it wraps one model with one optimizer, while here two adapters share one sharded
+base; and accelerate selects FSDP only on accelerators, so CPU runs (the tests, over gloo) ask through
+shard_base. Either way the engine shards the blocks itself, keeps the adapters whole, and wraps each
+adapter's view in a DDP that reduces only the LoRA gradients. A sharded base runs every forward as a
+collective, so all processes run the previews' sampling too (`together`); only rank 0 writes them.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ import contextlib
 import dataclasses
 
 import torch
+
+from . import sharding
 
 
 class _View(torch.nn.Module):
@@ -70,14 +80,15 @@ class ProcessGroup:
     """This process's rank and device (accelerate's PartialState: a single process is rank 0 of 1), and,
     once the base is loaded, the Accelerator that trains on it."""
 
-    def __init__(self, log_with: str | None = None, project_dir: str | None = None):
+    def __init__(self, log_with: str | None = None, project_dir: str | None = None, shard_base: bool = False):
         from accelerate import PartialState
 
         self.state = PartialState(cpu=not torch.cuda.is_available())
         self.rank = self.state.process_index
         self.world = self.state.num_processes
-        self._log_with, self._project_dir = log_with, project_dir
+        self._log_with, self._project_dir, self._shard_base = log_with, project_dir, shard_base
         self.accelerator = None
+        self.sharded = False  # whether the base is split over the processes (set by prepare)
         self._trained: dict[str, _Trained] = {}
 
     @property
@@ -95,14 +106,27 @@ class ProcessGroup:
     def prepare(self, adapters, optimizers: dict) -> dict:
         """Wrap each adapter's view of the transformer (DDP when there are several processes) while that
         adapter is the active one, and its optimizer; returns the prepared optimizers by adapter name."""
+        plan = sharding.plan_of(self.accelerator, self._shard_base) if self.world > 1 else None
+        if plan is not None:
+            sharding.shard_base(adapters.transformer, self.world, **plan)
+            self.sharded = True
         prepared = {}
         previous = adapters.active
         for name, optimizer in optimizers.items():
             adapters.use(name)
-            view, prepared[name] = self.accelerator.prepare(_View(adapters.transformer), optimizer)
+            if self.sharded:  # the sharded base's own DDP (accelerate would FSDP-wrap the view again)
+                view, prepared[name] = sharding.adapters_only_ddp(_View(adapters.transformer), self.state.device), optimizer
+            else:
+                view, prepared[name] = self.accelerator.prepare(_View(adapters.transformer), optimizer)
             self._trained[name] = _Trained(view, adapters.transformer)
         adapters.use(previous)
         return prepared
+
+    @property
+    def together(self) -> bool:
+        """Whether this process takes part in the previews' forwards: rank 0 alone, unless the base is
+        sharded (then every forward needs every process)."""
+        return self.rank == 0 or self.sharded
 
     def trained(self, name: str) -> _Trained:
         """The network to run for a forward whose gradient updates adapter `name`."""

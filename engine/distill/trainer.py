@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from pathlib import Path
 
@@ -25,16 +24,14 @@ from . import losses
 from ..config.distill import DistillConfig
 from ..config.files import write_run_config
 from .data import load_data
+from .checkpoints import latest_checkpoint, write_checkpoint
 from .distributed import ProcessGroup
 from .tracking import Tracking, tracker_of
-from ..models.folders import written_folder
 from .adapters import FAKE, STUDENT, Adapters, read_fake_score, save_student_lora
 from ..models.lora import LoraMismatch, read_student_lora, wrong_base
 from ..models.base import BaseModel, base_dtype, load_base_model
 from ..models.students import LORA_FILE
 from ..generation.sampling import velocity
-
-CHECKPOINTS = "checkpoints"
 
 
 class TrainingDiverged(RuntimeError):
@@ -65,7 +62,7 @@ class Distiller:
         self.out = Path(out)
         self.lora_dir = Path(lora_dir) if lora_dir else self.out  # where the finished student LoRA goes
         self.cb = callbacks or Callbacks()
-        self.dist = ProcessGroup(log_with=tracker_of(cfg.log_with), project_dir=str(self.out))
+        self.dist = ProcessGroup(tracker_of(cfg.log_with), str(self.out), shard_base=cfg.shard_base)
         torch.manual_seed(cfg.seed)
         self.model = model or load_base_model(cfg.base, device=self.dist.device,
                                               dtype=base_dtype(cfg.mixed_precision, self.dist.device))
@@ -289,7 +286,7 @@ class Distiller:
             if (self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps) and not self.bad_steps:
                 self.save_checkpoint()
             if self.cfg.preview_every and self.step % self.cfg.preview_every == 0 and self.step < self.cfg.steps \
-                    and self.dist.rank == 0:
+                    and self.dist.together:
                 self.write_previews()
         fingerprints = self.dist.fingerprints(self.student_params)
         if len(set(fingerprints)) != 1:
@@ -297,12 +294,13 @@ class Distiller:
                                "their gradients were not averaged")
         if self.dist.rank == 0:
             (self.out / "summary.json").write_text(json.dumps(
-                {"steps": self.step, "processes": self.dist.world, "student_fingerprints": fingerprints,
-                 "real_gap_reference": self.gap_reference,
+                {"steps": self.step, "processes": self.dist.world, "base_sharded": self.dist.sharded,
+                 "student_fingerprints": fingerprints, "real_gap_reference": self.gap_reference,
                  "real_gap_last20": float(np.mean(self.recent_gaps)) if self.recent_gaps else None}, indent=2) + "\n")
             save_student_lora(self.adapters, self.lora_dir, extra={"method": self.cfg.method, "base": self.cfg.base,
                                                                      "steps": self.cfg.steps, "t_list": self.cfg.t_list})
             self.cb.on_artifact("lora", self.lora_dir / LORA_FILE, f"{self.cfg.method} student")
+        if self.dist.together:
             self.write_previews()
         self.dist.end()  # trackers closed; with several processes, the group left together
         return self.out
@@ -334,6 +332,8 @@ class Distiller:
             with torch.no_grad(), self.adapters.using(STUDENT), self._autocast():
                 latents = student_sample(self.transformer, noise, cond, tuple(self.cfg.t_list),
                                          generator=seed_generators(list(seeds)))
+            if self.dist.rank != 0:  # a sharded base samples on every process; rank 0 writes
+                continue
             scale = max(1, 256 // max(self.model.height, self.model.width))
             for seed, video in zip(seeds, self.model.decode(latents)):
                 path = write_mp4(self.out / "samples" / f"step{self.step}-prompt{i}-seed{seed}.mp4", video,
@@ -358,19 +358,10 @@ class Distiller:
 
     def save_checkpoint(self) -> Path | None:
         """Write checkpoints/step-N atomically (temp folder, then rename) and keep the two newest."""
-        if self.dist.rank != 0:
-            self.dist.barrier()
-            return None
-        root = self.out / CHECKPOINTS
-        root.mkdir(parents=True, exist_ok=True)
-        final = root / f"step-{self.step:07d}"
-        with written_folder(final) as tmp:
-            torch.save(self._state(), tmp / "state.pt")
-            (tmp / "COMPLETE").write_text(str(self.step))
+        final = write_checkpoint(self.out, self.step, self._state()) if self.dist.rank == 0 else None
         self.last_checkpoint = self.step
-        for old in sorted(p for p in root.glob("step-*") if p != final)[:-1]:
-            shutil.rmtree(old, ignore_errors=True)
-        self.cb.on_checkpoint(self.step, final)
+        if final is not None:
+            self.cb.on_checkpoint(self.step, final)
         self.dist.barrier()
         return final
 
@@ -397,10 +388,3 @@ def _adamw(params: list[torch.nn.Parameter], lr: float, cfg: DistillConfig) -> t
     LoRA matrices, one launch each otherwise). On this CPU it is no faster or slower (measured, within noise).
     The adapters stay fp32 on a bf16 base, which the kernel takes."""
     return torch.optim.AdamW(params, lr=lr, betas=cfg.betas, weight_decay=cfg.weight_decay, fused=True)
-
-
-def latest_checkpoint(out: Path) -> Path | None:
-    """The newest checkpoint folder that finished writing (half-written ones are ignored)."""
-    root = Path(out) / CHECKPOINTS
-    done = sorted(p for p in root.glob("step-*") if (p / "COMPLETE").is_file()) if root.is_dir() else []
-    return done[-1] if done else None
