@@ -68,11 +68,12 @@ class Session:
         from ..config.sample import SampleConfig
         from ..generation.generate import sample_frames
 
-        if spec.kind == "real":  # the shapes world's own clips
+        if spec.kind in ("real", "real-decoded"):  # the shapes world's own clips (decoded: through the autoencoder)
             from ..shapes import world
+            from .reference import through_decoder
 
             clips, _ = world.sample_clips(world.parse_caption(prompt), len(seeds), seed=zlib.crc32(prompt.encode()) + seeds[0])
-            return clips, 0.0, 0
+            return (clips if spec.kind == "real" else through_decoder(self.model, clips)), 0.0, 0
         batch = self.settings.batch or len(seeds)
         started, parts, nfe = time.perf_counter(), [], 0
         for i in range(0, len(seeds), batch):

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import metrics
 from .colour import colour_motion
+from .study_references import per_clip
 
 # per-row keys averaged into a model's entry (others, e.g. diversity_dinov2, are found in the rows)
 MEAN_KEYS = ("diversity", "prompt_fidelity", "all_named_correct", "mode_tv", "mode_coverage", "adherence",
@@ -46,6 +47,7 @@ def score_shapes(named: dict, clips: np.ndarray, prompt: str, recognizer, extrac
         "mode_tv": metrics.mode_tv(named, predicted),
         "mode_coverage": metrics.mode_coverage(named, predicted),
         "flicker": metrics.flicker(clips),
+        **per_clip(predicted, clips),  # each clip's factors and saturation (study_references.py)
         **score_any(clips, prompt, extractors, adherence),
     }
 
