@@ -18,6 +18,7 @@ from engine import ModelError, Rendered, side_by_side, world, write_mp4
 
 from . import lineup, sample_jobs
 from .files import cache_key
+from .zerogpu import on_gpu, sampling_seconds
 
 SLOTS = ("teacher", "dmd2", "dfd")
 SHOWN_SIZE = 256  # small clips are upscaled (nearest) to about this many pixels
@@ -111,7 +112,8 @@ def compare(data_dir: Path, public_dir: Path, base: str, prompt: str, seed, dmd2
     """Sample in this process (cached by settings and weights). Raises ValueError / ModelError."""
     p = plan(data_dir, public_dir, base, prompt, seed, dmd2_key, dfd_key, steps, guidance)
     if not (p.folder / "meta.json").is_file():
-        rendered = {slot: lineup.render(c, p.prompt, [p.seed], steps=p.steps, guidance=p.guidance)
+        render = on_gpu(lineup.render, sampling_seconds(1, p.steps))  # a lent GPU on ZeroGPU, else as is
+        rendered = {slot: render(c, p.prompt, [p.seed], steps=p.steps, guidance=p.guidance)
                     for slot, c in p.contenders.items()}
         write_results(p, rendered)
     return read_results(p)

@@ -21,6 +21,7 @@ from engine import ModelError, Rendered, still_grid, video_grid, world, write_mp
 from . import lineup, sample_jobs
 from .files import cache_key
 from .measures import check_features, clip_metrics, default_features
+from .zerogpu import on_gpu, sampling_seconds
 
 SHOWN_SIZE = 128  # each clip of the grid at about this many pixels (8 seeds x 3 models stays readable)
 COLUMNS = ["model", "NFE", "diversity", "diversity clip", "diversity dinov2", "adherence", "modes covered", "mode TV",
@@ -116,7 +117,8 @@ def run(data_dir: Path, public_dir: Path, base: str, prompt: str, n_seeds: int, 
     and write the grids into the public folder. Raises ValueError / ModelError."""
     p = plan(data_dir, public_dir, base, prompt, n_seeds, keys, steps, guidance, features)
     if not (p.folder / "meta.json").is_file():
-        write_results(p, [lineup.render(c, p.prompt, p.seeds, steps=p.steps, guidance=p.guidance) for c in p.contenders])
+        render = on_gpu(lineup.render, sampling_seconds(len(p.seeds), p.steps))  # a lent GPU on ZeroGPU, else as is
+        write_results(p, [render(c, p.prompt, p.seeds, steps=p.steps, guidance=p.guidance) for c in p.contenders])
     return read_results(p)
 
 
