@@ -121,7 +121,7 @@ def push(data_dir: Path, key: str, repo_id: str, license: str, private: bool, ty
     if token is None:
         raise ValueError(source)
     folder, _, _ = stage(data_dir, key, repo_id, license)
-    url = publish.push_folder(folder, repo_id, token, private=bool(private))
+    url = publish.push_folder(folder, repo_id, token, private=bool(private), token_source=source)
     return f"Pushed LoRA, model card and samples to {url} (token from {source}, not stored)."
 
 

@@ -211,6 +211,16 @@ def _hub_answers(monkeypatch, status: int, message: str) -> None:
     monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
 
 
+def test_a_403_on_a_sign_in_token_names_the_scope_the_space_must_ask_for(tmp_path, student_dir, monkeypatch):
+    token, source = publish.pick_token(None, TOKEN, environ={})
+    _hub_answers(monkeypatch, 403, f"403 Forbidden: token {token} may not create repos")
+    with pytest.raises(ValueError) as caught:
+        publish.push_folder(publish.stage_folder(student_dir, tmp_path / "s", "# c"), "someone/x", token,
+                            token_source=source)
+    message = str(caught.value)
+    assert "manage-repos" in message and "hf_oauth_scopes" in message and TOKEN not in message
+
+
 def test_a_refused_token_gives_one_sentence_without_the_token(tmp_path, student_dir, monkeypatch):
     _hub_answers(monkeypatch, 401, f"401 Unauthorized for token {TOKEN}")
     with pytest.raises(ValueError) as caught:

@@ -82,6 +82,9 @@ def check_repo_id(repo_id: str) -> str:
     return repo_id
 
 
+OAUTH_SOURCE = "your Hugging Face login"
+
+
 def pick_token(typed: str | None, oauth: str | None, environ=None, cached_login: bool = False) -> tuple[str | None, str]:
     """The token to push with and where it came from: the password field (or --token), then a Hugging
     Face login, then HF_TOKEN, then (cached_login: the command line only, never a web server's visitors)
@@ -90,7 +93,7 @@ def pick_token(typed: str | None, oauth: str | None, environ=None, cached_login:
     if typed and typed.strip():
         return typed.strip(), "the token field"
     if oauth:
-        return oauth, "your Hugging Face login"
+        return oauth, OAUTH_SOURCE
     if environ.get("HF_TOKEN", "").strip():
         return environ["HF_TOKEN"].strip(), "HF_TOKEN"
     if cached_login:
@@ -118,6 +121,10 @@ def refused(status: int, repo_id: str, source: str) -> str:
     if status == 401:
         return (f"the Hub refused the token (401) from {source}: it is not a valid token (expired, revoked or "
                 "mistyped); create a write token at https://huggingface.co/settings/tokens")
+    if source == OAUTH_SOURCE:  # Sign in with Hugging Face grants only the scopes the Space's README asks for
+        return (f"the Hub refused your Hugging Face login (403): it may not create repos under {namespace!r}; the "
+                "Space's README must list manage-repos under hf_oauth_scopes (then sign out and in again), or paste "
+                "a write token")
     return (f"the Hub refused the token (403) from {source}: it may not create or write repos under {namespace!r}; "
             f"use a 'write' token, or a fine-grained one with write access to {namespace}'s repos")
 
