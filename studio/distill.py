@@ -27,11 +27,13 @@ INIT_SOURCES = [("a finished DMD2 student", "student"), ("an uploaded LoRA", "up
 # Which DistillConfig fields the form shows as knobs, in order (their kinds, choices and help: the metadata).
 MAIN_KNOBS = ("steps", "batch_size", "data_forcing_prob", "lora_rank", "lr_student", "lr_fake", "student_update_freq",
               "guidance", "time_shift", "student_input", "caption_regime", "checkpoint_every", "preview_every", "seed")
-ADVANCED_KNOBS = ("t_list", "dfd_t_min", "grad_clip", "weight_decay", "nan_patience", "force_from_teacher",
-                  "mixed_precision", "gradient_checkpointing", "num_frames", "height", "width")
+SETTINGS = {s.name: s for s in settings_of(DistillConfig)}
+# Every other setting is an Advanced knob, so a new DistillConfig field reaches the form by itself; these
+# few have controls of their own (base, data source, method, the student to start from) or none (out).
+OWN_CONTROLS = ("method", "base", "data", "init", "out")
+ADVANCED_KNOBS = tuple(name for name in SETTINGS if name not in MAIN_KNOBS + OWN_CONTROLS)
 KNOBS = MAIN_KNOBS + ADVANCED_KNOBS
 FORM = ["base", "data_source", "data_folder", "method", "init_source", "init_student"] + list(KNOBS)
-SETTINGS = {s.name: s for s in settings_of(DistillConfig)}
 
 
 def defaults_for(base: str) -> dict:
