@@ -33,8 +33,9 @@ def _flags(**settings) -> list[str]:
     return [part for k, v in settings.items() for part in (f"--{k.replace('_', '-')}", str(v))]
 
 
-def _torchrun(base, out, port, *extra) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+def _torchrun(base, out, port, *extra, launcher: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    launcher = launcher or ("torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port))
+    cmd = [sys.executable, "-m", *launcher,
            "-m", "engine", "distill", "--base", str(base), *_flags(batch_size=2, **SETTINGS), "--out", str(out), *extra]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -91,11 +92,16 @@ def test_a_sharded_base_makes_the_one_process_update_resumes_exactly_and_writes_
     assert a.keys() == b.keys() and all(a[k].shape == b[k].shape for k in a)  # whole tensors, not shards
     worst = max(float((a[k] - b[k]).abs().max()) for k in a)
     assert worst < TOLERANCE, worst
-    # the checkpoint holds whole adapters too: a sharded run resumes from it exactly
+    # the checkpoint holds whole adapters too: a sharded run resumes from it exactly, here sharded by the
+    # FSDP config file through accelerate launch
     crashed = tmp_path / "crashed"
     shutil.copytree(two, crashed)
     shutil.rmtree(latest_checkpoint(crashed))
-    (crashed / LORA).unlink()
-    _torchrun(mini_teacher_dir, crashed, 29534, "--shard-base", "--resume")
+    for name in (LORA, "summary.json"):
+        (crashed / name).unlink()
+    _torchrun(mini_teacher_dir, crashed, 29534, "--resume", launcher=(
+        "accelerate.commands.launch", "--config_file", str(ROOT / "configs" / "fsdp.yaml"), "--num_processes", "2",
+        "--main_process_port", "29534"))
+    assert json.loads((crashed / "summary.json").read_text())["base_sharded"] is True
     c = load_file(crashed / LORA)
     assert all(torch.equal(b[k], c[k]) for k in b)

@@ -20,8 +20,8 @@ states (rank 0's checkpoint is the run's).
 Sharding the frozen base (FSDP2, engine/distill/sharding.py) is asked for by the run's shard_base setting or
 by an accelerate FSDP config (`accelerate launch --config_file configs/fsdp.yaml`). accelerate's own FSDP
 preparation is not used: it wraps one model with one optimizer, while here two adapters share one sharded
-base; and accelerate selects FSDP only on accelerators, so CPU runs (the tests, over gloo) ask through
-shard_base. Either way the engine shards the blocks itself, keeps the adapters whole, and wraps each
+base; and accelerate selects FSDP only on accelerators, while the engine's sharding also runs on CPUs
+(the tests, over gloo). The engine shards the blocks itself, keeps the adapters whole, and wraps each
 adapter's view in a DDP that reduces only the LoRA gradients. A sharded base runs every forward as a
 collective, so all processes run the previews' sampling too (`together`); only rank 0 writes them.
 """
@@ -106,7 +106,7 @@ class ProcessGroup:
     def prepare(self, adapters, optimizers: dict) -> dict:
         """Wrap each adapter's view of the transformer (DDP when there are several processes) while that
         adapter is the active one, and its optimizer; returns the prepared optimizers by adapter name."""
-        plan = sharding.plan_of(self.accelerator, self._shard_base) if self.world > 1 else None
+        plan = sharding.plan_of(self._shard_base) if self.world > 1 else None
         if plan is not None:
             sharding.shard_base(adapters.transformer, self.world, **plan)
             self.sharded = True

@@ -21,6 +21,8 @@ Sharding needs several processes: with one there is nothing to split, and the ba
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 BLOCK_CLASSES = ("WanTransformerBlock",)  # the layers that carry nearly all of Wan's weights
@@ -63,18 +65,21 @@ def adapters_only_ddp(view: torch.nn.Module, device: torch.device):
     return DistributedDataParallel(view, device_ids=device_ids, find_unused_parameters=False)
 
 
-def plan_of(accelerator, asked: bool) -> dict | None:
+def plan_of(asked: bool, env: dict | None = None) -> dict | None:
     """Whether (and how) to shard the base: asked for by the run's shard_base setting, or by an accelerate
     FSDP config (`accelerate launch --config_file configs/fsdp.yaml`), whose block classes and
-    reshard_after_forward are then used. None: every process holds the whole base."""
-    from accelerate.utils import DistributedType
+    reshard_after_forward are then used. None: every process holds the whole base.
 
-    plugin = getattr(accelerator.state, "fsdp_plugin", None)
-    if accelerator.distributed_type == DistributedType.FSDP and plugin is not None:
-        names = plugin.transformer_cls_names_to_wrap or list(BLOCK_CLASSES)
-        reshard = plugin.reshard_after_forward
-        return {"block_classes": tuple([names] if isinstance(names, str) else names),
-                "reshard_after_forward": reshard if isinstance(reshard, bool) else True}
+    The FSDP config is read from the variables `accelerate launch` sets from it (ACCELERATE_USE_FSDP,
+    FSDP_*), the ones accelerate's own FSDP plugin reads: so the same config file shards on CPUs too,
+    where accelerate itself falls back to plain multi-process."""
+    env = os.environ if env is None else env
+    if env.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
+        names = [n.strip() for n in env.get("FSDP_TRANSFORMER_CLS_TO_WRAP", "").split(",") if n.strip()]
+        # FSDP2 configs say true/false; FSDP1 configs a sharding strategy, of which SHARD_GRAD_OP keeps
+        # the gathered weights from the forward to the backward.
+        keep = env.get("FSDP_RESHARD_AFTER_FORWARD", "true").lower() in ("false", "shard_grad_op", "2")
+        return {"block_classes": tuple(names) or BLOCK_CLASSES, "reshard_after_forward": not keep}
     if asked:
         return {"block_classes": BLOCK_CLASSES, "reshard_after_forward": True}
     return None
