@@ -1,0 +1,220 @@
+"""The steps of scripts/gpu_check.sh that need Python: a folder of generated clips, a timed training run
+(DMD2, then DFD from it) on that folder, and the summary against the performance targets.
+
+    python scripts/gpu_check.py clips FOLDER --n 4 --seconds 6 --fps 16 --height 480 --width 832
+    python scripts/gpu_check.py train --base wan2.1-1.3b-random --data FOLDER --method dmd2 --steps 20 \
+        --out RUN --json RUN.json [--init DMD2_RUN] [--num-frames 81 --height 480 --width 832] [--gradient-checkpointing]
+    python scripts/gpu_check.py summary OUT_FOLDER
+
+The training run is the engine's own Distiller with its own data path (the folder's windows encoded to
+latents, captions to embeddings); the script adds per-step wall times, the peak memory of the training
+steps (the data encoding before them is reported apart), and the FLOPs of one student and one fake-score
+update counted by torch's FlopCounterMode after the timed steps, from which the run's MFU follows. The
+end-of-run previews are left out (the sampling bench times 4-step sampling on its own).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# The performance targets of the issue: MFU per update, the DFD peak, 4-step sampling end to end.
+TARGET_MFU = 0.40
+TARGET_DFD_PEAK_GB = 22.0
+TARGET_SAMPLING_S = 5.0
+WORDS = ["a", "video", "of", "red", "blue", "bars", "moving", "left", "right", "slowly", "quickly", "on", "grey"]
+
+
+def make_clips(folder: Path, n: int, seconds: float, fps: int, height: int, width: int) -> list[Path]:
+    """n mp4 clips of moving colour bars with a caption file each (sidecar .txt), deterministic."""
+    from engine.media.video import write_mp4
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    frames = int(round(seconds * fps))
+    x = np.arange(width)[None, :]
+    paths = []
+    for i in range(n):
+        colour = rng.integers(40, 255, size=3)
+        speed = (1 + i) * width / frames / 2 * (1 if i % 2 == 0 else -1)
+        video = np.empty((frames, height, width, 3), dtype=np.uint8)
+        for f in range(frames):
+            bars = (((x + speed * f) // max(width // 8, 1)) % 2).astype(np.uint8)  # (1, W)
+            video[f] = np.where(bars[..., None] == 1, colour, 90)[0][None]
+        path = write_mp4(folder / f"clip{i:03d}.mp4", video, fps=fps)
+        words = rng.choice(WORDS, size=12)
+        path.with_suffix(".txt").write_text(" ".join(words) + "\n")
+        paths.append(path)
+    return paths
+
+
+def _peak_mb(torch) -> float:
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class _Timer:
+    """Callbacks that note the wall time of every step and whether it updated the student."""
+
+    def __init__(self):
+        from engine.distill.trainer import Callbacks
+
+        class Recorder(Callbacks):
+            def on_step(inner, step, total, terms, it_per_s, eta_s):
+                now = time.perf_counter()
+                self.steps.append({"step": step, "kind": "student" if "loss_student" in terms else "fake",
+                                   "s": now - self.last})
+                self.last = now
+
+        self.callbacks = Recorder()
+        self.steps: list[dict] = []
+        self.last = time.perf_counter()
+
+
+def train(args) -> dict:
+    """One timed run; returns (and writes to args.json) its figures."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from engine.config.build import build_distill_config
+    from engine.distill.trainer import Distiller
+    from engine.evaluation.bench import device_info, matmul_peak_tflops
+
+    values = dict(base=args.base, data=args.data, method=args.method, steps=args.steps, batch_size=args.batch_size,
+                  gradient_checkpointing=args.gradient_checkpointing, checkpoint_every=args.steps, seed=0,
+                  num_frames=args.num_frames, height=args.height, width=args.width)
+    if args.init:
+        values["init"] = args.init
+    if args.student_update_freq:
+        values["student_update_freq"] = args.student_update_freq
+    cfg = build_distill_config(values={k: v for k, v in values.items() if v is not None})
+    started = time.perf_counter()
+    timer = _Timer()
+    distiller = Distiller(cfg, Path(args.out), callbacks=timer.callbacks)
+    distiller.write_previews = lambda *a, **k: []  # sampling is the sampling bench's figure
+    setup_s = time.perf_counter() - started
+    setup_peak = _peak_mb(torch)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    timer.last = time.perf_counter()
+    distiller.train()
+    train_peak = _peak_mb(torch)
+    flops = {}
+    for kind, update in (("student", distiller.student_update), ("fake", distiller.fake_update)):
+        with FlopCounterMode(display=False) as counter:
+            update()
+        flops[kind] = counter.get_total_flops()
+    peak_tflops = matmul_peak_tflops()
+    timed = timer.steps[1:] if len(timer.steps) > 1 else timer.steps  # the first step warms the kernels up
+    seconds = sum(s["s"] for s in timed)
+    work = sum(flops[s["kind"]] for s in timed)
+    per_kind = {k: [s["s"] for s in timed if s["kind"] == k] for k in ("student", "fake")}
+    figures = {
+        "kind": "gpu-check-train", "method": args.method, "base": args.base, "steps": len(timer.steps),
+        "batch_size": cfg.batch_size, "lora_rank": cfg.lora_rank, "gradient_checkpointing": cfg.gradient_checkpointing,
+        "video_shape": [distiller.model.num_frames, distiller.model.height, distiller.model.width],
+        "dtype": str(distiller.model.dtype).replace("torch.", ""), "clips": len(distiller.data.captions),
+        "setup_s": round(setup_s, 2), "setup_peak_mb": round(setup_peak, 1),
+        "step_s_mean": round(seconds / max(len(timed), 1), 4),
+        "student_update_s_median": round(float(np.median(per_kind["student"])), 4) if per_kind["student"] else None,
+        "fake_update_s_median": round(float(np.median(per_kind["fake"])), 4) if per_kind["fake"] else None,
+        "student_update_tflop": round(flops["student"] / 1e12, 4), "fake_update_tflop": round(flops["fake"] / 1e12, 4),
+        "matmul_peak_tflops": round(peak_tflops, 3),
+        "mfu": round(work / max(seconds, 1e-9) / 1e12 / peak_tflops, 4),
+        "train_peak_mb": round(train_peak, 1), "step_times_s": [round(s["s"], 4) for s in timer.steps],
+        "device": device_info(),
+    }
+    Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    return figures
+
+
+def _read(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def summary(out: Path) -> dict:
+    """Everything the check measured in one JSON (gpu_check.json), each target with its verdict."""
+    runs = {name: _read(out / f"train_{name}.json") for name in ("dmd2", "dfd")}
+    step = _read(out / "bench_train_step.json")
+    sampling = _read(out / "bench_sampling.json")
+    checks = []
+    if step:
+        for kind in ("student", "fake"):
+            checks.append((f"{kind} update MFU (bench, checkpointing)", step[f"{kind}_mfu"], f">= {TARGET_MFU}",
+                           step[f"{kind}_mfu"] >= TARGET_MFU))
+        gb = step["peak_memory_mb"] * 2**20 / 1e9
+        checks.append(("DFD peak memory GB (bench, checkpointing)", round(gb, 2), f"<= {TARGET_DFD_PEAK_GB}",
+                       gb <= TARGET_DFD_PEAK_GB))
+    if runs["dfd"]:
+        gb = runs["dfd"]["train_peak_mb"] * 2**20 / 1e9
+        checks.append(("DFD peak memory GB (training run)", round(gb, 2), f"<= {TARGET_DFD_PEAK_GB}",
+                       gb <= TARGET_DFD_PEAK_GB))
+    if sampling:
+        seconds = sampling.get("student_s", sampling.get("student_seconds"))
+        if seconds is not None:
+            checks.append(("4-step sampling s (end to end)", seconds, f"<= {TARGET_SAMPLING_S}",
+                           seconds <= TARGET_SAMPLING_S))
+    result = {"runs": runs, "bench_train_step": step, "bench_sampling": sampling,
+              "targets": [{"what": w, "value": v, "target": t, "met": bool(ok)} for w, v, t, ok in checks],
+              "log": _read(out / "stages.json")}
+    (out / "gpu_check.json").write_text(json.dumps(result, indent=2) + "\n")
+    print("\n== gpu check ==")
+    for name, run in runs.items():
+        if run:
+            print(f"{name}: {run['steps']} steps at {run['video_shape']}, {run['step_s_mean']} s/step, "
+                  f"MFU {run['mfu']:.1%}, training peak {run['train_peak_mb'] / 1024:.2f} GiB "
+                  f"(data encoding {run['setup_peak_mb'] / 1024:.2f} GiB, {run['setup_s']} s)")
+        else:
+            print(f"{name}: not run or failed (see gpu_check.log)")
+    for what, value, target, ok in checks:
+        print(f"{'MET ' if ok else 'MISS'} {what}: {value} (target {target})")
+    if not step or not sampling:
+        print("bench figures missing: see gpu_check.log")
+    return result
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("clips")
+    c.add_argument("folder", type=Path)
+    c.add_argument("--n", type=int, default=4)
+    c.add_argument("--seconds", type=float, default=6.0)
+    c.add_argument("--fps", type=int, default=16)
+    c.add_argument("--height", type=int, default=480)
+    c.add_argument("--width", type=int, default=832)
+    t = sub.add_parser("train")
+    for name in ("--base", "--data", "--method", "--out", "--json"):
+        t.add_argument(name, required=True)
+    t.add_argument("--steps", type=int, required=True)
+    t.add_argument("--init")
+    t.add_argument("--batch-size", type=int, default=1)
+    t.add_argument("--student-update-freq", type=int)
+    for name in ("--num-frames", "--height", "--width"):
+        t.add_argument(name, type=int)
+    t.add_argument("--gradient-checkpointing", action="store_true")
+    s = sub.add_parser("summary")
+    s.add_argument("out", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "clips":
+        paths = make_clips(args.folder, args.n, args.seconds, args.fps, args.height, args.width)
+        print(f"{len(paths)} clips of {args.width}x{args.height} at {args.fps} fps, {args.seconds} s, in {args.folder}")
+    elif args.command == "train":
+        figures = train(args)
+        print(json.dumps({k: v for k, v in figures.items() if k not in ("step_times_s", "device")}))
+    else:
+        summary(args.out)
+
+
+if __name__ == "__main__":
+    main()

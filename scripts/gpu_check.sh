@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The GPU check of docs/performance.md ("GPU"), one script, on one H100/H200, alone, in under 8 minutes:
+#  1. a folder of generated clips (moving colour bars, 832x480, 16 fps, 6 s, a caption file each);
+#  2. 20 DMD2 steps, then 10 DFD steps from that student, of Wan2.1-T2V-1.3B's config with random weights
+#     (`wan2.1-1.3b-random`) at 81x480x832, batch 1, gradient checkpointing, trained from that folder through
+#     the engine's own data path: step times, MFU and peak memory of each run;
+#  3. the bench figures of the performance targets: MFU of the student and fake-score updates (>= 40%) and
+#     the DFD peak (<= 22 GB) from `engine bench train-step`, 4-step sampling end to end (<= 5 s) from
+#     `engine bench sampling`.
+# Each stage runs only while the time budget (GPU_CHECK_BUDGET_S, default 470 s) has room for it, under a
+# timeout of what is left. A sharded (FSDP) run needs two processes on two GPUs, so it is not part of a
+# one-GPU check: tests/test_multiprocess.py runs it on CPUs.
+# Everything goes to $OUT (the device tool's folder; docs/results/gpu_check otherwise): train_dmd2.json,
+# train_dfd.json, bench_train_step.json, bench_sampling.json, gpu_check.json (all of it, each target with
+# its verdict), gpu_check.log; the summary is printed at the end.
+#
+#   bash scripts/gpu_check.sh --dry-run   # the same stages on CPU at shapes-tiny sizes (~2 min): a check of the script
+#
+# Wheels: on a GPU image with torch, transformers, accelerate and huggingface_hub but not diffusers, peft,
+# imageio-ffmpeg (this check writes and reads mp4s) or importlib_metadata, download them here first (~40 MB)
+#   echo /.whl/ >> .git/info/exclude
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#       --platform manylinux2014_x86_64 -d .whl diffusers==0.42.1 peft==0.21.2 imageio-ffmpeg importlib_metadata zipp
+# then run it with `carry: [".whl"]` and the command `bash scripts/gpu_check.sh` (timeout_s 560).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+dry=0
+[ "${1:-}" = "--dry-run" ] && dry=1
+out=${OUT:-docs/results/gpu_check}
+[ $dry = 1 ] && out=${OUT:-/tmp/gpu_check_dry}
+mkdir -p "$out"
+budget=${GPU_CHECK_BUDGET_S:-470}
+started=$(date +%s)
+log="$out/gpu_check.log"
+: > "$log"
+stages="$out/stages.json"
+echo "[]" > "$stages"
+
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH} || exit 1
+fi
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
+python3 - "$dry" <<'EOF' 2>&1 | tee -a "$log" || exit 1
+import sys
+import torch
+if sys.argv[1] == "0" and not torch.cuda.is_available():
+    sys.exit("no CUDA device: this script measures the GPU figures; `bash scripts/gpu_check.sh --dry-run` checks it on CPU")
+import diffusers, imageio_ffmpeg, peft
+print("device", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu (dry run)", "torch", torch.__version__,
+      "cuda", torch.version.cuda, "diffusers", diffusers.__version__, "peft", peft.__version__)
+EOF
+[ ${PIPESTATUS[0]} = 0 ] || exit 1
+
+if [ $dry = 1 ]; then  # shapes-tiny: 17 frames of 64x64 at 8 fps
+  base=shapes-tiny; clips=(--n 4 --seconds 3 --fps 8 --height 64 --width 96); size=()
+  dmd2_steps=4; dfd_steps=2; freq=(--student-update-freq 2); sampling=(--videos 1 --rounds 1)
+else
+  base=wan2.1-1.3b-random; clips=(--n 4 --seconds 6 --fps 16 --height 480 --width 832)
+  size=(--num-frames 81 --height 480 --width 832); dmd2_steps=20; dfd_steps=10; freq=(); sampling=(--videos 1 --rounds 1)
+fi
+
+# stage NAME MIN_SECONDS COMMAND...: run it under a timeout of the budget left, if at least MIN_SECONDS are left.
+stage() {
+  local name=$1 need=$2; shift 2
+  local left=$((budget - ($(date +%s) - started)))
+  if [ "$left" -lt "$need" ]; then
+    echo "== $name: skipped, ${left}s of the budget left (needs ${need}s)" | tee -a "$log"
+    python3 -c "import json,sys; p=sys.argv[1]; s=json.load(open(p)); s.append({'stage': sys.argv[2], 'skipped': True, 'left_s': int(sys.argv[3])}); json.dump(s, open(p, 'w'), indent=1)" "$stages" "$name" "$left"
+    return 1
+  fi
+  echo "== $name (${left}s left)" | tee -a "$log"
+  local t0=$(date +%s)
+  timeout "$left" "$@" 2>&1 | tee -a "$log"
+  local rc=${PIPESTATUS[0]}
+  python3 -c "import json,sys; p=sys.argv[1]; s=json.load(open(p)); s.append({'stage': sys.argv[2], 'rc': int(sys.argv[3]), 'seconds': int(sys.argv[4])}); json.dump(s, open(p, 'w'), indent=1)" "$stages" "$name" "$rc" "$(($(date +%s) - t0))"
+  echo "== $name: exit $rc after $(($(date +%s) - t0))s" | tee -a "$log"
+  return "$rc"
+}
+
+[ $dry = 1 ] || nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | tee -a "$log"
+rm -rf "$out/clips" "$out/dmd2" "$out/dfd"
+stage clips 20 python3 scripts/gpu_check.py clips "$out/clips" "${clips[@]}"
+stage train-dmd2 90 python3 scripts/gpu_check.py train --base $base --data "$out/clips" --method dmd2 \
+  --steps $dmd2_steps "${freq[@]}" "${size[@]}" --gradient-checkpointing --out "$out/dmd2" --json "$out/train_dmd2.json" \
+  && stage train-dfd 60 python3 scripts/gpu_check.py train --base $base --data "$out/clips" --method dfd \
+  --init "$out/dmd2" --steps $dfd_steps "${freq[@]}" "${size[@]}" --gradient-checkpointing --out "$out/dfd" \
+  --json "$out/train_dfd.json"
+stage bench-train-step 60 python3 -m engine bench train-step --base $base --batch-size 1 --gradient-checkpointing \
+  --json "$out/bench_train_step.json"
+stage bench-sampling 90 python3 -m engine bench sampling --base $base "${sampling[@]}" --json "$out/bench_sampling.json"
+echo "== FSDP: skipped, a sharded base needs two processes on two GPUs (tests/test_multiprocess.py runs it on CPUs)" \
+  | tee -a "$log"
+# Keep $OUT small (the device tool brings it back): the figures, configs and metrics, not the clips,
+# checkpoints or LoRA files (~175 MB each at rank 32 on the 1.3B model).
+rm -rf "$out/clips" "$out/dmd2/checkpoints" "$out/dfd/checkpoints"
+find "$out" -name "*.safetensors" -delete
+python3 scripts/gpu_check.py summary "$out" 2>&1 | tee -a "$log"
+echo "total $(($(date +%s) - started))s" | tee -a "$log"
