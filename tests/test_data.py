@@ -143,7 +143,10 @@ def test_every_skipped_file_is_named_with_its_reason_and_a_bad_caption_file_is_n
     found = dict(scan.skipped)
     assert found.keys() | {"truncated.mp4"} == REASONS.keys()
     assert scan.videos == 8 and scan.captioned == 2 + ("truncated.mp4" not in found)
-    assert "latin1.mp4: latin1.txt is not UTF-8" in scan.summary()
+    assert scan.summary().startswith(f"{scan.captioned} usable clips of 8 videos; skipped: ")
+    assert "latin1.mp4 (latin1.txt is not UTF-8" in scan.summary()
+    assert "short.mp4 (too short: 1.00 s; a window is 17 frames at 8 fps (2.12 s))" in scan.summary()
+    assert scan.summary(limit=2).endswith(f", and {len(scan.skipped) - 2} more")
 
 
 def test_too_few_usable_clips_says_how_many_were_found_and_needed(tmp_path, mini_model):
@@ -252,10 +255,57 @@ def test_a_run_logs_its_skipped_files_and_records_the_windows_fps(tmp_path, mini
             self.lines.append(message)
 
     cfg = DistillConfig(base=str(mini_teacher_dir), data=str(folder), steps=2, batch_size=2, student_update_freq=2,
-                        lora_rank=4)
+                        lora_rank=4, cache_dir=str(tmp_path / "cache"))
     log = Log()
     out = Distiller(cfg, tmp_path / "run", callbacks=log).train()
+    assert not (folder / ".dfd_cache").exists() and len(list((tmp_path / "cache").glob("*-w000.pt"))) == 2
     assert log.lines[0].endswith("2 windows of 17 frames at 8 fps from 2 videos; 7 files skipped")
     assert {line.split(":")[0] for line in log.lines[1:8]} == {f"skipped {name}" for name in REASONS}
     recorded = json.loads((out / "data.json").read_text())
     assert recorded["fps"] == [8.0] and recorded["num_frames"] == 17 and len(recorded["skipped"]) == 7
+
+
+def test_a_cache_dir_keeps_the_data_folder_untouched_and_shares_only_identical_entries(tmp_path, mini_model):
+    folder, other, cache = tmp_path / "data", tmp_path / "other", tmp_path / "cache"
+    folder.mkdir(), other.mkdir()
+    clip(folder, "a.mp4", 2.5, 24, "a red circle")
+    clip(other, "a.mp4", 2.5, 24, "a red circle")  # the same bytes and caption under another folder
+    clip(other, "b.mp4", 2.5, 24, "a red circle", shift=1)  # other bytes: an entry of its own
+    before = sorted(p.name for p in folder.iterdir())
+    folder.chmod(0o555)  # tests may run as root, where this stops nothing: the listing below is the check
+    try:
+        data = FolderData(folder, mini_model, cache_dir=cache)
+    finally:
+        folder.chmod(0o755)
+    assert sorted(p.name for p in folder.iterdir()) == before
+    assert all(w.parent == cache and t.parent == cache for w, t, _ in data.entries)
+    shared = FolderData(other, mini_model, cache_dir=cache)
+    windows = sorted(p.name for p in cache.glob("*-w*.pt"))
+    assert len(windows) == 2 and not (other / ".dfd_cache").exists()
+    assert {w.name for w, _, _ in shared.entries} == set(windows) and data.entries[0][0].name in windows
+    assert len(list(cache.glob("text-*.pt"))) == 1  # one caption, one embedding
+
+
+def test_a_distill_job_caches_under_the_data_dir(tmp_path):
+    from engine.jobs.distill_job import job_cache_dir
+
+    assert job_cache_dir(tmp_path / "studio" / "jobs" / "j-1") == (tmp_path / "studio" / "cache").resolve()
+
+
+def test_windows_per_video_of_the_run_and_of_a_data_set_config(tmp_path, mini_model):
+    from engine.config.distill import DistillConfig
+    from engine.config.fields import ConfigError
+
+    long, more = tmp_path / "long", tmp_path / "more"
+    long.mkdir(), more.mkdir()
+    clip(long, "long.mp4", 5, 24, "a long clip")  # 120 frames at 24 fps: 2 windows of 17 at 8 fps
+    clip(more, "long.mp4", 5, 24, "another long clip")
+    assert FolderData(long, mini_model).report.windows == 1  # the default: one window per video
+    assert FolderData(long, mini_model, windows_per_video=0).report.windows == 2  # 0: every whole window
+    assert scan_folder(long, num_frames=17, fps=8, windows_per_video=0).windows == 2
+    config = tmp_path / "dataset.yaml"
+    config.write_text("folders:\n  - path: long\n    windows_per_video: 1\n  - path: more\n")
+    data = FolderData(str(config), mini_model, windows_per_video=0)  # the folder's own value wins over the run's
+    assert data.report.windows == 3
+    with pytest.raises(ConfigError, match="windows_per_video must be between 0 and 100000, got -1"):
+        DistillConfig(windows_per_video=-1).validate()

@@ -41,8 +41,12 @@ class DistillConfig:
     base: str = setting(SHAPES_BASE, label="Base model",
                         help="teacher: shapes-tiny, a local diffusers folder, or a hub id")
     data: str = setting("shapes", label="Data",
-                        help="'shapes' (the built-in world), a folder of videos with captions, or 'synthetic' "
-                             "(benchmarks: random latents)")
+                        help="'shapes' (the built-in world), a folder of videos with captions, a data-set config "
+                             "(YAML/TOML) naming folders, or 'synthetic' (benchmarks: random latents)")
+    windows_per_video: int = setting(1, help="folder data: training windows taken per video, one after another from "
+                                             "its start (0: every whole window); a data-set config's own value wins")
+    cache_dir: str = setting("", help="folder data: where encoded windows and captions are kept (empty: .dfd_cache "
+                                      "in each data folder; studio jobs use the data dir's cache/)")
     init: str | None = setting(None, label="Start DFD from",
                                help="student LoRA folder to start from (a DMD2 student for dfd)")
     # Updates, counted as FastGen and the paper count them: every student_update_freq-th one updates the
@@ -120,7 +124,7 @@ class DistillConfig:
 
     def _check_ranges(self) -> None:
         within = {"steps": (1, 1_000_000), "lora_rank": (1, 1024), "shapes_pool_clips": (16, 100_000),
-                  "batch_size": (1, 4096), "grad_accum": (1, 1024)}
+                  "batch_size": (1, 4096), "grad_accum": (1, 1024), "windows_per_video": (0, 100_000)}
         for name, (low, high) in within.items():
             if not low <= getattr(self, name) <= high:
                 raise ConfigError(name, f"{{{name}}} must be between {low} and {high}, got {getattr(self, name)}")

@@ -108,13 +108,15 @@ class SyntheticData:
 
 
 def load_data(spec: str, model, regime: str = "detailed", seed: int = 0, progress=None, pool_size: int = 2048,
-              min_clips: int = 1):
+              min_clips: int = 1, windows_per_video: int = 1, cache_dir: str | None = None):
     """'shapes' -> ShapesData; 'synthetic' -> SyntheticData (benchmarks); a folder or a data-set config
-    (.yaml/.yml/.toml) -> FolderData, which refuses fewer than min_clips usable windows."""
+    (.yaml/.yml/.toml) -> FolderData, which refuses fewer than min_clips usable windows, takes
+    windows_per_video per video (0: all) and caches encodings in cache_dir (None: in each folder)."""
     if spec == "shapes":
         return ShapesData(model, regime=regime, seed=seed, pool_size=pool_size)
     if spec == "synthetic":
         return SyntheticData(model, seed=seed)
     from .folder_data import FolderData
 
-    return FolderData(spec, model, seed=seed, progress=progress, min_clips=min_clips)
+    return FolderData(spec, model, seed=seed, progress=progress, min_clips=min_clips,
+                      windows_per_video=windows_per_video, cache_dir=cache_dir or None)

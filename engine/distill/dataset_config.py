@@ -5,7 +5,7 @@ DistillConfig.validate and the studio can check a data spec before anything heav
 A data-set config (every key but `folders` optional; a folder's own keys override the top level's):
 
     fps: 16                  # the rate training windows are taken at (default: the base model's)
-    windows_per_video: 1     # windows taken per video, from its start ('all': as many as fit)
+    windows_per_video: 1     # windows per video, from its start ('all': as many as fit; default: the run's)
     folders:
       - path: clips          # relative to the config file
         captions: auto       # auto | sidecar | captions.csv | captions.jsonl (or another .csv/.jsonl in it)
@@ -67,7 +67,7 @@ def _number(value, where: str, key: str, whole: bool, low: float):
     return value
 
 
-def _folder_spec(entry, i: int, defaults: dict, config: Path) -> FolderSpec:
+def _folder_spec(entry, i: int, defaults: dict, config: Path, windows_per_video: int | None) -> FolderSpec:
     where, key = str(config), f"folders[{i}]"
     if isinstance(entry, str):
         entry = {"path": entry}
@@ -86,8 +86,8 @@ def _folder_spec(entry, i: int, defaults: dict, config: Path) -> FolderSpec:
     caption = values.get("caption")
     if caption is not None and (not isinstance(caption, str) or not caption.strip()):
         raise _fail(where, f"{key}.caption", "must be non-empty text")
-    windows = values.get("windows_per_video", 1)
-    windows = None if windows == "all" else _number(windows, where, f"{key}.windows_per_video", True, 1)
+    windows = values.get("windows_per_video", windows_per_video)
+    windows = None if windows in ("all", None) else _number(windows, where, f"{key}.windows_per_video", True, 1)
     return FolderSpec(
         path=folder, captions=captions, caption=caption,
         repeats=_number(values.get("repeats", 1), where, f"{key}.repeats", True, 1),
@@ -97,8 +97,9 @@ def _folder_spec(entry, i: int, defaults: dict, config: Path) -> FolderSpec:
     )
 
 
-def read_data_config(path: str | Path) -> DataSpec:
-    """Parse a data-set config file; raises DataError naming the file and the field."""
+def read_data_config(path: str | Path, windows_per_video: int | None = 1) -> DataSpec:
+    """Parse a data-set config file; raises DataError naming the file and the field. windows_per_video:
+    for the folders that set none (None: every whole window)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such data-set config file")
@@ -124,16 +125,20 @@ def read_data_config(path: str | Path) -> DataSpec:
     if not isinstance(folders, list) or not folders:
         raise _fail(str(path), "folders", "must be a non-empty list of folders")
     defaults = {k: v for k, v in values.items() if k != "folders"}
-    return DataSpec(folders=tuple(_folder_spec(e, i, defaults, path) for i, e in enumerate(folders)), source=str(path))
+    specs = tuple(_folder_spec(e, i, defaults, path, windows_per_video) for i, e in enumerate(folders))
+    return DataSpec(folders=specs, source=str(path))
 
 
-def data_spec(spec: str | Path) -> DataSpec:
-    """A folder or a data-set config file as a DataSpec (not for 'shapes' / 'synthetic')."""
+def data_spec(spec: str | Path, windows_per_video: int = 1) -> DataSpec:
+    """A folder or a data-set config file as a DataSpec (not for 'shapes' / 'synthetic').
+    windows_per_video: DistillConfig's (0: every whole window), for a folder and for the folders of a
+    data-set config that set none of their own."""
     path = Path(spec).expanduser()
+    windows = windows_per_video or None  # 0: every whole window
     if path.is_dir():
-        return DataSpec(folders=(FolderSpec(path=path),), source=str(spec))
+        return DataSpec(folders=(FolderSpec(path=path, windows_per_video=windows),), source=str(spec))
     if path.suffix.lower() in CONFIG_SUFFIXES:
-        return read_data_config(path)
+        return read_data_config(path, windows)
     raise DataError(f"{spec!r} is not 'shapes', a folder of videos with captions, or a data-set config "
                     f"({', '.join(CONFIG_SUFFIXES)})")
 
@@ -147,27 +152,35 @@ def check_data_spec(spec: str) -> None:
 
 @dataclass
 class FolderScan:
-    """A quick look at a data folder (no decoding beyond each video's header)."""
+    """A quick look at a data folder: each video's header is read, nothing is decoded."""
 
     videos: int = 0
     captioned: int = 0  # readable videos with a caption, long enough when a window size was given
+    windows: int = 0  # the training windows they hold (as many as windows_per_video asks, when they fit)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
 
-    def summary(self) -> str:
-        line = f"{self.captioned} of {self.videos} videos usable"
+    def summary(self, limit: int = 10) -> str:
+        """'N usable clips; skipped: a.mp4 (reason), ...', naming the first `limit` skipped files."""
+        line = f"{self.captioned} usable clip{'s' * (self.captioned != 1)} of {self.videos} videos"
+        if self.windows != self.captioned:
+            line += f" ({self.windows} training windows)"
         if self.skipped:
-            line += f"; {len(self.skipped)} skipped: " + "; ".join(f"{name}: {why}" for name, why in self.skipped)
+            named = ", ".join(f"{name} ({why})" for name, why in self.skipped[:limit])
+            more = len(self.skipped) - limit
+            line += f"; skipped: {named}" + (f", and {more} more" if more > 0 else "")
         return line
 
 
-def scan_folder(folder: str | Path, num_frames: int | None = None, fps: float | None = None) -> FolderScan:
+def scan_folder(folder: str | Path, num_frames: int | None = None, fps: float | None = None,
+                windows_per_video: int = 1) -> FolderScan:
     """Which files of a data folder (or of every folder of a data-set config) would be used, and why
-    each other file would be skipped. Opens each captioned video's header to check it is a video; with
-    num_frames and fps, also whether it holds one window."""
-    from .video_windows import VideoReadError, probe, windows_in
+    each other file would be skipped. Reads each captioned video's header (one short ffmpeg call per
+    video, no decoding), so it takes a moment on a large folder; with num_frames and fps, also counts
+    the windows each video holds and skips those shorter than one."""
+    from .video_windows import VideoReadError, probe, window_seconds, windows_in
 
     scan = FolderScan()
-    specs = data_spec(folder).folders
+    specs = data_spec(folder, windows_per_video).folders
     for spec in specs:
         listing: Listing = list_folder(spec.path, spec.captions, spec.caption)
         label = spec.label if len(specs) > 1 else ""
@@ -180,11 +193,13 @@ def scan_folder(folder: str | Path, num_frames: int | None = None, fps: float | 
             except VideoReadError as err:
                 scan.skipped.append((label + clip.path.name, str(err)))
                 continue
-            rate = spec.fps or fps
-            if num_frames and rate and info.expected_frames() and \
-                    not windows_in(info.expected_frames(), num_frames, rate, info.fps):
-                scan.skipped.append((label + clip.path.name, f"too short: {info.duration:.2f} s; a window is "
-                                                             f"{num_frames} frames at {rate:g} fps"))
-                continue
+            rate, held = spec.fps or fps, 1
+            if num_frames and rate and info.expected_frames():
+                held = windows_in(info.expected_frames(), num_frames, rate, info.fps)
+                if not held:
+                    scan.skipped.append((label + clip.path.name, f"too short: {info.duration:.2f} s; a window is "
+                                         f"{num_frames} frames at {rate:g} fps ({window_seconds(num_frames, rate):.2f} s)"))
+                    continue
             scan.captioned += 1
+            scan.windows += held if spec.windows_per_video is None else min(held, spec.windows_per_video)
     return scan

@@ -2,10 +2,11 @@
 caption's embedding once, and batches read from those files as they are drawn, so the memory a run
 needs does not grow with the number of clips (the data set object holds paths and captions only).
 
-The cache lives in each folder's .dfd_cache: one file per window, `<key>-wNNN.pt`, and a manifest
-`<key>.json` saying how many windows the video gave, where the key digests the video's bytes, the
-base model and the window settings (frames, size, fps); one file per caption, `text-<digest>.pt`, the
-embedding without its zero padding. Files are written atomically, so processes sharing a folder
+The cache lives in the run's cache_dir (the studio's: its data dir's cache/), or else in each data
+folder's .dfd_cache: one file per window, `<key>-wNNN.pt`, and a manifest `<key>.json` saying how many
+windows the video gave, where the key digests the video's bytes, the base model and the window settings
+(frames, size, fps); one file per caption, `text-<digest>.pt`, the embedding without its zero padding.
+Keys depend on content only, so folders sharing one cache share only identical entries. Files are written atomically, so processes sharing a folder
 (multi-GPU runs) never read half a file. Skipped files and cut captions are in `report`.
 """
 
@@ -69,14 +70,14 @@ def _file_digest(path: Path) -> str:
 class WindowEncoder:
     """Video windows -> latent files in the folder's cache (encoded once, then found by key)."""
 
-    def __init__(self, model):
+    def __init__(self, model, cache_dir: Path | None = None):
         self.model = model
         self.model_key = f"{model.source}|{model.num_frames}x{model.height}x{model.width}"
+        self.cache_dir = cache_dir
 
     def windows(self, clip: Clip, spec: FolderSpec, fps: float) -> list[Path]:
         """The clip's window files (encoding what the cache lacks); raises VideoReadError."""
-        cache = clip.path.parent / CACHE_DIR
-        cache.mkdir(exist_ok=True)
+        cache = cache_folder(clip.path.parent, self.cache_dir)
         settings = f"{self.model_key}|{fps:g}|{spec.source_fps}"
         key = hashlib.sha1((_file_digest(clip.path) + settings).encode()).hexdigest()[:20]
         manifest = cache / f"{key}.json"
@@ -110,12 +111,14 @@ class WindowEncoder:
 class TextCache:
     """Caption -> embedding file (without the zero padding past the prompt), encoded in batches."""
 
-    def __init__(self, model):
+    def __init__(self, model, cache_dir: Path | None = None):
         self.model = model
         self.key = f"{model.source}|{model.text_len}"
+        self.cache_dir = cache_dir
 
     def path(self, folder: Path, caption: str) -> Path:
-        return folder / CACHE_DIR / f"text-{hashlib.sha1((self.key + caption).encode()).hexdigest()[:20]}.pt"
+        root = self.cache_dir if self.cache_dir is not None else folder / CACHE_DIR
+        return root / f"text-{hashlib.sha1((self.key + caption).encode()).hexdigest()[:20]}.pt"
 
     def token_count(self, caption: str) -> int:
         return len(self.model.pipe.tokenizer(caption, add_special_tokens=True).input_ids)
@@ -127,21 +130,32 @@ class TextCache:
             emb = self.model.encode_prompts([c for _, c in chunk]).float().cpu()
             for (path, caption), e in zip(chunk, emb):
                 n = min(self.token_count(caption), self.model.text_len)
-                path.parent.mkdir(exist_ok=True)
+                path.parent.mkdir(parents=True, exist_ok=True)
                 _save(e[:n].clone(), path)
+
+
+def cache_folder(data_folder: Path, cache_dir: Path | None) -> Path:
+    """Where a data folder's windows are cached (made if missing): cache_dir, else the folder's .dfd_cache."""
+    cache = Path(cache_dir) if cache_dir is not None else data_folder / CACHE_DIR
+    cache.mkdir(parents=True, exist_ok=True)
+    return cache
 
 
 class FolderData:
     """Windows of the user's videos with their captions' embeddings, drawn in random batches.
 
     Holds (window file, caption file, caption) per drawable entry; a folder's `repeats` lists its
-    windows that many times. Raises DataError when fewer than `min_clips` windows are usable."""
+    windows that many times. Raises DataError when fewer than `min_clips` windows are usable.
+    windows_per_video: the run's (0: every whole window), for folders whose data-set config sets none;
+    cache_dir: where encodings are kept (None: each data folder's .dfd_cache)."""
 
-    def __init__(self, spec: str | Path | DataSpec, model, seed: int = 0, progress=None, min_clips: int = 1):
-        spec = spec if isinstance(spec, DataSpec) else data_spec(spec)
+    def __init__(self, spec: str | Path | DataSpec, model, seed: int = 0, progress=None, min_clips: int = 1,
+                 windows_per_video: int = 1, cache_dir: str | Path | None = None):
+        spec = spec if isinstance(spec, DataSpec) else data_spec(spec, windows_per_video)
         self.model = model
         self.report = DataReport(source=spec.source, num_frames=model.num_frames)
-        encoder, texts = WindowEncoder(model), TextCache(model)
+        cache = Path(cache_dir).expanduser() if cache_dir else None
+        encoder, texts = WindowEncoder(model, cache), TextCache(model, cache)
         self.entries: list[tuple[Path, Path, str]] = []
         captions: dict[Path, str] = {}
         listings = [(fs, list_folder(fs.path, fs.captions, fs.caption)) for fs in spec.folders]

@@ -34,6 +34,11 @@ def make_config(settings: dict) -> DistillConfig:
     return build_distill_config(values=settings, check=False)
 
 
+def job_cache_dir(job_dir: Path) -> Path:
+    """The data dir's cache/, shared by its jobs: a job's folder is <data dir>/jobs/<id> (storage.layout)."""
+    return Path(job_dir).resolve().parents[1] / "cache"
+
+
 class _ReporterCallbacks:
     """The trainer's callbacks, written through the job reporter (storage)."""
 
@@ -63,6 +68,8 @@ def run(config, job_dir: Path, reporter) -> None:
     from .reporter import JobFailed
 
     reporter.log(f"{config.method} on {config.base} with data {config.data}: {config.steps} steps")
+    if not config.cache_dir:  # encodings go under the data dir (jobs/<id> is in it), never into the user's folder
+        config.cache_dir = str(job_cache_dir(job_dir))
     with reporter.heartbeat():
         try:
             Distiller(config, job_dir, lora_dir=job_dir / "lora", callbacks=_ReporterCallbacks(reporter)).train()
