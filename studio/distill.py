@@ -16,7 +16,7 @@ import engine
 from engine import (SHAPES_PRESET, ConfigError, DistillConfig, ModelError, UploadError, build_distill_config,
                     check_model, count_captioned, extract_dataset, resolve_model, save_lora_upload, settings_of)
 
-from . import lineup, zerogpu
+from . import data_check, lineup, zerogpu
 from .access import LOCAL, Access
 from .files import uploads_folder
 
@@ -29,8 +29,9 @@ MAIN_KNOBS = ("steps", "batch_size", "data_forcing_prob", "lora_rank", "lr_stude
               "guidance", "time_shift", "student_input", "caption_regime", "checkpoint_every", "preview_every", "seed")
 SETTINGS = {s.name: s for s in settings_of(DistillConfig)}
 # Every other setting is an Advanced knob, so a new DistillConfig field reaches the form by itself; these
-# few have controls of their own (base, data source, method, the student to start from) or none (out).
-OWN_CONTROLS = ("method", "base", "data", "init", "out")
+# few have controls of their own (base, data source, method, the student to start from) or none (out, and
+# cache_dir: the studio's data dir, so that a visitor cannot make the server write elsewhere).
+OWN_CONTROLS = ("method", "base", "data", "init", "out", "cache_dir")
 ADVANCED_KNOBS = tuple(name for name in SETTINGS if name not in MAIN_KNOBS + OWN_CONTROLS)
 KNOBS = MAIN_KNOBS + ADVANCED_KNOBS
 FORM = ["base", "data_source", "data_folder", "method", "init_source", "init_student"] + list(KNOBS)
@@ -61,7 +62,8 @@ class Request:
 def request_from_form(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora: str | None,
                       reach_hub: bool = False, access: Access = LOCAL) -> Request:
     """Turn the form's values into a validated distill request; raises ValueError with one sentence.
-    reach_hub: also fetch a hub id's model_index.json (at launch, not on each keystroke of the live check).
+    reach_hub: also fetch a hub id's model_index.json and scan the data folder's videos (at launch, not on
+    each keystroke of the live check, which uses the folder's last scan if there is one).
     access: which server folders and hub ids a visitor may name (studio/access.py)."""
     base = (form.get("base") or "").strip()
     access.check_model(base)  # before the model is looked at: a refused path is not even probed
@@ -69,7 +71,8 @@ def request_from_form(data_dir: Path, form: dict, uploaded_data: str | None, upl
         (check_model if reach_hub else resolve_model)(base)
     except ModelError as err:
         raise ValueError(str(err)) from None
-    settings: dict = {"base": base, "method": form.get("method") or "dmd2"}
+    settings: dict = {"base": base, "method": form.get("method") or "dmd2",
+                      "cache_dir": str(Path(data_dir).resolve() / "cache")}  # never in the user's folder
     source = form.get("data_source") or "shapes"
     if source == "shapes":
         settings["data"] = "shapes"
@@ -104,6 +107,10 @@ def request_from_form(data_dir: Path, form: dict, uploaded_data: str | None, upl
         settings[name] = bool(value) if SETTINGS[name].kind == "bool" else value
     config = build_distill_config(values=settings)  # typed and validated; also refuses a rank unlike init's
     where = {"shapes": "the shapes world"}.get(config.data, Path(config.data).name)
+    if config.data != "shapes":
+        look = data_check.scan if reach_hub else data_check.known
+        data_check.check_enough(look(config.data, config.base, config.num_frames, config.windows_per_video),
+                                config.batch_size, where)
     start = f" from {Path(config.init).name if config.init else 'the teacher'}" if config.method == "dfd" else ""
     summary = (f"{config.method.upper()} on `{config.base}` with {where}{start}: {_plural(config.steps, 'step')} "
                f"({_plural(config.steps // config.student_update_freq, 'student update')}), batch "
@@ -160,16 +167,33 @@ def _sentence(text: str) -> str:
     return text + ("" if text.endswith((".", "!", "?")) else ".")
 
 
-def upload_data(data_dir: Path, path: str | None) -> tuple[str | None, str]:
-    """An uploaded zip -> (its data folder, a line saying what is in it)."""
+def upload_data(data_dir: Path, path: str | None, base: str = lineup.DEFAULT_BASE, num_frames=None,
+                windows_per_video=1) -> tuple[str | None, str]:
+    """An uploaded zip -> (its data folder, a line naming the usable clips and every file skipped, and why)."""
     if not path:
         return None, ""
     try:
         summary = extract_dataset(path, uploads_folder(data_dir))
     except UploadError as err:
         return None, "**Upload refused:** " + _sentence(str(err))
-    skipped = f" ({len(summary.skipped)} other files left out)" if summary.skipped else ""
-    return str(summary.folder), f"**Received:** {summary.captioned} of {summary.videos} videos have captions{skipped}."
+    left = f" ({len(summary.skipped)} files of the zip left out: not videos or captions)" if summary.skipped else ""
+    try:
+        found = data_check.scan(summary.folder, base, num_frames, windows_per_video).summary()
+    except ValueError as err:
+        found = f"{summary.captioned} of {summary.videos} videos have captions (not scanned: {err})"
+    return str(summary.folder), f"**Received:** {found}{left}."
+
+
+def folder_note(folder: str | None, base: str, num_frames=None, windows_per_video=1, access: Access = LOCAL) -> str:
+    """The line under the data folder box once it is left or submitted: usable clips and skipped files."""
+    folder = (folder or "").strip()
+    if not folder:
+        return ""
+    try:
+        path = access.check_path(folder, "data folder")
+    except ValueError as err:
+        return "**Data refused:** " + _sentence(str(err))
+    return data_check.note(path, base, num_frames, windows_per_video)
 
 
 def upload_lora(data_dir: Path, path: str | None) -> tuple[str | None, str]:
@@ -300,8 +324,12 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
     for component in form_components:  # a changed form: a fresh check, and the last launch message goes
         component.change(lambda *v: (on_check(*v), ""), check_inputs, [check_box, launched], show_progress="hidden",
                          api_visibility="private")
-    data_zip.change(lambda p: upload_data(data_dir, p), [data_zip], [uploaded_data, data_note], api_visibility="private"
-                    ).then(on_check, check_inputs, [check_box], api_visibility="private")
+    scan_inputs = [base_box, knobs["num_frames"], knobs["windows_per_video"]]
+    data_zip.change(lambda p, *v: upload_data(data_dir, p, *v), [data_zip] + scan_inputs, [uploaded_data, data_note],
+                    api_visibility="private").then(on_check, check_inputs, [check_box], api_visibility="private")
+    for event in (data_folder.blur, data_folder.submit):  # a scan reads every video's header: not per keystroke
+        event(lambda f, *v: folder_note(f, *v, access=access), [data_folder] + scan_inputs, [data_note],
+              api_visibility="private").then(on_check, check_inputs, [check_box], api_visibility="private")
     init_upload.change(lambda p: upload_lora(data_dir, p), [init_upload], [uploaded_lora, init_note],
                        api_visibility="private").then(on_check, check_inputs, [check_box], api_visibility="private")
     return {"launch": launch_button, "launch_fn": on_launch, "launch_inputs": check_inputs, "launched": launched,

@@ -116,13 +116,19 @@ def test_a_dfd_student_cannot_be_the_start_of_dfd(data_dir, mini_students, mini_
 
 
 def test_an_uploaded_zip_and_lora_feed_the_form(data_dir, tmp_path, mini_students):
+    write_mp4(tmp_path / "a.mp4", np.zeros((24, 32, 32, 3), np.uint8), fps=8)  # 3 s: one 17-frame window at 8 fps
     upload = tmp_path / "clips.zip"
     with zipfile.ZipFile(upload, "w") as archive:
-        archive.writestr("clips/a.mp4", b"\x00" * 64)
+        archive.write(tmp_path / "a.mp4", "clips/a.mp4")
         archive.writestr("clips/a.txt", "a red circle")
+        archive.writestr("clips/b.mp4", b"\x00" * 64)
+        archive.writestr("clips/b.txt", "a blue square")
     folder, note = distill.upload_data(data_dir, str(upload))
-    assert note.startswith("**Received:** 1 of 1 videos") and Path(folder).is_relative_to(data_dir.resolve() / "uploads")
-    assert distill.check(data_dir, form(data_source="upload"), folder, None).startswith("**Ready.**")
+    assert note.startswith("**Received:** 1 usable clip of 2 videos; skipped: b.mp4 (not a readable video")
+    assert Path(folder).is_relative_to(data_dir.resolve() / "uploads")
+    assert distill.check(data_dir, form(data_source="upload", batch_size=1), folder, None).startswith("**Ready.**")
+    refused = distill.check(data_dir, form(data_source="upload", batch_size=2), folder, None)
+    assert f"found 1 usable clip in {Path(folder).name}, a batch needs 2: add clips or lower batch_size" in refused
 
     lora, note = distill.upload_lora(data_dir, str(mini_students / "dmd2" / "pytorch_lora_weights.safetensors"))
     assert note.startswith("**Received:**")
@@ -132,6 +138,34 @@ def test_an_uploaded_zip_and_lora_feed_the_form(data_dir, tmp_path, mini_student
     bad = tmp_path / "bad.zip"
     bad.write_bytes(b"nope")
     assert distill.upload_data(data_dir, str(bad)) == (None, "**Upload refused:** bad.zip is not a zip file; upload a .zip.")
+
+
+def test_the_data_check_names_every_skipped_file_and_refuses_fewer_clips_than_a_batch(data_dir, tmp_path):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for name in ("a", "b"):
+        write_mp4(folder / f"{name}.mp4", np.zeros((24, 32, 32, 3), np.uint8), fps=8)
+        (folder / f"{name}.txt").write_text(f"clip {name}")
+    write_mp4(folder / "short.mp4", np.zeros((8, 32, 32, 3), np.uint8), fps=8)  # 1 s: shorter than a window
+    (folder / "short.txt").write_text("a short clip")
+    (folder / "latin1.mp4").write_bytes((folder / "a.mp4").read_bytes())
+    (folder / "latin1.txt").write_bytes("un caf\u00e9".encode("latin-1"))
+    for i in range(12):
+        (folder / f"junk{i:02d}.bin").write_bytes(b"x")
+    values = form(data_source="folder", data_folder=str(folder), batch_size=4)
+    # The live check does not read the videos (a scan costs an ffmpeg call per video); Launch does.
+    assert distill.check(data_dir, values, None, None).startswith("**Ready.**")
+    message, job_id = distill.launch(data_dir, values, None, None)
+    assert job_id is None and "found 2 usable clips in clips, a batch needs 4: add clips or lower batch_size" in message
+    note = distill.folder_note(str(folder), "shapes-tiny")
+    assert note.startswith("**Data:** 2 usable clips of 4 videos; skipped: ")
+    assert "short.mp4 (too short: 1.00 s; a window is 17 frames at 8 fps (2.12 s))" in note
+    assert "latin1.mp4 (latin1.txt is not UTF-8 text" in note and note.endswith(", and 4 more.")
+    # After the scan the live check knows the folder too; a batch of 2 fits, and the job caches under the data dir.
+    assert "a batch needs 4" in distill.check(data_dir, values, None, None)
+    message, job_id = distill.launch(data_dir, {**values, "batch_size": 2}, None, None)
+    assert jobs_api.get(data_dir, job_id).config["cache_dir"] == str(data_dir.resolve() / "cache")
+    assert "cache_dir" not in distill.KNOBS  # no control: a visitor cannot point the server's writes elsewhere
 
 
 # --- Jobs -----------------------------------------------------------------------------------------------

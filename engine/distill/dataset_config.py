@@ -160,12 +160,13 @@ class FolderScan:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
 
     def summary(self, limit: int = 10) -> str:
-        """'N usable clips; skipped: a.mp4 (reason), ...', naming the first `limit` skipped files."""
+        """'N usable clips; skipped: a.mp4 (reason), ...', naming the first `limit` skipped files, videos first."""
         line = f"{self.captioned} usable clip{'s' * (self.captioned != 1)} of {self.videos} videos"
         if self.windows != self.captioned:
             line += f" ({self.windows} training windows)"
         if self.skipped:
-            named = ", ".join(f"{name} ({why})" for name, why in self.skipped[:limit])
+            videos_first = sorted(self.skipped, key=lambda s: not s[0].lower().endswith(VIDEO_SUFFIXES))
+            named = ", ".join(f"{name} ({why})" for name, why in videos_first[:limit])
             more = len(self.skipped) - limit
             line += f"; skipped: {named}" + (f", and {more} more" if more > 0 else "")
         return line

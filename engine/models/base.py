@@ -18,17 +18,14 @@ import torch
 
 from ..shapes import autoencoder as _autoencoder  # noqa: F401  (registers our VAE class for from_pretrained)
 from .names import (  # noqa: F401  (re-exported: engine.models.base is where callers look for them)
-    ASSETS, BUILTIN_MODELS, RANDOM_MODELS, STUDIO_META, ModelError, check_model, check_video_shape, hub_error,
-    resolve_model,
+    ASSETS, BUILTIN_MODELS, RANDOM_MODELS, STUDIO_META, WAN_DEFAULTS, ModelError, check_model, check_video_shape,
+    hub_error, resolve_model,
 )
 from ..shapes.text import encode_prompts
 
 # Teacher folders written by earlier versions of DFD Studio name the autoencoder's module "engine.autoencoder"
 # in model_index.json, and diffusers looks that name up in sys.modules: keep them loading.
 sys.modules.setdefault("engine.autoencoder", _autoencoder)
-
-# Defaults for pipelines that carry no dfd_studio.json (Wan2.1-T2V-1.3B's published settings).
-WAN_DEFAULTS = {"num_frames": 81, "height": 480, "width": 832, "fps": 16, "text_len": 512}
 
 
 @dataclass

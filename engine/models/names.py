@@ -15,6 +15,9 @@ STUDIO_META = "dfd_studio.json"  # our facts about a pipeline folder, beside mod
 # Wan2.1-T2V-1.3B's configs with random weights, for speed and memory figures (models.random_wan_1_3b).
 RANDOM_MODELS = ("wan2.1-1.3b-random",)
 
+# Defaults for pipelines that carry no dfd_studio.json (Wan2.1-T2V-1.3B's published settings).
+WAN_DEFAULTS = {"num_frames": 81, "height": 480, "width": 832, "fps": 16, "text_len": 512}
+
 
 class ModelError(ValueError):
     """A base model could not be found or loaded; the message says what to do."""
@@ -95,3 +98,18 @@ def check_video_shape(temporal: int, spatial: int, num_frames: int | None, heigh
     if any(side is not None and (side <= 0 or side % spatial) for side in sides.values()):
         given = ", ".join(f"{name} {side}" for name, side in sides.items() if side is not None)
         raise ModelError(f"height and width must be positive multiples of {spatial}; got {given}")
+
+
+def video_window(name_or_path: str, num_frames: int | None = None) -> tuple[int, float]:
+    """(frames, fps) of a training window for this base, read from its dfd_studio.json without loading it
+    (Wan's 81 at 16 fps for a pipeline without one, a hub id or a name that is not a model);
+    num_frames: the run's own, when it sets one."""
+    meta = {}
+    try:
+        _, folder = resolve_model(name_or_path)
+        if folder is not None and (folder / STUDIO_META).is_file():
+            meta = json.loads((folder / STUDIO_META).read_text())
+    except (ModelError, OSError, ValueError):
+        pass
+    frames = num_frames or int(meta.get("num_frames", WAN_DEFAULTS["num_frames"]))
+    return frames, float(meta.get("fps", WAN_DEFAULTS["fps"]))
