@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import html
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -159,7 +160,27 @@ def _header(job) -> str:
         lines.append(f"> {html.escape(job.error)}")
     if job.parent_id:
         lines.append(f"Started from job `{job.parent_id}`.")
+    data = data_line(Path(job.dir)) if job.dir else None
+    if data:
+        lines.append(data)
     return "\n\n".join(lines)
+
+
+def data_line(job_dir: Path) -> str | None:
+    """What a folder-data run trained on, from the data.json the trainer writes beside run.yaml: 'data: 120
+    clips (3 skipped: see the log)'. None for the shapes world, or before the data is read."""
+    try:
+        report = json.loads((job_dir / "data.json").read_text())
+        clips, windows, skipped = int(report["videos_used"]), int(report["windows"]), len(report["skipped"])
+        rates = ", ".join(f"{float(f):g}" for f in report.get("fps", []))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    line = f"data: {clips} clip{'s' * (clips != 1)}"
+    if windows != clips:
+        line += f", {windows} windows"
+    if rates:
+        line += f" at {rates} fps"
+    return line + (f" ({skipped} skipped: see the log)" if skipped else " (none skipped)")
 
 
 def cancel(data_dir: Path, job_id: str | None) -> str:

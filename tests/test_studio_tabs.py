@@ -170,6 +170,19 @@ def test_the_data_check_names_every_skipped_file_and_refuses_fewer_clips_than_a_
 
 # --- Jobs -----------------------------------------------------------------------------------------------
 
+def test_a_folder_data_job_header_says_how_many_clips_were_used_and_skipped(data_dir):
+    job = jobs_api.submit(data_dir, "distill", {"steps": 5})
+    assert "data:" not in jobs.detail(data_dir, public_folder(data_dir), job.id).header  # no data read yet
+    report = {"source": "/clips", "fps": [16.0], "num_frames": 81, "videos_used": 120, "windows": 120,
+              "skipped": [["a.mp4", "too short"], ["b.txt", "not UTF-8"], ["c.pdf", "not a video"]], "warnings": []}
+    (Path(job.dir) / "data.json").write_text(json.dumps(report))
+    assert "data: 120 clips at 16 fps (3 skipped: see the log)" in jobs.detail(data_dir, public_folder(data_dir), job.id).header
+    (Path(job.dir) / "data.json").write_text(json.dumps({**report, "windows": 240, "skipped": []}))
+    assert jobs.data_line(Path(job.dir)) == "data: 120 clips, 240 windows at 16 fps (none skipped)"
+    (Path(job.dir) / "data.json").write_text("{half")
+    assert jobs.data_line(Path(job.dir)) is None
+
+
 def _running_job_with_progress(data_dir: Path) -> str:
     job = jobs_api.submit(data_dir, "distill", {"steps": 5})
     db = storage.open_database(data_dir)
