@@ -27,3 +27,23 @@ def save_tiny_wan(folder: Path) -> Path:
                        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0), transformer=transformer)
     pipe.save_pretrained(folder)
     return folder
+
+
+def save_tiny_wan_i2v(folder: Path) -> Path:
+    """The same tiny pipeline as WanImageToVideoPipeline (Wan2.1's channel concatenation, no image
+    encoder): its transformer takes 4 latent + 4 mask + 4 condition channels, random weights throughout."""
+    from diffusers import WanImageToVideoPipeline, WanPipeline, WanTransformer3DModel
+
+    t2v = WanPipeline.from_pretrained(save_tiny_wan(folder))
+    torch.manual_seed(1)
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=8, in_channels=12, out_channels=4,
+        text_dim=32, freq_dim=16, ffn_dim=32, num_layers=2, rope_max_seq_len=32,
+    )
+    pipe = WanImageToVideoPipeline(tokenizer=t2v.tokenizer, text_encoder=t2v.text_encoder, vae=t2v.vae,
+                                   scheduler=t2v.scheduler, transformer=transformer)
+    for stale in folder.iterdir():  # the T2V folder's files are replaced by the I2V pipeline's
+        if stale.is_file():
+            stale.unlink()
+    pipe.save_pretrained(folder)
+    return folder

@@ -1,4 +1,5 @@
-"""`python -m engine sample`: one mp4 per seed from a base model, with a student LoRA or without."""
+"""`python -m engine sample`: one mp4 per seed from a base model, with a student LoRA or without, and
+from a first frame (--image) for an image-to-video base."""
 
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ def cmd_sample(args) -> int:
 
     cfg = SampleConfig(base=args.base, prompt=args.prompt, seeds=seed_range(args.seeds), steps=args.steps,
                        guidance=args.cfg, lora=_student_folder(args.lora), num_frames=args.num_frames,
-                       height=args.height, width=args.width, scale=args.scale)
+                       height=args.height, width=args.width, scale=args.scale,
+                       image=args.image)
     model = _checked_model(cfg)
     from ..generation.generate import generate
 
@@ -74,6 +76,8 @@ def add_parsers(sub) -> None:
                    help="student: a LoRA folder (pytorch_lora_weights.safetensors) or a shipped one (dmd2, dfd, dmd2-continued)")
     p.add_argument("--prompt", required=True, help="what the video shows")
     p.add_argument("--seeds", default="1", help="a seed (3), a range (1-8) or a list (1,4,9); default 1")
+    p.add_argument("--image", default=None,
+                   help="first frame for an image-to-video base: a PNG/JPG, or a video whose first frame is used")
     p.add_argument("--steps", type=int, default=50, help="sampling steps (default 50)")
     p.add_argument("--cfg", type=float, default=5.0, help="classifier-free guidance scale (default 5)")
     p.add_argument("--num-frames", type=int, default=None, help="frames, 4k+1 (default: the model's)")

@@ -29,6 +29,8 @@ class SampleConfig:
     width: int | None = setting(None, help="width in pixels (default: the model's)")
     scale: int = setting(1, help="nearest-neighbour upscaling of the written videos (tiny worlds are 64x64)")
     negative_prompt: str = setting("", help="what the videos should not show")
+    image: str | None = setting(None, help="first frame for an image-to-video base: a PNG/JPG, or a video whose "
+                                           "first frame is used")
 
     def validate(self) -> "SampleConfig":
         """Raise ValueError with a one-line reason for any bad setting; returns self."""
@@ -52,6 +54,8 @@ class SampleConfig:
             value = getattr(self, name)
             if value is not None and (value <= 0 or value % 2):
                 raise ValueError(f"{name} must be a positive even number, got {value}")
+        if self.image is not None and not Path(self.image).is_file():
+            raise ValueError(f"no image at {self.image}; give a PNG/JPG or a video whose first frame is used")
         if self.lora is not None and not (Path(self.lora) / LORA_FILE).is_file():
             raise ValueError(f"no student LoRA at {self.lora} (expected {LORA_FILE} there)")
         return self

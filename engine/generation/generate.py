@@ -1,5 +1,6 @@
-"""Text-to-video generation with a base model, optionally with a few-step student LoRA: the one
-function behind `python -m engine sample`, the sample job and the studio's Compare tab."""
+"""Text-to-video (or, with a first frame, image-to-video) generation with a base model, optionally with a
+few-step student LoRA: the one function behind `python -m engine sample`, the sample job and the studio's
+Compare tab."""
 
 from __future__ import annotations
 
@@ -40,18 +41,36 @@ def sample_frames(model: BaseModel, cfg: SampleConfig, progress=None) -> tuple[n
     shape = model.latent_shape(len(cfg.seeds), frames, height, width)
     cond = model.encode_prompts([cfg.prompt]).expand(len(cfg.seeds), -1, -1)  # one prompt: encode it once
     noise = sampling.seeded_noise(shape, cfg.seeds, model.device, model.dtype)
+    condition = image_condition(model, cfg, frames, height, width)
     if cfg.lora is not None or cfg.t_list:  # the few-step sampler (t_list alone: on the base, for timing)
         t_list = tuple(cfg.t_list or student_t_list(cfg.lora))
         with student_adapter(model, cfg.lora) if cfg.lora is not None else teacher_only(model):
             latents = sampling.student_sample(model.transformer, noise, cond, t_list,
-                                              generator=sampling.seed_generators(cfg.seeds), progress=progress)
+                                              generator=sampling.seed_generators(cfg.seeds), progress=progress,
+                                              condition=condition)
         return model.decode(latents), len(t_list) - 1
     uncond = model.encode_prompts([cfg.negative_prompt]).expand(len(cfg.seeds), -1, -1)
     sigmas = sampling.teacher_sigmas(model.pipe.scheduler, cfg.steps)
     with teacher_only(model):
-        latents = sampling.teacher_sample(model.transformer, noise, cond, uncond, sigmas, cfg.guidance, progress)
+        latents = sampling.teacher_sample(model.transformer, noise, cond, uncond, sigmas, cfg.guidance, progress,
+                                          condition)
     nfe = cfg.steps * (1 if cfg.guidance == 1.0 else 2)
     return model.decode(latents), nfe
+
+
+def image_condition(model: BaseModel, cfg: SampleConfig, frames: int, height: int, width: int):
+    """An I2V model's condition channels for cfg.image (one per seed), None for a T2V model; a clear
+    error when the image and the model's task do not go together."""
+    if model.task == "t2v":
+        if cfg.image is not None:
+            raise ValueError(f"{model.source} is a text-to-video model: an image needs an image-to-video base")
+        return None
+    if cfg.image is None:
+        raise ValueError(f"{model.source} is an image-to-video model: give the first frame (--image FRAME.png)")
+    from ..models.conditioning import read_first_frame
+
+    first = read_first_frame(cfg.image, height, width)
+    return model.condition_latents(first[None], frames).expand(len(cfg.seeds), -1, -1, -1, -1)
 
 
 def _adapter_name(lora_dir: str | Path) -> str:

@@ -4,6 +4,9 @@ velocity v = eps - x0 at timestep 1000 t.
 - `teacher_sample`: the multi-step teacher, Euler steps on the scheduler's shifted sigmas, with CFG.
 - `student_sample`: the few-step student of DMD2/DFD: at each time of t_list it predicts x0 and
   re-noises it to the next time with fresh noise (the FastGen / DMD2 sampler, not the ODE).
+
+An image-to-video model gets its condition channels (engine/models/conditioning.py) with every forward:
+`condition`, None for text-to-video.
 """
 
 from __future__ import annotations
@@ -13,12 +16,15 @@ from typing import Callable
 import torch
 
 from ..config.distill import PAPER_T_LIST
+from ..models.conditioning import with_condition
 
 Progress = Callable[[int, int], None] | None
 
 
-def velocity(transformer, x: torch.Tensor, t: torch.Tensor | float, prompt_embeds: torch.Tensor) -> torch.Tensor:
-    """The network's velocity at time t (scalar or per-sample, in [0, 1])."""
+def velocity(transformer, x: torch.Tensor, t: torch.Tensor | float, prompt_embeds: torch.Tensor,
+             condition: torch.Tensor | None = None) -> torch.Tensor:
+    """The network's velocity at time t (scalar or per-sample, in [0, 1]); `condition`: an I2V model's
+    mask and first-frame channels, concatenated to x."""
     t = torch.as_tensor(t, device=x.device, dtype=torch.float32)
     if t.ndim == 0:
         t = t.expand(x.shape[0])
@@ -26,16 +32,17 @@ def velocity(transformer, x: torch.Tensor, t: torch.Tensor | float, prompt_embed
     embed = getattr(transformer, "patch_embedding", None)
     dtype = embed.weight.dtype if embed is not None else x.dtype
     v = transformer(
-        hidden_states=x.to(dtype), timestep=t * 1000.0, encoder_hidden_states=prompt_embeds.to(dtype), return_dict=False
+        hidden_states=with_condition(x, condition).to(dtype), timestep=t * 1000.0, encoder_hidden_states=prompt_embeds.to(dtype), return_dict=False
     )[0]
     return v.to(x.dtype)
 
 
-def cfg_velocity(transformer, x, t, cond: torch.Tensor, uncond: torch.Tensor, guidance: float) -> torch.Tensor:
-    """uncond + s * (cond - uncond), with both branches in one batched forward."""
+def cfg_velocity(transformer, x, t, cond: torch.Tensor, uncond: torch.Tensor, guidance: float,
+                 condition: torch.Tensor | None = None) -> torch.Tensor:
+    """uncond + s * (cond - uncond), with both branches in one batched forward (the same frame in both)."""
     if guidance == 1.0:
-        return velocity(transformer, x, t, cond)
-    both = velocity(transformer, torch.cat([x, x]), _repeat_time(t, 2), torch.cat([cond, uncond]))
+        return velocity(transformer, x, t, cond, condition)
+    both = velocity(transformer, torch.cat([x, x]), _repeat_time(t, 2), torch.cat([cond, uncond]), condition)
     v_cond, v_uncond = both.chunk(2)
     return v_uncond + guidance * (v_cond - v_uncond)
 
@@ -76,12 +83,13 @@ def teacher_sample(
     sigmas: list[float],
     guidance: float,
     progress: Progress = None,
+    condition: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Euler integration of the probability-flow ODE from sigmas[0] to 0, with CFG."""
     x = noise * sigmas[0]
     steps = len(sigmas) - 1
     for i in range(steps):
-        v = cfg_velocity(transformer, x, sigmas[i], cond, uncond, guidance)
+        v = cfg_velocity(transformer, x, sigmas[i], cond, uncond, guidance, condition)
         x = x + (sigmas[i + 1] - sigmas[i]) * v
         if progress:
             progress(i + 1, steps)
@@ -96,6 +104,7 @@ def student_sample(
     t_list: tuple[float, ...] = PAPER_T_LIST,
     generator: torch.Generator | list[torch.Generator] | None = None,
     progress: Progress = None,
+    condition: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Few-step sampling: predict x0 at each time of t_list, re-noise to the next with fresh noise."""
     if len(t_list) < 2 or t_list[-1] != 0.0 or any(a <= b for a, b in zip(t_list, t_list[1:])):
@@ -104,7 +113,7 @@ def student_sample(
     steps = len(t_list) - 1
     for i in range(steps):
         t, t_next = t_list[i], t_list[i + 1]
-        x0 = x0_from_velocity(x, t, velocity(transformer, x, t, cond))
+        x0 = x0_from_velocity(x, t, velocity(transformer, x, t, cond, condition))
         if t_next > 0:
             eps = _randn_like(x, generator)
             x = add_noise(x0, eps, t_next)

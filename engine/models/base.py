@@ -22,6 +22,7 @@ from .names import (  # noqa: F401  (re-exported: engine.models.base is where ca
     hub_error, resolve_model,
 )
 from ..shapes.text import encode_prompts
+from .conditioning import condition_latents, task_of
 
 # Teacher folders written by earlier versions of DFD Studio name the autoencoder's module "engine.autoencoder"
 # in model_index.json, and diffusers looks that name up in sys.modules: keep them loading.
@@ -30,9 +31,9 @@ sys.modules.setdefault("engine.autoencoder", _autoencoder)
 
 @dataclass
 class BaseModel:
-    """A loaded text-to-video base model and how to drive it."""
+    """A loaded base model (text-to-video, or image-to-video: `task`) and how to drive it."""
 
-    pipe: object  # diffusers WanPipeline
+    pipe: object  # diffusers WanPipeline or WanImageToVideoPipeline
     source: str
     meta: dict = field(default_factory=dict)
 
@@ -81,7 +82,16 @@ class BaseModel:
     def latent_shape(self, batch: int, num_frames: int, height: int, width: int) -> tuple[int, ...]:
         self.check_video_shape(num_frames, height, width)
         t, s = self.vae.config.scale_factor_temporal, self.vae.config.scale_factor_spatial
-        return (batch, self.transformer.config.in_channels, (num_frames - 1) // t + 1, height // s, width // s)
+        return (batch, self.transformer.config.out_channels, (num_frames - 1) // t + 1, height // s, width // s)
+
+    @property
+    def task(self) -> str:
+        """"t2v", or "i2v" for a transformer that also takes a first frame's mask and latents (conditioning.py)."""
+        return task_of(self.transformer.config, self.vae.config)
+
+    def condition_latents(self, first_frames: np.ndarray, num_frames: int | None = None) -> torch.Tensor:
+        """The I2V condition channels (mask + encoded first frame) for uint8 frames (B, H, W, 3)."""
+        return condition_latents(self, first_frames, num_frames)
 
     def set_video_shape(self, num_frames: int, height: int, width: int) -> None:
         """Work at another video size than the model's default (e.g. a small one for a quick run)."""
@@ -193,10 +203,19 @@ def base_dtype(mixed_precision: str, device: str) -> torch.dtype:
     return torch.float32
 
 
+def pipeline_class(folder: Path | None):
+    """WanImageToVideoPipeline for a folder whose model_index.json names it, else WanPipeline (hub ids too)."""
+    from diffusers import WanImageToVideoPipeline, WanPipeline
+
+    index = folder / "model_index.json" if folder is not None else None
+    if index is not None and index.is_file():
+        if json.loads(index.read_text()).get("_class_name") == "WanImageToVideoPipeline":
+            return WanImageToVideoPipeline
+    return WanPipeline
+
+
 def load_base_model(name_or_path: str, device: str | None = None, dtype: torch.dtype | None = None) -> BaseModel:
     """Load a base model by name (see resolve_model); raises ModelError with a one-line fix on failure."""
-    from diffusers import WanPipeline
-
     _quiet_libraries()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if name_or_path in RANDOM_MODELS:
@@ -206,7 +225,7 @@ def load_base_model(name_or_path: str, device: str | None = None, dtype: torch.d
         dtype = torch.bfloat16 if device.startswith("cuda") and kind == "hub" else torch.float32
     source = str(folder) if folder is not None else name_or_path
     try:
-        pipe = WanPipeline.from_pretrained(source, dtype=dtype)
+        pipe = pipeline_class(folder).from_pretrained(source, dtype=dtype)
     except OSError as err:
         if kind == "hub":
             raise hub_error(name_or_path, err) from err

@@ -1,0 +1,141 @@
+"""Image-to-video: the conditioning channels against diffusers' WanImageToVideoPipeline, the widened
+teacher, sampling from a first frame (library and CLI), and the trainer's I2V step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import run_engine
+from tiny_wan import save_tiny_wan_i2v
+
+SHAPE = dict(num_frames=5, height=16, width=16)  # the tiny Wan's smallest video: 4k+1 frames, 16-px multiples
+
+
+@pytest.fixture(scope="module")
+def i2v_dir(tmp_path_factory):
+    return save_tiny_wan_i2v(tmp_path_factory.mktemp("tiny_wan_i2v"))
+
+
+@pytest.fixture(scope="module")
+def i2v_model(i2v_dir):
+    from engine.models.base import load_base_model
+
+    model = load_base_model(str(i2v_dir), device="cpu")
+    model.set_video_shape(**SHAPE)
+    return model
+
+
+def _frame(seed: int, size: int = 16) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(size, size, 3), dtype=np.uint8)
+
+
+def test_an_i2v_folder_loads_as_the_diffusers_i2v_pipeline_and_knows_its_task(i2v_model):
+    from diffusers import WanImageToVideoPipeline
+
+    from engine.models.base import load_base_model
+
+    assert isinstance(i2v_model.pipe, WanImageToVideoPipeline) and i2v_model.task == "i2v"
+    assert i2v_model.pipe.image_encoder is None  # Wan2.1's concatenation without CLIP image tokens
+    assert i2v_model.latent_shape(2, **SHAPE) == (2, 4, 2, 2, 2)  # the latents, not the transformer's 12 inputs
+    assert load_base_model("shapes-tiny", device="cpu").task == "t2v"
+
+
+def test_condition_channels_are_what_the_pipelines_prepare_latents_builds(i2v_model):
+    frames = np.stack([_frame(1), _frame(2)])
+    ours = i2v_model.condition_latents(frames)
+    pipe = i2v_model.pipe
+    # The pipeline takes one image per call (its conditioning video repeated over the batch).
+    theirs = torch.cat([pipe.prepare_latents(pipe.video_processor.preprocess(Image.fromarray(f), height=16, width=16),
+                                             1, 4, 16, 16, 5, torch.float32, torch.device("cpu"))[1] for f in frames])
+    assert ours.shape == theirs.shape == (2, 8, 2, 2, 2)
+    assert torch.equal(ours[:, :4], theirs[:, :4])  # the mask: the first latent frame given, the next not
+    assert ours[:, :4, 0].eq(1).all() and ours[:, :4, 1:].eq(0).all()
+    torch.testing.assert_close(ours[:, 4:], theirs[:, 4:], atol=1e-5, rtol=1e-5)
+
+
+def test_condition_of_a_real_clip_starts_from_its_own_first_latent_frame(i2v_model):
+    from engine.models.conditioning import condition_of_clips
+
+    clips = np.random.default_rng(3).integers(0, 256, size=(2, 5, 16, 16, 3), dtype=np.uint8)
+    latents = i2v_model.encode_video(clips)
+    condition = condition_of_clips(i2v_model, latents)
+    assert condition.shape == (2, 8, 2, 2, 2)
+    assert torch.equal(condition[:, 4:, :1], latents[:, :, :1])
+    direct = i2v_model.condition_latents(i2v_model.decode(latents[:, :, :1])[:, 0])
+    torch.testing.assert_close(condition[:, :4], direct[:, :4])
+
+
+def test_a_widened_t2v_teacher_computes_exactly_what_it_did_whatever_the_frame():
+    from engine.generation.sampling import velocity
+    from engine.models.base import BaseModel, load_base_model
+    from engine.models.conditioning import image_to_video_pipeline
+
+    t2v = load_base_model("shapes-tiny", device="cpu")
+    i2v = BaseModel(pipe=image_to_video_pipeline(t2v.pipe), source="widened", meta=t2v.meta)
+    assert i2v.task == "i2v" and i2v.transformer.config.in_channels == 36
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(t2v.latent_shape(2, t2v.num_frames, t2v.height, t2v.width), generator=gen)
+    cond = t2v.encode_prompts(["a red circle", "a blue square"])
+    condition = i2v.condition_latents(np.stack([_frame(4, 64), _frame(5, 64)]))
+    with torch.no_grad():
+        expected = velocity(t2v.transformer, x, 0.7, cond)
+        got = velocity(i2v.transformer, x, 0.7, cond, condition)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-6)
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 10 * np.log10(255.0**2 / max(mse, 1e-10))
+
+
+@pytest.mark.parametrize("sampler", ["teacher", "student"])
+def test_sampling_from_a_first_frame_passes_the_frame_to_every_forward(i2v_model, tmp_path, sampler):
+    from engine.config.sample import SampleConfig
+    from engine.generation.generate import sample_frames
+
+    extra = dict(steps=3) if sampler == "teacher" else dict(t_list=[0.999, 0.5, 0.0])
+    videos = []
+    for seed in (1, 2):
+        path = tmp_path / f"frame{seed}.png"
+        Image.fromarray(_frame(seed)).save(path)
+        cfg = SampleConfig(base="tiny", prompt="a red circle", seeds=[3, 4], image=str(path), **SHAPE, **extra)
+        frames, nfe = sample_frames(i2v_model, cfg.validate())
+        assert frames.shape == (2, 5, 16, 16, 3) and nfe == (6 if sampler == "teacher" else 2)
+        print(f"{sampler}: PSNR of the first decoded frame against the given one (random weights): "
+              f"{_psnr(frames[:, 0], _frame(seed)[None]):.1f} dB")
+        videos.append(frames)
+    assert not np.array_equal(videos[0], videos[1])  # same seeds, another frame: the frame reached the model
+
+
+def test_a_frame_and_a_task_that_do_not_go_together_are_refused(i2v_model, tmp_path):
+    from engine.config.sample import SampleConfig
+    from engine.generation.generate import sample_frames
+
+    with pytest.raises(ValueError, match="image-to-video model: give the first frame"):
+        sample_frames(i2v_model, SampleConfig(prompt="a red circle", steps=1, **SHAPE).validate())
+    with pytest.raises(ValueError, match="no image at"):
+        SampleConfig(prompt="a red circle", image=str(tmp_path / "missing.png")).validate()
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("hello")
+    with pytest.raises(ValueError, match="not an image PIL can read"):
+        sample_frames(i2v_model, SampleConfig(prompt="a red circle", steps=1, image=str(not_an_image), **SHAPE))
+
+
+def test_sample_command_takes_an_image_or_a_videos_first_frame(i2v_dir, tmp_path):
+    from engine.media.video import write_mp4
+
+    image = tmp_path / "frame.png"
+    Image.fromarray(_frame(7, 32)).save(image)  # another size than the model's: resized
+    video = write_mp4(tmp_path / "clip.mp4", np.stack([_frame(7)] * 5))
+    for given in (image, video):
+        result = run_engine("sample", "--base", str(i2v_dir), "--image", str(given), "--prompt", "a red circle",
+                            "--seeds", "1-2", "--steps", "2", "--num-frames", "5", "--height", "16", "--width", "16",
+                            "--out", str(tmp_path / given.suffix[1:]))
+        assert result.returncode == 0, result.stderr
+        assert len(list((tmp_path / given.suffix[1:]).glob("seed*.mp4"))) == 2
+    result = run_engine("sample", "--base", "shapes-tiny", "--image", str(image), "--prompt", "a red circle",
+                        "--steps", "1", "--out", str(tmp_path / "t2v"))
+    assert result.returncode == 2 and "text-to-video model" in result.stderr
