@@ -139,3 +139,52 @@ def test_sample_command_takes_an_image_or_a_videos_first_frame(i2v_dir, tmp_path
     result = run_engine("sample", "--base", "shapes-tiny", "--image", str(image), "--prompt", "a red circle",
                         "--steps", "1", "--out", str(tmp_path / "t2v"))
     assert result.returncode == 2 and "text-to-video model" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def clip_folder(tmp_path_factory):
+    from engine.media.video import write_mp4
+
+    folder = tmp_path_factory.mktemp("clips")
+    rng = np.random.default_rng(0)
+    for i, caption in enumerate(["a red circle moving left", "a cat", "a dog moving left"]):
+        write_mp4(folder / f"clip{i}.mp4", rng.integers(0, 255, (12, 40, 48, 3), dtype=np.uint8), fps=8)
+        (folder / f"clip{i}.txt").write_text(caption)
+    return folder
+
+
+def _i2v_cfg(base, data, **kw):
+    from engine.config.distill import DistillConfig
+
+    values = dict(base=str(base), data=str(data), task="i2v", num_frames=5, height=16, width=16, steps=4,
+                  batch_size=2, student_update_freq=2, lora_rank=4, checkpoint_every=2, seed=3)
+    return DistillConfig(**{**values, **kw})
+
+
+def test_dmd2_then_dfd_train_an_i2v_student_from_each_clips_first_frame(i2v_dir, clip_folder, tmp_path):
+    import json
+    import math
+
+    from engine.distill.trainer import Distiller
+
+    distiller = Distiller(_i2v_cfg(i2v_dir, clip_folder), tmp_path / "dmd2")
+    real = distiller._real_batch()  # the condition is the real clip's own first frame: DFD's pairing
+    assert torch.equal(real.condition[:, 4:, :1], real.latents[:, :, :1]) and real.condition[:, :4, 0].eq(1).all()
+    dmd2 = distiller.train()
+    dfd = Distiller(_i2v_cfg(i2v_dir, clip_folder, method="dfd", init=str(dmd2), data_forcing_prob=1.0),
+                    tmp_path / "dfd").train()
+    for out in (dmd2, dfd):
+        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in rows] == [1, 2, 3, 4]
+        assert all(math.isfinite(v) for r in rows for v in r.values())
+        assert (out / "pytorch_lora_weights.safetensors").is_file()
+        assert len(list((out / "samples").glob("*.mp4"))) == 8  # previews from one real clip's first frame
+    assert {r["data_forcing"] for r in map(json.loads, (dfd / "metrics.jsonl").read_text().splitlines())
+            if "data_forcing" in r} == {1.0}
+
+
+def test_a_run_whose_task_is_not_its_bases_is_refused(i2v_dir, clip_folder, tmp_path):
+    from engine.distill.trainer import Distiller
+
+    with pytest.raises(ValueError, match="task t2v needs a text-to-video base"):
+        Distiller(_i2v_cfg(i2v_dir, clip_folder, task="t2v"), tmp_path / "t2v")

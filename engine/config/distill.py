@@ -40,6 +40,9 @@ class DistillConfig:
                           help="dmd2 distills the teacher; dfd post-trains a DMD2 student (give init)")
     base: str = setting(SHAPES_BASE, label="Base model",
                         help="teacher: shapes-tiny, a local diffusers folder, or a hub id")
+    task: str = setting("t2v", choices=("t2v", "i2v"),
+                        help="t2v: from a caption; i2v: also from the first frame of each real clip (the base must "
+                             "be an image-to-video model)")
     data: str = setting("shapes", label="Data",
                         help="'shapes' (the built-in world), a folder of videos with captions, a data-set config "
                              "(YAML/TOML) naming folders, or 'synthetic' (benchmarks: random latents)")

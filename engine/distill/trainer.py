@@ -27,11 +27,13 @@ from .data import load_data
 from .checkpoints import latest_checkpoint, write_checkpoint
 from .distributed import ProcessGroup
 from .tracking import Tracking, tracker_of
+from .previews import preview_condition
 from .adapters import FAKE, STUDENT, Adapters, read_fake_score, save_student_lora
 from ..models.lora import LoraMismatch, read_student_lora, wrong_base
 from ..models.base import BaseModel, base_dtype, load_base_model
 from ..models.students import LORA_FILE
 from ..generation.sampling import velocity
+from ..models.conditioning import check_task, condition_of_clips
 
 
 class TrainingDiverged(RuntimeError):
@@ -66,6 +68,7 @@ class Distiller:
         torch.manual_seed(cfg.seed)
         self.model = model or load_base_model(cfg.base, device=self.dist.device,
                                               dtype=base_dtype(cfg.mixed_precision, self.dist.device))
+        check_task(cfg.task, self.model)  # an I2V run also gives every network its clip's first frame
         self.tracking = Tracking(self.dist.start(self.model.dtype), cfg.log_with)
         self.transformer = self.model.transformer
         self.adapters = Adapters(self.transformer, rank=cfg.lora_rank)
@@ -105,6 +108,7 @@ class Distiller:
         self.uncond = self.model.encode_prompts([""])
         self.preview_prompts = list(dict.fromkeys(self.data.captions))[:2]
         self.preview_cond = self.model.encode_prompts(self.preview_prompts)
+        self.preview_condition = preview_condition(self.model, self.data, cfg.task)
         if model is None:  # every embedding the run needs is cached: the text encoder's memory goes back
             self.model.release_text_encoder()
         self.step = 0
@@ -124,15 +128,17 @@ class Distiller:
         d = torch.cdist(x, x).pow(2) / x.shape[1]
         return float(d.sum() / (d.numel() - len(x)))
     # --- the networks as x0 predictors -----------------------------------------------------------
-    def _x0(self, adapter: str | None, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def _x0(self, adapter: str | None, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor,
+            condition: torch.Tensor | None) -> torch.Tensor:
         if adapter is None:  # the teacher, with classifier-free guidance
             with self.adapters.teacher():
-                v = velocity(self.transformer, torch.cat([x_t, x_t]), t.repeat(2), torch.cat([cond, self.uncond.expand_as(cond)]))
+                v = velocity(self.transformer, torch.cat([x_t, x_t]), t.repeat(2),
+                             torch.cat([cond, self.uncond.expand_as(cond)]), condition)
             v_cond, v_uncond = v.chunk(2)
             return losses.cfg_x0(losses.x0_from_velocity(x_t, t, v_cond), losses.x0_from_velocity(x_t, t, v_uncond),
                                  self.cfg.guidance)
         with self.adapters.using(adapter):
-            return losses.x0_from_velocity(x_t, t, velocity(self.transformer, x_t, t, cond))
+            return losses.x0_from_velocity(x_t, t, velocity(self.transformer, x_t, t, cond, condition))
 
     def _randn(self, like: torch.Tensor) -> torch.Tensor:
         """Noise for this process's rows, drawn for the whole global batch (one stream on every rank)."""
@@ -140,8 +146,11 @@ class Distiller:
         return self.dist.shard(torch.randn(shape, generator=self.gen)).to(like.device, like.dtype)
 
     def _real_batch(self):
-        """This process's rows of the global batch (batch_size clips per process)."""
-        return self.dist.shard_batch(self.data.batch(self.cfg.batch_size * self.dist.world))
+        """This process's rows of the global batch (batch_size clips per process); `condition`: for I2V,
+        each clip's own first frame (DFD's real clip is the one the condition starts), else None."""
+        real = self.dist.shard_batch(self.data.batch(self.cfg.batch_size * self.dist.world))
+        real.condition = condition_of_clips(self.model, real.latents) if self.cfg.task == "i2v" else None
+        return real
 
     def _student_sample(self, real, grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """The student's output for this batch and the student time it was produced at."""
@@ -157,14 +166,15 @@ class Distiller:
             with torch.no_grad(), self.adapters.using(STUDENT):
                 for j in range(int(k_all.max())):  # every rank draws the same noise
                     t_j = torch.full((n,), t_list[j], device=x_in.device)
-                    x0 = losses.x0_from_velocity(x_in, t_j, velocity(self.transformer, x_in, t_j, real.cond))
+                    v = velocity(self.transformer, x_in, t_j, real.cond, real.condition)
+                    x0 = losses.x0_from_velocity(x_in, t_j, v)
                     t_next = torch.full((n,), t_list[j + 1], device=x_in.device)
                     renoised = losses.add_noise(x0, self._randn(x0), t_next)
                     x_in = torch.where((k > j).view(-1, 1, 1, 1, 1), renoised, x_in)
         self.adapters.use(STUDENT)
         network = self.dist.trained(STUDENT) if grad else self.transformer
         with torch.set_grad_enabled(grad):
-            x0 = losses.x0_from_velocity(x_in, t_student, velocity(network, x_in, t_student, real.cond))
+            x0 = losses.x0_from_velocity(x_in, t_student, velocity(network, x_in, t_student, real.cond, real.condition))
         return x0, t_student
 
     def _dmd_time(self, n: int, device) -> torch.Tensor:
@@ -186,7 +196,7 @@ class Distiller:
             eps = self._randn(x)
             self.adapters.use(FAKE)
             with self._autocast():
-                v = velocity(self.dist.trained(FAKE), losses.add_noise(x, eps, t), t, real.cond)
+                v = velocity(self.dist.trained(FAKE), losses.add_noise(x, eps, t), t, real.cond, real.condition)
             return losses.fake_score_loss(v.float(), x, eps), None
 
         return self._update(FAKE, self.opt_fake, self.fake_params, micro_batch)[0]
@@ -204,8 +214,8 @@ class Distiller:
                 forcing = dfd.weight(t, self.dist.shard(dfd.uniforms(self.coin, x.shape[0] * self.dist.world)))
                 terms = losses.generator_loss(
                     x, real.latents, eps, t,
-                    fake_x0=lambda x_t, tt: self._x0(FAKE, x_t, tt, real.cond).float(),
-                    teacher_x0=lambda x_t, tt: self._x0(None, x_t, tt, real.cond).float(),
+                    fake_x0=lambda x_t, tt: self._x0(FAKE, x_t, tt, real.cond, real.condition).float(),
+                    teacher_x0=lambda x_t, tt: self._x0(None, x_t, tt, real.cond, real.condition).float(),
                     data_forcing=forcing,
                 )
             self.adapters.use(STUDENT)  # the trap: the student's LoRA must require grad again before backward
@@ -322,27 +332,9 @@ class Distiller:
     # --- previews ----------------------------------------------------------------------------------------
     def write_previews(self, seeds: tuple[int, ...] = (1, 2, 3, 4)) -> list[Path]:
         """Student samples of two training captions (the same seeds every time), as mp4 artifacts."""
-        from ..generation.sampling import seed_generators, seeded_noise, student_sample
-        from ..media.video import write_mp4
+        from .previews import write_previews
 
-        paths = []
-        for i, prompt in enumerate(self.preview_prompts):
-            cond = self.preview_cond[i : i + 1].expand(len(seeds), -1, -1)
-            shape = self.model.latent_shape(len(seeds), self.model.num_frames, self.model.height, self.model.width)
-            noise = seeded_noise(shape, list(seeds), self.model.device, torch.float32)
-            with torch.no_grad(), self.adapters.using(STUDENT), self._autocast():
-                latents = student_sample(self.transformer, noise, cond, tuple(self.cfg.t_list),
-                                         generator=seed_generators(list(seeds)))
-            if self.dist.rank != 0:  # a sharded base samples on every process; rank 0 writes
-                continue
-            scale = max(1, 256 // max(self.model.height, self.model.width))
-            for seed, video in zip(seeds, self.model.decode(latents)):
-                path = write_mp4(self.out / "samples" / f"step{self.step}-prompt{i}-seed{seed}.mp4", video,
-                                 fps=self.model.fps, scale=scale)
-                self.tracking.video(f"preview/prompt{i}-seed{seed}", video, path, self.model.fps, self.step)
-                self.cb.on_artifact("video", path, f"step {self.step}: {prompt} (seed {seed})")
-                paths.append(path)
-        return paths
+        return write_previews(self, seeds)
 
     # --- checkpoints -----------------------------------------------------------------------------------
     def _state(self) -> dict:

@@ -145,3 +145,11 @@ def image_to_video_pipeline(pipe):
     transformer.to(device=weight.device, dtype=weight.dtype)
     return WanImageToVideoPipeline(tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder, vae=pipe.vae,
                                    scheduler=pipe.scheduler, transformer=transformer)
+
+
+def check_task(task: str, model) -> None:
+    """A run's task must be its base's: a clear error naming both otherwise."""
+    if task != model.task:
+        kind = {"t2v": "a text-to-video", "i2v": "an image-to-video"}
+        raise ValueError(f"task {task} needs {kind[task]} base, but {model.source} is {kind[model.task]}: "
+                         f"give task {model.task} or another base")

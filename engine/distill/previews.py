@@ -1,0 +1,46 @@
+"""The student's preview videos during a run: two training captions, the same seeds every time, written
+as mp4 artifacts; for an image-to-video run all from one real clip's first frame."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..generation.sampling import seed_generators, seeded_noise, student_sample
+from ..media.video import write_mp4
+from ..models.conditioning import condition_of_clips
+from .adapters import STUDENT
+
+
+def preview_condition(model, data, task: str) -> torch.Tensor | None:
+    """The condition channels of one real clip's first frame for an I2V run (None for T2V). The data
+    sampler's state is put back, so the run's own sequence of batches is unchanged."""
+    if task != "i2v":
+        return None
+    state = data.state()
+    clip = data.batch(1).latents
+    data.load_state(state)
+    return condition_of_clips(model, clip.to(model.device))
+
+
+def write_previews(distiller, seeds: tuple[int, ...]) -> list[Path]:
+    """Student samples of the run's preview captions on `seeds`; rank 0 writes and reports them."""
+    model, paths = distiller.model, []
+    for i, prompt in enumerate(distiller.preview_prompts):
+        cond = distiller.preview_cond[i : i + 1].expand(len(seeds), -1, -1)
+        shape = model.latent_shape(len(seeds), model.num_frames, model.height, model.width)
+        noise = seeded_noise(shape, list(seeds), model.device, torch.float32)
+        with torch.no_grad(), distiller.adapters.using(STUDENT), distiller._autocast():
+            latents = student_sample(distiller.transformer, noise, cond, tuple(distiller.cfg.t_list),
+                                     generator=seed_generators(list(seeds)), condition=distiller.preview_condition)
+        if distiller.dist.rank != 0:  # a sharded base samples on every process; rank 0 writes
+            continue
+        scale = max(1, 256 // max(model.height, model.width))
+        for seed, video in zip(seeds, model.decode(latents)):
+            path = write_mp4(distiller.out / "samples" / f"step{distiller.step}-prompt{i}-seed{seed}.mp4", video,
+                             fps=model.fps, scale=scale)
+            distiller.tracking.video(f"preview/prompt{i}-seed{seed}", video, path, model.fps, distiller.step)
+            distiller.cb.on_artifact("video", path, f"step {distiller.step}: {prompt} (seed {seed})")
+            paths.append(path)
+    return paths
