@@ -188,3 +188,28 @@ def test_a_run_whose_task_is_not_its_bases_is_refused(i2v_dir, clip_folder, tmp_
 
     with pytest.raises(ValueError, match="task t2v needs a text-to-video base"):
         Distiller(_i2v_cfg(i2v_dir, clip_folder, task="t2v"), tmp_path / "t2v")
+
+
+def test_pretrain_teacher_widens_shapes_tiny_into_an_i2v_teacher_that_samples_from_a_frame(tmp_path):
+    from diffusers import WanImageToVideoPipeline
+
+    from engine.config.fields import ConfigError
+    from engine.config.sample import SampleConfig
+    from engine.config.teacher import TeacherConfig
+    from engine.generation.generate import sample_frames
+    from engine.models.base import load_base_model
+    from engine.shapes.teacher import pretrain_teacher
+
+    cfg = TeacherConfig(task="i2v", init="shapes-tiny", steps=2, batch_size=2, pool_clips=4, warmup_steps=1,
+                        balanced_detailed=0.5)
+    meta = pretrain_teacher(cfg.validate(), tmp_path / "i2v", "pretrain-teacher --task i2v")
+    assert meta["task"] == "i2v" and meta["lineage"] and meta["trained_steps"] == 2
+    teacher = load_base_model(str(tmp_path / "i2v"), device="cpu")
+    assert isinstance(teacher.pipe, WanImageToVideoPipeline) and teacher.transformer.config.in_channels == 36
+    frame = tmp_path / "frame.png"
+    Image.fromarray(_frame(1, 64)).save(frame)
+    frames, _ = sample_frames(teacher, SampleConfig(prompt="a red circle", steps=2, image=str(frame)).validate())
+    assert frames.shape == (1, 17, 64, 64, 3)
+    with pytest.raises(ConfigError, match="image-to-video teacher: give task i2v"):
+        pretrain_teacher(TeacherConfig(init=str(tmp_path / "i2v"), steps=1, batch_size=2, pool_clips=4),
+                         tmp_path / "t2v", "pretrain-teacher")

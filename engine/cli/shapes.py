@@ -10,7 +10,7 @@ from ..config.teacher import RecognizerConfig, TeacherConfig
 from .progress import CliError, bar, cli_error, command_line, loss_bar
 
 TEACHER_OPTIONS = ("steps", "seed", "batch_size", "pool_clips", "lr", "warmup_steps", "lr_schedule", "time_shift",
-                   "balanced_detailed", "init")
+                   "balanced_detailed", "init", "task")
 
 
 def cmd_pretrain_teacher(args) -> int:

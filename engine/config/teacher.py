@@ -34,6 +34,11 @@ class TeacherConfig:
     # With init, the size settings above are taken from that teacher. With a constant rate, the save at
     # step k is exactly what `steps = k` would have written, so any intermediate save can be shipped as is.
     init: str | None = setting(None, help="continue training this teacher folder (its sizes are kept)")
+    # i2v: the transformer also takes a first frame's mask and latents (engine/models/conditioning.py); from
+    # a text-to-video init, its patch embedding is widened with zero weights (the same model at step 0).
+    task: str = setting("t2v", choices=("t2v", "i2v"),
+                        help="t2v: videos from a caption; i2v: from a caption and the clip's first frame (a T2V init "
+                             "is widened to take it)")
     lr_schedule: str = setting("cosine", choices=("cosine", "constant"),
                                help="cosine: decay to 10% over the steps; constant: after the warm-up (then every "
                                     "intermediate save equals a run of that length)")

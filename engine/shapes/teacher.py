@@ -4,7 +4,8 @@ The teacher is a Wan2.1-family text-to-video pipeline in miniature: WanTransform
 encoder with a word-level tokenizer, a flow-match Euler scheduler, and our patch-PCA autoencoder.
 It is trained by flow matching (velocity target eps - x0) on clips with captions at mixed levels of
 detail, so it models both the narrow detailed-caption conditionals and the multi-modal
-underspecified ones, plus the unconditional branch that CFG needs.
+underspecified ones, plus the unconditional branch that CFG needs. With task i2v it is a
+WanImageToVideoPipeline that also sees each clip's first frame (engine/models/conditioning.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ..models.folders import written_folder
 from ..distill.losses import shifted_time
 from ..models.base import STUDIO_META
 from .text import build_text_encoder, build_tokenizer, encode_prompts
+from ..models.conditioning import with_condition
 
 
 def build_pipeline(cfg: TeacherConfig, fit_clips: np.ndarray):
@@ -105,6 +107,7 @@ def pretrain_teacher(cfg: TeacherConfig, out: Path, command: str, save_every: in
     else:
         fit_clips, _ = world.sample_clips({}, cfg.ae_fit_clips, seed=cfg.seed + 1)
         pipe = build_pipeline(cfg, fit_clips)
+    pipe, first_frames = _for_task(pipe, cfg)
     renamed = _renamed_words(pipe, cfg.text_len)  # {} for a new teacher: it was built from today's words
     vae, transformer = pipe.vae, pipe.transformer
     bank = _CaptionBank(pipe, cfg.text_len)
@@ -113,6 +116,7 @@ def pretrain_teacher(cfg: TeacherConfig, out: Path, command: str, save_every: in
     pool_factors = [world.draw_factors(rng) for _ in range(cfg.pool_clips)]
     pool = _encoded(vae, pool_factors)
     balanced_pool, balanced_captions = _balanced_pool(cfg, vae, rng)
+    pool_condition, balanced_condition = first_frames(pool), first_frames(balanced_pool)
     n_balanced = round(cfg.batch_size * cfg.balanced_detailed)
 
     ema = {k: v.detach().clone() for k, v in transformer.state_dict().items()}
@@ -126,18 +130,19 @@ def pretrain_teacher(cfg: TeacherConfig, out: Path, command: str, save_every: in
     loss_avg = None
     for step in range(cfg.steps):
         idx = rng.integers(0, len(pool), size=cfg.batch_size - n_balanced)
-        x0 = pool[idx]
+        x0, condition = pool[idx], None if pool_condition is None else pool_condition[idx]
         captions = [world.training_caption(rng, pool_factors[i]) for i in idx]
         if n_balanced:
             extra = rng.integers(0, len(balanced_pool), size=n_balanced)
             x0 = torch.cat([x0, balanced_pool[extra]])
+            condition = None if condition is None else torch.cat([condition, balanced_condition[extra]])
             captions += [balanced_captions[i] for i in extra]
         cond = bank.lookup(captions)
         t = shifted_time(torch.rand(cfg.batch_size, generator=gen), cfg.time_shift, t_min=0.0, t_max=1.0)
         eps = torch.randn(x0.shape, generator=gen)
         tt = t.view(-1, 1, 1, 1, 1)
         x_t = (1 - tt) * x0 + tt * eps
-        v = transformer(hidden_states=x_t, timestep=t * 1000.0, encoder_hidden_states=cond, return_dict=False)[0]
+        v = transformer(hidden_states=with_condition(x_t, condition), timestep=t * 1000.0, encoder_hidden_states=cond, return_dict=False)[0]
         loss = torch.nn.functional.mse_loss(v, eps - x0)
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, cfg)
@@ -177,6 +182,29 @@ def _encoded(vae, factors: list) -> torch.Tensor:
         with torch.no_grad():
             latents.append(vae.normalize(vae.encode(frames_to_tensor(clips)).latent_dist.mode()))
     return torch.cat(latents)
+
+
+def _for_task(pipe, cfg: TeacherConfig):
+    """The pipeline for cfg.task (a T2V one widened for i2v) and a function giving the first-frame
+    condition channels of encoded clips (None for t2v: nothing extra is computed or drawn)."""
+    from ..models.base import BaseModel
+    from ..models.conditioning import condition_of_clips, image_to_video_pipeline, task_of
+
+    task = task_of(pipe.transformer.config, pipe.vae.config)
+    if cfg.task == "t2v":
+        if task == "i2v":
+            raise ConfigError("task", f"{{init}} {cfg.init} is an image-to-video teacher: give task i2v")
+        return pipe, lambda latents: None
+    pipe = image_to_video_pipeline(pipe) if task == "t2v" else pipe
+    model = BaseModel(pipe=pipe, source="teacher", meta={"num_frames": world.NUM_FRAMES, "height": world.HEIGHT,
+                                                          "width": world.WIDTH})
+
+    def first_frames(latents):
+        if latents is None:
+            return None
+        return torch.cat([condition_of_clips(model, latents[i : i + 500]) for i in range(0, len(latents), 500)])
+
+    return pipe, first_frames
 
 
 def _continued_pipeline(cfg: TeacherConfig):
@@ -232,6 +260,7 @@ def _save(pipe, ema, out: Path, cfg: TeacherConfig, command: str, step: int, los
         "width": world.WIDTH,
         "fps": world.FPS,
         "text_len": cfg.text_len,
+        **({"task": "i2v"} if cfg.task == "i2v" else {}),
         "made_by": command,
         "teacher_config": asdict(cfg),
         "trained_steps": step,
