@@ -41,6 +41,8 @@ _API = {
     "build_distill_config": "engine.config.build:build_distill_config",
     "ConfigError": "engine.config.fields:ConfigError",
     "settings_of": "engine.config.fields:settings_of",
+    "run_config_yaml": "engine.config.files:run_config_yaml",
+    "RUN_YAML": "engine.config.files:RUN_YAML",
     # data uploads
     "UploadError": "engine.distill.uploads:UploadError",
     "count_captioned": "engine.distill.uploads:count_captioned",

@@ -206,6 +206,30 @@ def upload_lora(data_dir: Path, path: str | None) -> tuple[str | None, str]:
     return str(folder), "**Received:** the student LoRA."
 
 
+def form_from_config(path: str | None, base: str) -> tuple[dict | None, str]:
+    """An uploaded run config (YAML, TOML or JSON) -> (the form's values it sets, a line saying so). The
+    file goes through build_distill_config as `--config` does, so a bad one is refused in one line naming
+    the setting and the file, and the form keeps its values. The student to start from is picked in the
+    form; the cache folder stays the studio's."""
+    if not path:
+        return None, ""
+    name = Path(path).name
+    try:
+        config = build_distill_config(base=(base or "").strip() or None, config_file=path)
+    except ValueError as err:
+        message = _message(err).replace(str(path), name)
+        return None, "**Config refused:** " + _sentence(message if name in message else f"{name}: {message}")
+    settings = config.to_dict()
+    values = {"base": config.base, "method": config.method, "data_source": "shapes", "data_folder": ""}
+    if config.data != "shapes":
+        values.update(data_source="folder", data_folder=config.data)
+    for knob in KNOBS:
+        value = settings[knob]
+        values[knob] = ", ".join(f"{v:g}" for v in value) if SETTINGS[knob].kind == "floats" else value
+    start = " Pick the DMD2 student to start from below." if config.init else ""
+    return values, f"**Loaded** {name} into the form.{start}"
+
+
 def init_choices(data_dir: Path, base: str) -> list[tuple[str, str]]:
     return [(c.label, c.key) for c in lineup.students(data_dir, (base or "").strip(), "dmd2")]
 
@@ -248,6 +272,9 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
                                      info="videos (.mp4, .webm, .mov, .mkv, .avi) with a .txt caption each, or captions.csv / captions.jsonl")
             data_zip = gr.File(label="Zip of videos with captions", file_types=[".zip"], type="filepath", visible=False)
             data_note = gr.Markdown()
+            config_upload = gr.File(label="Upload a run config (.yaml/.toml/.json)", type="filepath",
+                                    file_types=[".yaml", ".yml", ".toml", ".json"], elem_id="distill-config-upload")
+            config_note = gr.Markdown(elem_id="distill-config-note")
         with gr.Column(scale=2):
             method = gr.Radio(METHODS, value="dmd2", label=SETTINGS["method"].label, info=SETTINGS["method"].help,
                               elem_id="distill-method")
@@ -276,6 +303,7 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
     launched = gr.Markdown(elem_id="distill-launched")
     uploaded_data = gr.State(None)
     uploaded_lora = gr.State(None)
+    loaded_config = gr.State(None)  # the uploaded config's values, which a base change keeps for its base
 
     form_components = [base_box, data_source, data_folder, method, init_source, init_student] + [knobs[n] for n in KNOBS]
 
@@ -299,8 +327,8 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
                                                    value=current_init if current_init in keys else (keys[0] if keys else None)),
                 gr.update(visible=dfd and init_v == "upload"))
 
-    def on_base(base_v):
-        values = defaults_for(base_v)
+    def on_base(base_v, loaded):
+        values = loaded if loaded and loaded.get("base") == base_v else defaults_for(base_v)
         return [gr.update(value=values[n]) for n in KNOBS if n in SHAPES_PRESET]
 
     def on_init(base_v, key, rank_v):
@@ -320,7 +348,7 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
     check_inputs = [uploaded_data, uploaded_lora] + form_components
     for component in (data_source, method, init_source, base_box):
         component.change(on_layout, layout_inputs, layout_outputs, api_visibility="private")
-    base_box.change(on_base, [base_box], [knobs[n] for n in KNOBS if n in SHAPES_PRESET], api_visibility="private")
+    base_box.change(on_base, [base_box, loaded_config], [knobs[n] for n in KNOBS if n in SHAPES_PRESET], api_visibility="private")
     for component in form_components:  # a changed form: a fresh check, and the last launch message goes
         component.change(lambda *v: (on_check(*v), ""), check_inputs, [check_box, launched], show_progress="hidden",
                          api_visibility="private")
@@ -330,8 +358,18 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
     for event in (data_folder.blur, data_folder.submit):  # a scan reads every video's header: not per keystroke
         event(lambda f, *v: folder_note(f, *v, access=access), [data_folder] + scan_inputs, [data_note],
               api_visibility="private").then(on_check, check_inputs, [check_box], api_visibility="private")
+    filled = [base_box, data_source, data_folder, method] + [knobs[n] for n in KNOBS]
+
+    def on_config(path, base_v):
+        values, note = form_from_config(path, base_v)
+        if values is None:  # nothing loaded, or a refused file: the form keeps its values
+            return [gr.skip(), note] + [gr.skip()] * len(filled)
+        return [values, note] + [gr.update(value=values[n]) for n in FORM if n not in ("init_source", "init_student")]
+
+    config_upload.upload(on_config, [config_upload, base_box], [loaded_config, config_note] + filled,
+                         api_visibility="private")
     init_upload.change(lambda p: upload_lora(data_dir, p), [init_upload], [uploaded_lora, init_note],
                        api_visibility="private").then(on_check, check_inputs, [check_box], api_visibility="private")
     return {"launch": launch_button, "launch_fn": on_launch, "launch_inputs": check_inputs, "launched": launched,
             "check": check_box, "check_fn": on_check, "layout_fn": on_layout, "layout_inputs": layout_inputs,
-            "layout_outputs": layout_outputs}
+            "layout_outputs": layout_outputs, "config_fn": on_config, "config_outputs": [loaded_config, config_note] + filled}

@@ -12,7 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-SHOWABLE = (".mp4", ".png", ".jpg", ".webp", ".zip", ".md")  # what may be exposed in the public folder
+SHOWABLE = (".mp4", ".png", ".jpg", ".webp", ".zip", ".md", ".yaml")  # what may be exposed in the public folder
 
 
 def public_folder(data_dir: str | Path) -> Path:

@@ -17,6 +17,7 @@ import gradio as gr
 import pandas as pd
 
 import engine.jobs as jobs_api
+from engine import RUN_YAML, ConfigError, build_distill_config, run_config_yaml
 
 from .files import expose
 
@@ -135,6 +136,35 @@ def detail(data_dir: Path, public_dir: Path, job_id: str | None) -> Detail:
     return Detail(header, losses, diagnostics, shown, log, *allowed_actions(job), signature)
 
 
+def run_config(data_dir: Path, public_dir: Path, job_id: str | None) -> str | None:
+    """The chosen distill job's run.yaml, as a file in the public folder to download: the one the run wrote
+    beside its outputs, or (queued, not started yet) the same text made from the job row. None for other
+    kinds of job, or a row whose settings no longer make a config."""
+    try:
+        job = jobs_api.get(data_dir, job_id) if job_id else None
+    except jobs_api.JobNotFound:
+        return None
+    if job is None or job.kind != "distill":
+        return None
+    written = Path(job.dir) / RUN_YAML if job.dir else None
+    if written is not None and written.is_file():
+        return str(expose(written, public_dir, f"jobs/{job.id}/{RUN_YAML}"))
+    try:
+        config = build_distill_config(values=dict(job.config), check=False)
+    except ConfigError:
+        return None
+    target = (public_dir / "jobs" / job.id / RUN_YAML).resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = run_config_yaml(config)
+    if not target.is_file() or target.read_text() != text:
+        target.write_text(text)
+    return str(target)
+
+
+def _config_update(path: str | None) -> dict:
+    return gr.update(value=path, visible=path is not None)
+
+
 def allowed_actions(job) -> tuple[bool, bool]:
     """(may cancel, may resume): Cancel while queued or running and not already asked to stop; Resume
     only for a job the state machine lets go back to the queue."""
@@ -237,6 +267,8 @@ def build(data_dir: Path, public_dir: Path):
         diagnostics = gr.LinePlot(EMPTY, x="step", y="value", color="name", title="Data forcing and real gap",
                                   elem_id="job-diagnostics", height=260, visible=False)
     previews = gr.Gallery(label="Latest preview videos", columns=4, height="auto", elem_id="job-previews")
+    config_file = gr.File(label="Download config (run.yaml)", interactive=False, elem_id="job-config",
+                          visible=False)
     log = gr.Code(label="Log (last 40 lines)", language=None, lines=12, interactive=False, elem_id="job-log")
     signature = gr.State(())
 
@@ -254,11 +286,13 @@ def build(data_dir: Path, public_dir: Path):
             gr.update(value=d.losses, visible=not d.losses.empty) if changed else gr.skip(),
             gr.update(value=d.diagnostics, visible=not d.diagnostics.empty) if changed else gr.skip(),
             d.videos if changed else gr.skip(),
+            _config_update(run_config(data_dir, public_dir, chosen)) if changed else gr.skip(),
             d.log,
             d.signature,
         )
 
-    outputs = [table, picker, header, cancel_button, resume_button, losses, diagnostics, previews, log, signature]
+    outputs = [table, picker, header, cancel_button, resume_button, losses, diagnostics, previews, config_file, log,
+               signature]
     timer.tick(refresh, [picker, remembered, signature], outputs, show_progress="hidden", api_visibility="private")
     picker.input(lambda job_id: job_id, [picker], [remembered], api_visibility="private").then(
         refresh, [picker, remembered, signature], outputs, show_progress="hidden", api_visibility="private")

@@ -16,8 +16,10 @@ import gradio as gr
 import numpy as np
 import pytest
 
+import engine
 import engine.jobs as jobs_api
 import storage
+from engine.config.files import write_run_config
 from engine.media.video import write_mp4
 from studio import distill, jobs, publish
 from studio.files import public_folder
@@ -335,3 +337,76 @@ def test_an_unreachable_hub_base_is_refused_at_launch_and_nothing_is_queued(data
     message, job_id = distill.launch(data_dir, hub_form, None, None)
     assert "could not fetch 'no-such-user/no-such-model' from the Hugging Face Hub" in message and job_id is None
     assert jobs_api.list_jobs(data_dir) == []
+
+
+# --- Run configs as files -------------------------------------------------------------------------------
+
+def test_the_jobs_tab_offers_a_finished_jobs_run_yaml_from_the_public_folder(data_dir, tmp_path):
+    job = jobs_api.submit(data_dir, "distill", {"steps": 5})
+    written = engine.build_distill_config(values={**job.config, "steps": 7}, check=False)
+    write_run_config(written, Path(job.dir))  # as the trainer does when the run starts
+    public = public_folder(data_dir)
+
+    served = Path(jobs.run_config(data_dir, public, job.id))
+    assert served.is_relative_to(public) and served.name == "run.yaml"
+    assert served.read_text() == (Path(job.dir) / "run.yaml").read_text()
+    again = engine.build_distill_config(config_file=served)  # it runs again from the command line as it is
+    assert again.steps == 7 and again.lora_rank == 16
+
+
+def test_a_queued_job_offers_its_stored_config_as_yaml(data_dir):
+    job = jobs_api.submit(data_dir, "distill", {"steps": 3, "batch_size": 2, "student_update_freq": 1})
+    assert not (Path(job.dir) / "run.yaml").exists()
+
+    served = Path(jobs.run_config(data_dir, public_folder(data_dir), job.id))
+    assert served.is_relative_to(public_folder(data_dir)) and not (Path(job.dir) / "run.yaml").exists()
+    loaded = engine.build_distill_config(config_file=served)
+    assert (loaded.steps, loaded.batch_size, loaded.student_update_freq) == (3, 2, 1)
+    assert jobs.run_config(data_dir, public_folder(data_dir), None) is None
+    assert jobs.run_config(data_dir, public_folder(data_dir), "j-nosuchjob") is None
+
+
+def test_an_uploaded_run_config_fills_the_form_and_the_check_passes(data_dir, tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("base: shapes-tiny\nsteps: 12\nbatch_size: 4\nlora_rank: 8\nt_list: [0.999, 0.7, 0.0]\n")
+
+    values, note = distill.form_from_config(str(path), "shapes-tiny")
+    assert note == "**Loaded** run.yaml into the form."
+    assert (values["steps"], values["batch_size"], values["lora_rank"], values["t_list"]) == (12, 4, 8, "0.999, 0.7, 0")
+    assert values["data_source"] == "shapes" and values["guidance"] == distill.defaults_for("shapes-tiny")["guidance"]
+    filled = {**form(), **{k: v for k, v in values.items() if k in distill.FORM}}
+    assert distill.check(data_dir, filled, None, None).startswith("**Ready.** DMD2 on `shapes-tiny`")
+
+    toml = tmp_path / "run.toml"
+    toml.write_text('method = "dmd2"\nsteps = 9\n')
+    assert distill.form_from_config(str(toml), "shapes-tiny")[0]["steps"] == 9
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("steps: 5\nstepz: 3\n", "bad.yaml: unknown setting 'stepz'"),
+    ("steps: many\n", "bad.yaml: steps"),
+    ("data_forcing_prob: 1.5\n", "bad.yaml: data_forcing_prob must be in [0, 1]"),
+    ("steps: [1\n", "bad.yaml: not valid YAML"),
+])
+def test_a_bad_run_config_is_refused_in_one_line_naming_the_setting_and_the_file(tmp_path, text, expected):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    values, note = distill.form_from_config(str(path), "shapes-tiny")
+    assert values is None and note.startswith("**Config refused:** ") and expected in note, note
+    assert "\n" not in note and str(tmp_path) not in note
+
+
+def test_a_refused_config_changes_nothing_in_the_form(data_dir, tmp_path):
+    with gr.Blocks():
+        tab = distill.build(data_dir)
+    path = tmp_path / "bad.json"
+    path.write_text('{"lora_rank": "wide"}')
+    updates = tab["config_fn"](str(path), "shapes-tiny")
+    assert len(updates) == len(tab["config_outputs"]) and updates[1].startswith("**Config refused:** bad.json: lora_rank")
+    assert all(u == gr.skip() for i, u in enumerate(updates) if i != 1)
+
+    path.write_text('{"lora_rank": 4, "method": "dmd2"}')
+    loaded, note, *fields = tab["config_fn"](str(path), "shapes-tiny")
+    assert loaded["lora_rank"] == 4 and note == "**Loaded** bad.json into the form."
+    shown = dict(zip(["base", "data_source", "data_folder", "method"] + list(distill.KNOBS), fields))
+    assert shown["lora_rank"]["value"] == 4 and shown["base"]["value"] == "shapes-tiny"

@@ -44,15 +44,21 @@ def read_config_file(path: str | Path) -> dict:
     return values
 
 
-def write_run_config(config, folder: str | Path) -> None:
-    """Write the run's effective settings beside its outputs: distill_config.json (all of them) and
-    run.yaml (all but the output folder), which `--config` reads back to run it again."""
+def run_config_yaml(config) -> str:
+    """A run's settings as run.yaml says them: all but the output folder, under a header saying how to run
+    it again (the studio offers the same text for a job that has not written its own yet)."""
     import yaml
 
-    folder = Path(folder)
     settings = config.to_dict()
-    (folder / "distill_config.json").write_text(json.dumps(settings, indent=2) + "\n")
     settings.pop("out", None)
     header = ("# The effective settings of this run (paper defaults, preset, config file and options merged).\n"
               "# Run it again: python -m engine distill --config run.yaml --out NEW_FOLDER\n")
-    (folder / RUN_YAML).write_text(header + yaml.safe_dump(settings, sort_keys=False, default_flow_style=None))
+    return header + yaml.safe_dump(settings, sort_keys=False, default_flow_style=None)
+
+
+def write_run_config(config, folder: str | Path) -> None:
+    """Write the run's effective settings beside its outputs: distill_config.json (all of them) and
+    run.yaml (all but the output folder), which `--config` reads back to run it again."""
+    folder = Path(folder)
+    (folder / "distill_config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    (folder / RUN_YAML).write_text(run_config_yaml(config))
