@@ -145,15 +145,17 @@ def _outputs(result: DiversityResult) -> list:
 def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE):
     prompts = world.prompt_set("underspecified") + world.prompt_set("detailed")
     with gr.Row():
-        base_box = gr.Textbox(value=base, label="Base model", scale=2,
+        base_box = gr.Textbox(value=base, label="Base model", scale=2, elem_id="diversity-base",
                               info="the teacher; students of this base are listed (press Enter to refresh)")
         prompt = gr.Dropdown(choices=prompts, value=prompts[0], allow_custom_value=True, label="Prompt", scale=3,
                              info="underspecified prompts leave factors free: collapse shows as few modes covered")
-        n_seeds = gr.Slider(2, 16, value=8, step=1, label="Seeds", scale=1, info="samples per model (seeds 1..N)")
+        n_seeds = gr.Slider(2, 16, value=8, step=1, label="Seeds", scale=1, info="samples per model (seeds 1..N)",
+                            elem_id="diversity-seeds")
     with gr.Row():
         models = gr.CheckboxGroup(label="Models", choices=[], info="teacher and students of this base", scale=3,
                                   elem_id="diversity-models")
         as_jobs = gr.Checkbox(engine.samples_in_jobs(base), label="Run as sample jobs", scale=1,
+                              elem_id="diversity-as-jobs",
                               info="the worker samples (on for every base but the built-in world on a CPU); this "
                                    "page shows the result when done")
     features = gr.Textbox(value=default_features(), label="Feature models", elem_id="diversity-features",

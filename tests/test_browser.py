@@ -1,7 +1,8 @@
 """The real app on 127.0.0.1 (`python app.py`, with its worker) driven by Debian's chromium through
 Playwright: an invalid form is explained, a short DMD2 job is launched and watched to the end, a DFD job
-starts from it, Compare shows three videos, Diversity its grids and table, Publish a card; and nothing
-outside the public folder can be downloaded over HTTP. A screenshot of each tab is saved
+starts from it, Compare shows three videos, Diversity its grids and table, Publish a card; nothing outside
+the public folder can be downloaded over HTTP; and Diversity measures a tiny random Wan base (through a sample
+job) with the tiny CLIP and DINOv2 models typed on the page. A screenshot of each tab is saved
 (to $DFD_STUDIO_SCREENSHOTS when set, e.g. docs/screenshots)."""
 
 from __future__ import annotations
@@ -263,3 +264,52 @@ def test_nothing_outside_the_public_folder_can_be_downloaded(server):
             assert _status(url + prefix + str(target)) in (403, 404), (prefix, target)
     public_files = sorted((data_dir / "public").rglob("*.mp4"))
     assert public_files and _status(url + "gradio_api/file=" + str(public_files[0])) == 200
+
+
+@pytest.fixture(scope="module")
+def small_wan_and_encoders(tiny_wan_dir, tmp_path_factory):
+    """The tiny random Wan pipeline at 5 frames of 32 x 32 (its dfd_studio.json) and tiny random CLIP and
+    DINOv2 folders of the real classes: a base outside the shapes world and the feature models it needs."""
+    import json
+    import shutil
+
+    from test_features import save_tiny_encoders
+
+    root = tmp_path_factory.mktemp("non-shapes")
+    shutil.copytree(tiny_wan_dir, root / "wan")
+    (root / "wan" / "dfd_studio.json").write_text(json.dumps({"num_frames": 5, "height": 32, "width": 32, "fps": 16}))
+    return root / "wan", save_tiny_encoders(root / "encoders")
+
+
+def test_diversity_measures_a_wan_base_with_the_feature_models_typed_on_the_page(page, server, shots,
+                                                                                small_wan_and_encoders):
+    """Last in the file: it queues sample jobs the job tests above do not expect."""
+    _, data_dir = server
+    wan, encoders = small_wan_and_encoders
+    open_tab(page, "Diversity")
+    base = page.locator("#diversity-base textarea, #diversity-base input").first
+    base.fill(str(wan))
+    base.press("Enter")  # lists this base's models (the teacher only) and turns Run as sample jobs on
+    page.wait_for_function("() => document.querySelector('#diversity-as-jobs input').checked")
+    page.wait_for_function("() => [...document.querySelectorAll('#diversity-models input')].map(i => i.checked)"
+                           ".join() === 'true'")
+    set_number(page, "diversity-seeds", "2")
+    page.locator("#diversity-features textarea, #diversity-features input").first.fill(
+        f"clip:{encoders / 'clip'},dinov2:{encoders / 'dinov2'}")
+    page.locator("#diversity-run").click()
+
+    page.wait_for_function("() => document.querySelector('#diversity-note').innerText.includes('Diversity by clip:')",
+                           timeout=120_000)  # the worker sampled, the page measured
+    assert [j.kind for j in jobs_in(data_dir) if j.config.get("base") == str(wan)] == ["sample"]
+    page.locator("#diversity-grid video").wait_for(state="attached")
+    table = page.locator("#diversity-table").inner_text()
+    for column in ("diversity clip", "diversity dinov2", "adherence", "saturation", "motion"):
+        assert column in table, column
+    assert "modes covered" not in table and "named correct" not in table  # the shapes recognizer's alone
+    head, values = table.split("\nteacher\n", 1)  # the table reads one cell a line: headers, then the row
+    headers = [line.strip() for line in head.splitlines() if line.strip()][1:]  # after the table's label
+    row = dict(zip(headers, ["teacher", *map(float, values.split())], strict=True))
+    assert row["NFE"] == 100 and 0 <= row["diversity clip"] <= 1 and 0 <= row["diversity dinov2"] <= 1, row
+    assert -1 <= row["adherence"] <= 1 and row["saturation"] > 0 and row["motion"] > 0, row
+    page.locator("#diversity-adherence-bars").wait_for(state="visible")
+    screenshot(page, shots / "diversity-wan.png")
