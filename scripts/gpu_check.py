@@ -84,11 +84,10 @@ class _Timer:
 def train(args) -> dict:
     """One timed run; returns (and writes to args.json) its figures."""
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
 
     from engine.config.build import build_distill_config
     from engine.distill.trainer import Distiller
-    from engine.evaluation.bench import device_info, matmul_peak_tflops
+    from engine.evaluation.bench import device_info, matmul_peak_tflops, update_flops
 
     values = dict(base=args.base, data=args.data, method=args.method, steps=args.steps, batch_size=args.batch_size,
                   gradient_checkpointing=args.gradient_checkpointing, checkpoint_every=args.steps, seed=0,
@@ -109,11 +108,7 @@ def train(args) -> dict:
     timer.last = time.perf_counter()
     distiller.train()
     train_peak = _peak_mb(torch)
-    flops = {}
-    for kind, update in (("student", distiller.student_update), ("fake", distiller.fake_update)):
-        with FlopCounterMode(display=False) as counter:
-            update()
-        flops[kind] = counter.get_total_flops()
+    flops = update_flops(distiller)
     peak_tflops = matmul_peak_tflops()
     timed = timer.steps[1:] if len(timer.steps) > 1 else timer.steps  # the first step warms the kernels up
     seconds = sum(s["s"] for s in timed)

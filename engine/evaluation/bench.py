@@ -128,13 +128,24 @@ def _peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
+def update_flops(distiller) -> dict[str, int]:
+    """Model FLOPs of one student update and one fake-score update (counted by torch's FlopCounterMode;
+    running them also trains the run one update each)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    flops = {}
+    for name, fn in (("student", distiller.student_update), ("fake", distiller.fake_update)):
+        with FlopCounterMode(display=False) as counter:
+            fn()
+        flops[name] = counter.get_total_flops()
+    return flops
+
+
 def bench_train_step(base: str, batch_size: int | None = None, method: str = "dfd", gradient_checkpointing: bool = False,
                      size: tuple[int | None, int | None, int | None] = (None, None, None)) -> dict:
     """Seconds, FLOPs and utilisation of one student update and one fake-score update; peak memory of
     the two (what DFD post-training holds). A random-weights base trains on synthetic latents."""
     from ..models.base import RANDOM_MODELS
-
-    from torch.utils.flop_counter import FlopCounterMode
 
     from ..distill.trainer import Distiller
 
@@ -152,11 +163,7 @@ def bench_train_step(base: str, batch_size: int | None = None, method: str = "df
         torch.cuda.reset_peak_memory_stats()
     student_s = _timed(distiller.student_update)
     fake_s = _timed(distiller.fake_update)
-    flops = {}
-    for name, fn in (("student", distiller.student_update), ("fake", distiller.fake_update)):
-        with FlopCounterMode(display=False) as counter:
-            fn()
-        flops[name] = counter.get_total_flops()
+    flops = update_flops(distiller)
     peak = matmul_peak_tflops()
     return {
         "kind": "train-step",
