@@ -124,6 +124,28 @@ def test_the_records_alone_rederive_the_study(tmp_path):
     assert "dfd-blend0.5" not in study.rederive(records, {(0, "dfd-p0.5")})["models"]  # only the plan's runs
 
 
+def test_the_study_command_rebuilds_its_tables_from_records_alone(tmp_path, capsys):
+    from engine.cli.main import main
+
+    records = tmp_path / "records"
+    records.mkdir()
+    (records / "references.json").write_text(json.dumps(_result({"real": {"diversity": 0.4}})))
+    for seed, name, diversity in ((0, "dfd-p0.5", 0.2), (1, "dfd-p0.5", 0.3), (0, "dfd-blend0.5", 0.5)):
+        run = records / f"seed{seed}" / name
+        run.mkdir(parents=True)
+        (run / "eval.json").write_text(json.dumps(_result({f"runs/seed{seed}/{name}": {"diversity": diversity}})))
+    out = tmp_path / "study.json"
+    assert main(["study", "--from-records", str(records), "--json", str(out)]) == 0
+    models = json.loads(out.read_text())["models"]
+    assert models["dfd-p0.5"]["by_regime"]["detailed"]["diversity"]["mean"] == 0.25 and "dfd-blend0.5" in models
+    assert main(["study", "--from-records", str(records), "--variants", "dfd-p0.5", "--seeds", "0",
+                 "--json", str(out)]) == 0
+    models = json.loads(out.read_text())["models"]
+    assert models["dfd-p0.5"]["seeds"] == 1 and "dfd-blend0.5" not in models
+    assert main(["study", "--from-records", str(tmp_path / "nowhere")]) != 0
+    assert "not a study records folder" in capsys.readouterr().err
+
+
 def test_saturation_is_judged_at_each_clips_own_mode_and_sharpness_against_decoded_real():
     prompt = "a red circle moving left on a dark background"
     mode = {"shape": "circle", "colour": "red", "motion": "left", "background": "dark"}

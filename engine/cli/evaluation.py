@@ -70,7 +70,7 @@ def cmd_study(args) -> int:
     from ..evaluation import study
     from ..evaluation.evaluate import write_outputs
 
-    seeds = seed_range(args.seeds)
+    seeds = seed_range(args.seeds or "0-2")
     variants = [v for v in args.variants.split(",") if v.strip()] if args.variants else None
     if args.dmd2_steps < 1 or args.post_steps < 1:
         raise CliError("--dmd2-steps and --post-steps must be at least 1")
@@ -79,6 +79,8 @@ def cmd_study(args) -> int:
         runs = study.plan(out, seeds, args.base, args.dmd2_steps, args.post_steps, variants)
     except ValueError as err:
         raise cli_error(err) from None
+    if args.from_records:
+        return _study_from_records(args, runs if variants or args.seeds else None)
     shown = bar("study runs", len(runs), unit="run", initial=sum(r.done for r in runs))
     try:
         result = study.run_study(runs, out, args.base, args.eval_seeds, log=shown.write,
@@ -90,6 +92,25 @@ def cmd_study(args) -> int:
         shown.close()
     result["plan"] = {"base": args.base, "dmd2_steps": args.dmd2_steps, "post_steps": args.post_steps,
                       "eval_seeds": args.eval_seeds, "commands": ["python -m engine " + " ".join(r.command) for r in runs]}
+    write_outputs(result, args.json, args.md, args.plot, to_markdown=study.to_markdown, plot=study.plot)
+    print(study.to_markdown(result))
+    return 0
+
+
+def _study_from_records(args, runs) -> int:
+    """The study's tables from a records folder alone (no runs, no evaluation); limited to the plan's runs
+    when --seeds or --variants name them."""
+    from ..evaluation import study
+    from ..evaluation.evaluate import write_outputs
+
+    records = Path(args.from_records)
+    if not (records / "references.json").is_file():
+        raise CliError(f"{records}: not a study records folder (no references.json); give the records folder "
+                       "a study wrote (<out>/records) or copied (docs/results/study-records)")
+    result = study.rederive(records, {(r.seed, r.name) for r in runs} if runs is not None else None)
+    if not [m for m in result["models"].values() if m.get("seeds")]:
+        raise CliError(f"{records}: no evaluated run of the asked seeds and variants is recorded there")
+    result["plan"] = {"rederived_from": str(records)}
     write_outputs(result, args.json, args.md, args.plot, to_markdown=study.to_markdown, plot=study.plot)
     print(study.to_markdown(result))
     return 0
@@ -153,7 +174,7 @@ def _add_evaluate(sub) -> None:
 def _add_study(sub) -> None:
     p = sub.add_parser("study", help="the training-seed study: DMD2, the DMD2 control and DFD variants, mean +- std")
     p.add_argument("--out", default="runs/study", help="folder for the runs and evaluations (default runs/study)")
-    p.add_argument("--seeds", default="0-2", help="training seeds: 0-2, or a list 0,1,2 (default 0-2)")
+    p.add_argument("--seeds", default=None, help="training seeds: 0-2, or a list 0,1,2 (default 0-2)")
     p.add_argument("--base", default="shapes-tiny", help="a shapes-world teacher (default shapes-tiny)")
     p.add_argument("--dmd2-steps", type=int, default=1250, help="steps of the DMD2 stage (default 1250, the shipped one)")
     p.add_argument("--post-steps", type=int, default=200, help="steps of every post-training run (default 200)")
@@ -162,6 +183,8 @@ def _add_study(sub) -> None:
     p.add_argument("--json", default=None, help="write mean/std per model and regime as JSON here")
     p.add_argument("--md", default=None, help="write the markdown tables here")
     p.add_argument("--plot", default=None, help="write a PNG with error bars here")
+    p.add_argument("--from-records", default=None, metavar="RECORDS",
+                   help="rebuild the tables from a records folder alone (no training, no evaluation)")
     p.set_defaults(func=cmd_study)
 
 
