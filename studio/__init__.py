@@ -42,9 +42,9 @@ def build_studio(data_dir: str | Path, base: str = lineup.DEFAULT_BASE, access: 
             with gr.Tab("Jobs", id="jobs"):
                 jobs_ui = jobs.build(data_dir, public_dir)
             with gr.Tab("Compare", id="compare") as compare_tab:
-                compare_ui = compare.build(data_dir, public_dir, base)
+                compare_ui = compare.build(data_dir, public_dir, base, access)
             with gr.Tab("Diversity", id="diversity") as diversity_tab:
-                diversity_ui = diversity.build(data_dir, public_dir, base)
+                diversity_ui = diversity.build(data_dir, public_dir, base, access)
             with gr.Tab("Publish", id="publish") as publish_tab:
                 publish_ui = publish.build(data_dir, public_dir)
 

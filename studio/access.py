@@ -1,8 +1,9 @@
 """What a visitor may make the server read or fetch, when others can reach the studio.
 
-On a Space, behind `--host 0.0.0.0` or a share link, the Distill form's data folder and base model are
-typed by whoever opens the page: unconfined, a visitor could make the server read any folder of videos
-on it or download any Hub repo, however large. There the studio is *public* and
+On a Space, behind `--host 0.0.0.0` or a share link, the Distill form's data folder and base model, and the
+base and feature models of Compare and Diversity, are typed by whoever opens the page: unconfined, a visitor
+could make the server read any folder of videos on it or download any Hub repo, however large. There the
+studio is *public* and
 
   - server folders must lie (after resolving symlinks) under the data dir or a folder the owner lists
     in DFD_STUDIO_ALLOWED_PATHS (os.pathsep-separated);
@@ -59,6 +60,20 @@ class Access:
         elif "/" in name and self.models is not None and not any(fnmatch.fnmatchcase(name, p) for p in self.models):
             raise ValueError(f"{name} is not among the hub models this studio may fetch ({', '.join(self.models)}); "
                              "pick one of those, or ask the owner to add it to DFD_STUDIO_ALLOWED_MODELS")
+
+    def check_feature_models(self, text: str | None, owners: str = "") -> None:
+        """Raise ValueError when a model of a 'clip:MODEL,dinov2:MODEL' box may not be used here. The entries
+        of `owners` (the app's DFD_STUDIO_FEATURES, which the owner set) pass as they are; malformed entries
+        are left to the engine's check, which says how to write them."""
+        trusted = {part.strip() for part in (owners or "").split(",") if part.strip()}
+        for spec in (part.strip() for part in (text or "").split(",")):
+            kind, sep, model = spec.partition(":")
+            if not sep or not model.strip() or spec in trusted:
+                continue
+            try:
+                self.check_model(model.strip())
+            except ValueError as err:
+                raise ValueError(f"the {kind.strip()} model in Feature models: {err}") from None
 
 
 def looks_like_path(name: str) -> bool:

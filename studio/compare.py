@@ -17,6 +17,7 @@ import engine
 from engine import ModelError, Rendered, side_by_side, world, write_mp4
 
 from . import lineup, sample_jobs
+from .access import LOCAL, Access
 from .files import cache_key
 from .zerogpu import on_gpu, sampling_seconds
 
@@ -53,9 +54,11 @@ def _missing(method: str, base: str) -> str:
 
 
 def plan(data_dir: Path, public_dir: Path, base: str, prompt: str, seed, dmd2_key: str | None, dfd_key: str | None,
-         steps: int = 50, guidance: float = 5.0) -> Plan:
-    """Check the request and name its cache folder (settings + weights). Raises ValueError."""
+         steps: int = 50, guidance: float = 5.0, access: Access = LOCAL) -> Plan:
+    """Check the request and name its cache folder (settings + weights). Raises ValueError.
+    access: which server folders and hub ids a visitor may name (studio/access.py)."""
     base, prompt = (base or "").strip(), (prompt or "").strip()
+    access.check_model(base)  # before the base is looked at: a refused folder or hub id is never read or fetched
     if not prompt:
         raise ValueError("the prompt is empty; pick one of the world's prompts or type one")
     if seed is None or int(seed) < 0 or int(seed) != seed:
@@ -108,9 +111,9 @@ def read_results(p: Plan) -> CompareResult:
 
 
 def compare(data_dir: Path, public_dir: Path, base: str, prompt: str, seed, dmd2_key: str | None,
-            dfd_key: str | None, steps: int = 50, guidance: float = 5.0) -> CompareResult:
+            dfd_key: str | None, steps: int = 50, guidance: float = 5.0, access: Access = LOCAL) -> CompareResult:
     """Sample in this process (cached by settings and weights). Raises ValueError / ModelError."""
-    p = plan(data_dir, public_dir, base, prompt, seed, dmd2_key, dfd_key, steps, guidance)
+    p = plan(data_dir, public_dir, base, prompt, seed, dmd2_key, dfd_key, steps, guidance, access)
     if not (p.folder / "meta.json").is_file():
         render = on_gpu(lineup.render, sampling_seconds(1, p.steps))  # a lent GPU on ZeroGPU, else as is
         rendered = {slot: render(c, p.prompt, [p.seed], steps=p.steps, guidance=p.guidance)
@@ -119,9 +122,10 @@ def compare(data_dir: Path, public_dir: Path, base: str, prompt: str, seed, dmd2
     return read_results(p)
 
 
-def queue(data_dir: Path, public_dir: Path, *request) -> tuple[CompareResult | None, sample_jobs.Pending | None]:
+def queue(data_dir: Path, public_dir: Path, *request, access: Access = LOCAL
+          ) -> tuple[CompareResult | None, sample_jobs.Pending | None]:
     """The job path: (cached result, None) when these settings were sampled before, else (None, pending jobs)."""
-    p = plan(data_dir, public_dir, *request)
+    p = plan(data_dir, public_dir, *request, access=access)
     return sample_jobs.queue(data_dir, p, request, list(p.contenders.values()), [p.seed], read_results)
 
 
@@ -140,8 +144,9 @@ def _outputs(result: CompareResult) -> list:
     return out + [result.composite, result.note]
 
 
-def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE):
-    """The tab's components and events (call inside gr.Blocks); returns what app-level events need."""
+def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCAL):
+    """The tab's components and events (call inside gr.Blocks); returns what app-level events need.
+    access: which server folders and hub ids a visitor may name (studio/access.py)."""
     prompts = world.prompt_set("all")
     with gr.Row():
         base_box = gr.Textbox(value=base, label="Base model", scale=2,
@@ -180,12 +185,13 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE):
     def on_run(base_v, prompt_v, seed_v, dmd2_v, dfd_v, steps_v, guidance_v, as_jobs_v):
         request = (base_v, prompt_v, seed_v, dmd2_v, dfd_v, steps_v, guidance_v)
         try:
+            access.check_model((base_v or "").strip())
             refusal = lineup.in_web_process_refusal((base_v or "").strip(), as_jobs_v)
             if refusal:
                 raise ValueError(refusal)
             if not as_jobs_v:
-                return [*_outputs(compare(data_dir, public_dir, *request)), None, gr.Timer(active=False)]
-            result, queued = queue(data_dir, public_dir, *request)
+                return [*_outputs(compare(data_dir, public_dir, *request, access=access)), None, gr.Timer(active=False)]
+            result, queued = queue(data_dir, public_dir, *request, access=access)
         except (ValueError, ModelError) as err:
             raise gr.Error(str(err)) from None
         if result is not None:
@@ -204,10 +210,18 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE):
             return [*(gr.skip() for _ in outputs[:-1]), progress, queued, gr.skip()]
         return [*_outputs(result), None, gr.Timer(active=False)]
 
+    def allowed(base_v) -> bool:
+        """May this base be looked at here (a refused folder is not even probed for students)."""
+        try:
+            access.check_model((base_v or "").strip())
+        except ValueError:
+            return False
+        return True
+
     def refresh_students(base_v, dmd2_v, dfd_v):
         updates = []
         for method, current in (("dmd2", dmd2_v), ("dfd", dfd_v)):
-            choices = student_choices(data_dir, base_v, method)
+            choices = student_choices(data_dir, base_v, method) if allowed(base_v) else []
             keys = [k for _, k in choices]
             updates.append(gr.update(choices=choices, value=current if current in keys else (keys[0] if keys else None)))
         return updates
@@ -216,19 +230,19 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE):
     run.click(on_run, [*inputs, as_jobs], [*outputs, pending, poll_timer], api_visibility="private")
     poll_timer.tick(on_poll, [pending], [*outputs, pending, poll_timer], show_progress="hidden", api_visibility="private")
     base_box.submit(refresh_students, [base_box, dmd2, dfd], [dmd2, dfd], api_visibility="private")
-    base_box.submit(lambda base_v: gr.update(value=engine.samples_in_jobs((base_v or "").strip())), [base_box],
-                    [as_jobs], api_visibility="private")
+    base_box.submit(lambda base_v: gr.update(value=engine.samples_in_jobs((base_v or "").strip())) if allowed(base_v)
+                    else gr.update(), [base_box], [as_jobs], api_visibility="private")
 
     def on_load(base_v, prompt_v, seed_v, dmd2_v, dfd_v, steps_v, guidance_v):
         """On open: the students known now, and the comparison of the first prompt (cached after the first time),
         sampled here only for the tiny built-in world on a CPU; other bases wait for Compare (sample jobs)."""
         dmd2_u, dfd_u = refresh_students(base_v, dmd2_v, dfd_v)
-        if engine.samples_in_jobs((base_v or "").strip()):
+        if allowed(base_v) and engine.samples_in_jobs((base_v or "").strip()):  # a refused base: compare says why
             note = f"Press Compare: `{base_v}` is sampled by the worker as sample jobs, not when the page opens."
             return [dmd2_u, dfd_u, *([None, ""] * len(SLOTS)), None, note]
         try:
             shown = _outputs(compare(data_dir, public_dir, base_v, prompt_v, seed_v, dmd2_u["value"], dfd_u["value"],
-                                     steps_v, guidance_v))
+                                     steps_v, guidance_v, access))
         except (ValueError, ModelError) as err:
             shown = [None, ""] * len(SLOTS) + [None, f"Could not sample: {err}"]
         return [dmd2_u, dfd_u, *shown]

@@ -19,6 +19,7 @@ import engine
 from engine import ModelError, Rendered, still_grid, video_grid, world, write_mp4, write_png
 
 from . import lineup, sample_jobs
+from .access import LOCAL, Access
 from .files import cache_key
 from .measures import check_features, clip_metrics, default_features
 from .zerogpu import on_gpu, sampling_seconds
@@ -59,10 +60,12 @@ def model_choices(data_dir, base: str) -> list[tuple[str, str]]:
 
 
 def plan(data_dir: Path, public_dir: Path, base: str, prompt: str, n_seeds: int, keys: list[str],
-         steps: int = 50, guidance: float = 5.0, features: str | None = None) -> Plan:
+         steps: int = 50, guidance: float = 5.0, features: str | None = None, access: Access = LOCAL) -> Plan:
     """Check the request and name its cache folder (settings + weights + feature models). Raises ValueError.
-    `features` None: the app's default feature models."""
+    `features` None: the app's default feature models. access: which server folders and hub ids a visitor
+    may name (studio/access.py); the app's own DFD_STUDIO_FEATURES always pass."""
     base, prompt = (base or "").strip(), (prompt or "").strip()
+    access.check_model(base)  # before the base is looked at: a refused folder or hub id is never read or fetched
     if not prompt:
         raise ValueError("the prompt is empty; pick one of the world's prompts or type one")
     if not keys:
@@ -74,7 +77,11 @@ def plan(data_dir: Path, public_dir: Path, base: str, prompt: str, n_seeds: int,
     keys = sorted(keys, key=lambda k: order.index(k) if k in order else len(order))
     contenders = [lineup.find(data_dir, base, key) for key in keys]
     features = default_features() if features is None else features
-    features = "" if engine.world_of(base) == "shapes" else check_features(features)  # the recognizer measures there
+    if engine.world_of(base) == "shapes":
+        features = ""  # the recognizer measures there
+    else:
+        access.check_feature_models(features, owners=default_features())  # before check_features fetches a config
+        features = check_features(features)
     folder = public_dir / "diversity" / cache_key([lineup.weights_version(c) for c in contenders], prompt, n,
                                                    int(steps), float(guidance), features)
     return Plan(contenders, folder, base, prompt, list(range(1, n + 1)), int(steps), float(guidance), features)
@@ -112,19 +119,20 @@ def read_results(p: Plan) -> DiversityResult:
 
 
 def run(data_dir: Path, public_dir: Path, base: str, prompt: str, n_seeds: int, keys: list[str],
-        steps: int = 50, guidance: float = 5.0, features: str | None = None) -> DiversityResult:
+        steps: int = 50, guidance: float = 5.0, features: str | None = None, access: Access = LOCAL) -> DiversityResult:
     """Sample seeds 1..N of every chosen model in this process (cached by settings and weights), measure,
     and write the grids into the public folder. Raises ValueError / ModelError."""
-    p = plan(data_dir, public_dir, base, prompt, n_seeds, keys, steps, guidance, features)
+    p = plan(data_dir, public_dir, base, prompt, n_seeds, keys, steps, guidance, features, access)
     if not (p.folder / "meta.json").is_file():
         render = on_gpu(lineup.render, sampling_seconds(len(p.seeds), p.steps))  # a lent GPU on ZeroGPU, else as is
         write_results(p, [render(c, p.prompt, p.seeds, steps=p.steps, guidance=p.guidance) for c in p.contenders])
     return read_results(p)
 
 
-def queue(data_dir: Path, public_dir: Path, *request) -> tuple[DiversityResult | None, sample_jobs.Pending | None]:
+def queue(data_dir: Path, public_dir: Path, *request, access: Access = LOCAL
+          ) -> tuple[DiversityResult | None, sample_jobs.Pending | None]:
     """The job path: (cached result, None), or (None, the sample jobs queued)."""
-    p = plan(data_dir, public_dir, *request)
+    p = plan(data_dir, public_dir, *request, access=access)
     return sample_jobs.queue(data_dir, p, request, p.contenders, p.seeds, read_results)
 
 
@@ -142,7 +150,9 @@ def _outputs(result: DiversityResult) -> list:
     return [result.grid_video, result.still_image, result.table, *plots, result.note]
 
 
-def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE):
+def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCAL):
+    """The tab's components and events (call inside gr.Blocks). access: which server folders and hub ids a
+    visitor may name (studio/access.py)."""
     prompts = world.prompt_set("underspecified") + world.prompt_set("detailed")
     with gr.Row():
         base_box = gr.Textbox(value=base, label="Base model", scale=2, elem_id="diversity-base",
@@ -184,12 +194,13 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE):
     def on_run(base_v, prompt_v, n_v, keys_v, as_jobs_v, features_v):
         request = (base_v, prompt_v, n_v, keys_v, 50, 5.0, features_v or "")
         try:
+            access.check_model((base_v or "").strip())
             refusal = lineup.in_web_process_refusal((base_v or "").strip(), as_jobs_v)
             if refusal:
                 raise ValueError(refusal)
             if not as_jobs_v:
-                return [*_outputs(run(data_dir, public_dir, *request)), None, gr.Timer(active=False)]
-            result, queued = queue(data_dir, public_dir, *request)
+                return [*_outputs(run(data_dir, public_dir, *request, access=access)), None, gr.Timer(active=False)]
+            result, queued = queue(data_dir, public_dir, *request, access=access)
         except (ValueError, ModelError) as err:
             raise gr.Error(str(err)) from None
         if result is not None:
@@ -208,7 +219,17 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE):
             return [*keep, progress, queued, gr.skip()]
         return [*_outputs(result), None, gr.Timer(active=False)]
 
+    def allowed(base_v) -> bool:
+        """May this base be looked at here (a refused folder is not even probed for students)."""
+        try:
+            access.check_model((base_v or "").strip())
+        except ValueError:
+            return False
+        return True
+
     def refresh_models(base_v, current):
+        if not allowed(base_v):
+            return gr.update(choices=[], value=[])
         choices = model_choices(data_dir, base_v)
         keys = [k for _, k in choices]
         kept = [k for k in (current or []) if k in keys]
@@ -218,6 +239,8 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE):
 
     def refresh_placement(base_v):
         """Run as sample jobs follows the base: on for every base but the built-in world on a CPU."""
+        if not allowed(base_v):
+            return gr.update()
         return gr.update(value=engine.samples_in_jobs((base_v or "").strip()))
 
     run_button.click(on_run, [base_box, prompt, n_seeds, models, as_jobs, features], [*outputs, pending, poll_timer],

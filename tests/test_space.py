@@ -282,3 +282,87 @@ def test_a_local_studio_takes_paths_and_hub_ids_as_typed(data_dir, tmp_path):
     limited = access_from_env(data_dir, False, {"DFD_STUDIO_ALLOWED_MODELS": "me/*"})
     with pytest.raises(ValueError, match="not among the hub models"):
         limited.check_model("anyone/any-model")
+
+
+# --- Compare and Diversity: the same confinement as the Distill form ---------------------------------------
+
+def _no_sampling(monkeypatch):
+    """Any sampling or hub fetch fails the test: a refused request must stop before both."""
+    import engine
+    import huggingface_hub
+
+    monkeypatch.setattr(engine, "render", lambda *a, **k: pytest.fail("a refused request was sampled"))
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: pytest.fail("a refused id was fetched"))
+
+
+def test_compare_refuses_a_base_a_visitor_may_not_name_before_sampling_or_queuing(data_dir, mini_teacher_dir,
+                                                                                  monkeypatch):
+    import gradio as gr
+
+    import engine.jobs as jobs_api
+    from studio import compare
+    from studio.files import public_folder
+
+    _no_sampling(monkeypatch)
+    public, shown = access_from_env(data_dir, True, {}), public_folder(data_dir)
+    with pytest.raises(ValueError, match=f"^{mini_teacher_dir} is outside the folders this studio may read"):
+        compare.compare(data_dir, shown, str(mini_teacher_dir), "a red circle", 1, None, None, access=public)
+    with pytest.raises(ValueError, match="^someone/huge-model is not among the hub models this studio may fetch"):
+        compare.queue(data_dir, shown, "someone/huge-model", "a red circle", 1, None, None, 50, 5.0, access=public)
+    assert jobs_api.list_jobs(data_dir) == []  # nothing queued
+
+    with gr.Blocks():
+        tab = compare.build(data_dir, shown, "shapes-tiny", public)
+    with pytest.raises(gr.Error, match="someone/huge-model is not among the hub models"):
+        tab["on_run"]("someone/huge-model", "a red circle", 1, None, None, 50, 5.0, True)
+    assert [u["choices"] for u in tab["refresh_students"](str(mini_teacher_dir), None, None)] == [[], []]
+    note = tab["on_load"](str(mini_teacher_dir), "a red circle", 1, None, None, 50, 5.0)[-1]
+    assert note.startswith(f"Could not sample: {mini_teacher_dir} is outside the folders this studio may read")
+
+
+def test_diversity_refuses_bases_and_feature_models_a_visitor_may_not_name(data_dir, tiny_wan_dir, tmp_path,
+                                                                          monkeypatch):
+    import shutil
+
+    import gradio as gr
+
+    from studio import diversity, measures
+    from studio.files import public_folder
+    from test_features import save_tiny_encoders
+
+    encoders = save_tiny_encoders(tmp_path / "encoders")  # outside the data folder
+    base = shutil.copytree(tiny_wan_dir, data_dir / "models" / "wan")  # inside: a base the studio may read
+    monkeypatch.delenv(measures.FEATURES_ENV, raising=False)
+    _no_sampling(monkeypatch)
+    public, shown = access_from_env(data_dir, True, {}), public_folder(data_dir)
+
+    def plan(base_name, features):
+        return diversity.plan(data_dir, shown, str(base_name), "a cat", 2, ["teacher"], features=features, access=public)
+
+    with pytest.raises(ValueError, match=f"^{tiny_wan_dir} is outside the folders this studio may read"):
+        plan(tiny_wan_dir, "")
+    with pytest.raises(ValueError, match=("^the clip model in Feature models: openai/clip-vit-large-patch14 is not "
+                                          "among the hub models this studio may fetch")):
+        plan(base, "clip:openai/clip-vit-large-patch14")
+    with pytest.raises(ValueError, match=(f"^the dinov2 model in Feature models: {encoders / 'dinov2'} is outside "
+                                          "the folders this studio may read .*put the model folder there")):
+        plan(base, f"dinov2:{encoders / 'dinov2'}")
+    assert plan(base, "").features == ""  # no feature models: nothing to check
+
+    owners = f"dinov2:{encoders / 'dinov2'}"  # the app's own DFD_STUDIO_FEATURES is the owner's choice: it passes
+    monkeypatch.setenv(measures.FEATURES_ENV, owners)
+    assert plan(base, owners).features == owners and plan(base, None).features == owners
+    with pytest.raises(ValueError, match="the clip model in Feature models: .* is outside the folders"):
+        plan(base, f"{owners},clip:{encoders / 'clip'}")
+
+    listed = access_from_env(data_dir, True, {"DFD_STUDIO_ALLOWED_MODELS": "openai/*"})
+    monkeypatch.undo()  # hub fetches allowed again: an allowed id goes on to the engine's reachability check
+    with pytest.raises(ValueError, match="clip model openai/clip-vit-large-patch14 in Feature models cannot be reached"):
+        diversity.plan(data_dir, shown, str(base), "a cat", 2, ["teacher"], features="clip:openai/clip-vit-large-patch14",
+                       access=listed)
+
+    with gr.Blocks():
+        tab = diversity.build(data_dir, shown, "shapes-tiny", public)
+    with pytest.raises(gr.Error, match="the clip model in Feature models: openai/x is not among the hub models"):
+        tab["on_run"](str(base), "a cat", 2, ["teacher"], True, "clip:openai/x")
+    assert tab["refresh_models"](str(tiny_wan_dir), ["teacher"])["choices"] == []
