@@ -86,11 +86,15 @@ def samples_and_metrics(data_dir: Path, student: lineup.Contender) -> tuple[list
     return [(folder / name, caption) for name, caption in data["samples"]], data["metrics"]
 
 
-def stage(data_dir: Path, key: str, repo_id: str, license: str) -> tuple[Path, str, list[tuple[Path, str]]]:
-    """Write the folder a push uploads: (folder, card text, samples). Raises ValueError / ModelError."""
+def stage(data_dir: Path, key: str, repo_id: str, license: str,
+          dtype: str = "fp32") -> tuple[Path, str, list[tuple[Path, str]]]:
+    """Write the folder a push uploads: (folder, card text, samples), its LoRA files in `dtype` (fp32 as
+    trained, bf16 or fp16: converted on the staged copy only). Raises ValueError / ModelError."""
     repo_id = publish.check_repo_id(repo_id)
     if license not in publish.LICENSES:
         raise ValueError(f"unknown license {license!r}; pick one from the list")
+    if dtype not in publish.DTYPES:
+        raise ValueError(f"unknown LoRA dtype {dtype!r}; pick one of {', '.join(publish.DTYPES)}")
     student = _student(data_dir, key)
     samples, measured = samples_and_metrics(data_dir, student)
     settings, losses = _job_settings(data_dir, key)
@@ -99,16 +103,16 @@ def stage(data_dir: Path, key: str, repo_id: str, license: str) -> tuple[Path, s
         t_list=student_t_list(student.lora_dir), settings=settings, metrics={**measured, **losses},
         samples=[(str(Path("samples") / path.name), caption) for path, caption in samples], license=license,
         source=f"job {key}" if key.startswith("j-") else "shipped with DFD Studio",
-        base_hub_id=student.base if re.fullmatch(r"[\w.-]+/[\w.-]+", student.base) else None,
+        base_hub_id=student.base if re.fullmatch(r"[\w.-]+/[\w.-]+", student.base) else None, dtype=dtype,
     ))
     folder = publish.stage_folder(student.lora_dir, staging_folder(data_dir) / re.sub(r"[^\w.-]", "_", key), card,
-                                  [(path, f"samples/{path.name}") for path, _ in samples])
+                                  [(path, f"samples/{path.name}") for path, _ in samples], dtype=dtype)
     return folder, card, samples
 
 
-def preview(data_dir: Path, public_dir: Path, key: str, repo_id: str, license: str):
+def preview(data_dir: Path, public_dir: Path, key: str, repo_id: str, license: str, dtype: str = "fp32"):
     """(card markdown, sample videos shown, status line)."""
-    folder, card, samples = stage(data_dir, key, repo_id, license)
+    folder, card, samples = stage(data_dir, key, repo_id, license, dtype)
     shown = [(str(expose(path, public_dir, f"publish/{folder.name}/{path.name}")), caption) for path, caption in samples]
     body = card.split("---", 2)[-1] if card.startswith("---") else card
     body = "\n".join(line for line in body.splitlines() if not line.startswith("<video"))  # the gallery shows them
@@ -116,17 +120,17 @@ def preview(data_dir: Path, public_dir: Path, key: str, repo_id: str, license: s
 
 
 def push(data_dir: Path, key: str, repo_id: str, license: str, private: bool, typed_token: str | None,
-         oauth_token: str | None, environ=None) -> str:
+         oauth_token: str | None, environ=None, dtype: str = "fp32") -> str:
     token, source = publish.pick_token(typed_token, oauth_token, environ)
     if token is None:
         raise ValueError(source)
-    folder, _, _ = stage(data_dir, key, repo_id, license)
+    folder, _, _ = stage(data_dir, key, repo_id, license, dtype)
     url = publish.push_folder(folder, repo_id, token, private=bool(private), token_source=source)
-    return f"Pushed LoRA, model card and samples to {url} (token from {source}, not stored)."
+    return f"Pushed LoRA, model card and samples to {url} (LoRA weights in {dtype}; token from {source}, not stored)."
 
 
-def export(data_dir: Path, public_dir: Path, key: str, repo_id: str, license: str) -> str:
-    folder, _, _ = stage(data_dir, key, repo_id, license)
+def export(data_dir: Path, public_dir: Path, key: str, repo_id: str, license: str, dtype: str = "fp32") -> str:
+    folder, _, _ = stage(data_dir, key, repo_id, license, dtype)
     name = re.sub(r"[^\w.-]", "_", repo_id.strip().split("/")[-1])
     return str(publish.export_zip(folder, public_dir / "exports" / f"{name}-{folder.name}.zip"))
 
@@ -146,6 +150,8 @@ def build(data_dir: Path, public_dir: Path):
             repo_id = gr.Textbox(label="Repo id", placeholder="your-name/shapes-dfd-student", elem_id="publish-repo")
             with gr.Row():
                 license_box = gr.Dropdown(list(publish.LICENSES), value="apache-2.0", label="License")
+                dtype = gr.Dropdown(list(publish.DTYPES), value="fp32", label="LoRA dtype", elem_id="publish-dtype",
+                                    info="fp32 as trained; bf16/fp16 halve the files (the published copy only)")
                 private = gr.Checkbox(label="Private repo", value=False)
         with gr.Column(scale=2):
             if on_space():
@@ -161,29 +167,32 @@ def build(data_dir: Path, public_dir: Path):
     samples = gr.Gallery(label="Sample videos", columns=4, height="auto", elem_id="publish-samples")
     card = gr.Markdown(elem_id="publish-card", container=True)
 
-    def on_preview(key, repo, lic):
+    def on_preview(key, repo, lic, dtype_v):
         try:
-            return preview(data_dir, public_dir, key, repo, lic)
+            return preview(data_dir, public_dir, key, repo, lic, dtype_v)
         except (ValueError, ModelError) as err:
             raise gr.Error(str(err)) from None
 
-    def on_push(key, repo, lic, priv, typed, oauth_token: gr.OAuthToken | None = None):
+    def on_push(key, repo, lic, dtype_v, priv, typed, oauth_token: gr.OAuthToken | None = None):
         try:
-            message = push(data_dir, key, repo, lic, priv, typed, oauth_token.token if oauth_token else None)
+            message = push(data_dir, key, repo, lic, priv, typed, oauth_token.token if oauth_token else None,
+                           dtype=dtype_v)
         except (ValueError, ModelError) as err:
             raise gr.Error(publish.redact(str(err), typed)) from None
         return message, ""  # the token field is emptied after use
 
-    def on_export(key, repo, lic):
+    def on_export(key, repo, lic, dtype_v):
         try:
-            path = export(data_dir, public_dir, key, repo, lic)
+            path = export(data_dir, public_dir, key, repo, lic, dtype_v)
             return gr.update(value=path, visible=True), "Exported: the zip holds exactly what a push uploads."
         except (ValueError, ModelError) as err:
             raise gr.Error(str(err)) from None
 
-    preview_button.click(on_preview, [student, repo_id, license_box], [card, samples, status], api_visibility="private")
-    push_button.click(on_push, [student, repo_id, license_box, private, token], [status, token], api_visibility="private")
-    export_button.click(on_export, [student, repo_id, license_box], [exported, status], api_visibility="private")
+    preview_button.click(on_preview, [student, repo_id, license_box, dtype], [card, samples, status],
+                         api_visibility="private")
+    push_button.click(on_push, [student, repo_id, license_box, dtype, private, token], [status, token],
+                      api_visibility="private")
+    export_button.click(on_export, [student, repo_id, license_box, dtype], [exported, status], api_visibility="private")
 
     def refresh(current):
         choices = student_choices(data_dir)
