@@ -51,6 +51,7 @@ _API = {
     "check_data_spec": "engine.distill.dataset_config:check_data_spec",
     "extract_dataset": "engine.distill.uploads:extract_dataset",
     "save_lora_upload": "engine.distill.uploads:save_lora_upload",
+    "save_data_config_upload": "engine.distill.uploads:save_data_config_upload",
     # generation: sampling in a long-lived process (one cached model per base)
     "Rendered": "engine.generation.renderer:Rendered",
     "render": "engine.generation.renderer:render",

@@ -1,8 +1,8 @@
-"""The Distill tab's look at a data folder: which clips training would use and every file it would skip,
-with the reason (engine.scan_folder). A scan reads each video's header (one short ffmpeg call per video),
-so it runs when the folder box is left or submitted, on an upload and at Launch, never on each keystroke;
-the live check reuses the last scan of the same folder (unchanged since) to refuse one with fewer usable
-windows than a batch."""
+"""The Distill tab's look at a data folder or data-set config: which clips training would use and every
+file it would skip, with the reason (engine.scan_folder). A scan reads each video's header (one short
+ffmpeg call per video), so it runs when the data box is left or submitted, on an upload and at Launch,
+never on each keystroke; the live check reuses the last scan of the same folder or config (unchanged
+since, its folders too) to refuse data with fewer usable windows than a batch."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ _KEEP = 64  # scans remembered (a studio looks at few folders)
 
 def _key(folder: Path, base: str, num_frames, windows_per_video) -> tuple | None:
     try:
-        mtime = folder.stat().st_mtime_ns  # adding or removing a file changes it: a new scan
-    except OSError:
+        mtime = (folder.stat().st_mtime_ns,)  # adding or removing a file changes it: a new scan
+        if folder.is_file():  # a data-set config: a change to it or to a folder it names is a new scan too
+            mtime += tuple(spec.path.stat().st_mtime_ns for spec in engine.check_data_spec(str(folder)).folders)
+    except (OSError, ValueError):
         return None
     frames, fps = engine.video_window((base or "").strip(), int(num_frames) if num_frames else None)
     return str(folder.resolve()), mtime, frames, fps, int(windows_per_video or 0)
@@ -27,6 +29,8 @@ def scan(folder: str | Path, base: str, num_frames=None, windows_per_video=1):
     """Scan the folder (or data-set config) for this base's windows and remember it; raises ValueError."""
     folder = Path(folder)
     key = _key(folder, base, num_frames, windows_per_video)
+    if key is None and folder.is_file():
+        engine.check_data_spec(str(folder))  # the config's own one-line error, naming its file and field
     if key is None:
         raise ValueError(f"{folder} is not a folder on this machine; give a folder of videos with captions")
     if key not in _SCANS:
@@ -44,7 +48,7 @@ def known(folder: str | Path, base: str, num_frames=None, windows_per_video=1):
 
 def note(folder: str | Path, base: str, num_frames=None, windows_per_video=1) -> str:
     """The line under the data inputs: '**Data:** N usable clips of M videos; skipped: a.mp4 (why), ...'."""
-    if not folder or not Path(folder).is_dir():
+    if not folder or not Path(folder).exists():
         return ""
     try:
         return "**Data:** " + scan(folder, base, num_frames, windows_per_video).summary() + "."

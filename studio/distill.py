@@ -14,13 +14,14 @@ import gradio as gr
 
 import engine
 from engine import (SHAPES_PRESET, ConfigError, DistillConfig, ModelError, UploadError, build_distill_config,
-                    check_model, count_captioned, extract_dataset, resolve_model, save_lora_upload, settings_of)
+                    check_model, resolve_model, save_lora_upload, settings_of)
 
 from . import data_check, lineup, zerogpu
 from .access import LOCAL, Access
+from .distill_data import (CONFIG_TYPES, DATA_SOURCES, FOLDER_INFO, data_setting, folder_note, upload_data,
+                           upload_data_config)
 from .files import uploads_folder
 
-DATA_SOURCES = [("the shapes world (built in)", "shapes"), ("a local folder", "folder"), ("an uploaded zip", "upload")]
 METHODS = [("DMD2 from the teacher", "dmd2"), ("DFD on a DMD2 student", "dfd")]
 INIT_SOURCES = [("a finished DMD2 student", "student"), ("an uploaded LoRA", "upload")]
 
@@ -72,25 +73,8 @@ def request_from_form(data_dir: Path, form: dict, uploaded_data: str | None, upl
     except ModelError as err:
         raise ValueError(str(err)) from None
     settings: dict = {"base": base, "method": form.get("method") or "dmd2",
-                      "cache_dir": str(Path(data_dir).resolve() / "cache")}  # never in the user's folder
-    source = form.get("data_source") or "shapes"
-    if source == "shapes":
-        settings["data"] = "shapes"
-    elif source == "folder":
-        folder = (form.get("data_folder") or "").strip()
-        if not folder:
-            raise ValueError("no data folder given; type the path of a folder of videos with captions")
-        path = access.check_path(folder, "data folder")
-        if not path.is_dir():
-            raise ValueError(f"{folder} is not a folder on this machine; give a folder of videos with captions")
-        videos, captioned = count_captioned(path)
-        if not captioned:
-            raise ValueError(f"{folder} holds {videos} videos and none with a caption; add a .txt per video or a captions.csv")
-        settings["data"] = str(path.resolve())
-    else:
-        if not uploaded_data:
-            raise ValueError("no zip uploaded yet; upload a zip of videos with captions, or pick another data source")
-        settings["data"] = uploaded_data
+                      "cache_dir": str(Path(data_dir).resolve() / "cache"),  # never in the user's folder
+                      "data": data_setting(form, uploaded_data, access)}
     parent = None
     if settings["method"] == "dfd":
         if form.get("init_source") == "upload":
@@ -167,35 +151,6 @@ def _sentence(text: str) -> str:
     return text + ("" if text.endswith((".", "!", "?")) else ".")
 
 
-def upload_data(data_dir: Path, path: str | None, base: str = lineup.DEFAULT_BASE, num_frames=None,
-                windows_per_video=1) -> tuple[str | None, str]:
-    """An uploaded zip -> (its data folder, a line naming the usable clips and every file skipped, and why)."""
-    if not path:
-        return None, ""
-    try:
-        summary = extract_dataset(path, uploads_folder(data_dir))
-    except UploadError as err:
-        return None, "**Upload refused:** " + _sentence(str(err))
-    left = f" ({len(summary.skipped)} files of the zip left out: not videos or captions)" if summary.skipped else ""
-    try:
-        found = data_check.scan(summary.folder, base, num_frames, windows_per_video).summary()
-    except ValueError as err:
-        found = f"{summary.captioned} of {summary.videos} videos have captions (not scanned: {err})"
-    return str(summary.folder), f"**Received:** {found}{left}."
-
-
-def folder_note(folder: str | None, base: str, num_frames=None, windows_per_video=1, access: Access = LOCAL) -> str:
-    """The line under the data folder box once it is left or submitted: usable clips and skipped files."""
-    folder = (folder or "").strip()
-    if not folder:
-        return ""
-    try:
-        path = access.check_path(folder, "data folder")
-    except ValueError as err:
-        return "**Data refused:** " + _sentence(str(err))
-    return data_check.note(path, base, num_frames, windows_per_video)
-
-
 def upload_lora(data_dir: Path, path: str | None) -> tuple[str | None, str]:
     if not path:
         return None, ""
@@ -268,8 +223,11 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
                                    label=SETTINGS["base"].label, info=SETTINGS["base"].help, elem_id="distill-base")
             data_source = gr.Radio(DATA_SOURCES, value="shapes", label=SETTINGS["data"].label,
                                    info="real videos with captions the student is forced towards")
-            data_folder = gr.Textbox(label="Data folder", visible=False, elem_id="distill-data-folder",
-                                     info="videos (.mp4, .webm, .mov, .mkv, .avi) with a .txt caption each, or captions.csv / captions.jsonl")
+            data_folder = gr.Textbox(label="Data folder or data-set config", visible=False, elem_id="distill-data-folder",
+                                     info=FOLDER_INFO)
+            data_config = gr.File(label="or upload a data-set config (its folders as absolute paths on this machine)",
+                                  file_types=CONFIG_TYPES, type="filepath", visible=False,
+                                  elem_id="distill-data-config-upload")
             data_zip = gr.File(label="Zip of videos with captions", file_types=[".zip"], type="filepath", visible=False)
             data_note = gr.Markdown()
             config_upload = gr.File(label="Upload a run config (.yaml/.toml/.json)", type="filepath",
@@ -322,7 +280,8 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
         keys = [k for _, k in choices]
         dfd = method_v == "dfd"
         info = SETTINGS["init"].help if keys else "no finished DMD2 student of this base yet: launch a DMD2 job first, or upload a LoRA"
-        return (gr.update(visible=source == "folder"), gr.update(visible=source == "upload"),
+        return (gr.update(visible=source == "folder"), gr.update(visible=source == "folder"),
+                gr.update(visible=source == "upload"),
                 gr.update(visible=dfd), gr.update(visible=dfd and init_v == "student", choices=choices, info=info,
                                                    value=current_init if current_init in keys else (keys[0] if keys else None)),
                 gr.update(visible=dfd and init_v == "upload"))
@@ -344,7 +303,7 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
                          [uploaded_lora, knobs["lora_rank"]], [knobs["lora_rank"]], api_visibility="private")
 
     layout_inputs = [data_source, method, init_source, base_box, init_student]
-    layout_outputs = [data_folder, data_zip, init_source, init_student, init_upload]
+    layout_outputs = [data_folder, data_config, data_zip, init_source, init_student, init_upload]
     check_inputs = [uploaded_data, uploaded_lora] + form_components
     for component in (data_source, method, init_source, base_box):
         component.change(on_layout, layout_inputs, layout_outputs, api_visibility="private")
@@ -355,6 +314,12 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
     scan_inputs = [base_box, knobs["num_frames"], knobs["windows_per_video"]]
     data_zip.change(lambda p, *v: upload_data(data_dir, p, *v), [data_zip] + scan_inputs, [uploaded_data, data_note],
                     api_visibility="private").then(on_check, check_inputs, [check_box], api_visibility="private")
+
+    def on_data_config(path, *scan_values):  # the kept copy's path goes in the data box, whose change checks it
+        saved, note = upload_data_config(data_dir, path, *scan_values, access=access)
+        return (gr.update(value=saved) if saved else gr.skip()), note
+
+    data_config.upload(on_data_config, [data_config] + scan_inputs, [data_folder, data_note], api_visibility="private")
     for event in (data_folder.blur, data_folder.submit):  # a scan reads every video's header: not per keystroke
         event(lambda f, *v: folder_note(f, *v, access=access), [data_folder] + scan_inputs, [data_note],
               api_visibility="private").then(on_check, check_inputs, [check_box], api_visibility="private")

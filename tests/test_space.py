@@ -250,6 +250,44 @@ def test_a_public_studio_refuses_folders_outside_the_allowed_roots(data_dir, tmp
     assert "holds 0 videos and none with a caption" in passed  # past the roots: on to the folder's own check
 
 
+def test_a_public_studio_confines_the_folders_a_data_set_config_names(data_dir, tmp_path):
+    from test_studio_tabs import _captioned_clips, form
+
+    outside = _captioned_clips(tmp_path / "videos")
+    public = access_from_env(data_dir, True, {})
+    roots = f"({data_dir.resolve()}); put the data folder there, or ask the owner to add its folder to DFD_STUDIO_ALLOWED_PATHS"
+    sets = data_dir / "sets"
+    sets.mkdir(parents=True)
+    (sets / "link").symlink_to(outside)
+    for name, folder, named in [("absolute.yaml", str(outside), outside), ("relative.yaml", "../../videos", outside),
+                                ("link.yaml", "link", outside),  # inside by name, outside once resolved
+                                ("absent.yaml", str(tmp_path / "absent"), tmp_path / "absent")]:  # refused, not probed
+        config = sets / name
+        config.write_text(f"folders:\n  - path: {folder}\n")
+        refused = f"{config}: folders[0].path {named.resolve()} is outside the folders this studio may read {roots}."
+        values = form(data_source="folder", data_folder=str(config))
+        assert distill.check(data_dir, values, None, None, public) == f"**Cannot launch:** {refused}"
+        assert distill.folder_note(str(config), "shapes-tiny", access=public) == f"**Data refused:** {refused}"
+        assert distill.check(data_dir, values, None, None, LOCAL).startswith(
+            "**Ready.**" if name != "absent.yaml" else f"**Cannot launch:** {config}: folders[0].path")
+    elsewhere = tmp_path / "dataset.yaml"  # the config file itself outside the roots
+    elsewhere.write_text("folders: [videos]\n")
+    assert distill.check(data_dir, form(data_source="folder", data_folder=str(elsewhere)), None, None, public) == \
+        f"**Cannot launch:** {elsewhere} is outside the folders this studio may read {roots}."
+
+    upload = tmp_path / "sent.yaml"
+    upload.write_text(f"folders:\n  - path: {outside}\n")
+    saved, note = distill.upload_data_config(data_dir, str(upload), access=public)
+    assert saved is None and note == f"**Config refused:** sent.yaml: folders[0].path {outside.resolve()} is outside " \
+                                     f"the folders this studio may read {roots}."
+    listed = access_from_env(data_dir, True, {"DFD_STUDIO_ALLOWED_PATHS": str(tmp_path)})
+    saved, note = distill.upload_data_config(data_dir, str(upload), access=listed)
+    assert note == "**Received** sent.yaml: 2 usable clips of 2 videos."
+    message, job_id = distill.launch(data_dir, form(data_source="folder", data_folder=saved, batch_size=2), None, None,
+                                     listed)
+    assert message.startswith("**Queued**"), message
+
+
 def test_a_public_studio_refuses_a_base_folder_outside_the_roots(data_dir, mini_teacher_dir):
     from test_studio_tabs import form
 

@@ -170,6 +170,67 @@ def test_the_data_check_names_every_skipped_file_and_refuses_fewer_clips_than_a_
     assert "cache_dir" not in distill.KNOBS  # no control: a visitor cannot point the server's writes elsewhere
 
 
+def _captioned_clips(folder: Path, names=("a", "b")) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        write_mp4(folder / f"{name}.mp4", np.zeros((24, 32, 32, 3), np.uint8), fps=8)  # one 17-frame window at 8 fps
+        (folder / f"{name}.txt").write_text(f"clip {name}")
+    return folder
+
+
+def test_a_typed_data_set_config_is_the_runs_data_checked_as_the_command_line_checks_it(data_dir, tmp_path):
+    _captioned_clips(tmp_path / "clips")
+    config = tmp_path / "dataset.yaml"
+    config.write_text("folders:\n  - path: clips\n    repeats: 2\n")
+    values = form(data_source="folder", data_folder=str(config), batch_size=2)
+    assert distill.check(data_dir, values, None, None).startswith("**Ready.** DMD2 on `shapes-tiny` with dataset.yaml:")
+    assert distill.folder_note(str(config), "shapes-tiny") == "**Data:** 2 usable clips of 2 videos."
+    message, job_id = distill.launch(data_dir, {**values, "batch_size": 3}, None, None)
+    assert job_id is None and "found 2 usable clips in dataset.yaml, a batch needs 3" in message
+    message, job_id = distill.launch(data_dir, values, None, None)
+    assert message.startswith("**Queued**") and jobs_api.get(data_dir, job_id).config["data"] == str(config.resolve())
+    assert engine.build_distill_config(values=jobs_api.get(data_dir, job_id).config).data == str(config.resolve())
+
+    for text, expected in [("folders:\n  - path: clips\n    repeats: two\n", "folders[0].repeats must be a whole number >= 1, got 'two'"),
+                           ("folders:\n  - path: nowhere\n", "folders[0].path 'nowhere' is not a folder"),
+                           ("folders: [clips\n", "not a valid YAML data-set config")]:
+        config.write_text(text)
+        message = distill.check(data_dir, values, None, None)
+        assert message.startswith(f"**Cannot launch:** {config}: {expected}") and "\n" not in message, message
+        assert distill.folder_note(str(config), "shapes-tiny").startswith(f"**Data refused:** {config}: {expected}")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a config")
+    assert "is not 'shapes', a folder of videos with captions, or a data-set config (.yaml, .yml, .toml)" in \
+        distill.check(data_dir, form(data_source="folder", data_folder=str(notes)), None, None)
+
+
+def test_an_uploaded_data_set_config_is_kept_with_the_studio_and_needs_absolute_folders(data_dir, tmp_path):
+    clips = _captioned_clips(tmp_path / "clips")
+    upload = tmp_path / "sent" / "my set.yaml"
+    upload.parent.mkdir()
+    upload.write_text(f"folders:\n  - path: {clips}\n    caption: a fixed caption\n")
+    saved, note = distill.upload_data_config(data_dir, str(upload))
+    assert Path(saved).is_relative_to(data_dir.resolve() / "uploads") and Path(saved).read_text() == upload.read_text()
+    assert note == "**Received** my_set.yaml: 2 usable clips of 2 videos."
+    upload.unlink()  # gradio's temporary file goes; the job reads the kept copy
+    values = form(data_source="folder", data_folder=saved, batch_size=2)
+    message, job_id = distill.launch(data_dir, values, None, None)
+    assert message.startswith("**Queued**") and jobs_api.get(data_dir, job_id).config["data"] == saved
+
+    kept = sorted((data_dir / "uploads" / "dataset-config").iterdir())
+    for name, text, expected in [
+        ("rel.yaml", "folders:\n  - path: clips\n", "rel.yaml: folders[0].path 'clips' is relative, but this copy of "
+                                                    "the config has no folder of its own (an upload): give the folder's absolute path"),
+        ("typo.toml", f'[[folders]]\npath = "{clips}"\ncaptoin = "x"\n', "typo.toml: folders[0].captoin is not a folder setting"),
+        ("run.json", "{}", "run.json is not a data-set config; upload a .yaml, .yml, .toml file"),
+    ]:
+        (tmp_path / name).write_text(text)
+        saved, note = distill.upload_data_config(data_dir, str(tmp_path / name))
+        assert saved is None and note.startswith(f"**Config refused:** {expected}"), note
+        assert "\n" not in note and str(data_dir) not in note  # the file as the user named it, not the kept copy
+    assert sorted((data_dir / "uploads" / "dataset-config").iterdir()) == kept  # nothing left of a refused one
+
+
 # --- Jobs -----------------------------------------------------------------------------------------------
 
 def test_a_folder_data_job_header_says_how_many_clips_were_used_and_skipped(data_dir):

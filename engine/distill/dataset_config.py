@@ -24,6 +24,7 @@ encoder's length (512 tokens for Wan) is cut there, with a warning naming its fi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,7 +68,13 @@ def _number(value, where: str, key: str, whole: bool, low: float):
     return value
 
 
-def _folder_spec(entry, i: int, defaults: dict, config: Path, windows_per_video: int | None) -> FolderSpec:
+# A check a folder path must pass before it is even looked at (the studio's confinement of visitors'
+# paths, studio/access.py): it raises ValueError with one sentence.
+Confine = Callable[[Path], object]
+
+
+def _folder_spec(entry, i: int, defaults: dict, config: Path, windows_per_video: int | None,
+                 confine: Confine | None = None, relative_paths: bool = True) -> FolderSpec:
     where, key = str(config), f"folders[{i}]"
     if isinstance(entry, str):
         entry = {"path": entry}
@@ -77,7 +84,15 @@ def _folder_spec(entry, i: int, defaults: dict, config: Path, windows_per_video:
     if unknown:
         raise _fail(where, f"{key}.{unknown[0]}", f"is not a folder setting (known: {', '.join(sorted(_FOLDER_KEYS))})")
     values = {**defaults, **entry}
-    folder = (config.parent / str(values["path"])).resolve()
+    if not relative_paths and not Path(str(values["path"])).expanduser().is_absolute():
+        raise _fail(where, f"{key}.path", f"{values['path']!r} is relative, but this copy of the config has no folder "
+                                          "of its own (an upload): give the folder's absolute path on this machine")
+    folder = (config.parent / Path(str(values["path"])).expanduser()).resolve()
+    if confine is not None:
+        try:  # before is_dir: a refused path is not even probed
+            confine(folder)
+        except ValueError as err:
+            raise _fail(where, f"{key}.path", str(err)) from None
     if not folder.is_dir():
         raise _fail(where, f"{key}.path", f"{values['path']!r} is not a folder (paths are relative to the config file)")
     captions = values.get("captions", "auto")
@@ -97,9 +112,12 @@ def _folder_spec(entry, i: int, defaults: dict, config: Path, windows_per_video:
     )
 
 
-def read_data_config(path: str | Path, windows_per_video: int | None = 1) -> DataSpec:
+def read_data_config(path: str | Path, windows_per_video: int | None = 1, confine: Confine | None = None,
+                     relative_paths: bool = True) -> DataSpec:
     """Parse a data-set config file; raises DataError naming the file and the field. windows_per_video:
-    for the folders that set none (None: every whole window)."""
+    for the folders that set none (None: every whole window). confine: called on each folder's resolved
+    path before it is looked at; relative_paths False: refuse paths relative to the file (an uploaded
+    copy's folder is not the user's)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such data-set config file")
@@ -125,29 +143,34 @@ def read_data_config(path: str | Path, windows_per_video: int | None = 1) -> Dat
     if not isinstance(folders, list) or not folders:
         raise _fail(str(path), "folders", "must be a non-empty list of folders")
     defaults = {k: v for k, v in values.items() if k != "folders"}
-    specs = tuple(_folder_spec(e, i, defaults, path, windows_per_video) for i, e in enumerate(folders))
+    specs = tuple(_folder_spec(e, i, defaults, path, windows_per_video, confine, relative_paths)
+                  for i, e in enumerate(folders))
     return DataSpec(folders=specs, source=str(path))
 
 
-def data_spec(spec: str | Path, windows_per_video: int = 1) -> DataSpec:
+def data_spec(spec: str | Path, windows_per_video: int = 1, confine: Confine | None = None,
+              relative_paths: bool = True) -> DataSpec:
     """A folder or a data-set config file as a DataSpec (not for 'shapes' / 'synthetic').
     windows_per_video: DistillConfig's (0: every whole window), for a folder and for the folders of a
-    data-set config that set none of their own."""
+    data-set config that set none of their own. confine, relative_paths: as read_data_config's, for the
+    folders a config names (the spec itself is the caller's to confine)."""
     path = Path(spec).expanduser()
     windows = windows_per_video or None  # 0: every whole window
     if path.is_dir():
         return DataSpec(folders=(FolderSpec(path=path, windows_per_video=windows),), source=str(spec))
     if path.suffix.lower() in CONFIG_SUFFIXES:
-        return read_data_config(path, windows)
+        return read_data_config(path, windows, confine, relative_paths)
     raise DataError(f"{spec!r} is not 'shapes', a folder of videos with captions, or a data-set config "
                     f"({', '.join(CONFIG_SUFFIXES)})")
 
 
-def check_data_spec(spec: str) -> None:
-    """Raise DataError (a ValueError, one line) when `spec` names no usable data source."""
+def check_data_spec(spec: str, confine: Confine | None = None, relative_paths: bool = True) -> DataSpec | None:
+    """Raise DataError (a ValueError, one line naming the file and field) when `spec` names no usable
+    data source; else its DataSpec (None for the built-in ones). The same check as `distill --data`;
+    confine and relative_paths as read_data_config's (the studio's rules for visitors and uploads)."""
     if spec in BUILT_IN:
-        return
-    data_spec(spec)
+        return None
+    return data_spec(spec, confine=confine, relative_paths=relative_paths)
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """Turning files a user uploaded into folders the engine can use, safely: a zip of videos with captions
-becomes a data folder, a LoRA file (or a zip holding one) becomes a student folder.
+becomes a data folder, a LoRA file (or a zip holding one) becomes a student folder, a data-set config
+file is kept where a job can read it.
 
 A zip is checked before anything is written and again while it is written: its size, the number of
 entries, the total uncompressed size and each entry's compression ratio (zip bombs), entries that leave
@@ -251,6 +252,36 @@ def save_lora_upload(upload: str | Path, uploads_dir: str | Path, limits: Limits
         shutil.rmtree(extracted.folder, ignore_errors=True)
         raise
     return found[0].parent
+
+
+MAX_DATA_CONFIG_BYTES = 1024**2  # a data-set config names folders: a few lines
+
+
+def save_data_config_upload(upload: str | Path, uploads_dir: str | Path, confine=None) -> Path:
+    """An uploaded data-set config (YAML/TOML) -> a copy under uploads_dir that a job can read later (the
+    upload's own temporary file goes away), checked as `distill --data` checks one. Its folders must be
+    absolute paths (the copy's folder is not the user's), each passed to `confine` before it is looked
+    at. Raises UploadError in one line naming the uploaded file and the field; nothing is kept then."""
+    from .dataset_config import CONFIG_SUFFIXES, check_data_spec
+
+    upload = Path(upload)
+    name = sanitize_name(upload.name)
+    if not upload.is_file():
+        raise UploadError("the upload is missing; upload the file again")
+    if upload.suffix.lower() not in CONFIG_SUFFIXES:
+        raise UploadError(f"{name} is not a data-set config; upload a {', '.join(CONFIG_SUFFIXES)} file")
+    if upload.stat().st_size > MAX_DATA_CONFIG_BYTES:
+        raise UploadError(f"{name} is over {_size(MAX_DATA_CONFIG_BYTES)}; a data-set config lists folders in a few lines")
+    folder = Path(uploads_dir) / "dataset-config" / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    folder.mkdir(parents=True)
+    copy = folder / name
+    shutil.copyfile(upload, copy)
+    try:
+        check_data_spec(str(copy), confine=confine, relative_paths=False)
+    except ValueError as err:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise UploadError(str(err).replace(str(copy), name)) from None
+    return copy
 
 
 def _check_safetensors(path: Path) -> None:
