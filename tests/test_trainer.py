@@ -346,3 +346,25 @@ def test_dfd_variants_log_the_weight_they_put_on_the_real_clip(mini_teacher_dir,
     assert len(weights) == 6 and check(weights), weights
     with pytest.raises(ValueError, match="data_forcing_granularity sample draws coins"):
         _cfg(mini_teacher_dir, data_forcing_granularity="sample", data_forcing_blend=True).validate()
+
+
+def test_previews_record_their_prompts_and_the_model_card_captions_each_video_with_its_prompt(mini_teacher_dir,
+                                                                                              tmp_path):
+    import yaml
+
+    from engine.hub.card import CardInfo, model_card, training_previews, training_record
+
+    distiller = Distiller(_cfg(mini_teacher_dir, steps=2, preview_every=1), tmp_path / "run")
+    out = distiller.train()
+    record = json.loads((out / "samples" / "previews.json").read_text())
+    assert record == {"prompts": distiller.preview_prompts, "seeds": [1, 2, 3, 4], "task": "t2v"}
+    assert len(set(record["prompts"])) == 2 and not list((out / "samples").glob(".*.tmp"))  # the rename happened
+
+    previews = training_previews(out)  # the last step's 8 videos, prompt I of promptI-seedS.mp4 named
+    assert [p.name for p, _ in previews][:2] == ["step2-prompt0-seed1.mp4", "step2-prompt0-seed2.mp4"]
+    assert [c for _, c in previews][::4] == [f"{record['prompts'][0]} (step 2, seed 1)",
+                                             f"{record['prompts'][1]} (step 2, seed 1)"]
+    card = model_card(CardInfo(repo_id="me/s", base=str(mini_teacher_dir), method="dmd2", t_list=[0.999, 0.5, 0.0],
+                               samples=[(f"samples/{p.name}", c) for p, c in previews], **training_record(out)))
+    widget = yaml.safe_load(card.split("---")[1])["widget"]
+    assert [w["text"] for w in widget] == [record["prompts"][0]] * 4 + [record["prompts"][1]] * 4

@@ -2,19 +2,16 @@
 Hub (or written to a zip with --export), as the Publish tab does.
 
 The card is made from the student folder (lora_config.json, distill_config.json, its samples/ videos of
-the last training step) and, with --eval, the JSON that `engine evaluate --json` wrote. The token comes
+the last training step, each captioned with its prompt when the run recorded them in samples/previews.json) and, with --eval, the JSON that `engine evaluate --json` wrote. The token comes
 from --token, HF_TOKEN or the login `hf auth login` stored; it is only handed to huggingface_hub."""
 
 from __future__ import annotations
 
 import json
-import re
 import tempfile
 from pathlib import Path
 
 from .progress import CliError
-
-SAMPLE_NAME = re.compile(r"step(\d+)-prompt(\d+)-seed(\d+)\.mp4")
 
 
 def add_parsers(sub) -> None:
@@ -32,16 +29,6 @@ def add_parsers(sub) -> None:
     p.add_argument("--eval", default=None, metavar="JSON", help="an `engine evaluate --json` result to show on the card")
     p.add_argument("--token", default=None, help="a Hugging Face write token (default: HF_TOKEN, then your stored login)")
     p.set_defaults(func=cmd_publish)
-
-
-def last_samples(lora_dir: Path) -> list[tuple[Path, str]]:
-    """The student folder's sample videos of its last training step, with a caption each."""
-    found = [(m, p) for p in (lora_dir / "samples").glob("*.mp4") if (m := SAMPLE_NAME.fullmatch(p.name))]
-    if not found:
-        return []
-    last = max(int(m.group(1)) for m, _ in found)
-    chosen = sorted((int(m.group(2)), int(m.group(3)), p) for m, p in found if int(m.group(1)) == last)
-    return [(p, f"training preview {prompt + 1} at step {last} (seed {seed})") for prompt, seed, p in chosen]
 
 
 def _evaluation_table(path: str | None) -> str:
@@ -82,7 +69,9 @@ def cmd_publish(args) -> int:
     lora_dir = Path(_student_folder(args.lora))
     if not (lora_dir / publish.LORA_FILE).is_file():
         raise CliError(f"--lora {args.lora}: no {publish.LORA_FILE} there; give a finished student's folder")
-    samples = last_samples(lora_dir)
+    from ..hub.card import training_previews
+
+    samples = training_previews(lora_dir)
     card = _card(lora_dir, args, samples)
     with tempfile.TemporaryDirectory(prefix="dfd-publish-") as tmp:
         folder = publish.stage_folder(lora_dir, Path(tmp) / args.repo.split("/")[-1], card,

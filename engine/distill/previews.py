@@ -1,8 +1,12 @@
 """The student's preview videos during a run: two training captions, the same seeds every time, written
-as mp4 artifacts; for an image-to-video run all from one real clip's first frame."""
+as mp4 artifacts; for an image-to-video run all from one real clip's first frame. Beside them,
+samples/previews.json records those captions and seeds (a video's name holds only their indices), so a
+model card can caption each video with its prompt."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import torch
@@ -10,6 +14,7 @@ import torch
 from ..generation.sampling import seed_generators, seeded_noise, student_sample
 from ..media.video import write_mp4
 from ..models.conditioning import condition_of_clips
+from ..models.students import PREVIEWS_FILE
 from .adapters import STUDENT
 
 
@@ -43,4 +48,17 @@ def write_previews(distiller, seeds: tuple[int, ...]) -> list[Path]:
             distiller.tracking.video(f"preview/prompt{i}-seed{seed}", video, path, model.fps, distiller.step)
             distiller.cb.on_artifact("video", path, f"step {distiller.step}: {prompt} (seed {seed})")
             paths.append(path)
+    if distiller.dist.rank == 0 and paths:
+        write_record(paths[0].parent, distiller.preview_prompts, seeds, distiller.cfg.task)
     return paths
+
+
+def write_record(folder: Path, prompts: list[str], seeds, task: str) -> Path:
+    """samples/previews.json: prompt I of stepN-promptI-seedS.mp4 is prompts[I]. Written whole or not at
+    all (temp file, then rename), so a reader never sees half a record."""
+    record = {"prompts": list(prompts), "seeds": [int(s) for s in seeds], "task": task}
+    path = Path(folder) / PREVIEWS_FILE
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..models.names import BUILTIN_MODELS, STUDIO_META
-from ..models.students import COMFY_FILE, LORA_FILE
+from ..models.students import COMFY_FILE, LORA_FILE, PREVIEWS_FILE
 
 HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 HF_CACHE_SNAPSHOT = re.compile(r"models--([\w.-]+)--([\w.-]+)[/\\]snapshots[/\\]")
+PREVIEW_NAME = re.compile(r"step(\d+)-prompt(\d+)-seed(\d+)\.mp4")  # engine/distill/previews.py names them so
 
 
 @dataclass
@@ -63,12 +64,40 @@ def hub_id_of(base: str) -> str | None:
     return None
 
 
+def run_folder(lora_dir: str | Path) -> Path:
+    """The folder of the run that made a student: the student's own folder (`distill --out`), or for a
+    studio job's student (jobs/<id>/lora) the job folder above it, which holds the run's config and
+    samples/."""
+    lora_dir = Path(lora_dir)
+    if not (lora_dir / "samples").is_dir() and lora_dir.name == "lora" and (lora_dir.parent / "distill_config.json").is_file():
+        return lora_dir.parent
+    return lora_dir
+
+
+def training_previews(lora_dir: str | Path) -> list[tuple[Path, str]]:
+    """The run's preview videos of its last training step, with a caption each: "PROMPT (step N, seed S)"
+    from the run's samples/previews.json, or "training preview I at step N (seed S)" for a run that
+    recorded no prompts."""
+    samples = run_folder(lora_dir) / "samples"
+    found = [(m, p) for p in samples.glob("*.mp4") if (m := PREVIEW_NAME.fullmatch(p.name))]
+    if not found:
+        return []
+    try:
+        prompts = json.loads((samples / PREVIEWS_FILE).read_text())["prompts"]
+    except (OSError, ValueError, KeyError, TypeError):
+        prompts = []
+    prompts = prompts if isinstance(prompts, list) else []
+    last = max(int(m.group(1)) for m, _ in found)
+    chosen = sorted((int(m.group(2)), int(m.group(3)), p) for m, p in found if int(m.group(1)) == last)
+    return [(p, f"{prompts[i]} (step {last}, seed {seed})" if i < len(prompts) and isinstance(prompts[i], str)
+             else f"training preview {i + 1} at step {last} (seed {seed})") for i, seed, p in chosen]
+
+
 def training_record(lora_dir: str | Path) -> dict:
     """CardInfo fields a student folder records about its run (distill_config.json, lora_config.json):
     steps, student_update_freq, data_forcing_prob (DFD only). Missing files give fewer fields."""
     record = {}
-    for name in ("lora_config.json", "distill_config.json"):  # the run's own config wins
-        path = Path(lora_dir) / name
+    for path in (Path(lora_dir) / "lora_config.json", run_folder(lora_dir) / "distill_config.json"):  # the run's wins
         if path.is_file():
             try:
                 record.update(json.loads(path.read_text()))
@@ -103,8 +132,9 @@ def _times(t_list: list[float]) -> str:
 
 
 def _caption_prompt(caption: str) -> str:
-    """The prompt of a sample's caption ("a red circle (seed 1)" -> "a red circle")."""
-    return re.sub(r"\s*\(seed \d+\)$", "", caption)
+    """The prompt of a sample's caption ("a red circle (seed 1)", "a red circle (step 40, seed 1)" -> "a red
+    circle")."""
+    return re.sub(r"\s*\((?:step \d+, )?seed \d+\)$", "", caption)
 
 
 def front_matter(info: CardInfo, base_hub_id: str | None) -> list[str]:
