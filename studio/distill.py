@@ -23,6 +23,8 @@ from .distill_data import (CONFIG_TYPES, DATA_SOURCES, FOLDER_INFO, data_setting
 from .files import uploads_folder
 
 METHODS = [("DMD2 from the teacher", "dmd2"), ("DFD on a DMD2 student", "dfd")]
+# How the form names DistillConfig.task's choices; a choice without a name here shows as itself.
+TASK_NAMES = {"t2v": "text-to-video", "i2v": "image-to-video (each real clip's first frame)"}
 INIT_SOURCES = [("a finished DMD2 student", "student"), ("an uploaded LoRA", "upload")]
 
 # Which DistillConfig fields the form shows as knobs, in order (their kinds, choices and help: the metadata).
@@ -32,10 +34,10 @@ SETTINGS = {s.name: s for s in settings_of(DistillConfig)}
 # Every other setting is an Advanced knob, so a new DistillConfig field reaches the form by itself; these
 # few have controls of their own (base, data source, method, the student to start from) or none (out, and
 # cache_dir: the studio's data dir, so that a visitor cannot make the server write elsewhere).
-OWN_CONTROLS = ("method", "base", "data", "init", "out", "cache_dir")
+OWN_CONTROLS = ("method", "task", "base", "data", "init", "out", "cache_dir")
 ADVANCED_KNOBS = tuple(name for name in SETTINGS if name not in MAIN_KNOBS + OWN_CONTROLS)
 KNOBS = MAIN_KNOBS + ADVANCED_KNOBS
-FORM = ["base", "data_source", "data_folder", "method", "init_source", "init_student"] + list(KNOBS)
+FORM = ["base", "data_source", "data_folder", "method", "task", "init_source", "init_student"] + list(KNOBS)
 
 
 def defaults_for(base: str) -> dict:
@@ -72,7 +74,7 @@ def request_from_form(data_dir: Path, form: dict, uploaded_data: str | None, upl
         (check_model if reach_hub else resolve_model)(base)
     except ModelError as err:
         raise ValueError(str(err)) from None
-    settings: dict = {"base": base, "method": form.get("method") or "dmd2",
+    settings: dict = {"base": base, "method": form.get("method") or "dmd2", "task": form.get("task") or "t2v",
                       "cache_dir": str(Path(data_dir).resolve() / "cache"),  # never in the user's folder
                       "data": data_setting(form, uploaded_data, access)}
     parent = None
@@ -96,7 +98,8 @@ def request_from_form(data_dir: Path, form: dict, uploaded_data: str | None, upl
         data_check.check_enough(look(config.data, config.base, config.num_frames, config.windows_per_video),
                                 config.batch_size, where)
     start = f" from {Path(config.init).name if config.init else 'the teacher'}" if config.method == "dfd" else ""
-    summary = (f"{config.method.upper()} on `{config.base}` with {where}{start}: {_plural(config.steps, 'step')} "
+    task = " image-to-video" if config.task == "i2v" else ""
+    summary = (f"{config.method.upper()}{task} on `{config.base}` with {where}{start}: {_plural(config.steps, 'step')} "
                f"({_plural(config.steps // config.student_update_freq, 'student update')}), batch "
                f"{config.batch_size}, LoRA rank {config.lora_rank}, {len(config.t_list) - 1}-step student")
     settings = config.to_dict()
@@ -175,7 +178,8 @@ def form_from_config(path: str | None, base: str) -> tuple[dict | None, str]:
         message = _message(err).replace(str(path), name)
         return None, "**Config refused:** " + _sentence(message if name in message else f"{name}: {message}")
     settings = config.to_dict()
-    values = {"base": config.base, "method": config.method, "data_source": "shapes", "data_folder": ""}
+    values = {"base": config.base, "method": config.method, "task": config.task, "data_source": "shapes",
+              "data_folder": ""}
     if config.data != "shapes":
         values.update(data_source="folder", data_folder=config.data)
     for knob in KNOBS:
@@ -236,6 +240,9 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
         with gr.Column(scale=2):
             method = gr.Radio(METHODS, value="dmd2", label=SETTINGS["method"].label, info=SETTINGS["method"].help,
                               elem_id="distill-method")
+            task = gr.Radio([(TASK_NAMES.get(c, c), c) for c in SETTINGS["task"].choices], value=defaults["task"],
+                            label="Task", info=SETTINGS["task"].help + "; follows the base when its files tell",
+                            elem_id="distill-task")
             init_source = gr.Radio(INIT_SOURCES, value="student", label=SETTINGS["init"].label, visible=False)
             init_student = gr.Dropdown(label="DMD2 student", choices=init_choices(data_dir, base), visible=False,
                                        info=SETTINGS["init"].help, elem_id="distill-init")
@@ -263,7 +270,7 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
     uploaded_lora = gr.State(None)
     loaded_config = gr.State(None)  # the uploaded config's values, which a base change keeps for its base
 
-    form_components = [base_box, data_source, data_folder, method, init_source, init_student] + [knobs[n] for n in KNOBS]
+    form_components = [base_box, data_source, data_folder, method, task, init_source, init_student] + [knobs[n] for n in KNOBS]
 
     def as_form(values) -> dict:
         return dict(zip(FORM, values))
@@ -286,9 +293,10 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
                                                    value=current_init if current_init in keys else (keys[0] if keys else None)),
                 gr.update(visible=dfd and init_v == "upload"))
 
-    def on_base(base_v, loaded):
+    def on_base(base_v, loaded, task_v):
         values = loaded if loaded and loaded.get("base") == base_v else defaults_for(base_v)
-        return [gr.update(value=values[n]) for n in KNOBS if n in SHAPES_PRESET]
+        known = engine.base_task((base_v or "").strip())  # from the base's files, without torch
+        return [gr.update(value=values[n]) for n in KNOBS if n in SHAPES_PRESET] + [gr.update(value=known or task_v)]
 
     def on_init(base_v, key, rank_v):
         try:
@@ -307,7 +315,8 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
     check_inputs = [uploaded_data, uploaded_lora] + form_components
     for component in (data_source, method, init_source, base_box):
         component.change(on_layout, layout_inputs, layout_outputs, api_visibility="private")
-    base_box.change(on_base, [base_box, loaded_config], [knobs[n] for n in KNOBS if n in SHAPES_PRESET], api_visibility="private")
+    base_box.change(on_base, [base_box, loaded_config, task], [knobs[n] for n in KNOBS if n in SHAPES_PRESET] + [task],
+                    api_visibility="private")
     for component in form_components:  # a changed form: a fresh check, and the last launch message goes
         component.change(lambda *v: (on_check(*v), ""), check_inputs, [check_box, launched], show_progress="hidden",
                          api_visibility="private")
@@ -323,7 +332,7 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
     for event in (data_folder.blur, data_folder.submit):  # a scan reads every video's header: not per keystroke
         event(lambda f, *v: folder_note(f, *v, access=access), [data_folder] + scan_inputs, [data_note],
               api_visibility="private").then(on_check, check_inputs, [check_box], api_visibility="private")
-    filled = [base_box, data_source, data_folder, method] + [knobs[n] for n in KNOBS]
+    filled = [base_box, data_source, data_folder, method, task] + [knobs[n] for n in KNOBS]
 
     def on_config(path, base_v):
         values, note = form_from_config(path, base_v)
@@ -335,6 +344,6 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
                          api_visibility="private")
     init_upload.change(lambda p: upload_lora(data_dir, p), [init_upload], [uploaded_lora, init_note],
                        api_visibility="private").then(on_check, check_inputs, [check_box], api_visibility="private")
-    return {"launch": launch_button, "launch_fn": on_launch, "launch_inputs": check_inputs, "launched": launched,
+    return {"launch": launch_button, "launch_fn": on_launch, "base_fn": on_base, "launch_inputs": check_inputs, "launched": launched,
             "check": check_box, "check_fn": on_check, "layout_fn": on_layout, "layout_inputs": layout_inputs,
             "layout_outputs": layout_outputs, "config_fn": on_config, "config_outputs": [loaded_config, config_note] + filled}

@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import json
 import pickle
+import subprocess
+import sys
 from dataclasses import fields
 
 import pytest
 
 import storage
-from conftest import run_engine
+from conftest import ROOT, run_engine
 from engine.cli.main import build_parser
 from engine.cli.distill import distill_config_from_args
 from engine.config import ConfigError, DistillConfig, RecognizerConfig, SHAPES_PRESET, TeacherConfig
 from engine.config.build import build_distill_config
 from engine.config.fields import flag, settings_of
-from engine.config.files import read_config_file, write_run_config
+from engine.config.files import read_config_file, run_config_yaml, write_run_config
 
 
 def _distill_args(*argv: str):
@@ -191,15 +193,79 @@ def test_the_studio_form_is_generated_from_the_same_metadata():
 
 # --- config files out -------------------------------------------------------------------------------------
 
-def test_a_runs_run_yaml_builds_the_same_config_again(tmp_path):
-    config = build_distill_config(values={"steps": 40, "t_list": "0.999, 0.5, 0", "betas": "0.5, 0.9",
-                                          "out": str(tmp_path / "first")})
+def i2v_folder(folder):
+    """An image-to-video pipeline folder as far as its files tell without loading it: Wan2.1 I2V's class and
+    channels (16 latents + 4 mask + 16 condition). tests/test_i2v.py checks the rule on real loaded models."""
+    for name, values in [("model_index.json", {"_class_name": "WanImageToVideoPipeline"}),
+                         ("transformer/config.json", {"in_channels": 36}),
+                         ("vae/config.json", {"z_dim": 16, "scale_factor_temporal": 4})]:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(json.dumps(values))
+    return folder
+
+
+@pytest.mark.parametrize("task", ["t2v", "i2v"])
+def test_a_runs_run_yaml_builds_the_same_config_again(tmp_path, task):
+    base = "shapes-tiny" if task == "t2v" else str(i2v_folder(tmp_path / "i2v-base"))
+    config = build_distill_config(values={"steps": 40, "t_list": "0.999, 0.5, 0", "betas": "0.5, 0.9", "base": base,
+                                          "task": task, "out": str(tmp_path / "first")})
     write_run_config(config, tmp_path)
     assert json.loads((tmp_path / "distill_config.json").read_text()) == config.to_dict()
     written = read_config_file(tmp_path / "run.yaml")
-    assert "out" not in written and written["t_list"] == [0.999, 0.5, 0.0]
+    assert "out" not in written and written["t_list"] == [0.999, 0.5, 0.0] and written["task"] == task
     again = build_distill_config(config_file=tmp_path / "run.yaml", values={"out": str(tmp_path / "first")})
-    assert again == config
+    assert again == config and again.task == task
+
+
+def test_the_task_must_be_the_bases_known_from_its_files_before_torch_loads(data_dir, tmp_path):
+    import engine.jobs as api
+
+    i2v = str(i2v_folder(tmp_path / "i2v-base"))
+    for base, task, known in [("shapes-tiny", "i2v", "t2v"), (i2v, "t2v", "i2v")]:
+        with pytest.raises(ConfigError) as refused:
+            build_distill_config(values={"base": base, "task": task})
+        kinds = {"t2v": "a text-to-video", "i2v": "an image-to-video"}
+        assert refused.value.field == "task" and str(refused.value) == (
+            f"task {task} needs {kinds[task]} base, but {base} is {kinds[known]} model; choose {known}, or another base")
+        with pytest.raises(ValueError, match=f"^task {task} needs"):  # the job row is built on the same path
+            api.submit(data_dir, "distill", {"base": base, "task": task})
+    assert not (data_dir / "studio.db").exists() or api.list_jobs(data_dir) == []
+
+    job = api.submit(data_dir, "distill", {"base": i2v, "task": "i2v", "steps": 5})
+    assert job.config["task"] == "i2v"
+    path = tmp_path / "queued.yaml"
+    path.write_text(run_config_yaml(build_distill_config(values=job.config, check=False)))
+    assert build_distill_config(config_file=path).task == "i2v"
+
+    result = run_engine("distill", "--task", "i2v", "--out", str(tmp_path / "o"), timeout=60)
+    assert result.returncode == 2 and result.stderr.strip() == (
+        "error: --task i2v needs an image-to-video base, but shapes-tiny is a text-to-video model; choose t2v, or "
+        "another base")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_hub_bases_task_is_read_from_its_cached_model_index(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    from engine.models.names import base_task
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    assert base_task("someone/i2v-model") is None  # not fetched yet: the loaded model is checked instead
+    repo = tmp_path / "models--someone--i2v-model"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("abc123")
+    (repo / "snapshots" / "abc123").mkdir(parents=True)
+    (repo / "snapshots" / "abc123" / "model_index.json").write_text('{"_class_name": "WanImageToVideoPipeline"}')
+    assert base_task("someone/i2v-model") == "i2v"
+    with pytest.raises(ConfigError, match="^task t2v needs a text-to-video base, but someone/i2v-model is an"):
+        build_distill_config(values={"base": "someone/i2v-model"})
+
+
+def test_the_base_task_is_told_without_importing_torch():
+    code = ("import sys, engine; assert engine.base_task('shapes-tiny') == 't2v'; "
+            "engine.build_distill_config(values={'task': 't2v'}); print(sorted(m for m in ('torch', 'diffusers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
 
 
 def test_the_command_line_lists_every_command():

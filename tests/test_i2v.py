@@ -43,6 +43,18 @@ def test_an_i2v_folder_loads_as_the_diffusers_i2v_pipeline_and_knows_its_task(i2
     assert load_base_model("shapes-tiny", device="cpu").task == "t2v"
 
 
+def test_the_torch_free_task_of_a_folder_is_the_loaded_models(i2v_dir, i2v_model, tmp_path):
+    from tiny_wan import save_tiny_wan
+
+    import engine
+    from engine.models.base import load_base_model
+
+    t2v_dir = save_tiny_wan(tmp_path / "t2v")
+    assert engine.base_task(str(i2v_dir)) == i2v_model.task == "i2v"
+    assert engine.base_task(str(t2v_dir)) == load_base_model(str(t2v_dir), device="cpu").task == "t2v"
+    assert engine.base_task("shapes-tiny") == "t2v" and engine.base_task("no/such/model") is None
+
+
 def test_condition_channels_are_what_the_pipelines_prepare_latents_builds(i2v_model):
     frames = np.stack([_frame(1), _frame(2)])
     ours = i2v_model.condition_latents(frames)

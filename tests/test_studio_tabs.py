@@ -81,6 +81,35 @@ def test_launch_queues_a_distill_job_with_exactly_the_form_settings(data_dir):
     assert job.config["t_list"] == [0.999, 0.937, 0.833, 0.624, 0.0] and job.config["data"] == "shapes"
 
 
+def test_the_task_is_on_the_form_follows_the_base_and_a_mismatch_is_refused_before_queueing(data_dir, tmp_path):
+    from tiny_wan import save_tiny_wan_i2v
+
+    i2v = str(save_tiny_wan_i2v(tmp_path / "i2v"))  # real diffusers classes, random weights
+    message, job_id = distill.launch(data_dir, form(task="i2v"), None, None)
+    assert job_id is None and message == ("**Cannot launch:** task i2v needs an image-to-video base, but shapes-tiny "
+                                          "is a text-to-video model; choose t2v, or another base.")
+    assert distill.check(data_dir, form(base=i2v, task="t2v"), None, None).startswith(
+        f"**Cannot launch:** task t2v needs a text-to-video base, but {i2v} is an image-to-video model")
+    assert not (data_dir / "studio.db").exists() or jobs_api.list_jobs(data_dir) == []
+
+    with gr.Blocks():
+        tab = distill.build(data_dir)
+    assert tab["base_fn"](i2v, None, "t2v")[-1]["value"] == "i2v"  # picking an I2V base sets the task
+    assert tab["base_fn"]("shapes-tiny", None, "i2v")[-1]["value"] == "t2v"
+    assert tab["base_fn"]("someone/not-fetched", None, "i2v")[-1]["value"] == "i2v"  # unknown here: kept
+
+    _captioned_clips(tmp_path / "clips")
+    values = form(base=i2v, task="i2v", data_source="folder", data_folder=str(tmp_path / "clips"), batch_size=2,
+                  num_frames=5, height=16, width=16)
+    message, job_id = distill.launch(data_dir, values, None, None)
+    job = jobs_api.get(data_dir, job_id)
+    assert message.startswith(f"**Queued** job `{job_id}`: DMD2 image-to-video on `{i2v}`") and job.config["task"] == "i2v"
+    path = tmp_path / "run.yaml"
+    path.write_text(engine.run_config_yaml(engine.build_distill_config(values=job.config, check=False)))
+    loaded, _ = distill.form_from_config(str(path), i2v)
+    assert loaded["task"] == "i2v" and loaded["base"] == i2v
+
+
 def _finished_distill_job(data_dir: Path, student_dir: Path) -> str:
     """A distill job that succeeded with `student_dir` as its LoRA (made through storage, as the runner does)."""
     job = jobs_api.submit(data_dir, "distill", {"base": json.loads((student_dir / "lora_config.json").read_text())["base"],
@@ -469,5 +498,5 @@ def test_a_refused_config_changes_nothing_in_the_form(data_dir, tmp_path):
     path.write_text('{"lora_rank": 4, "method": "dmd2"}')
     loaded, note, *fields = tab["config_fn"](str(path), "shapes-tiny")
     assert loaded["lora_rank"] == 4 and note == "**Loaded** bad.json into the form."
-    shown = dict(zip(["base", "data_source", "data_folder", "method"] + list(distill.KNOBS), fields))
+    shown = dict(zip([n for n in distill.FORM if n not in ("init_source", "init_student")], fields))
     assert shown["lora_rank"]["value"] == 4 and shown["base"]["value"] == "shapes-tiny"

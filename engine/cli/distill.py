@@ -49,7 +49,8 @@ def cmd_distill(args) -> int:
 
     try:  # settings and the base's name first: refused before torch and diffusers load (~10 s)
         cfg = distill_config_from_args(args)
-        check_model(cfg.base)
+        if check_model(cfg.base)[0] == "hub":  # its model_index.json is now cached: the task can be checked
+            cfg.validate()
     except ValueError as err:  # ModelError is one
         raise cli_error(err) from None
     from ..distill.trainer import Distiller, TrainingDiverged, latest_checkpoint

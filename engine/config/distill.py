@@ -186,6 +186,14 @@ class DistillConfig:
             if rank is not None and int(rank) != self.lora_rank:
                 raise ConfigError("lora_rank", f"the student in {self.init} has LoRA rank {rank}, not {self.lora_rank}; "
                                                f"set the LoRA rank to {rank} to continue it")
+        from ..models.names import base_task
+
+        known = base_task(self.base)  # from the base's files, torch-free; None: the loaded model is checked
+        needed = "i2v" if self.task == "i2v" else "t2v"  # any other task's student generates from text alone
+        if known is not None and known != needed:
+            kind = {"t2v": "a text-to-video", "i2v": "an image-to-video"}
+            raise ConfigError("task", f"{{task}} {self.task} needs {kind[needed]} base, but {self.base} is "
+                                      f"{kind[known]} model; choose {known}, or another base")
         from ..distill.dataset_config import check_data_spec
 
         try:

@@ -22,13 +22,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .names import task_from_channels
+
 TASKS = ("t2v", "i2v")
 
 
 def task_of(transformer_config, vae_config) -> str:
-    """"i2v" when the transformer takes the mask and condition channels beside the latents, else "t2v"."""
-    z, t = vae_config.z_dim, vae_config.scale_factor_temporal
-    return "i2v" if transformer_config.in_channels == 2 * z + t else "t2v"
+    """"i2v" when the transformer takes the mask and condition channels beside the latents, else "t2v"
+    (the rule engine.base_task applies to a folder's configs without loading it)."""
+    return task_from_channels(transformer_config.in_channels, vae_config.z_dim, vae_config.scale_factor_temporal)
 
 
 def first_frame_mask(batch: int, num_frames: int, latent_height: int, latent_width: int,

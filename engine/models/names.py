@@ -78,6 +78,49 @@ def check_model(name_or_path: str) -> tuple[str, Path | None]:
     return kind, folder
 
 
+I2V_PIPELINE = "WanImageToVideoPipeline"  # what model_index.json names for an image-to-video folder
+
+
+def task_from_channels(in_channels: int, z_dim: int, temporal: int) -> str:
+    """"i2v" when the transformer takes, beside the z latent channels, the first frame's mask (one channel
+    per frame of the VAE's temporal factor) and its z condition channels (engine/models/conditioning.py);
+    else "t2v". The one rule, for a loaded model (BaseModel.task) and for a folder's configs (base_task)."""
+    return "i2v" if in_channels == 2 * z_dim + temporal else "t2v"
+
+
+def base_task(name_or_path: str) -> str | None:
+    """What a base model generates, "t2v" or "i2v", read from its files without torch: a folder's
+    transformer and vae configs (the rule BaseModel.task applies to the loaded model), else its
+    model_index.json's pipeline class; for a hub id, its model_index.json when the Hub cache holds it
+    (check_model fetches it). None when it cannot be told here: the loaded model is checked again."""
+    name = (name_or_path or "").strip()
+    if name in RANDOM_MODELS:
+        return "t2v"
+    try:
+        kind, folder = resolve_model(name)
+    except ModelError:
+        return None
+    if folder is not None:
+        try:
+            transformer = json.loads((folder / "transformer" / "config.json").read_text())
+            vae = json.loads((folder / "vae" / "config.json").read_text())
+            return task_from_channels(int(transformer["in_channels"]), int(vae["z_dim"]),
+                                      int(vae.get("scale_factor_temporal", 4)))
+        except (OSError, ValueError, KeyError, TypeError):
+            index = folder / "model_index.json"
+    else:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(name, "model_index.json")
+        if not isinstance(cached, str):  # not fetched yet (or known to be missing)
+            return None
+        index = Path(cached)
+    try:
+        return "i2v" if json.loads(index.read_text()).get("_class_name") == I2V_PIPELINE else "t2v"
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def video_factors(folder: Path) -> tuple[int, int] | None:
     """(frames per latent frame, pixels per token side) from a pipeline folder's vae and transformer
     configs, or None when they do not name them (the loaded model's defaults then decide)."""
