@@ -30,6 +30,7 @@ SHAPES_PRESET = {
     "batch_size": 8,
     "guidance": 3.0,
     "time_shift": 3.0,
+    "chunk_frames": 2,  # its 5 latent frames as chunks [0], [1, 2], [3, 4]
 }
 SHAPES_BASE = "shapes-tiny"  # the base whose runs take SHAPES_PRESET
 
@@ -40,9 +41,12 @@ class DistillConfig:
                           help="dmd2 distills the teacher; dfd post-trains a DMD2 student (give init)")
     base: str = setting(SHAPES_BASE, label="Base model",
                         help="teacher: shapes-tiny, a local diffusers folder, or a hub id")
-    task: str = setting("t2v", choices=("t2v", "i2v"),
+    task: str = setting("t2v", choices=("t2v", "i2v", "ar"),
                         help="t2v: from a caption; i2v: also from the first frame of each real clip (the base must "
-                             "be an image-to-video model)")
+                             "be an image-to-video model); ar: a causal text-to-video student that generates chunk "
+                             "after chunk with a KV cache, trained on its own rollouts (Self-Forcing)")
+    chunk_frames: int = setting(3, help="task ar: latent frames per chunk after the lone first frame (Self-Forcing: "
+                                        "3); each chunk attends to itself and the chunks before it")
     data: str = setting("shapes", label="Data",
                         help="'shapes' (the built-in world), a folder of videos with captions, a data-set config "
                              "(YAML/TOML) naming folders, or 'synthetic' (benchmarks: random latents)")
@@ -127,7 +131,8 @@ class DistillConfig:
 
     def _check_ranges(self) -> None:
         within = {"steps": (1, 1_000_000), "lora_rank": (1, 1024), "shapes_pool_clips": (16, 100_000),
-                  "batch_size": (1, 4096), "grad_accum": (1, 1024), "windows_per_video": (0, 100_000)}
+                  "batch_size": (1, 4096), "grad_accum": (1, 1024), "windows_per_video": (0, 100_000),
+                  "chunk_frames": (1, 1024)}
         for name, (low, high) in within.items():
             if not low <= getattr(self, name) <= high:
                 raise ConfigError(name, f"{{{name}}} must be between {low} and {high}, got {getattr(self, name)}")
@@ -186,6 +191,10 @@ class DistillConfig:
             if rank is not None and int(rank) != self.lora_rank:
                 raise ConfigError("lora_rank", f"the student in {self.init} has LoRA rank {rank}, not {self.lora_rank}; "
                                                f"set the LoRA rank to {rank} to continue it")
+            chunk = json.loads((Path(self.init) / "lora_config.json").read_text()).get("chunk_frames")
+            if self.task == "ar" and chunk is not None and int(chunk) != self.chunk_frames:
+                raise ConfigError("chunk_frames", f"the causal student in {self.init} has {chunk}-frame chunks, not "
+                                                  f"{self.chunk_frames}; set {{chunk_frames}} to {chunk} to continue it")
         from ..models.names import base_task
 
         known = base_task(self.base)  # from the base's files, torch-free; None: the loaded model is checked

@@ -29,6 +29,7 @@ from .distributed import ProcessGroup
 from .tracking import Tracking, tracker_of
 from .previews import preview_condition
 from .adapters import FAKE, STUDENT, Adapters, read_fake_score, save_student_lora
+from .rollout import Rollout
 from ..models.lora import LoraMismatch, read_student_lora, wrong_base
 from ..models.base import BaseModel, base_dtype, load_base_model
 from ..models.students import LORA_FILE
@@ -117,6 +118,7 @@ class Distiller:
         self.gap_reference = self._unrelated_clip_gap()
         self.recent_gaps: list[float] = []
         self.gap_checks = 0
+        self.rollout = Rollout(self) if cfg.task == "ar" else None  # the causal student (engine/distill/rollout.py)
 
     def _unrelated_clip_gap(self) -> float:
         """Mean per-element ||x_a - x_b||^2 between real clips of (mostly) different captions: the scale
@@ -154,6 +156,8 @@ class Distiller:
 
     def _student_sample(self, real, grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """The student's output for this batch and the student time it was produced at."""
+        if self.rollout is not None:  # task ar: the causal student rolls the clip out chunk by chunk
+            return self.rollout.sample(real, grad)
         t_list = self.cfg.t_list
         n = real.latents.shape[0]
         k_all = torch.randint(0, len(t_list) - 1, (n * self.dist.world,), generator=self.gen)
@@ -309,7 +313,8 @@ class Distiller:
                  "student_fingerprints": fingerprints, "real_gap_reference": self.gap_reference,
                  "real_gap_last20": float(np.mean(self.recent_gaps)) if self.recent_gaps else None}, indent=2) + "\n")
             save_student_lora(self.adapters, self.lora_dir, extra={"method": self.cfg.method, "base": self.cfg.base,
-                                                                     "steps": self.cfg.steps, "t_list": self.cfg.t_list})
+                                                                     "steps": self.cfg.steps, "t_list": self.cfg.t_list,
+                                                                     **(self.rollout.lora_info() if self.rollout else {})})
             self.cb.on_artifact("lora", self.lora_dir / LORA_FILE, f"{self.cfg.method} student")
         if self.dist.together:
             self.write_previews()
@@ -334,6 +339,8 @@ class Distiller:
         """Student samples of two training captions (the same seeds every time), as mp4 artifacts."""
         from .previews import write_previews
 
+        if self.rollout is not None:
+            return self.rollout.write_previews(seeds)
         return write_previews(self, seeds)
 
     # --- checkpoints -----------------------------------------------------------------------------------

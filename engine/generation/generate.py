@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from . import sampling
+from .causal_sampling import causal_layout, causal_sample
 from ..config.sample import SampleConfig
 from .cpu_memory import keep_freed_memory
 from ..models.base import BaseModel, load_base_model
@@ -44,11 +45,17 @@ def sample_frames(model: BaseModel, cfg: SampleConfig, progress=None) -> tuple[n
     condition = image_condition(model, cfg, frames, height, width)
     if cfg.lora is not None or cfg.t_list:  # the few-step sampler (t_list alone: on the base, for timing)
         t_list = tuple(cfg.t_list or student_t_list(cfg.lora))
+        causal = causal_layout(cfg.lora)  # a causal (ar) student: chunk after chunk with its KV cache
         with student_adapter(model, cfg.lora) if cfg.lora is not None else teacher_only(model):
-            latents = sampling.student_sample(model.transformer, noise, cond, t_list,
-                                              generator=sampling.seed_generators(cfg.seeds), progress=progress,
-                                              condition=condition)
-        return model.decode(latents), len(t_list) - 1
+            if causal is not None:
+                latents = causal_sample(model.transformer, shape, cond, t_list, cfg.seeds, progress=progress,
+                                        condition=condition, dtype=model.dtype, **causal)
+            else:
+                latents = sampling.student_sample(model.transformer, noise, cond, t_list,
+                                                  generator=sampling.seed_generators(cfg.seeds), progress=progress,
+                                                  condition=condition)
+        nfe = len(t_list) - 1 if causal is None else len(t_list)  # a causal student's: per chunk, with its commit
+        return model.decode(latents), nfe
     uncond = model.encode_prompts([cfg.negative_prompt]).expand(len(cfg.seeds), -1, -1)
     sigmas = sampling.teacher_sigmas(model.pipe.scheduler, cfg.steps)
     with teacher_only(model):

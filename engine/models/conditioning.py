@@ -150,8 +150,10 @@ def image_to_video_pipeline(pipe):
 
 
 def check_task(task: str, model) -> None:
-    """A run's task must be its base's: a clear error naming both otherwise."""
-    if task != model.task:
+    """A run's task must be its base's (a causal `ar` student is a text-to-video one): a clear error
+    naming both otherwise."""
+    needed = "t2v" if task == "ar" else task
+    if needed != model.task:
         kind = {"t2v": "a text-to-video", "i2v": "an image-to-video"}
-        raise ValueError(f"task {task} needs {kind[task]} base, but {model.source} is {kind[model.task]}: "
+        raise ValueError(f"task {task} needs {kind[needed]} base, but {model.source} is {kind[model.task]}: "
                          f"give task {model.task} or another base")

@@ -1,0 +1,110 @@
+"""Self-Forcing's training rollout of the causal student (task `ar`, docs/autoregressive.md).
+
+The student generates the whole training clip chunk by chunk exactly as it will at inference: each chunk
+attends to the cached keys and values of the chunks it generated itself before (committed clean, at t = 0),
+never to real frames: the train-test gap of teacher forcing that Self-Forcing closes. What it returns is
+the clip of every chunk's x0 prediction, on which the trainer takes the unchanged DMD2/DFD loss
+(`generator_loss`) against the bidirectional teacher and fake score; in DFD the teacher may score the real
+clip noised with the same eps at the same t, the one line, as for text-to-video.
+
+Gradient truncation, as Self-Forcing does it (`same_step_across_blocks`, its default): one denoising step
+index k is drawn per update, shared by every chunk; each chunk's steps before k run without gradient and
+step k with it, so the gradient reaches the student only through one forward per chunk. The commits that
+turn a chunk into context run without gradient, so no gradient flows from one chunk into the next (as in
+Self-Forcing, whose cache is filled under no_grad). Gradient checkpointing works with the cache
+(engine/models/causal.py says how the recomputed blocks see the cache they saw).
+
+Student inputs (`student_input`): `backward` is Self-Forcing's: every chunk starts from pure noise and runs
+the student's own steps 0..k-1 down to time t_k. `paired` is FastGen's pairing applied per chunk: the chunk
+starts at t_k as the real clip's chunk noised with fresh noise (context still the student's own chunks), so
+the rolled-out clip stays close to the real clip DFD's teacher may score (the validity condition).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..generation.causal_sampling import causal_sample, default_window
+from ..generation.sampling import add_noise, velocity, x0_from_velocity
+from ..media.video import write_mp4
+from ..models.causal import CausalAttention, chunk_bounds
+from .adapters import STUDENT
+from .previews import write_record
+
+
+class Rollout:
+    """The causal student of one run: block-causal attention installed on the trainer's backbone (active
+    only in the student's own forwards), the clip's chunks, and the rollout."""
+
+    def __init__(self, distiller):
+        if distiller.dist.world > 1:
+            raise ValueError("task ar trains in one process for now (its chunk forwards are not reduced by DDP): "
+                             "run it without torchrun or accelerate launch")
+        model, cfg = distiller.model, distiller.cfg
+        self.d = distiller
+        self.frames = model.latent_shape(1, model.num_frames, model.height, model.width)[2]
+        self.bounds = chunk_bounds(self.frames, cfg.chunk_frames)
+        if len(self.bounds) < 2:
+            raise ValueError(f"a clip of {self.frames} latent frame is a single chunk, nothing to generate after it: "
+                             "train the causal student on more frames")
+        self.causal = CausalAttention(distiller.transformer, cfg.chunk_frames).install()
+
+    def lora_info(self) -> dict:
+        """What a sampler needs to run the student (written to its lora_config.json)."""
+        chunk = self.d.cfg.chunk_frames
+        return {"causal": True, "chunk_frames": chunk, "trained_latent_frames": self.frames,
+                "window_frames": default_window(self.frames, chunk)}
+
+    def sample(self, real, grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rolled-out clip of x0 predictions (with gradient through step k of every chunk when `grad`)
+        and the student time t_k it was produced at, per sample (the trainer's `_student_sample` contract)."""
+        d, t_list = self.d, self.d.cfg.t_list
+        exit_step = int(torch.randint(0, len(t_list) - 1, (1,), generator=d.gen))
+        t_exit = t_list[exit_step]
+        paired = d.cfg.student_input == "paired"
+        d.adapters.use(STUDENT)
+        network = d.dist.trained(STUDENT) if grad else d.transformer
+        cache = self.causal.new_cache()
+        chunks = []
+        for index, (first, stop) in enumerate(self.bounds):
+            real_chunk = real.latents[:, :, first:stop]
+            part = real.condition[:, :, first:stop] if real.condition is not None else None
+            if paired:
+                x, start = add_noise(real_chunk, d._randn(real_chunk), t_exit), exit_step
+            else:
+                x, start = d._randn(real_chunk), 0
+            with torch.no_grad(), self.causal.attend(cache):
+                for j in range(start, exit_step):
+                    x0 = x0_from_velocity(x, t_list[j], velocity(d.transformer, x, t_list[j], real.cond, part))
+                    x = add_noise(x0, d._randn(x0), t_list[j + 1])
+            with torch.set_grad_enabled(grad), self.causal.attend(cache):
+                x0 = x0_from_velocity(x, t_exit, velocity(network, x, t_exit, real.cond, part))
+            if index < len(self.bounds) - 1:
+                with torch.no_grad(), self.causal.attend(cache, commit=True):
+                    velocity(d.transformer, x0.detach(), 0.0, real.cond, part)
+            chunks.append(x0)
+        return torch.cat(chunks, dim=2), torch.full((x0.shape[0],), t_exit, device=x0.device)
+
+    def write_previews(self, seeds: tuple[int, ...]) -> list[Path]:
+        """The causal student's previews, sampled as `sample` runs it (chunk by chunk with the cache), named
+        and reported as the other students' previews are (engine/distill/previews.py)."""
+        d = self.d
+        model, paths = d.model, []
+        for i, prompt in enumerate(d.preview_prompts):
+            cond = d.preview_cond[i: i + 1].expand(len(seeds), -1, -1)
+            shape = model.latent_shape(len(seeds), model.num_frames, model.height, model.width)
+            with torch.no_grad(), d.adapters.using(STUDENT), d._autocast():
+                latents = causal_sample(d.transformer, shape, cond, tuple(d.cfg.t_list), list(seeds),
+                                        d.cfg.chunk_frames, dtype=torch.float32)
+            scale = max(1, 256 // max(model.height, model.width))
+            for seed, video in zip(seeds, model.decode(latents)):
+                path = write_mp4(d.out / "samples" / f"step{d.step}-prompt{i}-seed{seed}.mp4", video,
+                                 fps=model.fps, scale=scale)
+                d.tracking.video(f"preview/prompt{i}-seed{seed}", video, path, model.fps, d.step)
+                d.cb.on_artifact("video", path, f"step {d.step}: {prompt} (seed {seed}, causal)")
+                paths.append(path)
+        if paths:
+            write_record(paths[0].parent, d.preview_prompts, seeds, d.cfg.task)
+        return paths
