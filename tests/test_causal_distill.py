@@ -130,3 +130,4 @@ def test_distill_task_ar_then_sample_65_frames_on_the_command_line(tmp_path):
                         "--seeds", "1", "--out", str(tmp_path / "long"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert probe_frame_count(tmp_path / "long" / "seed1.mp4") == 65
+    assert "5 network evaluations each per chunk (a causal student)" in result.stderr  # 4 steps and the commit

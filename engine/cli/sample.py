@@ -65,7 +65,10 @@ def cmd_sample(args) -> int:
         shown.close()
     for path in result.paths:
         print(path)
-    print(f"{len(result.paths)} video(s), {result.nfe} network evaluations each, {result.seconds:.2f} s", file=sys.stderr)
+    from ..generation.causal_sampling import causal_layout
+
+    each = "each per chunk (a causal student)" if causal_layout(cfg.lora) else "each"
+    print(f"{len(result.paths)} video(s), {result.nfe} network evaluations {each}, {result.seconds:.2f} s", file=sys.stderr)
     return 0
 
 
