@@ -1,5 +1,6 @@
 """The Compare tab: one prompt and seed through the teacher (50 steps with CFG), a DMD2 student and a DFD
-student (4 steps each), side by side and as one synchronized composite video, with NFE and wall time.
+student (4 steps each), side by side and as one synchronized composite video, with NFE and wall time. For
+an image-to-video base all three start from the same uploaded first frame (studio/frames.py).
 
 Sampling runs as `sample` jobs that the worker runs (every base but the tiny built-in world on a CPU: the
 worker lets one job hold the GPU at a time), the page polling until they are done; or, unticked, in the web
@@ -16,7 +17,7 @@ import gradio as gr
 import engine
 from engine import ModelError, Rendered, side_by_side, world, write_mp4
 
-from . import lineup, sample_jobs
+from . import frames, lineup, sample_jobs
 from .access import LOCAL, Access
 from .files import cache_key
 from .zerogpu import on_gpu, sampling_seconds
@@ -42,6 +43,8 @@ class Plan:
     seed: int
     steps: int
     guidance: float
+    image: Path | None = None  # the stored first frame of an image-to-video request
+    request: tuple = ()  # the request as the job path replans it (the stored frame, not the upload)
 
 
 def student_choices(data_dir, base: str, method: str) -> list[tuple[str, str]]:
@@ -54,9 +57,10 @@ def _missing(method: str, base: str) -> str:
 
 
 def plan(data_dir: Path, public_dir: Path, base: str, prompt: str, seed, dmd2_key: str | None, dfd_key: str | None,
-         steps: int = 50, guidance: float = 5.0, access: Access = LOCAL) -> Plan:
-    """Check the request and name its cache folder (settings + weights). Raises ValueError.
-    access: which server folders and hub ids a visitor may name (studio/access.py)."""
+         steps: int = 50, guidance: float = 5.0, frame=None, access: Access = LOCAL) -> Plan:
+    """Check the request and name its cache folder (settings + weights + first frame). Raises ValueError.
+    frame: the uploaded first frame (image-to-video bases only); access: which server folders and hub ids a
+    visitor may name (studio/access.py)."""
     base, prompt = (base or "").strip(), (prompt or "").strip()
     access.check_model(base)  # before the base is looked at: a refused folder or hub id is never read or fetched
     if not prompt:
@@ -69,9 +73,12 @@ def plan(data_dir: Path, public_dir: Path, base: str, prompt: str, seed, dmd2_ke
             contenders[slot] = lineup.find(data_dir, base, key)
         else:
             missing[slot] = _missing(slot, base)
+    image = frames.checked(data_dir, base, frame)
     versions = [lineup.weights_version(c) for c in contenders.values()]
-    folder = public_dir / "compare" / cache_key(versions, prompt, int(seed), int(steps), float(guidance))
-    return Plan(contenders, missing, folder, prompt, int(seed), int(steps), float(guidance))
+    framed = (image.name,) if image else ()  # a text-to-video request keeps the key it always had
+    folder = public_dir / "compare" / cache_key(versions, prompt, int(seed), int(steps), float(guidance), *framed)
+    request = (base, prompt, int(seed), dmd2_key, dfd_key, int(steps), float(guidance), str(image) if image else None)
+    return Plan(contenders, missing, folder, prompt, int(seed), int(steps), float(guidance), image, request)
 
 
 def _label(slot: str, contender: lineup.Contender, p: Plan, nfe: int) -> str:
@@ -96,7 +103,8 @@ def write_results(p: Plan, rendered: dict[str, Rendered], job_seconds: bool = Fa
     write_mp4(p.folder / "composite.mp4", side_by_side(clips, labels, scale=scale), fps=fps)
     timing = "job time (model loading included)" if job_seconds else "sampling and decoding, model loading excluded"
     (p.folder / "meta.json").write_text(json.dumps({"prompt": p.prompt, "seed": p.seed, "slots": slots,
-                                                    "timing": timing}, indent=2))
+                                                    "timing": timing, "frame": p.image.name if p.image else None},
+                                                   indent=2))
 
 
 def read_results(p: Plan) -> CompareResult:
@@ -106,17 +114,20 @@ def read_results(p: Plan) -> CompareResult:
         result.videos[slot] = str(p.folder / f"{slot}.mp4")
         result.captions[slot] = f"**{info['label']}** · NFE {info['nfe']} · {info['seconds']:.2f} s"
     result.composite = str(p.folder / "composite.mp4")
-    result.note = f"*{p.prompt}*, seed {p.seed}. Wall time: {meta.get('timing', 'sampling and decoding')}, on this machine."
+    start = ", all from the same first frame" if meta.get("frame") else ""
+    result.note = (f"*{p.prompt}*, seed {p.seed}{start}. Wall time: {meta.get('timing', 'sampling and decoding')}, "
+                   "on this machine.")
     return result
 
 
 def compare(data_dir: Path, public_dir: Path, base: str, prompt: str, seed, dmd2_key: str | None,
-            dfd_key: str | None, steps: int = 50, guidance: float = 5.0, access: Access = LOCAL) -> CompareResult:
+            dfd_key: str | None, steps: int = 50, guidance: float = 5.0, frame=None,
+            access: Access = LOCAL) -> CompareResult:
     """Sample in this process (cached by settings and weights). Raises ValueError / ModelError."""
-    p = plan(data_dir, public_dir, base, prompt, seed, dmd2_key, dfd_key, steps, guidance, access)
+    p = plan(data_dir, public_dir, base, prompt, seed, dmd2_key, dfd_key, steps, guidance, frame, access)
     if not (p.folder / "meta.json").is_file():
         render = on_gpu(lineup.render, sampling_seconds(1, p.steps))  # a lent GPU on ZeroGPU, else as is
-        rendered = {slot: render(c, p.prompt, [p.seed], steps=p.steps, guidance=p.guidance)
+        rendered = {slot: render(c, p.prompt, [p.seed], steps=p.steps, guidance=p.guidance, image=p.image)
                     for slot, c in p.contenders.items()}
         write_results(p, rendered)
     return read_results(p)
@@ -126,7 +137,7 @@ def queue(data_dir: Path, public_dir: Path, *request, access: Access = LOCAL
           ) -> tuple[CompareResult | None, sample_jobs.Pending | None]:
     """The job path: (cached result, None) when these settings were sampled before, else (None, pending jobs)."""
     p = plan(data_dir, public_dir, *request, access=access)
-    return sample_jobs.queue(data_dir, p, request, list(p.contenders.values()), [p.seed], read_results)
+    return sample_jobs.queue(data_dir, p, p.request, list(p.contenders.values()), [p.seed], read_results)
 
 
 def poll(data_dir: Path, public_dir: Path, pending: sample_jobs.Pending) -> tuple[CompareResult | None, str]:
@@ -159,6 +170,8 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
                            elem_id="compare-dmd2-student")
         dfd = gr.Dropdown(label="DFD student", choices=[], scale=1, info="shipped or from a finished job",
                           elem_id="compare-dfd-student")
+        frame = gr.Image(type="filepath", sources=["upload"], label=frames.LABEL, visible=frames.shown(base), scale=1,
+                         height=160, elem_id="compare-frame")  # image-to-video bases: every model starts from it
         with gr.Accordion("Teacher sampling and where to run", open=False):
             steps = gr.Slider(1, 100, value=50, step=1, label="Teacher steps", info="Euler steps (paper: 50)")
             guidance = gr.Slider(1.0, 10.0, value=5.0, step=0.5, label="Teacher CFG", info="uncond + s * (cond - uncond)")
@@ -182,8 +195,8 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
     poll_timer = gr.Timer(2.0, active=False)
     outputs = slot_outputs + [composite, note]
 
-    def on_run(base_v, prompt_v, seed_v, dmd2_v, dfd_v, steps_v, guidance_v, as_jobs_v):
-        request = (base_v, prompt_v, seed_v, dmd2_v, dfd_v, steps_v, guidance_v)
+    def on_run(base_v, prompt_v, seed_v, dmd2_v, dfd_v, steps_v, guidance_v, as_jobs_v, frame_v=None):
+        request = (base_v, prompt_v, seed_v, dmd2_v, dfd_v, steps_v, guidance_v, frame_v)
         try:
             access.check_model((base_v or "").strip())
             refusal = lineup.in_web_process_refusal((base_v or "").strip(), as_jobs_v)
@@ -227,11 +240,18 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
         return updates
 
     inputs = [base_box, prompt, seed, dmd2, dfd, steps, guidance]
-    run.click(on_run, [*inputs, as_jobs], [*outputs, pending, poll_timer], api_visibility="private")
+    run.click(on_run, [*inputs, as_jobs, frame], [*outputs, pending, poll_timer], api_visibility="private")
     poll_timer.tick(on_poll, [pending], [*outputs, pending, poll_timer], show_progress="hidden", api_visibility="private")
     base_box.submit(refresh_students, [base_box, dmd2, dfd], [dmd2, dfd], api_visibility="private")
     base_box.submit(lambda base_v: gr.update(value=engine.samples_in_jobs((base_v or "").strip())) if allowed(base_v)
                     else gr.update(), [base_box], [as_jobs], api_visibility="private")
+
+    def show_frame(base_v):
+        """The first-frame box follows the base: shown for an image-to-video one, emptied and hidden otherwise."""
+        visible = allowed(base_v) and frames.shown(base_v)
+        return gr.update(visible=True) if visible else gr.update(visible=False, value=None)
+
+    base_box.submit(show_frame, [base_box], [frame], api_visibility="private")
 
     def on_load(base_v, prompt_v, seed_v, dmd2_v, dfd_v, steps_v, guidance_v):
         """On open: the students known now, and the comparison of the first prompt (cached after the first time),
@@ -242,10 +262,11 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
             return [dmd2_u, dfd_u, *([None, ""] * len(SLOTS)), None, note]
         try:
             shown = _outputs(compare(data_dir, public_dir, base_v, prompt_v, seed_v, dmd2_u["value"], dfd_u["value"],
-                                     steps_v, guidance_v, access))
+                                     steps_v, guidance_v, access=access))
         except (ValueError, ModelError) as err:
             shown = [None, ""] * len(SLOTS) + [None, f"Could not sample: {err}"]
         return [dmd2_u, dfd_u, *shown]
 
     return {"inputs": inputs, "students": [dmd2, dfd], "outputs": outputs, "refresh_students": refresh_students,
-            "on_load": on_load, "base": base_box, "as_jobs": as_jobs, "on_run": on_run}
+            "on_load": on_load, "base": base_box, "as_jobs": as_jobs, "on_run": on_run, "frame": frame,
+            "show_frame": show_frame}

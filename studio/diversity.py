@@ -1,7 +1,8 @@
 """The Diversity tab: N seeds of one prompt through several models, as a video grid and a still-frame grid,
 with a table of metrics and bar charts per model. On the shapes world the recognizer measures exactly
 (modes, named attributes); on any other base the feature models named on the page do: diversity (paper
-Eq. 26) on CLIP and DINOv2 features, CLIP prompt adherence; colour and motion everywhere.
+Eq. 26) on CLIP and DINOv2 features, CLIP prompt adherence; colour and motion everywhere. For an
+image-to-video base every model and seed starts from the same uploaded first frame (studio/frames.py).
 
 Like Compare, it samples through `sample` jobs (the worker, one GPU holder at a time) for every base but
 the tiny built-in world on a machine without a GPU, which it samples in the web process."""
@@ -18,7 +19,7 @@ import pandas as pd
 import engine
 from engine import ModelError, Rendered, still_grid, video_grid, world, write_mp4, write_png
 
-from . import lineup, sample_jobs
+from . import frames, lineup, sample_jobs
 from .access import LOCAL, Access
 from .files import cache_key
 from .measures import check_features, clip_metrics, default_features
@@ -53,6 +54,8 @@ class Plan:
     steps: int
     guidance: float
     features: str = ""  # the feature models, checked: clip:MODEL,dinov2:MODEL
+    image: Path | None = None  # the stored first frame of an image-to-video request
+    request: tuple = ()  # the request as the job path replans it (the stored frame, not the upload)
 
 
 def model_choices(data_dir, base: str) -> list[tuple[str, str]]:
@@ -60,10 +63,12 @@ def model_choices(data_dir, base: str) -> list[tuple[str, str]]:
 
 
 def plan(data_dir: Path, public_dir: Path, base: str, prompt: str, n_seeds: int, keys: list[str],
-         steps: int = 50, guidance: float = 5.0, features: str | None = None, access: Access = LOCAL) -> Plan:
-    """Check the request and name its cache folder (settings + weights + feature models). Raises ValueError.
-    `features` None: the app's default feature models. access: which server folders and hub ids a visitor
-    may name (studio/access.py); the app's own DFD_STUDIO_FEATURES always pass."""
+         steps: int = 50, guidance: float = 5.0, features: str | None = None, frame=None,
+         access: Access = LOCAL) -> Plan:
+    """Check the request and name its cache folder (settings + weights + feature models + first frame).
+    Raises ValueError. `features` None: the app's default feature models. frame: the uploaded first frame
+    (image-to-video bases only). access: which server folders and hub ids a visitor may name
+    (studio/access.py); the app's own DFD_STUDIO_FEATURES always pass."""
     base, prompt = (base or "").strip(), (prompt or "").strip()
     access.check_model(base)  # before the base is looked at: a refused folder or hub id is never read or fetched
     if not prompt:
@@ -82,9 +87,13 @@ def plan(data_dir: Path, public_dir: Path, base: str, prompt: str, n_seeds: int,
     else:
         access.check_feature_models(features, owners=default_features())  # before check_features fetches a config
         features = check_features(features)
+    image = frames.checked(data_dir, base, frame)
+    framed = (image.name,) if image else ()  # a text-to-video request keeps the key it always had
     folder = public_dir / "diversity" / cache_key([lineup.weights_version(c) for c in contenders], prompt, n,
-                                                   int(steps), float(guidance), features)
-    return Plan(contenders, folder, base, prompt, list(range(1, n + 1)), int(steps), float(guidance), features)
+                                                   int(steps), float(guidance), features, *framed)
+    request = (base, prompt, n, keys, int(steps), float(guidance), features, str(image) if image else None)
+    return Plan(contenders, folder, base, prompt, list(range(1, n + 1)), int(steps), float(guidance), features,
+                image, request)
 
 
 def write_results(p: Plan, rendered: list[Rendered]) -> None:
@@ -119,13 +128,15 @@ def read_results(p: Plan) -> DiversityResult:
 
 
 def run(data_dir: Path, public_dir: Path, base: str, prompt: str, n_seeds: int, keys: list[str],
-        steps: int = 50, guidance: float = 5.0, features: str | None = None, access: Access = LOCAL) -> DiversityResult:
+        steps: int = 50, guidance: float = 5.0, features: str | None = None, frame=None,
+        access: Access = LOCAL) -> DiversityResult:
     """Sample seeds 1..N of every chosen model in this process (cached by settings and weights), measure,
     and write the grids into the public folder. Raises ValueError / ModelError."""
-    p = plan(data_dir, public_dir, base, prompt, n_seeds, keys, steps, guidance, features, access)
+    p = plan(data_dir, public_dir, base, prompt, n_seeds, keys, steps, guidance, features, frame, access)
     if not (p.folder / "meta.json").is_file():
         render = on_gpu(lineup.render, sampling_seconds(len(p.seeds), p.steps))  # a lent GPU on ZeroGPU, else as is
-        write_results(p, [render(c, p.prompt, p.seeds, steps=p.steps, guidance=p.guidance) for c in p.contenders])
+        write_results(p, [render(c, p.prompt, p.seeds, steps=p.steps, guidance=p.guidance, image=p.image)
+                          for c in p.contenders])
     return read_results(p)
 
 
@@ -133,7 +144,7 @@ def queue(data_dir: Path, public_dir: Path, *request, access: Access = LOCAL
           ) -> tuple[DiversityResult | None, sample_jobs.Pending | None]:
     """The job path: (cached result, None), or (None, the sample jobs queued)."""
     p = plan(data_dir, public_dir, *request, access=access)
-    return sample_jobs.queue(data_dir, p, request, p.contenders, p.seeds, read_results)
+    return sample_jobs.queue(data_dir, p, p.request, p.contenders, p.seeds, read_results)
 
 
 def poll(data_dir: Path, public_dir: Path, pending: sample_jobs.Pending) -> tuple[DiversityResult | None, str]:
@@ -168,6 +179,8 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
                               elem_id="diversity-as-jobs",
                               info="the worker samples (on for every base but the built-in world on a CPU); this "
                                    "page shows the result when done")
+        frame = gr.Image(type="filepath", sources=["upload"], label=frames.LABEL, visible=frames.shown(base), scale=1,
+                         height=160, elem_id="diversity-frame")  # image-to-video bases: every clip starts from it
     features = gr.Textbox(value=default_features(), label="Feature models", elem_id="diversity-features",
                           placeholder="clip:openai/clip-vit-large-patch14,dinov2:facebook/dinov2-large",
                           info="outside the shapes world: diversity on these encoders, prompt adherence on the CLIP "
@@ -191,8 +204,8 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
     outputs = [grid, stills, table, div_plot, named_plot, adherence_plot, note]
     keep = [gr.skip() for _ in outputs[:-1]]
 
-    def on_run(base_v, prompt_v, n_v, keys_v, as_jobs_v, features_v):
-        request = (base_v, prompt_v, n_v, keys_v, 50, 5.0, features_v or "")
+    def on_run(base_v, prompt_v, n_v, keys_v, as_jobs_v, features_v, frame_v=None):
+        request = (base_v, prompt_v, n_v, keys_v, 50, 5.0, features_v or "", frame_v)
         try:
             access.check_model((base_v or "").strip())
             refusal = lineup.in_web_process_refusal((base_v or "").strip(), as_jobs_v)
@@ -243,11 +256,17 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
             return gr.update()
         return gr.update(value=engine.samples_in_jobs((base_v or "").strip()))
 
-    run_button.click(on_run, [base_box, prompt, n_seeds, models, as_jobs, features], [*outputs, pending, poll_timer],
-                     api_visibility="private")
+    def show_frame(base_v):
+        """The first-frame box follows the base: shown for an image-to-video one, emptied and hidden otherwise."""
+        visible = allowed(base_v) and frames.shown(base_v)
+        return gr.update(visible=True) if visible else gr.update(visible=False, value=None)
+
+    run_button.click(on_run, [base_box, prompt, n_seeds, models, as_jobs, features, frame],
+                     [*outputs, pending, poll_timer], api_visibility="private")
     poll_timer.tick(on_poll, [pending], [*outputs, pending, poll_timer], show_progress="hidden", api_visibility="private")
     base_box.submit(refresh_models, [base_box, models], [models], api_visibility="private")
     base_box.submit(refresh_placement, [base_box], [as_jobs], api_visibility="private")
+    base_box.submit(show_frame, [base_box], [frame], api_visibility="private")
     return {"models": models, "base": base_box, "as_jobs": as_jobs, "refresh_models": refresh_models,
-            "refresh_placement": refresh_placement,
+            "refresh_placement": refresh_placement, "frame": frame, "show_frame": show_frame,
             "on_run": on_run, "on_poll": on_poll}

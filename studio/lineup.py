@@ -89,10 +89,13 @@ def find(data_dir: str | Path, base: str, key: str) -> Contender:
     raise ValueError(f"no student {key!r} any more; pick one from the list (it refreshes when the tab opens)")
 
 
-def render(contender: Contender, prompt: str, seeds: list[int], steps: int = 50, guidance: float = 5.0) -> Rendered:
+def render(contender: Contender, prompt: str, seeds: list[int], steps: int = 50, guidance: float = 5.0,
+           image: str | Path | None = None) -> Rendered:
     """Sample one clip per seed (the teacher with `steps` and CFG `guidance`; a student on its own
-    few-step time list). Raises ValueError (bad settings) or ModelError."""
-    return engine.render(contender.base, prompt, seeds, steps=steps, guidance=guidance, lora_dir=contender.lora_dir)
+    few-step time list), from the first frame `image` for an image-to-video base. Raises ValueError (bad
+    settings) or ModelError."""
+    return engine.render(contender.base, prompt, seeds, steps=steps, guidance=guidance, lora_dir=contender.lora_dir,
+                         image=image)
 
 
 def weights_version(contender: Contender) -> tuple:

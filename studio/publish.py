@@ -17,7 +17,7 @@ import engine
 import engine.jobs as jobs_api
 from engine import ModelError, publish, student_t_list, world, write_mp4
 
-from . import lineup
+from . import frames, lineup
 from .files import cache_key, expose, staging_folder
 from .measures import clip_metrics
 
@@ -60,8 +60,20 @@ def _job_settings(data_dir, key: str) -> tuple[dict, dict]:
     return settings, {f"final {k}": round(v, 5) for k, v in last.items()}
 
 
+def _training_previews(student: lineup.Contender) -> tuple[list[tuple[Path, str]], dict]:
+    """An image-to-video student's card samples: its run's last previews, captioned with their prompts
+    (the frame they start from is a training clip's, which this page has no other copy of)."""
+    previews = publish.training_previews(student.lora_dir)
+    if not previews:
+        raise ValueError(f"the image-to-video student {student.key} has no training previews to show on its card; "
+                         "publish it with `python -m engine publish` instead, or retrain it to write them")
+    return previews, {}
+
+
 def samples_and_metrics(data_dir: Path, student: lineup.Contender) -> tuple[list[tuple[Path, str]], dict]:
     """Sample videos (cached next to the staging folder) and evaluation metrics of a student."""
+    if frames.base_task(student.base, fetch=False) == "i2v":
+        return _training_previews(student)
     folder = staging_folder(data_dir) / ".samples" / cache_key(lineup.weights_version(student))
     meta = folder / "meta.json"
     if not meta.is_file():

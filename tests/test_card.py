@@ -68,3 +68,67 @@ def test_a_studio_jobs_student_finds_its_runs_previews_and_config_in_the_job_fol
     other = tmp_path / "somewhere" / "lora"  # a folder merely named lora, not in a run: itself
     other.mkdir(parents=True)
     assert run_folder(other) == other and training_previews(other) == []
+
+
+# --- an image-to-video student --------------------------------------------------------------------------
+
+CHECK_I2V_AGAINST_THE_ENGINE = """
+# The card's pipeline call, on its latents, against the engine's student sampler from the same seed and frame.
+import json
+from engine.generation.sampling import student_sample
+from engine.models.base import load_base_model
+from engine.models.conditioning import read_first_frame
+assert video.shape == (5, 16, 16, 3), video.shape
+assert [round(float(s), 4) for s in pipe.scheduler.sigmas] == T_LIST
+torch.manual_seed(1)
+kwargs = dict(num_inference_steps=len(T_LIST) - 1, guidance_scale=1.0, num_frames=5, height=16, width=16)
+latents = pipe(image=image, prompt=PROMPT, output_type="latent", **kwargs).frames
+embeds = pipe.encode_prompt(PROMPT, do_classifier_free_guidance=False, max_sequence_length=512)[0]  # __call__'s default
+condition = load_base_model(BASE, device="cpu").condition_latents(read_first_frame(FRAME, 16, 16)[None], 5)
+torch.manual_seed(1)
+noise = torch.randn(latents.shape)
+ours = student_sample(pipe.transformer, noise, embeds, tuple(T_LIST), condition=condition)
+print(json.dumps({"max_diff": float((ours - latents).abs().max()), "scale": float(ours.abs().max())}))
+"""
+
+
+def test_an_i2v_students_card_says_so_and_its_snippet_samples_from_the_frame_like_the_engine(tmp_path):
+    import re
+    import subprocess
+    import sys
+
+    import numpy as np
+    from PIL import Image
+
+    from engine.hub import publish
+    from engine.models.students import student_t_list
+    from tiny_wan import save_captioned_clips, save_small_i2v, train_tiny_i2v_student
+
+    base = save_small_i2v(tmp_path / "i2v")
+    student = train_tiny_i2v_student(base, save_captioned_clips(tmp_path / "clips"), tmp_path / "student")
+    record = training_record(student)
+    assert record["task"] == "i2v"  # from the run's distill_config.json
+    card = model_card(CardInfo(repo_id="me/i2v-dmd2", base=str(base), method="dmd2", t_list=student_t_list(student),
+                               **record))
+    front = yaml.safe_load(card.split("---")[1])
+    assert front["pipeline_tag"] == "image-to-video" and "image-to-video" in front["tags"]
+    assert "A 4-step image-to-video student LoRA" in card and "This is an **image-to-video** LoRA" in card
+    assert "--image first_frame.png" in card and "through the WanImageToVideo node" in card
+    t2v = model_card(CardInfo(repo_id="me/t2v", base="shapes-tiny", method="dmd2", steps=4, t_list=[0.999, 0.0]))
+    assert "WanImageToVideoPipeline" not in t2v and "pipeline_tag: text-to-video" in t2v
+
+    frame = tmp_path / "frame.png"
+    Image.fromarray(np.random.default_rng(5).integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(frame)
+    staged = publish.stage_folder(student, tmp_path / "staged", card)
+    [code] = re.findall(r"```python\n(.*?)```", card, re.S)
+    assert "WanImageToVideoPipeline.from_pretrained" in code and "pipe(image=image, prompt=" in code
+    code = (code.replace('"me/i2v-dmd2"', repr(str(staged)))  # the pushed repo, here its staged folder
+            .replace('"<the base\'s local folder>"', repr(str(base))).replace('"first_frame.png"', repr(str(frame)))
+            .replace("torch.bfloat16", "torch.float32").replace('.to("cuda")', ""))  # this test runs on a CPU
+    prompt = re.search(r"prompt=(\"[^\"]+\")", code).group(1)
+    script = code + f"\nPROMPT = {prompt}\nBASE = {str(base)!r}\nFRAME = {str(frame)!r}\n" + CHECK_I2V_AGAINST_THE_ENGINE
+    done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["max_diff"] < 1e-4 * max(1.0, result["scale"]), result

@@ -47,3 +47,40 @@ def save_tiny_wan_i2v(folder: Path) -> Path:
             stale.unlink()
     pipe.save_pretrained(folder)
     return folder
+
+
+I2V_SHAPE = {"num_frames": 5, "height": 16, "width": 16}  # the tiny I2V's smallest video: 4k+1 frames, 16-px multiples
+
+
+def save_small_i2v(folder: Path) -> Path:
+    """The tiny I2V pipeline with a dfd_studio.json naming its smallest video, so the studio and the
+    samplers make 5 frames of 16 x 16 by default."""
+    import json
+
+    save_tiny_wan_i2v(folder)
+    (folder / "dfd_studio.json").write_text(json.dumps({**I2V_SHAPE, "fps": 16}))
+    return folder
+
+
+def save_captioned_clips(folder: Path) -> Path:
+    """Three random captioned clips (12 frames of 40 x 48 at 8 fps): distillation data of the real-data path."""
+    import numpy as np
+
+    from engine.media.video import write_mp4
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i, caption in enumerate(["a red circle moving left", "a cat", "a dog moving left"]):
+        write_mp4(folder / f"clip{i}.mp4", rng.integers(0, 255, (12, 40, 48, 3), dtype=np.uint8), fps=8)
+        (folder / f"clip{i}.txt").write_text(caption)
+    return folder
+
+
+def train_tiny_i2v_student(base: Path, data: Path, out: Path) -> Path:
+    """A 2-step DMD2 image-to-video student of `base` (one student update, so its LoRA is not zero)."""
+    from engine.config.distill import DistillConfig
+    from engine.distill.trainer import Distiller
+
+    cfg = DistillConfig(base=str(base), data=str(data), task="i2v", steps=2, batch_size=2, student_update_freq=2,
+                        lora_rank=4, checkpoint_every=2, seed=3, **I2V_SHAPE)
+    return Distiller(cfg, out).train()

@@ -9,6 +9,10 @@ noise. In diffusers that is FlowMatchEulerDiscreteScheduler with `stochastic_sam
 (the times are used as given) on the sigmas t_list[:-1]; WanPipeline asks its scheduler for
 `num_inference_steps` times and takes no sigmas, so the card's snippet hands the scheduler the student's
 sigmas. In ComfyUI it is the `lcm` sampler (x0, then fresh noise) on ManualSigmas = the t_list.
+
+An image-to-video student (its run's task "i2v", recorded in distill_config.json) is a LoRA of an
+image-to-video base: its card says so and loads it in WanImageToVideoPipeline, which takes the first frame
+as `image` and asks its scheduler for times the same way.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ class CardInfo:
     data_forcing_prob: float | None = None  # DFD's p; found in `settings` when not given
     evaluation: str = ""  # a Markdown table from `engine evaluate` (evaluate.to_markdown), when one was run
     dtype: str = "fp32"  # how the published LoRA files store their weights
+    task: str = "t2v"  # what the student generates: t2v (from a caption), i2v (from a first frame and a caption)
 
 
 def hub_id_of(base: str) -> str | None:
@@ -95,7 +100,7 @@ def training_previews(lora_dir: str | Path) -> list[tuple[Path, str]]:
 
 def training_record(lora_dir: str | Path) -> dict:
     """CardInfo fields a student folder records about its run (distill_config.json, lora_config.json):
-    steps, student_update_freq, data_forcing_prob (DFD only). Missing files give fewer fields."""
+    steps, student_update_freq, task, data_forcing_prob (DFD only). Missing files give fewer fields."""
     record = {}
     for path in (Path(lora_dir) / "lora_config.json", run_folder(lora_dir) / "distill_config.json"):  # the run's wins
         if path.is_file():
@@ -104,6 +109,8 @@ def training_record(lora_dir: str | Path) -> dict:
             except (OSError, ValueError):
                 continue
     out = {key: record[key] for key in ("steps", "student_update_freq") if record.get(key) is not None}
+    if isinstance(record.get("task"), str):
+        out["task"] = record["task"]
     if record.get("method") == "dfd" and record.get("data_forcing_prob") is not None:
         out["data_forcing_prob"] = record["data_forcing_prob"]
     return out
@@ -137,12 +144,16 @@ def _caption_prompt(caption: str) -> str:
     return re.sub(r"\s*\((?:step \d+, )?seed \d+\)$", "", caption)
 
 
+def _kind(info: CardInfo) -> str:
+    return "image-to-video" if info.task == "i2v" else "text-to-video"
+
+
 def front_matter(info: CardInfo, base_hub_id: str | None) -> list[str]:
-    lines = ["---", "library_name: diffusers", "pipeline_tag: text-to-video", f"license: {info.license}"]
+    lines = ["---", "library_name: diffusers", f"pipeline_tag: {_kind(info)}", f"license: {info.license}"]
     if base_hub_id:
         lines += [f"base_model: {_yaml_str(base_hub_id)}"]
     lines += ["base_model_relation: adapter"]
-    lines += ["tags:", "  - lora", "  - text-to-video", "  - distillation", f"  - {info.method}", "  - dfd-studio"]
+    lines += ["tags:", "  - lora", f"  - {_kind(info)}", "  - distillation", f"  - {info.method}", "  - dfd-studio"]
     if info.samples:  # the Hub shows these as the card's gallery
         lines += ["widget:"]
         for path, caption in info.samples:
@@ -167,46 +178,76 @@ def _training_rows(info: CardInfo) -> list[str]:
     return rows + [f"| {_cell(k)} | {_cell(v)} |" for k, v in info.settings.items() if k not in shown]
 
 
-def _builtin_size(base: str) -> str:
-    """`num_frames=..., height=..., width=..., max_sequence_length=...` of the built-in base (its own size
-    and prompt length; WanPipeline's defaults are Wan's 81 x 480 x 832 and 512 tokens)."""
+def _local_folder(base: str) -> Path | None:
+    """The base's pipeline folder on this machine: the built-in base's, or the folder `base` names."""
+    if base in BUILTIN_MODELS:
+        return BUILTIN_MODELS[base]
+    folder = Path(base).expanduser()
+    return folder if (folder / "model_index.json").is_file() else None
+
+
+def _needs_engine(folder: Path | None) -> bool:
+    """A folder of DFD Studio's own kind (its model_index.json names our autoencoder class), which only
+    loads after that class is imported."""
     try:
-        meta = json.loads((BUILTIN_MODELS[base] / STUDIO_META).read_text())
-    except (OSError, ValueError, KeyError):
+        return folder is not None and "engine.shapes" in (folder / "model_index.json").read_text()
+    except OSError:
+        return False
+
+
+def _builtin_size(folder: Path | None) -> str:
+    """`num_frames=..., height=..., width=..., max_sequence_length=...` of a base folder that names its own
+    size and prompt length in its dfd_studio.json (WanPipeline's defaults are Wan's 81 x 480 x 832 and
+    512 tokens)."""
+    try:
+        meta = json.loads((folder / STUDIO_META).read_text())
+    except (OSError, ValueError, TypeError):
         return ""
     keys = (("num_frames", "num_frames"), ("height", "height"), ("width", "width"), ("text_len", "max_sequence_length"))
     return "".join(f", {arg}={meta[key]}" for key, arg in keys if key in meta)
 
 
 def diffusers_snippet(info: CardInfo, base_hub_id: str | None) -> list[str]:
-    """Python that loads the base and the LoRA and samples on the student's own times."""
-    builtin = info.base in BUILTIN_MODELS
-    if builtin:
+    """Python that loads the base and the LoRA and samples on the student's own times (for an
+    image-to-video student, from a first frame through WanImageToVideoPipeline)."""
+    i2v = info.task == "i2v"
+    pipeline = "WanImageToVideoPipeline" if i2v else "WanPipeline"
+    folder = _local_folder(info.base)
+    if info.base in BUILTIN_MODELS:
         head = ["import engine.shapes.autoencoder  # defines the built-in base's autoencoder; run in DFD Studio's folder",
-                "", f'pipe = WanPipeline.from_pretrained("engine/assets/{info.base}")']
-        size = _builtin_size(info.base)
+                "", f'pipe = {pipeline}.from_pretrained("engine/assets/{info.base}")']
+        size = _builtin_size(folder)
     else:
         where = base_hub_id or "<the base's local folder>"
-        head = ["", f'pipe = WanPipeline.from_pretrained("{where}", torch_dtype=torch.bfloat16).to("cuda")']
-        size = ""
+        shapes = _needs_engine(folder) and not base_hub_id
+        head = (["import engine.shapes.autoencoder  # the base folder names DFD Studio's autoencoder; run in its folder"]
+                if shapes else []) + ["", f'pipe = {pipeline}.from_pretrained("{where}", torch_dtype=torch.bfloat16).to("cuda")']
+        size = _builtin_size(folder) if folder is not None and not base_hub_id else ""
     steps = len(info.t_list) - 1
+    prompt = '"a red circle moving left on a dark background"'
+    if i2v:
+        call = ['image = load_image("first_frame.png")  # the video starts from this frame',
+                "torch.manual_seed(1)",
+                f"video = pipe(image=image, prompt={prompt}, num_inference_steps={steps}, guidance_scale=1.0{size}).frames[0]"]
+    else:
+        call = ["torch.manual_seed(1)",
+                f"video = pipe({prompt}, num_inference_steps={steps}, guidance_scale=1.0{size}).frames[0]"]
     return [
         "```python",
         "import torch",
-        "from diffusers import FlowMatchEulerDiscreteScheduler, WanPipeline",
+        f"from diffusers import FlowMatchEulerDiscreteScheduler, {pipeline}",
+        *(["from diffusers.utils import load_image"] if i2v else []),
         *head,
         f'pipe.load_lora_weights("{info.repo_id}", weight_name="{LORA_FILE}")',
         "",
         f"T_LIST = {_times(info.t_list)}  # the student's times, from its lora_config.json",
         "# The student's sampler: predict x0 at each time, re-noise it to the next with fresh noise; the times",
-        "# are used as given (shift 1). WanPipeline takes no sigmas, so its scheduler is handed them.",
+        f"# are used as given (shift 1). {pipeline} takes no sigmas, so its scheduler is handed them.",
         "pipe.scheduler = FlowMatchEulerDiscreteScheduler(shift=1.0, stochastic_sampling=True)",
         "set_timesteps = pipe.scheduler.set_timesteps",
         "pipe.scheduler.set_timesteps = lambda *args, device=None, **kwargs: set_timesteps(sigmas=T_LIST[:-1], device=device)",
         "",
-        "torch.manual_seed(1)",
-        f'video = pipe("a red circle moving left on a dark background", num_inference_steps={steps}, '
-        f"guidance_scale=1.0{size}).frames[0]",
+        *call,
         "```",
     ]
 
@@ -219,20 +260,28 @@ def usage(info: CardInfo, base_hub_id: str | None) -> list[str]:
                   "repository), not a Hub model: run this in DFD Studio's folder.", ""]
     elif not base_hub_id:
         lines += [f"The base `{info.base}` is a local folder, not a Hub model: give `from_pretrained` that folder.", ""]
+    i2v = info.task == "i2v"
+    if i2v:
+        lines += ["This is an **image-to-video** LoRA: it loads on the image-to-video base in "
+                  "`WanImageToVideoPipeline` and generates a video that starts from the first frame you give "
+                  "(that pipeline cleans prompts with `ftfy`: `pip install ftfy`).", ""]
     lines += [f"**diffusers**, on the student's {steps} times {times} without classifier-free guidance:", ""]
     lines += diffusers_snippet(info, base_hub_id)
     base_arg = info.base if info.base in BUILTIN_MODELS else (base_hub_id or "<the base's folder>")
+    image_arg = " --image first_frame.png" if i2v else ""
     lines += [
         "",
-        "**DFD Studio** samples on the student's times itself:",
+        "**DFD Studio** samples on the student's times itself" + (" (from the first frame, a PNG/JPG or a video's "
+                                                                   "first frame)" if i2v else "") + ":",
         "",
         "```bash",
-        f'python -m engine sample --base {base_arg} --lora <this repo, downloaded> --prompt "..." --seeds 1-4',
+        f'python -m engine sample --base {base_arg} --lora <this repo, downloaded>{image_arg} --prompt "..." --seeds 1-4',
         "```",
         "",
         f"**ComfyUI**: load `{COMFY_FILE}` (the same weights under the original Wan module names) with "
         "LoraLoaderModelOnly, and sample with SamplerCustom: sampler `lcm` (it predicts x0 and re-noises with "
-        f"fresh noise, as the student was trained to), sigmas from ManualSigmas `{times}`, CFG 1.0.",
+        f"fresh noise, as the student was trained to), sigmas from ManualSigmas `{times}`, CFG 1.0"
+        + (", the first frame given through the WanImageToVideo node as for the base." if i2v else "."),
         "",
     ]
     return lines
@@ -247,7 +296,7 @@ def model_card(info: CardInfo) -> str:
                  else f"`{base_hub_id or info.base}`")
     lines = [
         f"# {name}", "",
-        f"A {steps}-step text-to-video student LoRA for {base_said}, distilled with "
+        f"A {steps}-step {_kind(info)} student LoRA for {base_said}, distilled with "
         f"{method_name(info.method)} in DFD Studio ({info.source or 'a DFD Studio job'}).", "",
         f"The student samples in {steps} network evaluations on its times {_cell(info.t_list)} without "
         "classifier-free guidance; the teacher needs 50 steps with CFG (100 evaluations).", "",

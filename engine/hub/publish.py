@@ -14,12 +14,12 @@ import zipfile
 from pathlib import Path
 
 from ..models.students import COMFY_FILE, LORA_FILE
-from .card import CardInfo, hub_id_of, method_name, model_card, training_record
+from .card import CardInfo, hub_id_of, method_name, model_card, training_previews, training_record
 from .weights import DTYPES, check_dtype, convert_weights
 
 __all__ = ["CardInfo", "COMFY_FILE", "DTYPES", "LICENSES", "LORA_FILE", "STUDENT_FILES", "check_repo_id", "export_zip",
            "hub_id_of", "method_name", "model_card", "pick_token", "push_folder", "redact", "refused", "stage_folder",
-           "training_record"]
+           "training_previews", "training_record"]
 
 STUDENT_FILES = (LORA_FILE, COMFY_FILE, "lora_config.json", "made_by.json")
 LICENSES = ("apache-2.0", "mit", "cc-by-4.0", "cc-by-nc-4.0", "openrail", "other")

@@ -1,0 +1,83 @@
+"""The first frame of an image-to-video request in Compare and Diversity: whether the chosen base takes one,
+and the uploaded image kept in the data folder under a name made from its pixels.
+
+Kept, not read from gradio's upload cache, because sample jobs read it later in the worker's process; named
+by its pixels, so every model of a request starts from the same file and the same frame uploaded again
+finds its cached results."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from PIL import Image
+
+import engine
+from engine import ModelError
+
+LABEL = "First frame"  # the component's label, as refusals name it
+
+
+def base_task(base: str, fetch: bool = True) -> str | None:
+    """"t2v" or "i2v" from the base's files, None when they cannot tell. fetch: a hub id's model_index.json
+    is fetched first when the Hub cache lacks it (ValueError when it cannot be). Call only for a base the
+    visitor may name (studio/access.py)."""
+    base = (base or "").strip()
+    try:
+        task = engine.base_task(base)
+        if task is None and fetch and engine.resolve_model(base)[0] == "hub":
+            engine.check_model(base)  # into the cache, where base_task reads it
+            task = engine.base_task(base)
+    except ModelError as err:
+        raise ValueError(str(err)) from None
+    return task
+
+
+def refusal(base: str, task: str | None, frame) -> str | None:
+    """Why a frame and a base do not go together, or None (an unknown task is left to the sampler)."""
+    if task == "t2v" and frame:
+        return f"{base} is a text-to-video model: remove the {LABEL.lower()}, or pick an image-to-video base"
+    if task == "i2v" and not frame:
+        return (f"{base} is an image-to-video model: upload a {LABEL.lower()} for the teacher and every student "
+                "to start from")
+    return None
+
+
+def store(data_dir: str | Path, uploaded: str | Path) -> Path:
+    """The uploaded image as <data_dir>/uploads/frames/<pixel hash>.png (RGB), written once, atomically.
+    ValueError in one line when it is not an image."""
+    path = Path(uploaded)
+    try:
+        with Image.open(path) as image:
+            rgb = image.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError) as err:  # not an image, truncated, or too large
+        raise ValueError(f"the {LABEL.lower()} {path.name} is not an image this studio can read "
+                         f"({type(err).__name__}); upload a PNG or JPG") from None
+    digest = hashlib.sha256(repr(rgb.size).encode() + rgb.tobytes()).hexdigest()[:16]
+    target = Path(data_dir) / "uploads" / "frames" / f"{digest}.png"
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        rgb.save(tmp, format="PNG")
+        os.replace(tmp, target)
+    return target
+
+
+def checked(data_dir: str | Path, base: str, frame) -> Path | None:
+    """The request's first frame, stored, or None for a text-to-video request; ValueError in one line when
+    the frame and the base do not go together or the frame is not an image."""
+    reason = refusal(base, base_task(base), frame)
+    if reason:
+        raise ValueError(reason)
+    return store(data_dir, frame) if frame else None
+
+
+def shown(base: str) -> bool:
+    """Whether the page shows the first-frame box for this base: unless its files say text-to-video (a hub
+    id not in the cache is not fetched for this)."""
+    try:
+        engine.resolve_model((base or "").strip())  # a name that is no model shows none
+        return base_task(base, fetch=False) != "t2v"
+    except (ValueError, ModelError):
+        return False
