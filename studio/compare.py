@@ -1,6 +1,9 @@
 """The Compare tab: one prompt and seed through the teacher (50 steps with CFG), a DMD2 student and a DFD
 student (4 steps each), side by side and as one synchronized composite video, with NFE and wall time. For
-an image-to-video base all three start from the same uploaded first frame (studio/frames.py).
+an image-to-video base all three start from the same uploaded first frame (studio/frames.py). Under each
+clip its own figures, measured as the Diversity tab measures (studio/measures.py): CLIP prompt adherence
+(with a CLIP model among the app's feature models), whether the clip shows every named attribute (the
+shapes world's recognizer), saturation, contrast, motion and sharpness.
 
 Sampling runs as `sample` jobs that the worker runs (every base but the tiny built-in world on a CPU: the
 worker lets one job hold the GPU at a time), the page polling until they are done; or, unticked, in the web
@@ -20,10 +23,15 @@ from engine import ModelError, Rendered, side_by_side, world, write_mp4
 from . import frames, lineup, sample_jobs
 from .access import LOCAL, Access
 from .files import cache_key
+from .measures import clip_metrics, default_features
 from .zerogpu import on_gpu, sampling_seconds
 
 SLOTS = ("teacher", "dmd2", "dfd")
 SHOWN_SIZE = 256  # small clips are upscaled (nearest) to about this many pixels
+# A clip's own figures, in the order shown; diversity, modes and spreads need several clips, so are not here.
+FIGURES = ("adherence", "named correct", "saturation", "contrast", "motion", "sharpness")
+NO_ADHERENCE = ("Prompt adherence needs a CLIP model: start the studio with DFD_STUDIO_FEATURES=clip:MODEL (a local "
+                "folder or a hub id, e.g. clip:openai/clip-vit-large-patch14).")
 
 
 @dataclass
@@ -76,6 +84,7 @@ def plan(data_dir: Path, public_dir: Path, base: str, prompt: str, seed, dmd2_ke
     image = frames.checked(data_dir, base, frame)
     versions = [lineup.weights_version(c) for c in contenders.values()]
     framed = (image.name,) if image else ()  # a text-to-video request keeps the key it always had
+    framed += ("figures", default_features())  # the figures under each clip are measured by the app's feature models
     folder = public_dir / "compare" / cache_key(versions, prompt, int(seed), int(steps), float(guidance), *framed)
     request = (base, prompt, int(seed), dmd2_key, dfd_key, int(steps), float(guidance), str(image) if image else None)
     return Plan(contenders, missing, folder, prompt, int(seed), int(steps), float(guidance), image, request)
@@ -89,7 +98,7 @@ def _label(slot: str, contender: lineup.Contender, p: Plan, nfe: int) -> str:
 
 def write_results(p: Plan, rendered: dict[str, Rendered], job_seconds: bool = False) -> None:
     """Each clip and the composite into the plan's folder, with what to say under each."""
-    clips, labels, slots = [], [], {}
+    clips, labels, slots, no_adherence = [], [], {}, False
     for slot, contender in p.contenders.items():
         r = rendered[slot]
         scale = max(1, SHOWN_SIZE // max(r.clips.shape[2:4]))
@@ -97,14 +106,17 @@ def write_results(p: Plan, rendered: dict[str, Rendered], job_seconds: bool = Fa
         write_mp4(p.folder / f"{slot}.mp4", r.clips[0], fps=r.fps, scale=scale)
         clips.append(r.clips[0])
         labels.append(label)
-        slots[slot] = {"label": label, "nfe": r.nfe, "seconds": round(r.seconds, 3), "key": contender.key}
+        measured, _ = clip_metrics(contender.base, p.prompt, r.clips[:1])
+        slots[slot] = {"label": label, "nfe": r.nfe, "seconds": round(r.seconds, 3), "key": contender.key,
+                       "figures": {k: measured[k] for k in FIGURES if measured.get(k) is not None}}
+        no_adherence |= "adherence" not in measured and engine.world_of(contender.base) != "shapes"
     scale = max(1, SHOWN_SIZE // max(clips[0].shape[1:3]))
     fps = next(iter(rendered.values())).fps
     write_mp4(p.folder / "composite.mp4", side_by_side(clips, labels, scale=scale), fps=fps)
     timing = "job time (model loading included)" if job_seconds else "sampling and decoding, model loading excluded"
     (p.folder / "meta.json").write_text(json.dumps({"prompt": p.prompt, "seed": p.seed, "slots": slots,
-                                                    "timing": timing, "frame": p.image.name if p.image else None},
-                                                   indent=2))
+                                                    "timing": timing, "frame": p.image.name if p.image else None,
+                                                    "figures_note": NO_ADHERENCE if no_adherence else ""}, indent=2))
 
 
 def read_results(p: Plan) -> CompareResult:
@@ -113,10 +125,16 @@ def read_results(p: Plan) -> CompareResult:
     for slot, info in meta["slots"].items():
         result.videos[slot] = str(p.folder / f"{slot}.mp4")
         result.captions[slot] = f"**{info['label']}** · NFE {info['nfe']} · {info['seconds']:.2f} s"
+        figures = info.get("figures") or {}
+        if figures:
+            result.captions[slot] += "  \n" + " · ".join(f"{k} {v:.3g}" for k, v in figures.items())
     result.composite = str(p.folder / "composite.mp4")
     start = ", all from the same first frame" if meta.get("frame") else ""
     result.note = (f"*{p.prompt}*, seed {p.seed}{start}. Wall time: {meta.get('timing', 'sampling and decoding')}, "
-                   "on this machine.")
+                   "on this machine. Under each clip: its own figures, as the Diversity tab measures them (named "
+                   "correct: 1 when the recognizer sees every attribute the prompt names).")
+    if meta.get("figures_note"):
+        result.note += " " + meta["figures_note"]
     return result
 
 

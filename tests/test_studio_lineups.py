@@ -4,6 +4,7 @@ and through real `sample` jobs run by the real worker in its own process."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -236,3 +237,58 @@ def gr_error():
     import gradio as gr
 
     return gr.Error
+
+
+# --- Compare: each clip's own figures ------------------------------------------------------------------
+
+def test_compare_shows_each_clips_own_adherence_and_colour_figures(data_dir, mini_students, mini_teacher_dir):
+    base, public = str(mini_teacher_dir), public_folder(data_dir)
+    result = compare.compare(data_dir, public, base, "a red circle moving left", 2, "dmd2", "dfd", steps=3)
+
+    meta = json.loads((Path(result.composite).parent / "meta.json").read_text())
+    figures = {slot: meta["slots"][slot]["figures"] for slot in compare.SLOTS}
+    expected = {"saturation", "contrast", "motion", "sharpness"} | (
+        {"named correct"} if engine_metrics.recognizer() is not None else set())
+    assert all(set(f) == expected for f in figures.values()), figures
+    for slot in compare.SLOTS:  # shown under the clip, in the order of compare.FIGURES
+        assert result.captions[slot].split("  \n")[1] == " · ".join(f"{k} {v:.3g}" for k, v in figures[slot].items())
+    assert figures["teacher"] != figures["dmd2"]  # each slot measures its own clip
+
+    clip = lineup.render(lineup.teacher(base), "a red circle moving left", [2], steps=3).clips  # the same clip again
+    again, _ = measures.clip_metrics(base, "a red circle moving left", clip)
+    assert {k: again[k] for k in figures["teacher"]} == figures["teacher"]
+    assert "Under each clip: its own figures" in result.note and "DFD_STUDIO_FEATURES" not in result.note
+
+
+def test_compare_on_a_wan_base_gives_each_clips_clip_adherence_with_the_apps_feature_models(
+        data_dir, small_wan, tmp_path, monkeypatch):
+    from test_features import save_tiny_encoders
+
+    encoders = save_tiny_encoders(tmp_path)
+    monkeypatch.setattr(engine, "accelerator_present", lambda: False)
+    monkeypatch.delenv(measures.FEATURES_ENV, raising=False)
+    public = public_folder(data_dir)
+    without = compare.compare(data_dir, public, str(small_wan), "a cat", 1, None, None, steps=1)
+    assert "adherence" not in without.captions["teacher"] and compare.NO_ADHERENCE in without.note
+
+    monkeypatch.setenv(measures.FEATURES_ENV, f"clip:{encoders / 'clip'},dinov2:{encoders / 'dinov2'}")
+    monkeypatch.setattr(engine_metrics, "encoder", lambda spec: pytest.fail("one clip has no diversity to encode"))
+    shown = compare.compare(data_dir, public, str(small_wan), "a cat", 1, None, None, steps=1)
+    assert shown.composite != without.composite  # measured by other models: cached apart
+    figures = shown.captions["teacher"].split("  \n")[1]
+    assert figures.startswith("adherence ") and -1 <= float(figures.split(" · ")[0].split()[1]) <= 1
+    assert compare.NO_ADHERENCE not in shown.note
+
+
+def test_one_clip_has_no_diversity_but_its_adherence_and_colour(tmp_path, monkeypatch):
+    from test_features import save_tiny_encoders
+
+    encoders = save_tiny_encoders(tmp_path)
+    clip = np.random.default_rng(1).integers(0, 255, (1, 5, 16, 16, 3), dtype=np.uint8)
+    monkeypatch.setattr(engine_metrics, "encoder", lambda spec: pytest.fail("one clip has no diversity to encode"))
+    values, note = engine_metrics.clip_metrics(clip, "a cat", None, f"clip:{encoders / 'clip'},dinov2:{encoders / 'dinov2'}")
+    assert values["diversity"] is None and "diversity clip" not in values and -1 <= values["adherence"] <= 1
+    assert values["saturation"] > 0 and "one clip has no diversity" in note
+    if engine_metrics.recognizer() is not None:
+        shapes, _ = engine_metrics.clip_metrics(clip, "a red circle", "shapes")
+        assert shapes["diversity"] is None and shapes["named correct"] in (0.0, 1.0)

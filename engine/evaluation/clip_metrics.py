@@ -69,18 +69,23 @@ def adherence_model(spec: str):
 
 
 def _any_base(clips: np.ndarray, prompt: str, features: list[str]) -> tuple[dict, str]:
-    """Diversity per encoder, prompt adherence, colour and motion outside the shapes world."""
+    """Diversity per encoder (two clips or more: one clip has none, and no encoder is loaded for it),
+    prompt adherence, colour and motion outside the shapes world."""
     out, names = {}, []
     for spec in features:
-        extractor = encoder(spec)
-        value = round(metrics.diversity(extractor.video_features(clips)), 4)
-        out[f"diversity {extractor.kind}"] = value
-        out.setdefault("diversity", value)
-        names.append(extractor.name)
-        if extractor.kind == "clip":
+        kind = spec.partition(":")[0]
+        if len(clips) >= 2:
+            extractor = encoder(spec)
+            value = round(metrics.diversity(extractor.video_features(clips)), 4)
+            out[f"diversity {extractor.kind}"] = value
+            out.setdefault("diversity", value)
+            names.append(extractor.name)
+        if kind == "clip":
             scorer = adherence_model(spec)
             if scorer is not None:
                 out["adherence"] = round(float(np.mean(scorer.scores(clips, prompt))), 4)
+    if not names:
+        return out, "Adherence: CLIP text-video similarity (16 frames); one clip has no diversity."
     note = (f"Diversity by {', '.join(names)} (16 frames per video, mean-pooled; the first one in the diversity "
             "column); adherence: CLIP text-video similarity; modes are known only on the shapes world.")
     return out, note
@@ -113,7 +118,7 @@ def clip_metrics(clips: np.ndarray, prompt: str, world_name: str | None = None,
     if model is None:
         return out, NO_RECOGNIZER
     predicted, embedded = model.predict(clips)
-    out["diversity"] = round(metrics.diversity(embedded), 4)
+    out["diversity"] = round(metrics.diversity(embedded), 4) if len(clips) >= 2 else None  # none within one clip
     try:
         named = world.parse_caption(prompt)
     except ValueError:
