@@ -94,8 +94,9 @@ def _student_tensors(folder):
     return load_file(folder / "pytorch_lora_weights.safetensors")
 
 
-def test_resume_after_a_crash_reproduces_the_uninterrupted_run_exactly(mini_teacher_dir, tmp_path):
-    cfg = _cfg(mini_teacher_dir, method="dmd2")
+@pytest.mark.parametrize("task", ["t2v", "ar"])
+def test_resume_after_a_crash_reproduces_the_uninterrupted_run_exactly(mini_teacher_dir, tmp_path, task):
+    cfg = _cfg(mini_teacher_dir, method="dmd2", task=task)
     Distiller(cfg, tmp_path / "straight").train()
 
     with pytest.raises(KeyboardInterrupt):
@@ -105,6 +106,7 @@ def test_resume_after_a_crash_reproduces_the_uninterrupted_run_exactly(mini_teac
 
     a, b = _student_tensors(tmp_path / "straight"), _student_tensors(tmp_path / "crashed")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((tmp_path / "crashed" / "lora_config.json").read_text()).get("causal", False) == (task == "ar")
 
 
 def test_dfd_run_logs_data_forcing_and_the_validity_gap(mini_teacher_dir, tmp_path):
