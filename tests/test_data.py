@@ -309,3 +309,87 @@ def test_windows_per_video_of_the_run_and_of_a_data_set_config(tmp_path, mini_mo
     assert data.report.windows == 3
     with pytest.raises(ConfigError, match="windows_per_video must be between 0 and 100000, got -1"):
         DistillConfig(windows_per_video=-1).validate()
+
+
+# --- background loading (data_workers) --------------------------------------------------------------------
+
+def _draws(data, sizes):
+    """Batches of these sizes, each with the sampler state a checkpoint would take right after it."""
+    out = []
+    for n in sizes:
+        batch = data.batch(n)
+        out.append((batch.latents, batch.cond, batch.captions, data.state()["rng"]))
+    return out
+
+
+def _same(a, b):
+    assert len(a) == len(b)
+    for (la, ca, na, sa), (lb, cb, nb, sb) in zip(a, b):
+        assert torch.equal(la, lb) and torch.equal(ca, cb) and na == nb and sa == sb
+
+
+def test_background_workers_encode_and_draw_exactly_what_the_training_process_does(tmp_path, mini_model):
+    import multiprocessing
+
+    folder = broken_folder(tmp_path / "data")  # the workers meet every kind of bad file too
+    clip(folder, "long.mp4", 5, 24, "a long clip", shift=3)  # two windows
+    serial = FolderData(folder, mini_model, seed=1, windows_per_video=0, cache_dir=tmp_path / "cache0")
+    ahead = FolderData(folder, mini_model, seed=1, windows_per_video=0, cache_dir=tmp_path / "cache2", workers=2)
+    assert ahead.report.to_dict() == serial.report.to_dict() and ahead.report.windows == 4
+    assert [(w.name, t.name, c) for w, t, c in ahead.entries] == [(w.name, t.name, c) for w, t, c in serial.entries]
+    assert all(w.parent == tmp_path / "cache2" for w, _, _ in ahead.entries)
+    for (a, _, _), (b, _, _) in zip(ahead.entries, serial.entries):
+        assert torch.equal(torch.load(a, weights_only=True), torch.load(b, weights_only=True))
+
+    _same(_draws(ahead, [4, 4, 4]), _draws(serial, [4, 4, 4]))
+    assert len(multiprocessing.active_children()) >= 2  # the batches were read by worker processes
+    state = serial.state()
+    ahead.batch(16)  # the trainer's one-off draw of another size, then put back
+    ahead.load_state(state)
+    later = _draws(serial, [4, 4])
+    _same(_draws(ahead, [4, 4]), later)
+    resumed = FolderData(folder, mini_model, seed=7, windows_per_video=0, cache_dir=tmp_path / "cache2", workers=2)
+    resumed.load_state(state)  # a resume from the in-process run's checkpoint state
+    _same(_draws(resumed, [4, 4]), later)
+
+
+def test_data_workers_is_a_folder_data_setting_with_one_line_errors(tmp_path):
+    from conftest import run_engine
+
+    from engine.config.build import build_distill_config
+    from engine.config.fields import ConfigError
+
+    (tmp_path / "clips").mkdir()
+    data = str(tmp_path / "clips")
+    assert build_distill_config(values={"data": data, "data_workers": 2}).data_workers == 2
+    (tmp_path / "run.yaml").write_text(f"data: {data}\ndata_workers: 3\n")
+    assert build_distill_config(config_file=tmp_path / "run.yaml").data_workers == 3
+    for values, message in [({"data": data, "data_workers": -1}, "data_workers must be between 0 and 32, got -1"),
+                            ({"data": data, "data_workers": "two"}, "data_workers must be a whole number, got 'two'"),
+                            ({"data_workers": 2}, "data_workers is for folder data (videos decoded, batches read from "
+                                                  "disk); the shapes data is held in memory: leave it 0")]:
+        with pytest.raises(ConfigError) as refused:
+            build_distill_config(values=values)
+        assert refused.value.field == "data_workers" and str(refused.value) == message
+    result = run_engine("distill", "--data", data, "--data-workers", "40", "--out", str(tmp_path / "o"), timeout=60)
+    assert result.returncode == 2 and result.stderr.strip() == "error: --data-workers must be between 0 and 32, got 40"
+
+
+def test_a_run_with_data_workers_trains_exactly_as_one_without(tmp_path, mini_teacher_dir):
+    from engine.config.distill import DistillConfig
+    from engine.distill.trainer import Distiller
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for i in range(3):
+        clip(folder, f"c{i}.mp4", 2.5, 24, f"a red circle {i}", shift=i)
+    runs = {}
+    for workers in (0, 2):
+        cfg = DistillConfig(base=str(mini_teacher_dir), data=str(folder), steps=4, batch_size=2, student_update_freq=2,
+                            lora_rank=4, checkpoint_every=2, data_workers=workers, cache_dir=str(tmp_path / f"cache{workers}"))
+        runs[workers] = Distiller(cfg, tmp_path / f"run{workers}").train()
+    assert (runs[2] / "metrics.jsonl").read_text() == (runs[0] / "metrics.jsonl").read_text()
+    from safetensors.torch import load_file
+
+    a, b = (load_file(runs[w] / "pytorch_lora_weights.safetensors") for w in (0, 2))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

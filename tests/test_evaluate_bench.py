@@ -100,3 +100,27 @@ def test_sampling_keeps_freed_memory_in_the_process_on_cpu():
     kept = {mode: float(subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, check=True,
                                        cwd=Path(__file__).resolve().parents[1]).stdout) for mode in ("default", "keep")}
     assert kept["default"] < 16 and kept["keep"] > 48, kept
+
+
+def test_data_loading_bench_compares_worker_counts_on_the_same_batches(mini_teacher_dir, tmp_path):
+    import numpy as np
+
+    from engine.media.video import write_mp4
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for i in range(2):
+        write_mp4(folder / f"c{i}.mp4", np.random.default_rng(i).integers(0, 255, (40, 48, 64, 3), dtype=np.uint8), fps=8)
+        (folder / f"c{i}.txt").write_text(f"clip {i}")
+    result = run_engine("bench", "data-loading", "--base", str(mini_teacher_dir), "--data", str(folder), "--workers",
+                        "0,2", "--batches", "3", "--batch-size", "2", "--step-ms", "5", "--json", str(tmp_path / "d.json"))
+    assert result.returncode == 0, result.stderr
+    data = json.loads((tmp_path / "d.json").read_text())
+    assert data["windows"] == 4 and data["videos"] == 2 and data["batches"] == 3  # 5 s at 8 fps: two 17-frame windows
+    assert [r["workers"] for r in data["results"]] == [0, 2] and all(r["same_batches"] for r in data["results"])
+    assert all(r["prepare_s"] > 0 and r["batches_s"] >= 0.015 for r in data["results"])  # 3 simulated 5 ms steps
+    assert "workers  prepare_s  batches_s  ms_per_batch  same_batches" in result.stderr
+
+    refused = run_engine("bench", "data-loading", "--workers", "0,two", timeout=120)
+    assert refused.returncode == 2 and refused.stderr.strip() == \
+        "error: --workers must be counts >= 0 separated by commas, got '0,two'"

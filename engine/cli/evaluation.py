@@ -124,7 +124,17 @@ def cmd_bench(args) -> int:
 
     try:
         size = (args.num_frames, args.height, args.width)
-        if args.what == "sampling":
+        if args.what == "data-loading":
+            from ..evaluation.bench_data import bench_data_loading, table
+
+            try:
+                workers = tuple(int(w) for w in args.workers.split(","))
+            except ValueError:
+                raise CliError(f"--workers must be counts >= 0 separated by commas, got {args.workers!r}") from None
+            result = bench_data_loading(args.base, workers, data=args.data, clips=args.clips, batches=args.batches,
+                                        batch_size=args.batch_size or 8, step_ms=args.step_ms)
+            print(table(result), file=sys.stderr)
+        elif args.what == "sampling":
             result = bench_sampling(args.base, args.lora, videos=args.videos, size=size, rounds=args.rounds)
         else:
             result = bench_train_step(args.base, batch_size=args.batch_size, size=size,
@@ -189,8 +199,9 @@ def _add_study(sub) -> None:
 
 
 def _add_bench(sub) -> None:
-    p = sub.add_parser("bench", help="measure sampling speed (student vs teacher) or one training step")
-    p.add_argument("what", choices=["sampling", "train-step"])
+    p = sub.add_parser("bench", help="measure sampling speed (student vs teacher), one training step, or folder data "
+                                     "loading with and without background workers")
+    p.add_argument("what", choices=["sampling", "train-step", "data-loading"])
     p.add_argument("--base", default="shapes-tiny",
                    help="base model (default shapes-tiny); wan2.1-1.3b-random: Wan2.1-T2V-1.3B's config, random weights")
     p.add_argument("--lora", default=None, help="student LoRA for sampling (default: the shipped one)")
@@ -202,6 +213,12 @@ def _add_bench(sub) -> None:
     p.add_argument("--num-frames", type=int, default=None, help="video frames, 4k+1 (default: the model's)")
     p.add_argument("--height", type=int, default=None, help="video height (default: the model's)")
     p.add_argument("--width", type=int, default=None, help="video width (default: the model's)")
+    p.add_argument("--workers", default="0,2", help="data-loading: the data_workers counts to compare (default 0,2)")
+    p.add_argument("--data", default=None, help="data-loading: a folder or data-set config (default: generated clips)")
+    p.add_argument("--clips", type=int, default=12, help="data-loading: generated clips, 6 s of 640x360 at 30 fps (default 12)")
+    p.add_argument("--batches", type=int, default=50, help="data-loading: batches taken after preparing (default 50)")
+    p.add_argument("--step-ms", type=float, default=0.0,
+                   help="data-loading: a simulated training step after each batch, in ms (default 0)")
     p.add_argument("--json", default=None, help="also write the figures here")
     p.set_defaults(func=cmd_bench)
 

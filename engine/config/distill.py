@@ -54,6 +54,8 @@ class DistillConfig:
                                              "its start (0: every whole window); a data-set config's own value wins")
     cache_dir: str = setting("", help="folder data: where encoded windows and captions are kept (empty: .dfd_cache "
                                       "in each data folder; studio jobs use the data dir's cache/)")
+    data_workers: int = setting(0, help="folder data: background processes that decode videos while the model encodes "
+                                        "them and read batches ahead of each step (0: none; the same batches either way)")
     init: str | None = setting(None, label="Start DFD from",
                                help="student LoRA folder to start from (a DMD2 student for dfd)")
     # Updates, counted as FastGen and the paper count them: every student_update_freq-th one updates the
@@ -132,10 +134,14 @@ class DistillConfig:
     def _check_ranges(self) -> None:
         within = {"steps": (1, 1_000_000), "lora_rank": (1, 1024), "shapes_pool_clips": (16, 100_000),
                   "batch_size": (1, 4096), "grad_accum": (1, 1024), "windows_per_video": (0, 100_000),
+                  "data_workers": (0, 32),
                   "chunk_frames": (1, 1024)}
         for name, (low, high) in within.items():
             if not low <= getattr(self, name) <= high:
                 raise ConfigError(name, f"{{{name}}} must be between {low} and {high}, got {getattr(self, name)}")
+        if self.data_workers and self.data in ("shapes", "synthetic"):
+            raise ConfigError("data_workers", f"{{data_workers}} is for folder data (videos decoded, batches read from "
+                                              f"disk); the {self.data} data is held in memory: leave it 0")
         if not 0.0 <= self.data_forcing_prob <= 1.0:
             raise ConfigError("data_forcing_prob", f"{{data_forcing_prob}} must be in [0, 1], got {self.data_forcing_prob}")
         if not 0.0 <= self.dfd_t_min < 1.0:

@@ -108,10 +108,11 @@ class SyntheticData:
 
 
 def load_data(spec: str, model, regime: str = "detailed", seed: int = 0, progress=None, pool_size: int = 2048,
-              min_clips: int = 1, windows_per_video: int = 1, cache_dir: str | None = None):
+              min_clips: int = 1, windows_per_video: int = 1, cache_dir: str | None = None, workers: int = 0):
     """'shapes' -> ShapesData; 'synthetic' -> SyntheticData (benchmarks); a folder or a data-set config
     (.yaml/.yml/.toml) -> FolderData, which refuses fewer than min_clips usable windows, takes
-    windows_per_video per video (0: all) and caches encodings in cache_dir (None: in each folder)."""
+    windows_per_video per video (0: all), caches encodings in cache_dir (None: in each folder) and, with
+    workers, decodes and reads batches in that many background processes."""
     if spec == "shapes":
         return ShapesData(model, regime=regime, seed=seed, pool_size=pool_size)
     if spec == "synthetic":
@@ -119,4 +120,4 @@ def load_data(spec: str, model, regime: str = "detailed", seed: int = 0, progres
     from .folder_data import FolderData
 
     return FolderData(spec, model, seed=seed, progress=progress, min_clips=min_clips,
-                      windows_per_video=windows_per_video, cache_dir=cache_dir or None)
+                      windows_per_video=windows_per_video, cache_dir=cache_dir or None, workers=workers)

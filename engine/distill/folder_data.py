@@ -23,6 +23,7 @@ import torch
 
 from .data import RealBatch, resize_crop
 from .dataset_config import DataSpec, FolderSpec, data_spec
+from .loading import BatchesAhead, encode_ahead, read_batch
 from .sources import CACHE_DIR, Clip, DataError, list_folder
 from .video_windows import VideoReadError, iter_windows
 
@@ -75,13 +76,15 @@ class WindowEncoder:
         self.model_key = f"{model.source}|{model.num_frames}x{model.height}x{model.width}"
         self.cache_dir = cache_dir
 
-    def windows(self, clip: Clip, spec: FolderSpec, fps: float) -> list[Path]:
-        """The clip's window files (encoding what the cache lacks); raises VideoReadError."""
-        cache = cache_folder(clip.path.parent, self.cache_dir)
+    def plan(self, clip: Clip, spec: FolderSpec, fps: float) -> tuple[Path, str]:
+        """(the cache folder, the key) of the clip's windows under these settings."""
         settings = f"{self.model_key}|{fps:g}|{spec.source_fps}"
         key = hashlib.sha1((_file_digest(clip.path) + settings).encode()).hexdigest()[:20]
+        return cache_folder(clip.path.parent, self.cache_dir), key
+
+    def cached(self, cache: Path, key: str, wanted: int | None) -> list[Path] | None:
+        """The window files the cache already holds for `wanted` windows (None: all), or None."""
         manifest = cache / f"{key}.json"
-        wanted = spec.windows_per_video
         if manifest.is_file():
             known = json.loads(manifest.read_text())
             count = known["windows"] if wanted is None else min(wanted, known["windows"])
@@ -89,22 +92,40 @@ class WindowEncoder:
             if (known["complete"] or (wanted is not None and known["windows"] >= wanted)) \
                     and all(p.is_file() for p in files):
                 return files
+        return None
+
+    def encode_window(self, cache: Path, key: str, index: int, frames: np.ndarray) -> Path:
+        """Window `index` of the clip, frames at the model's size, encoded into its file."""
+        path = cache / f"{key}-w{index:03d}.pt"
+        _save(self.model.encode_video(frames[None])[0].float().cpu(), path)
+        return path
+
+    def finish(self, cache: Path, key: str, files: list[Path], wanted: int | None) -> None:
+        """Record how many windows the clip gave, once they are all written."""
+        complete = wanted is None or len(files) < wanted  # the video ended before the windows asked for
+        manifest = cache / f"{key}.json"
+        tmp = manifest.with_name(f".{manifest.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"windows": len(files), "complete": complete}))
+        os.replace(tmp, manifest)
+
+    def windows(self, clip: Clip, spec: FolderSpec, fps: float) -> list[Path]:
+        """The clip's window files (encoding what the cache lacks); raises VideoReadError."""
+        cache, key = self.plan(clip, spec, fps)
+        wanted = spec.windows_per_video
+        found = self.cached(cache, key, wanted)
+        if found is not None:
+            return found
         m = self.model
         files = []
         try:
             for window in iter_windows(clip.path, m.num_frames, fps, wanted, source_fps=spec.source_fps,
                                        fit=lambda frame: resize_crop(frame[None], m.height, m.width)[0]):
-                path = cache / f"{key}-w{window.index:03d}.pt"
-                _save(m.encode_video(window.frames[None])[0].float().cpu(), path)
-                files.append(path)
+                files.append(self.encode_window(cache, key, window.index, window.frames))
         except VideoReadError:
             for path in files:
                 path.unlink(missing_ok=True)
             raise
-        complete = wanted is None or len(files) < wanted  # the video ended before the windows asked for
-        tmp = manifest.with_name(f".{manifest.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"windows": len(files), "complete": complete}))
-        os.replace(tmp, manifest)
+        self.finish(cache, key, files, wanted)
         return files
 
 
@@ -147,10 +168,11 @@ class FolderData:
     Holds (window file, caption file, caption) per drawable entry; a folder's `repeats` lists its
     windows that many times. Raises DataError when fewer than `min_clips` windows are usable.
     windows_per_video: the run's (0: every whole window), for folders whose data-set config sets none;
-    cache_dir: where encodings are kept (None: each data folder's .dfd_cache)."""
+    cache_dir: where encodings are kept (None: each data folder's .dfd_cache); workers: processes that
+    decode videos and read batches ahead (0: none; engine/distill/loading.py), the same data either way."""
 
     def __init__(self, spec: str | Path | DataSpec, model, seed: int = 0, progress=None, min_clips: int = 1,
-                 windows_per_video: int = 1, cache_dir: str | Path | None = None):
+                 windows_per_video: int = 1, cache_dir: str | Path | None = None, workers: int = 0):
         spec = spec if isinstance(spec, DataSpec) else data_spec(spec, windows_per_video)
         self.model = model
         self.report = DataReport(source=spec.source, num_frames=model.num_frames)
@@ -160,6 +182,8 @@ class FolderData:
         captions: dict[Path, str] = {}
         listings = [(fs, list_folder(fs.path, fs.captions, fs.caption)) for fs in spec.folders]
         total, done = sum(len(listing.clips) for _, listing in listings), 0
+        ahead = iter(encode_ahead(encoder, [(clip, fs, float(fs.fps or model.fps)) for fs, listing in listings
+                                            for clip in listing.clips], workers, progress) if workers else ())
         for fs, listing in listings:
             label = fs.label if len(spec.folders) > 1 else ""
             self.report.skipped += [(label + name, why) for name, why in listing.skipped]
@@ -168,10 +192,12 @@ class FolderData:
                 self.report.fps.append(fps)
             for clip in listing.clips:
                 done += 1
-                if progress:
+                if progress and not workers:
                     progress(done, total)
                 try:
-                    windows = encoder.windows(clip, fs, fps)
+                    windows = next(ahead) if workers else encoder.windows(clip, fs, fps)
+                    if isinstance(windows, str):  # a worker could not decode it: the in-process reason
+                        raise VideoReadError(windows)
                 except VideoReadError as err:
                     self.report.skipped.append((label + clip.path.name, str(err)))
                     continue
@@ -189,6 +215,7 @@ class FolderData:
         texts.encode_missing(captions)
         self.captions = [caption for _, _, caption in self.entries]
         self.rng = np.random.default_rng(seed)
+        self.ahead = BatchesAhead(self.entries, model.text_len, workers, self.rng) if workers else None
 
     def _check_enough(self, spec: DataSpec, min_clips: int) -> None:
         found = self.report.windows
@@ -206,18 +233,18 @@ class FolderData:
 
     def batch(self, n: int) -> RealBatch:
         """n entries drawn with replacement, read from their files (the only tensors this object makes)."""
-        idx = self.rng.integers(0, len(self.entries), size=n)
-        picked = [self.entries[i] for i in idx]
-        latents = torch.stack([torch.load(w, weights_only=True) for w, _, _ in picked])
-        embeddings = [torch.load(text, weights_only=True) for _, text, _ in picked]
-        cond = torch.zeros(n, self.model.text_len, embeddings[0].shape[-1])
-        for row, emb in enumerate(embeddings):
-            cond[row, : len(emb)] = emb
+        if self.ahead is not None:
+            idx, latents, cond = self.ahead.next(n)
+        else:
+            idx = self.rng.integers(0, len(self.entries), size=n)
+            latents, cond = read_batch(self.entries, idx, self.model.text_len)
         return RealBatch(latents=latents.to(self.model.device, torch.float32),
-                         cond=cond.to(self.model.device, self.model.dtype), captions=[c for _, _, c in picked])
+                         cond=cond.to(self.model.device, self.model.dtype), captions=[self.entries[i][2] for i in idx])
 
     def state(self) -> dict:
-        return {"rng": self.rng.bit_generator.state}
+        return {"rng": self.rng.bit_generator.state}  # with workers: that of the batches taken, not read ahead
 
     def load_state(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
+        if self.ahead is not None:
+            self.ahead.restart()

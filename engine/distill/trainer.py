@@ -99,7 +99,8 @@ class Distiller:
         # Every rank draws the global batch from the same streams and keeps its slice (distributed.py).
         self.data = load_data(cfg.data, self.model, regime=cfg.caption_regime, seed=cfg.seed * 1000,
                               pool_size=cfg.shapes_pool_clips, min_clips=cfg.batch_size,
-                              windows_per_video=cfg.windows_per_video, cache_dir=cfg.cache_dir)
+                              windows_per_video=cfg.windows_per_video, cache_dir=cfg.cache_dir,
+                              workers=cfg.data_workers)
         self.data_report = getattr(self.data, "report", None)  # a folder's windows, fps and skipped files
         if self.data_report is not None and self.dist.rank == 0:
             for line in self.data_report.lines():
