@@ -43,6 +43,27 @@ def test_an_i2v_folder_loads_as_the_diffusers_i2v_pipeline_and_knows_its_task(i2
     assert load_base_model("shapes-tiny", device="cpu").task == "t2v"
 
 
+def test_a_hub_repo_loads_with_the_pipeline_class_its_model_index_names(i2v_dir, tmp_path, monkeypatch):
+    import huggingface_hub
+    from diffusers import WanImageToVideoPipeline, WanPipeline
+
+    from engine.models.base import pipeline_class
+
+    t2v_index = tmp_path / "model_index.json"
+    t2v_index.write_text('{"_class_name": "WanPipeline"}')
+    indexes = {"org/wan-i2v": i2v_dir / "model_index.json", "org/wan-t2v": t2v_index}
+
+    def download(repo_id, filename, **_):  # the Hub's network, at its boundary
+        if repo_id not in indexes:
+            raise huggingface_hub.errors.LocalEntryNotFoundError(f"{repo_id}: not in the cache and offline")
+        return str(indexes[repo_id])
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    assert pipeline_class(None, "org/wan-i2v") is WanImageToVideoPipeline
+    assert pipeline_class(None, "org/wan-t2v") is WanPipeline
+    assert pipeline_class(None, "org/missing") is WanPipeline  # from_pretrained then reports the hub's error
+
+
 def test_the_torch_free_task_of_a_folder_is_the_loaded_models(i2v_dir, i2v_model, tmp_path):
     from tiny_wan import save_tiny_wan
 

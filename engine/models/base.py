@@ -203,11 +203,19 @@ def base_dtype(mixed_precision: str, device: str) -> torch.dtype:
     return torch.float32
 
 
-def pipeline_class(folder: Path | None):
-    """WanImageToVideoPipeline for a folder whose model_index.json names it, else WanPipeline (hub ids too)."""
+def pipeline_class(folder: Path | None, hub_id: str | None = None):
+    """WanImageToVideoPipeline when the model_index.json of the folder (or of the hub repo) names it, else
+    WanPipeline."""
     from diffusers import WanImageToVideoPipeline, WanPipeline
 
     index = folder / "model_index.json" if folder is not None else None
+    if index is None and hub_id:
+        from huggingface_hub import hf_hub_download
+
+        try:  # from_pretrained fetches this file anyway; read it first to pick the class
+            index = Path(hf_hub_download(hub_id, "model_index.json"))
+        except (OSError, ValueError):
+            index = None  # from_pretrained below reports the hub's error in full
     if index is not None and index.is_file():
         if json.loads(index.read_text()).get("_class_name") == "WanImageToVideoPipeline":
             return WanImageToVideoPipeline
@@ -225,7 +233,7 @@ def load_base_model(name_or_path: str, device: str | None = None, dtype: torch.d
         dtype = torch.bfloat16 if device.startswith("cuda") and kind == "hub" else torch.float32
     source = str(folder) if folder is not None else name_or_path
     try:
-        pipe = pipeline_class(folder).from_pretrained(source, dtype=dtype)
+        pipe = pipeline_class(folder, name_or_path if kind == "hub" else None).from_pretrained(source, dtype=dtype)
     except OSError as err:
         if kind == "hub":
             raise hub_error(name_or_path, err) from err
