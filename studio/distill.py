@@ -24,7 +24,8 @@ from .files import uploads_folder
 
 METHODS = [("DMD2 from the teacher", "dmd2"), ("DFD on a DMD2 student", "dfd")]
 # How the form names DistillConfig.task's choices; a choice without a name here shows as itself.
-TASK_NAMES = {"t2v": "text-to-video", "i2v": "image-to-video (each real clip's first frame)"}
+TASK_NAMES = {"t2v": "text-to-video", "i2v": "image-to-video (each real clip's first frame)",
+              "ar": "autoregressive text-to-video (chunk by chunk)"}
 INIT_SOURCES = [("a finished DMD2 student", "student"), ("an uploaded LoRA", "upload")]
 
 # Which DistillConfig fields the form shows as knobs, in order (their kinds, choices and help: the metadata).
@@ -296,7 +297,8 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
     def on_base(base_v, loaded, task_v):
         values = loaded if loaded and loaded.get("base") == base_v else defaults_for(base_v)
         known = engine.base_task((base_v or "").strip())  # from the base's files, without torch
-        return [gr.update(value=values[n]) for n in KNOBS if n in SHAPES_PRESET] + [gr.update(value=known or task_v)]
+        fits = known is None or ("i2v" if task_v == "i2v" else "t2v") == known  # as DistillConfig.validate rules
+        return [gr.update(value=values[n]) for n in KNOBS if n in SHAPES_PRESET] + [gr.update(value=task_v if fits else known)]
 
     def on_init(base_v, key, rank_v):
         try:

@@ -97,6 +97,8 @@ def test_the_task_is_on_the_form_follows_the_base_and_a_mismatch_is_refused_befo
     assert tab["base_fn"](i2v, None, "t2v")[-1]["value"] == "i2v"  # picking an I2V base sets the task
     assert tab["base_fn"]("shapes-tiny", None, "i2v")[-1]["value"] == "t2v"
     assert tab["base_fn"]("someone/not-fetched", None, "i2v")[-1]["value"] == "i2v"  # unknown here: kept
+    assert tab["base_fn"]("shapes-tiny", None, "ar")[-1]["value"] == "ar"  # a causal student is text-to-video
+    assert tab["base_fn"](i2v, None, "ar")[-1]["value"] == "i2v"
 
     _captioned_clips(tmp_path / "clips")
     values = form(base=i2v, task="i2v", data_source="folder", data_folder=str(tmp_path / "clips"), batch_size=2,
