@@ -211,6 +211,7 @@ def test_dmd2_then_dfd_train_an_i2v_student_from_each_clips_first_frame(i2v_dir,
         assert [r["step"] for r in rows] == [1, 2, 3, 4]
         assert all(math.isfinite(v) for r in rows for v in r.values())
         assert (out / "pytorch_lora_weights.safetensors").is_file()
+        assert json.loads((out / "lora_config.json").read_text())["task"] == "i2v"  # a lone copy of the LoRA says it
         assert len(list((out / "samples").glob("*.mp4"))) == 8  # previews from one real clip's first frame
     assert {r["data_forcing"] for r in map(json.loads, (dfd / "metrics.jsonl").read_text().splitlines())
             if "data_forcing" in r} == {1.0}

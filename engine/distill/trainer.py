@@ -314,6 +314,7 @@ class Distiller:
                  "student_fingerprints": fingerprints, "real_gap_reference": self.gap_reference,
                  "real_gap_last20": float(np.mean(self.recent_gaps)) if self.recent_gaps else None}, indent=2) + "\n")
             save_student_lora(self.adapters, self.lora_dir, extra={"method": self.cfg.method, "base": self.cfg.base,
+                                                                     "task": self.cfg.task,  # a lone LoRA folder says it
                                                                      "steps": self.cfg.steps, "t_list": self.cfg.t_list,
                                                                      **(self.rollout.lora_info() if self.rollout else {})})
             self.cb.on_artifact("lora", self.lora_dir / LORA_FILE, f"{self.cfg.method} student")
