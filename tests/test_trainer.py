@@ -370,3 +370,36 @@ def test_previews_record_their_prompts_and_the_model_card_captions_each_video_wi
                                samples=[(f"samples/{p.name}", c) for p, c in previews], **training_record(out)))
     widget = yaml.safe_load(card.split("---")[1])["widget"]
     assert [w["text"] for w in widget] == [record["prompts"][0]] * 4 + [record["prompts"][1]] * 4
+
+
+@pytest.mark.parametrize("task", ["t2v", "ar"])
+def test_previews_are_the_finished_students_samples_as_sample_draws_them(mini_teacher_dir, tmp_path, task):
+    """One preview writer for every student (engine/distill/previews.py), handed the student's sampler: the
+    last previews' latents are what `sample --lora RUN` draws for the same caption and seeds (a causal
+    student chunk by chunk in its recorded window); for T2V, bit for bit the few-step sampler on each seed's
+    own noise under the run's own adapters."""
+    from engine.generation.generate import SampleConfig, sample_frames
+    from engine.generation.sampling import seed_generators, seeded_noise, student_sample
+    from engine.models.base import load_base_model
+
+    def decoded(model) -> list:
+        seen, decode = [], model.decode
+        model.decode = lambda latents: seen.append(latents) or decode(latents)
+        return seen
+
+    d = Distiller(_cfg(mini_teacher_dir, steps=2, task=task), tmp_path / "run")
+    previews = decoded(d.model)
+    out = d.train()
+    assert len(previews) == 2 and len(list((out / "samples").glob("step2-*.mp4"))) == 8
+    model = load_base_model(str(mini_teacher_dir), device="cpu")
+    sampled = decoded(model)
+    for prompt in d.preview_prompts:
+        sample_frames(model, SampleConfig(prompt=prompt, seeds=[1, 2, 3, 4], lora=str(out)).validate())
+    for ours, theirs in zip(previews, sampled):
+        assert ours.shape == theirs.shape and torch.allclose(ours, theirs, atol=1e-4), float((ours - theirs).abs().max())
+    if task == "t2v":
+        with torch.no_grad(), d.adapters.using(STUDENT):
+            recipe = student_sample(d.transformer, seeded_noise(previews[0].shape, [1, 2, 3, 4], "cpu", torch.float32),
+                                    d.preview_cond[:1].expand(4, -1, -1), tuple(d.cfg.t_list),
+                                    generator=seed_generators([1, 2, 3, 4]))
+        assert torch.equal(previews[0], recipe)

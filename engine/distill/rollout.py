@@ -28,10 +28,9 @@ import torch
 
 from ..generation.causal_sampling import causal_sample, default_window
 from ..generation.sampling import add_noise, velocity, x0_from_velocity
-from ..media.video import write_mp4
 from ..models.causal import CausalAttention, chunk_bounds
 from .adapters import STUDENT
-from .previews import write_record
+from .previews import write_previews
 
 
 class Rollout:
@@ -87,24 +86,13 @@ class Rollout:
             chunks.append(x0)
         return torch.cat(chunks, dim=2), torch.full((x0.shape[0],), t_exit, device=x0.device)
 
+    def sample_previews(self, shape: tuple[int, ...], cond: torch.Tensor, seeds: list[int]) -> torch.Tensor:
+        """The causal student's preview latents as `sample` makes them from its lora_config.json: chunk by
+        chunk with the cache, in its default window (engine/distill/previews.py writes them)."""
+        info = self.lora_info()
+        return causal_sample(self.d.transformer, shape, cond, tuple(self.d.cfg.t_list), seeds, info["chunk_frames"],
+                             window_frames=info["window_frames"], dtype=torch.float32)
+
     def write_previews(self, seeds: tuple[int, ...]) -> list[Path]:
-        """The causal student's previews, sampled as `sample` runs it (chunk by chunk with the cache), named
-        and reported as the other students' previews are (engine/distill/previews.py)."""
-        d = self.d
-        model, paths = d.model, []
-        for i, prompt in enumerate(d.preview_prompts):
-            cond = d.preview_cond[i: i + 1].expand(len(seeds), -1, -1)
-            shape = model.latent_shape(len(seeds), model.num_frames, model.height, model.width)
-            with torch.no_grad(), d.adapters.using(STUDENT), d._autocast():
-                latents = causal_sample(d.transformer, shape, cond, tuple(d.cfg.t_list), list(seeds),
-                                        d.cfg.chunk_frames, dtype=torch.float32)
-            scale = max(1, 256 // max(model.height, model.width))
-            for seed, video in zip(seeds, model.decode(latents)):
-                path = write_mp4(d.out / "samples" / f"step{d.step}-prompt{i}-seed{seed}.mp4", video,
-                                 fps=model.fps, scale=scale)
-                d.tracking.video(f"preview/prompt{i}-seed{seed}", video, path, model.fps, d.step)
-                d.cb.on_artifact("video", path, f"step {d.step}: {prompt} (seed {seed}, causal)")
-                paths.append(path)
-        if paths:
-            write_record(paths[0].parent, d.preview_prompts, seeds, d.cfg.task)
-        return paths
+        """The run's previews drawn by `sample_previews`, named, written and reported as every student's."""
+        return write_previews(self.d, seeds, self.sample_previews, note=", causal")
