@@ -132,3 +132,46 @@ def test_an_i2v_students_card_says_so_and_its_snippet_samples_from_the_frame_lik
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["max_diff"] < 1e-4 * max(1.0, result["scale"]), result
+
+
+# --- a causal (autoregressive) student ---------------------------------------------------------------------
+
+def test_a_causal_students_card_says_so_and_its_command_streams_65_frames_from_the_staged_repo(tmp_path):
+    import re
+    import shlex
+
+    from conftest import run_engine
+    from engine.config.build import build_distill_config
+    from engine.distill.trainer import Distiller
+    from engine.hub import publish
+    from engine.models.students import student_t_list
+    from mp4_probe import probe_frame_count
+
+    cfg = build_distill_config(values=dict(task="ar", steps=2, batch_size=2, student_update_freq=2, lora_rank=4,
+                                           shapes_pool_clips=16, seed=3))
+    student = Distiller(cfg, tmp_path / "run").train()
+    record = training_record(student)
+    assert record["causal"] == {"chunk_frames": 2, "trained_latent_frames": 5, "window_frames": 3}  # lora_config.json
+    card = model_card(CardInfo(repo_id="me/shapes-ar", base="shapes-tiny", method="dmd2", t_list=student_t_list(student),
+                               **record))
+    front = yaml.safe_load(card.split("---")[1])
+    assert {"causal", "autoregressive", "text-to-video"} <= set(front["tags"])
+    assert "A 4-step causal (autoregressive) text-to-video student LoRA" in card
+    assert "(per chunk, plus one that commits the chunk to the cache)" in card
+    assert ("the first latent frame alone, then 2 latent frames (8 video frames) each; it was trained on 5 latent "
+            "frames (17 video frames)") in card and "Its cache keeps the newest 3 latent frames" in card
+    assert "diffusers' `WanPipeline` alone does **not** run it causally" in card and "so it streams" in card
+    assert "```python" not in card and "sampler `lcm`" not in card  # no bidirectional recipe for it
+    plain = model_card(CardInfo(repo_id="me/t2v", base="shapes-tiny", method="dmd2", steps=4, t_list=[0.999, 0.0],
+                                **training_record(tmp_path / "no-such-folder")))
+    assert "causal" not in plain and "```python" in plain
+
+    staged = publish.stage_folder(student, tmp_path / "staged", card)  # what a download of the repo holds
+    [command] = re.findall(r"```bash\n(python -m engine sample .*)\n```", card)
+    assert "--num-frames 65" in command
+    args = shlex.split(command.replace("<this repo, downloaded>", str(staged)).replace('"..."', '"a red circle"')
+                       .replace("--seeds 1-4", "--seeds 1").replace("samples/", str(tmp_path / "long")))[3:]
+    sampled = run_engine(*args)
+    assert sampled.returncode == 0, sampled.stderr[-2000:]
+    assert probe_frame_count(tmp_path / "long" / "seed1.mp4") == 65
+    assert "each per chunk (a causal student)" in sampled.stderr

@@ -64,6 +64,12 @@ def test_a_queued_distill_job_runs_to_done_and_publishes_its_student(data_dir, m
     widget = yaml.safe_load(card.split("---")[1])["widget"]
     assert [w["text"] for w in widget] == [prompts[0]] * 4 + [prompts[1]] * 4  # the run's recorded prompts
     assert "| training steps | 4 |" in card and "| student updates | 2 (" in card
+    if task == "ar":  # the card marks the job's causal student and runs it with DFD Studio's causal sampler
+        assert "causal (autoregressive) text-to-video student" in card and "--num-frames 65" in card
+        assert "does **not** run it causally" in card and "Its cache keeps the newest 2 latent frames" in card
+        assert "then 3 latent frames (12 video frames) each; it was trained on 5 latent frames" in card
+    else:
+        assert "causal" not in card
 
 
 @pytest.mark.parametrize("task", TASKS)

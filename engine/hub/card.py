@@ -13,6 +13,12 @@ sigmas. In ComfyUI it is the `lcm` sampler (x0, then fresh noise) on ManualSigma
 An image-to-video student (its run's task "i2v", recorded in distill_config.json) is a LoRA of an
 image-to-video base: its card says so and loads it in WanImageToVideoPipeline, which takes the first frame
 as `image` and asks its scheduler for times the same way.
+
+A causal (autoregressive) student (its lora_config.json says `causal`, with `chunk_frames`,
+`trained_latent_frames` and `window_frames`) is the same LoRA file, but it is only the student it was trained
+as under block-causal attention with a key-value cache, chunk after chunk: diffusers' WanPipeline would run it
+bidirectionally over the whole clip. Its card says so, gives its chunks, training length and window, and runs
+it with DFD Studio's causal sampler instead of a diffusers snippet.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ class CardInfo:
     evaluation: str = ""  # a Markdown table from `engine evaluate` (evaluate.to_markdown), when one was run
     dtype: str = "fp32"  # how the published LoRA files store their weights
     task: str = "t2v"  # what the student generates: t2v (from a caption), i2v (from a first frame and a caption)
+    causal: dict | None = None  # a causal student's chunk_frames, trained_latent_frames, window_frames; None if not
 
 
 def hub_id_of(base: str) -> str | None:
@@ -113,7 +120,25 @@ def training_record(lora_dir: str | Path) -> dict:
         out["task"] = record["task"]
     if record.get("method") == "dfd" and record.get("data_forcing_prob") is not None:
         out["data_forcing_prob"] = record["data_forcing_prob"]
+    causal = causal_record(lora_dir)
+    if causal is not None:
+        out["causal"] = causal
     return out
+
+
+CAUSAL_KEYS = ("chunk_frames", "trained_latent_frames", "window_frames")
+
+
+def causal_record(lora_dir: str | Path) -> dict | None:
+    """The layout of a causal student from its own lora_config.json (the LoRA's, not the run's: a run's
+    distill_config.json has a chunk_frames for every task), or None for a bidirectional student."""
+    try:
+        info = json.loads((Path(lora_dir) / "lora_config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or info.get("causal") is not True:
+        return None
+    return {key: info[key] for key in CAUSAL_KEYS if isinstance(info.get(key), int)}
 
 
 def method_name(method: str) -> str:
@@ -154,6 +179,7 @@ def front_matter(info: CardInfo, base_hub_id: str | None) -> list[str]:
         lines += [f"base_model: {_yaml_str(base_hub_id)}"]
     lines += ["base_model_relation: adapter"]
     lines += ["tags:", "  - lora", f"  - {_kind(info)}", "  - distillation", f"  - {info.method}", "  - dfd-studio"]
+    lines += ["  - causal", "  - autoregressive"] if info.causal is not None else []
     if info.samples:  # the Hub shows these as the card's gallery
         lines += ["widget:"]
         for path, caption in info.samples:
@@ -287,6 +313,38 @@ def usage(info: CardInfo, base_hub_id: str | None) -> list[str]:
     return lines
 
 
+def _video_frames(latent_frames: int) -> int:
+    """Video frames of `latent_frames` latent frames: Wan's VAE codes frame 0 alone, then 4 frames per latent."""
+    return 4 * (latent_frames - 1) + 1
+
+
+def causal_usage(info: CardInfo, base_hub_id: str | None) -> list[str]:
+    """How to run a causal student: what it is (chunks, training length, window) and DFD Studio's sampler,
+    since diffusers' WanPipeline alone runs the LoRA bidirectionally, not as the student it was trained as."""
+    layout, steps = info.causal or {}, len(info.t_list) - 1
+    chunk, trained, window = (layout.get(key) for key in CAUSAL_KEYS)
+    lines = ["## Usage", "", "This is a **causal (autoregressive)** student: it generates the video chunk by chunk, "
+             "each chunk attending only to itself and to the chunks before it through a key-value cache, as "
+             "Self-Forcing's students do, so it streams: a chunk is finished before the next one starts."]
+    if chunk and trained:
+        lines[-1] += (f" Its chunks are the first latent frame alone, then {chunk} latent frames "
+                      f"({4 * chunk} video frames) each; it was trained on {trained} latent frames "
+                      f"({_video_frames(trained)} video frames).")
+    if window:
+        lines[-1] += (f" Its cache keeps the newest {window} latent frames (the longest context it saw in training), "
+                      "so it goes on past its training length.")
+    base_arg = info.base if info.base in BUILTIN_MODELS else (base_hub_id or "<the base's folder>")
+    lines += ["", f"**DFD Studio** runs it causally on its {steps} times {_cell(info.t_list)} (a longer video than "
+              "training with `--num-frames`):", "", "```bash",
+              f'python -m engine sample --base {base_arg} --lora <this repo, downloaded> --prompt "..." '
+              "--num-frames 65 --seeds 1-4 --out samples/", "```", "",
+              "diffusers' `WanPipeline` alone does **not** run it causally: `load_lora_weights` loads the file, but "
+              "the pipeline runs every frame against every other in one pass (no block-causal mask, no cache), "
+              f"which is not the network this LoRA was trained as. The same holds for `{COMFY_FILE}` in ComfyUI's "
+              "Wan nodes. Use DFD Studio's sampler (`engine/generation/causal_sampling.py`) to run it.", ""]
+    return lines
+
+
 def model_card(info: CardInfo) -> str:
     """The README.md of the published repo."""
     base_hub_id = info.base_hub_id or hub_id_of(info.base)
@@ -296,10 +354,13 @@ def model_card(info: CardInfo) -> str:
                  else f"`{base_hub_id or info.base}`")
     lines = [
         f"# {name}", "",
-        f"A {steps}-step {_kind(info)} student LoRA for {base_said}, distilled with "
-        f"{method_name(info.method)} in DFD Studio ({info.source or 'a DFD Studio job'}).", "",
+        f"A {steps}-step {'causal (autoregressive) ' if info.causal is not None else ''}{_kind(info)} student LoRA "
+        f"for {base_said}, distilled with {method_name(info.method)} in DFD Studio "
+        f"({info.source or 'a DFD Studio job'}).", "",
         f"The student samples in {steps} network evaluations on its times {_cell(info.t_list)} without "
-        "classifier-free guidance; the teacher needs 50 steps with CFG (100 evaluations).", "",
+        "classifier-free guidance" + (" (per chunk, plus one that commits the chunk to the cache)"
+                                      if info.causal is not None else "")
+        + "; the teacher needs 50 steps with CFG (100 evaluations).", "",
         "## Training", "", "| setting | value |", "|---|---|", *_training_rows(info),
     ]
     if info.evaluation:
@@ -311,6 +372,7 @@ def model_card(info: CardInfo) -> str:
         lines += ["", "## Samples", ""]
         lines += [f"- [{_cell(caption)}]({path})" for path, caption in info.samples]
         lines += ["", f'<video src="{info.samples[0][0]}" controls loop autoplay muted></video>']
-    lines += ["", *usage(info, base_hub_id), "## License", "",
+    lines += ["", *(causal_usage(info, base_hub_id) if info.causal is not None else usage(info, base_hub_id)),
+              "## License", "",
               f"{info.license}. The base model's own license applies to its weights.", ""]
     return "\n".join(front_matter(info, base_hub_id) + lines)
