@@ -175,3 +175,24 @@ def test_a_causal_students_card_says_so_and_its_command_streams_65_frames_from_t
     assert sampled.returncode == 0, sampled.stderr[-2000:]
     assert probe_frame_count(tmp_path / "long" / "seed1.mp4") == 65
     assert "each per chunk (a causal student)" in sampled.stderr
+
+
+def test_a_students_card_command_samples_as_written_from_the_staged_repo(tmp_path):
+    import re
+    import shlex
+
+    from conftest import run_engine
+    from engine.hub import publish
+    from engine.models.students import student_t_list
+
+    student = Path("engine/assets/students/dmd2")
+    card = model_card(CardInfo(repo_id="me/shapes-dmd2", base="shapes-tiny", method="dmd2",
+                               t_list=student_t_list(student), steps=1250, student_update_freq=2))
+    assert "| student updates | 625 (every 2nd step) |" in card
+    staged = publish.stage_folder(student, tmp_path / "staged", card)
+    [command] = re.findall(r"```bash\n(python -m engine sample .*)\n```", card)
+    args = shlex.split(command.replace("<this repo, downloaded>", str(staged)).replace('"..."', '"a red circle"')
+                       .replace("--seeds 1-4", "--seeds 1").replace("samples/", str(tmp_path / "out")))[3:]
+    sampled = run_engine(*args)
+    assert sampled.returncode == 0, sampled.stderr[-2000:]
+    assert (tmp_path / "out" / "seed1.mp4").is_file()

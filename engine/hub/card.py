@@ -187,6 +187,12 @@ def front_matter(info: CardInfo, base_hub_id: str | None) -> list[str]:
     return lines + ["---", ""]
 
 
+def _ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, ... 11th, 12th, 13th, 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def _training_rows(info: CardInfo) -> list[str]:
     freq = info.student_update_freq or info.settings.get("student_update_freq")
     p = info.data_forcing_prob if info.data_forcing_prob is not None else info.settings.get("data_forcing_prob")
@@ -194,7 +200,7 @@ def _training_rows(info: CardInfo) -> list[str]:
             f"| training steps | {info.steps if info.steps is not None else 'unknown'} |"]
     if info.steps is not None and freq:
         student = info.steps // int(freq)
-        rows += [f"| student updates | {student} (every {freq}th step) |",
+        rows += [f"| student updates | {student} (every {_ordinal(int(freq))} step) |",
                  f"| fake-score updates | {info.steps - student} |"]
     if info.method == "dfd" and p is not None:
         rows += [f"| data-forcing probability p | {_cell(p)} |"]
@@ -301,7 +307,8 @@ def usage(info: CardInfo, base_hub_id: str | None) -> list[str]:
                                                                    "first frame)" if i2v else "") + ":",
         "",
         "```bash",
-        f'python -m engine sample --base {base_arg} --lora <this repo, downloaded>{image_arg} --prompt "..." --seeds 1-4',
+        f'python -m engine sample --base {base_arg} --lora <this repo, downloaded>{image_arg} --prompt "..." --seeds 1-4'
+        " --out samples/",
         "```",
         "",
         f"**ComfyUI**: load `{COMFY_FILE}` (the same weights under the original Wan module names) with "
