@@ -1,5 +1,7 @@
 """The Compare tab: one prompt and seed through the teacher (50 steps with CFG), a DMD2 student and a DFD
-student (4 steps each), side by side and as one synchronized composite video, with NFE and wall time. For
+student (4 steps each), side by side and as one synchronized composite video, with NFE and wall time. A
+causal (autoregressive) student in a student slot is sampled chunk by chunk by the engine, and its clip
+also shows the time to its first chunk and its frames per second (streaming figures, latents only). For
 an image-to-video base all three start from the same uploaded first frame (studio/frames.py). Under each
 clip its own figures, measured as the Diversity tab measures (studio/measures.py): CLIP prompt adherence
 (with a CLIP model among the app's feature models), whether the clip shows every named attribute (the
@@ -85,6 +87,8 @@ def plan(data_dir: Path, public_dir: Path, base: str, prompt: str, seed, dmd2_ke
     versions = [lineup.weights_version(c) for c in contenders.values()]
     framed = (image.name,) if image else ()  # a text-to-video request keeps the key it always had
     framed += ("figures", default_features())  # the figures under each clip are measured by the app's feature models
+    if any(c.causal for c in contenders.values()):
+        framed += ("stream",)  # results of a causal student carry its streaming figures
     folder = public_dir / "compare" / cache_key(versions, prompt, int(seed), int(steps), float(guidance), *framed)
     request = (base, prompt, int(seed), dmd2_key, dfd_key, int(steps), float(guidance), str(image) if image else None)
     return Plan(contenders, missing, folder, prompt, int(seed), int(steps), float(guidance), image, request)
@@ -92,8 +96,21 @@ def plan(data_dir: Path, public_dir: Path, base: str, prompt: str, seed, dmd2_ke
 
 def _label(slot: str, contender: lineup.Contender, p: Plan, nfe: int) -> str:
     if slot == "teacher":
-        return f"teacher · {p.steps} steps · CFG {p.guidance:g}"
+        kind = " (bidirectional)" if any(c.causal for c in p.contenders.values()) else ""
+        return f"teacher{kind} · {p.steps} steps · CFG {p.guidance:g}"
+    if contender.causal:  # its NFE counts each chunk's steps and the forward that commits it to the cache
+        return f"{contender.label} · {nfe - 1} steps per chunk"
     return f"{contender.label} · {nfe} steps"
+
+
+def _stream(r: Rendered) -> dict | None:
+    """A causal student's streaming figures: seconds to its first chunk and frames per second of the whole clip,
+    both on the chunks' latents (decoding excluded), as the engine's sampler timed them."""
+    if not r.stream:
+        return None
+    frames, every = int(r.clips.shape[1]), r.stream["all_chunks_seconds"]
+    return {"first_chunk_seconds": round(r.stream["first_chunk_seconds"], 4), "all_chunks_seconds": round(every, 4),
+            "frames": frames, "frames_per_second": round(frames / every, 2) if every > 0 else None}
 
 
 def write_results(p: Plan, rendered: dict[str, Rendered], job_seconds: bool = False) -> None:
@@ -108,7 +125,8 @@ def write_results(p: Plan, rendered: dict[str, Rendered], job_seconds: bool = Fa
         labels.append(label)
         measured, _ = clip_metrics(contender.base, p.prompt, r.clips[:1])
         slots[slot] = {"label": label, "nfe": r.nfe, "seconds": round(r.seconds, 3), "key": contender.key,
-                       "figures": {k: measured[k] for k in FIGURES if measured.get(k) is not None}}
+                       "figures": {k: measured[k] for k in FIGURES if measured.get(k) is not None},
+                       "causal": contender.causal, "stream": _stream(r) if contender.causal else None}
         no_adherence |= "adherence" not in measured and engine.world_of(contender.base) != "shapes"
     scale = max(1, SHOWN_SIZE // max(clips[0].shape[1:3]))
     fps = next(iter(rendered.values())).fps
@@ -122,9 +140,16 @@ def write_results(p: Plan, rendered: dict[str, Rendered], job_seconds: bool = Fa
 def read_results(p: Plan) -> CompareResult:
     meta = json.loads((p.folder / "meta.json").read_text())
     result = CompareResult(captions=dict(p.missing))
+    streamed = False
     for slot, info in meta["slots"].items():
         result.videos[slot] = str(p.folder / f"{slot}.mp4")
-        result.captions[slot] = f"**{info['label']}** · NFE {info['nfe']} · {info['seconds']:.2f} s"
+        per_chunk = " per chunk" if info.get("causal") else ""
+        result.captions[slot] = f"**{info['label']}** · NFE {info['nfe']}{per_chunk} · {info['seconds']:.2f} s"
+        stream = info.get("stream")
+        if stream:
+            streamed = True
+            fps = f" · {stream['frames_per_second']:.1f} frames/s" if stream.get("frames_per_second") else ""
+            result.captions[slot] += f"  \nstreaming: first chunk {stream['first_chunk_seconds']:.2f} s{fps}"
         figures = info.get("figures") or {}
         if figures:
             result.captions[slot] += "  \n" + " · ".join(f"{k} {v:.3g}" for k, v in figures.items())
@@ -133,6 +158,12 @@ def read_results(p: Plan) -> CompareResult:
     result.note = (f"*{p.prompt}*, seed {p.seed}{start}. Wall time: {meta.get('timing', 'sampling and decoding')}, "
                    "on this machine. Under each clip: its own figures, as the Diversity tab measures them (named "
                    "correct: 1 when the recognizer sees every attribute the prompt names).")
+    if streamed:
+        where = "in its sample job" if meta.get("timing", "").startswith("job") else "in this process"
+        result.note += (f" Streaming (a causal student), timed {where} as its chunks were made, model loading excluded: "
+                        "seconds from the start of sampling (prompt encoding included) until the first chunk's latents "
+                        "were ready, and the clip's frames over the time until every chunk's were; latents only, "
+                        "decoding excluded.")
     if meta.get("figures_note"):
         result.note += " " + meta["figures_note"]
     return result

@@ -31,12 +31,24 @@ class Contender:
     info: dict | None = None
 
     @property
+    def causal(self) -> bool:
+        """A causal (autoregressive) student: the engine samples it chunk by chunk (its lora_config.json says so)."""
+        return bool((self.info or {}).get("causal"))
+
+    @property
     def short(self) -> str:
-        """A label that fits a grid row: "teacher", "DMD2", "DFD ab12cd"."""
+        """A label that fits a grid row: "teacher", "DMD2", "DFD ab12cd", "causal DMD2 ab12cd"."""
         if self.key == TEACHER:
             return "teacher"
-        name = METHOD_NAMES.get(self.method, self.method)
+        name = method_name(self.method, self.info)
         return f"{name} {self.key[-6:]}" if self.key.startswith("j-") else name
+
+
+def method_name(method: str, info: dict | None) -> str:
+    """The method as pages name it: DMD2, or causal DMD2 for a causal student (its method alone would not tell
+    it from a bidirectional one)."""
+    name = METHOD_NAMES.get(method, method)
+    return f"causal {name}" if (info or {}).get("causal") else name
 
 
 def same_base(a: str, b: str) -> bool:
@@ -54,7 +66,7 @@ def teacher(base: str) -> Contender:
 
 def _shipped_label(student) -> str:
     """'DMD2 (shipped)'; a shipped name beyond the method shows too: 'DMD2 · dmd2-continued (shipped)'."""
-    method = METHOD_NAMES.get(student.method, student.method)
+    method = method_name(student.method, student.info)
     extra = "" if student.name == student.method else f" · {student.name}"
     return f"{method}{extra} (shipped)"
 
@@ -64,7 +76,7 @@ def students(data_dir: str | Path, base: str | None = None, method: str | None =
     shipped = sorted(engine.shipped_students(), key=lambda s: (METHOD_ORDER.get(s.method, 9), s.name))
     found = [(s, _shipped_label(s)) for s in shipped]
     from_jobs = sorted(engine.job_students(data_dir), key=lambda s: METHOD_ORDER.get(s.method, 9))  # stable
-    found += [(s, f"{METHOD_NAMES.get(s.method, s.method)} · {s.name}") for s in from_jobs]
+    found += [(s, f"{method_name(s.method, s.info)} · {s.name}") for s in from_jobs]
     out = []
     for student, label in found:
         if base is not None and not same_base(student.base, base):

@@ -15,6 +15,7 @@ from engine import Rendered, clip_fps, read_mp4, student_t_list
 from .lineup import Contender
 
 FAILED = ("failed", "cancelled", "interrupted")
+STREAM = ("first_chunk_seconds", "all_chunks_seconds")  # a causal student's, as the sample job measured them
 
 
 @dataclass
@@ -42,7 +43,8 @@ def submit(data_dir, contenders: list[Contender], prompt: str, seeds: list[int],
 
 
 def _nfe(job) -> int:
-    """Network evaluations per video, as the engine's samplers count them."""
+    """Network evaluations per video, as the engine's samplers count them (for a job that did not record its
+    own: a causal student's would be per chunk)."""
     config = job.config
     if config.get("lora"):
         return len(config.get("t_list") or student_t_list(config["lora"])) - 1
@@ -69,7 +71,10 @@ def collect(data_dir, job_ids: list[str]) -> tuple[list[Rendered] | None, str]:
             raise ValueError(f"the sample job {job.id} finished without videos; see its log in the Jobs tab")
         clips = np.stack([read_mp4(path) for path in paths])
         seconds = (job.finished_at or 0.0) - (job.started_at or 0.0)
-        results.append(Rendered(clips=clips, nfe=_nfe(job), seconds=max(0.0, seconds), fps=round(clip_fps(paths[0]))))
+        recorded = {p.name: p.value for p in jobs_api.metrics(data_dir, job.id, ["nfe", *STREAM])}
+        stream = {name: recorded[name] for name in STREAM if name in recorded} or None
+        results.append(Rendered(clips=clips, nfe=int(recorded.get("nfe", _nfe(job))), seconds=max(0.0, seconds),
+                                fps=round(clip_fps(paths[0])), stream=stream))
     return results, ""
 
 

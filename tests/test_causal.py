@@ -145,6 +145,20 @@ def test_rolling_sampler_goes_past_the_training_length_and_starts_like_a_short_r
     assert not any(block.attn1.processor.__class__.__name__.startswith("_Block") for block in transformer.blocks)
 
 
+def test_the_sampler_hands_each_chunk_over_in_order_as_it_is_ready(transformer):
+    """on_chunk (what the studio's streaming figures time) sees every chunk once, in order, with the latents
+    that end up in the video, before the next chunk is sampled."""
+    _, cond = _inputs(batch=2)
+    seen, steps = [], []
+    with torch.no_grad():
+        video = causal_sample(transformer, (2, 4, 5, 8, 8), cond, (0.999, 0.5, 0.0), seeds=[3, 4], chunk_frames=CHUNK,
+                              progress=lambda done, total: steps.append(done),
+                              on_chunk=lambda index, chunks, x: seen.append((index, chunks, x.clone(), len(steps))))
+    assert [(i, n) for i, n, _, _ in seen] == [(0, 3), (1, 3), (2, 3)]
+    assert [done for *_, done in seen] == [2, 4, 6]  # chunk k is handed over after its own steps, before k + 1's
+    assert torch.equal(torch.cat([x for _, _, x, _ in seen], dim=2), video)
+
+
 def test_the_rolling_cache_keeps_the_newest_frames_at_their_absolute_positions(transformer):
     x, cond = _inputs(frames=9)
     with torch.no_grad(), installed(transformer, CHUNK) as causal:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -61,9 +62,13 @@ def causal_sample(
     progress: Progress = None,
     condition: torch.Tensor | None = None,
     dtype: torch.dtype = torch.float32,
+    on_chunk: Callable[[int, int, torch.Tensor], None] | None = None,
 ) -> torch.Tensor:
     """Latents (B, C, F, H, W) of shape `shape`, generated chunk by chunk with a KV cache of at most
-    window_frames frames (None: everything, no eviction). One seed per row."""
+    window_frames frames (None: everything, no eviction). One seed per row.
+
+    on_chunk(index, chunks, latents): called as each chunk's clean latents are ready, before it is committed
+    to the cache, so a caller can stream them (or time them: the first call is the time to the first chunk)."""
     if len(t_list) < 2 or t_list[-1] != 0.0 or any(a <= b for a, b in zip(t_list, t_list[1:])):
         raise ValueError(f"t_list must decrease strictly and end at 0, got {list(t_list)}")
     if len(seeds) != shape[0]:
@@ -87,6 +92,8 @@ def causal_sample(
                 done += 1
                 if progress:
                     progress(done, steps * len(bounds))
+            if on_chunk is not None:
+                on_chunk(index, len(bounds), x)
             if index < len(bounds) - 1:  # the clean chunk becomes context (the last one is never attended to)
                 with causal.attend(cache, commit=True):
                     velocity(transformer, x, 0.0, cond, part)

@@ -28,13 +28,34 @@ class GenerationResult:
     paths: list[Path]
     seconds: float  # sampling + decode + writing, model loading excluded
     nfe: int  # network forward evaluations per video
+    stream: dict[str, float] | None = None  # a causal student's StreamClock.figures(); None for other models
 
 
-def sample_frames(model: BaseModel, cfg: SampleConfig, progress=None) -> tuple[np.ndarray, int]:
+class StreamClock:
+    """When a causal student's chunks were ready, in seconds from the clock's creation (made just before
+    sampling starts, so prompt encoding is included): latents only, decoding excluded, since the chunks
+    are decoded together after the last one. Handed to sample_frames as its on_chunk."""
+
+    def __init__(self):
+        self._start = time.perf_counter()
+        self.ready: list[float] = []
+
+    def __call__(self, index: int, chunks: int, latents) -> None:
+        self.ready.append(time.perf_counter() - self._start)
+
+    def figures(self) -> dict[str, float] | None:
+        """{'first_chunk_seconds', 'all_chunks_seconds'}, or None when no chunk was made (not a causal student)."""
+        if not self.ready:
+            return None
+        return {"first_chunk_seconds": self.ready[0], "all_chunks_seconds": self.ready[-1]}
+
+
+def sample_frames(model: BaseModel, cfg: SampleConfig, progress=None, on_chunk=None) -> tuple[np.ndarray, int]:
     """uint8 videos (len(seeds), F, H, W, 3) for a validated config, and the NFE per video.
 
     Without a LoRA this is the teacher (Euler, CFG). With a student LoRA it is the student's few-step
-    sampler on its own t_list (no CFG: the guidance was distilled into the student)."""
+    sampler on its own t_list (no CFG: the guidance was distilled into the student). on_chunk: for a causal
+    student, called as each chunk's latents are ready (causal_sample's; a StreamClock times them)."""
     if model.device.type == "cpu":
         keep_freed_memory()  # ~15% faster sampling on a small CPU (cpu_memory.py)
     frames = cfg.num_frames or model.num_frames
@@ -49,7 +70,7 @@ def sample_frames(model: BaseModel, cfg: SampleConfig, progress=None) -> tuple[n
         with student_adapter(model, cfg.lora) if cfg.lora is not None else teacher_only(model):
             if causal is not None:
                 latents = causal_sample(model.transformer, shape, cond, t_list, cfg.seeds, progress=progress,
-                                        condition=condition, dtype=model.dtype, **causal)
+                                        condition=condition, dtype=model.dtype, on_chunk=on_chunk, **causal)
             else:
                 latents = sampling.student_sample(model.transformer, noise, cond, t_list,
                                                   generator=sampling.seed_generators(cfg.seeds), progress=progress,
@@ -181,10 +202,12 @@ def generate(
     cfg.validate()
     model = model or load_base_model(cfg.base)
     started = time.perf_counter()
-    videos, nfe = sample_frames(model, cfg, progress)
+    clock = StreamClock()
+    videos, nfe = sample_frames(model, cfg, progress, on_chunk=clock)
     out_dir = Path(out_dir)
     paths = [
         write_mp4(out_dir / f"{name_prefix}{seed}.mp4", video, fps=model.fps, scale=cfg.scale)
         for seed, video in zip(cfg.seeds, videos)
     ]
-    return GenerationResult(paths=paths, seconds=time.perf_counter() - started, nfe=nfe)
+    return GenerationResult(paths=paths, seconds=time.perf_counter() - started, nfe=nfe,
+                            stream=clock.figures())

@@ -24,6 +24,9 @@ class Rendered:
     nfe: int  # network evaluations per video
     seconds: float  # sampling + decoding, model loading excluded
     fps: int
+    # A causal student's streaming figures (generate.StreamClock: seconds from the start of sampling until
+    # the first chunk's and every chunk's latents were ready, decoding excluded); None for other models.
+    stream: dict[str, float] | None = None
 
 
 _models: dict[str, tuple[tuple, object]] = {}  # base -> (weights version, BaseModel)
@@ -88,7 +91,7 @@ def render(base: str, prompt: str, seeds: list[int], steps: int = 50, guidance: 
     every clip starts from the first frame `image`. Raises ValueError (a bad setting, a frame and a base
     that do not go together) or ModelError."""
     from ..config.sample import SampleConfig
-    from .generate import sample_frames
+    from .generate import StreamClock, sample_frames
 
     cfg = SampleConfig(base=base, prompt=prompt, seeds=list(seeds), steps=int(steps), guidance=float(guidance),
                        lora=str(lora_dir) if lora_dir is not None else None,
@@ -98,10 +101,10 @@ def render(base: str, prompt: str, seeds: list[int], steps: int = 50, guidance: 
         if lora_dir is not None:
             _forget_rewritten_student(base, Path(lora_dir))
         model = loaded_model(base)
-        started = time.perf_counter()
-        clips, nfe = sample_frames(model, cfg)
+        started, clock = time.perf_counter(), StreamClock()
+        clips, nfe = sample_frames(model, cfg, on_chunk=clock)
         seconds = time.perf_counter() - started
-    return Rendered(clips=clips, nfe=nfe, seconds=seconds, fps=model.fps)
+    return Rendered(clips=clips, nfe=nfe, seconds=seconds, fps=model.fps, stream=clock.figures())
 
 
 def world_of(base: str) -> str | None:
