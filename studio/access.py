@@ -8,7 +8,8 @@ studio is *public* and
   - server folders must lie (after resolving symlinks) under the data dir or a folder the owner lists
     in DFD_STUDIO_ALLOWED_PATHS (os.pathsep-separated);
   - hub ids must match DFD_STUDIO_ALLOWED_MODELS (comma-separated ids or `owner/*` patterns; default:
-    the built-in teacher's family and Wan2.1-T2V-1.3B-Diffusers).
+    the built-in teacher's family and Wan2.1-T2V-1.3B-Diffusers);
+  - a job's worker processes (the Distill form's data_workers) are at most the machine's CPU count.
 
 A local-only studio (127.0.0.1 and no share link) takes paths and hub ids as typed, as the command line
 does; an owner may still list DFD_STUDIO_ALLOWED_MODELS there to limit downloads.
@@ -60,6 +61,15 @@ class Access:
         elif "/" in name and self.models is not None and not any(fnmatch.fnmatchcase(name, p) for p in self.models):
             raise ValueError(f"{name} is not among the hub models this studio may fetch ({', '.join(self.models)}); "
                              "pick one of those, or ask the owner to add it to DFD_STUDIO_ALLOWED_MODELS")
+
+    def check_workers(self, workers: int, field: str = "data_workers") -> None:
+        """Raise ValueError when a public studio is asked for more worker processes per job than this machine
+        has CPUs: the config allows up to 32 for a big machine's owner, and a visitor's job must not start more
+        processes than there are cores to run them on a shared machine."""
+        cap = os.cpu_count() or 1
+        if self.public and workers > cap:
+            raise ValueError(f"{field} {workers} is more than this public studio allows: at most {cap}, the number "
+                             "of CPUs of this machine")
 
     def check_feature_models(self, text: str | None, owners: str = "") -> None:
         """Raise ValueError when a model of a 'clip:MODEL,dinov2:MODEL' box may not be used here. The entries

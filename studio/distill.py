@@ -93,6 +93,7 @@ def request_from_form(data_dir: Path, form: dict, uploaded_data: str | None, upl
         value = form.get(name)
         settings[name] = bool(value) if SETTINGS[name].kind == "bool" else value
     config = build_distill_config(values=settings)  # typed and validated; also refuses a rank unlike init's
+    access.check_workers(config.data_workers, _form_name("data_workers"))
     where = {"shapes": "the shapes world"}.get(config.data, Path(config.data).name)
     if config.data != "shapes":
         look = data_check.scan if reach_hub else data_check.known

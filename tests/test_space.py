@@ -313,6 +313,24 @@ def test_a_public_studio_fetches_only_the_allowed_hub_models(data_dir):
         owners.check_model("me/two")
 
 
+def test_a_public_studio_caps_data_workers_at_the_machines_cpu_count(data_dir, monkeypatch):
+    from engine.jobs import list_jobs
+    from test_studio_tabs import _captioned_clips, form
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    clips = _captioned_clips(data_dir / "videos")  # inside the data dir: a public studio may read it
+    values = dict(data_source="folder", data_folder=str(clips), batch_size=2)
+    public = access_from_env(data_dir, True, {})
+    message, job_id = distill.launch(data_dir, form(**values, data_workers=4), None, None, public)
+    assert job_id is None and message == ("**Cannot launch:** data_workers 4 is more than this public studio allows: "
+                                          "at most 3, the number of CPUs of this machine.")
+    assert list_jobs(data_dir) == []
+    assert distill.check(data_dir, form(**values, data_workers=3), None, None, public).startswith("**Ready.**")
+    assert distill.check(data_dir, form(**values, data_workers=32), None, None, LOCAL).startswith("**Ready.**")
+    message, job_id = distill.launch(data_dir, form(**values, data_workers=3), None, None, public)
+    assert job_id is not None and list_jobs(data_dir)[0].config["data_workers"] == 3
+
+
 def test_a_local_studio_takes_paths_and_hub_ids_as_typed(data_dir, tmp_path):
     local = access_from_env(data_dir, False, {})
     assert local.models is None and local.check_path(str(tmp_path)) == tmp_path
