@@ -209,7 +209,7 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
     access: which server folders and hub ids a visitor may name (studio/access.py)."""
     prompts = world.prompt_set("all")
     with gr.Row():
-        base_box = gr.Textbox(value=base, label="Base model", scale=2,
+        base_box = gr.Textbox(value=base, label="Base model", scale=2, elem_id="compare-base",
                               info="the teacher; students of this base are listed (press Enter to refresh)")
         prompt = gr.Dropdown(choices=prompts, value=prompts[0], allow_custom_value=True, label="Prompt", scale=3,
                              info="pick one of the world's prompts or type your own", elem_id="compare-prompt")
