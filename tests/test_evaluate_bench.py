@@ -124,3 +124,12 @@ def test_data_loading_bench_compares_worker_counts_on_the_same_batches(mini_teac
     refused = run_engine("bench", "data-loading", "--workers", "0,two", timeout=120)
     assert refused.returncode == 2 and refused.stderr.strip() == \
         "error: --workers must be counts >= 0 separated by commas, got '0,two'"
+
+
+def test_train_step_bench_times_the_causal_students_rollout():
+    from engine.evaluation.bench import bench_train_step
+
+    size = (17, None, None)  # the model's own length, given: synthetic latents, no clips to render
+    ar = bench_train_step("shapes-tiny", batch_size=2, task="ar", student_input="backward", size=size)
+    assert (ar["task"], ar["student_input"], ar["batch_size"]) == ("ar", "backward", 2)
+    assert ar["student_update_tflop"] > 0 and ar["fake_update_tflop"] > 0 and ar["student_update_s"] > 0

@@ -138,7 +138,8 @@ def cmd_bench(args) -> int:
             result = bench_sampling(args.base, args.lora, videos=args.videos, size=size, rounds=args.rounds)
         else:
             result = bench_train_step(args.base, batch_size=args.batch_size, size=size,
-                                      gradient_checkpointing=args.gradient_checkpointing)
+                                      gradient_checkpointing=args.gradient_checkpointing, task=args.task,
+                                      student_input=args.student_input)
     except (ValueError, ModelError) as err:
         raise cli_error(err) from None
     text = json.dumps(result, indent=2)
@@ -210,6 +211,10 @@ def _add_bench(sub) -> None:
                    help="sampling: interleaved student/teacher rounds after the warm-up (default 3; 1 at Wan's size on a GPU)")
     p.add_argument("--batch-size", type=int, default=None, help="train-step batch (default: the recipe's)")
     p.add_argument("--gradient-checkpointing", action="store_true", help="train-step: recompute activations")
+    p.add_argument("--task", default="t2v", choices=["t2v", "i2v", "ar"],
+                   help="train-step: the run's task (ar: the causal student's chunk-by-chunk rollout) (default t2v)")
+    p.add_argument("--student-input", default=None, choices=["paired", "backward"],
+                   help="train-step: where the student's sample starts (default: the recipe's)")
     p.add_argument("--num-frames", type=int, default=None, help="video frames, 4k+1 (default: the model's)")
     p.add_argument("--height", type=int, default=None, help="video height (default: the model's)")
     p.add_argument("--width", type=int, default=None, help="video width (default: the model's)")

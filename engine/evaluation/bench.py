@@ -142,14 +142,19 @@ def update_flops(distiller) -> dict[str, int]:
 
 
 def bench_train_step(base: str, batch_size: int | None = None, method: str = "dfd", gradient_checkpointing: bool = False,
-                     size: tuple[int | None, int | None, int | None] = (None, None, None)) -> dict:
+                     size: tuple[int | None, int | None, int | None] = (None, None, None), task: str = "t2v",
+                     student_input: str | None = None) -> dict:
     """Seconds, FLOPs and utilisation of one student update and one fake-score update; peak memory of
-    the two (what DFD post-training holds). A random-weights base trains on synthetic latents."""
+    the two (what DFD post-training holds). A random-weights base trains on synthetic latents. For task ar
+    the student update is the whole chunk-by-chunk rollout (FLOPs counted as executed)."""
     from ..models.base import RANDOM_MODELS
 
     from ..distill.trainer import Distiller
 
-    values = dict(base=base, method=method, force_from_teacher=True, gradient_checkpointing=gradient_checkpointing)
+    values = dict(base=base, method=method, force_from_teacher=True, gradient_checkpointing=gradient_checkpointing,
+                  task=task)
+    if student_input:
+        values["student_input"] = student_input
     values["num_frames"], values["height"], values["width"] = size
     if base in RANDOM_MODELS or any(size):  # timing only: latents of the asked size, no data set needed
         values["data"] = "synthetic"
@@ -168,6 +173,8 @@ def bench_train_step(base: str, batch_size: int | None = None, method: str = "df
     return {
         "kind": "train-step",
         "base": base,
+        "task": cfg.task,
+        "student_input": cfg.student_input,
         "batch_size": cfg.batch_size,
         "lora_rank": cfg.lora_rank,
         "video_shape": [distiller.model.num_frames, distiller.model.height, distiller.model.width],
