@@ -62,6 +62,14 @@ class Access:
             raise ValueError(f"{name} is not among the hub models this studio may fetch ({', '.join(self.models)}); "
                              "pick one of those, or ask the owner to add it to DFD_STUDIO_ALLOWED_MODELS")
 
+    def allows_model(self, name: str) -> bool:
+        """check_model as a yes/no: may this base be looked at here at all (a refused folder is not even probed)."""
+        try:
+            self.check_model(name)
+        except ValueError:
+            return False
+        return True
+
     def check_workers(self, workers: int, field: str = "data_workers") -> None:
         """Raise ValueError when a public studio is asked for more worker processes per job than this machine
         has CPUs: the config allows up to 32 for a big machine's owner, and a visitor's job must not start more

@@ -272,18 +272,10 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
             return [*(gr.skip() for _ in outputs[:-1]), progress, queued, gr.skip()]
         return [*_outputs(result), None, gr.Timer(active=False)]
 
-    def allowed(base_v) -> bool:
-        """May this base be looked at here (a refused folder is not even probed for students)."""
-        try:
-            access.check_model((base_v or "").strip())
-        except ValueError:
-            return False
-        return True
-
     def refresh_students(base_v, dmd2_v, dfd_v):
         updates = []
         for method, current in (("dmd2", dmd2_v), ("dfd", dfd_v)):
-            choices = student_choices(data_dir, base_v, method) if allowed(base_v) else []
+            choices = student_choices(data_dir, base_v, method) if access.allows_model(base_v) else []
             keys = [k for _, k in choices]
             updates.append(gr.update(choices=choices, value=current if current in keys else (keys[0] if keys else None)))
         return updates
@@ -292,12 +284,12 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
     run.click(on_run, [*inputs, as_jobs, frame], [*outputs, pending, poll_timer], api_visibility="private")
     poll_timer.tick(on_poll, [pending], [*outputs, pending, poll_timer], show_progress="hidden", api_visibility="private")
     base_box.submit(refresh_students, [base_box, dmd2, dfd], [dmd2, dfd], api_visibility="private")
-    base_box.submit(lambda base_v: gr.update(value=engine.samples_in_jobs((base_v or "").strip())) if allowed(base_v)
-                    else gr.update(), [base_box], [as_jobs], api_visibility="private")
+    base_box.submit(lambda base_v: gr.update(value=engine.samples_in_jobs((base_v or "").strip()))
+                    if access.allows_model(base_v) else gr.update(), [base_box], [as_jobs], api_visibility="private")
 
     def show_frame(base_v):
         """The first-frame box follows the base: shown for an image-to-video one, emptied and hidden otherwise."""
-        visible = allowed(base_v) and frames.shown(base_v)
+        visible = access.allows_model(base_v) and frames.shown(base_v)
         return gr.update(visible=True) if visible else gr.update(visible=False, value=None)
 
     base_box.submit(show_frame, [base_box], [frame], api_visibility="private")
@@ -306,7 +298,8 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
         """On open: the students known now, and the comparison of the first prompt (cached after the first time),
         sampled here only for the tiny built-in world on a CPU; other bases wait for Compare (sample jobs)."""
         dmd2_u, dfd_u = refresh_students(base_v, dmd2_v, dfd_v)
-        if allowed(base_v) and engine.samples_in_jobs((base_v or "").strip()):  # a refused base: compare says why
+        # a refused base is not probed here: Compare says why
+        if access.allows_model(base_v) and engine.samples_in_jobs((base_v or "").strip()):
             note = f"Press Compare: `{base_v}` is sampled by the worker as sample jobs, not when the page opens."
             return [dmd2_u, dfd_u, *([None, ""] * len(SLOTS)), None, note]
         try:

@@ -232,16 +232,8 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
             return [*keep, progress, queued, gr.skip()]
         return [*_outputs(result), None, gr.Timer(active=False)]
 
-    def allowed(base_v) -> bool:
-        """May this base be looked at here (a refused folder is not even probed for students)."""
-        try:
-            access.check_model((base_v or "").strip())
-        except ValueError:
-            return False
-        return True
-
     def refresh_models(base_v, current):
-        if not allowed(base_v):
+        if not access.allows_model(base_v):
             return gr.update(choices=[], value=[])
         choices = model_choices(data_dir, base_v)
         keys = [k for _, k in choices]
@@ -252,13 +244,13 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
 
     def refresh_placement(base_v):
         """Run as sample jobs follows the base: on for every base but the built-in world on a CPU."""
-        if not allowed(base_v):
+        if not access.allows_model(base_v):
             return gr.update()
         return gr.update(value=engine.samples_in_jobs((base_v or "").strip()))
 
     def show_frame(base_v):
         """The first-frame box follows the base: shown for an image-to-video one, emptied and hidden otherwise."""
-        visible = allowed(base_v) and frames.shown(base_v)
+        visible = access.allows_model(base_v) and frames.shown(base_v)
         return gr.update(visible=True) if visible else gr.update(visible=False, value=None)
 
     run_button.click(on_run, [base_box, prompt, n_seeds, models, as_jobs, features, frame],

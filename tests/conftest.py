@@ -28,6 +28,16 @@ def run_engine(*args: str, timeout: float = 300, env: dict | None = None) -> sub
     )
 
 
+def copy_student(src: Path, dest: Path, method: str | None = None) -> Path:
+    """A student folder copied as a LoRA (without its checkpoints and previews), its lora_config.json naming
+    `method` when given: how tests make a "DFD" student or a finished job's LoRA without training one."""
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("checkpoints", "samples"), dirs_exist_ok=True)
+    if method:
+        config = json.loads((Path(dest) / "lora_config.json").read_text())
+        (Path(dest) / "lora_config.json").write_text(json.dumps({**config, "method": method}))
+    return Path(dest)
+
+
 def wait_for(condition, timeout: float, what: str, every: float = 0.1):
     """Poll `condition` until it returns something truthy (returned), or fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -80,9 +90,7 @@ def mini_students(mini_teacher_dir, tmp_path_factory):
     Distiller(DistillConfig(base=str(mini_teacher_dir), steps=2, batch_size=2, student_update_freq=2, lora_rank=4,
                             shapes_pool_clips=64),
               shipped / "dmd2").train()
-    shutil.copytree(shipped / "dmd2", shipped / "dfd", ignore=shutil.ignore_patterns("checkpoints", "samples"))
-    config = json.loads((shipped / "dfd" / "lora_config.json").read_text())
-    (shipped / "dfd" / "lora_config.json").write_text(json.dumps({**config, "method": "dfd"}))
+    copy_student(shipped / "dmd2", shipped / "dfd", "dfd")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("engine.models.students.SHIPPED_DIR", shipped)
         yield shipped

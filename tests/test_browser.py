@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, copy_student
 from conftest import wait_for as wait_until
 
 CHROMIUM = "/usr/bin/chromium"
@@ -330,9 +330,6 @@ def _finished_student_jobs(data_dir: Path, base: Path, student: Path) -> list[st
     """The student as a succeeded DMD2 and a DFD distill job of the running studio (made through storage, as the
     runner records one). The test holds the accelerator slot meanwhile, so the app's worker cannot claim the
     rows while they are briefly queued."""
-    import json
-    import shutil
-
     import storage
     from engine.jobs.slot import AcceleratorSlot
 
@@ -345,9 +342,7 @@ def _finished_student_jobs(data_dir: Path, base: Path, student: Path) -> list[st
             job = storage.jobs.create_job(db, "distill", {"base": str(base), "task": "i2v", "method": method, "steps": 2})
             assert storage.jobs.claim_next(db).id == job.id
             lora = Path(job.dir) / "lora"
-            shutil.copytree(student, lora, ignore=shutil.ignore_patterns("checkpoints", "samples"), dirs_exist_ok=True)
-            config = json.loads((lora / "lora_config.json").read_text())
-            (lora / "lora_config.json").write_text(json.dumps({**config, "method": method}))
+            copy_student(student, lora, method)
             storage.outputs.add_artifact(db, job.id, "lora", lora / "pytorch_lora_weights.safetensors")
             storage.jobs.transition(db, job.id, "succeeded")
             ids.append(job.id)

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from conftest import run_engine
+from trainer_helpers import StopAt, student_tensors
 from engine.config.build import build_distill_config
-from engine.distill.adapters import FAKE, STUDENT
-from engine.distill.trainer import Callbacks, Distiller, latest_checkpoint
+from engine.distill.adapters import FAKE
+from engine.distill.trainer import Distiller, latest_checkpoint
 from engine.generation.sampling import velocity
 from engine.models.causal import chunk_bounds
 
@@ -24,21 +25,6 @@ def _ar(base=None, **kw):
         values["base"] = str(base)
     values.update(kw)
     return build_distill_config(values=values)
-
-
-class _StopAt(Callbacks):
-    def __init__(self, step):
-        self.step = step
-
-    def on_step(self, step, total, terms, it_per_s, eta_s):
-        if step == self.step:
-            raise KeyboardInterrupt("simulated crash")
-
-
-def _lora(folder):
-    from safetensors.torch import load_file
-
-    return load_file(folder / "pytorch_lora_weights.safetensors")
 
 
 @pytest.mark.parametrize("student_input", ["paired", "backward"])
@@ -81,10 +67,10 @@ def test_an_ar_run_updates_the_student_and_resumes_bit_identically_on_shapes_tin
     assert cfg.base == "shapes-tiny" and cfg.chunk_frames == 2
     Distiller(cfg, tmp_path / "straight").train()
     with pytest.raises(KeyboardInterrupt):
-        Distiller(cfg, tmp_path / "crashed", callbacks=_StopAt(3)).train()
+        Distiller(cfg, tmp_path / "crashed", callbacks=StopAt(3)).train()
     assert latest_checkpoint(tmp_path / "crashed").name == "step-0000002"
     Distiller(cfg, tmp_path / "crashed").train()
-    a, b = _lora(tmp_path / "straight"), _lora(tmp_path / "crashed")
+    a, b = student_tensors(tmp_path / "straight"), student_tensors(tmp_path / "crashed")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert any(a[k].abs().max() > 0 for k in a if "lora_B" in k)  # the student moved
     info = json.loads((tmp_path / "straight" / "lora_config.json").read_text())

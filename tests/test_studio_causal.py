@@ -7,13 +7,13 @@ run by the real worker."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import copy_student
 import engine
 import engine.jobs as jobs_api
 import storage
@@ -43,9 +43,7 @@ def _finished_ar_job(data_dir: Path, student_dir: Path, method: str) -> str:
     db = storage.open_database(data_dir)
     assert storage.jobs.claim_next(db).id == job.id
     lora = Path(job.dir) / "lora"
-    shutil.copytree(student_dir, lora, ignore=shutil.ignore_patterns("checkpoints", "samples"), dirs_exist_ok=True)
-    config = json.loads((lora / "lora_config.json").read_text())
-    (lora / "lora_config.json").write_text(json.dumps({**config, "method": method}))
+    copy_student(student_dir, lora, method)
     storage.outputs.add_artifact(db, job.id, "lora", lora / "pytorch_lora_weights.safetensors")
     storage.jobs.transition(db, job.id, "succeeded")
     return job.id

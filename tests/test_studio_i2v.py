@@ -6,7 +6,6 @@ a frame and a base that do not go together refused in one line before anything i
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import copy_student
 import engine
 import engine.jobs as jobs_api
 from engine.media.video import read_mp4
@@ -37,9 +37,7 @@ def i2v_students(i2v_base, tmp_path_factory):
     shipped = tmp_path_factory.mktemp("i2v-shipped")
     clips = save_captioned_clips(tmp_path_factory.mktemp("clips"))
     train_tiny_i2v_student(i2v_base, clips, shipped / "dmd2")
-    shutil.copytree(shipped / "dmd2", shipped / "dfd", ignore=shutil.ignore_patterns("checkpoints", "samples"))
-    config = json.loads((shipped / "dfd" / "lora_config.json").read_text())
-    (shipped / "dfd" / "lora_config.json").write_text(json.dumps({**config, "method": "dfd"}))
+    copy_student(shipped / "dmd2", shipped / "dfd", "dfd")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("engine.models.students.SHIPPED_DIR", shipped)
         yield shipped

@@ -5,7 +5,6 @@ shipped DMD2 and DFD ones). Compare and Diversity: test_studio_lineups.py."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import typing
@@ -16,6 +15,7 @@ import gradio as gr
 import numpy as np
 import pytest
 
+from conftest import copy_student
 import engine
 import engine.jobs as jobs_api
 import storage
@@ -118,8 +118,7 @@ def _finished_distill_job(data_dir: Path, student_dir: Path) -> str:
                                                 "steps": 5})
     db = storage.open_database(data_dir)
     assert storage.jobs.claim_next(db).id == job.id
-    shutil.copytree(student_dir, Path(job.dir) / "lora", ignore=shutil.ignore_patterns("checkpoints", "samples"),
-                    dirs_exist_ok=True)
+    copy_student(student_dir, Path(job.dir) / "lora")
     storage.outputs.record_progress(db, job.id, 1, 1, {"loss_student": 0.5, "loss_fake": 0.25})
     storage.outputs.add_artifact(db, job.id, "lora", Path(job.dir) / "lora" / "pytorch_lora_weights.safetensors")
     storage.jobs.transition(db, job.id, "succeeded")

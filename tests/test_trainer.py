@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from trainer_helpers import StopAt, student_tensors
 from engine.config.distill import DistillConfig
 from engine.distill.adapters import FAKE, STUDENT
-from engine.distill.trainer import Callbacks, Distiller, TrainingDiverged, latest_checkpoint
+from engine.distill.trainer import Distiller, TrainingDiverged, latest_checkpoint
 
 
 def _cfg(base, **kw) -> DistillConfig:
@@ -79,32 +80,17 @@ def test_steps_count_updates_and_too_few_to_reach_the_student_are_refused(mini_t
         _cfg(mini_teacher_dir, steps=4, student_update_freq=5).validate()
 
 
-class _StopAt(Callbacks):
-    def __init__(self, step):
-        self.step = step
-
-    def on_step(self, step, total, terms, it_per_s, eta_s):
-        if step == self.step:
-            raise KeyboardInterrupt("simulated crash")
-
-
-def _student_tensors(folder):
-    from safetensors.torch import load_file
-
-    return load_file(folder / "pytorch_lora_weights.safetensors")
-
-
 @pytest.mark.parametrize("task", ["t2v", "ar"])
 def test_resume_after_a_crash_reproduces_the_uninterrupted_run_exactly(mini_teacher_dir, tmp_path, task):
     cfg = _cfg(mini_teacher_dir, method="dmd2", task=task)
     Distiller(cfg, tmp_path / "straight").train()
 
     with pytest.raises(KeyboardInterrupt):
-        Distiller(cfg, tmp_path / "crashed", callbacks=_StopAt(3)).train()
+        Distiller(cfg, tmp_path / "crashed", callbacks=StopAt(3)).train()
     assert latest_checkpoint(tmp_path / "crashed").name == "step-0000002"
     Distiller(cfg, tmp_path / "crashed").train()
 
-    a, b = _student_tensors(tmp_path / "straight"), _student_tensors(tmp_path / "crashed")
+    a, b = student_tensors(tmp_path / "straight"), student_tensors(tmp_path / "crashed")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert json.loads((tmp_path / "crashed" / "lora_config.json").read_text()).get("causal", False) == (task == "ar")
 

@@ -193,11 +193,12 @@ class DistillConfig:
         if self.init and not (Path(self.init) / LORA_FILE).is_file():
             raise ConfigError("init", f"{{init}}: no {LORA_FILE} in {self.init}; give a student LoRA folder")
         if self.init and (Path(self.init) / "lora_config.json").is_file():
-            rank = json.loads((Path(self.init) / "lora_config.json").read_text()).get("rank")
+            init_meta = json.loads((Path(self.init) / "lora_config.json").read_text())
+            rank = init_meta.get("rank")
             if rank is not None and int(rank) != self.lora_rank:
                 raise ConfigError("lora_rank", f"the student in {self.init} has LoRA rank {rank}, not {self.lora_rank}; "
                                                f"set the LoRA rank to {rank} to continue it")
-            chunk = json.loads((Path(self.init) / "lora_config.json").read_text()).get("chunk_frames")
+            chunk = init_meta.get("chunk_frames")
             if self.task == "ar" and chunk is not None and int(chunk) != self.chunk_frames:
                 raise ConfigError("chunk_frames", f"the causal student in {self.init} has {chunk}-frame chunks, not "
                                                   f"{self.chunk_frames}; set {{chunk_frames}} to {chunk} to continue it")
