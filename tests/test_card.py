@@ -174,7 +174,7 @@ def test_a_causal_students_card_says_so_and_its_command_streams_65_frames_from_t
     sampled = run_engine(*args)
     assert sampled.returncode == 0, sampled.stderr[-2000:]
     assert probe_frame_count(tmp_path / "long" / "seed1.mp4") == 65
-    assert "each per chunk (a causal student)" in sampled.stderr
+    assert "5 network evaluations each per chunk (a causal student)" in sampled.stderr  # 4 steps and the commit
 
 
 def test_a_students_card_command_samples_as_written_from_the_staged_repo(tmp_path):

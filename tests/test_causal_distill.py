@@ -104,16 +104,11 @@ def test_ar_needs_a_text_to_video_base_and_a_chunk_size(mini_teacher_dir):
         _ar(mini_teacher_dir, chunk_frames=0)
 
 
-def test_distill_task_ar_then_sample_65_frames_on_the_command_line(tmp_path):
-    from mp4_probe import probe_frame_count
-
+def test_distill_task_ar_on_the_command_line(tmp_path):
+    # `sample --num-frames 65` of such a student runs in test_card.py, from the card's own command
     out = tmp_path / "ar"
     result = run_engine("distill", "--task", "ar", "--steps", "3", "--student-update-freq", "3", "--batch-size", "2",
                         "--shapes-pool-clips", "16", "--lora-rank", "4", "--out", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     assert (out / "pytorch_lora_weights.safetensors").is_file()
-    result = run_engine("sample", "--lora", str(out), "--num-frames", "65", "--prompt", "a red circle moving left",
-                        "--seeds", "1", "--out", str(tmp_path / "long"))
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert probe_frame_count(tmp_path / "long" / "seed1.mp4") == 65
-    assert "5 network evaluations each per chunk (a causal student)" in result.stderr  # 4 steps and the commit
+    assert json.loads((out / "lora_config.json").read_text())["causal"] is True

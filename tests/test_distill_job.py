@@ -99,7 +99,9 @@ def test_a_running_distill_job_cancels_with_its_last_checkpoint_intact_and_resum
     assert steps == list(range(2, steps[-1] + 1, 2))  # every other step, none repeated by the resume
 
 
-@pytest.mark.parametrize("task", TASKS)
+# t2v only: a causal run's bit-identical resume is test_trainer.py's and test_causal_distill.py's, and its
+# resume through a job the cancel test's above (the job system does not depend on the task; CI time does).
+@pytest.mark.parametrize("task", ["t2v"])
 def test_killed_distill_job_resumes_to_the_weights_of_an_uninterrupted_one(data_dir, start_worker, mini_teacher_dir,  # noqa: F811
                                                                           task):
     config = _config(mini_teacher_dir, task)
