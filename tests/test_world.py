@@ -108,3 +108,29 @@ def test_export_folder_writes_playable_mp4s_with_captions(tmp_path):
     for mp4 in mp4s:
         assert probe_frame_count(mp4) == world.NUM_FRAMES
         world.parse_caption(mp4.with_suffix(".txt").read_text())
+
+
+def test_the_motion_posterior_of_a_first_frame_is_calibrated_against_the_worlds_own_draws():
+    # Image-to-video's truth: p(motion | first frame). Averaged over frames it is the motion marginal, and
+    # among frames it gives ~0.7 to "left", about 70% of the clips really move left.
+    rng = np.random.default_rng(3)
+    draws = [world.draw_factors(rng) for _ in range(3000)]
+    posteriors = [world.motion_posterior(f, grid=65)[0] for f in draws]
+    for motion, p in world.MOTIONS.items():
+        assert abs(np.mean([q[motion] for q in posteriors]) - p) < 0.02, motion
+        assert all(q[motion] > 0 for q, f in zip(posteriors, draws) if f.motion == motion)  # never rules out the truth
+    left = [f.motion == "left" for q, f in zip(posteriors, draws) if 0.55 <= q["left"] <= 0.85]
+    mean_q = np.mean([q["left"] for q in posteriors if 0.55 <= q["left"] <= 0.85])
+    assert len(left) > 100 and abs(np.mean(left) - mean_q) < 0.08
+
+
+def test_continuations_keep_the_first_frame_and_move_only_where_the_frame_allows():
+    _, (f,) = world.sample_clips({"colour": "red", "shape": "square"}, 1, seed=7)
+    clips, factors = world.continuations(f, 40, seed=0)
+    first = world.render(f)[0]
+    assert (clips[:, 0] == first).all()
+    posterior, _ = world.motion_posterior(f)
+    assert {c.motion for c in factors} == {m for m, p in posterior.items() if p > 0}
+    assert all(c.shape == "square" and c.colour == "red" and c.x0 == f.x0 for c in factors)
+    edge = world.ClipFactors("circle", "red", "left", "dark", radius=14.0, speed=0.7, x0=15.5, y0=32.0, shade=1.0)
+    assert world.motion_posterior(edge)[0]["left"] == 0.0  # no room to move left from the left edge

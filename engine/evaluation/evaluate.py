@@ -5,6 +5,10 @@ noise, for every model; in batches of at most `batch` videos) and scoring.py mea
 reference every model is compared with is `real`: on the shapes world, clips the world draws from
 p_real(. | prompt); elsewhere, the user's held-out clips (reference.py), when a folder of them is given.
 Each (model, prompt) result is kept as it is measured (resume.py), so an interrupted run resumes.
+
+An image-to-video base of the shapes world is measured from one first frame per prompt: the first frame of a
+clip the world draws for the prompt (FRAME_SEED), the same for every model and seed, so the seeds' spread is
+the motion spread from one frame; `real` is then the world's continuations of that frame.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from .specs import ModelSpec
 
 REGIMES = ("detailed", "underspecified")
 HELD_OUT = "(held-out clips)"  # the prompt key of the real clips outside the shapes world
+FRAME_SEED = 7919  # offsets a prompt's conditioning clip from its real clips' draw
 
 
 class Session:
@@ -34,7 +39,13 @@ class Session:
     def __init__(self, settings: EvalSettings, shapes: bool):
         import torch
 
+        from ..models.names import base_task
+
         self.settings, self.shapes = settings, shapes
+        self.i2v = base_task(settings.base) == "i2v"
+        if self.i2v and not shapes:
+            raise ConfigError("base", f"{{base}} {settings.base} is an image-to-video model: evaluate measures those "
+                              "on the shapes world only, where each prompt's first frame comes from the world")
         self.device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model = None
         self.extractors, self.adherence, self.notes = [], None, []
@@ -68,18 +79,21 @@ class Session:
         from ..config.sample import SampleConfig
         from ..generation.generate import sample_frames
 
+        first = self.first_of(prompt)
         if spec.kind in ("real", "real-decoded"):  # the shapes world's own clips (decoded: through the autoencoder)
             from ..shapes import world
             from .reference import through_decoder
 
-            clips, _ = world.sample_clips(world.parse_caption(prompt), len(seeds), seed=zlib.crc32(prompt.encode()) + seeds[0])
+            seed = zlib.crc32(prompt.encode()) + seeds[0]
+            clips = (world.continuations(first, len(seeds), seed) if first is not None
+                     else world.sample_clips(world.parse_caption(prompt), len(seeds), seed=seed))[0]
             return (clips if spec.kind == "real" else through_decoder(self.model, clips)), 0.0, 0
         batch = self.settings.batch or len(seeds)
         started, parts, nfe = time.perf_counter(), [], 0
         for i in range(0, len(seeds), batch):
             cfg = SampleConfig(base=self.model.source, prompt=prompt, seeds=seeds[i : i + batch], steps=spec.steps,
                                guidance=spec.guidance, lora=spec.lora)
-            clips, nfe = sample_frames(self.model, cfg.validate())
+            clips, nfe = sample_frames(self.model, cfg.validate(), first_frame=self.first_frame(first))
             parts.append(clips)
         return np.concatenate(parts), (time.perf_counter() - started) / len(seeds), nfe
 
@@ -88,8 +102,22 @@ class Session:
             from ..shapes import world
 
             return score_shapes(world.parse_caption(prompt), clips, prompt, self.recognizer, self.extractors,
-                                self.adherence)
+                                self.adherence, first=self.first_of(prompt))
         return score_any(clips, prompt, self.extractors, self.adherence)
+
+    def first_of(self, prompt: str):
+        """An I2V evaluation's conditioning clip of a prompt (its factors), None for text-to-video."""
+        if not self.i2v:
+            return None
+        from ..shapes import world
+
+        return world.sample_clips(world.parse_caption(prompt), 1, seed=zlib.crc32(prompt.encode()) + FRAME_SEED)[1][0]
+
+    @staticmethod
+    def first_frame(first) -> np.ndarray | None:
+        from ..shapes import world
+
+        return None if first is None else world.render(first)[0]
 
     def real_reference(self) -> dict:
         """The held-out clips' row (through the model's VAE and back), captions as their prompts."""
@@ -182,7 +210,7 @@ def run_evaluation(settings: EvalSettings, progress=None) -> dict:
     _relative(per_prompt, shapes)
     result = {
         "prompts": settings.prompts, "seeds": settings.seeds, "base": settings.base,
-        "world": "shapes" if shapes else None, "device": session.device,
+        "world": "shapes" if shapes else None, "task": "i2v" if session.i2v else "t2v", "device": session.device,
         "features": ([] if not shapes else ["recognizer"]) + [x.name for x in session.extractors],
         "adherence": session.adherence.name if session.adherence else None,
         "real": settings.real, "notes": session.notes, "resumed_parts": parts.reused,

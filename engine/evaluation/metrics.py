@@ -33,16 +33,18 @@ def all_named_correct(named: dict[str, str], predicted: list[dict[str, str]]) ->
     return float(np.mean([all(p[f] == v for f, v in named.items()) for p in predicted]))
 
 
-def mode_tv(named: dict[str, str], predicted: list[dict[str, str]]) -> float | None:
+def mode_tv(named: dict[str, str], predicted: list[dict[str, str]],
+            truth_of: dict[str, dict[str, float]] | None = None) -> float | None:
     """Mean over the free factors of the total-variation distance between the predicted value
-    frequencies and the world's true ones (None when the caption names every factor)."""
+    frequencies and the world's true ones (None when the caption names every factor). truth_of: a free
+    factor's true frequencies where they are not its marginal (image-to-video: the motion given the frame)."""
     free = [f for f in world.FACTOR_NAMES if f not in named]
     if not free:
         return None
     tvs = []
     for factor in free:
         counts = Counter(p[factor] for p in predicted)
-        truth = world.mode_frequencies(named, factor)
+        truth = (truth_of or {}).get(factor) or world.mode_frequencies(named, factor)
         tvs.append(0.5 * sum(abs(counts[v] / len(predicted) - truth[v]) for v in truth))
     return float(np.mean(tvs))
 
@@ -83,3 +85,11 @@ def flicker(clips: np.ndarray) -> float:
     border = np.concatenate([x[:, :, :3, :, :].reshape(len(x), x.shape[1], -1, 3),
                              x[:, :, -3:, :, :].reshape(len(x), x.shape[1], -1, 3)], axis=2)
     return float(np.abs(np.diff(border, axis=1)).mean())
+
+
+def first_frame_psnr(clips: np.ndarray, frame: np.ndarray) -> float:
+    """Mean over clips of the PSNR (dB) of each clip's first frame against the given conditioning frame:
+    how closely an image-to-video model starts where it was told to (the autoencoder's round trip bounds it)."""
+    diff = clips[:, 0].astype(np.float64) - frame[None].astype(np.float64)
+    mse = np.maximum(np.square(diff).reshape(len(clips), -1).mean(1), 1e-10)
+    return float(np.mean(10.0 * np.log10(255.0**2 / mse)))

@@ -18,6 +18,8 @@ SHAPES_COLUMNS = [
     ("flicker", "flicker"),
     ("nfe", "NFE"),
 ]
+# an image-to-video base: how well the clips keep the given first frame
+I2V_COLUMNS = [("frame_consistency", "frame's shape, colour, background kept"), ("first_frame_psnr", "first frame PSNR (dB)")]
 # any base: a column is shown when some model has a value in it
 ANY_COLUMNS = [
     ("adherence", "CLIP adherence"),
@@ -61,6 +63,7 @@ def to_markdown(result: dict) -> str:
             if not any(entries.values()):
                 continue
             columns = SHAPES_COLUMNS[:3] + _diversity_columns(entries.values()) + SHAPES_COLUMNS[3:]
+            columns += [c for c in I2V_COLUMNS if any((row or {}).get(c[0]) is not None for row in entries.values())]
             rows = {n: {**(row or {}), "nfe": result["models"][n]["nfe"]} for n, row in entries.items()}
             lines += [f"**{regime} captions**", "", *_table(rows, columns), ""]
         return "\n".join(lines)

@@ -8,6 +8,8 @@ recognizer reads: diversity in its feature space, prompt fidelity, mode coverage
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 
 from . import metrics
@@ -18,7 +20,8 @@ from .study_references import per_clip
 MEAN_KEYS = ("diversity", "prompt_fidelity", "all_named_correct", "mode_tv", "mode_coverage", "adherence",
              "saturation", "saturation_spread", "contrast", "contrast_spread", "motion", "clipped_fraction",
              "sharpness", "flicker", "saturation_error", "sharpness_ratio", "saturation_gap",
-             "saturation_spread_gap", "contrast_gap", "contrast_spread_gap", "motion_gap")
+             "saturation_spread_gap", "contrast_gap", "contrast_spread_gap", "motion_gap", "frame_consistency",
+             "first_frame_psnr")
 
 
 def score_any(clips: np.ndarray, prompts: str | list[str], extractors=(), adherence=None) -> dict:
@@ -35,18 +38,35 @@ def score_any(clips: np.ndarray, prompts: str | list[str], extractors=(), adhere
     return row
 
 
-def score_shapes(named: dict, clips: np.ndarray, prompt: str, recognizer, extractors=(), adherence=None) -> dict:
-    """score_any and the recognizer's reading of the shapes world (named: the factors the prompt names)."""
+def score_shapes(named: dict, clips: np.ndarray, prompt: str, recognizer, extractors=(), adherence=None,
+                 first=None) -> dict:
+    """score_any and the recognizer's reading of the shapes world (named: the factors the prompt names).
+
+    first: for an image-to-video model, the factors of the clip whose first frame conditioned it. The frame
+    fixes shape, colour and background, so only motion is free: modes are motions, their truth the motion
+    posterior given the frame (world.motion_posterior); the row adds frame_consistency (the clips show the
+    frame's shape, colour and background) and first_frame_psnr."""
     predicted, features = recognizer.predict(clips)
     acc = metrics.attribute_accuracy(named, predicted)
+    fixed, truth_of, i2v = named, None, {}
+    if first is not None:
+        from ..shapes import world
+
+        in_frame = {f: getattr(first, f) for f in ("shape", "colour", "background")}
+        fixed = {**in_frame, **named}
+        truth_of = {"motion": world.motion_posterior(first)[0]}
+        i2v = {"frame_consistency": metrics.all_named_correct(in_frame, predicted),
+               "first_frame_psnr": metrics.first_frame_psnr(clips, world.render(first)[0]),
+               "first_frame_of": asdict(first)}  # the conditioning clip, for the study's references
     return {
         "diversity": metrics.diversity(features),
         "prompt_fidelity": float(np.mean(list(acc.values()))) if acc else None,
         "all_named_correct": metrics.all_named_correct(named, predicted) if named else None,
         "factor_accuracy": acc,
-        "mode_tv": metrics.mode_tv(named, predicted),
-        "mode_coverage": metrics.mode_coverage(named, predicted),
+        "mode_tv": metrics.mode_tv(fixed, predicted, truth_of),
+        "mode_coverage": metrics.mode_coverage(fixed, predicted),
         "flicker": metrics.flicker(clips),
+        **i2v,
         **per_clip(predicted, clips),  # each clip's factors and saturation (study_references.py)
         **score_any(clips, prompt, extractors, adherence),
     }

@@ -76,7 +76,10 @@ def parse_variants(variants: list[str] | None) -> dict[str, int]:
 def plan(out: Path, seeds: list[int], base: str, dmd2_steps: int, post_steps: int,
          variants: list[str] | None = None) -> list[Run]:
     """Every distill run of the study, in an order where each run's --init exists before it starts."""
+    from ..models.names import base_task
+
     counts = parse_variants(variants)
+    task = ["--task", "i2v"] if base_task(base) == "i2v" else []  # an image-to-video teacher: I2V students
     runs = []
     for i, seed in enumerate(seeds):
         names = [name for name, n in counts.items() if i < n]
@@ -84,7 +87,7 @@ def plan(out: Path, seeds: list[int], base: str, dmd2_steps: int, post_steps: in
             continue
         folder = Path(out) / f"seed{seed}"
         dmd2 = folder / "dmd2"
-        common = ["--base", base, "--data", "shapes", "--seed", str(seed)]
+        common = ["--base", base, *task, "--data", "shapes", "--seed", str(seed)]
         runs.append(Run("dmd2", seed, dmd2, ["distill", "--method", "dmd2", *common, "--steps", str(dmd2_steps),
                                              "--out", str(dmd2)]))
         for name in names:

@@ -48,6 +48,13 @@ def population_saturation(prompt: str, n: int = POPULATION_CLIPS) -> float:
     return float(np.mean(clip_saturation(clips)))
 
 
+def continuation_saturation(first: dict, n: int = MODE_CLIPS) -> float:
+    """Mean saturation of n real continuations of an image-to-video prompt's first frame (its colour and
+    background are the frame's, so this, not the prompt's population, is what its clips should show)."""
+    clips, _ = world.continuations(world.ClipFactors(**first), n, seed=_SEED_OFFSET)
+    return float(np.mean(clip_saturation(clips)))
+
+
 @lru_cache(maxsize=None)
 def _mode_saturation(combination: tuple[tuple[str, str], ...], n: int) -> float:
     named = dict(combination)
@@ -62,7 +69,9 @@ def mode_saturation(factors: dict[str, str], n: int = MODE_CLIPS) -> float:
 
 def prompt_terms(prompt: str, row: dict, decoded: dict | None) -> dict:
     """One model's reference-relative figures for one prompt (its evaluate row; the real-decoded row)."""
-    out = {"saturation_error_population": abs(row["saturation"] - population_saturation(prompt))}
+    expected = (continuation_saturation(row["first_frame_of"]) if row.get("first_frame_of")
+                else population_saturation(prompt))
+    out = {"saturation_error_population": abs(row["saturation"] - expected)}
     if decoded and decoded.get("sharpness"):
         out["sharpness_vs_decoded"] = row["sharpness"] / decoded["sharpness"]
         out["sharpness_deviation"] = abs(out["sharpness_vs_decoded"] - 1.0)  # artefacts (> 1) and blur (< 1) alike

@@ -50,12 +50,14 @@ class StreamClock:
         return {"first_chunk_seconds": self.ready[0], "all_chunks_seconds": self.ready[-1]}
 
 
-def sample_frames(model: BaseModel, cfg: SampleConfig, progress=None, on_chunk=None) -> tuple[np.ndarray, int]:
+def sample_frames(model: BaseModel, cfg: SampleConfig, progress=None, on_chunk=None,
+                  first_frame: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """uint8 videos (len(seeds), F, H, W, 3) for a validated config, and the NFE per video.
 
     Without a LoRA this is the teacher (Euler, CFG). With a student LoRA it is the student's few-step
     sampler on its own t_list (no CFG: the guidance was distilled into the student). on_chunk: for a causal
-    student, called as each chunk's latents are ready (causal_sample's; a StreamClock times them)."""
+    student, called as each chunk's latents are ready (causal_sample's; a StreamClock times them). first_frame:
+    an I2V model's conditioning frame as uint8 (H, W, 3), in place of the file cfg.image names."""
     if model.device.type == "cpu":
         keep_freed_memory()  # ~15% faster sampling on a small CPU (cpu_memory.py)
     frames = cfg.num_frames or model.num_frames
@@ -63,7 +65,7 @@ def sample_frames(model: BaseModel, cfg: SampleConfig, progress=None, on_chunk=N
     shape = model.latent_shape(len(cfg.seeds), frames, height, width)
     cond = model.encode_prompts([cfg.prompt]).expand(len(cfg.seeds), -1, -1)  # one prompt: encode it once
     noise = sampling.seeded_noise(shape, cfg.seeds, model.device, model.dtype)
-    condition = image_condition(model, cfg, frames, height, width)
+    condition = image_condition(model, cfg, frames, height, width, first_frame)
     if cfg.lora is not None or cfg.t_list:  # the few-step sampler (t_list alone: on the base, for timing)
         t_list = tuple(cfg.t_list or student_t_list(cfg.lora))
         causal = causal_layout(cfg.lora)  # a causal (ar) student: chunk after chunk with its KV cache
@@ -86,18 +88,22 @@ def sample_frames(model: BaseModel, cfg: SampleConfig, progress=None, on_chunk=N
     return model.decode(latents), nfe
 
 
-def image_condition(model: BaseModel, cfg: SampleConfig, frames: int, height: int, width: int):
-    """An I2V model's condition channels for cfg.image (one per seed), None for a T2V model; a clear
-    error when the image and the model's task do not go together."""
+def image_condition(model: BaseModel, cfg: SampleConfig, frames: int, height: int, width: int,
+                    first: np.ndarray | None = None):
+    """An I2V model's condition channels for the frame `first` or else cfg.image (one per seed), None for a
+    T2V model; a clear error when the image and the model's task do not go together."""
     if model.task == "t2v":
-        if cfg.image is not None:
+        if cfg.image is not None or first is not None:
             raise ValueError(f"{model.source} is a text-to-video model: an image needs an image-to-video base")
         return None
-    if cfg.image is None:
+    if cfg.image is None and first is None:
         raise ValueError(f"{model.source} is an image-to-video model: give the first frame (--image FRAME.png)")
     from ..models.conditioning import read_first_frame
 
-    first = read_first_frame(cfg.image, height, width)
+    if first is None:
+        first = read_first_frame(cfg.image, height, width)
+    elif first.shape != (height, width, 3):
+        raise ValueError(f"the first frame is {first.shape[1]}x{first.shape[0]}, the video {width}x{height}")
     return model.condition_latents(first[None], frames).expand(len(cfg.seeds), -1, -1, -1, -1)
 
 

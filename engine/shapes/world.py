@@ -163,14 +163,9 @@ def draw_factors(rng: np.random.Generator, named: dict[str, str] | None = None) 
     radius = float(rng.uniform(*RADIUS_RANGE))
     speed = float(rng.uniform(*SPEED_RANGE))
     dx, dy = MOTION_VECTORS[discrete["motion"]]
-    travel = speed * (NUM_FRAMES - 1)
-    margin = radius + 1.0
 
-    # Choose the start so that the whole path stays inside the frame.
-    def start(direction: float, size: int) -> float:
-        lo = margin + max(0.0, -direction * travel)
-        hi = size - margin - max(0.0, direction * travel)
-        return float(rng.uniform(lo, hi))
+    def start(direction: float, size: int) -> float:  # the whole path stays inside the frame
+        return float(rng.uniform(*_start_range(direction, size, radius, speed)))
 
     return ClipFactors(
         **discrete,
@@ -180,6 +175,53 @@ def draw_factors(rng: np.random.Generator, named: dict[str, str] | None = None) 
         y0=start(dy, HEIGHT),
         shade=float(rng.uniform(0.9, 1.1)),
     )
+
+
+def _start_range(direction: float, size: int, radius: float, speed: float) -> tuple[float, float]:
+    """[lo, hi] of the start coordinate along one axis: the whole path stays inside the frame."""
+    travel = speed * (NUM_FRAMES - 1)
+    margin = radius + 1.0
+    return margin + max(0.0, -direction * travel), size - margin - max(0.0, direction * travel)
+
+
+def motion_posterior(f: ClipFactors, grid: int = 257) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """p_real(motion | first frame) for a clip's first frame (its start, size and the other factors), and for
+    each motion the weights of the speeds on an even grid over SPEED_RANGE (p(speed | motion, frame)).
+
+    Given the first frame, motion and speed are the only free factors (image-to-video), but the frame is
+    not independent of them: a start is drawn so that the whole path stays in frame, so an object near
+    the left edge cannot be moving left, and a direction that leaves less room makes every start it
+    allows more likely. Bayes with the uniform start: p(m | x0, y0) is proportional to
+    p(m) * integral over speed of 1[x0 allowed] / width_x * 1[y0 allowed] / width_y."""
+    speeds = np.linspace(*SPEED_RANGE, grid)
+    joint, by_speed = {}, {}
+    for motion, prior in MOTIONS.items():
+        dx, dy = MOTION_VECTORS[motion]
+        like = np.zeros(grid)
+        for i, s in enumerate(speeds):
+            (xlo, xhi), (ylo, yhi) = _start_range(dx, WIDTH, f.radius, s), _start_range(dy, HEIGHT, f.radius, s)
+            if xlo <= f.x0 <= xhi and ylo <= f.y0 <= yhi:
+                like[i] = 1.0 / ((xhi - xlo) * (yhi - ylo))
+        joint[motion] = prior * float(like.mean())
+        by_speed[motion] = like / like.sum() if like.sum() > 0 else like
+    total = sum(joint.values())
+    if total <= 0:
+        raise ValueError(f"no motion of the world starts at ({f.x0:.1f}, {f.y0:.1f}) with radius {f.radius:.1f}")
+    return {m: p / total for m, p in joint.items()}, by_speed
+
+
+def continuations(f: ClipFactors, n: int, seed: int) -> tuple[np.ndarray, list[ClipFactors]]:
+    """n clips from p_real(. | first frame of f): the same object, colour, background, size and start, the
+    motion and speed drawn from motion_posterior. The real reference of image-to-video on the world."""
+    posterior, by_speed = motion_posterior(f)
+    rng = np.random.default_rng(seed)
+    speeds = np.linspace(*SPEED_RANGE, len(next(iter(by_speed.values()))))
+    out = []
+    for _ in range(n):
+        motion = _draw(rng, posterior)
+        speed = float(speeds[rng.choice(len(speeds), p=by_speed[motion])])
+        out.append(ClipFactors(**{**asdict(f), "motion": motion, "speed": speed}))
+    return np.stack([render(c) for c in out]), out
 
 
 def _coverage(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:

@@ -1,0 +1,61 @@
+"""Image-to-video on the shapes world is measured from one first frame per prompt: every model and seed
+starts from it, the real reference is the world's continuations of it, and only motion is a free mode."""
+
+import json
+import zlib
+
+import numpy as np
+import pytest
+
+from engine.shapes import world
+
+
+@pytest.fixture(scope="module")
+def mini_i2v_teacher(mini_teacher_dir, tmp_path_factory):
+    from engine.config.teacher import TeacherConfig
+    from engine.shapes.teacher import pretrain_teacher
+
+    out = tmp_path_factory.mktemp("mini-i2v") / "pipe"
+    cfg = TeacherConfig(task="i2v", init=str(mini_teacher_dir), steps=1, batch_size=2, pool_clips=4, warmup_steps=1)
+    pretrain_teacher(cfg.validate(), out, "tests: mini I2V teacher")
+    return out
+
+
+def test_mode_tv_takes_a_free_factors_true_frequencies_where_they_are_not_its_marginal():
+    from engine.evaluation import metrics
+
+    named = {"shape": "circle", "colour": "red", "background": "dark"}
+    predicted = [{**named, "motion": m} for m in ("left", "left", "down", "down")]
+    assert metrics.mode_tv(named, predicted) == pytest.approx(0.5 * (0.1 + 0.25 + 0.2 + 0.35))
+    truth = {"motion": {"left": 0.5, "right": 0.0, "up": 0.0, "down": 0.5}}
+    assert metrics.mode_tv(named, predicted, truth) == 0.0 and metrics.mode_coverage(named, predicted) == 2
+
+
+def test_evaluate_samples_every_model_from_each_prompts_first_frame(mini_i2v_teacher, tmp_path):
+    from engine.evaluation.evaluate import FRAME_SEED, evaluate
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red circle\na shape moving left\n")
+    result = evaluate(["teacher@2"], str(prompts), seeds=3, base=str(mini_i2v_teacher))
+    assert result["task"] == "i2v" and set(result["models"]) == {"real", "teacher@2"}
+    for prompt in ("a red circle", "a shape moving left"):
+        _, (first,) = world.sample_clips(world.parse_caption(prompt), 1, seed=zlib.crc32(prompt.encode()) + FRAME_SEED)
+        real, model = result["per_prompt"]["real"][prompt], result["per_prompt"]["teacher@2"][prompt]
+        assert real["first_frame_of"] == model["first_frame_of"] == json.loads(json.dumps(vars(first)))
+        assert real["first_frame_psnr"] > 100  # the continuations start exactly on the frame
+        posterior, _ = world.motion_posterior(first)
+        assert {c["motion"] for c in real["clip_factors"]} <= {m for m, p in posterior.items() if p > 0} or \
+            real["frame_consistency"] < 1  # the recognizer's reading, not the truth
+        assert 0 <= model["frame_consistency"] <= 1 and np.isfinite(model["first_frame_psnr"])
+        assert model["mode_coverage"] <= 3  # motions only: shape, colour and background are the frame's
+    assert result["per_prompt"]["teacher@2"]["a shape moving left"]["mode_tv"] is None  # motion named: no free mode
+    assert result["models"]["teacher@2"]["first_frame_psnr"] is not None
+
+
+def test_an_i2v_study_trains_its_students_for_the_i2v_task(mini_i2v_teacher, tmp_path):
+    from engine.evaluation.study_plan import plan
+
+    runs = plan(tmp_path, [0], str(mini_i2v_teacher), 10, 2, ["dfd-p0.5"])
+    assert [r.name for r in runs] == ["dmd2", "dfd-p0.5"]
+    assert all(r.command[r.command.index("--task") + 1] == "i2v" for r in runs)
+    assert "--task" not in plan(tmp_path, [0], "shapes-tiny", 10, 2, ["dfd-p0.5"])[0].command
