@@ -219,8 +219,7 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
                            elem_id="compare-dmd2-student")
         dfd = gr.Dropdown(label="DFD student", choices=[], scale=1, info="shipped or from a finished job",
                           elem_id="compare-dfd-student")
-        frame = gr.Image(type="filepath", sources=["upload"], label=frames.LABEL, visible=frames.shown(base), scale=1,
-                         height=160, elem_id="compare-frame")  # image-to-video bases: every model starts from it
+        frame, world_button, follow_base = frames.picker(data_dir, base, prompt, "compare")
         with gr.Accordion("Teacher sampling and where to run", open=False):
             steps = gr.Slider(1, 100, value=50, step=1, label="Teacher steps", info="Euler steps (paper: 50)")
             guidance = gr.Slider(1.0, 10.0, value=5.0, step=0.5, label="Teacher CFG", info="uncond + s * (cond - uncond)")
@@ -288,11 +287,11 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
                     if access.allows_model(base_v) else gr.update(), [base_box], [as_jobs], api_visibility="private")
 
     def show_frame(base_v):
-        """The first-frame box follows the base: shown for an image-to-video one, emptied and hidden otherwise."""
-        visible = access.allows_model(base_v) and frames.shown(base_v)
-        return gr.update(visible=True) if visible else gr.update(visible=False, value=None)
+        """The first-frame box (and its world button) follow the base: shown for an image-to-video one, emptied
+        and hidden otherwise."""
+        return follow_base(base_v, access.allows_model(base_v))
 
-    base_box.submit(show_frame, [base_box], [frame], api_visibility="private")
+    base_box.submit(show_frame, [base_box], [frame, world_button], api_visibility="private")
 
     def on_load(base_v, prompt_v, seed_v, dmd2_v, dfd_v, steps_v, guidance_v):
         """On open: the students known now, and the comparison of the first prompt (cached after the first time),

@@ -102,7 +102,7 @@ def write_results(p: Plan, rendered: list[Rendered]) -> None:
     for contender, r in zip(p.contenders, rendered):
         rows.append(list(r.clips))
         labels.append(contender.short)
-        measured, note = clip_metrics(p.base, p.prompt, r.clips, p.features)
+        measured, note = clip_metrics(p.base, p.prompt, r.clips, p.features, frames.factors_of(p.image))
         if note:
             notes.add(note)
         model = "teacher" if contender.key == lineup.TEACHER else contender.label
@@ -179,8 +179,7 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
                               elem_id="diversity-as-jobs",
                               info="the worker samples (on for every base but the built-in world on a CPU); this "
                                    "page shows the result when done")
-        frame = gr.Image(type="filepath", sources=["upload"], label=frames.LABEL, visible=frames.shown(base), scale=1,
-                         height=160, elem_id="diversity-frame")  # image-to-video bases: every clip starts from it
+        frame, world_button, follow_base = frames.picker(data_dir, base, prompt, "diversity")
     features = gr.Textbox(value=default_features(), label="Feature models", elem_id="diversity-features",
                           placeholder="clip:openai/clip-vit-large-patch14,dinov2:facebook/dinov2-large",
                           info="outside the shapes world: diversity on these encoders, prompt adherence on the CLIP "
@@ -249,16 +248,16 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
         return gr.update(value=engine.samples_in_jobs((base_v or "").strip()))
 
     def show_frame(base_v):
-        """The first-frame box follows the base: shown for an image-to-video one, emptied and hidden otherwise."""
-        visible = access.allows_model(base_v) and frames.shown(base_v)
-        return gr.update(visible=True) if visible else gr.update(visible=False, value=None)
+        """The first-frame box (and its world button) follow the base: shown for an image-to-video one, emptied
+        and hidden otherwise."""
+        return follow_base(base_v, access.allows_model(base_v))
 
     run_button.click(on_run, [base_box, prompt, n_seeds, models, as_jobs, features, frame],
                      [*outputs, pending, poll_timer], api_visibility="private")
     poll_timer.tick(on_poll, [pending], [*outputs, pending, poll_timer], show_progress="hidden", api_visibility="private")
     base_box.submit(refresh_models, [base_box, models], [models], api_visibility="private")
     base_box.submit(refresh_placement, [base_box], [as_jobs], api_visibility="private")
-    base_box.submit(show_frame, [base_box], [frame], api_visibility="private")
+    base_box.submit(show_frame, [base_box], [frame, world_button], api_visibility="private")
     return {"models": models, "base": base_box, "as_jobs": as_jobs, "refresh_models": refresh_models,
             "refresh_placement": refresh_placement, "frame": frame, "show_frame": show_frame,
             "on_run": on_run, "on_poll": on_poll}

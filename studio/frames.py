@@ -64,6 +64,40 @@ def store(data_dir: str | Path, uploaded: str | Path) -> Path:
     return target
 
 
+def world_frame(data_dir: str | Path, prompt: str) -> Path:
+    """The first frame the built-in world draws for this caption (the one an evaluation of the prompt starts
+    from), stored as an upload is, with its clip's factors beside it (<name>.json) so the Diversity table can
+    measure motion modes against the truth. ValueError when the prompt is not a caption of the world."""
+    import json
+    from dataclasses import asdict
+
+    try:
+        clip = engine.world.conditioning_clip(prompt or "")
+    except ValueError as err:
+        raise ValueError(f"{err}; or upload a {LABEL.lower()}") from None
+    folder = Path(data_dir) / "uploads" / "frames"
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".world.{os.getpid()}.png"
+    Image.fromarray(engine.world.render(clip)[0]).save(tmp, format="PNG")
+    target = store(data_dir, tmp)
+    tmp.unlink()
+    sidecar = target.with_suffix(".json")
+    if not sidecar.is_file():
+        sidecar.write_text(json.dumps(asdict(clip)))
+    return target
+
+
+def factors_of(image: Path | None) -> dict | None:
+    """For a stored first frame: the world clip's factors when it came from world_frame, else {} (an upload:
+    factors unknown); None for no frame (a text-to-video request)."""
+    import json
+
+    if image is None:
+        return None
+    sidecar = Path(image).with_suffix(".json")
+    return json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+
+
 def checked(data_dir: str | Path, base: str, frame) -> Path | None:
     """The request's first frame, stored, or None for a text-to-video request; ValueError in one line when
     the frame and the base do not go together or the frame is not an image."""
@@ -81,3 +115,36 @@ def shown(base: str) -> bool:
         return base_task(base, fetch=False) != "t2v"
     except (ValueError, ModelError):
         return False
+
+
+def from_world_shown(base: str) -> bool:
+    """Whether "Frame from the world" is offered: an image-to-video base of the built-in world."""
+    return shown(base) and engine.world_of((base or "").strip()) == "shapes"
+
+
+def picker(data_dir: Path, base: str, prompt, tab: str):
+    """The first-frame box and its "Frame from the world" button (call inside gr.Blocks, in a row); the
+    button puts the world's frame for the chosen prompt in the box. Returns (frame, button, follow_base):
+    follow_base(base) gives both components' updates when the base changes."""
+    import gradio as gr
+
+    with gr.Column(scale=1, min_width=160):
+        frame = gr.Image(type="filepath", sources=["upload"], label=LABEL, visible=shown(base), height=160,
+                         elem_id=f"{tab}-frame")  # image-to-video bases: every model and seed starts from it
+        button = gr.Button("Frame from the world", size="sm", visible=from_world_shown(base),
+                           elem_id=f"{tab}-world-frame")
+
+    def pick(prompt_v):
+        try:
+            return str(world_frame(data_dir, prompt_v))
+        except ValueError as err:
+            raise gr.Error(str(err)) from None
+
+    button.click(pick, [prompt], [frame], api_visibility="private")
+
+    def follow_base(base_v, allowed: bool):
+        visible = allowed and shown(base_v)
+        return (gr.update(visible=True) if visible else gr.update(visible=False, value=None),
+                gr.update(visible=visible and from_world_shown(base_v)))
+
+    return frame, button, follow_base

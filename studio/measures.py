@@ -31,13 +31,14 @@ def check_features(text: str | None) -> str:
         raise ValueError(err.worded(lambda _: "Feature models")) from None
 
 
-def clip_metrics(base: str, prompt: str, clips: np.ndarray, features: str | None = None) -> tuple[dict, str | None]:
+def clip_metrics(base: str, prompt: str, clips: np.ndarray, features: str | None = None,
+                 first: dict | None = None) -> tuple[dict, str | None]:
     """({diversity, modes covered, mode TV, named correct, saturation, sharpness, ...}, a note when some
     could not be measured). Values not measurable are None. `features`: the feature models (None: the
-    app's default)."""
+    app's default); first: an image-to-video request's frame factors (frames.factors_of)."""
     world_name = engine.world_of(base)
     features = default_features() if features is None else features.strip()
-    values, note = engine.clip_metrics(clips, prompt, world_name, features or None)
+    values, note = engine.clip_metrics(clips, prompt, world_name, features or None, first)
     if world_name != "shapes" and not features:
         note = NO_FEATURES  # the page's own box is what to change
     return values, note

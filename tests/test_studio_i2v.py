@@ -118,9 +118,11 @@ def test_the_first_frame_box_follows_the_base(data_dir, i2v_base):
         with gr.Blocks():
             on_i2v, on_t2v = build(data_dir, public, str(i2v_base)), build(data_dir, public, "shapes-tiny")
         assert on_i2v["frame"].visible is True and on_t2v["frame"].visible is False
-        assert on_t2v["show_frame"](str(i2v_base)) == {"__type__": "update", "visible": True}
-        assert on_i2v["show_frame"]("shapes-tiny") == {"__type__": "update", "visible": False, "value": None}
-        assert on_i2v["show_frame"]("no-such-model")["visible"] is False
+        frame_u, button_u = on_t2v["show_frame"](str(i2v_base))
+        assert frame_u == {"__type__": "update", "visible": True} and button_u["visible"] is False  # not the world
+        frame_u, button_u = on_i2v["show_frame"]("shapes-tiny")
+        assert frame_u == {"__type__": "update", "visible": False, "value": None} and button_u["visible"] is False
+        assert all(u["visible"] is False for u in on_i2v["show_frame"]("no-such-model"))
 
 
 def test_diversity_samples_every_model_and_seed_from_the_frame(data_dir, i2v_base, i2v_students, uploads,

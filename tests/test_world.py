@@ -132,5 +132,7 @@ def test_continuations_keep_the_first_frame_and_move_only_where_the_frame_allows
     posterior, _ = world.motion_posterior(f)
     assert {c.motion for c in factors} == {m for m, p in posterior.items() if p > 0}
     assert all(c.shape == "square" and c.colour == "red" and c.x0 == f.x0 for c in factors)
+    named = world.parse_caption("a red square moving " + f.motion)
+    assert {c.motion for c in world.continuations(f, 10, seed=1, named=named)[1]} == {f.motion}  # as captioned
     edge = world.ClipFactors("circle", "red", "left", "dark", radius=14.0, speed=0.7, x0=15.5, y0=32.0, shade=1.0)
     assert world.motion_posterior(edge)[0]["left"] == 0.0  # no room to move left from the left edge

@@ -20,6 +20,8 @@ NO_FEATURES = ("Diversity on real videos needs an image encoder: name one as din
                "adherence.")
 NO_RECOGNIZER = ("Diversity metrics need the bundled shapes recognizer (engine/assets/shapes-recognizer), which is "
                  "not there yet; colour and sharpness are shown meanwhile.")
+UNKNOWN_FRAME = ("Modes covered counts the motions drawn from the uploaded frame; mode TV needs a frame from the "
+                 "world, whose true motion frequencies are known.")
 NOT_A_CAPTION = "The prompt is not a caption of the shapes world, so only diversity is measured (no known modes)."
 
 _recognizer = None
@@ -92,13 +94,16 @@ def _any_base(clips: np.ndarray, prompt: str, features: list[str]) -> tuple[dict
 
 
 def clip_metrics(clips: np.ndarray, prompt: str, world_name: str | None = None,
-                 features: str | list[str] | None = None) -> tuple[dict, str | None]:
+                 features: str | list[str] | None = None, first: dict | None = None) -> tuple[dict, str | None]:
     """({diversity, modes covered, mode TV, named correct, saturation, sharpness, ...}, a note when some
     could not be measured or how diversity was). Values not measurable are None.
 
     world_name: 'shapes' for clips of the built-in world (recognizer metrics), else None; features: the
     image encoders for diversity outside it ('clip:MODEL,dinov2:MODEL' or a list of such specs); a whole
-    CLIP model among them also gives prompt adherence (CLIP text-video similarity)."""
+    CLIP model among them also gives prompt adherence (CLIP text-video similarity). first: for clips of an
+    image-to-video model on the world, the factors of the clip its first frame is from ({} when the frame is
+    an upload of unknown factors): the frame fixes shape, colour and background, so modes are motions, their
+    TV against p(motion | frame) when the factors are known."""
     from .colour import colour_motion
 
     out = {"diversity": None, "modes covered": None, "mode TV": None, "named correct": None}
@@ -123,8 +128,23 @@ def clip_metrics(clips: np.ndarray, prompt: str, world_name: str | None = None,
         named = world.parse_caption(prompt)
     except ValueError:
         return out, NOT_A_CAPTION
+    if first is not None:
+        return {**out, **_from_a_frame(named, predicted, first)}, None if first else UNKNOWN_FRAME
     out["modes covered"] = metrics.mode_coverage(named, predicted)
     tv = metrics.mode_tv(named, predicted)
     out["mode TV"] = None if tv is None else round(tv, 4)
     out["named correct"] = round(metrics.all_named_correct(named, predicted), 4) if named else None
     return out, None
+
+
+def _from_a_frame(named: dict, predicted: list[dict], first: dict) -> dict:
+    """An image-to-video request's modes: its motions (the frame fixes the rest), TV against the motion
+    posterior of the frame when its factors are known."""
+    out = {"modes covered": len({p["motion"] for p in predicted}) if "motion" not in named else 1, "mode TV": None,
+           "named correct": round(metrics.all_named_correct(named, predicted), 4) if named else None}
+    if first and "motion" not in named:
+        clip = world.ClipFactors(**first)
+        in_frame = {f: getattr(clip, f) for f in ("shape", "colour", "background")}
+        truth = {"motion": world.motion_posterior(clip)[0]}
+        out["mode TV"] = round(metrics.mode_tv({**in_frame, **named}, predicted, truth), 4)
+    return out

@@ -7,7 +7,7 @@ p_real(. | prompt); elsewhere, the user's held-out clips (reference.py), when a 
 Each (model, prompt) result is kept as it is measured (resume.py), so an interrupted run resumes.
 
 An image-to-video base of the shapes world is measured from one first frame per prompt: the first frame of a
-clip the world draws for the prompt (FRAME_SEED), the same for every model and seed, so the seeds' spread is
+clip the world draws for the prompt (world.conditioning_clip), the same for every model and seed, so the seeds' spread is
 the motion spread from one frame; `real` is then the world's continuations of that frame.
 """
 
@@ -30,7 +30,6 @@ from .specs import ModelSpec
 
 REGIMES = ("detailed", "underspecified")
 HELD_OUT = "(held-out clips)"  # the prompt key of the real clips outside the shapes world
-FRAME_SEED = 7919  # offsets a prompt's conditioning clip from its real clips' draw
 
 
 class Session:
@@ -85,7 +84,7 @@ class Session:
             from .reference import through_decoder
 
             seed = zlib.crc32(prompt.encode()) + seeds[0]
-            clips = (world.continuations(first, len(seeds), seed) if first is not None
+            clips = (world.continuations(first, len(seeds), seed, world.parse_caption(prompt)) if first is not None
                      else world.sample_clips(world.parse_caption(prompt), len(seeds), seed=seed))[0]
             return (clips if spec.kind == "real" else through_decoder(self.model, clips)), 0.0, 0
         batch = self.settings.batch or len(seeds)
@@ -111,7 +110,7 @@ class Session:
             return None
         from ..shapes import world
 
-        return world.sample_clips(world.parse_caption(prompt), 1, seed=zlib.crc32(prompt.encode()) + FRAME_SEED)[1][0]
+        return world.conditioning_clip(prompt)
 
     @staticmethod
     def first_frame(first) -> np.ndarray | None:

@@ -210,10 +210,16 @@ def motion_posterior(f: ClipFactors, grid: int = 257) -> tuple[dict[str, float],
     return {m: p / total for m, p in joint.items()}, by_speed
 
 
-def continuations(f: ClipFactors, n: int, seed: int) -> tuple[np.ndarray, list[ClipFactors]]:
-    """n clips from p_real(. | first frame of f): the same object, colour, background, size and start, the
-    motion and speed drawn from motion_posterior. The real reference of image-to-video on the world."""
+def continuations(f: ClipFactors, n: int, seed: int, named: dict[str, str] | None = None,
+                  ) -> tuple[np.ndarray, list[ClipFactors]]:
+    """n clips from p_real(. | first frame of f, caption): the same object, colour, background, size and start,
+    the motion and speed drawn from motion_posterior, or the motion the caption names (`named`, its factors).
+    The real reference of image-to-video on the world."""
     posterior, by_speed = motion_posterior(f)
+    if named and "motion" in named:
+        if posterior[named["motion"]] == 0:
+            raise ValueError(f"no clip starting like this one moves {named['motion']}")
+        posterior = {m: float(m == named["motion"]) for m in posterior}
     rng = np.random.default_rng(seed)
     speeds = np.linspace(*SPEED_RANGE, len(next(iter(by_speed.values()))))
     out = []
@@ -222,6 +228,17 @@ def continuations(f: ClipFactors, n: int, seed: int) -> tuple[np.ndarray, list[C
         speed = float(speeds[rng.choice(len(speeds), p=by_speed[motion])])
         out.append(ClipFactors(**{**asdict(f), "motion": motion, "speed": speed}))
     return np.stack([render(c) for c in out]), out
+
+
+CONDITIONING_SEED = 7919  # offsets a prompt's conditioning clip from the draws of its real clips
+
+
+def conditioning_clip(prompt: str) -> ClipFactors:
+    """The clip whose first frame an image-to-video request of this world caption starts from, the same
+    every time: the evaluation's frame for the prompt, and the studio's "frame from the world"."""
+    import zlib
+
+    return sample_clips(parse_caption(prompt), 1, seed=zlib.crc32(prompt.encode()) + CONDITIONING_SEED)[1][0]
 
 
 def _coverage(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
