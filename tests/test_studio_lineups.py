@@ -58,14 +58,19 @@ def _run_worker_until_idle(data_dir) -> None:
     assert worker.returncode == 0, worker.stderr[-2000:]
 
 
-def test_compare_through_sample_jobs_waits_for_the_worker_then_shows_the_result(data_dir, mini_students,
-                                                                                mini_teacher_dir):
+def test_compare_and_diversity_through_sample_jobs_wait_for_the_worker_then_show_what_the_in_process_path_would(
+        data_dir, mini_students, mini_teacher_dir):
+    # both tabs' jobs in one queue, so one worker process serves them (each worker start costs ~8 s here)
     base, public = str(mini_teacher_dir), public_folder(data_dir)
     request = (base, "a blue square", 2, "dmd2", None, 2, 5.0)
     result, pending = compare.queue(data_dir, public, *request)
     assert result is None and len(pending.job_ids) == 2
     assert [jobs_api.get(data_dir, i).kind for i in pending.job_ids] == ["sample", "sample"]
     assert compare.poll(data_dir, public, pending) == (None, "0 of 2 sample jobs done; the worker runs one at a time.")
+    grid_request = (base, "a green shape", 2, ["teacher", "dfd"], 2, 5.0)
+    grid, grid_pending = diversity.queue(data_dir, public, *grid_request)
+    assert grid is None and [jobs_api.get(data_dir, i).kind for i in grid_pending.job_ids] == ["sample", "sample"]
+    assert diversity.poll(data_dir, public, grid_pending)[0] is None
 
     _run_worker_until_idle(data_dir)
 
@@ -75,6 +80,14 @@ def test_compare_through_sample_jobs_waits_for_the_worker_then_shows_the_result(
     assert "model loading included" in result.note
     cached, again = compare.queue(data_dir, public, *request)  # the same request later: no new jobs
     assert again is None and cached.composite == result.composite
+
+    grid, progress = diversity.poll(data_dir, public, grid_pending)
+    assert progress == "" and Path(grid.grid_video).is_file() and Path(grid.still_image).is_file()
+    assert list(grid.table.model) == ["teacher", "DFD (shipped)"] and list(grid.table.NFE) == [4, 4]
+    cached, again = diversity.queue(data_dir, public, *grid_request)
+    assert again is None and cached.grid_video == grid.grid_video
+    in_process = diversity.run(data_dir, public, *grid_request)  # same settings and weights: the same cached files
+    assert in_process.grid_video == grid.grid_video
 
 
 def test_a_failed_sample_job_stops_the_wait_with_its_reason(data_dir, mini_teacher_dir):
@@ -113,24 +126,6 @@ def test_diversity_explains_bad_requests(data_dir, mini_teacher_dir):
         diversity.run(data_dir, public, str(mini_teacher_dir), "a shape", 8, [])
     with pytest.raises(ValueError, match="between 2 and 16"):
         diversity.run(data_dir, public, str(mini_teacher_dir), "a shape", 1, ["teacher"])
-
-
-def test_diversity_through_sample_jobs_writes_the_results_the_in_process_path_reads(data_dir, mini_students, mini_teacher_dir):
-    base, public = str(mini_teacher_dir), public_folder(data_dir)
-    request = (base, "a green shape", 2, ["teacher", "dfd"], 2, 5.0)
-    result, pending = diversity.queue(data_dir, public, *request)
-    assert result is None and [jobs_api.get(data_dir, i).kind for i in pending.job_ids] == ["sample", "sample"]
-    assert diversity.poll(data_dir, public, pending)[0] is None
-
-    _run_worker_until_idle(data_dir)
-
-    result, progress = diversity.poll(data_dir, public, pending)
-    assert progress == "" and Path(result.grid_video).is_file() and Path(result.still_image).is_file()
-    assert list(result.table.model) == ["teacher", "DFD (shipped)"] and list(result.table.NFE) == [4, 4]
-    cached, again = diversity.queue(data_dir, public, *request)  # the same request later: no new jobs
-    assert again is None and cached.grid_video == result.grid_video
-    in_process = diversity.run(data_dir, public, *request)  # same settings and weights: the same cached files
-    assert in_process.grid_video == result.grid_video
 
 
 def test_feature_models_come_from_the_page_with_the_apps_setting_as_their_default(monkeypatch, tmp_path):
