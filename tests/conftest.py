@@ -70,6 +70,19 @@ def mini_teacher_dir(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def mini_i2v_teacher(mini_teacher_dir, tmp_path_factory) -> Path:
+    """The mini teacher widened to image-to-video by `pretrain-teacher --task i2v` (one step): a shapes-world
+    I2V base for the paths that need the world's frames, not a trained model's quality."""
+    from engine.config.teacher import TeacherConfig
+    from engine.shapes.teacher import pretrain_teacher
+
+    out = tmp_path_factory.mktemp("mini-i2v") / "pipe"
+    cfg = TeacherConfig(task="i2v", init=str(mini_teacher_dir), steps=1, batch_size=2, pool_clips=4, warmup_steps=1)
+    pretrain_teacher(cfg.validate(), out, "tests/conftest.py mini_i2v_teacher")
+    return out
+
+
 @pytest.fixture
 def data_dir(tmp_path):
     """A studio data folder (SQLite database and files) that is closed after the test."""

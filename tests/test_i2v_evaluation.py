@@ -10,17 +10,6 @@ import pytest
 from engine.shapes import world
 
 
-@pytest.fixture(scope="module")
-def mini_i2v_teacher(mini_teacher_dir, tmp_path_factory):
-    from engine.config.teacher import TeacherConfig
-    from engine.shapes.teacher import pretrain_teacher
-
-    out = tmp_path_factory.mktemp("mini-i2v") / "pipe"
-    cfg = TeacherConfig(task="i2v", init=str(mini_teacher_dir), steps=1, batch_size=2, pool_clips=4, warmup_steps=1)
-    pretrain_teacher(cfg.validate(), out, "tests: mini I2V teacher")
-    return out
-
-
 def test_mode_tv_takes_a_free_factors_true_frequencies_where_they_are_not_its_marginal():
     from engine.evaluation import metrics
 

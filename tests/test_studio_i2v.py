@@ -171,3 +171,30 @@ def test_the_publish_tab_cards_an_i2v_student_with_its_captioned_training_previe
     assert all(Path(path).is_relative_to(public_folder(data_dir)) for path, _ in shown) and "8 sample videos" in status
     with pytest.raises(ValueError, match="the image-to-video student dfd has no training previews"):
         publish.preview(data_dir, public_folder(data_dir), "dfd", "me/i2v-dfd", "mit")  # its copy left them out
+
+
+def test_a_frame_from_the_world_is_measured_against_its_true_motion_frequencies(data_dir, mini_i2v_teacher, uploads):
+    """On a shapes-world I2V base the button puts the world's frame for the prompt in the box, stored with its
+    clip's factors; Diversity then counts motions and measures their TV against p(motion | frame). An upload
+    of unknown factors gets the motions counted and no TV, and says why."""
+    from dataclasses import asdict
+
+    from studio import frames
+
+    base, public = str(mini_i2v_teacher), public_folder(data_dir)
+    with gr.Blocks():
+        tab = diversity.build(data_dir, public, base)
+    assert tab["frame"].visible is True and frames.from_world_shown(base)
+    picked = frames.world_frame(data_dir, "a red shape")
+    clip = engine.world.conditioning_clip("a red shape")
+    assert np.array_equal(np.array(Image.open(picked)), engine.world.render(clip)[0])
+    assert frames.factors_of(picked) == json.loads(json.dumps(asdict(clip)))
+    assert frames.world_frame(data_dir, "a red shape") == picked  # the same frame, stored once
+    with pytest.raises(ValueError, match="not a caption of the shapes world.*or upload a first frame"):
+        frames.world_frame(data_dir, "a cat")
+
+    world_run = diversity.run(data_dir, public, base, "a red shape", 3, ["teacher"], steps=2, frame=str(picked))
+    row = world_run.table.iloc[0]
+    assert 1 <= row["modes covered"] <= 4 and 0 <= row["mode TV"] <= 1
+    upload_run = diversity.run(data_dir, public, base, "a red shape", 3, ["teacher"], steps=2, frame=str(uploads["a"]))
+    assert "mode TV" not in upload_run.table.columns and "motions drawn from the uploaded frame" in upload_run.note
