@@ -3,6 +3,8 @@ teacher, sampling from a first frame (library and CLI), and the trainer's I2V st
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -175,6 +177,7 @@ def test_sample_command_takes_an_image_or_a_videos_first_frame(i2v_dir, tmp_path
                         "--out", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
     assert len(list((tmp_path / "out").glob("seed*.mp4"))) == 2
+    assert re.search(r"first frame against the given one: PSNR [\d.]+ dB mean, [\d.]+ dB lowest", result.stderr)
     # a video gives its first frame (the command reads --image with this same function)
     video = write_mp4(tmp_path / "clip.mp4", np.stack([_frame(7)] + [_frame(8)] * 4))
     first = read_first_frame(video, 16, 16)

@@ -69,6 +69,10 @@ def cmd_sample(args) -> int:
 
     each = "each per chunk (a causal student)" if causal_layout(cfg.lora) else "each"
     print(f"{len(result.paths)} video(s), {result.nfe} network evaluations {each}, {result.seconds:.2f} s", file=sys.stderr)
+    if result.first_frame_psnr:
+        psnr = result.first_frame_psnr
+        print(f"first frame against the given one: PSNR {sum(psnr) / len(psnr):.1f} dB mean, {min(psnr):.1f} dB lowest "
+              "(decoded frames, before mp4 encoding)", file=sys.stderr)
     return 0
 
 

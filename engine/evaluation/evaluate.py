@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config.fields import ConfigError
+from . import drift
 from .colour import gaps
 from .prompts import EvalPrompt, read_prompts, seeds_of
 from .report import plot, save_figure, to_markdown, write_outputs  # noqa: F401  (the command's writers)
@@ -100,8 +101,11 @@ class Session:
         if self.shapes:
             from ..shapes import world
 
-            return score_shapes(world.parse_caption(prompt), clips, prompt, self.recognizer, self.extractors,
-                                self.adherence, first=self.first_of(prompt))
+            row = score_shapes(world.parse_caption(prompt), clips, prompt, self.recognizer, self.extractors,
+                               self.adherence, first=self.first_of(prompt))
+            if clips.shape[1] > drift.WINDOW:  # longer than the world's clips: measured window by window too
+                row["windows"] = drift.along(clips, world.parse_caption(prompt), self.recognizer)
+            return row
         return score_any(clips, prompt, self.extractors, self.adherence)
 
     def first_of(self, prompt: str):
@@ -217,6 +221,8 @@ def run_evaluation(settings: EvalSettings, progress=None) -> dict:
     if shapes:
         result["recognizer_heldout_accuracy"] = session.recognizer.meta["heldout_accuracy"]
     result["models"] = {name: _entry(rows, shapes) for name, rows in per_prompt.items()}
+    if shapes and drift.summarize(per_prompt):
+        result["drift"] = drift.summarize(per_prompt)
     result["per_prompt"] = per_prompt
     return result
 

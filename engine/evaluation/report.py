@@ -66,6 +66,10 @@ def to_markdown(result: dict) -> str:
             columns += [c for c in I2V_COLUMNS if any((row or {}).get(c[0]) is not None for row in entries.values())]
             rows = {n: {**(row or {}), "nfe": result["models"][n]["nfe"]} for n, row in entries.items()}
             lines += [f"**{regime} captions**", "", *_table(rows, columns), ""]
+        if result.get("drift"):
+            from .drift import to_markdown as drift_markdown
+
+            lines += [drift_markdown(result["drift"])]
         return "\n".join(lines)
     models = result["models"]
     columns = [c for c in _diversity_columns(models.values()) + ANY_COLUMNS
@@ -123,3 +127,7 @@ def write_outputs(result: dict, json_path: Path | None, md_path: Path | None, pl
         Path(md_path).write_text(to_markdown(result) + "\n")
     if plot_path:
         plot(result, plot_path)
+        if result.get("drift"):  # beside it: the windows' curves
+            from .drift import plot as drift_plot
+
+            drift_plot(result["drift"], Path(plot_path).with_name(Path(plot_path).stem + "-drift.png"))

@@ -28,6 +28,7 @@ class GenerationResult:
     paths: list[Path]
     seconds: float  # sampling + decode + writing, model loading excluded
     nfe: int  # network forward evaluations per video
+    first_frame_psnr: list[float] | None = None  # image-to-video: each video's first frame against the given one, dB
     stream: dict[str, float] | None = None  # a causal student's StreamClock.figures(); None for other models
 
 
@@ -215,5 +216,12 @@ def generate(
         write_mp4(out_dir / f"{name_prefix}{seed}.mp4", video, fps=model.fps, scale=cfg.scale)
         for seed, video in zip(cfg.seeds, videos)
     ]
-    return GenerationResult(paths=paths, seconds=time.perf_counter() - started, nfe=nfe,
+    psnr = None
+    if cfg.image is not None:  # how closely each video starts on the frame it was given
+        from ..evaluation.metrics import first_frame_psnr
+        from ..models.conditioning import read_first_frame
+
+        given = read_first_frame(cfg.image, videos.shape[2], videos.shape[3])
+        psnr = [round(first_frame_psnr(video[None], given), 2) for video in videos]
+    return GenerationResult(paths=paths, seconds=time.perf_counter() - started, nfe=nfe, first_frame_psnr=psnr,
                             stream=clock.figures())
