@@ -2,7 +2,7 @@
 # Rebuild every shipped asset with the project's own commands, in order. Each asset also records the
 # exact command that made it (dfd_studio.json, recognizer.json, made_by.json) and its settings.
 # On a 2-core CPU, run alone: teacher ~95 + ~28 + ~15 + ~17 + ~29 + ~19-31 min, recognizer ~10-20 min,
-# students and the 3-seed study ~40 min.
+# students and the studies several hours (docs/results.md has each one's wall time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The teacher is trained in six stages, each continuing the last with --init (its dfd_studio.json keeps
@@ -27,7 +27,13 @@ CROSS=runs/world-cross
 python -m engine pretrain-teacher --init "$CROSS/runs/teacher-stage5" --out runs/teacher-stage6 --steps 3000 --seed 5 \
   --lr 3e-4 --lr-schedule cosine --warmup-steps 100 --balanced-detailed 0.5
 rm -rf engine/assets/shapes-tiny && cp -r runs/teacher-stage6 engine/assets/shapes-tiny
+# The image-to-video teacher: shapes-tiny widened to take the first frame, trained on with each clip's own.
+python -m engine pretrain-teacher --init engine/assets/shapes-tiny --task i2v --out runs/teacher-i2v --steps 3000 \
+  --seed 0 --lr 3e-4 --lr-schedule cosine --warmup-steps 100 --balanced-detailed 0.5 --save-every 1000
+rm -rf engine/assets/shapes-tiny-i2v && cp -r runs/teacher-i2v engine/assets/shapes-tiny-i2v
 python -m engine train-recognizer --out engine/assets/shapes-recognizer --steps 1500 --seed 0
 bash scripts/make_students.sh
-python -m engine study --seeds 0-2 --out runs/study --json docs/results/study.json --md docs/results/study.md \
-  --plot docs/results/study.png
+python -m engine study --seeds 0-4 --variants dmd2-continued,dfd-p0.5,dfd-p0.5-sample@3,dfd-tmin0.5@3,dfd-blend0.5@3,dfd-p0.5-decay@3 \
+  --out runs/study --json docs/results/study.json --md docs/results/study.md --plot docs/results/study.png
+python -m engine study --base shapes-tiny-i2v --seeds 0-2 --variants dmd2-continued,dfd-p0.5 --out runs/study-i2v \
+  --json docs/results/study-i2v.json --md docs/results/study-i2v.md --plot docs/results/study-i2v.png

@@ -4,15 +4,21 @@
 #   dmd2            DMD2 from the teacher (1250 steps: 250 student updates)
 #   dfd             DFD post-training of dmd2 (200 steps, p = 0.5, paired inputs, detailed captions)
 #   dmd2-continued  the fair control: dmd2 trained further by DMD for as many steps as dfd
+# and those of the image-to-video teacher shapes-tiny-i2v are seed 0 of its study (runs/study-i2v):
+#   dmd2-i2v, dfd-i2v  the same recipe from each clip's first frame (distill --task i2v)
 # The study trains whatever is missing under runs/study (each run's folder has made_by.json with its
 # exact command and wall time, distill_config.json with every setting); the files a user needs are then
 # copied to engine/assets/students/<name>. Checkpoints stay in runs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STUDY=${STUDY:-runs/study}
+STUDY_I2V=${STUDY_I2V:-runs/study-i2v}
 
 if [ ! -f "$STUDY/seed0/dfd-p0.5/made_by.json" ] || [ ! -f "$STUDY/seed0/dmd2-continued/made_by.json" ]; then
   python -m engine study --seeds 0 --variants dmd2-continued,dfd-p0.5 --out "$STUDY"
+fi
+if [ ! -f "$STUDY_I2V/seed0/dfd-p0.5/made_by.json" ]; then
+  python -m engine study --base shapes-tiny-i2v --seeds 0 --variants dmd2-continued,dfd-p0.5 --out "$STUDY_I2V"
 fi
 
 ship() {  # ship NAME RUN_FOLDER
@@ -26,3 +32,5 @@ ship() {  # ship NAME RUN_FOLDER
 ship dmd2 "$STUDY/seed0/dmd2"
 ship dfd "$STUDY/seed0/dfd-p0.5"
 ship dmd2-continued "$STUDY/seed0/dmd2-continued"
+ship dmd2-i2v "$STUDY_I2V/seed0/dmd2"
+ship dfd-i2v "$STUDY_I2V/seed0/dfd-p0.5"

@@ -49,3 +49,7 @@ def test_an_i2v_study_trains_its_students_for_the_i2v_task(mini_i2v_teacher, tmp
     assert [r.name for r in runs] == ["dmd2", "dfd-p0.5"]
     assert all(r.command[r.command.index("--task") + 1] == "i2v" for r in runs)
     assert "--task" not in plan(tmp_path, [0], "shapes-tiny", 10, 2, ["dfd-p0.5"])[0].command
+    causal = plan(tmp_path, [0], "shapes-tiny", 10, 2, ["dfd-p0.5"], causal=True)
+    assert all(r.command[r.command.index("--task") + 1] == "ar" for r in causal)
+    with pytest.raises(ValueError, match="causal \\(ar\\) students need a text-to-video one"):
+        plan(tmp_path, [0], str(mini_i2v_teacher), 10, 2, ["dfd-p0.5"], causal=True)

@@ -76,7 +76,7 @@ def cmd_study(args) -> int:
         raise CliError("--dmd2-steps and --post-steps must be at least 1")
     out = Path(args.out)
     try:
-        runs = study.plan(out, seeds, args.base, args.dmd2_steps, args.post_steps, variants)
+        runs = study.plan(out, seeds, args.base, args.dmd2_steps, args.post_steps, variants, causal=args.causal)
     except ValueError as err:
         raise cli_error(err) from None
     if args.from_records:
@@ -90,7 +90,7 @@ def cmd_study(args) -> int:
         raise CliError(f"{err}; run the same command again to continue from there") from None
     finally:
         shown.close()
-    result["plan"] = {"base": args.base, "dmd2_steps": args.dmd2_steps, "post_steps": args.post_steps,
+    result["plan"] = {"base": args.base, "causal": args.causal, "dmd2_steps": args.dmd2_steps, "post_steps": args.post_steps,
                       "eval_seeds": args.eval_seeds, "commands": ["python -m engine " + " ".join(r.command) for r in runs]}
     write_outputs(result, args.json, args.md, args.plot, to_markdown=study.to_markdown, plot=study.plot)
     print(study.to_markdown(result))
@@ -187,6 +187,8 @@ def _add_study(sub) -> None:
     p.add_argument("--out", default="runs/study", help="folder for the runs and evaluations (default runs/study)")
     p.add_argument("--seeds", default=None, help="training seeds: 0-2, or a list 0,1,2 (default 0-2)")
     p.add_argument("--base", default="shapes-tiny", help="a shapes-world teacher (default shapes-tiny)")
+    p.add_argument("--causal", action="store_true",
+                   help="causal (autoregressive, distill --task ar) students of a text-to-video base")
     p.add_argument("--dmd2-steps", type=int, default=1250, help="steps of the DMD2 stage (default 1250, the shipped one)")
     p.add_argument("--post-steps", type=int, default=200, help="steps of every post-training run (default 200)")
     p.add_argument("--variants", default=None, help="comma list of post-training variants (default: all of them)")

@@ -74,12 +74,15 @@ def parse_variants(variants: list[str] | None) -> dict[str, int]:
 
 
 def plan(out: Path, seeds: list[int], base: str, dmd2_steps: int, post_steps: int,
-         variants: list[str] | None = None) -> list[Run]:
-    """Every distill run of the study, in an order where each run's --init exists before it starts."""
+         variants: list[str] | None = None, causal: bool = False) -> list[Run]:
+    """Every distill run of the study, in an order where each run's --init exists before it starts. causal:
+    the students are autoregressive (task ar, a text-to-video base)."""
     from ..models.names import base_task
 
     counts = parse_variants(variants)
-    task = ["--task", "i2v"] if base_task(base) == "i2v" else []  # an image-to-video teacher: I2V students
+    task = ["--task", "ar"] if causal else ["--task", "i2v"] if base_task(base) == "i2v" else []
+    if causal and base_task(base) == "i2v":
+        raise ValueError(f"{base} is an image-to-video teacher: causal (ar) students need a text-to-video one")
     runs = []
     for i, seed in enumerate(seeds):
         names = [name for name, n in counts.items() if i < n]
