@@ -31,7 +31,7 @@ from .study_report import plot, to_markdown  # noqa: F401  (the command's writer
 REFERENCES = ("real", "real-decoded", "teacher@50:cfg=3", "teacher@50:cfg=5", "teacher@4:cfg=3", "teacher@2:cfg=3",
               "teacher@4:cfg=1")
 METRICS = ("prompt_fidelity", "all_named_correct", "diversity", "mode_coverage", "mode_tv", "saturation_error",
-           "sharpness_ratio", "flicker", *DERIVED)
+           "sharpness_ratio", "flicker", "frame_consistency", "first_frame_psnr", *DERIVED)
 ROOT = Path(__file__).resolve().parents[1]
 # What an evaluation's numbers depend on: a change in any of these files makes a fresh evaluation.
 FINGERPRINTED = ("evaluation", "shapes", "generation", "models", "config/sample.py", "assets/shapes-recognizer")

@@ -39,6 +39,8 @@ COLUMNS = [("prompt_fidelity", "prompt fidelity ↑"), ("all_named_correct", "al
            ("saturation_error_matched", "saturation error at its modes ↓"),
            ("saturation_error_population", "saturation error vs 256 real ↓"),
            ("sharpness_vs_decoded", "sharpness / decoded real")]
+# an image-to-video study's (its rows have them): does the video start on the frame and keep its object
+I2V_COLUMNS = [("frame_consistency", "frame's object kept ↑"), ("first_frame_psnr", "first frame PSNR dB ↑")]
 
 
 def _per_seed(study: dict, name: str, metric: str, regime: str | None) -> dict[int, float] | None:
@@ -118,16 +120,18 @@ def _how_sampled(entry: dict) -> tuple[str, str]:
 
 def _tables(study: dict) -> list[str]:
     lines = []
+    rows = [r for e in study["models"].values() for r in e["by_regime"].values()]
+    columns = COLUMNS + [c for c in I2V_COLUMNS if any((r.get(c[0]) or {}).get("mean") is not None for r in rows)]
     for regime in ("detailed", "underspecified"):
         lines += [f"**{regime} prompts**", "",
-                  "| model | CFG | NFE | seeds | " + " | ".join(c for _, c in COLUMNS) + " | validity gap ‖x_real − G‖² |",
-                  "|---" * (len(COLUMNS) + 5) + "|"]
+                  "| model | CFG | NFE | seeds | " + " | ".join(c for _, c in columns) + " | validity gap ‖x_real − G‖² |",
+                  "|---" * (len(columns) + 5) + "|"]
         for name, entry in study["models"].items():
             row = entry["by_regime"].get(regime)
             if row is None:
                 continue
             cfg, nfe = _how_sampled(entry)
-            cells = [_cell(row.get(k)) for k, _ in COLUMNS]
+            cells = [_cell(row.get(k)) for k, _ in columns]
             lines.append(f"| {name} | {cfg} | {nfe} | {entry.get('seeds') or '-'} | " + " | ".join(cells)
                          + f" | {_cell(entry.get('real_gap'))} |")
         lines.append("")
