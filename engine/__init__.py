@@ -28,6 +28,7 @@ _API = {
     "publish": "engine.hub.publish",
     # models and students
     "ModelError": "engine.models.names:ModelError",
+    "BUILTIN_MODELS": "engine.models.names:BUILTIN_MODELS",
     "check_model": "engine.models.names:check_model",
     "resolve_model": "engine.models.names:resolve_model",
     "video_window": "engine.models.names:video_window",

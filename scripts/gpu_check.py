@@ -159,7 +159,9 @@ def summary(out: Path) -> dict:
         if seconds is not None:
             checks.append(("4-step sampling s (end to end)", seconds, f"<= {TARGET_SAMPLING_S}",
                            seconds <= TARGET_SAMPLING_S))
+    other = {task: _read(out / f"bench_train_step_{task}.json") for task in ("i2v", "ar")}
     result = {"runs": runs, "bench_train_step": step, "bench_sampling": sampling,
+              **{f"bench_train_step_{task}": figures for task, figures in other.items()},
               "targets": [{"what": w, "value": v, "target": t, "met": bool(ok)} for w, v, t, ok in checks],
               "log": _read(out / "stages.json")}
     (out / "gpu_check.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -171,6 +173,10 @@ def summary(out: Path) -> dict:
                   f"(data encoding {run['setup_peak_mb'] / 1024:.2f} GiB, {run['setup_s']} s)")
         else:
             print(f"{name}: not run or failed (see gpu_check.log)")
+    for task, figures in other.items():
+        if figures:
+            print(f"{task} train step at {figures['video_shape']}: student {figures['student_update_s']} s, fake score "
+                  f"{figures['fake_update_s']} s, peak {figures['peak_memory_mb'] / 1024:.2f} GiB")
     for what, value, target, ok in checks:
         print(f"{'MET ' if ok else 'MISS'} {what}: {value} (target {target})")
     if not step or not sampling:

@@ -6,12 +6,14 @@
 #     the engine's own data path: step times, MFU and peak memory of each run;
 #  3. the bench figures of the performance targets: MFU of the student and fake-score updates (>= 40%) and
 #     the DFD peak (<= 22 GB) from `engine bench train-step`, 4-step sampling end to end (<= 5 s) from
-#     `engine bench sampling`.
+#     `engine bench sampling`;
+#  4. the train step of the other two settings at that size: image-to-video (`wan2.1-1.3b-i2v-random`, the 1.3B
+#     widened to take the first frame) and the causal student's rollout (`--task ar`), from `engine bench train-step`.
 # Each stage runs only while the time budget (GPU_CHECK_BUDGET_S, default 470 s) has room for it, under a
 # timeout of what is left. A sharded (FSDP) run needs two processes on two GPUs, so it is not part of a
 # one-GPU check: tests/test_multiprocess.py runs it on CPUs.
 # Everything goes to $OUT (the device tool's folder; docs/results/gpu_check otherwise): train_dmd2.json,
-# train_dfd.json, bench_train_step.json, bench_sampling.json, gpu_check.json (all of it, each target with
+# train_dfd.json, bench_train_step.json, bench_sampling.json, bench_train_step_{i2v,ar}.json, gpu_check.json (all of it, each target with
 # its verdict), gpu_check.log; the summary is printed at the end.
 #
 #   bash scripts/gpu_check.sh --dry-run   # the same stages on CPU at shapes-tiny sizes (~2 min): a check of the script
@@ -53,10 +55,10 @@ EOF
 [ ${PIPESTATUS[0]} = 0 ] || exit 1
 
 if [ $dry = 1 ]; then  # shapes-tiny: 17 frames of 64x64 at 8 fps
-  base=shapes-tiny; clips=(--n 4 --seconds 3 --fps 8 --height 64 --width 96); size=()
+  base=shapes-tiny; i2v_base=shapes-tiny-i2v; clips=(--n 4 --seconds 3 --fps 8 --height 64 --width 96); size=()
   dmd2_steps=4; dfd_steps=2; freq=(--student-update-freq 2); sampling=(--videos 1 --rounds 1)
 else
-  base=wan2.1-1.3b-random; clips=(--n 4 --seconds 6 --fps 16 --height 480 --width 832)
+  base=wan2.1-1.3b-random; i2v_base=wan2.1-1.3b-i2v-random; clips=(--n 4 --seconds 6 --fps 16 --height 480 --width 832)
   size=(--num-frames 81 --height 480 --width 832); dmd2_steps=20; dfd_steps=10; freq=(); sampling=(--videos 1 --rounds 1)
 fi
 
@@ -89,6 +91,12 @@ stage train-dmd2 90 python3 scripts/gpu_check.py train --base $base --data "$out
 stage bench-train-step 60 python3 -m engine bench train-step --base $base --batch-size 1 --gradient-checkpointing \
   --json "$out/bench_train_step.json"
 stage bench-sampling 90 python3 -m engine bench sampling --base $base "${sampling[@]}" --json "$out/bench_sampling.json"
+# the other two settings' train steps, at the same size: image-to-video (the 1.3B widened to take the first frame)
+# and the causal student's chunk-by-chunk rollout
+stage bench-train-step-i2v 60 python3 -m engine bench train-step --base $i2v_base --task i2v --batch-size 1 \
+  --gradient-checkpointing --json "$out/bench_train_step_i2v.json"
+stage bench-train-step-ar 60 python3 -m engine bench train-step --base $base --task ar --batch-size 1 \
+  --gradient-checkpointing --json "$out/bench_train_step_ar.json"
 echo "== FSDP: skipped, a sharded base needs two processes on two GPUs (tests/test_multiprocess.py runs it on CPUs)" \
   | tee -a "$log"
 # Keep $OUT small (the device tool brings it back): the figures, configs and metrics, not the clips,

@@ -22,9 +22,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import engine
+
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 PUBLIC_DEFAULT_MODELS = ("Wan-AI/Wan2.1-T2V-1.3B-Diffusers",)
-BUILT_IN = ("shapes-tiny",)
 
 
 def is_public(host: str, share: bool = False, environ=None) -> bool:
@@ -54,7 +55,7 @@ class Access:
     def check_model(self, name: str) -> None:
         """Raise ValueError when `name` (built-in, a local folder or a hub id) may not be used here."""
         name = (name or "").strip()
-        if not name or name in BUILT_IN:
+        if not name or name in engine.BUILTIN_MODELS:
             return
         if looks_like_path(name):
             self.check_path(name, "model folder")

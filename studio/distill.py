@@ -224,7 +224,7 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
     gr.Markdown(f"**{zerogpu.TRAINING_NOTE}**", visible=zerogpu.on_zerogpu(), elem_id="distill-zerogpu")
     with gr.Row():
         with gr.Column(scale=3):
-            base_box = gr.Dropdown([lineup.DEFAULT_BASE], value=base, allow_custom_value=True,
+            base_box = gr.Dropdown(list(engine.BUILTIN_MODELS), value=base, allow_custom_value=True,
                                    label=SETTINGS["base"].label, info=SETTINGS["base"].help, elem_id="distill-base")
             data_source = gr.Radio(DATA_SOURCES, value="shapes", label=SETTINGS["data"].label,
                                    info="real videos with captions the student is forced towards")

@@ -64,6 +64,9 @@ def test_the_random_wan_1_3b_timing_model_has_the_real_configs_size():
     model = random_wan_1_3b("meta", torch.bfloat16)
     params = sum(p.numel() for p in model.transformer.parameters())
     assert 1.40e9 < params < 1.45e9, params  # 1.42B counted, "1.3B" as published
+    i2v = random_wan_1_3b("meta", torch.bfloat16, task="i2v")  # the first frame's 20 channels more, nothing else
+    assert i2v.task == "i2v" and i2v.transformer.config.in_channels == 36
+    assert sum(p.numel() for p in i2v.transformer.parameters()) - params == 20 * 1536 * 2 * 2
     assert (model.num_frames, model.height, model.width, model.text_len) == (81, 480, 832, 512)
     assert model.latent_shape(1, 81, 480, 832) == (1, 16, 21, 60, 104)
 

@@ -1,19 +1,19 @@
 """The one path that builds a distillation run's settings, for the command line, `jobs submit`, the job
 row, the studio form and the benchmarks alike: the paper's defaults, then the base's preset (the built-in
-world's for shapes-tiny), then a config file, then the user's values (options, form fields, job settings)."""
+world's for its built-in teachers), then a config file, then the user's values (options, form fields, job settings)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .distill import SHAPES_BASE, SHAPES_PRESET, DistillConfig
+from .distill import SHAPES_BASES, SHAPES_PRESET, DistillConfig
 from .fields import ConfigError, settings_of, typed
 from .files import read_config_file
 
 
 def preset_for(base: str | None) -> dict:
     """The settings a base model's runs take instead of the paper's (empty for most bases)."""
-    return dict(SHAPES_PRESET) if (base or "").strip() == SHAPES_BASE else {}
+    return dict(SHAPES_PRESET) if (base or "").strip() in SHAPES_BASES else {}
 
 
 def build_distill_config(base: str | None = None, config_file: str | Path | None = None, values: dict | None = None,

@@ -32,7 +32,8 @@ SHAPES_PRESET = {
     "time_shift": 3.0,
     "chunk_frames": 2,  # its 5 latent frames as chunks [0], [1, 2], [3, 4]
 }
-SHAPES_BASE = "shapes-tiny"  # the base whose runs take SHAPES_PRESET
+SHAPES_BASE = "shapes-tiny"  # the default base
+SHAPES_BASES = (SHAPES_BASE, "shapes-tiny-i2v")  # the built-in teachers, whose runs take SHAPES_PRESET
 
 
 @dataclass

@@ -159,8 +159,9 @@ WAN_1_3B_TRANSFORMER = dict(
 )
 
 
-def random_wan_1_3b(device: str, dtype: torch.dtype, seed: int = 0) -> BaseModel:
-    """Wan2.1-T2V-1.3B's transformer and VAE with random weights, for speed and memory figures only.
+def random_wan_1_3b(device: str, dtype: torch.dtype, seed: int = 0, task: str = "t2v") -> BaseModel:
+    """Wan2.1-T2V-1.3B's transformer and VAE with random weights, for speed and memory figures only (task
+    i2v: its patch embedding widened to take the first frame's mask and latents, 36 input channels).
     The text encoder is a small random UMT5 with Wan's 4096-wide, 512-token output (UMT5-XXL runs once
     per prompt and is released after the embeddings are cached, so it does not enter the timings)."""
     from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
@@ -175,8 +176,12 @@ def random_wan_1_3b(device: str, dtype: torch.dtype, seed: int = 0) -> BaseModel
     text_encoder = build_text_encoder(len(tokenizer), d_model=4096, seed=seed, num_layers=1, d_ff=256).to(device, dtype)
     pipe = WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer,
                        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0))
+    if task == "i2v":
+        from .conditioning import image_to_video_pipeline
+
+        pipe = image_to_video_pipeline(pipe)
     pipe.set_progress_bar_config(disable=True)
-    return BaseModel(pipe=pipe, source=RANDOM_MODELS[0], meta={"random_weights": True})
+    return BaseModel(pipe=pipe, source=RANDOM_MODELS[task == "i2v"], meta={"random_weights": True})
 
 
 def _quiet_libraries() -> None:
@@ -227,7 +232,8 @@ def load_base_model(name_or_path: str, device: str | None = None, dtype: torch.d
     _quiet_libraries()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if name_or_path in RANDOM_MODELS:
-        return random_wan_1_3b(device, dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32))
+        return random_wan_1_3b(device, dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32),
+                               task="i2v" if "i2v" in name_or_path else "t2v")
     kind, folder = resolve_model(name_or_path)
     if dtype is None:
         dtype = torch.bfloat16 if device.startswith("cuda") and kind == "hub" else torch.float32

@@ -138,12 +138,13 @@ def image_to_video_pipeline(pipe):
         raise ValueError(f"the transformer takes {old.config.in_channels} channels, not the VAE's {z}: "
                          "it is not a text-to-video model to widen")
     config = {k: v for k, v in old.config.items() if not k.startswith("_")}
-    transformer = WanTransformer3DModel(**{**config, "in_channels": 2 * z + t})
     state = old.state_dict()
     weight = state["patch_embedding.weight"]
+    with torch.device(weight.device):  # a meta-device timing model stays without memory
+        transformer = WanTransformer3DModel(**{**config, "in_channels": 2 * z + t})
     wide = weight.new_zeros(weight.shape[0], 2 * z + t, *weight.shape[2:])
     wide[:, :z] = weight
-    transformer.load_state_dict({**state, "patch_embedding.weight": wide})
+    transformer.load_state_dict({**state, "patch_embedding.weight": wide}, assign=weight.is_meta)
     transformer.to(device=weight.device, dtype=weight.dtype)
     return WanImageToVideoPipeline(tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder, vae=pipe.vae,
                                    scheduler=pipe.scheduler, transformer=transformer)

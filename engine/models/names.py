@@ -10,10 +10,13 @@ import json
 from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"  # engine/assets
-BUILTIN_MODELS = {"shapes-tiny": ASSETS / "shapes-tiny"}
+# The built-in teachers of the shapes world: text-to-video, and image-to-video (its first frame's channels
+# added, trained on by `pretrain-teacher --task i2v`; the command is in its dfd_studio.json).
+BUILTIN_MODELS = {"shapes-tiny": ASSETS / "shapes-tiny", "shapes-tiny-i2v": ASSETS / "shapes-tiny-i2v"}
 STUDIO_META = "dfd_studio.json"  # our facts about a pipeline folder, beside model_index.json
-# Wan2.1-T2V-1.3B's configs with random weights, for speed and memory figures (models.random_wan_1_3b).
-RANDOM_MODELS = ("wan2.1-1.3b-random",)
+# Wan2.1-T2V-1.3B's configs with random weights, for speed and memory figures (models.random_wan_1_3b), and the
+# same widened to image-to-video (the first frame's 20 channels, as pretrain-teacher --task i2v widens a teacher).
+RANDOM_MODELS = ("wan2.1-1.3b-random", "wan2.1-1.3b-i2v-random")
 
 # Defaults for pipelines that carry no dfd_studio.json (Wan2.1-T2V-1.3B's published settings).
 WAN_DEFAULTS = {"num_frames": 81, "height": 480, "width": 832, "fps": 16, "text_len": 512}
@@ -26,7 +29,8 @@ class ModelError(ValueError):
 def resolve_model(name_or_path: str) -> tuple[str, Path | None]:
     """Where a model name points: ('builtin'|'folder'|'hub', local folder or None)."""
     if not name_or_path or not name_or_path.strip():
-        raise ModelError("no base model given; use 'shapes-tiny', a local diffusers folder, or a hub id")
+        raise ModelError("no base model given; use 'shapes-tiny' (or 'shapes-tiny-i2v'), a local diffusers folder, "
+                         "or a hub id")
     name = name_or_path.strip()
     if name in BUILTIN_MODELS:
         folder = BUILTIN_MODELS[name]
@@ -49,7 +53,7 @@ def resolve_model(name_or_path: str) -> tuple[str, Path | None]:
     if name.count("/") == 1 and all(part.strip() for part in name.split("/")):
         return "hub", None
     raise ModelError(
-        f"unknown model {name!r}: use 'shapes-tiny' (built in), a local diffusers folder, "
+        f"unknown model {name!r}: use 'shapes-tiny' or 'shapes-tiny-i2v' (built in), a local diffusers folder, "
         "or a Hugging Face hub id such as Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
     )
 
@@ -95,7 +99,7 @@ def base_task(name_or_path: str) -> str | None:
     (check_model fetches it). None when it cannot be told here: the loaded model is checked again."""
     name = (name_or_path or "").strip()
     if name in RANDOM_MODELS:
-        return "t2v"
+        return "i2v" if "i2v" in name else "t2v"
     try:
         kind, folder = resolve_model(name)
     except ModelError:
