@@ -129,14 +129,19 @@ def picker(data_dir: Path, base: str, prompt, tab: str):
     import gradio as gr
 
     with gr.Column(scale=1, min_width=160):
-        frame = gr.Image(type="filepath", sources=["upload"], label=LABEL, visible=shown(base), height=160,
+        frame = gr.Image(type="filepath", sources=["upload"], label=LABEL, visible=shown(base), height=160, format="png",
                          elem_id=f"{tab}-frame")  # image-to-video bases: every model and seed starts from it
         button = gr.Button("Frame from the world", size="sm", visible=from_world_shown(base),
                            elem_id=f"{tab}-world-frame")
 
     def pick(prompt_v):
+        """The frame's pixels (the page serves only the public folder; gradio keeps its own copy, whose pixels
+        find the stored frame and its factors again when the request is made)."""
+        import numpy as np
+
         try:
-            return str(world_frame(data_dir, prompt_v))
+            with Image.open(world_frame(data_dir, prompt_v)) as image:
+                return np.asarray(image.convert("RGB"))
         except ValueError as err:
             raise gr.Error(str(err)) from None
 

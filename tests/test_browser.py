@@ -2,8 +2,8 @@
 Playwright: an invalid form is explained, a short DMD2 job is launched and watched to the end, a DFD job
 starts from it, Compare shows three videos, Diversity its grids and table, Publish a card; nothing outside
 the public folder can be downloaded over HTTP; and Diversity measures a tiny random Wan base (through a sample
-job) with the tiny CLIP and DINOv2 models typed on the page; Compare samples a tiny random image-to-video
-base and its students from an uploaded first frame. A screenshot of each tab is saved
+job) with the tiny CLIP and DINOv2 models typed on the page; Compare samples the built-in image-to-video
+teacher and its shipped students from the world's first frame. A screenshot of each tab is saved
 (to $DFD_STUDIO_SCREENSHOTS when set, e.g. docs/screenshots)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, copy_student
+from conftest import ROOT
 from conftest import wait_for as wait_until
 
 CHROMIUM = "/usr/bin/chromium"
@@ -316,79 +316,33 @@ def test_diversity_measures_a_wan_base_with_the_feature_models_typed_on_the_page
     screenshot(page, shots / "diversity-wan.png")
 
 
-@pytest.fixture(scope="module")
-def i2v_base_and_students(tmp_path_factory):
-    """The tiny random Wan I2V base (5 frames of 16 x 16) and a 2-step DMD2 I2V student of it, trained here."""
-    from tiny_wan import save_captioned_clips, save_small_i2v, train_tiny_i2v_student
-
-    root = tmp_path_factory.mktemp("i2v-browser")
-    base = save_small_i2v(root / "pipe")
-    return base, train_tiny_i2v_student(base, save_captioned_clips(root / "clips"), root / "dmd2")
-
-
-def _finished_student_jobs(data_dir: Path, base: Path, student: Path) -> list[str]:
-    """The student as a succeeded DMD2 and a DFD distill job of the running studio (made through storage, as the
-    runner records one). The test holds the accelerator slot meanwhile, so the app's worker cannot claim the
-    rows while they are briefly queued."""
-    import storage
-    from engine.jobs.slot import AcceleratorSlot
-
-    db = storage.open_database(data_dir)
-    slot = AcceleratorSlot(db.layout.gpu_lock_path)
-    wait_until(slot.try_acquire, 60, "the accelerator slot (a job of an earlier test still running)", every=0.5)
-    ids = []
-    try:
-        for method in ("dmd2", "dfd"):
-            job = storage.jobs.create_job(db, "distill", {"base": str(base), "task": "i2v", "method": method, "steps": 2})
-            assert storage.jobs.claim_next(db).id == job.id
-            lora = Path(job.dir) / "lora"
-            copy_student(student, lora, method)
-            storage.outputs.add_artifact(db, job.id, "lora", lora / "pytorch_lora_weights.safetensors")
-            storage.jobs.transition(db, job.id, "succeeded")
-            ids.append(job.id)
-    finally:
-        slot.close()
-    return ids
-
-
-def test_compare_samples_an_i2v_base_and_its_students_from_an_uploaded_first_frame(page, server, shots, tmp_path,
-                                                                                    i2v_base_and_students):
-    """Last in the file: it adds distill jobs the job tests above do not expect. The base is typed, its students
-    listed, a first frame uploaded and Compare pressed; nothing waits on Run as sample jobs, a checkbox in a
-    closed accordion that Gradio does not render (the base's Enter sets it: the worker samples)."""
-    import numpy as np
-    from PIL import Image
-
+def test_compare_samples_the_built_in_i2v_teacher_and_its_shipped_students_from_a_world_frame(page, server, shots):
+    """The built-in image-to-video base typed in Compare lists its shipped DMD2 and DFD students; "Frame from the
+    world" fills the first frame with the world's frame for the prompt; Compare samples all three from it in the
+    web process (the built-in world on a CPU) and says so."""
     _, data_dir = server
-    base, student = i2v_base_and_students
-    dmd2_job, dfd_job = _finished_student_jobs(data_dir, base, student)
-    frame = tmp_path / "first-frame.png"
-    Image.fromarray(np.random.default_rng(7).integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(frame)
-
     open_tab(page, "Compare")
     box = page.locator("#compare-base textarea, #compare-base input").first
-    box.fill(str(base))
-    box.press("Enter")  # lists this base's students and shows the First frame box
-    for slot, job_id in (("dmd2", dmd2_job), ("dfd", dfd_job)):
-        page.wait_for_function(f"() => document.querySelector('#compare-{slot}-student input').value.includes('{job_id}')",
+    box.fill("shapes-tiny-i2v")
+    box.press("Enter")  # lists this base's students and shows the First frame box and its world button
+    for slot in ("dmd2", "dfd"):
+        page.wait_for_function(f"() => document.querySelector('#compare-{slot}-student input').value.includes('{slot}-i2v')",
                                timeout=30_000)
-    page.locator("#compare-frame input[type=file]").set_input_files(str(frame))
-    page.locator("#compare-frame img").first.wait_for(state="attached", timeout=30_000)  # the upload arrived
+    page.locator("#compare-world-frame").click()
+    page.locator("#compare-frame img").first.wait_for(state="attached", timeout=30_000)
     sources = "() => ['teacher', 'dmd2', 'dfd'].map(s => document.querySelector(`#compare-${s} video`)?.src ?? null)"
-    before = page.evaluate(sources)  # the built-in world's clips, shown since the page opened
+    before = page.evaluate(sources)  # the text-to-video teacher's clips, shown since the page opened
     page.locator("#compare-run").click()
-
     page.wait_for_function("() => document.querySelector('#compare-note').innerText.includes('all from the same first "
-                           "frame')", timeout=300_000)  # the worker sampled, the page built the result
+                           "frame')", timeout=300_000)
     after = page.evaluate(sources)
     for slot, old, new in zip(("teacher", "dmd2", "dfd"), before, after):
-        assert new and new != old, (slot, old, new)  # three videos of this request
+        assert new and new != old, (slot, old, new)
         assert "NFE" in page.locator(f"#compare-{slot}-caption").inner_text(), slot
-    assert dmd2_job in page.locator("#compare-dmd2-caption").inner_text()
-    assert dfd_job in page.locator("#compare-dfd-caption").inner_text()
+    assert "dmd2-i2v" in page.locator("#compare-dmd2-caption").inner_text()
+    assert "dfd-i2v" in page.locator("#compare-dfd-caption").inner_text()
     page.locator("#compare-composite video").wait_for(state="attached")
-    sampled = [j for j in jobs_in(data_dir) if j.kind == "sample" and j.config.get("base") == str(base)]
-    assert len(sampled) == 3 and {j.state for j in sampled} == {"succeeded"}  # the base's Enter ticked sample jobs
-    assert len({j.config["image"] for j in sampled}) == 1  # every model from the one stored frame
-    assert len(list((data_dir / "uploads" / "frames").glob("*.png"))) == 1
+    assert not [j for j in jobs_in(data_dir) if j.kind == "sample" and j.config.get("base") == "shapes-tiny-i2v"]
+    frames_kept = list((data_dir / "uploads" / "frames").glob("*.png"))
+    assert len(frames_kept) == 1 and frames_kept[0].with_suffix(".json").is_file()  # the world's frame, its factors
     screenshot(page, shots / "compare-i2v.png")

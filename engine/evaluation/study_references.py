@@ -51,7 +51,12 @@ def population_saturation(prompt: str, n: int = POPULATION_CLIPS) -> float:
 def continuation_saturation(first: dict, n: int = MODE_CLIPS) -> float:
     """Mean saturation of n real continuations of an image-to-video prompt's first frame (its colour and
     background are the frame's, so this, not the prompt's population, is what its clips should show)."""
-    clips, _ = world.continuations(world.ClipFactors(**first), n, seed=_SEED_OFFSET)
+    return _continuation_saturation(tuple(sorted(first.items())), n)
+
+
+@lru_cache(maxsize=None)
+def _continuation_saturation(first: tuple[tuple[str, object], ...], n: int) -> float:
+    clips, _ = world.continuations(world.ClipFactors(**dict(first)), n, seed=_SEED_OFFSET)
     return float(np.mean(clip_saturation(clips)))
 
 
