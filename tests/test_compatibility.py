@@ -40,8 +40,8 @@ def _sample_configs() -> dict:
 
     configs = {"teacher@8": SampleConfig(prompt=PROMPT, seeds=SEEDS, steps=8)}
     for student in shipped_students():
-        if student.base != "shapes-tiny":  # shipped after the grouping (the I2V students): nothing to compare with
-            continue
+        if student.base != "shapes-tiny" or student.info.get("causal"):  # shipped after the grouping (I2V and
+            continue                                                      # causal students): nothing to compare
         configs[student.name] = SampleConfig(prompt=PROMPT, seeds=SEEDS, lora=str(student.lora_dir))
     return configs
 
