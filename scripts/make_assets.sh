@@ -41,3 +41,5 @@ python -m engine study --seeds 0-4 --variants dmd2-continued,dfd-p0.5,dfd-p0.5-s
   --out runs/study --json docs/results/study.json --md docs/results/study.md --plot docs/results/study.png
 python -m engine study --base shapes-tiny-i2v --seeds 0-2 --variants dmd2-continued,dfd-p0.5 --out runs/study-i2v \
   --json docs/results/study-i2v.json --md docs/results/study-i2v.md --plot docs/results/study-i2v.png
+python -m engine study --causal --seeds 0-2 --variants dmd2-continued,dfd-p0.5 --out runs/study-ar \
+  --json docs/results/study-ar.json --md docs/results/study-ar.md --plot docs/results/study-ar.png

@@ -2,8 +2,8 @@
 Playwright: an invalid form is explained, a short DMD2 job is launched and watched to the end, a DFD job
 starts from it, Compare shows three videos, Diversity its grids and table, Publish a card; nothing outside
 the public folder can be downloaded over HTTP; and Diversity measures a tiny random Wan base (through a sample
-job) with the tiny CLIP and DINOv2 models typed on the page; Compare samples the built-in image-to-video
-teacher and its shipped students from the world's first frame. A screenshot of each tab is saved
+job) with the tiny CLIP and DINOv2 models typed on the page; Compare streams the shipped causal students and
+samples the built-in image-to-video teacher and its shipped students from the world's first frame. A screenshot of each tab is saved
 (to $DFD_STUDIO_SCREENSHOTS when set, e.g. docs/screenshots)."""
 
 from __future__ import annotations
@@ -314,6 +314,23 @@ def test_diversity_measures_a_wan_base_with_the_feature_models_typed_on_the_page
     assert -1 <= row["adherence"] <= 1 and row["saturation"] > 0 and row["motion"] > 0, row
     page.locator("#diversity-adherence-bars").wait_for(state="visible")
     screenshot(page, shots / "diversity-wan.png")
+
+
+def test_compare_streams_the_shipped_causal_students_with_their_first_chunk_time(page, shots):
+    """The shipped causal students of shapes-tiny, picked in Compare's DMD2 and DFD boxes, sample chunk by chunk
+    in the web process; under each clip its time to the first chunk and frames per second."""
+    open_tab(page, "Compare")
+    for slot, name in (("dmd2", "dmd2-ar"), ("dfd", "dfd-ar")):
+        page.locator(f"#compare-{slot}-student input").click()
+        page.get_by_role("option", name=re.compile(f"causal .* · {name} \\(shipped\\)")).click()
+        page.wait_for_function(f"() => document.querySelector('#compare-{slot}-student input').value.includes('{name}')")
+    page.locator("#compare-run").click()
+    for slot in ("dmd2", "dfd"):
+        page.wait_for_function(f"() => document.querySelector('#compare-{slot}-caption').innerText.includes('first chunk')",
+                               timeout=120_000)
+        assert "frames/s" in page.locator(f"#compare-{slot}-caption").inner_text()
+    assert "first chunk" not in page.locator("#compare-teacher-caption").inner_text()  # the bidirectional teacher
+    screenshot(page, shots / "compare-causal.png")
 
 
 def test_compare_samples_the_built_in_i2v_teacher_and_its_shipped_students_from_a_world_frame(page, server, shots):
