@@ -75,15 +75,18 @@ def world_frame(data_dir: str | Path, prompt: str) -> Path:
         clip = engine.world.conditioning_clip(prompt or "")
     except ValueError as err:
         raise ValueError(f"{err}; or upload a {LABEL.lower()}") from None
+    import tempfile
+
     folder = Path(data_dir) / "uploads" / "frames"
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".world.{os.getpid()}.png"
-    Image.fromarray(engine.world.render(clip)[0]).save(tmp, format="PNG")
-    target = store(data_dir, tmp)
-    tmp.unlink()
-    sidecar = target.with_suffix(".json")
-    if not sidecar.is_file():
-        sidecar.write_text(json.dumps(asdict(clip)))
+    with tempfile.TemporaryDirectory(dir=folder) as scratch:  # one per call: the web server runs requests in threads
+        drawn = Path(scratch) / "world.png"
+        Image.fromarray(engine.world.render(clip)[0]).save(drawn, format="PNG")
+        target = store(data_dir, drawn)
+        sidecar = target.with_suffix(".json")
+        if not sidecar.is_file():  # written whole, then renamed: a reader never sees half of it
+            (Path(scratch) / "factors.json").write_text(json.dumps(asdict(clip)))
+            os.replace(Path(scratch) / "factors.json", sidecar)
     return target
 
 
@@ -125,7 +128,8 @@ def from_world_shown(base: str) -> bool:
 def picker(data_dir: Path, base: str, prompt, tab: str):
     """The first-frame box and its "Frame from the world" button (call inside gr.Blocks, in a row); the
     button puts the world's frame for the chosen prompt in the box. Returns (frame, button, follow_base):
-    follow_base(base) gives both components' updates when the base changes."""
+    follow_base(base, allowed) gives both components' updates when the base changes (allowed: may this
+    visitor use that base at all)."""
     import gradio as gr
 
     with gr.Column(scale=1, min_width=160):

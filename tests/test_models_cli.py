@@ -106,7 +106,7 @@ def test_tiny_random_wan_of_the_real_classes_samples_through_the_same_command(ti
         (["--prompt", "x", "--seeds", "8-1"], "bad seed range '8-1'"),
         (["--prompt", "x", "--seeds", "one"], "bad seeds 'one'"),
         (["--prompt", "x", "--steps", "0"], "steps must be between 1 and 1000"),
-        (["--prompt", "x", "--lora", "dfdx"], "no student 'dfdx': give a LoRA folder or a shipped student (dfd, dmd2"),
+        (["--prompt", "x", "--lora", "dfdx"], "no student 'dfdx': give a LoRA folder or a shipped student (dfd, dfd-ar, dfd-i2v, dmd2"),
     ],
 )
 def test_bad_inputs_give_a_one_line_error_and_exit_code_2(trained_dir, tmp_path, args, message):
