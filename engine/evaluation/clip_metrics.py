@@ -144,7 +144,6 @@ def _from_a_frame(named: dict, predicted: list[dict], first: dict) -> dict:
            "named correct": round(metrics.all_named_correct(named, predicted), 4) if named else None}
     if first and "motion" not in named:
         clip = world.ClipFactors(**first)
-        in_frame = {f: getattr(clip, f) for f in ("shape", "colour", "background")}
         truth = {"motion": world.motion_posterior(clip)[0]}
-        out["mode TV"] = round(metrics.mode_tv({**in_frame, **named}, predicted, truth), 4)
+        out["mode TV"] = round(metrics.mode_tv({**world.in_frame(clip), **named}, predicted, truth), 4)
     return out

@@ -52,7 +52,7 @@ def score_shapes(named: dict, clips: np.ndarray, prompt: str, recognizer, extrac
     if first is not None:
         from ..shapes import world
 
-        in_frame = {f: getattr(first, f) for f in ("shape", "colour", "background")}
+        in_frame = world.in_frame(first)
         fixed = {**in_frame, **named}
         truth_of = {"motion": world.motion_posterior(first)[0]}
         i2v = {"frame_consistency": metrics.all_named_correct(in_frame, predicted),

@@ -210,18 +210,21 @@ def generate(
     model = model or load_base_model(cfg.base)
     started = time.perf_counter()
     clock = StreamClock()
-    videos, nfe = sample_frames(model, cfg, progress, on_chunk=clock)
+    given = None
+    if cfg.image is not None and model.task == "i2v":  # read once: the condition and the PSNR below both use it
+        from ..models.conditioning import read_first_frame
+
+        given = read_first_frame(cfg.image, cfg.height or model.height, cfg.width or model.width)
+    videos, nfe = sample_frames(model, cfg, progress, on_chunk=clock, first_frame=given)
     out_dir = Path(out_dir)
     paths = [
         write_mp4(out_dir / f"{name_prefix}{seed}.mp4", video, fps=model.fps, scale=cfg.scale)
         for seed, video in zip(cfg.seeds, videos)
     ]
     psnr = None
-    if cfg.image is not None:  # how closely each video starts on the frame it was given
+    if given is not None:  # how closely each video starts on the frame it was given
         from ..evaluation.metrics import first_frame_psnr
-        from ..models.conditioning import read_first_frame
 
-        given = read_first_frame(cfg.image, videos.shape[2], videos.shape[3])
         psnr = [round(first_frame_psnr(video[None], given), 2) for video in videos]
     return GenerationResult(paths=paths, seconds=time.perf_counter() - started, nfe=nfe, first_frame_psnr=psnr,
                             stream=clock.figures())

@@ -181,7 +181,8 @@ def random_wan_1_3b(device: str, dtype: torch.dtype, seed: int = 0, task: str = 
 
         pipe = image_to_video_pipeline(pipe)
     pipe.set_progress_bar_config(disable=True)
-    return BaseModel(pipe=pipe, source=RANDOM_MODELS[task == "i2v"], meta={"random_weights": True})
+    source = next(name for name, kind in RANDOM_MODELS.items() if kind == task)
+    return BaseModel(pipe=pipe, source=source, meta={"random_weights": True})
 
 
 def _quiet_libraries() -> None:
@@ -233,7 +234,7 @@ def load_base_model(name_or_path: str, device: str | None = None, dtype: torch.d
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if name_or_path in RANDOM_MODELS:
         return random_wan_1_3b(device, dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32),
-                               task="i2v" if "i2v" in name_or_path else "t2v")
+                               task=RANDOM_MODELS[name_or_path])
     kind, folder = resolve_model(name_or_path)
     if dtype is None:
         dtype = torch.bfloat16 if device.startswith("cuda") and kind == "hub" else torch.float32

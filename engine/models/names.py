@@ -16,7 +16,7 @@ BUILTIN_MODELS = {"shapes-tiny": ASSETS / "shapes-tiny", "shapes-tiny-i2v": ASSE
 STUDIO_META = "dfd_studio.json"  # our facts about a pipeline folder, beside model_index.json
 # Wan2.1-T2V-1.3B's configs with random weights, for speed and memory figures (models.random_wan_1_3b), and the
 # same widened to image-to-video (the first frame's 20 channels, as pretrain-teacher --task i2v widens a teacher).
-RANDOM_MODELS = ("wan2.1-1.3b-random", "wan2.1-1.3b-i2v-random")
+RANDOM_MODELS = {"wan2.1-1.3b-random": "t2v", "wan2.1-1.3b-i2v-random": "i2v"}  # name -> task
 
 # Defaults for pipelines that carry no dfd_studio.json (Wan2.1-T2V-1.3B's published settings).
 WAN_DEFAULTS = {"num_frames": 81, "height": 480, "width": 832, "fps": 16, "text_len": 512}
@@ -99,7 +99,7 @@ def base_task(name_or_path: str) -> str | None:
     (check_model fetches it). None when it cannot be told here: the loaded model is checked again."""
     name = (name_or_path or "").strip()
     if name in RANDOM_MODELS:
-        return "i2v" if "i2v" in name else "t2v"
+        return RANDOM_MODELS[name]
     try:
         kind, folder = resolve_model(name)
     except ModelError:

@@ -18,6 +18,7 @@ import itertools
 import json
 import math
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -231,8 +232,15 @@ def continuations(f: ClipFactors, n: int, seed: int, named: dict[str, str] | Non
 
 
 CONDITIONING_SEED = 7919  # offsets a prompt's conditioning clip from the draws of its real clips
+FRAME_FACTORS = ("shape", "colour", "background")  # what a first frame decides; motion is left to the video
 
 
+def in_frame(f: ClipFactors) -> dict[str, str]:
+    """The discrete factors a clip's first frame shows (FRAME_FACTORS): fixed for an image-to-video request."""
+    return {name: getattr(f, name) for name in FRAME_FACTORS}
+
+
+@lru_cache(maxsize=256)
 def conditioning_clip(prompt: str) -> ClipFactors:
     """The clip whose first frame an image-to-video request of this world caption starts from, the same
     every time: the evaluation's frame for the prompt, and the studio's "frame from the world"."""
