@@ -110,7 +110,7 @@ def _stream(r: Rendered) -> dict | None:
         return None
     frames, every = int(r.clips.shape[1]), r.stream["all_chunks_seconds"]
     return {"first_chunk_seconds": round(r.stream["first_chunk_seconds"], 4), "all_chunks_seconds": round(every, 4),
-            "frames": frames, "frames_per_second": round(frames / every, 2) if every > 0 else None}
+            "frames": frames, "frames_per_second": frames / every if every > 0 else None}  # rounded once, when shown
 
 
 def write_results(p: Plan, rendered: dict[str, Rendered], job_seconds: bool = False) -> None:
