@@ -29,6 +29,7 @@ from .measures import clip_metrics, default_features
 from .zerogpu import on_gpu, sampling_seconds
 
 SLOTS = ("teacher", "dmd2", "dfd")
+MAX_FRAMES = 161  # twice Wan's 81: a longer clip from the bidirectional teacher would not fit a GPU
 SHOWN_SIZE = 256  # small clips are upscaled (nearest) to about this many pixels
 # A clip's own figures, in the order shown; diversity, modes and spreads need several clips, so are not here.
 FIGURES = ("adherence", "named correct", "saturation", "contrast", "motion", "sharpness")
@@ -55,6 +56,7 @@ class Plan:
     guidance: float
     image: Path | None = None  # the stored first frame of an image-to-video request
     request: tuple = ()  # the request as the job path replans it (the stored frame, not the upload)
+    num_frames: int | None = None  # None: the model's own length
 
 
 def student_choices(data_dir, base: str, method: str) -> list[tuple[str, str]]:
@@ -66,11 +68,23 @@ def _missing(method: str, base: str) -> str:
             "(the shipped students appear here when the repo has them).")
 
 
+def video_frames(value) -> int | None:
+    """The "Video frames" setting: None for 0 or blank (the model's own length), else a checked 4k+1 count."""
+    if value is None or value == "" or value == 0:
+        return None
+    count = int(value) if float(value) == int(value) else -1
+    if count < 1 or (count - 1) % 4 or count > MAX_FRAMES:
+        raise ValueError(f"Video frames must be 4k+1 between 1 and {MAX_FRAMES} (e.g. 17 or 65), or 0 for the "
+                         f"model's own length; got {value}")
+    return count
+
+
 def plan(data_dir: Path, public_dir: Path, base: str, prompt: str, seed, dmd2_key: str | None, dfd_key: str | None,
-         steps: int = 50, guidance: float = 5.0, frame=None, access: Access = LOCAL) -> Plan:
-    """Check the request and name its cache folder (settings + weights + first frame). Raises ValueError.
-    frame: the uploaded first frame (image-to-video bases only); access: which server folders and hub ids a
-    visitor may name (studio/access.py)."""
+         steps: int = 50, guidance: float = 5.0, frame=None, num_frames=None, access: Access = LOCAL) -> Plan:
+    """Check the request and name its cache folder (settings + weights + first frame + length). Raises
+    ValueError. frame: the uploaded first frame (image-to-video bases only); num_frames: the clips' length
+    (None or 0: the model's own); access: which server folders and hub ids a visitor may name
+    (studio/access.py)."""
     base, prompt = (base or "").strip(), (prompt or "").strip()
     access.check_model(base)  # before the base is looked at: a refused folder or hub id is never read or fetched
     if not prompt:
@@ -84,14 +98,18 @@ def plan(data_dir: Path, public_dir: Path, base: str, prompt: str, seed, dmd2_ke
         else:
             missing[slot] = _missing(slot, base)
     image = frames.checked(data_dir, base, frame)
+    length = video_frames(num_frames)
     versions = [lineup.weights_version(c) for c in contenders.values()]
     framed = (image.name,) if image else ()  # a text-to-video request keeps the key it always had
     framed += ("figures", default_features())  # the figures under each clip are measured by the app's feature models
     if any(c.causal for c in contenders.values()):
         framed += ("stream",)  # results of a causal student carry its streaming figures
+    if length:
+        framed += ("frames", length)  # the model's own length keeps the key it always had
     folder = public_dir / "compare" / cache_key(versions, prompt, int(seed), int(steps), float(guidance), *framed)
-    request = (base, prompt, int(seed), dmd2_key, dfd_key, int(steps), float(guidance), str(image) if image else None)
-    return Plan(contenders, missing, folder, prompt, int(seed), int(steps), float(guidance), image, request)
+    request = (base, prompt, int(seed), dmd2_key, dfd_key, int(steps), float(guidance), str(image) if image else None,
+               length)
+    return Plan(contenders, missing, folder, prompt, int(seed), int(steps), float(guidance), image, request, length)
 
 
 def _label(slot: str, contender: lineup.Contender, p: Plan, nfe: int) -> str:
@@ -133,6 +151,7 @@ def write_results(p: Plan, rendered: dict[str, Rendered], job_seconds: bool = Fa
     write_mp4(p.folder / "composite.mp4", side_by_side(clips, labels, scale=scale), fps=fps)
     timing = "job time (model loading included)" if job_seconds else "sampling and decoding, model loading excluded"
     (p.folder / "meta.json").write_text(json.dumps({"prompt": p.prompt, "seed": p.seed, "slots": slots,
+                                                    "frames": int(clips[0].shape[0]),
                                                     "timing": timing, "frame": p.image.name if p.image else None,
                                                     "figures_note": NO_ADHERENCE if no_adherence else ""}, indent=2))
 
@@ -155,7 +174,8 @@ def read_results(p: Plan) -> CompareResult:
             result.captions[slot] += "  \n" + " · ".join(f"{k} {v:.3g}" for k, v in figures.items())
     result.composite = str(p.folder / "composite.mp4")
     start = ", all from the same first frame" if meta.get("frame") else ""
-    result.note = (f"*{p.prompt}*, seed {p.seed}{start}. Wall time: {meta.get('timing', 'sampling and decoding')}, "
+    length = f", {meta['frames']} frames" if meta.get("frames") else ""
+    result.note = (f"*{p.prompt}*, seed {p.seed}{length}{start}. Wall time: {meta.get('timing', 'sampling and decoding')}, "
                    "on this machine. Under each clip: its own figures, as the Diversity tab measures them (named "
                    "correct: 1 when the recognizer sees every attribute the prompt names).")
     if streamed:
@@ -170,14 +190,15 @@ def read_results(p: Plan) -> CompareResult:
 
 
 def compare(data_dir: Path, public_dir: Path, base: str, prompt: str, seed, dmd2_key: str | None,
-            dfd_key: str | None, steps: int = 50, guidance: float = 5.0, frame=None,
+            dfd_key: str | None, steps: int = 50, guidance: float = 5.0, frame=None, num_frames=None,
             access: Access = LOCAL) -> CompareResult:
     """Sample in this process (cached by settings and weights). Raises ValueError / ModelError."""
-    p = plan(data_dir, public_dir, base, prompt, seed, dmd2_key, dfd_key, steps, guidance, frame, access)
+    p = plan(data_dir, public_dir, base, prompt, seed, dmd2_key, dfd_key, steps, guidance, frame, num_frames, access)
     if not (p.folder / "meta.json").is_file():
-        render = on_gpu(lineup.render, sampling_seconds(1, p.steps))  # a lent GPU on ZeroGPU, else as is
-        rendered = {slot: render(c, p.prompt, [p.seed], steps=p.steps, guidance=p.guidance, image=p.image)
-                    for slot, c in p.contenders.items()}
+        # a lent GPU on ZeroGPU (else as is), for as long as the clips' length asks
+        render = on_gpu(lineup.render, sampling_seconds(1, p.steps, p.num_frames))
+        rendered = {slot: render(c, p.prompt, [p.seed], steps=p.steps, guidance=p.guidance, image=p.image,
+                                 num_frames=p.num_frames) for slot, c in p.contenders.items()}
         write_results(p, rendered)
     return read_results(p)
 
@@ -220,9 +241,14 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
         dfd = gr.Dropdown(label="DFD student", choices=[], scale=1, info="shipped or from a finished job",
                           elem_id="compare-dfd-student")
         frame, world_button, follow_base = frames.picker(data_dir, base, prompt, "compare")
-        with gr.Accordion("Teacher sampling and where to run", open=False):
+        with gr.Accordion("Sampling and where to run", open=False):
             steps = gr.Slider(1, 100, value=50, step=1, label="Teacher steps", info="Euler steps (paper: 50)")
             guidance = gr.Slider(1.0, 10.0, value=5.0, step=0.5, label="Teacher CFG", info="uncond + s * (cond - uncond)")
+            num_frames = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_FRAMES, label="Video frames",
+                                   elem_id="compare-frames",
+                                   info="0: the model's own length (17 for the built-in world); 4k+1 frames, e.g. 65: "
+                                        "a causal student goes on past its training length with a rolling KV cache, "
+                                        "the teacher and a bidirectional student sample every frame at once")
             as_jobs = gr.Checkbox(engine.samples_in_jobs(base), label="Run as sample jobs", elem_id="compare-as-jobs",
                                   info="the worker samples (on for every base but the built-in world on a CPU); "
                                        "this page shows the result when done")
@@ -243,8 +269,8 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
     poll_timer = gr.Timer(2.0, active=False)
     outputs = slot_outputs + [composite, note]
 
-    def on_run(base_v, prompt_v, seed_v, dmd2_v, dfd_v, steps_v, guidance_v, as_jobs_v, frame_v=None):
-        request = (base_v, prompt_v, seed_v, dmd2_v, dfd_v, steps_v, guidance_v, frame_v)
+    def on_run(base_v, prompt_v, seed_v, dmd2_v, dfd_v, steps_v, guidance_v, as_jobs_v, frame_v=None, frames_v=0):
+        request = (base_v, prompt_v, seed_v, dmd2_v, dfd_v, steps_v, guidance_v, frame_v, frames_v)
         try:
             access.check_model((base_v or "").strip())
             refusal = lineup.in_web_process_refusal((base_v or "").strip(), as_jobs_v)
@@ -280,7 +306,7 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
         return updates
 
     inputs = [base_box, prompt, seed, dmd2, dfd, steps, guidance]
-    run.click(on_run, [*inputs, as_jobs, frame], [*outputs, pending, poll_timer], api_visibility="private")
+    run.click(on_run, [*inputs, as_jobs, frame, num_frames], [*outputs, pending, poll_timer], api_visibility="private")
     poll_timer.tick(on_poll, [pending], [*outputs, pending, poll_timer], show_progress="hidden", api_visibility="private")
     base_box.submit(refresh_students, [base_box, dmd2, dfd], [dmd2, dfd], api_visibility="private")
     base_box.submit(lambda base_v: gr.update(value=engine.samples_in_jobs((base_v or "").strip()))

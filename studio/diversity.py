@@ -56,6 +56,7 @@ class Plan:
     features: str = ""  # the feature models, checked: clip:MODEL,dinov2:MODEL
     image: Path | None = None  # the stored first frame of an image-to-video request
     request: tuple = ()  # the request as the job path replans it (the stored frame, not the upload)
+    num_frames: int | None = None  # None: the model's own length (Diversity measures at it)
 
 
 def model_choices(data_dir, base: str) -> list[tuple[str, str]]:

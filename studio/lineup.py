@@ -102,12 +102,12 @@ def find(data_dir: str | Path, base: str, key: str) -> Contender:
 
 
 def render(contender: Contender, prompt: str, seeds: list[int], steps: int = 50, guidance: float = 5.0,
-           image: str | Path | None = None) -> Rendered:
+           image: str | Path | None = None, num_frames: int | None = None) -> Rendered:
     """Sample one clip per seed (the teacher with `steps` and CFG `guidance`; a student on its own
-    few-step time list), from the first frame `image` for an image-to-video base. Raises ValueError (bad
-    settings) or ModelError."""
+    few-step time list), from the first frame `image` for an image-to-video base, `num_frames` long (None:
+    the model's own length). Raises ValueError (bad settings) or ModelError."""
     return engine.render(contender.base, prompt, seeds, steps=steps, guidance=guidance, lora_dir=contender.lora_dir,
-                         image=image)
+                         image=image, num_frames=num_frames)
 
 
 def weights_version(contender: Contender) -> tuple:

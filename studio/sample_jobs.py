@@ -27,15 +27,18 @@ class Pending:
 
 
 def submit(data_dir, contenders: list[Contender], prompt: str, seeds: list[int], steps: int, guidance: float,
-           image=None) -> list[str]:
-    """Queue one sample job per contender (same prompt, seeds and, for an image-to-video base, first frame
-    `image`: a file the worker's process can read). Raises ValueError before queuing any if a setting is bad."""
+           image=None, num_frames: int | None = None) -> list[str]:
+    """Queue one sample job per contender (same prompt, seeds, length `num_frames` (None: the model's own) and,
+    for an image-to-video base, first frame `image`: a file the worker's process can read). Raises ValueError
+    before queuing any if a setting is bad."""
     configs = []
     for contender in contenders:
         config = {"base": contender.base, "prompt": prompt, "seeds": list(seeds), "steps": int(steps),
                   "guidance": float(guidance)}
         if image is not None:
             config["image"] = str(image)
+        if num_frames:
+            config["num_frames"] = int(num_frames)
         if contender.lora_dir is not None:
             config["lora"] = str(contender.lora_dir)
         configs.append(config)
@@ -83,7 +86,8 @@ def queue(data_dir, plan, request, contenders: list[Contender], seeds: list[int]
     results, else (None, the sample jobs queued for it)."""
     if (plan.folder / "meta.json").is_file():
         return read_results(plan), None
-    ids = submit(data_dir, contenders, plan.prompt, seeds, plan.steps, plan.guidance, plan.image)
+    ids = submit(data_dir, contenders, plan.prompt, seeds, plan.steps, plan.guidance, plan.image,
+                 plan.num_frames)
     return None, Pending(ids, {"request": list(request)})
 
 

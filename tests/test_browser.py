@@ -8,6 +8,7 @@ samples the built-in image-to-video teacher and its shipped students from the wo
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -22,6 +23,8 @@ import pytest
 
 from conftest import ROOT
 from conftest import wait_for as wait_until
+from engine import read_mp4
+from studio.files import public_folder
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -316,10 +319,15 @@ def test_diversity_measures_a_wan_base_with_the_feature_models_typed_on_the_page
     screenshot(page, shots / "diversity-wan.png")
 
 
-def test_compare_streams_the_shipped_causal_students_with_their_first_chunk_time(page, shots):
-    """The shipped causal students of shapes-tiny, picked in Compare's DMD2 and DFD boxes, sample chunk by chunk
-    in the web process; under each clip its time to the first chunk and frames per second."""
+def test_compare_streams_the_shipped_causal_students_at_65_frames_with_their_first_chunk_time(page, server, shots):
+    """The shipped causal students of shapes-tiny (trained on 17 frames), picked in Compare's DMD2 and DFD boxes
+    with Video frames 65, sample chunk by chunk in the web process, rolling their KV cache on past the training
+    length; under each clip its time to the first chunk and frames per second; every clip is 65 frames."""
     open_tab(page, "Compare")
+    page.get_by_text("Sampling and where to run").click()
+    frames = page.locator("#compare-frames input")
+    frames.fill("65")
+    frames.press("Tab")
     for slot, name in (("dmd2", "dmd2-ar"), ("dfd", "dfd-ar")):
         page.locator(f"#compare-{slot}-student input").click()
         page.get_by_role("option", name=re.compile(f"causal .* · {name} \\(shipped\\)")).click()
@@ -330,6 +338,12 @@ def test_compare_streams_the_shipped_causal_students_with_their_first_chunk_time
                                timeout=120_000)
         assert "frames/s" in page.locator(f"#compare-{slot}-caption").inner_text()
     assert "first chunk" not in page.locator("#compare-teacher-caption").inner_text()  # the bidirectional teacher
+    assert "65 frames" in page.locator("#compare-note").inner_text()
+    _, data_dir = server
+    [shown] = [m.parent for m in (public_folder(data_dir) / "compare").glob("*/meta.json")
+               if json.loads(m.read_text())["frames"] == 65]
+    for slot in ("teacher", "dmd2", "dfd"):
+        assert read_mp4(shown / f"{slot}.mp4").shape[0] == 65, slot
     screenshot(page, shots / "compare-causal.png")
 
 

@@ -30,3 +30,14 @@ def test_against_a_reference_value_and_without_one():
     assert diff["mean"] == -0.15 and not diff["resolved"] and stats.verdict(diff, "higher") == "not resolved"
     assert stats.difference_from_value({0: 0.9}, None)["mean"] is None
     assert stats.interval_text({"mean": None}) == "-" and stats.interval_text({"mean": 0.1, "low": None}) == "+0.100"
+
+
+def test_equal_differences_on_every_seed_are_decided_by_the_sign_test_not_a_zero_width_interval():
+    three = stats.paired_difference({0: 0.2, 1: 0.5, 2: 0.7}, {0: 0.3, 1: 0.6, 2: 0.8})  # -0.1 on each, to rounding
+    assert three["mean"] == -0.1 and three["low"] is None and three["all_equal"] and not three["resolved"]
+    assert stats.verdict(three, "higher") == "not resolved"  # p = 2 * 0.5^3 = 0.25
+    assert stats.interval_text(three) == "-0.100 (the same on all 3 seeds: sign test)"
+    assert not stats.t_interval([0.5] * 5)["resolved"]  # p = 0.0625
+    six = stats.t_interval([0.5] * 6)  # p = 0.03125
+    assert six["resolved"] and stats.verdict(six, "higher") == "better"
+    assert not stats.t_interval([0.0] * 6)["resolved"]  # no difference at all

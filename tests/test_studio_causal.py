@@ -18,6 +18,7 @@ import engine
 import engine.jobs as jobs_api
 import storage
 from studio import compare
+from engine import read_mp4
 from studio.files import public_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,11 +101,13 @@ def test_compare_samples_causal_students_chunk_by_chunk_and_shows_first_chunk_ti
     assert "streaming: first chunk" in plain.captions["dfd"]
 
 
-def test_compare_through_sample_jobs_shows_the_figures_the_job_measured(data_dir, ar_jobs):
+def test_compare_through_sample_jobs_at_65_frames_shows_the_figures_the_job_measured(data_dir, ar_jobs):
+    """65 frames from a student trained on 17: the causal student rolls its KV cache on, the teacher samples all 65."""
     public = public_folder(data_dir)
-    request = ("shapes-tiny", PROMPT, 5, ar_jobs["dmd2"], None, 2, 5.0)
+    request = ("shapes-tiny", PROMPT, 5, ar_jobs["dmd2"], None, 2, 5.0, None, 65)
     result, pending = compare.queue(data_dir, public, *request)
     assert result is None and len(pending.job_ids) == 2
+    assert [jobs_api.get(data_dir, i).config["num_frames"] for i in pending.job_ids] == [65, 65]
     worker = subprocess.run([sys.executable, "-m", "engine", "worker", "--data-dir", str(data_dir), "--exit-when-idle",
                              "--poll", "0.2"], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert worker.returncode == 0, worker.stderr[-2000:]
@@ -117,5 +120,17 @@ def test_compare_through_sample_jobs_shows_the_figures_the_job_measured(data_dir
     assert progress == ""
     assert "NFE 5 per chunk" in result.captions["dmd2"]
     assert f"streaming: first chunk {recorded['first_chunk_seconds']:.2f} s · " \
-           f"{17 / recorded['all_chunks_seconds']:.1f} frames/s" in result.captions["dmd2"]
+           f"{65 / recorded['all_chunks_seconds']:.1f} frames/s" in result.captions["dmd2"]
     assert "streaming" not in result.captions["teacher"] and "timed in its sample job" in result.note
+    assert "seed 5, 65 frames" in result.note
+    for slot in ("teacher", "dmd2"):
+        assert read_mp4(result.videos[slot]).shape[0] == 65, slot
+    assert compare.queue(data_dir, public, *request)[1] is None  # sampled once: cached under its length
+    assert compare.queue(data_dir, public, *request[:-1], 0)[1] is not None  # the model's own length is another
+
+
+@pytest.mark.parametrize("frames", [16, 18, -3, 17.5, compare.MAX_FRAMES + 4])
+def test_compare_refuses_a_video_length_that_is_not_4k_plus_1_in_range(data_dir, frames):
+    with pytest.raises(ValueError, match=f"Video frames must be 4k\\+1 between 1 and {compare.MAX_FRAMES}.*got {frames}"):
+        compare.plan(data_dir, public_folder(data_dir), "shapes-tiny", PROMPT, 1, None, None, num_frames=frames)
+    assert compare.video_frames(0) is None and compare.video_frames(None) is None and compare.video_frames(65) == 65

@@ -6,6 +6,12 @@ paired by training seed. The interval is the paired t interval over seeds: the d
 not used: with 3 to 5 seeds it has 10 to 126 distinct resamples and its percentile interval is too narrow.
 A difference is resolved when its interval excludes 0. Against a reference without training seeds (a
 teacher row), the same interval is taken over the variant's seeds minus the reference's one value.
+
+When every seed's difference is the same value (a discrete metric, such as modes over a few prompts, can
+do that on 3 seeds), sd(d) is 0 and the t interval has no width: it would call any such difference
+resolved, though 3 equal values say nothing about how much seeds vary. Then the exact two-sided sign test
+decides instead: n differences of one sign have p = 2 * 0.5^n, under 0.05 from n = 6 seeds on. The interval
+is not shown for such a difference.
 """
 
 from __future__ import annotations
@@ -28,12 +34,22 @@ def t_quantile(df: int) -> float:
     return _T975[df - 1] if df <= len(_T975) else 1.96
 
 
+def sign_test_p(n: int) -> float:
+    """Two-sided exact sign-test p-value when all n nonzero differences have one sign."""
+    return min(1.0, 2.0 * 0.5 ** n)
+
+
 def t_interval(values: list[float]) -> dict:
-    """Mean and 95% t interval of values (None for fewer than 2 finite values)."""
+    """Mean and 95% t interval of values (None for fewer than 2 finite values). Values that are all the same
+    get no interval; the sign test says whether they are resolved (see the module's note)."""
     v = np.array([x for x in values if x is not None and math.isfinite(x)], dtype=float)
     if len(v) < 2:
         mean = float(v[0]) if len(v) else None
         return {"mean": mean, "low": None, "high": None, "n": int(len(v)), "resolved": False}
+    if np.ptp(v) <= 1e-9 * max(1.0, float(np.abs(v).max())):  # equal but for float rounding (0.3 - 0.2 vs 0.1)
+        mean = float(v[0])
+        return {"mean": round(mean, 4), "low": None, "high": None, "n": int(len(v)), "all_equal": True,
+                "resolved": bool(mean != 0 and sign_test_p(len(v)) < 1 - LEVEL)}
     half = t_quantile(len(v) - 1) * float(v.std(ddof=1)) / math.sqrt(len(v))
     mean = float(v.mean())
     return {"mean": round(mean, 4), "low": round(mean - half, 4), "high": round(mean + half, 4), "n": int(len(v)),
@@ -73,4 +89,6 @@ def interval_text(diff: dict, digits: int = 3) -> str:
     text = f"{diff['mean']:+.{digits}f}"
     if diff.get("low") is not None:
         text += f" [{diff['low']:+.{digits}f}, {diff['high']:+.{digits}f}]"
+    elif diff.get("all_equal"):
+        text += f" (the same on all {diff['n']} seeds: sign test)"
     return text

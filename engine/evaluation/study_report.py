@@ -148,7 +148,8 @@ def to_markdown(study: dict) -> str:
     found = claims(study)
     if found:
         lines += ["**Claims** (difference [95% paired t interval over training seeds]; resolved when the interval "
-                  "excludes 0)", "", "| claim | metric | difference | seeds | verdict |", "|---|---|---|---|---|"]
+                  "excludes 0; a difference that is the same on every seed has no interval, and the exact sign test "
+                  "decides: resolved from 6 seeds on)", "", "| claim | metric | difference | seeds | verdict |", "|---|---|---|---|---|"]
         for c in found:
             where = f"{c['metric']} ({c['regime']})" if c["regime"] else c["metric"]
             lines.append(f"| {c['claim']} | {where} vs {c['against']} | {stats.interval_text(c['difference'])} | "
