@@ -9,4 +9,6 @@ if ! command -v chromium >/dev/null 2>&1; then
   else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
 fi
 export GRADIO_ANALYTICS_ENABLED=False HF_HUB_OFFLINE=1
-exec python -m pytest -q "$@"
+# One test process per core (TEST_WORKERS=N to choose), each test file whole in one of them (its module
+# fixtures are built once); conftest gives each process one torch thread so they do not fight over cores.
+exec python -m pytest -q -n "${TEST_WORKERS:-auto}" --dist loadfile "$@"

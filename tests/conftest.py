@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach a model hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one of several test processes sharing the cores: one thread each
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # read when torch loads, here and in every subprocess
 sys.path.insert(0, str(ROOT))
 
 

@@ -105,3 +105,18 @@ def test_a_sharded_base_makes_the_one_process_update_resumes_exactly_and_writes_
     assert json.loads((crashed / "summary.json").read_text())["base_sharded"] is True
     c = load_file(crashed / LORA)
     assert all(torch.equal(b[k], c[k]) for k in b)
+
+
+def test_a_causal_student_in_two_processes_makes_the_one_process_update(mini_teacher_dir, tmp_path):
+    """Task ar: every chunk's forward with gradient runs through the student's DDP view before one backward."""
+    one = Distiller(DistillConfig(base=str(mini_teacher_dir), task="ar", batch_size=4, **SETTINGS),
+                    tmp_path / "one").train()
+    two = tmp_path / "two"
+    _torchrun(mini_teacher_dir, two, 29535, "--task", "ar")
+    summary = json.loads((two / "summary.json").read_text())
+    assert summary["processes"] == 2 and len(set(summary["student_fingerprints"])) == 1
+    assert json.loads((two / "lora_config.json").read_text())["causal"] is True
+    a, b = load_file(one / LORA), load_file(two / LORA)
+    assert 0 < max(float(a[k].abs().max()) for k in a if "lora_B" in k)  # the student moved
+    worst = max(float((a[k] - b[k]).abs().max()) for k in a)
+    assert worst < TOLERANCE, worst

@@ -18,6 +18,11 @@ Student inputs (`student_input`): `backward` is Self-Forcing's: every chunk star
 the student's own steps 0..k-1 down to time t_k. `paired` is FastGen's pairing applied per chunk: the chunk
 starts at t_k as the real clip's chunk noised with fresh noise (context still the student's own chunks), so
 the rolled-out clip stays close to the real clip DFD's teacher may score (the validity condition).
+
+Several processes (DDP): every chunk's forward with gradient goes through the student's DDP view, so the
+view runs once per chunk before the update's single backward. That is what DDP reduces correctly without
+find_unused_parameters: a LoRA weight used by several chunks gets one summed gradient from autograd (its
+accumulator runs once per backward), so DDP's hook marks it ready once and all-reduces the sum.
 """
 
 from __future__ import annotations
@@ -38,9 +43,6 @@ class Rollout:
     only in the student's own forwards), the clip's chunks, and the rollout."""
 
     def __init__(self, distiller):
-        if distiller.dist.world > 1:
-            raise ValueError("task ar trains in one process for now (its chunk forwards are not reduced by DDP): "
-                             "run it without torchrun or accelerate launch")
         model, cfg = distiller.model, distiller.cfg
         self.d = distiller
         self.frames = model.latent_shape(1, model.num_frames, model.height, model.width)[2]
