@@ -50,8 +50,19 @@ def test_bench_sampling_prints_student_and_teacher_times(mini_teacher_dir, mini_
     assert figures["student_s"] > 0 and figures["teacher_s"] > 0 and figures["peak_memory_mb"] > 0
     rounds = figures["round_speedups"]  # timed side by side in each round; the speedup is their median
     assert len(rounds) == 3 and figures["speedup"] == sorted(rounds)[1]
+    assert "student_first_chunk_s" not in figures  # a bidirectional student does not stream
     refused = run_engine("bench", "sampling", "--rounds", "0")
     assert refused.returncode == 2 and "--rounds must be between 1 and 10" in refused.stderr
+
+
+def test_bench_sampling_of_a_causal_student_gives_its_first_chunk_time_and_frames_per_second(tmp_path):
+    result = run_engine("bench", "sampling", "--lora", "dfd-ar", "--videos", "1", "--num-frames", "33", "--rounds", "1",
+                        "--json", str(tmp_path / "b.json"))
+    assert result.returncode == 0, result.stderr
+    figures = json.loads((tmp_path / "b.json").read_text())
+    assert figures["video_shape"][0] == 33 and figures["student_nfe"] == 5  # per chunk: 4 steps and the commit
+    assert 0 < figures["student_first_chunk_s"] < figures["student_all_chunks_s"] <= figures["student_s"]
+    assert figures["student_frames_per_second"] == round(33 / figures["student_all_chunks_s"], 1)
 
 
 def test_the_random_wan_1_3b_timing_model_has_the_real_configs_size():

@@ -135,7 +135,10 @@ def cmd_bench(args) -> int:
                                         batch_size=args.batch_size or 8, step_ms=args.step_ms)
             print(table(result), file=sys.stderr)
         elif args.what == "sampling":
-            result = bench_sampling(args.base, args.lora, videos=args.videos, size=size, rounds=args.rounds)
+            from .sample import student_folder
+
+            result = bench_sampling(args.base, student_folder(args.lora), videos=args.videos, size=size,
+                                    rounds=args.rounds)
         else:
             result = bench_train_step(args.base, batch_size=args.batch_size, size=size,
                                       gradient_checkpointing=args.gradient_checkpointing, task=args.task,
@@ -207,7 +210,8 @@ def _add_bench(sub) -> None:
     p.add_argument("what", choices=["sampling", "train-step", "data-loading"])
     p.add_argument("--base", default="shapes-tiny",
                    help="base model (default shapes-tiny); wan2.1-1.3b-random: Wan2.1-T2V-1.3B's config, random weights")
-    p.add_argument("--lora", default=None, help="student LoRA for sampling (default: the shipped one)")
+    p.add_argument("--lora", default=None, help="student for sampling: a LoRA folder or a shipped one (dfd, dfd-ar, ...) "
+                                                     "(default: the first shipped one of the base)")
     p.add_argument("--videos", type=int, default=8, help="videos per sampling batch (default 8)")
     p.add_argument("--rounds", type=int, default=3,
                    help="sampling: interleaved student/teacher rounds after the warm-up (default 3; 1 at Wan's size on a GPU)")

@@ -60,13 +60,13 @@ def _card(lora_dir: Path, args, samples: list[tuple[Path, str]]) -> str:
 
 def cmd_publish(args) -> int:
     from ..hub import publish
-    from .sample import _student_folder
+    from .sample import student_folder
 
     try:
         args.repo = publish.check_repo_id(args.repo)
     except ValueError as err:
         raise CliError(f"--repo: {err}") from None
-    lora_dir = Path(_student_folder(args.lora))
+    lora_dir = Path(student_folder(args.lora))
     if not (lora_dir / publish.LORA_FILE).is_file():
         raise CliError(f"--lora {args.lora}: no {publish.LORA_FILE} there; give a finished student's folder")
     from ..hub.card import training_previews

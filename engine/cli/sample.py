@@ -9,7 +9,7 @@ from pathlib import Path
 from .progress import CliError, bar, cli_error, seed_range
 
 
-def _student_folder(lora: str | None) -> str | None:
+def student_folder(lora: str | None) -> str | None:
     """A LoRA folder as given, or a shipped student's folder by its name."""
     if not lora or Path(lora).is_dir():
         return lora
@@ -45,7 +45,7 @@ def cmd_sample(args) -> int:
     from ..models.names import ModelError
 
     cfg = SampleConfig(base=args.base, prompt=args.prompt, seeds=seed_range(args.seeds), steps=args.steps,
-                       guidance=args.cfg, lora=_student_folder(args.lora), num_frames=args.num_frames,
+                       guidance=args.cfg, lora=student_folder(args.lora), num_frames=args.num_frames,
                        height=args.height, width=args.width, scale=args.scale,
                        image=args.image)
     model = _checked_model(cfg)

@@ -19,13 +19,16 @@ import torch
 
 from ..config.build import build_distill_config
 from ..config.sample import SampleConfig
-from ..generation.generate import sample_frames
+from ..generation.generate import StreamClock, sample_frames
 from ..models.base import load_base_model
 
 
 def _sync() -> None:
     if torch.cuda.is_available():
         torch.cuda.synchronize()
+
+
+STUDENT_REPEATS = 5  # timed student runs per round of bench_sampling (it is fast; the teacher runs once)
 
 
 def _median(values: list[float]) -> float:
@@ -67,7 +70,9 @@ def bench_sampling(base: str, lora: str | None, videos: int = 8, prompt: str | N
                    size: tuple[int | None, int | None, int | None] = (None, None, None), rounds: int = 3) -> dict:
     """Student (its t_list, no CFG) vs teacher (50 steps, CFG 5): seconds per batch of `videos`.
     On a random-weights base there is no student: the 4-step sampler runs on the base, which is what a
-    student costs (its LoRA is merged into the weights for sampling)."""
+    student costs (its LoRA is merged into the weights for sampling). A causal student's streaming figures
+    come too: seconds to its first chunk and to its last (latents only, decoding excluded, as StreamClock
+    times them), and the frames per second they make of the batch's videos."""
     from ..models.base import RANDOM_MODELS
     from ..generation.sampling import PAPER_T_LIST
     from ..models.students import shipped_students
@@ -87,10 +92,13 @@ def bench_sampling(base: str, lora: str | None, videos: int = 8, prompt: str | N
     shape = dict(num_frames=num_frames, height=height, width=width)
     student_cfg = SampleConfig(base=base, prompt=prompt, seeds=seeds, lora=lora, t_list=t_list, **shape).validate()
     teacher_cfg = SampleConfig(base=base, prompt=prompt, seeds=seeds, steps=50, guidance=5.0, **shape).validate()
-    nfe = {}
+    nfe, streamed = {}, []
 
     def run(cfg, key):
-        _, nfe[key] = sample_frames(model, cfg)
+        clock = StreamClock()
+        _, nfe[key] = sample_frames(model, cfg, on_chunk=clock)
+        if clock.figures():  # a causal student
+            streamed.append(clock.figures())
 
     # Interleaved rounds: a shared machine's speed drifts by tens of percent over a minute, so the two are
     # timed side by side in each round and the speedup is the median of the rounds' ratios. The student's
@@ -99,18 +107,27 @@ def bench_sampling(base: str, lora: str | None, videos: int = 8, prompt: str | N
         torch.cuda.reset_peak_memory_stats()
     run(student_cfg, "student")
     run(teacher_cfg, "teacher")
-    timings = [(_timed(lambda: run(student_cfg, "student"), repeats=5, warmup=False),
+    timings = [(_timed(lambda: run(student_cfg, "student"), repeats=STUDENT_REPEATS, warmup=False),
                 _timed(lambda: run(teacher_cfg, "teacher"), repeats=1, warmup=False)) for _ in range(rounds)]
     student_s = _median([s for s, _ in timings])
     teacher_s = _median([t for _, t in timings])
     ratios = [t / s for s, t in timings]
+    frames = num_frames or model.num_frames
+    stream = {}
+    if streamed:  # the timed runs' figures (after the warm-up), reduced as student_s is: median of round medians
+        rounds_of = [streamed[1 + STUDENT_REPEATS * r: 1 + STUDENT_REPEATS * (r + 1)] for r in range(rounds)]
+        first = _median([_median([f["first_chunk_seconds"] for f in runs]) for runs in rounds_of])
+        every = _median([_median([f["all_chunks_seconds"] for f in runs]) for runs in rounds_of])
+        stream = {"student_first_chunk_s": round(first, 4), "student_all_chunks_s": round(every, 4),
+                  "student_frames_per_second": round(videos * frames / every, 1)}
     return {
         "kind": "sampling",
         "base": base,
         "lora": lora,
         "videos": videos,
-        "video_shape": [num_frames or model.num_frames, height or model.height, width or model.width],
+        "video_shape": [frames, height or model.height, width or model.width],
         "student_s": round(student_s, 4),
+        **stream,
         "teacher_s": round(teacher_s, 4),
         "speedup": round(_median(ratios), 2),
         "round_speedups": [round(r, 2) for r in ratios],
