@@ -1,6 +1,7 @@
-"""The model card's parts read from a run's folder: the training previews and their captions (with the
-prompts the run recorded in samples/previews.json, or the old numbered captions without that record), and
-the run folder of a studio job's student (jobs/<id>/lora under the job folder)."""
+"""The model card: its parts read from a run's folder (the training previews and their captions, with the
+prompts the run recorded in samples/previews.json, or the old numbered captions without that record; the run
+folder of a studio job's student, jobs/<id>/lora under the job folder), and its text: what the student is,
+its base, updates and times, its evaluation, and snippets and commands that run as written."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import yaml
 
+from engine.hub import publish
 from engine.hub.card import CardInfo, model_card, run_folder, training_previews, training_record
+from engine.models.students import SHIPPED_DIR
 
 PROMPTS = ["a red circle moving left", "a blue square"]
 
@@ -196,3 +199,128 @@ def test_a_students_card_command_samples_as_written_from_the_staged_repo(tmp_pat
     sampled = run_engine(*args)
     assert sampled.returncode == 0, sampled.stderr[-2000:]
     assert (tmp_path / "out" / "seed1.mp4").is_file()
+
+
+# --- The card's text, from the publish module's CardInfo ------------------------------------------------
+
+def card_info(**overrides) -> publish.CardInfo:
+    values = dict(repo_id="someone/shapes-dfd", base="shapes-tiny", method="dfd", steps=200,
+                  t_list=[0.999, 0.937, 0.833, 0.0], settings={"lora_rank": 16, "data_forcing_prob": 0.5},
+                  metrics={"diversity": 0.4123, "named correct": 0.875}, samples=[("samples/seed1.mp4", "a red circle")],
+                  license="apache-2.0", source="job j-20261121-abcdef")
+    values.update(overrides)
+    return publish.CardInfo(**values)
+
+
+def _front(card: str) -> dict:
+    import yaml
+
+    assert card.startswith("---\n")
+    return yaml.safe_load(card.split("---\n")[1])
+
+
+def test_card_of_a_hub_base_names_it_as_the_adapters_base_and_shows_the_samples_as_a_widget_gallery():
+    card = publish.model_card(card_info(base="Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+                                        samples=[("samples/p0-seed1.mp4", "a red circle (seed 1)"),
+                                                 ("samples/p1-seed1.mp4", 'a "blue" square (seed 1)')]))
+    front, body = _front(card), card.split("---\n", 2)[2]
+
+    assert front["base_model"] == "Wan-AI/Wan2.1-T2V-1.3B-Diffusers" and front["base_model_relation"] == "adapter"
+    assert front["library_name"] == "diffusers" and front["license"] == "apache-2.0" and "dfd" in front["tags"]
+    assert front["widget"] == [{"text": "a red circle", "output": {"url": "samples/p0-seed1.mp4"}},
+                               {"text": 'a "blue" square', "output": {"url": "samples/p1-seed1.mp4"}}]
+    assert 'WanPipeline.from_pretrained("Wan-AI/Wan2.1-T2V-1.3B-Diffusers", torch_dtype=torch.bfloat16)' in body
+    assert 'pipe.load_lora_weights("someone/shapes-dfd", weight_name="pytorch_lora_weights.safetensors")' in body
+    assert "| lora_rank | 16 |" in body and "| diversity | 0.4123 |" in body and "## License" in body
+    assert "[a red circle (seed 1)](samples/p0-seed1.mp4)" in body
+
+
+def test_the_base_model_is_found_from_a_hub_id_or_a_hub_cache_folder_but_not_the_builtin_base(tmp_path):
+    assert publish.hub_id_of("Wan-AI/Wan2.1-T2V-1.3B-Diffusers") == "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
+    snapshot = "/data/hf/hub/models--Wan-AI--Wan2.1-T2V-1.3B-Diffusers/snapshots/0123abc"
+    assert publish.hub_id_of(snapshot) == "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
+    assert publish.hub_id_of("shapes-tiny") is None and publish.hub_id_of(str(tmp_path)) is None
+    assert _front(publish.model_card(card_info(base=snapshot)))["base_model"] == "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
+
+
+def test_card_of_the_builtin_base_says_so_and_its_snippet_loads_the_local_folder_after_the_import():
+    card = publish.model_card(card_info(base="shapes-tiny", base_hub_id=None, settings={"note": "a|b"}))
+    front = _front(card)
+
+    assert "base_model" not in front and front["base_model_relation"] == "adapter"
+    assert "the built-in `shapes-tiny` of DFD Studio" in card and "not a Hub model" in card
+    assert 'from_pretrained("shapes-tiny"' not in card
+    assert card.index("import engine.shapes.autoencoder") < card.index('from_pretrained("engine/assets/shapes-tiny")')
+    assert "num_frames=17, height=64, width=64, max_sequence_length=16" in card  # the base's own size
+    assert "| note | a\\|b |" in card
+
+
+def test_card_counts_student_updates_as_the_trainer_does_and_gives_dfds_p():
+    # The shipped DMD2 student: 1250 steps, every 5th updates the student.
+    shipped = publish.training_record(SHIPPED_DIR / "dmd2")
+    assert shipped == {"steps": 1250, "student_update_freq": 5}
+    card = publish.model_card(card_info(method="dmd2", settings={}, **shipped))
+    assert "| training steps | 1250 |" in card and "| student updates | 250 (every 5th step) |" in card
+    assert "| fake-score updates | 1000 |" in card and "data-forcing" not in card
+
+    dfd = publish.training_record(SHIPPED_DIR / "dfd")
+    assert dfd == {"steps": 200, "student_update_freq": 5, "data_forcing_prob": 0.5}
+    card = publish.model_card(card_info(settings={}, **dfd))
+    assert "| student updates | 40 (every 5th step) |" in card and "| data-forcing probability p | 0.5 |" in card
+    # a job's settings carry the frequency when the caller gives no record
+    card = publish.model_card(card_info(steps=100, settings={"student_update_freq": 4}))
+    assert "| student updates | 25 (every 4th step) |" in card and "student_update_freq" not in card
+
+
+def test_card_gives_the_students_times_for_diffusers_and_comfyui():
+    card = publish.model_card(card_info(t_list=[0.999, 0.937, 0.833, 0.624, 0.0]))
+
+    assert "| sampling steps | 4 |" in card and "| sampling times (t_list) | 0.999, 0.937, 0.833, 0.624, 0 |" in card
+    assert "T_LIST = [0.999, 0.937, 0.833, 0.624, 0]" in card
+    assert "FlowMatchEulerDiscreteScheduler(shift=1.0, stochastic_sampling=True)" in card
+    assert "set_timesteps(sigmas=T_LIST[:-1], device=device)" in card and "num_inference_steps=4" in card
+    assert "sampler `lcm`" in card and "ManualSigmas `0.999, 0.937, 0.833, 0.624, 0`" in card
+    assert publish.COMFY_FILE in card and "| LoRA weights | fp32 |" in card
+
+
+def test_card_shows_the_evaluation_table_when_one_was_run():
+    assert "## Evaluation" not in publish.model_card(card_info())
+    table = "| model | diversity |\n|---|---|\n| dfd | 0.412 |"
+    card = publish.model_card(card_info(evaluation=table))
+    assert "## Evaluation\n\n" + table in card
+
+
+CHECK_AGAINST_THE_ENGINE = """
+# The card's pipeline call, on its latents, against the engine's student sampler from the same seed.
+import json
+from engine.generation.sampling import student_sample
+assert video.shape == (17, 64, 64, 3), video.shape
+assert [round(float(s), 4) for s in pipe.scheduler.sigmas] == T_LIST
+torch.manual_seed(1)
+kwargs = dict(num_inference_steps=len(T_LIST) - 1, guidance_scale=1.0, num_frames=17, height=64, width=64,
+              max_sequence_length=16)
+latents = pipe(PROMPT, output_type="latent", **kwargs).frames
+embeds = pipe.encode_prompt(PROMPT, do_classifier_free_guidance=False, max_sequence_length=16)[0]
+torch.manual_seed(1)
+noise = torch.randn(latents.shape)
+ours = student_sample(pipe.transformer, noise, embeds, tuple(T_LIST))
+print(json.dumps({"max_diff": float((ours - latents).abs().max()), "scale": float(ours.abs().max())}))
+"""
+
+
+def test_the_cards_diffusers_snippet_samples_on_the_students_times_like_the_engine(tmp_path):
+    import re
+    import subprocess
+    import sys
+
+    card = publish.model_card(card_info(base="shapes-tiny", t_list=[0.999, 0.937, 0.833, 0.624, 0.0]))
+    staged = publish.stage_folder(SHIPPED_DIR / "dfd", tmp_path / "staged", card)
+    [code] = re.findall(r"```python\n(.*?)```", card, re.S)
+    code = code.replace('"someone/shapes-dfd"', repr(str(staged)))  # the pushed repo, here its staged folder
+    prompt = re.search(r'pipe\(("[^"]+")', code).group(1)
+    script = code + f"\nPROMPT = {prompt}\n" + CHECK_AGAINST_THE_ENGINE
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["max_diff"] < 1e-4 * max(1.0, result["scale"]), result

@@ -120,7 +120,7 @@ def test_on_zerogpu_sampling_runs_inside_spaces_gpu_with_a_duration_that_fits(ze
 
 
 def test_on_zerogpu_distill_explains_and_refuses_to_launch(zero_gpu_space, data_dir):
-    from test_studio_tabs import form
+    from test_studio_distill import form
 
     message, job_id = distill.launch(data_dir, form(), None, None)
     assert job_id is None and message == "**Cannot launch:** " + zerogpu.TRAINING_NOTE
@@ -230,7 +230,7 @@ def test_who_can_reach_the_studio():
 
 
 def test_a_public_studio_refuses_folders_outside_the_allowed_roots(data_dir, tmp_path):
-    from test_studio_tabs import form
+    from test_studio_distill import form
 
     outside = tmp_path / "videos"
     outside.mkdir()
@@ -251,7 +251,7 @@ def test_a_public_studio_refuses_folders_outside_the_allowed_roots(data_dir, tmp
 
 
 def test_a_public_studio_confines_the_folders_a_data_set_config_names(data_dir, tmp_path):
-    from test_studio_tabs import _captioned_clips, form
+    from test_studio_distill import _captioned_clips, form
 
     outside = _captioned_clips(tmp_path / "videos")
     public = access_from_env(data_dir, True, {})
@@ -289,7 +289,7 @@ def test_a_public_studio_confines_the_folders_a_data_set_config_names(data_dir, 
 
 
 def test_a_public_studio_refuses_a_base_folder_outside_the_roots(data_dir, mini_teacher_dir):
-    from test_studio_tabs import form
+    from test_studio_distill import form
 
     public = access_from_env(data_dir, True, {})
     message = distill.check(data_dir, form(base=str(mini_teacher_dir)), None, None, public)
@@ -298,7 +298,7 @@ def test_a_public_studio_refuses_a_base_folder_outside_the_roots(data_dir, mini_
 
 
 def test_a_public_studio_fetches_only_the_allowed_hub_models(data_dir):
-    from test_studio_tabs import form
+    from test_studio_distill import form
 
     public = access_from_env(data_dir, True, {})
     message, job_id = distill.launch(data_dir, form(base="someone/huge-model"), None, None, public)
@@ -315,7 +315,7 @@ def test_a_public_studio_fetches_only_the_allowed_hub_models(data_dir):
 
 def test_a_public_studio_caps_data_workers_at_the_machines_cpu_count(data_dir, monkeypatch):
     from engine.jobs import list_jobs
-    from test_studio_tabs import _captioned_clips, form
+    from test_studio_distill import _captioned_clips, form
 
     monkeypatch.setattr(os, "cpu_count", lambda: 3)
     clips = _captioned_clips(data_dir / "videos")  # inside the data dir: a public studio may read it

@@ -1,8 +1,11 @@
-"""The Publish tab's choices that reach the published folder: the LoRA dtype, pushed through the tab's own
-callback with the Hub client mocked at its boundary (huggingface_hub.HfApi), on the mini teacher's student."""
+"""The Publish tab's callbacks with the Hub client mocked at its boundary (huggingface_hub.HfApi), on the mini
+teacher's students: preview stages the card and samples and export zips the same; push uses the typed token
+once and never stores it (or the visitor's OAuth token); the LoRA dtype chosen reaches the published folder."""
 
 from __future__ import annotations
 
+import typing
+import zipfile
 from pathlib import Path
 
 import gradio as gr
@@ -11,6 +14,8 @@ import pytest
 from engine.models.students import COMFY_FILE, LORA_FILE
 from studio import publish
 from studio.files import public_folder
+
+TOKEN = "hf_TypedNeverStored123"  # a made-up value in the hf_ shape the redaction looks for
 
 TOKEN = "hf_TypedNeverStored123"  # a made-up value in the hf_ shape the redaction looks for
 
@@ -59,3 +64,50 @@ def test_a_bf16_publish_from_the_tab_uploads_bf16_lora_files_and_says_so_on_the_
     assert uploaded["dtypes"][LORA_FILE] == {torch.float32}
     with pytest.raises(gr.Error, match="unknown LoRA dtype 'int8'; pick one of fp32, bf16, fp16"):
         push.fn("dmd2", "me/shapes-dmd2", "mit", "int8", False, TOKEN, None)
+
+
+def test_publish_preview_stages_card_and_samples_and_export_zips_the_same(data_dir, mini_students):
+    public = public_folder(data_dir)
+    assert [k for _, k in publish.student_choices(data_dir)] == ["dmd2", "dfd"]
+
+    card, shown, status = publish.preview(data_dir, public, "dfd", "me/shapes-dfd", "apache-2.0")
+
+    assert "DFD (Data-Forcing Distillation)" in card and 'pipe.load_lora_weights("me/shapes-dfd"' in card
+    assert "## Samples" in card and all(Path(v).is_relative_to(public) for v, _ in shown) and len(shown) == 4
+    staged = data_dir.resolve() / "publish" / "dfd"
+    assert {"README.md", "pytorch_lora_weights.safetensors", "lora_config.json"} <= {p.name for p in staged.iterdir()}
+    assert len(list((staged / "samples").glob("*.mp4"))) == 4 and "ready" in status
+
+    archive = publish.export(data_dir, public, "dfd", "me/shapes-dfd", "apache-2.0")
+    assert Path(archive).is_relative_to(public / "exports")
+    with zipfile.ZipFile(archive) as z:
+        assert sum(n.endswith(".mp4") for n in z.namelist()) == 4 and "dfd/README.md" in z.namelist()
+
+
+def test_publish_push_uses_the_typed_token_once_and_never_stores_it(data_dir, mini_students, monkeypatch):
+    import huggingface_hub
+
+    seen = []
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo",
+                        lambda self, repo_id, **kw: seen.append(self.token) or huggingface_hub.RepoUrl(
+                            f"https://huggingface.co/{repo_id}"))
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", lambda self, **kw: seen.append(kw["folder_path"]))
+
+    message = publish.push(data_dir, "dmd2", "me/shapes-dmd2", "mit", False, TOKEN, None, environ={})
+
+    assert message.startswith("Pushed LoRA, model card and samples to https://huggingface.co/me/shapes-dmd2")
+    assert seen[0] == TOKEN and Path(seen[1]).name == "dmd2"
+    assert not any(TOKEN.encode() in p.read_bytes() for p in data_dir.rglob("*") if p.is_file())
+    with pytest.raises(ValueError, match="no token: paste a write token"):
+        publish.push(data_dir, "dmd2", "me/shapes-dmd2", "mit", False, "", None, environ={})
+    with pytest.raises(ValueError, match="repo id"):
+        publish.push(data_dir, "dmd2", "not a repo", "mit", False, TOKEN, None, environ={})
+
+
+def test_the_push_callback_asks_gradio_for_the_oauth_token_and_empties_the_token_field(data_dir):
+    with gr.Blocks() as demo:
+        publish.build(data_dir, public_folder(data_dir))
+    [push_fn] = [f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "on_push"]
+    assert typing.get_type_hints(push_fn)["oauth_token"] == typing.Optional[gr.OAuthToken]  # noqa: UP045
+    [push_dep] = [f for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "on_push"]
+    assert [o.elem_id for o in push_dep.outputs] == ["publish-status", "publish-token"]

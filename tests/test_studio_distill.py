@@ -1,13 +1,12 @@
-"""The Distill, Jobs and Publish tabs' callbacks, called directly with real parts: a real SQLite data folder,
-the tiny shapes teacher of the test fixtures, and a real student trained for one step (standing in for the
-shipped DMD2 and DFD ones). Compare and Diversity: test_studio_lineups.py."""
+"""The Distill tab's callbacks, called directly with real parts: a real SQLite data folder, the tiny shapes
+teacher of the test fixtures, and real students trained for one step (standing in for the shipped DMD2 and
+DFD ones): the form's defaults and refusals, launching, DFD from a finished DMD2 job, uploads, the data check,
+data-set and run config files. Jobs: test_studio_jobs.py; Publish: test_studio_publish.py; Compare and
+Diversity: test_studio_lineups.py."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import typing
 import zipfile
 from pathlib import Path
 
@@ -19,12 +18,8 @@ from conftest import copy_student
 import engine
 import engine.jobs as jobs_api
 import storage
-from engine.config.files import write_run_config
 from engine.media.video import write_mp4
-from studio import distill, jobs, publish
-from studio.files import public_folder
-
-TOKEN = "hf_TypedNeverStored123"  # a made-up value in the hf_ shape the redaction looks for
+from studio import distill
 
 
 def form(**overrides) -> dict:
@@ -34,8 +29,6 @@ def form(**overrides) -> dict:
     values.update(overrides)
     return {k: values[k] for k in distill.FORM}
 
-
-# --- Distill --------------------------------------------------------------------------------------------
 
 def test_distill_defaults_are_the_papers_with_the_shapes_preset_for_shapes_tiny():
     paper, shapes = distill.defaults_for("Wan-AI/Wan2.1-T2V-1.3B-Diffusers"), distill.defaults_for("shapes-tiny")
@@ -261,200 +254,12 @@ def test_an_uploaded_data_set_config_is_kept_with_the_studio_and_needs_absolute_
     assert sorted((data_dir / "uploads" / "dataset-config").iterdir()) == kept  # nothing left of a refused one
 
 
-# --- Jobs -----------------------------------------------------------------------------------------------
-
-def test_a_folder_data_job_header_says_how_many_clips_were_used_and_skipped(data_dir):
-    job = jobs_api.submit(data_dir, "distill", {"steps": 5})
-    assert "data:" not in jobs.detail(data_dir, public_folder(data_dir), job.id).header  # no data read yet
-    report = {"source": "/clips", "fps": [16.0], "num_frames": 81, "videos_used": 120, "windows": 120,
-              "skipped": [["a.mp4", "too short"], ["b.txt", "not UTF-8"], ["c.pdf", "not a video"]], "warnings": []}
-    (Path(job.dir) / "data.json").write_text(json.dumps(report))
-    assert "data: 120 clips at 16 fps (3 skipped: see the log)" in jobs.detail(data_dir, public_folder(data_dir), job.id).header
-    (Path(job.dir) / "data.json").write_text(json.dumps({**report, "windows": 240, "skipped": []}))
-    assert jobs.data_line(Path(job.dir)) == "data: 120 clips, 240 windows at 16 fps (none skipped)"
-    (Path(job.dir) / "data.json").write_text("{half")
-    assert jobs.data_line(Path(job.dir)) is None
-
-
-def _running_job_with_progress(data_dir: Path) -> str:
-    job = jobs_api.submit(data_dir, "distill", {"steps": 5})
-    db = storage.open_database(data_dir)
-    storage.jobs.claim_next(db)
-    for step in (1, 2, 3):
-        storage.outputs.record_progress(db, job.id, step, 5, {"loss_student": 1.0 / step, "loss_fake": 0.5,
-                                                             "real_gap": 0.1 * step, "it_per_s": 2.0, "eta_s": 90.0})
-    video = write_mp4(Path(job.dir) / "samples" / "step3-prompt0-seed1.mp4", np.zeros((5, 16, 16, 3), np.uint8), fps=8)
-    storage.outputs.add_artifact(db, job.id, "video", video, "step 3: a shape (seed 1)")
-    (Path(job.dir) / "log.txt").write_text("line one\nstep 3/5 loss_student=0.333\n")
-    return job.id
-
-
-def test_jobs_table_and_detail_show_state_progress_eta_losses_previews_and_log(data_dir):
-    job_id = _running_job_with_progress(data_dir)
-    public = public_folder(data_dir)
-
-    table = jobs.table_html(jobs_api.list_jobs(data_dir))
-    assert job_id in table and "dfd-running" in table and 'style="width:60%"' in table and "3/5" in table
-    assert "min" in table  # ETA of about 1.5 minutes
-
-    d = jobs.detail(data_dir, public, job_id)
-    assert "**running**" in d.header and "60%" in d.header and "2.00 steps/s" in d.header
-    assert set(d.losses.name) == {"loss_student", "loss_fake"} and set(d.diagnostics.name) == {"real_gap"}
-    assert list(d.losses[d.losses.name == "loss_student"].step) == [1, 2, 3]
-    [(video, label)] = d.videos
-    assert Path(video).is_relative_to(public) and label == "step 3: a shape (seed 1)"  # served from public only
-    assert "step 3/5" in d.log and d.can_cancel and not d.can_resume
-
-
-def test_cancel_and_resume_from_the_jobs_tab(data_dir):
-    running = _running_job_with_progress(data_dir)
-    assert jobs.cancel(data_dir, running).startswith(f"Cancel requested: job {running} stops at its next step")
-    assert not jobs.detail(data_dir, public_folder(data_dir), running).can_cancel
-
-    queued = jobs_api.submit(data_dir, "distill", {"steps": 5}).id
-    assert jobs.cancel(data_dir, queued) == f"Job {queued} is cancelled."
-    assert jobs.detail(data_dir, public_folder(data_dir), queued).can_resume
-    assert jobs.resume(data_dir, queued).startswith(f"Job {queued} is queued again")
-    assert "cannot become" in jobs.resume(data_dir, queued)  # a queued job cannot be resumed: the reason is shown
-
-
-def test_the_jobs_tab_offers_only_what_the_jobs_state_allows(data_dir):
-    """Cancel only for queued/running jobs not already asked to stop, Resume only for interrupted, failed or
-    cancelled ones; the buttons follow the selection, the state on each poll, and a click at once."""
-    db = storage.open_database(data_dir)
-    with gr.Blocks():
-        ui = jobs.build(data_dir, public_folder(data_dir))
-
-    def buttons(job_id):  # (Cancel, Resume) as the refresh sends them for this selection
-        shown = ui["refresh"](job_id, None, ())
-        return shown[3]["interactive"], shown[4]["interactive"]
-
-    running = _running_job_with_progress(data_dir)
-    assert buttons(running) == (True, False)
-    storage.jobs.transition(db, running, "succeeded")
-    assert buttons(running) == (False, False)  # a finished job: nothing to cancel or resume
-    failed = jobs_api.submit(data_dir, "distill", {"steps": 5}).id
-    assert storage.jobs.claim_next(db).id == failed
-    storage.jobs.transition(db, failed, "failed")
-    assert buttons(failed) == (False, True)
-    queued = jobs_api.submit(data_dir, "distill", {"steps": 5}).id
-    assert buttons(queued) == (True, False)
-    assert buttons(None) == (True, False)  # nothing picked: the newest job (the queued one) is shown
-    nothing = jobs.button_states(jobs.detail(data_dir, public_folder(data_dir), None))
-    assert [b["interactive"] for b in nothing] == [False, False]
-
-    message, cancel_b, resume_b = ui["act"](jobs.cancel, queued)  # a click: the buttons change with the state
-    assert message == f"Job {queued} is cancelled." and (cancel_b["interactive"], resume_b["interactive"]) == (False, True)
-    message, cancel_b, resume_b = ui["act"](jobs.resume, queued)
-    assert "queued again" in message and (cancel_b["interactive"], resume_b["interactive"]) == (True, False)
-
-
-def test_a_job_left_running_by_a_stopped_server_shows_interrupted_and_resumable_after_restart(data_dir):
-    job_id = _running_job_with_progress(data_dir)
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait()
-    storage.jobs.set_pid(storage.open_database(data_dir), job_id, gone.pid)
-
-    jobs_api.reconcile(data_dir)  # what app.py does at start
-    d = jobs.detail(data_dir, public_folder(data_dir), job_id)
-
-    assert "**interrupted**" in d.header and "resume to continue" in d.header
-    assert d.can_resume and not d.can_cancel
-
-
-def test_the_jobs_tab_remembers_the_chosen_job_across_a_page_reload(data_dir):
-    first = jobs_api.submit(data_dir, "distill", {"steps": 5}).id
-    jobs_api.submit(data_dir, "distill", {"steps": 7})
-    with gr.Blocks():
-        ui = jobs.build(data_dir, public_folder(data_dir))
-    fresh_page = ui["refresh"](None, first, ())  # no selection yet; the browser remembers `first`
-    assert fresh_page[1]["value"] == first and first in fresh_page[2]
-    newest = ui["refresh"](None, None, ())[1]["value"]
-    assert newest != first  # nothing remembered: the newest job
-
-
-# --- Publish --------------------------------------------------------------------------------------------
-
-def test_publish_preview_stages_card_and_samples_and_export_zips_the_same(data_dir, mini_students):
-    public = public_folder(data_dir)
-    assert [k for _, k in publish.student_choices(data_dir)] == ["dmd2", "dfd"]
-
-    card, shown, status = publish.preview(data_dir, public, "dfd", "me/shapes-dfd", "apache-2.0")
-
-    assert "DFD (Data-Forcing Distillation)" in card and 'pipe.load_lora_weights("me/shapes-dfd"' in card
-    assert "## Samples" in card and all(Path(v).is_relative_to(public) for v, _ in shown) and len(shown) == 4
-    staged = data_dir.resolve() / "publish" / "dfd"
-    assert {"README.md", "pytorch_lora_weights.safetensors", "lora_config.json"} <= {p.name for p in staged.iterdir()}
-    assert len(list((staged / "samples").glob("*.mp4"))) == 4 and "ready" in status
-
-    archive = publish.export(data_dir, public, "dfd", "me/shapes-dfd", "apache-2.0")
-    assert Path(archive).is_relative_to(public / "exports")
-    with zipfile.ZipFile(archive) as z:
-        assert sum(n.endswith(".mp4") for n in z.namelist()) == 4 and "dfd/README.md" in z.namelist()
-
-
-def test_publish_push_uses_the_typed_token_once_and_never_stores_it(data_dir, mini_students, monkeypatch):
-    import huggingface_hub
-
-    seen = []
-    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo",
-                        lambda self, repo_id, **kw: seen.append(self.token) or huggingface_hub.RepoUrl(
-                            f"https://huggingface.co/{repo_id}"))
-    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", lambda self, **kw: seen.append(kw["folder_path"]))
-
-    message = publish.push(data_dir, "dmd2", "me/shapes-dmd2", "mit", False, TOKEN, None, environ={})
-
-    assert message.startswith("Pushed LoRA, model card and samples to https://huggingface.co/me/shapes-dmd2")
-    assert seen[0] == TOKEN and Path(seen[1]).name == "dmd2"
-    assert not any(TOKEN.encode() in p.read_bytes() for p in data_dir.rglob("*") if p.is_file())
-    with pytest.raises(ValueError, match="no token: paste a write token"):
-        publish.push(data_dir, "dmd2", "me/shapes-dmd2", "mit", False, "", None, environ={})
-    with pytest.raises(ValueError, match="repo id"):
-        publish.push(data_dir, "dmd2", "not a repo", "mit", False, TOKEN, None, environ={})
-
-
-def test_the_push_callback_asks_gradio_for_the_oauth_token_and_empties_the_token_field(data_dir):
-    with gr.Blocks() as demo:
-        publish.build(data_dir, public_folder(data_dir))
-    [push_fn] = [f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "on_push"]
-    assert typing.get_type_hints(push_fn)["oauth_token"] == typing.Optional[gr.OAuthToken]  # noqa: UP045
-    [push_dep] = [f for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "on_push"]
-    assert [o.elem_id for o in push_dep.outputs] == ["publish-status", "publish-token"]
-
-
 def test_an_unreachable_hub_base_is_refused_at_launch_and_nothing_is_queued(data_dir):
     hub_form = form(base="no-such-user/no-such-model")
     assert distill.check(data_dir, hub_form, None, None).startswith("**Ready.**")  # the live check stays offline
     message, job_id = distill.launch(data_dir, hub_form, None, None)
     assert "could not fetch 'no-such-user/no-such-model' from the Hugging Face Hub" in message and job_id is None
     assert jobs_api.list_jobs(data_dir) == []
-
-
-# --- Run configs as files -------------------------------------------------------------------------------
-
-def test_the_jobs_tab_offers_a_finished_jobs_run_yaml_from_the_public_folder(data_dir, tmp_path):
-    job = jobs_api.submit(data_dir, "distill", {"steps": 5})
-    written = engine.build_distill_config(values={**job.config, "steps": 7}, check=False)
-    write_run_config(written, Path(job.dir))  # as the trainer does when the run starts
-    public = public_folder(data_dir)
-
-    served = Path(jobs.run_config(data_dir, public, job.id))
-    assert served.is_relative_to(public) and served.name == "run.yaml"
-    assert served.read_text() == (Path(job.dir) / "run.yaml").read_text()
-    again = engine.build_distill_config(config_file=served)  # it runs again from the command line as it is
-    assert again.steps == 7 and again.lora_rank == 16
-
-
-def test_a_queued_job_offers_its_stored_config_as_yaml(data_dir):
-    job = jobs_api.submit(data_dir, "distill", {"steps": 3, "batch_size": 2, "student_update_freq": 1})
-    assert not (Path(job.dir) / "run.yaml").exists()
-
-    served = Path(jobs.run_config(data_dir, public_folder(data_dir), job.id))
-    assert served.is_relative_to(public_folder(data_dir)) and not (Path(job.dir) / "run.yaml").exists()
-    loaded = engine.build_distill_config(config_file=served)
-    assert (loaded.steps, loaded.batch_size, loaded.student_update_freq) == (3, 2, 1)
-    assert jobs.run_config(data_dir, public_folder(data_dir), None) is None
-    assert jobs.run_config(data_dir, public_folder(data_dir), "j-nosuchjob") is None
 
 
 def test_an_uploaded_run_config_fills_the_form_and_the_check_passes(data_dir, tmp_path):
