@@ -162,3 +162,23 @@ def test_study_plot_is_a_png(tmp_path):
     per_seed = {s: _result({f"r/seed{s}/dmd2": {"diversity": 0.1 * s, "mode_tv": 0.3}}) for s in (0, 1)}
     path = study.plot(study.combine(_result({"real": {"diversity": 0.4}}), per_seed), tmp_path / "study.png")
     assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_plots_empty_panel_shows_the_modes_against_fidelity_trade_off_of_the_trained_models():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from engine.evaluation.study_report import _tradeoff
+
+    def model(modes, named, seeds=None):
+        return {"seeds": seeds, "by_regime": {"underspecified": {"mode_coverage": {"mean": modes, "std": 0.5}},
+                                              "detailed": {"all_named_correct": {"mean": named, "std": 0.01}}}}
+    found = {"models": {"teacher@2:cfg=3": model(4.1, 0.26), "teacher@50:cfg=3": model(6.3, 0.84),
+                        "dmd2": model(4.8, 0.96, 5), "dfd-p0.5": model(6.2, 0.92, 5), "real": {"by_regime": {}}}}
+    fig, ax = plt.subplots()
+    assert _tradeoff(ax, found, list(found["models"]))
+    assert sorted(t.get_text() for t in ax.texts) == ["dfd-p0.5", "dmd2", "teacher@50:cfg=3"]  # off the line: left out
+    assert not _tradeoff(plt.subplots()[1], {"models": {"real": {"by_regime": {}}}}, ["real"])
+    plt.close("all")
