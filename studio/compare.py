@@ -72,7 +72,10 @@ def video_frames(value) -> int | None:
     """The "Video frames" setting: None for 0 or blank (the model's own length), else a checked 4k+1 count."""
     if value is None or value == "" or value == 0:
         return None
-    count = int(value) if float(value) == int(value) else -1
+    try:
+        count = int(float(value)) if float(value).is_integer() else -1
+    except (TypeError, ValueError):
+        count = -1
     if count < 1 or (count - 1) % 4 or count > MAX_FRAMES:
         raise ValueError(f"Video frames must be 4k+1 between 1 and {MAX_FRAMES} (e.g. 17 or 65), or 0 for the "
                          f"model's own length; got {value}")

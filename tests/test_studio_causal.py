@@ -129,7 +129,7 @@ def test_compare_through_sample_jobs_at_65_frames_shows_the_figures_the_job_meas
     assert compare.queue(data_dir, public, *request[:-1], 0)[1] is not None  # the model's own length is another
 
 
-@pytest.mark.parametrize("frames", [16, 18, -3, 17.5, compare.MAX_FRAMES + 4])
+@pytest.mark.parametrize("frames", [16, 18, -3, 17.5, "many", compare.MAX_FRAMES + 4])
 def test_compare_refuses_a_video_length_that_is_not_4k_plus_1_in_range(data_dir, frames):
     with pytest.raises(ValueError, match=f"Video frames must be 4k\\+1 between 1 and {compare.MAX_FRAMES}.*got {frames}"):
         compare.plan(data_dir, public_folder(data_dir), "shapes-tiny", PROMPT, 1, None, None, num_frames=frames)

@@ -185,7 +185,7 @@ def _tradeoff(ax, study: dict, names: list[str]) -> bool:
         if not trained_or_teacher or x.get("mean") is None or y.get("mean") is None:
             continue
         ax.errorbar(x["mean"], y["mean"], xerr=x.get("std") or 0.0, yerr=y.get("std") or 0.0, fmt="o", ms=4,
-                    capsize=2, color=plt_color(i))
+                    capsize=2, color=_colour(i))
         ax.annotate(name, (x["mean"], y["mean"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
         drawn = True
     ax.set_xlabel("modes covered (underspecified) →", fontsize=8)
@@ -194,7 +194,7 @@ def _tradeoff(ax, study: dict, names: list[str]) -> bool:
     return drawn
 
 
-def plt_color(i: int):
+def _colour(i: int):
     """The bars' colour of the i-th model (tab20), so a model keeps its colour in every panel."""
     import matplotlib.pyplot as plt
 
@@ -227,7 +227,7 @@ def plot(study: dict, path):
                     ax.set_title(f"{title} ({regime}): not defined", fontsize=9)
                 continue
             ax.bar(range(len(names)), [s.get("mean") or 0.0 for s in cells], yerr=[s.get("std") or 0.0 for s in cells],
-                   capsize=2, color=[plt_color(i) for i in range(len(names))])
+                   capsize=2, color=[_colour(i) for i in range(len(names))])
             ax.set_xticks(range(len(names)), names, rotation=55, ha="right", fontsize=7)
             ax.set_title(f"{title} ({regime})", fontsize=9)
     return save_figure(fig, path)
