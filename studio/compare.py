@@ -129,9 +129,9 @@ def _stream(r: Rendered) -> dict | None:
     both on the chunks' latents (decoding excluded), as the engine's sampler timed them."""
     if not r.stream:
         return None
-    frames, every = int(r.clips.shape[1]), r.stream["all_chunks_seconds"]
+    count, every = int(r.clips.shape[1]), r.stream["all_chunks_seconds"]
     return {"first_chunk_seconds": round(r.stream["first_chunk_seconds"], 4), "all_chunks_seconds": round(every, 4),
-            "frames": frames, "frames_per_second": frames / every if every > 0 else None}  # rounded once, when shown
+            "frames": count, "frames_per_second": count / every if every > 0 else None}  # rounded once, when shown
 
 
 def write_results(p: Plan, rendered: dict[str, Rendered], job_seconds: bool = False) -> None:

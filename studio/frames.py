@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 import engine
@@ -75,8 +77,6 @@ def world_frame(data_dir: str | Path, prompt: str) -> Path:
         clip = engine.world.conditioning_clip(prompt or "")
     except ValueError as err:
         raise ValueError(f"{err}; or upload a {LABEL.lower()}") from None
-    import tempfile
-
     folder = Path(data_dir) / "uploads" / "frames"
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder) as scratch:  # one per call: the web server runs requests in threads
@@ -141,8 +141,6 @@ def picker(data_dir: Path, base: str, prompt, tab: str):
     def pick(prompt_v):
         """The frame's pixels (the page serves only the public folder; gradio keeps its own copy, whose pixels
         find the stored frame and its factors again when the request is made)."""
-        import numpy as np
-
         try:
             with Image.open(world_frame(data_dir, prompt_v)) as image:
                 return np.asarray(image.convert("RGB"))

@@ -8,8 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
-
+from card_helpers import card_front, card_info
 from engine.hub import publish
 from engine.hub.card import CardInfo, model_card, run_folder, training_previews, training_record
 from engine.models.students import SHIPPED_DIR
@@ -33,7 +32,7 @@ def _previews(folder: Path, steps=(2, 4), record: dict | str | None = None) -> P
 def _widget(samples) -> list[str]:
     card = model_card(CardInfo(repo_id="me/s", base="shapes-tiny", method="dmd2", steps=4, t_list=[0.999, 0.0],
                                samples=[(f"samples/{p.name}", c) for p, c in samples]))
-    return [w["text"] for w in yaml.safe_load(card.split("---")[1])["widget"]]
+    return [w["text"] for w in card_front(card)["widget"]]
 
 
 def test_recorded_prompts_caption_the_last_steps_previews_and_the_widget_gallery(tmp_path):
@@ -113,7 +112,7 @@ def test_an_i2v_students_card_says_so_and_its_snippet_samples_from_the_frame_lik
     assert record["task"] == "i2v"  # from the run's distill_config.json
     card = model_card(CardInfo(repo_id="me/i2v-dmd2", base=str(base), method="dmd2", t_list=student_t_list(student),
                                **record))
-    front = yaml.safe_load(card.split("---")[1])
+    front = card_front(card)
     assert front["pipeline_tag"] == "image-to-video" and "image-to-video" in front["tags"]
     assert "A 4-step image-to-video student LoRA" in card and "This is an **image-to-video** LoRA" in card
     assert "--image first_frame.png" in card and "through the WanImageToVideo node" in card
@@ -157,7 +156,7 @@ def test_a_causal_students_card_says_so_and_its_command_streams_65_frames_from_t
     assert record["causal"] == {"chunk_frames": 2, "trained_latent_frames": 5, "window_frames": 3}  # lora_config.json
     card = model_card(CardInfo(repo_id="me/shapes-ar", base="shapes-tiny", method="dmd2", t_list=student_t_list(student),
                                **record))
-    front = yaml.safe_load(card.split("---")[1])
+    front = card_front(card)
     assert {"causal", "autoregressive", "text-to-video"} <= set(front["tags"])
     assert "A 4-step causal (autoregressive) text-to-video student LoRA" in card
     assert "(per chunk, plus one that commits the chunk to the cache)" in card
@@ -201,29 +200,13 @@ def test_a_students_card_command_samples_as_written_from_the_staged_repo(tmp_pat
     assert (tmp_path / "out" / "seed1.mp4").is_file()
 
 
-# --- The card's text, from the publish module's CardInfo ------------------------------------------------
-
-def card_info(**overrides) -> publish.CardInfo:
-    values = dict(repo_id="someone/shapes-dfd", base="shapes-tiny", method="dfd", steps=200,
-                  t_list=[0.999, 0.937, 0.833, 0.0], settings={"lora_rank": 16, "data_forcing_prob": 0.5},
-                  metrics={"diversity": 0.4123, "named correct": 0.875}, samples=[("samples/seed1.mp4", "a red circle")],
-                  license="apache-2.0", source="job j-20261121-abcdef")
-    values.update(overrides)
-    return publish.CardInfo(**values)
-
-
-def _front(card: str) -> dict:
-    import yaml
-
-    assert card.startswith("---\n")
-    return yaml.safe_load(card.split("---\n")[1])
-
+# --- the card's text --------------------------------------------------------------------------------------
 
 def test_card_of_a_hub_base_names_it_as_the_adapters_base_and_shows_the_samples_as_a_widget_gallery():
-    card = publish.model_card(card_info(base="Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+    card = model_card(card_info(base="Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
                                         samples=[("samples/p0-seed1.mp4", "a red circle (seed 1)"),
                                                  ("samples/p1-seed1.mp4", 'a "blue" square (seed 1)')]))
-    front, body = _front(card), card.split("---\n", 2)[2]
+    front, body = card_front(card), card.split("---\n", 2)[2]
 
     assert front["base_model"] == "Wan-AI/Wan2.1-T2V-1.3B-Diffusers" and front["base_model_relation"] == "adapter"
     assert front["library_name"] == "diffusers" and front["license"] == "apache-2.0" and "dfd" in front["tags"]
@@ -240,12 +223,12 @@ def test_the_base_model_is_found_from_a_hub_id_or_a_hub_cache_folder_but_not_the
     snapshot = "/data/hf/hub/models--Wan-AI--Wan2.1-T2V-1.3B-Diffusers/snapshots/0123abc"
     assert publish.hub_id_of(snapshot) == "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
     assert publish.hub_id_of("shapes-tiny") is None and publish.hub_id_of(str(tmp_path)) is None
-    assert _front(publish.model_card(card_info(base=snapshot)))["base_model"] == "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
+    assert card_front(model_card(card_info(base=snapshot)))["base_model"] == "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
 
 
 def test_card_of_the_builtin_base_says_so_and_its_snippet_loads_the_local_folder_after_the_import():
-    card = publish.model_card(card_info(base="shapes-tiny", base_hub_id=None, settings={"note": "a|b"}))
-    front = _front(card)
+    card = model_card(card_info(base="shapes-tiny", base_hub_id=None, settings={"note": "a|b"}))
+    front = card_front(card)
 
     assert "base_model" not in front and front["base_model_relation"] == "adapter"
     assert "the built-in `shapes-tiny` of DFD Studio" in card and "not a Hub model" in card
@@ -259,21 +242,21 @@ def test_card_counts_student_updates_as_the_trainer_does_and_gives_dfds_p():
     # The shipped DMD2 student: 1250 steps, every 5th updates the student.
     shipped = publish.training_record(SHIPPED_DIR / "dmd2")
     assert shipped == {"steps": 1250, "student_update_freq": 5}
-    card = publish.model_card(card_info(method="dmd2", settings={}, **shipped))
+    card = model_card(card_info(method="dmd2", settings={}, **shipped))
     assert "| training steps | 1250 |" in card and "| student updates | 250 (every 5th step) |" in card
     assert "| fake-score updates | 1000 |" in card and "data-forcing" not in card
 
     dfd = publish.training_record(SHIPPED_DIR / "dfd")
     assert dfd == {"steps": 200, "student_update_freq": 5, "data_forcing_prob": 0.5}
-    card = publish.model_card(card_info(settings={}, **dfd))
+    card = model_card(card_info(settings={}, **dfd))
     assert "| student updates | 40 (every 5th step) |" in card and "| data-forcing probability p | 0.5 |" in card
     # a job's settings carry the frequency when the caller gives no record
-    card = publish.model_card(card_info(steps=100, settings={"student_update_freq": 4}))
+    card = model_card(card_info(steps=100, settings={"student_update_freq": 4}))
     assert "| student updates | 25 (every 4th step) |" in card and "student_update_freq" not in card
 
 
 def test_card_gives_the_students_times_for_diffusers_and_comfyui():
-    card = publish.model_card(card_info(t_list=[0.999, 0.937, 0.833, 0.624, 0.0]))
+    card = model_card(card_info(t_list=[0.999, 0.937, 0.833, 0.624, 0.0]))
 
     assert "| sampling steps | 4 |" in card and "| sampling times (t_list) | 0.999, 0.937, 0.833, 0.624, 0 |" in card
     assert "T_LIST = [0.999, 0.937, 0.833, 0.624, 0]" in card
@@ -284,9 +267,9 @@ def test_card_gives_the_students_times_for_diffusers_and_comfyui():
 
 
 def test_card_shows_the_evaluation_table_when_one_was_run():
-    assert "## Evaluation" not in publish.model_card(card_info())
+    assert "## Evaluation" not in model_card(card_info())
     table = "| model | diversity |\n|---|---|\n| dfd | 0.412 |"
-    card = publish.model_card(card_info(evaluation=table))
+    card = model_card(card_info(evaluation=table))
     assert "## Evaluation\n\n" + table in card
 
 
@@ -313,7 +296,7 @@ def test_the_cards_diffusers_snippet_samples_on_the_students_times_like_the_engi
     import subprocess
     import sys
 
-    card = publish.model_card(card_info(base="shapes-tiny", t_list=[0.999, 0.937, 0.833, 0.624, 0.0]))
+    card = model_card(card_info(base="shapes-tiny", t_list=[0.999, 0.937, 0.833, 0.624, 0.0]))
     staged = publish.stage_folder(SHIPPED_DIR / "dfd", tmp_path / "staged", card)
     [code] = re.findall(r"```python\n(.*?)```", card, re.S)
     code = code.replace('"someone/shapes-dfd"', repr(str(staged)))  # the pushed repo, here its staged folder

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_card import _front, card_info  # a card's settings and its front matter, shared with the card's tests
+from card_helpers import card_front, card_info
 from engine.hub import publish
 from engine.models.students import SHIPPED_DIR
 
@@ -265,7 +265,7 @@ def test_publish_command_exports_a_zip_with_card_lora_in_the_asked_dtype_comfyui
     shipped = sorted(p.name for p in (SHIPPED_DIR / "dfd" / "samples").glob("*.mp4"))
     assert sorted(n.split("/")[-1] for n in names if n.endswith(".mp4")) == shipped and len(shipped) == 8
     assert all(t.dtype == torch.bfloat16 for t in [*lora.values(), *comfy.values()])
-    front = _front(card)
+    front = card_front(card)
     assert front["base_model_relation"] == "adapter" and len(front["widget"]) == 8
     assert front["widget"][0]["output"]["url"] == "samples/" + shipped[0]
     assert "| student updates | 40 (every 5th step) |" in card and "| LoRA weights | bf16 |" in card

@@ -15,19 +15,12 @@ import numpy as np
 import pytest
 
 from conftest import copy_student
+from form_helpers import captioned_clips, form
 import engine
 import engine.jobs as jobs_api
 import storage
 from engine.media.video import write_mp4
 from studio import distill
-
-
-def form(**overrides) -> dict:
-    values = {"base": "shapes-tiny", "data_source": "shapes", "data_folder": "", "method": "dmd2",
-              "init_source": "student", "init_student": None, **distill.defaults_for("shapes-tiny")}
-    values["t_list"] = ", ".join(f"{v:g}" for v in values["t_list"])
-    values.update(overrides)
-    return {k: values[k] for k in distill.FORM}
 
 
 def test_distill_defaults_are_the_papers_with_the_shapes_preset_for_shapes_tiny():
@@ -93,7 +86,7 @@ def test_the_task_is_on_the_form_follows_the_base_and_a_mismatch_is_refused_befo
     assert tab["base_fn"]("shapes-tiny", None, "ar")[-1]["value"] == "ar"  # a causal student is text-to-video
     assert tab["base_fn"](i2v, None, "ar")[-1]["value"] == "i2v"
 
-    _captioned_clips(tmp_path / "clips")
+    captioned_clips(tmp_path / "clips")
     values = form(base=i2v, task="i2v", data_source="folder", data_folder=str(tmp_path / "clips"), batch_size=2,
                   num_frames=5, height=16, width=16)
     message, job_id = distill.launch(data_dir, values, None, None)
@@ -193,16 +186,8 @@ def test_the_data_check_names_every_skipped_file_and_refuses_fewer_clips_than_a_
     assert "cache_dir" not in distill.KNOBS  # no control: a visitor cannot point the server's writes elsewhere
 
 
-def _captioned_clips(folder: Path, names=("a", "b")) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        write_mp4(folder / f"{name}.mp4", np.zeros((24, 32, 32, 3), np.uint8), fps=8)  # one 17-frame window at 8 fps
-        (folder / f"{name}.txt").write_text(f"clip {name}")
-    return folder
-
-
 def test_a_typed_data_set_config_is_the_runs_data_checked_as_the_command_line_checks_it(data_dir, tmp_path):
-    _captioned_clips(tmp_path / "clips")
+    captioned_clips(tmp_path / "clips")
     config = tmp_path / "dataset.yaml"
     config.write_text("folders:\n  - path: clips\n    repeats: 2\n")
     values = form(data_source="folder", data_folder=str(config), batch_size=2)
@@ -228,7 +213,7 @@ def test_a_typed_data_set_config_is_the_runs_data_checked_as_the_command_line_ch
 
 
 def test_an_uploaded_data_set_config_is_kept_with_the_studio_and_needs_absolute_folders(data_dir, tmp_path):
-    clips = _captioned_clips(tmp_path / "clips")
+    clips = captioned_clips(tmp_path / "clips")
     upload = tmp_path / "sent" / "my set.yaml"
     upload.parent.mkdir()
     upload.write_text(f"folders:\n  - path: {clips}\n    caption: a fixed caption\n")

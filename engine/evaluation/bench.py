@@ -28,9 +28,6 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-STUDENT_REPEATS = 5  # timed student runs per round of bench_sampling (it is fast; the teacher runs once)
-
-
 def _median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
 
@@ -92,13 +89,18 @@ def bench_sampling(base: str, lora: str | None, videos: int = 8, prompt: str | N
     shape = dict(num_frames=num_frames, height=height, width=width)
     student_cfg = SampleConfig(base=base, prompt=prompt, seeds=seeds, lora=lora, t_list=t_list, **shape).validate()
     teacher_cfg = SampleConfig(base=base, prompt=prompt, seeds=seeds, steps=50, guidance=5.0, **shape).validate()
-    nfe, streamed = {}, []
+    nfe, streamed = {}, []  # streamed: a causal student's streaming figures, one per run of this round
 
     def run(cfg, key):
         clock = StreamClock()
         _, nfe[key] = sample_frames(model, cfg, on_chunk=clock)
-        if clock.figures():  # a causal student
+        if clock.figures() is not None:  # a causal student
             streamed.append(clock.figures())
+
+    def timed_round() -> tuple[float, float, list[dict]]:
+        streamed.clear()
+        student = _timed(lambda: run(student_cfg, "student"), repeats=5, warmup=False)
+        return student, _timed(lambda: run(teacher_cfg, "teacher"), repeats=1, warmup=False), list(streamed)
 
     # Interleaved rounds: a shared machine's speed drifts by tens of percent over a minute, so the two are
     # timed side by side in each round and the speedup is the median of the rounds' ratios. The student's
@@ -107,17 +109,15 @@ def bench_sampling(base: str, lora: str | None, videos: int = 8, prompt: str | N
         torch.cuda.reset_peak_memory_stats()
     run(student_cfg, "student")
     run(teacher_cfg, "teacher")
-    timings = [(_timed(lambda: run(student_cfg, "student"), repeats=STUDENT_REPEATS, warmup=False),
-                _timed(lambda: run(teacher_cfg, "teacher"), repeats=1, warmup=False)) for _ in range(rounds)]
-    student_s = _median([s for s, _ in timings])
-    teacher_s = _median([t for _, t in timings])
-    ratios = [t / s for s, t in timings]
+    timings = [timed_round() for _ in range(rounds)]
+    student_s = _median([s for s, _, _ in timings])
+    teacher_s = _median([t for _, t, _ in timings])
+    ratios = [t / s for s, t, _ in timings]
     frames = num_frames or model.num_frames
     stream = {}
-    if streamed:  # the timed runs' figures (after the warm-up), reduced as student_s is: median of round medians
-        rounds_of = [streamed[1 + STUDENT_REPEATS * r: 1 + STUDENT_REPEATS * (r + 1)] for r in range(rounds)]
-        first = _median([_median([f["first_chunk_seconds"] for f in runs]) for runs in rounds_of])
-        every = _median([_median([f["all_chunks_seconds"] for f in runs]) for runs in rounds_of])
+    if timings[0][2]:  # a causal student's figures, reduced as student_s is: the median of the rounds' medians
+        first = _median([_median([f["first_chunk_seconds"] for f in runs]) for _, _, runs in timings])
+        every = _median([_median([f["all_chunks_seconds"] for f in runs]) for _, _, runs in timings])
         stream = {"student_first_chunk_s": round(first, 4), "student_all_chunks_s": round(every, 4),
                   "student_frames_per_second": round(videos * frames / every, 1)}
     return {
