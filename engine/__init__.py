@@ -29,6 +29,7 @@ _API = {
     # models and students
     "ModelError": "engine.models.names:ModelError",
     "BUILTIN_MODELS": "engine.models.names:BUILTIN_MODELS",
+    "WAN_DEFAULTS": "engine.models.names:WAN_DEFAULTS",
     "check_model": "engine.models.names:check_model",
     "resolve_model": "engine.models.names:resolve_model",
     "video_window": "engine.models.names:video_window",

@@ -13,9 +13,10 @@ import functools
 import importlib.util
 import os
 
+import engine
+
 MIN_SECONDS, MAX_SECONDS = 60, 600  # ZeroGPU's default grant; longer asks wait longer in its queue
-SECONDS_PER_STEP = 2.0  # one denoising step of one 81-frame clip with the 1.3B model, with headroom
-WAN_FRAMES = 81
+SECONDS_PER_STEP = 2.0  # one denoising step of one clip of Wan's length (81 frames) with the 1.3B model, with headroom
 
 TRAINING_NOTE = ("This Space runs on ZeroGPU, which lends a GPU for seconds at a time: training needs a GPU "
                  "for hours. Duplicate the Space onto dedicated GPU hardware (e.g. an L40S or A10G), or run "
@@ -31,7 +32,8 @@ def on_zerogpu(environ=None) -> bool:
 def sampling_seconds(clips: int, steps: int, num_frames: int | None = None) -> int:
     """A GPU grant that fits sampling `clips` clips with `steps` denoising steps each, `num_frames` long (None:
     the model's own); a step costs at least linearly more on a clip longer than Wan's 81 frames."""
-    longer = max(1.0, (num_frames or WAN_FRAMES) / WAN_FRAMES)
+    wan_frames = engine.WAN_DEFAULTS["num_frames"]
+    longer = max(1.0, (num_frames or wan_frames) / wan_frames)
     return int(min(MAX_SECONDS, max(MIN_SECONDS, 30 + SECONDS_PER_STEP * longer * max(1, clips) * max(1, steps))))
 
 
