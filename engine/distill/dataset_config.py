@@ -9,7 +9,7 @@ A data-set config (every key but `folders` optional; a folder's own keys overrid
     folders:
       - path: clips          # relative to the config file
         captions: auto       # auto | sidecar | captions.csv | captions.jsonl (or another .csv/.jsonl in it)
-        repeats: 2           # each window is drawn this many times as often as a window with repeats 1
+        repeats: 2           # each window is drawn this many times as often as a window with repeats 1 (<= 1000)
       - path: more/clips
         caption: a cat on a sofa   # one fixed caption for every video of the folder
         source_fps: 30             # use this instead of the rate the files declare (wrong headers)
@@ -28,12 +28,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .sources import VIDEO_SUFFIXES, DataError, Listing, list_folder
+from .sources import VIDEO_SUFFIXES, DataError, Listing, inside, list_folder
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".toml")
 BUILT_IN = ("shapes", "synthetic")
 _TOP_KEYS = {"folders", "fps", "windows_per_video", "captions", "repeats", "source_fps"}
 _FOLDER_KEYS = {"path", "captions", "caption", "repeats", "fps", "source_fps", "windows_per_video"}
+MAX_REPEATS = 1000  # every window is listed `repeats` times in memory: a bound for any run
 
 
 @dataclass(frozen=True)
@@ -98,14 +99,20 @@ def _folder_spec(entry, i: int, defaults: dict, config: Path, windows_per_video:
     captions = values.get("captions", "auto")
     if not isinstance(captions, str) or not (captions in ("auto", "sidecar") or captions.endswith((".csv", ".jsonl"))):
         raise _fail(where, f"{key}.captions", f"must be auto, sidecar or a .csv/.jsonl file in the folder, got {captions!r}")
+    if captions not in ("auto", "sidecar") and not inside(folder, captions):
+        raise _fail(where, f"{key}.captions", f"{captions!r} is outside the folder {folder}; name a table inside it "
+                                              "(captions.csv or sub/captions.csv)")
     caption = values.get("caption")
     if caption is not None and (not isinstance(caption, str) or not caption.strip()):
         raise _fail(where, f"{key}.caption", "must be non-empty text")
+    repeats = _number(values.get("repeats", 1), where, f"{key}.repeats", True, 1)
+    if repeats > MAX_REPEATS:
+        raise _fail(where, f"{key}.repeats", f"must be at most {MAX_REPEATS}, got {repeats}")
     windows = values.get("windows_per_video", windows_per_video)
     windows = None if windows in ("all", None) else _number(windows, where, f"{key}.windows_per_video", True, 1)
     return FolderSpec(
         path=folder, captions=captions, caption=caption,
-        repeats=_number(values.get("repeats", 1), where, f"{key}.repeats", True, 1),
+        repeats=repeats,
         fps=_number(values.get("fps"), where, f"{key}.fps", False, 0.1),
         source_fps=_number(values.get("source_fps"), where, f"{key}.source_fps", False, 0.1),
         windows_per_video=windows, label=str(values["path"]).rstrip("/") + "/",
@@ -181,6 +188,7 @@ class FolderScan:
     captioned: int = 0  # readable videos with a caption, long enough when a window size was given
     windows: int = 0  # the training windows they hold (as many as windows_per_video asks, when they fit)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    unprobed: int = 0  # captioned clips past max_probes: counted as one window each, their headers not read
 
     def summary(self, limit: int = 10) -> str:
         """'N usable clips; skipped: a.mp4 (reason), ...', naming the first `limit` skipped files, videos first."""
@@ -192,18 +200,22 @@ class FolderScan:
             named = ", ".join(f"{name} ({why})" for name, why in videos_first[:limit])
             more = len(self.skipped) - limit
             line += f"; skipped: {named}" + (f", and {more} more" if more > 0 else "")
+        if self.unprobed:
+            line += (f"; {self.unprobed} of them not opened here (counted as one window each; the job reads them "
+                     "when it runs)")
         return line
 
 
 def scan_folder(folder: str | Path, num_frames: int | None = None, fps: float | None = None,
-                windows_per_video: int = 1) -> FolderScan:
+                windows_per_video: int = 1, max_probes: int | None = None) -> FolderScan:
     """Which files of a data folder (or of every folder of a data-set config) would be used, and why
     each other file would be skipped. Reads each captioned video's header (one short ffmpeg call per
     video, no decoding), so it takes a moment on a large folder; with num_frames and fps, also counts
-    the windows each video holds and skips those shorter than one."""
+    the windows each video holds and skips those shorter than one. max_probes: read at most this many
+    headers (a web request's bound); the captioned clips past it count as one window each, unread."""
     from .video_windows import VideoReadError, probe, window_seconds, windows_in
 
-    scan = FolderScan()
+    scan, probed = FolderScan(), 0
     specs = data_spec(folder, windows_per_video).folders
     for spec in specs:
         listing: Listing = list_folder(spec.path, spec.captions, spec.caption)
@@ -212,6 +224,12 @@ def scan_folder(folder: str | Path, num_frames: int | None = None, fps: float | 
                            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in VIDEO_SUFFIXES)
         scan.skipped += [(label + name, why) for name, why in listing.skipped]
         for clip in listing.clips:
+            if max_probes is not None and probed >= max_probes:
+                scan.unprobed += 1
+                scan.captioned += 1
+                scan.windows += 1
+                continue
+            probed += 1
             try:
                 info = probe(clip.path, spec.source_fps)
             except VideoReadError as err:

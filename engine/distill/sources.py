@@ -9,6 +9,11 @@ A folder's captions come from one source:
 - a fixed caption for every video (a data-set config's `caption:`).
 "auto" takes captions.jsonl if present, else captions.csv, else sidecars. Caption text is read as
 UTF-8 and its runs of white space become single spaces.
+
+A table and every file it names must lie inside the folder once symlinks are resolved (a bare name or a
+relative path such as clips/a.mp4): a row naming /etc/hostname or ../other/b.mp4 refuses the whole folder
+with its row named, before that file is even looked at, so no table (an uploaded zip's, a visitor's) can make
+training, a scan or its note read or reveal a file elsewhere on the machine.
 """
 
 from __future__ import annotations
@@ -55,25 +60,38 @@ def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
-def _read_jsonl(text: str, name: str, skipped: list) -> dict[str, str]:
+def inside(folder: Path, name: str | Path) -> bool:
+    """Does `name` (relative to `folder`) stay inside it once symlinks are resolved? An absolute name never does.
+    Decided without asking whether the file exists, so a refusal says nothing about what is on disk."""
+    if Path(name).is_absolute() or Path(name).drive:
+        return False
+    return (folder / name).resolve().is_relative_to(folder.resolve())
+
+
+def outside_error(folder: Path, where: str, name: str) -> DataError:
+    return DataError(f"{folder}: {where} names {name!r}, which is outside the folder; name each file by its path "
+                     "inside the folder (a.mp4 or clips/a.mp4), and move files from elsewhere into it")
+
+
+def _read_jsonl(text: str, name: str, skipped: list) -> dict[str, tuple[str, int]]:
     rows = {}
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            rows[str(row["file"])] = str(row["caption"])
+            rows[str(row["file"])] = (str(row["caption"]), n)
         except (json.JSONDecodeError, KeyError, TypeError):
             skipped.append((f"{name} line {n}", 'not a JSON object with "file" and "caption"'))
     return rows
 
 
-def _read_csv(text: str, name: str, skipped: list) -> dict[str, str] | None:
+def _read_csv(text: str, name: str, skipped: list) -> dict[str, tuple[str, int]] | None:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if not reader.fieldnames or not {"file", "caption"} <= set(reader.fieldnames):
         skipped.append((name, "needs a header line with the columns file,caption"))
         return None
-    return {row["file"]: row["caption"] or "" for row in reader if row.get("file")}
+    return {row["file"]: (row["caption"] or "", reader.line_num) for row in reader if row.get("file")}
 
 
 def _table_source(folder: Path, captions: str) -> str | None:
@@ -87,6 +105,8 @@ def _table_source(folder: Path, captions: str) -> str | None:
 
 def _from_table(folder: Path, table: str, videos: list[Path], listing: Listing) -> set[str]:
     """Clips captioned by a table; returns the names the table accounts for (used or skipped)."""
+    if not inside(folder, table):  # before it is looked at: a table elsewhere is neither read nor probed
+        raise outside_error(folder, "the captions setting", table)
     path = folder / table
     if not path.is_file():
         raise DataError(f"{folder}: the captions file {table} named for it does not exist")
@@ -98,8 +118,11 @@ def _from_table(folder: Path, table: str, videos: list[Path], listing: Listing) 
         rows = _read_csv(text, table, listing.skipped)
     else:
         rows = _read_jsonl(text, table, listing.skipped)
+    for name, (_, line) in (rows or {}).items():  # every row first: nothing outside is probed, not even the first
+        if not inside(folder, name):
+            raise outside_error(folder, f"{table} line {line}", name)
     on_disk = {v.name for v in videos}
-    for name, caption in sorted((rows or {}).items()):
+    for name, (caption, _) in sorted((rows or {}).items()):
         if (folder / name).is_file():
             if _clean(caption):
                 listing.clips.append(Clip(folder / name, _clean(caption), table))

@@ -3,9 +3,11 @@ becomes a data folder, a LoRA file (or a zip holding one) becomes a student fold
 file is kept where a job can read it.
 
 A zip is checked before anything is written and again while it is written: its size, the number of
-entries, the total uncompressed size and each entry's compression ratio (zip bombs), entries that leave
-the folder (absolute paths, '..', drive letters), links and special files. Names are sanitized to a
-safe alphabet. Extraction goes to a temporary folder that is renamed into place only when complete.
+entries, the total uncompressed size, each entry's and the whole zip's compression ratio (zip bombs: many
+small entries that each compress well add up), the free disk it leaves, entries that leave the folder
+(absolute paths, '..', drive letters), links and special files. Names are sanitized to a safe alphabet.
+Extraction goes to a temporary folder that is renamed into place only when complete. A captions table
+in the zip that names a file outside the zip's folder refuses the upload (engine/distill/sources.py).
 """
 
 from __future__ import annotations
@@ -38,16 +40,26 @@ class Limits:
     max_entries: int = 20_000
     max_ratio: float = 200.0  # uncompressed / compressed, per entry (videos barely compress)
     ratio_min_bytes: int = 1024**2  # small entries may compress well (caption files)
+    max_overall_ratio: float = 20.0  # everything unpacked / the zip file, once that is over ratio_min_bytes
+    min_free_bytes: int = 1024**3  # disk left free after the upload is unpacked
 
     @classmethod
-    def from_env(cls) -> Limits:
-        """DFD_STUDIO_MAX_UPLOAD_MB and DFD_STUDIO_MAX_UNPACKED_MB override the two size limits."""
+    def from_env(cls, environ=None) -> Limits:
+        """DFD_STUDIO_MAX_UPLOAD_MB, DFD_STUDIO_MAX_UNPACKED_MB and DFD_STUDIO_MIN_FREE_MB override the
+        size limits, DFD_STUDIO_MAX_ZIP_RATIO the whole zip's compression ratio."""
+        environ = os.environ if environ is None else environ
         limits = cls()
-        upload = os.environ.get("DFD_STUDIO_MAX_UPLOAD_MB")
-        unpacked = os.environ.get("DFD_STUDIO_MAX_UNPACKED_MB")
+
+        def mb(name: str, default: int) -> int:
+            value = environ.get(name)
+            return int(float(value) * 1024**2) if value else default
+
+        ratio = environ.get("DFD_STUDIO_MAX_ZIP_RATIO")
         return cls(
-            max_upload_bytes=int(float(upload) * 1024**2) if upload else limits.max_upload_bytes,
-            max_total_bytes=int(float(unpacked) * 1024**2) if unpacked else limits.max_total_bytes,
+            max_upload_bytes=mb("DFD_STUDIO_MAX_UPLOAD_MB", limits.max_upload_bytes),
+            max_total_bytes=mb("DFD_STUDIO_MAX_UNPACKED_MB", limits.max_total_bytes),
+            min_free_bytes=mb("DFD_STUDIO_MIN_FREE_MB", limits.min_free_bytes),
+            max_overall_ratio=float(ratio) if ratio else limits.max_overall_ratio,
         )
 
 
@@ -90,7 +102,20 @@ def _is_link_or_special(info: zipfile.ZipInfo) -> bool:
     return kind not in (0, stat.S_IFREG, stat.S_IFDIR)
 
 
-def _plan(archive: zipfile.ZipFile, limits: Limits, keep_suffixes: tuple[str, ...]) -> tuple[list, list[str]]:
+def check_free_disk(folder: Path, needed: int, limits: Limits, what: str) -> None:
+    """Refuse before writing when `needed` bytes would leave less than limits.min_free_bytes free."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if free - needed < limits.min_free_bytes:
+        raise UploadError(f"{what} needs {_size(needed)} and this machine's disk has {_size(free)} free, which would "
+                          f"leave less than the {_size(limits.min_free_bytes)} it keeps free; try again later or upload "
+                          "less")
+
+
+def _plan(archive: zipfile.ZipFile, limits: Limits, keep_suffixes: tuple[str, ...],
+          zip_size: int) -> tuple[list, list[str]]:
     """Check every entry; return [(info, safe relative path)] to extract and the names skipped."""
     infos = archive.infolist()
     if len(infos) > limits.max_entries:
@@ -100,6 +125,11 @@ def _plan(archive: zipfile.ZipFile, limits: Limits, keep_suffixes: tuple[str, ..
         raise UploadError(
             f"the zip unpacks to {_size(total)}, over the {_size(limits.max_total_bytes)} limit; "
             "upload a smaller data set or give a local folder"
+        )
+    if total > limits.ratio_min_bytes and total > limits.max_overall_ratio * max(zip_size, 1):
+        raise UploadError(
+            f"the zip unpacks to {total / max(zip_size, 1):.0f}x its size (more than "
+            f"{limits.max_overall_ratio:.0f}x; videos barely compress): it looks like a zip bomb, refusing it"
         )
     plan, skipped, seen = [], [], set()
     for info in infos:
@@ -177,7 +207,8 @@ def safe_extract_zip(zip_path: str | Path, dest_parent: str | Path, keep_suffixe
     tmp = dest_parent / f".{name}.partial"
     try:
         with zipfile.ZipFile(zip_path) as archive:
-            plan, skipped = _plan(archive, limits, keep_suffixes)
+            plan, skipped = _plan(archive, limits, keep_suffixes, size)
+            check_free_disk(dest_parent, sum(info.file_size for info, _ in plan), limits, "unpacking the zip")
             budget = limits.max_total_bytes
             for info, safe in plan:
                 target = tmp / safe
@@ -213,7 +244,11 @@ def extract_dataset(zip_path: str | Path, uploads_dir: str | Path, limits: Limit
     it is unsafe or holds no captioned video."""
     extracted = safe_extract_zip(zip_path, Path(uploads_dir) / "data", VIDEO_SUFFIXES + CAPTION_SUFFIXES, limits)
     folder = extracted.root
-    videos, captioned = count_captioned(folder)
+    try:
+        videos, captioned = count_captioned(folder)
+    except ValueError as err:  # a captions table naming a file outside the zip's folder, say
+        shutil.rmtree(extracted.folder, ignore_errors=True)
+        raise UploadError(str(err).replace(f"{folder}: ", "in the zip, ")) from None
     if captioned == 0:
         shutil.rmtree(extracted.folder, ignore_errors=True)
         what = "no videos" if videos == 0 else f"{videos} videos but no captions"
@@ -235,6 +270,7 @@ def save_lora_upload(upload: str | Path, uploads_dir: str | Path, limits: Limits
     parent = Path(uploads_dir) / "lora"
     if upload.suffix.lower() == ".safetensors":
         _check_safetensors(upload)
+        check_free_disk(parent, upload.stat().st_size, limits, "keeping the LoRA file")
         folder = parent / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
         folder.mkdir(parents=True)
         shutil.copyfile(upload, folder / LORA_FILE)
