@@ -5,11 +5,13 @@ base and feature models of Compare and Diversity, are typed by whoever opens the
 could make the server read any folder of videos on it or download any Hub repo, however large. There the
 studio is *public* and
 
-  - server folders must lie (after resolving symlinks) under the data dir or a folder the owner lists
-    in DFD_STUDIO_ALLOWED_PATHS (os.pathsep-separated);
+  - server folders must lie (after resolving symlinks) under the data dir's uploads/ (where uploaded data
+    and data-set configs are kept) or a folder the owner lists in DFD_STUDIO_ALLOWED_PATHS
+    (os.pathsep-separated); the rest of the data dir (the database, job folders, the cache) is not theirs;
   - hub ids must match DFD_STUDIO_ALLOWED_MODELS (comma-separated ids or `owner/*` patterns; default:
     the built-in teacher's family and Wan2.1-T2V-1.3B-Diffusers);
-  - a job's worker processes (the Distill form's data_workers) are at most the machine's CPU count.
+  - a job's worker processes (the Distill form's data_workers) are at most the machine's CPU count;
+  - a run's size, the jobs waiting and the video headers a scan reads are bounded (studio/limits.py).
 
 A local-only studio (127.0.0.1 and no share link) takes paths and hub ids as typed, as the command line
 does; an owner may still list DFD_STUDIO_ALLOWED_MODELS there to limit downloads.
@@ -23,6 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import engine
+
+from .files import uploads_folder
+from .limits import PublicLimits
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 PUBLIC_DEFAULT_MODELS = ("Wan-AI/Wan2.1-T2V-1.3B-Diffusers",)
@@ -39,6 +44,7 @@ class Access:
     public: bool
     roots: tuple[Path, ...]  # folders server paths must lie under (public only)
     models: tuple[str, ...] | None  # hub ids or owner/* patterns; None: any
+    limits: PublicLimits | None = None  # a visitor's bounds (public only)
 
     def check_path(self, typed: str, what: str = "folder") -> Path:
         """The typed path, resolved; raises ValueError when a public studio may not read it."""
@@ -80,6 +86,26 @@ class Access:
             raise ValueError(f"{field} {workers} is more than this public studio allows: at most {cap}, the number "
                              "of CPUs of this machine")
 
+    def check_run(self, config, name=lambda field: field) -> None:
+        """Raise ValueError when a public studio's visitor asks for a bigger run than its limits allow."""
+        if self.public and self.limits is not None:
+            self.limits.check_run(config, name)
+
+    def check_repeats(self, spec) -> None:
+        """Raise ValueError when a data-set config's repeats pass a public studio's limit."""
+        if self.public and self.limits is not None and spec is not None:
+            self.limits.check_repeats(spec)
+
+    def check_queue(self, data_dir) -> None:
+        """Raise ValueError when a public studio's queue is full."""
+        if self.public and self.limits is not None:
+            self.limits.check_queue(data_dir)
+
+    @property
+    def max_probes(self) -> int | None:
+        """How many video headers one web request may read in a scan (None: all)."""
+        return self.limits.max_scan if self.public and self.limits is not None else None
+
     def check_feature_models(self, text: str | None, owners: str = "") -> None:
         """Raise ValueError when a model of a 'clip:MODEL,dinov2:MODEL' box may not be used here. The entries
         of `owners` (the app's DFD_STUDIO_FEATURES, which the owner set) pass as they are; malformed entries
@@ -107,7 +133,8 @@ def access_from_env(data_dir: str | Path, public: bool, environ=None) -> Access:
     models = tuple(m.strip() for m in environ.get("DFD_STUDIO_ALLOWED_MODELS", "").split(",") if m.strip())
     if not models:
         models = PUBLIC_DEFAULT_MODELS if public else None
-    return Access(public, (Path(data_dir).resolve(), *listed), models)
+    limits = PublicLimits.from_env(environ) if public else None
+    return Access(public, (uploads_folder(data_dir), *listed), models, limits)
 
 
 LOCAL = Access(False, (), None)  # the command line's rules: everything as typed

@@ -21,6 +21,7 @@ from .access import LOCAL, Access
 from .distill_data import (CONFIG_TYPES, DATA_SOURCES, FOLDER_INFO, data_setting, folder_note, upload_data,
                            upload_data_config)
 from .files import uploads_folder
+from .limits import check_free_disk
 
 METHODS = [("DMD2 from the teacher", "dmd2"), ("DFD on a DMD2 student", "dfd")]
 # How the form names DistillConfig.task's choices; a choice without a name here shows as itself.
@@ -94,11 +95,12 @@ def request_from_form(data_dir: Path, form: dict, uploaded_data: str | None, upl
         settings[name] = bool(value) if SETTINGS[name].kind == "bool" else value
     config = build_distill_config(values=settings)  # typed and validated; also refuses a rank unlike init's
     access.check_workers(config.data_workers, _form_name("data_workers"))
+    access.check_run(config, _form_name)  # a public studio's bounds on steps, batch, size, intervals, trackers
     where = {"shapes": "the shapes world"}.get(config.data, Path(config.data).name)
     if config.data != "shapes":
         look = data_check.scan if reach_hub else data_check.known
-        data_check.check_enough(look(config.data, config.base, config.num_frames, config.windows_per_video),
-                                config.batch_size, where)
+        found = look(config.data, config.base, config.num_frames, config.windows_per_video, access.max_probes)
+        data_check.check_enough(found, config.batch_size, where)
     start = f" from {Path(config.init).name if config.init else 'the teacher'}" if config.method == "dfd" else ""
     task = " image-to-video" if config.task == "i2v" else ""
     summary = (f"{config.method.upper()}{task} on `{config.base}` with {where}{start}: {_plural(config.steps, 'step')} "
@@ -144,6 +146,8 @@ def launch(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora:
         return "**Cannot launch:** " + zerogpu.TRAINING_NOTE, None
     try:
         request = request_from_form(data_dir, form, uploaded_data, uploaded_lora, reach_hub=True, access=access)
+        access.check_queue(data_dir)
+        check_free_disk(data_dir, "the job")
         job = engine.jobs.submit(data_dir, "distill", request.settings, parent=request.parent)
     except ValueError as err:
         return "**Cannot launch:** " + _sentence(_message(err)), None
@@ -166,15 +170,23 @@ def upload_lora(data_dir: Path, path: str | None) -> tuple[str | None, str]:
     return str(folder), "**Received:** the student LoRA."
 
 
-def form_from_config(path: str | None, base: str) -> tuple[dict | None, str]:
+def form_from_config(path: str | None, base: str, access: Access = LOCAL,
+                     data_dir: Path | None = None) -> tuple[dict | None, str]:
     """An uploaded run config (YAML, TOML or JSON) -> (the form's values it sets, a line saying so). The
     file goes through build_distill_config as `--config` does, so a bad one is refused in one line naming
     the setting and the file, and the form keeps its values. The student to start from is picked in the
-    form; the cache folder stays the studio's."""
+    form; the cache folder stays the studio's. The paths it names (base, data, and init unless it is a
+    student this studio lists, such as a finished job's) are confined before the config's checks look at them."""
     if not path:
         return None, ""
     name = Path(path).name
     try:
+        config = build_distill_config(base=(base or "").strip() or None, config_file=path, check=False)
+        access.check_model(config.base)
+        if config.data not in ("shapes", "synthetic"):
+            access.check_path(config.data, "data folder")
+        if config.init and not _listed_student(data_dir, config.init):
+            access.check_path(config.init, "student folder")
         config = build_distill_config(base=(base or "").strip() or None, config_file=path)
     except ValueError as err:
         message = _message(err).replace(str(path), name)
@@ -189,6 +201,14 @@ def form_from_config(path: str | None, base: str) -> tuple[dict | None, str]:
         values[knob] = ", ".join(f"{v:g}" for v in value) if SETTINGS[knob].kind == "floats" else value
     start = " Pick the DMD2 student to start from below." if config.init else ""
     return values, f"**Loaded** {name} into the form.{start}"
+
+
+def _listed_student(data_dir: Path | None, folder: str) -> bool:
+    """Is `folder` a student this studio lists (shipped, or a finished job's)? Those a visitor may name."""
+    if data_dir is None:
+        return False
+    target = Path(folder).expanduser().resolve()
+    return any(Path(s.lora_dir).resolve() == target for s in lineup.students(data_dir) if s.lora_dir)
 
 
 def init_choices(data_dir: Path, base: str) -> list[tuple[str, str]]:
@@ -291,7 +311,7 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
         return message, job_id
 
     def on_layout(source, method_v, init_v, base_v, current_init):
-        choices = init_choices(data_dir, base_v)
+        choices = init_choices(data_dir, base_v) if access.allows_model(base_v) else []  # a refused path: not probed
         keys = [k for _, k in choices]
         dfd = method_v == "dfd"
         info = SETTINGS["init"].help if keys else "no finished DMD2 student of this base yet: launch a DMD2 job first, or upload a LoRA"
@@ -303,13 +323,15 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
 
     def on_base(base_v, loaded, task_v):
         values = loaded if loaded and loaded.get("base") == base_v else defaults_for(base_v)
-        known = engine.base_task((base_v or "").strip())  # from the base's files, without torch
+        allowed = access.allows_model(base_v)  # a refused folder is not read, nor its task told
+        known = engine.base_task((base_v or "").strip()) if allowed else None  # from the base's files, without torch
         fits = known is None or ("i2v" if task_v == "i2v" else "t2v") == known  # as DistillConfig.validate rules
         return [gr.update(value=values[n]) for n in KNOBS if n in SHAPES_PRESET] + [gr.update(value=task_v if fits else known)]
 
     def on_init(base_v, key, rank_v):
         try:
-            rank = init_rank(str(lineup.find(data_dir, (base_v or "").strip(), key).lora_dir)) if key else None
+            allowed = key and access.allows_model(base_v)
+            rank = init_rank(str(lineup.find(data_dir, (base_v or "").strip(), key).lora_dir)) if allowed else None
         except ValueError:
             rank = None
         return gr.update(value=rank if rank is not None else rank_v)
@@ -330,7 +352,7 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
         component.change(lambda *v: (on_check(*v), ""), check_inputs, [check_box, launched], show_progress="hidden",
                          api_visibility="private")
     scan_inputs = [base_box, knobs["num_frames"], knobs["windows_per_video"]]
-    data_zip.change(lambda p, *v: upload_data(data_dir, p, *v), [data_zip] + scan_inputs, [uploaded_data, data_note],
+    data_zip.change(lambda p, *v: upload_data(data_dir, p, *v, access=access), [data_zip] + scan_inputs, [uploaded_data, data_note],
                     api_visibility="private").then(on_check, check_inputs, [check_box], api_visibility="private")
 
     def on_data_config(path, *scan_values):  # the kept copy's path goes in the data box, whose change checks it
@@ -344,7 +366,7 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
     filled = [base_box, data_source, data_folder, method, task] + [knobs[n] for n in KNOBS]
 
     def on_config(path, base_v):
-        values, note = form_from_config(path, base_v)
+        values, note = form_from_config(path, base_v, access, data_dir)
         if values is None:  # nothing loaded, or a refused file: the form keeps its values
             return [gr.skip(), note] + [gr.skip()] * len(filled)
         return [values, note] + [gr.update(value=values[n]) for n in FORM if n not in ("init_source", "init_student")]

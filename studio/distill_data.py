@@ -7,6 +7,7 @@ folder a config names. What a scan finds is studio/data_check.py's."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from engine import UploadError, check_data_spec, count_captioned, extract_dataset, save_data_config_upload
@@ -51,8 +52,8 @@ def data_setting(form: dict, uploaded_data: str | None, access: Access = LOCAL) 
         videos, captioned = count_captioned(path)
         if not captioned:
             raise ValueError(f"{typed} holds {videos} videos and none with a caption; add a .txt per video or a captions.csv")
-    elif path.is_file():
-        check_data_spec(str(path), confine=_confine(access))  # DataError: the file and field, as on the command line
+    elif path.is_file():  # DataError: the file and field, as on the command line
+        access.check_repeats(check_data_spec(str(path), confine=_confine(access)))
     else:
         raise ValueError(f"{typed} is not a folder on this machine; give a folder of videos with captions, or a "
                          "data-set config (.yaml/.toml)")
@@ -67,16 +68,17 @@ def folder_note(folder: str | None, base: str, num_frames=None, windows_per_vide
         return ""
     try:
         path = access.check_path(folder, "data folder")
-        if path.is_file():
-            check_data_spec(str(path), confine=_confine(access))  # confined before the scan reads anything
+        if path.is_file():  # confined before the scan reads anything
+            access.check_repeats(check_data_spec(str(path), confine=_confine(access)))
     except ValueError as err:
         return "**Data refused:** " + _sentence(str(err))
-    return data_check.note(path, base, num_frames, windows_per_video)
+    return data_check.note(path, base, num_frames, windows_per_video, access.max_probes)
 
 
 def upload_data(data_dir: Path, path: str | None, base: str = DEFAULT_BASE, num_frames=None,
-                windows_per_video=1) -> tuple[str | None, str]:
-    """An uploaded zip -> (its data folder, a line naming the usable clips and every file skipped, and why)."""
+                windows_per_video=1, access: Access = LOCAL) -> tuple[str | None, str]:
+    """An uploaded zip -> (its data folder, a line naming the usable clips and every file skipped, and why).
+    The scan reads at most access.max_probes video headers: this runs in the web request."""
     if not path:
         return None, ""
     try:
@@ -85,7 +87,7 @@ def upload_data(data_dir: Path, path: str | None, base: str = DEFAULT_BASE, num_
         return None, "**Upload refused:** " + _sentence(str(err))
     left = f" ({len(summary.skipped)} files of the zip left out: not videos or captions)" if summary.skipped else ""
     try:
-        found = data_check.scan(summary.folder, base, num_frames, windows_per_video).summary()
+        found = data_check.scan(summary.folder, base, num_frames, windows_per_video, access.max_probes).summary()
     except ValueError as err:
         found = f"{summary.captioned} of {summary.videos} videos have captions (not scanned: {err})"
     return str(summary.folder), f"**Received:** {found}{left}."
@@ -103,7 +105,12 @@ def upload_data_config(data_dir: Path, path: str | None, base: str = DEFAULT_BAS
     except UploadError as err:
         return None, "**Config refused:** " + _sentence(str(err))
     try:
-        found = data_check.scan(saved, base, num_frames, windows_per_video).summary()
+        access.check_repeats(check_data_spec(str(saved)))
+    except ValueError as err:
+        shutil.rmtree(saved.parent, ignore_errors=True)  # the kept copy's own folder: nothing of a refusal stays
+        return None, "**Config refused:** " + _sentence(str(err).replace(str(saved), saved.name))
+    try:
+        found = data_check.scan(saved, base, num_frames, windows_per_video, access.max_probes).summary()
     except ValueError as err:
         found = f"not scanned: {err}"
     return str(saved), f"**Received** {saved.name}: {found}."

@@ -27,10 +27,10 @@ def test_a_public_studio_refuses_folders_outside_the_allowed_roots(data_dir, tmp
     public = access_from_env(data_dir, True, {})
     message = distill.check(data_dir, form(data_source="folder", data_folder=str(outside)), None, None, public)
     assert message == (f"**Cannot launch:** {outside} is outside the folders this studio may read "
-                       f"({data_dir.resolve()}); put the data folder there, or ask the owner to add its folder to "
+                       f"({data_dir.resolve() / 'uploads'}); put the data folder there, or ask the owner to add its folder to "
                        "DFD_STUDIO_ALLOWED_PATHS.")
-    link = data_dir / "link"
-    data_dir.mkdir(parents=True, exist_ok=True)
+    link = data_dir / "uploads" / "link"
+    link.parent.mkdir(parents=True, exist_ok=True)
     link.symlink_to(outside)  # inside by name, outside once resolved
     assert "is outside the folders" in distill.check(data_dir, form(data_source="folder", data_folder=str(link)),
                                                      None, None, public)
@@ -44,11 +44,11 @@ def test_a_public_studio_confines_the_folders_a_data_set_config_names(data_dir, 
 
     outside = captioned_clips(tmp_path / "videos")
     public = access_from_env(data_dir, True, {})
-    roots = f"({data_dir.resolve()}); put the data folder there, or ask the owner to add its folder to DFD_STUDIO_ALLOWED_PATHS"
-    sets = data_dir / "sets"
+    roots = f"({data_dir.resolve() / 'uploads'}); put the data folder there, or ask the owner to add its folder to DFD_STUDIO_ALLOWED_PATHS"
+    sets = data_dir / "uploads" / "sets"
     sets.mkdir(parents=True)
     (sets / "link").symlink_to(outside)
-    for name, folder, named in [("absolute.yaml", str(outside), outside), ("relative.yaml", "../../videos", outside),
+    for name, folder, named in [("absolute.yaml", str(outside), outside), ("relative.yaml", "../../../videos", outside),
                                 ("link.yaml", "link", outside),  # inside by name, outside once resolved
                                 ("absent.yaml", str(tmp_path / "absent"), tmp_path / "absent")]:  # refused, not probed
         config = sets / name
@@ -104,7 +104,7 @@ def test_a_public_studio_caps_data_workers_at_the_machines_cpu_count(data_dir, m
     from engine.jobs import list_jobs
 
     monkeypatch.setattr(os, "cpu_count", lambda: 3)
-    clips = captioned_clips(data_dir / "videos")  # inside the data dir: a public studio may read it
+    clips = captioned_clips(data_dir / "uploads" / "videos")  # where uploads go: a public studio may read it
     values = dict(data_source="folder", data_folder=str(clips), batch_size=2)
     public = access_from_env(data_dir, True, {})
     message, job_id = distill.launch(data_dir, form(**values, data_workers=4), None, None, public)
@@ -173,7 +173,7 @@ def test_diversity_refuses_bases_and_feature_models_a_visitor_may_not_name(data_
     from test_features import save_tiny_encoders
 
     encoders = save_tiny_encoders(tmp_path / "encoders")  # outside the data folder
-    base = shutil.copytree(tiny_wan_dir, data_dir / "models" / "wan")  # inside: a base the studio may read
+    base = shutil.copytree(tiny_wan_dir, data_dir / "uploads" / "wan")  # inside: a base the studio may read
     monkeypatch.delenv(measures.FEATURES_ENV, raising=False)
     _no_sampling(monkeypatch)
     public, shown = access_from_env(data_dir, True, {}), public_folder(data_dir)
