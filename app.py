@@ -105,9 +105,14 @@ def main(argv=None) -> None:
     signal.signal(signal.SIGTERM, stop)
     try:
         demo = build_studio(data_dir, access=access_from_env(data_dir, public))
+        if public:  # visitors' uploads, temp files and renders are swept by age and size (studio/janitor.py)
+            from studio import janitor
+
+            janitor.start(data_dir)
         print(f"DFD Studio: data in {data_dir}, serving on http://{args.host}:{args.port}"
               f"{'' if worker else ' (no worker: queued jobs wait)'}", flush=True)
-        demo.queue(default_concurrency_limit=1).launch(
+        waiting = int(os.environ.get("DFD_STUDIO_QUEUE_SIZE") or 64) if public else None  # requests waiting at once
+        demo.queue(default_concurrency_limit=1, max_size=waiting).launch(
             server_name=args.host, server_port=args.port, share=args.share, **login, **launch_options(data_dir),
         )
     except KeyboardInterrupt:

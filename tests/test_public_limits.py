@@ -1,0 +1,197 @@
+"""A public studio bounds what a visitor may ask of the machine (studio/limits.py): an over-limit form, a data-set
+config's repeats, a full queue, a short disk, the small-entry zip bomb and a zip's scan are each refused in one
+line before anything is queued or kept, the owner's environment variables move each bound, and the janitor
+sweeps old and oversized uploads, renders and temp files but never what a live job reads (studio/janitor.py)."""
+
+from __future__ import annotations
+
+import os
+import time
+import zipfile
+
+import numpy as np
+import pytest
+from form_helpers import captioned_clips, form
+
+from engine.jobs import list_jobs
+from studio import access_from_env, distill, janitor
+from studio.access import LOCAL
+from studio.files import uploads_folder
+
+
+def _public(data_dir, **env):
+    return access_from_env(data_dir, True, env)
+
+
+@pytest.mark.parametrize("values, message", [
+    (dict(steps=1_000_000), "steps 1000000 is more than this public studio allows: at most 5000 (the owner can "
+                            "change it with DFD_STUDIO_MAX_STEPS)"),
+    (dict(batch_size=4096), "batch_size 4096 is more than this public studio allows: at most clips per update 16"),
+    (dict(batch_size=8, grad_accum=4), "batch_size 8 x grad_accum 4 is more than this public studio allows"),
+    (dict(checkpoint_every=1), "checkpoint_every 1 is more often than this public studio allows: every 50 steps"),
+    (dict(preview_every=1), "preview_every 1 is more often than this public studio allows: every 50 steps at most "
+                            "often, or 0"),
+    (dict(log_with="wandb"), "log_with wandb is off on this public studio (a tracker logs to the owner's account): "
+                             "choose none"),
+    (dict(data="folder", num_frames=4093), "num_frames 4093 is more than this public studio allows: at most 81"),
+    (dict(data="folder", height=4096), "height 4096 is more than this public studio allows: at most 832"),
+])
+def test_an_over_limit_form_is_refused_on_a_public_studio_and_taken_locally(data_dir, values, message):
+    values = dict(values)
+    if values.pop("data", None):
+        values.update(data_source="folder", data_folder=str(captioned_clips(uploads_folder(data_dir) / "clips")))
+    values = {"batch_size": 2, **values}
+    launched, job_id = distill.launch(data_dir, form(**values), None, None, _public(data_dir))
+    assert job_id is None and launched.startswith(f"**Cannot launch:** {message}"), launched
+    assert list_jobs(data_dir) == []
+    if "num_frames" not in values and "height" not in values:  # the local check of those reads the clips' length
+        assert distill.check(data_dir, form(**values), None, None, LOCAL).startswith("**Ready.**")
+
+
+def test_the_owner_moves_each_bound_by_environment_variables(data_dir):
+    owner = _public(data_dir, DFD_STUDIO_MAX_STEPS="2000000", DFD_STUDIO_MAX_BATCH="64", DFD_STUDIO_MIN_INTERVAL="1",
+                    DFD_STUDIO_TRACKERS="tensorboard")
+    values = dict(steps=1_000_000, batch_size=8, grad_accum=4, checkpoint_every=1, preview_every=1,
+                  log_with="tensorboard")
+    assert distill.check(data_dir, form(**values), None, None, owner).startswith("**Ready.**")
+    assert "log_with wandb is off" in distill.check(data_dir, form(log_with="wandb"), None, None, owner)
+    with pytest.raises(ValueError, match="DFD_STUDIO_MAX_STEPS='many' is not a whole number"):
+        _public(data_dir, DFD_STUDIO_MAX_STEPS="many")
+
+
+def test_a_data_set_config_repeats_past_the_public_bound_are_refused(data_dir, tmp_path):
+    from engine.distill.dataset_config import check_data_spec
+    from engine.distill.sources import DataError
+
+    clips = captioned_clips(uploads_folder(data_dir) / "clips")
+    config = uploads_folder(data_dir) / "set.yaml"
+    config.write_text("folders:\n  - path: clips\n    repeats: 11\n")
+    refused = (f"{config}: folders[0].repeats 11 is more than this public studio allows: at most 10 (the owner can "
+               "change it with DFD_STUDIO_MAX_REPEATS).")
+    values = form(data_source="folder", data_folder=str(config), batch_size=2)
+    assert distill.check(data_dir, values, None, None, _public(data_dir)) == f"**Cannot launch:** {refused}"
+    assert distill.folder_note(str(config), "shapes-tiny", access=_public(data_dir)) == f"**Data refused:** {refused}"
+    assert distill.check(data_dir, values, None, None, _public(data_dir, DFD_STUDIO_MAX_REPEATS="20")).startswith(
+        "**Ready.**")
+    upload = tmp_path / "sent.yaml"
+    upload.write_text(f"folders:\n  - path: {clips}\n    repeats: 11\n")
+    saved, note = distill.upload_data_config(data_dir, str(upload), access=_public(data_dir))
+    assert saved is None and note.startswith("**Config refused:** sent.yaml: folders[0].repeats 11 is more than")
+    assert not any((uploads_folder(data_dir) / "dataset-config").rglob("*.yaml"))  # nothing of the refusal kept
+    config.write_text("folders:\n  - path: clips\n    repeats: 1000000\n")  # any user: entries x repeats in memory
+    with pytest.raises(DataError, match=r"folders\[0\].repeats must be at most 1000, got 1000000"):
+        check_data_spec(str(config))
+
+
+def test_a_full_queue_refuses_another_launch(data_dir):
+    public = _public(data_dir, DFD_STUDIO_MAX_QUEUED="2")
+    for _ in range(2):
+        assert distill.launch(data_dir, form(), None, None, public)[1] is not None
+    message, job_id = distill.launch(data_dir, form(), None, None, public)
+    assert job_id is None and message == ("**Cannot launch:** 2 jobs are already waiting in this public studio's "
+                                          "queue, the most it holds; launch again when one has started (the owner "
+                                          "can change it with DFD_STUDIO_MAX_QUEUED).")
+    assert len(list_jobs(data_dir)) == 2
+    assert distill.launch(data_dir, form(), None, None, LOCAL)[1] is not None  # the owner's own studio: no cap
+
+
+def test_a_short_disk_refuses_a_job_and_an_upload_with_nothing_written(data_dir, tmp_path, monkeypatch):
+    clip = captioned_clips(tmp_path / "clips", names=("a",))
+    upload = tmp_path / "clips.zip"
+    with zipfile.ZipFile(upload, "w") as archive:
+        for path in clip.iterdir():
+            archive.write(path, path.name)
+    monkeypatch.setenv("DFD_STUDIO_MIN_FREE_MB", str(10**12))  # more than any disk has
+    message, job_id = distill.launch(data_dir, form(), None, None, _public(data_dir))
+    assert job_id is None and message.startswith("**Cannot launch:** this machine's disk has ")
+    assert "MB free, less than the 1000000000000 MB the studio keeps free, so the job cannot start now" in message
+    assert list_jobs(data_dir) == []
+    kept, note = distill.upload_data(data_dir, str(upload))
+    assert kept is None and note.startswith("**Upload refused:** unpacking the zip needs ")
+    assert "which would leave less than the" in note
+    assert [p for p in uploads_folder(data_dir).rglob("*") if p.is_file()] == []
+
+
+def test_the_small_entry_zip_bomb_is_refused_by_the_whole_zips_ratio(data_dir, tmp_path):
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        for i in range(40):  # each under the per-entry check's 1 MiB, together 40 MiB
+            archive.writestr(f"clip{i}.mp4", b"\x00" * (1024**2 - 1))
+            archive.writestr(f"clip{i}.txt", b"a shape")
+    ratio = 40 * (1024**2 - 1) / bomb.stat().st_size
+    assert ratio > 500  # measured 2026-12-04: about 1000x
+    kept, note = distill.upload_data(data_dir, str(bomb), access=_public(data_dir))
+    assert kept is None and note == (f"**Upload refused:** the zip unpacks to {ratio:.0f}x its size (more than 20x; "
+                                     "videos barely compress): it looks like a zip bomb, refusing it.")
+    assert [p for p in uploads_folder(data_dir).rglob("*") if p.is_file()] == []
+
+
+def test_a_public_scan_reads_a_bounded_number_of_video_headers(data_dir, tmp_path, monkeypatch):
+    import engine.distill.video_windows as video_windows
+
+    clips = captioned_clips(uploads_folder(data_dir) / "many", names=("a", "b", "c", "d"))
+    probed = []
+    real_probe = video_windows.probe
+    monkeypatch.setattr(video_windows, "probe", lambda path, *a: probed.append(path.name) or real_probe(path, *a))
+    note = distill.folder_note(str(clips), "shapes-tiny", access=_public(data_dir, DFD_STUDIO_MAX_SCAN="1"))
+    assert probed == ["a.mp4"]
+    assert note == ("**Data:** 4 usable clips of 4 videos; 3 of them not opened here (counted as one window each; the "
+                    "job reads them when it runs).")
+    assert distill.folder_note(str(clips), "shapes-tiny", access=LOCAL) == "**Data:** 4 usable clips of 4 videos."
+    assert len(probed) == 5
+
+
+def test_visitors_may_not_read_the_data_dir_beyond_uploads(data_dir):
+    public = _public(data_dir)
+    jobs = data_dir / "jobs"
+    jobs.mkdir(parents=True)
+    message = distill.check(data_dir, form(data_source="folder", data_folder=str(jobs)), None, None, public)
+    assert message.startswith(f"**Cannot launch:** {jobs} is outside the folders this studio may read "
+                              f"({uploads_folder(data_dir)})")
+
+
+def test_a_run_config_naming_paths_a_visitor_may_not_read_is_refused_unprobed(data_dir, tmp_path):
+    outside = captioned_clips(tmp_path / "outside")
+    config = tmp_path / "run.yaml"
+    config.write_text(f"data: {outside}\nbatch_size: 2\n")
+    values, note = distill.form_from_config(str(config), "shapes-tiny", _public(data_dir), data_dir)
+    assert values is None and note.startswith(f"**Config refused:** run.yaml: {outside} is outside the folders")
+    values, note = distill.form_from_config(str(config), "shapes-tiny", LOCAL, data_dir)
+    assert values["data_folder"] == str(outside)
+
+
+def _aged(path, days):
+    stamp = time.time() - days * 86400
+    for p in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        os.utime(p, (stamp, stamp), follow_symlinks=False)
+    return path
+
+
+def test_the_janitor_sweeps_by_age_and_size_but_keeps_what_a_live_job_reads(data_dir, tmp_path):
+    temp = tmp_path / "gradio-temp"
+    env = {"GRADIO_TEMP_DIR": str(temp)}
+    up = uploads_folder(data_dir)
+    used = _aged(captioned_clips(up / "data" / "used"), 30)  # old, but a queued job trains on it
+    old = _aged(captioned_clips(up / "data" / "old"), 30)
+    fresh = captioned_clips(up / "data" / "fresh")
+    render = _aged(_file(data_dir / "public" / "compare-abc.mp4", 1000), 30)
+    upload_tmp = _aged(_file(temp / "abc" / "clips.zip", 1000).parent, 30)
+    cache = _aged(_file(data_dir / "cache" / "entry" / "w.pt", 1000).parent, 30)
+    distill.launch(data_dir, form(data_source="folder", data_folder=str(used), batch_size=2), None, None, LOCAL)
+    assert len(list_jobs(data_dir, states=["queued"])) == 1
+
+    swept = janitor.sweep(data_dir, keep_days=7, keep_mb=1024, environ=env)
+    assert sorted(p.name for p in swept.removed) == ["abc", "compare-abc.mp4", "old"]
+    assert used.is_dir() and fresh.is_dir() and cache.exists()  # a queued job: the cache is in use
+    assert not old.exists() and not render.exists() and not upload_tmp.exists()
+
+    _file(up / "data" / "big" / "x.mp4", 3 * 1024**2)
+    swept = janitor.sweep(data_dir, keep_days=7, keep_mb=2, environ=env)  # over the size budget: oldest go first
+    assert sorted(p.name for p in swept.removed) == ["big", "fresh"]  # "big" is newest but the budget is not met
+    assert used.is_dir() and cache.exists() and swept.kept_bytes <= 2 * 1024**2
+
+
+def _file(path, size):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(np.random.default_rng(0).bytes(size))
+    return path
