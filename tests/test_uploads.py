@@ -164,3 +164,25 @@ def test_captions_are_counted_by_the_data_loaders_rules(tmp_path):
 
     jsonl = make_zip(tmp_path / "jsonl.zip", {"clips/a.mp4": b"x", "captions.jsonl": b'{"file": "clips/a.mp4", "caption": "a shape"}\n'})
     assert extract_dataset(jsonl, tmp_path / "uploads").captioned == 1
+
+
+def test_many_small_well_compressed_entries_are_refused_by_the_whole_zips_ratio(tmp_path):
+    """Each entry under the per-entry check's 1 MiB, together a bomb: the whole zip's ratio catches it."""
+    upload = make_zip(tmp_path / "small.zip", {f"clip{i}.mp4": b"\x00" * 900_000 for i in range(20)})
+    with pytest.raises(UploadError, match=r"the zip unpacks to \d+x its size \(more than 20x"):
+        extract_dataset(upload, tmp_path / "uploads")
+    assert leftovers(tmp_path / "uploads") == []
+    stored = make_zip(tmp_path / "stored.zip", {f"clip{i}.mp4": b"\x00" * 900_000 for i in range(2)},
+                      compression=zipfile.ZIP_STORED)
+    with pytest.raises(UploadError, match="no videos|but no captions"):  # past the ratio: on to the captions
+        extract_dataset(stored, tmp_path / "uploads")
+
+
+def test_an_upload_that_would_fill_the_disk_is_refused_before_anything_is_written(tmp_path):
+    upload = make_zip(tmp_path / "clips.zip", {"a.mp4": b"x", "a.txt": b"a shape"})
+    with pytest.raises(UploadError, match="unpacking the zip needs .* which would leave less than the"):
+        extract_dataset(upload, tmp_path / "uploads", Limits(min_free_bytes=10**18))
+    assert leftovers(tmp_path / "uploads") == []
+    with pytest.raises(UploadError, match="keeping the LoRA file needs"):
+        save_lora_upload(_lora_file(tmp_path / "mine.safetensors"), tmp_path / "uploads", Limits(min_free_bytes=10**18))
+    assert leftovers(tmp_path / "uploads") == []
