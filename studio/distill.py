@@ -352,7 +352,8 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
         component.change(lambda *v: (on_check(*v), ""), check_inputs, [check_box, launched], show_progress="hidden",
                          api_visibility="private")
     scan_inputs = [base_box, knobs["num_frames"], knobs["windows_per_video"]]
-    data_zip.change(lambda p, *v: upload_data(data_dir, p, *v, access=access), [data_zip] + scan_inputs, [uploaded_data, data_note],
+    data_zip.change(lambda p, *v: upload_data(data_dir, p, *v, access=access), [data_zip] + scan_inputs,
+                    [uploaded_data, data_note],
                     api_visibility="private").then(on_check, check_inputs, [check_box], api_visibility="private")
 
     def on_data_config(path, *scan_values):  # the kept copy's path goes in the data box, whose change checks it

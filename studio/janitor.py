@@ -126,7 +126,8 @@ def settings_from_env(environ=None) -> tuple[float, float]:
     """(keep_days, keep_mb) from DFD_STUDIO_KEEP_DAYS and DFD_STUDIO_KEEP_MB."""
     environ = os.environ if environ is None else environ
     try:
-        return (float(environ.get("DFD_STUDIO_KEEP_DAYS") or KEEP_DAYS), float(environ.get("DFD_STUDIO_KEEP_MB") or KEEP_MB))
+        return (float(environ.get("DFD_STUDIO_KEEP_DAYS") or KEEP_DAYS),
+                float(environ.get("DFD_STUDIO_KEEP_MB") or KEEP_MB))
     except ValueError:
         raise ValueError("DFD_STUDIO_KEEP_DAYS and DFD_STUDIO_KEEP_MB must be numbers (days, megabytes)") from None
 

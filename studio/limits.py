@@ -78,7 +78,7 @@ class PublicLimits:
             raise over("steps", config.steps, self.max_steps, "DFD_STUDIO_MAX_STEPS")
         clips = config.batch_size * config.grad_accum
         if clips > self.max_batch:
-            shown = config.batch_size if config.grad_accum == 1 else f"{config.batch_size} x grad_accum {config.grad_accum}"
+            shown = f"{config.batch_size}" + (f" x grad_accum {config.grad_accum}" if config.grad_accum > 1 else "")
             raise over("batch_size", shown, self.max_batch, "DFD_STUDIO_MAX_BATCH", "at most clips per update")
         if config.num_frames is not None and config.num_frames > self.max_frames:
             raise over("num_frames", config.num_frames, self.max_frames, "DFD_STUDIO_MAX_FRAMES")
@@ -95,7 +95,8 @@ class PublicLimits:
         if config.log_with != "none" and config.log_with not in self.trackers:
             allowed = ", ".join(("none", *self.trackers))
             raise ValueError(f"{name('log_with')} {config.log_with} is off on this public studio (a tracker logs to "
-                             f"the owner's account): choose {allowed}; the owner can allow one with DFD_STUDIO_TRACKERS")
+                             f"the owner's account): choose {allowed}; the owner can allow one with "
+                             "DFD_STUDIO_TRACKERS")
 
     def check_repeats(self, spec) -> None:
         """Raise ValueError when a data-set config (engine.check_data_spec's DataSpec) repeats a folder too often."""

@@ -27,8 +27,8 @@ def test_a_public_studio_refuses_folders_outside_the_allowed_roots(data_dir, tmp
     public = access_from_env(data_dir, True, {})
     message = distill.check(data_dir, form(data_source="folder", data_folder=str(outside)), None, None, public)
     assert message == (f"**Cannot launch:** {outside} is outside the folders this studio may read "
-                       f"({data_dir.resolve() / 'uploads'}); put the data folder there, or ask the owner to add its folder to "
-                       "DFD_STUDIO_ALLOWED_PATHS.")
+                       f"({data_dir.resolve() / 'uploads'}); put the data folder there, or ask the owner to add its "
+                       "folder to DFD_STUDIO_ALLOWED_PATHS.")
     link = data_dir / "uploads" / "link"
     link.parent.mkdir(parents=True, exist_ok=True)
     link.symlink_to(outside)  # inside by name, outside once resolved
@@ -44,7 +44,8 @@ def test_a_public_studio_confines_the_folders_a_data_set_config_names(data_dir, 
 
     outside = captioned_clips(tmp_path / "videos")
     public = access_from_env(data_dir, True, {})
-    roots = f"({data_dir.resolve() / 'uploads'}); put the data folder there, or ask the owner to add its folder to DFD_STUDIO_ALLOWED_PATHS"
+    roots = (f"({data_dir.resolve() / 'uploads'}); put the data folder there, or ask the owner to add its folder to "
+             "DFD_STUDIO_ALLOWED_PATHS")
     sets = data_dir / "uploads" / "sets"
     sets.mkdir(parents=True)
     (sets / "link").symlink_to(outside)

@@ -121,4 +121,5 @@ def test_a_public_studio_refuses_a_typed_folder_or_config_whose_table_leaves_it(
     config.write_text(f"folders:\n  - path: mine\n    captions: {secret.parent / 'captions.csv'}\n")
     message = distill.check(data_dir, form(data_source="folder", data_folder=str(config), batch_size=1), None, None,
                             public)
-    assert message.startswith(f"**Cannot launch:** {config}: folders[0].captions ") and "is outside the folder" in message
+    assert message.startswith(f"**Cannot launch:** {config}: folders[0].captions ")
+    assert "is outside the folder" in message

@@ -110,8 +110,8 @@ def check_free_disk(folder: Path, needed: int, limits: Limits, what: str) -> Non
     free = shutil.disk_usage(probe).free
     if free - needed < limits.min_free_bytes:
         raise UploadError(f"{what} needs {_size(needed)} and this machine's disk has {_size(free)} free, which would "
-                          f"leave less than the {_size(limits.min_free_bytes)} it keeps free; try again later or upload "
-                          "less")
+                          f"leave less than the {_size(limits.min_free_bytes)} it keeps free; try again later or "
+                          "upload less")
 
 
 def _plan(archive: zipfile.ZipFile, limits: Limits, keep_suffixes: tuple[str, ...],
