@@ -24,17 +24,17 @@ def _public(data_dir, **env):
 
 
 @pytest.mark.parametrize("values, message", [
-    (dict(steps=1_000_000), "steps 1000000 is more than this public studio allows: at most 5000 (the owner can "
-                            "change it with DFD_STUDIO_MAX_STEPS)"),
-    (dict(batch_size=4096), "batch_size 4096 is more than this public studio allows: at most clips per update 16"),
-    (dict(batch_size=8, grad_accum=4), "batch_size 8 x grad_accum 4 is more than this public studio allows"),
-    (dict(checkpoint_every=1), "checkpoint_every 1 is more often than this public studio allows: every 50 steps"),
-    (dict(preview_every=1), "preview_every 1 is more often than this public studio allows: every 50 steps at most "
-                            "often, or 0"),
-    (dict(log_with="wandb"), "log_with wandb is off on this public studio (a tracker logs to the owner's account): "
-                             "choose none"),
-    (dict(data="folder", num_frames=4093), "num_frames 4093 is more than this public studio allows: at most 81"),
-    (dict(data="folder", height=4096), "height 4096 is more than this public studio allows: at most 832"),
+    ({"steps": 1_000_000}, ("steps 1000000 is more than this public studio allows: at most 5000 (the owner can "
+                            "change it with DFD_STUDIO_MAX_STEPS)")),
+    ({"batch_size": 4096}, "batch_size 4096 is more than this public studio allows: at most clips per update 16"),
+    ({"batch_size": 8, "grad_accum": 4}, "batch_size 8 x grad_accum 4 is more than this public studio allows"),
+    ({"checkpoint_every": 1}, "checkpoint_every 1 is more often than this public studio allows: every 50 steps"),
+    ({"preview_every": 1}, ("preview_every 1 is more often than this public studio allows: every 50 steps at most "
+                            "often, or 0")),
+    ({"log_with": "wandb"}, ("log_with wandb is off on this public studio (a tracker logs to the owner's account): "
+                             "choose none")),
+    ({"data": "folder", "num_frames": 4093}, "num_frames 4093 is more than this public studio allows: at most 81"),
+    ({"data": "folder", "height": 4096}, "height 4096 is more than this public studio allows: at most 832"),
 ])
 def test_an_over_limit_form_is_refused_on_a_public_studio_and_taken_locally(data_dir, values, message):
     values = dict(values)
@@ -51,8 +51,8 @@ def test_an_over_limit_form_is_refused_on_a_public_studio_and_taken_locally(data
 def test_the_owner_moves_each_bound_by_environment_variables(data_dir):
     owner = _public(data_dir, DFD_STUDIO_MAX_STEPS="2000000", DFD_STUDIO_MAX_BATCH="64", DFD_STUDIO_MIN_INTERVAL="1",
                     DFD_STUDIO_TRACKERS="tensorboard")
-    values = dict(steps=1_000_000, batch_size=8, grad_accum=4, checkpoint_every=1, preview_every=1,
-                  log_with="tensorboard")
+    values = {"steps": 1_000_000, "batch_size": 8, "grad_accum": 4, "checkpoint_every": 1, "preview_every": 1,
+              "log_with": "tensorboard"}
     assert distill.check(data_dir, form(**values), None, None, owner).startswith("**Ready.**")
     assert "log_with wandb is off" in distill.check(data_dir, form(log_with="wandb"), None, None, owner)
     with pytest.raises(ValueError, match="DFD_STUDIO_MAX_STEPS='many' is not a whole number"):
@@ -195,3 +195,33 @@ def _file(path, size):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(np.random.default_rng(0).bytes(size))
     return path
+
+
+def test_the_real_app_sweeps_old_uploads_when_others_can_reach_it(tmp_path):
+    """`python app.py --host 0.0.0.0` (public) starts the janitor: an upload untouched for longer than
+    DFD_STUDIO_KEEP_DAYS is gone soon after the start, and the app says so in its output."""
+    import socket
+    import subprocess
+    import sys
+
+    from conftest import ROOT, wait_for
+
+    data = tmp_path / "studio_data"
+    old = _aged(captioned_clips(uploads_folder(data) / "data" / "old"), 3)
+    fresh = captioned_clips(uploads_folder(data) / "data" / "fresh")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "DFD_STUDIO_KEEP_DAYS": "1", "GRADIO_TEMP_DIR": str(tmp_path / "gradio")}
+    log = (tmp_path / "app.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "app.py", "--host", "0.0.0.0", "--port", str(port), "--data-dir",
+                             str(data), "--no-worker"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: not old.exists(), 120, "the janitor to remove the old upload", every=0.5)
+        wait_for(lambda: "janitor removed 1 old files and folders" in (tmp_path / "app.log").read_text(), 30,
+                 "the janitor's line in the app's output", every=0.5)
+        assert fresh.is_dir()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
