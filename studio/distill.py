@@ -145,9 +145,9 @@ def launch(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora:
     if zerogpu.on_zerogpu():
         return "**Cannot launch:** " + zerogpu.TRAINING_NOTE, None
     try:
-        request = request_from_form(data_dir, form, uploaded_data, uploaded_lora, reach_hub=True, access=access)
-        access.check_queue(data_dir)
+        access.check_queue(data_dir)  # first: a full queue or disk costs no scan of the data
         check_free_disk(data_dir, "the job")
+        request = request_from_form(data_dir, form, uploaded_data, uploaded_lora, reach_hub=True, access=access)
         job = engine.jobs.submit(data_dir, "distill", request.settings, parent=request.parent)
     except ValueError as err:
         return "**Cannot launch:** " + _sentence(_message(err)), None
@@ -183,9 +183,10 @@ def form_from_config(path: str | None, base: str, access: Access = LOCAL,
     try:
         config = build_distill_config(base=(base or "").strip() or None, config_file=path, check=False)
         access.check_model(config.base)
-        if config.data not in ("shapes", "synthetic"):
-            access.check_path(config.data, "data folder")
-        if config.init and not _listed_student(data_dir, config.init):
+        if config.data not in ("shapes", "synthetic") and access.public:  # and a config's folders, before validate
+            if access.check_path(config.data, "data folder").is_file():
+                engine.check_data_spec(config.data, confine=lambda p: access.check_path(str(p), "data folder"))
+        if config.init and access.public and not _listed_student(data_dir, config.init):
             access.check_path(config.init, "student folder")
         config = build_distill_config(base=(base or "").strip() or None, config_file=path)
     except ValueError as err:

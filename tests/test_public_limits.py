@@ -158,6 +158,13 @@ def test_a_run_config_naming_paths_a_visitor_may_not_read_is_refused_unprobed(da
     assert values is None and note.startswith(f"**Config refused:** run.yaml: {outside} is outside the folders")
     values, note = distill.form_from_config(str(config), "shapes-tiny", LOCAL, data_dir)
     assert values["data_folder"] == str(outside)
+    inside = uploads_folder(data_dir) / "set.yaml"  # a data-set config a visitor may name, naming a folder elsewhere
+    inside.parent.mkdir(parents=True, exist_ok=True)
+    inside.write_text(f"folders:\n  - path: {tmp_path / 'absent'}\n")
+    config.write_text(f"data: {inside}\n")
+    values, note = distill.form_from_config(str(config), "shapes-tiny", _public(data_dir), data_dir)
+    assert values is None  # "is outside", not "is not a folder": the named folder is not even probed
+    assert note.startswith(f"**Config refused:** run.yaml: {inside}: folders[0].path {tmp_path / 'absent'} is outside")
 
 
 def _aged(path, days):
