@@ -210,7 +210,8 @@ def queue(data_dir: Path, public_dir: Path, *request, access: Access = LOCAL
           ) -> tuple[CompareResult | None, sample_jobs.Pending | None]:
     """The job path: (cached result, None) when these settings were sampled before, else (None, pending jobs)."""
     p = plan(data_dir, public_dir, *request, access=access)
-    return sample_jobs.queue(data_dir, p, p.request, list(p.contenders.values()), [p.seed], read_results)
+    return sample_jobs.queue(data_dir, p, p.request, list(p.contenders.values()), [p.seed], read_results,
+                             before=lambda: access.check_queue(data_dir))
 
 
 def poll(data_dir: Path, public_dir: Path, pending: sample_jobs.Pending) -> tuple[CompareResult | None, str]:

@@ -145,7 +145,8 @@ def queue(data_dir: Path, public_dir: Path, *request, access: Access = LOCAL
           ) -> tuple[DiversityResult | None, sample_jobs.Pending | None]:
     """The job path: (cached result, None), or (None, the sample jobs queued)."""
     p = plan(data_dir, public_dir, *request, access=access)
-    return sample_jobs.queue(data_dir, p, p.request, p.contenders, p.seeds, read_results)
+    return sample_jobs.queue(data_dir, p, p.request, p.contenders, p.seeds, read_results,
+                             before=lambda: access.check_queue(data_dir))
 
 
 def poll(data_dir: Path, public_dir: Path, pending: sample_jobs.Pending) -> tuple[DiversityResult | None, str]:

@@ -110,7 +110,8 @@ class PublicLimits:
         """Raise ValueError when max_queued jobs are already waiting: the queue of a shared machine is bounded."""
         waiting = engine.jobs.list_jobs(data_dir, states=["queued"], limit=self.max_queued + 1)
         if len(waiting) >= self.max_queued:
-            raise ValueError(f"{len(waiting)} jobs are already waiting in this public studio's queue, the most it "
+            jobs = f"{len(waiting)} jobs are" if len(waiting) != 1 else "1 job is"
+            raise ValueError(f"{jobs} already waiting in this public studio's queue, the most it "
                              "holds; launch again when one has started (the owner can change it with "
                              "DFD_STUDIO_MAX_QUEUED)")
 

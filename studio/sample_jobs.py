@@ -81,11 +81,15 @@ def collect(data_dir, job_ids: list[str]) -> tuple[list[Rendered] | None, str]:
     return results, ""
 
 
-def queue(data_dir, plan, request, contenders: list[Contender], seeds: list[int], read_results: Callable):
+def queue(data_dir, plan, request, contenders: list[Contender], seeds: list[int], read_results: Callable,
+          before: Callable[[], None] | None = None):
     """A tab's job path: (its cached result, None) when the plan's folder already holds this request's
-    results, else (None, the sample jobs queued for it)."""
+    results, else (None, the sample jobs queued for it). before: called just before queuing (a public
+    studio's queue cap, which raises ValueError)."""
     if (plan.folder / "meta.json").is_file():
         return read_results(plan), None
+    if before is not None:
+        before()
     ids = submit(data_dir, contenders, plan.prompt, seeds, plan.steps, plan.guidance, plan.image,
                  plan.num_frames)
     return None, Pending(ids, {"request": list(request)})

@@ -232,3 +232,18 @@ def test_the_real_app_sweeps_old_uploads_when_others_can_reach_it(tmp_path):
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
+
+
+def test_compare_and_diversity_sample_jobs_count_against_the_queue_cap(data_dir):
+    from studio import compare, diversity
+    from studio.files import public_folder
+
+    public, shown = _public(data_dir, DFD_STUDIO_MAX_QUEUED="1"), public_folder(data_dir)
+    result, pending = compare.queue(data_dir, shown, "shapes-tiny", "a red circle", 1, None, None, 50, 5.0,
+                                    access=public)
+    assert result is None and len(pending.job_ids) == 1
+    with pytest.raises(ValueError, match="^1 job is already waiting in this public studio's queue"):
+        compare.queue(data_dir, shown, "shapes-tiny", "a blue square", 1, None, None, 50, 5.0, access=public)
+    with pytest.raises(ValueError, match="^1 job is already waiting in this public studio's queue"):
+        diversity.queue(data_dir, shown, "shapes-tiny", "a cat", 2, ["teacher"], access=public)
+    assert len(list_jobs(data_dir)) == 1
