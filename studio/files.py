@@ -33,7 +33,7 @@ def blocked_paths(data_dir: str | Path) -> list[str]:
     """Everything private in the data folder: gradio refuses to serve these even by mistake."""
     root = Path(data_dir).resolve()
     return [str(root / name) for name in ("studio.db", "studio.db-wal", "studio.db-shm", "jobs", "uploads", "publish",
-                                          "gpu.lock")]
+                                          "gpu.lock", "cache", "worker.log")]
 
 
 def expose(source: str | Path, public_dir: Path, relative: str) -> Path:
