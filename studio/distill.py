@@ -59,7 +59,7 @@ def _message(err: Exception) -> str:
 
 @dataclass
 class Request:
-    settings: dict  # the run's DistillConfig fields, all of them (the job row says exactly what runs)
+    config: DistillConfig  # built and validated once; queued as it is (the job row says exactly what runs)
     parent: str | None  # the DMD2 job a DFD run starts from
     summary: str
 
@@ -106,9 +106,7 @@ def request_from_form(data_dir: Path, form: dict, uploaded_data: str | None, upl
     summary = (f"{config.method.upper()}{task} on `{config.base}` with {where}{start}: {_plural(config.steps, 'step')} "
                f"({_plural(config.steps // config.student_update_freq, 'student update')}), batch "
                f"{config.batch_size}, LoRA rank {config.lora_rank}, {len(config.t_list) - 1}-step student")
-    settings = config.to_dict()
-    settings.pop("out")
-    return Request(settings, parent, summary)
+    return Request(config, parent, summary)
 
 
 def _plural(n: int, noun: str) -> str:
@@ -148,7 +146,7 @@ def launch(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora:
         access.check_queue(data_dir)  # first: a full queue or disk costs no scan of the data
         check_free_disk(data_dir, "the job")
         request = request_from_form(data_dir, form, uploaded_data, uploaded_lora, reach_hub=True, access=access)
-        job = engine.jobs.submit(data_dir, "distill", request.settings, parent=request.parent)
+        job = engine.jobs.submit(data_dir, "distill", request.config, parent=request.parent)
     except ValueError as err:
         return "**Cannot launch:** " + _sentence(_message(err)), None
     return f"**Queued** job `{job.id}`: {request.summary}. Follow it in the Jobs tab.", job.id

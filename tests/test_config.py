@@ -86,8 +86,8 @@ def test_the_job_row_is_built_on_the_same_path(data_dir, tmp_path):
     parser = _JobsParser(kind_options=True)
     parser.add_argument("--kind")
     args = parser.parse_args(["--kind", "distill", "--config", str(path), "--seed", "9"])
-    settings = api.get_kind("distill").config_from_args(args)
-    assert (settings["steps"], settings["seed"], settings["lora_rank"]) == (30, 9, 16) and "out" not in settings
+    config = api.get_kind("distill").config_from_args(args)  # built and validated once, queued as it is
+    assert (config.steps, config.seed, config.lora_rank) == (30, 9, 16) and config.out is None
 
 
 # --- refusals: one line, naming the field and the file ----------------------------------------------------

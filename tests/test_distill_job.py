@@ -128,3 +128,18 @@ def test_killed_distill_job_resumes_to_the_weights_of_an_uninterrupted_one(data_
     steps = [p.step for p in api.metrics(data_dir, victim.id, ["loss_student"])]
     assert steps == list(range(2, 25, 2))  # every other step is a student step; none repeated by the resume
     assert "resumed from checkpoint step" in api.log_tail(data_dir, victim.id, 400)
+
+
+def test_a_queued_dfd_job_whose_student_was_deleted_since_fails_saying_so(data_dir, tmp_path):  # noqa: F811
+    import shutil
+    from pathlib import Path
+
+    # The row was validated when it was queued; the job process checks again only the files, which may change.
+    student = shutil.copytree(Path(__file__).parents[1] / "engine" / "assets" / "students" / "dmd2", tmp_path / "dmd2")
+    job = api.submit(data_dir, "distill", {"method": "dfd", "init": str(student), "steps": 5})
+    shutil.rmtree(student)
+    worker = run_worker_until_idle(data_dir, timeout=120)
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    failed = api.get(data_dir, job.id)
+    assert (failed.state, failed.error) == ("failed", f"init: no pytorch_lora_weights.safetensors in {student}; "
+                                                      "give a student LoRA folder")

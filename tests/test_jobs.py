@@ -318,3 +318,17 @@ def test_two_workers_run_one_accelerator_job_at_a_time(data_dir, start_worker):
     assert most_running == 1
     spans = sorted((job.started_at, job.finished_at) for job in finished)
     assert all(earlier[1] <= later[0] for earlier, later in zip(spans, spans[1:]))  # no overlap
+
+
+def test_rows_queued_before_the_grouping_load_as_the_job_process_loads_them(tmp_path):
+    import shutil
+
+    from engine.config.distill import DistillConfig
+    from engine.config.sample import SampleConfig
+    from engine.jobs.kinds import get_kind, load_config
+
+    shutil.copytree(REPO / "tests" / "data" / "jobs_before_grouping", tmp_path / "studio_data")
+    loaded = {job.kind: load_config(get_kind(job.kind), api.get(tmp_path / "studio_data", job.id).config)
+              for job in api.list_jobs(tmp_path / "studio_data")}
+    assert (type(loaded["distill"]), type(loaded["sample"])) == (DistillConfig, SampleConfig)
+    assert (loaded["distill"].method, loaded["distill"].steps, loaded["sample"].steps) == ("dmd2", 10, 4)

@@ -227,7 +227,7 @@ def test_per_sample_coins_differ_within_a_batch_and_follow_the_schedule():
 
     rng = np.random.default_rng(0)
     draw = losses.DataForcing.of(_Cfg(data_forcing_granularity="sample", data_forcing_schedule="decay"), 50, rng)
-    assert draw.p == 0.25 and draw.step_uniform is None
+    assert draw.data_forcing_prob == 0.25 and draw.step_uniform is None
     w = draw.weight(torch.full((4000,), 0.5), draw.uniforms(rng, 4000))
     assert set(w.unique().tolist()) == {0.0, 1.0} and abs(float(w.mean()) - 0.25) < 0.03
     blend = losses.DataForcing.of(_Cfg(data_forcing_blend=True), 0, rng)

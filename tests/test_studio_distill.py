@@ -67,6 +67,24 @@ def test_launch_queues_a_distill_job_with_exactly_the_form_settings(data_dir):
     assert job.config["t_list"] == [0.999, 0.937, 0.833, 0.624, 0.0] and job.config["data"] == "shapes"
 
 
+def test_a_launched_request_is_validated_once_and_its_job_loads_it_checking_only_the_files(data_dir, monkeypatch):
+    from engine.config.distill import DistillConfig
+    from engine.jobs.kinds import get_kind, load_config
+
+    calls = {"validate": 0, "check_files": 0}
+    for name in calls:
+        def counted(self, original=getattr(DistillConfig, name), name=name):
+            calls[name] += 1
+            return original(self)
+        monkeypatch.setattr(DistillConfig, name, counted)
+    message, job_id = distill.launch(data_dir, form(data_forcing_prob=0.25), None, None)
+    assert message.startswith("**Queued**") and calls == {"validate": 1, "check_files": 1}  # validate() reads the files
+
+    config = load_config(get_kind("distill"), jobs_api.get(data_dir, job_id).config)  # what the job process runs
+    assert type(config) is DistillConfig and config.data_forcing_prob == 0.25
+    assert calls == {"validate": 1, "check_files": 2}
+
+
 def test_the_task_is_on_the_form_follows_the_base_and_a_mismatch_is_refused_before_queueing(data_dir, tmp_path):
     from tiny_wan import save_tiny_wan_i2v
 

@@ -40,9 +40,6 @@ class _BarCallbacks:
     def log(self, message):
         self.bar.write(message, file=sys.stderr)
 
-    def should_stop(self):
-        return False
-
 
 def cmd_distill(args) -> int:
     from ..models.names import check_model
@@ -50,7 +47,7 @@ def cmd_distill(args) -> int:
     try:  # settings and the base's name first: refused before torch and diffusers load (~10 s)
         cfg = distill_config_from_args(args)
         if check_model(cfg.base)[0] == "hub":  # its model_index.json is now cached: the task can be checked
-            cfg.validate()
+            cfg.check_files()
     except ValueError as err:  # ModelError is one
         raise cli_error(err) from None
     from ..distill.trainer import Distiller, TrainingDiverged, latest_checkpoint

@@ -94,10 +94,13 @@ def cmd_submit(args) -> int:
     from ..models.names import check_model
 
     kind = kinds.get_kind(args.kind)
-    settings = kind.config_from_args(args) if kind.config_from_args else {}
-    if settings.get("base"):
-        check_model(settings["base"])  # a mistyped or unreachable hub id is refused now, not when the job runs
-    job = api.submit(args.data_dir, args.kind, settings, parent=args.parent)
+    config = kind.config_from_args(args) if kind.config_from_args else {}  # settings, or the built config
+    base = config.get("base") if isinstance(config, dict) else getattr(config, "base", None)
+    # A mistyped or unreachable hub id is refused now, not when the job runs; a built config's files are
+    # checked again once the hub's model_index.json is cached, which tells the base's task.
+    if base and check_model(base)[0] == "hub" and hasattr(config, "check_files"):
+        config.check_files()
+    job = api.submit(args.data_dir, args.kind, config, parent=args.parent)
     if args.json:
         _print_json(job.to_dict())
     else:

@@ -191,6 +191,11 @@ class DistillConfig:
                 "fails, and the paper's run did not converge in 1400 steps; set {force_from_teacher} to try anyway",
                 refers=("force_from_teacher",),
             )
+        self.check_files()
+
+    def check_files(self) -> None:
+        """The checks that read files (the student to start from, the base's task, the data): validate() runs
+        them, and a queued job again when it starts, since those files may have changed in between."""
         if self.init and not (Path(self.init) / LORA_FILE).is_file():
             raise ConfigError("init", f"{{init}}: no {LORA_FILE} in {self.init}; give a student LoRA folder")
         if self.init and (Path(self.init) / "lora_config.json").is_file():

@@ -61,7 +61,7 @@ class GeneratorTerms:
     """The generator loss and what it saw, for logging and the validity diagnostic."""
 
     loss: torch.Tensor
-    data_forcing: torch.Tensor  # per-sample bool: did the teacher score the real clip?
+    data_forcing: torch.Tensor  # per-sample weight of the teacher-on-real term (0: DMD2, 1: DFD's coin came up)
     real_gap: torch.Tensor  # per-sample mean ||x_real - G||^2 (paper Eq. 7), always measured
 
 
@@ -77,60 +77,64 @@ def generator_loss(
     """The student's DMD2 or DFD loss for one batch.
 
     The fake score always sees the noised student sample. The teacher sees the same noise eps at the
-    same t, applied to the student sample (DMD) or, when `data_forcing`, to the real clip that shares
-    the student's condition (DFD). `data_forcing` is the per-sample weight w of the teacher-on-real term:
-    one bool for the batch (the paper's per-step coin), a per-sample bool tensor (noise-stage routing,
-    per-sample coins), or weights in (0, 1) (the blend variant: the teacher scores both clips and its
-    target is (1 - w) x0_teacher(sample) + w x0_teacher(real); docs/method.md, "Variants").
+    same t, applied to the student sample (DMD) or, where `data_forcing` is above 0, to the real clip that
+    shares the student's condition (DFD). `data_forcing` is the per-sample weight of the teacher-on-real
+    term drawn from the run's data_forcing_prob (DataForcing): one bool for the batch (the paper's per-step
+    coin), per-sample 0/1 weights (noise-stage routing, per-sample coins), or weights in (0, 1) (the blend
+    variant: the teacher scores both clips and its target is (1 - w) x0_teacher(sample) + w x0_teacher(real);
+    docs/method.md, "Variants").
     """
     x = student_sample.detach()
-    w = torch.as_tensor(data_forcing, device=x.device).expand(x.shape[0]).to(torch.float32)
-    forcing = w > 0
+    data_forcing = torch.as_tensor(data_forcing, device=x.device).expand(x.shape[0]).to(torch.float32)
+    forced = data_forcing > 0
     teacher_in = x  # DMD2: the teacher scores the student's own sample
-    teacher_in = torch.where(_per_sample(forcing, x).bool(), real_batch.to(x.dtype), teacher_in)  # DFD, paper Eq. 9-10
+    teacher_in = torch.where(_per_sample(forced, x).bool(), real_batch.to(x.dtype), teacher_in)  # DFD, paper Eq. 9-10
     with torch.no_grad():
         x0_fake = fake_x0(add_noise(x, eps, t), t)
         x0_teacher = teacher_x0(add_noise(teacher_in, eps, t), t)
-        blended = forcing & (w < 1)
+        blended = forced & (data_forcing < 1)
         if blended.any():  # the blend variant: a weight, not a coin, on the teacher-on-real term
-            w_x = _per_sample(w, x0_teacher)
-            mixed = (1 - w_x) * teacher_x0(add_noise(x, eps, t), t) + w_x * x0_teacher
+            w = _per_sample(data_forcing, x0_teacher)
+            mixed = (1 - w) * teacher_x0(add_noise(x, eps, t), t) + w * x0_teacher
             x0_teacher = torch.where(_per_sample(blended, x0_teacher).bool(), mixed, x0_teacher)
     loss = dmd_loss(student_sample, x0_fake, x0_teacher)
     real_gap = (real_batch.float() - x.float()).pow(2).flatten(1).mean(dim=1)
-    return GeneratorTerms(loss=loss, data_forcing=w, real_gap=real_gap)
+    return GeneratorTerms(loss=loss, data_forcing=data_forcing, real_gap=real_gap)
 
 
 FORCING_SCHEDULES = ("constant", "decay", "rise")
 
 
-def scheduled_prob(p: float, schedule: str, progress: float) -> float:
-    """DFD's p at `progress` in [0, 1] of the run: constant (the paper), decay p (1 - progress) from p to 0,
-    or rise p * progress from 0 to p."""
+def scheduled_prob(data_forcing_prob: float, schedule: str, progress: float) -> float:
+    """DFD's data_forcing_prob p at `progress` in [0, 1] of the run: constant (the paper), decay p (1 - progress)
+    from p to 0, or rise p * progress from 0 to p."""
     progress = min(max(float(progress), 0.0), 1.0)
     if schedule == "constant":
-        return p
+        return data_forcing_prob
     if schedule == "decay":
-        return p * (1.0 - progress)
+        return data_forcing_prob * (1.0 - progress)
     if schedule == "rise":
-        return p * progress
+        return data_forcing_prob * progress
     raise ValueError(f"unknown data-forcing schedule {schedule!r}; choose from {', '.join(FORCING_SCHEDULES)}")
 
 
-def forcing_weight(uniforms: torch.Tensor, p: float, t: torch.Tensor, t_min: float, blend: bool) -> torch.Tensor:
-    """Per-sample weight of the teacher-on-real term: the coin 1[u < p] (the paper: one u for the whole step;
-    per sample: one u each) or, blending, p itself; 0 at DMD times below t_min (noise-stage routing)."""
-    w = torch.full_like(t, p, dtype=torch.float32) if blend else (uniforms.to(t.device) < p).to(torch.float32)
-    return w * (t >= t_min).to(torch.float32)
+def forcing_weight(uniforms: torch.Tensor, data_forcing_prob: float, t: torch.Tensor, t_min: float,
+                   blend: bool) -> torch.Tensor:
+    """The per-sample data_forcing weights of the teacher-on-real term: the coin 1[u < data_forcing_prob] (the
+    paper: one u for the whole step; per sample: one u each) or, blending, data_forcing_prob itself; 0 at DMD
+    times below t_min (noise-stage routing)."""
+    p = data_forcing_prob
+    coin = torch.full_like(t, p, dtype=torch.float32) if blend else (uniforms.to(t.device) < p).to(torch.float32)
+    return coin * (t >= t_min).to(torch.float32)
 
 
 @dataclass
 class DataForcing:
-    """One student update's data-forcing draw: p after its schedule and, for the paper's per-step coin, the
-    coin's uniform. Built by `of` from a DistillConfig-like object, the run's step and its coin generator
-    (a numpy Generator shared by every rank, so all ranks agree)."""
+    """One student update's data-forcing draw: the config's data_forcing_prob after its schedule and, for the
+    paper's per-step coin, the coin's uniform. Built by `of` from a DistillConfig-like object, the run's step
+    and its coin generator (a numpy Generator shared by every rank, so all ranks agree)."""
 
-    p: float
+    data_forcing_prob: float
     t_min: float = 0.0
     blend: bool = False
     per_sample: bool = False
@@ -139,11 +143,12 @@ class DataForcing:
     @classmethod
     def of(cls, cfg, step: int, rng) -> "DataForcing":
         if cfg.method != "dfd":
-            return cls(p=0.0, step_uniform=1.0)
-        p = scheduled_prob(cfg.data_forcing_prob, cfg.data_forcing_schedule, step / cfg.steps)
+            return cls(data_forcing_prob=0.0, step_uniform=1.0)
+        prob = scheduled_prob(cfg.data_forcing_prob, cfg.data_forcing_schedule, step / cfg.steps)
         per_sample = cfg.data_forcing_granularity == "sample"
         coin = None if cfg.data_forcing_blend or per_sample else float(rng.random())  # the paper's one coin per step
-        return cls(p=p, t_min=cfg.dfd_t_min, blend=cfg.data_forcing_blend, per_sample=per_sample, step_uniform=coin)
+        return cls(data_forcing_prob=prob, t_min=cfg.dfd_t_min, blend=cfg.data_forcing_blend, per_sample=per_sample,
+                   step_uniform=coin)
 
     def uniforms(self, rng, n: int) -> torch.Tensor:
         """The coins' uniforms for a global batch of n samples (drawn only for per-sample coins)."""
@@ -152,7 +157,8 @@ class DataForcing:
         return torch.full((n,), 1.0 if self.step_uniform is None else self.step_uniform, dtype=torch.float64)
 
     def weight(self, t: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
-        return forcing_weight(uniforms, self.p, t, self.t_min, self.blend)
+        """The per-sample data_forcing weights generator_loss takes."""
+        return forcing_weight(uniforms, self.data_forcing_prob, t, self.t_min, self.blend)
 
 
 def fake_score_loss(fake_velocity: torch.Tensor, student_sample: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:

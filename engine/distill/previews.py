@@ -53,7 +53,7 @@ def write_previews(distiller, seeds: tuple[int, ...], sample: Sampler | None = N
     for i, prompt in enumerate(distiller.preview_prompts):
         cond = distiller.preview_cond[i : i + 1].expand(len(seeds), -1, -1)
         shape = model.latent_shape(len(seeds), model.num_frames, model.height, model.width)
-        with torch.no_grad(), distiller.adapters.using(STUDENT), distiller._autocast():
+        with torch.no_grad(), distiller.adapters.using(STUDENT), distiller.autocast():
             latents = sample(shape, cond, list(seeds))
         if distiller.dist.rank != 0:  # a sharded base samples on every process; rank 0 writes
             continue

@@ -73,13 +73,13 @@ class Rollout:
             real_chunk = real.latents[:, :, first:stop]
             part = real.condition[:, :, first:stop] if real.condition is not None else None
             if paired:
-                x, start = add_noise(real_chunk, d._randn(real_chunk), t_exit), exit_step
+                x, start = add_noise(real_chunk, d.randn(real_chunk), t_exit), exit_step
             else:
-                x, start = d._randn(real_chunk), 0
+                x, start = d.randn(real_chunk), 0
             with torch.no_grad(), self.causal.attend(cache):
                 for j in range(start, exit_step):
                     x0 = x0_from_velocity(x, t_list[j], velocity(d.transformer, x, t_list[j], real.cond, part))
-                    x = add_noise(x0, d._randn(x0), t_list[j + 1])
+                    x = add_noise(x0, d.randn(x0), t_list[j + 1])
             with torch.set_grad_enabled(grad), self.causal.attend(cache):
                 x0 = x0_from_velocity(x, t_exit, velocity(network, x, t_exit, real.cond, part))
             if index < len(self.bounds) - 1:

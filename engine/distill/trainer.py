@@ -42,7 +42,8 @@ class TrainingDiverged(RuntimeError):
 
 
 class Callbacks:
-    """How a run reports: the CLI prints a progress bar, the job runner writes to storage."""
+    """How a run reports: the CLI prints a progress bar, the job runner writes to storage (where a cancel
+    request raises from on_step)."""
 
     def on_step(self, step: int, total: int, terms: dict[str, float], it_per_s: float, eta_s: float) -> None: ...
 
@@ -52,16 +53,14 @@ class Callbacks:
 
     def log(self, message: str) -> None: ...
 
-    def should_stop(self) -> bool:
-        return False
-
 
 class Distiller:
-    """Owns the networks, optimizers, data and randomness of one run."""
+    """Owns the networks, optimizers, data and randomness of one run. `cfg` is taken as built and validated
+    (build_distill_config, or a job's config loaded by the runner): it is not checked again here."""
 
     def __init__(self, cfg: DistillConfig, out: Path, model: BaseModel | None = None, callbacks: Callbacks | None = None,
                  lora_dir: Path | None = None):
-        self.cfg = cfg.validate()
+        self.cfg = cfg
         self.out = Path(out)
         self.lora_dir = Path(lora_dir) if lora_dir else self.out  # where the finished student LoRA goes
         self.cb = callbacks or Callbacks()
@@ -143,7 +142,7 @@ class Distiller:
         with self.adapters.using(adapter):
             return losses.x0_from_velocity(x_t, t, velocity(self.transformer, x_t, t, cond, condition))
 
-    def _randn(self, like: torch.Tensor) -> torch.Tensor:
+    def randn(self, like: torch.Tensor) -> torch.Tensor:
         """Noise for this process's rows, drawn for the whole global batch (one stream on every rank)."""
         shape = (like.shape[0] * self.dist.world, *like.shape[1:])
         return self.dist.shard(torch.randn(shape, generator=self.gen)).to(like.device, like.dtype)
@@ -165,16 +164,16 @@ class Distiller:
         k = self.dist.shard(k_all)
         t_student = torch.tensor([t_list[i] for i in k], device=real.latents.device)
         if self.cfg.student_input == "paired":
-            x_in = losses.add_noise(real.latents, self._randn(real.latents), t_student)
+            x_in = losses.add_noise(real.latents, self.randn(real.latents), t_student)
         else:  # backward simulation: run the student's own steps from pure noise down to its time
-            x_in = self._randn(real.latents)
+            x_in = self.randn(real.latents)
             with torch.no_grad(), self.adapters.using(STUDENT):
                 for j in range(int(k_all.max())):  # every rank draws the same noise
                     t_j = torch.full((n,), t_list[j], device=x_in.device)
                     v = velocity(self.transformer, x_in, t_j, real.cond, real.condition)
                     x0 = losses.x0_from_velocity(x_in, t_j, v)
                     t_next = torch.full((n,), t_list[j + 1], device=x_in.device)
-                    renoised = losses.add_noise(x0, self._randn(x0), t_next)
+                    renoised = losses.add_noise(x0, self.randn(x0), t_next)
                     x_in = torch.where((k > j).view(-1, 1, 1, 1, 1), renoised, x_in)
         self.adapters.use(STUDENT)
         network = self.dist.trained(STUDENT) if grad else self.transformer
@@ -186,50 +185,51 @@ class Distiller:
         t = losses.shifted_time(torch.rand(n * self.dist.world, generator=self.gen), self.cfg.time_shift)
         return self.dist.shard(t).to(device)
 
-    # --- updates -----------------------------------------------------------------------------------
-    def _autocast(self):
+    def autocast(self):
         """bf16 autocast around the forwards when the base is bf16 (the backward runs outside it)."""
         return self.dist.autocast()
 
+    # --- updates -----------------------------------------------------------------------------------
     def fake_update(self) -> float:
         def micro_batch():
             real = self._real_batch()
-            with torch.no_grad(), self._autocast():
+            with torch.no_grad(), self.autocast():
                 x, _ = self._student_sample(real, grad=False)
             x = x.float()
             t = self._dmd_time(x.shape[0], x.device)
-            eps = self._randn(x)
+            eps = self.randn(x)
             self.adapters.use(FAKE)
-            with self._autocast():
+            with self.autocast():
                 v = velocity(self.dist.trained(FAKE), losses.add_noise(x, eps, t), t, real.cond, real.condition)
             return losses.fake_score_loss(v.float(), x, eps), None
 
         return self._update(FAKE, self.opt_fake, self.fake_params, micro_batch)[0]
 
     def student_update(self) -> dict[str, float]:
-        dfd = losses.DataForcing.of(self.cfg, self.step, self.coin)  # this update's p and (per step) its one coin
+        # This update's data_forcing_prob after its schedule and, for the paper's per-step coin, that coin.
+        draw = losses.DataForcing.of(self.cfg, self.step, self.coin)
 
         def micro_batch():
             real = self._real_batch()
-            with self._autocast():
+            with self.autocast():
                 x, t_student = self._student_sample(real, grad=True)
                 x = x.float()
                 t = self._dmd_time(x.shape[0], x.device)
-                eps = self._randn(x)
-                forcing = dfd.weight(t, self.dist.shard(dfd.uniforms(self.coin, x.shape[0] * self.dist.world)))
+                eps = self.randn(x)
+                data_forcing = draw.weight(t, self.dist.shard(draw.uniforms(self.coin, x.shape[0] * self.dist.world)))
                 terms = losses.generator_loss(
                     x, real.latents, eps, t,
                     fake_x0=lambda x_t, tt: self._x0(FAKE, x_t, tt, real.cond, real.condition).float(),
                     teacher_x0=lambda x_t, tt: self._x0(None, x_t, tt, real.cond, real.condition).float(),
-                    data_forcing=forcing,
+                    data_forcing=data_forcing,
                 )
             self.adapters.use(STUDENT)  # the trap: the student's LoRA must require grad again before backward
-            return terms.loss, (terms.real_gap.detach(), t_student, forcing.float())
+            return terms.loss, (terms.real_gap.detach(), t_student, data_forcing)
 
         loss, logged = self._update(STUDENT, self.opt_student, self.student_params, micro_batch)
         # The logged terms are the global batch's: every process's rows, gathered.
-        gap, t_student, forcing = (self.dist.gather(torch.cat(part)) for part in zip(*logged))
-        out = {"loss_student": loss, "data_forcing": float(forcing.mean()), "real_gap": float(gap.mean())}
+        gap, t_student, data_forcing = (self.dist.gather(torch.cat(part)) for part in zip(*logged))
+        out = {"loss_student": loss, "data_forcing": float(data_forcing.mean()), "real_gap": float(gap.mean())}
         for t_value in sorted(set(t_student.tolist()), reverse=True):
             out[f"real_gap@t{t_value:.3f}"] = float(gap[t_student == t_value].mean())
         return out
@@ -282,9 +282,6 @@ class Distiller:
         metrics_file = self.out / "metrics.jsonl"
         started, start_step = time.perf_counter(), self.step
         while self.step < self.cfg.steps:
-            if self.cb.should_stop():
-                self.cb.log(f"stopping at step {self.step} as asked")
-                return self.out
             # Two time-scale updates, one per step: the fake score catches up for freq - 1 steps, then the
             # student moves (FastGen's schedule, so step counts mean what they mean in the paper).
             student_step = (self.step + 1) % self.cfg.student_update_freq == 0

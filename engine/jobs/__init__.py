@@ -16,24 +16,26 @@ from storage import Artifact, Checkpoint, IllegalTransition, Job, JobEvent, JobN
 from storage.states import QUEUED
 
 from .kinds import JobKind, UnknownKind, build_config, get_kind, kind_names, register
-from .reporter import JobCancelled, JobFailed, Reporter, TrainingDiverged
+from .reporter import JobCancelled, JobFailed, Reporter
 
 DataDirArg = str | os.PathLike | None  # None: $DFD_STUDIO_DATA, else ./studio_data
 
 __all__ = [
     "Artifact", "Checkpoint", "IllegalTransition", "Job", "JobCancelled", "JobEvent", "JobFailed", "JobKind",
-    "JobNotFound", "MetricPoint", "Reporter", "TrainingDiverged", "UnknownKind", "artifacts", "cancel",
+    "JobNotFound", "MetricPoint", "Reporter", "UnknownKind", "artifacts", "cancel",
     "checkpoints", "events", "get", "get_kind", "kind_names", "list_jobs", "log_tail", "metrics", "reconcile",
     "register", "resume", "submit",
 ]
 
 
-def submit(data_dir: DataDirArg, kind: str, config: dict, parent: str | None = None) -> Job:
-    """Validate the settings with the kind's config class and queue a job. Raises ValueError (unknown kind,
-    unknown or bad setting) before anything is written; JobNotFound if `parent` does not exist."""
+def submit(data_dir: DataDirArg, kind: str, config, parent: str | None = None) -> Job:
+    """Queue a job with its config: a dict of settings, built into the kind's config and validated here, or
+    the kind's config object already built and validated by its caller (the Distill form and `jobs submit`
+    build theirs with build_distill_config), stored as it is. Raises ValueError (unknown kind, unknown or bad
+    setting) before anything is written; JobNotFound if `parent` does not exist."""
     job_kind = get_kind(kind)
-    validated = build_config(job_kind, config)
-    return storage.jobs.create_job(storage.open_database(data_dir), kind, validated.to_dict(), parent_id=parent)
+    built = config if isinstance(config, job_kind.load_config_class()) else build_config(job_kind, config)
+    return storage.jobs.create_job(storage.open_database(data_dir), kind, built.to_dict(), parent_id=parent)
 
 
 def list_jobs(data_dir: DataDirArg, states: list[str] | None = None, limit: int = 100) -> list[Job]:

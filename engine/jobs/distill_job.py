@@ -20,17 +20,19 @@ def add_arguments(parser) -> None:
     add_options(parser, DistillConfig, skip=("out",))
 
 
-def config_from_args(args: argparse.Namespace) -> dict:
-    """The effective settings (paper recipe, then the base's preset, then the config file, then the options
-    given): stored in full so the job row says exactly what ran."""
+def config_from_args(args: argparse.Namespace) -> DistillConfig:
+    """The run's config, built and validated once (paper recipe, then the base's preset, then the config file,
+    then the options given) and stored in full, so the job row says exactly what ran; its output folder is
+    the job's own."""
     values = given_values(args, DistillConfig, skip=("out",))
-    settings = build_distill_config(config_file=getattr(args, "config_file", None), values=values).to_dict()
-    settings.pop("out", None)
-    return settings
+    config = build_distill_config(config_file=getattr(args, "config_file", None), values=values)
+    config.out = None
+    return config
 
 
 def make_config(settings: dict) -> DistillConfig:
-    """The job's settings over the base's preset and the paper's defaults (not yet validated)."""
+    """The config from a job's settings over the base's preset and the paper's defaults (not validated: a
+    dict from `submit` is validated there, a stored row was validated when it was queued)."""
     return build_distill_config(values=settings, check=False)
 
 
@@ -40,7 +42,8 @@ def job_cache_dir(job_dir: Path) -> Path:
 
 
 class _ReporterCallbacks:
-    """The trainer's callbacks, written through the job reporter (storage)."""
+    """The trainer's callbacks, written through the job reporter (storage); a cancel request raises
+    JobCancelled from reporter.progress at the next step."""
 
     def __init__(self, reporter):
         self.reporter = reporter
@@ -58,11 +61,9 @@ class _ReporterCallbacks:
     def log(self, message):
         self.reporter.log(message)
 
-    def should_stop(self):
-        return False  # a cancel request raises JobCancelled from reporter.progress at the next step
 
-
-def run(config, job_dir: Path, reporter) -> None:
+def run(config: DistillConfig, job_dir: Path, reporter) -> None:
+    """Train with the job's config; the runner keeps the heartbeat going around it."""
     from ..distill.trainer import Distiller, TrainingDiverged
 
     from .reporter import JobFailed
@@ -70,11 +71,10 @@ def run(config, job_dir: Path, reporter) -> None:
     reporter.log(f"{config.method} on {config.base} with data {config.data}: {config.steps} steps")
     if not config.cache_dir:  # encodings go under the data dir (jobs/<id> is in it), never into the user's folder
         config.cache_dir = str(job_cache_dir(job_dir))
-    with reporter.heartbeat():
-        try:
-            Distiller(config, job_dir, lora_dir=job_dir / "lora", callbacks=_ReporterCallbacks(reporter)).train()
-        except TrainingDiverged as err:
-            raise JobFailed(str(err)) from None
+    try:
+        Distiller(config, job_dir, lora_dir=job_dir / "lora", callbacks=_ReporterCallbacks(reporter)).train()
+    except TrainingDiverged as err:
+        raise JobFailed(str(err)) from None
 
 
 DISTILL = register(

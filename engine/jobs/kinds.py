@@ -24,13 +24,15 @@ BUILTIN_KIND_MODULES = ("engine.jobs.sample_job", "engine.jobs.distill_job")
 class JobKind:
     """One kind of job.
 
-    config_class: a dataclass with validate() (raises ValueError) and to_dict(); or "module:Class" to
-        import it only when needed (e.g. when the module imports torch).
+    config_class: a dataclass with validate() (raises ValueError) and to_dict(), and
+        optionally check_files(): the checks of validate() that read files, which run again when the job
+        starts; or "module:Class" to import it only when needed (e.g. when the module imports torch).
     run(config, job_dir, reporter): does the work; lets JobCancelled propagate; resumes from the newest
         checkpoint in job_dir/checkpoints (reporter.resume_step() says which step).
-    add_arguments(group) / config_from_args(args) -> dict: the kind's options for `jobs submit` (group is an
-        argparse argument group: call group.add_argument); only the options the user gave should go in
-        the dict, so the config's defaults stay the only defaults. Do not define --kind, --json, --parent.
+    add_arguments(group) / config_from_args(args) -> dict or config: the kind's options for `jobs submit`
+        (group is an argparse argument group: call group.add_argument); only the options the user gave
+        should go in the dict, so the config's defaults stay the only defaults; or the config itself, built
+        and validated (as `submit` takes it). Do not define --kind, --json, --parent.
     make_config(settings) -> config: builds the (not yet validated) config from the settings, e.g. with
         the base's preset under them; default: config_class(**settings).
     """
@@ -102,8 +104,24 @@ def kind_names() -> list[str]:
 
 
 def build_config(kind: JobKind, settings: dict) -> Any:
-    """The kind's config object built from a dict of settings and validated. Raises ValueError with a
-    one-line reason (unknown setting, wrong argument, or the config's own validate())."""
+    """The kind's config object built from a dict of settings and validated: what `submit` stores. Raises
+    ValueError with a one-line reason (unknown setting, wrong argument, or the config's own validate())."""
+    config = _make_config(kind, settings)
+    config.validate()
+    return config
+
+
+def load_config(kind: JobKind, settings: dict) -> Any:
+    """The config of a queued job, from the settings its row stores: they were validated when it was queued,
+    so only the config's check_files() (if it has one) runs again, for files that may have changed since."""
+    config = _make_config(kind, settings)
+    check_files = getattr(config, "check_files", None)
+    if check_files is not None:
+        check_files()
+    return config
+
+
+def _make_config(kind: JobKind, settings: dict) -> Any:
     config_class = kind.load_config_class()
     if not isinstance(settings, dict):
         raise ValueError(f"the config of a {kind.name} job must be a dict of settings, got {type(settings).__name__}")
@@ -114,12 +132,8 @@ def build_config(kind: JobKind, settings: dict) -> Any:
             f"unknown setting(s) {', '.join(unknown)} for a {kind.name} job; the settings are: {', '.join(known)}"
         )
     if kind.make_config is not None:
-        config = kind.make_config(settings)
-        config.validate()
-        return config
+        return kind.make_config(settings)
     try:
-        config = config_class(**settings)
+        return config_class(**settings)
     except TypeError as error:
         raise ValueError(f"bad settings for a {kind.name} job: {error}") from None
-    config.validate()
-    return config

@@ -42,10 +42,6 @@ class JobFailed(Exception):
     """A failure the user can act on; its message is stored as the job's error as it is."""
 
 
-class TrainingDiverged(JobFailed):
-    """A loss term became NaN or infinite."""
-
-
 class Reporter:
     """Progress, checkpoints, artifacts and logging of one running job, written through storage."""
 
@@ -57,27 +53,15 @@ class Reporter:
         self._last_logged = 0.0
         self._heartbeat_stop = threading.Event()
 
-    @property
-    def checkpoints_dir(self) -> Path:
-        return self.job_dir / "checkpoints"
-
-    @property
-    def samples_dir(self) -> Path:
-        return self.job_dir / "samples"
-
-    @property
-    def lora_dir(self) -> Path:
-        return self.job_dir / "lora"
-
     def progress(self, step: int, total: int | None = None, **loss_terms: float) -> None:
         """Record step/total and the latest loss terms (also as metric points) and a heartbeat.
 
-        Raises TrainingDiverged if a loss term is NaN/inf, JobCancelled if the user asked to cancel."""
+        Raises JobFailed if a loss term is NaN/inf, JobCancelled if the user asked to cancel."""
         values = {name: float(value) for name, value in loss_terms.items()}
         bad = sorted(name for name, value in values.items() if not math.isfinite(value))
         if bad:
             shown = ", ".join(f"{name}={values[name]}" for name in bad)
-            raise TrainingDiverged(
+            raise JobFailed(
                 f"training diverged at step {step}: {shown}; lower the learning rate, then resume or start again"
             )
         self.last_step = step
@@ -89,10 +73,6 @@ class Reporter:
             self.log(f"step {step}/{total if total is not None else '?'} {terms}".rstrip())
         if cancel_requested:
             raise JobCancelled(step)
-
-    def cancel_requested(self) -> bool:
-        """Whether the user asked to cancel (for long stretches of work between progress reports)."""
-        return storage.outputs.record_heartbeat(self._db, self.job_id)
 
     def log(self, message: str) -> None:
         """A line in the job's log.txt (the job process's stdout goes there)."""

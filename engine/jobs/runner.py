@@ -57,7 +57,7 @@ def run_job(db: storage.Database, job: storage.Job, reporter: Reporter) -> tuple
     """Run the job and return (final state, error sentence or None, extra columns to store)."""
     try:
         kind = kinds.get_kind(job.kind)
-        config = kinds.build_config(kind, job.config)
+        config = kinds.load_config(kind, job.config)  # validated at submit; its files are checked again
         start = reporter.resume_step()
         if start:
             # The steps after the checkpoint run again; keep the plot to the run that leads to the result.
