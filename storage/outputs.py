@@ -108,9 +108,13 @@ def list_artifacts(db: Database, job_id: str, kind: str | None = None) -> list[A
         return [artifact_from_row(row, db.layout) for row in session.scalars(query)]
 
 
-def metric_points(db: Database, job_id: str, names: list[str] | None = None) -> list[MetricPoint]:
-    """The job's metric points ordered by step (then name), optionally only the named metrics."""
+def metric_points(db: Database, job_id: str, names: list[str] | None = None,
+                  after_id: int | None = None) -> list[MetricPoint]:
+    """The job's metric points ordered by step (then name), optionally only the named metrics, and only
+    those stored after the point `after_id` (a page that polls asks for what is new, not for every point)."""
     query = select(MetricPointRow).where(MetricPointRow.job_id == job_id)
+    if after_id is not None:
+        query = query.where(MetricPointRow.id > after_id)
     if names:
         query = query.where(MetricPointRow.name.in_(list(names)))
     query = query.order_by(MetricPointRow.step, MetricPointRow.name, MetricPointRow.id)
