@@ -106,7 +106,7 @@ class WorkerSupervisor:
         return self
 
     def _watch(self) -> None:
-        from engine.jobs import health
+        import engine
 
         backoff, started = self.first_backoff_s, time.monotonic()
         while not self._stopping.wait(self.check_every_s):
@@ -118,7 +118,7 @@ class WorkerSupervisor:
             how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
             reason = f"the worker {how}; restarting in {backoff:g} s"
             print(f"DFD Studio: {reason} (its log: {self.data_dir / 'worker.log'})", file=sys.stderr, flush=True)
-            health.stopped(self.data_dir, reason, pid=self.worker.pid)
+            engine.worker_stopped(self.data_dir, reason, pid=self.worker.pid)
             if self._stopping.wait(backoff):
                 return
             backoff = min(self.max_backoff_s, backoff * 2)
