@@ -148,6 +148,7 @@ def test_a_job_process_gets_no_token_or_password(data_dir, tmp_path):
 
 
 def test_job_environment_keeps_ordinary_variables_and_drops_secrets():
-    kept = worker_module.job_environment({"PATH": "/bin", "HF_HOME": "/data/hf", "HF_TOKEN_PATH": "/t",
-                                          "GRADIO_AUTH": "a:b", "AWS_SECRET_ACCESS_KEY": "s", "CUDA_VISIBLE_DEVICES": "0"})
+    environ = {"PATH": "/bin", "HF_HOME": "/data/hf", "HF_TOKEN_PATH": "/t", "GRADIO_AUTH": "a:b",
+               "AWS_SECRET_ACCESS_KEY": "s", "CUDA_VISIBLE_DEVICES": "0"}
+    kept = worker_module.job_environment(environ)
     assert kept == {"PATH": "/bin", "HF_HOME": "/data/hf", "CUDA_VISIBLE_DEVICES": "0"}

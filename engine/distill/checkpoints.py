@@ -46,5 +46,7 @@ def read_checkpoint(folder: Path) -> dict:
     except pickle.UnpicklingError as error:
         found = re.search(r"GLOBAL ([\w.]+)", str(error))
         what = f" (it asks for {found.group(1)})" if found else ""
-        raise ValueError(f"the checkpoint {path} holds more than tensors and plain values{what}; DFD Studio "
-                         f"did not write it: delete {Path(folder).name} to resume from the checkpoint before it") from None
+        raise ValueError(
+            f"the checkpoint {path} holds more than tensors and plain values{what}; DFD Studio did not write it: "
+            f"delete {Path(folder).name} to resume from the checkpoint before it"
+        ) from None
