@@ -15,6 +15,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -82,6 +84,54 @@ def stop_worker(worker: subprocess.Popen | None, grace: float = 15.0) -> None:
         worker.wait()
 
 
+class WorkerSupervisor:
+    """Keeps one worker process running beside the studio: a worker that exits or is killed is started
+    again after a pause that doubles (first_backoff_s up to max_backoff_s) while it keeps dying, and goes
+    back to first_backoff_s once a worker has lived healthy_after_s. Why it died is recorded in worker.json,
+    which the Jobs tab shows (engine.worker_health)."""
+
+    def __init__(self, data_dir: Path, first_backoff_s: float = 2.0, max_backoff_s: float = 120.0,
+                 healthy_after_s: float = 60.0, check_every_s: float = 1.0):
+        self.data_dir = data_dir
+        self.first_backoff_s, self.max_backoff_s = first_backoff_s, max_backoff_s
+        self.healthy_after_s, self.check_every_s = healthy_after_s, check_every_s
+        self.worker: subprocess.Popen | None = None
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
+
+    def start(self) -> "WorkerSupervisor":
+        self.worker = start_worker(self.data_dir)
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        import engine
+
+        backoff, started = self.first_backoff_s, time.monotonic()
+        while not self._stopping.wait(self.check_every_s):
+            code = self.worker.poll()
+            if code is None:
+                if time.monotonic() - started > self.healthy_after_s:
+                    backoff = self.first_backoff_s
+                continue
+            how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+            reason = f"the worker {how}; restarting in {backoff:g} s"
+            print(f"DFD Studio: {reason} (its log: {self.data_dir / 'worker.log'})", file=sys.stderr, flush=True)
+            engine.worker_stopped(self.data_dir, reason, pid=self.worker.pid)
+            if self._stopping.wait(backoff):
+                return
+            backoff = min(self.max_backoff_s, backoff * 2)
+            self.worker, started = start_worker(self.data_dir), time.monotonic()
+            self.restarts += 1
+
+    def stop(self, grace: float = 15.0) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        stop_worker(self.worker, grace)
+
+
 def main(argv=None) -> None:
     use_persistent_storage()  # first: gradio and the engine import huggingface_hub below
     args = parse_args(argv)
@@ -97,7 +147,7 @@ def main(argv=None) -> None:
     public = is_public(args.host, args.share)
 
     engine.jobs.reconcile(data_dir)  # jobs left running by a previous server become interrupted (resumable)
-    worker = None if args.no_worker else start_worker(data_dir)
+    supervisor = None if args.no_worker else WorkerSupervisor(data_dir).start()
 
     def stop(*_):  # SIGTERM (a Space stopping, `kill`) ends like Ctrl-C: the worker is stopped too
         raise KeyboardInterrupt
@@ -110,7 +160,7 @@ def main(argv=None) -> None:
 
             janitor.start(data_dir)
         print(f"DFD Studio: data in {data_dir}, serving on http://{args.host}:{args.port}"
-              f"{'' if worker else ' (no worker: queued jobs wait)'}", flush=True)
+              f"{'' if supervisor else ' (no worker: queued jobs wait)'}", flush=True)
         waiting = int(os.environ.get("DFD_STUDIO_QUEUE_SIZE") or 64) if public else None  # requests waiting at once
         demo.queue(default_concurrency_limit=1, max_size=waiting).launch(
             server_name=args.host, server_port=args.port, share=args.share, **login, **launch_options(data_dir),
@@ -118,7 +168,8 @@ def main(argv=None) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        stop_worker(worker)
+        if supervisor is not None:
+            supervisor.stop()
 
 
 if __name__ == "__main__":

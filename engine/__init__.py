@@ -62,6 +62,8 @@ _API = {
     "world_of": "engine.generation.renderer:world_of",
     "samples_in_jobs": "engine.generation.renderer:samples_in_jobs",
     "accelerator_present": "engine.jobs.slot:accelerator_present",
+    "worker_health": "engine.jobs.health:worker_health",
+    "worker_stopped": "engine.jobs.health:stopped",
     # evaluation
     "clip_metrics": "engine.evaluation.clip_metrics:clip_metrics",
     "check_features": "engine.evaluation.settings:check_features",

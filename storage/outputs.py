@@ -13,7 +13,7 @@ from .db import Database
 from .errors import JobNotFound, JobNotRunning
 from .models import ArtifactRow, CheckpointRow, JobRow, MetricPointRow
 from .records import (
-    Artifact, Checkpoint, MetricPoint, artifact_from_row, checkpoint_from_row, metric_point_from_row, stored_path,
+    Artifact, Checkpoint, MetricPoint, artifact_from_row, checkpoint_from_row, stored_path,
 )
 from .states import RUNNING
 
@@ -108,14 +108,20 @@ def list_artifacts(db: Database, job_id: str, kind: str | None = None) -> list[A
         return [artifact_from_row(row, db.layout) for row in session.scalars(query)]
 
 
-def metric_points(db: Database, job_id: str, names: list[str] | None = None) -> list[MetricPoint]:
-    """The job's metric points ordered by step (then name), optionally only the named metrics."""
-    query = select(MetricPointRow).where(MetricPointRow.job_id == job_id)
+def metric_points(db: Database, job_id: str, names: list[str] | None = None,
+                  after_id: int | None = None) -> list[MetricPoint]:
+    """The job's metric points ordered by step (then name), optionally only the named metrics, and only
+    those stored after the point `after_id` (a page that polls asks for what is new, not for every point)."""
+    row = MetricPointRow
+    # Plain tuples, not ORM objects: a long run has some 200k points, and building rows costs ten times more.
+    query = select(row.job_id, row.step, row.name, row.value, row.time, row.id).where(row.job_id == job_id)
+    if after_id is not None:
+        query = query.where(row.id > after_id)
     if names:
-        query = query.where(MetricPointRow.name.in_(list(names)))
-    query = query.order_by(MetricPointRow.step, MetricPointRow.name, MetricPointRow.id)
+        query = query.where(row.name.in_(list(names)))
+    query = query.order_by(row.step, row.name, row.id)
     with db.read() as session:
-        return [metric_point_from_row(row) for row in session.scalars(query)]
+        return [MetricPoint(*values) for values in session.execute(query)]
 
 
 def forget_metrics_after(db: Database, job_id: str, step: int) -> int:

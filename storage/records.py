@@ -66,6 +66,7 @@ class MetricPoint:
     name: str
     value: float
     time: float
+    id: int = 0  # grows with every point stored: a reader asks for the points after the last id it holds
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def artifact_from_row(row: ArtifactRow, layout: DataDir) -> Artifact:
 
 
 def metric_point_from_row(row: MetricPointRow) -> MetricPoint:
-    return MetricPoint(row.job_id, row.step, row.name, row.value, row.time)
+    return MetricPoint(row.job_id, row.step, row.name, row.value, row.time, row.id)
 
 
 def event_from_row(row: JobEventRow) -> JobEvent:

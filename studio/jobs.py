@@ -1,7 +1,9 @@
 """The Jobs tab: a live table of jobs (a gr.Timer polls storage), and for the chosen job its progress and
-ETA, loss curves, latest preview videos, log tail, Cancel and Resume. Everything is read from storage on
-every tick, so the page shows the same after a reload or a server restart; the chosen job is remembered
-in the browser."""
+ETA, loss curves, latest preview videos, log tail, Cancel and Resume, and whether the worker is running.
+Everything is read from storage on every tick, so the page shows the same after a reload or a server restart;
+the chosen job is remembered in the browser. The loss curves are the exception to "everything": a page keeps
+the points it has and asks only for newer ones, and plots at most MAX_PLOTTED points per curve (a 25k-step
+run stores some 200k points)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import functools
 import html
 import json
 import math
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +20,7 @@ import gradio as gr
 import pandas as pd
 
 import engine.jobs as jobs_api
-from engine import RUN_YAML, ConfigError, build_distill_config, run_config_yaml
+from engine import RUN_YAML, ConfigError, build_distill_config, run_config_yaml, worker_health
 
 from .files import expose
 
@@ -27,6 +30,14 @@ NOT_PLOTTED = ("it_per_s", "eta_s")
 ACTIVE = ("queued", "running")  # what engine.jobs.cancel accepts
 RESUMABLE = ("interrupted", "cancelled", "failed")  # what engine.jobs.resume accepts
 PREVIEWS_SHOWN = 8
+MAX_PLOTTED = 2000  # points per curve: a plot is no clearer with more, and each one costs every viewer
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")  # with < > & as entities: no link, image, emphasis or tag
+
+
+def plain(text) -> str:
+    """Text shown as it is in a Markdown component: no link, image, emphasis or HTML made of a prompt (an
+    image link in a prompt would otherwise be fetched by every viewer's browser)."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
 
 
 def duration(seconds: float | None) -> str:
@@ -106,24 +117,84 @@ class Detail:
     can_cancel: bool
     can_resume: bool
     signature: tuple  # changes when the plots or videos would
+    held: dict | None = None  # the curves, for the next refresh to extend (see `curves`)
 
 
 EMPTY = pd.DataFrame({"step": [], "value": [], "name": []})
 
 
-def detail(data_dir: Path, public_dir: Path, job_id: str | None) -> Detail:
-    """Everything the page shows about one job (preview videos are exposed in the public folder)."""
+def downsample(points: list[tuple[int, float]], limit: int = MAX_PLOTTED) -> list[tuple[int, float]]:
+    """At most `limit` (+1) of a curve's (step, value) points, in step order: the steps are cut into limit/2
+    equal ranges and each keeps its lowest and highest value (a spike stays visible), and the last point
+    stays. Downsampling a downsampled curve with new points after it keeps the same guarantees."""
+    if len(points) <= limit:
+        return points
+    first, last = points[0][0], points[-1][0]
+    buckets = max(1, limit // 2)
+    width = (last - first) / buckets or 1
+    kept: list[tuple[int, float]] = []
+    bucket: list[tuple[int, float]] = []
+    current = 0
+    for point in points[:-1]:
+        index = min(buckets - 1, int((point[0] - first) / width))
+        if index != current and bucket:
+            kept.extend(_extremes(bucket))
+            bucket = []
+        current = index
+        bucket.append(point)
+    kept.extend(_extremes(bucket))
+    kept.append(points[-1])
+    return kept
+
+
+def _extremes(bucket: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    if len(bucket) <= 2:
+        return bucket
+    low, high = min(bucket, key=lambda p: p[1]), max(bucket, key=lambda p: p[1])
+    return sorted({low, high})
+
+
+def curves(data_dir: Path, job, held: dict | None) -> dict:
+    """The job's curves to plot, {"key", "after", "series": {name: [(step, value), ...]}}: what `held`
+    already has (for this run of this job) plus the points stored since, each curve downsampled."""
+    key = [job.id, job.started_at]  # a resumed job starts again and drops the points after its checkpoint
+    if not isinstance(held, dict) or held.get("key") != key:
+        held = {"key": key, "after": None, "series": {}}
+    new = jobs_api.metrics(data_dir, job.id, after_id=held["after"])
+    if not new:
+        return held
+    series = {name: list(points) for name, points in held["series"].items()}
+    grown = set()
+    for point in new:
+        if point.name not in NOT_PLOTTED:
+            series.setdefault(point.name, []).append((point.step, point.value))
+            grown.add(point.name)
+    for name in grown:
+        points = series[name]
+        if any(a[0] > b[0] for a, b in zip(points, points[1:])):
+            points.sort(key=lambda p: p[0])
+        series[name] = downsample(points)
+    return {"key": key, "after": max(point.id for point in new), "series": series}
+
+
+def _frame(series: dict, names) -> pd.DataFrame:
+    rows = [(step, value, name) for name in names for step, value in series.get(name, [])]
+    return pd.DataFrame(rows, columns=["step", "value", "name"]) if rows else EMPTY
+
+
+def detail(data_dir: Path, public_dir: Path, job_id: str | None, held: dict | None = None) -> Detail:
+    """Everything the page shows about one job (preview videos are exposed in the public folder); `held`:
+    the curves the page already has (see `curves`), so that only newer metric points are read."""
     if not job_id:
         return Detail("Pick a job above.", EMPTY, EMPTY, [], "", False, False, ())
     try:
         job = jobs_api.get(data_dir, job_id)
     except jobs_api.JobNotFound:
-        return Detail(f"No job {job_id} in this data folder.", EMPTY, EMPTY, [], "", False, False, ())
-    points = jobs_api.metrics(data_dir, job_id)
-    frame = pd.DataFrame([(p.step, p.value, p.name) for p in points if p.name not in NOT_PLOTTED],
-                         columns=["step", "value", "name"])
-    losses = frame[frame.name.isin(LOSS_NAMES)] if not frame.empty else EMPTY
-    diagnostics = frame[~frame.name.isin(LOSS_NAMES)] if not frame.empty else EMPTY
+        return Detail(f"No job {plain(job_id)} in this data folder.", EMPTY, EMPTY, [], "", False, False, ())
+    held = curves(data_dir, job, held)
+    series = held["series"]
+    losses = _frame(series, [name for name in LOSS_NAMES if name in series])
+    diagnostics = _frame(series, sorted(name for name in series if name not in LOSS_NAMES))
     videos = jobs_api.artifacts(data_dir, job_id, "video")[-PREVIEWS_SHOWN:]
     shown = []
     for artifact in videos:
@@ -132,8 +203,8 @@ def detail(data_dir: Path, public_dir: Path, job_id: str | None) -> Detail:
             shown.append((str(public), artifact.label or artifact.path.name))
     header = _header(job)
     log = jobs_api.log_tail(data_dir, job_id, lines=40)
-    signature = (job.id, job.state, job.step, len(points), tuple(p for p, _ in shown))
-    return Detail(header, losses, diagnostics, shown, log, *allowed_actions(job), signature)
+    signature = (job.id, job.state, job.step, held["after"], tuple(p for p, _ in shown))
+    return Detail(header, losses, diagnostics, shown, log, *allowed_actions(job), signature, held)
 
 
 def run_config(data_dir: Path, public_dir: Path, job_id: str | None) -> str | None:
@@ -177,7 +248,7 @@ def button_states(d: Detail) -> tuple[dict, dict]:
 
 
 def _header(job) -> str:
-    lines = [f"### {job.id} · {describe(job)}",
+    lines = [f"### {job.id} · {plain(describe(job))}",
              f"**{job.state}**{' (cancel requested)' if job.cancel_requested and job.state == 'running' else ''} · "
              f"step {job.step}/{job.total if job.total is not None else '?'} · {round(100 * fraction(job))}% · ETA {eta(job)}"]
     rate = job.loss_terms.get("it_per_s")
@@ -187,7 +258,7 @@ def _header(job) -> str:
         end = job.finished_at or time.time()
         lines[-1] += f" · ran {duration(end - job.started_at)}"
     if job.error:
-        lines.append(f"> {html.escape(job.error)}")
+        lines.append(f"> {plain(job.error)}")
     if job.parent_id:
         lines.append(f"Started from job `{job.parent_id}`.")
     data = data_line(Path(job.dir)) if job.dir else None
@@ -252,6 +323,7 @@ CSS = """
 
 def build(data_dir: Path, public_dir: Path):
     timer = gr.Timer(POLL_SECONDS)
+    health = gr.Markdown(elem_id="worker-health")
     remembered = gr.BrowserState(None, storage_key="dfd-studio-selected-job")
     table = gr.HTML(elem_id="jobs-table")
     picker = gr.Dropdown(label="Job", choices=[], elem_id="job-picker", allow_custom_value=True,
@@ -270,13 +342,14 @@ def build(data_dir: Path, public_dir: Path):
     config_file = gr.File(label="Download config (run.yaml)", interactive=False, elem_id="job-config",
                           visible=False)
     log = gr.Code(label="Log (last 40 lines)", language=None, lines=12, interactive=False, elem_id="job-log")
-    signature = gr.State(())
+    shown = gr.State(())  # (signature, curves) of what this page shows
 
-    def refresh(selected, remembered_id, last_signature):
+    def refresh(selected, remembered_id, last_shown):
         jobs = jobs_api.list_jobs(data_dir, limit=50)
         ids = [job.id for job in jobs]
         chosen = selected if selected in ids else remembered_id if remembered_id in ids else (ids[0] if ids else None)
-        d = detail(data_dir, public_dir, chosen)
+        last_signature, held = last_shown if len(last_shown or ()) == 2 else ((), None)
+        d = detail(data_dir, public_dir, chosen, held)
         changed = d.signature != last_signature
         return (
             table_html(jobs),
@@ -288,14 +361,15 @@ def build(data_dir: Path, public_dir: Path):
             d.videos if changed else gr.skip(),
             _config_update(run_config(data_dir, public_dir, chosen)) if changed else gr.skip(),
             d.log,
-            d.signature,
+            (d.signature, d.held),
+            plain(worker_health(data_dir).line()),
         )
 
     outputs = [table, picker, header, cancel_button, resume_button, losses, diagnostics, previews, config_file, log,
-               signature]
-    timer.tick(refresh, [picker, remembered, signature], outputs, show_progress="hidden", api_visibility="private")
+               shown, health]
+    timer.tick(refresh, [picker, remembered, shown], outputs, show_progress="hidden", api_visibility="private")
     picker.input(lambda job_id: job_id, [picker], [remembered], api_visibility="private").then(
-        refresh, [picker, remembered, signature], outputs, show_progress="hidden", api_visibility="private")
+        refresh, [picker, remembered, shown], outputs, show_progress="hidden", api_visibility="private")
     def act(do, job_id):  # the message, and the buttons as the job's new state allows at once
         message = do(data_dir, job_id)
         return (message, *button_states(detail(data_dir, public_dir, job_id)))
@@ -303,5 +377,5 @@ def build(data_dir: Path, public_dir: Path):
     for button, do in ((cancel_button, cancel), (resume_button, resume)):
         button.click(functools.partial(act, do), [picker], [action, cancel_button, resume_button],
                      api_visibility="private")
-    return {"refresh": refresh, "inputs": [picker, remembered, signature], "outputs": outputs, "picker": picker,
+    return {"refresh": refresh, "inputs": [picker, remembered, shown], "outputs": outputs, "picker": picker,
             "remembered": remembered, "act": act, "cancel": cancel_button, "resume": resume_button}

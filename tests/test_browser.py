@@ -181,6 +181,7 @@ def test_a_short_dmd2_job_is_launched_watched_and_finishes(page, server, shots):
     page.locator("#job-previews video, #job-previews img").first.wait_for(state="attached", timeout=30_000)
     page.locator("#job-losses").wait_for(state="visible", timeout=30_000)
     assert "100%" in page.locator("#job-header").inner_text()
+    assert page.locator("#worker-health").inner_text().startswith("worker: running (pid ")  # app.py's worker
     screenshot(page, shots / "jobs.png")
 
 

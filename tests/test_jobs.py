@@ -304,6 +304,21 @@ def test_disk_full_while_saving_fails_the_job_with_the_previous_checkpoint_intac
     assert api.resume(data_dir, job.id).state == "queued"
 
 
+def test_disk_full_in_torch_save_is_told_as_disk_full_not_as_a_crash(data_dir):
+    """torch.save reports a full disk as RuntimeError ("unexpected pos", "file write failed"), not OSError."""
+    env = {**ENV, "DFD_STUDIO_EXTRA_KINDS": "tests.jobkinds_for_tests,tests.jobkinds_torch_save"}
+    import tests.jobkinds_torch_save  # noqa: F401  (registers torch_saver here, for submit)
+
+    job = api.submit(data_dir, "torch_saver", {"steps": 4, "full_at_step": 3})
+    worker = subprocess.run([sys.executable, "-m", "engine.cli.jobs", "worker", "--data-dir", str(data_dir),
+                             "--poll", "0.1", "--exit-when-idle"], cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=120)
+    failed = api.get(data_dir, job.id)
+    assert (failed.state, failed.error) == (
+        "failed", "disk full while saving the checkpoint at step 3; free space and resume"), worker.stderr
+    assert failed.step == 2 and [c.step for c in api.checkpoints(data_dir, job.id)] == [1, 2]
+
+
 def test_two_workers_run_one_accelerator_job_at_a_time(data_dir, start_worker):
     jobs = [api.submit(data_dir, "counter", {**FAST_COUNTER, "step_seconds": 0.05}) for _ in range(3)]
     workers = [start_worker("--exit-when-idle"), start_worker("--exit-when-idle")]
@@ -332,3 +347,47 @@ def test_rows_queued_before_the_grouping_load_as_the_job_process_loads_them(tmp_
               for job in api.list_jobs(tmp_path / "studio_data")}
     assert (type(loaded["distill"]), type(loaded["sample"])) == (DistillConfig, SampleConfig)
     assert (loaded["distill"].method, loaded["distill"].steps, loaded["sample"].steps) == ("dmd2", 10, 4)
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_with_what_to_do(tmp_path):
+    import torch
+
+    from engine.distill.checkpoints import read_checkpoint, write_checkpoint
+
+    good = write_checkpoint(tmp_path, 3, {"step": 3, "opt": {"state": {0: {"exp_avg": torch.ones(2)}}},
+                                          "gen": torch.Generator().get_state(), "coin": {"state": {"inc": 2**100}}})
+    assert read_checkpoint(good)["coin"]["state"]["inc"] == 2**100  # what the trainer stores loads weights-only
+
+    planted = tmp_path / "checkpoints" / "step-0000004"
+    planted.mkdir()
+    torch.save({"step": 4, "payload": Planted()}, planted / "state.pt")
+    with pytest.raises(ValueError, match=r"holds more than tensors and plain values \(it asks for .*system\); "
+                                         r"DFD Studio did not write it: delete step-0000004"):
+        read_checkpoint(planted)
+    assert not (tmp_path / "ran").exists()
+
+
+class Planted:
+    def __reduce__(self):
+        return os.system, ("touch ran",)
+
+
+def test_written_files_land_together_or_not_at_all(tmp_path):
+    from engine.models.folders import written_files
+
+    student = tmp_path / "lora"
+    student.mkdir()
+    (student / "adapter.safetensors").write_bytes(b"old weights")
+    (student / "checkpoints").mkdir()  # what else the folder holds stays
+    with pytest.raises(OSError):
+        with written_files(student, last=("adapter.safetensors",)) as tmp:
+            (tmp / "adapter.safetensors").write_bytes(b"new wei")
+            raise OSError(28, "No space left on device")
+    assert (student / "adapter.safetensors").read_bytes() == b"old weights"
+    assert sorted(p.name for p in student.iterdir()) == ["adapter.safetensors", "checkpoints"]
+
+    with written_files(student, last=("adapter.safetensors",)) as tmp:
+        (tmp / "adapter.safetensors").write_bytes(b"new weights")
+        (tmp / "lora_config.json").write_text("{}")
+    assert (student / "adapter.safetensors").read_bytes() == b"new weights"
+    assert sorted(p.name for p in student.iterdir()) == ["adapter.safetensors", "checkpoints", "lora_config.json"]

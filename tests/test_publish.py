@@ -344,3 +344,23 @@ def test_publish_command_says_in_one_line_which_token_is_missing_or_refused(monk
     assert "--repo: the repo id 'not a repo' must look like" in capsys.readouterr().err
     assert main(["publish", "--lora", str(tmp_path), "--repo", "me/x", "--token", TOKEN]) == 2
     assert "no pytorch_lora_weights.safetensors there" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("base, published", [
+    ("/srv/dfd/models/my-wan", "my-wan"),
+    ("/data/.huggingface/hub/models--Wan-AI--Wan2.1-T2V-1.3B-Diffusers/snapshots/0123abc",
+     "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"),
+    ("Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"),
+    ("shapes-tiny", "shapes-tiny"),
+])
+def test_a_published_student_never_names_its_base_by_a_server_path(tmp_path, student_dir, base, published):
+    config = json.loads((student_dir / "lora_config.json").read_text())
+    (student_dir / "lora_config.json").write_text(json.dumps({**config, "base": base}))
+    card = publish.model_card(card_info(base=base))
+    folder = publish.stage_folder(student_dir, tmp_path / "staged", card)
+
+    staged = json.loads((folder / "lora_config.json").read_text())
+    assert staged == {**config, "base": published}
+    assert json.loads((student_dir / "lora_config.json").read_text())["base"] == base  # the student's own stays
+    if base.startswith("/"):
+        assert "/srv/" not in card and "/data/" not in card and f"`{published}`" in card

@@ -331,3 +331,19 @@ def test_storage_imports_neither_torch_nor_gradio_nor_our_other_packages():
     result = subprocess.run([sys.executable, "-c", check], env=ENV, cwd=REPO, capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_metric_points_after_an_id_are_only_those_stored_since(db):
+    job = job_rows.create_job(db, "sample", {})
+    job_rows.claim_next(db)
+    for step in (1, 2):
+        outputs.record_progress(db, job.id, step, 5, {"loss_student": 1.0 / step, "loss_fake": 0.5})
+    held = outputs.metric_points(db, job.id)
+    last = max(point.id for point in held)
+    assert outputs.metric_points(db, job.id, after_id=last) == []
+
+    outputs.record_progress(db, job.id, 3, 5, {"loss_student": 0.3, "loss_fake": 0.4})
+    new = outputs.metric_points(db, job.id, after_id=last)
+    assert [(p.step, p.name, p.value) for p in new] == [(3, "loss_fake", 0.4), (3, "loss_student", 0.3)]
+    assert all(p.id > last for p in new)
+    assert [p.step for p in outputs.metric_points(db, job.id, ["loss_fake"], after_id=0)] == [1, 2, 3]

@@ -154,3 +154,66 @@ def test_a_queued_job_offers_its_stored_config_as_yaml(data_dir):
     assert (loaded.steps, loaded.batch_size, loaded.student_update_freq) == (3, 2, 1)
     assert jobs.run_config(data_dir, public_folder(data_dir), None) is None
     assert jobs.run_config(data_dir, public_folder(data_dir), "j-nosuchjob") is None
+
+
+def test_a_prompt_in_the_header_is_shown_as_text_not_as_markdown_or_html(data_dir):
+    from markdown_it import MarkdownIt
+
+    prompt = "a cat ![x](http://beacon.example/p.png) <img src=http://beacon.example/q.png> [link](http://x) **bold**"
+    job = jobs_api.submit(data_dir, "sample", {"prompt": prompt, "seeds": [1]})
+    header = jobs.detail(data_dir, public_folder(data_dir), job.id).header
+
+    rendered = MarkdownIt("commonmark").render(header)  # what the page's Markdown component makes of it
+    assert "<img" not in rendered and "<a " not in rendered and "<strong>bold" not in rendered
+    assert "![x](http://beacon.example/p.png)" in rendered.replace("&lt;", "<")  # the text itself is all there
+
+
+def test_downsampled_curves_keep_at_most_2000_points_with_spikes_first_and_last():
+    points = [(step, 1.0 / step) for step in range(1, 200_001)]
+    points[123_456] = (123_457, 50.0)  # one spike
+    kept = jobs.downsample(points)
+    assert len(kept) <= jobs.MAX_PLOTTED + 1
+    assert kept[0] == points[0] and kept[-1] == points[-1] and (123_457, 50.0) in kept
+    assert [s for s, _ in kept] == sorted(s for s, _ in kept)
+    again = jobs.downsample(kept + [(200_001 + i, 0.0) for i in range(100)])  # a later tick's new points
+    assert len(again) <= jobs.MAX_PLOTTED + 1 and (123_457, 50.0) in again and again[-1] == (200_100, 0.0)
+    assert jobs.downsample(points[:10]) == points[:10]
+
+
+def test_each_refresh_reads_only_the_metric_points_stored_since_the_last(data_dir, monkeypatch):
+    job_id = _running_job_with_progress(data_dir)
+    with gr.Blocks():
+        ui = jobs.build(data_dir, public_folder(data_dir))
+    asked = []
+    real_metrics = jobs_api.metrics
+
+    def metrics(*args, **kwargs):  # the storage read the page makes, counted
+        found = real_metrics(*args, **kwargs)
+        asked.append((kwargs.get("after_id"), len(found)))
+        return found
+
+    monkeypatch.setattr(jobs_api, "metrics", metrics)
+    first = ui["refresh"](job_id, None, ())
+    assert asked == [(None, 15)]  # 3 steps x 5 terms, the first time
+    db = storage.open_database(data_dir)
+    storage.outputs.record_progress(db, job_id, 4, 5, {"loss_student": 0.2, "loss_fake": 0.4, "real_gap": 0.4})
+    second = ui["refresh"](job_id, None, first[-2])
+    assert asked[-1][1] == 3 and asked[-1][0] is not None  # only the new step's points
+    losses = second[5]["value"]
+    assert list(losses[losses.name == "loss_student"].step) == [1, 2, 3, 4]
+    third = ui["refresh"](job_id, None, second[-2])
+    assert asked[-1][1] == 0 and third[5] == gr.skip()  # nothing new: the plots are not sent again
+
+
+def test_the_jobs_tab_says_whether_the_worker_runs(data_dir):
+    from engine.jobs import health
+
+    jobs_api.submit(data_dir, "distill", {"steps": 5})
+    with gr.Blocks():
+        ui = jobs.build(data_dir, public_folder(data_dir))
+    assert ui["refresh"](None, None, ())[-1] == "worker: not started (queued jobs wait)"
+    health.beat(data_dir, started_at=1.0)  # this process stands in for a worker that beats
+    assert ui["refresh"](None, None, ())[-1].startswith("worker: running (pid ")
+    health.stopped(data_dir, "OperationalError: database is locked")
+    line = ui["refresh"](None, None, ())[-1]
+    assert line.startswith("worker: stopped since ") and "(OperationalError: database is locked)" in line

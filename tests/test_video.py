@@ -47,3 +47,48 @@ def test_a_failed_write_leaves_the_previous_file_intact(tmp_path):
     with pytest.raises(VideoError):
         write_mp4(path, clips[0][:, :63])
     assert path.read_bytes() == before
+
+
+@pytest.fixture
+def beacon():
+    """A local HTTP server that records every request: where a video file that names a URL would call."""
+    import http.server
+    import threading
+
+    calls = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            calls.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", calls
+    server.shutdown()
+    server.server_close()
+
+
+def _playlist(path, url):
+    """An HLS playlist saved as .mp4: ffmpeg goes by the content, and would fetch the segment it names."""
+    path.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\n{url}/segment.ts\n#EXT-X-ENDLIST\n")
+    return path
+
+
+def test_a_video_file_that_names_a_url_is_refused_without_any_request(tmp_path, beacon):
+    """ffmpeg's own default already keeps a playlist read from a file off the network; the readers' explicit
+    `-protocol_whitelist file` keeps it so whatever the ffmpeg build, and this checks the outcome."""
+    from engine.distill.video_windows import VideoReadError, probe
+
+    url, calls = beacon
+    clip = _playlist(tmp_path / "clip.mp4", url)
+    with pytest.raises(VideoError, match="could not decode"):
+        read_mp4(clip)
+    with pytest.raises(VideoReadError):
+        probe(clip, source_fps=16)
+    assert calls == []
+

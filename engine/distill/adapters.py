@@ -20,6 +20,7 @@ from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 
+from ..models.folders import written_files
 from ..models.lora import LoraMismatch, activate
 from ..models.students import COMFY_FILE, LORA_FILE
 
@@ -101,18 +102,19 @@ def save_student_lora(adapters: Adapters, out: Path, extra: dict | None = None) 
     ComfyUI-style export beside it."""
     from diffusers import WanPipeline
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     state = adapters.state_dict(STUDENT)
-    WanPipeline.save_lora_weights(
-        out, transformer_lora_layers=state, weight_name=LORA_FILE,
-        transformer_lora_adapter_metadata=_metadata(adapters.config),
-    )
-    save_file(to_comfyui(state, adapters.config.lora_alpha), out / COMFY_FILE)
-    save_file(adapters.state_dict(FAKE), out / FAKE_FILE)
-    (out / "lora_config.json").write_text(json.dumps({"rank": adapters.rank, "alpha": adapters.config.lora_alpha,
-                                                      "target_modules": TARGET_MODULES, **(extra or {})}, indent=2))
-    return out
+    # All files land at once, the diffusers file (what makes a folder a student) last: a crash or a full disk
+    # while saving leaves no half-written LoRA where a finished one is expected.
+    with written_files(out, last=(LORA_FILE,)) as tmp:
+        WanPipeline.save_lora_weights(
+            tmp, transformer_lora_layers=state, weight_name=LORA_FILE,
+            transformer_lora_adapter_metadata=_metadata(adapters.config),
+        )
+        save_file(to_comfyui(state, adapters.config.lora_alpha), tmp / COMFY_FILE)
+        save_file(adapters.state_dict(FAKE), tmp / FAKE_FILE)
+        (tmp / "lora_config.json").write_text(json.dumps({"rank": adapters.rank, "alpha": adapters.config.lora_alpha,
+                                                          "target_modules": TARGET_MODULES, **(extra or {})}, indent=2))
+    return Path(out)
 
 
 def _metadata(config: LoraConfig) -> dict:

@@ -24,7 +24,7 @@ from . import losses
 from ..config.distill import DistillConfig
 from ..config.files import write_run_config
 from .data import load_data
-from .checkpoints import latest_checkpoint, write_checkpoint
+from .checkpoints import latest_checkpoint, read_checkpoint, write_checkpoint
 from .distributed import ProcessGroup
 from .tracking import Tracking, tracker_of
 from .previews import preview_condition
@@ -369,7 +369,7 @@ class Distiller:
         latest = latest_checkpoint(self.out)
         if latest is None:
             return None
-        state = torch.load(latest / "state.pt", weights_only=False)
+        state = read_checkpoint(latest)
         self.adapters.load_state_dict(STUDENT, state["student"])
         self.adapters.load_state_dict(FAKE, state["fake"])
         self.adapters.use(STUDENT)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..media.video import READ_LOCAL_ONLY
+
 
 class VideoReadError(ValueError):
     """A file that is not a readable video; the message is one line saying why."""
@@ -104,7 +106,7 @@ def _open(path: Path, source_fps: float | None):
     if path.stat().st_size == 0:
         raise VideoReadError("empty file (0 bytes)")
     try:
-        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24", input_params=list(READ_LOCAL_ONLY))
         meta = next(reader)
     except (OSError, RuntimeError, StopIteration) as err:
         raise _unreadable(err) from None

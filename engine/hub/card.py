@@ -76,6 +76,20 @@ def hub_id_of(base: str) -> str | None:
     return None
 
 
+def public_base(base: str) -> str:
+    """How a student's base is named in what is published (the card, lora_config.json): a built-in name or a
+    hub id as it is, a hub cache snapshot as the id it came from, any other folder by its own name only: a
+    server's absolute path says nothing to a reader and tells everyone how the server's disk is laid out."""
+    base = (base or "").strip()
+    if base in BUILTIN_MODELS:
+        return base
+    hub_id = hub_id_of(base)
+    if hub_id:
+        return hub_id
+    parts = [part for part in re.split(r"[/\\]", base) if part]
+    return parts[-1] if parts else base
+
+
 def run_folder(lora_dir: str | Path) -> Path:
     """The folder of the run that made a student: the student's own folder (`distill --out`), or for a
     studio job's student (jobs/<id>/lora) the job folder above it, which holds the run's config and
@@ -196,7 +210,7 @@ def _ordinal(n: int) -> str:
 def _training_rows(info: CardInfo) -> list[str]:
     freq = info.student_update_freq or info.settings.get("student_update_freq")
     p = info.data_forcing_prob if info.data_forcing_prob is not None else info.settings.get("data_forcing_prob")
-    rows = [f"| base (teacher) | `{info.base}` |", f"| method | {method_name(info.method)} |",
+    rows = [f"| base (teacher) | `{public_base(info.base)}` |", f"| method | {method_name(info.method)} |",
             f"| training steps | {info.steps if info.steps is not None else 'unknown'} |"]
     if info.steps is not None and freq:
         student = info.steps // int(freq)
@@ -291,7 +305,8 @@ def usage(info: CardInfo, base_hub_id: str | None) -> list[str]:
         lines += [f"The base is `{info.base}`, the built-in base of DFD Studio (`engine/assets/{info.base}` in its "
                   "repository), not a Hub model: run this in DFD Studio's folder.", ""]
     elif not base_hub_id:
-        lines += [f"The base `{info.base}` is a local folder, not a Hub model: give `from_pretrained` that folder.", ""]
+        lines += [f"The base `{public_base(info.base)}` is a local folder, not a Hub model: give `from_pretrained` "
+                  "that folder.", ""]
     i2v = info.task == "i2v"
     if i2v:
         lines += ["This is an **image-to-video** LoRA: it loads on the image-to-video base in "
@@ -358,7 +373,7 @@ def model_card(info: CardInfo) -> str:
     steps = len(info.t_list) - 1 if info.t_list else 4
     name = info.repo_id.split("/")[-1]
     base_said = (f"the built-in `{info.base}` of DFD Studio" if info.base in BUILTIN_MODELS
-                 else f"`{base_hub_id or info.base}`")
+                 else f"`{base_hub_id or public_base(info.base)}`")
     lines = [
         f"# {name}", "",
         f"A {steps}-step {'causal (autoregressive) ' if info.causal is not None else ''}{_kind(info)} student LoRA "

@@ -8,13 +8,14 @@ message the Hub client raises (`redact`).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import zipfile
 from pathlib import Path
 
 from ..models.students import COMFY_FILE, LORA_FILE
-from .card import CardInfo, hub_id_of, method_name, model_card, training_previews, training_record
+from .card import CardInfo, hub_id_of, method_name, model_card, public_base, training_previews, training_record
 from .weights import DTYPES, check_dtype, convert_weights
 
 __all__ = ["CardInfo", "COMFY_FILE", "DTYPES", "LICENSES", "LORA_FILE", "STUDENT_FILES", "check_repo_id", "export_zip",
@@ -40,6 +41,7 @@ def stage_folder(lora_dir: str | Path, out_dir: str | Path, card: str,
     for name in STUDENT_FILES:
         if (lora_dir / name).is_file():
             shutil.copyfile(lora_dir / name, tmp / name)
+    _publish_base(tmp / "lora_config.json")
     for name in (LORA_FILE, COMFY_FILE):
         if dtype != "fp32" and (tmp / name).is_file():
             convert_weights(tmp / name, dtype)
@@ -51,6 +53,17 @@ def stage_folder(lora_dir: str | Path, out_dir: str | Path, card: str,
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(tmp, out_dir)
     return out_dir
+
+
+def _publish_base(config: Path) -> None:
+    """The staged lora_config.json names its base as `public_base` does, never by a path on this server."""
+    try:
+        settings = json.loads(config.read_text())
+    except (OSError, ValueError):
+        return
+    if isinstance(settings, dict) and isinstance(settings.get("base"), str):
+        settings["base"] = public_base(settings["base"])
+        config.write_text(json.dumps(settings, indent=2))
 
 
 def export_zip(folder: str | Path, zip_path: str | Path) -> Path:

@@ -76,11 +76,13 @@ def checkpoints(data_dir: DataDirArg, job_id: str) -> list[Checkpoint]:
     return storage.outputs.list_checkpoints(db, job_id)
 
 
-def metrics(data_dir: DataDirArg, job_id: str, names: list[str] | None = None) -> list[MetricPoint]:
-    """The job's metric points (loss terms per step), ordered by step, optionally only the named ones."""
+def metrics(data_dir: DataDirArg, job_id: str, names: list[str] | None = None,
+            after_id: int | None = None) -> list[MetricPoint]:
+    """The job's metric points (loss terms per step), ordered by step, optionally only the named ones and
+    only those stored after the point with id `after_id` (each point has an id that grows as they are stored)."""
     db = storage.open_database(data_dir)
     storage.jobs.get_job(db, job_id)
-    return storage.outputs.metric_points(db, job_id, names)
+    return storage.outputs.metric_points(db, job_id, names, after_id)
 
 
 def events(data_dir: DataDirArg, job_id: str) -> list[JobEvent]:

@@ -49,6 +49,21 @@ def _inside_database_call(frame) -> bool:
     return False
 
 
+# How torch.save says the disk filled: its stream writer raises RuntimeError, not OSError(ENOSPC).
+_DISK_FULL_WORDS = ("no space left on device", "file write failed", "unexpected pos")
+
+
+def _is_disk_full(error: BaseException) -> bool:
+    """ENOSPC, or torch.save's RuntimeError for a short write (its message, or the OSError it was raised from)."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            return True
+        if isinstance(error, (OSError, RuntimeError)) and any(w in str(error).lower() for w in _DISK_FULL_WORDS):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def _is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, MemoryError) or "out of memory" in str(error).lower()
 
@@ -75,8 +90,8 @@ def run_job(db: storage.Database, job: storage.Job, reporter: Reporter) -> tuple
         raise  # not ours to record: main() stops quietly
     except JobFailed as failure:
         return FAILED, str(failure), {}
-    except OSError as error:
-        if error.errno != errno.ENOSPC:
+    except (OSError, RuntimeError) as error:
+        if not _is_disk_full(error):
             return FAILED, _crash_sentence(error, reporter.last_step), {}
         # The kind saves atomically, so the previous checkpoint is intact; the job's step goes back to it.
         resume_from = reporter.resume_step()

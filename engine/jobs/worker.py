@@ -7,28 +7,52 @@ Per job: claim it atomically, take the accelerator slot if it needs one, start
 log.txt, record its pid, then watch it: a cancel request that the job does not honour in time gets SIGTERM
 and then SIGKILL; a process that dies without reporting (killed, out of memory) leaves the job
 `interrupted` with the reason. At start and every little while, rows left `running` by dead processes
-are reconciled to `interrupted`."""
+are reconciled to `interrupted`.
+
+An exception in the loop itself (a locked database, a full disk) does not end the worker: it is logged with
+its reason, recorded in worker.json (engine/jobs/health.py), and the loop goes on after a pause that doubles
+up to BACKOFF_MAX_S. Job processes get the worker's environment less its secrets (`job_environment`)."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 import storage
 from storage.states import CANCELLED, FAILED, INTERRUPTED, RUNNING
 
-from . import kinds
+from . import health, kinds
 from .slot import AcceleratorSlot, accelerator_present
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the engine package
 WATCH_EVERY_S = 0.25
 RECONCILE_EVERY_S = 10.0
+BACKOFF_FIRST_S = 1.0
+BACKOFF_MAX_S = 60.0
+
+# Variables a job process never sees: the Hub token and the studio's logins. A job reads public weights only;
+# a token in its environment would be readable by any code a job runs (a custom base's remote code, a data
+# loader) and printable into a log that visitors may read.
+SECRET_NAMES = {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_TOKEN", "HF_API_TOKEN", "DFD_STUDIO_PASSWORD",
+                "DFD_STUDIO_AUTH", "GRADIO_AUTH", "OAUTH_CLIENT_SECRET", "WANDB_API_KEY", "AWS_SECRET_ACCESS_KEY",
+                "AWS_SESSION_TOKEN", "GITHUB_TOKEN", "GH_TOKEN"}
+SECRET_PATTERN = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL", re.IGNORECASE)
+
+
+def job_environment(environ=None) -> dict[str, str]:
+    """The environment a job process runs with: the worker's, less SECRET_NAMES and any name matching
+    SECRET_PATTERN (HF_TOKEN_PATH and the like go too: a path to a token is as good as the token)."""
+    environ = os.environ if environ is None else environ
+    return {name: value for name, value in environ.items()
+            if name not in SECRET_NAMES and not SECRET_PATTERN.search(name)}
 
 
 @dataclass
@@ -52,6 +76,9 @@ class Worker:
         self.stopping = stopping or threading.Event()
         self._out = out
         self._last_reconcile = 0.0
+        self._started_at = time.time()
+        self._last_beat = 0.0
+        self._backoff_s = BACKOFF_FIRST_S
 
     def say(self, message: str) -> None:
         print(f"[worker {os.getpid()}] {message}", file=self._out, flush=True)
@@ -63,6 +90,21 @@ class Worker:
             needs_accelerator = True  # unknown kind: its process will fail it; do not let it run beside a GPU job
         return needs_accelerator or not self.has_accelerator
 
+    def beat(self, error: str | None = None) -> None:
+        if error is not None or time.monotonic() - self._last_beat >= health.BEAT_EVERY_S:
+            self._last_beat = time.monotonic()
+            health.beat(self.db.layout.root, self._started_at, error)
+
+    def survive(self, error: Exception) -> None:
+        """Log why one pass of the loop failed, record it for the Jobs tab, and wait before the next pass
+        (doubling the wait up to BACKOFF_MAX_S while the failure repeats)."""
+        reason = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+        self.say(f"the loop failed ({reason}); trying again in {self._backoff_s:g} s")
+        traceback.print_exc(file=self._out)
+        self.beat(error=reason)
+        self.stopping.wait(self._backoff_s)
+        self._backoff_s = min(BACKOFF_MAX_S, self._backoff_s * 2)
+
     def reconcile(self) -> None:
         self._last_reconcile = time.monotonic()
         for job in storage.recovery.reconcile(self.db):
@@ -71,30 +113,52 @@ class Worker:
     def run(self) -> int:
         """The loop. Returns the number of jobs run."""
         self.say(f"watching {self.db.layout.root} ({'accelerator' if self.has_accelerator else 'CPU only'})")
-        self.reconcile()
+        self.beat()
         ran = 0
+        reason = None
         try:
+            self._guarded(self.reconcile)
             while not self.stopping.is_set():
-                claimed = self._claim()
-                if claimed is None:
-                    if self.options.once or (self.options.exit_when_idle and storage.jobs.count_queued(self.db) == 0):
-                        break
-                    if time.monotonic() - self._last_reconcile > RECONCILE_EVERY_S:
-                        self.reconcile()
-                    self.stopping.wait(self.options.poll_s)
-                    continue
-                job, holds_slot = claimed
+                self.beat()
                 try:
-                    self._run(job, holds_slot)
-                finally:
-                    self.slot.release()
+                    claimed = self._claim()
+                    if claimed is None:
+                        if self.options.once or (self.options.exit_when_idle
+                                                 and storage.jobs.count_queued(self.db) == 0):
+                            break
+                        if time.monotonic() - self._last_reconcile > RECONCILE_EVERY_S:
+                            self.reconcile()
+                        self._backoff_s = BACKOFF_FIRST_S
+                        self.stopping.wait(self.options.poll_s)
+                        continue
+                    job, holds_slot = claimed
+                    try:
+                        self._run(job, holds_slot)
+                    finally:
+                        self.slot.release()
+                except Exception as error:  # the loop outlives it; a job it held is reconciled later
+                    self.survive(error)
+                    continue
+                self._backoff_s = BACKOFF_FIRST_S
                 ran += 1
                 if self.options.once:
                     break
+        except BaseException as fatal:
+            reason = f"{type(fatal).__name__}: {fatal}".splitlines()[0][:300]
+            raise
         finally:
             self.slot.close()
+            if reason is None:
+                reason = "stopped by a signal" if self.stopping.is_set() else "exited: no job left to run"
+            health.stopped(self.db.layout.root, reason)
         self.say(f"stopped after {ran} job(s)")
         return ran
+
+    def _guarded(self, call) -> None:
+        try:
+            call()
+        except Exception as error:
+            self.survive(error)
 
     def _claim(self) -> tuple[storage.Job, bool] | None:
         """The oldest queued job this worker may run now, and whether it holds the accelerator slot."""
@@ -115,7 +179,7 @@ class Worker:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "engine.jobs.runner",
                    "--data-dir", str(self.db.layout.root), "--job-id", job.id]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(job_environment(), PYTHONUNBUFFERED="1")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
         self.say(f"running {job.id} ({job.kind})")
         with open(log_path, "ab") as log:
@@ -140,13 +204,14 @@ class Worker:
         sent: set[int] = set()
         while process.poll() is None:
             now = time.monotonic()
+            self.beat()
             if self.stopping.is_set():
                 stop_seen = stop_seen or now
                 self._signal(process, signal.SIGTERM, sent)
                 if now - stop_seen >= self.options.stop_grace_s:
                     self._signal(process, signal.SIGKILL, sent)
             elif cancel_seen is None:
-                if storage.jobs.get_job(self.db, job.id).cancel_requested:
+                if self._cancel_requested(job.id):
                     cancel_seen = now
             else:
                 if now - cancel_seen >= self.options.cancel_grace_s / 2:
@@ -155,6 +220,15 @@ class Worker:
                     self._signal(process, signal.SIGKILL, sent)
             time.sleep(WATCH_EVERY_S)
         return process.wait()
+
+    def _cancel_requested(self, job_id: str) -> bool:
+        """Whether the job was asked to stop; a failed read (locked database) is logged and counts as no,
+        so the watch goes on: leaving it would lose track of a job process that is still running."""
+        try:
+            return storage.jobs.get_job(self.db, job_id).cancel_requested
+        except Exception as error:
+            self.say(f"could not read {job_id}'s cancel flag ({type(error).__name__}: {error}); still watching")
+            return False
 
     def _signal(self, process: subprocess.Popen, signum: int, sent: set[int]) -> None:
         if signum in sent:

@@ -154,7 +154,9 @@ def clip_fps(path: str | Path) -> float:
     """The frame rate recorded in a video file (to compose clips read back from disk at their own fps)."""
     import imageio_ffmpeg
 
-    reader = imageio_ffmpeg.read_frames(str(path))
+    from .video import READ_LOCAL_ONLY
+
+    reader = imageio_ffmpeg.read_frames(str(path), input_params=list(READ_LOCAL_ONLY))
     try:
         return float(next(reader)["fps"])
     finally:

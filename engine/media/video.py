@@ -1,7 +1,9 @@
 """Reading and writing mp4 files (H.264, yuv420p) with the ffmpeg that imageio-ffmpeg ships.
 
 Writes are atomic (temp file, then rename) and checked: ffmpeg silently writes a 0-byte file for odd
-frame sizes, so sizes are validated first and an empty result is refused.
+frame sizes, so sizes are validated first and an empty result is refused. Every read of a file (ours or a
+user's) passes READ_LOCAL_ONLY: a file that is really a playlist or a description naming URLs (HLS, SDP)
+makes ffmpeg open nothing but local files, so no upload can make the server call out.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ import os
 from pathlib import Path
 
 import numpy as np
+
+
+READ_LOCAL_ONLY = ["-protocol_whitelist", "file"]  # ffmpeg input options: local files only, at any depth
 
 
 class VideoError(ValueError):
@@ -78,7 +83,7 @@ def read_mp4(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise VideoError(f"no video file at {path}")
     try:
-        reader = _imageio_ffmpeg().read_frames(str(path), pix_fmt="rgb24")
+        reader = _imageio_ffmpeg().read_frames(str(path), pix_fmt="rgb24", input_params=list(READ_LOCAL_ONLY))
         meta = next(reader)
         w, h = meta["size"]
         frames = [np.frombuffer(buf, np.uint8).reshape(h, w, 3) for buf in reader]
