@@ -93,7 +93,7 @@ def test_cli_names_a_missing_study_and_missing_markers(tmp_path):
     readme.write_text("# no markers\n")
     results = tmp_path / "results"
     results.mkdir()
-    for name in ("study.json", "study-i2v.json"):
+    for name in ("study.json", "study-i2v.json", *claims.DRIFT):
         shutil.copy(ROOT / "docs" / "results" / name, results / name)
     run = [sys.executable, "-m", "engine", "results", "--check", "--readme", str(readme), "--results", str(results)]
     missing = subprocess.run(run, cwd=ROOT, capture_output=True, text=True)

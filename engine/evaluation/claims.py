@@ -16,6 +16,7 @@ RESULTS = ROOT / "docs" / "results"
 README = ROOT / "README.md"
 BEGIN, END = "<!-- results:begin (python -m engine results --write) -->", "<!-- results:end -->"
 STUDIES = {"t2v": "study.json", "i2v": "study-i2v.json", "ar": "study-ar.json"}
+DRIFT = ("drift-ar.json", "drift-ar-seeds12.json")  # the causal students' long videos, per training seed
 DFD, CONTROL, TEACHER, DECODED = "dfd-p0.5", "dmd2-continued", "teacher@50:cfg=3", "real-decoded"
 # (metric, regime) -> (how the sentence names it, decimals); regime None: per run (the validity gap)
 AXES = {("mode_coverage", "underspecified"): ("modes of 8 (underspecified)", 2),
@@ -32,6 +33,7 @@ I2V_NAMES = {"mode_coverage": "motions of 8 from one frame", "mode_tv": "motion 
 # Variants with a flag of their own (docs/results.md describes every variant).
 FLAGS = {"dfd-tmin0.5": "`--dfd-t-min 0.5`", "dfd-p0.5-rise": "`--data-forcing-schedule rise`",
          "dfd-blend0.5": "`--data-forcing-blend 0.5`"}
+KNOBS = {"dfd-tmin0.5": "dfd t min 0.5", "dfd-p0.5-rise": "data forcing schedule rise"}  # the Distill form's names
 
 
 class ResultsError(ValueError):
@@ -40,7 +42,7 @@ class ResultsError(ValueError):
 
 def load_studies(folder: Path = RESULTS) -> dict[str, dict]:
     studies = {}
-    for kind, name in STUDIES.items():
+    for kind, name in [*STUDIES.items(), *((f"drift{i}", name) for i, name in enumerate(DRIFT))]:
         path = Path(folder) / name
         try:
             studies[kind] = json.loads(path.read_text())
@@ -49,6 +51,11 @@ def load_studies(folder: Path = RESULTS) -> dict[str, dict]:
                                "(or --from-records) first") from None
         except json.JSONDecodeError as err:
             raise ResultsError(f"{path} is not valid JSON ({err}); regenerate it with `python -m engine study`") from None
+        if kind.startswith("drift"):
+            if not isinstance(studies[kind].get("drift"), dict):
+                raise ResultsError(f"{path} has no 'drift' windows; make it with `python -m engine evaluate "
+                                   "--num-frames 65 ... --json`")
+            continue
         for run in (DFD, CONTROL, TEACHER):
             if run not in studies[kind].get("models", {}):
                 raise ResultsError(f"{path} has no run {run!r}; the claims compare {DFD} with {CONTROL} and {TEACHER}")
@@ -79,7 +86,10 @@ def _diff(study: dict, run: str, metric: str, regime: str | None, against: str, 
     better = "lower" if metric in ("mode_tv", "saturation_error_matched", "sharpness_deviation", "real_gap") else "higher"
     diff = difference(study, run, metric, regime, against)
     text = stats.interval_text(diff, digits)
-    return text.replace(f" (the same on all {diff.get('n')} seeds: sign test)", " on every seed"), stats.verdict(diff, better)
+    if diff.get("all_equal"):  # no interval: the sign test decides (stats.py)
+        text = "equal on every seed" if diff["mean"] == 0 else text.replace(
+            f" (the same on all {diff['n']} seeds: sign test)", f" on each of {diff['n']} seeds")
+    return text, stats.verdict(diff, better)
 
 
 def _axis_phrase(study: dict, run: str, metric: str, regime: str | None, names: dict, interval: bool = True,
@@ -131,10 +141,20 @@ def _variants(study: dict) -> list[str]:
         return []
     pareto = [v for v in variants if won[v]["not_worse_by_mean"]]
     clean = [v for v in variants if won[v]["no_resolved_loss"]]
-    lines = [f"- The variants beyond the paper ({len(variants)}; `docs/results.md`): "
-             + (f"{', '.join(pareto)} beat the control on every axis by the mean." if pareto else
-                "none beats the control on every axis, even by the mean.")
-             + (f" Without a resolved loss on any axis: {', '.join(clean)}." if clean else "")]
+    lines = [f"- Variants beyond the paper ({len(variants)}, `docs/results.md`): "
+             + (f"{', '.join(pareto)} beat the control on every axis by the mean" if pareto else
+                "none beats the control on every axis even by the mean")
+             + (f"; no resolved loss on any axis: {', '.join(clean)}." if clean else ".")]
+    gainers = [v for v in won if (_diff_mean(study, v, "mode_coverage", "underspecified") or 0) > 0]
+    losing = [v for v in gainers if (_diff_mean(study, v, "all_named_correct", "detailed") or 0) < 0]
+    if gainers and losing == gainers:  # the trade-off, said only while the JSON shows it for every one
+        lines.append(f"- Every DFD setting that gains modes ({len(gainers)}) loses detailed all-named-correct by the "
+                     f"mean: the control's fidelity comes with its collapse ("
+                     f"{_num(_mean(study, CONTROL, 'mode_coverage', 'underspecified'), 2)} modes where the teacher "
+                     f"it learned from covers {_num(_mean(study, TEACHER, 'mode_coverage', 'underspecified'), 2)}; all "
+                     f"named right on detailed prompts in {_num(_mean(study, CONTROL, 'all_named_correct', 'detailed'), 3)}"
+                     f" of clips where that teacher manages "
+                     f"{_num(_mean(study, TEACHER, 'all_named_correct', 'detailed'), 3)}).")
     close = []  # the settings that come closest: DFD's mode gain (resolved) without its underspecified fidelity loss
     for name in variants:
         modes, modes_verdict = _diff(study, name, "mode_coverage", "underspecified", CONTROL, 2)
@@ -165,6 +185,12 @@ def _wrap(lines: list[str]) -> str:
     return "\n".join(out)
 
 
+def _diff_mean(study: dict, run: str, metric: str, regime: str) -> float | None:
+    from .study_report import difference
+
+    return difference(study, run, metric, regime, CONTROL).get("mean")
+
+
 def _teachers(study: dict) -> str:
     parts = []
     for against, what in ((TEACHER, "the 50-step training-CFG teacher's"), ("teacher@4:cfg=1", "a 4-NFE teacher's without CFG"),
@@ -186,6 +212,32 @@ def _modes_line(study: dict, metric: str, what: str) -> str:
     return f"{what}, underspecified prompts: {students}; {refs}."
 
 
+def _drift(studies: dict) -> str:
+    """Saturation along long videos: how many causal students rise from the first window to the last, and DFD's
+    rise against the control's, paired over training seeds."""
+    from . import stats
+
+    rises: dict[str, dict[int, float]] = {}
+    length = frames = None
+    for kind in studies:
+        if not kind.startswith("drift"):
+            continue
+        for model, windows in studies[kind]["drift"].items():
+            parts = model.rstrip("/").split("/")
+            if len(parts) < 2 or not parts[-2].startswith("seed"):
+                continue  # a reference (the teacher), not a trained causal student
+            rises.setdefault(parts[-1], {})[int(parts[-2][4:])] = windows[-1]["saturation"] - windows[0]["saturation"]
+            length, frames = windows[0]["frames"][1] - windows[0]["frames"][0], windows[-1]["frames"][1]
+    every = [r for runs in rises.values() for r in runs.values()]
+    if not every or DFD not in rises or CONTROL not in rises:
+        raise ResultsError(f"{' and '.join(DRIFT)} hold no {DFD} and {CONTROL} students (runs/.../seedN/NAME)")
+    diff = stats.paired_difference(rises[DFD], rises[CONTROL])
+    return (f"- Past their {length}-frame training length ({frames} frames) the saturation rises from the first "
+            f"window to the last in {sum(r > 0 for r in every)} of {len(every)} causal students (by "
+            f"{min(every):+.3f} to {max(every):+.3f}); DFD's rise minus the control's "
+            f"{stats.interval_text(diff)} ({stats.verdict(diff, 'lower')}).")
+
+
 def readme_block(studies: dict[str, dict]) -> str:
     """The README's "What it shows" section body (between the markers)."""
     t2v, i2v, ar = studies["t2v"], studies["i2v"], studies["ar"]
@@ -198,12 +250,11 @@ def readme_block(studies: dict[str, dict]) -> str:
              f"Image-to-video (`shapes-tiny-i2v`, {_seeds(i2v)} training seeds): "
              + _modes_line(i2v, "mode_coverage", "motions of 8 from one frame")
              + f" The teacher keeps the given frame's object in "
-             f"{_num(_mean(i2v, TEACHER, 'frame_consistency', 'underspecified'), 3)} of clips when the caption names none.",
+             f"{_mean(i2v, TEACHER, 'frame_consistency', 'underspecified'):.0%} of clips when the caption names none.",
              *_verdict_lines(i2v, I2V_NAMES), "",
              f"Causal (streaming) students ({_seeds(ar)} training seeds, 17 frames): "
              + _modes_line(ar, "mode_coverage", "Modes of 8"), *_verdict_lines(ar),
-             "- Past their training length (65 frames) every causal student's saturation creeps up window by "
-             "window, DFD's as the control's (`docs/results.md`, drift)."]
+             _drift(studies)]
     return _wrap(lines)
 
 
@@ -220,7 +271,7 @@ def tab_text(studies: dict[str, dict]) -> str:
              "student starts from that very clip, noised). Watch the validity gap ||x_real - G||^2 in Jobs, and "
              "compare against a DMD2 run continued for as many steps.", "",
              f"Measured on the built-in world (docs/results.md), DFD p = 0.5 against DMD2 continued, "
-             f"{_seeds(t2v)} training seeds:",
+             f"{_seeds(t2v)} training seeds (better / worse: resolved, the 95% interval over seeds excludes 0):",
              f"- {said(t2v, 'mode_coverage', 'underspecified')}; {said(t2v, 'prompt_fidelity', 'underspecified')}; "
              f"{said(t2v, 'prompt_fidelity', 'detailed')}; {said(t2v, 'all_named_correct', 'detailed')}."]
     for name in ("dfd-tmin0.5", "dfd-p0.5-rise"):
@@ -228,7 +279,7 @@ def tab_text(studies: dict[str, dict]) -> str:
             modes, mv = _diff(t2v, name, "mode_coverage", "underspecified", CONTROL, 2)
             fid, fv = _diff(t2v, name, "prompt_fidelity", "underspecified", CONTROL, 3)
             named, nv = _diff(t2v, name, "all_named_correct", "detailed", CONTROL, 3)
-            lines.append(f"- {FLAGS.get(name, name)} (`{name}`): modes {modes} ({mv}), underspecified fidelity "
+            lines.append(f"- {KNOBS.get(name, name)} (Advanced; `{name}`): modes {modes} ({mv}), underspecified fidelity "
                          f"{fid} ({fv}), all named correct (detailed) {named} ({nv}).")
     lines += [f"- Causal (ar) students, {_seeds(ar)} seeds: {said(ar, 'mode_coverage', 'underspecified')}.",
               f"- Image-to-video, {_seeds(i2v)} seeds: {said(i2v, 'mode_coverage', 'underspecified', I2V_NAMES)}; "
