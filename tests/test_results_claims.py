@@ -26,7 +26,8 @@ def studies():
 def test_readme_block_is_the_one_the_json_makes(studies):
     readme = (ROOT / "README.md").read_text()
     assert claims.with_block(readme, claims.readme_block(studies)) == readme, (
-        "README.md's study figures differ from docs/results/study*.json; run `python -m engine results --write`")
+        "README.md's study figures differ from docs/results/study*.json; run `python -m engine results --write`"
+    )
 
 
 def test_readme_is_at_most_200_lines():

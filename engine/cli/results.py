@@ -28,8 +28,11 @@ def cmd_results(args) -> int:
         print(f"{readme}: study figures {'rewritten' if wanted != current else 'already up to date'}")
         return 0
     if wanted != current:
-        print(f"{readme}: its study figures differ from {args.results}/study*.json; run "
-              "`python -m engine results --write`", file=sys.stderr)
+        print(
+            f"{readme}: its study figures differ from {args.results}/study*.json; run "
+            "`python -m engine results --write`",
+            file=sys.stderr,
+        )
         return 1
     print(f"{readme}: study figures match {args.results}")
     return 0
@@ -38,8 +41,9 @@ def cmd_results(args) -> int:
 def add_parsers(sub) -> None:
     from ..evaluation.claims import README, RESULTS
 
-    p = sub.add_parser("results", help="the README's study figures, regenerated from docs/results/*.json",
-                       description=__doc__)
+    p = sub.add_parser(
+        "results", help="the README's study figures, regenerated from docs/results/*.json", description=__doc__
+    )
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--write", action="store_true", help="rewrite the block between the README's markers")
     what.add_argument("--check", action="store_true", help="exit 1 when the README's block differs")

@@ -19,20 +19,25 @@ STUDIES = {"t2v": "study.json", "i2v": "study-i2v.json", "ar": "study-ar.json"}
 DRIFT = ("drift-ar.json", "drift-ar-seeds12.json")  # the causal students' long videos, per training seed
 DFD, CONTROL, TEACHER, DECODED = "dfd-p0.5", "dmd2-continued", "teacher@50:cfg=3", "real-decoded"
 # (metric, regime) -> (how the sentence names it, decimals); regime None: per run (the validity gap)
-AXES = {("mode_coverage", "underspecified"): ("modes of 8 (underspecified)", 2),
-        ("mode_tv", "underspecified"): ("mode TV", 3),
-        ("prompt_fidelity", "underspecified"): ("fidelity (underspecified)", 3),
-        ("prompt_fidelity", "detailed"): ("fidelity (detailed)", 3),
-        ("all_named_correct", "detailed"): ("all named correct (detailed)", 3),
-        ("saturation_error_matched", "underspecified"): ("saturation error at its modes (underspecified)", 3),
-        ("saturation_error_matched", "detailed"): ("saturation error (detailed)", 3),
-        ("sharpness_deviation", "underspecified"): ("distance from decoded real sharpness (underspecified)", 2),
-        ("sharpness_deviation", "detailed"): ("distance from decoded real sharpness (detailed)", 2),
-        ("real_gap", None): ("validity gap", 3)}
+AXES = {
+    ("mode_coverage", "underspecified"): ("modes of 8 (underspecified)", 2),
+    ("mode_tv", "underspecified"): ("mode TV", 3),
+    ("prompt_fidelity", "underspecified"): ("fidelity (underspecified)", 3),
+    ("prompt_fidelity", "detailed"): ("fidelity (detailed)", 3),
+    ("all_named_correct", "detailed"): ("all named correct (detailed)", 3),
+    ("saturation_error_matched", "underspecified"): ("saturation error at its modes (underspecified)", 3),
+    ("saturation_error_matched", "detailed"): ("saturation error (detailed)", 3),
+    ("sharpness_deviation", "underspecified"): ("distance from decoded real sharpness (underspecified)", 2),
+    ("sharpness_deviation", "detailed"): ("distance from decoded real sharpness (detailed)", 2),
+    ("real_gap", None): ("validity gap", 3),
+}
 I2V_NAMES = {"mode_coverage": "motions of 8 from one frame", "mode_tv": "motion TV"}
 # Variants with a flag of their own (docs/results.md describes every variant).
-FLAGS = {"dfd-tmin0.5": "`--dfd-t-min 0.5`", "dfd-p0.5-rise": "`--data-forcing-schedule rise`",
-         "dfd-blend0.5": "`--data-forcing-blend 0.5`"}
+FLAGS = {
+    "dfd-tmin0.5": "`--dfd-t-min 0.5`",
+    "dfd-p0.5-rise": "`--data-forcing-schedule rise`",
+    "dfd-blend0.5": "`--data-forcing-blend 0.5`",
+}
 KNOBS = {"dfd-tmin0.5": "dfd t min 0.5", "dfd-p0.5-rise": "data forcing schedule rise"}  # the Distill form's names
 
 
@@ -47,14 +52,19 @@ def load_studies(folder: Path = RESULTS) -> dict[str, dict]:
         try:
             studies[kind] = json.loads(path.read_text())
         except FileNotFoundError:
-            raise ResultsError(f"{path} is missing; run `python -m engine study ... --json {path}` "
-                               "(or --from-records) first") from None
+            raise ResultsError(
+                f"{path} is missing; run `python -m engine study ... --json {path}` (or --from-records) first"
+            ) from None
         except json.JSONDecodeError as err:
-            raise ResultsError(f"{path} is not valid JSON ({err}); regenerate it with `python -m engine study`") from None
+            raise ResultsError(
+                f"{path} is not valid JSON ({err}); regenerate it with `python -m engine study`"
+            ) from None
         if kind.startswith("drift"):
             if not isinstance(studies[kind].get("drift"), dict):
-                raise ResultsError(f"{path} has no 'drift' windows; make it with `python -m engine evaluate "
-                                   "--num-frames 65 ... --json`")
+                raise ResultsError(
+                    f"{path} has no 'drift' windows; make it with `python -m engine evaluate "
+                    "--num-frames 65 ... --json`"
+                )
             continue
         for run in (DFD, CONTROL, TEACHER):
             if run not in studies[kind].get("models", {}):
@@ -83,17 +93,23 @@ def _diff(study: dict, run: str, metric: str, regime: str | None, against: str, 
     from . import stats
     from .study_report import difference
 
-    better = "lower" if metric in ("mode_tv", "saturation_error_matched", "sharpness_deviation", "real_gap") else "higher"
+    better = (
+        "lower" if metric in ("mode_tv", "saturation_error_matched", "sharpness_deviation", "real_gap") else "higher"
+    )
     diff = difference(study, run, metric, regime, against)
     text = stats.interval_text(diff, digits)
     if diff.get("all_equal"):  # no interval: the sign test decides (stats.py)
-        text = "equal on every seed" if diff["mean"] == 0 else text.replace(
-            f" (the same on all {diff['n']} seeds: sign test)", f" on each of {diff['n']} seeds")
+        text = (
+            "equal on every seed"
+            if diff["mean"] == 0
+            else text.replace(f" (the same on all {diff['n']} seeds: sign test)", f" on each of {diff['n']} seeds")
+        )
     return text, stats.verdict(diff, better)
 
 
-def _axis_phrase(study: dict, run: str, metric: str, regime: str | None, names: dict, interval: bool = True,
-                 means: bool = True) -> str:
+def _axis_phrase(
+    study: dict, run: str, metric: str, regime: str | None, names: dict, interval: bool = True, means: bool = True
+) -> str:
     label, digits = AXES[(metric, regime)]
     label = names.get(metric, label)
     if metric == "sharpness_deviation":  # the ratio is what a reader knows; the deviation is what is compared
@@ -127,9 +143,11 @@ def _seeds(study: dict) -> int:
 
 def _verdict_lines(study: dict, names: dict | None = None) -> list[str]:
     found = verdicts(study, names)
-    return [f"- {title}: " + "; ".join(found[key]) + "."
-            for key, title in (("better", "Resolved better"), ("worse", "Resolved worse"), ("not resolved", "Not resolved"))
-            if found[key]]
+    return [
+        f"- {title}: " + "; ".join(found[key]) + "."
+        for key, title in (("better", "Resolved better"), ("worse", "Resolved worse"), ("not resolved", "Not resolved"))
+        if found[key]
+    ]
 
 
 def _variants(study: dict) -> list[str]:
@@ -141,20 +159,27 @@ def _variants(study: dict) -> list[str]:
         return []
     pareto = [v for v in variants if won[v]["not_worse_by_mean"]]
     clean = [v for v in variants if won[v]["no_resolved_loss"]]
-    lines = [f"- Variants beyond the paper ({len(variants)}, `docs/results.md`): "
-             + (f"{', '.join(pareto)} beat the control on every axis by the mean" if pareto else
-                "none beats the control on every axis even by the mean")
-             + (f"; no resolved loss on any axis: {', '.join(clean)}." if clean else ".")]
+    lines = [
+        f"- Variants beyond the paper ({len(variants)}, `docs/results.md`): "
+        + (
+            f"{', '.join(pareto)} beat the control on every axis by the mean"
+            if pareto
+            else "none beats the control on every axis even by the mean"
+        )
+        + (f"; no resolved loss on any axis: {', '.join(clean)}." if clean else ".")
+    ]
     gainers = [v for v in won if (_diff_mean(study, v, "mode_coverage", "underspecified") or 0) > 0]
     losing = [v for v in gainers if (_diff_mean(study, v, "all_named_correct", "detailed") or 0) < 0]
     if gainers and losing == gainers:  # the trade-off, said only while the JSON shows it for every one
-        lines.append(f"- Every DFD setting that gains modes ({len(gainers)}) loses detailed all-named-correct by the "
-                     f"mean: the control's fidelity comes with its collapse ("
-                     f"{_num(_mean(study, CONTROL, 'mode_coverage', 'underspecified'), 2)} modes where the teacher "
-                     f"it learned from covers {_num(_mean(study, TEACHER, 'mode_coverage', 'underspecified'), 2)}; all "
-                     f"named right on detailed prompts in {_num(_mean(study, CONTROL, 'all_named_correct', 'detailed'), 3)}"
-                     f" of clips where that teacher manages "
-                     f"{_num(_mean(study, TEACHER, 'all_named_correct', 'detailed'), 3)}).")
+        lines.append(
+            f"- Every DFD setting that gains modes ({len(gainers)}) loses detailed all-named-correct by the "
+            f"mean: the control's fidelity comes with its collapse ("
+            f"{_num(_mean(study, CONTROL, 'mode_coverage', 'underspecified'), 2)} modes where the teacher "
+            f"it learned from covers {_num(_mean(study, TEACHER, 'mode_coverage', 'underspecified'), 2)}; all "
+            f"named right on detailed prompts in {_num(_mean(study, CONTROL, 'all_named_correct', 'detailed'), 3)}"
+            f" of clips where that teacher manages "
+            f"{_num(_mean(study, TEACHER, 'all_named_correct', 'detailed'), 3)})."
+        )
     close = []  # the settings that come closest: DFD's mode gain (resolved) without its underspecified fidelity loss
     for name in variants:
         modes, modes_verdict = _diff(study, name, "mode_coverage", "underspecified", CONTROL, 2)
@@ -162,10 +187,14 @@ def _variants(study: dict) -> list[str]:
         if modes_verdict == "better" and fid_verdict != "worse":
             losses = [_axis_name(axis) for axis, a in won[name]["axes"].items() if a["verdict"] == "worse"]
             flag = f" ({FLAGS[name]})" if name in FLAGS else ""
-            close.append(f"`{name}`{flag}, {study['models'][name].get('seeds')} seeds: modes {modes}, underspecified "
-                         f"fidelity {fid} ({fid_verdict}), resolved losses: {', '.join(losses) or 'none'}")
+            close.append(
+                f"`{name}`{flag}, {study['models'][name].get('seeds')} seeds: modes {modes}, underspecified "
+                f"fidelity {fid} ({fid_verdict}), resolved losses: {', '.join(losses) or 'none'}"
+            )
     if close:
-        lines.append("- A resolved mode gain without a resolved loss of underspecified fidelity: " + "; ".join(close) + ".")
+        lines.append(
+            "- A resolved mode gain without a resolved loss of underspecified fidelity: " + "; ".join(close) + "."
+        )
     return lines
 
 
@@ -193,22 +222,33 @@ def _diff_mean(study: dict, run: str, metric: str, regime: str) -> float | None:
 
 def _teachers(study: dict) -> str:
     parts = []
-    for against, what in ((TEACHER, "the 50-step training-CFG teacher's"), ("teacher@4:cfg=1", "a 4-NFE teacher's without CFG"),
-                          ("teacher@2:cfg=3", "with CFG")):
+    for against, what in (
+        (TEACHER, "the 50-step training-CFG teacher's"),
+        ("teacher@4:cfg=1", "a 4-NFE teacher's without CFG"),
+        ("teacher@2:cfg=3", "with CFG"),
+    ):
         if against in study["models"]:
             _, verdict = _diff(study, DFD, "prompt_fidelity", "detailed", against, 3)
             parts.append(f"{what} {_num(_mean(study, against, 'prompt_fidelity', 'detailed'), 3)} ({verdict})")
-    return (f"- DFD's detailed fidelity {_num(_mean(study, DFD, 'prompt_fidelity', 'detailed'), 3)} against "
-            + ", ".join(parts) + ".")
+    return (
+        f"- DFD's detailed fidelity {_num(_mean(study, DFD, 'prompt_fidelity', 'detailed'), 3)} against "
+        + ", ".join(parts)
+        + "."
+    )
 
 
 def _modes_line(study: dict, metric: str, what: str) -> str:
     runs = [("dmd2", "DMD2"), (CONTROL, "the control"), (DFD, "DFD")]
-    students = ", ".join(f"{label} {_num(_mean(study, r, metric, 'underspecified'), 2, _std(study, r, metric, 'underspecified'))}"
-                         for r, label in runs if r in study["models"])
-    refs = ", ".join(f"{label} {_num(_mean(study, r, metric, 'underspecified'), 2)}"
-                     for r, label in ((TEACHER, "the training-CFG teacher"), (DECODED, "decoded real clips"))
-                     if _mean(study, r, metric, "underspecified") is not None)
+    students = ", ".join(
+        f"{label} {_num(_mean(study, r, metric, 'underspecified'), 2, _std(study, r, metric, 'underspecified'))}"
+        for r, label in runs
+        if r in study["models"]
+    )
+    refs = ", ".join(
+        f"{label} {_num(_mean(study, r, metric, 'underspecified'), 2)}"
+        for r, label in ((TEACHER, "the training-CFG teacher"), (DECODED, "decoded real clips"))
+        if _mean(study, r, metric, "underspecified") is not None
+    )
     return f"{what}, underspecified prompts: {students}; {refs}."
 
 
@@ -232,29 +272,39 @@ def _drift(studies: dict) -> str:
     if not every or DFD not in rises or CONTROL not in rises:
         raise ResultsError(f"{' and '.join(DRIFT)} hold no {DFD} and {CONTROL} students (runs/.../seedN/NAME)")
     diff = stats.paired_difference(rises[DFD], rises[CONTROL])
-    return (f"- Past their {length}-frame training length ({frames} frames) the saturation rises from the first "
-            f"window to the last in {sum(r > 0 for r in every)} of {len(every)} causal students (by "
-            f"{min(every):+.3f} to {max(every):+.3f}); DFD's rise minus the control's "
-            f"{stats.interval_text(diff)} ({stats.verdict(diff, 'lower')}).")
+    return (
+        f"- Past their {length}-frame training length ({frames} frames) the saturation rises from the first "
+        f"window to the last in {sum(r > 0 for r in every)} of {len(every)} causal students (by "
+        f"{min(every):+.3f} to {max(every):+.3f}); DFD's rise minus the control's "
+        f"{stats.interval_text(diff)} ({stats.verdict(diff, 'lower')})."
+    )
 
 
 def readme_block(studies: dict[str, dict]) -> str:
     """The README's "What it shows" section body (between the markers)."""
     t2v, i2v, ar = studies["t2v"], studies["i2v"], studies["ar"]
     cfg = t2v["models"][DFD].get("trained_cfg")
-    lines = [f"On the built-in world, {_seeds(t2v)} training seeds; `docs/results.md` has the tables, the commands "
-             f"and the machine. DFD p = 0.5 against the fair control (DMD2 continued for as many steps), both distilled "
-             f"from the CFG {cfg:g} teacher; differences are paired over seeds with 95% intervals, \"resolved\" when "
-             "the interval excludes 0. " + _modes_line(t2v, "mode_coverage", "Modes of 8"), "",
-             *_verdict_lines(t2v), _teachers(t2v), *_variants(t2v), "",
-             f"Image-to-video (`shapes-tiny-i2v`, {_seeds(i2v)} training seeds): "
-             + _modes_line(i2v, "mode_coverage", "motions of 8 from one frame")
-             + f" The teacher keeps the given frame's object in "
-             f"{_mean(i2v, TEACHER, 'frame_consistency', 'underspecified'):.0%} of clips when the caption names none.",
-             *_verdict_lines(i2v, I2V_NAMES), "",
-             f"Causal (streaming) students ({_seeds(ar)} training seeds, 17 frames): "
-             + _modes_line(ar, "mode_coverage", "Modes of 8"), *_verdict_lines(ar),
-             _drift(studies)]
+    lines = [
+        f"On the built-in world, {_seeds(t2v)} training seeds; `docs/results.md` has the tables, the commands "
+        f"and the machine. DFD p = 0.5 against the fair control (DMD2 continued for as many steps), both distilled "
+        f'from the CFG {cfg:g} teacher; differences are paired over seeds with 95% intervals, "resolved" when '
+        "the interval excludes 0. " + _modes_line(t2v, "mode_coverage", "Modes of 8"),
+        "",
+        *_verdict_lines(t2v),
+        _teachers(t2v),
+        *_variants(t2v),
+        "",
+        f"Image-to-video (`shapes-tiny-i2v`, {_seeds(i2v)} training seeds): "
+        + _modes_line(i2v, "mode_coverage", "motions of 8 from one frame")
+        + f" The teacher keeps the given frame's object in "
+        f"{_mean(i2v, TEACHER, 'frame_consistency', 'underspecified'):.0%} of clips when the caption names none.",
+        *_verdict_lines(i2v, I2V_NAMES),
+        "",
+        f"Causal (streaming) students ({_seeds(ar)} training seeds, 17 frames): "
+        + _modes_line(ar, "mode_coverage", "Modes of 8"),
+        *_verdict_lines(ar),
+        _drift(studies),
+    ]
     return _wrap(lines)
 
 
@@ -266,24 +316,31 @@ def tab_text(studies: dict[str, dict]) -> str:
         _, verdict = _diff(study, DFD, metric, regime, CONTROL, AXES[(metric, regime)][1])
         return _axis_phrase(study, DFD, metric, regime, names or {}, interval=False) + f" ({verdict})"
 
-    lines = ["DFD pulls the student towards a real clip of the same caption, so it helps when that clip is close to "
-             "the student's own sample: detailed captions (one mode per caption) and *paired* student inputs (the "
-             "student starts from that very clip, noised). Watch the validity gap ||x_real - G||^2 in Jobs, and "
-             "compare against a DMD2 run continued for as many steps.", "",
-             f"Measured on the built-in world (docs/results.md), DFD p = 0.5 against DMD2 continued, "
-             f"{_seeds(t2v)} training seeds (better / worse: resolved, the 95% interval over seeds excludes 0):",
-             f"- {said(t2v, 'mode_coverage', 'underspecified')}; {said(t2v, 'prompt_fidelity', 'underspecified')}; "
-             f"{said(t2v, 'prompt_fidelity', 'detailed')}; {said(t2v, 'all_named_correct', 'detailed')}."]
+    lines = [
+        "DFD pulls the student towards a real clip of the same caption, so it helps when that clip is close to "
+        "the student's own sample: detailed captions (one mode per caption) and *paired* student inputs (the "
+        "student starts from that very clip, noised). Watch the validity gap ||x_real - G||^2 in Jobs, and "
+        "compare against a DMD2 run continued for as many steps.",
+        "",
+        f"Measured on the built-in world (docs/results.md), DFD p = 0.5 against DMD2 continued, "
+        f"{_seeds(t2v)} training seeds (better / worse: resolved, the 95% interval over seeds excludes 0):",
+        f"- {said(t2v, 'mode_coverage', 'underspecified')}; {said(t2v, 'prompt_fidelity', 'underspecified')}; "
+        f"{said(t2v, 'prompt_fidelity', 'detailed')}; {said(t2v, 'all_named_correct', 'detailed')}.",
+    ]
     for name in ("dfd-tmin0.5", "dfd-p0.5-rise"):
         if name in t2v["models"]:
             modes, mv = _diff(t2v, name, "mode_coverage", "underspecified", CONTROL, 2)
             fid, fv = _diff(t2v, name, "prompt_fidelity", "underspecified", CONTROL, 3)
             named, nv = _diff(t2v, name, "all_named_correct", "detailed", CONTROL, 3)
-            lines.append(f"- {KNOBS.get(name, name)} (Advanced; `{name}`): modes {modes} ({mv}), underspecified fidelity "
-                         f"{fid} ({fv}), all named correct (detailed) {named} ({nv}).")
-    lines += [f"- Causal (ar) students, {_seeds(ar)} seeds: {said(ar, 'mode_coverage', 'underspecified')}.",
-              f"- Image-to-video, {_seeds(i2v)} seeds: {said(i2v, 'mode_coverage', 'underspecified', I2V_NAMES)}; "
-              f"{said(i2v, 'sharpness_deviation', 'underspecified')}."]
+            lines.append(
+                f"- {KNOBS.get(name, name)} (Advanced; `{name}`): modes {modes} ({mv}), underspecified fidelity "
+                f"{fid} ({fv}), all named correct (detailed) {named} ({nv})."
+            )
+    lines += [
+        f"- Causal (ar) students, {_seeds(ar)} seeds: {said(ar, 'mode_coverage', 'underspecified')}.",
+        f"- Image-to-video, {_seeds(i2v)} seeds: {said(i2v, 'mode_coverage', 'underspecified', I2V_NAMES)}; "
+        f"{said(i2v, 'sharpness_deviation', 'underspecified')}.",
+    ]
     return _wrap(lines)
 
 
@@ -299,6 +356,7 @@ def with_block(readme: str, block: str) -> str:
     """readme with the text between the markers replaced by block; ResultsError without the markers."""
     start, end = readme.find(BEGIN), readme.find(END)
     if start < 0 or end < start:
-        raise ResultsError(f"README.md has no {BEGIN} ... {END} markers around its study figures; add them "
-                           "under '## What it shows'")
-    return readme[:start + len(BEGIN)] + "\n" + block + "\n" + readme[end:]
+        raise ResultsError(
+            f"README.md has no {BEGIN} ... {END} markers around its study figures; add them under '## What it shows'"
+        )
+    return readme[: start + len(BEGIN)] + "\n" + block + "\n" + readme[end:]
