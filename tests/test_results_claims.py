@@ -26,7 +26,14 @@ def studies():
 def test_readme_block_is_the_one_the_json_makes(studies):
     readme = (ROOT / "README.md").read_text()
     assert claims.with_block(readme, claims.readme_block(studies)) == readme, (
-        "README.md's study figures differ from docs/results/study*.json; run `python -m engine results --write`"
+        "README.md's study figures differ from docs/results/*.json; run `python -m engine results --write`"
+    )
+
+
+def test_results_page_summary_is_the_one_the_json_makes(studies):
+    page = (ROOT / "docs" / "results.md").read_text()
+    assert claims.with_block(page, claims.results_block(studies), "results.md") == page, (
+        "docs/results.md's summary differs from docs/results/*.json; run `python -m engine results --write`"
     )
 
 
@@ -61,9 +68,8 @@ def test_figures_follow_the_json(studies):
     assert "Resolved better" in claims.tab_text(changed) or "(better)" in claims.tab_text(changed)
 
 
-def test_every_figure_in_the_block_is_in_the_json(studies):
-    """No number in the README block that the JSON (or a difference of it) does not give: each one is found in
-    the regenerated text of the real JSON, and a JSON with every mean shifted quotes none of the old means."""
+def test_quoted_means_follow_the_json(studies):
+    """Shift every text-to-video mean in the JSON and the quoted means move with it."""
     block = claims.readme_block(studies)
     shifted = copy.deepcopy(studies)
     for entry in shifted["t2v"]["models"].values():
@@ -76,17 +82,21 @@ def test_every_figure_in_the_block_is_in_the_json(studies):
 
 
 def test_cli_check_and_write(tmp_path):
-    readme = tmp_path / "README.md"
+    readme, page = tmp_path / "README.md", tmp_path / "results.md"
     shutil.copy(ROOT / "README.md", readme)
-    run = [sys.executable, "-m", "engine", "results", "--readme", str(readme)]
+    shutil.copy(ROOT / "docs" / "results.md", page)
+    run = [sys.executable, "-m", "engine", "results", "--readme", str(readme), "--results-page", str(page)]
     ok = subprocess.run([*run, "--check"], cwd=ROOT, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     readme.write_text(readme.read_text().replace("DFD 6.20 ± 0.37", "DFD 6.50 ± 0.37"))
+    page.write_text(page.read_text().replace("What is resolved over 5 seeds", "What is resolved over 6 seeds"))
     stale = subprocess.run([*run, "--check"], cwd=ROOT, capture_output=True, text=True)
     assert stale.returncode == 1 and "results --write" in stale.stderr
+    assert str(readme) in stale.stderr and str(page) in stale.stderr
     wrote = subprocess.run([*run, "--write"], cwd=ROOT, capture_output=True, text=True)
     assert wrote.returncode == 0, wrote.stderr
     assert readme.read_text() == (ROOT / "README.md").read_text()
+    assert page.read_text() == (ROOT / "docs" / "results.md").read_text()
 
 
 def test_cli_names_a_missing_study_and_missing_markers(tmp_path):
@@ -96,7 +106,20 @@ def test_cli_names_a_missing_study_and_missing_markers(tmp_path):
     results.mkdir()
     for name in ("study.json", "study-i2v.json", *claims.DRIFT):
         shutil.copy(ROOT / "docs" / "results" / name, results / name)
-    run = [sys.executable, "-m", "engine", "results", "--check", "--readme", str(readme), "--results", str(results)]
+    page = ROOT / "docs" / "results.md"
+    run = [
+        sys.executable,
+        "-m",
+        "engine",
+        "results",
+        "--check",
+        "--readme",
+        str(readme),
+        "--results",
+        str(results),
+        "--results-page",
+        str(page),
+    ]
     missing = subprocess.run(run, cwd=ROOT, capture_output=True, text=True)
     assert missing.returncode == 2 and "study-ar.json is missing" in missing.stderr
     shutil.copy(ROOT / "docs" / "results" / "study-ar.json", results / "study-ar.json")

@@ -14,6 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
 README = ROOT / "README.md"
+RESULTS_MD = ROOT / "docs" / "results.md"
 BEGIN, END = "<!-- results:begin (python -m engine results --write) -->", "<!-- results:end -->"
 STUDIES = {"t2v": "study.json", "i2v": "study-i2v.json", "ar": "study-ar.json"}
 DRIFT = ("drift-ar.json", "drift-ar-seeds12.json")  # the causal students' long videos, per training seed
@@ -32,6 +33,7 @@ AXES = {
     ("sharpness_deviation", "detailed"): ("sharpness / decoded real (detailed)", 2),
     ("real_gap", None): ("validity gap", 3),
 }
+DIVERSITY = {("diversity", "underspecified"): ("diversity (underspecified)", 3)}  # docs/results.md's list only
 LOWER_IS_BETTER = ("mode_tv", "saturation_error_matched", "sharpness_deviation", "real_gap")
 I2V_NAMES = {"mode_coverage": "motions of 8 from one frame", "mode_tv": "motion TV"}
 # Variants with a flag of their own (docs/results.md describes every variant).
@@ -110,7 +112,7 @@ def _diff(study: dict, run: str, metric: str, regime: str | None, against: str, 
 def _axis_phrase(
     study: dict, run: str, metric: str, regime: str | None, names: dict, interval: bool = True, means: bool = True
 ) -> str:
-    label, digits = AXES[(metric, regime)]
+    label, digits = {**AXES, **DIVERSITY}[(metric, regime)]
     label = names.get(metric, label)
     shown = "sharpness_vs_decoded" if metric == "sharpness_deviation" else metric
     ours, theirs = _mean(study, run, shown, regime), _mean(study, CONTROL, shown, regime)
@@ -122,10 +124,10 @@ def _axis_phrase(
     return f"{label} {_num(ours, digits)} against {_num(theirs, digits)}" + (f" ({text})" if interval else "")
 
 
-def verdicts(study: dict, names: dict | None = None) -> dict[str, list[str]]:
-    """DFD p=0.5 against the fair control on every AXES entry, sorted into better / worse / not resolved."""
+def verdicts(study: dict, names: dict | None = None, axes: dict = AXES) -> dict[str, list[str]]:
+    """DFD p=0.5 against the fair control on every axis, sorted into better / worse / not resolved."""
     out: dict[str, list[str]] = {"better": [], "worse": [], "not resolved": []}
-    for (metric, regime), (_, digits) in AXES.items():
+    for (metric, regime), (_, digits) in axes.items():
         if _mean(study, DFD, metric, regime) is None:
             continue
         _, verdict = _diff(study, DFD, metric, regime, CONTROL, digits)
@@ -138,8 +140,8 @@ def _seeds(study: dict) -> int:
     return len(study["training_seeds"])
 
 
-def _verdict_lines(study: dict, names: dict | None = None) -> list[str]:
-    found = verdicts(study, names)
+def _verdict_lines(study: dict, names: dict | None = None, axes: dict = AXES) -> list[str]:
+    found = verdicts(study, names, axes)
     return [
         f"- {title}: " + "; ".join(found[key]) + "."
         for key, title in (("better", "Resolved better"), ("worse", "Resolved worse"), ("not resolved", "Not resolved"))
@@ -305,6 +307,33 @@ def readme_block(studies: dict[str, dict]) -> str:
     return _wrap(lines)
 
 
+def results_block(studies: dict[str, dict]) -> str:
+    """docs/results.md's summary of the text-to-video study: every axis's verdict, more training alone, and
+    DFD against the teachers."""
+    t2v = studies["t2v"]
+    lines = [
+        f"What is resolved over {_seeds(t2v)} seeds (DFD p = 0.5 against the fair control, paired 95% intervals):",
+        *_verdict_lines(t2v, axes={**AXES, **DIVERSITY}),
+    ]
+    if "dmd2" in t2v["models"]:
+        text, verdict = _diff(t2v, CONTROL, "mode_coverage", "underspecified", "dmd2", 2)
+        lines.append(
+            f"- Whether more DMD training alone recovers modes (the control against DMD2): {text} ({verdict})."
+        )
+    lines.append(_teachers(t2v))
+    free = "teacher@4:cfg=1"
+    if free in t2v["models"]:
+        lines.append(
+            f"- On underspecified prompts the 4-NFE teacher without CFG covers "
+            f"{_num(_mean(t2v, free, 'mode_coverage', 'underspecified'), 2)} modes against DFD's "
+            f"{_num(_mean(t2v, DFD, 'mode_coverage', 'underspecified'), 2)}, at fidelity "
+            f"{_num(_mean(t2v, free, 'prompt_fidelity', 'underspecified'), 3)} against "
+            f"{_num(_mean(t2v, DFD, 'prompt_fidelity', 'underspecified'), 3)}; the one with CFG (2 steps) covers "
+            f"{_num(_mean(t2v, 'teacher@2:cfg=3', 'mode_coverage', 'underspecified'), 2)}."
+        )
+    return _wrap(lines)
+
+
 def tab_text(studies: dict[str, dict]) -> str:
     """The Distill tab's "When DFD helps": when to use it, then the study's headline figures."""
     t2v, i2v, ar = studies["t2v"], studies["i2v"], studies["ar"]
@@ -349,11 +378,11 @@ def study_summary(folder: Path = RESULTS) -> str:
         return f"The study's figures are not available here: {err}"
 
 
-def with_block(readme: str, block: str) -> str:
-    """readme with the text between the markers replaced by block; ResultsError without the markers."""
-    start, end = readme.find(BEGIN), readme.find(END)
+def with_block(text: str, block: str, name: str = "README.md") -> str:
+    """text with what is between the markers replaced by block; ResultsError when name's text has no markers."""
+    start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < start:
         raise ResultsError(
-            f"README.md has no {BEGIN} ... {END} markers around its study figures; add them under '## What it shows'"
+            f"{name} has no {BEGIN} ... {END} markers around its study figures; add them where the figures belong"
         )
-    return readme[: start + len(BEGIN)] + "\n" + block + "\n" + readme[end:]
+    return text[: start + len(BEGIN)] + "\n" + block + "\n" + text[end:]
