@@ -134,3 +134,8 @@ def test_generator_is_torch_free():
     code = "import sys; import engine.evaluation.claims as c; c.study_summary(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_tab_without_the_results_says_so(tmp_path):
+    text = claims.study_summary(tmp_path)
+    assert text.startswith("The study's figures are not available here") and "study.json is missing" in text
