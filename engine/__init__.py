@@ -67,6 +67,7 @@ _API = {
     # evaluation
     "clip_metrics": "engine.evaluation.clip_metrics:clip_metrics",
     "check_features": "engine.evaluation.settings:check_features",
+    "study_summary": "engine.evaluation.claims:study_summary",
     # media
     "write_mp4": "engine.media.video:write_mp4",
     "read_mp4": "engine.media.video:read_mp4",

@@ -227,22 +227,10 @@ def _knob(name: str, value):
     return gr.Number(value=value, precision=0 if setting.kind == "int" else None, **common)
 
 
-WHEN_DFD_HELPS = (
-    "**When DFD helps.** DFD pulls the student towards a real clip of the same caption, so it helps when that "
-    "clip is close to the student's own sample: detailed captions (one mode per caption) and *paired* student "
-    "inputs (the student starts from that very clip, noised). Watch the validity gap ||x_real - G||^2 in Jobs, "
-    "and compare against a DMD2 run continued for as many steps. Measured on the built-in world (5 training "
-    "seeds, 200 steps from DMD2 at p = 0.5, docs/results.md): on multi-mode prompts DFD covered 6.2 of 8 modes "
-    "against the continued DMD2's 5.0, with less saturation, but at lower fidelity (0.883 against 0.929); on "
-    "detailed prompts its fidelity was not resolved from the continued DMD2's (0.979 against 0.988). Forcing "
-    "only at high noise (dfd t min 0.5, under Advanced) kept most of the modes (6.0) at the continued DMD2's "
-    "multi-mode fidelity (0.921 against 0.929, not resolved), for a small resolved loss on detailed prompts "
-    "(all named correct 0.928 against 0.953); p rising from 0 over the run (data forcing schedule rise) kept "
-    "the modes with no resolved loss, its fidelity lower only by the mean (0.911 against 0.929). No setting "
-    "tried kept both outright. A causal "
-    "(ar) student gained modes the same way (5.8 against 4.6, 3 seeds); an image-to-video one did not get its "
-    "motions back (1.7 against 1.8 from one frame), only sharpness nearer the real clips'."
-)
+def when_dfd_helps() -> str:
+    """When to use DFD, with the study's figures as the engine words them from docs/results/*.json (so the tab
+    never quotes figures the results do not hold)."""
+    return engine.study_summary()
 
 
 def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCAL):
@@ -276,7 +264,9 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
             init_upload = gr.File(label="Student LoRA (.safetensors or a zip of the student folder)",
                                   file_types=[".safetensors", ".zip"], type="filepath", visible=False)
             init_note = gr.Markdown()
-            gr.Markdown(WHEN_DFD_HELPS)
+            with gr.Accordion("When DFD helps (measured on the built-in world)", open=False,
+                              elem_id="distill-when-dfd"):
+                gr.Markdown(when_dfd_helps())
     knobs = {}
     preset = ", ".join(f"{k} {v}" for k, v in SHAPES_PRESET.items())
     gr.Markdown(f"Defaults are the paper's recipe; for the built-in teachers the world's preset replaces {preset}.")

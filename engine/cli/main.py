@@ -1,14 +1,15 @@
 """`python -m engine ...`: the command line of the engine. Each subcommand parses its arguments,
 validates them (one-line errors, exit code 2), shows a progress bar for long work and calls the
 engine's functions. The commands live by family: jobs.py (worker, jobs), shapes.py (the built-in
-world's teacher, recognizer and clips), distill.py, sample.py, evaluation.py (evaluate, study, bench)."""
+world's teacher, recognizer and clips), distill.py, sample.py, evaluation.py (evaluate, study, bench),
+results.py (the README's study figures)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from . import distill, evaluation, jobs, publish, sample, shapes
+from . import distill, evaluation, jobs, publish, results, sample, shapes
 from .progress import CliError
 
 
@@ -16,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine", description="DFD Studio engine: distill, sample, evaluate.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     jobs.add_subcommands(sub)  # `worker` and `jobs`
-    for family in (shapes, distill, sample, evaluation, publish):
+    for family in (shapes, distill, sample, evaluation, results, publish):
         family.add_parsers(sub)
     return parser
 

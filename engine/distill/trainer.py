@@ -384,6 +384,6 @@ class Distiller:
 
 def _adamw(params: list[torch.nn.Parameter], lr: float, cfg: DistillConfig) -> torch.optim.AdamW:
     """AdamW with torch's fused kernel: on a GPU one launch updates every adapter tensor (hundreds of small
-    LoRA matrices, one launch each otherwise). On this CPU it is no faster or slower (measured, within noise).
+    LoRA matrices, one launch each otherwise). On CPU it is no faster or slower (docs/performance.md).
     The adapters stay fp32 on a bf16 base, which the kernel takes."""
     return torch.optim.AdamW(params, lr=lr, betas=cfg.betas, weight_decay=cfg.weight_decay, fused=True)

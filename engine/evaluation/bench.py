@@ -102,7 +102,7 @@ def bench_sampling(base: str, lora: str | None, videos: int = 8, prompt: str | N
         student = _timed(lambda: run(student_cfg, "student"), repeats=5, warmup=False)
         return student, _timed(lambda: run(teacher_cfg, "teacher"), repeats=1, warmup=False), list(streamed)
 
-    # Interleaved rounds: a shared machine's speed drifts by tens of percent over a minute, so the two are
+    # Interleaved rounds: a machine shared with other work drifts by tens of percent over a minute, so the two are
     # timed side by side in each round and the speedup is the median of the rounds' ratios. The student's
     # run is short (~0.15 s on the CPU), so each round takes the median of several.
     if torch.cuda.is_available():

@@ -270,7 +270,7 @@ def run_worker(data_dir: str | os.PathLike | None = None, options: WorkerOptions
     if threading.current_thread() is threading.main_thread():
         # Setting `stopping` ends the loop; a running job is stopped and left `interrupted` (resumable).
         # Installed before the database is opened: a stop that arrives while the worker starts (the studio
-        # closing at once) ends it cleanly instead of killing it mid-start (CI once saw exit -15 there).
+        # closing at once) ends it cleanly instead of killing it mid-start (exit -15, half-opened).
         signal.signal(signal.SIGTERM, lambda *_: stopping.set())
         signal.signal(signal.SIGINT, lambda *_: stopping.set())
     return Worker(data_dir, options, stopping=stopping).run()
