@@ -28,12 +28,15 @@ __all__ = [
 ]
 
 
-def submit(data_dir: DataDirArg, kind: str, config: dict, parent: str | None = None) -> Job:
+def submit(data_dir: DataDirArg, kind: str, config: dict, parent: str | None = None,
+           submitted_by: str | None = None) -> Job:
     """Validate the settings with the kind's config class and queue a job. Raises ValueError (unknown kind,
-    unknown or bad setting) before anything is written; JobNotFound if `parent` does not exist."""
+    unknown or bad setting) before anything is written; JobNotFound if `parent` does not exist.
+    `submitted_by`: the signed-in visitor who queued it (None: the owner), who may then cancel and resume it."""
     job_kind = get_kind(kind)
     validated = build_config(job_kind, config)
-    return storage.jobs.create_job(storage.open_database(data_dir), kind, validated.to_dict(), parent_id=parent)
+    return storage.jobs.create_job(storage.open_database(data_dir), kind, validated.to_dict(), parent_id=parent,
+                                   submitted_by=submitted_by)
 
 
 def list_jobs(data_dir: DataDirArg, states: list[str] | None = None, limit: int = 100) -> list[Job]:
