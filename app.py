@@ -88,13 +88,14 @@ def main(argv=None) -> None:
     data_dir = args.data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     import engine.jobs
-    from studio import access_from_env, build_studio, is_public, launch_auth, launch_options
+    from studio import access_from_env, build_studio, identity_from_env, is_public, launch_auth, launch_options
 
+    public = is_public(args.host, args.share)
     try:
-        login = launch_auth()
+        login = launch_auth(public=public)
+        identity = identity_from_env(public)
     except ValueError as err:
         raise SystemExit(f"DFD Studio: {err}") from None
-    public = is_public(args.host, args.share)
 
     engine.jobs.reconcile(data_dir)  # jobs left running by a previous server become interrupted (resumable)
     worker = None if args.no_worker else start_worker(data_dir)
@@ -104,7 +105,7 @@ def main(argv=None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        demo = build_studio(data_dir, access=access_from_env(data_dir, public))
+        demo = build_studio(data_dir, access=access_from_env(data_dir, public), identity=identity)
         print(f"DFD Studio: data in {data_dir}, serving on http://{args.host}:{args.port}"
               f"{'' if worker else ' (no worker: queued jobs wait)'}", flush=True)
         demo.queue(default_concurrency_limit=1).launch(
