@@ -138,13 +138,14 @@ def main(argv=None) -> None:
     data_dir = args.data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     import engine.jobs
-    from studio import access_from_env, build_studio, is_public, launch_auth, launch_options
+    from studio import access_from_env, build_studio, identity_from_env, is_public, launch_auth, launch_options
 
+    public = is_public(args.host, args.share)
     try:
-        login = launch_auth()
+        login = launch_auth(public=public)
+        identity = identity_from_env(public)
     except ValueError as err:
         raise SystemExit(f"DFD Studio: {err}") from None
-    public = is_public(args.host, args.share)
 
     engine.jobs.reconcile(data_dir)  # jobs left running by a previous server become interrupted (resumable)
     supervisor = None if args.no_worker else WorkerSupervisor(data_dir).start()
@@ -154,7 +155,7 @@ def main(argv=None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        demo = build_studio(data_dir, access=access_from_env(data_dir, public))
+        demo = build_studio(data_dir, access=access_from_env(data_dir, public), identity=identity)
         if public:  # visitors' uploads, temp files and renders are swept by age and size (studio/janitor.py)
             from studio import janitor
 

@@ -43,8 +43,10 @@ def _record_event(session: Session, job_id: str, from_state: str | None, to_stat
     session.add(JobEventRow(job_id=job_id, from_state=from_state, to_state=to_state, reason=reason, at=at))
 
 
-def create_job(db: Database, kind: str, config: dict, parent_id: str | None = None) -> Job:
-    """Store a new queued job and create its folder with config.json. `config` must already be validated.
+def create_job(db: Database, kind: str, config: dict, parent_id: str | None = None,
+               submitted_by: str | None = None) -> Job:
+    """Store a new queued job and create its folder with config.json. `config` must already be validated;
+    `submitted_by`: the signed-in name of whoever queued it (None: the owner's own tools).
 
     The folder is made before the row is committed, so a worker never sees a job without its folder;
     if the row cannot be written the folder is removed again."""
@@ -66,7 +68,7 @@ def create_job(db: Database, kind: str, config: dict, parent_id: str | None = No
                     raise _IdTaken
                 row = JobRow(
                     id=job_id, kind=kind, config=json.loads(payload), state=QUEUED, step=0,
-                    created_at=now, queued_at=now, parent_id=parent_id,
+                    created_at=now, queued_at=now, parent_id=parent_id, submitted_by=submitted_by,
                 )
                 session.add(row)
                 session.flush()  # the event row refers to it

@@ -32,6 +32,7 @@ class JobRow(Base):
     error: Mapped[str | None] = mapped_column(Text)  # one readable sentence when failed or interrupted
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"))
     cancel_requested_at: Mapped[float | None] = mapped_column(Float)
+    submitted_by: Mapped[str | None] = mapped_column(String)  # the visitor's name; None: the owner or unknown
 
 
 class CheckpointRow(Base):

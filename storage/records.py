@@ -29,6 +29,7 @@ class Job:
     parent_id: str | None
     cancel_requested: bool
     dir: Path
+    submitted_by: str | None = None  # who queued it (a login name); None for the owner's tools and older jobs
 
     def to_dict(self) -> dict:
         """JSON-ready dict (the job folder as a string)."""
@@ -97,6 +98,7 @@ def job_from_row(row: JobRow, layout: DataDir) -> Job:
         parent_id=row.parent_id,
         cancel_requested=row.cancel_requested_at is not None,
         dir=layout.job_dir(row.id),
+        submitted_by=row.submitted_by,
     )
 
 

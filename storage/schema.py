@@ -91,6 +91,11 @@ STEPS: tuple[Step, ...] = (
                       COALESCE(finished_at, started_at, queued_at) FROM jobs""",
         ),
     ),
+    Step(
+        3,
+        "who submitted each job (jobs.submitted_by); older jobs have none, so only the studio's owner acts on them",
+        ("ALTER TABLE jobs ADD COLUMN submitted_by TEXT",),
+    ),
 )
 LATEST_VERSION = STEPS[-1].version
 

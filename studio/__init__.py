@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 import engine.jobs as jobs_api
 
@@ -18,14 +19,18 @@ from . import compare, distill, diversity, jobs, lineup, publish, zerogpu
 from .access import LOCAL, Access, access_from_env, is_public
 from .auth import auth_from_env, launch_auth
 from .files import blocked_paths, public_folder
+from .identity import LOCAL_OWNER, Identity, identity_from_env, visitor_of
+from .login_throttle import ClientAddress
 
 TITLE = "DFD Studio"
 TABS = ("Distill", "Jobs", "Compare", "Diversity", "Publish")
 
 
-def build_studio(data_dir: str | Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCAL) -> gr.Blocks:
+def build_studio(data_dir: str | Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCAL,
+                 identity: Identity = LOCAL_OWNER) -> gr.Blocks:
     """The whole app for one data folder; `base` is the teacher the tabs start with; `access` says which
-    server folders and hub ids visitors may name (everything, for a studio only this machine reaches)."""
+    server folders and hub ids visitors may name (everything, for a studio only this machine reaches);
+    `identity` who the owner is and what visitors may do to jobs (docs/security.md)."""
     data_dir = Path(data_dir).resolve()
     zerogpu.prepare()
     public_dir = public_folder(data_dir)
@@ -40,17 +45,23 @@ def build_studio(data_dir: str | Path, base: str = lineup.DEFAULT_BASE, access: 
             with gr.Tab("Distill", id="distill"):
                 distill_ui = distill.build(data_dir, base, access)
             with gr.Tab("Jobs", id="jobs"):
-                jobs_ui = jobs.build(data_dir, public_dir)
+                jobs_ui = jobs.build(data_dir, public_dir, identity)
             with gr.Tab("Compare", id="compare") as compare_tab:
                 compare_ui = compare.build(data_dir, public_dir, base, access)
             with gr.Tab("Diversity", id="diversity") as diversity_tab:
                 diversity_ui = diversity.build(data_dir, public_dir, base, access)
             with gr.Tab("Publish", id="publish") as publish_tab:
-                publish_ui = publish.build(data_dir, public_dir)
+                publish_ui = publish.build(data_dir, public_dir, identity)
 
         # Launch: queue the job, then show it in the Jobs tab (remembered across reloads).
-        def after_launch(*values):
-            message, job_id = distill_ui["launch_fn"](*values)
+        def after_launch(request: gr.Request, *values):
+            visitor = visitor_of(request)
+            try:
+                identity.check_active(visitor, active_jobs_of(data_dir, visitor))
+            except ValueError as err:
+                message = f"**Cannot launch:** {err}."
+                return message, gr.skip(), gr.skip(), gr.skip(), message
+            message, job_id = distill_ui["launch_fn"](*values, submitted_by=visitor)
             if job_id is None:
                 return message, gr.skip(), gr.skip(), gr.skip(), message
             listed = jobs.job_choices(jobs_api.list_jobs(data_dir, limit=50))
@@ -81,6 +92,12 @@ def build_studio(data_dir: str | Path, base: str = lineup.DEFAULT_BASE, access: 
     return demo
 
 
+def active_jobs_of(data_dir: str | Path, visitor: str | None) -> int:
+    """How many jobs `visitor` has queued or running (anonymous visitors count together)."""
+    active = jobs_api.list_jobs(data_dir, ["queued", "running"], limit=10_000)
+    return sum(1 for job in active if (job.submitted_by or None) == (visitor or None))
+
+
 def launch_options(data_dir: str | Path) -> dict:
     """Keyword arguments of demo.launch that keep private files private and uploads bounded."""
     max_mb = os.environ.get("DFD_STUDIO_MAX_UPLOAD_MB", "2048")
@@ -93,8 +110,9 @@ def launch_options(data_dir: str | Path) -> dict:
         "css": jobs.CSS,
         "show_error": True,
         "ssr_mode": False,
+        "app_kwargs": {"middleware": [Middleware(ClientAddress)]},  # the login throttle needs the client
     }
 
 
-__all__ = ["TABS", "TITLE", "Access", "access_from_env", "auth_from_env", "build_studio", "is_public", "launch_auth",
-           "launch_options", "public_folder"]
+__all__ = ["TABS", "TITLE", "Access", "Identity", "access_from_env", "active_jobs_of", "auth_from_env", "build_studio",
+           "identity_from_env", "is_public", "launch_auth", "launch_options", "public_folder"]

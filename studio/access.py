@@ -34,9 +34,11 @@ PUBLIC_DEFAULT_MODELS = ("Wan-AI/Wan2.1-T2V-1.3B-Diffusers",)
 
 
 def is_public(host: str, share: bool = False, environ=None) -> bool:
-    """Can others reach the studio: a Space, a share link, or a server listening beyond this machine."""
+    """Can others reach the studio: a Space, a share link, a server listening beyond this machine, or the owner
+    saying so with DFD_STUDIO_PUBLIC=1 (a reverse proxy on this machine makes every visitor look local)."""
     environ = os.environ if environ is None else environ
-    return bool(environ.get("SPACE_ID")) or share or host not in LOCAL_HOSTS
+    said = environ.get("DFD_STUDIO_PUBLIC", "").strip().lower() in ("1", "true", "yes")
+    return bool(environ.get("SPACE_ID")) or said or share or host not in LOCAL_HOSTS
 
 
 @dataclass(frozen=True)

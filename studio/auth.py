@@ -1,13 +1,15 @@
 """Who may use the studio: a shared password whose repeated failures are slowed down, or Sign in with
-Hugging Face restricted to chosen users and organisations.
+Hugging Face, optionally restricted to chosen users and organisations.
 
     DFD_STUDIO_PASSWORD (and DFD_STUDIO_USER, default "dfd")   a login form with one shared password
+                                                                 of at least MIN_PASSWORD characters
     DFD_STUDIO_ALLOWED_HF=alice,my-org                          only these HF users / members of these orgs
+    DFD_STUDIO_ALLOWED_HF=*                                     any signed-in Hugging Face user
+    DFD_STUDIO_OPEN=1                                           a public studio with no login (limited)
 
-A wrong password costs nothing to try, so after a few failures in a row a user name is locked for a
-time that doubles with each further failure (up to a minute); while locked every attempt is refused
-without being checked, so guessing gets no faster by trying harder. Each failure is logged by user
-name and count, never with the password.
+A public studio (studio/access.py is_public) refuses to start with none of these: strangers would
+otherwise act with the owner's rights. Guessing is slowed per client and name (studio/login_throttle.py),
+so a stranger cannot lock the owner out. docs/security.md has the threat model.
 """
 
 from __future__ import annotations
@@ -17,66 +19,40 @@ import hmac
 import logging
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+
+from .login_throttle import LoginThrottle, current_client
 
 log = logging.getLogger("dfd.studio.auth")
 
-FREE_FAILURES = 3  # failures in a row answered without delay (typos)
-MAX_LOCK_SECONDS = 60.0
-
-
-@dataclass
-class _Record:
-    failures: int = 0
-    locked_until: float = 0.0
-
-
-@dataclass
-class LoginThrottle:
-    """Exponential backoff per user name: after FREE_FAILURES failures in a row, the n-th failure locks
-    the name for 2^(n - FREE_FAILURES) s (at most MAX_LOCK_SECONDS). A success clears the record."""
-
-    clock: Callable[[], float] = time.monotonic
-    records: dict[str, _Record] = field(default_factory=dict)
-
-    def locked_for(self, user: str) -> float:
-        """Seconds until `user` may try again (0 when not locked)."""
-        record = self.records.get(user)
-        return max(0.0, record.locked_until - self.clock()) if record else 0.0
-
-    def failed(self, user: str) -> _Record:
-        record = self.records.setdefault(user, _Record())
-        record.failures += 1
-        if record.failures >= FREE_FAILURES:
-            wait = min(MAX_LOCK_SECONDS, 2.0 ** (record.failures - FREE_FAILURES))
-            record.locked_until = self.clock() + wait
-        log.warning("studio login failed for user %r (%d failures in a row)", user, record.failures)
-        return record
-
-    def succeeded(self, user: str) -> None:
-        self.records.pop(user, None)
+MIN_PASSWORD = 12
+GATE_TTL_SECONDS = 300.0  # a user removed from an org loses access within this time
+GATE_MEMO_SIZE = 1024
+ANY_HF_USER = "*"
 
 
 class PasswordLogin:
-    """gradio's `auth` callable: (user, password) -> bool, with the failures throttled per user name."""
+    """gradio's `auth` callable: (user, password) -> bool, with the failures throttled per client and name
+    (the client is the one studio.login_throttle.ClientAddress saw for this /login request)."""
 
     def __init__(self, user: str, password: str, throttle: LoginThrottle | None = None):
+        if len(password) < MIN_PASSWORD:
+            raise ValueError(f"DFD_STUDIO_PASSWORD has {len(password)} characters; use at least {MIN_PASSWORD} "
+                             "(a long random one, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(18))'`)")
         self.user, self._password = user, password
         self.throttle = throttle or LoginThrottle()
 
-    def __call__(self, user: str, password: str) -> bool:
-        user = (user or "").strip()
-        if self.throttle.locked_for(user) > 0:
-            log.warning("studio login refused for user %r: locked for %.0f s after repeated failures",
-                        user, self.throttle.locked_for(user))
+    def __call__(self, user: str, password: str, client: str | None = None) -> bool:
+        user, client = (user or "").strip(), client or current_client()
+        if self.throttle.locked_for(client, user) > 0:  # refused unchecked: guessing gets no faster
             return False
         right = hmac.compare_digest(user.encode(), self.user.encode()) & hmac.compare_digest(
             (password or "").encode(), self._password.encode())
         if right:
-            self.throttle.succeeded(user)
+            self.throttle.succeeded(client, user)
         else:
-            self.throttle.failed(user)
+            self.throttle.failed(client, user)
         return bool(right)
 
 
@@ -99,12 +75,14 @@ def hf_user_allowed(username: str | None, orgs: Iterable[str], allowed: frozense
     """Is a signed-in user let in: their own name or one of their organisations is listed."""
     if not username:
         return False
+    if ANY_HF_USER in allowed:
+        return True
     return bool({username.lower(), *(o.lower() for o in orgs)} & allowed)
 
 
-def orgs_of(userinfo: dict, token: str | None, whoami: Callable[[str], dict] | None = None) -> list[str]:
+def orgs_of(userinfo: dict, token: str | None, whoami: Callable[[str], dict] | None = None) -> list[str] | None:
     """The organisations of a signed-in user: the OpenID userinfo's `orgs` when the Hub sent them,
-    else the token's whoami (as gradio's OAuth guide does)."""
+    else the token's whoami (as gradio's OAuth guide does); None when the Hub could not be asked."""
     listed = userinfo.get("orgs")
     if listed is not None:
         return [o.get("preferred_username") or o.get("name", "") for o in listed]
@@ -116,12 +94,15 @@ def orgs_of(userinfo: dict, token: str | None, whoami: Callable[[str], dict] | N
         return [o.get("name", "") for o in whoami(token).get("orgs", [])]
     except Exception as err:  # an expired token, the Hub unreachable: no org membership can be shown
         log.warning("could not read the organisations of %r: %s", userinfo.get("preferred_username"), err)
-        return []
+        return None
 
 
-def hf_gate(allowed: frozenset[str], whoami: Callable[[str], dict] | None = None):
-    """gradio's `auth_dependency`: the request's signed-in HF user name when allowed, else None (401)."""
-    memo: dict[str, bool] = {}
+def hf_gate(allowed: frozenset[str], whoami: Callable[[str], dict] | None = None,
+            clock: Callable[[], float] = time.monotonic):
+    """gradio's `auth_dependency`: the request's signed-in HF user name when allowed, else None (401).
+    Decisions are remembered for GATE_TTL_SECONDS (at most GATE_MEMO_SIZE of them); a failed org lookup is
+    refused this once and asked again on the next request."""
+    memo: OrderedDict[str, tuple[bool, float]] = OrderedDict()
 
     def gate(request) -> str | None:
         info = request.session.get("oauth_info") if "session" in request.scope else None
@@ -130,11 +111,22 @@ def hf_gate(allowed: frozenset[str], whoami: Callable[[str], dict] | None = None
         userinfo, token = info.get("userinfo") or {}, info.get("access_token")
         username = userinfo.get("preferred_username")
         key = hashlib.sha256(f"{username}\0{token}".encode()).hexdigest()  # no token kept in memory
-        if key not in memo:
-            memo[key] = hf_user_allowed(username, orgs_of(userinfo, token, whoami), allowed)
-            if not memo[key]:
-                log.warning("studio refused Hugging Face user %r: not in DFD_STUDIO_ALLOWED_HF", username)
-        return username if memo[key] else None
+        remembered = memo.get(key)
+        if remembered is not None and clock() - remembered[1] < GATE_TTL_SECONDS:
+            return username if remembered[0] else None
+        if ANY_HF_USER in allowed:
+            return username or None
+        orgs = orgs_of(userinfo, token, whoami)
+        if orgs is None:
+            return None
+        decision = hf_user_allowed(username, orgs, allowed)
+        memo.pop(key, None)
+        memo[key] = (decision, clock())
+        while len(memo) > GATE_MEMO_SIZE:
+            memo.popitem(last=False)
+        if not decision:
+            log.warning("studio refused Hugging Face user %r: not in DFD_STUDIO_ALLOWED_HF", username)
+        return username if decision else None
 
     return gate
 
@@ -143,9 +135,16 @@ HF_LOGIN_MESSAGE = ('This studio is open to chosen Hugging Face users and organi
                     '<a href="/login/huggingface">sign in with Hugging Face</a>.')
 
 
-def launch_auth(environ=None) -> dict:
+def open_mode(environ=None) -> bool:
+    """DFD_STUDIO_OPEN=1: the owner chose a public studio with no login (docs/security.md says what it may do)."""
+    environ = os.environ if environ is None else environ
+    return environ.get("DFD_STUDIO_OPEN", "").strip().lower() in ("1", "true", "yes")
+
+
+def launch_auth(environ=None, public: bool = False) -> dict:
     """demo.launch's login arguments for the environment: {} (no login), a password login, or the HF
-    gate. Raises ValueError when both are asked for, or the HF gate where no Sign in with HF exists."""
+    gate. Raises ValueError when both are asked for, the HF gate where no Sign in with HF exists, a
+    password under MIN_PASSWORD characters, or a public studio with no login and no DFD_STUDIO_OPEN=1."""
     environ = os.environ if environ is None else environ
     password, allowed = auth_from_env(environ), allowed_hf_from_env(environ)
     if password and allowed:
@@ -155,4 +154,11 @@ def launch_auth(environ=None) -> dict:
             raise ValueError("DFD_STUDIO_ALLOWED_HF needs Sign in with Hugging Face: run on a Space with "
                              "hf_oauth: true in the README front matter, or use DFD_STUDIO_PASSWORD")
         return {"auth_dependency": hf_gate(allowed), "auth_message": HF_LOGIN_MESSAGE}
-    return {"auth": password} if password else {}
+    if password:
+        return {"auth": password}
+    if public and not open_mode(environ):
+        raise ValueError("this studio is public (a Space, a share link or a host other than 127.0.0.1) and has no "
+                         "login: set DFD_STUDIO_ALLOWED_HF (your name, your orgs, or * for any Hugging Face user), "
+                         f"or DFD_STUDIO_PASSWORD ({MIN_PASSWORD}+ characters), or DFD_STUDIO_OPEN=1 to open it to "
+                         "anyone with the limits of docs/security.md")
+    return {}

@@ -138,7 +138,7 @@ def check(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora: 
 
 
 def launch(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora: str | None,
-           access: Access = LOCAL) -> tuple[str, str | None]:
+           access: Access = LOCAL, submitted_by: str | None = None) -> tuple[str, str | None]:
     """Queue the job when the form is valid: (message, job id or None). Never on ZeroGPU (no GPU for hours)."""
     if zerogpu.on_zerogpu():
         return "**Cannot launch:** " + zerogpu.TRAINING_NOTE, None
@@ -146,7 +146,8 @@ def launch(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora:
         access.check_queue(data_dir)  # first: a full queue or disk costs no scan of the data
         check_free_disk(data_dir, "the job")
         request = request_from_form(data_dir, form, uploaded_data, uploaded_lora, reach_hub=True, access=access)
-        job = engine.jobs.submit(data_dir, "distill", request.config, parent=request.parent)
+        job = engine.jobs.submit(data_dir, "distill", request.config, parent=request.parent,
+                                 submitted_by=submitted_by)
     except ValueError as err:
         return "**Cannot launch:** " + _sentence(_message(err)), None
     return f"**Queued** job `{job.id}`: {request.summary}. Follow it in the Jobs tab.", job.id
@@ -295,8 +296,8 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
     def on_check(data_state, lora_state, *values):
         return check(data_dir, as_form(values), data_state, lora_state, access)
 
-    def on_launch(data_state, lora_state, *values):
-        message, job_id = launch(data_dir, as_form(values), data_state, lora_state, access)
+    def on_launch(data_state, lora_state, *values, submitted_by=None):
+        message, job_id = launch(data_dir, as_form(values), data_state, lora_state, access, submitted_by)
         return message, job_id
 
     def on_layout(source, method_v, init_v, base_v, current_init):

@@ -7,7 +7,6 @@ run stores some 200k points)."""
 
 from __future__ import annotations
 
-import functools
 import html
 import json
 import math
@@ -23,6 +22,7 @@ import engine.jobs as jobs_api
 from engine import RUN_YAML, ConfigError, build_distill_config, run_config_yaml, worker_health
 
 from .files import expose
+from .identity import LOCAL_OWNER, Identity, visitor_of
 
 POLL_SECONDS = 2.0
 LOSS_NAMES = ("loss_student", "loss_fake")
@@ -284,23 +284,25 @@ def data_line(job_dir: Path) -> str | None:
     return line + (f" ({skipped} skipped: see the log)" if skipped else " (none skipped)")
 
 
-def cancel(data_dir: Path, job_id: str | None) -> str:
+def cancel(data_dir: Path, job_id: str | None, identity: Identity = LOCAL_OWNER, visitor: str | None = None) -> str:
     if not job_id:
         return "Pick a job to cancel."
     try:
+        identity.check_may_act(visitor, jobs_api.get(data_dir, job_id), "cancel")
         job = jobs_api.cancel(data_dir, job_id)
-    except (jobs_api.IllegalTransition, jobs_api.JobNotFound) as err:
+    except (jobs_api.IllegalTransition, jobs_api.JobNotFound, PermissionError) as err:
         return str(err)
     return (f"Job {job.id} is cancelled." if job.state == "cancelled"
             else f"Cancel requested: job {job.id} stops at its next step (within 10 s); its checkpoints stay.")
 
 
-def resume(data_dir: Path, job_id: str | None) -> str:
+def resume(data_dir: Path, job_id: str | None, identity: Identity = LOCAL_OWNER, visitor: str | None = None) -> str:
     if not job_id:
         return "Pick a job to resume."
     try:
+        identity.check_may_act(visitor, jobs_api.get(data_dir, job_id), "resume")
         job = jobs_api.resume(data_dir, job_id)
-    except (jobs_api.IllegalTransition, jobs_api.JobNotFound) as err:
+    except (jobs_api.IllegalTransition, jobs_api.JobNotFound, PermissionError) as err:
         return str(err)
     return f"Job {job.id} is queued again; it continues from its newest checkpoint."
 
@@ -321,7 +323,7 @@ CSS = """
 """
 
 
-def build(data_dir: Path, public_dir: Path):
+def build(data_dir: Path, public_dir: Path, identity: Identity = LOCAL_OWNER):
     timer = gr.Timer(POLL_SECONDS)
     health = gr.Markdown(elem_id="worker-health")
     remembered = gr.BrowserState(None, storage_key="dfd-studio-selected-job")
@@ -370,12 +372,17 @@ def build(data_dir: Path, public_dir: Path):
     timer.tick(refresh, [picker, remembered, shown], outputs, show_progress="hidden", api_visibility="private")
     picker.input(lambda job_id: job_id, [picker], [remembered], api_visibility="private").then(
         refresh, [picker, remembered, shown], outputs, show_progress="hidden", api_visibility="private")
-    def act(do, job_id):  # the message, and the buttons as the job's new state allows at once
-        message = do(data_dir, job_id)
+    def act(do, job_id, request: gr.Request = None):  # the message, and the buttons as the new state allows
+        message = do(data_dir, job_id, identity, visitor_of(request))
         return (message, *button_states(detail(data_dir, public_dir, job_id)))
 
-    for button, do in ((cancel_button, cancel), (resume_button, resume)):
-        button.click(functools.partial(act, do), [picker], [action, cancel_button, resume_button],
-                     api_visibility="private")
+    def on_cancel(job_id, request: gr.Request = None):  # gradio gives the request to functions, not partials
+        return act(cancel, job_id, request)
+
+    def on_resume(job_id, request: gr.Request = None):
+        return act(resume, job_id, request)
+
+    for button, do in ((cancel_button, on_cancel), (resume_button, on_resume)):
+        button.click(do, [picker], [action, cancel_button, resume_button], api_visibility="private")
     return {"refresh": refresh, "inputs": [picker, remembered, shown], "outputs": outputs, "picker": picker,
             "remembered": remembered, "act": act, "cancel": cancel_button, "resume": resume_button}

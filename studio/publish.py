@@ -19,6 +19,7 @@ from engine import ModelError, publish, student_t_list, world, write_mp4
 
 from . import frames, lineup
 from .files import cache_key, expose, staging_folder
+from .identity import LOCAL_OWNER, Identity, visitor_of
 from .measures import clip_metrics
 
 SAMPLE_SEEDS = (1, 2)
@@ -132,10 +133,20 @@ def preview(data_dir: Path, public_dir: Path, key: str, repo_id: str, license: s
 
 
 def push(data_dir: Path, key: str, repo_id: str, license: str, private: bool, typed_token: str | None,
-         oauth_token: str | None, environ=None, dtype: str = "fp32") -> str:
-    token, source = publish.pick_token(typed_token, oauth_token, environ)
+         oauth_token: str | None, environ=None, dtype: str = "fp32", identity: Identity = LOCAL_OWNER,
+         visitor: str | None = None, whoami=None) -> str:
+    """Push a student. On a public studio only its submitter or the owner may push a job's student, only with
+    their own token (never the server's HF_TOKEN), and only into their own namespace or one of their orgs."""
+    if key.startswith("j-"):
+        try:
+            identity.check_may_act(visitor, jobs_api.get(data_dir, key), "publish")
+        except jobs_api.JobNotFound:
+            pass  # _student says which students exist
+    token, source = publish.pick_token(typed_token, oauth_token, environ, server_token=not identity.public)
     if token is None:
         raise ValueError(source)
+    if identity.public:
+        publish.check_namespace(repo_id, token, whoami)
     folder, _, _ = stage(data_dir, key, repo_id, license, dtype)
     url = publish.push_folder(folder, repo_id, token, private=bool(private), token_source=source)
     return f"Pushed LoRA, model card and samples to {url} (LoRA weights in {dtype}; token from {source}, not stored)."
@@ -152,7 +163,7 @@ def on_space() -> bool:
     return bool(os.environ.get("SPACE_ID") and os.environ.get("OAUTH_CLIENT_ID"))
 
 
-def build(data_dir: Path, public_dir: Path):
+def build(data_dir: Path, public_dir: Path, identity: Identity = LOCAL_OWNER):
     initial = student_choices(data_dir)
     empty = gr.Markdown(NO_STUDENTS, visible=not initial, elem_id="publish-empty")
     with gr.Row():
@@ -169,7 +180,8 @@ def build(data_dir: Path, public_dir: Path):
             if on_space():
                 gr.LoginButton()
             token = gr.Textbox(label="Hugging Face token", type="password", elem_id="publish-token",
-                               info="write token; used for this push only, never stored. Empty: your login or HF_TOKEN")
+                               info="write token; used for this push only, never stored. Empty: your login"
+                                    + ("" if identity.public else " or HF_TOKEN"))
     with gr.Row():
         preview_button = gr.Button("Preview card", elem_id="publish-preview")
         push_button = gr.Button("Push to the Hub", variant="primary", elem_id="publish-push")
@@ -185,11 +197,12 @@ def build(data_dir: Path, public_dir: Path):
         except (ValueError, ModelError) as err:
             raise gr.Error(str(err)) from None
 
-    def on_push(key, repo, lic, dtype_v, priv, typed, oauth_token: gr.OAuthToken | None = None):
+    def on_push(key, repo, lic, dtype_v, priv, typed, oauth_token: gr.OAuthToken | None = None,
+                request: gr.Request = None):
         try:
             message = push(data_dir, key, repo, lic, priv, typed, oauth_token.token if oauth_token else None,
-                           dtype=dtype_v)
-        except (ValueError, ModelError) as err:
+                           dtype=dtype_v, identity=identity, visitor=visitor_of(request))
+        except (ValueError, ModelError, PermissionError) as err:
             raise gr.Error(publish.redact(str(err), typed)) from None
         return message, ""  # the token field is emptied after use
 

@@ -33,10 +33,10 @@ def test_space_conventions_for_host_port_and_data_folder(monkeypatch, tmp_path):
 
 def test_login_is_off_unless_a_password_is_set():
     assert auth_from_env({}) is None
-    login = auth_from_env({"DFD_STUDIO_PASSWORD": "s3cret"})
-    assert login("dfd", "s3cret") and not login("dfd", "guess")
-    ann = auth_from_env({"DFD_STUDIO_PASSWORD": "s3cret", "DFD_STUDIO_USER": "ann"})
-    assert ann("ann", "s3cret") and not ann("dfd", "s3cret")
+    login = auth_from_env({"DFD_STUDIO_PASSWORD": "s3cret-passphrase"})
+    assert login("dfd", "s3cret-passphrase") and not login("dfd", "guess")
+    ann = auth_from_env({"DFD_STUDIO_PASSWORD": "s3cret-passphrase", "DFD_STUDIO_USER": "ann"})
+    assert ann("ann", "s3cret-passphrase") and not ann("dfd", "s3cret-passphrase")
 
 
 def test_only_the_public_folder_is_allowed_and_private_files_are_blocked(tmp_path):

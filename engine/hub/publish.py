@@ -18,9 +18,9 @@ from ..models.students import COMFY_FILE, LORA_FILE
 from .card import CardInfo, hub_id_of, method_name, model_card, public_base, training_previews, training_record
 from .weights import DTYPES, check_dtype, convert_weights
 
-__all__ = ["CardInfo", "COMFY_FILE", "DTYPES", "LICENSES", "LORA_FILE", "STUDENT_FILES", "check_repo_id", "export_zip",
-           "hub_id_of", "method_name", "model_card", "pick_token", "push_folder", "redact", "refused", "stage_folder",
-           "training_previews", "training_record"]
+__all__ = ["CardInfo", "COMFY_FILE", "DTYPES", "LICENSES", "LORA_FILE", "STUDENT_FILES", "check_namespace",
+           "check_repo_id", "export_zip", "hub_id_of", "method_name", "model_card", "pick_token", "push_folder", "redact",
+           "refused", "stage_folder", "training_previews", "training_record"]
 
 STUDENT_FILES = (LORA_FILE, COMFY_FILE, "lora_config.json", "made_by.json")
 LICENSES = ("apache-2.0", "mit", "cc-by-4.0", "cc-by-nc-4.0", "openrail", "other")
@@ -98,15 +98,20 @@ def check_repo_id(repo_id: str) -> str:
 OAUTH_SOURCE = "your Hugging Face login"
 
 
-def pick_token(typed: str | None, oauth: str | None, environ=None, cached_login: bool = False) -> tuple[str | None, str]:
+def pick_token(typed: str | None, oauth: str | None, environ=None, cached_login: bool = False,
+               server_token: bool = True) -> tuple[str | None, str]:
     """The token to push with and where it came from: the password field (or --token), then a Hugging
     Face login, then HF_TOKEN, then (cached_login: the command line only, never a web server's visitors)
-    the token `hf auth login` stored. (None, reason) when there is none."""
+    the token `hf auth login` stored. (None, reason) when there is none. server_token=False (a public
+    studio): never HF_TOKEN, which is the server's own and would let any visitor write as its owner."""
     environ = os.environ if environ is None else environ
     if typed and typed.strip():
         return typed.strip(), "the token field"
     if oauth:
         return oauth, OAUTH_SOURCE
+    if not server_token:
+        return None, ("no token: this studio is public, so it pushes only with your own token: sign in with "
+                      "Hugging Face or paste a write token (the server's HF_TOKEN is never used for visitors)")
     if environ.get("HF_TOKEN", "").strip():
         return environ["HF_TOKEN"].strip(), "HF_TOKEN"
     if cached_login:
@@ -117,6 +122,27 @@ def pick_token(typed: str | None, oauth: str | None, environ=None, cached_login:
             return stored, "the login stored by `hf auth login`"
         return None, "no token: pass --token, set HF_TOKEN, or run `hf auth login` with a write token"
     return None, "no token: paste a write token, log in with Hugging Face, or set HF_TOKEN"
+
+
+def check_namespace(repo_id: str, token: str, whoami=None) -> str:
+    """Raise ValueError unless `repo_id` lies in the token owner's own namespace or one of their orgs (a
+    public studio's rule: a visitor's push goes only where the visitor may write). Returns the token's user."""
+    if whoami is None:
+        from huggingface_hub import whoami
+    repo_id = check_repo_id(repo_id)
+    try:
+        info = whoami(token)
+    except Exception as err:  # an invalid token, the Hub unreachable: nothing can be shown to be theirs
+        raise ValueError(f"could not check whose token this is ({redact(str(err), token).splitlines()[0]}); "
+                         "use a valid write token") from None
+    user = info.get("name") or ""
+    namespaces = {user.lower(), *(o.get("name", "").lower() for o in info.get("orgs") or [])} - {""}
+    namespace = repo_id.split("/")[0]
+    if namespace.lower() not in namespaces:
+        raise ValueError(f"{repo_id} is not in your namespace: this public studio pushes only to {user!r} or one of "
+                         f"your organisations ({', '.join(sorted(namespaces - {user.lower()})) or 'none'}); "
+                         f"use a repo id like {user}/{repo_id.split('/')[1]}")
+    return user
 
 
 def redact(text: str, token: str | None) -> str:

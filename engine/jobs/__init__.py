@@ -28,14 +28,17 @@ __all__ = [
 ]
 
 
-def submit(data_dir: DataDirArg, kind: str, config, parent: str | None = None) -> Job:
+def submit(data_dir: DataDirArg, kind: str, config, parent: str | None = None,
+           submitted_by: str | None = None) -> Job:
     """Queue a job with its config: a dict of settings, built into the kind's config and validated here, or
     the kind's config object already built and validated by its caller (the Distill form and `jobs submit`
     build theirs with build_distill_config), stored as it is. Raises ValueError (unknown kind, unknown or bad
-    setting) before anything is written; JobNotFound if `parent` does not exist."""
+    setting) before anything is written; JobNotFound if `parent` does not exist.
+    `submitted_by`: the signed-in visitor who queued it (None: the owner), who may then cancel and resume it."""
     job_kind = get_kind(kind)
     built = config if isinstance(config, job_kind.load_config_class()) else build_config(job_kind, config)
-    return storage.jobs.create_job(storage.open_database(data_dir), kind, built.to_dict(), parent_id=parent)
+    return storage.jobs.create_job(storage.open_database(data_dir), kind, built.to_dict(), parent_id=parent,
+                                   submitted_by=submitted_by)
 
 
 def list_jobs(data_dir: DataDirArg, states: list[str] | None = None, limit: int = 100) -> list[Job]:
