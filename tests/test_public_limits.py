@@ -219,12 +219,20 @@ def test_the_real_app_sweeps_old_uploads_when_others_can_reach_it(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "DFD_STUDIO_KEEP_DAYS": "1", "GRADIO_TEMP_DIR": str(tmp_path / "gradio")}
+    # a public studio starts only with a login (docs/security.md): a password of 12+ characters
+    env = {**os.environ, "DFD_STUDIO_KEEP_DAYS": "1", "GRADIO_TEMP_DIR": str(tmp_path / "gradio"),
+           "DFD_STUDIO_PASSWORD": "a-long-enough-password"}
     log = (tmp_path / "app.log").open("wb")
     proc = subprocess.Popen([sys.executable, "app.py", "--host", "0.0.0.0", "--port", str(port), "--data-dir",
                              str(data), "--no-worker"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: not old.exists(), 120, "the janitor to remove the old upload", every=0.5)
+
+        def swept():
+            if proc.poll() is not None:
+                raise AssertionError(f"app exited early:\n{(tmp_path / 'app.log').read_text()[-2000:]}")
+            return not old.exists()
+
+        wait_for(swept, 120, "the janitor to remove the old upload", every=0.5)
         wait_for(lambda: "janitor removed 1 old files and folders" in (tmp_path / "app.log").read_text(), 30,
                  "the janitor's line in the app's output", every=0.5)
         assert fresh.is_dir()
