@@ -16,14 +16,15 @@ torch 2.13.0+cpu; levels of 0-255, over the two seeds' 17 frames of 64x64x3):
 - float noise, each against the stored frames: OMP_NUM_THREADS 1 or 2 under ATEN_CPU_CAPABILITY default, avx2
   and avx512; MKL_ENABLE_INSTRUCTIONS=AVX2 or SSE4_2; MKL_CBWR=COMPATIBLE; ONEDNN_MAX_CPU_ISA=AVX2 or SSE41;
   all of those lowest at once at 1 and 2 threads; and the whole pipeline in float64. Every one: max |diff| 1
-  level (0 under avx512, the default here), mean |diff| at most 0.00015, at most 0.01% of values changed, PSNR
-  at least 86.5 dB. That float64 moves the frames no further than another kernel does says fp32 rounding as a
-  whole is worth about one level on a few values, whichever CPU does it.
-- real changes: dmd2 on its t_list with each inner time 0.001 lower: max 5, mean 0.12, 56.6 dB (0.01 lower:
-  max 47, mean 0.98); dmd2 one student update further (`distill --init dmd2 --steps 5`): max 127, mean 2.0,
-  34.4 dB; dmd2 moved 1/40 of the way to dmd2-continued (one update's share of its 40): max 10, mean 0.25,
-  52.2 dB, and 1/200 (one distill step's share): max 2, mean 0.050, 61.1 dB; dmd2-continued: mean 9.9;
-  teacher at 7 steps: max 53, mean 1.3, 39.9 dB; teacher at CFG 4.9: max 10, mean 0.17, 54.6 dB.
+  level (0 at 2 threads and under avx512, the defaults here), mean |diff| at most 0.00015 (at most 61 of the
+  417,792 values changed, by one level), PSNR at least 86.4 dB. That float64 moves the frames no further than
+  another kernel does suggests fp32 rounding as a whole is worth one level on a few values, whichever CPU.
+- real changes (sample_frames on the configs above, changed as named): dmd2 on its t_list with each inner time
+  0.001 lower: max 5, mean 0.12, 56.6 dB (0.01 lower: max 47, mean 0.98); dmd2 one student update further
+  (`distill --init dmd2 --steps 5`): max 127, mean 2.0, 34.4 dB; dmd2 moved 1/40 of the way to dmd2-continued (one
+  update's share of its 40): max 10, mean 0.25, 52.2 dB, and 1/200 (one distill step's share): max 2, mean 0.050,
+  61.1 dB; dmd2-continued: mean 9.9; teacher at 7 steps: max 53, mean 1.3, 39.9 dB; teacher at CFG 4.9: max 10,
+  mean 0.17, 54.6 dB.
 
 MEAN_LEVELS = 0.02 is 130 times the largest noise measured and 2.5 times under the smallest real change (the
 1/200 share, finer than any step a run takes), 6 times under the 0.001 time shift. MAX_LEVELS = 3 is three
