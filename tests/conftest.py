@@ -19,6 +19,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach a model hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 if os.environ.get("PYTEST_XDIST_WORKER"):  # one of several test processes sharing the cores: one thread each
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # read when torch loads, here and in every subprocess
+# ATEN_CPU_CAPABILITY below the CPU's own stands in for an older CPU, but leaves oneDNN free to use AMX, and its bf16
+# attention then calls an ATen packing routine the lower level lacks ("pack_vnni2 is only supported when avx512 is
+# supported", torch 2.13 on an AMX Xeon): cap oneDNN at the same level, as on the older CPU itself.
+_ONEDNN_ISA = {"default": "SSE41", "avx2": "AVX2"}.get(os.environ.get("ATEN_CPU_CAPABILITY", ""))
+if _ONEDNN_ISA:
+    os.environ.setdefault("ONEDNN_MAX_CPU_ISA", _ONEDNN_ISA)
 sys.path.insert(0, str(ROOT))
 
 
