@@ -26,9 +26,10 @@ torch 2.13.0+cpu; levels of 0-255, over the two seeds' 17 frames of 64x64x3):
   61.1 dB; dmd2-continued: mean 9.9; teacher at 7 steps: max 53, mean 1.3, 39.9 dB; teacher at CFG 4.9: max 10,
   mean 0.17, 54.6 dB.
 
-MEAN_LEVELS = 0.02 is 130 times the largest noise measured and 2.5 times under the smallest real change (the
-1/200 share, finer than any step a run takes), 6 times under the 0.001 time shift. MAX_LEVELS = 3 is three
-times the noise's largest difference; it catches a change confined to a few values that the mean would miss.
+MEAN_LEVELS = 0.04 is 270 times the largest noise measured, under the smallest real change (the 1/200 share,
+finer than any step a run takes) and 3 times under the 0.001 time shift. MAX_LEVELS = 6 is six times the noise's
+largest difference (another CPU may flip a few values near a rounding edge by more than one level over 8 steps);
+it catches a change confined to a few values that the mean would miss (CFG 4.9: 10, 1/40 of an update: 10).
 Another CPU's noise may exceed what this one shows: the margin is on that side."""
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ import pytest
 from conftest import ROOT
 
 DATA = Path(__file__).parent / "data"
-MAX_LEVELS = 3  # largest |diff| of any value, in levels of 0-255 (float noise measured: 1)
-MEAN_LEVELS = 0.02  # mean |diff| over all values (float noise measured: <= 0.00015; smallest real change: 0.05)
+MAX_LEVELS = 6  # largest |diff| of any value, in levels of 0-255 (float noise measured: 1)
+MEAN_LEVELS = 0.04  # mean |diff| over all values (float noise measured: <= 0.00015; smallest real change: 0.05)
 
 
 def _compat_frames():
