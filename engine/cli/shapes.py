@@ -18,7 +18,7 @@ def cmd_pretrain_teacher(args) -> int:
         cfg = TeacherConfig(**given_values(args, TeacherConfig)).validate()
     except ValueError as err:
         raise cli_error(err) from None
-    from ..shapes.teacher import pretrain_teacher  # torch and diffusers: only once the options are sound
+    from ..pretrain.teacher import pretrain_teacher  # torch and diffusers: only once the options are sound
 
     shown, progress = loss_bar("pretrain teacher", cfg.steps, every=20)
     try:
@@ -37,7 +37,7 @@ def cmd_train_recognizer(args) -> int:
         cfg = RecognizerConfig(**given_values(args, RecognizerConfig)).validate()
     except ValueError as err:
         raise cli_error(err) from None
-    from ..shapes.recognizer import train_recognizer
+    from ..pretrain.recognizer import train_recognizer
 
     shown, progress = loss_bar("train recognizer", cfg.steps, every=10)
     try:

@@ -23,6 +23,7 @@ import torch
 from . import losses
 from ..config.distill import DistillConfig
 from ..config.files import write_run_config
+from ..core.flow import guided
 from .data import load_data
 from .checkpoints import latest_checkpoint, write_checkpoint
 from .distributed import ProcessGroup
@@ -138,8 +139,7 @@ class Distiller:
                 v = velocity(self.transformer, torch.cat([x_t, x_t]), t.repeat(2),
                              torch.cat([cond, self.uncond.expand_as(cond)]), condition)
             v_cond, v_uncond = v.chunk(2)
-            return losses.cfg_x0(losses.x0_from_velocity(x_t, t, v_cond), losses.x0_from_velocity(x_t, t, v_uncond),
-                                 self.cfg.guidance)
+            return losses.x0_from_velocity(x_t, t, guided(v_cond, v_uncond, self.cfg.guidance))
         with self.adapters.using(adapter):
             return losses.x0_from_velocity(x_t, t, velocity(self.transformer, x_t, t, cond, condition))
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ..models.students import LORA_FILE
-from .sources import VIDEO_SUFFIXES  # what training reads
+from ..datasets.sources import VIDEO_SUFFIXES  # what training reads
 
 CAPTION_SUFFIXES = (".txt", ".csv", ".jsonl", ".json")
 
@@ -197,10 +197,10 @@ def safe_extract_zip(zip_path: str | Path, dest_parent: str | Path, keep_suffixe
 
 def count_captioned(folder: Path) -> tuple[int, int]:
     """(videos, videos with a caption) in a data folder, by the rules training uses
-    (engine/distill/sources.py): captions.jsonl, else captions.csv (rows naming files relative to the
+    (engine/datasets/sources.py): captions.jsonl, else captions.csv (rows naming files relative to the
     folder), else a sidecar .txt per top-level video; a caption file that is not UTF-8 captions nothing.
     `engine.scan_folder` also names each file that would be skipped, and why."""
-    from .sources import list_folder
+    from ..datasets.sources import list_folder
 
     folder = Path(folder)
     videos = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES]
@@ -262,7 +262,7 @@ def save_data_config_upload(upload: str | Path, uploads_dir: str | Path, confine
     upload's own temporary file goes away), checked as `distill --data` checks one. Its folders must be
     absolute paths (the copy's folder is not the user's), each passed to `confine` before it is looked
     at. Raises UploadError in one line naming the uploaded file and the field; nothing is kept then."""
-    from .dataset_config import CONFIG_SUFFIXES, check_data_spec
+    from ..datasets.dataset_config import CONFIG_SUFFIXES, check_data_spec
 
     upload = Path(upload)
     name = sanitize_name(upload.name)

@@ -20,13 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from ..config.fields import ConfigError
+from ..models.names import base_world
 from . import drift
 from .colour import gaps
 from .prompts import EvalPrompt, read_prompts, seeds_of
 from .report import plot, save_figure, to_markdown, write_outputs  # noqa: F401  (the command's writers)
 from .resume import Parts, fingerprint, lora_version
 from .scoring import aggregate, mean, score_any, score_shapes
-from .settings import EvalSettings, base_world
+from .settings import EvalSettings
 from .specs import ModelSpec
 
 REGIMES = ("detailed", "underspecified")

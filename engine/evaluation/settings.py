@@ -6,25 +6,13 @@ Each field is named as its command-line flag is (`num_frames` is --num-frames); 
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..config.fields import ConfigError
-from ..models.names import STUDIO_META, resolve_model
 from .specs import ModelSpec
 
 MAX_SEEDS = 64
-
-
-def base_world(base: str) -> str | None:
-    """'shapes' for a base of the built-in world (the recognizer's exact metrics apply), else None; read
-    from the pipeline folder's dfd_studio.json, nothing loaded. Raises ModelError for a bad name."""
-    _, folder = resolve_model(base)
-    meta = folder / STUDIO_META if folder is not None else None
-    if meta is None or not meta.is_file():
-        return None
-    return json.loads(meta.read_text()).get("world")
 
 
 FEATURE_KINDS = ("clip", "dinov2")

@@ -34,7 +34,7 @@ METRICS = ("prompt_fidelity", "all_named_correct", "diversity", "mode_coverage",
            "sharpness_ratio", "flicker", "frame_consistency", "first_frame_psnr", *DERIVED)
 ROOT = Path(__file__).resolve().parents[1]
 # What an evaluation's numbers depend on: a change in any of these files makes a fresh evaluation.
-FINGERPRINTED = ("evaluation", "shapes", "generation", "models", "config/sample.py", "assets/shapes-recognizer")
+FINGERPRINTED = ("evaluation", "shapes", "generation", "models", "core", "config/sample.py", "assets/shapes-recognizer")
 _NOT_EVALUATION = {"study.py", "study_plan.py", "study_report.py", "stats.py"}
 
 

@@ -27,6 +27,14 @@ from .names import task_from_channels
 TASKS = ("t2v", "i2v")
 
 
+def first_frame_psnr(clips: np.ndarray, frame: np.ndarray) -> float:
+    """Mean over clips of the PSNR (dB) of each clip's first frame against the given conditioning frame:
+    how closely an image-to-video model starts where it was told to (the autoencoder's round trip bounds it)."""
+    diff = clips[:, 0].astype(np.float64) - frame[None].astype(np.float64)
+    mse = np.maximum(np.square(diff).reshape(len(clips), -1).mean(1), 1e-10)
+    return float(np.mean(10.0 * np.log10(255.0**2 / mse)))
+
+
 def task_of(transformer_config, vae_config) -> str:
     """"i2v" when the transformer takes the mask and condition channels beside the latents, else "t2v"
     (the rule engine.base_task applies to a folder's configs without loading it)."""

@@ -85,6 +85,16 @@ def check_model(name_or_path: str) -> tuple[str, Path | None]:
 I2V_PIPELINE = "WanImageToVideoPipeline"  # what model_index.json names for an image-to-video folder
 
 
+def base_world(base: str) -> str | None:
+    """'shapes' for a base of the built-in world (the recognizer's exact metrics apply), else None; read
+    from the pipeline folder's dfd_studio.json, nothing loaded. Raises ModelError for a bad name."""
+    _, folder = resolve_model(base)
+    meta = folder / STUDIO_META if folder is not None else None
+    if meta is None or not meta.is_file():
+        return None
+    return json.loads(meta.read_text()).get("world")
+
+
 def task_from_channels(in_channels: int, z_dim: int, temporal: int) -> str:
     """"i2v" when the transformer takes, beside the z latent channels, the first frame's mask (one channel
     per frame of the VAE's temporal factor) and its z condition channels (engine/models/conditioning.py);

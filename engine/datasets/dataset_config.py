@@ -18,7 +18,7 @@ A data-set config (every key but `folders` optional; a folder's own keys overrid
 Every clip is brought to the run's size (the base model's, or --height/--width) by the centre-crop
 rule: the frames are scaled (area-averaged bilinear) so that the short side, relative to the target's
 aspect, just covers the target, then the centre is cut out; nothing is stretched or padded. Windows are
-`num_frames` frames at `fps` (engine/distill/video_windows.py). A caption longer than the text
+`num_frames` frames at `fps` (engine/datasets/video_windows.py). A caption longer than the text
 encoder's length (512 tokens for Wan) is cut there, with a warning naming its file.
 """
 
