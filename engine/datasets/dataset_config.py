@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .sources import VIDEO_SUFFIXES, DataError, Listing, list_folder
+import tomllib
+import yaml
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".toml")
 BUILT_IN = ("shapes", "synthetic")
@@ -124,12 +126,8 @@ def read_data_config(path: str | Path, windows_per_video: int | None = 1, confin
     try:
         text = path.read_text(encoding="utf-8")
         if path.suffix.lower() == ".toml":
-            import tomllib
-
             values = tomllib.loads(text)
         else:
-            import yaml
-
             values = yaml.safe_load(text)
     except Exception as err:  # the parsers' own errors, or bytes that are not UTF-8: one line naming the file
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -201,6 +199,7 @@ def scan_folder(folder: str | Path, num_frames: int | None = None, fps: float | 
     each other file would be skipped. Reads each captioned video's header (one short ffmpeg call per
     video, no decoding), so it takes a moment on a large folder; with num_frames and fps, also counts
     the windows each video holds and skips those shorter than one."""
+    # numpy: only when a folder is scanned, so a config's check stays light
     from .video_windows import VideoReadError, probe, window_seconds, windows_in
 
     scan = FolderScan()

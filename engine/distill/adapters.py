@@ -99,7 +99,7 @@ class Adapters:
 def save_student_lora(adapters: Adapters, out: Path, extra: dict | None = None) -> Path:
     """Write the student adapter in diffusers format (WanPipeline.load_lora_weights reads it) and a
     ComfyUI-style export beside it."""
-    from diffusers import WanPipeline
+    from diffusers import WanPipeline  # diffusers' pipelines: only when a student is saved
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -117,7 +117,7 @@ def load_data(spec: str, model, regime: str = "detailed", seed: int = 0, progres
         return ShapesData(model, regime=regime, seed=seed, pool_size=pool_size)
     if spec == "synthetic":
         return SyntheticData(model, seed=seed)
-    from .folder_data import FolderData
+    from .folder_data import FolderData  # folder_data builds on this module's RealBatch
 
     return FolderData(spec, model, seed=seed, progress=progress, min_clips=min_clips,
                       windows_per_video=windows_per_video, cache_dir=cache_dir or None, workers=workers)

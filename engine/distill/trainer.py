@@ -36,6 +36,7 @@ from ..models.base import BaseModel, base_dtype, load_base_model
 from ..models.students import LORA_FILE
 from ..generation.sampling import velocity
 from ..models.conditioning import check_task, condition_of_clips
+from .previews import write_previews
 
 
 class TrainingDiverged(RuntimeError):
@@ -339,8 +340,6 @@ class Distiller:
     # --- previews ----------------------------------------------------------------------------------------
     def write_previews(self, seeds: tuple[int, ...] = (1, 2, 3, 4)) -> list[Path]:
         """Student samples of two training captions (the same seeds every time), as mp4 artifacts."""
-        from .previews import write_previews
-
         if self.rollout is not None:
             return self.rollout.write_previews(seeds)
         return write_previews(self, seeds)

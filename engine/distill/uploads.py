@@ -21,8 +21,11 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from safetensors import safe_open
+
+from ..datasets.dataset_config import CONFIG_SUFFIXES, check_data_spec
+from ..datasets.sources import VIDEO_SUFFIXES, list_folder  # VIDEO_SUFFIXES: what training reads
 from ..models.students import LORA_FILE
-from ..datasets.sources import VIDEO_SUFFIXES  # what training reads
 
 CAPTION_SUFFIXES = (".txt", ".csv", ".jsonl", ".json")
 
@@ -200,8 +203,6 @@ def count_captioned(folder: Path) -> tuple[int, int]:
     (engine/datasets/sources.py): captions.jsonl, else captions.csv (rows naming files relative to the
     folder), else a sidecar .txt per top-level video; a caption file that is not UTF-8 captions nothing.
     `engine.scan_folder` also names each file that would be skipped, and why."""
-    from ..datasets.sources import list_folder
-
     folder = Path(folder)
     videos = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES]
     captioned = len(list_folder(folder).clips)
@@ -262,8 +263,6 @@ def save_data_config_upload(upload: str | Path, uploads_dir: str | Path, confine
     upload's own temporary file goes away), checked as `distill --data` checks one. Its folders must be
     absolute paths (the copy's folder is not the user's), each passed to `confine` before it is looked
     at. Raises UploadError in one line naming the uploaded file and the field; nothing is kept then."""
-    from ..datasets.dataset_config import CONFIG_SUFFIXES, check_data_spec
-
     upload = Path(upload)
     name = sanitize_name(upload.name)
     if not upload.is_file():
@@ -287,8 +286,6 @@ def save_data_config_upload(upload: str | Path, uploads_dir: str | Path, confine
 def _check_safetensors(path: Path) -> None:
     """The file must parse as safetensors (a header, tensors only: nothing executable)."""
     try:
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="numpy") as f:
             keys = list(f.keys())
     except Exception as err:  # safetensors raises its own error types for any malformed file

@@ -25,7 +25,7 @@ class RealClips:
 def read_real_clips(folder: str | Path, num_frames: int, height: int, width: int, fps: float,
                     limit: int = 64) -> RealClips:
     """At most `limit` captioned clips of `folder`, one window each. Raises ValueError when none is usable."""
-    from ..distill.data import resize_crop
+    from ..distill.data import resize_crop  # torch: only when real clips are read
     from ..datasets.sources import list_folder
     from ..datasets.video_windows import VideoReadError, iter_windows
 

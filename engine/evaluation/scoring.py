@@ -12,7 +12,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from ..models.conditioning import first_frame_psnr
+from ..media.frames import first_frame_psnr
 from ..shapes import world
 from . import metrics
 from .colour import colour_motion

@@ -35,7 +35,7 @@ def check_features(text: str) -> list[str]:
                 raise ConfigError("features", f"the {kind} model {model} in {{features}} is not a model folder (no "
                                               "config.json there); give a folder saved with save_pretrained or a hub id")
             continue
-        from huggingface_hub import hf_hub_download
+        from huggingface_hub import hf_hub_download  # huggingface_hub: only when a hub id is checked
 
         try:
             hf_hub_download(model, "config.json")

@@ -22,7 +22,8 @@ from .cpu_memory import keep_freed_memory
 from ..core.files import LORA_FILE
 from ..media.video import write_mp4
 from ..models.base import BaseModel, load_base_model
-from ..models.conditioning import first_frame_psnr, read_first_frame
+from ..media.frames import first_frame_psnr
+from ..models.conditioning import read_first_frame
 from ..models.lora import activate, check_loaded, read_lora_file, wrong_base
 from ..models.students import student_t_list
 

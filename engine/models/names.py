@@ -73,6 +73,7 @@ def check_model(name_or_path: str) -> tuple[str, Path | None]:
         return "random", None
     kind, folder = resolve_model(name_or_path)
     if kind == "hub":
+        # huggingface_hub: only for a hub id (this module is torch-free and quick)
         from huggingface_hub import hf_hub_download
 
         try:
@@ -123,6 +124,7 @@ def base_task(name_or_path: str) -> str | None:
         except (OSError, ValueError, KeyError, TypeError):
             index = folder / "model_index.json"
     else:
+        # huggingface_hub: only for a hub id (this module is torch-free and quick)
         from huggingface_hub import try_to_load_from_cache
 
         cached = try_to_load_from_cache(name, "model_index.json")

@@ -8,8 +8,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import storage
-
 from ..core.files import COMFY_FILE, LORA_FILE, PREVIEWS_FILE  # noqa: F401  (a student's files, named here too)
 from ..core.timesteps import PAPER_T_LIST
 
@@ -46,6 +44,8 @@ def shipped_students() -> list[Student]:
 
 def job_students(data_dir: str | Path) -> list[Student]:
     """Students of succeeded distill jobs in a studio data folder, newest first."""
+    import storage  # sqlalchemy: only when a data folder's jobs are read, not by every student lookup
+
     out = []
     for job in storage.jobs.list_jobs(storage.open_database(data_dir), ["succeeded"], limit=200):
         if job.kind != "distill":
