@@ -4,7 +4,10 @@ The names below are the engine's public API: what the studio (and a script) may 
 on first use, so `import engine` stays cheap (no torch) and a web page that only lists jobs never
 imports the models. Everything else under engine/ is internal and may move.
 
+    engine/core/        file names, the student's times, the flow-matching arithmetic (shared by all)
+    engine/datasets/    the user's videos as training data: data specs, captions, windows (torch-free)
     engine/shapes/      the built-in world, its tiny teacher's parts and the attribute recognizer
+    engine/pretrain/    training the built-in world's teacher and recognizer
     engine/models/      base models by name, folder or hub id; students and their LoRA files
     engine/generation/  the teacher's and the student's samplers; generate(); render() with cached models
     engine/distill/     DMD2/DFD losses, LoRA adapters, the trainer, real data, multi-process runs
@@ -14,6 +17,8 @@ imports the models. Everything else under engine/ is internal and may move.
     engine/config/      the typed job configs (torch-free)
     engine/jobs/        the job queue: kinds, worker, runner, reporter
     engine/cli/         `python -m engine ...`
+
+docs/architecture.md, "The engine's layers", says which of them may import which.
 """
 
 from __future__ import annotations
@@ -49,9 +54,9 @@ _API = {
     # data uploads
     "UploadError": "engine.distill.uploads:UploadError",
     "count_captioned": "engine.distill.uploads:count_captioned",
-    "scan_folder": "engine.distill.dataset_config:scan_folder",
-    "DataError": "engine.distill.sources:DataError",
-    "check_data_spec": "engine.distill.dataset_config:check_data_spec",
+    "scan_folder": "engine.datasets.dataset_config:scan_folder",
+    "DataError": "engine.datasets.sources:DataError",
+    "check_data_spec": "engine.datasets.dataset_config:check_data_spec",
     "extract_dataset": "engine.distill.uploads:extract_dataset",
     "save_lora_upload": "engine.distill.uploads:save_lora_upload",
     "save_data_config_upload": "engine.distill.uploads:save_data_config_upload",
@@ -61,7 +66,7 @@ _API = {
     "weights_version": "engine.generation.renderer:weights_version",
     "world_of": "engine.generation.renderer:world_of",
     "samples_in_jobs": "engine.generation.renderer:samples_in_jobs",
-    "accelerator_present": "engine.jobs.slot:accelerator_present",
+    "accelerator_present": "engine.core.hardware:accelerator_present",
     "worker_health": "engine.jobs.health:worker_health",
     "worker_stopped": "engine.jobs.health:stopped",
     # evaluation

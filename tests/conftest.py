@@ -70,7 +70,8 @@ def tiny_wan_dir(tmp_path_factory) -> Path:
 def mini_teacher_dir(tmp_path_factory) -> Path:
     """A shapes-world teacher of the real pipeline classes, 2 layers, trained 2 steps: the fast base
     for trainer tests (its quality does not matter there, only the code paths)."""
-    from engine.shapes.teacher import TeacherConfig, pretrain_teacher
+    from engine.config.teacher import TeacherConfig
+    from engine.pretrain.teacher import pretrain_teacher
 
     out = tmp_path_factory.mktemp("mini-teacher") / "pipe"
     cfg = TeacherConfig(steps=2, batch_size=4, pool_clips=8, ae_fit_clips=32, num_layers=2, ffn_dim=128)
@@ -83,7 +84,7 @@ def mini_i2v_teacher(mini_teacher_dir, tmp_path_factory) -> Path:
     """The mini teacher widened to image-to-video by `pretrain-teacher --task i2v` (one step): a shapes-world
     I2V base for the paths that need the world's frames, not a trained model's quality."""
     from engine.config.teacher import TeacherConfig
-    from engine.shapes.teacher import pretrain_teacher
+    from engine.pretrain.teacher import pretrain_teacher
 
     out = tmp_path_factory.mktemp("mini-i2v") / "pipe"
     cfg = TeacherConfig(task="i2v", init=str(mini_teacher_dir), steps=1, batch_size=2, pool_clips=4, warmup_steps=1)

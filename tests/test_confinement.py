@@ -1,7 +1,7 @@
 """Caption tables and data-set configs cannot make the server read a file outside their folder: a table row or a
 `captions:` setting naming /etc/hostname, ../outside/secret.mp4 or a link out of the folder is refused with its
 row and file named, before that file is looked at, for every user: the engine's listing, the command line, an
-uploaded zip and the public studio's folder box (engine/distill/sources.py, engine/distill/dataset_config.py)."""
+uploaded zip and the public studio's folder box (engine/datasets/sources.py, engine/datasets/dataset_config.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from conftest import run_engine
 from form_helpers import captioned_clips, form
 
-from engine.distill.dataset_config import check_data_spec, scan_folder
-from engine.distill.sources import DataError, list_folder
+from engine.datasets.dataset_config import check_data_spec, scan_folder
+from engine.datasets.sources import DataError, list_folder
 from engine.media.video import write_mp4
 from studio import access_from_env, distill
 from studio.files import uploads_folder

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from engine.distill.data import DataError, fit_clip
-from engine.distill.dataset_config import check_data_spec, read_data_config, scan_folder
+from engine.datasets.dataset_config import check_data_spec, read_data_config, scan_folder
 from engine.distill.folder_data import FolderData
-from engine.distill.sources import list_folder
-from engine.distill.video_windows import ShortVideo, iter_windows, window_indices
+from engine.datasets.sources import list_folder
+from engine.datasets.video_windows import ShortVideo, iter_windows, window_indices
 from engine.media.video import write_mp4
 
 

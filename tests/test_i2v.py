@@ -242,7 +242,7 @@ def test_pretrain_teacher_widens_shapes_tiny_into_an_i2v_teacher_that_samples_fr
     from engine.config.teacher import TeacherConfig
     from engine.generation.generate import sample_frames
     from engine.models.base import load_base_model
-    from engine.shapes.teacher import pretrain_teacher
+    from engine.pretrain.teacher import pretrain_teacher
 
     cfg = TeacherConfig(task="i2v", init="shapes-tiny", steps=2, batch_size=2, pool_clips=4, warmup_steps=1,
                         balanced_detailed=0.5)

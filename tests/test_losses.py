@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from engine.core import flow, timesteps
 from engine.distill import losses
 
 
@@ -143,9 +144,66 @@ def test_the_logged_real_gap_holds_no_graph():
 
 
 def test_cfg_and_x0_helpers():
-    assert torch.equal(losses.cfg_x0(torch.tensor(2.0), torch.tensor(1.0), 5.0), torch.tensor(6.0))
+    assert torch.equal(flow.guided(torch.tensor(2.0), torch.tensor(1.0), 5.0), torch.tensor(6.0))
     x_t, v, t = torch.tensor([[1.0]]), torch.tensor([[0.5]]), torch.tensor([0.4])
-    assert torch.allclose(losses.x0_from_velocity(x_t, t, v), torch.tensor([[0.8]]))
+    assert torch.allclose(flow.x0_from_velocity(x_t, t, v), torch.tensor([[0.8]]))
+
+
+def test_the_losses_and_the_samplers_share_one_copy_of_the_flow_arithmetic():
+    from engine.generation import causal_sampling, sampling
+
+    for name in ("add_noise", "x0_from_velocity"):
+        assert getattr(losses, name) is getattr(sampling, name) is getattr(causal_sampling, name) is getattr(flow, name)
+    assert losses.shifted_time is flow.shifted_time
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_a_number_a_0d_tensor_and_a_per_sample_time_give_the_same_bits(dtype):
+    x, _, eps, _ = _batch()
+    x, eps, v = x.to(dtype), eps.to(dtype), (eps - x).to(dtype)
+    per_sample = flow.add_noise(x, eps, torch.tensor([0.624, 0.624]))
+    assert torch.equal(flow.add_noise(x, eps, 0.624), per_sample)
+    assert torch.equal(flow.add_noise(x, eps, torch.tensor(0.624)), per_sample)
+    assert torch.equal(flow.x0_from_velocity(x, 0.624, v), flow.x0_from_velocity(x, torch.tensor([0.624] * 2), v))
+    assert flow.add_noise(x, eps, 0.624).dtype == dtype
+
+
+def test_cfg_in_velocity_space_is_cfg_in_x0_space():
+    """x0 = x_t - t v is affine in v, so guiding the velocities and then taking x0 (what the trainer's teacher and
+    the sampler do) equals guiding the two x0 predictions (FastGen's x0-space convention)."""
+    x_t, v_cond, v_uncond, t = *_batch(seed=1)[:3], torch.tensor([0.3, 0.8])
+    for guidance in (1.0, 3.0, 5.0):
+        in_velocity = flow.x0_from_velocity(x_t, t, flow.guided(v_cond, v_uncond, guidance))
+        in_x0 = flow.guided(flow.x0_from_velocity(x_t, t, v_cond), flow.x0_from_velocity(x_t, t, v_uncond), guidance)
+        assert torch.allclose(in_velocity, in_x0, rtol=0, atol=1e-5)
+    with torch.no_grad():  # exact in float64: the two differ only by rounding
+        x64, c64, u64, t64 = x_t.double(), v_cond.double(), v_uncond.double(), t.double()
+        a = flow.x0_from_velocity(x64, t64, flow.guided(c64, u64, 5.0))
+        b = flow.guided(flow.x0_from_velocity(x64, t64, c64), flow.x0_from_velocity(x64, t64, u64), 5.0)
+        assert torch.allclose(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("t_list,ok", [([0.999, 0.937, 0.833, 0.624, 0.0], True), ([1.0, 0.0], True),
+                                       ([0.5, 0.9, 0.0], False), ([0.9, 0.5], False), ([0.0], False),
+                                       ([1.2, 0.5, 0.0], False), ([0.9, 0.9, 0.0], False)])
+def test_the_config_and_the_samplers_accept_the_same_t_lists(t_list, ok):
+    from engine.config.distill import DistillConfig
+    from engine.config.fields import ConfigError
+    from engine.generation import sampling
+
+    assert (timesteps.t_list_problem(t_list) is None) == ok
+    config_refuses = sampler_refuses = False
+    try:
+        DistillConfig(t_list=t_list)._check_schedule()
+    except ConfigError as err:
+        config_refuses = "t_list" in str(err)
+    try:
+        sampling.student_sample(None, torch.zeros(1, 1, 1, 1, 1), torch.zeros(1, 1, 1), tuple(t_list))
+    except ValueError as err:
+        sampler_refuses = str(err).startswith("t_list must decrease strictly")
+    except TypeError:  # past the check: the stand-in network (None) was called
+        pass
+    assert config_refuses == sampler_refuses == (not ok)
 
 
 def test_fake_score_loss_is_zero_at_the_true_velocity():

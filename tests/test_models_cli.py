@@ -284,7 +284,7 @@ def test_a_teacher_made_before_a_word_was_renamed_continues_with_the_worlds_word
     older = _with_tokenizer_words(trained_dir, tmp_path / "older", old_words)
     out = tmp_path / "continued"
     from engine.config.teacher import TeacherConfig
-    from engine.shapes.teacher import pretrain_teacher
+    from engine.pretrain.teacher import pretrain_teacher
 
     pretrain_teacher(TeacherConfig(init=str(older), steps=2, batch_size=4, pool_clips=8).validate(), out, "test")
     meta = json.loads((out / STUDIO_META).read_text())

@@ -60,8 +60,8 @@ def test_the_owner_moves_each_bound_by_environment_variables(data_dir):
 
 
 def test_a_data_set_config_repeats_past_the_public_bound_are_refused(data_dir, tmp_path):
-    from engine.distill.dataset_config import check_data_spec
-    from engine.distill.sources import DataError
+    from engine.datasets.dataset_config import check_data_spec
+    from engine.datasets.sources import DataError
 
     clips = captioned_clips(uploads_folder(data_dir) / "clips")
     config = uploads_folder(data_dir) / "set.yaml"

@@ -162,7 +162,7 @@ def test_the_studio_uses_only_engines_public_api_and_no_model_library(path):
     "from engine.generation.generate import sample_frames", "import engine.models.base",
     "from engine import generate", "import engine\nengine.generation.renderer.render", "import engine\nengine._API",
     "from engine.jobs import kinds", "import engine.jobs as j\nj.worker", "import engine\nengine.jobs.runner",
-    "import importlib\nimportlib.import_module('engine.shapes.teacher')", "from engine.models import students",
+    "import importlib\nimportlib.import_module('engine.pretrain.teacher')", "from engine.models import students",
 ])
 def test_the_boundary_check_catches_each_kind_of_breach(source):
     assert len(boundary_breaches(source)) == 1, source

@@ -82,7 +82,7 @@ def _playlist(path, url):
 def test_a_video_file_that_names_a_url_is_refused_without_any_request(tmp_path, beacon):
     """ffmpeg's own default already keeps a playlist read from a file off the network; the readers' explicit
     `-protocol_whitelist file` keeps it so whatever the ffmpeg build, and this checks the outcome."""
-    from engine.distill.video_windows import VideoReadError, probe
+    from engine.datasets.video_windows import VideoReadError, probe
 
     url, calls = beacon
     clip = _playlist(tmp_path / "clip.mp4", url)

@@ -13,6 +13,7 @@ from ..config.distill import DistillConfig
 from ..config.options import add_config_file_option, add_options, given_values
 from ..models.students import LORA_FILE
 from .progress import CliError, bar, cli_error
+from ..models.names import check_model
 
 
 def distill_config_from_args(args) -> DistillConfig:
@@ -42,14 +43,13 @@ class _BarCallbacks:
 
 
 def cmd_distill(args) -> int:
-    from ..models.names import check_model
-
     try:  # settings and the base's name first: refused before torch and diffusers load (~10 s)
         cfg = distill_config_from_args(args)
         if check_model(cfg.base)[0] == "hub":  # its model_index.json is now cached: the task can be checked
             cfg.check_files()
     except ValueError as err:  # ModelError is one
         raise cli_error(err) from None
+    # torch: only once the options are sound
     from ..distill.trainer import Distiller, TrainingDiverged, latest_checkpoint
 
     out = Path(cfg.out)

@@ -8,14 +8,15 @@ import sys
 from pathlib import Path
 
 from .progress import CliError, bar, cli_error, seed_range
+from ..evaluation.prompts import BUILT_IN, read_prompt_file
+from ..evaluation.resume import parts_folder
+from ..evaluation.settings import EvalSettings
+from ..models.names import ModelError, check_model
+from .sample import student_folder
 
 
 def _eval_settings(args):
     """The command's flags as EvalSettings, checked (names, files, values) before any model loads."""
-    from ..evaluation.prompts import BUILT_IN, read_prompt_file
-    from ..evaluation.resume import parts_folder
-    from ..evaluation.settings import EvalSettings
-
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not models:
         raise CliError("--models is empty; e.g. --models teacher@50,teacher@4")
@@ -35,13 +36,12 @@ def _eval_settings(args):
 
 
 def cmd_evaluate(args) -> int:
-    from ..models.names import check_model
-
     settings = _eval_settings(args)
     try:  # a typo is refused before torch and diffusers load (~10 s)
         check_model(args.base)
     except ValueError as err:
         raise cli_error(err) from None
+    # torch: only once the options are sound
     from ..evaluation.evaluate import run_evaluation, to_markdown, write_outputs
     from ..evaluation.features import FeatureError
 
@@ -67,7 +67,7 @@ def cmd_evaluate(args) -> int:
 
 def cmd_study(args) -> int:
     """The training-seed study (engine/evaluation/study.py): run what is missing, evaluate, write mean +- std."""
-    from ..evaluation import study
+    from ..evaluation import study  # torch: only once the options are sound
     from ..evaluation.evaluate import write_outputs
 
     seeds = seed_range(args.seeds or "0-2")
@@ -100,7 +100,7 @@ def cmd_study(args) -> int:
 def _study_from_records(args, runs) -> int:
     """The study's tables from a records folder alone (no runs, no evaluation); limited to the plan's runs
     when --seeds or --variants name them."""
-    from ..evaluation import study
+    from ..evaluation import study  # torch: only once the options are sound
     from ..evaluation.evaluate import write_outputs
 
     records = Path(args.from_records)
@@ -119,13 +119,12 @@ def _study_from_records(args, runs) -> int:
 def cmd_bench(args) -> int:
     if not 1 <= args.rounds <= 10:
         raise CliError(f"--rounds must be between 1 and 10, got {args.rounds}")
-    from ..evaluation.bench import bench_sampling, bench_train_step
-    from ..models.base import ModelError
+    from ..evaluation.bench import bench_sampling, bench_train_step  # torch: only once the options are sound
 
     try:
         size = (args.num_frames, args.height, args.width)
         if args.what == "data-loading":
-            from ..evaluation.bench_data import bench_data_loading, table
+            from ..evaluation.bench_data import bench_data_loading, table  # torch: only once the options are sound
 
             try:
                 workers = tuple(int(w) for w in args.workers.split(","))
@@ -135,8 +134,6 @@ def cmd_bench(args) -> int:
                                         batch_size=args.batch_size or 8, step_ms=args.step_ms)
             print(table(result), file=sys.stderr)
         elif args.what == "sampling":
-            from .sample import student_folder
-
             result = bench_sampling(args.base, student_folder(args.lora), videos=args.videos, size=size,
                                     rounds=args.rounds)
         else:

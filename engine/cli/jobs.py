@@ -14,6 +14,8 @@ import time
 from ..jobs import kinds
 from ..jobs.worker import WorkerOptions, run_worker
 from .progress import cli_error
+from .. import jobs as api
+from ..models.names import check_model
 
 
 class _JobsParser(argparse.ArgumentParser):
@@ -90,9 +92,6 @@ def cmd_worker(args) -> int:
 
 @_one_line_errors
 def cmd_submit(args) -> int:
-    import engine.jobs as api
-    from ..models.names import check_model
-
     kind = kinds.get_kind(args.kind)
     config = kind.config_from_args(args) if kind.config_from_args else {}  # settings, or the built config
     base = config.get("base") if isinstance(config, dict) else getattr(config, "base", None)
@@ -110,8 +109,6 @@ def cmd_submit(args) -> int:
 
 @_one_line_errors
 def cmd_list(args) -> int:
-    import engine.jobs as api
-
     jobs = api.list_jobs(args.data_dir, args.state, args.limit)
     if args.json:
         _print_json([job.to_dict() for job in jobs])
@@ -128,8 +125,6 @@ def cmd_list(args) -> int:
 
 @_one_line_errors
 def cmd_show(args) -> int:
-    import engine.jobs as api
-
     job = api.get(args.data_dir, args.job_id)
     artifacts = api.artifacts(args.data_dir, job.id)
     checkpoints = api.checkpoints(args.data_dir, job.id)
@@ -156,8 +151,6 @@ def cmd_show(args) -> int:
 
 @_one_line_errors
 def cmd_cancel(args) -> int:
-    import engine.jobs as api
-
     job = api.cancel(args.data_dir, args.job_id)
     if job.state == "cancelled":
         print(f"cancelled {job.id}")
@@ -168,8 +161,6 @@ def cmd_cancel(args) -> int:
 
 @_one_line_errors
 def cmd_resume(args) -> int:
-    import engine.jobs as api
-
     job = api.resume(args.data_dir, args.job_id)
     checkpoints = api.checkpoints(args.data_dir, job.id)
     step = checkpoints[-1].step if checkpoints else 0
@@ -179,8 +170,6 @@ def cmd_resume(args) -> int:
 
 @_one_line_errors
 def cmd_log(args) -> int:
-    import engine.jobs as api
-
     print(api.log_tail(args.data_dir, args.job_id, args.lines))
     return 0
 

@@ -9,6 +9,7 @@ import sys
 from tqdm import tqdm
 
 from ..config.fields import ConfigError, flag
+from ..config.seeds import parse_seeds
 
 
 class CliError(Exception):
@@ -26,8 +27,6 @@ def command_line(name: str) -> str:
 
 
 def seed_range(text: str) -> list[int]:
-    from ..config.seeds import parse_seeds
-
     try:
         return parse_seeds(text)
     except ValueError as err:

@@ -12,11 +12,14 @@ import tempfile
 from pathlib import Path
 
 from .progress import CliError
+from ..hub import publish
+from ..hub.card import training_previews
+from ..hub.publish import DTYPES, LICENSES
+from ..models.students import student_t_list
+from .sample import student_folder
 
 
 def add_parsers(sub) -> None:
-    from ..hub.publish import DTYPES, LICENSES
-
     p = sub.add_parser("publish", help="push a student LoRA with its model card and samples to the Hugging Face Hub")
     p.add_argument("--lora", required=True, help="the student: a LoRA folder or a shipped one (dmd2, dfd, dmd2-continued)")
     p.add_argument("--repo", required=True, help="the model repo to create or update, as your-name/model-name")
@@ -36,7 +39,7 @@ def _evaluation_table(path: str | None) -> str:
         return ""
     try:
         result = json.loads(Path(path).read_text())
-        from ..evaluation.evaluate import to_markdown
+        from ..evaluation.evaluate import to_markdown  # numpy: only when an evaluation is attached
 
         return to_markdown(result)
     except (OSError, ValueError, KeyError, TypeError) as err:
@@ -44,9 +47,6 @@ def _evaluation_table(path: str | None) -> str:
 
 
 def _card(lora_dir: Path, args, samples: list[tuple[Path, str]]) -> str:
-    from ..hub import publish
-    from ..models.students import student_t_list
-
     config = json.loads((lora_dir / "lora_config.json").read_text()) if (lora_dir / "lora_config.json").is_file() else {}
     if not config.get("base") or not config.get("method"):
         raise CliError(f"{lora_dir}/lora_config.json does not say the student's base and method; "
@@ -59,9 +59,6 @@ def _card(lora_dir: Path, args, samples: list[tuple[Path, str]]) -> str:
 
 
 def cmd_publish(args) -> int:
-    from ..hub import publish
-    from .sample import student_folder
-
     try:
         args.repo = publish.check_repo_id(args.repo)
     except ValueError as err:
@@ -69,7 +66,6 @@ def cmd_publish(args) -> int:
     lora_dir = Path(student_folder(args.lora))
     if not (lora_dir / publish.LORA_FILE).is_file():
         raise CliError(f"--lora {args.lora}: no {publish.LORA_FILE} there; give a finished student's folder")
-    from ..hub.card import training_previews
 
     samples = training_previews(lora_dir)
     card = _card(lora_dir, args, samples)

@@ -7,13 +7,15 @@ import sys
 from pathlib import Path
 
 from .progress import CliError, bar, cli_error, seed_range
+from ..config.sample import SampleConfig
+from ..models.names import ModelError, check_model, check_video_shape, video_factors
+from ..models.students import shipped_students
 
 
 def student_folder(lora: str | None) -> str | None:
     """A LoRA folder as given, or a shipped student's folder by its name."""
     if not lora or Path(lora).is_dir():
         return lora
-    from ..models.students import shipped_students
 
     shipped = {s.name: s.lora_dir for s in shipped_students()}
     if lora not in shipped:
@@ -23,15 +25,13 @@ def student_folder(lora: str | None) -> str | None:
 
 def _checked_model(cfg):
     """Validate the settings and the model's name before torch and diffusers load (~10 s); then load it."""
-    from ..models.names import ModelError, check_model, check_video_shape, video_factors
-
     try:
         cfg.validate()
         _, folder = check_model(cfg.base)
         factors = video_factors(folder) if folder is not None else None
         if factors:
             check_video_shape(*factors, cfg.num_frames, cfg.height, cfg.width)
-        from ..models.base import load_base_model
+        from ..models.base import load_base_model  # torch: only once the options are sound
 
         model = load_base_model(cfg.base)
         model.check_video_shape(cfg.num_frames or model.num_frames, cfg.height or model.height, cfg.width or model.width)
@@ -41,15 +41,12 @@ def _checked_model(cfg):
 
 
 def cmd_sample(args) -> int:
-    from ..config.sample import SampleConfig
-    from ..models.names import ModelError
-
     cfg = SampleConfig(base=args.base, prompt=args.prompt, seeds=seed_range(args.seeds), steps=args.steps,
                        guidance=args.cfg, lora=student_folder(args.lora), num_frames=args.num_frames,
                        height=args.height, width=args.width, scale=args.scale,
                        image=args.image)
     model = _checked_model(cfg)
-    from ..generation.generate import generate
+    from ..generation.generate import generate  # torch: only once the options are sound
 
     shown = bar(f"sampling {len(cfg.seeds)} video(s)", cfg.steps)
 
@@ -65,7 +62,7 @@ def cmd_sample(args) -> int:
         shown.close()
     for path in result.paths:
         print(path)
-    from ..generation.causal_sampling import causal_layout
+    from ..generation.causal_sampling import causal_layout  # torch: only once the options are sound
 
     each = "each per chunk (a causal student)" if causal_layout(cfg.lora) else "each"
     print(f"{len(result.paths)} video(s), {result.nfe} network evaluations {each}, {result.seconds:.2f} s", file=sys.stderr)

@@ -18,7 +18,7 @@ def cmd_pretrain_teacher(args) -> int:
         cfg = TeacherConfig(**given_values(args, TeacherConfig)).validate()
     except ValueError as err:
         raise cli_error(err) from None
-    from ..shapes.teacher import pretrain_teacher  # torch and diffusers: only once the options are sound
+    from ..pretrain.teacher import pretrain_teacher  # torch and diffusers: only once the options are sound
 
     shown, progress = loss_bar("pretrain teacher", cfg.steps, every=20)
     try:
@@ -37,7 +37,7 @@ def cmd_train_recognizer(args) -> int:
         cfg = RecognizerConfig(**given_values(args, RecognizerConfig)).validate()
     except ValueError as err:
         raise cli_error(err) from None
-    from ..shapes.recognizer import train_recognizer
+    from ..pretrain.recognizer import train_recognizer  # torch: only once the options are sound
 
     shown, progress = loss_bar("train recognizer", cfg.steps, every=10)
     try:
@@ -49,7 +49,7 @@ def cmd_train_recognizer(args) -> int:
 
 
 def cmd_export_world(args) -> int:
-    from ..shapes.world import export_folder
+    from ..shapes.world import export_folder  # numpy and the world: only for this command
 
     if args.n < 1:
         raise CliError("--n must be at least 1")

@@ -15,11 +15,11 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from ..models.students import LORA_FILE
+from ..core.files import LORA_FILE
+from ..core.timesteps import PAPER_T_LIST, t_list_problem
+from ..datasets.dataset_config import check_data_spec
+from ..models.names import base_task
 from .fields import ConfigError, check_choices, setting
-
-# The paper's 4-step schedule (FastGen's Wan recipe); 2-step: [0.999, 0.908, 0.0].
-PAPER_T_LIST = (0.999, 0.937, 0.833, 0.624, 0.0)
 
 # What the built-in world uses (tiny model, CPU minutes): larger LoRA rates, small batches, and
 # noise-time shift 3 (its 80-token latents need less of the high-noise emphasis that 480p Wan does).
@@ -167,9 +167,9 @@ class DistillConfig:
         if self.steps < freq:
             raise ConfigError("steps", f"with {self.steps} steps and student_update_freq {freq} the student is never "
                                        f"updated (every {freq}th step is a student step); give at least {freq} steps")
-        t = list(self.t_list)
-        if len(t) < 2 or t[-1] != 0.0 or any(a <= b for a, b in zip(t, t[1:])) or t[0] > 1.0:
-            raise ConfigError("t_list", f"{{t_list}} must decrease strictly from at most 1 to exactly 0, got {t}")
+        problem = t_list_problem(self.t_list)
+        if problem is not None:
+            raise ConfigError("t_list", "{t_list} " + problem)
 
     def _check_video_size(self) -> None:
         size = ("num_frames", "height", "width")
@@ -208,16 +208,12 @@ class DistillConfig:
             if self.task == "ar" and chunk is not None and int(chunk) != self.chunk_frames:
                 raise ConfigError("chunk_frames", f"the causal student in {self.init} has {chunk}-frame chunks, not "
                                                   f"{self.chunk_frames}; set {{chunk_frames}} to {chunk} to continue it")
-        from ..models.names import base_task
-
         known = base_task(self.base)  # from the base's files, torch-free; None: the loaded model is checked
         needed = "i2v" if self.task == "i2v" else "t2v"  # any other task's student generates from text alone
         if known is not None and known != needed:
             kind = {"t2v": "a text-to-video", "i2v": "an image-to-video"}
             raise ConfigError("task", f"{{task}} {self.task} needs {kind[needed]} base, but {self.base} is "
                                       f"{kind[known]} model; choose {known}, or another base")
-        from ..distill.dataset_config import check_data_spec
-
         try:
             check_data_spec(self.data)
         except ValueError as err:

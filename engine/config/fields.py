@@ -9,6 +9,7 @@ import dataclasses
 import re
 from dataclasses import MISSING, dataclass
 from typing import Any, Callable
+from .seeds import parse_seeds
 
 
 def setting(default: Any = MISSING, *, help: str, choices: tuple = (), label: str | None = None,
@@ -168,8 +169,6 @@ def _numbers(s: Setting, value) -> list[float] | tuple[float, ...]:
 
 
 def _seeds(s: Setting, value) -> list[int]:
-    from .seeds import parse_seeds
-
     if isinstance(value, (list, tuple)):
         return [_whole(s, v) for v in value]
     try:

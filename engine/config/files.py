@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+import tomllib
+import yaml
 
 SUFFIXES = (".yaml", ".yml", ".toml", ".json")
 RUN_YAML = "run.yaml"
@@ -25,14 +27,10 @@ def read_config_file(path: str | Path) -> dict:
     text = path.read_text(encoding="utf-8")
     try:
         if path.suffix.lower() == ".toml":
-            import tomllib
-
             values = tomllib.loads(text)
         elif path.suffix.lower() == ".json":
             values = json.loads(text)
         else:
-            import yaml
-
             values = yaml.safe_load(text)
     except Exception as err:  # the parsers' own errors (yaml, toml, json): one line with where it broke
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -47,8 +45,6 @@ def read_config_file(path: str | Path) -> dict:
 def run_config_yaml(config) -> str:
     """A run's settings as run.yaml says them: all but the output folder, under a header saying how to run
     it again (the studio offers the same text for a job that has not written its own yet)."""
-    import yaml
-
     settings = config.to_dict()
     settings.pop("out", None)
     header = ("# The effective settings of this run (paper defaults, preset, config file and options merged).\n"

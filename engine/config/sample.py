@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..models.students import LORA_FILE
+from ..core.files import LORA_FILE
 from .fields import setting
 from .seeds import MAX_SEEDS
 

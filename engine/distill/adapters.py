@@ -100,7 +100,7 @@ class Adapters:
 def save_student_lora(adapters: Adapters, out: Path, extra: dict | None = None) -> Path:
     """Write the student adapter in diffusers format (WanPipeline.load_lora_weights reads it) and a
     ComfyUI-style export beside it."""
-    from diffusers import WanPipeline
+    from diffusers import WanPipeline  # diffusers' pipelines: only when a student is saved
 
     state = adapters.state_dict(STUDENT)
     # All files land at once, the diffusers file (what makes a folder a student) last: a crash or a full disk

@@ -1,6 +1,6 @@
 """Real data for distillation: batches of (real clip latents, caption embeddings) drawn under one
 caption each, from the built-in shapes world, from the user's videos (a folder or a data-set config:
-engine/distill/folder_data.py, engine/distill/dataset_config.py) or synthetic latents for benchmarks.
+engine/distill/folder_data.py, engine/datasets/dataset_config.py) or synthetic latents for benchmarks.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..shapes import world
-from .sources import DataError
+from ..datasets.sources import DataError
 
 __all__ = ["DataError", "RealBatch", "ShapesData", "SyntheticData", "fit_clip", "load_data", "resize_crop"]
 
@@ -117,7 +117,7 @@ def load_data(spec: str, model, regime: str = "detailed", seed: int = 0, progres
         return ShapesData(model, regime=regime, seed=seed, pool_size=pool_size)
     if spec == "synthetic":
         return SyntheticData(model, seed=seed)
-    from .folder_data import FolderData
+    from .folder_data import FolderData  # folder_data builds on this module's RealBatch
 
     return FolderData(spec, model, seed=seed, progress=progress, min_clips=min_clips,
                       windows_per_video=windows_per_video, cache_dir=cache_dir or None, workers=workers)

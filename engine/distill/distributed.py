@@ -61,6 +61,7 @@ class _Trained:
 
 
 def _accelerator(mixed_precision: str, log_with: str | None, project_dir: str | None):
+    # accelerate: only for a run through the Accelerator
     from accelerate import Accelerator, DistributedDataParallelKwargs
     from accelerate.state import AcceleratorState
 
@@ -81,7 +82,7 @@ class ProcessGroup:
     once the base is loaded, the Accelerator that trains on it."""
 
     def __init__(self, log_with: str | None = None, project_dir: str | None = None, shard_base: bool = False):
-        from accelerate import PartialState
+        from accelerate import PartialState  # accelerate: only under a multi-process launcher
 
         self.state = PartialState(cpu=not torch.cuda.is_available())
         self.rank = self.state.process_index

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 
 from .data import RealBatch, resize_crop
-from .dataset_config import DataSpec, FolderSpec, data_spec
+from ..datasets.dataset_config import DataSpec, FolderSpec, data_spec
 from .loading import BatchesAhead, encode_ahead, read_batch
-from .sources import CACHE_DIR, Clip, DataError, list_folder
-from .video_windows import VideoReadError, iter_windows
+from ..datasets.sources import CACHE_DIR, Clip, DataError, list_folder
+from ..datasets.video_windows import VideoReadError, iter_windows
 
 
 @dataclass

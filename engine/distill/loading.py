@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from .data import resize_crop
-from .video_windows import VideoReadError, iter_windows
+from ..datasets.video_windows import VideoReadError, iter_windows
 
 PREFETCH = 2  # items each worker keeps ready: DataLoader's default, bounded memory (a 480p window is ~100 MB)
 

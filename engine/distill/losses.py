@@ -13,27 +13,11 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from ..core.flow import add_noise
+from ..core.flow import per_sample as _per_sample
+from ..core.flow import shifted_time, x0_from_velocity  # noqa: F401  (the trainer reads them as losses.*)
+
 X0Fn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t, t) -> x0 prediction
-
-
-def _per_sample(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return t.to(like.dtype).view(-1, *([1] * (like.ndim - 1)))
-
-
-def add_noise(x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """The forward process x_t = (1 - t) x0 + t eps."""
-    t = _per_sample(t, x0)
-    return (1.0 - t) * x0 + t * eps
-
-
-def x0_from_velocity(x_t: torch.Tensor, t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """x0 = x_t - t v for a velocity prediction v = eps - x0."""
-    return x_t - _per_sample(t, x_t) * v
-
-
-def cfg_x0(x0_cond: torch.Tensor, x0_uncond: torch.Tensor, guidance: float) -> torch.Tensor:
-    """Classifier-free guidance in x0 space, FastGen's convention: uncond + s * (cond - uncond)."""
-    return x0_uncond + guidance * (x0_cond - x0_uncond)
 
 
 def dmd_normalizer(student_sample: torch.Tensor, teacher_x0: torch.Tensor) -> torch.Tensor:
@@ -164,9 +148,3 @@ class DataForcing:
 def fake_score_loss(fake_velocity: torch.Tensor, student_sample: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
     """Flow-matching denoising loss of the fake score on detached student samples: v target = eps - x."""
     return F.mse_loss(fake_velocity.float(), (eps - student_sample.detach()).float())
-
-
-def shifted_time(u: torch.Tensor, shift: float, t_min: float = 0.001, t_max: float = 0.999) -> torch.Tensor:
-    """DMD noise time from uniform u in [0, 1): t = s u / (1 + (s - 1) u), clipped to [t_min, t_max]."""
-    t = shift * u / (1.0 + (shift - 1.0) * u)
-    return t.clamp(t_min, t_max)

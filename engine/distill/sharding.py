@@ -36,7 +36,7 @@ def shard_base(transformer: torch.nn.Module, world: int, reshard_after_forward: 
                block_classes: tuple[str, ...] = BLOCK_CLASSES) -> int:
     """Shard every block of these classes, then the rest of the transformer, over `world` processes,
     leaving the LoRA parameters whole; returns how many blocks were sharded."""
-    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.device_mesh import init_device_mesh  # FSDP: only when the base is sharded
     from torch.distributed.fsdp import fully_shard
 
     device = next(transformer.parameters()).device.type
@@ -57,7 +57,7 @@ def shard_base(transformer: torch.nn.Module, world: int, reshard_after_forward: 
 def adapters_only_ddp(view: torch.nn.Module, device: torch.device):
     """A DDP wrapper that reduces the view's LoRA gradients only: the sharded base's parameters (DTensors,
     frozen) and the buffers (constants) are left out, so DDP neither broadcasts them nor checks them."""
-    from torch.nn.parallel import DistributedDataParallel
+    from torch.nn.parallel import DistributedDataParallel  # only for a multi-process run
 
     view._ddp_params_and_buffers_to_ignore = [n for n, _ in view.named_parameters() if not is_lora(n)] + \
         [n for n, _ in view.named_buffers()]

@@ -50,18 +50,18 @@ class Tracking:
         if self.name == "tensorboard":
             _tensorboard_gif(self.accelerator.get_tracker("tensorboard", unwrap=True), tag, frames, fps, step)
         elif self.name == "wandb":
-            import wandb
+            import wandb  # optional dependency: the tracker asked for
 
             self.accelerator.log({tag: wandb.Video(str(path), format="mp4")}, step=step)
         elif self.name == "trackio":
-            import trackio
+            import trackio  # optional dependency: the tracker asked for
 
             self.accelerator.log({tag: trackio.Video(str(path))}, step=step)
 
 
 def _tensorboard_gif(writer, tag: str, frames: np.ndarray, fps: int, step: int) -> None:
     """An animated GIF in tensorboard's Images tab (what SummaryWriter.add_video writes, without its moviepy)."""
-    from PIL import Image
+    from PIL import Image  # optional dependency: tensorboard's GIFs
     from tensorboard.compat.proto.summary_pb2 import Summary
 
     images = [Image.fromarray(np.asarray(f, dtype=np.uint8)) for f in frames]

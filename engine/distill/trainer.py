@@ -23,6 +23,7 @@ import torch
 from . import losses
 from ..config.distill import DistillConfig
 from ..config.files import write_run_config
+from ..core.flow import guided
 from .data import load_data
 from .checkpoints import latest_checkpoint, read_checkpoint, write_checkpoint
 from .distributed import ProcessGroup
@@ -35,6 +36,7 @@ from ..models.base import BaseModel, base_dtype, load_base_model
 from ..models.students import LORA_FILE
 from ..generation.sampling import velocity
 from ..models.conditioning import check_task, condition_of_clips
+from .previews import write_previews
 
 
 class TrainingDiverged(RuntimeError):
@@ -137,8 +139,7 @@ class Distiller:
                 v = velocity(self.transformer, torch.cat([x_t, x_t]), t.repeat(2),
                              torch.cat([cond, self.uncond.expand_as(cond)]), condition)
             v_cond, v_uncond = v.chunk(2)
-            return losses.cfg_x0(losses.x0_from_velocity(x_t, t, v_cond), losses.x0_from_velocity(x_t, t, v_uncond),
-                                 self.cfg.guidance)
+            return losses.x0_from_velocity(x_t, t, guided(v_cond, v_uncond, self.cfg.guidance))
         with self.adapters.using(adapter):
             return losses.x0_from_velocity(x_t, t, velocity(self.transformer, x_t, t, cond, condition))
 
@@ -336,8 +337,6 @@ class Distiller:
     # --- previews ----------------------------------------------------------------------------------------
     def write_previews(self, seeds: tuple[int, ...] = (1, 2, 3, 4)) -> list[Path]:
         """Student samples of two training captions (the same seeds every time), as mp4 artifacts."""
-        from .previews import write_previews
-
         if self.rollout is not None:
             return self.rollout.write_previews(seeds)
         return write_previews(self, seeds)

@@ -7,7 +7,7 @@ entries, the total uncompressed size, each entry's and the whole zip's compressi
 small entries that each compress well add up), the free disk it leaves, entries that leave the folder
 (absolute paths, '..', drive letters), links and special files. Names are sanitized to a safe alphabet.
 Extraction goes to a temporary folder that is renamed into place only when complete. A captions table
-in the zip that names a file outside the zip's folder refuses the upload (engine/distill/sources.py).
+in the zip that names a file outside the zip's folder refuses the upload (engine/datasets/sources.py).
 """
 
 from __future__ import annotations
@@ -23,8 +23,11 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from safetensors import safe_open
+
+from ..datasets.dataset_config import CONFIG_SUFFIXES, check_data_spec
+from ..datasets.sources import VIDEO_SUFFIXES, list_folder  # VIDEO_SUFFIXES: what training reads
 from ..models.students import LORA_FILE
-from .sources import VIDEO_SUFFIXES  # what training reads
 
 CAPTION_SUFFIXES = (".txt", ".csv", ".jsonl", ".json")
 
@@ -228,11 +231,9 @@ def safe_extract_zip(zip_path: str | Path, dest_parent: str | Path, keep_suffixe
 
 def count_captioned(folder: Path) -> tuple[int, int]:
     """(videos, videos with a caption) in a data folder, by the rules training uses
-    (engine/distill/sources.py): captions.jsonl, else captions.csv (rows naming files relative to the
+    (engine/datasets/sources.py): captions.jsonl, else captions.csv (rows naming files relative to the
     folder), else a sidecar .txt per top-level video; a caption file that is not UTF-8 captions nothing.
     `engine.scan_folder` also names each file that would be skipped, and why."""
-    from .sources import list_folder
-
     folder = Path(folder)
     videos = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES]
     captioned = len(list_folder(folder).clips)
@@ -298,8 +299,6 @@ def save_data_config_upload(upload: str | Path, uploads_dir: str | Path, confine
     upload's own temporary file goes away), checked as `distill --data` checks one. Its folders must be
     absolute paths (the copy's folder is not the user's), each passed to `confine` before it is looked
     at. Raises UploadError in one line naming the uploaded file and the field; nothing is kept then."""
-    from .dataset_config import CONFIG_SUFFIXES, check_data_spec
-
     upload = Path(upload)
     name = sanitize_name(upload.name)
     if not upload.is_file():
@@ -323,8 +322,6 @@ def save_data_config_upload(upload: str | Path, uploads_dir: str | Path, confine
 def _check_safetensors(path: Path) -> None:
     """The file must parse as safetensors (a header, tensors only: nothing executable)."""
     try:
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="numpy") as f:
             keys = list(f.keys())
     except Exception as err:  # safetensors raises its own error types for any malformed file

@@ -20,7 +20,7 @@ from .features import FeatureError, evenly_spaced, input_preprocessing, pixels, 
 
 def has_text_tower(model: str) -> bool:
     """Whether `model` (a folder or hub id) is a whole CLIP model, not its vision tower alone."""
-    from transformers.utils import cached_file
+    from transformers.utils import cached_file  # transformers: only when CLIP is asked for
 
     path = cached_file(model, "config.json", _raise_exceptions_for_missing_entries=False,
                        _raise_exceptions_for_connection_errors=False, _raise_exceptions_for_gated_repo=False)
@@ -31,7 +31,7 @@ class ClipAdherence:
     """CLIP text-video similarity of clips to their prompt."""
 
     def __init__(self, model: str, device: str = "cpu"):
-        from transformers import AutoTokenizer, CLIPModel
+        from transformers import AutoTokenizer, CLIPModel  # transformers: only when CLIP is asked for
 
         if not has_text_tower(model):
             raise FeatureError(f"prompt adherence needs a whole CLIP model (text and vision towers); {model!r} is "

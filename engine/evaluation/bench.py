@@ -20,7 +20,11 @@ import torch
 from ..config.build import build_distill_config
 from ..config.sample import SampleConfig
 from ..generation.generate import StreamClock, sample_frames
-from ..models.base import load_base_model
+from ..models.base import RANDOM_MODELS, load_base_model
+from torch.utils.flop_counter import FlopCounterMode
+from ..distill.trainer import Distiller
+from ..core.timesteps import PAPER_T_LIST
+from ..models.students import shipped_students
 
 
 def _sync() -> None:
@@ -70,10 +74,6 @@ def bench_sampling(base: str, lora: str | None, videos: int = 8, prompt: str | N
     student costs (its LoRA is merged into the weights for sampling). A causal student's streaming figures
     come too: seconds to its first chunk and to its last (latents only, decoding excluded, as StreamClock
     times them), and the frames per second they make of the batch's videos."""
-    from ..models.base import RANDOM_MODELS
-    from ..generation.sampling import PAPER_T_LIST
-    from ..models.students import shipped_students
-
     model = load_base_model(base)
     t_list = None
     if lora is None and base in RANDOM_MODELS:
@@ -148,8 +148,6 @@ def _peak_memory_mb() -> float:
 def update_flops(distiller) -> dict[str, int]:
     """Model FLOPs of one student update and one fake-score update (counted by torch's FlopCounterMode;
     running them also trains the run one update each)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     flops = {}
     for name, fn in (("student", distiller.student_update), ("fake", distiller.fake_update)):
         with FlopCounterMode(display=False) as counter:
@@ -164,10 +162,6 @@ def bench_train_step(base: str, batch_size: int | None = None, method: str = "df
     """Seconds, FLOPs and utilisation of one student update and one fake-score update; peak memory of
     the two (what DFD post-training holds). A random-weights base trains on synthetic latents. For task ar
     the student update is the whole chunk-by-chunk rollout (FLOPs counted as executed)."""
-    from ..models.base import RANDOM_MODELS
-
-    from ..distill.trainer import Distiller
-
     values = dict(base=base, method=method, force_from_teacher=True, gradient_checkpointing=gradient_checkpointing,
                   task=task)
     if student_input:

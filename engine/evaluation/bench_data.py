@@ -18,13 +18,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from ..media.video import write_mp4
+from ..distill.folder_data import FolderData
+from ..models.base import load_base_model
+from .bench import device_info
 
 
 def generated_clips(folder: Path, clips: int, seconds: float, size: tuple[int, int], fps: int) -> Path:
     """`clips` captioned mp4 files of moving, noisy gradients (they compress like camera footage, not like flat
     colour), `seconds` long at `fps`, height x width = size."""
-    from ..media.video import write_mp4
-
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     h, w = size
@@ -49,10 +51,6 @@ def bench_data_loading(base: str = "shapes-tiny", workers: tuple[int, ...] = (0,
                        batches: int = 50, batch_size: int = 8, step_ms: float = 0.0, windows_per_video: int = 0) -> dict:
     """Figures for each worker count (see the module's docstring); `data`: a folder or data-set config of
     your own instead of generated clips."""
-    from ..distill.folder_data import FolderData
-    from ..models.base import load_base_model
-    from .bench import device_info
-
     if any(w < 0 for w in workers) or not workers:
         raise ValueError(f"--workers must be counts >= 0 separated by commas, got {list(workers)}")
     if batches < 1 or batch_size < 1 or step_ms < 0:

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..shapes import world
 from . import metrics
+from .colour import colour_motion
 
 NO_FEATURES = ("Diversity on real videos needs an image encoder: name one as dinov2:MODEL or clip:MODEL "
                "(a local folder or a hub id; the paper uses the ViT-L ones); a whole CLIP model also gives prompt "
@@ -35,7 +36,7 @@ def recognizer():
     global _recognizer
     with _lock:
         if _recognizer is None:
-            from ..shapes.recognizer import Recognizer
+            from ..shapes.recognizer import Recognizer  # torch: only when the metrics are computed
 
             try:
                 _recognizer = Recognizer()
@@ -50,7 +51,7 @@ def encoder(spec: str):
     kind = spec.partition(":")[0]
     with _lock:
         if kind not in _encoders or _encoders[kind].name != spec:
-            from .features import load_extractor
+            from .features import load_extractor  # torch and transformers: only when an encoder is asked for
 
             _encoders[kind] = load_extractor(spec)
         return _encoders[kind]
@@ -62,7 +63,7 @@ def adherence_model(spec: str):
     model = spec.partition(":")[2]
     with _lock:
         if _adherence is None or _adherence.name != model:
-            from .adherence import ClipAdherence, has_text_tower
+            from .adherence import ClipAdherence, has_text_tower  # torch and transformers: only when CLIP is asked for
 
             if not has_text_tower(model):
                 return None
@@ -104,8 +105,6 @@ def clip_metrics(clips: np.ndarray, prompt: str, world_name: str | None = None,
     image-to-video model on the world, the factors of the clip its first frame is from ({} when the frame is
     an upload of unknown factors): the frame fixes shape, colour and background, so modes are motions, their
     TV against p(motion | frame) when the factors are known."""
-    from .colour import colour_motion
-
     out = {"diversity": None, "modes covered": None, "mode TV": None, "named correct": None}
     stats = colour_motion(clips)
     out["saturation"] = round(stats["saturation"], 4)

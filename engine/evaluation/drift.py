@@ -72,12 +72,12 @@ def to_markdown(drift: dict[str, list[dict]]) -> str:
 
 def plot(drift: dict[str, list[dict]], path):
     """Each KEY against the window's middle frame, a line per model."""
-    import matplotlib
+    import matplotlib  # optional dependency: only when a plot is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after the backend is chosen
 
-    from .report import save_figure
+    from .report import save_figure  # report builds on this module's table
 
     fig, axes = plt.subplots(1, len(KEYS), figsize=(3.4 * len(KEYS), 3.2), squeeze=False)
     for ax, key in zip(axes[0], KEYS):

@@ -20,13 +20,16 @@ from pathlib import Path
 import numpy as np
 
 from ..config.fields import ConfigError
+from ..config.sample import SampleConfig
+from ..models.names import base_task, base_world
+from ..shapes import world
 from . import drift
 from .colour import gaps
 from .prompts import EvalPrompt, read_prompts, seeds_of
 from .report import plot, save_figure, to_markdown, write_outputs  # noqa: F401  (the command's writers)
 from .resume import Parts, fingerprint, lora_version
 from .scoring import aggregate, mean, score_any, score_shapes
-from .settings import EvalSettings, base_world
+from .settings import EvalSettings
 from .specs import ModelSpec
 
 REGIMES = ("detailed", "underspecified")
@@ -37,9 +40,7 @@ class Session:
     """What one evaluation holds while it runs: the loaded model, encoders and the reference."""
 
     def __init__(self, settings: EvalSettings, shapes: bool):
-        import torch
-
-        from ..models.names import base_task
+        import torch  # torch: only when models are loaded, so the command's writers stay light
 
         self.settings, self.shapes = settings, shapes
         self.i2v = base_task(settings.base) == "i2v"
@@ -52,6 +53,7 @@ class Session:
         self.recognizer = None
 
     def load(self, need_model: bool) -> None:
+        # torch: only when models are loaded, so the command's writers stay light
         from .adherence import ClipAdherence, has_text_tower
         from .features import load_extractor
 
@@ -63,10 +65,12 @@ class Session:
         else:
             self.notes.append("No prompt adherence: it needs a whole CLIP model (clip:MODEL in features, or adherence).")
         if self.shapes:
+            # torch: only when models are loaded, so the command's writers stay light
             from ..shapes.recognizer import Recognizer
 
             self.recognizer = Recognizer()
         if need_model:
+            # torch: only when models are loaded, so the command's writers stay light
             from ..models.base import load_base_model
 
             self.model = load_base_model(s.base, device=self.device)
@@ -76,12 +80,12 @@ class Session:
 
     def sample(self, spec: ModelSpec, prompt: str, seeds: list[int]) -> tuple[np.ndarray, float, int]:
         """(clips, seconds per video, NFE per video) for one model and prompt."""
-        from ..config.sample import SampleConfig
+        # torch: only when models are loaded, so the command's writers stay light
         from ..generation.generate import sample_frames
 
         first = self.first_of(prompt)
         if spec.kind in ("real", "real-decoded"):  # the shapes world's own clips (decoded: through the autoencoder)
-            from ..shapes import world
+            # torch: only when models are loaded, so the command's writers stay light
             from .reference import through_decoder
 
             seed = zlib.crc32(prompt.encode()) + seeds[0]
@@ -99,8 +103,6 @@ class Session:
 
     def score(self, clips: np.ndarray, prompt: str | list[str]) -> dict:
         if self.shapes:
-            from ..shapes import world
-
             row = score_shapes(world.parse_caption(prompt), clips, prompt, self.recognizer, self.extractors,
                                self.adherence, first=self.first_of(prompt))
             if clips.shape[1] > drift.WINDOW:  # longer than the world's clips: measured window by window too
@@ -112,18 +114,15 @@ class Session:
         """An I2V evaluation's conditioning clip of a prompt (its factors), None for text-to-video."""
         if not self.i2v:
             return None
-        from ..shapes import world
-
         return world.conditioning_clip(prompt)
 
     @staticmethod
     def first_frame(first) -> np.ndarray | None:
-        from ..shapes import world
-
         return None if first is None else world.render(first)[0]
 
     def real_reference(self) -> dict:
         """The held-out clips' row (through the model's VAE and back), captions as their prompts."""
+        # torch: only when models are loaded, so the command's writers stay light
         from .reference import read_real_clips, through_decoder
 
         m, s = self.model, self.settings
@@ -186,8 +185,6 @@ def _relative(per_prompt: dict, shapes: bool) -> None:
 
 
 def _entry(rows: dict[str, dict], shapes: bool) -> dict:
-    from ..shapes import world
-
     factors = world.FACTOR_NAMES if shapes else ()
     entry = aggregate(list(rows.values()), factors)
     entry["nfe"] = next(iter(rows.values()))["nfe"]

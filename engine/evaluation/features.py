@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from ..distill.data import resize_crop
 
 FRAMES_PER_VIDEO = 16  # the paper: 16 evenly spaced frames, mean-pooled
 # The encoders' published preprocessing, used when a model has no preprocessor_config.json (a folder
@@ -43,6 +44,7 @@ class ImageEncoderFeatures:
     def __init__(self, kind: str, model: str, device: str = "cpu"):
         if kind not in PUBLISHED:
             raise FeatureError(f"unknown feature extractor {kind!r}; use clip:MODEL or dinov2:MODEL")
+        # transformers: only when an encoder is loaded
         from transformers import CLIPVisionModelWithProjection, Dinov2Model
 
         cls = CLIPVisionModelWithProjection if kind == "clip" else Dinov2Model
@@ -74,7 +76,7 @@ class ImageEncoderFeatures:
 def quiet_transformers() -> None:
     """No loading bars or load reports (a CLIP model's text tower is unused here and would be listed
     key by key): they would bury the evaluation's own progress bar."""
-    import transformers
+    import transformers  # transformers: only when an encoder is loaded
 
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
@@ -90,7 +92,7 @@ def _edge(value, fallback: int) -> int:
 def preprocessor_config(model: str) -> dict:
     """The model's preprocessor_config.json, from its folder or its hub repo (the local cache first),
     {} when it has none: a hub id and a local copy of it read the same file."""
-    from transformers.utils import cached_file
+    from transformers.utils import cached_file  # transformers: only when an encoder is checked
 
     path = cached_file(model, "preprocessor_config.json", _raise_exceptions_for_missing_entries=False,
                        _raise_exceptions_for_connection_errors=False, _raise_exceptions_for_gated_repo=False)
@@ -116,8 +118,6 @@ def input_preprocessing(kind: str, model: str, image_size: int) -> dict:
 def pixels(frames: np.ndarray, prep: dict) -> torch.Tensor:
     """uint8 frames (N, H, W, 3) to normalized (N, 3, S, S) as an image processor makes them: the short
     side to prep["resize"] (bicubic), then the centre S x S, S = prep["crop"]."""
-    from ..distill.data import resize_crop
-
     resize, crop = prep["resize"], prep["crop"]
     square = resize_crop(frames, resize, resize, mode="bicubic")
     top = (resize - crop) // 2

@@ -82,7 +82,7 @@ def read_prompts(source: str, shapes_world: bool) -> list[EvalPrompt]:
         if not shapes_world:
             raise ValueError(f"the built-in prompt set {source!r} holds captions of the shapes world; for this "
                              "base give a file of your own prompts (one per line, or JSONL)")
-        from ..shapes import world
+        from ..shapes import world  # numpy: only for the built-in prompts, so the command line starts fast
 
         return [EvalPrompt(p) for p in world.prompt_set(source)]
     return read_prompt_file(source)

@@ -1,5 +1,5 @@
 """The real clips an evaluation compares every model with, outside the shapes world: the user's held-out
-videos with captions, read as the training data is (engine/distill/sources.py: sidecar .txt files, a
+videos with captions, read as the training data is (engine/datasets/sources.py: sidecar .txt files, a
 captions.jsonl or captions.csv), one window per video at the model's frame rate and frame count,
 centre-cropped to the model's size, and passed through the model's VAE and back, so that the reference
 carries the same decoder's blur and colour shifts as every sample and a gap to it is the model's own.
@@ -25,9 +25,9 @@ class RealClips:
 def read_real_clips(folder: str | Path, num_frames: int, height: int, width: int, fps: float,
                     limit: int = 64) -> RealClips:
     """At most `limit` captioned clips of `folder`, one window each. Raises ValueError when none is usable."""
-    from ..distill.data import resize_crop
-    from ..distill.sources import list_folder
-    from ..distill.video_windows import VideoReadError, iter_windows
+    from ..distill.data import resize_crop  # torch: only when real clips are read
+    from ..datasets.sources import list_folder
+    from ..datasets.video_windows import VideoReadError, iter_windows
 
     listing = list_folder(folder)
     clips, captions, skipped = [], [], list(listing.skipped)

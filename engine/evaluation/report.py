@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from .drift import plot as drift_plot
+from .drift import to_markdown as drift_markdown
 
 REGIMES = ("detailed", "underspecified")
 SHAPES_COLUMNS = [
@@ -67,8 +69,6 @@ def to_markdown(result: dict) -> str:
             rows = {n: {**(row or {}), "nfe": result["models"][n]["nfe"]} for n, row in entries.items()}
             lines += [f"**{regime} captions**", "", *_table(rows, columns), ""]
         if result.get("drift"):
-            from .drift import to_markdown as drift_markdown
-
             lines += [drift_markdown(result["drift"])]
         return "\n".join(lines)
     models = result["models"]
@@ -81,10 +81,10 @@ def to_markdown(result: dict) -> str:
 
 def plot(result: dict, path: Path) -> Path:
     """Bar charts of the headline metrics per model, one panel per metric."""
-    import matplotlib
+    import matplotlib  # optional dependency: only when a plot is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # optional dependency: only when a plot is drawn
 
     if result.get("world") == "shapes" or "recognizer_heldout_accuracy" in result:
         keys = [("prompt_fidelity", "prompt fidelity ↑"), ("diversity", "diversity ↑"), ("mode_tv", "mode TV ↓"),
@@ -106,7 +106,7 @@ def plot(result: dict, path: Path) -> Path:
 
 def save_figure(fig, path: Path) -> Path:
     """Write a matplotlib figure as PNG (creating the folder) and free it."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # optional dependency: only when a plot is drawn
 
     fig.tight_layout()
     path = Path(path)
@@ -128,6 +128,5 @@ def write_outputs(result: dict, json_path: Path | None, md_path: Path | None, pl
     if plot_path:
         plot(result, plot_path)
         if result.get("drift"):  # beside it: the windows' curves
-            from .drift import plot as drift_plot
 
             drift_plot(result["drift"], Path(plot_path).with_name(Path(plot_path).stem + "-drift.png"))

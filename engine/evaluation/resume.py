@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from ..core.files import LORA_FILE
 
 
 def parts_folder(json_path: str | Path) -> Path:
@@ -29,7 +30,6 @@ def lora_version(lora_dir: str | None) -> list:
     """[size, mtime_ns] of a student's weight file: a retrained student is measured again."""
     if lora_dir is None:
         return []
-    from ..models.students import LORA_FILE
 
     st = (Path(lora_dir) / LORA_FILE).stat()
     return [st.st_size, st.st_mtime_ns]

@@ -12,6 +12,8 @@ from dataclasses import asdict
 
 import numpy as np
 
+from ..media.frames import first_frame_psnr
+from ..shapes import world
 from . import metrics
 from .colour import colour_motion
 from .study_references import per_clip
@@ -50,13 +52,11 @@ def score_shapes(named: dict, clips: np.ndarray, prompt: str, recognizer, extrac
     acc = metrics.attribute_accuracy(named, predicted)
     fixed, truth_of, i2v = named, None, {}
     if first is not None:
-        from ..shapes import world
-
         in_frame = world.in_frame(first)
         fixed = {**in_frame, **named}
         truth_of = {"motion": world.motion_posterior(first)[0]}
         i2v = {"frame_consistency": metrics.all_named_correct(in_frame, predicted),
-               "first_frame_psnr": metrics.first_frame_psnr(clips, world.render(first)[0]),
+               "first_frame_psnr": first_frame_psnr(clips, world.render(first)[0]),
                "first_frame_of": asdict(first)}  # the conditioning clip, for the study's references
     return {
         "diversity": metrics.diversity(features),

@@ -6,25 +6,13 @@ Each field is named as its command-line flag is (`num_frames` is --num-frames); 
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..config.fields import ConfigError
-from ..models.names import STUDIO_META, resolve_model
 from .specs import ModelSpec
 
 MAX_SEEDS = 64
-
-
-def base_world(base: str) -> str | None:
-    """'shapes' for a base of the built-in world (the recognizer's exact metrics apply), else None; read
-    from the pipeline folder's dfd_studio.json, nothing loaded. Raises ModelError for a bad name."""
-    _, folder = resolve_model(base)
-    meta = folder / STUDIO_META if folder is not None else None
-    if meta is None or not meta.is_file():
-        return None
-    return json.loads(meta.read_text()).get("world")
 
 
 FEATURE_KINDS = ("clip", "dinov2")
@@ -47,7 +35,7 @@ def check_features(text: str) -> list[str]:
                 raise ConfigError("features", f"the {kind} model {model} in {{features}} is not a model folder (no "
                                               "config.json there); give a folder saved with save_pretrained or a hub id")
             continue
-        from huggingface_hub import hf_hub_download
+        from huggingface_hub import hf_hub_download  # huggingface_hub: only when a hub id is checked
 
         try:
             hf_hub_download(model, "config.json")

@@ -4,6 +4,7 @@ or a student. Torch-free, so the command line refuses a bad entry before it impo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from ..models.students import resolve_student
 
 
 @dataclass
@@ -40,7 +41,6 @@ class ModelSpec:
             if steps < 1:
                 raise ValueError(f"bad model {text!r}: steps must be at least 1")
             return cls(name=text, kind="teacher", steps=steps, guidance=guidance)
-        from ..models.students import resolve_student
 
         try:
             student = resolve_student(text, data_dir)

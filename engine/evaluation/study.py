@@ -25,6 +25,8 @@ import numpy as np
 from .study_plan import CONTROL, VARIANTS, Run, execute, keep_records, plan  # noqa: F401  (the command's names)
 from .study_references import DERIVED, add_reference_terms
 from .study_report import plot, to_markdown  # noqa: F401  (the command's writers)
+from .specs import ModelSpec
+from ..core.files import LORA_FILE
 
 # The teacher at the training CFG (SHAPES_PRESET's guidance 3) is the headline reference; CFG 5 is the
 # shipped sampler's. Equal budget: a 4-step student costs 4 NFE, the teacher 2 per CFG step, 1 without.
@@ -34,7 +36,7 @@ METRICS = ("prompt_fidelity", "all_named_correct", "diversity", "mode_coverage",
            "sharpness_ratio", "flicker", "frame_consistency", "first_frame_psnr", *DERIVED)
 ROOT = Path(__file__).resolve().parents[1]
 # What an evaluation's numbers depend on: a change in any of these files makes a fresh evaluation.
-FINGERPRINTED = ("evaluation", "shapes", "generation", "models", "config/sample.py", "assets/shapes-recognizer")
+FINGERPRINTED = ("evaluation", "shapes", "generation", "models", "core", "config/sample.py", "assets/shapes-recognizer")
 _NOT_EVALUATION = {"study.py", "study_plan.py", "study_report.py", "stats.py"}
 
 
@@ -77,8 +79,6 @@ def _evaluated(models: list[str], eval_seeds: int, base: str, json_path: Path, l
 def run_study(runs: list[Run], out: Path, base: str, eval_seeds: int, log=print, started=None, finished=None) -> dict:
     """Train the runs not done yet, evaluate what changed (references once), keep the records, and combine
     over seeds. `started(run)` / `finished(run)` report progress. Raises RuntimeError when a command fails."""
-    from ..models.students import LORA_FILE
-
     for run in (r for r in runs if not r.done):
         if started:
             started(run)
@@ -132,8 +132,6 @@ def mean_std(values: list[float]) -> dict:
 
 
 def _reference_cfg(name: str) -> float | None:
-    from .specs import ModelSpec
-
     spec = ModelSpec.parse(name) if name.startswith(("teacher@", "real")) else None
     return spec.guidance if spec is not None and spec.kind == "teacher" else None
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..models.students import LORA_FILE
+from ..models.names import base_task
 
 DFD = ["--method", "dfd", "--data-forcing-prob"]
 # Post-training variants: name -> distill options on top of --init <the seed's dmd2>.
@@ -77,8 +78,6 @@ def plan(out: Path, seeds: list[int], base: str, dmd2_steps: int, post_steps: in
          variants: list[str] | None = None, causal: bool = False) -> list[Run]:
     """Every distill run of the study, in an order where each run's --init exists before it starts. causal:
     the students are autoregressive (task ar, a text-to-video base)."""
-    from ..models.names import base_task
-
     counts = parse_variants(variants)
     task = ["--task", "ar"] if causal else ["--task", "i2v"] if base_task(base) == "i2v" else []
     if causal and base_task(base) == "i2v":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from . import stats
 from .study_plan import CONTROL
+from .report import save_figure
 
 DFD = "dfd-p0.5"
 TRAINING_CFG_TEACHER = "teacher@50:cfg=3"  # the teacher at the CFG the students were distilled from
@@ -196,7 +197,7 @@ def _tradeoff(ax, study: dict, names: list[str]) -> bool:
 
 def _colour(i: int):
     """The bars' colour of the i-th model (tab20), so a model keeps its colour in every panel."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # optional dependency: only when a plot is drawn
 
     return plt.get_cmap("tab20")(i % 20)
 
@@ -205,12 +206,10 @@ def plot(study: dict, path):
     """Bars with std error bars: diversity, fidelity, mode TV, saturation error at the modes and sharpness
     against decoded real, one row per regime. The panel whose metric is undefined (mode TV on detailed prompts:
     no free factor to count) shows the modes-against-fidelity trade-off instead, or is left blank."""
-    import matplotlib
+    import matplotlib  # optional dependency: only when a plot is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .evaluate import save_figure
+    import matplotlib.pyplot as plt  # optional dependency: only when a plot is drawn
 
     keys = [("diversity", "diversity ↑"), ("prompt_fidelity", "prompt fidelity ↑"), ("mode_tv", "mode TV ↓"),
             ("saturation_error_matched", "saturation error at modes ↓"), ("sharpness_vs_decoded", "sharpness / decoded real")]

@@ -25,8 +25,10 @@ from typing import Callable
 
 import torch
 
+from ..core.flow import add_noise, x0_from_velocity
+from ..core.timesteps import check_t_list
 from ..models.causal import chunk_bounds, installed
-from .sampling import Progress, add_noise, seed_generators, velocity, x0_from_velocity
+from .sampling import Progress, seed_generators, velocity
 
 
 def causal_layout(lora_dir: str | Path | None) -> dict | None:
@@ -69,8 +71,7 @@ def causal_sample(
 
     on_chunk(index, chunks, latents): called as each chunk's clean latents are ready, before it is committed
     to the cache, so a caller can stream them (or time them: the first call is the time to the first chunk)."""
-    if len(t_list) < 2 or t_list[-1] != 0.0 or any(a <= b for a, b in zip(t_list, t_list[1:])):
-        raise ValueError(f"t_list must decrease strictly and end at 0, got {list(t_list)}")
+    check_t_list(t_list)
     if len(seeds) != shape[0]:
         raise ValueError(f"{len(seeds)} seeds for a batch of {shape[0]}")
     device = cond.device

@@ -13,14 +13,19 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 
 from . import sampling
 from .causal_sampling import causal_layout, causal_sample
 from ..config.sample import SampleConfig
 from .cpu_memory import keep_freed_memory
-from ..models.base import BaseModel, load_base_model
-from ..models.students import student_t_list
+from ..core.files import LORA_FILE
 from ..media.video import write_mp4
+from ..models.base import BaseModel, load_base_model
+from ..media.frames import first_frame_psnr
+from ..models.conditioning import read_first_frame
+from ..models.lora import activate, check_loaded, read_lora_file, wrong_base
+from ..models.students import student_t_list
 
 
 @dataclass
@@ -99,8 +104,6 @@ def image_condition(model: BaseModel, cfg: SampleConfig, frames: int, height: in
         return None
     if cfg.image is None and first is None:
         raise ValueError(f"{model.source} is an image-to-video model: give the first frame (--image FRAME.png)")
-    from ..models.conditioning import read_first_frame
-
     if first is None:
         first = read_first_frame(cfg.image, height, width)
     elif first.shape != (height, width, 3):
@@ -110,8 +113,6 @@ def image_condition(model: BaseModel, cfg: SampleConfig, frames: int, height: in
 
 def _adapter_name(lora_dir: str | Path) -> str:
     """One adapter per student file version: the resolved path and the weight file's mtime."""
-    from ..models.students import LORA_FILE
-
     weights = Path(lora_dir).resolve() / LORA_FILE
     key = f"{weights}|{weights.stat().st_mtime_ns if weights.is_file() else 0}"
     return "lora_" + hashlib.sha1(key.encode()).hexdigest()[:10]
@@ -119,9 +120,7 @@ def _adapter_name(lora_dir: str | Path) -> str:
 
 def _load_student(transformer, lora_dir: str | Path, name: str, base_source: str) -> None:
     """Load a student LoRA as adapter `name`; a LoRA made for another base is refused in one sentence."""
-    from diffusers.utils import logging as diffusers_logging
-
-    from ..models.lora import check_loaded, read_lora_file, wrong_base
+    from diffusers.utils import logging as diffusers_logging  # diffusers' own modules: only with a student
 
     state = read_lora_file(lora_dir)
     keys = list(state)
@@ -147,8 +146,6 @@ def student_adapter(model: BaseModel, lora_dir: str | Path, fused: bool = True):
     fused: merge the LoRA into the weights it adapts for the duration (W + s * B @ A, one matmul per
     layer), so each forward costs what the base's does; the original weight tensors themselves are put
     back afterwards, so the teacher shared by every student never drifts through merge/unmerge rounding."""
-    from ..models.lora import activate
-
     transformer = model.transformer
     name = _adapter_name(lora_dir)
     loaded = set(getattr(transformer, "peft_config", {}) or {})
@@ -161,8 +158,6 @@ def student_adapter(model: BaseModel, lora_dir: str | Path, fused: bool = True):
         finally:
             activate(transformer, None)
         return
-    import torch
-
     # The merged weights of the last student are kept (one extra copy of the adapted layers), so sampling
     # the same student again costs no merge: the base weights they came from never change.
     cached = getattr(transformer, "_dfd_fused", None)
@@ -192,8 +187,6 @@ def student_adapter(model: BaseModel, lora_dir: str | Path, fused: bool = True):
 def teacher_only(model: BaseModel):
     """Make sure no LoRA is active while the teacher samples."""
     if getattr(model.transformer, "peft_config", None):
-        from ..models.lora import activate
-
         activate(model.transformer, None)
     yield
 
@@ -212,8 +205,6 @@ def generate(
     clock = StreamClock()
     given = None
     if cfg.image is not None and model.task == "i2v":  # read once: the condition and the PSNR below both use it
-        from ..models.conditioning import read_first_frame
-
         given = read_first_frame(cfg.image, cfg.height or model.height, cfg.width or model.width)
     videos, nfe = sample_frames(model, cfg, progress, on_chunk=clock, first_frame=given)
     out_dir = Path(out_dir)
@@ -223,8 +214,6 @@ def generate(
     ]
     psnr = None
     if given is not None:  # how closely each video starts on the frame it was given
-        from ..evaluation.metrics import first_frame_psnr
-
         psnr = [round(first_frame_psnr(video[None], given), 2) for video in videos]
     return GenerationResult(paths=paths, seconds=time.perf_counter() - started, nfe=nfe, first_frame_psnr=psnr,
                             stream=clock.figures())

@@ -15,7 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models.students import LORA_FILE
+from ..config.sample import SampleConfig
+from ..core.files import LORA_FILE
+from ..core.hardware import accelerator_present
+from ..models.names import ModelError, base_world, resolve_model
 
 
 @dataclass
@@ -47,8 +50,6 @@ def file_version(path: str | Path | None) -> tuple:
 
 def base_version(base: str) -> tuple:
     """Sizes and times of a local base's transformer weights (() for a hub id or an unknown name)."""
-    from ..models.names import ModelError, resolve_model
-
     try:
         _, folder = resolve_model(base)
     except ModelError:
@@ -66,7 +67,7 @@ def weights_version(base: str, lora_dir: str | Path | None = None) -> tuple:
 def loaded_model(base: str):
     """The loaded base model, cached per name and reloaded when its weights change on disk. Raises
     ModelError."""
-    from ..models.base import load_base_model
+    from ..models.base import load_base_model  # torch: on the first sampling, so the page's questions stay cheap
 
     with _lock:
         version = base_version(base)
@@ -91,8 +92,7 @@ def render(base: str, prompt: str, seeds: list[int], steps: int = 50, guidance: 
     given a student's `lora_dir`, the student on its own few-step time list; for an image-to-video base
     every clip starts from the first frame `image`; `num_frames` frames (4k+1), else the model's own length.
     Raises ValueError (a bad setting, a frame and a base that do not go together) or ModelError."""
-    from ..config.sample import SampleConfig
-    from .generate import StreamClock, sample_frames
+    from .generate import StreamClock, sample_frames  # torch: on the first sampling, as above
 
     cfg = SampleConfig(base=base, prompt=prompt, seeds=list(seeds), steps=int(steps), guidance=float(guidance),
                        lora=str(lora_dir) if lora_dir is not None else None,
@@ -112,8 +112,6 @@ def render(base: str, prompt: str, seeds: list[int], steps: int = 50, guidance: 
 def world_of(base: str) -> str | None:
     """'shapes' for a base of the built-in world (its exact metrics apply), else None. Read from the
     base's folder without loading it, so a page can ask about a large base. Raises ModelError."""
-    from ..evaluation.settings import base_world
-
     return base_world(base)
 
 
@@ -121,9 +119,6 @@ def samples_in_jobs(base: str) -> bool:
     """Whether a page should sample `base` through `sample` jobs (the worker: one GPU holder at a time)
     rather than in the web process: for every base outside the tiny built-in world, and for every base
     on a machine with a GPU, which a training job may hold. A bad name is False: sampling reports it."""
-    from ..jobs.slot import accelerator_present
-    from ..models.names import ModelError
-
     try:
         world = world_of(base)
     except ModelError:

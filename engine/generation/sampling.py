@@ -15,7 +15,8 @@ from typing import Callable
 
 import torch
 
-from ..config.distill import PAPER_T_LIST
+from ..core.flow import add_noise, guided, x0_from_velocity
+from ..core.timesteps import PAPER_T_LIST, check_t_list
 from ..models.conditioning import with_condition
 
 Progress = Callable[[int, int], None] | None
@@ -44,27 +45,12 @@ def cfg_velocity(transformer, x, t, cond: torch.Tensor, uncond: torch.Tensor, gu
         return velocity(transformer, x, t, cond, condition)
     both = velocity(transformer, torch.cat([x, x]), _repeat_time(t, 2), torch.cat([cond, uncond]), condition)
     v_cond, v_uncond = both.chunk(2)
-    return v_uncond + guidance * (v_cond - v_uncond)
+    return guided(v_cond, v_uncond, guidance)
 
 
 def _repeat_time(t, n: int):
     t = torch.as_tensor(t, dtype=torch.float32)
     return t if t.ndim == 0 else t.repeat(n)
-
-
-def x0_from_velocity(x_t: torch.Tensor, t, v: torch.Tensor) -> torch.Tensor:
-    t = torch.as_tensor(t, device=x_t.device, dtype=x_t.dtype)
-    if t.ndim == 1:
-        t = t.view(-1, *([1] * (x_t.ndim - 1)))
-    return x_t - t * v
-
-
-def add_noise(x0: torch.Tensor, eps: torch.Tensor, t) -> torch.Tensor:
-    """The forward process at time t (scalar or per-sample)."""
-    t = torch.as_tensor(t, device=x0.device, dtype=x0.dtype)
-    if t.ndim == 1:
-        t = t.view(-1, *([1] * (x0.ndim - 1)))
-    return (1.0 - t) * x0 + t * eps
 
 
 def teacher_sigmas(scheduler, steps: int) -> list[float]:
@@ -107,8 +93,7 @@ def student_sample(
     condition: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Few-step sampling: predict x0 at each time of t_list, re-noise to the next with fresh noise."""
-    if len(t_list) < 2 or t_list[-1] != 0.0 or any(a <= b for a, b in zip(t_list, t_list[1:])):
-        raise ValueError(f"t_list must decrease strictly and end at 0, got {list(t_list)}")
+    check_t_list(t_list)
     x = noise
     steps = len(t_list) - 1
     for i in range(steps):

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..models.students import COMFY_FILE, LORA_FILE
 from .card import CardInfo, hub_id_of, method_name, model_card, public_base, training_previews, training_record
 from .weights import DTYPES, check_dtype, convert_weights
+import re
 
 __all__ = ["CardInfo", "COMFY_FILE", "DTYPES", "LICENSES", "LORA_FILE", "STUDENT_FILES", "check_namespace",
            "check_repo_id", "export_zip", "hub_id_of", "method_name", "model_card", "pick_token", "push_folder", "redact",
@@ -81,6 +82,7 @@ def export_zip(folder: str | Path, zip_path: str | Path) -> Path:
 
 def check_repo_id(repo_id: str) -> str:
     """A valid 'namespace/name' repo id, stripped; ValueError with the rule otherwise."""
+    # huggingface_hub: only when the Hub is reached
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     repo_id = (repo_id or "").strip()
@@ -115,7 +117,7 @@ def pick_token(typed: str | None, oauth: str | None, environ=None, cached_login:
     if environ.get("HF_TOKEN", "").strip():
         return environ["HF_TOKEN"].strip(), "HF_TOKEN"
     if cached_login:
-        from huggingface_hub import get_token
+        from huggingface_hub import get_token  # huggingface_hub: only when the Hub is reached
 
         stored = get_token()
         if stored:
@@ -147,8 +149,6 @@ def check_namespace(repo_id: str, token: str, whoami=None) -> str:
 
 def redact(text: str, token: str | None) -> str:
     """`text` with the token (and anything that looks like an hf_ token) replaced by '***'."""
-    import re
-
     if token:
         text = text.replace(token, "***")
     return re.sub(r"hf_[A-Za-z0-9]{8,}", "***", text)
@@ -174,7 +174,7 @@ def push_folder(folder: str | Path, repo_id: str, token: str, private: bool = Fa
     """Create the model repo if needed and upload the folder; returns the repo's URL. Raises ValueError
     with one readable sentence (the token never appears in it). `endpoint`: another Hub (default hf.co);
     `token_source`: where the token came from, named when the Hub refuses it."""
-    from huggingface_hub import HfApi
+    from huggingface_hub import HfApi  # huggingface_hub: only when the Hub is reached
     from huggingface_hub.errors import HfHubHTTPError
 
     repo_id = check_repo_id(repo_id)

@@ -18,7 +18,7 @@ def check_dtype(dtype: str) -> str:
 def convert_weights(path: str | Path, dtype: str) -> Path:
     """Rewrite a safetensors file with its floating-point tensors cast to `dtype`, in place and
     atomically, keeping the file's metadata; integer tensors and fp32 requests are left as they are."""
-    import torch
+    import torch  # torch: only when a dtype is converted, so publishing stays light
     from safetensors import safe_open
     from safetensors.torch import save_file
 

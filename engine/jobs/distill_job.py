@@ -12,6 +12,7 @@ from ..config.build import build_distill_config
 from ..config.distill import DistillConfig
 from ..config.options import add_config_file_option, add_options, given_values
 from .kinds import JobKind, register
+from .reporter import JobFailed
 
 
 def add_arguments(parser) -> None:
@@ -62,11 +63,11 @@ class _ReporterCallbacks:
         self.reporter.log(message)
 
 
+
 def run(config: DistillConfig, job_dir: Path, reporter) -> None:
     """Train with the job's config; the runner keeps the heartbeat going around it."""
+    # torch: only in the job process, the kind is registered torch-free
     from ..distill.trainer import Distiller, TrainingDiverged
-
-    from .reporter import JobFailed
 
     reporter.log(f"{config.method} on {config.base} with data {config.data}: {config.steps} steps")
     if not config.cache_dir:  # encodings go under the data dir (jobs/<id> is in it), never into the user's folder

@@ -12,20 +12,9 @@ from __future__ import annotations
 
 import fcntl
 import os
-import platform
-import sys
 from pathlib import Path
 
-_DEVICE_NODES = ("/dev/nvidia0", "/dev/nvidiactl", "/dev/kfd", "/dev/dxg")
-
-
-def accelerator_present() -> bool:
-    """Whether this machine has a GPU, judged without importing torch (the worker stays light)."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
-        return False
-    if sys.platform == "darwin" and platform.machine() == "arm64":  # Apple silicon (MPS)
-        return True
-    return any(Path(node).exists() for node in _DEVICE_NODES)
+from ..core.hardware import accelerator_present  # noqa: F401  (the worker reads it from here)
 
 
 class AcceleratorSlot:

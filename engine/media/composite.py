@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import os
 
 BACKGROUND = (17, 19, 24)  # the strip and the gaps between clips
 TEXT = (235, 236, 240)
@@ -19,14 +20,14 @@ GAP = 4  # pixels between clips
 
 @lru_cache(maxsize=8)
 def _font(size: int):
-    from PIL import ImageFont
+    from PIL import ImageFont  # Pillow: only when frames are drawn
 
     return ImageFont.load_default(size=size)
 
 
 def label_strip(text: str, width: int, height: int = 22) -> np.ndarray:
     """A (height, width, 3) strip with `text` centred; text too long for the width is cut with '…'."""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw  # Pillow: only when frames are drawn
 
     font = _font(max(8, int(height * 0.62)))
     image = Image.new("RGB", (width, height), BACKGROUND)
@@ -138,9 +139,7 @@ def still_grid(rows: list[list[np.ndarray]], row_labels: list[str], col_labels: 
 
 def write_png(path: str | Path, image: np.ndarray) -> Path:
     """Write an (H, W, 3) uint8 image as PNG, atomically."""
-    import os
-
-    from PIL import Image
+    from PIL import Image  # Pillow: only when frames are drawn
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,7 +151,7 @@ def write_png(path: str | Path, image: np.ndarray) -> Path:
 
 def clip_fps(path: str | Path) -> float:
     """The frame rate recorded in a video file (to compose clips read back from disk at their own fps)."""
-    import imageio_ffmpeg
+    import imageio_ffmpeg  # its ffmpeg binary: only when a video is read
 
     from .video import READ_LOCAL_ONLY
 

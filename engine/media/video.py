@@ -24,7 +24,7 @@ class VideoError(ValueError):
 def _imageio_ffmpeg():
     """imageio-ffmpeg, imported when a video is read or written: sampling and training without videos
     (the GPU benchmarks, on an image without it) need no ffmpeg."""
-    import imageio_ffmpeg
+    import imageio_ffmpeg  # its ffmpeg binary: only when a video is read or written
 
     return imageio_ffmpeg
 

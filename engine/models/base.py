@@ -21,8 +21,8 @@ from .names import (  # noqa: F401  (re-exported: engine.models.base is where ca
     ASSETS, BUILTIN_MODELS, RANDOM_MODELS, STUDIO_META, WAN_DEFAULTS, ModelError, check_model, check_video_shape,
     hub_error, resolve_model,
 )
-from ..shapes.text import encode_prompts
-from .conditioning import condition_latents, task_of
+from ..shapes.text import build_text_encoder, build_tokenizer, encode_prompts
+from .conditioning import condition_latents, image_to_video_pipeline, task_of
 
 # Teacher folders written by earlier versions of DFD Studio name the autoencoder's module "engine.autoencoder"
 # in model_index.json, and diffusers looks that name up in sys.modules: keep them loading.
@@ -164,9 +164,8 @@ def random_wan_1_3b(device: str, dtype: torch.dtype, seed: int = 0, task: str = 
     i2v: its patch embedding widened to take the first frame's mask and latents, 36 input channels).
     The text encoder is a small random UMT5 with Wan's 4096-wide, 512-token output (UMT5-XXL runs once
     per prompt and is released after the embeddings are cached, so it does not enter the timings)."""
+    # diffusers' pipelines: only when a model is built or loaded
     from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
-
-    from ..shapes.text import build_text_encoder, build_tokenizer
 
     torch.manual_seed(seed)
     with torch.device(device):
@@ -177,8 +176,6 @@ def random_wan_1_3b(device: str, dtype: torch.dtype, seed: int = 0, task: str = 
     pipe = WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer,
                        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0))
     if task == "i2v":
-        from .conditioning import image_to_video_pipeline
-
         pipe = image_to_video_pipeline(pipe)
     pipe.set_progress_bar_config(disable=True)
     source = next(name for name, kind in RANDOM_MODELS.items() if kind == task)
@@ -188,7 +185,7 @@ def random_wan_1_3b(device: str, dtype: torch.dtype, seed: int = 0, task: str = 
 def _quiet_libraries() -> None:
     """Loading bars and type warnings of diffusers/transformers would bury our own progress bars
     (our VAE is not an AutoencoderKLWan by class, only by interface, which WanPipeline warns about)."""
-    import diffusers
+    import diffusers  # diffusers' pipelines: only when a model is built or loaded
     import transformers
 
     diffusers.utils.logging.set_verbosity_error()
@@ -212,11 +209,12 @@ def base_dtype(mixed_precision: str, device: str) -> torch.dtype:
 def pipeline_class(folder: Path | None, hub_id: str | None = None):
     """WanImageToVideoPipeline when the model_index.json of the folder (or of the hub repo) names it, else
     WanPipeline."""
+    # diffusers' pipelines: only when a model is built or loaded
     from diffusers import WanImageToVideoPipeline, WanPipeline
 
     index = folder / "model_index.json" if folder is not None else None
     if index is None and hub_id:
-        from huggingface_hub import hf_hub_download
+        from huggingface_hub import hf_hub_download  # huggingface_hub: only for a hub id
 
         try:  # from_pretrained fetches this file anyway; read it first to pick the class
             index = Path(hf_hub_download(hub_id, "model_index.json"))

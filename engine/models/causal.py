@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
+from .conditioning import with_condition
 
 CAUSAL_ATTR = "_dfd_causal"  # where an installed CausalAttention hangs on its transformer
 
@@ -166,6 +167,7 @@ class _BlockCausalProcessor:
         state = getattr(rotary_emb, "forward_state", None)
         if state is None:
             return self.bidirectional(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb, **kwargs)
+        # diffusers' attention internals: only when the processor runs
         from diffusers.models.attention_dispatch import dispatch_attention_fn
         from diffusers.models.transformers.transformer_wan import _get_qkv_projections
 
@@ -290,8 +292,6 @@ def velocity_per_frame(transformer, x: torch.Tensor, t_frames: torch.Tensor, pro
                        condition: torch.Tensor | None = None) -> torch.Tensor:
     """The network's velocity with each latent frame at its own time t_frames (B, F) in [0, 1], through
     the transformer's per-token timestep (B, seq_len); `condition`: an I2V model's channels for these frames."""
-    from .conditioning import with_condition
-
     p_h, p_w = transformer.config.patch_size[1:]
     tokens = (x.shape[3] // p_h) * (x.shape[4] // p_w)
     timestep = (t_frames.to(device=x.device, dtype=torch.float32) * 1000.0).repeat_interleave(tokens, dim=1)

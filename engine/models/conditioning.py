@@ -23,6 +23,8 @@ import numpy as np
 import torch
 
 from .names import task_from_channels
+from ..shapes.autoencoder import frames_to_tensor
+from ..media.video import read_mp4
 
 TASKS = ("t2v", "i2v")
 
@@ -51,8 +53,6 @@ def condition_latents(model, first_frames: np.ndarray, num_frames: int | None = 
 
     The conditioning video is each frame followed by num_frames - 1 zero frames (mid-grey in [-1, 1]),
     encoded by the VAE (its mode) and normalized with latents_mean / latents_std, as the pipeline does."""
-    from ..shapes.autoencoder import frames_to_tensor
-
     frames = np.asarray(first_frames)
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"first frames must be uint8 (B, H, W, 3), got shape {frames.shape}")
@@ -87,14 +87,12 @@ def condition_of_clips(model, latents: torch.Tensor) -> torch.Tensor:
 def read_first_frame(path: str | Path, height: int, width: int) -> np.ndarray:
     """uint8 (H, W, 3): a PNG/JPG image, or the first frame of a video, resized to the model's size
     (Lanczos, as diffusers' image processor resizes); a clear error for anything else."""
-    from PIL import Image
+    from PIL import Image  # Pillow: only when a frame is read from an image
 
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"no image at {path}; give a PNG/JPG image or a video whose first frame is used")
     if path.suffix.lower() in (".mp4", ".mov", ".webm", ".mkv", ".avi"):
-        from ..media.video import read_mp4
-
         try:
             image = Image.fromarray(read_mp4(path)[0])
         except Exception as err:  # noqa: BLE001  (any decoder failure is one bad-input line)
@@ -130,6 +128,7 @@ def image_to_video_pipeline(pipe):
     scheduler and transformer, whose patch embedding is widened from z to 2z + t input channels with
     zero weights on the new ones, so that before any training it computes exactly what the T2V model
     does whatever the condition (training then teaches it to use the frame). No image encoder."""
+    # diffusers' pipelines: only when a model is built or loaded
     from diffusers import WanImageToVideoPipeline, WanTransformer3DModel
 
     old = pipe.transformer

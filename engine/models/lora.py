@@ -59,7 +59,7 @@ def activate(transformer, name: str | None) -> None:
     hence the same requires_grad flips, on a list of the LoRA layers kept on the transformer: diffusers
     walks every module and reads peft's installed version from its metadata on each call, ~10 ms a
     switch on a 2-core CPU, and training switches several times per step."""
-    from peft.tuners.tuners_utils import BaseTunerLayer
+    from peft.tuners.tuners_utils import BaseTunerLayer  # peft: only once a LoRA is loaded
 
     adapters = tuple(getattr(transformer, "peft_config", None) or ())
     cached = getattr(transformer, "_dfd_lora_layers", None)
@@ -79,7 +79,7 @@ def activate(transformer, name: str | None) -> None:
 def read_lora_file(folder: str | Path) -> dict[str, torch.Tensor]:
     """A student folder's LoRA file in diffusers' keys ('transformer.blocks...lora_A.weight'). diffusers
     converts the other formats it knows for Wan (the ComfyUI file we export, kohya-style files) on the way."""
-    from diffusers import WanPipeline
+    from diffusers import WanPipeline  # diffusers' pipelines: only when a model is built or loaded
 
     path = Path(folder) / LORA_FILE
     if not path.is_file():

@@ -73,6 +73,7 @@ def check_model(name_or_path: str) -> tuple[str, Path | None]:
         return "random", None
     kind, folder = resolve_model(name_or_path)
     if kind == "hub":
+        # huggingface_hub: only for a hub id (this module is torch-free and quick)
         from huggingface_hub import hf_hub_download
 
         try:
@@ -83,6 +84,16 @@ def check_model(name_or_path: str) -> tuple[str, Path | None]:
 
 
 I2V_PIPELINE = "WanImageToVideoPipeline"  # what model_index.json names for an image-to-video folder
+
+
+def base_world(base: str) -> str | None:
+    """'shapes' for a base of the built-in world (the recognizer's exact metrics apply), else None; read
+    from the pipeline folder's dfd_studio.json, nothing loaded. Raises ModelError for a bad name."""
+    _, folder = resolve_model(base)
+    meta = folder / STUDIO_META if folder is not None else None
+    if meta is None or not meta.is_file():
+        return None
+    return json.loads(meta.read_text()).get("world")
 
 
 def task_from_channels(in_channels: int, z_dim: int, temporal: int) -> str:
@@ -113,6 +124,7 @@ def base_task(name_or_path: str) -> str | None:
         except (OSError, ValueError, KeyError, TypeError):
             index = folder / "model_index.json"
     else:
+        # huggingface_hub: only for a hub id (this module is torch-free and quick)
         from huggingface_hub import try_to_load_from_cache
 
         cached = try_to_load_from_cache(name, "model_index.json")

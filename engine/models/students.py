@@ -8,13 +8,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-
-# A student's weights in its LoRA folder: diffusers' default weight name, so `load_lora_weights(folder)` finds it.
-LORA_FILE = "pytorch_lora_weights.safetensors"
-COMFY_FILE = "comfyui_lora.safetensors"  # the same weights under the original Wan module names, for ComfyUI
-# Beside a run's preview videos (samples/stepN-promptI-seedS.mp4): which prompt I and seeds they show, so a
-# model card can caption them with their prompts.
-PREVIEWS_FILE = "previews.json"
+from ..core.files import COMFY_FILE, LORA_FILE, PREVIEWS_FILE  # noqa: F401  (a student's files, named here too)
+from ..core.timesteps import PAPER_T_LIST
 
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "assets" / "students"
 
@@ -49,10 +44,10 @@ def shipped_students() -> list[Student]:
 
 def job_students(data_dir: str | Path) -> list[Student]:
     """Students of succeeded distill jobs in a studio data folder, newest first."""
-    import engine.jobs as jobs
+    import storage  # sqlalchemy: only when a data folder's jobs are read, not by every student lookup
 
     out = []
-    for job in jobs.list_jobs(data_dir, ["succeeded"], limit=200):
+    for job in storage.jobs.list_jobs(storage.open_database(data_dir), ["succeeded"], limit=200):
         if job.kind != "distill":
             continue
         student = _read(Path(job.dir) / "lora", job.id)
@@ -68,8 +63,6 @@ def student_t_list(lora_dir: str | Path) -> list[float]:
         t_list = json.loads(meta.read_text()).get("t_list")
         if t_list:
             return [float(t) for t in t_list]
-    from ..config.distill import PAPER_T_LIST  # here, not at the top: engine.config imports this module
-
     return list(PAPER_T_LIST)
 
 

@@ -1,3 +1,3 @@
 """The built-in world: `world` (procedural clips with known factors and captions), the tiny teacher's
-parts (`autoencoder`, `text`), training the teacher (`teacher`) and the attribute recognizer that
-scores samples (`recognizer`)."""
+parts (`autoencoder`, `text`) and the attribute recognizer that scores samples (`recognizer`). Training
+the teacher and the recognizer is engine/pretrain/'s."""

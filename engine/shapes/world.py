@@ -22,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import zlib
 
 NUM_FRAMES = 17
 HEIGHT = 64
@@ -244,8 +245,6 @@ def in_frame(f: ClipFactors) -> dict[str, str]:
 def conditioning_clip(prompt: str) -> ClipFactors:
     """The clip whose first frame an image-to-video request of this world caption starts from, the same
     every time: the evaluation's frame for the prompt, and the studio's "frame from the world"."""
-    import zlib
-
     return sample_clips(parse_caption(prompt), 1, seed=zlib.crc32(prompt.encode()) + CONDITIONING_SEED)[1][0]
 
 

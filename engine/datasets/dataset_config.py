@@ -18,7 +18,7 @@ A data-set config (every key but `folders` optional; a folder's own keys overrid
 Every clip is brought to the run's size (the base model's, or --height/--width) by the centre-crop
 rule: the frames are scaled (area-averaged bilinear) so that the short side, relative to the target's
 aspect, just covers the target, then the centre is cut out; nothing is stretched or padded. Windows are
-`num_frames` frames at `fps` (engine/distill/video_windows.py). A caption longer than the text
+`num_frames` frames at `fps` (engine/datasets/video_windows.py). A caption longer than the text
 encoder's length (512 tokens for Wan) is cut there, with a warning naming its file.
 """
 
@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .sources import VIDEO_SUFFIXES, DataError, Listing, inside, list_folder
+import tomllib
+import yaml
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".toml")
 BUILT_IN = ("shapes", "synthetic")
@@ -131,12 +133,8 @@ def read_data_config(path: str | Path, windows_per_video: int | None = 1, confin
     try:
         text = path.read_text(encoding="utf-8")
         if path.suffix.lower() == ".toml":
-            import tomllib
-
             values = tomllib.loads(text)
         else:
-            import yaml
-
             values = yaml.safe_load(text)
     except Exception as err:  # the parsers' own errors, or bytes that are not UTF-8: one line naming the file
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -213,6 +211,7 @@ def scan_folder(folder: str | Path, num_frames: int | None = None, fps: float | 
     video, no decoding), so it takes a moment on a large folder; with num_frames and fps, also counts
     the windows each video holds and skips those shorter than one. max_probes: read at most this many
     headers (a web request's bound); the captioned clips past it count as one window each, unread."""
+    # numpy: only when a folder is scanned, so a config's check stays light
     from .video_windows import VideoReadError, probe, window_seconds, windows_in
 
     scan, probed = FolderScan(), 0

@@ -1,6 +1,6 @@
 """Which videos of a folder are training data and under which caption; every other file in it is
 reported with the reason it is not used. Torch-free (the studio's upload check calls it through
-`scan_folder` in engine/distill/dataset_config.py).
+`scan_folder` in engine/datasets/dataset_config.py).
 
 A folder's captions come from one source:
 - sidecar: a .txt file beside each video with the same stem (a.mp4 + a.txt);

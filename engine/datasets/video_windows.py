@@ -99,7 +99,7 @@ def _unreadable(err: Exception, decoded: int | None = None) -> VideoReadError:
 
 
 def _open(path: Path, source_fps: float | None):
-    import imageio_ffmpeg
+    import imageio_ffmpeg  # its ffmpeg binary: only when a video is read
 
     if not path.is_file():
         raise VideoReadError("the file is missing")

@@ -19,26 +19,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from diffusers import FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
 
-from . import world
 from ..config.fields import ConfigError
-from ..config.teacher import TeacherConfig  # torch-free; also importable from here
-from .autoencoder import PatchPCAAutoencoder, frames_to_tensor
+from ..config.teacher import TeacherConfig
+from ..core.flow import shifted_time
+from ..models.base import STUDIO_META, BaseModel, load_base_model
+from ..models.conditioning import condition_of_clips, image_to_video_pipeline, task_of, with_condition
 from ..models.folders import written_folder
-from ..distill.losses import shifted_time
-from ..models.base import STUDIO_META
-from .text import build_text_encoder, build_tokenizer, encode_prompts
-from ..models.conditioning import with_condition
+from ..shapes import world
+from ..shapes.autoencoder import PatchPCAAutoencoder, frames_to_tensor
+from ..shapes.text import build_text_encoder, build_tokenizer, encode_prompts
 
 
 def build_pipeline(cfg: TeacherConfig, fit_clips: np.ndarray):
     """An untrained WanPipeline for the shapes world, with the autoencoder already fitted."""
-    from diffusers import (
-        FlowMatchEulerDiscreteScheduler,
-        WanPipeline,
-        WanTransformer3DModel,
-    )
-
     tokenizer = build_tokenizer(world.vocabulary(), cfg.text_len)
     text_encoder = build_text_encoder(len(tokenizer), cfg.text_dim, seed=cfg.seed)
     vae = PatchPCAAutoencoder(z_dim=cfg.z_dim).fit(frames_to_tensor(fit_clips), seed=cfg.seed)
@@ -187,9 +182,6 @@ def _encoded(vae, factors: list) -> torch.Tensor:
 def _for_task(pipe, cfg: TeacherConfig):
     """The pipeline for cfg.task (a T2V one widened for i2v) and a function giving the first-frame
     condition channels of encoded clips (None for t2v: nothing extra is computed or drawn)."""
-    from ..models.base import BaseModel
-    from ..models.conditioning import condition_of_clips, image_to_video_pipeline, task_of
-
     task = task_of(pipe.transformer.config, pipe.vae.config)
     if cfg.task == "t2v":
         if task == "i2v":
@@ -209,8 +201,6 @@ def _for_task(pipe, cfg: TeacherConfig):
 
 def _continued_pipeline(cfg: TeacherConfig):
     """Load the teacher named by cfg.init to train further; its size settings replace cfg's."""
-    from ..models.base import load_base_model
-
     model = load_base_model(cfg.init)
     meta = model.meta
     if meta.get("world") != "shapes" or "teacher_config" not in meta:
