@@ -30,7 +30,7 @@ def section(title: str) -> str:
 
 def first_column(text: str) -> list[str]:
     """The backquoted names in the first column of a section's table."""
-    return re.findall(r"^\| `([^`]+)` \|", text, flags=re.M)
+    return re.findall(r"^\| `([^`]+)` \|", text, flags=re.MULTILINE)
 
 
 def test_the_front_matter_follows_the_hubs_reference():
@@ -39,7 +39,7 @@ def test_the_front_matter_follows_the_hubs_reference():
     assert meta["suggested_hardware"] in {h.value for h in huggingface_hub.SpaceHardware}
     assert meta["hf_oauth_scopes"] == [PUBLISH_SCOPE]
     table = section("1. Duplicate")
-    for key, value in re.findall(r"^\| `([a-z_]+)` \| `([^`]+)` \|", table, flags=re.M):
+    for key, value in re.findall(r"^\| `([a-z_]+)` \| `([^`]+)` \|", table, flags=re.MULTILINE):
         shown = meta[key] if not isinstance(meta[key], list) else meta[key][0]
         assert shown == value, f"docs/space.md says {key}: {value}, the README {meta[key]}"
 
@@ -48,13 +48,14 @@ def test_the_hardware_the_doc_names_exists_on_the_hub():
     spaces = first_column(section("4. Hardware"))
     assert "l40sx1" in spaces and "zero-a10g" in spaces
     assert set(spaces) <= {h.value for h in huggingface_hub.SpaceHardware}
-    flavors = first_column(section("6. Training on HF Jobs"))
+    jobs = section("6. Training on HF Jobs")
+    flavors = first_column(jobs[jobs.index("| flavor | GPU |"):])
     assert flavors and set(flavors) <= {h.value for h in huggingface_hub.JobHardware}
 
 
 def test_the_volumes_example_runs_against_huggingface_hubs_signature(monkeypatch):
     """The doc's Python block, run with set_space_volumes replaced by one that binds the real signature."""
-    block = re.search(r"```python\n(.*?)```", section("2. Attach a Storage Bucket for the data"), re.S).group(1)
+    block = re.search(r"```python\n(.*?)```", section("2. Attach a Storage Bucket for the data"), re.DOTALL).group(1)
     calls = []
     real = inspect.signature(huggingface_hub.HfApi.set_space_volumes)
 
