@@ -21,6 +21,7 @@ from engine.config.build import build_distill_config
 from engine.jobs import hf_jobs
 from engine.jobs.hf_jobs import Mount
 
+HF_API = huggingface_hub.HfApi  # the real class, also while a test puts the stand-in in its place
 HARDWARE = [  # list_jobs_hardware's answer, as the Hub's API sends it (prices made up: no network here)
     {"name": "cpu-basic", "prettyName": "CPU Basic", "cpu": "2 vCPU", "ram": "16 GB", "unitCostMicroUSD": 167,
      "unitCostUSD": 0.000167, "unitLabel": "minute"},
@@ -41,7 +42,7 @@ class LocalHfJobs:
         self.folders, self.calls, self.procs = folders, [], {}
 
     def _bind(self, name, **kwargs):
-        inspect.signature(getattr(huggingface_hub.HfApi, name)).bind(None, **kwargs)
+        inspect.signature(getattr(HF_API, name)).bind(None, **kwargs)
         self.calls.append((name, kwargs))
 
     def _local(self, arg: str) -> str:
@@ -49,6 +50,10 @@ class LocalHfJobs:
             if arg == mount or arg.startswith(mount + "/"):
                 return str(folder) + arg[len(mount):]
         return arg
+
+    def whoami(self, **kwargs):
+        self._bind("whoami", **kwargs)
+        return {"name": "alice", "type": "user"}
 
     def list_jobs_hardware(self, **kwargs):
         self._bind("list_jobs_hardware", **kwargs)
@@ -195,3 +200,31 @@ def test_a_cancelled_job_stops_and_reads_cancelled(tmp_path):
     assert wait_for(api, job_id, {"running"}) == "running"
     hf_jobs.cancel(api, job_id, "alice", "t")
     assert hf_jobs.status(api, job_id, "alice", "t")[0] == "cancelled"
+
+
+def test_the_command_line_starts_it_on_hf_jobs_with_the_logged_in_users_token(tmp_path, monkeypatch, capsys):
+    from engine.cli.jobs import main
+
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    api = LocalHfJobs({"/data": bucket})
+    monkeypatch.setattr(huggingface_hub, "HfApi", lambda: api)
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: "hf_user")
+    monkeypatch.setenv("SPACE_ID", "alice/dfd-studio")
+    common = ["jobs", "--data-dir", str(tmp_path / "d"), "submit", "--steps", "2", "--student-update-freq", "2",
+              "--batch-size", "2", "--lora-rank", "4", "--shapes-pool-clips", "16"]
+    assert main([*common, "--on", "hf-jobs"]) == 2
+    assert "needs --flavor" in capsys.readouterr().err
+    assert main([*common, "--on", "hf-jobs", "--flavor", "a100-huge", "--bucket", "alice/b"]) == 2
+    assert "GPU flavors: l40sx1 ($1.80/h), h200 ($5.00/h)" in capsys.readouterr().err
+    assert main([*common, "--flavor", "l40sx1"]) == 2  # a local job has no flavor
+    assert "--flavor only apply with --on hf-jobs" in capsys.readouterr().err
+
+    assert main([*common, "--on", "hf-jobs", "--flavor", "l40sx1", "--bucket", "alice/b", "--timeout", "90m",
+                 "--out", "/data/hf/one"]) == 0
+    said = capsys.readouterr().out
+    assert "started HF Job job0 on l40sx1 ($1.80/h, at most $2.70 in 1.5 h) as alice" in said
+    run = next(kwargs for name, kwargs in api.calls if name == "run_job")
+    assert run["token"] == "hf_user" and run["namespace"] == "alice" and run["timeout"] == 5400
+    assert wait_for(api, "job0", {"succeeded", "failed"}) == "succeeded"
+    assert (bucket / "hf" / "one" / "pytorch_lora_weights.safetensors").is_file()
