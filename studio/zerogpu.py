@@ -60,6 +60,19 @@ def weights_gb(folder: str | Path | None) -> float | None:
     return total / 1e9 if total else None
 
 
+def model_gb(base: str, cache_dir: str | Path | None = None) -> float | None:
+    """The weights' size of a base: a folder (a mounted model volume) or a hub id already in the Hugging Face
+    cache (preload_from_hub's copy); None when neither is on this machine."""
+    if Path(base).expanduser().is_dir():
+        return weights_gb(Path(base).expanduser())
+    from huggingface_hub import snapshot_download
+
+    try:
+        return weights_gb(snapshot_download(base, local_files_only=True, cache_dir=cache_dir))
+    except Exception:  # not cached, or not a repo id at all: the size is unknown, the default size is asked
+        return None
+
+
 def gpu_size(model_gb: float | None) -> str:
     """The smallest ZeroGPU size whose memory holds the model's weights with headroom (`large` when unknown).
     Raises ValueError when not even `xlarge` does."""

@@ -162,6 +162,18 @@ def test_the_gpu_size_follows_the_weights(tmp_path):
         zerogpu.on_gpu(str, 60, size="medium")
 
 
+def test_a_bases_weights_are_measured_in_its_folder_or_the_hub_cache(tmp_path):
+    snapshot = tmp_path / "hub" / "models--me--tiny" / "snapshots" / ("a" * 40)
+    (snapshot / "transformer").mkdir(parents=True)
+    (snapshot / "transformer" / "diffusion_pytorch_model.safetensors").write_bytes(b"\0" * 2_000_000)
+    (tmp_path / "hub" / "models--me--tiny" / "refs").mkdir()
+    (tmp_path / "hub" / "models--me--tiny" / "refs" / "main").write_text("a" * 40)
+    assert zerogpu.model_gb("me/tiny", cache_dir=tmp_path / "hub") == pytest.approx(0.002)
+    assert zerogpu.model_gb(str(snapshot)) == pytest.approx(0.002)  # a folder, e.g. a mounted model volume
+    assert zerogpu.model_gb("me/absent", cache_dir=tmp_path / "hub") is None
+    assert zerogpu.gpu_size(zerogpu.model_gb("me/absent", cache_dir=tmp_path / "hub")) == "large"
+
+
 def test_a_visitor_out_of_quota_gets_a_message_not_a_stack_trace(zero_gpu_space):
     zero_gpu_space.quota_left[0] = 100
     render = zerogpu.on_gpu(str, zerogpu.sampling_seconds(3, 50))
