@@ -228,3 +228,27 @@ def test_the_command_line_starts_it_on_hf_jobs_with_the_logged_in_users_token(tm
     assert run["token"] == "hf_user" and run["namespace"] == "alice" and run["timeout"] == 5400
     assert wait_for(api, "job0", {"succeeded", "failed"}) == "succeeded"
     assert (bucket / "hf" / "one" / "pytorch_lora_weights.safetensors").is_file()
+
+
+def test_the_studio_target_lists_priced_gpus_and_refuses_with_what_to_do(tmp_path):
+    from studio import hf_jobs as target
+
+    assert target.flavor_choices(hardware()) == [("l40sx1: Nvidia L40S - 1x, $1.80/h", "l40sx1"),
+                                                 ("h200: Nvidia H200, $5.00/h", "h200")]  # no CPU flavor
+    env = {**ENV, "DFD_STUDIO_BUCKET": "alice/dfd-data"}
+    with pytest.raises(ValueError, match="sign in with Hugging Face"):
+        target.check_ready(None, "openid jobs", env)
+    with pytest.raises(ValueError, match="needs the `jobs` scope: add it under hf_oauth_scopes"):
+        target.check_ready("alice", "openid profile contribute-repos", env)
+    with pytest.raises(ValueError, match="set DFD_STUDIO_BUCKET"):
+        target.check_ready("alice", "openid jobs", ENV)
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    api = LocalHfJobs({"/data": bucket})
+    said, job_id = target.launch(api, config(steps=100000), "/data/hf/two", "h200", 1800, "alice", "hf_visitor",
+                                 "openid contribute-repos jobs", env)
+    assert said.startswith(f"started HF Job {job_id} on h200 as alice: $5.00/h, at most $2.50 in 0.5 h")
+    run = next(kwargs for name, kwargs in api.calls if name == "run_job")
+    assert run["token"] == "hf_visitor" and run["namespace"] == "alice"  # the visitor's account, not the Space's
+    hf_jobs.cancel(api, job_id, "alice", "hf_visitor")
+    assert hf_jobs.status(api, job_id, "alice", "hf_visitor")[0] == "cancelled"
