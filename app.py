@@ -3,9 +3,10 @@
     python app.py [--host H] [--port P] [--data-dir D] [--no-worker] [--share]
 
 Follows Hugging Face Space conventions: PORT and GRADIO_SERVER_NAME / GRADIO_SERVER_PORT from the
-environment; on a Space with persistent storage (/data, or DFD_STUDIO_PERSISTENT_DIR) both the data folder
-and the Hugging Face cache (HF_HOME) live there, so downloaded weights survive a restart. Logins and what
-visitors may read are set by environment variables (docs/studio.md).
+environment; on a Space with a Storage Bucket mounted as a volume (at /data, or DFD_STUDIO_PERSISTENT_DIR)
+the data folder lives on it and survives a restart. The Hugging Face cache (HF_HOME) is left where it is:
+the README's preload_from_hub puts Wan's weights there at build time and does not follow a moved HF_HOME.
+Logins and what visitors may read are set by environment variables (docs/studio.md, docs/space.md).
 """
 
 from __future__ import annotations
@@ -25,22 +26,11 @@ ROOT = Path(__file__).resolve().parent
 
 
 def persistent_root(environ=None) -> Path | None:
-    """A Space's persistent storage (DFD_STUDIO_PERSISTENT_DIR, default /data) when it exists and is
-    writable; None elsewhere (a Space without storage forgets everything on restart)."""
+    """Where a Space's Storage Bucket is mounted (DFD_STUDIO_PERSISTENT_DIR, default /data) when that folder
+    exists and is writable; None elsewhere (a Space with no bucket forgets everything on restart)."""
     environ = os.environ if environ is None else environ
     root = Path(environ.get("DFD_STUDIO_PERSISTENT_DIR") or "/data")
     return root if root.is_dir() and os.access(root, os.W_OK) else None
-
-
-def use_persistent_storage(environ=None) -> Path | None:
-    """Point HF_HOME into the persistent storage unless the user set their own, so Wan's weights (the
-    11 GB text encoder included) are fetched once. Must run before anything imports huggingface_hub,
-    which reads HF_HOME on import; the worker inherits it."""
-    environ = os.environ if environ is None else environ
-    root = persistent_root(environ)
-    if root is not None and not environ.get("HF_HOME"):
-        environ["HF_HOME"] = str(root / ".huggingface")
-    return root
 
 
 def default_data_dir(environ=None) -> Path:
@@ -49,6 +39,18 @@ def default_data_dir(environ=None) -> Path:
         return Path(environ["DFD_STUDIO_DATA"])
     root = persistent_root(environ)
     return root / "studio_data" if root is not None else Path("studio_data")
+
+
+def storage_line(data_dir: Path, environ=None) -> str:
+    """What the studio says on start about its data: where it lives and whether it outlives a restart."""
+    environ = os.environ if environ is None else environ
+    root = persistent_root(environ)
+    if root is not None and data_dir.resolve().is_relative_to(root.resolve()):
+        return f"data in {data_dir} (on the volume mounted at {root}: it persists across restarts)"
+    if environ.get("SPACE_ID"):
+        return (f"data in {data_dir} (NOT persistent: this Space has no Storage Bucket mounted at {root or '/data'}; "
+                "jobs and students are lost on restart; docs/space.md says how to attach one)")
+    return f"data in {data_dir}"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -133,7 +135,6 @@ class WorkerSupervisor:
 
 
 def main(argv=None) -> None:
-    use_persistent_storage()  # first: gradio and the engine import huggingface_hub below
     args = parse_args(argv)
     data_dir = args.data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -160,7 +161,7 @@ def main(argv=None) -> None:
             from studio import janitor
 
             janitor.start(data_dir)
-        print(f"DFD Studio: data in {data_dir}, serving on http://{args.host}:{args.port}"
+        print(f"DFD Studio: {storage_line(data_dir)}, serving on http://{args.host}:{args.port}"
               f"{'' if supervisor else ' (no worker: queued jobs wait)'}", flush=True)
         waiting = int(os.environ.get("DFD_STUDIO_QUEUE_SIZE") or 64) if public else None  # requests waiting at once
         demo.queue(default_concurrency_limit=1, max_size=waiting).launch(

@@ -31,6 +31,7 @@ _API = {
     "jobs": "engine.jobs",
     "world": "engine.shapes.world",
     "publish": "engine.hub.publish",
+    "hf_jobs": "engine.jobs.hf_jobs",
     # models and students
     "ModelError": "engine.models.names:ModelError",
     "BUILTIN_MODELS": "engine.models.names:BUILTIN_MODELS",

@@ -162,3 +162,26 @@ def launch_auth(environ=None, public: bool = False) -> dict:
                          f"or DFD_STUDIO_PASSWORD ({MIN_PASSWORD}+ characters), or DFD_STUDIO_OPEN=1 to open it to "
                          "anyone with the limits of docs/security.md")
     return {}
+
+
+# --- Sign in with Hugging Face's scopes: what the visitor's token may do ------------------------------------
+
+PUBLISH_SCOPE = "contribute-repos"  # create repos, and write to those this app created: all Publish needs
+JOBS_SCOPE = "jobs"  # run HF Jobs for the signed-in user (training on the Hub's GPUs, at their cost)
+WIDER_SCOPES = {PUBLISH_SCOPE: ("manage-repos",)}  # scopes that also grant it (manage-repos can delete, too)
+SCOPE_USES = {PUBLISH_SCOPE: "publish a student", JOBS_SCOPE: "train on HF Jobs"}
+
+
+def granted_scopes(scope: str | None) -> frozenset[str]:
+    """The scopes of a Sign in with Hugging Face token: its `scope` (gradio's OAuthToken.scope, the session's
+    oauth_info["scope"]) is space-separated."""
+    return frozenset((scope or "").split())
+
+
+def missing_scope(scope: str | None, needed: str) -> str | None:
+    """None when the token may do what `needed` allows, else one line saying what to add and where."""
+    have = granted_scopes(scope)
+    if needed in have or any(wider in have for wider in WIDER_SCOPES.get(needed, ())):
+        return None
+    return (f"to {SCOPE_USES.get(needed, 'do this')} the sign-in needs the `{needed}` scope: add it under "
+            f"hf_oauth_scopes in the Space's README front matter, then sign out and in again")

@@ -1,4 +1,4 @@
-"""A Hugging Face Space stand-in: a writable /data-like folder, HF_HOME pointing into it, a stand-in of the
+"""A Hugging Face Space stand-in: a writable /data-like folder (a mounted bucket), HF_HOME left alone, a stand-in of the
 `spaces` package (ZeroGPU), the README front matter a Space reads, the HF allow-list
 (the login's throttle and the public studio's identity rules: test_security_identity.py).
 What a visitor of a public studio may make the server read or fetch: test_access.py."""
@@ -21,23 +21,25 @@ import app
 from studio import distill, zerogpu
 from studio.auth import PasswordLogin, allowed_hf_from_env, hf_gate, hf_user_allowed, launch_auth, orgs_of
 
-# --- persistent storage --------------------------------------------------------------------------------
+# --- storage: a bucket volume for the data, HF_HOME where preload_from_hub puts the weights --------------
 
-def test_data_and_hf_cache_go_to_the_persistent_folder_when_it_is_writable(tmp_path):
-    env = {"DFD_STUDIO_PERSISTENT_DIR": str(tmp_path)}
-    assert app.use_persistent_storage(env) == tmp_path
-    assert env["HF_HOME"] == str(tmp_path / ".huggingface")
+def test_the_data_goes_to_the_mounted_bucket_when_it_is_writable(tmp_path):
+    env = {"DFD_STUDIO_PERSISTENT_DIR": str(tmp_path), "SPACE_ID": "me/studio"}
+    assert app.persistent_root(env) == tmp_path
     assert app.default_data_dir(env) == tmp_path / "studio_data"
+    assert "HF_HOME" not in env  # nothing in app moves the cache
+    line = app.storage_line(tmp_path / "studio_data", env)
+    assert str(tmp_path) in line and "persists" in line and "NOT" not in line
 
-    own = {"DFD_STUDIO_PERSISTENT_DIR": str(tmp_path), "HF_HOME": "/somewhere/mine"}
-    app.use_persistent_storage(own)
-    assert own["HF_HOME"] == "/somewhere/mine"  # a user's own cache is never overridden
 
-
-def test_without_persistent_storage_nothing_moves(tmp_path):
-    env = {"DFD_STUDIO_PERSISTENT_DIR": str(tmp_path / "absent")}
-    assert app.use_persistent_storage(env) is None and "HF_HOME" not in env
+def test_without_a_bucket_the_space_says_its_data_is_lost_on_restart(tmp_path):
+    env = {"DFD_STUDIO_PERSISTENT_DIR": str(tmp_path / "absent"), "SPACE_ID": "me/studio"}
+    assert app.persistent_root(env) is None
     assert app.default_data_dir(env) == Path("studio_data")
+    line = app.storage_line(Path("studio_data"), env)
+    assert "NOT persistent" in line and "docs/space.md" in line
+    assert app.storage_line(Path("studio_data"), {"DFD_STUDIO_PERSISTENT_DIR": str(tmp_path / "absent")}) == (
+        "data in studio_data")  # a local studio: its folder is the user's own business
     read_only = tmp_path / "ro"
     read_only.mkdir()
     read_only.chmod(0o555)
@@ -48,15 +50,18 @@ def test_without_persistent_storage_nothing_moves(tmp_path):
         read_only.chmod(0o755)
 
 
-def test_hf_home_is_set_before_huggingface_hub_is_imported(tmp_path):
-    """In a fresh process as app.main runs: huggingface_hub, imported after, caches under the storage."""
-    probe = ("import app, os\napp.use_persistent_storage()\nimport huggingface_hub.constants as c\n"
-             "print(c.HF_HUB_CACHE)")
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_HOME", "HF_HUB_CACHE")}
-    env["DFD_STUDIO_PERSISTENT_DIR"] = str(tmp_path)
+def test_a_started_app_keeps_hf_home_where_preload_from_hub_put_the_weights(tmp_path):
+    """In a fresh process, as on a Space with a bucket at /data: app.main's first steps leave huggingface_hub's
+    cache at its default (~/.cache/huggingface/hub), the folder preload_from_hub fills at build time."""
+    probe = ("import app, sys\nargs = app.parse_args(['--no-worker'])\nimport huggingface_hub.constants as c\n"
+             "print(args.data_dir); print(c.HF_HUB_CACHE)")
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HOME", "HF_HUB_CACHE", "XDG_CACHE_HOME")}
+    env.update(DFD_STUDIO_PERSISTENT_DIR=str(tmp_path), HOME=str(tmp_path / "home"))
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert Path(done.stdout.strip()).is_relative_to(tmp_path / ".huggingface")
+    data_dir, cache = done.stdout.split()
+    assert Path(data_dir) == tmp_path / "studio_data"
+    assert Path(cache) == tmp_path / "home" / ".cache" / "huggingface" / "hub"
 
 
 # --- the README front matter -----------------------------------------------------------------------------
@@ -72,10 +77,11 @@ def test_the_front_matter_asks_for_what_this_app_needs_on_a_space():
     assert (meta["sdk"], meta["app_file"], meta["hf_oauth"]) == ("gradio", "app.py", True)
     assert meta["suggested_hardware"] in {h.value for h in huggingface_hub.SpaceHardware}
     assert not meta["suggested_hardware"].startswith(("cpu", "zero", "t4"))  # a GPU that fits DFD on 1.3B
-    assert meta["suggested_storage"] in {s.value for s in huggingface_hub.SpaceStorage}
+    assert "suggested_storage" not in meta  # the Hub ignores it: data persists on a mounted Storage Bucket
     assert meta["startup_duration_timeout"] == "1h"
     assert "Wan-AI/Wan2.1-T2V-1.3B-Diffusers" in meta["preload_from_hub"]
-    assert "manage-repos" in meta["hf_oauth_scopes"]  # Publish creates the repo: write-repos cannot
+    # least privilege: Publish creates repos and writes to those it made; manage-repos could also delete any
+    assert meta["hf_oauth_scopes"] == ["contribute-repos"]
 
 
 # --- ZeroGPU, with a stand-in of the `spaces` package ---------------------------------------------------
@@ -83,12 +89,25 @@ def test_the_front_matter_asks_for_what_this_app_needs_on_a_space():
 STAND_IN = '''
 calls = []
 
-def GPU(fn=None, duration=60):
+quota_left = [10 ** 9]  # seconds of GPU this visitor may still use today
+
+class Error(Exception):  # as gradio.Error, which the real package raises with a title
+    def __init__(self, message, title=""):
+        super().__init__(message)
+        self.title = title
+
+def GPU(fn=None, duration=60, size="large"):
+    assert size in ("large", "xlarge")
     def decorate(f):
-        calls.append(("decorated", f.__name__))
+        calls.append(("decorated", f.__name__, size))
         def wrapped(*args, **kwargs):
             seconds = duration(*args, **kwargs) if callable(duration) else duration
-            calls.append(("gpu", seconds))
+            cost = seconds * (2 if size == "xlarge" else 1)
+            if cost > quota_left[0]:
+                raise Error(f"You have exceeded your GPU quota ({quota_left[0]}s left vs. {cost}s requested)",
+                            title="ZeroGPU quota exceeded")
+            quota_left[0] -= cost
+            calls.append(("gpu", seconds, size))
             return f(*args, **kwargs)
         return wrapped
     return decorate(fn) if fn is not None else decorate
@@ -109,13 +128,63 @@ def zero_gpu_space(tmp_path, monkeypatch):
 
 def test_on_zerogpu_sampling_runs_inside_spaces_gpu_with_a_duration_that_fits(zero_gpu_space):
     zerogpu.prepare()
-    assert zero_gpu_space.calls == [("decorated", "_call")]  # once, at start-up
+    assert zero_gpu_space.calls == [("decorated", "_call", "large"), ("decorated", "_call", "xlarge")]  # at start-up
     result = zerogpu.on_gpu(lambda a, b=0: a + b, zerogpu.sampling_seconds(3, 50))(2, b=3)
-    assert result == 5 and zero_gpu_space.calls[-1] == ("gpu", 330)  # 30 s + 2 s x 3 clips x 50 steps
+    assert result == 5 and zero_gpu_space.calls[-1] == ("gpu", 330, "large")  # 30 s + 2 s x 3 clips x 50 steps
     zerogpu.on_gpu(str, zerogpu.sampling_seconds(1, 4))(1)
-    assert zero_gpu_space.calls[-1] == ("gpu", zerogpu.MIN_SECONDS)
+    assert zero_gpu_space.calls[-1] == ("gpu", zerogpu.MIN_SECONDS, "large")
+    zerogpu.on_gpu(str, 100, size="xlarge")(1)
+    assert zero_gpu_space.calls[-1] == ("gpu", 100, "xlarge")
     assert zerogpu.sampling_seconds(64, 50) == zerogpu.MAX_SECONDS
-    assert zero_gpu_space.calls.count(("decorated", "_call")) == 1
+    assert [c[0] for c in zero_gpu_space.calls].count("decorated") == 2
+
+
+def test_a_grant_grows_with_frames_resolution_seeds_and_steps():
+    base = zerogpu.sampling_seconds(1, 20)
+    assert base == 70  # 30 s + 2 s x 20 steps
+    assert zerogpu.sampling_seconds(1, 20, num_frames=162) == 110  # twice Wan's 81 frames
+    assert zerogpu.sampling_seconds(1, 20, height=960, width=1664) == 190  # four times the pixels
+    assert zerogpu.sampling_seconds(2, 20) == zerogpu.sampling_seconds(1, 40) == 110
+    assert zerogpu.sampling_seconds(1, 20, num_frames=17, height=240) == base  # never below one Wan clip's cost
+
+
+def test_the_gpu_size_follows_the_weights(tmp_path):
+    assert zerogpu.gpu_size(None) == "large" and zerogpu.gpu_size(30) == "large"
+    assert zerogpu.gpu_size(40) == "xlarge"  # 40 GB x 1.5 headroom does not fit 48 GB
+    with pytest.raises(ValueError, match="dedicated GPU"):
+        zerogpu.gpu_size(80)
+    (tmp_path / "transformer").mkdir()
+    (tmp_path / "transformer" / "model.safetensors").write_bytes(b"\0" * 3_000_000)
+    (tmp_path / "README.md").write_text("not weights")
+    assert zerogpu.weights_gb(tmp_path) == pytest.approx(0.003)
+    assert zerogpu.weights_gb(tmp_path / "absent") is None
+    with pytest.raises(ValueError, match="large, xlarge"):
+        zerogpu.on_gpu(str, 60, size="medium")
+
+
+def test_a_bases_weights_are_measured_in_its_folder_or_the_hub_cache(tmp_path):
+    snapshot = tmp_path / "hub" / "models--me--tiny" / "snapshots" / ("a" * 40)
+    (snapshot / "transformer").mkdir(parents=True)
+    (snapshot / "transformer" / "diffusion_pytorch_model.safetensors").write_bytes(b"\0" * 2_000_000)
+    (tmp_path / "hub" / "models--me--tiny" / "refs").mkdir()
+    (tmp_path / "hub" / "models--me--tiny" / "refs" / "main").write_text("a" * 40)
+    assert zerogpu.model_gb("me/tiny", cache_dir=tmp_path / "hub") == pytest.approx(0.002)
+    assert zerogpu.model_gb(str(snapshot)) == pytest.approx(0.002)  # a folder, e.g. a mounted model volume
+    assert zerogpu.model_gb("me/absent", cache_dir=tmp_path / "hub") is None
+    assert zerogpu.gpu_size(zerogpu.model_gb("me/absent", cache_dir=tmp_path / "hub")) == "large"
+
+
+def test_a_visitor_out_of_quota_gets_a_message_not_a_stack_trace(zero_gpu_space):
+    zero_gpu_space.quota_left[0] = 100
+    render = zerogpu.on_gpu(str, zerogpu.sampling_seconds(3, 50))
+    with pytest.raises(zerogpu.ZeroGPUQuotaError) as raised:
+        render(1)
+    assert isinstance(raised.value, ValueError)  # the tabs show a ValueError's text as their message
+    assert str(raised.value).startswith("ZeroGPU's daily quota left to you cannot cover this sampling (330 s")
+    assert "Traceback" not in str(raised.value)
+    zerogpu.on_gpu(str, 100)(1)  # a smaller ask still fits
+    with pytest.raises(ZeroDivisionError):  # other errors pass through unchanged
+        zerogpu.on_gpu(lambda: 1 / 0, 0)()
 
 
 def test_on_zerogpu_distill_explains_and_refuses_to_launch(zero_gpu_space, data_dir):

@@ -13,6 +13,7 @@ import time
 
 from ..jobs import kinds
 from ..jobs.worker import WorkerOptions, run_worker
+from . import hf_jobs as hf_jobs_cli
 from .progress import cli_error
 from .. import jobs as api
 from ..models.names import check_model
@@ -94,6 +95,9 @@ def cmd_worker(args) -> int:
 def cmd_submit(args) -> int:
     kind = kinds.get_kind(args.kind)
     config = kind.config_from_args(args) if kind.config_from_args else {}  # settings, or the built config
+    if getattr(args, "on", "local") == "hf-jobs":
+        return hf_jobs_cli.submit(args, config)
+    hf_jobs_cli.check_local(args)
     base = config.get("base") if isinstance(config, dict) else getattr(config, "base", None)
     # A mistyped or unreachable hub id is refused now, not when the job runs; a built config's files are
     # checked again once the hub's model_index.json is cached, which tells the base's task.
@@ -208,6 +212,7 @@ def _add_jobs(subparsers) -> None:
                         help=f"what kind of job (default {DEFAULT_KIND})")
     submit.add_argument("--parent", help="id of the job this one builds on (e.g. the DMD2 run under a DFD run)")
     submit.add_argument("--json", action="store_true", help="print the queued job as JSON")
+    hf_jobs_cli.add_arguments(submit)
     submit.set_defaults(func=cmd_submit)
 
     listing = actions.add_parser("list", help="list jobs, newest first")

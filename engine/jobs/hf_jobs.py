@@ -1,0 +1,192 @@
+"""Training on HF Jobs: a stored distillation run as an HF Job, on the Hub's pay-per-use GPUs under the
+signed-in user's own account, with the same `python -m engine distill ...` command a local job runs.
+
+The job sees the studio's Storage Bucket at the same mount path (default /data) as the Space does, so the
+data, a DFD run's DMD2 student and the output folder are the same paths on both; a base may be a hub id
+or a folder on a mounted read-only model volume. The image is the Space's own (`hf.co/spaces/OWNER/NAME`:
+the code, its requirements and the preloaded weights), or DFD_STUDIO_HF_JOBS_IMAGE.
+
+    plan(...) -> HfJobPlan       refuses with what to do: no token, no bucket, a path no volume holds,
+                                 an unknown flavor, a run whose timeout x price is over the owner's cap
+    submit(api, plan, token)     HfApi.run_job
+    status / logs / cancel       HfApi.inspect_job / fetch_job_logs / cancel_job, states as the job table's
+
+`api` is a huggingface_hub.HfApi (or a stand-in with the same methods): nothing here reaches the network.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from ..config.distill import DistillConfig
+from ..config.fields import flag, settings_of
+
+BUCKET_MOUNT = "/data"  # where the Space mounts its bucket (docs/space.md); the job mounts it there too
+DEFAULT_TIMEOUT_S = 6 * 3600
+PATH_FIELDS = ("base", "data", "init", "cache_dir")  # DistillConfig fields that may name a folder
+BUILT_IN_VALUES = {"data": ("shapes", "synthetic")}
+UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600}
+TIME_LIMIT_S = 7 * 24 * 3600  # a week: a run longer than that is a mistyped timeout
+STAGE_STATES = {"SCHEDULING": "queued", "RUNNING": "running", "COMPLETED": "succeeded", "ERROR": "failed",
+                "CANCELED": "cancelled", "DELETED": "cancelled"}
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A volume the job mounts: huggingface_hub.Volume's fields (type bucket/model/dataset/space)."""
+
+    type: str
+    source: str
+    mount_path: str
+    read_only: bool | None = None
+
+    def volume(self):
+        from huggingface_hub import Volume
+
+        return Volume(type=self.type, source=self.source, mount_path=self.mount_path, read_only=self.read_only)
+
+
+@dataclass(frozen=True)
+class HfJobPlan:
+    """Everything HfApi.run_job is called with, and the price that was shown for it."""
+
+    image: str
+    command: list[str]
+    flavor: str
+    timeout: int
+    namespace: str
+    mounts: tuple[Mount, ...]
+    env: dict = field(default_factory=dict)
+    labels: dict = field(default_factory=dict)
+    usd_per_hour: float = 0.0
+
+    @property
+    def most_usd(self) -> float:
+        """What the run costs if it uses its whole timeout."""
+        return self.usd_per_hour * self.timeout / 3600
+
+    def run_job_kwargs(self, token: str) -> dict:
+        return {"image": self.image, "command": list(self.command), "env": dict(self.env), "secrets": {},
+                "flavor": self.flavor, "timeout": self.timeout, "labels": dict(self.labels),
+                "volumes": [m.volume() for m in self.mounts], "namespace": self.namespace, "token": token}
+
+
+def distill_command(config: DistillConfig, out: str) -> list[str]:
+    """`python -m engine distill` with every setting of `config` as an option: parsed back by the engine's
+    own parser it gives the same config (tests/test_hf_jobs.py)."""
+    command = ["python", "-m", "engine", "distill"]
+    for s in settings_of(DistillConfig):
+        value = getattr(config, s.name)
+        if s.name == "out" or value is None:
+            continue
+        if s.kind == "bool":
+            command.append(flag(s.name) if value else "--no-" + flag(s.name)[2:])
+        elif isinstance(value, (list, tuple)):
+            command += [flag(s.name), ",".join(repr(v) if isinstance(v, float) else str(v) for v in value)]
+        else:
+            command += [flag(s.name), repr(value) if isinstance(value, float) else str(value)]
+    return command + ["--out", out]
+
+
+def _on_a_mount(path: str, mounts: tuple[Mount, ...], writable: bool = False) -> bool:
+    p = PurePosixPath(path)
+    return any(p.is_relative_to(m.mount_path) and not (writable and m.read_only) for m in mounts)
+
+
+def check_paths(config: DistillConfig, out: str, mounts: tuple[Mount, ...]) -> None:
+    """Raise ValueError naming the first folder of the run the job could not see (a hub id is fetched there)."""
+    for name in PATH_FIELDS:
+        value = getattr(config, name)
+        if not value or value in BUILT_IN_VALUES.get(name, ()) or value.startswith("shapes-"):
+            continue
+        if name == "base" and not value.startswith(("/", ".", "~")):
+            continue  # a hub id: the job downloads it
+        if not _on_a_mount(value, mounts):
+            raise ValueError(f"{name} {value} is on this machine only; an HF Job sees the bucket at "
+                             f"{BUCKET_MOUNT} and mounted volumes: put it in the bucket, or mount it as a volume")
+    if not _on_a_mount(out, mounts, writable=True):
+        raise ValueError(f"the output folder {out} is not on the bucket mounted at {BUCKET_MOUNT}; the student "
+                         "would be lost when the job ends")
+
+
+def price_per_hour(hardware, flavor: str) -> float:
+    """The flavor's USD per hour from list_jobs_hardware's answer; ValueError naming the GPU flavors when unknown."""
+    for info in hardware:
+        if info.name == flavor:
+            return info.unit_cost_usd * 3600 / UNIT_SECONDS.get(info.unit_label, 1)
+    gpus = ", ".join(f"{h.name} (${h.unit_cost_usd * 3600 / UNIT_SECONDS.get(h.unit_label, 1):.2f}/h)"
+                     for h in hardware if getattr(h, "accelerator", None))
+    raise ValueError(f"HF Jobs has no flavor {flavor!r}; GPU flavors: {gpus or 'none listed'}")
+
+
+def cost_cap(environ=None) -> float | None:
+    """DFD_STUDIO_HF_JOBS_MAX_USD: the most one run may cost at its full timeout (the owner's cap; None: no cap)."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get("DFD_STUDIO_HF_JOBS_MAX_USD", "").strip()
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"DFD_STUDIO_HF_JOBS_MAX_USD must be a number of dollars, not {raw!r}") from None
+
+
+def job_image(environ=None) -> str:
+    environ = os.environ if environ is None else environ
+    if environ.get("DFD_STUDIO_HF_JOBS_IMAGE"):
+        return environ["DFD_STUDIO_HF_JOBS_IMAGE"]
+    if environ.get("SPACE_ID"):
+        return f"hf.co/spaces/{environ['SPACE_ID']}"
+    raise ValueError("an HF Job runs in the Space's image: run the studio on a Space, or set "
+                     "DFD_STUDIO_HF_JOBS_IMAGE to an image holding this repository and its requirements")
+
+
+def plan(config: DistillConfig, out: str, *, flavor: str, hardware, namespace: str | None, bucket: str | None,
+         timeout_s: int = DEFAULT_TIMEOUT_S, volumes: tuple[Mount, ...] = (), job_id: str | None = None,
+         environ=None) -> HfJobPlan:
+    """The HF Job for one distillation, or ValueError saying what to do. `hardware`: list_jobs_hardware's
+    answer; `namespace`: the signed-in user (None: nobody is); `bucket`: the Storage Bucket's id."""
+    environ = os.environ if environ is None else environ
+    if not namespace:
+        raise ValueError("HF Jobs run under your own Hugging Face account: sign in with Hugging Face (on the "
+                         "Space) or log in with `hf auth login` / HF_TOKEN (command line)")
+    if not bucket:
+        raise ValueError("HF Jobs write the student to a Storage Bucket: attach one at /data (docs/space.md) "
+                         "and set DFD_STUDIO_BUCKET to its id (owner/name)")
+    if not 60 <= int(timeout_s) <= TIME_LIMIT_S:
+        raise ValueError(f"the timeout must be between 60 s and {TIME_LIMIT_S // 3600} h, not {timeout_s} s")
+    mounts = (Mount("bucket", bucket, BUCKET_MOUNT), *volumes)
+    check_paths(config, out, mounts)
+    per_hour = price_per_hour(hardware, flavor)
+    made = HfJobPlan(image=job_image(environ), command=distill_command(config, out), flavor=flavor,
+                     timeout=int(timeout_s), namespace=namespace, mounts=mounts,
+                     env={"PYTHONUNBUFFERED": "1"}, labels={"app": "dfd-studio", **({"job": job_id} if job_id else {})},
+                     usd_per_hour=per_hour)
+    cap = cost_cap(environ)
+    if cap is not None and made.most_usd > cap:
+        raise ValueError(f"{flavor} costs ${per_hour:.2f}/h: {timeout_s / 3600:g} h could cost ${made.most_usd:.2f}, "
+                         f"over this studio's cap of ${cap:.2f} (DFD_STUDIO_HF_JOBS_MAX_USD); choose a shorter "
+                         "timeout or a cheaper flavor")
+    return made
+
+
+def submit(api, made: HfJobPlan, token: str) -> str:
+    """Start the job; its id (inspect, logs and cancel take it with the plan's namespace)."""
+    return api.run_job(**made.run_job_kwargs(token)).id
+
+
+def status(api, job_id: str, namespace: str, token: str) -> tuple[str, str | None]:
+    """(the job table's state, the Hub's message) of an HF Job."""
+    info = api.inspect_job(job_id=job_id, namespace=namespace, token=token)
+    stage = getattr(info.status.stage, "value", info.status.stage)
+    return STAGE_STATES.get(str(stage), "running"), info.status.message
+
+
+def logs(api, job_id: str, namespace: str, token: str, tail: int | None = None) -> list[str]:
+    return list(api.fetch_job_logs(job_id=job_id, namespace=namespace, tail=tail, token=token))
+
+
+def cancel(api, job_id: str, namespace: str, token: str) -> None:
+    api.cancel_job(job_id=job_id, namespace=namespace, token=token)
