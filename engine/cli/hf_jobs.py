@@ -46,7 +46,7 @@ def submit(args, config, api=None, token: str | None = None) -> int:
     if not args.flavor:
         raise ValueError("--on hf-jobs needs --flavor (e.g. l40sx1, a100-large, h200; `hf jobs hardware` lists them)")
     if api is None:
-        from huggingface_hub import HfApi, get_token
+        from huggingface_hub import HfApi, get_token  # the Hub client: only when a job is started
 
         api, token = HfApi(), token or get_token()
     namespace = api.whoami(token=token)["name"] if token else None

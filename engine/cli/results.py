@@ -11,7 +11,7 @@ from .progress import CliError
 
 
 def cmd_results(args) -> int:
-    from ..evaluation import claims
+    from ..evaluation import claims  # numpy and the study report: only when the command runs
 
     try:
         studies = claims.load_studies(Path(args.results))
@@ -44,7 +44,7 @@ def cmd_results(args) -> int:
 
 
 def add_parsers(sub) -> None:
-    from ..evaluation.claims import README, RESULTS, RESULTS_MD
+    from ..evaluation.claims import README, RESULTS, RESULTS_MD  # numpy: not at the CLI's start-up
 
     p = sub.add_parser(
         "results",

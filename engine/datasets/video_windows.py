@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..media.video import READ_LOCAL_ONLY
+from ..core.ffmpeg import READ_LOCAL_ONLY
 
 
 class VideoReadError(ValueError):

@@ -11,6 +11,9 @@ import json
 import textwrap
 from pathlib import Path
 
+from . import stats
+from .study_report import difference, dominance
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
 README = ROOT / "README.md"
@@ -94,8 +97,6 @@ def _num(value: float | None, digits: int, std: float | None = None) -> str:
 
 def _diff(study: dict, run: str, metric: str, regime: str | None, against: str, digits: int) -> tuple[str, str]:
     """The paired difference in words ('+1.22 [+0.49, +1.95]') and its verdict ('better', 'worse', 'not resolved')."""
-    from . import stats
-    from .study_report import difference
 
     better = "lower" if metric in LOWER_IS_BETTER else "higher"
     diff = difference(study, run, metric, regime, against)
@@ -150,7 +151,6 @@ def _verdict_lines(study: dict, names: dict | None = None, axes: dict = AXES) ->
 
 
 def _variants(study: dict) -> list[str]:
-    from .study_report import dominance
 
     won = dominance(study)
     variants = [v for v in won if v != DFD]
@@ -214,7 +214,6 @@ def _wrap(lines: list[str]) -> str:
 
 
 def _diff_mean(study: dict, run: str, metric: str, regime: str) -> float | None:
-    from .study_report import difference
 
     return difference(study, run, metric, regime, CONTROL).get("mean")
 
@@ -254,7 +253,6 @@ def _modes_line(study: dict, metric: str, what: str) -> str:
 def _drift(studies: dict) -> str:
     """Saturation along long videos: how many causal students rise from the first window to the last, and DFD's
     rise against the control's, paired over training seeds."""
-    from . import stats
 
     rises: dict[str, dict[int, float]] = {}
     length = frames = None

@@ -130,7 +130,7 @@ def check_namespace(repo_id: str, token: str, whoami=None) -> str:
     """Raise ValueError unless `repo_id` lies in the token owner's own namespace or one of their orgs (a
     public studio's rule: a visitor's push goes only where the visitor may write). Returns the token's user."""
     if whoami is None:
-        from huggingface_hub import whoami
+        from huggingface_hub import whoami  # the Hub client: only when a push is checked
     repo_id = check_repo_id(repo_id)
     try:
         info = whoami(token)

@@ -43,7 +43,7 @@ class Mount:
     read_only: bool | None = None
 
     def volume(self):
-        from huggingface_hub import Volume
+        from huggingface_hub import Volume  # the Hub client: engine/jobs stays light to import
 
         return Volume(type=self.type, source=self.source, mount_path=self.mount_path, read_only=self.read_only)
 

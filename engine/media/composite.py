@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from ..core.ffmpeg import READ_LOCAL_ONLY
 import os
 
 BACKGROUND = (17, 19, 24)  # the strip and the gaps between clips
@@ -152,8 +153,6 @@ def write_png(path: str | Path, image: np.ndarray) -> Path:
 def clip_fps(path: str | Path) -> float:
     """The frame rate recorded in a video file (to compose clips read back from disk at their own fps)."""
     import imageio_ffmpeg  # its ffmpeg binary: only when a video is read
-
-    from .video import READ_LOCAL_ONLY
 
     reader = imageio_ffmpeg.read_frames(str(path), input_params=list(READ_LOCAL_ONLY))
     try:

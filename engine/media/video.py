@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 
-READ_LOCAL_ONLY = ["-protocol_whitelist", "file"]  # ffmpeg input options: local files only, at any depth
+from ..core.ffmpeg import READ_LOCAL_ONLY
 
 
 class VideoError(ValueError):
