@@ -37,9 +37,9 @@ def build_studio(data_dir: str | Path, base: str = lineup.DEFAULT_BASE, access: 
             "diversity, publish."
         )
         with gr.Tabs(selected="compare") as tabs:
-            with gr.Tab("Distill", id="distill"):
+            with gr.Tab("Distill", id="distill") as distill_tab:
                 distill_ui = distill.build(data_dir, base, access)
-            with gr.Tab("Jobs", id="jobs"):
+            with gr.Tab("Jobs", id="jobs") as jobs_tab:
                 jobs_ui = jobs.build(data_dir, public_dir)
             with gr.Tab("Compare", id="compare") as compare_tab:
                 compare_ui = compare.build(data_dir, public_dir, base, access)
@@ -60,7 +60,14 @@ def build_studio(data_dir: str | Path, base: str = lineup.DEFAULT_BASE, access: 
             after_launch, distill_ui["launch_inputs"],
             [distill_ui["launched"], tabs, jobs_ui["picker"], jobs_ui["remembered"], distill_ui["check"]],
             api_visibility="private",
-        ).then(jobs_ui["refresh"], jobs_ui["inputs"], jobs_ui["outputs"], show_progress="hidden", api_visibility="private")
+        ).then(jobs_ui["refresh"], jobs_ui["inputs"], jobs_ui["outputs"], show_progress="hidden", api_visibility="private"
+               ).then(None, js=_tab_in_url("jobs"))  # shown as the opened tab, so a reload stays on it
+
+        # The open tab is kept in the address (?tab=jobs): a reload, or the address sent to someone, opens it.
+        for tab, tab_id in ((distill_tab, "distill"), (jobs_tab, "jobs"), (compare_tab, "compare"),
+                            (diversity_tab, "diversity"), (publish_tab, "publish")):
+            tab.select(None, js=_tab_in_url(tab_id))
+        demo.load(_tab_from_url, None, [tabs], api_visibility="private")
 
         # Students finish while the page is open: lists refresh when their tab is opened.
         compare_tab.select(compare_ui["refresh_students"], [compare_ui["base"], *compare_ui["students"]],
@@ -70,15 +77,28 @@ def build_studio(data_dir: str | Path, base: str = lineup.DEFAULT_BASE, access: 
         publish_tab.select(publish_ui["refresh"], [publish_ui["student"]], publish_ui["refresh_outputs"],
                            api_visibility="private")
 
-        demo.load(compare_ui["on_load"], compare_ui["inputs"], [*compare_ui["students"], *compare_ui["outputs"]],
+        # Compare and Diversity show their last request's result again after a reload (kept in the browser).
+        demo.load(compare_ui["open_page"], compare_ui["open_inputs"], compare_ui["open_outputs"],
                   api_visibility="private")
-        demo.load(diversity_ui["refresh_models"], [diversity_ui["base"], diversity_ui["models"]],
-                  [diversity_ui["models"]], api_visibility="private")
+        demo.load(diversity_ui["open_page"], diversity_ui["open_inputs"], diversity_ui["open_outputs"],
+                  api_visibility="private")
         demo.load(distill_ui["check_fn"], distill_ui["launch_inputs"], [distill_ui["check"]], api_visibility="private")
         demo.load(distill_ui["layout_fn"], distill_ui["layout_inputs"], distill_ui["layout_outputs"],
                   api_visibility="private")
         demo.load(jobs_ui["refresh"], jobs_ui["inputs"], jobs_ui["outputs"], api_visibility="private")
     return demo
+
+
+def _tab_in_url(tab_id: str) -> str:
+    """Browser code that writes the opened tab into the address without reloading or adding history."""
+    return (f"() => {{ const url = new URL(window.location.href); url.searchParams.set('tab', '{tab_id}'); "
+            "window.history.replaceState(window.history.state, '', url); }")
+
+
+def _tab_from_url(request: gr.Request):
+    """The tab the address names (?tab=jobs), else Compare."""
+    tab_id = (request.query_params.get("tab") or "") if request is not None else ""
+    return gr.Tabs(selected=tab_id if tab_id in [t.lower() for t in TABS] else "compare")
 
 
 def launch_options(data_dir: str | Path) -> dict:

@@ -117,7 +117,12 @@ def test_diversity_writes_a_video_grid_a_still_grid_and_a_metrics_table(data_dir
         assert result.note == engine_metrics.NO_RECOGNIZER and result.table.diversity.isna().all()
     else:
         assert result.table.diversity.between(0, 1).all() and (result.table["modes covered"] >= 1).all()
-        assert set(result.bars.metric) == {"diversity", "named correct"}
+        assert set(result.bars.metric) == {"diversity", "modes covered", "mode TV", "named correct", "saturation",
+                                           "contrast", "motion", "sharpness"}  # a chart each, on its own axis
+        assert result.modes == 3  # "a red shape" leaves 64 combinations free; 3 seeds show 3 at most
+        headers = list(diversity._outputs(result)[2].columns)
+        assert "modes covered ↑ (of 3)" in headers and "mode TV ↓" in headers and "diversity ↑" in headers
+        assert "Modes covered is out of 3: the most 3 seeds of this prompt can show." in result.note
 
 
 def test_diversity_explains_bad_requests(data_dir, mini_teacher_dir):
@@ -194,13 +199,16 @@ def test_the_diversity_tab_measures_a_wan_base_with_the_feature_models_typed_on_
 
     shown = tab["on_run"](base, "a red circle", 2, ["teacher"], False, features)  # unticked: in this process
 
-    table, note = shown[2], shown[6]
+    table, charts, note = shown[2], dict(zip(diversity.BARS, shown[3:-3])), shown[-3]
     assert list(table.model) == ["teacher"] and table.NFE[0] == 100
     for column in ("diversity clip", "diversity dinov2", "adherence", "saturation", "saturation spread", "contrast",
                    "motion"):
-        assert table[column].notna().all(), column
-    assert "modes covered" not in table and note.startswith("Diversity by clip:")
-    assert shown[5]["visible"] and shown[3]["visible"]  # adherence and diversity bars
+        assert table[diversity.heading(column)].notna().all(), column
+    assert "diversity clip ↑" in table and "adherence ↑" in table and "saturation" in table  # which way is better
+    assert not [c for c in table if c.startswith("modes covered")] and note.startswith("Diversity by clip:")
+    assert {m for m, chart in charts.items() if chart["visible"]} == {
+        "diversity", "diversity clip", "diversity dinov2", "adherence", "saturation", "contrast", "motion", "sharpness"}
+    assert "↑: higher is better" in note and "CFG 5" in note  # no student ticked: the sampler's CFG
 
     with pytest.raises(gr_error(), match="Feature models"):
         tab["on_run"](base, "a red circle", 2, ["teacher"], False, f"dinov2:{tmp_path / 'nowhere'}")

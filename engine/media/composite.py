@@ -79,9 +79,9 @@ def label_strip(text: str, width: int, height: int = 22, line: int | None = None
     draw = ImageDraw.Draw(image)
     step = size + 2
     top = height / 2 - step * (len(lines) - 1) / 2
-    for k, line in enumerate(lines):
-        x = max(3, (width - draw.textlength(line, font=font)) / 2)
-        draw.text((x, top + k * step), line, fill=TEXT, font=font, anchor="lm")
+    for k, shown in enumerate(lines):
+        x = max(3, (width - draw.textlength(shown, font=font)) / 2)
+        draw.text((x, top + k * step), shown, fill=TEXT, font=font, anchor="lm")
     return np.asarray(image, dtype=np.uint8)
 
 
