@@ -24,6 +24,7 @@ from engine import ModelError, Rendered, side_by_side, world, write_mp4
 
 from . import frames, lineup, recall, sample_jobs
 from .access import LOCAL, Access
+from .choices import StudentDropdown
 from .files import cache_key
 from .measures import clip_metrics, default_features
 from .zerogpu import on_gpu, sampling_seconds
@@ -95,13 +96,13 @@ def plan(data_dir: Path, public_dir: Path, base: str, prompt: str, seed, dmd2_ke
         raise ValueError("the prompt is empty; pick one of the world's prompts or type one")
     if seed is None or int(seed) < 0 or int(seed) != seed:
         raise ValueError("the seed must be a whole number of 0 or more")
+    image = frames.checked(data_dir, base, frame)  # first: an unknown base is named before its students
     contenders, missing = {"teacher": lineup.teacher(base)}, {}
     for slot, key in (("dmd2", dmd2_key), ("dfd", dfd_key)):
         if key:
             contenders[slot] = lineup.find(data_dir, base, key)
         else:
             missing[slot] = _missing(slot, base)
-    image = frames.checked(data_dir, base, frame)
     length = video_frames(num_frames)
     versions = [lineup.weights_version(c) for c in contenders.values()]
     framed = (image.name,) if image else ()  # a text-to-video request keeps the key it always had
@@ -243,9 +244,9 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
                              info="pick one of the world's prompts or type your own", elem_id="compare-prompt")
         seed = gr.Number(value=1, precision=0, minimum=0, label="Seed", scale=1)
     with gr.Row():
-        dmd2 = gr.Dropdown(label="DMD2 student", choices=[], scale=1, info="shipped or from a finished job",
+        dmd2 = StudentDropdown(label="DMD2 student", choices=[], scale=1, info="shipped or from a finished job",
                            elem_id="compare-dmd2-student")
-        dfd = gr.Dropdown(label="DFD student", choices=[], scale=1, info="shipped or from a finished job",
+        dfd = StudentDropdown(label="DFD student", choices=[], scale=1, info="shipped or from a finished job",
                           elem_id="compare-dfd-student")
         frame, world_button, follow_base = frames.picker(data_dir, base, prompt, "compare")
         with gr.Accordion("Sampling and where to run", open=False):

@@ -21,6 +21,7 @@ from engine import ModelError, Rendered, still_grid, video_grid, world, write_mp
 
 from . import frames, lineup, recall, sample_jobs
 from .access import LOCAL, Access
+from .choices import ModelChecklist
 from .files import cache_key
 from .measures import check_features, clip_metrics, default_features
 from .zerogpu import on_gpu, sampling_seconds
@@ -112,6 +113,7 @@ def plan(data_dir: Path, public_dir: Path, base: str, prompt: str, n_seeds: int,
     n = int(n_seeds)
     if not 2 <= n <= 16:
         raise ValueError(f"seeds must be between 2 and 16 (diversity needs at least two samples), got {n}")
+    image = frames.checked(data_dir, base, frame)  # first: an unknown base is named before its students
     order = [k for _, k in model_choices(data_dir, base)]  # rows: teacher, then DMD2, then DFD students
     keys = sorted(keys, key=lambda k: order.index(k) if k in order else len(order))
     contenders = [lineup.find(data_dir, base, key) for key in keys]
@@ -121,7 +123,6 @@ def plan(data_dir: Path, public_dir: Path, base: str, prompt: str, n_seeds: int,
     else:
         access.check_feature_models(features, owners=default_features())  # before check_features fetches a config
         features = check_features(features)
-    image = frames.checked(data_dir, base, frame)
     framed = (image.name,) if image else ()  # a text-to-video request keeps the key it always had
     folder = public_dir / "diversity" / cache_key([lineup.weights_version(c) for c in contenders], prompt, n,
                                                    int(steps), float(guidance), features, *framed)
@@ -215,7 +216,7 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
         n_seeds = gr.Slider(2, 16, value=8, step=1, label="Seeds", scale=1, info="samples per model (seeds 1..N)",
                             elem_id="diversity-seeds")
     with gr.Row():
-        models = gr.CheckboxGroup(label="Models", choices=[], scale=3, elem_id="diversity-models",
+        models = ModelChecklist(label="Models", choices=[], scale=3, elem_id="diversity-models",
                                   info="teacher and students of this base; the teacher samples at the ticked "
                                        "students' training CFG")
         as_jobs = gr.Checkbox(engine.samples_in_jobs(base), label="Run as sample jobs", scale=1,
