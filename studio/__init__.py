@@ -67,7 +67,8 @@ def build_studio(data_dir: str | Path, base: str = lineup.DEFAULT_BASE, access: 
         for tab, tab_id in ((distill_tab, "distill"), (jobs_tab, "jobs"), (compare_tab, "compare"),
                             (diversity_tab, "diversity"), (publish_tab, "publish")):
             tab.select(None, js=_tab_in_url(tab_id))
-        demo.load(_tab_from_url, None, [tabs], api_visibility="private")
+        asked_tab = gr.Textbox(visible=False)  # the address's ?tab=, read in the browser (js) and handed to Python
+        demo.load(_tab_from_url, [asked_tab], [tabs], js=_TAB_FROM_URL, api_visibility="private")
 
         # Students finish while the page is open: lists refresh when their tab is opened.
         compare_tab.select(compare_ui["refresh_students"], [compare_ui["base"], *compare_ui["students"]],
@@ -79,9 +80,9 @@ def build_studio(data_dir: str | Path, base: str = lineup.DEFAULT_BASE, access: 
 
         # Compare and Diversity show their last request's result again after a reload (kept in the browser).
         demo.load(compare_ui["open_page"], compare_ui["open_inputs"], compare_ui["open_outputs"],
-                  api_visibility="private")
+                  js=compare_ui["load_js"], api_visibility="private")
         demo.load(diversity_ui["open_page"], diversity_ui["open_inputs"], diversity_ui["open_outputs"],
-                  api_visibility="private")
+                  js=diversity_ui["load_js"], api_visibility="private")
         demo.load(distill_ui["check_fn"], distill_ui["launch_inputs"], [distill_ui["check"]], api_visibility="private")
         demo.load(distill_ui["layout_fn"], distill_ui["layout_inputs"], distill_ui["layout_outputs"],
                   api_visibility="private")
@@ -89,15 +90,20 @@ def build_studio(data_dir: str | Path, base: str = lineup.DEFAULT_BASE, access: 
     return demo
 
 
+# Browser code: the address's tab, read once when the page opens; tabs selected before that (the first one
+# showing) leave the address as it is.
+_TAB_FROM_URL = ("() => { const tab = new URLSearchParams(window.location.search).get('tab'); "
+                 "window.dfdStudioTabRead = true; return tab; }")
+
+
 def _tab_in_url(tab_id: str) -> str:
     """Browser code that writes the opened tab into the address without reloading or adding history."""
-    return (f"() => {{ const url = new URL(window.location.href); url.searchParams.set('tab', '{tab_id}'); "
-            "window.history.replaceState(window.history.state, '', url); }")
+    return (f"() => {{ if (!window.dfdStudioTabRead) return; const url = new URL(window.location.href); "
+            f"url.searchParams.set('tab', '{tab_id}'); window.history.replaceState(window.history.state, '', url); }}")
 
 
-def _tab_from_url(request: gr.Request):
+def _tab_from_url(tab_id: str | None):
     """The tab the address names (?tab=jobs), else Compare."""
-    tab_id = (request.query_params.get("tab") or "") if request is not None else ""
     return gr.Tabs(selected=tab_id if tab_id in [t.lower() for t in TABS] else "compare")
 
 

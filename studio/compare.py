@@ -280,7 +280,7 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
                          interactive=False, height=340, elem_id="compare-composite")
     note = gr.Markdown(elem_id="compare-note")
     pending = gr.State(None)
-    last = gr.BrowserState(None, storage_key="dfd-studio-compare-last")
+    last, load_js = recall.keeper("compare")
     poll_timer = gr.Timer(2.0, active=False)
     outputs = slot_outputs + [composite, note]
 
@@ -396,5 +396,5 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
     return {"inputs": inputs, "students": [dmd2, dfd], "outputs": outputs, "refresh_students": refresh_students,
             "on_load": on_load, "base": base_box, "as_jobs": as_jobs, "on_run": on_run, "on_click": on_click,
             "frame": frame, "show_frame": show_frame, "guidance": guidance, "follow_students": follow_students,
-            "error": error, "last": last, "open_page": open_page, "open_inputs": [last, *inputs],
+            "error": error, "last": last, "open_page": open_page, "load_js": load_js, "open_inputs": [last, *inputs],
             "open_outputs": open_outputs}

@@ -193,13 +193,22 @@ def poll(data_dir: Path, public_dir: Path, pending: sample_jobs.Pending) -> tupl
                               write_results, read_results)
 
 
+def chart_name(model: str) -> str:
+    """A model's name short enough for a small chart's axis: "DMD2", "dmd2-ar", "DFD ab12cd" (a job's)."""
+    method, _, name = model.removesuffix(" (shipped)").partition(" · ")
+    return f"{method} {name[-6:]}" if name.startswith("j-") else name or method
+
+
 def _outputs(result: DiversityResult) -> list:
     plots = []
     for metric in BARS:
-        rows = result.bars[result.bars.metric == metric]
-        plots.append(gr.update(value=rows, visible=not rows.empty, sort=list(rows.model)))
+        rows = result.bars[result.bars.metric == metric].assign(model=lambda b: b.model.map(chart_name))
+        # from zero (a bar's height is its value) to just over the largest: small values fill their own chart
+        low, high = min(0.0, *rows.value) if len(rows) else 0.0, max(rows.value, default=0.0)
+        top = high * 1.15 if high > 0 else 1.0
+        plots.append(gr.update(value=rows, visible=not rows.empty, sort=list(rows.model), y_lim=[low * 1.15, top]))
     shown = result.table.rename(columns=lambda c: heading(c, result.modes))  # the page's headers say which way is better
-    return [result.grid_video, result.still_image, shown, *plots, result.note]
+    return [result.grid_video, result.still_image, shown, gr.Column(visible=True), *plots, result.note]
 
 
 def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCAL):
@@ -237,8 +246,10 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
     gr.Markdown("**Still frames** (first, middle, last)")
     stills = gr.Image(label="Still frames (first, middle, last)", show_label=False, type="filepath",
                       interactive=False, elem_id="diversity-stills")
-    table = gr.Dataframe(label="Diversity metrics", headers=[heading(c) for c in COLUMNS], interactive=False,
-                         wrap=True, elem_id="diversity-table")
+    # shown with the first result: empty, its fifteen headers were squeezed into words cut in two
+    with gr.Column(visible=False, elem_id="diversity-table-box") as table_box:
+        table = gr.Dataframe(label="Diversity metrics", headers=[heading(c) for c in COLUMNS], interactive=False,
+                             wrap=True, elem_id="diversity-table")
     plots = []
     with gr.Row(elem_id="diversity-charts"):
         for metric in BARS:  # each on its own y axis; hidden until measured
@@ -248,9 +259,9 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
                                     elem_id=f"diversity-bars-{metric.replace(' ', '-')}"))
     note = gr.Markdown(elem_id="diversity-note")
     pending = gr.State(None)
-    last = gr.BrowserState(None, storage_key="dfd-studio-diversity-last")
+    last, load_js = recall.keeper("diversity")
     poll_timer = gr.Timer(2.0, active=False)
-    outputs = [grid, stills, table, *plots, note]
+    outputs = [grid, stills, table, table_box, *plots, note]
     keep = [gr.skip() for _ in outputs[:-1]]
 
     def on_run(base_v, prompt_v, n_v, keys_v, as_jobs_v, features_v, frame_v=None):
@@ -349,4 +360,4 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
     return {"models": models, "base": base_box, "as_jobs": as_jobs, "refresh_models": refresh_models,
             "refresh_placement": refresh_placement, "frame": frame, "show_frame": show_frame,
             "on_run": on_run, "on_poll": on_poll, "on_click": on_click, "error": error, "last": last,
-            "open_page": open_page, "open_inputs": [last, base_box, models], "open_outputs": open_outputs}
+            "open_page": open_page, "load_js": load_js, "open_inputs": [last, base_box, models], "open_outputs": open_outputs}

@@ -153,11 +153,11 @@ def test_a_reload_shows_the_last_compare_again_from_the_cache(data_dir, mini_stu
     monkeypatch.setattr(engine, "accelerator_present", lambda: False)
     tab = _compare_tab(data_dir, base)
     shown = tab["on_click"](base, "a red circle", 2, "dmd2", None, 3, 2.0, False, None, 0)
-    last, composite = shown[-1], shown[len(tab["outputs"]) - 2]
+    last, composite = json.loads(shown[-1]), shown[len(tab["outputs"]) - 2]
     assert shown[-2] == "" and last["job_ids"] is None and last["request"][:7] == [base, "a red circle", 2, "dmd2",
                                                                                       None, 3, 2.0]
     monkeypatch.setattr(engine, "render", lambda *a, **k: pytest.fail("a remembered result is read from the cache"))
-    opened = tab["open_page"](json.loads(json.dumps(last)), base, "a cat", 1, None, None, 50, 5.0)
+    opened = tab["open_page"](shown[-1], base, "a cat", 1, None, None, 50, 5.0)
     form, outputs = opened[:8], opened[8:-2]
     assert form[:3] == [base, "a red circle", 2] and form[3]["value"] == "dmd2" and form[5:7] == [3, 2.0]
     assert outputs[-2] == composite and "seed 2" in outputs[-1]
@@ -263,7 +263,7 @@ def test_the_diversity_tab_measures_a_wan_base_with_the_feature_models_typed_on_
 
     shown = tab["on_run"](base, "a red circle", 2, ["teacher"], False, features)  # unticked: in this process
 
-    table, charts, note = shown[2], dict(zip(diversity.BARS, shown[3:-3])), shown[-3]
+    table, charts, note = shown[2], dict(zip(diversity.BARS, shown[4:-3])), shown[-3]
     assert list(table.model) == ["teacher"] and table.NFE[0] == 100
     for column in ("diversity clip", "diversity dinov2", "adherence", "saturation", "saturation spread", "contrast",
                    "motion"):
@@ -273,6 +273,8 @@ def test_the_diversity_tab_measures_a_wan_base_with_the_feature_models_typed_on_
     assert {m for m, chart in charts.items() if chart["visible"]} == {
         "diversity", "diversity clip", "diversity dinov2", "adherence", "saturation", "contrast", "motion", "sharpness"}
     assert "↑: higher is better" in note and "CFG 5" in note  # no student ticked: the sampler's CFG
+    motion = table["motion"].max()  # its own axis, from zero to just over its bar: not a shared 0-1
+    assert charts["motion"]["y_lim"] == [0.0, pytest.approx(motion * 1.15)]
 
     with pytest.raises(gr_error(), match="Feature models"):
         tab["on_run"](base, "a red circle", 2, ["teacher"], False, f"dinov2:{tmp_path / 'nowhere'}")
