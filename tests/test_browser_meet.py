@@ -12,16 +12,16 @@ import re
 from pathlib import Path
 
 import pytest
-
 from test_browser import CHROMIUM, CHROMIUM_ARGS, open_tab, screenshot, server, set_number, shots  # noqa: F401
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
 
 VIEWPORT = {"width": 1280, "height": 800}
 # gradio's status tracker marks every output of a callback that raised with this badge
-ERROR_BADGES = "() => [...document.querySelectorAll('.error')].filter(e => e.offsetParent && e.innerText.trim() === 'Error').length"
+ERROR_BADGES = ("() => [...document.querySelectorAll('.error')]"
+                ".filter(e => e.offsetParent && e.innerText.trim() === 'Error').length")
 # header words that do not show whole: cut off past the cell's edge, or broken across two lines
-CUT_HEADERS = """() => {
+CUT_HEADERS = r"""() => {
   const cut = [];
   for (const th of document.querySelectorAll('#diversity-table th')) {
     if (!th.offsetParent) continue;
@@ -30,7 +30,7 @@ CUT_HEADERS = """() => {
     }
     const walker = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-      for (const m of node.textContent.matchAll(/\\S+/g)) {
+      for (const m of node.textContent.matchAll(/\S+/g)) {
         const range = document.createRange();
         range.setStart(node, m.index);
         range.setEnd(node, m.index + m[0].length);
@@ -41,11 +41,7 @@ CUT_HEADERS = """() => {
   }
   return cut;
 }"""
-BADGES = "() => [...document.querySelectorAll('.error')].filter(e => e.offsetParent && e.innerText.trim() === 'Error').length"
-# header cells whose text does not fit (cut with an ellipsis or hidden past the edge)
-CUT_HEADERS = """() => [...document.querySelectorAll('#diversity-table th')].filter(th => th.offsetParent).flatMap(
-    th => [th, ...th.querySelectorAll('*')]).filter(e => e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0)
-    .map(e => e.innerText.trim()).filter(t => t)"""
+# a player's label badge, drawn over the top left of the video or image
 BADGES = "() => [...document.querySelectorAll('#{} [data-testid=\"block-label\"]')].filter(e => e.offsetParent).length"
 
 
