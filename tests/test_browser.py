@@ -315,7 +315,7 @@ def test_diversity_measures_a_wan_base_with_the_feature_models_typed_on_the_page
     row = dict(zip(headers, ["teacher", *map(float, values.split())], strict=True))
     assert row["NFE"] == 100 and 0 <= row["diversity clip"] <= 1 and 0 <= row["diversity dinov2"] <= 1, row
     assert -1 <= row["adherence"] <= 1 and row["saturation"] > 0 and row["motion"] > 0, row
-    page.locator("#diversity-adherence-bars").wait_for(state="visible")
+    page.locator("#diversity-bars-adherence").wait_for(state="visible")
     screenshot(page, shots / "diversity-wan.png")
 
 
