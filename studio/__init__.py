@@ -103,8 +103,9 @@ def _tab_in_url(tab_id: str) -> str:
 
 
 def _tab_from_url(tab_id: str | None):
-    """The tab the address names (?tab=jobs), else Compare."""
-    return gr.Tabs(selected=tab_id if tab_id in [t.lower() for t in TABS] else "compare")
+    """The tab the address names (?tab=jobs); with none, the page stays as it is (on Compare, or on a tab
+    clicked while the page was loading)."""
+    return gr.Tabs(selected=tab_id) if tab_id in [t.lower() for t in TABS] else gr.skip()
 
 
 def launch_options(data_dir: str | Path) -> dict:
