@@ -43,6 +43,7 @@ _API = {
     "shipped_students": "engine.models.students:shipped_students",
     "job_students": "engine.models.students:job_students",
     "student_t_list": "engine.models.students:student_t_list",
+    "training_guidance": "engine.models.students:training_guidance",
     # configs
     "DistillConfig": "engine.config.distill:DistillConfig",
     "SampleConfig": "engine.config.sample:SampleConfig",

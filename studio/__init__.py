@@ -42,9 +42,9 @@ def build_studio(data_dir: str | Path, base: str = lineup.DEFAULT_BASE, access: 
             "diversity, publish."
         )
         with gr.Tabs(selected="compare") as tabs:
-            with gr.Tab("Distill", id="distill"):
+            with gr.Tab("Distill", id="distill") as distill_tab:
                 distill_ui = distill.build(data_dir, base, access)
-            with gr.Tab("Jobs", id="jobs"):
+            with gr.Tab("Jobs", id="jobs") as jobs_tab:
                 jobs_ui = jobs.build(data_dir, public_dir, identity)
             with gr.Tab("Compare", id="compare") as compare_tab:
                 compare_ui = compare.build(data_dir, public_dir, base, access)
@@ -71,7 +71,15 @@ def build_studio(data_dir: str | Path, base: str = lineup.DEFAULT_BASE, access: 
             after_launch, distill_ui["launch_inputs"],
             [distill_ui["launched"], tabs, jobs_ui["picker"], jobs_ui["remembered"], distill_ui["check"]],
             api_visibility="private",
-        ).then(jobs_ui["refresh"], jobs_ui["inputs"], jobs_ui["outputs"], show_progress="hidden", api_visibility="private")
+        ).then(jobs_ui["refresh"], jobs_ui["inputs"], jobs_ui["outputs"], show_progress="hidden", api_visibility="private"
+               ).then(None, js=_tab_in_url("jobs"))  # shown as the opened tab, so a reload stays on it
+
+        # The open tab is kept in the address (?tab=jobs): a reload, or the address sent to someone, opens it.
+        for tab, tab_id in ((distill_tab, "distill"), (jobs_tab, "jobs"), (compare_tab, "compare"),
+                            (diversity_tab, "diversity"), (publish_tab, "publish")):
+            tab.select(None, js=_tab_in_url(tab_id))
+        asked_tab = gr.Textbox(visible=False)  # the address's ?tab=, read in the browser (js) and handed to Python
+        demo.load(_tab_from_url, [asked_tab], [tabs], js=_TAB_FROM_URL, api_visibility="private")
 
         # Students finish while the page is open: lists refresh when their tab is opened.
         compare_tab.select(compare_ui["refresh_students"], [compare_ui["base"], *compare_ui["students"]],
@@ -81,10 +89,11 @@ def build_studio(data_dir: str | Path, base: str = lineup.DEFAULT_BASE, access: 
         publish_tab.select(publish_ui["refresh"], [publish_ui["student"]], publish_ui["refresh_outputs"],
                            api_visibility="private")
 
-        demo.load(compare_ui["on_load"], compare_ui["inputs"], [*compare_ui["students"], *compare_ui["outputs"]],
-                  api_visibility="private")
-        demo.load(diversity_ui["refresh_models"], [diversity_ui["base"], diversity_ui["models"]],
-                  [diversity_ui["models"]], api_visibility="private")
+        # Compare and Diversity show their last request's result again after a reload (kept in the browser).
+        demo.load(compare_ui["open_page"], compare_ui["open_inputs"], compare_ui["open_outputs"],
+                  js=compare_ui["load_js"], api_visibility="private")
+        demo.load(diversity_ui["open_page"], diversity_ui["open_inputs"], diversity_ui["open_outputs"],
+                  js=diversity_ui["load_js"], api_visibility="private")
         demo.load(distill_ui["check_fn"], distill_ui["launch_inputs"], [distill_ui["check"]], api_visibility="private")
         demo.load(distill_ui["layout_fn"], distill_ui["layout_inputs"], distill_ui["layout_outputs"],
                   api_visibility="private")
@@ -96,6 +105,24 @@ def active_jobs_of(data_dir: str | Path, visitor: str | None) -> int:
     """How many jobs `visitor` has queued or running (anonymous visitors count together)."""
     active = jobs_api.list_jobs(data_dir, ["queued", "running"], limit=10_000)
     return sum(1 for job in active if (job.submitted_by or None) == (visitor or None))
+
+
+# Browser code: the address's tab, read once when the page opens; tabs selected before that (the first one
+# showing) leave the address as it is.
+_TAB_FROM_URL = ("() => { const tab = new URLSearchParams(window.location.search).get('tab'); "
+                 "window.dfdStudioTabRead = true; return tab; }")
+
+
+def _tab_in_url(tab_id: str) -> str:
+    """Browser code that writes the opened tab into the address without reloading or adding history."""
+    return (f"() => {{ if (!window.dfdStudioTabRead) return; const url = new URL(window.location.href); "
+            f"url.searchParams.set('tab', '{tab_id}'); window.history.replaceState(window.history.state, '', url); }}")
+
+
+def _tab_from_url(tab_id: str | None):
+    """The tab the address names (?tab=jobs); with none, the page stays as it is (on Compare, or on a tab
+    clicked while the page was loading)."""
+    return gr.Tabs(selected=tab_id) if tab_id in [t.lower() for t in TABS] else gr.skip()
 
 
 def launch_options(data_dir: str | Path) -> dict:

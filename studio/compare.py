@@ -22,8 +22,9 @@ import gradio as gr
 import engine
 from engine import ModelError, Rendered, side_by_side, world, write_mp4
 
-from . import frames, lineup, sample_jobs
+from . import frames, lineup, recall, sample_jobs
 from .access import LOCAL, Access
+from .choices import StudentDropdown
 from .files import cache_key
 from .measures import clip_metrics, default_features
 from .zerogpu import on_gpu, sampling_seconds
@@ -33,6 +34,7 @@ MAX_FRAMES = 161  # twice Wan's 81: a longer clip from the bidirectional teacher
 SHOWN_SIZE = 256  # small clips are upscaled (nearest) to about this many pixels
 # A clip's own figures, in the order shown; diversity, modes and spreads need several clips, so are not here.
 FIGURES = ("adherence", "named correct", "saturation", "contrast", "motion", "sharpness")
+CFG_INFO = "uncond + s * (cond - uncond); "
 NO_ADHERENCE = ("Prompt adherence needs a CLIP model: start the studio with DFD_STUDIO_FEATURES=clip:MODEL (a local "
                 "folder or a hub id, e.g. clip:openai/clip-vit-large-patch14).")
 
@@ -94,13 +96,13 @@ def plan(data_dir: Path, public_dir: Path, base: str, prompt: str, seed, dmd2_ke
         raise ValueError("the prompt is empty; pick one of the world's prompts or type one")
     if seed is None or int(seed) < 0 or int(seed) != seed:
         raise ValueError("the seed must be a whole number of 0 or more")
+    image = frames.checked(data_dir, base, frame)  # first: an unknown base is named before its students
     contenders, missing = {"teacher": lineup.teacher(base)}, {}
     for slot, key in (("dmd2", dmd2_key), ("dfd", dfd_key)):
         if key:
             contenders[slot] = lineup.find(data_dir, base, key)
         else:
             missing[slot] = _missing(slot, base)
-    image = frames.checked(data_dir, base, frame)
     length = video_frames(num_frames)
     versions = [lineup.weights_version(c) for c in contenders.values()]
     framed = (image.name,) if image else ()  # a text-to-video request keeps the key it always had
@@ -234,20 +236,25 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
     access: which server folders and hub ids a visitor may name (studio/access.py)."""
     prompts = world.prompt_set("all")
     with gr.Row():
-        base_box = gr.Textbox(value=base, label="Base model", scale=2, elem_id="compare-base",
-                              info="the teacher; students of this base are listed (press Enter to refresh)")
+        base_box = gr.Dropdown(choices=[b for b in lineup.bases(data_dir, base) if access.allows_model(b)], value=base,
+                               allow_custom_value=True, filterable=True, label="Base model", scale=2,
+                               elem_id="compare-base",
+                               info="the teacher; pick one or type a folder or hub id: its students are listed")
         prompt = gr.Dropdown(choices=prompts, value=prompts[0], allow_custom_value=True, label="Prompt", scale=3,
                              info="pick one of the world's prompts or type your own", elem_id="compare-prompt")
         seed = gr.Number(value=1, precision=0, minimum=0, label="Seed", scale=1)
     with gr.Row():
-        dmd2 = gr.Dropdown(label="DMD2 student", choices=[], scale=1, info="shipped or from a finished job",
+        dmd2 = StudentDropdown(label="DMD2 student", choices=[], scale=1, info="shipped or from a finished job",
                            elem_id="compare-dmd2-student")
-        dfd = gr.Dropdown(label="DFD student", choices=[], scale=1, info="shipped or from a finished job",
+        dfd = StudentDropdown(label="DFD student", choices=[], scale=1, info="shipped or from a finished job",
                           elem_id="compare-dfd-student")
         frame, world_button, follow_base = frames.picker(data_dir, base, prompt, "compare")
         with gr.Accordion("Sampling and where to run", open=False):
             steps = gr.Slider(1, 100, value=50, step=1, label="Teacher steps", info="Euler steps (paper: 50)")
-            guidance = gr.Slider(1.0, 10.0, value=5.0, step=0.5, label="Teacher CFG", info="uncond + s * (cond - uncond)")
+            first = [next(iter(student_choices(data_dir, base, m)), (None, None))[1] for m in ("dmd2", "dfd")]
+            start_cfg, why_cfg = lineup.teacher_cfg(data_dir, base, first)
+            guidance = gr.Slider(1.0, 10.0, value=start_cfg, step=0.5, label="Teacher CFG", elem_id="compare-guidance",
+                                 info=f"{CFG_INFO}set to {start_cfg:g}: {why_cfg}")
             num_frames = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_FRAMES, label="Video frames",
                                    elem_id="compare-frames",
                                    info="0: the model's own length (17 for the built-in world); 4k+1 frames, e.g. 65: "
@@ -257,6 +264,7 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
                                   info="the worker samples (on for every base but the built-in world on a CPU); "
                                        "this page shows the result when done")
     run = gr.Button("Compare", variant="primary", elem_id="compare-run")
+    error = gr.Markdown(elem_id="compare-error")  # why the last Compare was refused; stays until the next one
     slot_outputs = []
     with gr.Row(equal_height=True):
         for slot in SLOTS:
@@ -266,10 +274,13 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
                                  elem_id=f"compare-{slot}")
                 caption = gr.Markdown(elem_id=f"compare-{slot}-caption")
                 slot_outputs += [video, caption]
-    composite = gr.Video(label="Side by side (synchronized)", autoplay=True, loop=True, interactive=False,
-                         height=340, elem_id="compare-composite")
+    # no label badge on the player: it would cover the teacher's label drawn into the composite's corner
+    gr.Markdown("**Side by side (synchronized)**")
+    composite = gr.Video(label="Side by side (synchronized)", show_label=False, autoplay=True, loop=True,
+                         interactive=False, height=340, elem_id="compare-composite")
     note = gr.Markdown(elem_id="compare-note")
     pending = gr.State(None)
+    last, load_js = recall.keeper("compare")
     poll_timer = gr.Timer(2.0, active=False)
     outputs = slot_outputs + [composite, note]
 
@@ -290,6 +301,19 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
         waiting = f"Queued sample jobs {', '.join(queued.job_ids)}; the result appears here when they are done."
         return [*(gr.skip() for _ in outputs[:-1]), waiting, queued, gr.Timer(active=True)]
 
+    def on_click(*values):
+        """on_run with a refusal shown in one lasting line under the button (a raised error would mark every
+        output with an error badge and say why only in a passing toast); the request is remembered."""
+        try:
+            shown = on_run(*values)
+        except gr.Error as err:
+            return [*(gr.skip() for _ in outputs), gr.skip(), gr.skip(), f"**Cannot compare:** {err.message}",
+                    gr.skip()]
+        queued = shown[len(outputs)]
+        request = queued.request["request"] if queued else plan(data_dir, public_dir, *values[:7], *values[8:],
+                                                                 access=access).request  # checked by on_run
+        return [*shown, "", recall.remembered(queued and queued.job_ids, request)]
+
     def on_poll(queued):
         if queued is None:
             return [*(gr.skip() for _ in outputs), None, gr.Timer(active=False)]
@@ -309,19 +333,31 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
             updates.append(gr.update(choices=choices, value=current if current in keys else (keys[0] if keys else None)))
         return updates
 
+    def follow_students(base_v, dmd2_v, dfd_v):
+        """The teacher CFG follows the chosen students: the CFG they were distilled with."""
+        if not access.allows_model(base_v):
+            return gr.update()
+        value, why = lineup.teacher_cfg(data_dir, (base_v or "").strip(), [dmd2_v, dfd_v])
+        return gr.update(value=value, info=f"{CFG_INFO}set to {value:g}: {why}")
+
     inputs = [base_box, prompt, seed, dmd2, dfd, steps, guidance]
-    run.click(on_run, [*inputs, as_jobs, frame, num_frames], [*outputs, pending, poll_timer], api_visibility="private")
+    run.click(on_click, [*inputs, as_jobs, frame, num_frames], [*outputs, pending, poll_timer, error, last],
+              api_visibility="private")
     poll_timer.tick(on_poll, [pending], [*outputs, pending, poll_timer], show_progress="hidden", api_visibility="private")
-    base_box.submit(refresh_students, [base_box, dmd2, dfd], [dmd2, dfd], api_visibility="private")
-    base_box.submit(lambda base_v: gr.update(value=engine.samples_in_jobs((base_v or "").strip()))
+    # a picked or typed base lists its students at once (a typed one when Enter is pressed or the box is left)
+    base_box.change(refresh_students, [base_box, dmd2, dfd], [dmd2, dfd], api_visibility="private")
+    base_box.change(lambda base_v: gr.update(value=engine.samples_in_jobs((base_v or "").strip()))
                     if access.allows_model(base_v) else gr.update(), [base_box], [as_jobs], api_visibility="private")
+    for student in (dmd2, dfd):
+        student.change(follow_students, [base_box, dmd2, dfd], [guidance], show_progress="hidden",
+                       api_visibility="private")
 
     def show_frame(base_v):
         """The first-frame box (and its world button) follow the base: shown for an image-to-video one, emptied
         and hidden otherwise."""
         return follow_base(base_v, access.allows_model(base_v))
 
-    base_box.submit(show_frame, [base_box], [frame, world_button], api_visibility="private")
+    base_box.change(show_frame, [base_box], [frame, world_button], api_visibility="private")
 
     def on_load(base_v, prompt_v, seed_v, dmd2_v, dfd_v, steps_v, guidance_v):
         """On open: the students known now, and the comparison of the first prompt (cached after the first time),
@@ -331,6 +367,7 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
         if access.allows_model(base_v) and engine.samples_in_jobs((base_v or "").strip()):
             note = f"Press Compare: `{base_v}` is sampled by the worker as sample jobs, not when the page opens."
             return [dmd2_u, dfd_u, *([None, ""] * len(SLOTS)), None, note]
+        guidance_v = lineup.teacher_cfg(data_dir, (base_v or "").strip(), [dmd2_u["value"], dfd_u["value"]])[0]
         try:
             shown = _outputs(compare(data_dir, public_dir, base_v, prompt_v, seed_v, dmd2_u["value"], dfd_u["value"],
                                      steps_v, guidance_v, access=access))
@@ -338,6 +375,26 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
             shown = [None, ""] * len(SLOTS) + [None, f"Could not sample: {err}"]
         return [dmd2_u, dfd_u, *shown]
 
+    open_outputs = [*inputs, num_frames, *outputs, pending, poll_timer]
+
+    def open_page(last_v, *values):
+        """On open and after a reload: the last request's settings and result (read from the cache), or its
+        sample jobs waited for again; with none (or one no longer valid), the first-open comparison (on_load)."""
+        found = recall.recall(last_v, 9, lambda *request: plan(data_dir, public_dir, *request, access=access))
+        if found is None:
+            dmd2_u, dfd_u, *shown = on_load(*values)
+            return [*(gr.skip() for _ in inputs[:3]), dmd2_u, dfd_u, gr.skip(), gr.skip(), gr.skip(), *shown, None,
+                    gr.Timer(active=False)]
+        request, p, job_ids = found
+        base_v, prompt_v, seed_v, dmd2_v, dfd_v, steps_v, guidance_v, _, frames_v = request
+        form = [base_v, prompt_v, seed_v, *refresh_students(base_v, dmd2_v, dfd_v), steps_v, guidance_v, frames_v or 0]
+        if (p.folder / "meta.json").is_file():
+            return [*form, *_outputs(read_results(p)), None, gr.Timer(active=False)]
+        queued = sample_jobs.Pending(job_ids, {"request": request})
+        return [*form, *(gr.skip() for _ in outputs[:-1]), recall.waiting(job_ids), queued, gr.Timer(active=True)]
+
     return {"inputs": inputs, "students": [dmd2, dfd], "outputs": outputs, "refresh_students": refresh_students,
-            "on_load": on_load, "base": base_box, "as_jobs": as_jobs, "on_run": on_run, "frame": frame,
-            "show_frame": show_frame}
+            "on_load": on_load, "base": base_box, "as_jobs": as_jobs, "on_run": on_run, "on_click": on_click,
+            "frame": frame, "show_frame": show_frame, "guidance": guidance, "follow_students": follow_students,
+            "error": error, "last": last, "open_page": open_page, "load_js": load_js, "open_inputs": [last, *inputs],
+            "open_outputs": open_outputs}

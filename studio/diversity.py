@@ -19,8 +19,9 @@ import pandas as pd
 import engine
 from engine import ModelError, Rendered, still_grid, video_grid, world, write_mp4, write_png
 
-from . import frames, lineup, sample_jobs
+from . import frames, lineup, recall, sample_jobs
 from .access import LOCAL, Access
+from .choices import ModelChecklist
 from .files import cache_key
 from .measures import check_features, clip_metrics, default_features
 from .zerogpu import on_gpu, sampling_seconds
@@ -28,11 +29,43 @@ from .zerogpu import on_gpu, sampling_seconds
 SHOWN_SIZE = 128  # each clip of the grid at about this many pixels (8 seeds x 3 models stays readable)
 COLUMNS = ["model", "NFE", "diversity", "diversity clip", "diversity dinov2", "adherence", "modes covered", "mode TV",
            "named correct", "saturation", "saturation spread", "contrast", "motion", "sharpness", "seconds"]
-BARS = ("diversity", "named correct", "adherence")
+# Which way is better, shown after the column's name: more varied samples, more modes, closer to the prompt;
+# less distance from the world's frequencies. Colour and motion have no better direction (near the teacher's is
+# what a student should keep), nor do NFE and seconds, which the table shows as costs.
+BETTER = {"diversity": "↑", "diversity clip": "↑", "diversity dinov2": "↑", "adherence": "↑", "modes covered": "↑",
+          "mode TV": "↓", "named correct": "↑"}
+# One bar chart per metric, each on its own axis (small values, e.g. motion's, stay visible).
+BARS = ("diversity", "diversity clip", "diversity dinov2", "adherence", "modes covered", "mode TV", "named correct",
+        "saturation", "contrast", "motion", "sharpness")
 EXPLAINED = ("Diversity is 1 - mean pairwise cosine similarity of the recognizer's features over the seeds (paper "
              "Eq. 26); modes covered counts distinct combinations of the factors the prompt leaves free; mode TV is the "
              "total-variation distance of their frequencies from the world's (0 is perfect); named correct is the share "
              "of clips showing every named attribute.")
+DIRECTIONS = ("↑: higher is better, ↓: lower is better. Saturation, contrast, motion and sharpness have no better "
+              "direction: a student's near the teacher's kept the teacher's look.")
+
+
+def heading(column: str, modes: int | None = None) -> str:
+    """A column's header: its name, which way is better, and for modes covered the most there could be."""
+    arrow = BETTER.get(column)
+    shown = f"{column} {arrow}" if arrow else column
+    return f"{shown} (of {modes})" if column == "modes covered" and modes else shown
+
+
+def mode_count(prompt: str, seeds: int, image: Path | None = None) -> int | None:
+    """The most modes `seeds` clips of this prompt could cover: the combinations of the factors the caption
+    leaves free (only motions from a first frame, which fixes the rest), at most one per seed; None for a
+    prompt that is not a caption of the world."""
+    try:
+        named = world.parse_caption(prompt)
+    except ValueError:
+        return None
+    free = ["motion"] if image is not None else list(world.FACTOR_NAMES)
+    count = 1
+    for factor in free:
+        if factor not in named:
+            count *= len(world.FACTORS[factor])
+    return min(seeds, count)
 
 
 @dataclass
@@ -42,6 +75,7 @@ class DiversityResult:
     table: pd.DataFrame
     bars: pd.DataFrame  # model, metric, value
     note: str
+    modes: int | None = None  # the most modes the seeds could cover (mode_count)
 
 
 @dataclass
@@ -79,6 +113,7 @@ def plan(data_dir: Path, public_dir: Path, base: str, prompt: str, n_seeds: int,
     n = int(n_seeds)
     if not 2 <= n <= 16:
         raise ValueError(f"seeds must be between 2 and 16 (diversity needs at least two samples), got {n}")
+    image = frames.checked(data_dir, base, frame)  # first: an unknown base is named before its students
     order = [k for _, k in model_choices(data_dir, base)]  # rows: teacher, then DMD2, then DFD students
     keys = sorted(keys, key=lambda k: order.index(k) if k in order else len(order))
     contenders = [lineup.find(data_dir, base, key) for key in keys]
@@ -88,7 +123,6 @@ def plan(data_dir: Path, public_dir: Path, base: str, prompt: str, n_seeds: int,
     else:
         access.check_feature_models(features, owners=default_features())  # before check_features fetches a config
         features = check_features(features)
-    image = frames.checked(data_dir, base, frame)
     framed = (image.name,) if image else ()  # a text-to-video request keeps the key it always had
     folder = public_dir / "diversity" / cache_key([lineup.weights_version(c) for c in contenders], prompt, n,
                                                    int(steps), float(guidance), features, *framed)
@@ -119,13 +153,17 @@ def write_results(p: Plan, rendered: list[Rendered]) -> None:
 def read_results(p: Plan) -> DiversityResult:
     meta = json.loads((p.folder / "meta.json").read_text())
     shown = [c for c in COLUMNS if c in ("model", "NFE", "seconds") or any(r.get(c) is not None for r in meta["rows"])]
+    modes = mode_count(p.prompt, len(p.seeds), p.image) if "modes covered" in shown else None
     table = pd.DataFrame(meta["rows"], columns=shown)
     bars = pd.DataFrame(
         [{"model": r["model"], "metric": name, "value": r[name]} for r in meta["rows"]
          for name in BARS if r.get(name) is not None],
         columns=["model", "metric", "value"],
     )
-    return DiversityResult(str(p.folder / "grid.mp4"), str(p.folder / "stills.png"), table, bars, meta["note"])
+    teacher = f" The teacher sampled at CFG {p.guidance:g} ({p.steps} steps)."
+    of = (f" Modes covered is out of {modes}: the most {len(p.seeds)} seeds of this prompt can show." if modes else "")
+    return DiversityResult(str(p.folder / "grid.mp4"), str(p.folder / "stills.png"), table, bars,
+                           f"{meta['note']}{of} {DIRECTIONS}{teacher}", modes)
 
 
 def run(data_dir: Path, public_dir: Path, base: str, prompt: str, n_seeds: int, keys: list[str],
@@ -155,12 +193,22 @@ def poll(data_dir: Path, public_dir: Path, pending: sample_jobs.Pending) -> tupl
                               write_results, read_results)
 
 
+def chart_name(model: str) -> str:
+    """A model's name short enough for a small chart's axis: "DMD2", "dmd2-ar", "DFD ab12cd" (a job's)."""
+    method, _, name = model.removesuffix(" (shipped)").partition(" · ")
+    return f"{method} {name[-6:]}" if name.startswith("j-") else name or method
+
+
 def _outputs(result: DiversityResult) -> list:
     plots = []
     for metric in BARS:
-        rows = result.bars[result.bars.metric == metric]
-        plots.append(gr.update(value=rows, visible=not rows.empty, sort=list(rows.model)))
-    return [result.grid_video, result.still_image, result.table, *plots, result.note]
+        rows = result.bars[result.bars.metric == metric].assign(model=lambda b: b.model.map(chart_name))
+        # from zero (a bar's height is its value) to just over the largest: small values fill their own chart
+        low, high = min(0.0, *rows.value) if len(rows) else 0.0, max(rows.value, default=0.0)
+        top = high * 1.15 if high > 0 else 1.0
+        plots.append(gr.update(value=rows, visible=not rows.empty, sort=list(rows.model), y_lim=[low * 1.15, top]))
+    shown = result.table.rename(columns=lambda c: heading(c, result.modes))  # the page's headers say which way is better
+    return [result.grid_video, result.still_image, shown, gr.Column(visible=True), *plots, result.note]
 
 
 def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCAL):
@@ -168,15 +216,18 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
     visitor may name (studio/access.py)."""
     prompts = world.prompt_set("underspecified") + world.prompt_set("detailed")
     with gr.Row():
-        base_box = gr.Textbox(value=base, label="Base model", scale=2, elem_id="diversity-base",
-                              info="the teacher; students of this base are listed (press Enter to refresh)")
+        base_box = gr.Dropdown(choices=[b for b in lineup.bases(data_dir, base) if access.allows_model(b)], value=base,
+                               allow_custom_value=True, filterable=True, label="Base model", scale=2,
+                               elem_id="diversity-base",
+                               info="the teacher; pick one or type a folder or hub id: its models are listed")
         prompt = gr.Dropdown(choices=prompts, value=prompts[0], allow_custom_value=True, label="Prompt", scale=3,
                              info="underspecified prompts leave factors free: collapse shows as few modes covered")
         n_seeds = gr.Slider(2, 16, value=8, step=1, label="Seeds", scale=1, info="samples per model (seeds 1..N)",
                             elem_id="diversity-seeds")
     with gr.Row():
-        models = gr.CheckboxGroup(label="Models", choices=[], info="teacher and students of this base", scale=3,
-                                  elem_id="diversity-models")
+        models = ModelChecklist(label="Models", choices=[], scale=3, elem_id="diversity-models",
+                                  info="teacher and students of this base; the teacher samples at the ticked "
+                                       "students' training CFG")
         as_jobs = gr.Checkbox(engine.samples_in_jobs(base), label="Run as sample jobs", scale=1,
                               elem_id="diversity-as-jobs",
                               info="the worker samples (on for every base but the built-in world on a CPU); this "
@@ -187,26 +238,36 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
                           info="outside the shapes world: diversity on these encoders, prompt adherence on the CLIP "
                                "one (hub ids or local folders)")
     run_button = gr.Button("Sample and measure", variant="primary", elem_id="diversity-run")
-    grid = gr.Video(label="Video grid (rows: models, columns: seeds)", autoplay=True, loop=True, interactive=False,
-                    elem_id="diversity-grid")
-    stills = gr.Image(label="Still frames (first, middle, last)", type="filepath", interactive=False,
-                      elem_id="diversity-stills")
-    table = gr.Dataframe(label="Diversity metrics", headers=COLUMNS, interactive=False, elem_id="diversity-table")
-    with gr.Row():
-        div_plot = gr.BarPlot(x="model", y="value", title="Diversity per model", elem_id="diversity-bars", y_lim=[0, 1],
-                              visible=False)
-        named_plot = gr.BarPlot(x="model", y="value", title="Named attributes correct per model", y_lim=[0, 1],
-                                visible=False)
-        adherence_plot = gr.BarPlot(x="model", y="value", title="CLIP prompt adherence per model",
-                                    elem_id="diversity-adherence-bars", visible=False)
+    error = gr.Markdown(elem_id="diversity-error")  # why the last request was refused; stays until the next one
+    # no label badges on the players: they would cover the grids' first column header
+    gr.Markdown("**Video grid** (rows: models, columns: seeds)")
+    grid = gr.Video(label="Video grid (rows: models, columns: seeds)", show_label=False, autoplay=True, loop=True,
+                    interactive=False, elem_id="diversity-grid")
+    gr.Markdown("**Still frames** (first, middle, last)")
+    stills = gr.Image(label="Still frames (first, middle, last)", show_label=False, type="filepath",
+                      interactive=False, elem_id="diversity-stills")
+    # shown with the first result: empty, its fifteen headers were squeezed into words cut in two
+    with gr.Column(visible=False, elem_id="diversity-table-box") as table_box:
+        table = gr.Dataframe(label="Diversity metrics", headers=[heading(c) for c in COLUMNS], interactive=False,
+                             wrap=True, elem_id="diversity-table")
+    plots = []
+    with gr.Row(elem_id="diversity-charts"):
+        for metric in BARS:  # each on its own y axis; hidden until measured
+            arrow = BETTER.get(metric)
+            plots.append(gr.BarPlot(x="model", y="value", title=f"{metric} {arrow}" if arrow else metric,
+                                    y_title=metric, x_title=" ", visible=False, height=220, min_width=240,
+                                    elem_id=f"diversity-bars-{metric.replace(' ', '-')}"))
     note = gr.Markdown(elem_id="diversity-note")
     pending = gr.State(None)
+    last, load_js = recall.keeper("diversity")
     poll_timer = gr.Timer(2.0, active=False)
-    outputs = [grid, stills, table, div_plot, named_plot, adherence_plot, note]
+    outputs = [grid, stills, table, table_box, *plots, note]
     keep = [gr.skip() for _ in outputs[:-1]]
 
     def on_run(base_v, prompt_v, n_v, keys_v, as_jobs_v, features_v, frame_v=None):
-        request = (base_v, prompt_v, n_v, keys_v, 50, 5.0, features_v or "", frame_v)
+        # the teacher at the ticked students' training CFG (a refused base is not looked into)
+        cfg = lineup.teacher_cfg(data_dir, (base_v or "").strip(), keys_v)[0] if access.allows_model(base_v) else 5.0
+        request = (base_v, prompt_v, n_v, keys_v, 50, cfg, features_v or "", frame_v)
         try:
             access.check_model((base_v or "").strip())
             refusal = lineup.in_web_process_refusal((base_v or "").strip(), as_jobs_v)
@@ -221,6 +282,23 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
             return [*_outputs(result), None, gr.Timer(active=False)]
         waiting = f"Queued sample jobs {', '.join(queued.job_ids)}; the result appears here when they are done."
         return [*keep, waiting, queued, gr.Timer(active=True)]
+
+    def on_click(base_v, prompt_v, n_v, keys_v, as_jobs_v, features_v, frame_v=None):
+        """on_run with a refusal shown in one lasting line under the button (a raised error would mark every
+        output with an error badge and say why only in a passing toast); the request is remembered."""
+        try:
+            shown = on_run(base_v, prompt_v, n_v, keys_v, as_jobs_v, features_v, frame_v)
+        except gr.Error as err:
+            return [*(gr.skip() for _ in outputs), gr.skip(), gr.skip(), f"**Cannot measure:** {err.message}",
+                    gr.skip()]
+        queued = shown[len(outputs)]
+        if queued is not None:
+            request = queued.request["request"]
+        else:
+            cfg = lineup.teacher_cfg(data_dir, (base_v or "").strip(), keys_v)[0]
+            request = plan(data_dir, public_dir, base_v, prompt_v, n_v, keys_v, 50, cfg, features_v or "", frame_v,
+                           access).request
+        return [*shown, "", recall.remembered(queued and queued.job_ids, request)]
 
     def on_poll(queued):
         if queued is None:
@@ -254,12 +332,32 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
         and hidden otherwise."""
         return follow_base(base_v, access.allows_model(base_v))
 
-    run_button.click(on_run, [base_box, prompt, n_seeds, models, as_jobs, features, frame],
-                     [*outputs, pending, poll_timer], api_visibility="private")
+    run_button.click(on_click, [base_box, prompt, n_seeds, models, as_jobs, features, frame],
+                     [*outputs, pending, poll_timer, error, last], api_visibility="private")
     poll_timer.tick(on_poll, [pending], [*outputs, pending, poll_timer], show_progress="hidden", api_visibility="private")
-    base_box.submit(refresh_models, [base_box, models], [models], api_visibility="private")
-    base_box.submit(refresh_placement, [base_box], [as_jobs], api_visibility="private")
-    base_box.submit(show_frame, [base_box], [frame, world_button], api_visibility="private")
+    # a picked or typed base lists its models at once (a typed one when Enter is pressed or the box is left)
+    base_box.change(refresh_models, [base_box, models], [models], api_visibility="private")
+    base_box.change(refresh_placement, [base_box], [as_jobs], api_visibility="private")
+    base_box.change(show_frame, [base_box], [frame, world_button], api_visibility="private")
+
+    open_outputs = [base_box, prompt, n_seeds, models, features, *outputs, pending, poll_timer]
+
+    def open_page(last_v, base_v, current):
+        """On open and after a reload: the last request's settings and result (read from the cache), or its
+        sample jobs waited for again; with none (or one no longer valid), this base's models ticked."""
+        found = recall.recall(last_v, 8, lambda *request: plan(data_dir, public_dir, *request, access=access))
+        if found is None:
+            return [gr.skip(), gr.skip(), gr.skip(), refresh_models(base_v, current), gr.skip(), *keep, gr.skip(),
+                    None, gr.Timer(active=False)]
+        request, p, job_ids = found
+        base_r, prompt_r, n_r, keys_r, _, _, features_r, _ = request
+        form = [base_r, prompt_r, n_r, refresh_models(base_r, keys_r), features_r]
+        if (p.folder / "meta.json").is_file():
+            return [*form, *_outputs(read_results(p)), None, gr.Timer(active=False)]
+        queued = sample_jobs.Pending(job_ids, {"request": request})
+        return [*form, *keep, recall.waiting(job_ids), queued, gr.Timer(active=True)]
+
     return {"models": models, "base": base_box, "as_jobs": as_jobs, "refresh_models": refresh_models,
             "refresh_placement": refresh_placement, "frame": frame, "show_frame": show_frame,
-            "on_run": on_run, "on_poll": on_poll}
+            "on_run": on_run, "on_poll": on_poll, "on_click": on_click, "error": error, "last": last,
+            "open_page": open_page, "load_js": load_js, "open_inputs": [last, base_box, models], "open_outputs": open_outputs}

@@ -19,6 +19,7 @@ TEACHER = "teacher"
 DEFAULT_BASE = "shapes-tiny"
 METHOD_NAMES = {"dmd2": "DMD2", "dfd": "DFD", TEACHER: "teacher"}
 METHOD_ORDER = {"dmd2": 0, "dfd": 1}
+DEFAULT_GUIDANCE = 5.0  # the teacher's CFG when no chosen student records the one it was distilled with
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,44 @@ def students(data_dir: str | Path, base: str | None = None, method: str | None =
             continue
         out.append(Contender(student.name, label, student.base, student.method, student.lora_dir, student.info))
     return out
+
+
+def bases(data_dir: str | Path, current: str | None = None) -> list[str]:
+    """The bases a page offers to pick from: the built-in ones, those of the shipped and finished job students
+    (a student is compared with the teacher it learnt from), and the current one, each once."""
+    out: list[str] = []
+    for name in [*engine.BUILTIN_MODELS, *(s.base for s in students(data_dir)), current or ""]:
+        if name and not any(same_base(name, known) for known in out):
+            out.append(name)
+    return out
+
+
+def training_guidance(contenders: list[Contender]) -> tuple[float | None, str]:
+    """(the teacher CFG the students were distilled with, why): the CFG of their runs (lora_config.json or
+    the run's config), so the teacher on the page is the one they learnt from; (None, "") with no student
+    that records one. Students of different CFGs give the first one's and name each."""
+    found = [(c, engine.training_guidance(c.lora_dir)) for c in contenders if c.lora_dir is not None]
+    found = [(c, g) for c, g in found if g is not None]
+    if not found:
+        return None, ""
+    values = sorted({g for _, g in found})
+    if len(values) == 1:
+        return values[0], f"the students were distilled from the teacher at CFG {values[0]:g}"
+    each = ", ".join(f"{c.label} at CFG {g:g}" for c, g in found)
+    return found[0][1], f"the students were distilled from different teachers: {each}"
+
+
+def teacher_cfg(data_dir: str | Path, base: str, keys) -> tuple[float, str]:
+    """The teacher CFG to compare the students with these keys against, and why: their training_guidance, else
+    DEFAULT_GUIDANCE (students gone or of another base are left out: the request names them when made)."""
+    chosen = []
+    for key in filter(None, keys or []):
+        try:
+            chosen.append(find(data_dir, base, key))
+        except ValueError:
+            continue
+    value, why = training_guidance(chosen)
+    return (DEFAULT_GUIDANCE, "no chosen student records its training CFG") if value is None else (value, why)
 
 
 def find(data_dir: str | Path, base: str, key: str) -> Contender:

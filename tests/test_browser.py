@@ -312,11 +312,11 @@ def test_diversity_measures_a_wan_base_with_the_feature_models_typed_on_the_page
         assert column in table, column
     assert "modes covered" not in table and "named correct" not in table  # the shapes recognizer's alone
     head, values = table.split("\nteacher\n", 1)  # the table reads one cell a line: headers, then the row
-    headers = [line.strip() for line in head.splitlines() if line.strip()][1:]  # after the table's label
+    headers = [line.strip().rstrip(" ↑↓") for line in head.splitlines() if line.strip()][1:]  # names, not arrows
     row = dict(zip(headers, ["teacher", *map(float, values.split())], strict=True))
     assert row["NFE"] == 100 and 0 <= row["diversity clip"] <= 1 and 0 <= row["diversity dinov2"] <= 1, row
     assert -1 <= row["adherence"] <= 1 and row["saturation"] > 0 and row["motion"] > 0, row
-    page.locator("#diversity-adherence-bars").wait_for(state="visible")
+    page.locator("#diversity-bars-adherence").wait_for(state="visible")
     screenshot(page, shots / "diversity-wan.png")
 
 

@@ -46,13 +46,14 @@ def test_clips_of_different_length_or_size_are_refused_with_the_reason():
 
 def test_video_grid_has_a_row_per_model_and_a_column_per_seed():
     rows = [[clip(10 * (i + 1) + j) for j in range(4)] for i in range(3)]
-    out = composite.video_grid(rows, ["teacher", "dmd2", "dfd"], [f"seed {s}" for s in range(1, 5)], scale=1, strip=20)
+    seeds = [f"seed {s}" for s in range(1, 5)]
+    out = composite.video_grid(rows, ["teacher", "dmd2", "dfd"], seeds, scale=1, strip=20)
 
-    label_width = 20 + composite.GAP
-    assert out.shape[0] == 5
+    label_width, top = 20 + composite.GAP, composite.strip_height(seeds, 16, 20)  # "seed 1" wraps over 16 pixels
+    assert out.shape[0] == 5 and top > 20
     for i in range(3):
         for j in range(4):
-            y, x = 20 + i * (16 + composite.GAP), label_width + j * (16 + composite.GAP)
+            y, x = top + i * (16 + composite.GAP), label_width + j * (16 + composite.GAP)
             assert out[2, y + 8, x + 8, 0] == 10 * (i + 1) + j
 
 
@@ -72,3 +73,20 @@ def test_label_strip_shortens_long_text_to_fit(tmp_path):
     assert strip.shape == (20, 64, 3)
     path = composite.write_png(tmp_path / "s.png", strip)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_label_too_long_for_its_clip_is_drawn_smaller_or_wrapped_never_cut():
+    """Compare's labels name a job's student and its steps; at 256 pixels a clip's strip shows all of it."""
+    for text in ("causal DMD2 · dmd2-ar (shipped) · 4 steps per chunk", "DFD · j-20261204-ab12cd · 4 steps"):
+        size, lines = composite.fit_label(text, 256)
+        assert " ".join(lines) == text and size >= 10, (size, lines)
+    size, lines = composite.fit_label("causal DMD2 · j-20261204-ab12cd · 4 steps per chunk", 128)
+    assert len(lines) > 1 and " ".join(lines) == "causal DMD2 · j-20261204-ab12cd · 4 steps per chunk"
+    assert all(composite._text_width(line, size) <= 128 - 6 for line in lines)
+
+    labels = ["teacher · 50 steps · CFG 3", "causal DMD2 · j-20261204-ab12cd · 4 steps per chunk"]
+    out = composite.side_by_side([clip(50, size=32), clip(90, size=32)], labels, scale=4, strip=22)
+    top = composite.strip_height(labels, 128, 22)
+    assert top > 22 and out.shape[1] == top + 128  # the strip grew a line; the clips sit below it
+    assert (out[:, top + 4 : top + 8, 4:8] == 50).all()  # below the strip, past the per-frame marker
+    assert out[:, 22:top, 128 + composite.GAP :].std() > 0  # the second line has text on it

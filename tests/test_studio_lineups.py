@@ -101,6 +101,73 @@ def test_a_failed_sample_job_stops_the_wait_with_its_reason(data_dir, mini_teach
         sample_jobs.collect(data_dir, [job_id])
 
 
+def _compare_tab(data_dir, base):
+    import gradio as gr
+
+    with gr.Blocks():
+        return compare.build(data_dir, public_folder(data_dir), base)
+
+
+def test_the_teacher_cfg_starts_at_the_cfg_the_shipped_students_were_distilled_with(data_dir, monkeypatch):
+    """shapes-tiny's shipped students learnt from the teacher at CFG 3 (their run configs say so); the teacher
+    beside them is sampled at 3, not the sampler's 5, and the slider says why."""
+    from conftest import ROOT
+
+    monkeypatch.setattr("engine.models.students.SHIPPED_DIR", ROOT / "engine" / "assets" / "students")  # the repo's
+    shipped = {s.name: engine.training_guidance(s.lora_dir) for s in engine.shipped_students()}
+    assert shipped["dmd2"] == shipped["dfd"] == 3.0
+    tab = _compare_tab(data_dir, "shapes-tiny")
+    assert tab["guidance"].value == 3.0 and "distilled from the teacher at CFG 3" in tab["guidance"].info
+    update = tab["follow_students"]("shapes-tiny", "dmd2", None)
+    assert update["value"] == 3.0 and "set to 3" in update["info"]
+    assert tab["follow_students"]("shapes-tiny", None, None)["value"] == lineup.DEFAULT_GUIDANCE  # no student
+
+
+def test_students_of_different_training_cfgs_are_each_named(data_dir, mini_students, mini_teacher_dir, tmp_path,
+                                                             monkeypatch):
+    from conftest import copy_student
+
+    shipped = tmp_path / "shipped"
+    copy_student(mini_students / "dmd2", shipped / "dmd2")
+    copy_student(mini_students / "dfd", shipped / "dfd")
+    config = json.loads((shipped / "dfd" / "lora_config.json").read_text())
+    (shipped / "dfd" / "lora_config.json").write_text(json.dumps({**config, "guidance": 2.5}))  # the LoRA's own wins
+    monkeypatch.setattr("engine.models.students.SHIPPED_DIR", shipped)
+    base = str(mini_teacher_dir)
+    assert engine.training_guidance(shipped / "dmd2") == 5.0  # from the run's distill_config.json beside it
+    assert lineup.teacher_cfg(data_dir, base, ["dfd"]) == (2.5, "the students were distilled from the teacher at CFG 2.5")
+    value, why = lineup.teacher_cfg(data_dir, base, ["dmd2", "dfd"])
+    assert value == 5.0 and why == ("the students were distilled from different teachers: DMD2 (shipped) at CFG 5, "
+                                    "DFD (shipped) at CFG 2.5")
+    assert lineup.teacher_cfg(data_dir, base, ["gone"])[0] == lineup.DEFAULT_GUIDANCE
+    assert lineup.bases(data_dir)[:2] == ["shapes-tiny", "shapes-tiny-i2v"] and base in lineup.bases(data_dir)
+
+
+def test_a_refused_compare_is_one_lasting_line_and_touches_no_output(data_dir):
+    tab = _compare_tab(data_dir, "shapes-tiny")
+    shown = tab["on_click"]("shapes-tiny", "  ", 1, "dmd2", "dfd", 50, 3.0, False, None, 0)
+    *kept, error, last = shown
+    assert error == "**Cannot compare:** the prompt is empty; pick one of the world's prompts or type one"
+    assert all(u == {"__type__": "update"} for u in [*kept, last])  # nothing marked, nothing forgotten
+
+
+def test_a_reload_shows_the_last_compare_again_from_the_cache(data_dir, mini_students, mini_teacher_dir, monkeypatch):
+    base = str(mini_teacher_dir)
+    monkeypatch.setattr(engine, "accelerator_present", lambda: False)
+    tab = _compare_tab(data_dir, base)
+    shown = tab["on_click"](base, "a red circle", 2, "dmd2", None, 3, 2.0, False, None, 0)
+    last, composite = json.loads(shown[-1]), shown[len(tab["outputs"]) - 2]
+    assert shown[-2] == "" and last["job_ids"] is None and last["request"][:7] == [base, "a red circle", 2, "dmd2",
+                                                                                      None, 3, 2.0]
+    monkeypatch.setattr(engine, "render", lambda *a, **k: pytest.fail("a remembered result is read from the cache"))
+    opened = tab["open_page"](shown[-1], base, "a cat", 1, None, None, 50, 5.0)
+    form, outputs = opened[:8], opened[8:-2]
+    assert form[:3] == [base, "a red circle", 2] and form[3]["value"] == "dmd2" and form[5:7] == [3, 2.0]
+    assert outputs[-2] == composite and "seed 2" in outputs[-1]
+    fresh = tab["open_page"]({"request": ["no", "such"]}, base, "", 1, None, None, 50, 5.0)  # not a request any more
+    assert fresh[-3].startswith("Could not sample: the prompt is empty")  # the first-open comparison, as before
+
+
 # --- Diversity ------------------------------------------------------------------------------------------
 
 def test_diversity_writes_a_video_grid_a_still_grid_and_a_metrics_table(data_dir, mini_students, mini_teacher_dir):
@@ -117,7 +184,12 @@ def test_diversity_writes_a_video_grid_a_still_grid_and_a_metrics_table(data_dir
         assert result.note == engine_metrics.NO_RECOGNIZER and result.table.diversity.isna().all()
     else:
         assert result.table.diversity.between(0, 1).all() and (result.table["modes covered"] >= 1).all()
-        assert set(result.bars.metric) == {"diversity", "named correct"}
+        assert set(result.bars.metric) == {"diversity", "modes covered", "mode TV", "named correct", "saturation",
+                                           "contrast", "motion", "sharpness"}  # a chart each, on its own axis
+        assert result.modes == 3  # "a red shape" leaves 64 combinations free; 3 seeds show 3 at most
+        headers = list(diversity._outputs(result)[2].columns)
+        assert "modes covered ↑ (of 3)" in headers and "mode TV ↓" in headers and "diversity ↑" in headers
+        assert "Modes covered is out of 3: the most 3 seeds of this prompt can show." in result.note
 
 
 def test_diversity_explains_bad_requests(data_dir, mini_teacher_dir):
@@ -194,13 +266,18 @@ def test_the_diversity_tab_measures_a_wan_base_with_the_feature_models_typed_on_
 
     shown = tab["on_run"](base, "a red circle", 2, ["teacher"], False, features)  # unticked: in this process
 
-    table, note = shown[2], shown[6]
+    table, charts, note = shown[2], dict(zip(diversity.BARS, shown[4:-3])), shown[-3]
     assert list(table.model) == ["teacher"] and table.NFE[0] == 100
     for column in ("diversity clip", "diversity dinov2", "adherence", "saturation", "saturation spread", "contrast",
                    "motion"):
-        assert table[column].notna().all(), column
-    assert "modes covered" not in table and note.startswith("Diversity by clip:")
-    assert shown[5]["visible"] and shown[3]["visible"]  # adherence and diversity bars
+        assert table[diversity.heading(column)].notna().all(), column
+    assert "diversity clip ↑" in table and "adherence ↑" in table and "saturation" in table  # which way is better
+    assert not [c for c in table if c.startswith("modes covered")] and note.startswith("Diversity by clip:")
+    assert {m for m, chart in charts.items() if chart["visible"]} == {
+        "diversity", "diversity clip", "diversity dinov2", "adherence", "saturation", "contrast", "motion", "sharpness"}
+    assert "↑: higher is better" in note and "CFG 5" in note  # no student ticked: the sampler's CFG
+    motion = table["motion"].max()  # its own axis, from zero to just over its bar: not a shared 0-1
+    assert charts["motion"]["y_lim"] == [0.0, pytest.approx(motion * 1.15)]
 
     with pytest.raises(gr_error(), match="Feature models"):
         tab["on_run"](base, "a red circle", 2, ["teacher"], False, f"dinov2:{tmp_path / 'nowhere'}")

@@ -19,25 +19,71 @@ TEXT = (235, 236, 240)
 GAP = 4  # pixels between clips
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=16)
 def _font(size: int):
     from PIL import ImageFont  # Pillow: only when frames are drawn
 
     return ImageFont.load_default(size=size)
 
 
-def label_strip(text: str, width: int, height: int = 22) -> np.ndarray:
-    """A (height, width, 3) strip with `text` centred; text too long for the width is cut with '…'."""
+def _text_width(text: str, size: int) -> float:
+    return _font(size).getlength(text)
+
+
+def _wrap(words: list[str], width: int, size: int) -> list[str]:
+    """Words into lines no wider than `width` at font `size` (a word wider than a line stays alone on it)."""
+    lines: list[str] = []
+    for word in words:
+        if lines and _text_width(f"{lines[-1]} {word}", size) <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
+def _cut(text: str, width: int, size: int) -> str:
+    """The text shortened with '…' until it fits `width` (only for a single word too long for any line)."""
+    while text and _text_width(text, size) > width:
+        text = text[:-2] + "…" if len(text) > 2 else ""
+    return text
+
+
+def fit_label(text: str, width: int, height: int = 22) -> tuple[int, list[str]]:
+    """(font size, lines) that show all of `text` within `width` pixels: the strip's own font size, smaller
+    down to three quarters of it, then wrapped onto more lines at that size. Only a single word longer than
+    a whole line is cut with '…'."""
+    room = max(1, width - 6)
+    size = max(8, int(height * 0.62))
+    smallest = max(8, int(size * 0.75))
+    while size > smallest and _text_width(text, size) > room:
+        size -= 1
+    if _text_width(text, size) <= room:
+        return size, [text]
+    return size, [_cut(line, room, size) for line in _wrap(text.split(), room, size)]
+
+
+def strip_height(texts: list[str], width: int, height: int = 22) -> int:
+    """The height a label strip needs so that every text fits `width` (`height` for one line)."""
+    lines = max((len(fit_label(t, width, height)[1]) for t in texts), default=1)
+    size = max(8, int(height * 0.62))
+    return height if lines <= 1 else height + (lines - 1) * (size + 2)
+
+
+def label_strip(text: str, width: int, height: int = 22, line: int | None = None) -> np.ndarray:
+    """A (height, width, 3) strip with `text` centred, made smaller or wrapped to fit the width (fit_label).
+    line: the height of a one-line strip, which sets the font (default `height`); strip_height says how tall
+    the strip must be for the wrapped lines."""
     from PIL import Image, ImageDraw  # Pillow: only when frames are drawn
 
-    font = _font(max(8, int(height * 0.62)))
+    size, lines = fit_label(text, width, line or height)
+    font = _font(size)
     image = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(image)
-    shown = text
-    while shown and draw.textlength(shown, font=font) > width - 6:
-        shown = shown[:-2] + "…" if len(shown) > 2 else ""
-    x = max(3, (width - draw.textlength(shown, font=font)) / 2)
-    draw.text((x, height / 2), shown, fill=TEXT, font=font, anchor="lm")
+    step = size + 2
+    top = height / 2 - step * (len(lines) - 1) / 2
+    for k, shown in enumerate(lines):
+        x = max(3, (width - draw.textlength(shown, font=font)) / 2)
+        draw.text((x, top + k * step), shown, fill=TEXT, font=font, anchor="lm")
     return np.asarray(image, dtype=np.uint8)
 
 
@@ -73,43 +119,48 @@ def _even(frames: np.ndarray) -> np.ndarray:
 
 
 def side_by_side(clips: list[np.ndarray], labels: list[str], scale: int = 1, strip: int = 22) -> np.ndarray:
-    """One video of the clips next to each other, frame-synchronized, each under its label.
+    """One video of the clips next to each other, frame-synchronized, each under its label (a label too long
+    for its clip's width is drawn smaller or on two lines, never cut).
 
     All clips must have the same frame count and size (models of one base share them)."""
     if len(labels) != len(clips):
         raise ValueError(f"{len(clips)} clips but {len(labels)} labels; give one label per clip")
     frames, height, width = _check_same_shape(clips)
     h, w = height * scale, width * scale
-    out = np.empty((frames, strip + h, len(clips) * w + (len(clips) - 1) * GAP, 3), np.uint8)
+    top = strip_height(labels, w, strip)  # taller than `strip` when a label needs a second line
+    out = np.empty((frames, top + h, len(clips) * w + (len(clips) - 1) * GAP, 3), np.uint8)
     out[:] = BACKGROUND
     for i, (clip, label) in enumerate(zip(clips, labels)):
         x = i * (w + GAP)
-        out[:, :strip, x : x + w] = label_strip(label, w, strip)
-        out[:, strip:, x : x + w] = _upscale(clip, scale)
+        out[:, :top, x : x + w] = label_strip(label, w, top, line=strip)
+        out[:, top:, x : x + w] = _upscale(clip, scale)
     return _even(out)
 
 
 def _grid_layout(rows: list[list[np.ndarray]], row_labels: list[str], col_labels: list[str] | None,
-                 scale: int, strip: int, label_width: int) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
-    """An empty canvas (F, H, W, 3) with the labels drawn, and where each cell goes (row, col, y, x)."""
+                 scale: int, strip: int) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """An empty canvas (F, H, W, 3) with the labels drawn, and where each cell goes (row, col, y, x). Row
+    labels read bottom-up in a column as wide as the longest one needs (wrapped to fit the row's height)."""
     if len(row_labels) != len(rows):
         raise ValueError(f"{len(rows)} rows but {len(row_labels)} row labels; give one label per row")
     cols = max((len(r) for r in rows), default=0)
     clips = [c for r in rows for c in r]
     frames, height, width = _check_same_shape(clips)
     h, w = height * scale, width * scale
-    top = strip if col_labels else 0
+    top = strip_height(col_labels[:cols], w, strip) if col_labels else 0
+    side_strip = strip_height(row_labels, h, strip)
+    label_width = side_strip + GAP
     canvas = np.empty((frames, top + len(rows) * (h + GAP) - GAP, label_width + cols * (w + GAP), 3), np.uint8)
     canvas[:] = BACKGROUND
     if col_labels:
         for j, text in enumerate(col_labels[:cols]):
             x = label_width + j * (w + GAP)
-            canvas[:, :strip, x : x + w] = label_strip(text, w, strip)
+            canvas[:, :top, x : x + w] = label_strip(text, w, top, line=strip)
     cells = []
     for i, row in enumerate(rows):
         y = top + i * (h + GAP)
-        side = label_strip(row_labels[i], h, strip)  # drawn horizontally, then turned to read bottom-up
-        canvas[:, y : y + h, (label_width - strip) // 2 : (label_width - strip) // 2 + strip] = np.rot90(side, 1)
+        side = label_strip(row_labels[i], h, side_strip, line=strip)  # drawn horizontally, turned to read bottom-up
+        canvas[:, y : y + h, GAP // 2 : GAP // 2 + side_strip] = np.rot90(side, 1)
         cells += [(i, j, y, label_width + j * (w + GAP)) for j in range(len(row))]
     return canvas, cells
 
@@ -118,7 +169,7 @@ def video_grid(rows: list[list[np.ndarray]], row_labels: list[str], col_labels: 
                scale: int = 1, strip: int = 22) -> np.ndarray:
     """One video with a row per model and a column per seed, all frames in step; labels on the left
     (rows) and on top (columns)."""
-    canvas, cells = _grid_layout(rows, row_labels, col_labels, scale, strip, label_width=strip + GAP)
+    canvas, cells = _grid_layout(rows, row_labels, col_labels, scale, strip)
     height, width = rows[0][0].shape[1] * scale, rows[0][0].shape[2] * scale
     for i, j, y, x in cells:
         canvas[:, y : y + height, x : x + width] = _upscale(rows[i][j], scale)

@@ -66,6 +66,20 @@ def student_t_list(lora_dir: str | Path) -> list[float]:
     return list(PAPER_T_LIST)
 
 
+def training_guidance(lora_dir: str | Path) -> float | None:
+    """The teacher CFG a student was distilled with: its lora_config.json's, else its run's distill_config.json
+    (the student's own folder, or a studio job's folder above its lora/), None when neither says."""
+    folder = Path(lora_dir)
+    for path in (folder / "lora_config.json", folder / "distill_config.json", folder.parent / "distill_config.json"):
+        try:
+            guidance = json.loads(path.read_text()).get("guidance") if path.is_file() else None
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(guidance, (int, float)) and not isinstance(guidance, bool):
+            return float(guidance)
+    return None
+
+
 def resolve_student(name: str, data_dir: str | Path | None = None) -> Student:
     """A student by shipped name, job id, or LoRA folder path. Raises ValueError saying what exists."""
     for student in shipped_students():
