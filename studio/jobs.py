@@ -22,15 +22,14 @@ import engine.jobs as jobs_api
 from engine import RUN_YAML, ConfigError, build_distill_config, run_config_yaml, worker_health
 
 from .files import expose
+from .job_curves import EMPTY, MAX_PLOTTED, curves, downsample, frame  # noqa: F401 (tests use them)
 from .identity import LOCAL_OWNER, Identity, visitor_of
 
 POLL_SECONDS = 2.0
 LOSS_NAMES = ("loss_student", "loss_fake")
-NOT_PLOTTED = ("it_per_s", "eta_s")
 ACTIVE = ("queued", "running")  # what engine.jobs.cancel accepts
 RESUMABLE = ("interrupted", "cancelled", "failed")  # what engine.jobs.resume accepts
 PREVIEWS_SHOWN = 8
-MAX_PLOTTED = 2000  # points per curve: a plot is no clearer with more, and each one costs every viewer
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")  # with < > & as entities: no link, image, emphasis or tag
 
 
@@ -120,68 +119,6 @@ class Detail:
     held: dict | None = None  # the curves, for the next refresh to extend (see `curves`)
 
 
-EMPTY = pd.DataFrame({"step": [], "value": [], "name": []})
-
-
-def downsample(points: list[tuple[int, float]], limit: int = MAX_PLOTTED) -> list[tuple[int, float]]:
-    """At most `limit` (+1) of a curve's (step, value) points, in step order: the steps are cut into limit/2
-    equal ranges and each keeps its lowest and highest value (a spike stays visible), and the last point
-    stays. Downsampling a downsampled curve with new points after it keeps the same guarantees."""
-    if len(points) <= limit:
-        return points
-    first, last = points[0][0], points[-1][0]
-    buckets = max(1, limit // 2)
-    width = (last - first) / buckets or 1
-    kept: list[tuple[int, float]] = []
-    bucket: list[tuple[int, float]] = []
-    current = 0
-    for point in points[:-1]:
-        index = min(buckets - 1, int((point[0] - first) / width))
-        if index != current and bucket:
-            kept.extend(_extremes(bucket))
-            bucket = []
-        current = index
-        bucket.append(point)
-    kept.extend(_extremes(bucket))
-    kept.append(points[-1])
-    return kept
-
-
-def _extremes(bucket: list[tuple[int, float]]) -> list[tuple[int, float]]:
-    if len(bucket) <= 2:
-        return bucket
-    low, high = min(bucket, key=lambda p: p[1]), max(bucket, key=lambda p: p[1])
-    return sorted({low, high})
-
-
-def curves(data_dir: Path, job, held: dict | None) -> dict:
-    """The job's curves to plot, {"key", "after", "series": {name: [(step, value), ...]}}: what `held`
-    already has (for this run of this job) plus the points stored since, each curve downsampled."""
-    key = [job.id, job.started_at]  # a resumed job starts again and drops the points after its checkpoint
-    if not isinstance(held, dict) or held.get("key") != key:
-        held = {"key": key, "after": None, "series": {}}
-    new = jobs_api.metrics(data_dir, job.id, after_id=held["after"])
-    if not new:
-        return held
-    series = {name: list(points) for name, points in held["series"].items()}
-    grown = set()
-    for point in new:
-        if point.name not in NOT_PLOTTED:
-            series.setdefault(point.name, []).append((point.step, point.value))
-            grown.add(point.name)
-    for name in grown:
-        points = series[name]
-        if any(a[0] > b[0] for a, b in zip(points, points[1:])):
-            points.sort(key=lambda p: p[0])
-        series[name] = downsample(points)
-    return {"key": key, "after": max(point.id for point in new), "series": series}
-
-
-def _frame(series: dict, names) -> pd.DataFrame:
-    rows = [(step, value, name) for name in names for step, value in series.get(name, [])]
-    return pd.DataFrame(rows, columns=["step", "value", "name"]) if rows else EMPTY
-
-
 def detail(data_dir: Path, public_dir: Path, job_id: str | None, held: dict | None = None) -> Detail:
     """Everything the page shows about one job (preview videos are exposed in the public folder); `held`:
     the curves the page already has (see `curves`), so that only newer metric points are read."""
@@ -193,8 +130,8 @@ def detail(data_dir: Path, public_dir: Path, job_id: str | None, held: dict | No
         return Detail(f"No job {plain(job_id)} in this data folder.", EMPTY, EMPTY, [], "", False, False, ())
     held = curves(data_dir, job, held)
     series = held["series"]
-    losses = _frame(series, [name for name in LOSS_NAMES if name in series])
-    diagnostics = _frame(series, sorted(name for name in series if name not in LOSS_NAMES))
+    losses = frame(series, [name for name in LOSS_NAMES if name in series])
+    diagnostics = frame(series, sorted(name for name in series if name not in LOSS_NAMES))
     videos = jobs_api.artifacts(data_dir, job_id, "video")[-PREVIEWS_SHOWN:]
     shown = []
     for artifact in videos:
@@ -202,6 +139,9 @@ def detail(data_dir: Path, public_dir: Path, job_id: str | None, held: dict | No
             public = expose(artifact.path, public_dir, f"jobs/{job_id}/{artifact.path.name}")
             shown.append((str(public), artifact.label or artifact.path.name))
     header = _header(job)
+    real = real_clip_line(job, held.get("real_clips"))
+    if real:
+        header += "\n\n" + real
     log = jobs_api.log_tail(data_dir, job_id, lines=40)
     signature = (job.id, job.state, job.step, held["after"], tuple(p for p, _ in shown))
     return Detail(header, losses, diagnostics, shown, log, *allowed_actions(job), signature, held)
@@ -267,6 +207,16 @@ def _header(job) -> str:
     return "\n\n".join(lines)
 
 
+def real_clip_line(job, real_clips) -> str | None:
+    """A DFD run's 'real clip used on k of n student updates' (from the trainer's data_forcing_used points):
+    with a small data_forcing_prob and few updates, a run can use none and train as DMD2 continued."""
+    if job.config.get("method") != "dfd" or not real_clips or not real_clips[1]:
+        return None
+    k, n = real_clips
+    line = f"real clip used on {k} of {n} student update{'s' * (n != 1)}"
+    return line + (" (none yet: so far this run trains as DMD2 continued)" if k == 0 else "")
+
+
 def data_line(job_dir: Path) -> str | None:
     """What a folder-data run trained on, from the data.json the trainer writes beside run.yaml: 'data: 120
     clips (3 skipped: see the log)'. None for the shapes world, or before the data is read."""
@@ -317,7 +267,8 @@ CSS = """
 .dfd-fill.dfd-interrupted, .dfd-fill.dfd-cancelled {background:#d97706}
 .dfd-pct {margin-left:6px; font-size:0.85em}
 #job-cancel[disabled], #job-resume[disabled] {opacity:0.4; cursor:not-allowed; filter:grayscale(1)}
-.dfd-state {padding:1px 6px; border-radius:8px; background:var(--neutral-100)}
+.dfd-state {padding:1px 6px; border-radius:8px; background:#f3f4f6; color:#1f2937}  /* pale pill, dark text in
+   either theme: the dark theme's light text on these fills is unreadable */
 .dfd-state.dfd-running {background:#dbeafe} .dfd-state.dfd-succeeded {background:#dcfce7}
 .dfd-state.dfd-failed {background:#fee2e2} .dfd-state.dfd-interrupted, .dfd-state.dfd-cancelled {background:#fef3c7}
 """
@@ -338,7 +289,7 @@ def build(data_dir: Path, public_dir: Path, identity: Identity = LOCAL_OWNER):
     with gr.Row():
         losses = gr.LinePlot(EMPTY, x="step", y="value", color="name", title="Losses", elem_id="job-losses", height=260,
                             visible=False)
-        diagnostics = gr.LinePlot(EMPTY, x="step", y="value", color="name", title="Data forcing and real gap",
+        diagnostics = gr.LinePlot(EMPTY, x="step", y="value", color="name", title="Data forcing and validity gap",
                                   elem_id="job-diagnostics", height=260, visible=False)
     previews = gr.Gallery(label="Latest preview videos", columns=4, height="auto", elem_id="job-previews")
     config_file = gr.File(label="Download config (run.yaml)", interactive=False, elem_id="job-config",

@@ -72,6 +72,26 @@ def test_a_studio_jobs_student_finds_its_runs_previews_and_config_in_the_job_fol
     assert run_folder(other) == other and training_previews(other) == []
 
 
+def test_a_dfd_card_says_on_how_many_student_updates_a_real_clip_was_used(tmp_path):
+    job = tmp_path / "jobs" / "j-2"
+    (job / "lora").mkdir(parents=True)
+    (job / "distill_config.json").write_text(json.dumps({"method": "dfd", "steps": 6, "student_update_freq": 2,
+                                                        "data_forcing_prob": 0.5}))
+    points = [{"step": 1, "loss_fake": 1.0}, {"step": 2, "data_forcing": 0.0, "data_forcing_used": 0.0},
+              {"step": 4, "data_forcing": 0.9, "data_forcing_used": 1.0}, {"step": 6, "data_forcing_used": 1.0},
+              {"step": 6, "data_forcing_used": 0.0}]  # a resumed run writes step 6 again: the last one counts
+    (job / "metrics.jsonl").write_text("\n".join(json.dumps(p) for p in points) + "\n{half\n")
+    record = training_record(job / "lora")
+    assert record["real_clip_updates"] == (1, 3)
+    card = model_card(card_info(steps=6, **{k: v for k, v in record.items() if k != "steps"}))
+    assert "| real clip used | on 1 of 3 student updates |" in card
+    none = model_card(card_info(real_clip_updates=(0, 6)))
+    assert "on 0 of 6 student updates (none: this run trained as DMD2 continued)" in none
+    assert "real clip used" not in model_card(card_info(method="dmd2", real_clip_updates=(0, 6)))
+    (job / "metrics.jsonl").unlink()  # a run from before the trainer recorded it: the card says nothing
+    assert "real_clip_updates" not in training_record(job / "lora")
+
+
 # --- an image-to-video student --------------------------------------------------------------------------
 
 CHECK_I2V_AGAINST_THE_ENGINE = """

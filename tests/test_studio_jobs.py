@@ -34,6 +34,27 @@ def test_a_folder_data_job_header_says_how_many_clips_were_used_and_skipped(data
     assert jobs.data_line(Path(job.dir)) is None
 
 
+def test_a_dfd_job_header_says_on_how_many_student_updates_a_real_clip_was_used(data_dir):
+    job = jobs_api.submit(data_dir, "distill", {"steps": 8, "method": "dfd", "force_from_teacher": True})
+    db = storage.open_database(data_dir)
+    storage.jobs.claim_next(db)
+    public = public_folder(data_dir)
+    assert "real clip" not in jobs.detail(data_dir, public, job.id).header  # no student update yet
+    for step, used in ((2, 0.0), (4, 0.0)):
+        storage.outputs.record_progress(db, job.id, step, 8, {"data_forcing": used, "data_forcing_used": used})
+    first = jobs.detail(data_dir, public, job.id)
+    assert "real clip used on 0 of 2 student updates (none yet" in first.header
+    assert "data_forcing_used" not in set(first.diagnostics.name)  # counted, not plotted
+    for step, used in ((6, 1.0), (8, 0.0)):
+        storage.outputs.record_progress(db, job.id, step, 8, {"data_forcing": used, "data_forcing_used": used})
+    later = jobs.detail(data_dir, public, job.id, first.held)  # only the newer points are read, and added
+    assert "real clip used on 1 of 4 student updates" in later.header and "none yet" not in later.header
+    dmd2 = jobs_api.submit(data_dir, "distill", {"steps": 8, "method": "dmd2"})
+    storage.jobs.claim_next(db)
+    storage.outputs.record_progress(db, dmd2.id, 2, 8, {"data_forcing_used": 0.0})
+    assert "real clip" not in jobs.detail(data_dir, public, dmd2.id).header  # DMD2 never uses one
+
+
 def _running_job_with_progress(data_dir: Path) -> str:
     job = jobs_api.submit(data_dir, "distill", {"steps": 5})
     db = storage.open_database(data_dir)
@@ -57,7 +78,7 @@ def test_jobs_table_and_detail_show_state_progress_eta_losses_previews_and_log(d
 
     d = jobs.detail(data_dir, public, job_id)
     assert "**running**" in d.header and "60%" in d.header and "2.00 steps/s" in d.header
-    assert set(d.losses.name) == {"loss_student", "loss_fake"} and set(d.diagnostics.name) == {"real_gap"}
+    assert set(d.losses.name) == {"loss_student", "loss_fake"} and set(d.diagnostics.name) == {"validity gap (real_gap)"}
     assert list(d.losses[d.losses.name == "loss_student"].step) == [1, 2, 3]
     [(video, label)] = d.videos
     assert Path(video).is_relative_to(public) and label == "step 3: a shape (seed 1)"  # served from public only
