@@ -53,7 +53,7 @@ def curves(data_dir: Path, job, held: dict | None) -> dict:
     already has (for this run of this job) plus the points stored since, each curve downsampled."""
     key = [job.id, job.started_at]  # a resumed job starts again and drops the points after its checkpoint
     if not isinstance(held, dict) or held.get("key") != key:
-        held = {"key": key, "after": None, "series": {}, "real_clips": [0, 0]}
+        held = {"key": key, "after": None, "series": {}, "real_clips": [0, 0], "newest": None}
     new = jobs_api.metrics(data_dir, job.id, after_id=held["after"])
     if not new:
         return held
@@ -71,7 +71,8 @@ def curves(data_dir: Path, job, held: dict | None) -> dict:
         if any(a[0] > b[0] for a, b in zip(points, points[1:])):
             points.sort(key=lambda p: p[0])
         series[name] = downsample(points)
-    return {"key": key, "after": max(point.id for point in new), "series": series, "real_clips": real_clips}
+    return {"key": key, "after": max(point.id for point in new), "series": series, "real_clips": real_clips,
+            "newest": max(point.time for point in new)}  # when the run last reported a step
 
 
 def curve_name(name: str) -> str:

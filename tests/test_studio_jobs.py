@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
+from PIL import Image
 
 import engine
 import engine.jobs as jobs_api
@@ -53,6 +55,43 @@ def test_a_dfd_job_header_says_on_how_many_student_updates_a_real_clip_was_used(
     storage.jobs.claim_next(db)
     storage.outputs.record_progress(db, dmd2.id, 2, 8, {"data_forcing_used": 0.0})
     assert "real clip" not in jobs.detail(data_dir, public, dmd2.id).header  # DMD2 never uses one
+
+
+def test_a_resumed_job_shows_its_checkpoint_until_it_reports_a_new_step(data_dir):
+    job = jobs_api.submit(data_dir, "distill", {"steps": 150})
+    db = storage.open_database(data_dir)
+    storage.jobs.claim_next(db)
+    checkpoint = Path(job.dir) / "checkpoints" / "step-0000100"
+    checkpoint.mkdir(parents=True)
+    storage.outputs.add_checkpoint(db, job.id, 100, checkpoint)
+    for step in (100, 109):
+        storage.outputs.record_progress(db, job.id, step, 150, {"loss_fake": 0.5, "eta_s": 14.0})
+    public = public_folder(data_dir)
+    assert "step 109/150" in jobs.detail(data_dir, public, job.id).header
+    storage.jobs.transition(db, job.id, "interrupted", reason="worker died")
+    jobs_api.resume(data_dir, job.id)
+    queued = jobs.detail(data_dir, public, job.id)
+    assert "resuming from the checkpoint at step 100/150" in queued.header and "109" not in queued.header
+    storage.jobs.claim_next(db)
+    storage.outputs.forget_metrics_after(db, job.id, 100)  # as the runner does when it starts the job again
+    started = jobs.detail(data_dir, public, job.id, queued.held)
+    assert "resuming from the checkpoint at step 100/150" in started.header
+    time.sleep(0.01)
+    storage.outputs.record_progress(db, job.id, 101, 150, {"loss_fake": 0.4, "eta_s": 20.0})
+    moving = jobs.detail(data_dir, public, job.id, started.held)
+    assert "step 101/150" in moving.header and "resuming" not in moving.header
+
+
+def test_previews_show_a_poster_frame_and_the_whole_caption(data_dir, tmp_path):
+    clip = np.zeros((5, 16, 16, 3), np.uint8)
+    clip[2] = 200  # the middle frame, which the poster shows
+    video = write_mp4(tmp_path / "step30-prompt0-seed2.mp4", clip, fps=8)
+    caption = "step 30: a red circle moving left on a dark background, then up (seed 2)"
+    page = jobs.previews_html([(str(video), caption)])
+    assert caption in page and f'src="gradio_api/file={video}"' in page
+    assert f'poster="gradio_api/file={video.with_suffix(".png")}"' in page
+    assert np.asarray(Image.open(video.with_suffix(".png"))).mean() > 100
+    assert "No preview videos yet" in jobs.previews_html([])
 
 
 def _running_job_with_progress(data_dir: Path) -> str:
