@@ -61,6 +61,7 @@ class CardInfo:
     dtype: str = "fp32"  # how the published LoRA files store their weights
     task: str = "t2v"  # what the student generates: t2v (from a caption), i2v (from a first frame and a caption)
     causal: dict | None = None  # a causal student's chunk_frames, trained_latent_frames, window_frames; None if not
+    started_from: str | None = None  # DFD: the DMD2 student the run started from (its name, a job id)
     real_clip_updates: tuple[int, int] | None = None  # DFD: (student updates a real clip pulled on, all of them)
 
 
@@ -126,9 +127,8 @@ def _kind(info: CardInfo) -> str:
 
 def front_matter(info: CardInfo, base_hub_id: str | None) -> list[str]:
     lines = ["---", "library_name: diffusers", f"pipeline_tag: {_kind(info)}", f"license: {info.license}"]
-    if base_hub_id:
-        lines += [f"base_model: {_yaml_str(base_hub_id)}"]
-    lines += ["base_model_relation: adapter"]
+    if base_hub_id:  # the Hub reads the relation of a named base only: alone it says nothing
+        lines += [f"base_model: {_yaml_str(base_hub_id)}", "base_model_relation: adapter"]
     lines += ["tags:", "  - lora", f"  - {_kind(info)}", "  - distillation", f"  - {info.method}", "  - dfd-studio"]
     lines += ["  - causal", "  - autoregressive"] if info.causal is not None else []
     if info.samples:  # the Hub shows these as the card's gallery
@@ -153,6 +153,8 @@ def _training_rows(info: CardInfo) -> list[str]:
         student = info.steps // int(freq)
         rows += [f"| student updates | {student} (every {_ordinal(int(freq))} step) |",
                  f"| fake-score updates | {info.steps - student} |"]
+    if info.method == "dfd" and info.started_from:
+        rows += [f"| started from | the DMD2 student `{_cell(info.started_from)}` |"]
     if info.method == "dfd" and p is not None:
         rows += [f"| data-forcing probability p | {_cell(p)} |"]
     if info.method == "dfd" and info.real_clip_updates is not None:
@@ -229,6 +231,7 @@ def diffusers_snippet(info: CardInfo, base_hub_id: str | None) -> list[str]:
         *(["from diffusers.utils import load_image"] if i2v else []),
         *head,
         f'pipe.load_lora_weights("{info.repo_id}", weight_name="{LORA_FILE}")',
+        f'# or from the exported zip, unzipped: pipe.load_lora_weights("path/to/folder", weight_name="{LORA_FILE}")',
         "",
         f"T_LIST = {_times(info.t_list)}  # the student's times, from its lora_config.json",
         "# The student's sampler: predict x0 at each time, re-noise it to the next with fresh noise; the times",
@@ -263,7 +266,8 @@ def usage(info: CardInfo, base_hub_id: str | None) -> list[str]:
     lines += [
         "",
         "**DFD Studio** samples on the student's times itself" + (" (from the first frame, a PNG/JPG or a video's "
-                                                                   "first frame)" if i2v else "") + ":",
+                                                                   "first frame)" if i2v else "")
+        + "; `--lora` takes this repo downloaded, or the exported zip unzipped:",
         "",
         "```bash",
         f'python -m engine sample --base {base_arg} --lora <this repo, downloaded>{image_arg} --prompt "..." --seeds 1-4'

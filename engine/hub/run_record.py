@@ -61,6 +61,9 @@ def training_record(lora_dir: str | Path) -> dict:
     causal = causal_record(lora_dir)
     if causal is not None:
         out["causal"] = causal
+    if record.get("method") == "dfd" and isinstance(record.get("init"), str) and record["init"]:
+        init = Path(record["init"])  # only its name: a server's path says nothing to a reader
+        out["started_from"] = init.parent.name if init.name == "lora" else init.name  # a job's: jobs/<id>/lora
     if record.get("method") == "dfd":
         used = real_clip_updates(run_folder(lora_dir) / "metrics.jsonl")
         if used is not None:
