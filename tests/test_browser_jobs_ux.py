@@ -1,12 +1,14 @@
 """The studio as a person meets it, in chromium at 1280x800 against the real app (`python app.py` and its
 worker): Distill's method, steps and Launch are on the first screen with the study folded away; a refusal is
 said once; a DFD run too short for its data_forcing_prob is warned about before Launch, and Jobs then says on
-how many student updates a real clip was used; the Jobs state pill is readable in the dark theme. Screenshots
+how many student updates a real clip was used; the Jobs state pill is readable in the dark theme; Publish
+previews that run's card and exports its zip without a repo id. Screenshots
 go to $DFD_STUDIO_SCREENSHOTS when set (docs/screenshots)."""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -77,6 +79,7 @@ def test_method_steps_and_launch_are_on_the_first_screen(page, shots):
     page.locator("#distill-init").wait_for(state="visible")
     assert in_first_screen(page, "#distill-init") and in_first_screen(page, "#distill-launch")
     page.get_by_label("DMD2 from the teacher").check()
+    page.wait_for_function("() => document.querySelector('#distill-check').innerText.includes('DMD2 on')")
     screenshot(page, shots / "distill.png", full_page=False)
 
 
@@ -133,3 +136,20 @@ def test_the_state_pill_is_readable_in_both_themes(browser, server, shots):
                 screenshot(page, shots / "jobs-dark.png")
         finally:
             page.close()
+
+
+def test_publish_previews_and_exports_without_a_repo_id(page, server, shots):
+    [job] = [j for j in jobs_in(server[1]) if j.config.get("method") == "dfd"]
+    open_tab(page, "Publish")
+    page.locator("#publish-student input").click()
+    page.get_by_role("option", name=re.compile(job.id)).click()
+    page.locator("#publish-preview").click()
+    page.wait_for_function("() => document.querySelector('#publish-card').innerText.includes('Usage')",
+                           timeout=240_000)
+    card = page.locator("#publish-card").inner_text()
+    assert "real clip used" in card and "of 2 student updates" in card
+    assert "the DMD2 student" in card and "your-name/dfd-studio-" in card
+    assert "until you type a repo id" in page.locator("#publish-status").inner_text()
+    page.locator("#publish-export").click()
+    page.locator("#publish-zip a").first.wait_for(state="attached", timeout=60_000)
+    screenshot(page, shots / "publish.png")
