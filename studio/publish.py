@@ -58,7 +58,8 @@ def _job_settings(data_dir, key: str) -> tuple[dict, dict]:
     last = {}
     for point in jobs_api.metrics(data_dir, key, list(LOSS_TERMS)):
         last[point.name] = point.value
-    return settings, {f"final {k}": round(v, 5) for k, v in last.items()}
+    names = {"real_gap": "validity gap (real_gap)"}  # the name the Jobs plots and the study use
+    return settings, {f"final {names.get(k, k)}": round(v, 5) for k, v in last.items()}
 
 
 def _training_previews(student: lineup.Contender) -> tuple[list[tuple[Path, str]], dict]:

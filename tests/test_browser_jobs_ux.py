@@ -80,6 +80,8 @@ def test_method_steps_and_launch_are_on_the_first_screen(page, shots):
     assert in_first_screen(page, "#distill-init") and in_first_screen(page, "#distill-launch")
     page.get_by_label("DMD2 from the teacher").check()
     page.wait_for_function("() => document.querySelector('#distill-check').innerText.includes('DMD2 on')")
+    page.mouse.move(0, 0)
+    page.wait_for_timeout(1000)  # the radio's dot is drawn by a transition
     screenshot(page, shots / "distill.png", full_page=False)
 
 
@@ -116,7 +118,7 @@ def test_a_short_dfd_run_is_warned_and_jobs_count_its_real_clips(page, server, s
     wait_for(lambda: jobs_in(data_dir)[0].state in ("succeeded", "failed"), 240, "the DFD job to finish")
     assert jobs_in(data_dir)[0].state == "succeeded", jobs_in(data_dir)[0].error
     page.wait_for_function("() => document.querySelector('#job-header') &&"
-                           " document.querySelector('#job-header').innerText.includes('student updates')",
+                           " document.querySelector('#job-header').innerText.includes('succeeded')",
                            timeout=30_000)
     header = page.locator("#job-header").inner_text()
     assert "real clip used on" in header and "of 2 student updates" in header, header
@@ -150,6 +152,7 @@ def test_publish_previews_and_exports_without_a_repo_id(page, server, shots):
     assert "real clip used" in card and "of 2 student updates" in card
     assert "the DMD2 student" in card and "your-name/dfd-studio-" in card
     assert "until you type a repo id" in page.locator("#publish-status").inner_text()
+    assert "final validity gap (real_gap)" in card and "final real_gap" not in card
     page.locator("#publish-export").click()
     page.locator("#publish-zip a").first.wait_for(state="attached", timeout=60_000)
     screenshot(page, shots / "publish.png")
