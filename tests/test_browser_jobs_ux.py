@@ -122,6 +122,13 @@ def test_a_short_dfd_run_is_warned_and_jobs_count_its_real_clips(page, server, s
                            timeout=30_000)
     header = page.locator("#job-header").inner_text()
     assert "real clip used on" in header and "of 2 student updates" in header, header
+    # Previews: a poster frame each (no grey play icon), and captions whole, so seeds can be told apart.
+    page.locator("#job-previews video[poster]").first.wait_for(state="attached", timeout=30_000)
+    poster = page.locator("#job-previews video").first.get_attribute("poster")
+    assert page.request.get(server[0] + poster).ok
+    captions = page.locator("#job-previews figcaption").all_inner_texts()
+    assert captions and all(re.search(r"\(seed \d+\)$", c) for c in captions), captions
+    assert len(set(captions)) == len(captions)
     screenshot(page, shots / "jobs.png")
 
 
