@@ -60,10 +60,10 @@ def build_studio(data_dir: str | Path, base: str = lineup.DEFAULT_BASE, access: 
                 identity.check_active(visitor, active_jobs_of(data_dir, visitor))
             except ValueError as err:
                 message = f"**Cannot launch:** {err}."
-                return message, gr.skip(), gr.skip(), gr.skip(), message
+                return "", gr.skip(), gr.skip(), gr.skip(), message  # said once, in the check line under the form
             message, job_id = distill_ui["launch_fn"](*values, submitted_by=visitor)
             if job_id is None:
-                return message, gr.skip(), gr.skip(), gr.skip(), message
+                return "", gr.skip(), gr.skip(), gr.skip(), message
             listed = jobs.job_choices(jobs_api.list_jobs(data_dir, limit=50))
             return message, gr.Tabs(selected="jobs"), gr.update(choices=listed, value=job_id), job_id, gr.skip()
 

@@ -1,12 +1,13 @@
 """The Distill tab: base model, data, method and the main knobs (the paper's defaults, one line of help
 each, the built-in world's preset for shapes-tiny). Every change is checked at once and a bad choice is
-explained under the form; Launch queues a `distill` job only when the check passes.
+explained beside Launch; Launch queues a `distill` job only when the check passes.
 
 The knobs' kinds, choices and help lines come from DistillConfig's own field metadata
 (engine.settings_of), and the run's settings from engine.build_distill_config, as on the command line."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,13 +129,36 @@ def init_rank(lora_dir: str | None) -> int | None:
 
 def check(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora: str | None,
           access: Access = LOCAL) -> str:
-    """The line under the form: what will run, or what is wrong and what to do."""
+    """The line beside Launch: what will run (and whether it is too short for DFD's p to tell), or what is
+    wrong and what to do."""
     if zerogpu.on_zerogpu():
         return "**Cannot launch:** " + zerogpu.TRAINING_NOTE
     try:
-        return "**Ready.** " + request_from_form(data_dir, form, uploaded_data, uploaded_lora, access=access).summary + "."
+        request = request_from_form(data_dir, form, uploaded_data, uploaded_lora, access=access)
     except ValueError as err:
         return "**Cannot launch:** " + _sentence(_message(err))
+    warning = short_run_warning(request.config)
+    return "**Ready.** " + request.summary + "." + (f"\n\n**Too short for DFD:** {warning}" if warning else "")
+
+
+ENOUGH_REAL_CLIPS = 5  # expected student updates on a real clip below which a DFD run says little about p
+
+
+def short_run_warning(config: DistillConfig) -> str | None:
+    """Why a DFD run is too short for its data_forcing_prob to mean anything, or None. With the paper's one coin
+    per step, each of the n student updates uses a real clip with chance p: about n * p do, and (1 - p)^n of such
+    runs use none at all and train as DMD2 continued. (Per-sample coins and blending use real clips far more.)"""
+    if config.method != "dfd" or config.data_forcing_blend or config.data_forcing_granularity != "step":
+        return None
+    n, p = config.steps // config.student_update_freq, config.data_forcing_prob
+    if n * p >= ENOUGH_REAL_CLIPS:
+        return None
+    if p == 0:
+        return "with data_forcing_prob 0 no student update uses a real clip: this run trains as DMD2 continued."
+    needed = math.ceil(ENOUGH_REAL_CLIPS / p) * config.student_update_freq
+    return (f"at data_forcing_prob {p:g}, only about {n * p:.1f} of its {_plural(n, 'student update')} would use a "
+            f"real clip, and {(1 - p) ** n:.0%} of such runs use none (they train as DMD2 continued). For about "
+            f"{ENOUGH_REAL_CLIPS} real-clip updates, use at least {needed} steps.")
 
 
 def launch(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora: str | None,
@@ -237,8 +261,20 @@ def when_dfd_helps() -> str:
 def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCAL):
     defaults = defaults_for(base)
     gr.Markdown(f"**{zerogpu.TRAINING_NOTE}**", visible=zerogpu.on_zerogpu(), elem_id="distill-zerogpu")
-    with gr.Row():
-        with gr.Column(scale=3):
+    gr.Markdown("**Start here:** pick the method (and for DFD the DMD2 student it starts from), set the steps, "
+                "press Launch; every other knob has the paper's default.", elem_id="distill-start")
+    knobs = {}
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=280):
+            method = gr.Radio(METHODS, value="dmd2", label=SETTINGS["method"].label, info=SETTINGS["method"].help,
+                              elem_id="distill-method")
+            init_source = gr.Radio(INIT_SOURCES, value="student", label=SETTINGS["init"].label, visible=False)
+            init_student = gr.Dropdown(label="DMD2 student", choices=init_choices(data_dir, base), visible=False,
+                                       info=SETTINGS["init"].help, elem_id="distill-init")
+            init_upload = gr.File(label="Student LoRA (.safetensors or a zip of the student folder)",
+                                  file_types=[".safetensors", ".zip"], type="filepath", visible=False, height=120)
+            init_note = gr.Markdown()
+        with gr.Column(scale=3, min_width=280):
             base_box = gr.Dropdown(list(engine.BUILTIN_MODELS), value=base, allow_custom_value=True,
                                    label=SETTINGS["base"].label, info=SETTINGS["base"].help, elem_id="distill-base")
             data_source = gr.Radio(DATA_SOURCES, value="shapes", label=SETTINGS["data"].label,
@@ -246,33 +282,23 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
             data_folder = gr.Textbox(label="Data folder or data-set config", visible=False, elem_id="distill-data-folder",
                                      info=FOLDER_INFO)
             data_config = gr.File(label="or upload a data-set config (its folders as absolute paths on this machine)",
-                                  file_types=CONFIG_TYPES, type="filepath", visible=False,
+                                  file_types=CONFIG_TYPES, type="filepath", visible=False, height=120,
                                   elem_id="distill-data-config-upload")
-            data_zip = gr.File(label="Zip of videos with captions", file_types=[".zip"], type="filepath", visible=False)
+            data_zip = gr.File(label="Zip of videos with captions", file_types=[".zip"], type="filepath", visible=False,
+                               height=120)
             data_note = gr.Markdown()
-            config_upload = gr.File(label="Upload a run config (.yaml/.toml/.json)", type="filepath",
-                                    file_types=[".yaml", ".yml", ".toml", ".json"], elem_id="distill-config-upload")
-            config_note = gr.Markdown(elem_id="distill-config-note")
-        with gr.Column(scale=2):
-            method = gr.Radio(METHODS, value="dmd2", label=SETTINGS["method"].label, info=SETTINGS["method"].help,
-                              elem_id="distill-method")
-            task = gr.Radio([(TASK_NAMES.get(c, c), c) for c in SETTINGS["task"].choices], value=defaults["task"],
-                            label="Task", info=SETTINGS["task"].help + "; follows the base when its files tell",
-                            elem_id="distill-task")
-            init_source = gr.Radio(INIT_SOURCES, value="student", label=SETTINGS["init"].label, visible=False)
-            init_student = gr.Dropdown(label="DMD2 student", choices=init_choices(data_dir, base), visible=False,
-                                       info=SETTINGS["init"].help, elem_id="distill-init")
-            init_upload = gr.File(label="Student LoRA (.safetensors or a zip of the student folder)",
-                                  file_types=[".safetensors", ".zip"], type="filepath", visible=False)
-            init_note = gr.Markdown()
-            with gr.Accordion("When DFD helps (measured on the built-in world)", open=False,
-                              elem_id="distill-when-dfd"):
-                gr.Markdown(when_dfd_helps())
-    knobs = {}
+        with gr.Column(scale=2, min_width=240):
+            knobs["steps"] = _knob("steps", defaults["steps"])
+            launch_button = gr.Button("Launch", variant="primary", elem_id="distill-launch")
+            check_box = gr.Markdown(elem_id="distill-check")
+            launched = gr.Markdown(elem_id="distill-launched")
+    task = gr.Radio([(TASK_NAMES.get(c, c), c) for c in SETTINGS["task"].choices], value=defaults["task"],
+                    label="Task", info=SETTINGS["task"].help + "; follows the base when its files tell",
+                    elem_id="distill-task")
     preset = ", ".join(f"{k} {v}" for k, v in SHAPES_PRESET.items())
     gr.Markdown(f"Defaults are the paper's recipe; for the built-in teachers the world's preset replaces {preset}.")
     with gr.Row():
-        for name in MAIN_KNOBS[:7]:
+        for name in MAIN_KNOBS[1:7]:
             knobs[name] = _knob(name, defaults[name])
     with gr.Row():
         for name in MAIN_KNOBS[7:]:
@@ -281,9 +307,12 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
         with gr.Row():
             for name in ADVANCED_KNOBS:
                 knobs[name] = _knob(name, defaults[name])
-    check_box = gr.Markdown(elem_id="distill-check")
-    launch_button = gr.Button("Launch", variant="primary", elem_id="distill-launch")
-    launched = gr.Markdown(elem_id="distill-launched")
+    with gr.Accordion("Load a run config (.yaml/.toml/.json) into the form", open=False, elem_id="distill-config"):
+        config_upload = gr.File(label="Run config", type="filepath", file_types=[".yaml", ".yml", ".toml", ".json"],
+                                height=120, elem_id="distill-config-upload")
+        config_note = gr.Markdown(elem_id="distill-config-note")
+    with gr.Accordion("When DFD helps (measured on the built-in world)", open=False, elem_id="distill-when-dfd"):
+        gr.Markdown(when_dfd_helps())
     uploaded_data = gr.State(None)
     uploaded_lora = gr.State(None)
     loaded_config = gr.State(None)  # the uploaded config's values, which a base change keeps for its base

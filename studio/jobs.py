@@ -19,18 +19,17 @@ import gradio as gr
 import pandas as pd
 
 import engine.jobs as jobs_api
-from engine import RUN_YAML, ConfigError, build_distill_config, run_config_yaml, worker_health
+from engine import RUN_YAML, ConfigError, build_distill_config, read_mp4, run_config_yaml, worker_health, write_png
 
 from .files import expose
+from .job_curves import EMPTY, MAX_PLOTTED, curves, downsample, frame  # noqa: F401 (tests use them)
 from .identity import LOCAL_OWNER, Identity, visitor_of
 
 POLL_SECONDS = 2.0
 LOSS_NAMES = ("loss_student", "loss_fake")
-NOT_PLOTTED = ("it_per_s", "eta_s")
 ACTIVE = ("queued", "running")  # what engine.jobs.cancel accepts
 RESUMABLE = ("interrupted", "cancelled", "failed")  # what engine.jobs.resume accepts
 PREVIEWS_SHOWN = 8
-MAX_PLOTTED = 2000  # points per curve: a plot is no clearer with more, and each one costs every viewer
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")  # with < > & as entities: no link, image, emphasis or tag
 
 
@@ -120,68 +119,6 @@ class Detail:
     held: dict | None = None  # the curves, for the next refresh to extend (see `curves`)
 
 
-EMPTY = pd.DataFrame({"step": [], "value": [], "name": []})
-
-
-def downsample(points: list[tuple[int, float]], limit: int = MAX_PLOTTED) -> list[tuple[int, float]]:
-    """At most `limit` (+1) of a curve's (step, value) points, in step order: the steps are cut into limit/2
-    equal ranges and each keeps its lowest and highest value (a spike stays visible), and the last point
-    stays. Downsampling a downsampled curve with new points after it keeps the same guarantees."""
-    if len(points) <= limit:
-        return points
-    first, last = points[0][0], points[-1][0]
-    buckets = max(1, limit // 2)
-    width = (last - first) / buckets or 1
-    kept: list[tuple[int, float]] = []
-    bucket: list[tuple[int, float]] = []
-    current = 0
-    for point in points[:-1]:
-        index = min(buckets - 1, int((point[0] - first) / width))
-        if index != current and bucket:
-            kept.extend(_extremes(bucket))
-            bucket = []
-        current = index
-        bucket.append(point)
-    kept.extend(_extremes(bucket))
-    kept.append(points[-1])
-    return kept
-
-
-def _extremes(bucket: list[tuple[int, float]]) -> list[tuple[int, float]]:
-    if len(bucket) <= 2:
-        return bucket
-    low, high = min(bucket, key=lambda p: p[1]), max(bucket, key=lambda p: p[1])
-    return sorted({low, high})
-
-
-def curves(data_dir: Path, job, held: dict | None) -> dict:
-    """The job's curves to plot, {"key", "after", "series": {name: [(step, value), ...]}}: what `held`
-    already has (for this run of this job) plus the points stored since, each curve downsampled."""
-    key = [job.id, job.started_at]  # a resumed job starts again and drops the points after its checkpoint
-    if not isinstance(held, dict) or held.get("key") != key:
-        held = {"key": key, "after": None, "series": {}}
-    new = jobs_api.metrics(data_dir, job.id, after_id=held["after"])
-    if not new:
-        return held
-    series = {name: list(points) for name, points in held["series"].items()}
-    grown = set()
-    for point in new:
-        if point.name not in NOT_PLOTTED:
-            series.setdefault(point.name, []).append((point.step, point.value))
-            grown.add(point.name)
-    for name in grown:
-        points = series[name]
-        if any(a[0] > b[0] for a, b in zip(points, points[1:])):
-            points.sort(key=lambda p: p[0])
-        series[name] = downsample(points)
-    return {"key": key, "after": max(point.id for point in new), "series": series}
-
-
-def _frame(series: dict, names) -> pd.DataFrame:
-    rows = [(step, value, name) for name in names for step, value in series.get(name, [])]
-    return pd.DataFrame(rows, columns=["step", "value", "name"]) if rows else EMPTY
-
-
 def detail(data_dir: Path, public_dir: Path, job_id: str | None, held: dict | None = None) -> Detail:
     """Everything the page shows about one job (preview videos are exposed in the public folder); `held`:
     the curves the page already has (see `curves`), so that only newer metric points are read."""
@@ -193,18 +130,49 @@ def detail(data_dir: Path, public_dir: Path, job_id: str | None, held: dict | No
         return Detail(f"No job {plain(job_id)} in this data folder.", EMPTY, EMPTY, [], "", False, False, ())
     held = curves(data_dir, job, held)
     series = held["series"]
-    losses = _frame(series, [name for name in LOSS_NAMES if name in series])
-    diagnostics = _frame(series, sorted(name for name in series if name not in LOSS_NAMES))
+    losses = frame(series, [name for name in LOSS_NAMES if name in series])
+    diagnostics = frame(series, sorted(name for name in series if name not in LOSS_NAMES))
     videos = jobs_api.artifacts(data_dir, job_id, "video")[-PREVIEWS_SHOWN:]
     shown = []
     for artifact in videos:
         if artifact.path.is_file():
             public = expose(artifact.path, public_dir, f"jobs/{job_id}/{artifact.path.name}")
             shown.append((str(public), artifact.label or artifact.path.name))
-    header = _header(job)
+    header = _header(job, resumed_from(data_dir, job, held.get("newest")))
+    real = real_clip_line(job, held.get("real_clips"))
+    if real:
+        header += "\n\n" + real
     log = jobs_api.log_tail(data_dir, job_id, lines=40)
     signature = (job.id, job.state, job.step, held["after"], tuple(p for p, _ in shown))
     return Detail(header, losses, diagnostics, shown, log, *allowed_actions(job), signature, held)
+
+
+def poster(video: Path) -> Path | None:
+    """A still beside a preview video for its player to show before it plays (its middle frame: the first
+    is often the bare background), written once; None when the video cannot be read."""
+    still = video.with_suffix(".png")
+    if not still.is_file():
+        try:
+            frames = read_mp4(video)
+            write_png(still, frames[len(frames) // 2])
+        except (OSError, ValueError, IndexError, RuntimeError):
+            return None
+    return still
+
+
+def previews_html(videos: list[tuple[str, str]]) -> str:
+    """The preview videos as players with a poster frame each and their whole caption (step, prompt, seed)
+    under them, so that seeds and prompts can be told apart at a glance."""
+    if not videos:
+        return '<p class="dfd-none">No preview videos yet: the run writes them every preview_every steps.</p>'
+    cells = []
+    for path, caption in videos:
+        still = poster(Path(path))
+        cover = f' poster="gradio_api/file={html.escape(str(still))}"' if still else ""
+        cells.append(f'<figure><video controls loop muted preload="none"{cover} '
+                     f'src="gradio_api/file={html.escape(path)}"></video><figcaption>{html.escape(caption)}'
+                     "</figcaption></figure>")
+    return f'<div class="dfd-previews">{"".join(cells)}</div>'
 
 
 def run_config(data_dir: Path, public_dir: Path, job_id: str | None) -> str | None:
@@ -247,11 +215,26 @@ def button_states(d: Detail) -> tuple[dict, dict]:
     return gr.update(interactive=d.can_cancel), gr.update(interactive=d.can_resume)
 
 
-def _header(job) -> str:
+def resumed_from(data_dir: Path, job, newest: float | None) -> int | None:
+    """The checkpoint step a resumed job continues from, while it has reported no step since Resume (its row
+    still holds the step it had reached, which the run repeats from the checkpoint); else None."""
+    if job.state not in ACTIVE:
+        return None
+    resumes = [e.at for e in jobs_api.events(data_dir, job.id) if e.reason == "resumed"]
+    if not resumes or (newest is not None and newest > resumes[-1]):
+        return None
+    kept = [c.step for c in jobs_api.checkpoints(data_dir, job.id) if Path(c.path).exists()]
+    return kept[-1] if kept else 0
+
+
+def _header(job, resumed: int | None = None) -> str:
+    total = job.total if job.total is not None else "?"
+    where = (f"step {job.step}/{total} · {round(100 * fraction(job))}% · ETA {eta(job)}" if resumed is None else
+             f"resuming from the checkpoint at step {resumed}/{total} · ETA after its first new step")
     lines = [f"### {job.id} · {plain(describe(job))}",
              f"**{job.state}**{' (cancel requested)' if job.cancel_requested and job.state == 'running' else ''} · "
-             f"step {job.step}/{job.total if job.total is not None else '?'} · {round(100 * fraction(job))}% · ETA {eta(job)}"]
-    rate = job.loss_terms.get("it_per_s")
+             + where]
+    rate = job.loss_terms.get("it_per_s") if resumed is None else None
     if rate:
         lines[-1] += f" · {rate:.2f} steps/s"
     if job.started_at:
@@ -265,6 +248,19 @@ def _header(job) -> str:
     if data:
         lines.append(data)
     return "\n\n".join(lines)
+
+
+def real_clip_line(job, real_clips) -> str | None:
+    """A DFD run's 'real clip used on k of n student updates' (from the trainer's data_forcing_used points):
+    with a small data_forcing_prob and few updates, a run can use none and train as DMD2 continued."""
+    if job.config.get("method") != "dfd" or not real_clips or not real_clips[1]:
+        return None
+    k, n = real_clips
+    line = f"real clip used on {k} of {n} student update{'s' * (n != 1)}"
+    if k:
+        return line
+    return line + (" (none yet: so far this run trains as DMD2 continued)" if job.state in ACTIVE
+                   else " (none: this run trained as DMD2 continued)")
 
 
 def data_line(job_dir: Path) -> str | None:
@@ -317,8 +313,12 @@ CSS = """
 .dfd-fill.dfd-interrupted, .dfd-fill.dfd-cancelled {background:#d97706}
 .dfd-pct {margin-left:6px; font-size:0.85em}
 #job-cancel[disabled], #job-resume[disabled] {opacity:0.4; cursor:not-allowed; filter:grayscale(1)}
-.dfd-state {padding:1px 6px; border-radius:8px; background:var(--neutral-100)}
+.dfd-state {padding:1px 6px; border-radius:8px; background:#f3f4f6; color:#1f2937}  /* pale pill, dark text in
+   either theme: the dark theme's light text on these fills is unreadable */
 .dfd-state.dfd-running {background:#dbeafe} .dfd-state.dfd-succeeded {background:#dcfce7}
+.dfd-previews {display:grid; grid-template-columns:repeat(4, minmax(0, 1fr)); gap:8px}
+.dfd-previews figure {margin:0} .dfd-previews video {width:100%; background:#000; border-radius:4px}
+.dfd-previews figcaption {font-size:0.85em; overflow-wrap:anywhere}
 .dfd-state.dfd-failed {background:#fee2e2} .dfd-state.dfd-interrupted, .dfd-state.dfd-cancelled {background:#fef3c7}
 """
 
@@ -338,9 +338,10 @@ def build(data_dir: Path, public_dir: Path, identity: Identity = LOCAL_OWNER):
     with gr.Row():
         losses = gr.LinePlot(EMPTY, x="step", y="value", color="name", title="Losses", elem_id="job-losses", height=260,
                             visible=False)
-        diagnostics = gr.LinePlot(EMPTY, x="step", y="value", color="name", title="Data forcing and real gap",
+        diagnostics = gr.LinePlot(EMPTY, x="step", y="value", color="name", title="Data forcing and validity gap",
                                   elem_id="job-diagnostics", height=260, visible=False)
-    previews = gr.Gallery(label="Latest preview videos", columns=4, height="auto", elem_id="job-previews")
+    gr.Markdown("**Latest preview videos**")
+    previews = gr.HTML(previews_html([]), elem_id="job-previews")
     config_file = gr.File(label="Download config (run.yaml)", interactive=False, elem_id="job-config",
                           visible=False)
     log = gr.Code(label="Log (last 40 lines)", language=None, lines=12, interactive=False, elem_id="job-log")
@@ -360,7 +361,7 @@ def build(data_dir: Path, public_dir: Path, identity: Identity = LOCAL_OWNER):
             *button_states(d),
             gr.update(value=d.losses, visible=not d.losses.empty) if changed else gr.skip(),
             gr.update(value=d.diagnostics, visible=not d.diagnostics.empty) if changed else gr.skip(),
-            d.videos if changed else gr.skip(),
+            previews_html(d.videos) if changed else gr.skip(),
             _config_update(run_config(data_dir, public_dir, chosen)) if changed else gr.skip(),
             d.log,
             (d.signature, d.held),

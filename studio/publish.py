@@ -58,7 +58,8 @@ def _job_settings(data_dir, key: str) -> tuple[dict, dict]:
     last = {}
     for point in jobs_api.metrics(data_dir, key, list(LOSS_TERMS)):
         last[point.name] = point.value
-    return settings, {f"final {k}": round(v, 5) for k, v in last.items()}
+    names = {"real_gap": "validity gap (real_gap)"}  # the name the Jobs plots and the study use
+    return settings, {f"final {names.get(k, k)}": round(v, 5) for k, v in last.items()}
 
 
 def _training_previews(student: lineup.Contender) -> tuple[list[tuple[Path, str]], dict]:
@@ -99,11 +100,20 @@ def samples_and_metrics(data_dir: Path, student: lineup.Contender) -> tuple[list
     return [(folder / name, caption) for name, caption in data["samples"]], data["metrics"]
 
 
+def repo_for(repo_id: str | None, key: str) -> str:
+    """The repo id the card names: the typed one, checked; with none typed (a preview, an offline zip) a
+    placeholder 'your-name/dfd-studio-<student>' for the reader to replace. A push needs a real one."""
+    if (repo_id or "").strip():
+        return publish.check_repo_id(repo_id)
+    name = re.sub(r"[^\w.-]", "-", key or "student")
+    return publish.check_repo_id(f"your-name/dfd-studio-{name}")
+
+
 def stage(data_dir: Path, key: str, repo_id: str, license: str,
           dtype: str = "fp32") -> tuple[Path, str, list[tuple[Path, str]]]:
     """Write the folder a push uploads: (folder, card text, samples), its LoRA files in `dtype` (fp32 as
     trained, bf16 or fp16: converted on the staged copy only). Raises ValueError / ModelError."""
-    repo_id = publish.check_repo_id(repo_id)
+    repo_id = repo_for(repo_id, key)
     if license not in publish.LICENSES:
         raise ValueError(f"unknown license {license!r}; pick one from the list")
     if dtype not in publish.DTYPES:
@@ -129,6 +139,9 @@ def preview(data_dir: Path, public_dir: Path, key: str, repo_id: str, license: s
     shown = [(str(expose(path, public_dir, f"publish/{folder.name}/{path.name}")), caption) for path, caption in samples]
     body = card.split("---", 2)[-1] if card.startswith("---") else card
     body = "\n".join(line for line in body.splitlines() if not line.startswith("<video"))  # the gallery shows them
+    if not (repo_id or "").strip():
+        return body, shown, (f"Card and {len(samples)} sample videos are ready; the card names `{repo_for(None, key)}` "
+                             "until you type a repo id, which a push needs (an exported zip does not).")
     return body, shown, f"Card and {len(samples)} sample videos are ready for `{repo_id.strip()}`; push or export."
 
 
@@ -145,6 +158,7 @@ def push(data_dir: Path, key: str, repo_id: str, license: str, private: bool, ty
     token, source = publish.pick_token(typed_token, oauth_token, environ, server_token=not identity.public)
     if token is None:
         raise ValueError(source)
+    publish.check_repo_id(repo_id)  # a push goes somewhere: no placeholder
     if identity.public:
         publish.check_namespace(repo_id, token, whoami)
     folder, _, _ = stage(data_dir, key, repo_id, license, dtype)
@@ -154,7 +168,7 @@ def push(data_dir: Path, key: str, repo_id: str, license: str, private: bool, ty
 
 def export(data_dir: Path, public_dir: Path, key: str, repo_id: str, license: str, dtype: str = "fp32") -> str:
     folder, _, _ = stage(data_dir, key, repo_id, license, dtype)
-    name = re.sub(r"[^\w.-]", "_", repo_id.strip().split("/")[-1])
+    name = re.sub(r"[^\w.-]", "_", repo_for(repo_id, key).split("/")[-1])
     return str(publish.export_zip(folder, public_dir / "exports" / f"{name}-{folder.name}.zip"))
 
 
@@ -170,7 +184,8 @@ def build(data_dir: Path, public_dir: Path, identity: Identity = LOCAL_OWNER):
         with gr.Column(scale=3):
             student = gr.Dropdown(label="Student", choices=initial, elem_id="publish-student",
                                   info="a shipped student or one of a finished distill job")
-            repo_id = gr.Textbox(label="Repo id", placeholder="your-name/shapes-dfd-student", elem_id="publish-repo")
+            repo_id = gr.Textbox(label="Repo id", placeholder="your-name/shapes-dfd-student", elem_id="publish-repo",
+                                 info="needed to push; a preview or an exported zip works without one")
             with gr.Row():
                 license_box = gr.Dropdown(list(publish.LICENSES), value="apache-2.0", label="License")
                 dtype = gr.Dropdown(list(publish.DTYPES), value="fp32", label="LoRA dtype", elem_id="publish-dtype",

@@ -72,6 +72,31 @@ def test_a_studio_jobs_student_finds_its_runs_previews_and_config_in_the_job_fol
     assert run_folder(other) == other and training_previews(other) == []
 
 
+def test_a_dfd_card_says_on_how_many_student_updates_a_real_clip_was_used(tmp_path):
+    job = tmp_path / "jobs" / "j-2"
+    (job / "lora").mkdir(parents=True)
+    (job / "distill_config.json").write_text(json.dumps({"method": "dfd", "steps": 6, "student_update_freq": 2,
+                                                        "data_forcing_prob": 0.5}))
+    points = [{"step": 1, "loss_fake": 1.0}, {"step": 2, "data_forcing": 0.0, "data_forcing_used": 0.0},
+              {"step": 4, "data_forcing": 0.9, "data_forcing_used": 1.0}, {"step": 6, "data_forcing_used": 1.0},
+              {"step": 6, "data_forcing_used": 0.0}]  # a resumed run writes step 6 again: the last one counts
+    (job / "metrics.jsonl").write_text("\n".join(json.dumps(p) for p in points) + "\n{half\n")
+    record = training_record(job / "lora")
+    assert record["real_clip_updates"] == (1, 3) and "started_from" not in record
+    config = json.loads((job / "distill_config.json").read_text())
+    (job / "distill_config.json").write_text(json.dumps({**config, "init": "/srv/studio/jobs/j-dmd2/lora"}))
+    record = training_record(job / "lora")
+    assert record["started_from"] == "j-dmd2"  # the job's id, never the server's path
+    card = model_card(card_info(steps=6, **{k: v for k, v in record.items() if k != "steps"}))
+    assert "| real clip used | on 1 of 3 student updates |" in card
+    assert "| started from | the DMD2 student `j-dmd2` |" in card and "/srv/studio" not in card
+    none = model_card(card_info(real_clip_updates=(0, 6)))
+    assert "on 0 of 6 student updates (none: this run trained as DMD2 continued)" in none
+    assert "real clip used" not in model_card(card_info(method="dmd2", real_clip_updates=(0, 6)))
+    (job / "metrics.jsonl").unlink()  # a run from before the trainer recorded it: the card says nothing
+    assert "real_clip_updates" not in training_record(job / "lora")
+
+
 # --- an image-to-video student --------------------------------------------------------------------------
 
 CHECK_I2V_AGAINST_THE_ENGINE = """
@@ -230,7 +255,8 @@ def test_card_of_the_builtin_base_says_so_and_its_snippet_loads_the_local_folder
     card = model_card(card_info(base="shapes-tiny", base_hub_id=None, settings={"note": "a|b"}))
     front = card_front(card)
 
-    assert "base_model" not in front and front["base_model_relation"] == "adapter"
+    assert "base_model" not in front and "base_model_relation" not in front  # a relation needs a named base
+    assert 'from the exported zip, unzipped: pipe.load_lora_weights("path/to/folder"' in card
     assert "the built-in `shapes-tiny` of DFD Studio" in card and "not a Hub model" in card
     assert 'from_pretrained("shapes-tiny"' not in card
     assert card.index("import engine.shapes.autoencoder") < card.index('from_pretrained("engine/assets/shapes-tiny")')
@@ -247,9 +273,10 @@ def test_card_counts_student_updates_as_the_trainer_does_and_gives_dfds_p():
     assert "| fake-score updates | 1000 |" in card and "data-forcing" not in card
 
     dfd = publish.training_record(SHIPPED_DIR / "dfd")
-    assert dfd == {"steps": 200, "student_update_freq": 5, "data_forcing_prob": 0.5}
+    assert dfd == {"steps": 200, "student_update_freq": 5, "data_forcing_prob": 0.5, "started_from": "dmd2"}
     card = model_card(card_info(settings={}, **dfd))
     assert "| student updates | 40 (every 5th step) |" in card and "| data-forcing probability p | 0.5 |" in card
+    assert "| started from | the DMD2 student `dmd2` |" in card
     # a job's settings carry the frequency when the caller gives no record
     card = model_card(card_info(steps=100, settings={"student_update_freq": 4}))
     assert "| student updates | 25 (every 4th step) |" in card and "student_update_freq" not in card

@@ -309,3 +309,16 @@ def test_a_refused_config_changes_nothing_in_the_form(data_dir, tmp_path):
     assert loaded["lora_rank"] == 4 and note == "**Loaded** bad.json into the form."
     shown = dict(zip([n for n in distill.FORM if n not in ("init_source", "init_student")], fields))
     assert shown["lora_rank"]["value"] == 4 and shown["base"]["value"] == "shapes-tiny"
+
+
+def test_a_dfd_run_too_short_for_its_data_forcing_prob_is_warned_about_before_launch():
+    def config(**values):
+        return engine.build_distill_config(values={"base": "shapes-tiny", "method": "dfd", **values}, check=False)
+
+    warning = distill.short_run_warning(config(steps=30, student_update_freq=5, data_forcing_prob=0.5))
+    assert "about 3.0 of its 6 student updates" in warning and "2% of such runs use none" in warning
+    assert "use at least 50 steps" in warning  # 10 updates at p 0.5: about 5 use a real clip
+    assert distill.short_run_warning(config(steps=50, student_update_freq=5, data_forcing_prob=0.5)) is None
+    assert "no student update uses a real clip" in distill.short_run_warning(config(steps=500, data_forcing_prob=0.0))
+    assert distill.short_run_warning(config(steps=30, student_update_freq=5, data_forcing_blend=True)) is None
+    assert distill.short_run_warning(config(steps=30, method="dmd2")) is None

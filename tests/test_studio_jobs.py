@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
+from PIL import Image
 
 import engine
 import engine.jobs as jobs_api
@@ -32,6 +34,64 @@ def test_a_folder_data_job_header_says_how_many_clips_were_used_and_skipped(data
     assert jobs.data_line(Path(job.dir)) == "data: 120 clips, 240 windows at 16 fps (none skipped)"
     (Path(job.dir) / "data.json").write_text("{half")
     assert jobs.data_line(Path(job.dir)) is None
+
+
+def test_a_dfd_job_header_says_on_how_many_student_updates_a_real_clip_was_used(data_dir):
+    job = jobs_api.submit(data_dir, "distill", {"steps": 8, "method": "dfd", "force_from_teacher": True})
+    db = storage.open_database(data_dir)
+    storage.jobs.claim_next(db)
+    public = public_folder(data_dir)
+    assert "real clip" not in jobs.detail(data_dir, public, job.id).header  # no student update yet
+    for step, used in ((2, 0.0), (4, 0.0)):
+        storage.outputs.record_progress(db, job.id, step, 8, {"data_forcing": used, "data_forcing_used": used})
+    first = jobs.detail(data_dir, public, job.id)
+    assert "real clip used on 0 of 2 student updates (none yet" in first.header
+    assert "data_forcing_used" not in set(first.diagnostics.name)  # counted, not plotted
+    for step, used in ((6, 1.0), (8, 0.0)):
+        storage.outputs.record_progress(db, job.id, step, 8, {"data_forcing": used, "data_forcing_used": used})
+    later = jobs.detail(data_dir, public, job.id, first.held)  # only the newer points are read, and added
+    assert "real clip used on 1 of 4 student updates" in later.header and "none yet" not in later.header
+    dmd2 = jobs_api.submit(data_dir, "distill", {"steps": 8, "method": "dmd2"})
+    storage.jobs.claim_next(db)
+    storage.outputs.record_progress(db, dmd2.id, 2, 8, {"data_forcing_used": 0.0})
+    assert "real clip" not in jobs.detail(data_dir, public, dmd2.id).header  # DMD2 never uses one
+
+
+def test_a_resumed_job_shows_its_checkpoint_until_it_reports_a_new_step(data_dir):
+    job = jobs_api.submit(data_dir, "distill", {"steps": 150})
+    db = storage.open_database(data_dir)
+    storage.jobs.claim_next(db)
+    checkpoint = Path(job.dir) / "checkpoints" / "step-0000100"
+    checkpoint.mkdir(parents=True)
+    storage.outputs.add_checkpoint(db, job.id, 100, checkpoint)
+    for step in (100, 109):
+        storage.outputs.record_progress(db, job.id, step, 150, {"loss_fake": 0.5, "eta_s": 14.0})
+    public = public_folder(data_dir)
+    assert "step 109/150" in jobs.detail(data_dir, public, job.id).header
+    storage.jobs.transition(db, job.id, "interrupted", reason="worker died")
+    jobs_api.resume(data_dir, job.id)
+    queued = jobs.detail(data_dir, public, job.id)
+    assert "resuming from the checkpoint at step 100/150" in queued.header and "109" not in queued.header
+    storage.jobs.claim_next(db)
+    storage.outputs.forget_metrics_after(db, job.id, 100)  # as the runner does when it starts the job again
+    started = jobs.detail(data_dir, public, job.id, queued.held)
+    assert "resuming from the checkpoint at step 100/150" in started.header
+    time.sleep(0.01)
+    storage.outputs.record_progress(db, job.id, 101, 150, {"loss_fake": 0.4, "eta_s": 20.0})
+    moving = jobs.detail(data_dir, public, job.id, started.held)
+    assert "step 101/150" in moving.header and "resuming" not in moving.header
+
+
+def test_previews_show_a_poster_frame_and_the_whole_caption(data_dir, tmp_path):
+    clip = np.zeros((5, 16, 16, 3), np.uint8)
+    clip[2] = 200  # the middle frame, which the poster shows
+    video = write_mp4(tmp_path / "step30-prompt0-seed2.mp4", clip, fps=8)
+    caption = "step 30: a red circle moving left on a dark background, then up (seed 2)"
+    page = jobs.previews_html([(str(video), caption)])
+    assert caption in page and f'src="gradio_api/file={video}"' in page
+    assert f'poster="gradio_api/file={video.with_suffix(".png")}"' in page
+    assert np.asarray(Image.open(video.with_suffix(".png"))).mean() > 100
+    assert "No preview videos yet" in jobs.previews_html([])
 
 
 def _running_job_with_progress(data_dir: Path) -> str:
@@ -57,7 +117,7 @@ def test_jobs_table_and_detail_show_state_progress_eta_losses_previews_and_log(d
 
     d = jobs.detail(data_dir, public, job_id)
     assert "**running**" in d.header and "60%" in d.header and "2.00 steps/s" in d.header
-    assert set(d.losses.name) == {"loss_student", "loss_fake"} and set(d.diagnostics.name) == {"real_gap"}
+    assert set(d.losses.name) == {"loss_student", "loss_fake"} and set(d.diagnostics.name) == {"validity gap (real_gap)"}
     assert list(d.losses[d.losses.name == "loss_student"].step) == [1, 2, 3]
     [(video, label)] = d.videos
     assert Path(video).is_relative_to(public) and label == "step 3: a shape (seed 1)"  # served from public only

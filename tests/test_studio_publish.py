@@ -84,6 +84,19 @@ def test_publish_preview_stages_card_and_samples_and_export_zips_the_same(data_d
         assert sum(n.endswith(".mp4") for n in z.namelist()) == 4 and "dfd/README.md" in z.namelist()
 
 
+def test_a_preview_and_an_offline_zip_need_no_repo_id_but_a_push_does(data_dir, mini_students):
+    public = public_folder(data_dir)
+    card, _, status = publish.preview(data_dir, public, "dfd", "  ", "apache-2.0")
+    assert 'pipe.load_lora_weights("your-name/dfd-studio-dfd"' in card
+    assert "until you type a repo id, which a push needs" in status
+    archive = publish.export(data_dir, public, "dfd", "", "apache-2.0")
+    assert Path(archive).name.startswith("dfd-studio-dfd-") and zipfile.is_zipfile(archive)
+    with pytest.raises(ValueError, match="repo id '' must look like"):
+        publish.push(data_dir, "dfd", "", "mit", False, "hf_typed_token_for_test", None, environ={})
+    with pytest.raises(ValueError, match="repo id"):
+        publish.preview(data_dir, public, "dfd", "not a repo", "apache-2.0")  # a typed one is still checked
+
+
 def test_publish_push_uses_the_typed_token_once_and_never_stores_it(data_dir, mini_students, monkeypatch):
     import huggingface_hub
 

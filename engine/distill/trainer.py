@@ -230,7 +230,10 @@ class Distiller:
         loss, logged = self._update(STUDENT, self.opt_student, self.student_params, micro_batch)
         # The logged terms are the global batch's: every process's rows, gathered.
         gap, t_student, data_forcing = (self.dist.gather(torch.cat(part)) for part in zip(*logged))
-        out = {"loss_student": loss, "data_forcing": float(data_forcing.mean()), "real_gap": float(gap.mean())}
+        # data_forcing_used: did any real clip pull on this update? Counted over the run, it says whether a
+        # short run with a small data_forcing_prob forced towards real data at all.
+        out = {"loss_student": loss, "data_forcing": float(data_forcing.mean()), "real_gap": float(gap.mean()),
+               "data_forcing_used": float(bool((data_forcing > 0).any()))}
         for t_value in sorted(set(t_student.tolist()), reverse=True):
             out[f"real_gap@t{t_value:.3f}"] = float(gap[t_student == t_value].mean())
         return out

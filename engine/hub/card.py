@@ -29,11 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..models.names import BUILTIN_MODELS, STUDIO_META
-from ..models.students import COMFY_FILE, LORA_FILE, PREVIEWS_FILE
+from ..models.students import COMFY_FILE, LORA_FILE
+from .run_record import (CAUSAL_KEYS, causal_record, real_clip_updates, run_folder, training_previews,  # noqa: F401
+                         training_record)
 
 HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 HF_CACHE_SNAPSHOT = re.compile(r"models--([\w.-]+)--([\w.-]+)[/\\]snapshots[/\\]")
-PREVIEW_NAME = re.compile(r"step(\d+)-prompt(\d+)-seed(\d+)\.mp4")  # engine/distill/previews.py names them so
 
 
 @dataclass
@@ -60,6 +61,8 @@ class CardInfo:
     dtype: str = "fp32"  # how the published LoRA files store their weights
     task: str = "t2v"  # what the student generates: t2v (from a caption), i2v (from a first frame and a caption)
     causal: dict | None = None  # a causal student's chunk_frames, trained_latent_frames, window_frames; None if not
+    started_from: str | None = None  # DFD: the DMD2 student the run started from (its name, a job id)
+    real_clip_updates: tuple[int, int] | None = None  # DFD: (student updates a real clip pulled on, all of them)
 
 
 def hub_id_of(base: str) -> str | None:
@@ -88,71 +91,6 @@ def public_base(base: str) -> str:
         return hub_id
     parts = [part for part in re.split(r"[/\\]", base) if part]
     return parts[-1] if parts else base
-
-
-def run_folder(lora_dir: str | Path) -> Path:
-    """The folder of the run that made a student: the student's own folder (`distill --out`), or for a
-    studio job's student (jobs/<id>/lora) the job folder above it, which holds the run's config and
-    samples/."""
-    lora_dir = Path(lora_dir)
-    if not (lora_dir / "samples").is_dir() and lora_dir.name == "lora" and (lora_dir.parent / "distill_config.json").is_file():
-        return lora_dir.parent
-    return lora_dir
-
-
-def training_previews(lora_dir: str | Path) -> list[tuple[Path, str]]:
-    """The run's preview videos of its last training step, with a caption each: "PROMPT (step N, seed S)"
-    from the run's samples/previews.json, or "training preview I at step N (seed S)" for a run that
-    recorded no prompts."""
-    samples = run_folder(lora_dir) / "samples"
-    found = [(m, p) for p in samples.glob("*.mp4") if (m := PREVIEW_NAME.fullmatch(p.name))]
-    if not found:
-        return []
-    try:
-        prompts = json.loads((samples / PREVIEWS_FILE).read_text())["prompts"]
-    except (OSError, ValueError, KeyError, TypeError):
-        prompts = []
-    prompts = prompts if isinstance(prompts, list) else []
-    last = max(int(m.group(1)) for m, _ in found)
-    chosen = sorted((int(m.group(2)), int(m.group(3)), p) for m, p in found if int(m.group(1)) == last)
-    return [(p, f"{prompts[i]} (step {last}, seed {seed})" if i < len(prompts) and isinstance(prompts[i], str)
-             else f"training preview {i + 1} at step {last} (seed {seed})") for i, seed, p in chosen]
-
-
-def training_record(lora_dir: str | Path) -> dict:
-    """CardInfo fields a student folder records about its run (distill_config.json, lora_config.json):
-    steps, student_update_freq, task, data_forcing_prob (DFD only). Missing files give fewer fields."""
-    record = {}
-    for path in (Path(lora_dir) / "lora_config.json", run_folder(lora_dir) / "distill_config.json"):  # the run's wins
-        if path.is_file():
-            try:
-                record.update(json.loads(path.read_text()))
-            except (OSError, ValueError):
-                continue
-    out = {key: record[key] for key in ("steps", "student_update_freq") if record.get(key) is not None}
-    if isinstance(record.get("task"), str):
-        out["task"] = record["task"]
-    if record.get("method") == "dfd" and record.get("data_forcing_prob") is not None:
-        out["data_forcing_prob"] = record["data_forcing_prob"]
-    causal = causal_record(lora_dir)
-    if causal is not None:
-        out["causal"] = causal
-    return out
-
-
-CAUSAL_KEYS = ("chunk_frames", "trained_latent_frames", "window_frames")
-
-
-def causal_record(lora_dir: str | Path) -> dict | None:
-    """The layout of a causal student from its own lora_config.json (the LoRA's, not the run's: a run's
-    distill_config.json has a chunk_frames for every task), or None for a bidirectional student."""
-    try:
-        info = json.loads((Path(lora_dir) / "lora_config.json").read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(info, dict) or info.get("causal") is not True:
-        return None
-    return {key: info[key] for key in CAUSAL_KEYS if isinstance(info.get(key), int)}
 
 
 def method_name(method: str) -> str:
@@ -189,9 +127,8 @@ def _kind(info: CardInfo) -> str:
 
 def front_matter(info: CardInfo, base_hub_id: str | None) -> list[str]:
     lines = ["---", "library_name: diffusers", f"pipeline_tag: {_kind(info)}", f"license: {info.license}"]
-    if base_hub_id:
-        lines += [f"base_model: {_yaml_str(base_hub_id)}"]
-    lines += ["base_model_relation: adapter"]
+    if base_hub_id:  # the Hub reads the relation of a named base only: alone it says nothing
+        lines += [f"base_model: {_yaml_str(base_hub_id)}", "base_model_relation: adapter"]
     lines += ["tags:", "  - lora", f"  - {_kind(info)}", "  - distillation", f"  - {info.method}", "  - dfd-studio"]
     lines += ["  - causal", "  - autoregressive"] if info.causal is not None else []
     if info.samples:  # the Hub shows these as the card's gallery
@@ -216,12 +153,21 @@ def _training_rows(info: CardInfo) -> list[str]:
         student = info.steps // int(freq)
         rows += [f"| student updates | {student} (every {_ordinal(int(freq))} step) |",
                  f"| fake-score updates | {info.steps - student} |"]
+    if info.method == "dfd" and info.started_from:
+        rows += [f"| started from | the DMD2 student `{_cell(info.started_from)}` |"]
     if info.method == "dfd" and p is not None:
         rows += [f"| data-forcing probability p | {_cell(p)} |"]
+    if info.method == "dfd" and info.real_clip_updates is not None:
+        k, n = info.real_clip_updates
+        rows += [f"| real clip used | on {k} of {n} student updates{_none_used(k)} |"]
     rows += [f"| sampling steps | {len(info.t_list) - 1} |", f"| sampling times (t_list) | {_cell(info.t_list)} |",
              f"| LoRA weights | {info.dtype} |"]
     shown = {"student_update_freq", "data_forcing_prob", "t_list"}
     return rows + [f"| {_cell(k)} | {_cell(v)} |" for k, v in info.settings.items() if k not in shown]
+
+
+def _none_used(k: int) -> str:
+    return " (none: this run trained as DMD2 continued)" if k == 0 else ""
 
 
 def _local_folder(base: str) -> Path | None:
@@ -285,6 +231,7 @@ def diffusers_snippet(info: CardInfo, base_hub_id: str | None) -> list[str]:
         *(["from diffusers.utils import load_image"] if i2v else []),
         *head,
         f'pipe.load_lora_weights("{info.repo_id}", weight_name="{LORA_FILE}")',
+        f'# or from the exported zip, unzipped: pipe.load_lora_weights("path/to/folder", weight_name="{LORA_FILE}")',
         "",
         f"T_LIST = {_times(info.t_list)}  # the student's times, from its lora_config.json",
         "# The student's sampler: predict x0 at each time, re-noise it to the next with fresh noise; the times",
@@ -319,7 +266,8 @@ def usage(info: CardInfo, base_hub_id: str | None) -> list[str]:
     lines += [
         "",
         "**DFD Studio** samples on the student's times itself" + (" (from the first frame, a PNG/JPG or a video's "
-                                                                   "first frame)" if i2v else "") + ":",
+                                                                   "first frame)" if i2v else "")
+        + "; `--lora` takes this repo downloaded, or the exported zip unzipped:",
         "",
         "```bash",
         f'python -m engine sample --base {base_arg} --lora <this repo, downloaded>{image_arg} --prompt "..." --seeds 1-4'

@@ -1,0 +1,165 @@
+"""The studio as a person meets it, in chromium at 1280x800 against the real app (`python app.py` and its
+worker): Distill's method, steps and Launch are on the first screen with the study folded away; a refusal is
+said once; a DFD run too short for its data_forcing_prob is warned about before Launch, and Jobs then says on
+how many student updates a real clip was used; the Jobs state pill is readable in the dark theme; Publish
+previews that run's card and exports its zip without a repo id. Screenshots
+go to $DFD_STUDIO_SCREENSHOTS when set (docs/screenshots)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from browser_app import (CHROMIUM, CHROMIUM_ARGS, contrast, in_first_screen, new_page, open_tab, screenshot,
+                         set_number, start_server, stop_server)
+from conftest import wait_for
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("studio_data")
+    proc, url, log = start_server(data_dir)
+    try:
+        yield url, data_dir
+    finally:
+        stop_server(proc, log)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, server):
+    page = new_page(browser, server[0])
+    yield page
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    folder = Path(os.environ.get("DFD_STUDIO_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def jobs_in(data_dir: Path) -> list:
+    import engine.jobs
+
+    return engine.jobs.list_jobs(data_dir) if (data_dir / "studio.db").exists() else []
+
+
+def check_text(page) -> str:
+    return page.locator("#distill-check").inner_text()
+
+
+def test_method_steps_and_launch_are_on_the_first_screen(page, shots):
+    open_tab(page, "Distill")
+    page.wait_for_function("() => document.querySelector('#distill-check').innerText.includes('Ready')")
+    for part in ("#distill-start", "#distill-method", "#distill-steps", "#distill-launch", "#distill-check"):
+        assert in_first_screen(page, part), f"{part} is not on the first screen at 1280x800"
+    assert "Start here" in page.locator("#distill-start").inner_text()
+    # The study's figures and the run-config drop area are folded away until asked for.
+    assert not page.get_by_text("Run config", exact=True).is_visible()
+    assert not page.locator("#distill-when-dfd").get_by_text("p=", exact=False).first.is_visible()
+    page.get_by_label("DFD on a DMD2 student").check()
+    page.locator("#distill-init").wait_for(state="visible")
+    assert in_first_screen(page, "#distill-init") and in_first_screen(page, "#distill-launch")
+    page.get_by_label("DMD2 from the teacher").check()
+    page.wait_for_function("() => document.querySelector('#distill-check').innerText.includes('DMD2 on')")
+    page.mouse.move(0, 0)
+    page.wait_for_timeout(1000)  # the radio's dot is drawn by a transition
+    screenshot(page, shots / "distill.png", full_page=False)
+
+
+def test_a_refusal_is_said_once(page, server):
+    _, data_dir = server
+    open_tab(page, "Distill")
+    set_number(page, "distill-data_forcing_prob", "1.5")
+    page.wait_for_function("() => document.querySelector('#distill-check').innerText.includes('data_forcing_prob')")
+    page.locator("#distill-launch").click()
+    page.wait_for_timeout(2000)
+    said = page.locator("#distill-check").inner_text() + page.locator("#distill-launched").inner_text()
+    assert said.count("Cannot launch") == 1, said
+    assert jobs_in(data_dir) == []
+    set_number(page, "distill-data_forcing_prob", "0.5")
+
+
+def test_a_short_dfd_run_is_warned_and_jobs_count_its_real_clips(page, server, shots):
+    _, data_dir = server
+    open_tab(page, "Distill")
+    page.get_by_label("DFD on a DMD2 student").check()
+    page.wait_for_function("() => document.querySelector('#distill-check').innerText.includes('DFD')")
+    set_number(page, "distill-steps", "30")  # 6 student updates at p 0.5: about 3 use a real clip
+    page.wait_for_function("() => document.querySelector('#distill-check').innerText.includes('Too short for DFD')")
+    assert "about 3.0 of its 6 student updates" in check_text(page)
+    assert in_first_screen(page, "#distill-check")
+    set_number(page, "distill-steps", "100")  # 20 updates: about 10 use one
+    page.wait_for_function("() => document.querySelector('#distill-check').innerText.includes('100 steps')")
+    assert "Too short" not in check_text(page)
+    for name, value in {"steps": "4", "batch_size": "2", "student_update_freq": "2"}.items():
+        set_number(page, f"distill-{name}", value)
+    page.wait_for_function("() => document.querySelector('#distill-check').innerText.includes('4 steps')")
+    page.locator("#distill-launch").click()
+    [job] = wait_for(lambda: jobs_in(data_dir), 20, "the job row")
+    wait_for(lambda: jobs_in(data_dir)[0].state in ("succeeded", "failed"), 240, "the DFD job to finish")
+    assert jobs_in(data_dir)[0].state == "succeeded", jobs_in(data_dir)[0].error
+    page.wait_for_function("() => document.querySelector('#job-header') &&"
+                           " document.querySelector('#job-header').innerText.includes('succeeded')",
+                           timeout=30_000)
+    header = page.locator("#job-header").inner_text()
+    assert "real clip used on" in header and "of 2 student updates" in header, header
+    # Previews: a poster frame each (no grey play icon), and captions whole, so seeds can be told apart.
+    page.locator("#job-previews video[poster]").first.wait_for(state="attached", timeout=30_000)
+    poster = page.locator("#job-previews video").first.get_attribute("poster")
+    assert page.request.get(server[0] + poster).ok
+    captions = page.locator("#job-previews figcaption").all_inner_texts()
+    assert captions and all(re.search(r"\(seed \d+\)$", c) for c in captions), captions
+    assert len(set(captions)) == len(captions)
+    screenshot(page, shots / "jobs.png")
+
+
+def test_the_state_pill_is_readable_in_both_themes(browser, server, shots):
+    wait_for(lambda: jobs_in(server[1]), 1, "a job from the test before")
+    for dark in (False, True):
+        page = new_page(browser, server[0], dark=dark)
+        try:
+            open_tab(page, "Jobs")
+            page.locator("#jobs-table .dfd-state").first.wait_for(timeout=30_000)
+            ratio = contrast(page, "#jobs-table .dfd-state")
+            assert ratio >= 4.5, f"state pill contrast {ratio:.2f} in the {'dark' if dark else 'light'} theme"
+            if dark:
+                screenshot(page, shots / "jobs-dark.png")
+        finally:
+            page.close()
+
+
+def test_publish_previews_and_exports_without_a_repo_id(page, server, shots):
+    [job] = [j for j in jobs_in(server[1]) if j.config.get("method") == "dfd"]
+    open_tab(page, "Publish")
+    page.locator("#publish-student input").click()
+    page.get_by_role("option", name=re.compile(job.id)).click()
+    page.locator("#publish-preview").click()
+    page.wait_for_function("() => document.querySelector('#publish-card').innerText.includes('Usage')",
+                           timeout=240_000)
+    card = page.locator("#publish-card").inner_text()
+    assert "real clip used" in card and "of 2 student updates" in card
+    assert "the DMD2 student" in card and "your-name/dfd-studio-" in card
+    assert "until you type a repo id" in page.locator("#publish-status").inner_text()
+    assert "final validity gap (real_gap)" in card and "final real_gap" not in card
+    page.locator("#publish-export").click()
+    page.locator("#publish-zip a").first.wait_for(state="attached", timeout=60_000)
+    screenshot(page, shots / "publish.png")
