@@ -145,8 +145,9 @@ def test_diversity_says_which_way_is_better_and_charts_each_metric_on_its_own_ax
     for metric in ("diversity", "modes-covered", "mode-TV", "motion", "saturation"):
         page.locator(f"#diversity-bars-{metric}").wait_for(state="visible")
     # its own axis: the motion chart's top tick is near its largest bar, not a shared 0-1
-    ticks = page.evaluate("() => [...document.querySelectorAll('#diversity-bars-motion .role-axis-label text')]"
-                          ".map(t => parseFloat(t.textContent)).filter(v => !isNaN(v))")
+    ticks = page.wait_for_function(  # the chart draws its axis after the container shows
+        "() => { const v = [...document.querySelectorAll('#diversity-bars-motion .role-axis-label text')]"
+        ".map(t => parseFloat(t.textContent)).filter(v => !isNaN(v)); return v.length ? v : null; }").json_value()
     assert ticks and max(ticks) < 1, ticks
     for element in ("diversity-grid", "diversity-stills"):
         assert page.evaluate(BADGES.format(element)) == 0, element  # nothing over 'seed 1'

@@ -62,7 +62,9 @@ def test_bench_sampling_of_a_causal_student_gives_its_first_chunk_time_and_frame
     figures = json.loads((tmp_path / "b.json").read_text())
     assert figures["video_shape"][0] == 33 and figures["student_nfe"] == 5  # per chunk: 4 steps and the commit
     assert 0 < figures["student_first_chunk_s"] < figures["student_all_chunks_s"] <= figures["student_s"]
-    assert figures["student_frames_per_second"] == round(33 / figures["student_all_chunks_s"], 1)
+    # frames/s comes from the unrounded time; the JSON keeps that time to 0.01 s, so allow its rounding
+    shown = figures["student_all_chunks_s"]
+    assert abs(figures["student_frames_per_second"] - 33 / shown) <= 33 * 0.005 / (shown * (shown - 0.005)) + 0.05
 
 
 def test_the_random_wan_1_3b_timing_model_has_the_real_configs_size():

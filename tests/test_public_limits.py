@@ -127,7 +127,7 @@ def test_the_small_entry_zip_bomb_is_refused_by_the_whole_zips_ratio(data_dir, t
 
 
 def test_a_public_scan_reads_a_bounded_number_of_video_headers(data_dir, tmp_path, monkeypatch):
-    from engine.distill import video_windows
+    from engine.datasets import video_windows
 
     clips = captioned_clips(uploads_folder(data_dir) / "many", names=("a", "b", "c", "d"))
     probed = []
