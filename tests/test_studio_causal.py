@@ -17,7 +17,7 @@ from conftest import copy_student
 import engine
 import engine.jobs as jobs_api
 import storage
-from studio import compare
+from studio import compare, compare_plan
 from engine import read_mp4
 from studio.files import public_folder
 
@@ -133,4 +133,4 @@ def test_compare_through_sample_jobs_at_65_frames_shows_the_figures_the_job_meas
 def test_compare_refuses_a_video_length_that_is_not_4k_plus_1_in_range(data_dir, frames):
     with pytest.raises(ValueError, match=f"Video frames must be 4k\\+1 between 1 and {compare.MAX_FRAMES}.*got {frames}"):
         compare.plan(data_dir, public_folder(data_dir), "shapes-tiny", PROMPT, 1, None, None, num_frames=frames)
-    assert compare.video_frames(0) is None and compare.video_frames(None) is None and compare.video_frames(65) == 65
+    assert compare_plan.video_frames(0) is None and compare_plan.video_frames(None) is None and compare_plan.video_frames(65) == 65

@@ -16,7 +16,7 @@ import engine
 import engine.jobs as jobs_api
 import storage
 from engine.evaluation import clip_metrics as engine_metrics
-from studio import compare, diversity, lineup, measures
+from studio import compare, compare_plan, diversity, lineup, measures
 from studio.files import public_folder
 
 
@@ -322,7 +322,7 @@ def test_compare_shows_each_clips_own_adherence_and_colour_figures(data_dir, min
     expected = {"saturation", "contrast", "motion", "sharpness"} | (
         {"named correct"} if engine_metrics.recognizer() is not None else set())
     assert all(set(f) == expected for f in figures.values()), figures
-    for slot in compare.SLOTS:  # shown under the clip, in the order of compare.FIGURES
+    for slot in compare.SLOTS:  # shown under the clip, in the order of compare_plan.FIGURES
         assert result.captions[slot].split("  \n")[1] == " · ".join(f"{k} {v:.3g}" for k, v in figures[slot].items())
     assert figures["teacher"] != figures["dmd2"]  # each slot measures its own clip
 
@@ -341,7 +341,7 @@ def test_compare_on_a_wan_base_gives_each_clips_clip_adherence_with_the_apps_fea
     monkeypatch.delenv(measures.FEATURES_ENV, raising=False)
     public = public_folder(data_dir)
     without = compare.compare(data_dir, public, str(small_wan), "a cat", 1, None, None, steps=1)
-    assert "adherence" not in without.captions["teacher"] and compare.NO_ADHERENCE in without.note
+    assert "adherence" not in without.captions["teacher"] and compare_plan.NO_ADHERENCE in without.note
 
     monkeypatch.setenv(measures.FEATURES_ENV, f"clip:{encoders / 'clip'},dinov2:{encoders / 'dinov2'}")
     monkeypatch.setattr(engine_metrics, "encoder", lambda spec: pytest.fail("one clip has no diversity to encode"))
@@ -349,7 +349,7 @@ def test_compare_on_a_wan_base_gives_each_clips_clip_adherence_with_the_apps_fea
     assert shown.composite != without.composite  # measured by other models: cached apart
     figures = shown.captions["teacher"].split("  \n")[1]
     assert figures.startswith("adherence ") and -1 <= float(figures.split(" · ")[0].split()[1]) <= 1
-    assert compare.NO_ADHERENCE not in shown.note
+    assert compare_plan.NO_ADHERENCE not in shown.note
 
 
 def test_one_clip_has_no_diversity_but_its_adherence_and_colour(tmp_path, monkeypatch):
