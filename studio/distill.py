@@ -1,242 +1,52 @@
 """The Distill tab: base model, data, method and the main knobs (the paper's defaults, one line of help
 each, the built-in world's preset for shapes-tiny). Every change is checked at once and a bad choice is
-explained beside Launch; Launch queues a `distill` job only when the check passes.
-
-The knobs' kinds, choices and help lines come from DistillConfig's own field metadata
-(engine.settings_of), and the run's settings from engine.build_distill_config, as on the command line."""
+explained beside Launch; Launch queues a `distill` job only when the check passes. The form's request logic
+(what the values mean, the check, the launch) is studio/distill_request.py; this module lays out the
+controls, as DistillConfig's field metadata describes them, and wires their events."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 
 import engine
-from engine import (SHAPES_PRESET, ConfigError, DistillConfig, ModelError, UploadError, build_distill_config,
-                    check_model, resolve_model, save_lora_upload, settings_of)
+from engine import SHAPES_PRESET
 
-from . import data_check, lineup, zerogpu
+from . import lineup, zerogpu
 from .access import LOCAL, Access
-from .distill_data import (CONFIG_TYPES, DATA_SOURCES, FOLDER_INFO, data_setting, folder_note, upload_data,
-                           upload_data_config)
-from .files import uploads_folder
-from .limits import check_free_disk
+from .distill_data import (
+    CONFIG_TYPES,
+    DATA_SOURCES,
+    FOLDER_INFO,
+    folder_note,
+    upload_data,
+    upload_data_config,
+)
+from .distill_request import (
+    ADVANCED_KNOBS,
+    FORM,
+    KNOBS,
+    MAIN_KNOBS,
+    SETTINGS,
+    check,
+    defaults_for,
+    form_from_config,
+    init_choices,
+    init_rank,
+    launch,
+    short_run_warning,  # noqa: F401 (tests reach it here)
+    upload_lora,
+)
 
 METHODS = [("DMD2 from the teacher", "dmd2"), ("DFD on a DMD2 student", "dfd")]
 # How the form names DistillConfig.task's choices; a choice without a name here shows as itself.
-TASK_NAMES = {"t2v": "text-to-video", "i2v": "image-to-video (each real clip's first frame)",
-              "ar": "autoregressive text-to-video (chunk by chunk)"}
+TASK_NAMES = {
+    "t2v": "text-to-video",
+    "i2v": "image-to-video (each real clip's first frame)",
+    "ar": "autoregressive text-to-video (chunk by chunk)",
+}
 INIT_SOURCES = [("a finished DMD2 student", "student"), ("an uploaded LoRA", "upload")]
-
-# Which DistillConfig fields the form shows as knobs, in order (their kinds, choices and help: the metadata).
-MAIN_KNOBS = ("steps", "batch_size", "data_forcing_prob", "lora_rank", "lr_student", "lr_fake", "student_update_freq",
-              "guidance", "time_shift", "student_input", "caption_regime", "checkpoint_every", "preview_every", "seed")
-SETTINGS = {s.name: s for s in settings_of(DistillConfig)}
-# Every other setting is an Advanced knob, so a new DistillConfig field reaches the form by itself; these
-# few have controls of their own (base, data source, method, the student to start from) or none (out, and
-# cache_dir: the studio's data dir, so that a visitor cannot make the server write elsewhere).
-OWN_CONTROLS = ("method", "task", "base", "data", "init", "out", "cache_dir")
-ADVANCED_KNOBS = tuple(name for name in SETTINGS if name not in MAIN_KNOBS + OWN_CONTROLS)
-KNOBS = MAIN_KNOBS + ADVANCED_KNOBS
-FORM = ["base", "data_source", "data_folder", "method", "task", "init_source", "init_student"] + list(KNOBS)
-
-
-def defaults_for(base: str) -> dict:
-    """The paper's recipe, with the built-in world's preset when the base is shapes-tiny (as the CLI does)."""
-    return build_distill_config(values={"base": (base or "").strip()}, check=False).to_dict()
-
-
-def _form_name(name: str) -> str:
-    """A config field as the form calls it: its label where the form shows it under one, else its name
-    (the knobs show the setting's own name)."""
-    return SETTINGS[name].label or name if name in SETTINGS else name
-
-
-def _message(err: Exception) -> str:
-    return err.worded(_form_name) if isinstance(err, ConfigError) else str(err)
-
-
-@dataclass
-class Request:
-    config: DistillConfig  # built and validated once; queued as it is (the job row says exactly what runs)
-    parent: str | None  # the DMD2 job a DFD run starts from
-    summary: str
-
-
-def request_from_form(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora: str | None,
-                      reach_hub: bool = False, access: Access = LOCAL) -> Request:
-    """Turn the form's values into a validated distill request; raises ValueError with one sentence.
-    reach_hub: also fetch a hub id's model_index.json and scan the data folder's videos (at launch, not on
-    each keystroke of the live check, which uses the folder's last scan if there is one).
-    access: which server folders and hub ids a visitor may name (studio/access.py)."""
-    base = (form.get("base") or "").strip()
-    access.check_model(base)  # before the model is looked at: a refused path is not even probed
-    try:
-        (check_model if reach_hub else resolve_model)(base)
-    except ModelError as err:
-        raise ValueError(str(err)) from None
-    settings: dict = {"base": base, "method": form.get("method") or "dmd2", "task": form.get("task") or "t2v",
-                      "cache_dir": str(Path(data_dir).resolve() / "cache"),  # never in the user's folder
-                      "data": data_setting(form, uploaded_data, access)}
-    parent = None
-    if settings["method"] == "dfd":
-        if form.get("init_source") == "upload":
-            if uploaded_lora:
-                settings["init"] = uploaded_lora
-        elif form.get("init_student"):
-            student = lineup.find(data_dir, base, form["init_student"])
-            if student.method != "dmd2":
-                raise ValueError(f"{student.label} is a {student.method} student; DFD starts from a DMD2 student")
-            settings["init"] = str(student.lora_dir)
-            parent = student.key if student.key.startswith("j-") else None
-    for name in KNOBS:
-        value = form.get(name)
-        settings[name] = bool(value) if SETTINGS[name].kind == "bool" else value
-    config = build_distill_config(values=settings)  # typed and validated; also refuses a rank unlike init's
-    access.check_workers(config.data_workers, _form_name("data_workers"))
-    access.check_run(config, _form_name)  # a public studio's bounds on steps, batch, size, intervals, trackers
-    where = {"shapes": "the shapes world"}.get(config.data, Path(config.data).name)
-    if config.data != "shapes":
-        look = data_check.scan if reach_hub else data_check.known
-        found = look(config.data, config.base, config.num_frames, config.windows_per_video, access.max_probes)
-        data_check.check_enough(found, config.batch_size, where)
-    start = f" from {Path(config.init).name if config.init else 'the teacher'}" if config.method == "dfd" else ""
-    task = " image-to-video" if config.task == "i2v" else ""
-    summary = (f"{config.method.upper()}{task} on `{config.base}` with {where}{start}: {_plural(config.steps, 'step')} "
-               f"({_plural(config.steps // config.student_update_freq, 'student update')}), batch "
-               f"{config.batch_size}, LoRA rank {config.lora_rank}, {len(config.t_list) - 1}-step student")
-    return Request(config, parent, summary)
-
-
-def _plural(n: int, noun: str) -> str:
-    return f"{n} {noun}{'s' * (n != 1)}"
-
-
-def init_rank(lora_dir: str | None) -> int | None:
-    """The LoRA rank a student was saved with (lora_config.json), if known."""
-    import json
-
-    meta = Path(lora_dir) / "lora_config.json" if lora_dir else None
-    if meta is None or not meta.is_file():
-        return None
-    try:
-        return int(json.loads(meta.read_text())["rank"])
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def check(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora: str | None,
-          access: Access = LOCAL) -> str:
-    """The line beside Launch: what will run (and whether it is too short for DFD's p to tell), or what is
-    wrong and what to do."""
-    if zerogpu.on_zerogpu():
-        return "**Cannot launch:** " + zerogpu.TRAINING_NOTE
-    try:
-        request = request_from_form(data_dir, form, uploaded_data, uploaded_lora, access=access)
-    except ValueError as err:
-        return "**Cannot launch:** " + _sentence(_message(err))
-    warning = short_run_warning(request.config)
-    return "**Ready.** " + request.summary + "." + (f"\n\n**Too short for DFD:** {warning}" if warning else "")
-
-
-ENOUGH_REAL_CLIPS = 5  # expected student updates on a real clip below which a DFD run says little about p
-
-
-def short_run_warning(config: DistillConfig) -> str | None:
-    """Why a DFD run is too short for its data_forcing_prob to mean anything, or None. With the paper's one coin
-    per step, each of the n student updates uses a real clip with chance p: about n * p do, and (1 - p)^n of such
-    runs use none at all and train as DMD2 continued. (Per-sample coins and blending use real clips far more.)"""
-    if config.method != "dfd" or config.data_forcing_blend or config.data_forcing_granularity != "step":
-        return None
-    n, p = config.steps // config.student_update_freq, config.data_forcing_prob
-    if n * p >= ENOUGH_REAL_CLIPS:
-        return None
-    if p == 0:
-        return "with data_forcing_prob 0 no student update uses a real clip: this run trains as DMD2 continued."
-    needed = math.ceil(ENOUGH_REAL_CLIPS / p) * config.student_update_freq
-    return (f"at data_forcing_prob {p:g}, only about {n * p:.1f} of its {_plural(n, 'student update')} would use a "
-            f"real clip, and {(1 - p) ** n:.0%} of such runs use none (they train as DMD2 continued). For about "
-            f"{ENOUGH_REAL_CLIPS} real-clip updates, use at least {needed} steps.")
-
-
-def launch(data_dir: Path, form: dict, uploaded_data: str | None, uploaded_lora: str | None,
-           access: Access = LOCAL, submitted_by: str | None = None) -> tuple[str, str | None]:
-    """Queue the job when the form is valid: (message, job id or None). Never on ZeroGPU (no GPU for hours)."""
-    if zerogpu.on_zerogpu():
-        return "**Cannot launch:** " + zerogpu.TRAINING_NOTE, None
-    try:
-        access.check_queue(data_dir)  # first: a full queue or disk costs no scan of the data
-        check_free_disk(data_dir, "the job")
-        request = request_from_form(data_dir, form, uploaded_data, uploaded_lora, reach_hub=True, access=access)
-        job = engine.jobs.submit(data_dir, "distill", request.config, parent=request.parent,
-                                 submitted_by=submitted_by)
-    except ValueError as err:
-        return "**Cannot launch:** " + _sentence(_message(err)), None
-    return f"**Queued** job `{job.id}`: {request.summary}. Follow it in the Jobs tab.", job.id
-
-
-def _sentence(text: str) -> str:
-    """One message as a sentence after a bold lead-in."""
-    text = text.strip()
-    return text + ("" if text.endswith((".", "!", "?")) else ".")
-
-
-def upload_lora(data_dir: Path, path: str | None) -> tuple[str | None, str]:
-    if not path:
-        return None, ""
-    try:
-        folder = save_lora_upload(path, uploads_folder(data_dir))
-    except UploadError as err:
-        return None, "**Upload refused:** " + _sentence(str(err))
-    return str(folder), "**Received:** the student LoRA."
-
-
-def form_from_config(path: str | None, base: str, access: Access = LOCAL,
-                     data_dir: Path | None = None) -> tuple[dict | None, str]:
-    """An uploaded run config (YAML, TOML or JSON) -> (the form's values it sets, a line saying so). The
-    file goes through build_distill_config as `--config` does, so a bad one is refused in one line naming
-    the setting and the file, and the form keeps its values. The student to start from is picked in the
-    form; the cache folder stays the studio's. The paths it names (base, data, and init unless it is a
-    student this studio lists, such as a finished job's) are confined before the config's checks look at them."""
-    if not path:
-        return None, ""
-    name = Path(path).name
-    try:
-        config = build_distill_config(base=(base or "").strip() or None, config_file=path, check=False)
-        access.check_model(config.base)
-        if config.data not in ("shapes", "synthetic") and access.public:  # and a config's folders, before validate
-            if access.check_path(config.data, "data folder").is_file():
-                engine.check_data_spec(config.data, confine=lambda p: access.check_path(str(p), "data folder"))
-        if config.init and access.public and not _listed_student(data_dir, config.init):
-            access.check_path(config.init, "student folder")
-        config = build_distill_config(base=(base or "").strip() or None, config_file=path)
-    except ValueError as err:
-        message = _message(err).replace(str(path), name)
-        return None, "**Config refused:** " + _sentence(message if name in message else f"{name}: {message}")
-    settings = config.to_dict()
-    values = {"base": config.base, "method": config.method, "task": config.task, "data_source": "shapes",
-              "data_folder": ""}
-    if config.data != "shapes":
-        values.update(data_source="folder", data_folder=config.data)
-    for knob in KNOBS:
-        value = settings[knob]
-        values[knob] = ", ".join(f"{v:g}" for v in value) if SETTINGS[knob].kind == "floats" else value
-    start = " Pick the DMD2 student to start from below." if config.init else ""
-    return values, f"**Loaded** {name} into the form.{start}"
-
-
-def _listed_student(data_dir: Path | None, folder: str) -> bool:
-    """Is `folder` a student this studio lists (shipped, or a finished job's)? Those a visitor may name."""
-    if data_dir is None:
-        return False
-    target = Path(folder).expanduser().resolve()
-    return any(Path(s.lora_dir).resolve() == target for s in lineup.students(data_dir) if s.lora_dir)
-
-
-def init_choices(data_dir: Path, base: str) -> list[tuple[str, str]]:
-    return [(c.label, c.key) for c in lineup.students(data_dir, (base or "").strip(), "dmd2")]
 
 
 def _knob(name: str, value):
@@ -261,40 +71,79 @@ def when_dfd_helps() -> str:
 def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCAL):
     defaults = defaults_for(base)
     gr.Markdown(f"**{zerogpu.TRAINING_NOTE}**", visible=zerogpu.on_zerogpu(), elem_id="distill-zerogpu")
-    gr.Markdown("**Start here:** pick the method (and for DFD the DMD2 student it starts from), set the steps, "
-                "press Launch; every other knob has the paper's default.", elem_id="distill-start")
+    gr.Markdown(
+        "**Start here:** pick the method (and for DFD the DMD2 student it starts from), set the steps, "
+        "press Launch; every other knob has the paper's default.",
+        elem_id="distill-start",
+    )
     knobs = {}
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=280):
-            method = gr.Radio(METHODS, value="dmd2", label=SETTINGS["method"].label, info=SETTINGS["method"].help,
-                              elem_id="distill-method")
+            method = gr.Radio(
+                METHODS,
+                value="dmd2",
+                label=SETTINGS["method"].label,
+                info=SETTINGS["method"].help,
+                elem_id="distill-method",
+            )
             init_source = gr.Radio(INIT_SOURCES, value="student", label=SETTINGS["init"].label, visible=False)
-            init_student = gr.Dropdown(label="DMD2 student", choices=init_choices(data_dir, base), visible=False,
-                                       info=SETTINGS["init"].help, elem_id="distill-init")
-            init_upload = gr.File(label="Student LoRA (.safetensors or a zip of the student folder)",
-                                  file_types=[".safetensors", ".zip"], type="filepath", visible=False, height=120)
+            init_student = gr.Dropdown(
+                label="DMD2 student",
+                choices=init_choices(data_dir, base),
+                visible=False,
+                info=SETTINGS["init"].help,
+                elem_id="distill-init",
+            )
+            init_upload = gr.File(
+                label="Student LoRA (.safetensors or a zip of the student folder)",
+                file_types=[".safetensors", ".zip"],
+                type="filepath",
+                visible=False,
+                height=120,
+            )
             init_note = gr.Markdown()
         with gr.Column(scale=3, min_width=280):
-            base_box = gr.Dropdown(list(engine.BUILTIN_MODELS), value=base, allow_custom_value=True,
-                                   label=SETTINGS["base"].label, info=SETTINGS["base"].help, elem_id="distill-base")
-            data_source = gr.Radio(DATA_SOURCES, value="shapes", label=SETTINGS["data"].label,
-                                   info="real videos with captions the student is forced towards")
-            data_folder = gr.Textbox(label="Data folder or data-set config", visible=False, elem_id="distill-data-folder",
-                                     info=FOLDER_INFO)
-            data_config = gr.File(label="or upload a data-set config (its folders as absolute paths on this machine)",
-                                  file_types=CONFIG_TYPES, type="filepath", visible=False, height=120,
-                                  elem_id="distill-data-config-upload")
-            data_zip = gr.File(label="Zip of videos with captions", file_types=[".zip"], type="filepath", visible=False,
-                               height=120)
+            base_box = gr.Dropdown(
+                list(engine.BUILTIN_MODELS),
+                value=base,
+                allow_custom_value=True,
+                label=SETTINGS["base"].label,
+                info=SETTINGS["base"].help,
+                elem_id="distill-base",
+            )
+            data_source = gr.Radio(
+                DATA_SOURCES,
+                value="shapes",
+                label=SETTINGS["data"].label,
+                info="real videos with captions the student is forced towards",
+            )
+            data_folder = gr.Textbox(
+                label="Data folder or data-set config", visible=False, elem_id="distill-data-folder", info=FOLDER_INFO
+            )
+            data_config = gr.File(
+                label="or upload a data-set config (its folders as absolute paths on this machine)",
+                file_types=CONFIG_TYPES,
+                type="filepath",
+                visible=False,
+                height=120,
+                elem_id="distill-data-config-upload",
+            )
+            data_zip = gr.File(
+                label="Zip of videos with captions", file_types=[".zip"], type="filepath", visible=False, height=120
+            )
             data_note = gr.Markdown()
         with gr.Column(scale=2, min_width=240):
             knobs["steps"] = _knob("steps", defaults["steps"])
             launch_button = gr.Button("Launch", variant="primary", elem_id="distill-launch")
             check_box = gr.Markdown(elem_id="distill-check")
             launched = gr.Markdown(elem_id="distill-launched")
-    task = gr.Radio([(TASK_NAMES.get(c, c), c) for c in SETTINGS["task"].choices], value=defaults["task"],
-                    label="Task", info=SETTINGS["task"].help + "; follows the base when its files tell",
-                    elem_id="distill-task")
+    task = gr.Radio(
+        [(TASK_NAMES.get(c, c), c) for c in SETTINGS["task"].choices],
+        value=defaults["task"],
+        label="Task",
+        info=SETTINGS["task"].help + "; follows the base when its files tell",
+        elem_id="distill-task",
+    )
     preset = ", ".join(f"{k} {v}" for k, v in SHAPES_PRESET.items())
     gr.Markdown(f"Defaults are the paper's recipe; for the built-in teachers the world's preset replaces {preset}.")
     with gr.Row():
@@ -308,8 +157,13 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
             for name in ADVANCED_KNOBS:
                 knobs[name] = _knob(name, defaults[name])
     with gr.Accordion("Load a run config (.yaml/.toml/.json) into the form", open=False, elem_id="distill-config"):
-        config_upload = gr.File(label="Run config", type="filepath", file_types=[".yaml", ".yml", ".toml", ".json"],
-                                height=120, elem_id="distill-config-upload")
+        config_upload = gr.File(
+            label="Run config",
+            type="filepath",
+            file_types=[".yaml", ".yml", ".toml", ".json"],
+            height=120,
+            elem_id="distill-config-upload",
+        )
         config_note = gr.Markdown(elem_id="distill-config-note")
     with gr.Accordion("When DFD helps (measured on the built-in world)", open=False, elem_id="distill-when-dfd"):
         gr.Markdown(when_dfd_helps())
@@ -317,7 +171,9 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
     uploaded_lora = gr.State(None)
     loaded_config = gr.State(None)  # the uploaded config's values, which a base change keeps for its base
 
-    form_components = [base_box, data_source, data_folder, method, task, init_source, init_student] + [knobs[n] for n in KNOBS]
+    form_components = [base_box, data_source, data_folder, method, task, init_source, init_student] + [
+        knobs[n] for n in KNOBS
+    ]
 
     def as_form(values) -> dict:
         return dict(zip(FORM, values))
@@ -333,19 +189,33 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
         choices = init_choices(data_dir, base_v) if access.allows_model(base_v) else []  # a refused path: not probed
         keys = [k for _, k in choices]
         dfd = method_v == "dfd"
-        info = SETTINGS["init"].help if keys else "no finished DMD2 student of this base yet: launch a DMD2 job first, or upload a LoRA"
-        return (gr.update(visible=source == "folder"), gr.update(visible=source == "folder"),
-                gr.update(visible=source == "upload"),
-                gr.update(visible=dfd), gr.update(visible=dfd and init_v == "student", choices=choices, info=info,
-                                                   value=current_init if current_init in keys else (keys[0] if keys else None)),
-                gr.update(visible=dfd and init_v == "upload"))
+        info = (
+            SETTINGS["init"].help
+            if keys
+            else "no finished DMD2 student of this base yet: launch a DMD2 job first, or upload a LoRA"
+        )
+        return (
+            gr.update(visible=source == "folder"),
+            gr.update(visible=source == "folder"),
+            gr.update(visible=source == "upload"),
+            gr.update(visible=dfd),
+            gr.update(
+                visible=dfd and init_v == "student",
+                choices=choices,
+                info=info,
+                value=current_init if current_init in keys else (keys[0] if keys else None),
+            ),
+            gr.update(visible=dfd and init_v == "upload"),
+        )
 
     def on_base(base_v, loaded, task_v):
         values = loaded if loaded and loaded.get("base") == base_v else defaults_for(base_v)
         allowed = access.allows_model(base_v)  # a refused folder is not read, nor its task told
         known = engine.base_task((base_v or "").strip()) if allowed else None  # from the base's files, without torch
         fits = known is None or ("i2v" if task_v == "i2v" else "t2v") == known  # as DistillConfig.validate rules
-        return [gr.update(value=values[n]) for n in KNOBS if n in SHAPES_PRESET] + [gr.update(value=task_v if fits else known)]
+        return [gr.update(value=values[n]) for n in KNOBS if n in SHAPES_PRESET] + [
+            gr.update(value=task_v if fits else known)
+        ]
 
     def on_init(base_v, key, rank_v):
         try:
@@ -355,25 +225,42 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
             rank = None
         return gr.update(value=rank if rank is not None else rank_v)
 
-    init_student.change(on_init, [base_box, init_student, knobs["lora_rank"]], [knobs["lora_rank"]],
-                        api_visibility="private")
-    uploaded_lora.change(lambda folder, rank_v: gr.update(value=init_rank(folder) or rank_v),
-                         [uploaded_lora, knobs["lora_rank"]], [knobs["lora_rank"]], api_visibility="private")
+    init_student.change(
+        on_init, [base_box, init_student, knobs["lora_rank"]], [knobs["lora_rank"]], api_visibility="private"
+    )
+    uploaded_lora.change(
+        lambda folder, rank_v: gr.update(value=init_rank(folder) or rank_v),
+        [uploaded_lora, knobs["lora_rank"]],
+        [knobs["lora_rank"]],
+        api_visibility="private",
+    )
 
     layout_inputs = [data_source, method, init_source, base_box, init_student]
     layout_outputs = [data_folder, data_config, data_zip, init_source, init_student, init_upload]
     check_inputs = [uploaded_data, uploaded_lora] + form_components
     for component in (data_source, method, init_source, base_box):
         component.change(on_layout, layout_inputs, layout_outputs, api_visibility="private")
-    base_box.change(on_base, [base_box, loaded_config, task], [knobs[n] for n in KNOBS if n in SHAPES_PRESET] + [task],
-                    api_visibility="private")
+    base_box.change(
+        on_base,
+        [base_box, loaded_config, task],
+        [knobs[n] for n in KNOBS if n in SHAPES_PRESET] + [task],
+        api_visibility="private",
+    )
     for component in form_components:  # a changed form: a fresh check, and the last launch message goes
-        component.change(lambda *v: (on_check(*v), ""), check_inputs, [check_box, launched], show_progress="hidden",
-                         api_visibility="private")
+        component.change(
+            lambda *v: (on_check(*v), ""),
+            check_inputs,
+            [check_box, launched],
+            show_progress="hidden",
+            api_visibility="private",
+        )
     scan_inputs = [base_box, knobs["num_frames"], knobs["windows_per_video"]]
-    data_zip.change(lambda p, *v: upload_data(data_dir, p, *v, access=access), [data_zip] + scan_inputs,
-                    [uploaded_data, data_note],
-                    api_visibility="private").then(on_check, check_inputs, [check_box], api_visibility="private")
+    data_zip.change(
+        lambda p, *v: upload_data(data_dir, p, *v, access=access),
+        [data_zip] + scan_inputs,
+        [uploaded_data, data_note],
+        api_visibility="private",
+    ).then(on_check, check_inputs, [check_box], api_visibility="private")
 
     def on_data_config(path, *scan_values):  # the kept copy's path goes in the data box, whose change checks it
         saved, note = upload_data_config(data_dir, path, *scan_values, access=access)
@@ -381,8 +268,12 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
 
     data_config.upload(on_data_config, [data_config] + scan_inputs, [data_folder, data_note], api_visibility="private")
     for event in (data_folder.blur, data_folder.submit):  # a scan reads every video's header: not per keystroke
-        event(lambda f, *v: folder_note(f, *v, access=access), [data_folder] + scan_inputs, [data_note],
-              api_visibility="private").then(on_check, check_inputs, [check_box], api_visibility="private")
+        event(
+            lambda f, *v: folder_note(f, *v, access=access),
+            [data_folder] + scan_inputs,
+            [data_note],
+            api_visibility="private",
+        ).then(on_check, check_inputs, [check_box], api_visibility="private")
     filled = [base_box, data_source, data_folder, method, task] + [knobs[n] for n in KNOBS]
 
     def on_config(path, base_v):
@@ -391,10 +282,23 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
             return [gr.skip(), note] + [gr.skip()] * len(filled)
         return [values, note] + [gr.update(value=values[n]) for n in FORM if n not in ("init_source", "init_student")]
 
-    config_upload.upload(on_config, [config_upload, base_box], [loaded_config, config_note] + filled,
-                         api_visibility="private")
-    init_upload.change(lambda p: upload_lora(data_dir, p), [init_upload], [uploaded_lora, init_note],
-                       api_visibility="private").then(on_check, check_inputs, [check_box], api_visibility="private")
-    return {"launch": launch_button, "launch_fn": on_launch, "base_fn": on_base, "launch_inputs": check_inputs, "launched": launched,
-            "check": check_box, "check_fn": on_check, "layout_fn": on_layout, "layout_inputs": layout_inputs,
-            "layout_outputs": layout_outputs, "config_fn": on_config, "config_outputs": [loaded_config, config_note] + filled}
+    config_upload.upload(
+        on_config, [config_upload, base_box], [loaded_config, config_note] + filled, api_visibility="private"
+    )
+    init_upload.change(
+        lambda p: upload_lora(data_dir, p), [init_upload], [uploaded_lora, init_note], api_visibility="private"
+    ).then(on_check, check_inputs, [check_box], api_visibility="private")
+    return {
+        "launch": launch_button,
+        "launch_fn": on_launch,
+        "base_fn": on_base,
+        "launch_inputs": check_inputs,
+        "launched": launched,
+        "check": check_box,
+        "check_fn": on_check,
+        "layout_fn": on_layout,
+        "layout_inputs": layout_inputs,
+        "layout_outputs": layout_outputs,
+        "config_fn": on_config,
+        "config_outputs": [loaded_config, config_note] + filled,
+    }
