@@ -35,7 +35,6 @@ from .distill_request import (
     init_choices,
     init_rank,
     launch,
-    short_run_warning,  # noqa: F401 (tests reach it here)
     upload_lora,
 )
 

@@ -17,8 +17,8 @@ from engine import RUN_YAML, ConfigError, build_distill_config, read_mp4, run_co
 
 from .files import expose
 from .identity import LOCAL_OWNER, Identity, visitor_of
-from .job_curves import EMPTY, MAX_PLOTTED, downsample  # noqa: F401 (tests use them)
-from .job_detail import Detail, data_line, describe, detail, eta, fraction, plain  # noqa: F401 (tests use data_line)
+from .job_curves import EMPTY
+from .job_detail import Detail, describe, detail, eta, fraction, plain
 
 POLL_SECONDS = 2.0
 

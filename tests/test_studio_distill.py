@@ -20,7 +20,7 @@ import engine
 import engine.jobs as jobs_api
 import storage
 from engine.media.video import write_mp4
-from studio import distill
+from studio import distill, distill_request
 
 
 def test_distill_defaults_are_the_papers_with_the_shapes_preset_for_shapes_tiny():
@@ -315,10 +315,10 @@ def test_a_dfd_run_too_short_for_its_data_forcing_prob_is_warned_about_before_la
     def config(**values):
         return engine.build_distill_config(values={"base": "shapes-tiny", "method": "dfd", **values}, check=False)
 
-    warning = distill.short_run_warning(config(steps=30, student_update_freq=5, data_forcing_prob=0.5))
+    warning = distill_request.short_run_warning(config(steps=30, student_update_freq=5, data_forcing_prob=0.5))
     assert "about 3.0 of its 6 student updates" in warning and "2% of such runs use none" in warning
     assert "use at least 50 steps" in warning  # 10 updates at p 0.5: about 5 use a real clip
-    assert distill.short_run_warning(config(steps=50, student_update_freq=5, data_forcing_prob=0.5)) is None
-    assert "no student update uses a real clip" in distill.short_run_warning(config(steps=500, data_forcing_prob=0.0))
-    assert distill.short_run_warning(config(steps=30, student_update_freq=5, data_forcing_blend=True)) is None
-    assert distill.short_run_warning(config(steps=30, method="dmd2")) is None
+    assert distill_request.short_run_warning(config(steps=50, student_update_freq=5, data_forcing_prob=0.5)) is None
+    assert "no student update uses a real clip" in distill_request.short_run_warning(config(steps=500, data_forcing_prob=0.0))
+    assert distill_request.short_run_warning(config(steps=30, student_update_freq=5, data_forcing_blend=True)) is None
+    assert distill_request.short_run_warning(config(steps=30, method="dmd2")) is None

@@ -19,7 +19,7 @@ import engine.jobs as jobs_api
 import storage
 from engine.config.files import write_run_config
 from engine.media.video import write_mp4
-from studio import jobs
+from studio import job_curves, job_detail, jobs
 from studio.files import public_folder
 
 
@@ -31,9 +31,9 @@ def test_a_folder_data_job_header_says_how_many_clips_were_used_and_skipped(data
     (Path(job.dir) / "data.json").write_text(json.dumps(report))
     assert "data: 120 clips at 16 fps (3 skipped: see the log)" in jobs.detail(data_dir, public_folder(data_dir), job.id).header
     (Path(job.dir) / "data.json").write_text(json.dumps({**report, "windows": 240, "skipped": []}))
-    assert jobs.data_line(Path(job.dir)) == "data: 120 clips, 240 windows at 16 fps (none skipped)"
+    assert job_detail.data_line(Path(job.dir)) == "data: 120 clips, 240 windows at 16 fps (none skipped)"
     (Path(job.dir) / "data.json").write_text("{half")
-    assert jobs.data_line(Path(job.dir)) is None
+    assert job_detail.data_line(Path(job.dir)) is None
 
 
 def test_a_dfd_job_header_says_on_how_many_student_updates_a_real_clip_was_used(data_dir):
@@ -231,13 +231,13 @@ def test_a_prompt_in_the_header_is_shown_as_text_not_as_markdown_or_html(data_di
 def test_downsampled_curves_keep_at_most_2000_points_with_spikes_first_and_last():
     points = [(step, 1.0 / step) for step in range(1, 200_001)]
     points[123_456] = (123_457, 50.0)  # one spike
-    kept = jobs.downsample(points)
-    assert len(kept) <= jobs.MAX_PLOTTED + 1
+    kept = job_curves.downsample(points)
+    assert len(kept) <= job_curves.MAX_PLOTTED + 1
     assert kept[0] == points[0] and kept[-1] == points[-1] and (123_457, 50.0) in kept
     assert [s for s, _ in kept] == sorted(s for s, _ in kept)
-    again = jobs.downsample(kept + [(200_001 + i, 0.0) for i in range(100)])  # a later tick's new points
-    assert len(again) <= jobs.MAX_PLOTTED + 1 and (123_457, 50.0) in again and again[-1] == (200_100, 0.0)
-    assert jobs.downsample(points[:10]) == points[:10]
+    again = job_curves.downsample(kept + [(200_001 + i, 0.0) for i in range(100)])  # a later tick's new points
+    assert len(again) <= job_curves.MAX_PLOTTED + 1 and (123_457, 50.0) in again and again[-1] == (200_100, 0.0)
+    assert job_curves.downsample(points[:10]) == points[:10]
 
 
 def test_each_refresh_reads_only_the_metric_points_stored_since_the_last(data_dir, monkeypatch):
