@@ -65,6 +65,10 @@ class Distiller:
         self.lora_dir = Path(lora_dir) if lora_dir else self.out  # where the finished student LoRA goes
         self.cb = callbacks or Callbacks()
         self.dist = ProcessGroup(tracker_of(cfg.log_with), str(self.out), shard_base=cfg.shard_base)
+        if model is None:  # refused here, before the base loads, rather than out of memory an hour in
+            from ..plan.preflight import preflight
+
+            preflight(cfg, self.dist.device, self.dist.world, self.cb.log)
         torch.manual_seed(cfg.seed)
         self.model = model or load_base_model(cfg.base, device=self.dist.device,
                                               dtype=base_dtype(cfg.mixed_precision, self.dist.device))
