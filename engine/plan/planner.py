@@ -159,7 +159,7 @@ def _host_bytes(name, spec, run, weights, vae_bytes) -> int:
 def _shard(plan: Plan, spec: PlanSpec, weights: int, run) -> None:
     """Per-device figures under DDP or FSDP2 over spec.gpus processes (batch is per process either way).
     DDP adds a bucket copy of the trained adapter's gradients; FSDP2 holds 1/N of the frozen weights plus
-    two whole blocks (the one running and the one prefetched) and 1/N of the adapters and their state."""
+    two whole blocks (the one running and the one prefetched); the adapters and their state stay whole."""
     if spec.sharding == "none" or spec.gpus == 1:
         return
     blocks = run.transformer.blocks
@@ -174,9 +174,7 @@ def _shard(plan: Plan, spec: PlanSpec, weights: int, run) -> None:
             s.peak += extra
             s.note = "DDP: + a gradient bucket copy"
         else:
-            saved = weights - (weights // spec.gpus + 2 * block)
-            saved_lora = s.parts["lora_optimizer"] - s.parts["lora_optimizer"] // spec.gpus
+            saved = weights - (weights // spec.gpus + 2 * block)  # the adapters stay whole (engine.distill.sharding)
             s.parts["weights"] -= saved
-            s.parts["lora_optimizer"] -= saved_lora
-            s.peak -= saved + saved_lora
+            s.peak -= saved
             s.note = f"FSDP2 over {spec.gpus}: 1/{spec.gpus} of the weights + 2 gathered blocks"
