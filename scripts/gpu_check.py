@@ -184,6 +184,34 @@ def summary(out: Path) -> dict:
     return result
 
 
+def plan_check(args) -> dict:
+    """Planned (engine.plan, on fake tensors) against measured (the same stage run for real on this device)
+    peak increment of the training stages, written to --json."""
+    import torch
+
+    from engine.plan import make_plan
+    from engine.plan.measure import measure_stage
+    from engine.plan.spec import PlanSpec
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    spec = PlanSpec(base=args.base, frames=args.frames, height=args.height, width=args.width, batch=1,
+                    precision="bf16" if device == "cuda" else "fp32", gradient_checkpointing=True,
+                    vae=False, text_encoder=False).check()
+    stages = ("fake_update", "student_update_dfd", "sampling")
+    plan = make_plan(spec, only=stages)
+    rows = []
+    for s in plan.stages:
+        planned = s.peak - s.resident
+        measured = measure_stage(spec, s.name, device) if device == "cuda" else None
+        rows.append({"stage": s.name, "planned_mb": round(planned / 2**20, 1),
+                     "measured_mb": None if measured is None else round(measured / 2**20, 1),
+                     "ratio": None if not measured else round(planned / measured, 3)})
+        print(json.dumps(rows[-1]), flush=True)
+    result = {"spec": spec.to_dict(), "device": device, "stages": rows, "planning_s": round(plan.seconds, 1)}
+    Path(args.json).write_text(json.dumps(result, indent=2))
+    return result
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -204,12 +232,19 @@ def main(argv=None) -> None:
     for name in ("--num-frames", "--height", "--width"):
         t.add_argument(name, type=int)
     t.add_argument("--gradient-checkpointing", action="store_true")
+    p = sub.add_parser("plan-check")
+    for name in ("--base", "--json"):
+        p.add_argument(name, required=True)
+    for name, default in (("--frames", 81), ("--height", 480), ("--width", 832)):
+        p.add_argument(name, type=int, default=default)
     s = sub.add_parser("summary")
     s.add_argument("out", type=Path)
     args = parser.parse_args(argv)
     if args.command == "clips":
         paths = make_clips(args.folder, args.n, args.seconds, args.fps, args.height, args.width)
         print(f"{len(paths)} clips of {args.width}x{args.height} at {args.fps} fps, {args.seconds} s, in {args.folder}")
+    elif args.command == "plan-check":
+        plan_check(args)
     elif args.command == "train":
         figures = train(args)
         print(json.dumps({k: v for k, v in figures.items() if k not in ("step_times_s", "device")}))

@@ -9,6 +9,8 @@
 #     `engine bench sampling`;
 #  4. the train step of the other two settings at that size: image-to-video (`wan2.1-1.3b-i2v-random`, the 1.3B
 #     widened to take the first frame) and the causal student's rollout (`--task ar`), from `engine bench train-step`.
+#  5. the memory plan (`engine plan`, on fake tensors) of the fake-score update, the DFD student update and
+#     sampling against the same stages measured on the GPU (torch.cuda.max_memory_allocated): plan_check.json.
 # Each stage runs only while the time budget (GPU_CHECK_BUDGET_S, default 470 s) has room for it, under a
 # timeout of what is left. A sharded (FSDP) run needs two processes on two GPUs, so it is not part of a
 # one-GPU check: tests/test_multiprocess.py runs it on CPUs.
@@ -97,6 +99,10 @@ stage bench-train-step-i2v 60 python3 -m engine bench train-step --base $i2v_bas
   --gradient-checkpointing --json "$out/bench_train_step_i2v.json"
 stage bench-train-step-ar 60 python3 -m engine bench train-step --base $base --task ar --batch-size 1 \
   --gradient-checkpointing --json "$out/bench_train_step_ar.json"
+# the memory plan (engine.plan, on fake tensors) against the same stages measured here; plan_check.json
+if [ $dry = 1 ]; then plan_size=(--frames 5 --height 64 --width 64); else plan_size=(--frames 81 --height 480 --width 832); fi
+stage plan-check 150 python3 scripts/gpu_check.py plan-check --base wan2.1-1.3b-random "${plan_size[@]}" \
+  --json "$out/plan_check.json"
 echo "== FSDP: skipped, a sharded base needs two processes on two GPUs (tests/test_multiprocess.py runs it on CPUs)" \
   | tee -a "$log"
 # Keep $OUT small (the device tool brings it back): the figures, configs and metrics, not the clips,

@@ -272,6 +272,6 @@ def test_the_command_line_lists_every_command():
     result = run_engine("--help", timeout=60)
     assert result.returncode == 0
     commands = ("worker", "jobs", "pretrain-teacher", "train-recognizer", "export-world", "distill", "sample",
-                "evaluate", "study", "bench", "publish", "results")
+                "evaluate", "study", "bench", "publish", "results", "plan")
     listed = build_parser()._subparsers._group_actions[0].choices
     assert set(listed) == set(commands) and all(f"    {name}" in result.stdout for name in commands)

@@ -51,6 +51,7 @@ def cmd_distill(args) -> int:
         raise cli_error(err) from None
     # torch: only once the options are sound
     from ..distill.trainer import Distiller, TrainingDiverged, latest_checkpoint
+    from ..plan.preflight import preflight
 
     out = Path(cfg.out)
     if latest_checkpoint(out) is not None and not args.resume:
@@ -58,7 +59,7 @@ def cmd_distill(args) -> int:
     main_process = int(os.environ.get("RANK", "0")) == 0  # under accelerate launch, only rank 0 reports
     callbacks = _BarCallbacks(cfg.steps) if main_process else None
     try:
-        Distiller(cfg, out, callbacks=callbacks).train()
+        Distiller(cfg, out, callbacks=callbacks, preflight=preflight).train()
     except (TrainingDiverged, ValueError) as err:  # ValueError: our readable sentences (data, model loading)
         raise cli_error(err) from None
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import distill, evaluation, jobs, publish, results, sample, shapes
+from . import distill, evaluation, jobs, plan, publish, results, sample, shapes
 from .progress import CliError
 
 
@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine", description="DFD Studio engine: distill, sample, evaluate.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     jobs.add_subcommands(sub)  # `worker` and `jobs`
-    for family in (shapes, distill, sample, evaluation, results, publish):
+    for family in (shapes, distill, sample, evaluation, results, publish, plan):
         family.add_parsers(sub)
     return parser
 

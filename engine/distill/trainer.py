@@ -61,12 +61,14 @@ class Distiller:
     (build_distill_config, or a job's config loaded by the runner): it is not checked again here."""
 
     def __init__(self, cfg: DistillConfig, out: Path, model: BaseModel | None = None, callbacks: Callbacks | None = None,
-                 lora_dir: Path | None = None):
+                 lora_dir: Path | None = None, preflight=None):
         self.cfg = cfg
         self.out = Path(out)
         self.lora_dir = Path(lora_dir) if lora_dir else self.out  # where the finished student LoRA goes
         self.cb = callbacks or Callbacks()
         self.dist = ProcessGroup(tracker_of(cfg.log_with), str(self.out), shard_base=cfg.shard_base)
+        if model is None and preflight is not None:  # refused before the base loads, not out of memory an hour in
+            preflight(cfg, self.dist.device, self.dist.world, self.cb.log)  # engine.plan's, handed in from above
         torch.manual_seed(cfg.seed)
         self.model = model or load_base_model(cfg.base, device=self.dist.device,
                                               dtype=base_dtype(cfg.mixed_precision, self.dist.device))

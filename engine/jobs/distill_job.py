@@ -68,12 +68,14 @@ def run(config: DistillConfig, job_dir: Path, reporter) -> None:
     """Train with the job's config; the runner keeps the heartbeat going around it."""
     # torch: only in the job process, the kind is registered torch-free
     from ..distill.trainer import Distiller, TrainingDiverged
+    from ..plan.preflight import preflight
 
     reporter.log(f"{config.method} on {config.base} with data {config.data}: {config.steps} steps")
     if not config.cache_dir:  # encodings go under the data dir (jobs/<id> is in it), never into the user's folder
         config.cache_dir = str(job_cache_dir(job_dir))
     try:
-        Distiller(config, job_dir, lora_dir=job_dir / "lora", callbacks=_ReporterCallbacks(reporter)).train()
+        Distiller(config, job_dir, lora_dir=job_dir / "lora", callbacks=_ReporterCallbacks(reporter),
+                  preflight=preflight).train()
     except TrainingDiverged as err:
         raise JobFailed(str(err)) from None
 

@@ -1,0 +1,85 @@
+"""Before a run starts: the plan against the device it has. A run whose planned peak does not fit the
+device's memory is refused with the options that would make it fit, instead of running out of memory
+an hour in."""
+
+from __future__ import annotations
+
+import torch
+
+from .planner import GiB, Plan, make_plan
+from .spec import ALIASES, BASES, WAN_DEFAULTS_SHAPE, PlanError, PlanSpec
+
+MARGIN = 0.92  # the share of free memory a plan may fill: the allocator's fragmentation and CUDA's context take the rest
+
+
+class PlanDoesNotFit(ValueError):
+    """The planned peak is over the device's free memory; the message lists what would make it fit."""
+
+
+def options_to_fit(plan: Plan, free: int) -> list[str]:
+    """What would bring the peak under `free`, each with its estimate from the plan's parts (activations
+    and temporaries scale with tokens and batch, with flash attention linearly)."""
+    spec, budget = plan.spec, free * MARGIN
+    worst = max((s for s in plan.stages if s.name != "text_encoding"), key=lambda s: s.peak)
+    fixed = worst.parts["weights"] + worst.parts["lora_optimizer"]
+    varying = worst.peak - fixed
+    out = []
+    if not spec.gradient_checkpointing:
+        out.append("turn on gradient checkpointing (recomputes each block in the backward: ~30% more time)")
+    if spec.batch > 1:
+        batch = max(1, int(spec.batch * (budget - fixed) / max(varying, 1)))
+        if batch < spec.batch:
+            out.append(f"batch {batch} per GPU with grad_accum {-(-spec.batch // max(batch, 1))} (same update, "
+                       "same time per sample)")
+    frames = int((spec.frames - 1) * (budget - fixed) / max(varying, 1)) // 4 * 4 + 1
+    if 1 <= frames < spec.frames:
+        out.append(f"windows of {frames} frames instead of {spec.frames} (fewer tokens per clip)")
+    if fixed > budget * 0.5:
+        out.append("FSDP2 over more GPUs (the frozen weights and the adapters' state are split between them)")
+    if not out:
+        out.append("a GPU with more memory")
+    return out
+
+
+def check_plan(plan: Plan, free: int, device: str = "the GPU") -> None:
+    """Raise PlanDoesNotFit when the plan's peak is over MARGIN of `free` bytes."""
+    peak = plan.peak()
+    if peak <= free * MARGIN:
+        return
+    options = "; ".join(options_to_fit(plan, free))
+    raise PlanDoesNotFit(
+        f"this run is planned to need {peak / GiB:.1f} GiB on {device}, which has {free / GiB:.1f} GiB free "
+        f"({MARGIN:.0%} usable): it would run out of memory. To fit: {options}. "
+        "See `python -m engine plan` for the stages and their parts.")
+
+
+def preflight(cfg, device: str, world: int, log=None, free: int | None = None) -> Plan | None:
+    """The trainer's check before loading the base: plan the training stages of `cfg` and compare them with
+    the device's free memory (torch.cuda.mem_get_info, or `free` given). Only on CUDA devices, only for
+    the bases the plan knows; returns the plan, or None where none was made."""
+
+    if free is None:
+        if not str(device).startswith("cuda"):
+            return None
+
+        free = torch.cuda.mem_get_info(torch.device(device))[0]
+    base = ALIASES.get(cfg.base, cfg.base)
+    if base not in BASES:
+        return None
+
+    frames, height, width = (cfg.num_frames or WAN_DEFAULTS_SHAPE[0], cfg.height or WAN_DEFAULTS_SHAPE[1],
+                             cfg.width or WAN_DEFAULTS_SHAPE[2])
+    try:
+        spec = PlanSpec(base=base, task=cfg.task, frames=frames, height=height, width=width, batch=cfg.batch_size,
+                        precision="fp32" if cfg.mixed_precision == "no" else "bf16",
+                        gradient_checkpointing=cfg.gradient_checkpointing, rank=cfg.lora_rank, gpus=world,
+                        sharding="none" if world == 1 else ("fsdp2" if getattr(cfg, "shard_base", False) else "ddp"),
+                        guidance=cfg.guidance, student_update_freq=cfg.student_update_freq,
+                        text_encoder=False, vae=False).check()
+    except PlanError:
+        return None
+    plan = make_plan(spec, only=("fake_update", "student_update_dmd2", "student_update_dfd"))
+    if log is not None:
+        log(f"plan: peak {plan.peak() / GiB:.1f} GiB of {free / GiB:.1f} GiB free on {device}")
+    check_plan(plan, free, device)
+    return plan
