@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from ..core.flow import guided
 from ..distill import losses
 from ..distill.adapters import FAKE, STUDENT
 from ..generation.sampling import velocity
@@ -39,8 +40,7 @@ def _teacher_x0(run, x_t, t):
         v = velocity(net, torch.cat([x_t, x_t]), t.repeat(2),
                      torch.cat([inputs.cond, inputs.uncond.expand_as(inputs.cond)]), inputs.condition)
     v_cond, v_uncond = v.chunk(2)
-    return losses.cfg_x0(losses.x0_from_velocity(x_t, t, v_cond), losses.x0_from_velocity(x_t, t, v_uncond),
-                         run.spec.guidance)
+    return losses.x0_from_velocity(x_t, t, guided(v_cond, v_uncond, run.spec.guidance))  # as the trainer's _x0
 
 
 def _optimizer_step(run, name, optimizer):
