@@ -20,23 +20,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import losses
 from ..config.distill import DistillConfig
 from ..config.files import write_run_config
-from ..core.flow import guided
-from .data import load_data
-from .checkpoints import latest_checkpoint, read_checkpoint, write_checkpoint
-from .distributed import ProcessGroup
-from .tracking import Tracking, tracker_of
-from .previews import preview_condition
-from .adapters import FAKE, STUDENT, Adapters, read_fake_score, save_student_lora
-from .rollout import Rollout
-from ..models.lora import LoraMismatch, read_student_lora, wrong_base
-from ..models.base import BaseModel, base_dtype, load_base_model
-from ..models.students import LORA_FILE
 from ..generation.sampling import velocity
-from ..models.conditioning import check_task, condition_of_clips
-from .previews import write_previews
+from ..models.base import BaseModel, base_dtype, load_base_model
+from ..models.conditioning import check_task
+from ..models.lora import LoraMismatch, read_student_lora, wrong_base
+from ..models.students import LORA_FILE
+from . import losses
+from .adapters import FAKE, STUDENT, Adapters, read_fake_score, save_student_lora
+from .checkpoints import latest_checkpoint, read_checkpoint, write_checkpoint
+from .data import load_data
+from .distributed import ProcessGroup
+from .previews import preview_condition, write_previews
+from .rollout import Rollout
+from .student_inputs import StudentInputs
+from .tracking import Tracking, tracker_of
 
 
 class TrainingDiverged(RuntimeError):
@@ -56,12 +55,19 @@ class Callbacks:
     def log(self, message: str) -> None: ...
 
 
-class Distiller:
+class Distiller(StudentInputs):
     """Owns the networks, optimizers, data and randomness of one run. `cfg` is taken as built and validated
     (build_distill_config, or a job's config loaded by the runner): it is not checked again here."""
 
-    def __init__(self, cfg: DistillConfig, out: Path, model: BaseModel | None = None, callbacks: Callbacks | None = None,
-                 lora_dir: Path | None = None, preflight=None):
+    def __init__(
+        self,
+        cfg: DistillConfig,
+        out: Path,
+        model: BaseModel | None = None,
+        callbacks: Callbacks | None = None,
+        lora_dir: Path | None = None,
+        preflight=None,
+    ):
         self.cfg = cfg
         self.out = Path(out)
         self.lora_dir = Path(lora_dir) if lora_dir else self.out  # where the finished student LoRA goes
@@ -70,8 +76,9 @@ class Distiller:
         if model is None and preflight is not None:  # refused before the base loads, not out of memory an hour in
             preflight(cfg, self.dist.device, self.dist.world, self.cb.log)  # engine.plan's, handed in from above
         torch.manual_seed(cfg.seed)
-        self.model = model or load_base_model(cfg.base, device=self.dist.device,
-                                              dtype=base_dtype(cfg.mixed_precision, self.dist.device))
+        self.model = model or load_base_model(
+            cfg.base, device=self.dist.device, dtype=base_dtype(cfg.mixed_precision, self.dist.device)
+        )
         check_task(cfg.task, self.model)  # an I2V run also gives every network its clip's first frame
         self.tracking = Tracking(self.dist.start(self.model.dtype), cfg.log_with)
         self.transformer = self.model.transformer
@@ -80,8 +87,9 @@ class Distiller:
         if cfg.gradient_checkpointing:
             self.transformer.enable_gradient_checkpointing()
         if cfg.num_frames or cfg.height or cfg.width:
-            self.model.set_video_shape(cfg.num_frames or self.model.num_frames, cfg.height or self.model.height,
-                                       cfg.width or self.model.width)
+            self.model.set_video_shape(
+                cfg.num_frames or self.model.num_frames, cfg.height or self.model.height, cfg.width or self.model.width
+            )
         self.init_note = None
         if cfg.init:
             try:
@@ -92,18 +100,31 @@ class Distiller:
             if fake is not None:  # continue with the fake score that tracked this student (DMD2's state)
                 self.adapters.load_state_dict(FAKE, fake)
             self.init_note = f"student from {cfg.init}, fake score " + (
-                "from the same run" if fake is not None else "from the teacher (none saved with the student)")
+                "from the same run" if fake is not None else "from the teacher (none saved with the student)"
+            )
             self.adapters.use(STUDENT)
         self.student_params = self.adapters.parameters(STUDENT)
         self.fake_params = self.adapters.parameters(FAKE)
-        optimizers = self.dist.prepare(self.adapters, {STUDENT: _adamw(self.student_params, cfg.lr_student, cfg),
-                                                       FAKE: _adamw(self.fake_params, cfg.lr_fake, cfg)})
+        optimizers = self.dist.prepare(
+            self.adapters,
+            {
+                STUDENT: _adamw(self.student_params, cfg.lr_student, cfg),
+                FAKE: _adamw(self.fake_params, cfg.lr_fake, cfg),
+            },
+        )
         self.opt_student, self.opt_fake = optimizers[STUDENT], optimizers[FAKE]
         # Every rank draws the global batch from the same streams and keeps its slice (distributed.py).
-        self.data = load_data(cfg.data, self.model, regime=cfg.caption_regime, seed=cfg.seed * 1000,
-                              pool_size=cfg.shapes_pool_clips, min_clips=cfg.batch_size,
-                              windows_per_video=cfg.windows_per_video, cache_dir=cfg.cache_dir,
-                              workers=cfg.data_workers)
+        self.data = load_data(
+            cfg.data,
+            self.model,
+            regime=cfg.caption_regime,
+            seed=cfg.seed * 1000,
+            pool_size=cfg.shapes_pool_clips,
+            min_clips=cfg.batch_size,
+            windows_per_video=cfg.windows_per_video,
+            cache_dir=cfg.cache_dir,
+            workers=cfg.data_workers,
+        )
         self.data_report = getattr(self.data, "report", None)  # a folder's windows, fps and skipped files
         if self.data_report is not None and self.dist.rank == 0:
             for line in self.data_report.lines():
@@ -123,74 +144,6 @@ class Distiller:
         self.recent_gaps: list[float] = []
         self.gap_checks = 0
         self.rollout = Rollout(self) if cfg.task == "ar" else None  # the causal student (engine/distill/rollout.py)
-
-    def _unrelated_clip_gap(self) -> float:
-        """Mean per-element ||x_a - x_b||^2 between real clips of (mostly) different captions: the scale
-        against which the validity gap ||x_real - G||^2 is judged. The data sampler's state is put back
-        afterwards, so the run's own sequence of batches is unchanged."""
-        state = self.data.state()
-        x = self.data.batch(16).latents.float().flatten(1)
-        self.data.load_state(state)
-        d = torch.cdist(x, x).pow(2) / x.shape[1]
-        return float(d.sum() / (d.numel() - len(x)))
-    # --- the networks as x0 predictors -----------------------------------------------------------
-    def _x0(self, adapter: str | None, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor,
-            condition: torch.Tensor | None) -> torch.Tensor:
-        if adapter is None:  # the teacher, with classifier-free guidance
-            with self.adapters.teacher():
-                v = velocity(self.transformer, torch.cat([x_t, x_t]), t.repeat(2),
-                             torch.cat([cond, self.uncond.expand_as(cond)]), condition)
-            v_cond, v_uncond = v.chunk(2)
-            return losses.x0_from_velocity(x_t, t, guided(v_cond, v_uncond, self.cfg.guidance))
-        with self.adapters.using(adapter):
-            return losses.x0_from_velocity(x_t, t, velocity(self.transformer, x_t, t, cond, condition))
-
-    def randn(self, like: torch.Tensor) -> torch.Tensor:
-        """Noise for this process's rows, drawn for the whole global batch (one stream on every rank)."""
-        shape = (like.shape[0] * self.dist.world, *like.shape[1:])
-        return self.dist.shard(torch.randn(shape, generator=self.gen)).to(like.device, like.dtype)
-
-    def _real_batch(self):
-        """This process's rows of the global batch (batch_size clips per process); `condition`: for I2V,
-        each clip's own first frame (DFD's real clip is the one the condition starts), else None."""
-        real = self.dist.shard_batch(self.data.batch(self.cfg.batch_size * self.dist.world))
-        real.condition = condition_of_clips(self.model, real.latents) if self.cfg.task == "i2v" else None
-        return real
-
-    def _student_sample(self, real, grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """The student's output for this batch and the student time it was produced at."""
-        if self.rollout is not None:  # task ar: the causal student rolls the clip out chunk by chunk
-            return self.rollout.sample(real, grad)
-        t_list = self.cfg.t_list
-        n = real.latents.shape[0]
-        k_all = torch.randint(0, len(t_list) - 1, (n * self.dist.world,), generator=self.gen)
-        k = self.dist.shard(k_all)
-        t_student = torch.tensor([t_list[i] for i in k], device=real.latents.device)
-        if self.cfg.student_input == "paired":
-            x_in = losses.add_noise(real.latents, self.randn(real.latents), t_student)
-        else:  # backward simulation: run the student's own steps from pure noise down to its time
-            x_in = self.randn(real.latents)
-            with torch.no_grad(), self.adapters.using(STUDENT):
-                for j in range(int(k_all.max())):  # every rank draws the same noise
-                    t_j = torch.full((n,), t_list[j], device=x_in.device)
-                    v = velocity(self.transformer, x_in, t_j, real.cond, real.condition)
-                    x0 = losses.x0_from_velocity(x_in, t_j, v)
-                    t_next = torch.full((n,), t_list[j + 1], device=x_in.device)
-                    renoised = losses.add_noise(x0, self.randn(x0), t_next)
-                    x_in = torch.where((k > j).view(-1, 1, 1, 1, 1), renoised, x_in)
-        self.adapters.use(STUDENT)
-        network = self.dist.trained(STUDENT) if grad else self.transformer
-        with torch.set_grad_enabled(grad):
-            x0 = losses.x0_from_velocity(x_in, t_student, velocity(network, x_in, t_student, real.cond, real.condition))
-        return x0, t_student
-
-    def _dmd_time(self, n: int, device) -> torch.Tensor:
-        t = losses.shifted_time(torch.rand(n * self.dist.world, generator=self.gen), self.cfg.time_shift)
-        return self.dist.shard(t).to(device)
-
-    def autocast(self):
-        """bf16 autocast around the forwards when the base is bf16 (the backward runs outside it)."""
-        return self.dist.autocast()
 
     # --- updates -----------------------------------------------------------------------------------
     def fake_update(self) -> float:
@@ -221,7 +174,10 @@ class Distiller:
                 eps = self.randn(x)
                 data_forcing = draw.weight(t, self.dist.shard(draw.uniforms(self.coin, x.shape[0] * self.dist.world)))
                 terms = losses.generator_loss(
-                    x, real.latents, eps, t,
+                    x,
+                    real.latents,
+                    eps,
+                    t,
                     fake_x0=lambda x_t, tt: self._x0(FAKE, x_t, tt, real.cond, real.condition).float(),
                     teacher_x0=lambda x_t, tt: self._x0(None, x_t, tt, real.cond, real.condition).float(),
                     data_forcing=data_forcing,
@@ -234,8 +190,12 @@ class Distiller:
         gap, t_student, data_forcing = (self.dist.gather(torch.cat(part)) for part in zip(*logged))
         # data_forcing_used: did any real clip pull on this update? Counted over the run, it says whether a
         # short run with a small data_forcing_prob forced towards real data at all.
-        out = {"loss_student": loss, "data_forcing": float(data_forcing.mean()), "real_gap": float(gap.mean()),
-               "data_forcing_used": float(bool((data_forcing > 0).any()))}
+        out = {
+            "loss_student": loss,
+            "data_forcing": float(data_forcing.mean()),
+            "real_gap": float(gap.mean()),
+            "data_forcing_used": float(bool((data_forcing > 0).any())),
+        }
         for t_value in sorted(set(t_student.tolist()), reverse=True):
             out[f"real_gap@t{t_value:.3f}"] = float(gap[t_student == t_value].mean())
         return out
@@ -304,22 +264,46 @@ class Distiller:
             # No checkpoint right after a non-finite loss: the last one stays the last good one.
             if (self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps) and not self.bad_steps:
                 self.save_checkpoint()
-            if self.cfg.preview_every and self.step % self.cfg.preview_every == 0 and self.step < self.cfg.steps \
-                    and self.dist.together:
+            if (
+                self.cfg.preview_every
+                and self.step % self.cfg.preview_every == 0
+                and self.step < self.cfg.steps
+                and self.dist.together
+            ):
                 self.write_previews()
         fingerprints = self.dist.fingerprints(self.student_params)
         if len(set(fingerprints)) != 1:
-            raise RuntimeError(f"the {self.dist.world} processes ended with different students {fingerprints}; "
-                               "their gradients were not averaged")
+            raise RuntimeError(
+                f"the {self.dist.world} processes ended with different students {fingerprints}; "
+                "their gradients were not averaged"
+            )
         if self.dist.rank == 0:
-            (self.out / "summary.json").write_text(json.dumps(
-                {"steps": self.step, "processes": self.dist.world, "base_sharded": self.dist.sharded,
-                 "student_fingerprints": fingerprints, "real_gap_reference": self.gap_reference,
-                 "real_gap_last20": float(np.mean(self.recent_gaps)) if self.recent_gaps else None}, indent=2) + "\n")
-            save_student_lora(self.adapters, self.lora_dir, extra={"method": self.cfg.method, "base": self.cfg.base,
-                                                                     "task": self.cfg.task,  # a lone LoRA folder says it
-                                                                     "steps": self.cfg.steps, "t_list": self.cfg.t_list,
-                                                                     **(self.rollout.lora_info() if self.rollout else {})})
+            (self.out / "summary.json").write_text(
+                json.dumps(
+                    {
+                        "steps": self.step,
+                        "processes": self.dist.world,
+                        "base_sharded": self.dist.sharded,
+                        "student_fingerprints": fingerprints,
+                        "real_gap_reference": self.gap_reference,
+                        "real_gap_last20": float(np.mean(self.recent_gaps)) if self.recent_gaps else None,
+                    },
+                    indent=2,
+                )
+                + "\n"
+            )
+            save_student_lora(
+                self.adapters,
+                self.lora_dir,
+                extra={
+                    "method": self.cfg.method,
+                    "base": self.cfg.base,
+                    "task": self.cfg.task,  # a lone LoRA folder says it
+                    "steps": self.cfg.steps,
+                    "t_list": self.cfg.t_list,
+                    **(self.rollout.lora_info() if self.rollout else {}),
+                },
+            )
             self.cb.on_artifact("lora", self.lora_dir / LORA_FILE, f"{self.cfg.method} student")
         if self.dist.together:
             self.write_previews()

@@ -23,15 +23,19 @@ it with DFD Studio's causal sampler instead of a diffusers snippet.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..models.names import BUILTIN_MODELS, STUDIO_META
-from ..models.students import COMFY_FILE, LORA_FILE
-from .run_record import (CAUSAL_KEYS, causal_record, real_clip_updates, run_folder, training_previews,  # noqa: F401
-                         training_record)
+from ..models.names import BUILTIN_MODELS
+from .run_record import (  # re-exported: publish, the CLI and tests read a run's record from here
+    CAUSAL_KEYS,  # noqa: F401
+    causal_record,  # noqa: F401
+    real_clip_updates,  # noqa: F401
+    run_folder,  # noqa: F401
+    training_previews,  # noqa: F401
+    training_record,  # noqa: F401
+)
 
 HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 HF_CACHE_SNAPSHOT = re.compile(r"models--([\w.-]+)--([\w.-]+)[/\\]snapshots[/\\]")
@@ -134,7 +138,11 @@ def front_matter(info: CardInfo, base_hub_id: str | None) -> list[str]:
     if info.samples:  # the Hub shows these as the card's gallery
         lines += ["widget:"]
         for path, caption in info.samples:
-            lines += [f"  - text: {_yaml_str(_caption_prompt(caption))}", "    output:", f"      url: {_yaml_str(path)}"]
+            lines += [
+                f"  - text: {_yaml_str(_caption_prompt(caption))}",
+                "    output:",
+                f"      url: {_yaml_str(path)}",
+            ]
     return lines + ["---", ""]
 
 
@@ -147,12 +155,17 @@ def _ordinal(n: int) -> str:
 def _training_rows(info: CardInfo) -> list[str]:
     freq = info.student_update_freq or info.settings.get("student_update_freq")
     p = info.data_forcing_prob if info.data_forcing_prob is not None else info.settings.get("data_forcing_prob")
-    rows = [f"| base (teacher) | `{public_base(info.base)}` |", f"| method | {method_name(info.method)} |",
-            f"| training steps | {info.steps if info.steps is not None else 'unknown'} |"]
+    rows = [
+        f"| base (teacher) | `{public_base(info.base)}` |",
+        f"| method | {method_name(info.method)} |",
+        f"| training steps | {info.steps if info.steps is not None else 'unknown'} |",
+    ]
     if info.steps is not None and freq:
         student = info.steps // int(freq)
-        rows += [f"| student updates | {student} (every {_ordinal(int(freq))} step) |",
-                 f"| fake-score updates | {info.steps - student} |"]
+        rows += [
+            f"| student updates | {student} (every {_ordinal(int(freq))} step) |",
+            f"| fake-score updates | {info.steps - student} |",
+        ]
     if info.method == "dfd" and info.started_from:
         rows += [f"| started from | the DMD2 student `{_cell(info.started_from)}` |"]
     if info.method == "dfd" and p is not None:
@@ -160,8 +173,11 @@ def _training_rows(info: CardInfo) -> list[str]:
     if info.method == "dfd" and info.real_clip_updates is not None:
         k, n = info.real_clip_updates
         rows += [f"| real clip used | on {k} of {n} student updates{_none_used(k)} |"]
-    rows += [f"| sampling steps | {len(info.t_list) - 1} |", f"| sampling times (t_list) | {_cell(info.t_list)} |",
-             f"| LoRA weights | {info.dtype} |"]
+    rows += [
+        f"| sampling steps | {len(info.t_list) - 1} |",
+        f"| sampling times (t_list) | {_cell(info.t_list)} |",
+        f"| LoRA weights | {info.dtype} |",
+    ]
     shown = {"student_update_freq", "data_forcing_prob", "t_list"}
     return rows + [f"| {_cell(k)} | {_cell(v)} |" for k, v in info.settings.items() if k not in shown]
 
@@ -170,168 +186,35 @@ def _none_used(k: int) -> str:
     return " (none: this run trained as DMD2 continued)" if k == 0 else ""
 
 
-def _local_folder(base: str) -> Path | None:
-    """The base's pipeline folder on this machine: the built-in base's, or the folder `base` names."""
-    if base in BUILTIN_MODELS:
-        return BUILTIN_MODELS[base]
-    folder = Path(base).expanduser()
-    return folder if (folder / "model_index.json").is_file() else None
-
-
-def _needs_engine(folder: Path | None) -> bool:
-    """A folder of DFD Studio's own kind (its model_index.json names our autoencoder class), which only
-    loads after that class is imported."""
-    try:
-        return folder is not None and "engine.shapes" in (folder / "model_index.json").read_text()
-    except OSError:
-        return False
-
-
-def _builtin_size(folder: Path | None) -> str:
-    """`num_frames=..., height=..., width=..., max_sequence_length=...` of a base folder that names its own
-    size and prompt length in its dfd_studio.json (WanPipeline's defaults are Wan's 81 x 480 x 832 and
-    512 tokens)."""
-    try:
-        meta = json.loads((folder / STUDIO_META).read_text())
-    except (OSError, ValueError, TypeError):
-        return ""
-    keys = (("num_frames", "num_frames"), ("height", "height"), ("width", "width"), ("text_len", "max_sequence_length"))
-    return "".join(f", {arg}={meta[key]}" for key, arg in keys if key in meta)
-
-
-def diffusers_snippet(info: CardInfo, base_hub_id: str | None) -> list[str]:
-    """Python that loads the base and the LoRA and samples on the student's own times (for an
-    image-to-video student, from a first frame through WanImageToVideoPipeline)."""
-    i2v = info.task == "i2v"
-    pipeline = "WanImageToVideoPipeline" if i2v else "WanPipeline"
-    folder = _local_folder(info.base)
-    if info.base in BUILTIN_MODELS:
-        head = ["import engine.shapes.autoencoder  # defines the built-in base's autoencoder; run in DFD Studio's folder",
-                "", f'pipe = {pipeline}.from_pretrained("engine/assets/{info.base}")']
-        size = _builtin_size(folder)
-    else:
-        where = base_hub_id or "<the base's local folder>"
-        shapes = _needs_engine(folder) and not base_hub_id
-        head = (["import engine.shapes.autoencoder  # the base folder names DFD Studio's autoencoder; run in its folder"]
-                if shapes else []) + ["", f'pipe = {pipeline}.from_pretrained("{where}", torch_dtype=torch.bfloat16).to("cuda")']
-        size = _builtin_size(folder) if folder is not None and not base_hub_id else ""
-    steps = len(info.t_list) - 1
-    prompt = '"a red circle moving left on a dark background"'
-    if i2v:
-        call = ['image = load_image("first_frame.png")  # the video starts from this frame',
-                "torch.manual_seed(1)",
-                f"video = pipe(image=image, prompt={prompt}, num_inference_steps={steps}, guidance_scale=1.0{size}).frames[0]"]
-    else:
-        call = ["torch.manual_seed(1)",
-                f"video = pipe({prompt}, num_inference_steps={steps}, guidance_scale=1.0{size}).frames[0]"]
-    return [
-        "```python",
-        "import torch",
-        f"from diffusers import FlowMatchEulerDiscreteScheduler, {pipeline}",
-        *(["from diffusers.utils import load_image"] if i2v else []),
-        *head,
-        f'pipe.load_lora_weights("{info.repo_id}", weight_name="{LORA_FILE}")',
-        f'# or from the exported zip, unzipped: pipe.load_lora_weights("path/to/folder", weight_name="{LORA_FILE}")',
-        "",
-        f"T_LIST = {_times(info.t_list)}  # the student's times, from its lora_config.json",
-        "# The student's sampler: predict x0 at each time, re-noise it to the next with fresh noise; the times",
-        f"# are used as given (shift 1). {pipeline} takes no sigmas, so its scheduler is handed them.",
-        "pipe.scheduler = FlowMatchEulerDiscreteScheduler(shift=1.0, stochastic_sampling=True)",
-        "set_timesteps = pipe.scheduler.set_timesteps",
-        "pipe.scheduler.set_timesteps = lambda *args, device=None, **kwargs: set_timesteps(sigmas=T_LIST[:-1], device=device)",
-        "",
-        *call,
-        "```",
-    ]
-
-
-def usage(info: CardInfo, base_hub_id: str | None) -> list[str]:
-    steps, times = len(info.t_list) - 1, _cell(info.t_list)
-    lines = ["## Usage", ""]
-    if info.base in BUILTIN_MODELS:
-        lines += [f"The base is `{info.base}`, the built-in base of DFD Studio (`engine/assets/{info.base}` in its "
-                  "repository), not a Hub model: run this in DFD Studio's folder.", ""]
-    elif not base_hub_id:
-        lines += [f"The base `{public_base(info.base)}` is a local folder, not a Hub model: give `from_pretrained` "
-                  "that folder.", ""]
-    i2v = info.task == "i2v"
-    if i2v:
-        lines += ["This is an **image-to-video** LoRA: it loads on the image-to-video base in "
-                  "`WanImageToVideoPipeline` and generates a video that starts from the first frame you give "
-                  "(that pipeline cleans prompts with `ftfy`: `pip install ftfy`).", ""]
-    lines += [f"**diffusers**, on the student's {steps} times {times} without classifier-free guidance:", ""]
-    lines += diffusers_snippet(info, base_hub_id)
-    base_arg = info.base if info.base in BUILTIN_MODELS else (base_hub_id or "<the base's folder>")
-    image_arg = " --image first_frame.png" if i2v else ""
-    lines += [
-        "",
-        "**DFD Studio** samples on the student's times itself" + (" (from the first frame, a PNG/JPG or a video's "
-                                                                   "first frame)" if i2v else "")
-        + "; `--lora` takes this repo downloaded, or the exported zip unzipped:",
-        "",
-        "```bash",
-        f'python -m engine sample --base {base_arg} --lora <this repo, downloaded>{image_arg} --prompt "..." --seeds 1-4'
-        " --out samples/",
-        "```",
-        "",
-        f"**ComfyUI**: load `{COMFY_FILE}` (the same weights under the original Wan module names) with "
-        "LoraLoaderModelOnly, and sample with SamplerCustom: sampler `lcm` (it predicts x0 and re-noises with "
-        f"fresh noise, as the student was trained to), sigmas from ManualSigmas `{times}`, CFG 1.0"
-        + (", the first frame given through the WanImageToVideo node as for the base." if i2v else "."),
-        "",
-    ]
-    return lines
-
-
-def _video_frames(latent_frames: int) -> int:
-    """Video frames of `latent_frames` latent frames: Wan's VAE codes frame 0 alone, then 4 frames per latent."""
-    return 4 * (latent_frames - 1) + 1
-
-
-def causal_usage(info: CardInfo, base_hub_id: str | None) -> list[str]:
-    """How to run a causal student: what it is (chunks, training length, window) and DFD Studio's sampler,
-    since diffusers' WanPipeline alone runs the LoRA bidirectionally, not as the student it was trained as."""
-    layout, steps = info.causal or {}, len(info.t_list) - 1
-    chunk, trained, window = (layout.get(key) for key in CAUSAL_KEYS)
-    lines = ["## Usage", "", "This is a **causal (autoregressive)** student: it generates the video chunk by chunk, "
-             "each chunk attending only to itself and to the chunks before it through a key-value cache, as "
-             "Self-Forcing's students do, so it streams: a chunk is finished before the next one starts."]
-    if chunk and trained:
-        lines[-1] += (f" Its chunks are the first latent frame alone, then {chunk} latent frames "
-                      f"({4 * chunk} video frames) each; it was trained on {trained} latent frames "
-                      f"({_video_frames(trained)} video frames).")
-    if window:
-        lines[-1] += (f" Its cache keeps the newest {window} latent frames (the longest context it saw in training), "
-                      "so it goes on past its training length.")
-    base_arg = info.base if info.base in BUILTIN_MODELS else (base_hub_id or "<the base's folder>")
-    lines += ["", f"**DFD Studio** runs it causally on its {steps} times {_cell(info.t_list)} (a longer video than "
-              "training with `--num-frames`):", "", "```bash",
-              f'python -m engine sample --base {base_arg} --lora <this repo, downloaded> --prompt "..." '
-              "--num-frames 65 --seeds 1-4 --out samples/", "```", "",
-              "diffusers' `WanPipeline` alone does **not** run it causally: `load_lora_weights` loads the file, but "
-              "the pipeline runs every frame against every other in one pass (no block-causal mask, no cache), "
-              f"which is not the network this LoRA was trained as. The same holds for `{COMFY_FILE}` in ComfyUI's "
-              "Wan nodes. Use DFD Studio's sampler (`engine/generation/causal_sampling.py`) to run it.", ""]
-    return lines
-
-
 def model_card(info: CardInfo) -> str:
     """The README.md of the published repo."""
+    from .card_usage import causal_usage, usage  # card_usage builds on this module's CardInfo and cells
+
     base_hub_id = info.base_hub_id or hub_id_of(info.base)
     steps = len(info.t_list) - 1 if info.t_list else 4
     name = info.repo_id.split("/")[-1]
-    base_said = (f"the built-in `{info.base}` of DFD Studio" if info.base in BUILTIN_MODELS
-                 else f"`{base_hub_id or public_base(info.base)}`")
+    base_said = (
+        f"the built-in `{info.base}` of DFD Studio"
+        if info.base in BUILTIN_MODELS
+        else f"`{base_hub_id or public_base(info.base)}`"
+    )
     lines = [
-        f"# {name}", "",
+        f"# {name}",
+        "",
         f"A {steps}-step {'causal (autoregressive) ' if info.causal is not None else ''}{_kind(info)} student LoRA "
         f"for {base_said}, distilled with {method_name(info.method)} in DFD Studio "
-        f"({info.source or 'a DFD Studio job'}).", "",
+        f"({info.source or 'a DFD Studio job'}).",
+        "",
         f"The student samples in {steps} network evaluations on its times {_cell(info.t_list)} without "
-        "classifier-free guidance" + (" (per chunk, plus one that commits the chunk to the cache)"
-                                      if info.causal is not None else "")
-        + "; the teacher needs 50 steps with CFG (100 evaluations).", "",
-        "## Training", "", "| setting | value |", "|---|---|", *_training_rows(info),
+        "classifier-free guidance"
+        + (" (per chunk, plus one that commits the chunk to the cache)" if info.causal is not None else "")
+        + "; the teacher needs 50 steps with CFG (100 evaluations).",
+        "",
+        "## Training",
+        "",
+        "| setting | value |",
+        "|---|---|",
+        *_training_rows(info),
     ]
     if info.evaluation:
         lines += ["", "## Evaluation", "", info.evaluation.strip()]
@@ -342,7 +225,12 @@ def model_card(info: CardInfo) -> str:
         lines += ["", "## Samples", ""]
         lines += [f"- [{_cell(caption)}]({path})" for path, caption in info.samples]
         lines += ["", f'<video src="{info.samples[0][0]}" controls loop autoplay muted></video>']
-    lines += ["", *(causal_usage(info, base_hub_id) if info.causal is not None else usage(info, base_hub_id)),
-              "## License", "",
-              f"{info.license}. The base model's own license applies to its weights.", ""]
+    lines += [
+        "",
+        *(causal_usage(info, base_hub_id) if info.causal is not None else usage(info, base_hub_id)),
+        "## License",
+        "",
+        f"{info.license}. The base model's own license applies to its weights.",
+        "",
+    ]
     return "\n".join(front_matter(info, base_hub_id) + lines)
