@@ -236,3 +236,17 @@ def test_reference_rows_get_bootstrap_intervals_from_their_clips():
     assert teacher["mean"] == pytest.approx(recorded, abs=1e-3) and teacher["low"] < teacher["mean"] < teacher["high"]
     assert out["real"]["detailed"]["all_named_correct"] == {**out["real"]["detailed"]["all_named_correct"],
                                                            "low": 1.0, "high": 1.0}
+
+
+def test_the_preregistered_command_plans_every_variant_on_all_five_fresh_seeds(tmp_path):
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "docs/results/preregistration.md").read_text()
+    command = " ".join(text.split("OMP_NUM_THREADS=1 python -m engine study", 1)[1].split("\n\n")[0].replace("\\\n", " ").split())
+    seeds, variants = re.search(r"--seeds (\d+)-(\d+)", command), re.search(r"--variants (\S+)", command)[1]
+    assert (int(seeds[1]), int(seeds[2])) == (study_report.PREREGISTERED_SEEDS[0], study_report.PREREGISTERED_SEEDS[-1])
+    runs = study.plan(tmp_path, list(range(20, 25)), "shapes-tiny", 1250, 200, variants.split(","))
+    names = {e[2] for e in study_report.PRIMARY + study_report.SECONDARY}
+    names |= {e[6] for e in study_report.PRIMARY + study_report.SECONDARY}
+    assert {(r.name, r.seed) for r in runs} == {(n, s) for n in names for s in range(20, 25)}
+    assert study_plan.VARIANTS["dfd-p0.25"][-1] == "0.25"  # constant p, the rising schedule's average
