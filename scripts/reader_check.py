@@ -1,8 +1,8 @@
 """Is the reader right? The shipped recognizer's accuracy on real shapes-world clips degraded to the
 sharpness, blocking and saturation samples show (engine/evaluation/reader_check.py).
 
-    OMP_NUM_THREADS=1 python scripts/reader_check.py --clips 256 --json docs/results/reader-check.json \
-        --md docs/results/reader-check.md
+    OMP_NUM_THREADS=1 python scripts/reader_check.py --clips 256 --models real-decoded,dmd2,dmd2-continued,dfd \
+        --prompts all --json docs/results/reader-check.json --md docs/results/reader-check.md
 """
 
 from __future__ import annotations
@@ -22,12 +22,18 @@ def main() -> None:
     p.add_argument("--clips", type=int, default=256, help="real clips, every factor uniform (default 256)")
     p.add_argument("--seed", type=int, default=0, help="seed of the clips' draw (default 0)")
     p.add_argument("--base", default="shapes-tiny", help="the base whose autoencoder makes the decoded clips")
+    p.add_argument("--models", default="", help="also sample these models (evaluate's names: dfd, dmd2-continued, "
+                                                "teacher@4:cfg=1, ...) and compare the two readers on their clips")
+    p.add_argument("--prompts", default="detailed", help="the prompt set of --models (default detailed)")
     p.add_argument("--json", default=None, help="write the result here")
     p.add_argument("--md", default=None, help="write the markdown table here")
     args = p.parse_args()
     if args.clips < 8:
         p.error(f"--clips {args.clips}: need at least 8 clips for per-shape accuracies to mean anything")
     result = reader_check.run(args.clips, args.seed, args.base)
+    models = [m for m in args.models.split(",") if m.strip()]
+    if models:
+        result["generated"] = reader_check.generated(models, args.prompts, base=args.base)
     result["made_by"] = "python scripts/reader_check.py " + " ".join(sys.argv[1:])
     table = reader_check.to_markdown(result)
     print(table)

@@ -56,3 +56,15 @@ def test_accuracy_counts_each_factor_and_names_the_worst_shape(clips):
     table = reader_check.to_markdown({"rows": [{"condition": "real", "setting": "as rendered",
                                                 "sharpness_vs_decoded": 1.4, "saturation_vs_real": 1.0, **out}]})
     assert "| real | as rendered | 1.40 | 1.00 | 1.000 | 0.875 |" in table
+
+
+def test_the_template_reader_reads_real_clips_from_the_worlds_own_masks(clips):
+    frames, factors = clips
+    templates = reader_check._templates()
+    read = [reader_check.template_shape(c, templates) for c in frames]
+    assert [r[0] for r in read] == [f.shape for f in factors] and min(r[1] for r in read) > 0.8
+    blurred = reader_check.blur(frames[:2], 2.5)  # far blurrier than any sample: the half-way mask holds
+    assert [reader_check.template_shape(c, templates)[0] for c in blurred] == [f.shape for f in factors[:2]]
+    blank = np.full((17, 64, 64, 3), 40, np.uint8)
+    assert reader_check.template_shape(blank, templates)[1] == 0.0  # nothing to read: no overlap claimed
+    assert not reader_check.object_mask(blank[0]).any()
