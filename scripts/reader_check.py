@@ -1,8 +1,9 @@
 """Is the reader right? The shipped recognizer's accuracy on real shapes-world clips degraded to the
 sharpness, blocking and saturation samples show (engine/evaluation/reader_check.py).
 
-    OMP_NUM_THREADS=1 python scripts/reader_check.py --clips 256 --models real-decoded,dmd2,dmd2-continued,dfd \
-        --prompts all --json docs/results/reader-check.json --md docs/results/reader-check.md
+    OMP_NUM_THREADS=1 python scripts/reader_check.py --clips 256 --prompts all \
+        --models real-decoded,dmd2,dmd2-continued,dfd,teacher@4:cfg=1,teacher@50:cfg=3 \
+        --json docs/results/reader-check.json --md docs/results/reader-check.md
 """
 
 from __future__ import annotations

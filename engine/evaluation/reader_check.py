@@ -7,6 +7,11 @@ measured on real and autoencoded clips. If its accuracy falls on degraded real c
 known, part of a model's fidelity loss at that sharpness or saturation may be the reader's, not the model's.
 Clips are drawn with every factor uniform (world.uniform_naming), so rare shapes and colours are read as
 often as common ones; sharpness targets are set against the same clips through the autoencoder.
+
+A second reader shares nothing with the recognizer: it fits the world's own shape masks to the object's
+mask (template_shape). On generated clips, where the truth is unknown, the two are compared with the
+prompt's named shape and with each other: where they disagree, a fidelity figure is a reading as much as
+a measurement.
 """
 
 from __future__ import annotations
