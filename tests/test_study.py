@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.evaluation import study, study_plan, study_references, study_report
+from engine.evaluation import stats, study, study_plan, study_references, study_report
 
 
 def _result(models: dict[str, dict[str, float]], regime: str = "detailed") -> dict:
@@ -182,3 +182,71 @@ def test_the_plots_empty_panel_shows_the_modes_against_fidelity_trade_off_of_the
     assert sorted(t.get_text() for t in ax.texts) == ["dfd-p0.5", "dmd2", "teacher@50:cfg=3"]  # off the line: left out
     assert not _tradeoff(plt.subplots()[1], {"models": {"real": {"by_regime": {}}}}, ["real"])
     plt.close("all")
+
+
+def _confirm_study(seeds=(20, 21, 22, 23, 24)) -> dict:
+    """A combined study on the pre-registered seeds: DFD +1 mode on every seed but one (+1.5), fidelity
+    within a hair of the control; the other variants' runs as plain constants."""
+    per_seed = {}
+    for i, s in enumerate(seeds):
+        runs = {"dmd2": (4.5, 0.95, 0.93), "dmd2-continued": (5.0, 0.95, 0.93),
+                "dfd-p0.5": (6.0 + (0.5 if i == 2 else 0.0), 0.95 - 0.01 * (i % 2), 0.90),
+                "dfd-p0.5-rise": (6.0, 0.95, 0.92 + 0.01 * i), "dfd-p0.25": (5.8, 0.95, 0.92),
+                "dfd-tmin0.5": (5.9, 0.95, 0.905 + 0.002 * i)}
+        per_seed[s] = {"models": {f"r/seed{s}/{n}": {"by_regime": {
+            "detailed": {"all_named_correct": named, "prompt_fidelity": 0.98},
+            "underspecified": {"mode_coverage": modes, "mode_tv": 0.3, "prompt_fidelity": fid}}}
+            for n, (modes, named, fid) in runs.items()}}
+    return study.combine(_result({"real": {}}), per_seed)
+
+
+def test_the_preregistered_analysis_tests_in_sequence_and_holm_corrects_the_rest():
+    out = _confirm_study()
+    assert out["training_seeds"] == [20, 21, 22, 23, 24]
+    found = study_report.confirmatory(out)
+    p1, p2 = found["primary"]
+    # +1, +1, +1.5, +1, +1: mean 1.1, sd 0.2236, t = 11.0 on 4 df
+    assert p1["held"] and p1["p"] == pytest.approx(stats.t_sf(11.0, 4), abs=1e-6)
+    assert p1["seeds"] == [20, 21, 22, 23, 24]
+    # 0, -0.01, 0, -0.01, 0: mean -0.004, bound -0.004 - 2.132 * 0.005477 / sqrt 5 = -0.0092 > -0.05
+    assert p2["tested"] and p2["held"] and "one-sided 95% lower bound -0.009" in p2["text"]
+    by_id = {e["id"]: e for e in found["secondary"]}
+    assert by_id["S5"]["held"] and by_id["S1"]["p"] == 1.0  # +1.5 modes over DMD2; mode TV the same everywhere
+    assert by_id["S9"]["held"] is False and by_id["S6"]["p"] is not None
+    assert all(e["p_holm"] is None or e["p_holm"] >= e["p"] for e in found["secondary"])
+    table = study.to_markdown(out)
+    assert "**Pre-registered analysis**" in table and "| P1 | DFD p=0.5 covers more modes than the control |" in table
+    assert "**Pre-registered analysis**" not in study.to_markdown(_confirm_study((0, 1, 2, 3, 4)))
+
+
+def test_a_failed_primary_stops_the_sequence():
+    out = _confirm_study()
+    for s in out["models"]["dfd-p0.5"]["by_seed"]["underspecified"]["mode_coverage"]:
+        out["models"]["dfd-p0.5"]["by_seed"]["underspecified"]["mode_coverage"][s] = 5.0  # no gain at all
+    p1, p2 = study_report.confirmatory(out)["primary"]
+    assert not p1["held"] and not p2["tested"] and not p2["held"]
+    assert "| P2 |" in study.to_markdown(out) and "not tested |" in study.to_markdown(out)
+
+
+def test_reference_rows_get_bootstrap_intervals_from_their_clips():
+    refs = json.loads((Path(__file__).resolve().parents[1] / "docs/results/study-records/references.json").read_text())
+    out = study_report.reference_intervals(refs, metrics=("all_named_correct",))
+    teacher = out["teacher@4:cfg=1"]["detailed"]["all_named_correct"]
+    recorded = refs["models"]["teacher@4:cfg=1"]["by_regime"]["detailed"]["all_named_correct"]
+    assert teacher["mean"] == pytest.approx(recorded, abs=1e-3) and teacher["low"] < teacher["mean"] < teacher["high"]
+    assert out["real"]["detailed"]["all_named_correct"] == {**out["real"]["detailed"]["all_named_correct"],
+                                                           "low": 1.0, "high": 1.0}
+
+
+def test_the_preregistered_command_plans_every_variant_on_all_five_fresh_seeds(tmp_path):
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "docs/results/preregistration.md").read_text()
+    command = " ".join(text.split("OMP_NUM_THREADS=1 python -m engine study", 1)[1].split("\n\n")[0].replace("\\\n", " ").split())
+    seeds, variants = re.search(r"--seeds (\d+)-(\d+)", command), re.search(r"--variants (\S+)", command)[1]
+    assert (int(seeds[1]), int(seeds[2])) == (study_report.PREREGISTERED_SEEDS[0], study_report.PREREGISTERED_SEEDS[-1])
+    runs = study.plan(tmp_path, list(range(20, 25)), "shapes-tiny", 1250, 200, variants.split(","))
+    names = {e[2] for e in study_report.PRIMARY + study_report.SECONDARY}
+    names |= {e[6] for e in study_report.PRIMARY + study_report.SECONDARY}
+    assert {(r.name, r.seed) for r in runs} == {(n, s) for n in names for s in range(20, 25)}
+    assert study_plan.VARIANTS["dfd-p0.25"][-1] == "0.25"  # constant p, the rising schedule's average

@@ -37,7 +37,7 @@ METRICS = ("prompt_fidelity", "all_named_correct", "diversity", "mode_coverage",
 ROOT = Path(__file__).resolve().parents[1]
 # What an evaluation's numbers depend on: a change in any of these files makes a fresh evaluation.
 FINGERPRINTED = ("evaluation", "shapes", "generation", "models", "core", "config/sample.py", "assets/shapes-recognizer")
-_NOT_EVALUATION = {"study.py", "study_plan.py", "study_report.py", "stats.py"}
+_NOT_EVALUATION = {"study.py", "study_plan.py", "study_report.py", "stats.py", "reader_check.py"}
 
 
 def _files_of(entry: str) -> list[Path]:
