@@ -19,9 +19,16 @@ from __future__ import annotations
 import io
 
 import numpy as np
+from PIL import Image
 
+from ..models.base import load_base_model
 from ..shapes import world
+from ..shapes.recognizer import Recognizer
 from . import metrics
+from .evaluate import Session
+from .reference import through_decoder
+from .settings import EvalSettings
+from .specs import ModelSpec
 
 SHARPNESS_RATIOS = (0.5, 0.75, 1.0, 1.5, 2.0, 2.5)  # of decoded real: the range students and teachers show
 JPEG_QUALITIES = (50, 20, 10, 5)
@@ -71,8 +78,6 @@ def sharpen(clips: np.ndarray, amount: float, sigma: float = 1.0) -> np.ndarray:
 
 def jpeg(clips: np.ndarray, quality: int) -> np.ndarray:
     """Every frame through a JPEG encoder at `quality` (8x8 blocking, chroma subsampling)."""
-    from PIL import Image
-
     out = np.empty_like(clips)
     for idx in np.ndindex(clips.shape[:-3]):
         buf = io.BytesIO()
@@ -196,10 +201,6 @@ def conditions(real: np.ndarray, decoded: np.ndarray) -> list[tuple[str, str, np
 
 def run(n: int = 256, seed: int = 0, base: str = "shapes-tiny", progress=print) -> dict:
     """Both readers' accuracy on n uniform real clips under every condition; the JSON the script writes."""
-    from ..models.base import load_base_model
-    from ..shapes.recognizer import Recognizer
-    from .reference import through_decoder
-
     real, factors = uniform_clips(n, seed)
     decoded = through_decoder(load_base_model(base, device="cpu"), real)
     reader, templates = Recognizer(), _templates()
@@ -226,10 +227,6 @@ def generated(models: list[str], prompts: str = "detailed", seeds: int = 8, base
     """Where the two readers disagree on generated clips: per model, over a prompt set's clips, the share
     whose named shape each reader finds, and the share on which they agree. The truth of a generated clip
     is unknown; the prompt's named shape is what it should show."""
-    from .evaluate import Session
-    from .settings import EvalSettings
-    from .specs import ModelSpec
-
     session = Session(EvalSettings(models=models, prompts=prompts, seeds=seeds, base=base, device="cpu"), True)
     session.load(True)
     templates, out = _templates(), []

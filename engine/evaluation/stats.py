@@ -20,6 +20,8 @@ import math
 
 import numpy as np
 
+from ..shapes import world
+
 # Two-sided 95% quantiles t(0.975, df) for df = 1..30 (beyond: the normal's 1.96 is within 0.04).
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
          2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
@@ -246,8 +248,6 @@ def clip_readings(per_prompt: dict[str, dict], metric: str, prompts: list[str] |
     """Per-clip readings of one model's evaluate rows (prompt -> row), for bootstrap_mean: all_named_correct
     and prompt_fidelity from each clip's recognized factors against the prompt's named ones, saturation from
     clip_saturation; any other metric is the row's one per-prompt value. prompts: a regime's prompts."""
-    from ..shapes import world
-
     out = {}
     for prompt, row in per_prompt.items():
         if prompts is not None and prompt not in prompts:

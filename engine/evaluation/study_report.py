@@ -4,6 +4,7 @@ each variant whether it beats the fair control on every axis (stats.py has the i
 
 from __future__ import annotations
 
+from ..shapes import world
 from . import stats
 from .study_plan import CONTROL
 from .report import save_figure
@@ -202,8 +203,6 @@ def reference_intervals(references: dict, metrics=("all_named_correct", "prompt_
     """Each reference row's mean per regime and metric with its 95% bootstrap interval over prompts and the
     clips of each prompt (stats.bootstrap_mean), from an evaluate result that holds per-prompt rows (the
     study's references.json)."""
-    from ..shapes import world
-
     out = {}
     for model, rows in references.get("per_prompt", {}).items():
         for regime in ("detailed", "underspecified"):
