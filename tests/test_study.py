@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.evaluation import stats, study, study_plan, study_references, study_report
+from engine.evaluation import confirmatory, stats, study, study_plan, study_references, study_report
 
 
 def _result(models: dict[str, dict[str, float]], regime: str = "detailed") -> dict:
@@ -18,8 +18,14 @@ def _result(models: dict[str, dict[str, float]], regime: str = "detailed") -> di
 
 def test_plan_trains_one_dmd2_per_seed_and_starts_every_variant_from_it(tmp_path):
     runs = study.plan(tmp_path, [0, 1], "shapes-tiny", 1250, 200, ["dmd2-continued", "dfd-p0.5-backward"])
-    assert [(r.seed, r.name) for r in runs] == [(0, "dmd2"), (0, "dmd2-continued"), (0, "dfd-p0.5-backward"),
-                                                (1, "dmd2"), (1, "dmd2-continued"), (1, "dfd-p0.5-backward")]
+    assert [(r.seed, r.name) for r in runs] == [
+        (0, "dmd2"),
+        (0, "dmd2-continued"),
+        (0, "dfd-p0.5-backward"),
+        (1, "dmd2"),
+        (1, "dmd2-continued"),
+        (1, "dfd-p0.5-backward"),
+    ]
     dfd = runs[2].command
     assert dfd[dfd.index("--init") + 1] == str(tmp_path / "seed0" / "dmd2")
     assert dfd[dfd.index("--student-input") + 1] == "backward" and dfd[dfd.index("--steps") + 1] == "200"
@@ -31,13 +37,19 @@ def test_plan_trains_one_dmd2_per_seed_and_starts_every_variant_from_it(tmp_path
 
 
 def test_the_headline_trio_gets_five_seeds_the_others_three_or_what_is_asked(tmp_path):
-    runs = study.plan(tmp_path, [0, 1, 2, 3, 4], "shapes-tiny", 10, 10, ["dmd2-continued", "dfd-p0.5", "dfd-p1",
-                                                                         "dfd-blend0.5@1"])
+    runs = study.plan(
+        tmp_path, [0, 1, 2, 3, 4], "shapes-tiny", 10, 10, ["dmd2-continued", "dfd-p0.5", "dfd-p1", "dfd-blend0.5@1"]
+    )
     seeds = {}
     for r in runs:
         seeds.setdefault(r.name, []).append(r.seed)
-    assert seeds == {"dmd2": [0, 1, 2, 3, 4], "dmd2-continued": [0, 1, 2, 3, 4], "dfd-p0.5": [0, 1, 2, 3, 4],
-                     "dfd-p1": [0, 1, 2], "dfd-blend0.5": [0]}
+    assert seeds == {
+        "dmd2": [0, 1, 2, 3, 4],
+        "dmd2-continued": [0, 1, 2, 3, 4],
+        "dfd-p0.5": [0, 1, 2, 3, 4],
+        "dfd-p1": [0, 1, 2],
+        "dfd-blend0.5": [0],
+    }
     assert len(study.plan(tmp_path, [0, 1], "shapes-tiny", 10, 10, None)) == 2 * 9  # the paper's 8 and dmd2
 
 
@@ -56,12 +68,21 @@ def _seed_eval(seed: int, **per_run) -> dict:
 
 def test_combine_keeps_each_seed_and_the_claims_get_paired_intervals():
     refs = _result({"real": {"diversity": 0.4}, "teacher@2:cfg=3": {"mode_coverage": 5.0}}, "underspecified")
-    per_seed = {s: _seed_eval(s, **{"dmd2-continued": {"mode_coverage": 5.0 + 0.1 * s},
-                                    "dfd-p0.5": {"mode_coverage": 6.0 + 0.1 * s + (0.05 if s == 1 else 0)}})
-                for s in range(3)}
+    per_seed = {
+        s: _seed_eval(
+            s,
+            **{
+                "dmd2-continued": {"mode_coverage": 5.0 + 0.1 * s},
+                "dfd-p0.5": {"mode_coverage": 6.0 + 0.1 * s + (0.05 if s == 1 else 0)},
+            },
+        )
+        for s in range(3)
+    }
     out = study.combine(refs, per_seed, gaps={"dfd-p0.5": {0: 0.5, 1: 0.7, 2: 0.6}}, guidance={"dfd-p0.5": 3.0})
     dfd = out["models"]["dfd-p0.5"]
-    assert dfd["seeds"] == 3 and dfd["by_seed"]["underspecified"]["mode_coverage"] == pytest.approx({0: 6.0, 1: 6.15, 2: 6.2})
+    assert dfd["seeds"] == 3 and dfd["by_seed"]["underspecified"]["mode_coverage"] == pytest.approx(
+        {0: 6.0, 1: 6.15, 2: 6.2}
+    )
     assert dfd["real_gap"]["mean"] == 0.6 and out["models"]["teacher@2:cfg=3"]["cfg"] == 3.0
     found = {c["claim"]: c for c in study_report.claims(out)}
     modes = found["DFD p=0.5 covers more modes than the control (underspecified)"]
@@ -75,11 +96,20 @@ def test_combine_keeps_each_seed_and_the_claims_get_paired_intervals():
 
 def test_a_variant_that_loses_on_an_axis_does_not_dominate():
     refs = _result({"real": {}})
-    per_seed = {s: {"models": {f"r/seed{s}/{n}": {"by_regime": {
-        "detailed": {"prompt_fidelity": v, "all_named_correct": 0.9},
-        "underspecified": {"mode_coverage": 6.0, "mode_tv": 0.3, "prompt_fidelity": 0.9}}}
-        for n, v in (("dmd2-continued", 0.99), ("dfd-p0.5", 0.98 + 0.001 * s), ("dfd-blend0.5", 0.995))}}
-        for s in range(3)}
+    per_seed = {
+        s: {
+            "models": {
+                f"r/seed{s}/{n}": {
+                    "by_regime": {
+                        "detailed": {"prompt_fidelity": v, "all_named_correct": 0.9},
+                        "underspecified": {"mode_coverage": 6.0, "mode_tv": 0.3, "prompt_fidelity": 0.9},
+                    }
+                }
+                for n, v in (("dmd2-continued", 0.99), ("dfd-p0.5", 0.98 + 0.001 * s), ("dfd-blend0.5", 0.995))
+            }
+        }
+        for s in range(3)
+    }
     won = study_report.dominance(study.combine(refs, per_seed))
     assert won["dfd-p0.5"]["no_resolved_loss"] is False  # fidelity 0.980-0.982 against 0.99 on every seed
     assert won["dfd-blend0.5"]["no_resolved_loss"] and won["dfd-blend0.5"]["not_worse_by_mean"]
@@ -114,7 +144,9 @@ def test_the_records_alone_rederive_the_study(tmp_path):
     for name, diversity in (("dfd-p0.5", 0.2), ("dfd-blend0.5", 0.3)):
         run = records / "seed0" / name
         run.mkdir(parents=True)
-        (run / "eval.json").write_text(json.dumps(_result({"real": {}, f"runs/seed0/{name}": {"diversity": diversity}})))
+        (run / "eval.json").write_text(
+            json.dumps(_result({"real": {}, f"runs/seed0/{name}": {"diversity": diversity}}))
+        )
         (run / "summary.json").write_text(json.dumps({"real_gap_last20": 0.7}))
         (run / "distill_config.json").write_text(json.dumps({"guidance": 3.0}))
     out = study.rederive(records)
@@ -138,8 +170,10 @@ def test_the_study_command_rebuilds_its_tables_from_records_alone(tmp_path, caps
     assert main(["study", "--from-records", str(records), "--json", str(out)]) == 0
     models = json.loads(out.read_text())["models"]
     assert models["dfd-p0.5"]["by_regime"]["detailed"]["diversity"]["mean"] == 0.25 and "dfd-blend0.5" in models
-    assert main(["study", "--from-records", str(records), "--variants", "dfd-p0.5", "--seeds", "0",
-                 "--json", str(out)]) == 0
+    assert (
+        main(["study", "--from-records", str(records), "--variants", "dfd-p0.5", "--seeds", "0", "--json", str(out)])
+        == 0
+    )
     models = json.loads(out.read_text())["models"]
     assert models["dfd-p0.5"]["seeds"] == 1 and "dfd-blend0.5" not in models
     assert main(["study", "--from-records", str(tmp_path / "nowhere")]) != 0
@@ -150,11 +184,17 @@ def test_saturation_is_judged_at_each_clips_own_mode_and_sharpness_against_decod
     prompt = "a red circle moving left on a dark background"
     mode = {"shape": "circle", "colour": "red", "motion": "left", "background": "dark"}
     at_mode = study_references.mode_saturation(mode)
-    row = {"saturation": at_mode + 0.05, "sharpness": 2.0, "clip_factors": [mode, mode],
-           "clip_saturation": [at_mode + 0.04, at_mode + 0.06]}
+    row = {
+        "saturation": at_mode + 0.05,
+        "sharpness": 2.0,
+        "clip_factors": [mode, mode],
+        "clip_saturation": [at_mode + 0.04, at_mode + 0.06],
+    }
     terms = study_references.prompt_terms(prompt, row, {"sharpness": 4.0})
     assert terms["sharpness_vs_decoded"] == 0.5 and terms["sharpness_deviation"] == 0.5
-    assert terms["saturation_excess"] == pytest.approx(0.05) and terms["saturation_error_matched"] == pytest.approx(0.05)
+    assert terms["saturation_excess"] == pytest.approx(0.05) and terms["saturation_error_matched"] == pytest.approx(
+        0.05
+    )
     assert abs(study_references.population_saturation(prompt) - at_mode) < 0.01  # one mode: the same reference
 
 
@@ -170,13 +210,26 @@ def test_the_plots_empty_panel_shows_the_modes_against_fidelity_trade_off_of_the
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from engine.evaluation.study_report import _tradeoff
+    from engine.evaluation.study_tables import _tradeoff
 
     def model(modes, named, seeds=None):
-        return {"seeds": seeds, "by_regime": {"underspecified": {"mode_coverage": {"mean": modes, "std": 0.5}},
-                                              "detailed": {"all_named_correct": {"mean": named, "std": 0.01}}}}
-    found = {"models": {"teacher@2:cfg=3": model(4.1, 0.26), "teacher@50:cfg=3": model(6.3, 0.84),
-                        "dmd2": model(4.8, 0.96, 5), "dfd-p0.5": model(6.2, 0.92, 5), "real": {"by_regime": {}}}}
+        return {
+            "seeds": seeds,
+            "by_regime": {
+                "underspecified": {"mode_coverage": {"mean": modes, "std": 0.5}},
+                "detailed": {"all_named_correct": {"mean": named, "std": 0.01}},
+            },
+        }
+
+    found = {
+        "models": {
+            "teacher@2:cfg=3": model(4.1, 0.26),
+            "teacher@50:cfg=3": model(6.3, 0.84),
+            "dmd2": model(4.8, 0.96, 5),
+            "dfd-p0.5": model(6.2, 0.92, 5),
+            "real": {"by_regime": {}},
+        }
+    }
     fig, ax = plt.subplots()
     assert _tradeoff(ax, found, list(found["models"]))
     assert sorted(t.get_text() for t in ax.texts) == ["dfd-p0.5", "dmd2", "teacher@50:cfg=3"]  # off the line: left out
@@ -189,21 +242,32 @@ def _confirm_study(seeds=(20, 21, 22, 23, 24)) -> dict:
     within a hair of the control; the other variants' runs as plain constants."""
     per_seed = {}
     for i, s in enumerate(seeds):
-        runs = {"dmd2": (4.5, 0.95, 0.93), "dmd2-continued": (5.0, 0.95, 0.93),
-                "dfd-p0.5": (6.0 + (0.5 if i == 2 else 0.0), 0.95 - 0.01 * (i % 2), 0.90),
-                "dfd-p0.5-rise": (6.0, 0.95, 0.92 + 0.01 * i), "dfd-p0.25": (5.8, 0.95, 0.92),
-                "dfd-tmin0.5": (5.9, 0.95, 0.905 + 0.002 * i)}
-        per_seed[s] = {"models": {f"r/seed{s}/{n}": {"by_regime": {
-            "detailed": {"all_named_correct": named, "prompt_fidelity": 0.98},
-            "underspecified": {"mode_coverage": modes, "mode_tv": 0.3, "prompt_fidelity": fid}}}
-            for n, (modes, named, fid) in runs.items()}}
+        runs = {
+            "dmd2": (4.5, 0.95, 0.93),
+            "dmd2-continued": (5.0, 0.95, 0.93),
+            "dfd-p0.5": (6.0 + (0.5 if i == 2 else 0.0), 0.95 - 0.01 * (i % 2), 0.90),
+            "dfd-p0.5-rise": (6.0, 0.95, 0.92 + 0.01 * i),
+            "dfd-p0.25": (5.8, 0.95, 0.92),
+            "dfd-tmin0.5": (5.9, 0.95, 0.905 + 0.002 * i),
+        }
+        per_seed[s] = {
+            "models": {
+                f"r/seed{s}/{n}": {
+                    "by_regime": {
+                        "detailed": {"all_named_correct": named, "prompt_fidelity": 0.98},
+                        "underspecified": {"mode_coverage": modes, "mode_tv": 0.3, "prompt_fidelity": fid},
+                    }
+                }
+                for n, (modes, named, fid) in runs.items()
+            }
+        }
     return study.combine(_result({"real": {}}), per_seed)
 
 
 def test_the_preregistered_analysis_tests_in_sequence_and_holm_corrects_the_rest():
     out = _confirm_study()
     assert out["training_seeds"] == [20, 21, 22, 23, 24]
-    found = study_report.confirmatory(out)
+    found = confirmatory.confirmatory(out)
     p1, p2 = found["primary"]
     # +1, +1, +1.5, +1, +1: mean 1.1, sd 0.2236, t = 11.0 on 4 df
     assert p1["held"] and p1["p"] == pytest.approx(stats.t_sf(11.0, 4), abs=1e-6)
@@ -223,30 +287,35 @@ def test_a_failed_primary_stops_the_sequence():
     out = _confirm_study()
     for s in out["models"]["dfd-p0.5"]["by_seed"]["underspecified"]["mode_coverage"]:
         out["models"]["dfd-p0.5"]["by_seed"]["underspecified"]["mode_coverage"][s] = 5.0  # no gain at all
-    p1, p2 = study_report.confirmatory(out)["primary"]
+    p1, p2 = confirmatory.confirmatory(out)["primary"]
     assert not p1["held"] and not p2["tested"] and not p2["held"]
     assert "| P2 |" in study.to_markdown(out) and "not tested |" in study.to_markdown(out)
 
 
 def test_reference_rows_get_bootstrap_intervals_from_their_clips():
     refs = json.loads((Path(__file__).resolve().parents[1] / "docs/results/study-records/references.json").read_text())
-    out = study_report.reference_intervals(refs, metrics=("all_named_correct",))
+    out = confirmatory.reference_intervals(refs, metrics=("all_named_correct",))
     teacher = out["teacher@4:cfg=1"]["detailed"]["all_named_correct"]
     recorded = refs["models"]["teacher@4:cfg=1"]["by_regime"]["detailed"]["all_named_correct"]
     assert teacher["mean"] == pytest.approx(recorded, abs=1e-3) and teacher["low"] < teacher["mean"] < teacher["high"]
-    assert out["real"]["detailed"]["all_named_correct"] == {**out["real"]["detailed"]["all_named_correct"],
-                                                           "low": 1.0, "high": 1.0}
+    assert out["real"]["detailed"]["all_named_correct"] == {
+        **out["real"]["detailed"]["all_named_correct"],
+        "low": 1.0,
+        "high": 1.0,
+    }
 
 
 def test_the_preregistered_command_plans_every_variant_on_all_five_fresh_seeds(tmp_path):
     import re
 
     text = (Path(__file__).resolve().parents[1] / "docs/results/preregistration.md").read_text()
-    command = " ".join(text.split("OMP_NUM_THREADS=1 python -m engine study", 1)[1].split("\n\n")[0].replace("\\\n", " ").split())
+    command = " ".join(
+        text.split("OMP_NUM_THREADS=1 python -m engine study", 1)[1].split("\n\n")[0].replace("\\\n", " ").split()
+    )
     seeds, variants = re.search(r"--seeds (\d+)-(\d+)", command), re.search(r"--variants (\S+)", command)[1]
-    assert (int(seeds[1]), int(seeds[2])) == (study_report.PREREGISTERED_SEEDS[0], study_report.PREREGISTERED_SEEDS[-1])
+    assert (int(seeds[1]), int(seeds[2])) == (confirmatory.PREREGISTERED_SEEDS[0], confirmatory.PREREGISTERED_SEEDS[-1])
     runs = study.plan(tmp_path, list(range(20, 25)), "shapes-tiny", 1250, 200, variants.split(","))
-    names = {e[2] for e in study_report.PRIMARY + study_report.SECONDARY}
-    names |= {e[6] for e in study_report.PRIMARY + study_report.SECONDARY}
+    names = {e[2] for e in confirmatory.PRIMARY + confirmatory.SECONDARY}
+    names |= {e[6] for e in confirmatory.PRIMARY + confirmatory.SECONDARY}
     assert {(r.name, r.seed) for r in runs} == {(n, s) for n in names for s in range(20, 25)}
     assert study_plan.VARIANTS["dfd-p0.25"][-1] == "0.25"  # constant p, the rising schedule's average

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets.sources import list_folder
+from ..datasets.video_windows import VideoReadError, iter_windows
+
 ROUND_TRIP_BATCH = 1  # Wan's VAE encodes a whole 81-frame clip at once: one at a time bounds the memory
 
 
@@ -22,12 +25,11 @@ class RealClips:
     skipped: list[tuple[str, str]]  # (file, reason) for every file of the folder not used
 
 
-def read_real_clips(folder: str | Path, num_frames: int, height: int, width: int, fps: float,
-                    limit: int = 64) -> RealClips:
+def read_real_clips(
+    folder: str | Path, num_frames: int, height: int, width: int, fps: float, limit: int = 64
+) -> RealClips:
     """At most `limit` captioned clips of `folder`, one window each. Raises ValueError when none is usable."""
     from ..distill.data import resize_crop  # torch: only when real clips are read
-    from ..datasets.sources import list_folder
-    from ..datasets.video_windows import VideoReadError, iter_windows
 
     listing = list_folder(folder)
     clips, captions, skipped = [], [], list(listing.skipped)
@@ -47,13 +49,17 @@ def read_real_clips(folder: str | Path, num_frames: int, height: int, width: int
         captions.append(clip.caption)
     if not clips:
         reasons = "; ".join(f"{name}: {why}" for name, why in skipped[:3]) or "it holds no video"
-        raise ValueError(f"no usable real clip in {folder} ({reasons}); the reference needs captioned videos of at "
-                         f"least {num_frames} frames at {fps:g} fps")
+        raise ValueError(
+            f"no usable real clip in {folder} ({reasons}); the reference needs captioned videos of at "
+            f"least {num_frames} frames at {fps:g} fps"
+        )
     return RealClips(np.stack(clips), captions, skipped)
 
 
 def through_decoder(model, clips: np.ndarray) -> np.ndarray:
     """The clips encoded by the model's VAE and decoded again (uint8, same shape)."""
-    out = [model.decode(model.encode_video(clips[i : i + ROUND_TRIP_BATCH]))
-           for i in range(0, len(clips), ROUND_TRIP_BATCH)]
+    out = [
+        model.decode(model.encode_video(clips[i : i + ROUND_TRIP_BATCH]))
+        for i in range(0, len(clips), ROUND_TRIP_BATCH)
+    ]
     return np.concatenate(out)

@@ -22,18 +22,36 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.files import LORA_FILE
+from .specs import ModelSpec
 from .study_plan import CONTROL, VARIANTS, Run, execute, keep_records, plan  # noqa: F401  (the command's names)
 from .study_references import DERIVED, add_reference_terms
-from .study_report import plot, to_markdown  # noqa: F401  (the command's writers)
-from .specs import ModelSpec
-from ..core.files import LORA_FILE
+from .study_tables import plot, to_markdown  # noqa: F401  (the command's writers)
 
 # The teacher at the training CFG (SHAPES_PRESET's guidance 3) is the headline reference; CFG 5 is the
 # shipped sampler's. Equal budget: a 4-step student costs 4 NFE, the teacher 2 per CFG step, 1 without.
-REFERENCES = ("real", "real-decoded", "teacher@50:cfg=3", "teacher@50:cfg=5", "teacher@4:cfg=3", "teacher@2:cfg=3",
-              "teacher@4:cfg=1")
-METRICS = ("prompt_fidelity", "all_named_correct", "diversity", "mode_coverage", "mode_tv", "saturation_error",
-           "sharpness_ratio", "flicker", "frame_consistency", "first_frame_psnr", *DERIVED)
+REFERENCES = (
+    "real",
+    "real-decoded",
+    "teacher@50:cfg=3",
+    "teacher@50:cfg=5",
+    "teacher@4:cfg=3",
+    "teacher@2:cfg=3",
+    "teacher@4:cfg=1",
+)
+METRICS = (
+    "prompt_fidelity",
+    "all_named_correct",
+    "diversity",
+    "mode_coverage",
+    "mode_tv",
+    "saturation_error",
+    "sharpness_ratio",
+    "flicker",
+    "frame_consistency",
+    "first_frame_psnr",
+    *DERIVED,
+)
 ROOT = Path(__file__).resolve().parents[1]
 # What an evaluation's numbers depend on: a change in any of these files makes a fresh evaluation.
 FINGERPRINTED = ("evaluation", "shapes", "generation", "models", "core", "config/sample.py", "assets/shapes-recognizer")
@@ -42,8 +60,11 @@ _NOT_EVALUATION = {"study.py", "study_plan.py", "study_report.py", "stats.py", "
 
 def _files_of(entry: str) -> list[Path]:
     path = ROOT / entry
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()
-                                                 and p.suffix in (".py", ".json", ".safetensors"))
+    files = (
+        [path]
+        if path.is_file()
+        else sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".py", ".json", ".safetensors"))
+    )
     return [p for p in files if p.name not in _NOT_EVALUATION and "__pycache__" not in p.parts]
 
 
@@ -66,8 +87,19 @@ def _evaluated(models: list[str], eval_seeds: int, base: str, json_path: Path, l
         if kept.get("study_fingerprint", {}).get("hash") == stamp["hash"]:
             return kept
         log(f"{json_path}: the evaluation code, settings or students changed; evaluating again")
-    command = ["evaluate", "--models", ",".join(models), "--prompts", "all", "--seeds", str(eval_seeds),
-               "--base", base, "--json", str(json_path)]
+    command = [
+        "evaluate",
+        "--models",
+        ",".join(models),
+        "--prompts",
+        "all",
+        "--seeds",
+        str(eval_seeds),
+        "--base",
+        base,
+        "--json",
+        str(json_path),
+    ]
     if subprocess.run([sys.executable, "-m", "engine", *command]).returncode != 0:
         raise RuntimeError(f"evaluate failed for {json_path}; see above")
     result = json.loads(json_path.read_text())
@@ -127,8 +159,11 @@ def mean_std(values: list[float]) -> dict:
     v = np.array([x for x in values if x is not None and np.isfinite(x)], dtype=float)
     if len(v) == 0:
         return {"mean": None, "std": None, "n": 0}
-    return {"mean": round(float(v.mean()), 4), "std": round(float(v.std(ddof=1)) if len(v) > 1 else 0.0, 4),
-            "n": int(len(v))}
+    return {
+        "mean": round(float(v.mean()), 4),
+        "std": round(float(v.std(ddof=1)) if len(v) > 1 else 0.0, 4),
+        "n": int(len(v)),
+    }
 
 
 def _reference_cfg(name: str) -> float | None:
@@ -136,8 +171,13 @@ def _reference_cfg(name: str) -> float | None:
     return spec.guidance if spec is not None and spec.kind == "teacher" else None
 
 
-def combine(references: dict, per_seed: dict[int, dict], gaps: dict[str, dict[int, float]] | None = None,
-            seconds: dict[str, dict[int, float]] | None = None, guidance: dict[str, float] | None = None) -> dict:
+def combine(
+    references: dict,
+    per_seed: dict[int, dict],
+    gaps: dict[str, dict[int, float]] | None = None,
+    seconds: dict[str, dict[int, float]] | None = None,
+    guidance: dict[str, float] | None = None,
+) -> dict:
     """Mean +- std over training seeds of every metric, per caption regime, with each seed's value kept.
 
     `references` is one evaluate result (real, real-decoded, teachers: no training seed); `per_seed[s]` is
@@ -149,18 +189,34 @@ def combine(references: dict, per_seed: dict[int, dict], gaps: dict[str, dict[in
         add_reference_terms(result, decoded)
     table: dict[str, dict] = {}
     for name, entry in references["models"].items():
-        table[name] = {"seeds": 0, "nfe": entry.get("nfe"), "cfg": _reference_cfg(name), "by_regime": {
-            regime: {k: mean_std([row.get(k)]) for k in METRICS} for regime, row in entry["by_regime"].items()}}
+        table[name] = {
+            "seeds": 0,
+            "nfe": entry.get("nfe"),
+            "cfg": _reference_cfg(name),
+            "by_regime": {
+                regime: {k: mean_std([row.get(k)]) for k in METRICS} for regime, row in entry["by_regime"].items()
+            },
+        }
     names = list(dict.fromkeys(Path(m).name for r in per_seed.values() for m in r["models"] if m not in REFERENCES))
     for label in names:
-        rows = {seed: m for seed, r in per_seed.items() for model, m in r["models"].items() if Path(model).name == label}
+        rows = {
+            seed: m for seed, r in per_seed.items() for model, m in r["models"].items() if Path(model).name == label
+        }
         regimes = sorted({g for m in rows.values() for g in m["by_regime"]})
-        by_seed = {regime: {k: {s: m["by_regime"].get(regime, {}).get(k) for s, m in rows.items()} for k in METRICS}
-                   for regime in regimes}
-        table[label] = {"seeds": len(rows), "nfe": next(iter(rows.values())).get("nfe"),
-                        "trained_cfg": (guidance or {}).get(label), "by_seed": by_seed,
-                        "by_regime": {regime: {k: mean_std(list(v.values())) for k, v in metrics.items()}
-                                      for regime, metrics in by_seed.items()}}
+        by_seed = {
+            regime: {k: {s: m["by_regime"].get(regime, {}).get(k) for s, m in rows.items()} for k in METRICS}
+            for regime in regimes
+        }
+        table[label] = {
+            "seeds": len(rows),
+            "nfe": next(iter(rows.values())).get("nfe"),
+            "trained_cfg": (guidance or {}).get(label),
+            "by_seed": by_seed,
+            "by_regime": {
+                regime: {k: mean_std(list(v.values())) for k, v in metrics.items()}
+                for regime, metrics in by_seed.items()
+            },
+        }
         for key, source in (("real_gap", gaps), ("wall_seconds", seconds)):
             if source and label in source:
                 kept = {s: v for s, v in source[label].items() if s in rows}
