@@ -48,16 +48,19 @@ def storage_line(data_dir: Path, environ=None) -> str:
     if root is not None and data_dir.resolve().is_relative_to(root.resolve()):
         return f"data in {data_dir} (on the volume mounted at {root}: it persists across restarts)"
     if environ.get("SPACE_ID"):
-        return (f"data in {data_dir} (NOT persistent: this Space has no Storage Bucket mounted at {root or '/data'}; "
-                "jobs and students are lost on restart; docs/space.md says how to attach one)")
+        return (
+            f"data in {data_dir} (NOT persistent: this Space has no Storage Bucket mounted at {root or '/data'}; "
+            "jobs and students are lost on restart; docs/space.md says how to attach one)"
+        )
     return f"data in {data_dir}"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="DFD Studio web app")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
-    parser.add_argument("--port", type=int,
-                        default=int(os.environ.get("GRADIO_SERVER_PORT", os.environ.get("PORT", "7860"))))
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", os.environ.get("PORT", "7860")))
+    )
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
     parser.add_argument("--no-worker", action="store_true", help="do not start a background job worker")
     parser.add_argument("--share", action="store_true", help="create a public Gradio share link")
@@ -68,8 +71,13 @@ def start_worker(data_dir: Path) -> subprocess.Popen:
     """`python -m engine worker` for this data folder, its output in <data_dir>/worker.log."""
     log = open(data_dir / "worker.log", "ab")
     try:
-        return subprocess.Popen([sys.executable, "-m", "engine", "worker", "--data-dir", str(data_dir)],
-                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [sys.executable, "-m", "engine", "worker", "--data-dir", str(data_dir)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     finally:
         log.close()  # the child holds its own copy
 
@@ -92,8 +100,14 @@ class WorkerSupervisor:
     back to first_backoff_s once a worker has lived healthy_after_s. Why it died is recorded in worker.json,
     which the Jobs tab shows (engine.worker_health)."""
 
-    def __init__(self, data_dir: Path, first_backoff_s: float = 2.0, max_backoff_s: float = 120.0,
-                 healthy_after_s: float = 60.0, check_every_s: float = 1.0):
+    def __init__(
+        self,
+        data_dir: Path,
+        first_backoff_s: float = 2.0,
+        max_backoff_s: float = 120.0,
+        healthy_after_s: float = 60.0,
+        check_every_s: float = 1.0,
+    ):
         self.data_dir = data_dir
         self.first_backoff_s, self.max_backoff_s = first_backoff_s, max_backoff_s
         self.healthy_after_s, self.check_every_s = healthy_after_s, check_every_s
@@ -102,7 +116,7 @@ class WorkerSupervisor:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
 
-    def start(self) -> "WorkerSupervisor":
+    def start(self) -> WorkerSupervisor:
         self.worker = start_worker(self.data_dir)
         self._thread.start()
         return self
@@ -161,11 +175,18 @@ def main(argv=None) -> None:
             from studio import janitor
 
             janitor.start(data_dir)
-        print(f"DFD Studio: {storage_line(data_dir)}, serving on http://{args.host}:{args.port}"
-              f"{'' if supervisor else ' (no worker: queued jobs wait)'}", flush=True)
+        print(
+            f"DFD Studio: {storage_line(data_dir)}, serving on http://{args.host}:{args.port}"
+            f"{'' if supervisor else ' (no worker: queued jobs wait)'}",
+            flush=True,
+        )
         waiting = int(os.environ.get("DFD_STUDIO_QUEUE_SIZE") or 64) if public else None  # requests waiting at once
         demo.queue(default_concurrency_limit=1, max_size=waiting).launch(
-            server_name=args.host, server_port=args.port, share=args.share, **login, **launch_options(data_dir),
+            server_name=args.host,
+            server_port=args.port,
+            share=args.share,
+            **login,
+            **launch_options(data_dir),
         )
     except KeyboardInterrupt:
         pass

@@ -27,8 +27,16 @@ import storage  # noqa: E402
 from storage.models import MetricPointRow  # noqa: E402
 from studio import jobs  # noqa: E402
 
-TERMS = ("loss_student", "loss_fake", "real_gap", "data_forcing", "grad_norm_student", "grad_norm_fake", "it_per_s",
-         "eta_s")
+TERMS = (
+    "loss_student",
+    "loss_fake",
+    "real_gap",
+    "data_forcing",
+    "grad_norm_student",
+    "grad_norm_fake",
+    "it_per_s",
+    "eta_s",
+)
 
 
 def synthetic_job(data_dir: Path, steps: int, terms: int) -> str:
@@ -37,16 +45,20 @@ def synthetic_job(data_dir: Path, steps: int, terms: int) -> str:
     storage.jobs.claim_next(db)
     names = TERMS[:terms]
     with db.write() as session:  # one transaction: 25k reports would take minutes and measure nothing here
-        session.add_all(MetricPointRow(job_id=job.id, step=step, name=name, value=1.0 / step, time=float(step))
-                        for step in range(1, steps + 1) for name in names)
+        session.add_all(
+            MetricPointRow(job_id=job.id, step=step, name=name, value=1.0 / step, time=float(step))
+            for step in range(1, steps + 1)
+            for name in names
+        )
     storage.outputs.record_progress(db, job.id, steps, steps + 1000, {name: 0.5 for name in names})
     return job.id
 
 
 def every_point(data_dir: Path, job_id: str) -> None:
     points = jobs_api.metrics(data_dir, job_id)
-    frame = pd.DataFrame([(p.step, p.value, p.name) for p in points if p.name not in jobs.NOT_PLOTTED],
-                         columns=["step", "value", "name"])
+    frame = pd.DataFrame(
+        [(p.step, p.value, p.name) for p in points if p.name not in jobs.NOT_PLOTTED], columns=["step", "value", "name"]
+    )
     frame[frame.name.isin(jobs.LOSS_NAMES)], frame[~frame.name.isin(jobs.LOSS_NAMES)]
 
 
@@ -77,7 +89,7 @@ def main(argv=None) -> None:
         def next_refresh():
             nonlocal held, step
             step += 1
-            storage.outputs.record_progress(db, job_id, step, args.steps + 1000, {n: 0.4 for n in TERMS[:args.terms]})
+            storage.outputs.record_progress(db, job_id, step, args.steps + 1000, {n: 0.4 for n in TERMS[: args.terms]})
             start = time.perf_counter()
             d = jobs.detail(data_dir, public, job_id, held)
             held = d.held

@@ -70,9 +70,13 @@ def write(out: Path) -> None:
     videos, nfes = {}, {}
     for name, config in sample_configs().items():
         videos[name], nfes[name] = sample_frames(base, config.validate())
-    meta = {"what": "uint8 frames (seeds, frames, height, width, 3) sample_frames returns, and its NFE per video; "
-                    f"prompt {PROMPT!r}, seeds {SEEDS}, the teacher at 8 steps CFG 5, each student on its own t_list",
-            "made_by": MADE_BY, "torch": torch.__version__, "videos": nfes}
+    meta = {
+        "what": "uint8 frames (seeds, frames, height, width, 3) sample_frames returns, and its NFE per video; "
+        f"prompt {PROMPT!r}, seeds {SEEDS}, the teacher at 8 steps CFG 5, each student on its own t_list",
+        "made_by": MADE_BY,
+        "torch": torch.__version__,
+        "videos": nfes,
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial.npz")  # a failed write never replaces a good file
     np.savez_compressed(partial, meta=np.array(json.dumps(meta)), **videos)
@@ -85,8 +89,9 @@ def compare(a_path: Path, b_path: Path) -> None:
     b, _ = load(b_path)
     for name in sorted(set(a) & set(b)):
         d = deviation(a[name], b[name])
-        print(f"{name:16s} max {d['max']:3d}  mean {d['mean']:.5f}  changed {d['changed']:.2%}  "
-              f"psnr {d['psnr']:.1f} dB")
+        print(
+            f"{name:16s} max {d['max']:3d}  mean {d['mean']:.5f}  changed {d['changed']:.2%}  psnr {d['psnr']:.1f} dB"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -67,11 +67,17 @@ def measure(base: Path, folder: Path, batches: int, batch_size: int) -> dict:
     draw_s = time.perf_counter() - started
     latent = batch.latents[0].numel() * 4
     text = batch.cond[0].numel() * batch.cond.element_size()
-    return {"clips": data.report.windows, "rss_model_mb": round(before), "peak_build_mb": round(after_build),
-            "peak_mb": round(peak_mb()), "rss_end_mb": round(rss_mb()), "build_s": round(built_s, 1),
-            "ms_per_batch": round(1000 * draw_s / batches, 1),
-            "stacked_mb": round(data.report.windows * (latent + text) / 1024**2, 1),
-            "torch_threads": torch.get_num_threads()}
+    return {
+        "clips": data.report.windows,
+        "rss_model_mb": round(before),
+        "peak_build_mb": round(after_build),
+        "peak_mb": round(peak_mb()),
+        "rss_end_mb": round(rss_mb()),
+        "build_s": round(built_s, 1),
+        "ms_per_batch": round(1000 * draw_s / batches, 1),
+        "stacked_mb": round(data.report.windows * (latent + text) / 1024**2, 1),
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def main() -> None:
@@ -92,21 +98,39 @@ def main() -> None:
         from tiny_wan import save_tiny_wan
 
         save_tiny_wan(base)
-    print(f"tiny Wan2.1 (real classes) at {SHAPE[0]}x{SHAPE[1]}x{SHAPE[2]}, {args.batches} batches of {args.batch_size}",
-          flush=True)
+    print(
+        f"tiny Wan2.1 (real classes) at {SHAPE[0]}x{SHAPE[1]}x{SHAPE[2]}, {args.batches} batches of {args.batch_size}",
+        flush=True,
+    )
     print("clips  peak RSS build  peak RSS  RSS end  stacked would hold  build s  ms/batch")
     for n in args.clips:
         make_folder(args.workdir / f"clips{n}", n)
         if not args.cached:  # the build then includes encoding every window and caption
             shutil.rmtree(args.workdir / f"clips{n}" / ".dfd_cache", ignore_errors=True)
-        out = subprocess.run([sys.executable, __file__, "--one", str(n), "--workdir", str(args.workdir),
-                              "--batches", str(args.batches), "--batch-size", str(args.batch_size)],
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--one",
+                str(n),
+                "--workdir",
+                str(args.workdir),
+                "--batches",
+                str(args.batches),
+                "--batch-size",
+                str(args.batch_size),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if out.returncode:
             sys.exit(f"the measurement of {n} clips failed:\n{out.stderr[-2000:]}")
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{r['clips']:5d}  {r['peak_build_mb']:11d} MB  {r['peak_mb']:5d} MB  {r['rss_end_mb']:4d} MB  "
-              f"{r['stacked_mb']:15.1f} MB  {r['build_s']:7.1f}  {r['ms_per_batch']:8.1f}", flush=True)
+        print(
+            f"{r['clips']:5d}  {r['peak_build_mb']:11d} MB  {r['peak_mb']:5d} MB  {r['rss_end_mb']:4d} MB  "
+            f"{r['stacked_mb']:15.1f} MB  {r['build_s']:7.1f}  {r['ms_per_batch']:8.1f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 
     python scripts/gpu_check.py clips FOLDER --n 4 --seconds 6 --fps 16 --height 480 --width 832
     python scripts/gpu_check.py train --base wan2.1-1.3b-random --data FOLDER --method dmd2 --steps 20 \
-        --out RUN --json RUN.json [--init DMD2_RUN] [--num-frames 81 --height 480 --width 832] [--gradient-checkpointing]
+        --out RUN --json RUN.json [--init DMD2_RUN] [--num-frames 81 --height 480 --width 832] \
+        [--gradient-checkpointing]
     python scripts/gpu_check.py summary OUT_FOLDER
 
 The training run is the engine's own Distiller with its own data path (the folder's windows encoded to
@@ -72,8 +73,9 @@ class _Timer:
         class Recorder(Callbacks):
             def on_step(inner, step, total, terms, it_per_s, eta_s):
                 now = time.perf_counter()
-                self.steps.append({"step": step, "kind": "student" if "loss_student" in terms else "fake",
-                                   "s": now - self.last})
+                self.steps.append(
+                    {"step": step, "kind": "student" if "loss_student" in terms else "fake", "s": now - self.last}
+                )
                 self.last = now
 
         self.callbacks = Recorder()
@@ -89,9 +91,19 @@ def train(args) -> dict:
     from engine.distill.trainer import Distiller
     from engine.evaluation.bench import device_info, matmul_peak_tflops, update_flops
 
-    values = dict(base=args.base, data=args.data, method=args.method, steps=args.steps, batch_size=args.batch_size,
-                  gradient_checkpointing=args.gradient_checkpointing, checkpoint_every=args.steps, seed=0,
-                  num_frames=args.num_frames, height=args.height, width=args.width)
+    values = dict(
+        base=args.base,
+        data=args.data,
+        method=args.method,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        gradient_checkpointing=args.gradient_checkpointing,
+        checkpoint_every=args.steps,
+        seed=0,
+        num_frames=args.num_frames,
+        height=args.height,
+        width=args.width,
+    )
     if args.init:
         values["init"] = args.init
     if args.student_update_freq:
@@ -115,18 +127,27 @@ def train(args) -> dict:
     work = sum(flops[s["kind"]] for s in timed)
     per_kind = {k: [s["s"] for s in timed if s["kind"] == k] for k in ("student", "fake")}
     figures = {
-        "kind": "gpu-check-train", "method": args.method, "base": args.base, "steps": len(timer.steps),
-        "batch_size": cfg.batch_size, "lora_rank": cfg.lora_rank, "gradient_checkpointing": cfg.gradient_checkpointing,
+        "kind": "gpu-check-train",
+        "method": args.method,
+        "base": args.base,
+        "steps": len(timer.steps),
+        "batch_size": cfg.batch_size,
+        "lora_rank": cfg.lora_rank,
+        "gradient_checkpointing": cfg.gradient_checkpointing,
         "video_shape": [distiller.model.num_frames, distiller.model.height, distiller.model.width],
-        "dtype": str(distiller.model.dtype).replace("torch.", ""), "clips": len(distiller.data.captions),
-        "setup_s": round(setup_s, 2), "setup_peak_mb": round(setup_peak, 1),
+        "dtype": str(distiller.model.dtype).replace("torch.", ""),
+        "clips": len(distiller.data.captions),
+        "setup_s": round(setup_s, 2),
+        "setup_peak_mb": round(setup_peak, 1),
         "step_s_mean": round(seconds / max(len(timed), 1), 4),
         "student_update_s_median": round(float(np.median(per_kind["student"])), 4) if per_kind["student"] else None,
         "fake_update_s_median": round(float(np.median(per_kind["fake"])), 4) if per_kind["fake"] else None,
-        "student_update_tflop": round(flops["student"] / 1e12, 4), "fake_update_tflop": round(flops["fake"] / 1e12, 4),
+        "student_update_tflop": round(flops["student"] / 1e12, 4),
+        "fake_update_tflop": round(flops["fake"] / 1e12, 4),
         "matmul_peak_tflops": round(peak_tflops, 3),
         "mfu": round(work / max(seconds, 1e-9) / 1e12 / peak_tflops, 4),
-        "train_peak_mb": round(train_peak, 1), "step_times_s": [round(s["s"], 4) for s in timer.steps],
+        "train_peak_mb": round(train_peak, 1),
+        "step_times_s": [round(s["s"], 4) for s in timer.steps],
         "device": device_info(),
     }
     Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
@@ -145,38 +166,60 @@ def summary(out: Path) -> dict:
     checks = []
     if step:
         for kind in ("student", "fake"):
-            checks.append((f"{kind} update MFU (bench, checkpointing)", step[f"{kind}_mfu"], f">= {TARGET_MFU}",
-                           step[f"{kind}_mfu"] >= TARGET_MFU))
+            checks.append(
+                (
+                    f"{kind} update MFU (bench, checkpointing)",
+                    step[f"{kind}_mfu"],
+                    f">= {TARGET_MFU}",
+                    step[f"{kind}_mfu"] >= TARGET_MFU,
+                )
+            )
         gb = step["peak_memory_mb"] * 2**20 / 1e9
-        checks.append(("DFD peak memory GB (bench, checkpointing)", round(gb, 2), f"<= {TARGET_DFD_PEAK_GB}",
-                       gb <= TARGET_DFD_PEAK_GB))
+        checks.append(
+            (
+                "DFD peak memory GB (bench, checkpointing)",
+                round(gb, 2),
+                f"<= {TARGET_DFD_PEAK_GB}",
+                gb <= TARGET_DFD_PEAK_GB,
+            )
+        )
     if runs["dfd"]:
         gb = runs["dfd"]["train_peak_mb"] * 2**20 / 1e9
-        checks.append(("DFD peak memory GB (training run)", round(gb, 2), f"<= {TARGET_DFD_PEAK_GB}",
-                       gb <= TARGET_DFD_PEAK_GB))
+        checks.append(
+            ("DFD peak memory GB (training run)", round(gb, 2), f"<= {TARGET_DFD_PEAK_GB}", gb <= TARGET_DFD_PEAK_GB)
+        )
     if sampling:
         seconds = sampling.get("student_s", sampling.get("student_seconds"))
         if seconds is not None:
-            checks.append(("4-step sampling s (end to end)", seconds, f"<= {TARGET_SAMPLING_S}",
-                           seconds <= TARGET_SAMPLING_S))
+            checks.append(
+                ("4-step sampling s (end to end)", seconds, f"<= {TARGET_SAMPLING_S}", seconds <= TARGET_SAMPLING_S)
+            )
     other = {task: _read(out / f"bench_train_step_{task}.json") for task in ("i2v", "ar")}
-    result = {"runs": runs, "bench_train_step": step, "bench_sampling": sampling,
-              **{f"bench_train_step_{task}": figures for task, figures in other.items()},
-              "targets": [{"what": w, "value": v, "target": t, "met": bool(ok)} for w, v, t, ok in checks],
-              "log": _read(out / "stages.json")}
+    result = {
+        "runs": runs,
+        "bench_train_step": step,
+        "bench_sampling": sampling,
+        **{f"bench_train_step_{task}": figures for task, figures in other.items()},
+        "targets": [{"what": w, "value": v, "target": t, "met": bool(ok)} for w, v, t, ok in checks],
+        "log": _read(out / "stages.json"),
+    }
     (out / "gpu_check.json").write_text(json.dumps(result, indent=2) + "\n")
     print("\n== gpu check ==")
     for name, run in runs.items():
         if run:
-            print(f"{name}: {run['steps']} steps at {run['video_shape']}, {run['step_s_mean']} s/step, "
-                  f"MFU {run['mfu']:.1%}, training peak {run['train_peak_mb'] / 1024:.2f} GiB "
-                  f"(data encoding {run['setup_peak_mb'] / 1024:.2f} GiB, {run['setup_s']} s)")
+            print(
+                f"{name}: {run['steps']} steps at {run['video_shape']}, {run['step_s_mean']} s/step, "
+                f"MFU {run['mfu']:.1%}, training peak {run['train_peak_mb'] / 1024:.2f} GiB "
+                f"(data encoding {run['setup_peak_mb'] / 1024:.2f} GiB, {run['setup_s']} s)"
+            )
         else:
             print(f"{name}: not run or failed (see gpu_check.log)")
     for task, figures in other.items():
         if figures:
-            print(f"{task} train step at {figures['video_shape']}: student {figures['student_update_s']} s, fake score "
-                  f"{figures['fake_update_s']} s, peak {figures['peak_memory_mb'] / 1024:.2f} GiB")
+            print(
+                f"{task} train step at {figures['video_shape']}: student {figures['student_update_s']} s, fake score "
+                f"{figures['fake_update_s']} s, peak {figures['peak_memory_mb'] / 1024:.2f} GiB"
+            )
     for what, value, target, ok in checks:
         print(f"{'MET ' if ok else 'MISS'} {what}: {value} (target {target})")
     if not step or not sampling:
@@ -194,18 +237,31 @@ def plan_check(args) -> dict:
     from engine.plan.spec import PlanSpec
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    spec = PlanSpec(base=args.base, frames=args.frames, height=args.height, width=args.width, batch=1,
-                    precision="bf16" if device == "cuda" else "fp32", gradient_checkpointing=True,
-                    vae=False, text_encoder=False).check()
+    spec = PlanSpec(
+        base=args.base,
+        frames=args.frames,
+        height=args.height,
+        width=args.width,
+        batch=1,
+        precision="bf16" if device == "cuda" else "fp32",
+        gradient_checkpointing=True,
+        vae=False,
+        text_encoder=False,
+    ).check()
     stages = ("fake_update", "student_update_dfd", "sampling")
     plan = make_plan(spec, only=stages)
     rows = []
     for s in plan.stages:
         planned = s.peak - s.resident
         measured = measure_stage(spec, s.name, device) if device == "cuda" else None
-        rows.append({"stage": s.name, "planned_mb": round(planned / 2**20, 1),
-                     "measured_mb": None if measured is None else round(measured / 2**20, 1),
-                     "ratio": None if not measured else round(planned / measured, 3)})
+        rows.append(
+            {
+                "stage": s.name,
+                "planned_mb": round(planned / 2**20, 1),
+                "measured_mb": None if measured is None else round(measured / 2**20, 1),
+                "ratio": None if not measured else round(planned / measured, 3),
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     result = {"spec": spec.to_dict(), "device": device, "stages": rows, "planning_s": round(plan.seconds, 1)}
     Path(args.json).write_text(json.dumps(result, indent=2))

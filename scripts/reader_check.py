@@ -23,8 +23,12 @@ def main() -> None:
     p.add_argument("--clips", type=int, default=256, help="real clips, every factor uniform (default 256)")
     p.add_argument("--seed", type=int, default=0, help="seed of the clips' draw (default 0)")
     p.add_argument("--base", default="shapes-tiny", help="the base whose autoencoder makes the decoded clips")
-    p.add_argument("--models", default="", help="also sample these models (evaluate's names: dfd, dmd2-continued, "
-                                                "teacher@4:cfg=1, ...) and compare the two readers on their clips")
+    p.add_argument(
+        "--models",
+        default="",
+        help="also sample these models (evaluate's names: dfd, dmd2-continued, "
+        "teacher@4:cfg=1, ...) and compare the two readers on their clips",
+    )
     p.add_argument("--prompts", default="detailed", help="the prompt set of --models (default detailed)")
     p.add_argument("--json", default=None, help="write the result here")
     p.add_argument("--md", default=None, help="write the markdown table here")

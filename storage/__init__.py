@@ -15,7 +15,24 @@ from .schema import LATEST_VERSION, SchemaTooNew
 from .states import IllegalTransition
 
 __all__ = [
-    "Artifact", "Checkpoint", "DATA_DIR_ENV", "DataDir", "Database", "IllegalTransition", "Job", "JobEvent",
-    "JobNotFound", "JobNotRunning", "LATEST_VERSION", "MetricPoint", "SchemaTooNew", "close_all", "jobs",
-    "open_database", "outputs", "recovery", "resolve_data_dir", "states",
+    "Artifact",
+    "Checkpoint",
+    "DATA_DIR_ENV",
+    "DataDir",
+    "Database",
+    "IllegalTransition",
+    "Job",
+    "JobEvent",
+    "JobNotFound",
+    "JobNotRunning",
+    "LATEST_VERSION",
+    "MetricPoint",
+    "SchemaTooNew",
+    "close_all",
+    "jobs",
+    "open_database",
+    "outputs",
+    "recovery",
+    "resolve_data_dir",
+    "states",
 ]

@@ -7,7 +7,7 @@ import json
 import secrets
 import shutil
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -28,7 +28,7 @@ class _IdTaken(Exception):
 
 def new_job_id(now: float | None = None) -> str:
     """A short, readable, practically unique id: "j-<UTC date>-<6 hex digits>", e.g. j-20261121-ab12cd."""
-    day = datetime.fromtimestamp(time.time() if now is None else now, tz=timezone.utc).strftime("%Y%m%d")
+    day = datetime.fromtimestamp(time.time() if now is None else now, tz=UTC).strftime("%Y%m%d")
     return f"j-{day}-{secrets.token_hex(3)}"
 
 
@@ -43,8 +43,9 @@ def _record_event(session: Session, job_id: str, from_state: str | None, to_stat
     session.add(JobEventRow(job_id=job_id, from_state=from_state, to_state=to_state, reason=reason, at=at))
 
 
-def create_job(db: Database, kind: str, config: dict, parent_id: str | None = None,
-               submitted_by: str | None = None) -> Job:
+def create_job(
+    db: Database, kind: str, config: dict, parent_id: str | None = None, submitted_by: str | None = None
+) -> Job:
     """Store a new queued job and create its folder with config.json. `config` must already be validated;
     `submitted_by`: the signed-in name of whoever queued it (None: the owner's own tools).
 
@@ -67,8 +68,15 @@ def create_job(db: Database, kind: str, config: dict, parent_id: str | None = No
                 if session.get(JobRow, job_id) is not None:  # a row whose folder was deleted by hand
                     raise _IdTaken
                 row = JobRow(
-                    id=job_id, kind=kind, config=json.loads(payload), state=QUEUED, step=0,
-                    created_at=now, queued_at=now, parent_id=parent_id, submitted_by=submitted_by,
+                    id=job_id,
+                    kind=kind,
+                    config=json.loads(payload),
+                    state=QUEUED,
+                    step=0,
+                    created_at=now,
+                    queued_at=now,
+                    parent_id=parent_id,
+                    submitted_by=submitted_by,
                 )
                 session.add(row)
                 session.flush()  # the event row refers to it
@@ -108,8 +116,15 @@ def latest_checkpoint_step(session: Session, job_id: str) -> int:
     return session.scalar(select(func.coalesce(func.max(CheckpointRow.step), 0)).where(CheckpointRow.job_id == job_id))
 
 
-def apply_transition(session: Session, row: JobRow, to_state: str, reason: str | None = None,
-                     error: str | None = None, hint: str = "", **fields) -> None:
+def apply_transition(
+    session: Session,
+    row: JobRow,
+    to_state: str,
+    reason: str | None = None,
+    error: str | None = None,
+    hint: str = "",
+    **fields,
+) -> None:
     """Change `row`'s state inside the caller's write transaction and record the event. Raises
     IllegalTransition. For storage modules that must check and change in one transaction."""
     now = time.time()
@@ -128,8 +143,15 @@ def apply_transition(session: Session, row: JobRow, to_state: str, reason: str |
     _record_event(session, row.id, from_state, to_state, reason or error, now)
 
 
-def transition(db: Database, job_id: str, to_state: str, reason: str | None = None, error: str | None = None,
-               hint: str = "", **fields) -> Job:
+def transition(
+    db: Database,
+    job_id: str,
+    to_state: str,
+    reason: str | None = None,
+    error: str | None = None,
+    hint: str = "",
+    **fields,
+) -> Job:
     """Change a job's state (checked by the state machine) and record the event, in one transaction.
 
     `error` is stored for failed/interrupted jobs; `fields` sets other columns (e.g. step=...).

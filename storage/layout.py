@@ -1,10 +1,10 @@
 """Where the studio keeps things on disk: one data dir holding the database and a folder per job.
 
-    <data_dir>/studio.db                  SQLite (WAL)
-    <data_dir>/gpu.lock                   held while a job uses the accelerator slot
-    <data_dir>/jobs/<job-id>/config.json  what the job was asked to do
-    <data_dir>/jobs/<job-id>/log.txt      the job process's stdout and stderr
-    <data_dir>/jobs/<job-id>/checkpoints/ samples/ lora/
+<data_dir>/studio.db                  SQLite (WAL)
+<data_dir>/gpu.lock                   held while a job uses the accelerator slot
+<data_dir>/jobs/<job-id>/config.json  what the job was asked to do
+<data_dir>/jobs/<job-id>/log.txt      the job process's stdout and stderr
+<data_dir>/jobs/<job-id>/checkpoints/ samples/ lora/
 """
 
 from __future__ import annotations

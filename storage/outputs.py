@@ -13,7 +13,12 @@ from .db import Database
 from .errors import JobNotFound, JobNotRunning
 from .models import ArtifactRow, CheckpointRow, JobRow, MetricPointRow
 from .records import (
-    Artifact, Checkpoint, MetricPoint, artifact_from_row, checkpoint_from_row, stored_path,
+    Artifact,
+    Checkpoint,
+    MetricPoint,
+    artifact_from_row,
+    checkpoint_from_row,
+    stored_path,
 )
 from .states import RUNNING
 
@@ -28,8 +33,8 @@ def _running_row(session, db: Database, job_id: str) -> JobRow:
 
 
 def record_progress(db: Database, job_id: str, step: int, total: int | None, loss_terms: dict[str, float]) -> bool:
-    """Store the latest step, total and latest value of each loss term, one metric point per term, and a heartbeat, in one
-    transaction. Returns whether a cancel was requested. Raises JobNotRunning if the job left `running`."""
+    """Store the latest step, total and latest value of each loss term, one metric point per term, and a heartbeat,
+    in one transaction. Returns whether a cancel was requested. Raises JobNotRunning if the job left `running`."""
     bad = {name: value for name, value in loss_terms.items() if not math.isfinite(value)}
     if bad:  # SQLite would store NaN as NULL; the caller (the reporter) turns this into a failed job
         raise ValueError(f"non-finite loss terms at step {step}: {bad}")
@@ -63,8 +68,9 @@ def add_checkpoint(db: Database, job_id: str, step: int, path: str | Path) -> Ch
         raise FileNotFoundError(f"checkpoint {path} does not exist; record a checkpoint after writing it")
     with db.write() as session:
         _running_row(session, db, job_id)
-        row = CheckpointRow(job_id=job_id, step=step, path=stored_path(path, db.layout.job_dir(job_id)),
-                            created_at=time.time())
+        row = CheckpointRow(
+            job_id=job_id, step=step, path=stored_path(path, db.layout.job_dir(job_id)), created_at=time.time()
+        )
         session.add(row)
         session.flush()
         return checkpoint_from_row(row, db.layout)
@@ -79,8 +85,12 @@ def list_checkpoints(db: Database, job_id: str) -> list[Checkpoint]:
 
 def latest_checkpoint(db: Database, job_id: str) -> Checkpoint | None:
     """The job's newest recorded checkpoint (highest step), or None."""
-    query = (select(CheckpointRow).where(CheckpointRow.job_id == job_id)
-             .order_by(CheckpointRow.step.desc(), CheckpointRow.id.desc()).limit(1))
+    query = (
+        select(CheckpointRow)
+        .where(CheckpointRow.job_id == job_id)
+        .order_by(CheckpointRow.step.desc(), CheckpointRow.id.desc())
+        .limit(1)
+    )
     with db.read() as session:
         row = session.scalars(query).first()
         return None if row is None else checkpoint_from_row(row, db.layout)
@@ -92,8 +102,13 @@ def add_artifact(db: Database, job_id: str, kind: str, path: str | Path, label: 
         raise FileNotFoundError(f"artifact {path} does not exist; record an artifact after writing it")
     with db.write() as session:
         _running_row(session, db, job_id)
-        row = ArtifactRow(job_id=job_id, kind=kind, path=stored_path(path, db.layout.job_dir(job_id)),
-                          label=label, created_at=time.time())
+        row = ArtifactRow(
+            job_id=job_id,
+            kind=kind,
+            path=stored_path(path, db.layout.job_dir(job_id)),
+            label=label,
+            created_at=time.time(),
+        )
         session.add(row)
         session.flush()
         return artifact_from_row(row, db.layout)
@@ -108,8 +123,9 @@ def list_artifacts(db: Database, job_id: str, kind: str | None = None) -> list[A
         return [artifact_from_row(row, db.layout) for row in session.scalars(query)]
 
 
-def metric_points(db: Database, job_id: str, names: list[str] | None = None,
-                  after_id: int | None = None) -> list[MetricPoint]:
+def metric_points(
+    db: Database, job_id: str, names: list[str] | None = None, after_id: int | None = None
+) -> list[MetricPoint]:
     """The job's metric points ordered by step (then name), optionally only the named metrics, and only
     those stored after the point `after_id` (a page that polls asks for what is new, not for every point)."""
     row = MetricPointRow

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from sqlalchemy import select
 
@@ -42,8 +42,9 @@ def _why_gone(row: JobRow, now: float, stale_after: float, is_alive: Callable[[i
     return None
 
 
-def reconcile(db: Database, stale_after: float = STALE_AFTER_S,
-              is_alive: Callable[[int | None], bool] = pid_alive) -> list[Job]:
+def reconcile(
+    db: Database, stale_after: float = STALE_AFTER_S, is_alive: Callable[[int | None], bool] = pid_alive
+) -> list[Job]:
     """Make `interrupted` every running job whose pid is dead or whose heartbeat is older than
     `stale_after` seconds. Returns the jobs changed. Safe to run from several processes at once."""
     with db.read() as session:

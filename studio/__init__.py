@@ -26,8 +26,9 @@ TITLE = "DFD Studio"
 TABS = ("Distill", "Jobs", "Compare", "Diversity", "Publish")
 
 
-def build_studio(data_dir: str | Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCAL,
-                 identity: Identity = LOCAL_OWNER) -> gr.Blocks:
+def build_studio(
+    data_dir: str | Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCAL, identity: Identity = LOCAL_OWNER
+) -> gr.Blocks:
     """The whole app for one data folder; `base` is the teacher the tabs start with; `access` says which
     server folders and hub ids visitors may name (everything, for a studio only this machine reaches);
     `identity` who the owner is and what visitors may do to jobs (docs/security.md)."""
@@ -68,35 +69,62 @@ def build_studio(data_dir: str | Path, base: str = lineup.DEFAULT_BASE, access: 
             return message, gr.Tabs(selected="jobs"), gr.update(choices=listed, value=job_id), job_id, gr.skip()
 
         distill_ui["launch"].click(
-            after_launch, distill_ui["launch_inputs"],
+            after_launch,
+            distill_ui["launch_inputs"],
             [distill_ui["launched"], tabs, jobs_ui["picker"], jobs_ui["remembered"], distill_ui["check"]],
             api_visibility="private",
-        ).then(jobs_ui["refresh"], jobs_ui["inputs"], jobs_ui["outputs"], show_progress="hidden", api_visibility="private"
-               ).then(None, js=_tab_in_url("jobs"))  # shown as the opened tab, so a reload stays on it
+        ).then(
+            jobs_ui["refresh"], jobs_ui["inputs"], jobs_ui["outputs"], show_progress="hidden", api_visibility="private"
+        ).then(None, js=_tab_in_url("jobs"))  # shown as the opened tab, so a reload stays on it
 
         # The open tab is kept in the address (?tab=jobs): a reload, or the address sent to someone, opens it.
-        for tab, tab_id in ((distill_tab, "distill"), (jobs_tab, "jobs"), (compare_tab, "compare"),
-                            (diversity_tab, "diversity"), (publish_tab, "publish")):
+        for tab, tab_id in (
+            (distill_tab, "distill"),
+            (jobs_tab, "jobs"),
+            (compare_tab, "compare"),
+            (diversity_tab, "diversity"),
+            (publish_tab, "publish"),
+        ):
             tab.select(None, js=_tab_in_url(tab_id))
         asked_tab = gr.Textbox(visible=False)  # the address's ?tab=, read in the browser (js) and handed to Python
         demo.load(_tab_from_url, [asked_tab], [tabs], js=_TAB_FROM_URL, api_visibility="private")
 
         # Students finish while the page is open: lists refresh when their tab is opened.
-        compare_tab.select(compare_ui["refresh_students"], [compare_ui["base"], *compare_ui["students"]],
-                           compare_ui["students"], api_visibility="private")
-        diversity_tab.select(diversity_ui["refresh_models"], [diversity_ui["base"], diversity_ui["models"]],
-                             [diversity_ui["models"]], api_visibility="private")
-        publish_tab.select(publish_ui["refresh"], [publish_ui["student"]], publish_ui["refresh_outputs"],
-                           api_visibility="private")
+        compare_tab.select(
+            compare_ui["refresh_students"],
+            [compare_ui["base"], *compare_ui["students"]],
+            compare_ui["students"],
+            api_visibility="private",
+        )
+        diversity_tab.select(
+            diversity_ui["refresh_models"],
+            [diversity_ui["base"], diversity_ui["models"]],
+            [diversity_ui["models"]],
+            api_visibility="private",
+        )
+        publish_tab.select(
+            publish_ui["refresh"], [publish_ui["student"]], publish_ui["refresh_outputs"], api_visibility="private"
+        )
 
         # Compare and Diversity show their last request's result again after a reload (kept in the browser).
-        demo.load(compare_ui["open_page"], compare_ui["open_inputs"], compare_ui["open_outputs"],
-                  js=compare_ui["load_js"], api_visibility="private")
-        demo.load(diversity_ui["open_page"], diversity_ui["open_inputs"], diversity_ui["open_outputs"],
-                  js=diversity_ui["load_js"], api_visibility="private")
+        demo.load(
+            compare_ui["open_page"],
+            compare_ui["open_inputs"],
+            compare_ui["open_outputs"],
+            js=compare_ui["load_js"],
+            api_visibility="private",
+        )
+        demo.load(
+            diversity_ui["open_page"],
+            diversity_ui["open_inputs"],
+            diversity_ui["open_outputs"],
+            js=diversity_ui["load_js"],
+            api_visibility="private",
+        )
         demo.load(distill_ui["check_fn"], distill_ui["launch_inputs"], [distill_ui["check"]], api_visibility="private")
-        demo.load(distill_ui["layout_fn"], distill_ui["layout_inputs"], distill_ui["layout_outputs"],
-                  api_visibility="private")
+        demo.load(
+            distill_ui["layout_fn"], distill_ui["layout_inputs"], distill_ui["layout_outputs"], api_visibility="private"
+        )
         demo.load(jobs_ui["refresh"], jobs_ui["inputs"], jobs_ui["outputs"], api_visibility="private")
     return demo
 
@@ -109,14 +137,18 @@ def active_jobs_of(data_dir: str | Path, visitor: str | None) -> int:
 
 # Browser code: the address's tab, read once when the page opens; tabs selected before that (the first one
 # showing) leave the address as it is.
-_TAB_FROM_URL = ("() => { const tab = new URLSearchParams(window.location.search).get('tab'); "
-                 "window.dfdStudioTabRead = true; return tab; }")
+_TAB_FROM_URL = (
+    "() => { const tab = new URLSearchParams(window.location.search).get('tab'); "
+    "window.dfdStudioTabRead = true; return tab; }"
+)
 
 
 def _tab_in_url(tab_id: str) -> str:
     """Browser code that writes the opened tab into the address without reloading or adding history."""
-    return (f"() => {{ if (!window.dfdStudioTabRead) return; const url = new URL(window.location.href); "
-            f"url.searchParams.set('tab', '{tab_id}'); window.history.replaceState(window.history.state, '', url); }}")
+    return (
+        f"() => {{ if (!window.dfdStudioTabRead) return; const url = new URL(window.location.href); "
+        f"url.searchParams.set('tab', '{tab_id}'); window.history.replaceState(window.history.state, '', url); }}"
+    )
 
 
 def _tab_from_url(tab_id: str | None):
@@ -141,5 +173,18 @@ def launch_options(data_dir: str | Path) -> dict:
     }
 
 
-__all__ = ["TABS", "TITLE", "Access", "Identity", "access_from_env", "active_jobs_of", "auth_from_env", "build_studio",
-           "identity_from_env", "is_public", "launch_auth", "launch_options", "public_folder"]
+__all__ = [
+    "TABS",
+    "TITLE",
+    "Access",
+    "Identity",
+    "access_from_env",
+    "active_jobs_of",
+    "auth_from_env",
+    "build_studio",
+    "identity_from_env",
+    "is_public",
+    "launch_auth",
+    "launch_options",
+    "public_folder",
+]

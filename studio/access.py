@@ -57,8 +57,10 @@ class Access:
         if any(resolved.is_relative_to(root) for root in self.roots):
             return resolved
         listed = ", ".join(str(r) for r in self.roots)
-        raise ValueError(f"{typed} is outside the folders this studio may read ({listed}); put the {what} "
-                         "there, or ask the owner to add its folder to DFD_STUDIO_ALLOWED_PATHS")
+        raise ValueError(
+            f"{typed} is outside the folders this studio may read ({listed}); put the {what} "
+            "there, or ask the owner to add its folder to DFD_STUDIO_ALLOWED_PATHS"
+        )
 
     def check_model(self, name: str) -> None:
         """Raise ValueError when `name` (built-in, a local folder or a hub id) may not be used here."""
@@ -68,8 +70,10 @@ class Access:
         if looks_like_path(name):
             self.check_path(name, "model folder")
         elif "/" in name and self.models is not None and not any(fnmatch.fnmatchcase(name, p) for p in self.models):
-            raise ValueError(f"{name} is not among the hub models this studio may fetch ({', '.join(self.models)}); "
-                             "pick one of those, or ask the owner to add it to DFD_STUDIO_ALLOWED_MODELS")
+            raise ValueError(
+                f"{name} is not among the hub models this studio may fetch ({', '.join(self.models)}); "
+                "pick one of those, or ask the owner to add it to DFD_STUDIO_ALLOWED_MODELS"
+            )
 
     def allows_model(self, name: str) -> bool:
         """check_model as a yes/no: may this base be looked at here at all (a refused folder is not even probed)."""
@@ -85,8 +89,10 @@ class Access:
         processes than there are cores to run them on a shared machine."""
         cap = os.cpu_count() or 1
         if self.public and workers > cap:
-            raise ValueError(f"{field} {workers} is more than this public studio allows: at most {cap}, the number "
-                             "of CPUs of this machine")
+            raise ValueError(
+                f"{field} {workers} is more than this public studio allows: at most {cap}, the number "
+                "of CPUs of this machine"
+            )
 
     def check_run(self, config, name=lambda field: field) -> None:
         """Raise ValueError when a public studio's visitor asks for a bigger run than its limits allow."""
@@ -130,8 +136,11 @@ def looks_like_path(name: str) -> bool:
 
 def access_from_env(data_dir: str | Path, public: bool, environ=None) -> Access:
     environ = os.environ if environ is None else environ
-    listed = [Path(p).expanduser().resolve() for p in environ.get("DFD_STUDIO_ALLOWED_PATHS", "").split(os.pathsep)
-              if p.strip()]
+    listed = [
+        Path(p).expanduser().resolve()
+        for p in environ.get("DFD_STUDIO_ALLOWED_PATHS", "").split(os.pathsep)
+        if p.strip()
+    ]
     models = tuple(m.strip() for m in environ.get("DFD_STUDIO_ALLOWED_MODELS", "").split(",") if m.strip())
     if not models:
         models = PUBLIC_DEFAULT_MODELS if public else None

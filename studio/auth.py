@@ -38,8 +38,10 @@ class PasswordLogin:
 
     def __init__(self, user: str, password: str, throttle: LoginThrottle | None = None):
         if len(password) < MIN_PASSWORD:
-            raise ValueError(f"DFD_STUDIO_PASSWORD has {len(password)} characters; use at least {MIN_PASSWORD} "
-                             "(a long random one, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(18))'`)")
+            raise ValueError(
+                f"DFD_STUDIO_PASSWORD has {len(password)} characters; use at least {MIN_PASSWORD} "
+                "(a long random one, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(18))'`)"
+            )
         self.user, self._password = user, password
         self.throttle = throttle or LoginThrottle()
 
@@ -48,7 +50,8 @@ class PasswordLogin:
         if self.throttle.locked_for(client, user) > 0:  # refused unchecked: guessing gets no faster
             return False
         right = hmac.compare_digest(user.encode(), self.user.encode()) & hmac.compare_digest(
-            (password or "").encode(), self._password.encode())
+            (password or "").encode(), self._password.encode()
+        )
         if right:
             self.throttle.succeeded(client, user)
         else:
@@ -64,6 +67,7 @@ def auth_from_env(environ=None) -> PasswordLogin | None:
 
 
 # --- Sign in with Hugging Face, restricted to chosen users and organisations ---------------------------
+
 
 def allowed_hf_from_env(environ=None) -> frozenset[str]:
     """DFD_STUDIO_ALLOWED_HF as a set of lower-case user and organisation names (empty: no restriction)."""
@@ -97,8 +101,9 @@ def orgs_of(userinfo: dict, token: str | None, whoami: Callable[[str], dict] | N
         return None
 
 
-def hf_gate(allowed: frozenset[str], whoami: Callable[[str], dict] | None = None,
-            clock: Callable[[], float] = time.monotonic):
+def hf_gate(
+    allowed: frozenset[str], whoami: Callable[[str], dict] | None = None, clock: Callable[[], float] = time.monotonic
+):
     """gradio's `auth_dependency`: the request's signed-in HF user name when allowed, else None (401).
     Decisions are remembered for GATE_TTL_SECONDS (at most GATE_MEMO_SIZE of them); a failed org lookup is
     refused this once and asked again on the next request."""
@@ -131,8 +136,10 @@ def hf_gate(allowed: frozenset[str], whoami: Callable[[str], dict] | None = None
     return gate
 
 
-HF_LOGIN_MESSAGE = ('This studio is open to chosen Hugging Face users and organisations: '
-                    '<a href="/login/huggingface">sign in with Hugging Face</a>.')
+HF_LOGIN_MESSAGE = (
+    "This studio is open to chosen Hugging Face users and organisations: "
+    '<a href="/login/huggingface">sign in with Hugging Face</a>.'
+)
 
 
 def open_mode(environ=None) -> bool:
@@ -151,16 +158,20 @@ def launch_auth(environ=None, public: bool = False) -> dict:
         raise ValueError("set DFD_STUDIO_PASSWORD or DFD_STUDIO_ALLOWED_HF, not both: one login at a time")
     if allowed:
         if not (environ.get("SPACE_ID") and environ.get("OAUTH_CLIENT_ID")):
-            raise ValueError("DFD_STUDIO_ALLOWED_HF needs Sign in with Hugging Face: run on a Space with "
-                             "hf_oauth: true in the README front matter, or use DFD_STUDIO_PASSWORD")
+            raise ValueError(
+                "DFD_STUDIO_ALLOWED_HF needs Sign in with Hugging Face: run on a Space with "
+                "hf_oauth: true in the README front matter, or use DFD_STUDIO_PASSWORD"
+            )
         return {"auth_dependency": hf_gate(allowed), "auth_message": HF_LOGIN_MESSAGE}
     if password:
         return {"auth": password}
     if public and not open_mode(environ):
-        raise ValueError("this studio is public (a Space, a share link or a host other than 127.0.0.1) and has no "
-                         "login: set DFD_STUDIO_ALLOWED_HF (your name, your orgs, or * for any Hugging Face user), "
-                         f"or DFD_STUDIO_PASSWORD ({MIN_PASSWORD}+ characters), or DFD_STUDIO_OPEN=1 to open it to "
-                         "anyone with the limits of docs/security.md")
+        raise ValueError(
+            "this studio is public (a Space, a share link or a host other than 127.0.0.1) and has no "
+            "login: set DFD_STUDIO_ALLOWED_HF (your name, your orgs, or * for any Hugging Face user), "
+            f"or DFD_STUDIO_PASSWORD ({MIN_PASSWORD}+ characters), or DFD_STUDIO_OPEN=1 to open it to "
+            "anyone with the limits of docs/security.md"
+        )
     return {}
 
 
@@ -183,5 +194,7 @@ def missing_scope(scope: str | None, needed: str) -> str | None:
     have = granted_scopes(scope)
     if needed in have or any(wider in have for wider in WIDER_SCOPES.get(needed, ())):
         return None
-    return (f"to {SCOPE_USES.get(needed, 'do this')} the sign-in needs the `{needed}` scope: add it under "
-            f"hf_oauth_scopes in the Space's README front matter, then sign out and in again")
+    return (
+        f"to {SCOPE_USES.get(needed, 'do this')} the sign-in needs the `{needed}` scope: add it under "
+        f"hf_oauth_scopes in the Space's README front matter, then sign out and in again"
+    )

@@ -15,8 +15,13 @@ def _passing(base: type, name: str, preprocess) -> type:
     """`base` with its choice check left to the callback. Made with ABCMeta.__new__, past gradio's component
     metaclass, which would write a .pyi stub beside this file at import (the events and __init__ it prepares
     are inherited from `base`, already prepared); drawn by the frontend's own `base` (is_template)."""
-    attrs = {"__module__": __name__, "__qualname__": name, "is_template": True, "preprocess": preprocess,
-             "__doc__": f"{base.__name__} whose values reach the callback unchecked (lineup.find checks them)."}
+    attrs = {
+        "__module__": __name__,
+        "__qualname__": name,
+        "is_template": True,
+        "preprocess": preprocess,
+        "__doc__": f"{base.__name__} whose values reach the callback unchecked (lineup.find checks them).",
+    }
     return ABCMeta.__new__(type(base), name, (base,), attrs)
 
 

@@ -24,7 +24,6 @@ from engine import ModelError, world
 from . import frames, lineup, recall, sample_jobs
 from .access import LOCAL, Access
 from .choices import StudentDropdown
-
 from .compare_plan import MAX_FRAMES, CompareResult, compare, plan, poll, queue, read_results, student_choices
 
 SLOTS = ("teacher", "dmd2", "dfd")

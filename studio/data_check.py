@@ -39,8 +39,9 @@ def scan(folder: str | Path, base: str, num_frames=None, windows_per_video=1, ma
     if key not in _SCANS:
         if len(_SCANS) >= _KEEP:
             _SCANS.pop(next(iter(_SCANS)))
-        _SCANS[key] = engine.scan_folder(folder, num_frames=key[2], fps=key[3], windows_per_video=key[4],
-                                         max_probes=max_probes)
+        _SCANS[key] = engine.scan_folder(
+            folder, num_frames=key[2], fps=key[3], windows_per_video=key[4], max_probes=max_probes
+        )
     return _SCANS[key]
 
 
@@ -65,5 +66,7 @@ def check_enough(found, batch_size: int, where: str) -> None:
     if found is not None and found.windows < batch_size:
         clips = f"{found.captioned} usable clip{'s' * (found.captioned != 1)}"
         windows = f" ({found.windows} windows)" if found.windows != found.captioned else ""
-        raise ValueError(f"found {clips}{windows} in {where}, a batch needs {batch_size}: add clips or lower "
-                         f"batch_size ({len(found.skipped)} files skipped, named under the data box)")
+        raise ValueError(
+            f"found {clips}{windows} in {where}, a batch needs {batch_size}: add clips or lower "
+            f"batch_size ({len(found.skipped)} files skipped, named under the data box)"
+        )

@@ -17,10 +17,15 @@ from .access import LOCAL, Access
 from .files import uploads_folder
 from .lineup import DEFAULT_BASE
 
-DATA_SOURCES = [("the shapes world (built in)", "shapes"), ("a local folder or data-set config", "folder"),
-                ("an uploaded zip", "upload")]
-FOLDER_INFO = ("a folder of videos (.mp4, .webm, .mov, .mkv, .avi) with a .txt caption each or a captions.csv / "
-               "captions.jsonl; or a data-set config (.yaml/.toml) naming such folders, as `distill --data` takes")
+DATA_SOURCES = [
+    ("the shapes world (built in)", "shapes"),
+    ("a local folder or data-set config", "folder"),
+    ("an uploaded zip", "upload"),
+]
+FOLDER_INFO = (
+    "a folder of videos (.mp4, .webm, .mov, .mkv, .avi) with a .txt caption each or a captions.csv / "
+    "captions.jsonl; or a data-set config (.yaml/.toml) naming such folders, as `distill --data` takes"
+)
 CONFIG_TYPES = [".yaml", ".yml", ".toml"]
 
 
@@ -45,18 +50,24 @@ def data_setting(form: dict, uploaded_data: str | None, access: Access = LOCAL) 
         return uploaded_data
     typed = (form.get("data_folder") or "").strip()
     if not typed:
-        raise ValueError("no data folder given; type the path of a folder of videos with captions, or of a "
-                         "data-set config (.yaml/.toml)")
+        raise ValueError(
+            "no data folder given; type the path of a folder of videos with captions, or of a "
+            "data-set config (.yaml/.toml)"
+        )
     path = access.check_path(typed, "data folder")  # before the path is looked at: a refused one is not probed
     if path.is_dir():
         videos, captioned = count_captioned(path)
         if not captioned:
-            raise ValueError(f"{typed} holds {videos} videos and none with a caption; add a .txt per video or a captions.csv")
+            raise ValueError(
+                f"{typed} holds {videos} videos and none with a caption; add a .txt per video or a captions.csv"
+            )
     elif path.is_file():  # DataError: the file and field, as on the command line
         access.check_repeats(check_data_spec(str(path), confine=_confine(access)))
     else:
-        raise ValueError(f"{typed} is not a folder on this machine; give a folder of videos with captions, or a "
-                         "data-set config (.yaml/.toml)")
+        raise ValueError(
+            f"{typed} is not a folder on this machine; give a folder of videos with captions, or a "
+            "data-set config (.yaml/.toml)"
+        )
     return str(path.resolve())
 
 
@@ -75,8 +86,14 @@ def folder_note(folder: str | None, base: str, num_frames=None, windows_per_vide
     return data_check.note(path, base, num_frames, windows_per_video, access.max_probes)
 
 
-def upload_data(data_dir: Path, path: str | None, base: str = DEFAULT_BASE, num_frames=None,
-                windows_per_video=1, access: Access = LOCAL) -> tuple[str | None, str]:
+def upload_data(
+    data_dir: Path,
+    path: str | None,
+    base: str = DEFAULT_BASE,
+    num_frames=None,
+    windows_per_video=1,
+    access: Access = LOCAL,
+) -> tuple[str | None, str]:
     """An uploaded zip -> (its data folder, a line naming the usable clips and every file skipped, and why).
     The scan reads at most access.max_probes video headers: this runs in the web request."""
     if not path:
@@ -93,8 +110,14 @@ def upload_data(data_dir: Path, path: str | None, base: str = DEFAULT_BASE, num_
     return str(summary.folder), f"**Received:** {found}{left}."
 
 
-def upload_data_config(data_dir: Path, path: str | None, base: str = DEFAULT_BASE, num_frames=None, windows_per_video=1,
-                       access: Access = LOCAL) -> tuple[str | None, str]:
+def upload_data_config(
+    data_dir: Path,
+    path: str | None,
+    base: str = DEFAULT_BASE,
+    num_frames=None,
+    windows_per_video=1,
+    access: Access = LOCAL,
+) -> tuple[str | None, str]:
     """An uploaded data-set config -> (where its copy is kept, for the data box; a line saying what its
     folders hold, or why it is refused). Its folders must be absolute paths on the server (an upload has
     no folder of its own to be relative to), each confined like a typed folder."""

@@ -32,8 +32,20 @@ def staging_folder(data_dir: str | Path) -> Path:
 def blocked_paths(data_dir: str | Path) -> list[str]:
     """Everything private in the data folder: gradio refuses to serve these even by mistake."""
     root = Path(data_dir).resolve()
-    return [str(root / name) for name in ("studio.db", "studio.db-wal", "studio.db-shm", "jobs", "uploads", "publish",
-                                          "gpu.lock", "cache", "worker.log")]
+    return [
+        str(root / name)
+        for name in (
+            "studio.db",
+            "studio.db-wal",
+            "studio.db-shm",
+            "jobs",
+            "uploads",
+            "publish",
+            "gpu.lock",
+            "cache",
+            "worker.log",
+        )
+    ]
 
 
 def expose(source: str | Path, public_dir: Path, relative: str) -> Path:
@@ -63,4 +75,3 @@ def expose(source: str | Path, public_dir: Path, relative: str) -> Path:
 def cache_key(*parts) -> str:
     """A short stable name for a combination of settings (and file versions) to cache results under."""
     return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
-

@@ -22,7 +22,7 @@ LABEL = "First frame"  # the component's label, as refusals name it
 
 
 def base_task(base: str, fetch: bool = True) -> str | None:
-    """"t2v" or "i2v" from the base's files, None when they cannot tell. fetch: a hub id's model_index.json
+    """ "t2v" or "i2v" from the base's files, None when they cannot tell. fetch: a hub id's model_index.json
     is fetched first when the Hub cache lacks it (ValueError when it cannot be). Call only for a base the
     visitor may name (studio/access.py)."""
     base = (base or "").strip()
@@ -41,8 +41,10 @@ def refusal(base: str, task: str | None, frame) -> str | None:
     if task == "t2v" and frame:
         return f"{base} is a text-to-video model: remove the {LABEL.lower()}, or pick an image-to-video base"
     if task == "i2v" and not frame:
-        return (f"{base} is an image-to-video model: upload a {LABEL.lower()} for the teacher and every student "
-                "to start from")
+        return (
+            f"{base} is an image-to-video model: upload a {LABEL.lower()} for the teacher and every student "
+            "to start from"
+        )
     return None
 
 
@@ -54,8 +56,10 @@ def store(data_dir: str | Path, uploaded: str | Path) -> Path:
         with Image.open(path) as image:
             rgb = image.convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError) as err:  # not an image, truncated, or too large
-        raise ValueError(f"the {LABEL.lower()} {path.name} is not an image this studio can read "
-                         f"({type(err).__name__}); upload a PNG or JPG") from None
+        raise ValueError(
+            f"the {LABEL.lower()} {path.name} is not an image this studio can read "
+            f"({type(err).__name__}); upload a PNG or JPG"
+        ) from None
     digest = hashlib.sha256(repr(rgb.size).encode() + rgb.tobytes()).hexdigest()[:16]
     target = Path(data_dir) / "uploads" / "frames" / f"{digest}.png"
     if not target.is_file():
@@ -133,10 +137,18 @@ def picker(data_dir: Path, base: str, prompt, tab: str):
     import gradio as gr
 
     with gr.Column(scale=1, min_width=160):
-        frame = gr.Image(type="filepath", sources=["upload"], label=LABEL, visible=shown(base), height=160, format="png",
-                         elem_id=f"{tab}-frame")  # image-to-video bases: every model and seed starts from it
-        button = gr.Button("Frame from the world", size="sm", visible=from_world_shown(base),
-                           elem_id=f"{tab}-world-frame")
+        frame = gr.Image(
+            type="filepath",
+            sources=["upload"],
+            label=LABEL,
+            visible=shown(base),
+            height=160,
+            format="png",
+            elem_id=f"{tab}-frame",
+        )  # image-to-video bases: every model and seed starts from it
+        button = gr.Button(
+            "Frame from the world", size="sm", visible=from_world_shown(base), elem_id=f"{tab}-world-frame"
+        )
 
     def pick(prompt_v):
         """The frame's pixels (the page serves only the public folder; gradio keeps its own copy, whose pixels
@@ -151,7 +163,9 @@ def picker(data_dir: Path, base: str, prompt, tab: str):
 
     def follow_base(base_v, allowed: bool):
         visible = allowed and shown(base_v)
-        return (gr.update(visible=True) if visible else gr.update(visible=False, value=None),
-                gr.update(visible=visible and from_world_shown(base_v)))
+        return (
+            gr.update(visible=True) if visible else gr.update(visible=False, value=None),
+            gr.update(visible=visible and from_world_shown(base_v)),
+        )
 
     return frame, button, follow_base

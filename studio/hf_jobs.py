@@ -29,17 +29,38 @@ def check_ready(username: str | None, scope: str | None, environ=None) -> str:
         raise ValueError(lacking)
     bucket = environ.get("DFD_STUDIO_BUCKET", "").strip()
     if not bucket:
-        raise ValueError("HF Jobs write the student to the Space's Storage Bucket: the owner must attach one at "
-                         "/data and set DFD_STUDIO_BUCKET to its id (docs/space.md)")
+        raise ValueError(
+            "HF Jobs write the student to the Space's Storage Bucket: the owner must attach one at "
+            "/data and set DFD_STUDIO_BUCKET to its id (docs/space.md)"
+        )
     return bucket
 
 
-def launch(api, config, out: str, flavor: str, timeout_s: int, username: str | None, token: str | None,
-           scope: str | None, environ=None) -> tuple[str, str]:
+def launch(
+    api,
+    config,
+    out: str,
+    flavor: str,
+    timeout_s: int,
+    username: str | None,
+    token: str | None,
+    scope: str | None,
+    environ=None,
+) -> tuple[str, str]:
     """Start `config` as an HF Job: (the line the tab shows, the HF Job's id). Raises ValueError."""
     bucket = check_ready(username, scope, environ)
-    made = engine.hf_jobs.plan(config, out, flavor=flavor, hardware=api.list_jobs_hardware(token=token),
-                               namespace=username, bucket=bucket, timeout_s=timeout_s, environ=environ)
+    made = engine.hf_jobs.plan(
+        config,
+        out,
+        flavor=flavor,
+        hardware=api.list_jobs_hardware(token=token),
+        namespace=username,
+        bucket=bucket,
+        timeout_s=timeout_s,
+        environ=environ,
+    )
     job_id = engine.hf_jobs.submit(api, made, token)
-    return (f"started HF Job {job_id} on {flavor} as {username}: ${made.usd_per_hour:.2f}/h, at most "
-            f"${made.most_usd:.2f} in {made.timeout / 3600:g} h; its student goes to {out}"), job_id
+    return (
+        f"started HF Job {job_id} on {flavor} as {username}: ${made.usd_per_hour:.2f}/h, at most "
+        f"${made.most_usd:.2f} in {made.timeout / 3600:g} h; its student goes to {out}"
+    ), job_id

@@ -40,17 +40,22 @@ class Identity:
         if self.may_act(visitor, job.submitted_by):
             return
         if not visitor:
-            raise PermissionError(f"cannot {what} job {job.id}: this studio has no login, so nobody can be told "
-                                  "apart from anyone else; only the studio's owner may, from the command line")
-        raise PermissionError(f"cannot {what} job {job.id}: it was queued by someone else; only its submitter or "
-                              "the studio's owner may")
+            raise PermissionError(
+                f"cannot {what} job {job.id}: this studio has no login, so nobody can be told "
+                "apart from anyone else; only the studio's owner may, from the command line"
+            )
+        raise PermissionError(
+            f"cannot {what} job {job.id}: it was queued by someone else; only its submitter or the studio's owner may"
+        )
 
     def check_active(self, visitor: str | None, active_of_visitor: int) -> None:
         """Raise ValueError when a visitor already has as many active jobs as the cap allows."""
         if self.is_owner(visitor) or self.max_active_jobs <= 0 or active_of_visitor < self.max_active_jobs:
             return
-        raise ValueError(f"you already have {active_of_visitor} jobs queued or running, the most this studio "
-                         f"allows a visitor at once ({self.max_active_jobs}); wait for one to finish or cancel one")
+        raise ValueError(
+            f"you already have {active_of_visitor} jobs queued or running, the most this studio "
+            f"allows a visitor at once ({self.max_active_jobs}); wait for one to finish or cancel one"
+        )
 
 
 def identity_from_env(public: bool, environ=None) -> Identity:

@@ -92,8 +92,9 @@ def _remove(item: Path) -> None:
         item.unlink(missing_ok=True)
 
 
-def sweep(data_dir: str | Path, keep_days: float = KEEP_DAYS, keep_mb: float = KEEP_MB, now: float | None = None,
-          environ=None) -> Swept:
+def sweep(
+    data_dir: str | Path, keep_days: float = KEEP_DAYS, keep_mb: float = KEEP_MB, now: float | None = None, environ=None
+) -> Swept:
     """Remove the items older than keep_days, then the oldest until the rest hold at most keep_mb."""
     environ = os.environ if environ is None else environ
     data_dir, now = Path(data_dir).resolve(), time.time() if now is None else now
@@ -111,7 +112,7 @@ def sweep(data_dir: str | Path, keep_days: float = KEEP_DAYS, keep_mb: float = K
         else:
             left.append((mtime, size, item))
     total = sum(size for _, size, _ in left)
-    for mtime, size, item in sorted(left, key=lambda entry: entry[0]):  # oldest first
+    for _mtime, size, item in sorted(left, key=lambda entry: entry[0]):  # oldest first
         if total <= keep_mb * 1024**2:
             break
         _remove(item)
@@ -126,8 +127,10 @@ def settings_from_env(environ=None) -> tuple[float, float]:
     """(keep_days, keep_mb) from DFD_STUDIO_KEEP_DAYS and DFD_STUDIO_KEEP_MB."""
     environ = os.environ if environ is None else environ
     try:
-        return (float(environ.get("DFD_STUDIO_KEEP_DAYS") or KEEP_DAYS),
-                float(environ.get("DFD_STUDIO_KEEP_MB") or KEEP_MB))
+        return (
+            float(environ.get("DFD_STUDIO_KEEP_DAYS") or KEEP_DAYS),
+            float(environ.get("DFD_STUDIO_KEEP_MB") or KEEP_MB),
+        )
     except ValueError:
         raise ValueError("DFD_STUDIO_KEEP_DAYS and DFD_STUDIO_KEEP_MB must be numbers (days, megabytes)") from None
 
@@ -141,8 +144,11 @@ def start(data_dir: str | Path, every_s: float = EVERY_S) -> threading.Thread:
             try:
                 done = sweep(data_dir, keep_days, keep_mb)
                 if done.removed:
-                    print(f"DFD Studio: janitor removed {len(done.removed)} old files and folders "
-                          f"({done.freed_bytes // 1024**2} MB)", flush=True)
+                    print(
+                        f"DFD Studio: janitor removed {len(done.removed)} old files and folders "
+                        f"({done.freed_bytes // 1024**2} MB)",
+                        flush=True,
+                    )
             except Exception as err:  # a sweep that fails (a file in use, a locked database) tries again later
                 print(f"DFD Studio: janitor sweep failed: {err}", flush=True)
             time.sleep(every_s)

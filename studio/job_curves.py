@@ -71,8 +71,13 @@ def curves(data_dir: Path, job, held: dict | None) -> dict:
         if any(a[0] > b[0] for a, b in zip(points, points[1:])):
             points.sort(key=lambda p: p[0])
         series[name] = downsample(points)
-    return {"key": key, "after": max(point.id for point in new), "series": series, "real_clips": real_clips,
-            "newest": max(point.time for point in new)}  # when the run last reported a step
+    return {
+        "key": key,
+        "after": max(point.id for point in new),
+        "series": series,
+        "real_clips": real_clips,
+        "newest": max(point.time for point in new),
+    }  # when the run last reported a step
 
 
 def curve_name(name: str) -> str:
@@ -81,7 +86,7 @@ def curve_name(name: str) -> str:
     if name == "real_gap":
         return "validity gap (real_gap)"
     if name.startswith("real_gap@t"):
-        return f"validity gap at t={name[len('real_gap@t'):]}"
+        return f"validity gap at t={name[len('real_gap@t') :]}"
     return name
 
 

@@ -70,9 +70,12 @@ class PublicLimits:
 
     def check_run(self, config, name=lambda field: field) -> None:
         """Raise ValueError naming the first setting of a DistillConfig over these bounds (as the form calls it)."""
+
         def over(field: str, value, limit, env: str, what: str = "at most") -> ValueError:
-            return ValueError(f"{name(field)} {value} is more than this public studio allows: {what} {limit} (the "
-                              f"owner can change it with {env})")
+            return ValueError(
+                f"{name(field)} {value} is more than this public studio allows: {what} {limit} (the "
+                f"owner can change it with {env})"
+            )
 
         if config.steps > self.max_steps:
             raise over("steps", config.steps, self.max_steps, "DFD_STUDIO_MAX_STEPS")
@@ -89,31 +92,39 @@ class PublicLimits:
         for field in ("checkpoint_every", "preview_every"):
             value = getattr(config, field)
             if value and value < self.min_interval:  # preview_every 0: at the end only
-                raise ValueError(f"{name(field)} {value} is more often than this public studio allows: every "
-                                 f"{self.min_interval} steps at most often{', or 0' * (field == 'preview_every')} (the "
-                                 "owner can change it with DFD_STUDIO_MIN_INTERVAL)")
+                raise ValueError(
+                    f"{name(field)} {value} is more often than this public studio allows: every "
+                    f"{self.min_interval} steps at most often{', or 0' * (field == 'preview_every')} (the "
+                    "owner can change it with DFD_STUDIO_MIN_INTERVAL)"
+                )
         if config.log_with != "none" and config.log_with not in self.trackers:
             allowed = ", ".join(("none", *self.trackers))
-            raise ValueError(f"{name('log_with')} {config.log_with} is off on this public studio (a tracker logs to "
-                             f"the owner's account): choose {allowed}; the owner can allow one with "
-                             "DFD_STUDIO_TRACKERS")
+            raise ValueError(
+                f"{name('log_with')} {config.log_with} is off on this public studio (a tracker logs to "
+                f"the owner's account): choose {allowed}; the owner can allow one with "
+                "DFD_STUDIO_TRACKERS"
+            )
 
     def check_repeats(self, spec) -> None:
         """Raise ValueError when a data-set config (engine.check_data_spec's DataSpec) repeats a folder too often."""
         for i, folder in enumerate(getattr(spec, "folders", ()) or ()):
             if folder.repeats > self.max_repeats:
-                raise ValueError(f"{spec.source}: folders[{i}].repeats {folder.repeats} is more than this public "
-                                 f"studio allows: at most {self.max_repeats} (the owner can change it with "
-                                 "DFD_STUDIO_MAX_REPEATS)")
+                raise ValueError(
+                    f"{spec.source}: folders[{i}].repeats {folder.repeats} is more than this public "
+                    f"studio allows: at most {self.max_repeats} (the owner can change it with "
+                    "DFD_STUDIO_MAX_REPEATS)"
+                )
 
     def check_queue(self, data_dir: str | Path) -> None:
         """Raise ValueError when max_queued jobs are already waiting: the queue of a shared machine is bounded."""
         waiting = engine.jobs.list_jobs(data_dir, states=["queued"], limit=self.max_queued + 1)
         if len(waiting) >= self.max_queued:
             jobs = f"{len(waiting)} jobs are" if len(waiting) != 1 else "1 job is"
-            raise ValueError(f"{jobs} already waiting in this public studio's queue, the most it "
-                             "holds; launch again when one has started (the owner can change it with "
-                             "DFD_STUDIO_MAX_QUEUED)")
+            raise ValueError(
+                f"{jobs} already waiting in this public studio's queue, the most it "
+                "holds; launch again when one has started (the owner can change it with "
+                "DFD_STUDIO_MAX_QUEUED)"
+            )
 
 
 def check_free_disk(data_dir: str | Path, what: str = "a job", environ=None) -> None:
@@ -126,6 +137,8 @@ def check_free_disk(data_dir: str | Path, what: str = "a job", environ=None) -> 
         folder = folder.parent
     free_mb = shutil.disk_usage(folder).free // 1024**2
     if free_mb < keep:
-        raise ValueError(f"this machine's disk has {free_mb} MB free, less than the {keep} MB the studio keeps free, "
-                         f"so {what} cannot start now; try again later (the owner can free space, or change "
-                         "DFD_STUDIO_MIN_FREE_MB)")
+        raise ValueError(
+            f"this machine's disk has {free_mb} MB free, less than the {keep} MB the studio keeps free, "
+            f"so {what} cannot start now; try again later (the owner can free space, or change "
+            "DFD_STUDIO_MIN_FREE_MB)"
+        )

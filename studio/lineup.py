@@ -140,13 +140,28 @@ def find(data_dir: str | Path, base: str, key: str) -> Contender:
     raise ValueError(f"no student {key!r} any more; pick one from the list (it refreshes when the tab opens)")
 
 
-def render(contender: Contender, prompt: str, seeds: list[int], steps: int = 50, guidance: float = 5.0,
-           image: str | Path | None = None, num_frames: int | None = None) -> Rendered:
+def render(
+    contender: Contender,
+    prompt: str,
+    seeds: list[int],
+    steps: int = 50,
+    guidance: float = 5.0,
+    image: str | Path | None = None,
+    num_frames: int | None = None,
+) -> Rendered:
     """Sample one clip per seed (the teacher with `steps` and CFG `guidance`; a student on its own
     few-step time list), from the first frame `image` for an image-to-video base, `num_frames` long (None:
     the model's own length). Raises ValueError (bad settings) or ModelError."""
-    return engine.render(contender.base, prompt, seeds, steps=steps, guidance=guidance, lora_dir=contender.lora_dir,
-                         image=image, num_frames=num_frames)
+    return engine.render(
+        contender.base,
+        prompt,
+        seeds,
+        steps=steps,
+        guidance=guidance,
+        lora_dir=contender.lora_dir,
+        image=image,
+        num_frames=num_frames,
+    )
 
 
 def weights_version(contender: Contender) -> tuple:
@@ -160,5 +175,7 @@ def in_web_process_refusal(base: str, as_jobs: bool) -> str | None:
     a machine with a GPU, which a training job may hold, is sampled by the worker only."""
     if as_jobs or not engine.accelerator_present() or engine.world_of(base) == "shapes":
         return None
-    return (f"{base} is sampled by the worker on this machine's GPU (one job holds it at a time), not in the web "
-            "process: tick Run as sample jobs")
+    return (
+        f"{base} is sampled by the worker on this machine's GPU (one job holds it at a time), not in the web "
+        "process: tick Run as sample jobs"
+    )

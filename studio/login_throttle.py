@@ -127,8 +127,11 @@ class LoginThrottle:
         now = self.clock()
         if self.window_started is None or now - self.window_started >= GLOBAL_WINDOW:
             if self.unlogged:
-                log.warning("studio login: %d more failures not logged one by one in the last %.0f s",
-                            self.unlogged, GLOBAL_WINDOW)
+                log.warning(
+                    "studio login: %d more failures not logged one by one in the last %.0f s",
+                    self.unlogged,
+                    GLOBAL_WINDOW,
+                )
             self.window_started, self.logged_in_window, self.unlogged = now, 0, 0
         if self.logged_in_window < LOG_PER_WINDOW:
             self.logged_in_window += 1

@@ -12,9 +12,11 @@ import numpy as np
 import engine
 
 FEATURES_ENV = "DFD_STUDIO_FEATURES"  # e.g. clip:openai/clip-vit-large-patch14,dinov2:facebook/dinov2-large
-NO_FEATURES = ("Diversity and prompt adherence on real videos need image encoders: name them in Feature models as "
-               "clip:MODEL,dinov2:MODEL (a local folder or a hub id; the paper uses openai/clip-vit-large-patch14 "
-               "and facebook/dinov2-large).")
+NO_FEATURES = (
+    "Diversity and prompt adherence on real videos need image encoders: name them in Feature models as "
+    "clip:MODEL,dinov2:MODEL (a local folder or a hub id; the paper uses openai/clip-vit-large-patch14 "
+    "and facebook/dinov2-large)."
+)
 
 
 def default_features() -> str:
@@ -31,8 +33,9 @@ def check_features(text: str | None) -> str:
         raise ValueError(err.worded(lambda _: "Feature models")) from None
 
 
-def clip_metrics(base: str, prompt: str, clips: np.ndarray, features: str | None = None,
-                 first: dict | None = None) -> tuple[dict, str | None]:
+def clip_metrics(
+    base: str, prompt: str, clips: np.ndarray, features: str | None = None, first: dict | None = None
+) -> tuple[dict, str | None]:
     """({diversity, modes covered, mode TV, named correct, saturation, sharpness, ...}, a note when some
     could not be measured). Values not measurable are None. `features`: the feature models (None: the
     app's default); first: an image-to-video request's frame factors (frames.factors_of)."""

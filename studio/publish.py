@@ -25,12 +25,26 @@ from .measures import clip_metrics
 SAMPLE_SEEDS = (1, 2)
 METRIC_SEEDS = 8
 LOSS_TERMS = ("loss_student", "loss_fake", "data_forcing", "real_gap")
-SETTINGS_SHOWN = ("data", "lora_rank", "lr_student", "lr_fake", "batch_size", "student_update_freq", "guidance",
-                  "time_shift", "data_forcing_prob", "student_input", "caption_regime", "seed")
+SETTINGS_SHOWN = (
+    "data",
+    "lora_rank",
+    "lr_student",
+    "lr_fake",
+    "batch_size",
+    "student_update_freq",
+    "guidance",
+    "time_shift",
+    "data_forcing_prob",
+    "student_input",
+    "caption_regime",
+    "seed",
+)
 
 
-NO_STUDENTS = ("No finished student yet: launch a DMD2 job in the Distill tab and wait for it to succeed "
-               "(the shipped students appear here when the repo has them).")
+NO_STUDENTS = (
+    "No finished student yet: launch a DMD2 job in the Distill tab and wait for it to succeed "
+    "(the shipped students appear here when the repo has them)."
+)
 
 
 def student_choices(data_dir) -> list[tuple[str, str]]:
@@ -67,8 +81,10 @@ def _training_previews(student: lineup.Contender) -> tuple[list[tuple[Path, str]
     (the frame they start from is a training clip's, which this page has no other copy of)."""
     previews = publish.training_previews(student.lora_dir)
     if not previews:
-        raise ValueError(f"the image-to-video student {student.key} has no training previews to show on its card; "
-                         "publish it with `python -m engine publish` instead, or retrain it to write them")
+        raise ValueError(
+            f"the image-to-video student {student.key} has no training previews to show on its card; "
+            "publish it with `python -m engine publish` instead, or retrain it to write them"
+        )
     return previews, {}
 
 
@@ -109,8 +125,9 @@ def repo_for(repo_id: str | None, key: str) -> str:
     return publish.check_repo_id(f"your-name/dfd-studio-{name}")
 
 
-def stage(data_dir: Path, key: str, repo_id: str, license: str,
-          dtype: str = "fp32") -> tuple[Path, str, list[tuple[Path, str]]]:
+def stage(
+    data_dir: Path, key: str, repo_id: str, license: str, dtype: str = "fp32"
+) -> tuple[Path, str, list[tuple[Path, str]]]:
     """Write the folder a push uploads: (folder, card text, samples), its LoRA files in `dtype` (fp32 as
     trained, bf16 or fp16: converted on the staged copy only). Raises ValueError / ModelError."""
     repo_id = repo_for(repo_id, key)
@@ -121,33 +138,66 @@ def stage(data_dir: Path, key: str, repo_id: str, license: str,
     student = _student(data_dir, key)
     samples, measured = samples_and_metrics(data_dir, student)
     settings, losses = _job_settings(data_dir, key)
-    card = publish.model_card(publish.CardInfo(
-        repo_id=repo_id, base=student.base, method=student.method, **publish.training_record(student.lora_dir),
-        t_list=student_t_list(student.lora_dir), settings=settings, metrics={**measured, **losses},
-        samples=[(str(Path("samples") / path.name), caption) for path, caption in samples], license=license,
-        source=f"job {key}" if key.startswith("j-") else "shipped with DFD Studio",
-        base_hub_id=student.base if re.fullmatch(r"[\w.-]+/[\w.-]+", student.base) else None, dtype=dtype,
-    ))
-    folder = publish.stage_folder(student.lora_dir, staging_folder(data_dir) / re.sub(r"[^\w.-]", "_", key), card,
-                                  [(path, f"samples/{path.name}") for path, _ in samples], dtype=dtype)
+    card = publish.model_card(
+        publish.CardInfo(
+            repo_id=repo_id,
+            base=student.base,
+            method=student.method,
+            **publish.training_record(student.lora_dir),
+            t_list=student_t_list(student.lora_dir),
+            settings=settings,
+            metrics={**measured, **losses},
+            samples=[(str(Path("samples") / path.name), caption) for path, caption in samples],
+            license=license,
+            source=f"job {key}" if key.startswith("j-") else "shipped with DFD Studio",
+            base_hub_id=student.base if re.fullmatch(r"[\w.-]+/[\w.-]+", student.base) else None,
+            dtype=dtype,
+        )
+    )
+    folder = publish.stage_folder(
+        student.lora_dir,
+        staging_folder(data_dir) / re.sub(r"[^\w.-]", "_", key),
+        card,
+        [(path, f"samples/{path.name}") for path, _ in samples],
+        dtype=dtype,
+    )
     return folder, card, samples
 
 
 def preview(data_dir: Path, public_dir: Path, key: str, repo_id: str, license: str, dtype: str = "fp32"):
     """(card markdown, sample videos shown, status line)."""
     folder, card, samples = stage(data_dir, key, repo_id, license, dtype)
-    shown = [(str(expose(path, public_dir, f"publish/{folder.name}/{path.name}")), caption) for path, caption in samples]
+    shown = [
+        (str(expose(path, public_dir, f"publish/{folder.name}/{path.name}")), caption) for path, caption in samples
+    ]
     body = card.split("---", 2)[-1] if card.startswith("---") else card
     body = "\n".join(line for line in body.splitlines() if not line.startswith("<video"))  # the gallery shows them
     if not (repo_id or "").strip():
-        return body, shown, (f"Card and {len(samples)} sample videos are ready; the card names `{repo_for(None, key)}` "
-                             "until you type a repo id, which a push needs (an exported zip does not).")
+        return (
+            body,
+            shown,
+            (
+                f"Card and {len(samples)} sample videos are ready; the card names `{repo_for(None, key)}` "
+                "until you type a repo id, which a push needs (an exported zip does not)."
+            ),
+        )
     return body, shown, f"Card and {len(samples)} sample videos are ready for `{repo_id.strip()}`; push or export."
 
 
-def push(data_dir: Path, key: str, repo_id: str, license: str, private: bool, typed_token: str | None,
-         oauth_token: str | None, environ=None, dtype: str = "fp32", identity: Identity = LOCAL_OWNER,
-         visitor: str | None = None, whoami=None) -> str:
+def push(
+    data_dir: Path,
+    key: str,
+    repo_id: str,
+    license: str,
+    private: bool,
+    typed_token: str | None,
+    oauth_token: str | None,
+    environ=None,
+    dtype: str = "fp32",
+    identity: Identity = LOCAL_OWNER,
+    visitor: str | None = None,
+    whoami=None,
+) -> str:
     """Push a student. On a public studio only its submitter or the owner may push a job's student, only with
     their own token (never the server's HF_TOKEN), and only into their own namespace or one of their orgs."""
     if key.startswith("j-"):
@@ -182,21 +232,38 @@ def build(data_dir: Path, public_dir: Path, identity: Identity = LOCAL_OWNER):
     empty = gr.Markdown(NO_STUDENTS, visible=not initial, elem_id="publish-empty")
     with gr.Row():
         with gr.Column(scale=3):
-            student = gr.Dropdown(label="Student", choices=initial, elem_id="publish-student",
-                                  info="a shipped student or one of a finished distill job")
-            repo_id = gr.Textbox(label="Repo id", placeholder="your-name/shapes-dfd-student", elem_id="publish-repo",
-                                 info="needed to push; a preview or an exported zip works without one")
+            student = gr.Dropdown(
+                label="Student",
+                choices=initial,
+                elem_id="publish-student",
+                info="a shipped student or one of a finished distill job",
+            )
+            repo_id = gr.Textbox(
+                label="Repo id",
+                placeholder="your-name/shapes-dfd-student",
+                elem_id="publish-repo",
+                info="needed to push; a preview or an exported zip works without one",
+            )
             with gr.Row():
                 license_box = gr.Dropdown(list(publish.LICENSES), value="apache-2.0", label="License")
-                dtype = gr.Dropdown(list(publish.DTYPES), value="fp32", label="LoRA dtype", elem_id="publish-dtype",
-                                    info="fp32 as trained; bf16/fp16 halve the files (the published copy only)")
+                dtype = gr.Dropdown(
+                    list(publish.DTYPES),
+                    value="fp32",
+                    label="LoRA dtype",
+                    elem_id="publish-dtype",
+                    info="fp32 as trained; bf16/fp16 halve the files (the published copy only)",
+                )
                 private = gr.Checkbox(label="Private repo", value=False)
         with gr.Column(scale=2):
             if on_space():
                 gr.LoginButton()
-            token = gr.Textbox(label="Hugging Face token", type="password", elem_id="publish-token",
-                               info="write token; used for this push only, never stored. Empty: your login"
-                                    + ("" if identity.public else " or HF_TOKEN"))
+            token = gr.Textbox(
+                label="Hugging Face token",
+                type="password",
+                elem_id="publish-token",
+                info="write token; used for this push only, never stored. Empty: your login"
+                + ("" if identity.public else " or HF_TOKEN"),
+            )
     with gr.Row():
         preview_button = gr.Button("Preview card", elem_id="publish-preview")
         push_button = gr.Button("Push to the Hub", variant="primary", elem_id="publish-push")
@@ -212,11 +279,22 @@ def build(data_dir: Path, public_dir: Path, identity: Identity = LOCAL_OWNER):
         except (ValueError, ModelError) as err:
             raise gr.Error(str(err)) from None
 
-    def on_push(key, repo, lic, dtype_v, priv, typed, oauth_token: gr.OAuthToken | None = None,
-                request: gr.Request = None):
+    def on_push(
+        key, repo, lic, dtype_v, priv, typed, oauth_token: gr.OAuthToken | None = None, request: gr.Request = None
+    ):
         try:
-            message = push(data_dir, key, repo, lic, priv, typed, oauth_token.token if oauth_token else None,
-                           dtype=dtype_v, identity=identity, visitor=visitor_of(request))
+            message = push(
+                data_dir,
+                key,
+                repo,
+                lic,
+                priv,
+                typed,
+                oauth_token.token if oauth_token else None,
+                dtype=dtype_v,
+                identity=identity,
+                visitor=visitor_of(request),
+            )
         except (ValueError, ModelError, PermissionError) as err:
             raise gr.Error(publish.redact(str(err), typed)) from None
         return message, ""  # the token field is emptied after use
@@ -228,16 +306,20 @@ def build(data_dir: Path, public_dir: Path, identity: Identity = LOCAL_OWNER):
         except (ValueError, ModelError) as err:
             raise gr.Error(str(err)) from None
 
-    preview_button.click(on_preview, [student, repo_id, license_box, dtype], [card, samples, status],
-                         api_visibility="private")
-    push_button.click(on_push, [student, repo_id, license_box, dtype, private, token], [status, token],
-                      api_visibility="private")
+    preview_button.click(
+        on_preview, [student, repo_id, license_box, dtype], [card, samples, status], api_visibility="private"
+    )
+    push_button.click(
+        on_push, [student, repo_id, license_box, dtype, private, token], [status, token], api_visibility="private"
+    )
     export_button.click(on_export, [student, repo_id, license_box, dtype], [exported, status], api_visibility="private")
 
     def refresh(current):
         choices = student_choices(data_dir)
         keys = [k for _, k in choices]
-        return (gr.update(choices=choices, value=current if current in keys else (keys[0] if keys else None)),
-                gr.update(visible=not keys))
+        return (
+            gr.update(choices=choices, value=current if current in keys else (keys[0] if keys else None)),
+            gr.update(visible=not keys),
+        )
 
     return {"student": student, "refresh": refresh, "refresh_outputs": [student, empty]}

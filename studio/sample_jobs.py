@@ -4,8 +4,8 @@ Compare and Diversity use it when "Run as sample jobs" is ticked."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -26,15 +26,28 @@ class Pending:
     request: dict
 
 
-def submit(data_dir, contenders: list[Contender], prompt: str, seeds: list[int], steps: int, guidance: float,
-           image=None, num_frames: int | None = None) -> list[str]:
+def submit(
+    data_dir,
+    contenders: list[Contender],
+    prompt: str,
+    seeds: list[int],
+    steps: int,
+    guidance: float,
+    image=None,
+    num_frames: int | None = None,
+) -> list[str]:
     """Queue one sample job per contender (same prompt, seeds, length `num_frames` (None: the model's own) and,
     for an image-to-video base, first frame `image`: a file the worker's process can read). Raises ValueError
     before queuing any if a setting is bad."""
     configs = []
     for contender in contenders:
-        config = {"base": contender.base, "prompt": prompt, "seeds": list(seeds), "steps": int(steps),
-                  "guidance": float(guidance)}
+        config = {
+            "base": contender.base,
+            "prompt": prompt,
+            "seeds": list(seeds),
+            "steps": int(steps),
+            "guidance": float(guidance),
+        }
         if image is not None:
             config["image"] = str(image)
         if num_frames:
@@ -60,8 +73,10 @@ def collect(data_dir, job_ids: list[str]) -> tuple[list[Rendered] | None, str]:
     jobs = [jobs_api.get(data_dir, job_id) for job_id in job_ids]
     for job in jobs:
         if job.state in FAILED:
-            raise ValueError(f"the sample job {job.id} is {job.state} ({job.error or 'no reason recorded'}); "
-                             "resume it in the Jobs tab or run again")
+            raise ValueError(
+                f"the sample job {job.id} is {job.state} ({job.error or 'no reason recorded'}); "
+                "resume it in the Jobs tab or run again"
+            )
     done = sum(job.state == "succeeded" for job in jobs)
     if done < len(jobs):
         running = next((j for j in jobs if j.state == "running"), None)
@@ -76,13 +91,27 @@ def collect(data_dir, job_ids: list[str]) -> tuple[list[Rendered] | None, str]:
         seconds = (job.finished_at or 0.0) - (job.started_at or 0.0)
         recorded = {p.name: p.value for p in jobs_api.metrics(data_dir, job.id, ["nfe", *STREAM])}
         stream = {name: recorded[name] for name in STREAM if name in recorded} or None
-        results.append(Rendered(clips=clips, nfe=int(recorded.get("nfe", _nfe(job))), seconds=max(0.0, seconds),
-                                fps=round(clip_fps(paths[0])), stream=stream))
+        results.append(
+            Rendered(
+                clips=clips,
+                nfe=int(recorded.get("nfe", _nfe(job))),
+                seconds=max(0.0, seconds),
+                fps=round(clip_fps(paths[0])),
+                stream=stream,
+            )
+        )
     return results, ""
 
 
-def queue(data_dir, plan, request, contenders: list[Contender], seeds: list[int], read_results: Callable,
-          before: Callable[[], None] | None = None):
+def queue(
+    data_dir,
+    plan,
+    request,
+    contenders: list[Contender],
+    seeds: list[int],
+    read_results: Callable,
+    before: Callable[[], None] | None = None,
+):
     """A tab's job path: (its cached result, None) when the plan's folder already holds this request's
     results, else (None, the sample jobs queued for it). before: called just before queuing (a public
     studio's queue cap, which raises ValueError)."""
@@ -90,8 +119,7 @@ def queue(data_dir, plan, request, contenders: list[Contender], seeds: list[int]
         return read_results(plan), None
     if before is not None:
         before()
-    ids = submit(data_dir, contenders, plan.prompt, seeds, plan.steps, plan.guidance, plan.image,
-                 plan.num_frames)
+    ids = submit(data_dir, contenders, plan.prompt, seeds, plan.steps, plan.guidance, plan.image, plan.num_frames)
     return None, Pending(ids, {"request": list(request)})
 
 

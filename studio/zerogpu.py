@@ -25,9 +25,11 @@ DEFAULT_SIZE = "large"
 WEIGHTS_HEADROOM = 1.5  # activations, the VAE decode and the CUDA context beside the weights themselves
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
-TRAINING_NOTE = ("This Space runs on ZeroGPU, which lends a GPU for seconds at a time: training needs a GPU "
-                 "for hours. Duplicate the Space onto dedicated GPU hardware (e.g. an L40S or A10G), or run "
-                 "the studio on a machine with a GPU, to distill here.")
+TRAINING_NOTE = (
+    "This Space runs on ZeroGPU, which lends a GPU for seconds at a time: training needs a GPU "
+    "for hours. Duplicate the Space onto dedicated GPU hardware (e.g. an L40S or A10G), or run "
+    "the studio on a machine with a GPU, to distill here."
+)
 
 
 class ZeroGPUQuotaError(ValueError):
@@ -40,8 +42,9 @@ def on_zerogpu(environ=None) -> bool:
     return flag not in ("", "0", "false", "no") and importlib.util.find_spec("spaces") is not None
 
 
-def sampling_seconds(clips: int, steps: int, num_frames: int | None = None, height: int | None = None,
-                     width: int | None = None) -> int:
+def sampling_seconds(
+    clips: int, steps: int, num_frames: int | None = None, height: int | None = None, width: int | None = None
+) -> int:
     """A GPU grant that fits sampling `clips` clips with `steps` denoising steps each, `num_frames` long and
     `height` x `width` (None: the model's own); a step costs at least linearly more on a clip longer or
     larger than Wan's 81 frames of 480 x 832."""
@@ -81,8 +84,10 @@ def gpu_size(model_gb: float | None) -> str:
     for size, memory in SIZES.items():
         if model_gb * WEIGHTS_HEADROOM <= memory:
             return size
-    raise ValueError(f"this model's weights ({model_gb:.0f} GB) do not fit ZeroGPU's largest GPU "
-                     f"({SIZES['xlarge']} GB); run the studio on dedicated GPU hardware to sample it")
+    raise ValueError(
+        f"this model's weights ({model_gb:.0f} GB) do not fit ZeroGPU's largest GPU "
+        f"({SIZES['xlarge']} GB); run the studio on dedicated GPU hardware to sample it"
+    )
 
 
 def _call(fn, seconds, *args, **kwargs):
@@ -106,9 +111,11 @@ def prepare() -> None:
 
 def quota_message(seconds: int, size: str) -> str:
     extra = " (an xlarge GPU counts twice)" if size == "xlarge" else ""
-    return (f"ZeroGPU's daily quota left to you cannot cover this sampling ({seconds} s on a {size} GPU{extra}). "
-            "Sign in with Hugging Face (signed-in and PRO accounts get more), ask for fewer seeds, steps or "
-            "frames, try again after your quota resets, or duplicate the Space onto your own GPU hardware.")
+    return (
+        f"ZeroGPU's daily quota left to you cannot cover this sampling ({seconds} s on a {size} GPU{extra}). "
+        "Sign in with Hugging Face (signed-in and PRO accounts get more), ask for fewer seeds, steps or "
+        "frames, try again after your quota resets, or duplicate the Space onto your own GPU hardware."
+    )
 
 
 def _on_lent_gpu(runner, fn, seconds: int, size: str, *args, **kwargs):

@@ -15,8 +15,13 @@ from pathlib import Path
 from conftest import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 def free_port() -> int:
@@ -30,8 +35,13 @@ def start_server(data_dir: Path):
     port = free_port()
     log = open(data_dir.parent / f"{data_dir.name}-server.log", "w")
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), "--data-dir",
-                             str(data_dir)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -59,8 +69,7 @@ def stop_server(proc, log) -> None:
 
 def new_page(browser, url: str, width: int = 1280, height: int = 800, dark: bool = False):
     """A page at the given size, in the dark or light colour scheme, once the studio has drawn."""
-    page = browser.new_page(viewport={"width": width, "height": height},
-                            color_scheme="dark" if dark else "light")
+    page = browser.new_page(viewport={"width": width, "height": height}, color_scheme="dark" if dark else "light")
     page.set_default_timeout(60_000)
     page.goto(url + ("?__theme=dark" if dark else "?__theme=light"))
     page.get_by_text("DFD Studio").first.wait_for()
@@ -85,16 +94,20 @@ def screenshot(page, path: Path, full_page: bool = True) -> None:
 
 def in_first_screen(page, selector: str) -> bool:
     """Is the element's whole box inside the viewport, without scrolling the page?"""
-    return page.evaluate("""(sel) => {
+    return page.evaluate(
+        """(sel) => {
         window.scrollTo(0, 0);
         const r = document.querySelector(sel).getBoundingClientRect();
         return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight;
-    }""", selector)
+    }""",
+        selector,
+    )
 
 
 def contrast(page, selector: str) -> float:
     """The WCAG contrast ratio of an element's text colour against its own background colour."""
-    return page.evaluate("""(sel) => {
+    return page.evaluate(
+        """(sel) => {
         const style = getComputedStyle(document.querySelector(sel));
         const lum = (c) => {
             const [r, g, b] = c.match(/[\\d.]+/g).slice(0, 3).map(Number).map(v => {
@@ -103,4 +116,6 @@ def contrast(page, selector: str) -> float:
         };
         const a = lum(style.color), b = lum(style.backgroundColor);
         return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-    }""", selector)
+    }""",
+        selector,
+    )

@@ -9,10 +9,18 @@ from engine.hub.card import CardInfo
 
 
 def card_info(**overrides) -> CardInfo:
-    values = dict(repo_id="someone/shapes-dfd", base="shapes-tiny", method="dfd", steps=200,
-                  t_list=[0.999, 0.937, 0.833, 0.0], settings={"lora_rank": 16, "data_forcing_prob": 0.5},
-                  metrics={"diversity": 0.4123, "named correct": 0.875}, samples=[("samples/seed1.mp4", "a red circle")],
-                  license="apache-2.0", source="job j-20261121-abcdef")
+    values = dict(
+        repo_id="someone/shapes-dfd",
+        base="shapes-tiny",
+        method="dfd",
+        steps=200,
+        t_list=[0.999, 0.937, 0.833, 0.0],
+        settings={"lora_rank": 16, "data_forcing_prob": 0.5},
+        metrics={"diversity": 0.4123, "named correct": 0.875},
+        samples=[("samples/seed1.mp4", "a red circle")],
+        license="apache-2.0",
+        source="job j-20261121-abcdef",
+    )
     values.update(overrides)
     return CardInfo(**values)
 

@@ -109,11 +109,13 @@ def mini_students(mini_teacher_dir, tmp_path_factory):
     from engine.distill.trainer import Distiller
 
     shipped = tmp_path_factory.mktemp("shipped")
-    Distiller(DistillConfig(base=str(mini_teacher_dir), steps=2, batch_size=2, student_update_freq=2, lora_rank=4,
-                            shapes_pool_clips=64),
-              shipped / "dmd2").train()
+    Distiller(
+        DistillConfig(
+            base=str(mini_teacher_dir), steps=2, batch_size=2, student_update_freq=2, lora_rank=4, shapes_pool_clips=64
+        ),
+        shipped / "dmd2",
+    ).train()
     copy_student(shipped / "dmd2", shipped / "dfd", "dfd")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("engine.models.students.SHIPPED_DIR", shipped)
         yield shipped
-

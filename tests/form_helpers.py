@@ -12,8 +12,15 @@ from studio import distill
 
 
 def form(**overrides) -> dict:
-    values = {"base": "shapes-tiny", "data_source": "shapes", "data_folder": "", "method": "dmd2",
-              "init_source": "student", "init_student": None, **distill.defaults_for("shapes-tiny")}
+    values = {
+        "base": "shapes-tiny",
+        "data_source": "shapes",
+        "data_folder": "",
+        "method": "dmd2",
+        "init_source": "student",
+        "init_student": None,
+        **distill.defaults_for("shapes-tiny"),
+    }
     values["t_list"] = ", ".join(f"{v:g}" for v in values["t_list"])
     values.update(overrides)
     return {k: values[k] for k in distill.FORM}

@@ -36,7 +36,7 @@ class CounterConfig:
     nan_at_step: int | None = None  # report loss=NaN at this step
     disk_full_at_save: int | None = None  # the n-th checkpoint save of this run raises ENOSPC
 
-    def validate(self) -> "CounterConfig":
+    def validate(self) -> CounterConfig:
         if self.steps < 1:
             raise ValueError(f"steps must be at least 1, got {self.steps}")
         if self.checkpoint_every < 1:
@@ -107,7 +107,7 @@ class SleeperConfig:
     seconds: float = 60.0
     ignore_sigterm: bool = False
 
-    def validate(self) -> "SleeperConfig":
+    def validate(self) -> SleeperConfig:
         return self
 
     def to_dict(self) -> dict:
@@ -135,8 +135,23 @@ def _counter_config_from_args(args) -> dict:
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
-COUNTER = register(JobKind("counter", CounterConfig, run_counter, needs_accelerator=True,
-                           help="test fixture: a seeded random walk with checkpoints",
-                           add_arguments=_counter_arguments, config_from_args=_counter_config_from_args))
-SLEEPER = register(JobKind("sleeper", SleeperConfig, run_sleeper, needs_accelerator=True,
-                           help="test fixture: sleeps without progress reports"))
+COUNTER = register(
+    JobKind(
+        "counter",
+        CounterConfig,
+        run_counter,
+        needs_accelerator=True,
+        help="test fixture: a seeded random walk with checkpoints",
+        add_arguments=_counter_arguments,
+        config_from_args=_counter_config_from_args,
+    )
+)
+SLEEPER = register(
+    JobKind(
+        "sleeper",
+        SleeperConfig,
+        run_sleeper,
+        needs_accelerator=True,
+        help="test fixture: sleeps without progress reports",
+    )
+)

@@ -22,7 +22,7 @@ class TorchSaverConfig:
     steps: int = 4
     full_at_step: int = 4  # the checkpoint of this step goes to /dev/full
 
-    def validate(self) -> "TorchSaverConfig":
+    def validate(self) -> TorchSaverConfig:
         return self
 
     def to_dict(self) -> dict:
@@ -52,5 +52,12 @@ def run_torch_saver(config: TorchSaverConfig, job_dir: Path, reporter) -> None:
         reporter.checkpoint(step, write_checkpoint(job_dir, step, state))
 
 
-TORCH_SAVER = register(JobKind("torch_saver", TorchSaverConfig, run_torch_saver, needs_accelerator=False,
-                               help="test fixture: torch.save checkpoints, one onto a full device"))
+TORCH_SAVER = register(
+    JobKind(
+        "torch_saver",
+        TorchSaverConfig,
+        run_torch_saver,
+        needs_accelerator=False,
+        help="test fixture: torch.save checkpoints, one onto a full device",
+    )
+)

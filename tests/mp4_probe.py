@@ -11,8 +11,20 @@ import imageio_ffmpeg
 def probe_frame_count(path: str | Path) -> int:
     """Number of frames ffmpeg decodes from the file (imageio-ffmpeg ships no ffprobe)."""
     result = subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:v:0", "-f", "null",
-         "-progress", "pipe:1", "-"],
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-map",
+            "0:v:0",
+            "-f",
+            "null",
+            "-progress",
+            "pipe:1",
+            "-",
+        ],
         capture_output=True,
         text=True,
         check=False,

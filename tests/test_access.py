@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from form_helpers import captioned_clips, form
 
+from form_helpers import captioned_clips, form
 from studio import access_from_env, distill, is_public
 from studio.access import LOCAL
 
@@ -26,14 +26,17 @@ def test_a_public_studio_refuses_folders_outside_the_allowed_roots(data_dir, tmp
     outside.mkdir()
     public = access_from_env(data_dir, True, {})
     message = distill.check(data_dir, form(data_source="folder", data_folder=str(outside)), None, None, public)
-    assert message == (f"**Cannot launch:** {outside} is outside the folders this studio may read "
-                       f"({data_dir.resolve() / 'uploads'}); put the data folder there, or ask the owner to add its "
-                       "folder to DFD_STUDIO_ALLOWED_PATHS.")
+    assert message == (
+        f"**Cannot launch:** {outside} is outside the folders this studio may read "
+        f"({data_dir.resolve() / 'uploads'}); put the data folder there, or ask the owner to add its "
+        "folder to DFD_STUDIO_ALLOWED_PATHS."
+    )
     link = data_dir / "uploads" / "link"
     link.parent.mkdir(parents=True, exist_ok=True)
     link.symlink_to(outside)  # inside by name, outside once resolved
-    assert "is outside the folders" in distill.check(data_dir, form(data_source="folder", data_folder=str(link)),
-                                                     None, None, public)
+    assert "is outside the folders" in distill.check(
+        data_dir, form(data_source="folder", data_folder=str(link)), None, None, public
+    )
     listed = access_from_env(data_dir, True, {"DFD_STUDIO_ALLOWED_PATHS": os.pathsep.join([str(tmp_path), "/nope"])})
     assert listed.check_path(str(outside)) == outside.resolve()
     passed = distill.check(data_dir, form(data_source="folder", data_folder=str(outside)), None, None, listed)
@@ -44,14 +47,19 @@ def test_a_public_studio_confines_the_folders_a_data_set_config_names(data_dir, 
 
     outside = captioned_clips(tmp_path / "videos")
     public = access_from_env(data_dir, True, {})
-    roots = (f"({data_dir.resolve() / 'uploads'}); put the data folder there, or ask the owner to add its folder to "
-             "DFD_STUDIO_ALLOWED_PATHS")
+    roots = (
+        f"({data_dir.resolve() / 'uploads'}); put the data folder there, or ask the owner to add its folder to "
+        "DFD_STUDIO_ALLOWED_PATHS"
+    )
     sets = data_dir / "uploads" / "sets"
     sets.mkdir(parents=True)
     (sets / "link").symlink_to(outside)
-    for name, folder, named in [("absolute.yaml", str(outside), outside), ("relative.yaml", "../../../videos", outside),
-                                ("link.yaml", "link", outside),  # inside by name, outside once resolved
-                                ("absent.yaml", str(tmp_path / "absent"), tmp_path / "absent")]:  # refused, not probed
+    for name, folder, named in [
+        ("absolute.yaml", str(outside), outside),
+        ("relative.yaml", "../../../videos", outside),
+        ("link.yaml", "link", outside),  # inside by name, outside once resolved
+        ("absent.yaml", str(tmp_path / "absent"), tmp_path / "absent"),
+    ]:  # refused, not probed
         config = sets / name
         config.write_text(f"folders:\n  - path: {folder}\n")
         refused = f"{config}: folders[0].path {named.resolve()} is outside the folders this studio may read {roots}."
@@ -59,22 +67,30 @@ def test_a_public_studio_confines_the_folders_a_data_set_config_names(data_dir, 
         assert distill.check(data_dir, values, None, None, public) == f"**Cannot launch:** {refused}"
         assert distill.folder_note(str(config), "shapes-tiny", access=public) == f"**Data refused:** {refused}"
         assert distill.check(data_dir, values, None, None, LOCAL).startswith(
-            "**Ready.**" if name != "absent.yaml" else f"**Cannot launch:** {config}: folders[0].path")
+            "**Ready.**" if name != "absent.yaml" else f"**Cannot launch:** {config}: folders[0].path"
+        )
     elsewhere = tmp_path / "dataset.yaml"  # the config file itself outside the roots
     elsewhere.write_text("folders: [videos]\n")
-    assert distill.check(data_dir, form(data_source="folder", data_folder=str(elsewhere)), None, None, public) == \
-        f"**Cannot launch:** {elsewhere} is outside the folders this studio may read {roots}."
+    assert (
+        distill.check(data_dir, form(data_source="folder", data_folder=str(elsewhere)), None, None, public)
+        == f"**Cannot launch:** {elsewhere} is outside the folders this studio may read {roots}."
+    )
 
     upload = tmp_path / "sent.yaml"
     upload.write_text(f"folders:\n  - path: {outside}\n")
     saved, note = distill.upload_data_config(data_dir, str(upload), access=public)
-    assert saved is None and note == f"**Config refused:** sent.yaml: folders[0].path {outside.resolve()} is outside " \
-                                     f"the folders this studio may read {roots}."
+    assert (
+        saved is None
+        and note
+        == f"**Config refused:** sent.yaml: folders[0].path {outside.resolve()} is outside "
+        f"the folders this studio may read {roots}."
+    )
     listed = access_from_env(data_dir, True, {"DFD_STUDIO_ALLOWED_PATHS": str(tmp_path)})
     saved, note = distill.upload_data_config(data_dir, str(upload), access=listed)
     assert note == "**Received** sent.yaml: 2 usable clips of 2 videos."
-    message, job_id = distill.launch(data_dir, form(data_source="folder", data_folder=saved, batch_size=2), None, None,
-                                     listed)
+    message, job_id = distill.launch(
+        data_dir, form(data_source="folder", data_folder=saved, batch_size=2), None, None, listed
+    )
     assert message.startswith("**Queued**"), message
 
 
@@ -92,7 +108,9 @@ def test_a_public_studio_fetches_only_the_allowed_hub_models(data_dir):
     message, job_id = distill.launch(data_dir, form(base="someone/huge-model"), None, None, public)
     assert job_id is None and message == (
         "**Cannot launch:** someone/huge-model is not among the hub models this studio may fetch "
-        "(Wan-AI/Wan2.1-T2V-1.3B-Diffusers); pick one of those, or ask the owner to add it to DFD_STUDIO_ALLOWED_MODELS.")
+        "(Wan-AI/Wan2.1-T2V-1.3B-Diffusers); pick one of those, or ask the owner to add it to "
+        "DFD_STUDIO_ALLOWED_MODELS."
+    )
     assert distill.check(data_dir, form(base="shapes-tiny"), None, None, public).startswith("**Ready.**")
     owners = access_from_env(data_dir, True, {"DFD_STUDIO_ALLOWED_MODELS": "Wan-AI/*, me/one"})
     owners.check_model("Wan-AI/Wan2.1-T2V-14B-Diffusers")
@@ -109,8 +127,10 @@ def test_a_public_studio_caps_data_workers_at_the_machines_cpu_count(data_dir, m
     values = dict(data_source="folder", data_folder=str(clips), batch_size=2)
     public = access_from_env(data_dir, True, {})
     message, job_id = distill.launch(data_dir, form(**values, data_workers=4), None, None, public)
-    assert job_id is None and message == ("**Cannot launch:** data_workers 4 is more than this public studio allows: "
-                                          "at most 3, the number of CPUs of this machine.")
+    assert job_id is None and message == (
+        "**Cannot launch:** data_workers 4 is more than this public studio allows: "
+        "at most 3, the number of CPUs of this machine."
+    )
     assert list_jobs(data_dir) == []
     assert distill.check(data_dir, form(**values, data_workers=3), None, None, public).startswith("**Ready.**")
     assert distill.check(data_dir, form(**values, data_workers=32), None, None, LOCAL).startswith("**Ready.**")
@@ -129,17 +149,20 @@ def test_a_local_studio_takes_paths_and_hub_ids_as_typed(data_dir, tmp_path):
 
 # --- Compare and Diversity: the same confinement as the Distill form ---------------------------------------
 
+
 def _no_sampling(monkeypatch):
     """Any sampling or hub fetch fails the test: a refused request must stop before both."""
-    import engine
     import huggingface_hub
+
+    import engine
 
     monkeypatch.setattr(engine, "render", lambda *a, **k: pytest.fail("a refused request was sampled"))
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: pytest.fail("a refused id was fetched"))
 
 
-def test_compare_refuses_a_base_a_visitor_may_not_name_before_sampling_or_queuing(data_dir, mini_teacher_dir,
-                                                                                  monkeypatch):
+def test_compare_refuses_a_base_a_visitor_may_not_name_before_sampling_or_queuing(
+    data_dir, mini_teacher_dir, monkeypatch
+):
     import gradio as gr
 
     import engine.jobs as jobs_api
@@ -163,8 +186,9 @@ def test_compare_refuses_a_base_a_visitor_may_not_name_before_sampling_or_queuin
     assert note.startswith(f"Could not sample: {mini_teacher_dir} is outside the folders this studio may read")
 
 
-def test_diversity_refuses_bases_and_feature_models_a_visitor_may_not_name(data_dir, tiny_wan_dir, tmp_path,
-                                                                          monkeypatch):
+def test_diversity_refuses_bases_and_feature_models_a_visitor_may_not_name(
+    data_dir, tiny_wan_dir, tmp_path, monkeypatch
+):
     import shutil
 
     import gradio as gr
@@ -180,15 +204,27 @@ def test_diversity_refuses_bases_and_feature_models_a_visitor_may_not_name(data_
     public, shown = access_from_env(data_dir, True, {}), public_folder(data_dir)
 
     def plan(base_name, features):
-        return diversity.plan(data_dir, shown, str(base_name), "a cat", 2, ["teacher"], features=features, access=public)
+        return diversity.plan(
+            data_dir, shown, str(base_name), "a cat", 2, ["teacher"], features=features, access=public
+        )
 
     with pytest.raises(ValueError, match=f"^{tiny_wan_dir} is outside the folders this studio may read"):
         plan(tiny_wan_dir, "")
-    with pytest.raises(ValueError, match=("^the clip model in Feature models: openai/clip-vit-large-patch14 is not "
-                                          "among the hub models this studio may fetch")):
+    with pytest.raises(
+        ValueError,
+        match=(
+            "^the clip model in Feature models: openai/clip-vit-large-patch14 is not "
+            "among the hub models this studio may fetch"
+        ),
+    ):
         plan(base, "clip:openai/clip-vit-large-patch14")
-    with pytest.raises(ValueError, match=(f"^the dinov2 model in Feature models: {encoders / 'dinov2'} is outside "
-                                          "the folders this studio may read .*put the model folder there")):
+    with pytest.raises(
+        ValueError,
+        match=(
+            f"^the dinov2 model in Feature models: {encoders / 'dinov2'} is outside "
+            "the folders this studio may read .*put the model folder there"
+        ),
+    ):
         plan(base, f"dinov2:{encoders / 'dinov2'}")
     assert plan(base, "").features == ""  # no feature models: nothing to check
 
@@ -200,9 +236,19 @@ def test_diversity_refuses_bases_and_feature_models_a_visitor_may_not_name(data_
 
     listed = access_from_env(data_dir, True, {"DFD_STUDIO_ALLOWED_MODELS": "openai/*"})
     monkeypatch.undo()  # hub fetches allowed again: an allowed id goes on to the engine's reachability check
-    with pytest.raises(ValueError, match="clip model openai/clip-vit-large-patch14 in Feature models cannot be reached"):
-        diversity.plan(data_dir, shown, str(base), "a cat", 2, ["teacher"], features="clip:openai/clip-vit-large-patch14",
-                       access=listed)
+    with pytest.raises(
+        ValueError, match="clip model openai/clip-vit-large-patch14 in Feature models cannot be reached"
+    ):
+        diversity.plan(
+            data_dir,
+            shown,
+            str(base),
+            "a cat",
+            2,
+            ["teacher"],
+            features="clip:openai/clip-vit-large-patch14",
+            access=listed,
+        )
 
     with gr.Blocks():
         tab = diversity.build(data_dir, shown, "shapes-tiny", public)

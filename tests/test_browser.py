@@ -3,8 +3,8 @@ Playwright: an invalid form is explained, a short DMD2 job is launched and watch
 starts from it, Compare shows three videos, Diversity its grids and table, Publish a card; nothing outside
 the public folder can be downloaded over HTTP; and Diversity measures a tiny random Wan base (through a sample
 job) with the tiny CLIP and DINOv2 models typed on the page; Compare streams the shipped causal students and
-samples the built-in image-to-video teacher and its shipped students from the world's first frame. A screenshot of each tab is saved
-(to $DFD_STUDIO_SCREENSHOTS when set, e.g. docs/screenshots)."""
+samples the built-in image-to-video teacher and its shipped students from the world's first frame. A screenshot
+of each tab is saved (to $DFD_STUDIO_SCREENSHOTS when set, e.g. docs/screenshots)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,13 @@ from engine import read_mp4
 from studio.files import public_folder
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 SHORT_JOB = {"steps": "2", "batch_size": "2", "student_update_freq": "2"}
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
@@ -55,8 +60,13 @@ def server(tmp_path_factory):
     port = _free_port()
     log = open(data_dir.parent / "server.log", "w")
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), "--data-dir",
-                             str(data_dir)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.time() + 120
@@ -161,7 +171,9 @@ def test_a_short_dmd2_job_is_launched_watched_and_finishes(page, server, shots):
     page.get_by_text("DMD2 from the teacher", exact=True).click()
     for name, value in SHORT_JOB.items():
         set_number(page, f"distill-{name}", value)
-    page.wait_for_function("() => document.querySelector('#distill-check').innerText.includes('2 steps (1 student update), batch 2')")
+    page.wait_for_function(
+        "() => document.querySelector('#distill-check').innerText.includes('2 steps (1 student update), batch 2')"
+    )
     screenshot(page, shots / "distill.png")
     page.locator("#distill-launch").click()
 
@@ -195,7 +207,9 @@ def test_a_dfd_job_starts_from_the_finished_dmd2_job(page, server):
     page.get_by_role("option", name=re.compile(dmd2.id)).click()
     set_number(page, "distill-steps", "2")
     page.wait_for_function("() => document.querySelector('#distill-check').innerText.includes('Ready')", timeout=30_000)
-    page.wait_for_function("() => document.querySelector('#distill-check').innerText.includes('2 steps (1 student update),')")
+    page.wait_for_function(
+        "() => document.querySelector('#distill-check').innerText.includes('2 steps (1 student update),')"
+    )
     page.locator("#distill-launch").click()
 
     dfd = wait_until(lambda: [j for j in jobs_in(data_dir) if j.config.get("method") == "dfd"], 20, "the DFD job")[0]
@@ -208,11 +222,13 @@ def test_compare_shows_teacher_dmd2_and_dfd_and_the_composite(page, shots):
     open_tab(page, "Compare")
     for method in ("DMD2", "DFD"):
         page.wait_for_function(
-            f"() => document.querySelector('#compare-{method.lower()}-student input').value.includes('{method}')")
+            f"() => document.querySelector('#compare-{method.lower()}-student input').value.includes('{method}')"
+        )
     page.locator("#compare-run").click()
     for slot in ("teacher", "dmd2", "dfd"):
-        page.wait_for_function(f"() => document.querySelector('#compare-{slot}-caption').innerText.includes('NFE')",
-                               timeout=120_000)
+        page.wait_for_function(
+            f"() => document.querySelector('#compare-{slot}-caption').innerText.includes('NFE')", timeout=120_000
+        )
         page.locator(f"#compare-{slot} video").wait_for(state="attached")
     page.locator("#compare-composite video").wait_for(state="attached")
     assert "NFE 4" in page.locator("#compare-dfd-caption").inner_text()
@@ -237,8 +253,7 @@ def test_publish_previews_the_card_and_exports_a_zip(page, shots):
     page.wait_for_function("() => document.querySelector('#publish-student input').value.includes('·')", timeout=30_000)
     page.locator("#publish-repo textarea, #publish-repo input").first.fill("someone/shapes-student")
     page.locator("#publish-preview").click()
-    page.wait_for_function("() => document.querySelector('#publish-card').innerText.includes('Usage')",
-                           timeout=120_000)
+    page.wait_for_function("() => document.querySelector('#publish-card').innerText.includes('Usage')", timeout=120_000)
     assert "pytorch_lora_weights.safetensors" in page.locator("#publish-card").inner_text()
     page.locator("#publish-export").click()
     page.locator("#publish-zip a").first.wait_for(state="attached", timeout=60_000)
@@ -250,8 +265,9 @@ def test_the_chosen_job_survives_a_page_reload(page, server):
     newest = jobs_in(data_dir)[0]
     page.reload()
     open_tab(page, "Jobs")
-    page.wait_for_function(f"() => document.querySelector('#job-header').innerText.includes('{newest.id}')",
-                           timeout=30_000)
+    page.wait_for_function(
+        f"() => document.querySelector('#job-header').innerText.includes('{newest.id}')", timeout=30_000
+    )
     assert len(re.findall(r"j-\d{8}-[0-9a-f]{6}", page.locator("#jobs-table").inner_text())) == 2
 
 
@@ -260,9 +276,12 @@ def test_nothing_outside_the_public_folder_can_be_downloaded(server):
     [job, *_] = jobs_in(data_dir) or [None]
     private = [data_dir / "studio.db", ROOT / "app.py", Path("/etc/passwd")]
     if job is not None:
-        private += [Path(job.dir) / "config.json", Path(job.dir) / "log.txt",
-                    *sorted((Path(job.dir) / "samples").glob("*.mp4"))[:1],
-                    *sorted((Path(job.dir) / "lora").glob("*.safetensors"))[:1]]
+        private += [
+            Path(job.dir) / "config.json",
+            Path(job.dir) / "log.txt",
+            *sorted((Path(job.dir) / "samples").glob("*.mp4"))[:1],
+            *sorted((Path(job.dir) / "lora").glob("*.safetensors"))[:1],
+        ]
     private += sorted((data_dir / "publish").rglob("*.md"))[:1]
     for target in private:
         assert target.exists(), target
@@ -287,8 +306,9 @@ def small_wan_and_encoders(tiny_wan_dir, tmp_path_factory):
     return root / "wan", save_tiny_encoders(root / "encoders")
 
 
-def test_diversity_measures_a_wan_base_with_the_feature_models_typed_on_the_page(page, server, shots,
-                                                                                small_wan_and_encoders):
+def test_diversity_measures_a_wan_base_with_the_feature_models_typed_on_the_page(
+    page, server, shots, small_wan_and_encoders
+):
     """Last in the file: it queues sample jobs the job tests above do not expect."""
     _, data_dir = server
     wan, encoders = small_wan_and_encoders
@@ -297,15 +317,18 @@ def test_diversity_measures_a_wan_base_with_the_feature_models_typed_on_the_page
     base.fill(str(wan))
     base.press("Enter")  # lists this base's models (the teacher only) and turns Run as sample jobs on
     page.wait_for_function("() => document.querySelector('#diversity-as-jobs input').checked")
-    page.wait_for_function("() => [...document.querySelectorAll('#diversity-models input')].map(i => i.checked)"
-                           ".join() === 'true'")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#diversity-models input')].map(i => i.checked).join() === 'true'"
+    )
     set_number(page, "diversity-seeds", "2")
     page.locator("#diversity-features textarea, #diversity-features input").first.fill(
-        f"clip:{encoders / 'clip'},dinov2:{encoders / 'dinov2'}")
+        f"clip:{encoders / 'clip'},dinov2:{encoders / 'dinov2'}"
+    )
     page.locator("#diversity-run").click()
 
-    page.wait_for_function("() => document.querySelector('#diversity-note').innerText.includes('Diversity by clip:')",
-                           timeout=120_000)  # the worker sampled, the page measured
+    page.wait_for_function(
+        "() => document.querySelector('#diversity-note').innerText.includes('Diversity by clip:')", timeout=120_000
+    )  # the worker sampled, the page measured
     assert [j.kind for j in jobs_in(data_dir) if j.config.get("base") == str(wan)] == ["sample"]
     page.locator("#diversity-grid video").wait_for(state="attached")
     table = page.locator("#diversity-table").inner_text()
@@ -333,17 +356,24 @@ def test_compare_streams_the_shipped_causal_students_at_65_frames_with_their_fir
     for slot, name in (("dmd2", "dmd2-ar"), ("dfd", "dfd-ar")):
         page.locator(f"#compare-{slot}-student input").click()
         page.get_by_role("option", name=re.compile(f"causal .* · {name} \\(shipped\\)")).click()
-        page.wait_for_function(f"() => document.querySelector('#compare-{slot}-student input').value.includes('{name}')")
+        page.wait_for_function(
+            f"() => document.querySelector('#compare-{slot}-student input').value.includes('{name}')"
+        )
     page.locator("#compare-run").click()
     for slot in ("dmd2", "dfd"):
-        page.wait_for_function(f"() => document.querySelector('#compare-{slot}-caption').innerText.includes('first chunk')",
-                               timeout=120_000)
+        page.wait_for_function(
+            f"() => document.querySelector('#compare-{slot}-caption').innerText.includes('first chunk')",
+            timeout=120_000,
+        )
         assert "frames/s" in page.locator(f"#compare-{slot}-caption").inner_text()
     assert "first chunk" not in page.locator("#compare-teacher-caption").inner_text()  # the bidirectional teacher
     assert "65 frames" in page.locator("#compare-note").inner_text()
     _, data_dir = server
-    [shown] = [m.parent for m in (public_folder(data_dir) / "compare").glob("*/meta.json")
-               if json.loads(m.read_text())["frames"] == 65]
+    [shown] = [
+        m.parent
+        for m in (public_folder(data_dir) / "compare").glob("*/meta.json")
+        if json.loads(m.read_text())["frames"] == 65
+    ]
     for slot in ("teacher", "dmd2", "dfd"):
         assert read_mp4(shown / f"{slot}.mp4").shape[0] == 65, slot
     screenshot(page, shots / "compare-causal.png")
@@ -359,15 +389,19 @@ def test_compare_samples_the_built_in_i2v_teacher_and_its_shipped_students_from_
     box.fill("shapes-tiny-i2v")
     box.press("Enter")  # lists this base's students and shows the First frame box and its world button
     for slot in ("dmd2", "dfd"):
-        page.wait_for_function(f"() => document.querySelector('#compare-{slot}-student input').value.includes('{slot}-i2v')",
-                               timeout=30_000)
+        page.wait_for_function(
+            f"() => document.querySelector('#compare-{slot}-student input').value.includes('{slot}-i2v')",
+            timeout=30_000,
+        )
     page.locator("#compare-world-frame").click()
     page.locator("#compare-frame img").first.wait_for(state="attached", timeout=30_000)
     sources = "() => ['teacher', 'dmd2', 'dfd'].map(s => document.querySelector(`#compare-${s} video`)?.src ?? null)"
     before = page.evaluate(sources)  # the text-to-video teacher's clips, shown since the page opened
     page.locator("#compare-run").click()
-    page.wait_for_function("() => document.querySelector('#compare-note').innerText.includes('all from the same first "
-                           "frame')", timeout=300_000)
+    page.wait_for_function(
+        "() => document.querySelector('#compare-note').innerText.includes('all from the same first frame')",
+        timeout=300_000,
+    )
     after = page.evaluate(sources)
     for slot, old, new in zip(("teacher", "dmd2", "dfd"), before, after):
         assert new and new != old, (slot, old, new)

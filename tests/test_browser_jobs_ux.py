@@ -13,8 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from browser_app import (CHROMIUM, CHROMIUM_ARGS, contrast, in_first_screen, new_page, open_tab, screenshot,
-                         set_number, start_server, stop_server)
+from browser_app import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    contrast,
+    in_first_screen,
+    new_page,
+    open_tab,
+    screenshot,
+    set_number,
+    start_server,
+    stop_server,
+)
 from conftest import wait_for
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
@@ -117,9 +127,11 @@ def test_a_short_dfd_run_is_warned_and_jobs_count_its_real_clips(page, server, s
     [job] = wait_for(lambda: jobs_in(data_dir), 20, "the job row")
     wait_for(lambda: jobs_in(data_dir)[0].state in ("succeeded", "failed"), 240, "the DFD job to finish")
     assert jobs_in(data_dir)[0].state == "succeeded", jobs_in(data_dir)[0].error
-    page.wait_for_function("() => document.querySelector('#job-header') &&"
-                           " document.querySelector('#job-header').innerText.includes('succeeded')",
-                           timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('#job-header') &&"
+        " document.querySelector('#job-header').innerText.includes('succeeded')",
+        timeout=30_000,
+    )
     header = page.locator("#job-header").inner_text()
     assert "real clip used on" in header and "of 2 student updates" in header, header
     # Previews: a poster frame each (no grey play icon), and captions whole, so seeds can be told apart.
@@ -153,8 +165,7 @@ def test_publish_previews_and_exports_without_a_repo_id(page, server, shots):
     page.locator("#publish-student input").click()
     page.get_by_role("option", name=re.compile(job.id)).click()
     page.locator("#publish-preview").click()
-    page.wait_for_function("() => document.querySelector('#publish-card').innerText.includes('Usage')",
-                           timeout=240_000)
+    page.wait_for_function("() => document.querySelector('#publish-card').innerText.includes('Usage')", timeout=240_000)
     card = page.locator("#publish-card").inner_text()
     assert "real clip used" in card and "of 2 student updates" in card
     assert "the DMD2 student" in card and "your-name/dfd-studio-" in card

@@ -12,14 +12,17 @@ import re
 from pathlib import Path
 
 import pytest
+
 from test_browser import CHROMIUM, CHROMIUM_ARGS, open_tab, screenshot, server, set_number, shots  # noqa: F401
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
 
 VIEWPORT = {"width": 1280, "height": 800}
 # gradio's status tracker marks every output of a callback that raised with this badge
-ERROR_BADGES = ("() => [...document.querySelectorAll('.error')]"
-                ".filter(e => e.offsetParent && e.innerText.trim() === 'Error').length")
+ERROR_BADGES = (
+    "() => [...document.querySelectorAll('.error')]"
+    ".filter(e => e.offsetParent && e.innerText.trim() === 'Error').length"
+)
 # header words that do not show whole: cut off past the cell's edge, or broken across two lines
 CUT_HEADERS = r"""() => {
   const cut = [];
@@ -58,7 +61,7 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def page(browser, server):  # noqa: F811
+def page(browser, server):
     url, _ = server
     context = browser.new_context(viewport=VIEWPORT, color_scheme="light")
     page = context.new_page()
@@ -74,7 +77,7 @@ def base_box(page, tab: str):
     return page.locator(f"#{tab}-base input").first
 
 
-def test_before_the_first_run_diversity_shows_no_squeezed_empty_table(page, shots):  # noqa: F811
+def test_before_the_first_run_diversity_shows_no_squeezed_empty_table(page, shots):
     open_tab(page, "Diversity")
     page.locator("#diversity-run").wait_for(state="visible")
     page.wait_for_function("() => document.querySelectorAll('#diversity-models input:checked').length >= 3")
@@ -87,21 +90,25 @@ def test_a_picked_base_lists_its_students_at_once(page):
     base_box(page, "compare").click()
     page.get_by_role("option", name="shapes-tiny-i2v", exact=True).click()  # no Enter: picked from the list
     for slot in ("dmd2", "dfd"):
-        page.wait_for_function(f"() => document.querySelector('#compare-{slot}-student input').value.includes("
-                               f"'{slot}-i2v')", timeout=30_000)
+        page.wait_for_function(
+            f"() => document.querySelector('#compare-{slot}-student input').value.includes('{slot}-i2v')",
+            timeout=30_000,
+        )
     base_box(page, "compare").click()
     page.get_by_role("option", name="shapes-tiny", exact=True).click()  # back, for the tests below
-    page.wait_for_function("() => document.querySelector('#compare-dmd2-student input').value === 'DMD2 (shipped)'",
-                           timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('#compare-dmd2-student input').value === 'DMD2 (shipped)'", timeout=30_000
+    )
 
 
-def test_a_refused_compare_is_one_lasting_line_without_error_badges(page, shots):  # noqa: F811
+def test_a_refused_compare_is_one_lasting_line_without_error_badges(page, shots):
     open_tab(page, "Compare")
     box = base_box(page, "compare")
     box.fill("no-such-model")  # typed, not confirmed with Enter: the Compare click takes it as it is
     page.locator("#compare-run").click()
-    page.wait_for_function("() => document.querySelector('#compare-error').innerText.includes('Cannot compare')",
-                           timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('#compare-error').innerText.includes('Cannot compare')", timeout=30_000
+    )
     error = page.locator("#compare-error").inner_text()
     assert "no-such-model" in error, error
     page.wait_for_timeout(6000)  # longer than a toast stays: the line is still there, and no output is marked
@@ -111,32 +118,35 @@ def test_a_refused_compare_is_one_lasting_line_without_error_badges(page, shots)
     screenshot(page, shots / "compare-refused.png")
     box.fill("shapes-tiny")
     box.press("Enter")
-    page.wait_for_function("() => document.querySelector('#compare-dmd2-student input').value === 'DMD2 (shipped)'",
-                           timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('#compare-dmd2-student input').value === 'DMD2 (shipped)'", timeout=30_000
+    )
 
 
-def test_the_teacher_is_sampled_at_the_cfg_the_students_were_distilled_with(page, shots):  # noqa: F811
+def test_the_teacher_is_sampled_at_the_cfg_the_students_were_distilled_with(page, shots):
     open_tab(page, "Compare")
     page.get_by_text("Sampling and where to run").click()
     slider = page.locator("#compare-guidance")
     page.wait_for_function("() => [...document.querySelectorAll('#compare-guidance input')].some(i => i.value === '3')")
     assert "distilled from the teacher at CFG 3" in slider.inner_text()
     page.locator("#compare-run").click()
-    page.wait_for_function("() => document.querySelector('#compare-teacher-caption').innerText.includes('CFG 3')",
-                           timeout=120_000)
+    page.wait_for_function(
+        "() => document.querySelector('#compare-teacher-caption').innerText.includes('CFG 3')", timeout=120_000
+    )
     assert page.evaluate(BADGES.format("compare-composite")) == 0  # nothing over the teacher's label
     page.locator("#compare-composite video").wait_for(state="attached")
     page.get_by_text("Sampling and where to run").click()
     screenshot(page, shots / "compare.png")
 
 
-def test_diversity_says_which_way_is_better_and_charts_each_metric_on_its_own_axis(page, shots):  # noqa: F811
+def test_diversity_says_which_way_is_better_and_charts_each_metric_on_its_own_axis(page, shots):
     open_tab(page, "Diversity")
     page.wait_for_function("() => document.querySelectorAll('#diversity-models input:checked').length >= 3")
     set_number(page, "diversity-seeds", "4")
     page.locator("#diversity-run").click()
-    page.wait_for_function("() => document.querySelector('#diversity-table')?.innerText.includes('teacher')",
-                           timeout=180_000)
+    page.wait_for_function(
+        "() => document.querySelector('#diversity-table')?.innerText.includes('teacher')", timeout=180_000
+    )
     table = page.locator("#diversity-table").inner_text()
     for header in ("diversity ↑", "modes covered ↑ (of 4)", "mode TV ↓", "saturation"):  # "a shape" names nothing
         assert header in table, (header, table)
@@ -147,20 +157,22 @@ def test_diversity_says_which_way_is_better_and_charts_each_metric_on_its_own_ax
     # its own axis: the motion chart's top tick is near its largest bar, not a shared 0-1
     ticks = page.wait_for_function(  # the chart draws its axis after the container shows
         "() => { const v = [...document.querySelectorAll('#diversity-bars-motion .role-axis-label text')]"
-        ".map(t => parseFloat(t.textContent)).filter(v => !isNaN(v)); return v.length ? v : null; }").json_value()
+        ".map(t => parseFloat(t.textContent)).filter(v => !isNaN(v)); return v.length ? v : null; }"
+    ).json_value()
     assert ticks and max(ticks) < 1, ticks
     for element in ("diversity-grid", "diversity-stills"):
         assert page.evaluate(BADGES.format(element)) == 0, element  # nothing over 'seed 1'
     screenshot(page, shots / "diversity.png")
 
 
-def test_a_reload_stays_on_the_tab_and_shows_the_last_results(page, shots):  # noqa: F811
+def test_a_reload_stays_on_the_tab_and_shows_the_last_results(page, shots):
     open_tab(page, "Diversity")
     assert re.search(r"[?&]tab=diversity", page.url), page.url
     grid = page.evaluate("() => document.querySelector('#diversity-grid video')?.src")
     page.reload()
-    page.wait_for_function("() => document.querySelector('#diversity-table')?.innerText.includes('teacher')",
-                           timeout=120_000)
+    page.wait_for_function(
+        "() => document.querySelector('#diversity-table')?.innerText.includes('teacher')", timeout=120_000
+    )
     assert page.get_by_role("tab", name="Diversity", exact=True).get_attribute("aria-selected") == "true"
     assert page.evaluate("() => document.querySelector('#diversity-grid video')?.src") == grid
     assert "modes covered ↑ (of 4)" in page.locator("#diversity-table").inner_text()
@@ -171,18 +183,22 @@ def test_a_reload_stays_on_the_tab_and_shows_the_last_results(page, shots):  # n
     assert re.search(r"[?&]tab=jobs", page.url), page.url
     page.reload()
     page.get_by_text("DFD Studio").first.wait_for()
-    page.wait_for_function("() => document.querySelector('[role=tab][aria-selected=true]')?.innerText.trim() === 'Jobs'")
+    page.wait_for_function(
+        "() => document.querySelector('[role=tab][aria-selected=true]')?.innerText.trim() === 'Jobs'"
+    )
 
 
-def test_dark_mode_shows_the_same_page_readably(browser, server, shots):  # noqa: F811
+def test_dark_mode_shows_the_same_page_readably(browser, server, shots):
     url, _ = server
     context = browser.new_context(viewport=VIEWPORT, color_scheme="dark")
     try:
         page = context.new_page()
         page.set_default_timeout(60_000)
         page.goto(f"{url}?tab=diversity")
-        page.wait_for_function("() => document.querySelector('[role=tab][aria-selected=true]')?.innerText.trim() === "
-                               "'Diversity'", timeout=120_000)
+        page.wait_for_function(
+            "() => document.querySelector('[role=tab][aria-selected=true]')?.innerText.trim() === 'Diversity'",
+            timeout=120_000,
+        )
         page.locator("#diversity-run").wait_for(state="visible")
         assert not page.locator("#diversity-table").is_visible()
         screenshot(page, shots / "diversity-dark.png")

@@ -30,24 +30,44 @@ def _previews(folder: Path, steps=(2, 4), record: dict | str | None = None) -> P
 
 
 def _widget(samples) -> list[str]:
-    card = model_card(CardInfo(repo_id="me/s", base="shapes-tiny", method="dmd2", steps=4, t_list=[0.999, 0.0],
-                               samples=[(f"samples/{p.name}", c) for p, c in samples]))
+    card = model_card(
+        CardInfo(
+            repo_id="me/s",
+            base="shapes-tiny",
+            method="dmd2",
+            steps=4,
+            t_list=[0.999, 0.0],
+            samples=[(f"samples/{p.name}", c) for p, c in samples],
+        )
+    )
     return [w["text"] for w in card_front(card)["widget"]]
 
 
 def test_recorded_prompts_caption_the_last_steps_previews_and_the_widget_gallery(tmp_path):
     run = _previews(tmp_path / "run", record={"prompts": PROMPTS, "seeds": [1, 2], "task": "t2v"})
     previews = training_previews(run)
-    assert [p.name for p, _ in previews] == ["step4-prompt0-seed1.mp4", "step4-prompt0-seed2.mp4",
-                                            "step4-prompt1-seed1.mp4", "step4-prompt1-seed2.mp4"]
-    assert [c for _, c in previews] == ["a red circle moving left (step 4, seed 1)", "a red circle moving left (step 4, seed 2)",
-                                       "a blue square (step 4, seed 1)", "a blue square (step 4, seed 2)"]
+    assert [p.name for p, _ in previews] == [
+        "step4-prompt0-seed1.mp4",
+        "step4-prompt0-seed2.mp4",
+        "step4-prompt1-seed1.mp4",
+        "step4-prompt1-seed2.mp4",
+    ]
+    assert [c for _, c in previews] == [
+        "a red circle moving left (step 4, seed 1)",
+        "a red circle moving left (step 4, seed 2)",
+        "a blue square (step 4, seed 1)",
+        "a blue square (step 4, seed 2)",
+    ]
     assert _widget(previews) == [PROMPTS[0], PROMPTS[0], PROMPTS[1], PROMPTS[1]]
 
 
 def test_a_run_without_a_usable_record_keeps_the_numbered_captions(tmp_path):
-    for name, record in [("none", None), ("broken", "{not json"), ("not-a-list", {"prompts": "a red circle"}),
-                         ("too-short", {"prompts": [PROMPTS[0]]})]:
+    for name, record in [
+        ("none", None),
+        ("broken", "{not json"),
+        ("not-a-list", {"prompts": "a red circle"}),
+        ("too-short", {"prompts": [PROMPTS[0]]}),
+    ]:
         previews = training_previews(_previews(tmp_path / name, record=record))
         captions = [c for _, c in previews]
         assert captions[2:] == ["training preview 2 at step 4 (seed 1)", "training preview 2 at step 4 (seed 2)"], name
@@ -59,8 +79,9 @@ def test_a_run_without_a_usable_record_keeps_the_numbered_captions(tmp_path):
 
 def test_a_studio_jobs_student_finds_its_runs_previews_and_config_in_the_job_folder(tmp_path):
     job = _previews(tmp_path / "jobs" / "j-1", steps=(6,), record={"prompts": PROMPTS, "seeds": [1, 2], "task": "t2v"})
-    (job / "distill_config.json").write_text(json.dumps({"method": "dfd", "steps": 6, "student_update_freq": 3,
-                                                        "data_forcing_prob": 0.5}))
+    (job / "distill_config.json").write_text(
+        json.dumps({"method": "dfd", "steps": 6, "student_update_freq": 3, "data_forcing_prob": 0.5})
+    )
     lora = job / "lora"
     lora.mkdir()
     (lora / "lora_config.json").write_text(json.dumps({"method": "dfd", "steps": 6}))
@@ -75,11 +96,16 @@ def test_a_studio_jobs_student_finds_its_runs_previews_and_config_in_the_job_fol
 def test_a_dfd_card_says_on_how_many_student_updates_a_real_clip_was_used(tmp_path):
     job = tmp_path / "jobs" / "j-2"
     (job / "lora").mkdir(parents=True)
-    (job / "distill_config.json").write_text(json.dumps({"method": "dfd", "steps": 6, "student_update_freq": 2,
-                                                        "data_forcing_prob": 0.5}))
-    points = [{"step": 1, "loss_fake": 1.0}, {"step": 2, "data_forcing": 0.0, "data_forcing_used": 0.0},
-              {"step": 4, "data_forcing": 0.9, "data_forcing_used": 1.0}, {"step": 6, "data_forcing_used": 1.0},
-              {"step": 6, "data_forcing_used": 0.0}]  # a resumed run writes step 6 again: the last one counts
+    (job / "distill_config.json").write_text(
+        json.dumps({"method": "dfd", "steps": 6, "student_update_freq": 2, "data_forcing_prob": 0.5})
+    )
+    points = [
+        {"step": 1, "loss_fake": 1.0},
+        {"step": 2, "data_forcing": 0.0, "data_forcing_used": 0.0},
+        {"step": 4, "data_forcing": 0.9, "data_forcing_used": 1.0},
+        {"step": 6, "data_forcing_used": 1.0},
+        {"step": 6, "data_forcing_used": 0.0},
+    ]  # a resumed run writes step 6 again: the last one counts
     (job / "metrics.jsonl").write_text("\n".join(json.dumps(p) for p in points) + "\n{half\n")
     record = training_record(job / "lora")
     assert record["real_clip_updates"] == (1, 3) and "started_from" not in record
@@ -135,8 +161,9 @@ def test_an_i2v_students_card_says_so_and_its_snippet_samples_from_the_frame_lik
     student = train_tiny_i2v_student(base, save_captioned_clips(tmp_path / "clips"), tmp_path / "student")
     record = training_record(student)
     assert record["task"] == "i2v"  # from the run's distill_config.json
-    card = model_card(CardInfo(repo_id="me/i2v-dmd2", base=str(base), method="dmd2", t_list=student_t_list(student),
-                               **record))
+    card = model_card(
+        CardInfo(repo_id="me/i2v-dmd2", base=str(base), method="dmd2", t_list=student_t_list(student), **record)
+    )
     front = card_front(card)
     assert front["pipeline_tag"] == "image-to-video" and "image-to-video" in front["tags"]
     assert "A 4-step image-to-video student LoRA" in card and "This is an **image-to-video** LoRA" in card
@@ -149,19 +176,31 @@ def test_an_i2v_students_card_says_so_and_its_snippet_samples_from_the_frame_lik
     staged = publish.stage_folder(student, tmp_path / "staged", card)
     [code] = re.findall(r"```python\n(.*?)```", card, re.S)
     assert "WanImageToVideoPipeline.from_pretrained" in code and "pipe(image=image, prompt=" in code
-    code = (code.replace('"me/i2v-dmd2"', repr(str(staged)))  # the pushed repo, here its staged folder
-            .replace('"<the base\'s local folder>"', repr(str(base))).replace('"first_frame.png"', repr(str(frame)))
-            .replace("torch.bfloat16", "torch.float32").replace('.to("cuda")', ""))  # this test runs on a CPU
+    code = (
+        code.replace('"me/i2v-dmd2"', repr(str(staged)))  # the pushed repo, here its staged folder
+        .replace('"<the base\'s local folder>"', repr(str(base)))
+        .replace('"first_frame.png"', repr(str(frame)))
+        .replace("torch.bfloat16", "torch.float32")
+        .replace('.to("cuda")', "")
+    )  # this test runs on a CPU
     prompt = re.search(r"prompt=(\"[^\"]+\")", code).group(1)
-    script = code + f"\nPROMPT = {prompt}\nBASE = {str(base)!r}\nFRAME = {str(frame)!r}\n" + CHECK_I2V_AGAINST_THE_ENGINE
-    done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1], capture_output=True,
-                          text=True, timeout=300)
+    script = (
+        code + f"\nPROMPT = {prompt}\nBASE = {str(base)!r}\nFRAME = {str(frame)!r}\n" + CHECK_I2V_AGAINST_THE_ENGINE
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["max_diff"] < 1e-4 * max(1.0, result["scale"]), result
 
 
 # --- a causal (autoregressive) student ---------------------------------------------------------------------
+
 
 def test_a_causal_students_card_says_so_and_its_command_streams_65_frames_from_the_staged_repo(tmp_path):
     import re
@@ -174,30 +213,46 @@ def test_a_causal_students_card_says_so_and_its_command_streams_65_frames_from_t
     from engine.models.students import student_t_list
     from mp4_probe import probe_frame_count
 
-    cfg = build_distill_config(values=dict(task="ar", steps=2, batch_size=2, student_update_freq=2, lora_rank=4,
-                                           shapes_pool_clips=16, seed=3))
+    cfg = build_distill_config(
+        values=dict(task="ar", steps=2, batch_size=2, student_update_freq=2, lora_rank=4, shapes_pool_clips=16, seed=3)
+    )
     student = Distiller(cfg, tmp_path / "run").train()
     record = training_record(student)
     assert record["causal"] == {"chunk_frames": 2, "trained_latent_frames": 5, "window_frames": 3}  # lora_config.json
-    card = model_card(CardInfo(repo_id="me/shapes-ar", base="shapes-tiny", method="dmd2", t_list=student_t_list(student),
-                               **record))
+    card = model_card(
+        CardInfo(repo_id="me/shapes-ar", base="shapes-tiny", method="dmd2", t_list=student_t_list(student), **record)
+    )
     front = card_front(card)
     assert {"causal", "autoregressive", "text-to-video"} <= set(front["tags"])
     assert "A 4-step causal (autoregressive) text-to-video student LoRA" in card
     assert "(per chunk, plus one that commits the chunk to the cache)" in card
-    assert ("the first latent frame alone, then 2 latent frames (8 video frames) each; it was trained on 5 latent "
-            "frames (17 video frames)") in card and "Its cache keeps the newest 3 latent frames" in card
+    assert (
+        "the first latent frame alone, then 2 latent frames (8 video frames) each; it was trained on 5 latent "
+        "frames (17 video frames)"
+    ) in card and "Its cache keeps the newest 3 latent frames" in card
     assert "diffusers' `WanPipeline` alone does **not** run it causally" in card and "so it streams" in card
     assert "```python" not in card and "sampler `lcm`" not in card  # no bidirectional recipe for it
-    plain = model_card(CardInfo(repo_id="me/t2v", base="shapes-tiny", method="dmd2", steps=4, t_list=[0.999, 0.0],
-                                **training_record(tmp_path / "no-such-folder")))
+    plain = model_card(
+        CardInfo(
+            repo_id="me/t2v",
+            base="shapes-tiny",
+            method="dmd2",
+            steps=4,
+            t_list=[0.999, 0.0],
+            **training_record(tmp_path / "no-such-folder"),
+        )
+    )
     assert "causal" not in plain and "```python" in plain
 
     staged = publish.stage_folder(student, tmp_path / "staged", card)  # what a download of the repo holds
     [command] = re.findall(r"```bash\n(python -m engine sample .*)\n```", card)
     assert "--num-frames 65" in command
-    args = shlex.split(command.replace("<this repo, downloaded>", str(staged)).replace('"..."', '"a red circle"')
-                       .replace("--seeds 1-4", "--seeds 1").replace("samples/", str(tmp_path / "long")))[3:]
+    args = shlex.split(
+        command.replace("<this repo, downloaded>", str(staged))
+        .replace('"..."', '"a red circle"')
+        .replace("--seeds 1-4", "--seeds 1")
+        .replace("samples/", str(tmp_path / "long"))
+    )[3:]
     sampled = run_engine(*args)
     assert sampled.returncode == 0, sampled.stderr[-2000:]
     assert probe_frame_count(tmp_path / "long" / "seed1.mp4") == 65
@@ -213,13 +268,25 @@ def test_a_students_card_command_samples_as_written_from_the_staged_repo(tmp_pat
     from engine.models.students import student_t_list
 
     student = Path("engine/assets/students/dmd2")
-    card = model_card(CardInfo(repo_id="me/shapes-dmd2", base="shapes-tiny", method="dmd2",
-                               t_list=student_t_list(student), steps=1250, student_update_freq=2))
+    card = model_card(
+        CardInfo(
+            repo_id="me/shapes-dmd2",
+            base="shapes-tiny",
+            method="dmd2",
+            t_list=student_t_list(student),
+            steps=1250,
+            student_update_freq=2,
+        )
+    )
     assert "| student updates | 625 (every 2nd step) |" in card
     staged = publish.stage_folder(student, tmp_path / "staged", card)
     [command] = re.findall(r"```bash\n(python -m engine sample .*)\n```", card)
-    args = shlex.split(command.replace("<this repo, downloaded>", str(staged)).replace('"..."', '"a red circle"')
-                       .replace("--seeds 1-4", "--seeds 1").replace("samples/", str(tmp_path / "out")))[3:]
+    args = shlex.split(
+        command.replace("<this repo, downloaded>", str(staged))
+        .replace('"..."', '"a red circle"')
+        .replace("--seeds 1-4", "--seeds 1")
+        .replace("samples/", str(tmp_path / "out"))
+    )[3:]
     sampled = run_engine(*args)
     assert sampled.returncode == 0, sampled.stderr[-2000:]
     assert (tmp_path / "out" / "seed1.mp4").is_file()
@@ -227,16 +294,25 @@ def test_a_students_card_command_samples_as_written_from_the_staged_repo(tmp_pat
 
 # --- the card's text --------------------------------------------------------------------------------------
 
+
 def test_card_of_a_hub_base_names_it_as_the_adapters_base_and_shows_the_samples_as_a_widget_gallery():
-    card = model_card(card_info(base="Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
-                                        samples=[("samples/p0-seed1.mp4", "a red circle (seed 1)"),
-                                                 ("samples/p1-seed1.mp4", 'a "blue" square (seed 1)')]))
+    card = model_card(
+        card_info(
+            base="Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+            samples=[
+                ("samples/p0-seed1.mp4", "a red circle (seed 1)"),
+                ("samples/p1-seed1.mp4", 'a "blue" square (seed 1)'),
+            ],
+        )
+    )
     front, body = card_front(card), card.split("---\n", 2)[2]
 
     assert front["base_model"] == "Wan-AI/Wan2.1-T2V-1.3B-Diffusers" and front["base_model_relation"] == "adapter"
     assert front["library_name"] == "diffusers" and front["license"] == "apache-2.0" and "dfd" in front["tags"]
-    assert front["widget"] == [{"text": "a red circle", "output": {"url": "samples/p0-seed1.mp4"}},
-                               {"text": 'a "blue" square', "output": {"url": "samples/p1-seed1.mp4"}}]
+    assert front["widget"] == [
+        {"text": "a red circle", "output": {"url": "samples/p0-seed1.mp4"}},
+        {"text": 'a "blue" square', "output": {"url": "samples/p1-seed1.mp4"}},
+    ]
     assert 'WanPipeline.from_pretrained("Wan-AI/Wan2.1-T2V-1.3B-Diffusers", torch_dtype=torch.bfloat16)' in body
     assert 'pipe.load_lora_weights("someone/shapes-dfd", weight_name="pytorch_lora_weights.safetensors")' in body
     assert "| lora_rank | 16 |" in body and "| diversity | 0.4123 |" in body and "## License" in body

@@ -19,8 +19,16 @@ def _tiny_transformer(seed: int = 0):
 
     torch.manual_seed(seed)
     model = WanTransformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=4,
-        text_dim=32, freq_dim=16, ffn_dim=32, num_layers=2, rope_max_seq_len=32,
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=8,
+        in_channels=4,
+        out_channels=4,
+        text_dim=32,
+        freq_dim=16,
+        ffn_dim=32,
+        num_layers=2,
+        rope_max_seq_len=32,
     )
     return model.eval()
 
@@ -66,7 +74,9 @@ def test_a_chunk_sees_earlier_chunks_and_never_later_ones(transformer):
             earlier = x.clone()
             earlier[:, :, 0] += 1.0
             changed_earlier = velocity_per_frame(transformer, earlier, t, cond)
-        bidirectional = velocity_per_frame(transformer, later, t_later, cond) - velocity_per_frame(transformer, x, t, cond)
+        bidirectional = velocity_per_frame(transformer, later, t_later, cond) - velocity_per_frame(
+            transformer, x, t, cond
+        )
     assert torch.equal(changed_later[:, :, :3], base[:, :, :3])  # chunks 0 and 1 ignore chunk 2 entirely
     assert (changed_later[:, :, 3:] - base[:, :, 3:]).abs().max() > 1e-3
     assert (changed_earlier[:, :, 1:] - base[:, :, 1:]).abs().amax(dim=(0, 1, 3, 4)).min() > 1e-4  # every later frame
@@ -135,8 +145,9 @@ def test_rolling_sampler_goes_past_the_training_length_and_starts_like_a_short_r
     window = default_window(5, CHUNK)
     assert window == 3
     with torch.no_grad():
-        long = causal_sample(transformer, (2, 4, 17, 8, 8), cond, t_list, seeds=[3, 4], chunk_frames=CHUNK,
-                             window_frames=window)
+        long = causal_sample(
+            transformer, (2, 4, 17, 8, 8), cond, t_list, seeds=[3, 4], chunk_frames=CHUNK, window_frames=window
+        )
         short = causal_sample(transformer, (2, 4, 5, 8, 8), cond, t_list, seeds=[3, 4], chunk_frames=CHUNK)
         other_seed = causal_sample(transformer, (2, 4, 5, 8, 8), cond, t_list, seeds=[3, 5], chunk_frames=CHUNK)
     assert long.shape == (2, 4, 17, 8, 8) and torch.isfinite(long).all()
@@ -151,9 +162,16 @@ def test_the_sampler_hands_each_chunk_over_in_order_as_it_is_ready(transformer):
     _, cond = _inputs(batch=2)
     seen, steps = [], []
     with torch.no_grad():
-        video = causal_sample(transformer, (2, 4, 5, 8, 8), cond, (0.999, 0.5, 0.0), seeds=[3, 4], chunk_frames=CHUNK,
-                              progress=lambda done, total: steps.append(done),
-                              on_chunk=lambda index, chunks, x: seen.append((index, chunks, x.clone(), len(steps))))
+        video = causal_sample(
+            transformer,
+            (2, 4, 5, 8, 8),
+            cond,
+            (0.999, 0.5, 0.0),
+            seeds=[3, 4],
+            chunk_frames=CHUNK,
+            progress=lambda done, total: steps.append(done),
+            on_chunk=lambda index, chunks, x: seen.append((index, chunks, x.clone(), len(steps))),
+        )
     assert [(i, n) for i, n, _, _ in seen] == [(0, 3), (1, 3), (2, 3)]
     assert [done for *_, done in seen] == [2, 4, 6]  # chunk k is handed over after its own steps, before k + 1's
     assert torch.equal(torch.cat([x for _, _, x, _ in seen], dim=2), video)

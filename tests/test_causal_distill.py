@@ -10,17 +10,27 @@ import pytest
 import torch
 
 from conftest import run_engine
-from trainer_helpers import StopAt, student_tensors
 from engine.config.build import build_distill_config
 from engine.distill.adapters import FAKE
 from engine.distill.trainer import Distiller, latest_checkpoint
 from engine.generation.sampling import velocity
 from engine.models.causal import chunk_bounds
+from trainer_helpers import StopAt, student_tensors
 
 
 def _ar(base=None, **kw):
-    values = dict(task="ar", steps=4, batch_size=2, student_update_freq=2, lora_rank=4, lr_student=1e-3,
-                  lr_fake=1e-3, checkpoint_every=2, seed=3, shapes_pool_clips=16)
+    values = dict(
+        task="ar",
+        steps=4,
+        batch_size=2,
+        student_update_freq=2,
+        lora_rank=4,
+        lr_student=1e-3,
+        lr_fake=1e-3,
+        checkpoint_every=2,
+        seed=3,
+        shapes_pool_clips=16,
+    )
     if base is not None:
         values["base"] = str(base)
     values.update(kw)
@@ -107,8 +117,23 @@ def test_ar_needs_a_text_to_video_base_and_a_chunk_size(mini_teacher_dir):
 def test_distill_task_ar_on_the_command_line(tmp_path):
     # `sample --num-frames 65` of such a student runs in test_card.py, from the card's own command
     out = tmp_path / "ar"
-    result = run_engine("distill", "--task", "ar", "--steps", "3", "--student-update-freq", "3", "--batch-size", "2",
-                        "--shapes-pool-clips", "16", "--lora-rank", "4", "--out", str(out))
+    result = run_engine(
+        "distill",
+        "--task",
+        "ar",
+        "--steps",
+        "3",
+        "--student-update-freq",
+        "3",
+        "--batch-size",
+        "2",
+        "--shapes-pool-clips",
+        "16",
+        "--lora-rank",
+        "4",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert (out / "pytorch_lora_weights.safetensors").is_file()
     assert json.loads((out / "lora_config.json").read_text())["causal"] is True

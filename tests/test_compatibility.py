@@ -91,8 +91,10 @@ def test_the_shipped_base_and_students_sample_as_before(shipped_base, name):
     assert (frames.dtype, frames.shape) == (reference.dtype, reference.shape)
     assert nfe == REFERENCE_META["videos"][name]
     ok, deviation = _within_bound(reference, frames)
-    assert ok, (f"{name} no longer samples as it did: max |diff| {deviation['max']} levels (bound {MAX_LEVELS}), "
-                f"mean {deviation['mean']:.5f} (bound {MEAN_LEVELS}), PSNR {deviation['psnr']:.1f} dB")
+    assert ok, (
+        f"{name} no longer samples as it did: max |diff| {deviation['max']} levels (bound {MAX_LEVELS}), "
+        f"mean {deviation['mean']:.5f} (bound {MEAN_LEVELS}), PSNR {deviation['psnr']:.1f} dB"
+    )
 
 
 def test_the_bound_tells_the_smallest_measured_real_change_from_float_noise(shipped_base):
@@ -147,9 +149,17 @@ def test_a_teacher_folder_naming_the_old_autoencoder_module_still_loads(tmp_path
     index["vae"] = ["engine.autoencoder", "PatchPCAAutoencoder"]
     (teacher / "model_index.json").write_text(json.dumps(index, indent=2))
     # a fresh interpreter: nothing of engine imported yet, as when a user's script loads the folder
-    script = ("import sys\nfrom engine.models.base import load_base_model\n"
-              "model = load_base_model(sys.argv[1])\nprint(type(model.pipe.vae).__name__)")
-    result = subprocess.run([sys.executable, "-c", script, str(teacher)], cwd=ROOT, capture_output=True, text=True,
-                            timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    script = (
+        "import sys\nfrom engine.models.base import load_base_model\n"
+        "model = load_base_model(sys.argv[1])\nprint(type(model.pipe.vae).__name__)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(teacher)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "PatchPCAAutoencoder"

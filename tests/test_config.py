@@ -14,9 +14,9 @@ import pytest
 
 import storage
 from conftest import ROOT, run_engine
-from engine.cli.main import build_parser
 from engine.cli.distill import distill_config_from_args
-from engine.config import ConfigError, DistillConfig, RecognizerConfig, SHAPES_PRESET, TeacherConfig
+from engine.cli.main import build_parser
+from engine.config import SHAPES_PRESET, ConfigError, DistillConfig, RecognizerConfig, TeacherConfig
 from engine.config.build import build_distill_config
 from engine.config.fields import flag, settings_of
 from engine.config.files import read_config_file, run_config_yaml, write_run_config
@@ -34,13 +34,34 @@ def data_dir(tmp_path):
 
 # --- the layers -------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("suffix, text", [
-    (".yaml", "steps: 40\nlr_fake: 1e-4\nt_list: [0.999, 0.5, 0.0]\ncaption_regime: mixed\ngradient_checkpointing: true\n"),
-    (".toml", "steps = 40\nlr_fake = 1e-4\nt_list = [0.999, 0.5, 0.0]\ncaption_regime = \"mixed\"\n"
-              "gradient_checkpointing = true\n"),
-    (".json", json.dumps({"steps": 40, "lr_fake": 1e-4, "t_list": [0.999, 0.5, 0.0], "caption_regime": "mixed",
-                          "gradient_checkpointing": True})),
-])
+
+@pytest.mark.parametrize(
+    "suffix, text",
+    [
+        (
+            ".yaml",
+            "steps: 40\nlr_fake: 1e-4\nt_list: [0.999, 0.5, 0.0]\ncaption_regime: mixed\n"
+            "gradient_checkpointing: true\n",
+        ),
+        (
+            ".toml",
+            'steps = 40\nlr_fake = 1e-4\nt_list = [0.999, 0.5, 0.0]\ncaption_regime = "mixed"\n'
+            "gradient_checkpointing = true\n",
+        ),
+        (
+            ".json",
+            json.dumps(
+                {
+                    "steps": 40,
+                    "lr_fake": 1e-4,
+                    "t_list": [0.999, 0.5, 0.0],
+                    "caption_regime": "mixed",
+                    "gradient_checkpointing": True,
+                }
+            ),
+        ),
+    ],
+)
 def test_a_config_files_values_land_in_the_run_config_and_options_override_them(tmp_path, suffix, text):
     path = tmp_path / f"run{suffix}"
     path.write_text(text)
@@ -51,8 +72,19 @@ def test_a_config_files_values_land_in_the_run_config_and_options_override_them(
     assert from_file.lora_rank == SHAPES_PRESET["lora_rank"]  # the preset of shapes-tiny, under the file
     assert from_file.out == str(tmp_path / "o")
 
-    overridden = distill_config_from_args(_distill_args("--config", str(path), "--steps", "60", "--t-list", "0.9,0",
-                                                        "--no-gradient-checkpointing", "--out", str(tmp_path / "o")))
+    overridden = distill_config_from_args(
+        _distill_args(
+            "--config",
+            str(path),
+            "--steps",
+            "60",
+            "--t-list",
+            "0.9,0",
+            "--no-gradient-checkpointing",
+            "--out",
+            str(tmp_path / "o"),
+        )
+    )
     assert (overridden.steps, overridden.t_list, overridden.gradient_checkpointing) == (60, [0.9, 0.0], False)
     assert overridden.lr_fake == 1e-4 and overridden.caption_regime == "mixed"  # the file's, where no option is given
 
@@ -92,14 +124,21 @@ def test_the_job_row_is_built_on_the_same_path(data_dir, tmp_path):
 
 # --- refusals: one line, naming the field and the file ----------------------------------------------------
 
-@pytest.mark.parametrize("text, expected", [
-    ("steps: 40\nlearning_rate: 0.1\n", "bad.yaml: unknown setting 'learning_rate'; the settings are: method, base"),
-    ("steps: many\n", "bad.yaml: steps must be a whole number, got 'many'"),
-    ("steps: 0\n", "bad.yaml: steps must be between 1 and 1000000, got 0"),
-    ("method: gan\n", "bad.yaml: unknown method 'gan'; choose dmd2 or dfd"),
-    ("- steps\n- 40\n", "bad.yaml: expected settings as `name: value` lines, got a list"),
-    ("steps: [1\n", "bad.yaml: not valid YAML"),
-])
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "steps: 40\nlearning_rate: 0.1\n",
+            "bad.yaml: unknown setting 'learning_rate'; the settings are: method, base",
+        ),
+        ("steps: many\n", "bad.yaml: steps must be a whole number, got 'many'"),
+        ("steps: 0\n", "bad.yaml: steps must be between 1 and 1000000, got 0"),
+        ("method: gan\n", "bad.yaml: unknown method 'gan'; choose dmd2 or dfd"),
+        ("- steps\n- 40\n", "bad.yaml: expected settings as `name: value` lines, got a list"),
+        ("steps: [1\n", "bad.yaml: not valid YAML"),
+    ],
+)
 def test_a_bad_config_file_is_refused_in_one_line_naming_the_setting_and_the_file(tmp_path, text, expected):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
@@ -128,7 +167,10 @@ def test_engine_errors_name_the_field_and_each_front_end_words_it(tmp_path):
     with pytest.raises(ConfigError) as refused:
         build_distill_config(values={"init": str(tmp_path)})
     err = refused.value
-    assert err.field == "init" and str(err) == f"init: no pytorch_lora_weights.safetensors in {tmp_path}; give a student LoRA folder"
+    assert (
+        err.field == "init"
+        and str(err) == f"init: no pytorch_lora_weights.safetensors in {tmp_path}; give a student LoRA folder"
+    )
     assert str(cli_error(err)).startswith("--init: no pytorch_lora_weights.safetensors")
     assert err.worded(lambda name: "Start DFD from").startswith("Start DFD from: no ")
     copy = pickle.loads(pickle.dumps(err))  # a job process hands it on with its field
@@ -140,13 +182,15 @@ def test_engine_errors_name_the_field_and_each_front_end_words_it(tmp_path):
 
 def test_teacher_config_validate_refuses_bad_values_naming_the_field(tmp_path):
     assert TeacherConfig().validate() == TeacherConfig()
-    for change, field, words in [({"steps": 0}, "steps", "steps must be at least 1"),
-                                 ({"pool_clips": 4, "batch_size": 8}, "pool_clips", "pool_clips must be at least batch_size"),
-                                 ({"lr": 0.0}, "lr", "lr must be positive"),
-                                 ({"time_shift": 0.0}, "time_shift", "time_shift must be positive"),
-                                 ({"balanced_detailed": 1.0}, "balanced_detailed", "balanced_detailed must be in [0, 1)"),
-                                 ({"lr_schedule": "linear"}, "lr_schedule", "unknown lr_schedule 'linear'"),
-                                 ({"init": str(tmp_path / "nope")}, "init", "no such folder")]:
+    for change, field, words in [
+        ({"steps": 0}, "steps", "steps must be at least 1"),
+        ({"pool_clips": 4, "batch_size": 8}, "pool_clips", "pool_clips must be at least batch_size"),
+        ({"lr": 0.0}, "lr", "lr must be positive"),
+        ({"time_shift": 0.0}, "time_shift", "time_shift must be positive"),
+        ({"balanced_detailed": 1.0}, "balanced_detailed", "balanced_detailed must be in [0, 1)"),
+        ({"lr_schedule": "linear"}, "lr_schedule", "unknown lr_schedule 'linear'"),
+        ({"init": str(tmp_path / "nope")}, "init", "no such folder"),
+    ]:
         with pytest.raises(ConfigError) as refused:
             TeacherConfig(**change).validate()
         assert refused.value.field == field and words in str(refused.value), str(refused.value)
@@ -155,6 +199,7 @@ def test_teacher_config_validate_refuses_bad_values_naming_the_field(tmp_path):
 
 
 # --- one description, two front ends ---------------------------------------------------------------------
+
 
 def test_every_distill_field_has_a_help_line_and_an_option_of_the_command_line():
     parser = build_parser()
@@ -193,12 +238,15 @@ def test_the_studio_form_is_generated_from_the_same_metadata():
 
 # --- config files out -------------------------------------------------------------------------------------
 
+
 def i2v_folder(folder):
     """An image-to-video pipeline folder as far as its files tell without loading it: Wan2.1 I2V's class and
     channels (16 latents + 4 mask + 16 condition). tests/test_i2v.py checks the rule on real loaded models."""
-    for name, values in [("model_index.json", {"_class_name": "WanImageToVideoPipeline"}),
-                         ("transformer/config.json", {"in_channels": 36}),
-                         ("vae/config.json", {"z_dim": 16, "scale_factor_temporal": 4})]:
+    for name, values in [
+        ("model_index.json", {"_class_name": "WanImageToVideoPipeline"}),
+        ("transformer/config.json", {"in_channels": 36}),
+        ("vae/config.json", {"z_dim": 16, "scale_factor_temporal": 4}),
+    ]:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(json.dumps(values))
     return folder
@@ -207,8 +255,16 @@ def i2v_folder(folder):
 @pytest.mark.parametrize("task", ["t2v", "i2v"])
 def test_a_runs_run_yaml_builds_the_same_config_again(tmp_path, task):
     base = "shapes-tiny" if task == "t2v" else str(i2v_folder(tmp_path / "i2v-base"))
-    config = build_distill_config(values={"steps": 40, "t_list": "0.999, 0.5, 0", "betas": "0.5, 0.9", "base": base,
-                                          "task": task, "out": str(tmp_path / "first")})
+    config = build_distill_config(
+        values={
+            "steps": 40,
+            "t_list": "0.999, 0.5, 0",
+            "betas": "0.5, 0.9",
+            "base": base,
+            "task": task,
+            "out": str(tmp_path / "first"),
+        }
+    )
     write_run_config(config, tmp_path)
     assert json.loads((tmp_path / "distill_config.json").read_text()) == config.to_dict()
     written = read_config_file(tmp_path / "run.yaml")
@@ -226,7 +282,8 @@ def test_the_task_must_be_the_bases_known_from_its_files_before_torch_loads(data
             build_distill_config(values={"base": base, "task": task})
         kinds = {"t2v": "a text-to-video", "i2v": "an image-to-video"}
         assert refused.value.field == "task" and str(refused.value) == (
-            f"task {task} needs {kinds[task]} base, but {base} is {kinds[known]} model; choose {known}, or another base")
+            f"task {task} needs {kinds[task]} base, but {base} is {kinds[known]} model; choose {known}, or another base"
+        )
         with pytest.raises(ValueError, match=f"^task {task} needs"):  # the job row is built on the same path
             api.submit(data_dir, "distill", {"base": base, "task": task})
     assert not (data_dir / "studio.db").exists() or api.list_jobs(data_dir) == []
@@ -240,7 +297,8 @@ def test_the_task_must_be_the_bases_known_from_its_files_before_torch_loads(data
     result = run_engine("distill", "--task", "i2v", "--out", str(tmp_path / "o"), timeout=60)
     assert result.returncode == 2 and result.stderr.strip() == (
         "error: --task i2v needs an image-to-video base, but shapes-tiny is a text-to-video model; choose t2v, or "
-        "another base")
+        "another base"
+    )
     assert not (tmp_path / "o").exists()
 
 
@@ -262,8 +320,11 @@ def test_a_hub_bases_task_is_read_from_its_cached_model_index(tmp_path, monkeypa
 
 
 def test_the_base_task_is_told_without_importing_torch():
-    code = ("import sys, engine; assert engine.base_task('shapes-tiny') == 't2v'; "
-            "engine.build_distill_config(values={'task': 't2v'}); print(sorted(m for m in ('torch', 'diffusers') if m in sys.modules))")
+    code = (
+        "import sys, engine; assert engine.base_task('shapes-tiny') == 't2v'; "
+        "engine.build_distill_config(values={'task': 't2v'}); "
+        "print(sorted(m for m in ('torch', 'diffusers') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
 
@@ -271,7 +332,20 @@ def test_the_base_task_is_told_without_importing_torch():
 def test_the_command_line_lists_every_command():
     result = run_engine("--help", timeout=60)
     assert result.returncode == 0
-    commands = ("worker", "jobs", "pretrain-teacher", "train-recognizer", "export-world", "distill", "sample",
-                "evaluate", "study", "bench", "publish", "results", "plan")
+    commands = (
+        "worker",
+        "jobs",
+        "pretrain-teacher",
+        "train-recognizer",
+        "export-world",
+        "distill",
+        "sample",
+        "evaluate",
+        "study",
+        "bench",
+        "publish",
+        "results",
+        "plan",
+    )
     listed = build_parser()._subparsers._group_actions[0].choices
     assert set(listed) == set(commands) and all(f"    {name}" in result.stdout for name in commands)

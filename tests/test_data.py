@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from engine.distill.data import DataError, fit_clip
 from engine.datasets.dataset_config import check_data_spec, read_data_config, scan_folder
-from engine.distill.folder_data import FolderData
 from engine.datasets.sources import list_folder
 from engine.datasets.video_windows import ShortVideo, iter_windows, window_indices
+from engine.distill.data import DataError, fit_clip
+from engine.distill.folder_data import FolderData
 from engine.media.video import write_mp4
 
 
@@ -36,9 +36,31 @@ def write_avi(path, frames: np.ndarray, fps: int):
     import imageio_ffmpeg
 
     n, h, w, _ = frames.shape
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
-                    "-s", f"{w}x{h}", "-r", str(fps), "-i", "-", "-c:v", "mjpeg", "-q:v", "2", str(path)],
-                   input=frames.tobytes(), check=True)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-y",
+            "-loglevel",
+            "error",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{w}x{h}",
+            "-r",
+            str(fps),
+            "-i",
+            "-",
+            "-c:v",
+            "mjpeg",
+            "-q:v",
+            "2",
+            str(path),
+        ],
+        input=frames.tobytes(),
+        check=True,
+    )
     return path
 
 
@@ -54,14 +76,22 @@ def test_windows_are_taken_at_the_model_fps_from_sources_of_other_rates(tmp_path
     fast = clip(tmp_path, "fast.mp4", 2.5, 24)  # 60 frames
     slow = clip(tmp_path, "slow.avi", 3, 15)  # 45 frames
     windows = list(iter_windows(fast, num_frames=5, fps=8, max_windows=None))
-    assert [w.source_indices for w in windows] == [(0, 3, 6, 9, 12), (15, 18, 21, 24, 27), (30, 33, 36, 39, 42),
-                                                    (45, 48, 51, 54, 57)]
+    assert [w.source_indices for w in windows] == [
+        (0, 3, 6, 9, 12),
+        (15, 18, 21, 24, 27),
+        (30, 33, 36, 39, 42),
+        (45, 48, 51, 54, 57),
+    ]
     assert windows[1].times == (0.625, 0.75, 0.875, 1.0, 1.125)
     for w in windows:  # the decoded frames are the ones picked (grey level 4*i, give or take the codec)
         assert np.abs(w.frames.reshape(5, -1).mean(1) - 4 * np.array(w.source_indices)).max() < 2
     slow_windows = list(iter_windows(slow, num_frames=5, fps=8, max_windows=None))
-    assert [w.source_indices for w in slow_windows] == [(0, 1, 3, 5, 7), (9, 11, 13, 15, 16), (18, 20, 22, 24, 26),
-                                                        (28, 30, 31, 33, 35)]
+    assert [w.source_indices for w in slow_windows] == [
+        (0, 1, 3, 5, 7),
+        (9, 11, 13, 15, 16),
+        (18, 20, 22, 24, 26),
+        (28, 30, 31, 33, 35),
+    ]
     assert [w.index for w in iter_windows(fast, 5, 8, max_windows=2)] == [0, 1]
     # A source slower than the model's rate repeats frames, and a window may start on its predecessor's last.
     assert window_indices(0, 5, 16, 15) == [0, 0, 1, 2, 3] and window_indices(1, 5, 16, 15)[0] == 4
@@ -151,8 +181,11 @@ def test_every_skipped_file_is_named_with_its_reason_and_a_bad_caption_file_is_n
 
 def test_too_few_usable_clips_says_how_many_were_found_and_needed(tmp_path, mini_model):
     folder = broken_folder(tmp_path / "data")
-    with pytest.raises(DataError, match=rf"found 2 usable clips in {folder}, a batch needs 4 \(7 skipped: "
-                                        r".*and 4 more\); add clips or lower the batch size"):
+    with pytest.raises(
+        DataError,
+        match=rf"found 2 usable clips in {folder}, a batch needs 4 \(7 skipped: "
+        r".*and 4 more\); add clips or lower the batch size",
+    ):
         FolderData(folder, mini_model, min_clips=4)
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no captioned videos in .*: put a .txt caption beside each video"):
@@ -173,8 +206,10 @@ def test_a_data_set_config_names_folders_with_their_captions_repeats_and_windows
     clip(b, "long.mp4", 5, 24, caption=None)  # 120 frames at 24 fps: 2 windows of 17 at 8 fps
     clip(b, "bad.mp4", 1, 24, caption=None)
     config = tmp_path / "dataset.yaml"
-    config.write_text("windows_per_video: 1\nfolders:\n  - path: a\n    captions: captions.csv\n"
-                      "  - path: b\n    caption: a fixed caption\n    repeats: 3\n    windows_per_video: all\n")
+    config.write_text(
+        "windows_per_video: 1\nfolders:\n  - path: a\n    captions: captions.csv\n"
+        "  - path: b\n    caption: a fixed caption\n    repeats: 3\n    windows_per_video: all\n"
+    )
     check_data_spec(str(config))
     data = FolderData(str(config), mini_model)
     assert data.report.windows == 4 and data.report.videos_used == 3
@@ -186,15 +221,21 @@ def test_a_data_set_config_names_folders_with_their_captions_repeats_and_windows
     assert len(FolderData(str(toml), mini_model).captions) == 1
 
 
-@pytest.mark.parametrize("text, message", [
-    ("folders:\n  - path: a\n    repeats: two\n", r"dataset.yaml: folders\[0\].repeats must be a whole number >= 1, got 'two'"),
-    ("folders:\n  - path: nowhere\n", r"dataset.yaml: folders\[0\].path 'nowhere' is not a folder"),
-    ("folders:\n  - path: a\n    captoin: x\n", r"dataset.yaml: folders\[0\].captoin is not a folder setting"),
-    ("fps: fast\nfolders: [a]\n", r"dataset.yaml: folders\[0\].fps must be a number >= 0.1, got 'fast'"),
-    ("frames: 3\nfolders: [a]\n", r"dataset.yaml: frames is not a data-set setting"),
-    ("path: a\n", r"dataset.yaml: folders is missing"),
-    ("folders: [a\n", r"dataset.yaml: not a valid YAML data-set config"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "folders:\n  - path: a\n    repeats: two\n",
+            r"dataset.yaml: folders\[0\].repeats must be a whole number >= 1, got 'two'",
+        ),
+        ("folders:\n  - path: nowhere\n", r"dataset.yaml: folders\[0\].path 'nowhere' is not a folder"),
+        ("folders:\n  - path: a\n    captoin: x\n", r"dataset.yaml: folders\[0\].captoin is not a folder setting"),
+        ("fps: fast\nfolders: [a]\n", r"dataset.yaml: folders\[0\].fps must be a number >= 0.1, got 'fast'"),
+        ("frames: 3\nfolders: [a]\n", r"dataset.yaml: frames is not a data-set setting"),
+        ("path: a\n", r"dataset.yaml: folders is missing"),
+        ("folders: [a\n", r"dataset.yaml: not a valid YAML data-set config"),
+    ],
+)
 def test_bad_data_set_configs_are_one_line_errors_naming_the_field_and_file(tmp_path, text, message):
     from engine.config.distill import DistillConfig
 
@@ -213,8 +254,12 @@ def test_latents_and_embeddings_live_on_disk_and_batches_are_read_from_it(tmp_pa
     for i in range(3):
         clip(folder, f"c{i}.mp4", 2.5, 24, f"a red circle {i}", shift=i)  # different bytes: different keys
     data = FolderData(folder, mini_model, seed=1)
-    held = [name for name, value in vars(data).items() if isinstance(value, torch.Tensor)
-            or (isinstance(value, list) and any(isinstance(v, torch.Tensor) for v in value))]
+    held = [
+        name
+        for name, value in vars(data).items()
+        if isinstance(value, torch.Tensor)
+        or (isinstance(value, list) and any(isinstance(v, torch.Tensor) for v in value))
+    ]
     assert held == [] and all(w.is_file() and t.is_file() for w, t, _ in data.entries)
     batch = data.batch(4)
     assert batch.latents.shape == (4, 16, 5, 8, 8) and batch.cond.shape == (4, mini_model.text_len, batch.cond.shape[2])
@@ -237,7 +282,7 @@ def test_a_caption_longer_than_the_text_encoder_reads_is_cut_with_a_warning(tmp_
     folder.mkdir()
     clip(folder, "a.mp4", 2.5, 24, " ".join(["a red circle moving left"] * 40))
     data = FolderData(folder, mini_model)
-    (name, message), = data.report.warnings
+    ((name, message),) = data.report.warnings
     assert name == "a.txt" and f"reads the first {mini_model.text_len}, the rest is cut" in message
     assert any(line.startswith("warning a.txt: the caption of a.mp4 is") for line in data.report.lines())
 
@@ -254,8 +299,15 @@ def test_a_run_logs_its_skipped_files_and_records_the_windows_fps(tmp_path, mini
         def log(self, message):
             self.lines.append(message)
 
-    cfg = DistillConfig(base=str(mini_teacher_dir), data=str(folder), steps=2, batch_size=2, student_update_freq=2,
-                        lora_rank=4, cache_dir=str(tmp_path / "cache"))
+    cfg = DistillConfig(
+        base=str(mini_teacher_dir),
+        data=str(folder),
+        steps=2,
+        batch_size=2,
+        student_update_freq=2,
+        lora_rank=4,
+        cache_dir=str(tmp_path / "cache"),
+    )
     log = Log()
     out = Distiller(cfg, tmp_path / "run", callbacks=log).train()
     assert not (folder / ".dfd_cache").exists() and len(list((tmp_path / "cache").glob("*-w000.pt"))) == 2
@@ -313,6 +365,7 @@ def test_windows_per_video_of_the_run_and_of_a_data_set_config(tmp_path, mini_mo
 
 # --- background loading (data_workers) --------------------------------------------------------------------
 
+
 def _draws(data, sizes):
     """Batches of these sizes, each with the sampler state a checkpoint would take right after it."""
     out = []
@@ -355,7 +408,6 @@ def test_background_workers_encode_and_draw_exactly_what_the_training_process_do
 
 def test_data_workers_is_a_folder_data_setting_with_one_line_errors(tmp_path):
     from conftest import run_engine
-
     from engine.config.build import build_distill_config
     from engine.config.fields import ConfigError
 
@@ -364,10 +416,15 @@ def test_data_workers_is_a_folder_data_setting_with_one_line_errors(tmp_path):
     assert build_distill_config(values={"data": data, "data_workers": 2}).data_workers == 2
     (tmp_path / "run.yaml").write_text(f"data: {data}\ndata_workers: 3\n")
     assert build_distill_config(config_file=tmp_path / "run.yaml").data_workers == 3
-    for values, message in [({"data": data, "data_workers": -1}, "data_workers must be between 0 and 32, got -1"),
-                            ({"data": data, "data_workers": "two"}, "data_workers must be a whole number, got 'two'"),
-                            ({"data_workers": 2}, "data_workers is for folder data (videos decoded, batches read from "
-                                                  "disk); the shapes data is held in memory: leave it 0")]:
+    for values, message in [
+        ({"data": data, "data_workers": -1}, "data_workers must be between 0 and 32, got -1"),
+        ({"data": data, "data_workers": "two"}, "data_workers must be a whole number, got 'two'"),
+        (
+            {"data_workers": 2},
+            "data_workers is for folder data (videos decoded, batches read from "
+            "disk); the shapes data is held in memory: leave it 0",
+        ),
+    ]:
         with pytest.raises(ConfigError) as refused:
             build_distill_config(values=values)
         assert refused.value.field == "data_workers" and str(refused.value) == message
@@ -385,8 +442,17 @@ def test_a_run_with_data_workers_trains_exactly_as_one_without(tmp_path, mini_te
         clip(folder, f"c{i}.mp4", 2.5, 24, f"a red circle {i}", shift=i)
     runs = {}
     for workers in (0, 2):
-        cfg = DistillConfig(base=str(mini_teacher_dir), data=str(folder), steps=4, batch_size=2, student_update_freq=2,
-                            lora_rank=4, checkpoint_every=2, data_workers=workers, cache_dir=str(tmp_path / f"cache{workers}"))
+        cfg = DistillConfig(
+            base=str(mini_teacher_dir),
+            data=str(folder),
+            steps=4,
+            batch_size=2,
+            student_update_freq=2,
+            lora_rank=4,
+            checkpoint_every=2,
+            data_workers=workers,
+            cache_dir=str(tmp_path / f"cache{workers}"),
+        )
         runs[workers] = Distiller(cfg, tmp_path / f"run{workers}").train()
     assert (runs[2] / "metrics.jsonl").read_text() == (runs[0] / "metrics.jsonl").read_text()
     from safetensors.torch import load_file

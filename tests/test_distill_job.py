@@ -25,14 +25,25 @@ TASKS = ["t2v", "ar"]
 
 def _config(base, task, **kw) -> dict:
     """A small run of the mini teacher; for ar its 5 latent frames are chunks [0], [1, 2, 3], [4]."""
-    config = {"method": "dmd2", "base": str(base), "task": task, "steps": 40, "batch_size": 2,
-              "student_update_freq": 2, "shapes_pool_clips": 64, "lora_rank": 4, "lr_student": 1e-3,
-              "lr_fake": 1e-3, "checkpoint_every": 4, "seed": 5}
+    config = {
+        "method": "dmd2",
+        "base": str(base),
+        "task": task,
+        "steps": 40,
+        "batch_size": 2,
+        "student_update_freq": 2,
+        "shapes_pool_clips": 64,
+        "lora_rank": 4,
+        "lr_student": 1e-3,
+        "lr_fake": 1e-3,
+        "checkpoint_every": 4,
+        "seed": 5,
+    }
     return {**config, **kw}
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_a_queued_distill_job_runs_to_done_and_publishes_its_student(data_dir, mini_teacher_dir, tmp_path, task):  # noqa: F811
+def test_a_queued_distill_job_runs_to_done_and_publishes_its_student(data_dir, mini_teacher_dir, tmp_path, task):
     job = api.submit(data_dir, "distill", _config(mini_teacher_dir, task, steps=4, checkpoint_every=2))
     assert job.state == "queued" and job.config["task"] == task
     worker = run_worker_until_idle(data_dir, timeout=240)
@@ -74,8 +85,12 @@ def test_a_queued_distill_job_runs_to_done_and_publishes_its_student(data_dir, m
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_a_running_distill_job_cancels_with_its_last_checkpoint_intact_and_resumes_from_it(data_dir, start_worker,  # noqa: F811
-                                                                                          mini_teacher_dir, task):
+def test_a_running_distill_job_cancels_with_its_last_checkpoint_intact_and_resumes_from_it(
+    data_dir,
+    start_worker,
+    mini_teacher_dir,
+    task,
+):
     job = api.submit(data_dir, "distill", _config(mini_teacher_dir, task, steps=400, checkpoint_every=2))
     start_worker()
     wait_for(lambda: api.checkpoints(data_dir, job.id), 120, "a first checkpoint")
@@ -91,8 +106,11 @@ def test_a_running_distill_job_cancels_with_its_last_checkpoint_intact_and_resum
     assert "cancelled at step" in api.log_tail(data_dir, job.id, 50)
 
     assert api.resume(data_dir, job.id).state == "queued"
-    wait_for(lambda: f"resumed from checkpoint step {last.step}" in api.log_tail(data_dir, job.id, 200), 120,
-             "the job to resume from its checkpoint")
+    wait_for(
+        lambda: f"resumed from checkpoint step {last.step}" in api.log_tail(data_dir, job.id, 200),
+        120,
+        "the job to resume from its checkpoint",
+    )
     wait_for(lambda: api.get(data_dir, job.id).step > last.step, 60, "a step after the checkpoint")
     api.cancel(data_dir, job.id)
     wait_for(lambda: state_of(data_dir, job.id) == "cancelled", 10, "the resumed job to stop")
@@ -103,8 +121,12 @@ def test_a_running_distill_job_cancels_with_its_last_checkpoint_intact_and_resum
 # t2v only: a causal run's bit-identical resume is test_trainer.py's and test_causal_distill.py's, and its
 # resume through a job the cancel test's above (the job system does not depend on the task; CI time does).
 @pytest.mark.parametrize("task", ["t2v"])
-def test_killed_distill_job_resumes_to_the_weights_of_an_uninterrupted_one(data_dir, start_worker, mini_teacher_dir,  # noqa: F811
-                                                                          task):
+def test_killed_distill_job_resumes_to_the_weights_of_an_uninterrupted_one(
+    data_dir,
+    start_worker,
+    mini_teacher_dir,
+    task,
+):
     config = _config(mini_teacher_dir, task, steps=24)
     victim = api.submit(data_dir, "distill", config)
     start_worker()
@@ -116,8 +138,11 @@ def test_killed_distill_job_resumes_to_the_weights_of_an_uninterrupted_one(data_
 
     reference = api.submit(data_dir, "distill", config)
     api.resume(data_dir, victim.id)
-    wait_for(lambda: {state_of(data_dir, victim.id), state_of(data_dir, reference.id)} == {"succeeded"}, 240,
-             "both jobs to succeed")
+    wait_for(
+        lambda: {state_of(data_dir, victim.id), state_of(data_dir, reference.id)} == {"succeeded"},
+        240,
+        "both jobs to succeed",
+    )
 
     a = load_file(data_dir / "jobs" / victim.id / "lora" / "pytorch_lora_weights.safetensors")
     b = load_file(data_dir / "jobs" / reference.id / "lora" / "pytorch_lora_weights.safetensors")
@@ -131,7 +156,7 @@ def test_killed_distill_job_resumes_to_the_weights_of_an_uninterrupted_one(data_
     assert "resumed from checkpoint step" in api.log_tail(data_dir, victim.id, 400)
 
 
-def test_a_queued_dfd_job_whose_student_was_deleted_since_fails_saying_so(data_dir, tmp_path):  # noqa: F811
+def test_a_queued_dfd_job_whose_student_was_deleted_since_fails_saying_so(data_dir, tmp_path):
     import shutil
     from pathlib import Path
 
@@ -142,5 +167,7 @@ def test_a_queued_dfd_job_whose_student_was_deleted_since_fails_saying_so(data_d
     worker = run_worker_until_idle(data_dir, timeout=120)
     assert worker.returncode == 0, worker.stdout + worker.stderr
     failed = api.get(data_dir, job.id)
-    assert (failed.state, failed.error) == ("failed", f"init: no pytorch_lora_weights.safetensors in {student}; "
-                                                      "give a student LoRA folder")
+    assert (failed.state, failed.error) == (
+        "failed",
+        f"init: no pytorch_lora_weights.safetensors in {student}; give a student LoRA folder",
+    )

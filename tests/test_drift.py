@@ -4,7 +4,6 @@ the recognizer; `evaluate --num-frames 33` adds the per-window table and curves.
 import json
 
 import numpy as np
-import pytest
 
 from engine.evaluation import drift
 from engine.shapes import world
@@ -34,9 +33,25 @@ def test_evaluate_past_the_clip_length_adds_the_drift_table_and_curves(mini_teac
 
     prompts = tmp_path / "p.txt"
     prompts.write_text("a red circle\n")
-    result = run_engine("evaluate", "--base", str(mini_teacher_dir), "--models", "teacher@2", "--prompts", str(prompts),
-                        "--seeds", "2", "--num-frames", "33", "--json", str(tmp_path / "e.json"), "--md",
-                        str(tmp_path / "e.md"), "--plot", str(tmp_path / "e.png"))
+    result = run_engine(
+        "evaluate",
+        "--base",
+        str(mini_teacher_dir),
+        "--models",
+        "teacher@2",
+        "--prompts",
+        str(prompts),
+        "--seeds",
+        "2",
+        "--num-frames",
+        "33",
+        "--json",
+        str(tmp_path / "e.json"),
+        "--md",
+        str(tmp_path / "e.md"),
+        "--plot",
+        str(tmp_path / "e.png"),
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads((tmp_path / "e.json").read_text())
     assert [w["frames"] for w in data["drift"]["teacher@2"]] == [[0, 17], [16, 33]]

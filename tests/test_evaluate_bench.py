@@ -14,19 +14,34 @@ def mini_student(mini_teacher_dir, tmp_path_factory):
     from engine.distill.trainer import Distiller
 
     out = tmp_path_factory.mktemp("student") / "lora"
-    cfg = DistillConfig(base=str(mini_teacher_dir), steps=2, batch_size=2, student_update_freq=2, lora_rank=4,
-                        shapes_pool_clips=64)
+    cfg = DistillConfig(
+        base=str(mini_teacher_dir), steps=2, batch_size=2, student_update_freq=2, lora_rank=4, shapes_pool_clips=64
+    )
     return Distiller(cfg, out).train()
 
 
 def test_evaluate_writes_json_markdown_and_plot_for_every_model(mini_teacher_dir, mini_student, tmp_path):
-    result = run_engine("evaluate", "--base", str(mini_teacher_dir), "--models", f"teacher@2,{mini_student}",
-                        "--prompts", "all", "--seeds", "2", "--json", str(tmp_path / "e.json"),
-                        "--md", str(tmp_path / "e.md"), "--plot", str(tmp_path / "e.png"))
+    result = run_engine(
+        "evaluate",
+        "--base",
+        str(mini_teacher_dir),
+        "--models",
+        f"teacher@2,{mini_student}",
+        "--prompts",
+        "all",
+        "--seeds",
+        "2",
+        "--json",
+        str(tmp_path / "e.json"),
+        "--md",
+        str(tmp_path / "e.md"),
+        "--plot",
+        str(tmp_path / "e.png"),
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads((tmp_path / "e.json").read_text())
     assert set(data["models"]) == {"real", "teacher@2", str(mini_student)}
-    for name, entry in data["models"].items():
+    for entry in data["models"].values():
         assert 0.0 <= entry["diversity"] <= 2.0 and entry["saturation_error"] >= 0.0
         assert set(entry["by_regime"]) == {"detailed", "underspecified"}
     assert data["models"]["real"]["saturation_error"] == 0.0
@@ -42,8 +57,18 @@ def test_evaluate_rejects_an_unknown_model_in_one_line(tmp_path):
 
 
 def test_bench_sampling_prints_student_and_teacher_times(mini_teacher_dir, mini_student, tmp_path):
-    result = run_engine("bench", "sampling", "--base", str(mini_teacher_dir), "--lora", str(mini_student),
-                        "--videos", "2", "--json", str(tmp_path / "b.json"))
+    result = run_engine(
+        "bench",
+        "sampling",
+        "--base",
+        str(mini_teacher_dir),
+        "--lora",
+        str(mini_student),
+        "--videos",
+        "2",
+        "--json",
+        str(tmp_path / "b.json"),
+    )
     assert result.returncode == 0, result.stderr
     figures = json.loads((tmp_path / "b.json").read_text())
     assert figures["student_nfe"] == 4 and figures["teacher_nfe"] == 100
@@ -56,8 +81,20 @@ def test_bench_sampling_prints_student_and_teacher_times(mini_teacher_dir, mini_
 
 
 def test_bench_sampling_of_a_causal_student_gives_its_first_chunk_time_and_frames_per_second(tmp_path):
-    result = run_engine("bench", "sampling", "--lora", "dfd-ar", "--videos", "1", "--num-frames", "33", "--rounds", "1",
-                        "--json", str(tmp_path / "b.json"))
+    result = run_engine(
+        "bench",
+        "sampling",
+        "--lora",
+        "dfd-ar",
+        "--videos",
+        "1",
+        "--num-frames",
+        "33",
+        "--rounds",
+        "1",
+        "--json",
+        str(tmp_path / "b.json"),
+    )
     assert result.returncode == 0, result.stderr
     figures = json.loads((tmp_path / "b.json").read_text())
     assert figures["video_shape"][0] == 33 and figures["student_nfe"] == 5  # per chunk: 4 steps and the commit
@@ -87,8 +124,23 @@ def test_the_random_wan_1_3b_timing_model_has_the_real_configs_size():
 def test_train_step_bench_times_a_real_wan_config_on_synthetic_latents(tiny_wan_dir, tmp_path):
     from conftest import run_engine
 
-    result = run_engine("bench", "train-step", "--base", str(tiny_wan_dir), "--num-frames", "5", "--height", "32",
-                        "--width", "32", "--batch-size", "1", "--gradient-checkpointing", "--json", str(tmp_path / "b.json"))
+    result = run_engine(
+        "bench",
+        "train-step",
+        "--base",
+        str(tiny_wan_dir),
+        "--num-frames",
+        "5",
+        "--height",
+        "32",
+        "--width",
+        "32",
+        "--batch-size",
+        "1",
+        "--gradient-checkpointing",
+        "--json",
+        str(tmp_path / "b.json"),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     figures = json.loads((tmp_path / "b.json").read_text())
     assert figures["video_shape"] == [5, 32, 32] and figures["gradient_checkpointing"] is True
@@ -113,8 +165,18 @@ def test_sampling_keeps_freed_memory_in_the_process_on_cpu():
         del x
         print(resident_mb() - before)
     """
-    kept = {mode: float(subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, check=True,
-                                       cwd=Path(__file__).resolve().parents[1]).stdout) for mode in ("default", "keep")}
+    kept = {
+        mode: float(
+            subprocess.run(
+                [sys.executable, "-c", code, mode],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=Path(__file__).resolve().parents[1],
+            ).stdout
+        )
+        for mode in ("default", "keep")
+    }
     assert kept["default"] < 16 and kept["keep"] > 48, kept
 
 
@@ -126,10 +188,28 @@ def test_data_loading_bench_compares_worker_counts_on_the_same_batches(mini_teac
     folder = tmp_path / "clips"
     folder.mkdir()
     for i in range(2):
-        write_mp4(folder / f"c{i}.mp4", np.random.default_rng(i).integers(0, 255, (40, 48, 64, 3), dtype=np.uint8), fps=8)
+        write_mp4(
+            folder / f"c{i}.mp4", np.random.default_rng(i).integers(0, 255, (40, 48, 64, 3), dtype=np.uint8), fps=8
+        )
         (folder / f"c{i}.txt").write_text(f"clip {i}")
-    result = run_engine("bench", "data-loading", "--base", str(mini_teacher_dir), "--data", str(folder), "--workers",
-                        "0,2", "--batches", "3", "--batch-size", "2", "--step-ms", "5", "--json", str(tmp_path / "d.json"))
+    result = run_engine(
+        "bench",
+        "data-loading",
+        "--base",
+        str(mini_teacher_dir),
+        "--data",
+        str(folder),
+        "--workers",
+        "0,2",
+        "--batches",
+        "3",
+        "--batch-size",
+        "2",
+        "--step-ms",
+        "5",
+        "--json",
+        str(tmp_path / "d.json"),
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads((tmp_path / "d.json").read_text())
     assert data["windows"] == 4 and data["videos"] == 2 and data["batches"] == 3  # 5 s at 8 fps: two 17-frame windows
@@ -138,8 +218,10 @@ def test_data_loading_bench_compares_worker_counts_on_the_same_batches(mini_teac
     assert "workers  prepare_s  batches_s  ms_per_batch  same_batches" in result.stderr
 
     refused = run_engine("bench", "data-loading", "--workers", "0,two", timeout=120)
-    assert refused.returncode == 2 and refused.stderr.strip() == \
-        "error: --workers must be counts >= 0 separated by commas, got '0,two'"
+    assert (
+        refused.returncode == 2
+        and refused.stderr.strip() == "error: --workers must be counts >= 0 separated by commas, got '0,two'"
+    )
 
 
 def test_train_step_bench_times_the_causal_students_rollout():

@@ -45,15 +45,38 @@ def _evaluate(capsys, *args) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
-def test_a_wan_base_is_measured_on_the_users_prompts_with_clip_and_dinov2(tiny_wan_dir, encoders, held_out,
-                                                                           tmp_path, capsys):
+def test_a_wan_base_is_measured_on_the_users_prompts_with_clip_and_dinov2(
+    tiny_wan_dir, encoders, held_out, tmp_path, capsys
+):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a red circle moving left\n\n# a comment line\na cat\n")
     out = tmp_path / "out.json"
     features = f"clip:{encoders / 'clip'},dinov2:{encoders / 'dinov2'}"
-    args = ["--base", str(tiny_wan_dir), "--models", "teacher@2,teacher@1:cfg=1", "--prompts", str(prompts),
-            "--seeds", "2", "--features", features, "--real", str(held_out), "--device", "cpu", "--batch", "1",
-            "--json", str(out), "--md", str(tmp_path / "out.md"), "--plot", str(tmp_path / "out.png"), *SIZE]
+    args = [
+        "--base",
+        str(tiny_wan_dir),
+        "--models",
+        "teacher@2,teacher@1:cfg=1",
+        "--prompts",
+        str(prompts),
+        "--seeds",
+        "2",
+        "--features",
+        features,
+        "--real",
+        str(held_out),
+        "--device",
+        "cpu",
+        "--batch",
+        "1",
+        "--json",
+        str(out),
+        "--md",
+        str(tmp_path / "out.md"),
+        "--plot",
+        str(tmp_path / "out.png"),
+        *SIZE,
+    ]
     code, stdout, stderr = _evaluate(capsys, *args)
     assert code == 0, stderr
     result = json.loads(out.read_text())
@@ -84,8 +107,9 @@ def test_a_wan_base_is_measured_on_the_users_prompts_with_clip_and_dinov2(tiny_w
     assert again["models"] == result["models"]
 
     # a changed setting is measured again: the fingerprint differs
-    code, _, stderr = _evaluate(capsys, *[a if a != "2" or i != args.index("--seeds") + 1 else "3"
-                                          for i, a in enumerate(args)])
+    code, _, stderr = _evaluate(
+        capsys, *[a if a != "2" or i != args.index("--seeds") + 1 else "3" for i, a in enumerate(args)]
+    )
     assert code == 0 and "resumed" not in stderr
     assert json.loads(out.read_text())["models"]["teacher@2"]["diversity_clip"] != teacher["diversity_clip"]
 
@@ -93,9 +117,22 @@ def test_a_wan_base_is_measured_on_the_users_prompts_with_clip_and_dinov2(tiny_w
 def test_a_jsonl_prompt_file_gives_each_prompt_its_own_seeds(tiny_wan_dir, encoders, tmp_path, capsys):
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text(json.dumps({"prompt": "a dog", "seeds": [7, 8, 9]}) + "\n" + json.dumps({"prompt": "a cat"}))
-    code, _, stderr = _evaluate(capsys, "--base", str(tiny_wan_dir), "--models", "teacher@1", "--prompts",
-                                str(prompts), "--seeds", "2", "--features", f"dinov2:{encoders / 'dinov2'}",
-                                "--json", str(tmp_path / "o.json"), *SIZE)
+    code, _, stderr = _evaluate(
+        capsys,
+        "--base",
+        str(tiny_wan_dir),
+        "--models",
+        "teacher@1",
+        "--prompts",
+        str(prompts),
+        "--seeds",
+        "2",
+        "--features",
+        f"dinov2:{encoders / 'dinov2'}",
+        "--json",
+        str(tmp_path / "o.json"),
+        *SIZE,
+    )
     assert code == 0, stderr
     result = json.loads((tmp_path / "o.json").read_text())
     assert set(result["models"]) == {"teacher@1"}  # no --real: no reference, no gaps
@@ -103,21 +140,35 @@ def test_a_jsonl_prompt_file_gives_each_prompt_its_own_seeds(tiny_wan_dir, encod
     assert result["adherence"] is None and "No prompt adherence" in result["notes"][0]
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--prompts", "all"], "the built-in prompt set 'all' holds captions of the shapes world"),
-    (["--prompts", "missing.txt"], "no prompt file at missing.txt"),
-    (["--models", "real"], "set --real to a folder of captioned videos, or leave 'real' out of --models"),
-    (["--seeds", "1"], "--seeds must be between 2 and 64"),
-    (["--batch", "0"], "--batch must be at least 1 video"),
-    (["--num-frames", "6"], "--num-frames must be 4k+1"),
-    (["--device", "tpu"], "--device must be cpu, cuda, cuda:N or mps"),
-    (["--real", "nowhere"], "--real is nowhere, which is not a folder"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--prompts", "all"], "the built-in prompt set 'all' holds captions of the shapes world"),
+        (["--prompts", "missing.txt"], "no prompt file at missing.txt"),
+        (["--models", "real"], "set --real to a folder of captioned videos, or leave 'real' out of --models"),
+        (["--seeds", "1"], "--seeds must be between 2 and 64"),
+        (["--batch", "0"], "--batch must be at least 1 video"),
+        (["--num-frames", "6"], "--num-frames must be 4k+1"),
+        (["--device", "tpu"], "--device must be cpu, cuda, cuda:N or mps"),
+        (["--real", "nowhere"], "--real is nowhere, which is not a folder"),
+    ],
+)
 def test_bad_settings_are_refused_in_one_line_naming_the_flag(tiny_wan_dir, tmp_path, capsys, args, expected):
     prompts = tmp_path / "p.txt"
     prompts.write_text("a dog\n")
-    base = ["--base", str(tiny_wan_dir), "--models", "teacher@1", "--prompts", str(prompts), "--seeds", "2",
-            "--device", "cpu", *SIZE]
+    base = [
+        "--base",
+        str(tiny_wan_dir),
+        "--models",
+        "teacher@1",
+        "--prompts",
+        str(prompts),
+        "--seeds",
+        "2",
+        "--device",
+        "cpu",
+        *SIZE,
+    ]
     for i in range(0, len(args), 2):  # the case's flags replace the defaults
         if args[i] in base:
             base[base.index(args[i]) + 1] = args[i + 1]

@@ -24,9 +24,13 @@ def save_tiny_clip(folder):
         vocab[c + "</w>"] = len(vocab)
     tokenizer = CLIPTokenizer(vocab=vocab, merges=[])
     small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, projection_dim=16)
-    config = CLIPConfig(text_config=dict(vocab_size=len(vocab), max_position_embeddings=77, bos_token_id=0,
-                                         eos_token_id=1, pad_token_id=1, **small),
-                        vision_config=dict(image_size=32, patch_size=8, **small), projection_dim=16)
+    config = CLIPConfig(
+        text_config=dict(
+            vocab_size=len(vocab), max_position_embeddings=77, bos_token_id=0, eos_token_id=1, pad_token_id=1, **small
+        ),
+        vision_config=dict(image_size=32, patch_size=8, **small),
+        projection_dim=16,
+    )
     CLIPModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
@@ -40,11 +44,15 @@ def save_tiny_encoders(root):
 
     torch.manual_seed(0)
     save_tiny_clip(root / "clip")
-    small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32,
-                 patch_size=8)
+    small = dict(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8
+    )
     Dinov2Model(Dinov2Config(**small)).save_pretrained(root / "dinov2")
-    (root / "dinov2" / "preprocessor_config.json").write_text(json.dumps(
-        {"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5], "crop_size": {"height": 32, "width": 32}}))
+    (root / "dinov2" / "preprocessor_config.json").write_text(
+        json.dumps(
+            {"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5], "crop_size": {"height": 32, "width": 32}}
+        )
+    )
     return root
 
 
@@ -86,15 +94,27 @@ def test_evaluate_reports_encoder_diversity_beside_the_recognizers(encoders):
     result = evaluate(["real"], "detailed", 2, features=[f"dinov2:{encoders / 'dinov2'}"])
     real = result["models"]["real"]
     assert result["features"] == ["recognizer", f"dinov2:{encoders / 'dinov2'}"]
-    assert 0 < real["diversity_dinov2"] <= 2 and real["by_regime"]["detailed"]["diversity_dinov2"] == real["diversity_dinov2"]
+    assert (
+        0 < real["diversity_dinov2"] <= 2
+        and real["by_regime"]["detailed"]["diversity_dinov2"] == real["diversity_dinov2"]
+    )
     assert "| diversity dinov2 |" in to_markdown(result)
 
 
 # facebook/dinov2-large's preprocessor_config.json on the Hub (the values that decide the input)
-HUB_DINOV2_PROCESSOR = {"crop_size": {"height": 224, "width": 224}, "do_center_crop": True, "do_normalize": True,
-                        "do_rescale": True, "do_resize": True, "image_mean": [0.485, 0.456, 0.406],
-                        "image_processor_type": "BitImageProcessor", "image_std": [0.229, 0.224, 0.225],
-                        "resample": 3, "rescale_factor": 0.00392156862745098, "size": {"shortest_edge": 256}}
+HUB_DINOV2_PROCESSOR = {
+    "crop_size": {"height": 224, "width": 224},
+    "do_center_crop": True,
+    "do_normalize": True,
+    "do_rescale": True,
+    "do_resize": True,
+    "image_mean": [0.485, 0.456, 0.406],
+    "image_processor_type": "BitImageProcessor",
+    "image_std": [0.229, 0.224, 0.225],
+    "resample": 3,
+    "rescale_factor": 0.00392156862745098,
+    "size": {"shortest_edge": 256},
+}
 
 
 def _in_hub_cache(cache, repo_id: str, files_from) -> None:
@@ -116,8 +136,16 @@ def test_one_dinov2_model_gives_the_same_features_however_it_is_named(tmp_path, 
     from transformers import Dinov2Config, Dinov2Model
 
     torch.manual_seed(0)
-    net = Dinov2Model(Dinov2Config(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                                   image_size=518, patch_size=14))
+    net = Dinov2Model(
+        Dinov2Config(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=518,
+            patch_size=14,
+        )
+    )
     net.save_pretrained(tmp_path / "bare")
     net.save_pretrained(tmp_path / "snapshot")
     (tmp_path / "snapshot" / "preprocessor_config.json").write_text(json.dumps(HUB_DINOV2_PROCESSOR))
@@ -145,8 +173,16 @@ def test_prompt_adherence_is_a_cosine_per_clip_and_needs_a_whole_clip_model(enco
     assert scores == pytest.approx(scorer.scores(clips, "a red circle"), abs=1e-6)
     assert scores != pytest.approx(scorer.scores(clips, "a dog, 7"), abs=1e-6)  # the prompt matters
     torch.manual_seed(0)
-    CLIPVisionModelWithProjection(CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                                   num_attention_heads=2, image_size=32, patch_size=8,
-                                                   projection_dim=16)).save_pretrained(tmp_path / "vision-only")
+    CLIPVisionModelWithProjection(
+        CLIPVisionConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=8,
+            projection_dim=16,
+        )
+    ).save_pretrained(tmp_path / "vision-only")
     with pytest.raises(FeatureError, match="prompt adherence needs a whole CLIP model"):
         ClipAdherence(str(tmp_path / "vision-only"))

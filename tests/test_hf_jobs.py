@@ -14,8 +14,8 @@ from pathlib import Path
 
 import huggingface_hub
 import pytest
-from conftest import ROOT
 
+from conftest import ROOT
 from engine.cli.distill import add_parsers, distill_config_from_args
 from engine.config.build import build_distill_config
 from engine.jobs import hf_jobs
@@ -23,14 +23,35 @@ from engine.jobs.hf_jobs import Mount
 
 HF_API = huggingface_hub.HfApi  # the real class, also while a test puts the stand-in in its place
 HARDWARE = [  # list_jobs_hardware's answer, as the Hub's API sends it (prices made up: no network here)
-    {"name": "cpu-basic", "prettyName": "CPU Basic", "cpu": "2 vCPU", "ram": "16 GB", "unitCostMicroUSD": 167,
-     "unitCostUSD": 0.000167, "unitLabel": "minute"},
-    {"name": "l40sx1", "prettyName": "Nvidia L40S - 1x", "cpu": "8 vCPU", "ram": "62 GB", "unitCostMicroUSD": 30000,
-     "unitCostUSD": 0.03, "unitLabel": "minute", "accelerator": {"type": "gpu", "model": "L40S", "quantity": "1",
-                                                                  "vram": "48 GB", "manufacturer": "Nvidia"}},
-    {"name": "h200", "prettyName": "Nvidia H200", "cpu": "23 vCPU", "ram": "256 GB", "unitCostMicroUSD": 83334,
-     "unitCostUSD": 0.083334, "unitLabel": "minute", "accelerator": {"type": "gpu", "model": "H200", "quantity": "1",
-                                                                    "vram": "141 GB", "manufacturer": "Nvidia"}},
+    {
+        "name": "cpu-basic",
+        "prettyName": "CPU Basic",
+        "cpu": "2 vCPU",
+        "ram": "16 GB",
+        "unitCostMicroUSD": 167,
+        "unitCostUSD": 0.000167,
+        "unitLabel": "minute",
+    },
+    {
+        "name": "l40sx1",
+        "prettyName": "Nvidia L40S - 1x",
+        "cpu": "8 vCPU",
+        "ram": "62 GB",
+        "unitCostMicroUSD": 30000,
+        "unitCostUSD": 0.03,
+        "unitLabel": "minute",
+        "accelerator": {"type": "gpu", "model": "L40S", "quantity": "1", "vram": "48 GB", "manufacturer": "Nvidia"},
+    },
+    {
+        "name": "h200",
+        "prettyName": "Nvidia H200",
+        "cpu": "23 vCPU",
+        "ram": "256 GB",
+        "unitCostMicroUSD": 83334,
+        "unitCostUSD": 0.083334,
+        "unitLabel": "minute",
+        "accelerator": {"type": "gpu", "model": "H200", "quantity": "1", "vram": "141 GB", "manufacturer": "Nvidia"},
+    },
 ]
 
 
@@ -48,7 +69,7 @@ class LocalHfJobs:
     def _local(self, arg: str) -> str:
         for mount, folder in self.folders.items():
             if arg == mount or arg.startswith(mount + "/"):
-                return str(folder) + arg[len(mount):]
+                return str(folder) + arg[len(mount) :]
         return arg
 
     def whoami(self, **kwargs):
@@ -73,8 +94,9 @@ class LocalHfJobs:
     def _info(self, job_id, namespace):
         code = self.procs[job_id].poll()
         stage = "RUNNING" if code is None else "COMPLETED" if code == 0 else "CANCELED" if code < 0 else "ERROR"
-        return huggingface_hub.JobInfo(id=job_id, status={"stage": stage, "message": None},
-                                       owner={"id": "1", "name": namespace, "type": "user"})
+        return huggingface_hub.JobInfo(
+            id=job_id, status={"stage": stage, "message": None}, owner={"id": "1", "name": namespace, "type": "user"}
+        )
 
     def inspect_job(self, **kwargs):
         self._bind("inspect_job", **kwargs)
@@ -83,7 +105,7 @@ class LocalHfJobs:
     def fetch_job_logs(self, **kwargs):
         self._bind("fetch_job_logs", **kwargs)
         lines = (self.folders["/data"] / f"{kwargs['job_id']}.log").read_text().splitlines()
-        return iter(lines[-kwargs["tail"]:] if kwargs.get("tail") else lines)
+        return iter(lines[-kwargs["tail"] :] if kwargs.get("tail") else lines)
 
     def cancel_job(self, **kwargs):
         self._bind("cancel_job", **kwargs)
@@ -104,8 +126,14 @@ ENV = {"SPACE_ID": "alice/dfd-studio"}
 
 
 def make_plan(cfg=None, out="/data/studio_data/hf/run1", **kwargs):
-    options = {"flavor": "l40sx1", "hardware": hardware(), "namespace": "alice", "bucket": "alice/dfd-data",
-               "timeout_s": 3600, "environ": ENV}
+    options = {
+        "flavor": "l40sx1",
+        "hardware": hardware(),
+        "namespace": "alice",
+        "bucket": "alice/dfd-data",
+        "timeout_s": 3600,
+        "environ": ENV,
+    }
     return hf_jobs.plan(cfg or config(), out, **{**options, **kwargs})
 
 
@@ -137,8 +165,13 @@ def test_the_run_job_call_matches_huggingface_hubs_signature():
 
 def test_a_model_volume_base_and_bucket_paths_are_accepted_and_local_paths_refused(tmp_path):
     wan = Mount("model", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "/models/wan", read_only=True)
-    on_bucket = replace(config(), data="/data/studio_data/uploads/clips", cache_dir="/data/studio_data/cache",
-                        base="/models/wan", init="/data/studio_data/jobs/1/out")  # as stored: no files read here
+    on_bucket = replace(
+        config(),
+        data="/data/studio_data/uploads/clips",
+        cache_dir="/data/studio_data/cache",
+        base="/models/wan",
+        init="/data/studio_data/jobs/1/out",
+    )  # as stored: no files read here
     made = make_plan(on_bucket, volumes=(wan,))
     assert [v.to_dict()["type"] for v in made.run_job_kwargs("t")["volumes"]] == ["bucket", "model"]
     with pytest.raises(ValueError, match=r"data /home/me/clips is on this machine only.*bucket"):
@@ -149,15 +182,21 @@ def test_a_model_volume_base_and_bucket_paths_are_accepted_and_local_paths_refus
         make_plan(out="/models/wan/out", volumes=(wan,))  # a read-only volume cannot hold the student
 
 
-@pytest.mark.parametrize("change, says", [
-    ({"namespace": None}, "sign in with Hugging Face"),
-    ({"bucket": None}, "attach one at /data"),
-    ({"flavor": "a100-huge"}, r"no flavor 'a100-huge'; GPU flavors: l40sx1 \(\$1.80/h\), h200 \(\$5.00/h\)"),
-    ({"timeout_s": 10}, "between 60 s"),
-    ({"environ": {}}, "DFD_STUDIO_HF_JOBS_IMAGE"),
-    ({"environ": {**ENV, "DFD_STUDIO_HF_JOBS_MAX_USD": "1"}}, r"could cost \$1.80, over this studio's cap of \$1.00"),
-    ({"environ": {**ENV, "DFD_STUDIO_HF_JOBS_MAX_USD": "lots"}}, "must be a number of dollars"),
-])
+@pytest.mark.parametrize(
+    "change, says",
+    [
+        ({"namespace": None}, "sign in with Hugging Face"),
+        ({"bucket": None}, "attach one at /data"),
+        ({"flavor": "a100-huge"}, r"no flavor 'a100-huge'; GPU flavors: l40sx1 \(\$1.80/h\), h200 \(\$5.00/h\)"),
+        ({"timeout_s": 10}, "between 60 s"),
+        ({"environ": {}}, "DFD_STUDIO_HF_JOBS_IMAGE"),
+        (
+            {"environ": {**ENV, "DFD_STUDIO_HF_JOBS_MAX_USD": "1"}},
+            r"could cost \$1.80, over this studio's cap of \$1.00",
+        ),
+        ({"environ": {**ENV, "DFD_STUDIO_HF_JOBS_MAX_USD": "lots"}}, "must be a number of dollars"),
+    ],
+)
 def test_refusals_say_what_to_do(change, says):
     with pytest.raises(ValueError, match=says):
         make_plan(**change)
@@ -211,8 +250,22 @@ def test_the_command_line_starts_it_on_hf_jobs_with_the_logged_in_users_token(tm
     monkeypatch.setattr(huggingface_hub, "HfApi", lambda: api)
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: "hf_user")
     monkeypatch.setenv("SPACE_ID", "alice/dfd-studio")
-    common = ["jobs", "--data-dir", str(tmp_path / "d"), "submit", "--steps", "2", "--student-update-freq", "2",
-              "--batch-size", "2", "--lora-rank", "4", "--shapes-pool-clips", "16"]
+    common = [
+        "jobs",
+        "--data-dir",
+        str(tmp_path / "d"),
+        "submit",
+        "--steps",
+        "2",
+        "--student-update-freq",
+        "2",
+        "--batch-size",
+        "2",
+        "--lora-rank",
+        "4",
+        "--shapes-pool-clips",
+        "16",
+    ]
     assert main([*common, "--on", "hf-jobs"]) == 2
     assert "needs --flavor" in capsys.readouterr().err
     assert main([*common, "--on", "hf-jobs", "--flavor", "a100-huge", "--bucket", "alice/b"]) == 2
@@ -220,8 +273,24 @@ def test_the_command_line_starts_it_on_hf_jobs_with_the_logged_in_users_token(tm
     assert main([*common, "--flavor", "l40sx1"]) == 2  # a local job has no flavor
     assert "--flavor only apply with --on hf-jobs" in capsys.readouterr().err
 
-    assert main([*common, "--on", "hf-jobs", "--flavor", "l40sx1", "--bucket", "alice/b", "--timeout", "90m",
-                 "--out", "/data/hf/one"]) == 0
+    assert (
+        main(
+            [
+                *common,
+                "--on",
+                "hf-jobs",
+                "--flavor",
+                "l40sx1",
+                "--bucket",
+                "alice/b",
+                "--timeout",
+                "90m",
+                "--out",
+                "/data/hf/one",
+            ]
+        )
+        == 0
+    )
     said = capsys.readouterr().out
     assert "started HF Job job0 on l40sx1 ($1.80/h, at most $2.70 in 1.5 h) as alice" in said
     run = next(kwargs for name, kwargs in api.calls if name == "run_job")
@@ -233,8 +302,10 @@ def test_the_command_line_starts_it_on_hf_jobs_with_the_logged_in_users_token(tm
 def test_the_studio_target_lists_priced_gpus_and_refuses_with_what_to_do(tmp_path):
     from studio import hf_jobs as target
 
-    assert target.flavor_choices(hardware()) == [("l40sx1: Nvidia L40S - 1x, $1.80/h", "l40sx1"),
-                                                 ("h200: Nvidia H200, $5.00/h", "h200")]  # no CPU flavor
+    assert target.flavor_choices(hardware()) == [
+        ("l40sx1: Nvidia L40S - 1x, $1.80/h", "l40sx1"),
+        ("h200: Nvidia H200, $5.00/h", "h200"),
+    ]  # no CPU flavor
     env = {**ENV, "DFD_STUDIO_BUCKET": "alice/dfd-data"}
     with pytest.raises(ValueError, match="sign in with Hugging Face"):
         target.check_ready(None, "openid jobs", env)
@@ -245,8 +316,17 @@ def test_the_studio_target_lists_priced_gpus_and_refuses_with_what_to_do(tmp_pat
     bucket = tmp_path / "bucket"
     bucket.mkdir()
     api = LocalHfJobs({"/data": bucket})
-    said, job_id = target.launch(api, config(steps=100000), "/data/hf/two", "h200", 1800, "alice", "hf_visitor",
-                                 "openid contribute-repos jobs", env)
+    said, job_id = target.launch(
+        api,
+        config(steps=100000),
+        "/data/hf/two",
+        "h200",
+        1800,
+        "alice",
+        "hf_visitor",
+        "openid contribute-repos jobs",
+        env,
+    )
     assert said.startswith(f"started HF Job {job_id} on h200 as alice: $5.00/h, at most $2.50 in 0.5 h")
     run = next(kwargs for name, kwargs in api.calls if name == "run_job")
     assert run["token"] == "hf_visitor" and run["namespace"] == "alice"  # the visitor's account, not the Space's

@@ -59,8 +59,9 @@ PRODUCT_TEXT = PRODUCT_CODE + _tracked("README.md", "docs/*.md")
 ALL_TEXT = PRODUCT_TEXT + _tracked("scripts/*", "tests/*.py", "Spacefile", "requirements*.txt", ".ci/*")
 
 
-@pytest.mark.parametrize("rule,pattern,texts", [("history", HISTORY, PRODUCT_TEXT),
-                                                ("external citation", EXTERNAL, ALL_TEXT)])
+@pytest.mark.parametrize(
+    "rule,pattern,texts", [("history", HISTORY, PRODUCT_TEXT), ("external citation", EXTERNAL, ALL_TEXT)]
+)
 def test_product_text_has_no_history_and_cites_nothing_outside_the_repo(rule, pattern, texts):
     hits = []
     for path in texts:

@@ -67,10 +67,9 @@ def test_a_hub_repo_loads_with_the_pipeline_class_its_model_index_names(i2v_dir,
 
 
 def test_the_torch_free_task_of_a_folder_is_the_loaded_models(i2v_dir, i2v_model, tmp_path):
-    from tiny_wan import save_tiny_wan
-
     import engine
     from engine.models.base import load_base_model
+    from tiny_wan import save_tiny_wan
 
     t2v_dir = save_tiny_wan(tmp_path / "t2v")
     assert engine.base_task(str(i2v_dir)) == i2v_model.task == "i2v"
@@ -83,8 +82,21 @@ def test_condition_channels_are_what_the_pipelines_prepare_latents_builds(i2v_mo
     ours = i2v_model.condition_latents(frames)
     pipe = i2v_model.pipe
     # The pipeline takes one image per call (its conditioning video repeated over the batch).
-    theirs = torch.cat([pipe.prepare_latents(pipe.video_processor.preprocess(Image.fromarray(f), height=16, width=16),
-                                             1, 4, 16, 16, 5, torch.float32, torch.device("cpu"))[1] for f in frames])
+    theirs = torch.cat(
+        [
+            pipe.prepare_latents(
+                pipe.video_processor.preprocess(Image.fromarray(f), height=16, width=16),
+                1,
+                4,
+                16,
+                16,
+                5,
+                torch.float32,
+                torch.device("cpu"),
+            )[1]
+            for f in frames
+        ]
+    )
     assert ours.shape == theirs.shape == (2, 8, 2, 2, 2)
     assert torch.equal(ours[:, :4], theirs[:, :4])  # the mask: the first latent frame given, the next not
     assert ours[:, :4, 0].eq(1).all() and ours[:, :4, 1:].eq(0).all()
@@ -139,8 +151,10 @@ def test_sampling_from_a_first_frame_passes_the_frame_to_every_forward(i2v_model
         cfg = SampleConfig(base="tiny", prompt="a red circle", seeds=[3, 4], image=str(path), **SHAPE, **extra)
         frames, nfe = sample_frames(i2v_model, cfg.validate())
         assert frames.shape == (2, 5, 16, 16, 3) and nfe == (6 if sampler == "teacher" else 2)
-        print(f"{sampler}: PSNR of the first decoded frame against the given one (random weights): "
-              f"{_psnr(frames[:, 0], _frame(seed)[None]):.1f} dB")
+        print(
+            f"{sampler}: PSNR of the first decoded frame against the given one (random weights): "
+            f"{_psnr(frames[:, 0], _frame(seed)[None]):.1f} dB"
+        )
         videos.append(frames)
     assert not np.array_equal(videos[0], videos[1])  # same seeds, another frame: the frame reached the model
 
@@ -153,8 +167,10 @@ def test_a_frame_and_a_task_that_do_not_go_together_are_refused(i2v_model, mini_
     image = tmp_path / "frame.png"
     Image.fromarray(_frame(7, 64)).save(image)
     with pytest.raises(ValueError, match="is a text-to-video model: an image needs an image-to-video base"):
-        sample_frames(load_base_model(str(mini_teacher_dir), device="cpu"),
-                      SampleConfig(prompt="a red circle", steps=1, image=str(image)).validate())
+        sample_frames(
+            load_base_model(str(mini_teacher_dir), device="cpu"),
+            SampleConfig(prompt="a red circle", steps=1, image=str(image)).validate(),
+        )
 
     with pytest.raises(ValueError, match="image-to-video model: give the first frame"):
         sample_frames(i2v_model, SampleConfig(prompt="a red circle", steps=1, **SHAPE).validate())
@@ -172,9 +188,27 @@ def test_sample_command_takes_an_image_or_a_videos_first_frame(i2v_dir, tmp_path
 
     image = tmp_path / "frame.png"
     Image.fromarray(_frame(7, 32)).save(image)  # another size than the model's: resized
-    result = run_engine("sample", "--base", str(i2v_dir), "--image", str(image), "--prompt", "a red circle",
-                        "--seeds", "1-2", "--steps", "2", "--num-frames", "5", "--height", "16", "--width", "16",
-                        "--out", str(tmp_path / "out"))
+    result = run_engine(
+        "sample",
+        "--base",
+        str(i2v_dir),
+        "--image",
+        str(image),
+        "--prompt",
+        "a red circle",
+        "--seeds",
+        "1-2",
+        "--steps",
+        "2",
+        "--num-frames",
+        "5",
+        "--height",
+        "16",
+        "--width",
+        "16",
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert result.returncode == 0, result.stderr
     assert len(list((tmp_path / "out").glob("seed*.mp4"))) == 2
     assert re.search(r"first frame against the given one: PSNR [\d.]+ dB mean, [\d.]+ dB lowest", result.stderr)
@@ -199,8 +233,20 @@ def clip_folder(tmp_path_factory):
 def _i2v_cfg(base, data, **kw):
     from engine.config.distill import DistillConfig
 
-    values = dict(base=str(base), data=str(data), task="i2v", num_frames=5, height=16, width=16, steps=4,
-                  batch_size=2, student_update_freq=2, lora_rank=4, checkpoint_every=2, seed=3)
+    values = dict(
+        base=str(base),
+        data=str(data),
+        task="i2v",
+        num_frames=5,
+        height=16,
+        width=16,
+        steps=4,
+        batch_size=2,
+        student_update_freq=2,
+        lora_rank=4,
+        checkpoint_every=2,
+        seed=3,
+    )
     return DistillConfig(**{**values, **kw})
 
 
@@ -214,8 +260,9 @@ def test_dmd2_then_dfd_train_an_i2v_student_from_each_clips_first_frame(i2v_dir,
     real = distiller._real_batch()  # the condition is the real clip's own first frame: DFD's pairing
     assert torch.equal(real.condition[:, 4:, :1], real.latents[:, :, :1]) and real.condition[:, :4, 0].eq(1).all()
     dmd2 = distiller.train()
-    dfd = Distiller(_i2v_cfg(i2v_dir, clip_folder, method="dfd", init=str(dmd2), data_forcing_prob=1.0),
-                    tmp_path / "dfd").train()
+    dfd = Distiller(
+        _i2v_cfg(i2v_dir, clip_folder, method="dfd", init=str(dmd2), data_forcing_prob=1.0), tmp_path / "dfd"
+    ).train()
     for out in (dmd2, dfd):
         rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         assert [r["step"] for r in rows] == [1, 2, 3, 4]
@@ -223,8 +270,11 @@ def test_dmd2_then_dfd_train_an_i2v_student_from_each_clips_first_frame(i2v_dir,
         assert (out / "pytorch_lora_weights.safetensors").is_file()
         assert json.loads((out / "lora_config.json").read_text())["task"] == "i2v"  # a lone copy of the LoRA says it
         assert len(list((out / "samples").glob("*.mp4"))) == 8  # previews from one real clip's first frame
-    assert {r["data_forcing"] for r in map(json.loads, (dfd / "metrics.jsonl").read_text().splitlines())
-            if "data_forcing" in r} == {1.0}
+    assert {
+        r["data_forcing"]
+        for r in map(json.loads, (dfd / "metrics.jsonl").read_text().splitlines())
+        if "data_forcing" in r
+    } == {1.0}
 
 
 def test_a_run_whose_task_is_not_its_bases_is_refused(i2v_dir, clip_folder, tmp_path):
@@ -244,8 +294,9 @@ def test_pretrain_teacher_widens_shapes_tiny_into_an_i2v_teacher_that_samples_fr
     from engine.models.base import load_base_model
     from engine.pretrain.teacher import pretrain_teacher
 
-    cfg = TeacherConfig(task="i2v", init="shapes-tiny", steps=2, batch_size=2, pool_clips=4, warmup_steps=1,
-                        balanced_detailed=0.5)
+    cfg = TeacherConfig(
+        task="i2v", init="shapes-tiny", steps=2, batch_size=2, pool_clips=4, warmup_steps=1, balanced_detailed=0.5
+    )
     meta = pretrain_teacher(cfg.validate(), tmp_path / "i2v", "pretrain-teacher --task i2v")
     assert meta["task"] == "i2v" and meta["lineage"] and meta["trained_steps"] == 2
     teacher = load_base_model(str(tmp_path / "i2v"), device="cpu")
@@ -255,5 +306,8 @@ def test_pretrain_teacher_widens_shapes_tiny_into_an_i2v_teacher_that_samples_fr
     frames, _ = sample_frames(teacher, SampleConfig(prompt="a red circle", steps=2, image=str(frame)).validate())
     assert frames.shape == (1, 17, 64, 64, 3)
     with pytest.raises(ConfigError, match="image-to-video teacher: give task i2v"):
-        pretrain_teacher(TeacherConfig(init=str(tmp_path / "i2v"), steps=1, batch_size=2, pool_clips=4),
-                         tmp_path / "t2v", "pretrain-teacher")
+        pretrain_teacher(
+            TeacherConfig(init=str(tmp_path / "i2v"), steps=1, batch_size=2, pool_clips=4),
+            tmp_path / "t2v",
+            "pretrain-teacher",
+        )

@@ -34,8 +34,9 @@ def test_evaluate_samples_every_model_from_each_prompts_first_frame(mini_i2v_tea
         assert real["first_frame_of"] == model["first_frame_of"] == json.loads(json.dumps(vars(first)))
         assert real["first_frame_psnr"] > 100  # the continuations start exactly on the frame
         posterior, _ = world.motion_posterior(first)
-        assert {c["motion"] for c in real["clip_factors"]} <= {m for m, p in posterior.items() if p > 0} or \
-            real["frame_consistency"] < 1  # the recognizer's reading, not the truth
+        assert {c["motion"] for c in real["clip_factors"]} <= {m for m, p in posterior.items() if p > 0} or real[
+            "frame_consistency"
+        ] < 1  # the recognizer's reading, not the truth
         assert 0 <= model["frame_consistency"] <= 1 and np.isfinite(model["first_frame_psnr"])
         assert model["mode_coverage"] <= 3  # motions only: shape, colour and background are the frame's
     assert result["per_prompt"]["teacher@2"]["a shape moving left"]["mode_tv"] is None  # motion named: no free mode

@@ -18,10 +18,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # `tests.jobkinds_for_tests` is the name the job processes import it by
     sys.path.insert(0, str(REPO))
 
-from conftest import wait_for  # noqa: E402
 import engine.jobs as api  # noqa: E402
 import storage  # noqa: E402
 import tests.jobkinds_for_tests  # noqa: E402,F401  (registers the counter and sleeper kinds here too)
+from conftest import wait_for  # noqa: E402
 from storage.recovery import pid_alive  # noqa: E402
 
 ENV = {
@@ -47,7 +47,10 @@ def start_worker(data_dir, tmp_path):
         log = open(tmp_path / f"worker-{len(workers)}.txt", "wb")
         worker = subprocess.Popen(
             [sys.executable, "-m", "engine.cli.jobs", "worker", "--data-dir", str(data_dir), "--poll", "0.1", *flags],
-            cwd=REPO, env=ENV, stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=ENV,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
         workers.append(worker)
@@ -71,16 +74,33 @@ def start_worker(data_dir, tmp_path):
 
 def run_worker_until_idle(data_dir, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "engine.cli.jobs", "worker", "--data-dir", str(data_dir), "--poll", "0.1",
-         "--exit-when-idle"],
-        cwd=REPO, env=ENV, capture_output=True, text=True, timeout=timeout,
+        [
+            sys.executable,
+            "-m",
+            "engine.cli.jobs",
+            "worker",
+            "--data-dir",
+            str(data_dir),
+            "--poll",
+            "0.1",
+            "--exit-when-idle",
+        ],
+        cwd=REPO,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
 def jobs_cli(data_dir, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "engine.cli.jobs", "jobs", "--data-dir", str(data_dir), *args],
-        cwd=REPO, env=ENV, capture_output=True, text=True, timeout=60,
+        cwd=REPO,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -89,8 +109,19 @@ def state_of(data_dir, job_id) -> str:
 
 
 def test_cli_submits_runs_and_shows_a_job_end_to_end(data_dir):
-    submitted = jobs_cli(data_dir, "submit", "--kind", "counter", "--steps", "6", "--checkpoint-every", "3",
-                         "--step-seconds", "0.01", "--json")
+    submitted = jobs_cli(
+        data_dir,
+        "submit",
+        "--kind",
+        "counter",
+        "--steps",
+        "6",
+        "--checkpoint-every",
+        "3",
+        "--step-seconds",
+        "0.01",
+        "--json",
+    )
     assert submitted.returncode == 0, submitted.stderr
     job_id = json.loads(submitted.stdout)["id"]
 
@@ -101,7 +132,13 @@ def test_cli_submits_runs_and_shows_a_job_end_to_end(data_dir):
     assert shown.returncode == 0, shown.stderr
     job = json.loads(shown.stdout)
     assert (job["id"], job["kind"], job["state"], job["step"], job["total"], job["error"]) == (
-        job_id, "counter", "succeeded", 6, 6, None)
+        job_id,
+        "counter",
+        "succeeded",
+        6,
+        6,
+        None,
+    )
     assert isinstance(job["pid"], int) and job["config"]["steps"] == 6
     assert job["checkpoint_steps"] == [3, 6]
     assert [(a["kind"], Path(a["path"]).name) for a in job["artifacts"]] == [("lora", "weights.npy")]
@@ -111,8 +148,12 @@ def test_cli_submits_runs_and_shows_a_job_end_to_end(data_dir):
 
 
 def test_cli_errors_are_one_line_with_exit_code_2_and_queue_nothing(data_dir):
-    for args in (("show", "j-20250101-000000"), ("submit", "--kind", "counter", "--steps", "0"),
-                 ("resume", "j-20250101-000000"), ("submit", "--kind", "distill", "--base", "no-such-user/no-such-model")):
+    for args in (
+        ("show", "j-20250101-000000"),
+        ("submit", "--kind", "counter", "--steps", "0"),
+        ("resume", "j-20250101-000000"),
+        ("submit", "--kind", "distill", "--base", "no-such-user/no-such-model"),
+    ):
         result = jobs_cli(data_dir, *args)
         assert result.returncode == 2, args
         assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("error: "), result.stderr
@@ -144,8 +185,9 @@ def test_sample_kind_is_validated_by_sample_config_and_its_options_map_to_it(dat
 
     parser = _JobsParser(kind_options=True)
     parser.add_argument("--kind")
-    args = parser.parse_args(["--kind", "sample", "--prompt", "a red circle", "--seeds", "1-3", "--steps", "4",
-                              "--cfg", "3.5"])
+    args = parser.parse_args(
+        ["--kind", "sample", "--prompt", "a red circle", "--seeds", "1-3", "--steps", "4", "--cfg", "3.5"]
+    )
     settings = api.get_kind("sample").config_from_args(args)
     assert settings == {"prompt": "a red circle", "seeds": [1, 2, 3], "steps": 4, "guidance": 3.5}
     with pytest.raises(ValueError, match="the prompt is empty"):
@@ -168,12 +210,16 @@ def test_killed_job_is_interrupted_then_resumes_to_byte_identical_weights(data_d
     checkpoint_step = api.checkpoints(data_dir, victim.id)[-1].step
     assert checkpoint_step >= 10
     assert api.get(data_dir, victim.id).error == (
-        f"the training process was killed (signal 9); resume to continue from step {checkpoint_step}")
+        f"the training process was killed (signal 9); resume to continue from step {checkpoint_step}"
+    )
 
     reference = api.submit(data_dir, "counter", config)
     api.resume(data_dir, victim.id)
-    wait_for(lambda: {state_of(data_dir, victim.id), state_of(data_dir, reference.id)} == {"succeeded"}, 60,
-             "both runs to succeed")
+    wait_for(
+        lambda: {state_of(data_dir, victim.id), state_of(data_dir, reference.id)} == {"succeeded"},
+        60,
+        "both runs to succeed",
+    )
 
     resumed_bytes = (data_dir / "jobs" / victim.id / "lora" / "weights.npy").read_bytes()
     assert resumed_bytes == (data_dir / "jobs" / reference.id / "lora" / "weights.npy").read_bytes()
@@ -220,7 +266,11 @@ def test_a_stop_signal_inside_a_database_call_takes_effect_right_after_it():
     """
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=ENV, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split("\n")[:3] == ["storage.outputs finished", "storage.outputs stopped", "engine.some_kind stopped"]
+    assert result.stdout.split("\n")[:3] == [
+        "storage.outputs finished",
+        "storage.outputs stopped",
+        "engine.some_kind stopped",
+    ]
 
 
 def test_stopping_the_worker_leaves_its_running_job_interrupted_and_resumable(data_dir, start_worker):
@@ -250,8 +300,11 @@ def test_cancel_of_a_queued_job_is_immediate_and_it_can_be_resumed(data_dir):
 def test_worker_escalates_to_sigterm_then_sigkill_when_a_job_ignores_cancel(data_dir, start_worker, tmp_path):
     start_worker("--cancel-grace", "2")
     job = api.submit(data_dir, "sleeper", {"seconds": 60, "ignore_sigterm": True})
-    wait_for(lambda: api.get(data_dir, job.id).pid and "sleeping" in api.log_tail(data_dir, job.id), 30,
-             "the sleeper to start")
+    wait_for(
+        lambda: api.get(data_dir, job.id).pid and "sleeping" in api.log_tail(data_dir, job.id),
+        30,
+        "the sleeper to start",
+    )
     pid = api.get(data_dir, job.id).pid
 
     api.cancel(data_dir, job.id)
@@ -284,18 +337,22 @@ def test_nan_loss_fails_the_job_with_a_readable_error(data_dir):
     run_worker_until_idle(data_dir)
     failed = api.get(data_dir, job.id)
     assert failed.state == "failed"
-    assert failed.error == ("training diverged at step 4: loss=nan; lower the learning rate, then resume or start "
-                            "again")
+    assert failed.error == (
+        "training diverged at step 4: loss=nan; lower the learning rate, then resume or start again"
+    )
     assert failed.step == 3
 
 
 def test_disk_full_while_saving_fails_the_job_with_the_previous_checkpoint_intact(data_dir):
-    job = api.submit(data_dir, "counter", {"steps": 20, "checkpoint_every": 4, "step_seconds": 0.01,
-                                           "disk_full_at_save": 2})
+    job = api.submit(
+        data_dir, "counter", {"steps": 20, "checkpoint_every": 4, "step_seconds": 0.01, "disk_full_at_save": 2}
+    )
     run_worker_until_idle(data_dir)
     failed = api.get(data_dir, job.id)
     assert (failed.state, failed.error) == (
-        "failed", "disk full while saving the checkpoint at step 8; free space and resume")
+        "failed",
+        "disk full while saving the checkpoint at step 8; free space and resume",
+    )
     assert failed.step == 4  # not advanced past the last good checkpoint
     assert [c.step for c in api.checkpoints(data_dir, job.id)] == [4]
     files = sorted(p.name for p in (data_dir / "jobs" / job.id / "checkpoints").iterdir())
@@ -310,12 +367,29 @@ def test_disk_full_in_torch_save_is_told_as_disk_full_not_as_a_crash(data_dir):
     import tests.jobkinds_torch_save  # noqa: F401  (registers torch_saver here, for submit)
 
     job = api.submit(data_dir, "torch_saver", {"steps": 4, "full_at_step": 3})
-    worker = subprocess.run([sys.executable, "-m", "engine.cli.jobs", "worker", "--data-dir", str(data_dir),
-                             "--poll", "0.1", "--exit-when-idle"], cwd=REPO, env=env, capture_output=True, text=True,
-                            timeout=120)
+    worker = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine.cli.jobs",
+            "worker",
+            "--data-dir",
+            str(data_dir),
+            "--poll",
+            "0.1",
+            "--exit-when-idle",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     failed = api.get(data_dir, job.id)
     assert (failed.state, failed.error) == (
-        "failed", "disk full while saving the checkpoint at step 3; free space and resume"), worker.stderr
+        "failed",
+        "disk full while saving the checkpoint at step 3; free space and resume",
+    ), worker.stderr
     assert failed.step == 2 and [c.step for c in api.checkpoints(data_dir, job.id)] == [1, 2]
 
 
@@ -343,8 +417,10 @@ def test_rows_queued_before_the_grouping_load_as_the_job_process_loads_them(tmp_
     from engine.jobs.kinds import get_kind, load_config
 
     shutil.copytree(REPO / "tests" / "data" / "jobs_before_grouping", tmp_path / "studio_data")
-    loaded = {job.kind: load_config(get_kind(job.kind), api.get(tmp_path / "studio_data", job.id).config)
-              for job in api.list_jobs(tmp_path / "studio_data")}
+    loaded = {
+        job.kind: load_config(get_kind(job.kind), api.get(tmp_path / "studio_data", job.id).config)
+        for job in api.list_jobs(tmp_path / "studio_data")
+    }
     assert (type(loaded["distill"]), type(loaded["sample"])) == (DistillConfig, SampleConfig)
     assert (loaded["distill"].method, loaded["distill"].steps, loaded["sample"].steps) == ("dmd2", 10, 4)
 
@@ -354,15 +430,26 @@ def test_a_checkpoint_that_would_run_code_is_refused_with_what_to_do(tmp_path):
 
     from engine.distill.checkpoints import read_checkpoint, write_checkpoint
 
-    good = write_checkpoint(tmp_path, 3, {"step": 3, "opt": {"state": {0: {"exp_avg": torch.ones(2)}}},
-                                          "gen": torch.Generator().get_state(), "coin": {"state": {"inc": 2**100}}})
+    good = write_checkpoint(
+        tmp_path,
+        3,
+        {
+            "step": 3,
+            "opt": {"state": {0: {"exp_avg": torch.ones(2)}}},
+            "gen": torch.Generator().get_state(),
+            "coin": {"state": {"inc": 2**100}},
+        },
+    )
     assert read_checkpoint(good)["coin"]["state"]["inc"] == 2**100  # what the trainer stores loads weights-only
 
     planted = tmp_path / "checkpoints" / "step-0000004"
     planted.mkdir()
     torch.save({"step": 4, "payload": Planted()}, planted / "state.pt")
-    with pytest.raises(ValueError, match=r"holds more than tensors and plain values \(it asks for .*system\); "
-                                         r"DFD Studio did not write it: delete step-0000004"):
+    with pytest.raises(
+        ValueError,
+        match=r"holds more than tensors and plain values \(it asks for .*system\); "
+        r"DFD Studio did not write it: delete step-0000004",
+    ):
         read_checkpoint(planted)
     assert not (tmp_path / "ran").exists()
 

@@ -14,12 +14,31 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = ROOT / "engine"
-TORCH_FREE = ("engine.cli.main", "engine.config", "engine.config.build", "engine.config.distill", "engine.config.files",
-              "engine.config.options", "engine.config.sample", "engine.config.teacher", "engine.config.seeds",
-              "engine.core.files", "engine.core.timesteps", "engine.core.hardware", "engine.models.names",
-              "engine.models.students", "engine.evaluation.specs", "engine.evaluation.settings", "engine.jobs",
-              "engine.jobs.kinds", "engine.jobs.worker", "engine.datasets.dataset_config", "engine.datasets.sources",
-              "engine.distill.uploads", "engine.generation.renderer")
+TORCH_FREE = (
+    "engine.cli.main",
+    "engine.config",
+    "engine.config.build",
+    "engine.config.distill",
+    "engine.config.files",
+    "engine.config.options",
+    "engine.config.sample",
+    "engine.config.teacher",
+    "engine.config.seeds",
+    "engine.core.files",
+    "engine.core.timesteps",
+    "engine.core.hardware",
+    "engine.models.names",
+    "engine.models.students",
+    "engine.evaluation.specs",
+    "engine.evaluation.settings",
+    "engine.jobs",
+    "engine.jobs.kinds",
+    "engine.jobs.worker",
+    "engine.datasets.dataset_config",
+    "engine.datasets.sources",
+    "engine.distill.uploads",
+    "engine.generation.renderer",
+)
 
 
 def _module_name(path: Path) -> str:
@@ -52,8 +71,12 @@ def _imports(path: Path):
                 visit(child, inner)
                 continue
             text = lines[child.lineno - 1 : child.end_lineno]
-            found.extend([(target, child.lineno, function, text, lines[child.lineno - 2] if child.lineno > 1 else "")
-                          for target in targets])
+            found.extend(
+                [
+                    (target, child.lineno, function, text, lines[child.lineno - 2] if child.lineno > 1 else "")
+                    for target in targets
+                ]
+            )
 
     visit(tree, None)
     return found
@@ -67,7 +90,7 @@ def _layers() -> list[list[str]]:
     """The engine's subpackages from top to bottom, as docs/architecture.md lists them (one line per layer)."""
     text = (ROOT / "docs" / "architecture.md").read_text()
     block = re.search(r"## The engine's layers\n(.*?)\n## ", text, re.S)
-    assert block, "docs/architecture.md needs its section \"## The engine's layers\""
+    assert block, 'docs/architecture.md needs its section "## The engine\'s layers"'
     rows = [line.strip() for line in block.group(1).splitlines() if line.startswith("    ") and line.strip()]
     return [[name.strip() for name in row.split(",")] for row in rows]
 
@@ -94,8 +117,9 @@ def test_every_engine_import_goes_down_the_layers():
             destination = _subpackage(target)
             if destination is not None and destination != source and rank[destination] <= rank[source]:
                 where = f" (inside {function})" if function else ""
-                upward.append(f"{path.relative_to(ROOT)}:{line}{where} imports {target}: {source} may not "
-                              f"import {destination}")
+                upward.append(
+                    f"{path.relative_to(ROOT)}:{line}{where} imports {target}: {source} may not import {destination}"
+                )
     assert not upward, "imports against docs/architecture.md's layer order:\n" + "\n".join(upward)
 
 
@@ -142,13 +166,17 @@ def test_every_import_inside_a_function_says_why_it_is_not_at_the_top():
         for target, line, function, text, _ in _imports(path):
             if function and not _explained(lines, line, line + len(text) - 1):
                 bare.append(f"{path.relative_to(ROOT)}:{line} (inside {function}): {target}")
-    assert not bare, ("move these imports to the top of their module, or give the reason in a comment on the "
-                      "line (start-up cost, an optional dependency, a torch-free module):\n" + "\n".join(bare))
+    assert not bare, (
+        "move these imports to the top of their module, or give the reason in a comment on the "
+        "line (start-up cost, an optional dependency, a torch-free module):\n" + "\n".join(bare)
+    )
 
 
 def test_the_modules_that_refuse_a_bad_request_import_no_torch():
-    code = ("import importlib, sys\n"
-            f"for name in {TORCH_FREE!r}:\n    importlib.import_module(name)\n"
-            "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))")
+    code = (
+        "import importlib, sys\n"
+        f"for name in {TORCH_FREE!r}:\n    importlib.import_module(name)\n"
+        "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr[-2000:]

@@ -50,7 +50,9 @@ def test_dfd_feeds_real_video_to_teacher_with_same_noise_and_time():
 def test_per_sample_forcing_mask_routes_only_the_chosen_samples():
     x, real, eps, t = _batch()
     teacher = Recorder(torch.ones_like(x))
-    losses.generator_loss(x, real, eps, t, Recorder(torch.zeros_like(x)), teacher, data_forcing=torch.tensor([False, True]))
+    losses.generator_loss(
+        x, real, eps, t, Recorder(torch.zeros_like(x)), teacher, data_forcing=torch.tensor([False, True])
+    )
     seen = teacher.inputs[0][0]
     assert torch.equal(seen[0], losses.add_noise(x, eps, t)[0])
     assert torch.allclose(seen[1], (1 - t[1]) * real[1] + t[1] * eps[1])
@@ -183,9 +185,18 @@ def test_cfg_in_velocity_space_is_cfg_in_x0_space():
         assert torch.allclose(a, b, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("t_list,ok", [([0.999, 0.937, 0.833, 0.624, 0.0], True), ([1.0, 0.0], True),
-                                       ([0.5, 0.9, 0.0], False), ([0.9, 0.5], False), ([0.0], False),
-                                       ([1.2, 0.5, 0.0], False), ([0.9, 0.9, 0.0], False)])
+@pytest.mark.parametrize(
+    "t_list,ok",
+    [
+        ([0.999, 0.937, 0.833, 0.624, 0.0], True),
+        ([1.0, 0.0], True),
+        ([0.5, 0.9, 0.0], False),
+        ([0.9, 0.5], False),
+        ([0.0], False),
+        ([1.2, 0.5, 0.0], False),
+        ([0.9, 0.9, 0.0], False),
+    ],
+)
 def test_the_config_and_the_samplers_accept_the_same_t_lists(t_list, ok):
     from engine.config.distill import DistillConfig
     from engine.config.fields import ConfigError
@@ -221,6 +232,7 @@ def test_shifted_time_is_monotone_bounded_and_the_identity_at_shift_one():
 
 # --- variants beyond the paper's one line (docs/method.md, "Variants") ------------------------------------
 
+
 def test_blend_weight_targets_the_weighted_mix_of_the_teacher_on_sample_and_on_real():
     x, real, eps, t = _batch()
 
@@ -244,8 +256,9 @@ def test_a_zero_blend_weight_or_a_lost_coin_is_exactly_dmd():
     assert terms.loss == losses.dmd_loss(x, torch.zeros_like(x), torch.ones_like(x))
 
 
-@pytest.mark.parametrize("schedule, expected", [("constant", [0.5, 0.5, 0.5]), ("decay", [0.5, 0.25, 0.0]),
-                                                ("rise", [0.0, 0.25, 0.5])])
+@pytest.mark.parametrize(
+    "schedule, expected", [("constant", [0.5, 0.5, 0.5]), ("decay", [0.5, 0.25, 0.0]), ("rise", [0.0, 0.25, 0.5])]
+)
 def test_p_schedules_run_linearly_between_p_and_zero(schedule, expected):
     assert [losses.scheduled_prob(0.5, schedule, u) for u in (0.0, 0.5, 1.0)] == expected
     with pytest.raises(ValueError, match="unknown data-forcing schedule 'cosine'"):
@@ -262,9 +275,18 @@ def test_forcing_weight_is_the_coin_or_p_and_zero_below_t_min():
 
 class _Cfg:
     def __init__(self, **kw):
-        self.__dict__.update(dict(method="dfd", data_forcing_prob=0.5, data_forcing_schedule="constant",
-                                  data_forcing_granularity="step", data_forcing_blend=False, dfd_t_min=0.0,
-                                  steps=100), **kw)
+        self.__dict__.update(
+            dict(
+                method="dfd",
+                data_forcing_prob=0.5,
+                data_forcing_schedule="constant",
+                data_forcing_granularity="step",
+                data_forcing_blend=False,
+                dfd_t_min=0.0,
+                steps=100,
+            ),
+            **kw,
+        )
 
 
 def test_the_papers_coin_is_one_draw_per_update_shared_by_the_batch():

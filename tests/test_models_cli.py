@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from conftest import ROOT, run_engine
-from engine.shapes import world
-from engine.models.base import BUILTIN_MODELS, STUDIO_META, ModelError, load_base_model, resolve_model
 from engine.media.video import read_mp4
+from engine.models.base import BUILTIN_MODELS, STUDIO_META, ModelError, load_base_model, resolve_model
+from engine.shapes import world
 from mp4_probe import probe_frame_count
 
 
@@ -21,8 +21,19 @@ def trained_dir(tmp_path_factory, mini_teacher_dir):
     # continued from the session's mini teacher: a fresh one fits its autoencoder on 1500 clips first (~20 s
     # here), which conftest's mini_teacher_dir already runs in-process with fewer clips
     out = tmp_path_factory.mktemp("teacher") / "shapes-mini"
-    result = run_engine("pretrain-teacher", "--out", str(out), "--steps", "3", "--batch-size", "4", "--pool-clips", "8",
-                        "--init", str(mini_teacher_dir))
+    result = run_engine(
+        "pretrain-teacher",
+        "--out",
+        str(out),
+        "--steps",
+        "3",
+        "--batch-size",
+        "4",
+        "--pool-clips",
+        "8",
+        "--init",
+        str(mini_teacher_dir),
+    )
     assert result.returncode == 0, result.stderr
     return out
 
@@ -59,13 +70,28 @@ def test_pretrained_teacher_is_a_diffusers_folder_that_reloads_identically_in_a_
     x = torch.randn(1, 16, 5, 8, 8)
     emb = model.encode_prompts(["a red circle moving left on a dark background"])
     with torch.no_grad():
-        v = model.transformer(hidden_states=x, timestep=torch.tensor([500.0]), encoder_hidden_states=emb, return_dict=False)[0]
+        v = model.transformer(
+            hidden_states=x, timestep=torch.tensor([500.0]), encoder_hidden_states=emb, return_dict=False
+        )[0]
     assert float(fresh.stdout) == pytest.approx(float(v.double().sum()), rel=1e-5)  # no weight left at random
 
 
 def test_sample_command_writes_one_valid_mp4_per_seed_and_prints_the_paths(trained_dir, tmp_path):
-    result = run_engine("sample", "--base", str(trained_dir), "--prompt", "a red circle", "--seeds", "1-3",
-                        "--steps", "4", "--scale", "2", "--out", str(tmp_path / "out"))
+    result = run_engine(
+        "sample",
+        "--base",
+        str(trained_dir),
+        "--prompt",
+        "a red circle",
+        "--seeds",
+        "1-3",
+        "--steps",
+        "4",
+        "--scale",
+        "2",
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert result.returncode == 0, result.stderr
     paths = result.stdout.split()
     assert [p.rsplit("/", 1)[-1] for p in paths] == ["seed1.mp4", "seed2.mp4", "seed3.mp4"]
@@ -78,8 +104,20 @@ def test_sample_command_writes_one_valid_mp4_per_seed_and_prints_the_paths(train
 def test_a_shipped_student_is_sampled_by_its_name_in_its_own_four_steps(tmp_path, capsys):
     from engine.cli.main import main  # in this process: the command's code, without paying for a second torch import
 
-    assert main(["sample", "--lora", "dfd", "--prompt", "a red circle moving left on a dark background",
-                 "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--lora",
+                "dfd",
+                "--prompt",
+                "a red circle moving left on a dark background",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr()
     path = printed.out.split()[0]
     assert path.endswith("seed1.mp4") and probe_frame_count(path) == 17
@@ -87,8 +125,25 @@ def test_a_shipped_student_is_sampled_by_its_name_in_its_own_four_steps(tmp_path
 
 
 def test_tiny_random_wan_of_the_real_classes_samples_through_the_same_command(tiny_wan_dir, tmp_path):
-    result = run_engine("sample", "--base", str(tiny_wan_dir), "--prompt", "a red circle", "--seeds", "5",
-                        "--steps", "2", "--num-frames", "9", "--height", "32", "--width", "32", "--out", str(tmp_path))
+    result = run_engine(
+        "sample",
+        "--base",
+        str(tiny_wan_dir),
+        "--prompt",
+        "a red circle",
+        "--seeds",
+        "5",
+        "--steps",
+        "2",
+        "--num-frames",
+        "9",
+        "--height",
+        "32",
+        "--width",
+        "32",
+        "--out",
+        str(tmp_path),
+    )
     assert result.returncode == 0, result.stderr
     (path,) = result.stdout.split()
     assert read_mp4(path).shape == (9, 32, 32, 3)
@@ -106,7 +161,10 @@ def test_tiny_random_wan_of_the_real_classes_samples_through_the_same_command(ti
         (["--prompt", "x", "--seeds", "8-1"], "bad seed range '8-1'"),
         (["--prompt", "x", "--seeds", "one"], "bad seeds 'one'"),
         (["--prompt", "x", "--steps", "0"], "steps must be between 1 and 1000"),
-        (["--prompt", "x", "--lora", "dfdx"], "no student 'dfdx': give a LoRA folder or a shipped student (dfd, dfd-ar, dfd-i2v, dmd2"),
+        (
+            ["--prompt", "x", "--lora", "dfdx"],
+            "no student 'dfdx': give a LoRA folder or a shipped student (dfd, dfd-ar, dfd-i2v, dmd2",
+        ),
     ],
 )
 def test_bad_inputs_give_a_one_line_error_and_exit_code_2(trained_dir, tmp_path, args, message):
@@ -126,7 +184,9 @@ def test_an_unreachable_hub_id_says_what_to_do(tmp_path):
 
 
 def test_distill_refuses_an_unreachable_base_and_unusable_data_in_one_line(tmp_path, capsys):
-    hub = run_engine("distill", "--method", "dmd2", "--base", "no-such-user/no-such-model", "--out", str(tmp_path / "a"))
+    hub = run_engine(
+        "distill", "--method", "dmd2", "--base", "no-such-user/no-such-model", "--out", str(tmp_path / "a")
+    )
     assert hub.returncode == 2 and "could not fetch 'no-such-user/no-such-model'" in hub.stderr
     videos = tmp_path / "videos"  # found only once the trainer reads it: after torch has loaded
     videos.mkdir()
@@ -134,7 +194,9 @@ def test_distill_refuses_an_unreachable_base_and_unusable_data_in_one_line(tmp_p
     (videos / "a.txt").write_text("a clip")
     from engine.cli.main import main  # in this process: the command's code, without paying for a second torch import
 
-    assert main(["distill", "--method", "dmd2", "--data", str(videos), "--steps", "5", "--out", str(tmp_path / "b")]) == 2
+    assert (
+        main(["distill", "--method", "dmd2", "--data", str(videos), "--steps", "5", "--out", str(tmp_path / "b")]) == 2
+    )
     assert f"error: no usable clips in {videos}" in capsys.readouterr().err
     assert "Traceback" not in hub.stderr
 
@@ -148,19 +210,24 @@ def test_an_output_path_that_cannot_be_written_is_one_line_not_a_traceback(tmp_p
 
 def test_a_student_made_for_another_base_is_refused_in_one_sentence(tiny_wan_dir, tmp_path):
     from engine.config.distill import DistillConfig
-    from engine.generation.generate import student_adapter
     from engine.distill.trainer import Distiller
+    from engine.generation.generate import student_adapter
 
     students = ROOT / "engine" / "assets" / "students"
-    refusal = r"does not fit the base model .*: its layers have other sizes; it was trained on shapes-tiny, use that base$"
+    refusal = (
+        r"does not fit the base model .*: its layers have other sizes; it was trained on shapes-tiny, use that base$"
+    )
     model = load_base_model(str(tiny_wan_dir), device="cpu")
     with pytest.raises(ModelError, match=refusal):  # sampling it
         with student_adapter(model, students / "dfd"):
             pass
     assert not getattr(model.transformer, "peft_config", None)  # no half-loaded adapter stays behind
     with pytest.raises(ModelError, match=refusal):  # DFD post-training from it
-        Distiller(DistillConfig(method="dfd", base=str(tiny_wan_dir), init=str(students / "dmd2"), lora_rank=16,
-                                steps=5), tmp_path / "run", model=model)
+        Distiller(
+            DistillConfig(method="dfd", base=str(tiny_wan_dir), init=str(students / "dmd2"), lora_rank=16, steps=5),
+            tmp_path / "run",
+            model=model,
+        )
 
 
 def test_a_lora_whose_tensors_do_not_all_land_is_refused_and_comfyuis_format_is_read(tmp_path):
@@ -170,8 +237,8 @@ def test_a_lora_whose_tensors_do_not_all_land_is_refused_and_comfyuis_format_is_
     from safetensors.torch import load_file, save_file
 
     from engine.config.distill import DistillConfig
-    from engine.generation.generate import student_adapter
     from engine.distill.trainer import Distiller
+    from engine.generation.generate import student_adapter
 
     shipped = ROOT / "engine" / "assets" / "students" / "dfd"
     renamed, comfy = tmp_path / "renamed", tmp_path / "comfy"
@@ -179,13 +246,18 @@ def test_a_lora_whose_tensors_do_not_all_land_is_refused_and_comfyuis_format_is_
         folder.mkdir()
         shutil.copy(shipped / "lora_config.json", folder)
     weights = load_file(shipped / "pytorch_lora_weights.safetensors")
-    save_file({k.replace("attn1", "attn9"): v for k, v in weights.items()}, renamed / "pytorch_lora_weights.safetensors")
+    save_file(
+        {k.replace("attn1", "attn9"): v for k, v in weights.items()}, renamed / "pytorch_lora_weights.safetensors"
+    )
     shutil.copy(shipped / "comfyui_lora.safetensors", comfy / "pytorch_lora_weights.safetensors")  # another format
 
     model = load_base_model("shapes-tiny", device="cpu")
     attn1 = sum("attn1" in k for k in weights)
-    with pytest.raises(ModelError, match=rf"^{attn1} of the {len(weights)} tensors in .* match no LoRA layer of the base "
-                                         r"model shapes-tiny \(e.g. 'transformer.blocks.0.attn9."):
+    with pytest.raises(
+        ModelError,
+        match=rf"^{attn1} of the {len(weights)} tensors in .* match no LoRA layer of the base "
+        r"model shapes-tiny \(e.g. 'transformer.blocks.0.attn9.",
+    ):
         with student_adapter(model, renamed):
             pass
     assert not getattr(model.transformer, "peft_config", None)  # it does not stay half-loaded
@@ -197,9 +269,14 @@ def test_a_lora_whose_tensors_do_not_all_land_is_refused_and_comfyuis_format_is_
     first, second = lora_weights.values()
     assert first.keys() == second.keys() and len(first) == len(weights)
     assert all(torch.equal(first[k], second[k]) for k in first)
-    with pytest.raises(ModelError, match=rf"{attn1} of its tensors match no layer .*names this base, so the weights file"):
-        Distiller(DistillConfig(method="dfd", base="shapes-tiny", init=str(renamed), lora_rank=16, steps=5),
-                  tmp_path / "run", model=model)
+    with pytest.raises(
+        ModelError, match=rf"{attn1} of its tensors match no layer .*names this base, so the weights file"
+    ):
+        Distiller(
+            DistillConfig(method="dfd", base="shapes-tiny", init=str(renamed), lora_rank=16, steps=5),
+            tmp_path / "run",
+            model=model,
+        )
 
 
 def test_a_folder_without_model_index_is_explained(tmp_path):
@@ -212,8 +289,14 @@ def test_video_shape_is_checked_from_the_folders_configs_as_the_loaded_model_che
 
     factors = video_factors(BUILTIN_MODELS["shapes-tiny"])
     model = load_base_model("shapes-tiny", device="cpu")
-    assert factors == (model.vae.config.scale_factor_temporal,
-                       model.vae.config.scale_factor_spatial * model.transformer.config.patch_size[1]) == (4, 16)
+    assert (
+        factors
+        == (
+            model.vae.config.scale_factor_temporal,
+            model.vae.config.scale_factor_spatial * model.transformer.config.patch_size[1],
+        )
+        == (4, 16)
+    )
     check_video_shape(*factors, 17, 64, None)  # None: not given, not checked
     with pytest.raises(ModelError, match="positive multiples of 16; got width 66$"):
         check_video_shape(*factors, None, None, 66)
@@ -245,9 +328,27 @@ def test_bundled_teacher_is_registered_and_records_the_command_that_made_it():
 
 def test_pretrain_teacher_continues_a_teacher_and_records_the_chain_of_commands(trained_dir, tmp_path):
     out = tmp_path / "continued"
-    result = run_engine("pretrain-teacher", "--init", str(trained_dir), "--out", str(out), "--steps", "2",
-                        "--batch-size", "4", "--pool-clips", "8", "--lr", "3e-4", "--lr-schedule", "constant",
-                        "--time-shift", "3", "--balanced-detailed", "0.5")
+    result = run_engine(
+        "pretrain-teacher",
+        "--init",
+        str(trained_dir),
+        "--out",
+        str(out),
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--pool-clips",
+        "8",
+        "--lr",
+        "3e-4",
+        "--lr-schedule",
+        "constant",
+        "--time-shift",
+        "3",
+        "--balanced-detailed",
+        "0.5",
+    )
     assert result.returncode == 0, result.stderr
     meta = json.loads((out / STUDIO_META).read_text())
     first = json.loads((trained_dir / STUDIO_META).read_text())

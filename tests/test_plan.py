@@ -34,22 +34,40 @@ def tiny_base():
 
 
 def _spec(checkpointing: bool) -> PlanSpec:
-    return PlanSpec(base="tiny", frames=9, height=256, width=256, batch=2, precision="fp32", rank=8,
-                    gradient_checkpointing=checkpointing, vae=False, text_encoder=False)
+    return PlanSpec(
+        base="tiny",
+        frames=9,
+        height=256,
+        width=256,
+        batch=2,
+        precision="fp32",
+        rank=8,
+        gradient_checkpointing=checkpointing,
+        vae=False,
+        text_encoder=False,
+    )
 
 
-@pytest.mark.parametrize("checkpointing,stage", [
-    (False, "fake_update"), (False, "student_update_dmd2"), (False, "student_update_dfd"), (False, "sampling"),
-    (True, "student_update_dfd"), (True, "sampling"),
-    (True, "fake_update"),
-])
+@pytest.mark.parametrize(
+    "checkpointing,stage",
+    [
+        (False, "fake_update"),
+        (False, "student_update_dmd2"),
+        (False, "student_update_dfd"),
+        (False, "sampling"),
+        (True, "student_update_dfd"),
+        (True, "sampling"),
+        (True, "fake_update"),
+    ],
+)
 def test_planned_peak_matches_the_measured_one(checkpointing, stage):
     spec = _spec(checkpointing)
     planned = make_plan(spec, only=(stage,)).stage(stage)
     planned_increment = planned.peak - planned.resident
     measured = measure_in_subprocess(spec.to_dict(), stage, {"tiny": TINY})
     assert abs(planned_increment - measured) <= REL * measured + ABS, (
-        f"{stage}: planned {planned_increment / MiB:.1f} MiB, measured {measured / MiB:.1f} MiB")
+        f"{stage}: planned {planned_increment / MiB:.1f} MiB, measured {measured / MiB:.1f} MiB"
+    )
 
 
 _ATTENTION = textwrap.dedent("""
@@ -80,12 +98,19 @@ _ATTENTION = textwrap.dedent("""
 
 def test_attention_is_planned_as_the_kernel_that_keeps_no_n_by_n_matrix():
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0", OMP_NUM_THREADS="1")
-    out = {mode: int(subprocess.run([sys.executable, "-c", _ATTENTION, mode], capture_output=True, text=True, env=env,
-                                    check=True).stdout.split()[-1]) for mode in ("plan", "measure")}
+    out = {
+        mode: int(
+            subprocess.run(
+                [sys.executable, "-c", _ATTENTION, mode], capture_output=True, text=True, env=env, check=True
+            ).stdout.split()[-1]
+        )
+        for mode in ("plan", "measure")
+    }
     n_by_n = 2 * 8192 * 8192 * 4  # the math path's softmax(QK^T) for two heads: 512 MiB
     assert out["measure"] < n_by_n / 8, f"torch's CPU kernel held {out['measure'] / MiB:.0f} MiB"
     assert abs(out["plan"] - out["measure"]) <= REL * out["measure"] + ABS, (
-        f"planned {out['plan'] / MiB:.1f} MiB, measured {out['measure'] / MiB:.1f} MiB")
+        f"planned {out['plan'] / MiB:.1f} MiB, measured {out['measure'] / MiB:.1f} MiB"
+    )
 
 
 def _plan(peak_gib: float, parts: dict | None = None, **spec) -> Plan:
@@ -96,8 +121,12 @@ def _plan(peak_gib: float, parts: dict | None = None, **spec) -> Plan:
 
 
 def test_a_plan_over_the_free_memory_is_refused_with_options_that_would_fit():
-    plan = _plan(30, {"weights": 2.6 * GiB, "lora_optimizer": 1 * GiB, "activations": 26.4 * GiB, "temporaries": 0},
-                 batch=4, gradient_checkpointing=False)
+    plan = _plan(
+        30,
+        {"weights": 2.6 * GiB, "lora_optimizer": 1 * GiB, "activations": 26.4 * GiB, "temporaries": 0},
+        batch=4,
+        gradient_checkpointing=False,
+    )
     with pytest.raises(PlanDoesNotFit) as err:
         check_plan(plan, free=24 * GiB, device="cuda:0")
     message = str(err.value)
@@ -107,9 +136,20 @@ def test_a_plan_over_the_free_memory_is_refused_with_options_that_would_fit():
 
 
 def test_the_trainers_preflight_plans_its_config_against_the_given_free_memory():
-    cfg = SimpleNamespace(base="tiny", task="t2v", num_frames=9, height=256, width=256, batch_size=2,
-                          mixed_precision="no", gradient_checkpointing=False, lora_rank=8, guidance=5.0,
-                          student_update_freq=5, shard_base=False)
+    cfg = SimpleNamespace(
+        base="tiny",
+        task="t2v",
+        num_frames=9,
+        height=256,
+        width=256,
+        batch_size=2,
+        mixed_precision="no",
+        gradient_checkpointing=False,
+        lora_rank=8,
+        guidance=5.0,
+        student_update_freq=5,
+        shard_base=False,
+    )
     lines = []
     plan = preflight(cfg, "cuda:0", 1, lines.append, free=8 * GiB)
     assert plan is not None and lines and "peak" in lines[0]
@@ -119,8 +159,13 @@ def test_the_trainers_preflight_plans_its_config_against_the_given_free_memory()
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "engine", "plan", *args], capture_output=True, text=True,
-                          env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "engine", "plan", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        timeout=900,
+    )
 
 
 def test_plan_command_prints_stages_flops_and_step_time_as_json(tmp_path):
@@ -129,8 +174,23 @@ def test_plan_command_prints_stages_flops_and_step_time_as_json(tmp_path):
     (folder / "vae").mkdir()
     (folder / "transformer" / "config.json").write_text(json.dumps({**TINY[0], "patch_size": [1, 2, 2]}))
     (folder / "vae" / "config.json").write_text(json.dumps({"base_dim": 16, "z_dim": 16}))
-    done = _cli("--base", str(folder), "--frames", "9", "--height", "128", "--width", "128", "--batch", "1",
-                "--stages", "fake_update,student_update_dfd,sampling,preview_decode", "--gpu", "H100", "--json")
+    done = _cli(
+        "--base",
+        str(folder),
+        "--frames",
+        "9",
+        "--height",
+        "128",
+        "--width",
+        "128",
+        "--batch",
+        "1",
+        "--stages",
+        "fake_update,student_update_dfd,sampling,preview_decode",
+        "--gpu",
+        "H100",
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     plan = json.loads(done.stdout)
     assert [s["name"] for s in plan["stages"]] == ["fake_update", "student_update_dfd", "sampling", "preview_decode"]

@@ -11,9 +11,9 @@ import zipfile
 
 import numpy as np
 import pytest
-from form_helpers import captioned_clips, form
 
 from engine.jobs import list_jobs
+from form_helpers import captioned_clips, form
 from studio import access_from_env, distill, janitor
 from studio.access import LOCAL
 from studio.files import uploads_folder
@@ -23,19 +23,31 @@ def _public(data_dir, **env):
     return access_from_env(data_dir, True, env)
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"steps": 1_000_000}, ("steps 1000000 is more than this public studio allows: at most 5000 (the owner can "
-                            "change it with DFD_STUDIO_MAX_STEPS)")),
-    ({"batch_size": 4096}, "batch_size 4096 is more than this public studio allows: at most clips per update 16"),
-    ({"batch_size": 8, "grad_accum": 4}, "batch_size 8 x grad_accum 4 is more than this public studio allows"),
-    ({"checkpoint_every": 1}, "checkpoint_every 1 is more often than this public studio allows: every 50 steps"),
-    ({"preview_every": 1}, ("preview_every 1 is more often than this public studio allows: every 50 steps at most "
-                            "often, or 0")),
-    ({"log_with": "wandb"}, ("log_with wandb is off on this public studio (a tracker logs to the owner's account): "
-                             "choose none")),
-    ({"data": "folder", "num_frames": 4093}, "num_frames 4093 is more than this public studio allows: at most 81"),
-    ({"data": "folder", "height": 4096}, "height 4096 is more than this public studio allows: at most 832"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        (
+            {"steps": 1_000_000},
+            (
+                "steps 1000000 is more than this public studio allows: at most 5000 (the owner can "
+                "change it with DFD_STUDIO_MAX_STEPS)"
+            ),
+        ),
+        ({"batch_size": 4096}, "batch_size 4096 is more than this public studio allows: at most clips per update 16"),
+        ({"batch_size": 8, "grad_accum": 4}, "batch_size 8 x grad_accum 4 is more than this public studio allows"),
+        ({"checkpoint_every": 1}, "checkpoint_every 1 is more often than this public studio allows: every 50 steps"),
+        (
+            {"preview_every": 1},
+            ("preview_every 1 is more often than this public studio allows: every 50 steps at most often, or 0"),
+        ),
+        (
+            {"log_with": "wandb"},
+            ("log_with wandb is off on this public studio (a tracker logs to the owner's account): choose none"),
+        ),
+        ({"data": "folder", "num_frames": 4093}, "num_frames 4093 is more than this public studio allows: at most 81"),
+        ({"data": "folder", "height": 4096}, "height 4096 is more than this public studio allows: at most 832"),
+    ],
+)
 def test_an_over_limit_form_is_refused_on_a_public_studio_and_taken_locally(data_dir, values, message):
     values = dict(values)
     if values.pop("data", None):
@@ -49,10 +61,21 @@ def test_an_over_limit_form_is_refused_on_a_public_studio_and_taken_locally(data
 
 
 def test_the_owner_moves_each_bound_by_environment_variables(data_dir):
-    owner = _public(data_dir, DFD_STUDIO_MAX_STEPS="2000000", DFD_STUDIO_MAX_BATCH="64", DFD_STUDIO_MIN_INTERVAL="1",
-                    DFD_STUDIO_TRACKERS="tensorboard")
-    values = {"steps": 1_000_000, "batch_size": 8, "grad_accum": 4, "checkpoint_every": 1, "preview_every": 1,
-              "log_with": "tensorboard"}
+    owner = _public(
+        data_dir,
+        DFD_STUDIO_MAX_STEPS="2000000",
+        DFD_STUDIO_MAX_BATCH="64",
+        DFD_STUDIO_MIN_INTERVAL="1",
+        DFD_STUDIO_TRACKERS="tensorboard",
+    )
+    values = {
+        "steps": 1_000_000,
+        "batch_size": 8,
+        "grad_accum": 4,
+        "checkpoint_every": 1,
+        "preview_every": 1,
+        "log_with": "tensorboard",
+    }
     assert distill.check(data_dir, form(**values), None, None, owner).startswith("**Ready.**")
     assert "log_with wandb is off" in distill.check(data_dir, form(log_with="wandb"), None, None, owner)
     with pytest.raises(ValueError, match="DFD_STUDIO_MAX_STEPS='many' is not a whole number"):
@@ -66,13 +89,16 @@ def test_a_data_set_config_repeats_past_the_public_bound_are_refused(data_dir, t
     clips = captioned_clips(uploads_folder(data_dir) / "clips")
     config = uploads_folder(data_dir) / "set.yaml"
     config.write_text("folders:\n  - path: clips\n    repeats: 11\n")
-    refused = (f"{config}: folders[0].repeats 11 is more than this public studio allows: at most 10 (the owner can "
-               "change it with DFD_STUDIO_MAX_REPEATS).")
+    refused = (
+        f"{config}: folders[0].repeats 11 is more than this public studio allows: at most 10 (the owner can "
+        "change it with DFD_STUDIO_MAX_REPEATS)."
+    )
     values = form(data_source="folder", data_folder=str(config), batch_size=2)
     assert distill.check(data_dir, values, None, None, _public(data_dir)) == f"**Cannot launch:** {refused}"
     assert distill.folder_note(str(config), "shapes-tiny", access=_public(data_dir)) == f"**Data refused:** {refused}"
     assert distill.check(data_dir, values, None, None, _public(data_dir, DFD_STUDIO_MAX_REPEATS="20")).startswith(
-        "**Ready.**")
+        "**Ready.**"
+    )
     upload = tmp_path / "sent.yaml"
     upload.write_text(f"folders:\n  - path: {clips}\n    repeats: 11\n")
     saved, note = distill.upload_data_config(data_dir, str(upload), access=_public(data_dir))
@@ -88,9 +114,11 @@ def test_a_full_queue_refuses_another_launch(data_dir):
     for _ in range(2):
         assert distill.launch(data_dir, form(), None, None, public)[1] is not None
     message, job_id = distill.launch(data_dir, form(), None, None, public)
-    assert job_id is None and message == ("**Cannot launch:** 2 jobs are already waiting in this public studio's "
-                                          "queue, the most it holds; launch again when one has started (the owner "
-                                          "can change it with DFD_STUDIO_MAX_QUEUED).")
+    assert job_id is None and message == (
+        "**Cannot launch:** 2 jobs are already waiting in this public studio's "
+        "queue, the most it holds; launch again when one has started (the owner "
+        "can change it with DFD_STUDIO_MAX_QUEUED)."
+    )
     assert len(list_jobs(data_dir)) == 2
     assert distill.launch(data_dir, form(), None, None, LOCAL)[1] is not None  # the owner's own studio: no cap
 
@@ -121,8 +149,10 @@ def test_the_small_entry_zip_bomb_is_refused_by_the_whole_zips_ratio(data_dir, t
     ratio = 40 * (1024**2 - 1) / bomb.stat().st_size
     assert ratio > 500  # measured 2026-12-04: 850x (49,342 bytes unpacking to 40 MiB)
     kept, note = distill.upload_data(data_dir, str(bomb), access=_public(data_dir))
-    assert kept is None and note == (f"**Upload refused:** the zip unpacks to {ratio:.0f}x its size (more than 20x; "
-                                     "videos barely compress): it looks like a zip bomb, refusing it.")
+    assert kept is None and note == (
+        f"**Upload refused:** the zip unpacks to {ratio:.0f}x its size (more than 20x; "
+        "videos barely compress): it looks like a zip bomb, refusing it."
+    )
     assert [p for p in uploads_folder(data_dir).rglob("*") if p.is_file()] == []
 
 
@@ -135,8 +165,10 @@ def test_a_public_scan_reads_a_bounded_number_of_video_headers(data_dir, tmp_pat
     monkeypatch.setattr(video_windows, "probe", lambda path, *a: probed.append(path.name) or real_probe(path, *a))
     note = distill.folder_note(str(clips), "shapes-tiny", access=_public(data_dir, DFD_STUDIO_MAX_SCAN="1"))
     assert probed == ["a.mp4"]
-    assert note == ("**Data:** 4 usable clips of 4 videos; 3 of them not opened here (counted as one window each; the "
-                    "job reads them when it runs).")
+    assert note == (
+        "**Data:** 4 usable clips of 4 videos; 3 of them not opened here (counted as one window each; the "
+        "job reads them when it runs)."
+    )
     assert distill.folder_note(str(clips), "shapes-tiny", access=LOCAL) == "**Data:** 4 usable clips of 4 videos."
     assert len(probed) == 5
 
@@ -146,8 +178,9 @@ def test_visitors_may_not_read_the_data_dir_beyond_uploads(data_dir):
     jobs = data_dir / "jobs"
     jobs.mkdir(parents=True)
     message = distill.check(data_dir, form(data_source="folder", data_folder=str(jobs)), None, None, public)
-    assert message.startswith(f"**Cannot launch:** {jobs} is outside the folders this studio may read "
-                              f"({uploads_folder(data_dir)})")
+    assert message.startswith(
+        f"**Cannot launch:** {jobs} is outside the folders this studio may read ({uploads_folder(data_dir)})"
+    )
 
 
 def test_a_run_config_naming_paths_a_visitor_may_not_read_is_refused_unprobed(data_dir, tmp_path):
@@ -220,11 +253,20 @@ def test_the_real_app_sweeps_old_uploads_when_others_can_reach_it(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     # a public studio starts only with a login (docs/security.md): a password of 12+ characters
-    env = {**os.environ, "DFD_STUDIO_KEEP_DAYS": "1", "GRADIO_TEMP_DIR": str(tmp_path / "gradio"),
-           "DFD_STUDIO_PASSWORD": "a-long-enough-password"}
+    env = {
+        **os.environ,
+        "DFD_STUDIO_KEEP_DAYS": "1",
+        "GRADIO_TEMP_DIR": str(tmp_path / "gradio"),
+        "DFD_STUDIO_PASSWORD": "a-long-enough-password",
+    }
     log = (tmp_path / "app.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "app.py", "--host", "0.0.0.0", "--port", str(port), "--data-dir",
-                             str(data), "--no-worker"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--host", "0.0.0.0", "--port", str(port), "--data-dir", str(data), "--no-worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
 
         def swept():
@@ -233,8 +275,12 @@ def test_the_real_app_sweeps_old_uploads_when_others_can_reach_it(tmp_path):
             return not old.exists()
 
         wait_for(swept, 120, "the janitor to remove the old upload", every=0.5)
-        wait_for(lambda: "janitor removed 1 old files and folders" in (tmp_path / "app.log").read_text(), 30,
-                 "the janitor's line in the app's output", every=0.5)
+        wait_for(
+            lambda: "janitor removed 1 old files and folders" in (tmp_path / "app.log").read_text(),
+            30,
+            "the janitor's line in the app's output",
+            every=0.5,
+        )
         assert fresh.is_dir()
     finally:
         proc.terminate()
@@ -247,8 +293,9 @@ def test_compare_and_diversity_sample_jobs_count_against_the_queue_cap(data_dir)
     from studio.files import public_folder
 
     public, shown = _public(data_dir, DFD_STUDIO_MAX_QUEUED="1"), public_folder(data_dir)
-    result, pending = compare.queue(data_dir, shown, "shapes-tiny", "a red circle", 1, None, None, 50, 5.0,
-                                    access=public)
+    result, pending = compare.queue(
+        data_dir, shown, "shapes-tiny", "a red circle", 1, None, None, 50, 5.0, access=public
+    )
     assert result is None and len(pending.job_ids) == 1
     with pytest.raises(ValueError, match="^1 job is already waiting in this public studio's queue"):
         compare.queue(data_dir, shown, "shapes-tiny", "a blue square", 1, None, None, 50, 5.0, access=public)

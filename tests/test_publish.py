@@ -18,7 +18,6 @@ from card_helpers import card_front, card_info
 from engine.hub import publish
 from engine.models.students import SHIPPED_DIR
 
-
 TOKEN = "hf_SecretTokenForTests1234567890"
 
 
@@ -28,11 +27,16 @@ def student_dir(tmp_path) -> Path:
 
     folder = tmp_path / "student"
     folder.mkdir()
-    save_file({"transformer.blocks.0.attn1.to_q.lora_A.weight": np.ones((4, 8), np.float32)},
-              str(folder / publish.LORA_FILE))
-    save_file({"diffusion_model.blocks.0.self_attn.q.lora_A.weight": np.ones((4, 8), np.float32)},
-              str(folder / publish.COMFY_FILE))
-    (folder / "lora_config.json").write_text(json.dumps({"rank": 4, "method": "dfd", "t_list": [0.999, 0.937, 0.833, 0.0]}))
+    save_file(
+        {"transformer.blocks.0.attn1.to_q.lora_A.weight": np.ones((4, 8), np.float32)}, str(folder / publish.LORA_FILE)
+    )
+    save_file(
+        {"diffusion_model.blocks.0.self_attn.q.lora_A.weight": np.ones((4, 8), np.float32)},
+        str(folder / publish.COMFY_FILE),
+    )
+    (folder / "lora_config.json").write_text(
+        json.dumps({"rank": 4, "method": "dfd", "t_list": [0.999, 0.937, 0.833, 0.0]})
+    )
     (folder / "optimizer.pt").write_bytes(b"not part of a release")
     return folder
 
@@ -53,8 +57,7 @@ def test_staged_folder_and_zip_hold_lora_card_and_samples_only(tmp_path, student
     folder = publish.stage_folder(student_dir, tmp_path / "staged", "# card\n", [(sample, "samples/seed1.mp4")])
 
     names = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-    assert names == ["README.md", publish.COMFY_FILE, "lora_config.json", publish.LORA_FILE,
-                     "samples/seed1.mp4"]
+    assert names == ["README.md", publish.COMFY_FILE, "lora_config.json", publish.LORA_FILE, "samples/seed1.mp4"]
     assert (folder / publish.LORA_FILE).read_bytes() == (student_dir / publish.LORA_FILE).read_bytes()
 
     archive = publish.export_zip(folder, tmp_path / "out" / "student.zip")
@@ -130,8 +133,9 @@ def test_a_403_on_a_sign_in_token_names_the_scope_the_space_must_ask_for(tmp_pat
     token, source = publish.pick_token(None, TOKEN, environ={})
     _hub_answers(monkeypatch, 403, f"403 Forbidden: token {token} may not create repos")
     with pytest.raises(ValueError) as caught:
-        publish.push_folder(publish.stage_folder(student_dir, tmp_path / "s", "# c"), "someone/x", token,
-                            token_source=source)
+        publish.push_folder(
+            publish.stage_folder(student_dir, tmp_path / "s", "# c"), "someone/x", token, token_source=source
+        )
     message = str(caught.value)
     assert "manage-repos" in message and "hf_oauth_scopes" in message and TOKEN not in message
 
@@ -184,12 +188,18 @@ class _FakeHub(BaseHTTPRequestHandler):
             return self._reply({"url": f"http://{self.headers['Host']}/{name.get('organization')}/{name['name']}"})
         if "/preupload/" in self.path:
             files = json.loads(body)["files"]
-            return self._reply({"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
-                                          for f in files]})
+            return self._reply(
+                {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]}
+            )
         if "/commit/" in self.path:
-            return self._reply({"commitUrl": f"http://{self.headers['Host']}/someone/shapes-dfd/commit/{'a' * 40}",
-                                "commitOid": "a" * 40,
-                                "success": True, "pullRequestUrl": None})
+            return self._reply(
+                {
+                    "commitUrl": f"http://{self.headers['Host']}/someone/shapes-dfd/commit/{'a' * 40}",
+                    "commitOid": "a" * 40,
+                    "success": True,
+                    "pullRequestUrl": None,
+                }
+            )
         return self._reply({"error": "not found"}, 404)
 
     def do_GET(self):
@@ -206,7 +216,9 @@ def test_push_against_a_local_stand_in_of_the_hub_http_api(tmp_path, student_dir
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # only this local server is reachable
     try:
         folder = publish.stage_folder(student_dir, tmp_path / "staged", publish.model_card(card_info()))
-        url = publish.push_folder(folder, "someone/shapes-dfd", TOKEN, endpoint=f"http://127.0.0.1:{server.server_port}")
+        url = publish.push_folder(
+            folder, "someone/shapes-dfd", TOKEN, endpoint=f"http://127.0.0.1:{server.server_port}"
+        )
     finally:
         server.shutdown()
 
@@ -236,8 +248,10 @@ def test_staged_lora_files_are_stored_in_the_asked_dtype_and_equal_the_fp32_weig
         with safe_open(str(shipped / name), "pt") as a, safe_open(str(folder / name), "pt") as b:
             assert a.metadata() == b.metadata()
         assert (folder / name).stat().st_size < 0.6 * (shipped / name).stat().st_size
-    assert publish.stage_folder(shipped, tmp_path / "fp32", "# c").joinpath(publish.LORA_FILE).read_bytes() == \
-        (shipped / publish.LORA_FILE).read_bytes()  # fp32, as trained: the file itself
+    assert (
+        publish.stage_folder(shipped, tmp_path / "fp32", "# c").joinpath(publish.LORA_FILE).read_bytes()
+        == (shipped / publish.LORA_FILE).read_bytes()
+    )  # fp32, as trained: the file itself
     with pytest.raises(ValueError, match="unknown dtype 'int8'.*fp32, bf16, fp16"):
         publish.stage_folder(shipped, tmp_path / "bad", "# c", dtype="int8")
 
@@ -252,7 +266,9 @@ def test_publish_command_exports_a_zip_with_card_lora_in_the_asked_dtype_comfyui
     from conftest import run_engine
 
     archive = tmp_path / "out" / "shapes-dfd.zip"
-    done = run_engine("publish", "--lora", "dfd", "--repo", "me/shapes-dfd", "--export", str(archive), "--dtype", "bf16")
+    done = run_engine(
+        "publish", "--lora", "dfd", "--repo", "me/shapes-dfd", "--export", str(archive), "--dtype", "bf16"
+    )
 
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"wrote {archive}" in done.stdout and "LoRA (bf16)" in done.stdout
@@ -282,8 +298,14 @@ def _mocked_hub(monkeypatch) -> list:
 
     def upload_folder(self, **kwargs):
         folder = Path(kwargs["folder_path"])
-        calls.append(("upload_folder", self.token, kwargs["repo_id"],
-                      sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())))
+        calls.append(
+            (
+                "upload_folder",
+                self.token,
+                kwargs["repo_id"],
+                sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()),
+            )
+        )
 
     monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
     monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
@@ -332,8 +354,12 @@ def test_publish_command_says_in_one_line_which_token_is_missing_or_refused(monk
     _hub_answers(monkeypatch, 403, f"403 Forbidden: token {TOKEN} has read access only")
     assert main(["publish", "--lora", "dmd2", "--repo", "someone-else/x", "--token", TOKEN]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: the Hub refused the token (403) from --token: it may not create or write "
-                          "repos under 'someone-else'") and "'write' token" in err
+    assert (
+        err.startswith(
+            "error: the Hub refused the token (403) from --token: it may not create or write repos under 'someone-else'"
+        )
+        and "'write' token" in err
+    )
     assert TOKEN not in err and len(err.splitlines()) == 1
 
     _hub_answers(monkeypatch, 401, "401 Unauthorized")
@@ -346,13 +372,18 @@ def test_publish_command_says_in_one_line_which_token_is_missing_or_refused(monk
     assert "no pytorch_lora_weights.safetensors there" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("base, published", [
-    ("/srv/dfd/models/my-wan", "my-wan"),
-    ("/data/.huggingface/hub/models--Wan-AI--Wan2.1-T2V-1.3B-Diffusers/snapshots/0123abc",
-     "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"),
-    ("Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"),
-    ("shapes-tiny", "shapes-tiny"),
-])
+@pytest.mark.parametrize(
+    "base, published",
+    [
+        ("/srv/dfd/models/my-wan", "my-wan"),
+        (
+            "/data/.huggingface/hub/models--Wan-AI--Wan2.1-T2V-1.3B-Diffusers/snapshots/0123abc",
+            "Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+        ),
+        ("Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"),
+        ("shapes-tiny", "shapes-tiny"),
+    ],
+)
 def test_a_published_student_never_names_its_base_by_a_server_path(tmp_path, student_dir, base, published):
     config = json.loads((student_dir / "lora_config.json").read_text())
     (student_dir / "lora_config.json").write_text(json.dumps({**config, "base": base}))

@@ -53,8 +53,19 @@ def test_accuracy_counts_each_factor_and_names_the_worst_shape(clips):
     out = reader_check.accuracy(wrong, factors)
     assert out["colour"] == 0.875 and out["shape"] == 1.0 and out["all_four"] == 0.875
     assert out["worst_shape"][1] == 1.0
-    table = reader_check.to_markdown({"rows": [{"condition": "real", "setting": "as rendered",
-                                                "sharpness_vs_decoded": 1.4, "saturation_vs_real": 1.0, **out}]})
+    table = reader_check.to_markdown(
+        {
+            "rows": [
+                {
+                    "condition": "real",
+                    "setting": "as rendered",
+                    "sharpness_vs_decoded": 1.4,
+                    "saturation_vs_real": 1.0,
+                    **out,
+                }
+            ]
+        }
+    )
     assert "| real | as rendered | 1.40 | 1.00 | 1.000 | 0.875 |" in table
 
 

@@ -29,8 +29,14 @@ def test_the_readmes_python_snippet_runs_verbatim_in_a_fresh_process():
     assert blocks, "README.md has no ```python block to test"
     code = "\n".join(blocks)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}  # nothing but the cwd makes `engine` importable
-    done = subprocess.run([sys.executable, "-c", code + (LOADED if "pipe" in code else "")], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", code + (LOADED if "pipe" in code else "")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert done.returncode == 0, f"README.md's snippet failed:\n{done.stderr[-3000:]}"
     if "pipe" in code:
         assert "LORA LOADED" in done.stdout

@@ -44,8 +44,10 @@ def test_render_gives_the_clips_of_a_freshly_loaded_model_and_shares_one_model(m
     assert renderer.loaded_model(base) is model and distilled.fps == model.fps and distilled.seconds > 0
 
     fresh = load_base_model(base)
-    for rendered, cfg in ((teacher, SampleConfig(base=base, prompt="a red circle", seeds=[1, 2], steps=2)),
-                          (distilled, SampleConfig(base=base, prompt="a red circle", seeds=[1, 2], lora=str(student)))):
+    for rendered, cfg in (
+        (teacher, SampleConfig(base=base, prompt="a red circle", seeds=[1, 2], steps=2)),
+        (distilled, SampleConfig(base=base, prompt="a red circle", seeds=[1, 2], lora=str(student))),
+    ):
         clips, nfe = sample_frames(fresh, cfg)
         assert nfe == rendered.nfe and np.array_equal(clips, rendered.clips)
     assert engine.world_of(base) == "shapes"

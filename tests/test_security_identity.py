@@ -18,10 +18,10 @@ import gradio as gr
 import huggingface_hub
 import pytest
 import requests
-from conftest import ROOT
 
 import engine.jobs as jobs_api
 import storage
+from conftest import ROOT
 from studio import active_jobs_of, jobs, launch_options, publish
 from studio.auth import MIN_PASSWORD, PasswordLogin, hf_gate, launch_auth
 from studio.identity import Identity, identity_from_env, visitor_of
@@ -49,11 +49,19 @@ class Clock:
 
 # --- a public studio never starts open by accident --------------------------------------------------------
 
+
 def test_a_public_studio_with_no_login_refuses_to_start(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DFD_STUDIO_", "SPACE_", "HF_TOKEN"))}
     env.update(DFD_STUDIO_PUBLIC="1", OMP_NUM_THREADS="1")
-    result = subprocess.run([sys.executable, "app.py", "--no-worker", "--data-dir", str(tmp_path / "d")], check=False,
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "app.py", "--no-worker", "--data-dir", str(tmp_path / "d")],
+        check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "this studio is public" in result.stderr and "DFD_STUDIO_OPEN=1" in result.stderr
 
@@ -103,6 +111,7 @@ def test_the_hf_gate_forgets_its_decisions_and_never_keeps_an_error():
 
 
 # --- jobs: who submitted them, and who may act on them --------------------------------------------------------
+
 
 def test_another_visitors_cancel_and_resume_are_refused(data_dir):
     alice = jobs_api.submit(data_dir, "distill", {"steps": 5}, submitted_by="alice")
@@ -160,14 +169,21 @@ def test_a_visitor_may_have_only_so_many_active_jobs_and_the_owner_any(data_dir)
 
 # --- publishing from a public studio -------------------------------------------------------------------------
 
+
 @pytest.fixture
 def hub(monkeypatch):
     """The Hub's write calls, recorded: (what, token) per call."""
     calls = []
-    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda self, repo_id, **kw: calls.append(
-        ("create_repo", self.token)) or huggingface_hub.RepoUrl(f"https://huggingface.co/{repo_id}"))
-    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder",
-                        lambda self, **kw: calls.append(("upload_folder", self.token)))
+    monkeypatch.setattr(
+        huggingface_hub.HfApi,
+        "create_repo",
+        lambda self, repo_id, **kw: (
+            calls.append(("create_repo", self.token)) or huggingface_hub.RepoUrl(f"https://huggingface.co/{repo_id}")
+        ),
+    )
+    monkeypatch.setattr(
+        huggingface_hub.HfApi, "upload_folder", lambda self, **kw: calls.append(("upload_folder", self.token))
+    )
     return calls
 
 
@@ -180,37 +196,93 @@ def whoami(token):
 def test_a_visitor_cannot_push_with_the_servers_token(data_dir, hub):
     env = {"HF_TOKEN": SERVER_TOKEN}
     with pytest.raises(ValueError, match="pushes only with your own token"):
-        publish.push(data_dir, "dmd2", "olga/model", "mit", False, "", None, environ=env, identity=PUBLIC,
-                     visitor="bob", whoami=whoami)
+        publish.push(
+            data_dir,
+            "dmd2",
+            "olga/model",
+            "mit",
+            False,
+            "",
+            None,
+            environ=env,
+            identity=PUBLIC,
+            visitor="bob",
+            whoami=whoami,
+        )
     assert hub == []
 
 
 def test_a_visitor_pushes_only_into_their_own_namespace_or_orgs(data_dir, hub):
     for repo in ("olga/model", "other-org/model"):
         with pytest.raises(ValueError, match="is not in your namespace.*use a repo id like bob/model"):
-            publish.push(data_dir, "dmd2", repo, "mit", False, TOKEN, None, environ={}, identity=PUBLIC,
-                         visitor="bob", whoami=whoami)
+            publish.push(
+                data_dir,
+                "dmd2",
+                repo,
+                "mit",
+                False,
+                TOKEN,
+                None,
+                environ={},
+                identity=PUBLIC,
+                visitor="bob",
+                whoami=whoami,
+            )
     with pytest.raises(ValueError, match="could not check whose token this is"):
-        publish.push(data_dir, "dmd2", "bob/model", "mit", False, "hf_NotAValidToken00", None, environ={},
-                     identity=PUBLIC, visitor="bob", whoami=whoami)
+        publish.push(
+            data_dir,
+            "dmd2",
+            "bob/model",
+            "mit",
+            False,
+            "hf_NotAValidToken00",
+            None,
+            environ={},
+            identity=PUBLIC,
+            visitor="bob",
+            whoami=whoami,
+        )
     assert hub == []
 
 
 def test_a_visitor_cannot_publish_another_visitors_job(data_dir, hub):
     alice = jobs_api.submit(data_dir, "distill", {"steps": 5}, submitted_by="alice").id
     with pytest.raises(PermissionError, match="cannot publish job .* queued by someone else"):
-        publish.push(data_dir, alice, "bob/model", "mit", False, TOKEN, None, environ={}, identity=PUBLIC,
-                     visitor="bob", whoami=whoami)
+        publish.push(
+            data_dir,
+            alice,
+            "bob/model",
+            "mit",
+            False,
+            TOKEN,
+            None,
+            environ={},
+            identity=PUBLIC,
+            visitor="bob",
+            whoami=whoami,
+        )
     assert hub == []
 
 
 def test_a_visitors_push_in_their_namespace_uses_their_token(data_dir, mini_students, hub):
-    message = publish.push(data_dir, "dmd2", "bobs-lab/shapes-dmd2", "mit", False, TOKEN, None,
-                           environ={"HF_TOKEN": SERVER_TOKEN}, identity=PUBLIC, visitor="bob", whoami=whoami)
+    message = publish.push(
+        data_dir,
+        "dmd2",
+        "bobs-lab/shapes-dmd2",
+        "mit",
+        False,
+        TOKEN,
+        None,
+        environ={"HF_TOKEN": SERVER_TOKEN},
+        identity=PUBLIC,
+        visitor="bob",
+        whoami=whoami,
+    )
     assert message.startswith("Pushed") and hub == [("create_repo", TOKEN), ("upload_folder", TOKEN)]
 
 
 # --- login throttling that cannot lock the owner out -------------------------------------------------------
+
 
 def test_a_strangers_wrong_passwords_for_the_owners_name_do_not_lock_the_owner_out(caplog):
     clock = Clock()
@@ -257,8 +329,10 @@ def test_a_flood_from_many_clients_is_bounded_and_the_owners_browser_still_gets_
 
 
 def test_the_client_is_the_address_the_nearest_proxy_saw():
-    assert client_of_scope({"headers": [(b"x-forwarded-for", b"1.2.3.4, 5.6.7.8")], "client": ("10.0.0.1", 1)}) \
+    assert (
+        client_of_scope({"headers": [(b"x-forwarded-for", b"1.2.3.4, 5.6.7.8")], "client": ("10.0.0.1", 1)})
         == "5.6.7.8"
+    )
     assert client_of_scope({"headers": [], "client": ("10.0.0.1", 1)}) == "10.0.0.1"
 
 
@@ -280,11 +354,16 @@ def test_gradios_real_login_throttles_per_client(data_dir):
         stranger = {"X-Forwarded-For": "203.0.113.9"}
         for _ in range(6):
             requests.post(url, data={"username": "olga", "password": "guess"}, headers=stranger, timeout=30)
-        refused = requests.post(url, data={"username": "olga", "password": "the-owners-passphrase"},
-                                headers=stranger, timeout=30)
+        refused = requests.post(
+            url, data={"username": "olga", "password": "the-owners-passphrase"}, headers=stranger, timeout=30
+        )
         assert refused.status_code == 400  # the stranger's address is locked, the right password unchecked
-        owner = requests.post(url, data={"username": "olga", "password": "the-owners-passphrase"},
-                              headers={"X-Forwarded-For": "198.51.100.7"}, timeout=30)
+        owner = requests.post(
+            url,
+            data={"username": "olga", "password": "the-owners-passphrase"},
+            headers={"X-Forwarded-For": "198.51.100.7"},
+            timeout=30,
+        )
         assert owner.status_code == 200 and owner.json() == {"success": True}
         assert login.throttle.locked_for("203.0.113.9", "olga") > 0
     finally:

@@ -5,7 +5,6 @@ What a visitor of a public studio may make the server read or fetch: test_access
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
@@ -15,13 +14,14 @@ from pathlib import Path
 import huggingface_hub
 import pytest
 import yaml
-from conftest import ROOT
 
 import app
+from conftest import ROOT
 from studio import distill, zerogpu
 from studio.auth import PasswordLogin, allowed_hf_from_env, hf_gate, hf_user_allowed, launch_auth, orgs_of
 
 # --- storage: a bucket volume for the data, HF_HOME where preload_from_hub puts the weights --------------
+
 
 def test_the_data_goes_to_the_mounted_bucket_when_it_is_writable(tmp_path):
     env = {"DFD_STUDIO_PERSISTENT_DIR": str(tmp_path), "SPACE_ID": "me/studio"}
@@ -39,7 +39,8 @@ def test_without_a_bucket_the_space_says_its_data_is_lost_on_restart(tmp_path):
     line = app.storage_line(Path("studio_data"), env)
     assert "NOT persistent" in line and "docs/space.md" in line
     assert app.storage_line(Path("studio_data"), {"DFD_STUDIO_PERSISTENT_DIR": str(tmp_path / "absent")}) == (
-        "data in studio_data")  # a local studio: its folder is the user's own business
+        "data in studio_data"
+    )  # a local studio: its folder is the user's own business
     read_only = tmp_path / "ro"
     read_only.mkdir()
     read_only.chmod(0o555)
@@ -53,8 +54,10 @@ def test_without_a_bucket_the_space_says_its_data_is_lost_on_restart(tmp_path):
 def test_a_started_app_keeps_hf_home_where_preload_from_hub_put_the_weights(tmp_path):
     """In a fresh process, as on a Space with a bucket at /data: app.main's first steps leave huggingface_hub's
     cache at its default (~/.cache/huggingface/hub), the folder preload_from_hub fills at build time."""
-    probe = ("import app, sys\nargs = app.parse_args(['--no-worker'])\nimport huggingface_hub.constants as c\n"
-             "print(args.data_dir); print(c.HF_HUB_CACHE)")
+    probe = (
+        "import app, sys\nargs = app.parse_args(['--no-worker'])\nimport huggingface_hub.constants as c\n"
+        "print(args.data_dir); print(c.HF_HUB_CACHE)"
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HOME", "HF_HUB_CACHE", "XDG_CACHE_HOME")}
     env.update(DFD_STUDIO_PERSISTENT_DIR=str(tmp_path), HOME=str(tmp_path / "home"))
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
@@ -65,6 +68,7 @@ def test_a_started_app_keeps_hf_home_where_preload_from_hub_put_the_weights(tmp_
 
 
 # --- the README front matter -----------------------------------------------------------------------------
+
 
 def front_matter() -> dict:
     text = (ROOT / "README.md").read_text()
@@ -86,7 +90,7 @@ def test_the_front_matter_asks_for_what_this_app_needs_on_a_space():
 
 # --- ZeroGPU, with a stand-in of the `spaces` package ---------------------------------------------------
 
-STAND_IN = '''
+STAND_IN = """
 calls = []
 
 quota_left = [10 ** 9]  # seconds of GPU this visitor may still use today
@@ -111,7 +115,7 @@ def GPU(fn=None, duration=60, size="large"):
             return f(*args, **kwargs)
         return wrapped
     return decorate(fn) if fn is not None else decorate
-'''
+"""
 
 
 @pytest.fixture
@@ -207,6 +211,7 @@ def test_everywhere_else_nothing_changes(monkeypatch, tmp_path):
 
 
 # --- Sign in with Hugging Face, restricted -----------------------------------------------------------
+
 
 def test_the_hf_allow_list_lets_in_listed_users_and_members_of_listed_orgs():
     allowed = allowed_hf_from_env({"DFD_STUDIO_ALLOWED_HF": " Alice, my-org ,"})

@@ -10,8 +10,8 @@ import re
 import huggingface_hub
 import pytest
 import yaml
-from conftest import ROOT
 
+from conftest import ROOT
 from studio.access import access_from_env
 from studio.auth import JOBS_SCOPE, PUBLISH_SCOPE, missing_scope
 
@@ -25,7 +25,7 @@ def front_matter() -> dict:
 def section(title: str) -> str:
     start = DOC.index(f"## {title}")
     end = DOC.find("\n## ", start + 1)
-    return DOC[start:end if end > 0 else None]
+    return DOC[start : end if end > 0 else None]
 
 
 def first_column(text: str) -> list[str]:
@@ -49,7 +49,7 @@ def test_the_hardware_the_doc_names_exists_on_the_hub():
     assert "l40sx1" in spaces and "zero-a10g" in spaces
     assert set(spaces) <= {h.value for h in huggingface_hub.SpaceHardware}
     jobs = section("6. Training on HF Jobs")
-    flavors = first_column(jobs[jobs.index("| flavor | GPU |"):])
+    flavors = first_column(jobs[jobs.index("| flavor | GPU |") :])
     assert flavors and set(flavors) <= {h.value for h in huggingface_hub.JobHardware}
 
 
@@ -80,14 +80,17 @@ def test_the_scopes_the_doc_lists_are_the_ones_the_app_checks():
     assert "manage-repos" not in front_matter()["hf_oauth_scopes"]
 
 
-@pytest.mark.parametrize("granted, needed, missing", [
-    ("openid profile", PUBLISH_SCOPE, True),
-    ("openid profile contribute-repos", PUBLISH_SCOPE, False),
-    ("openid profile manage-repos", PUBLISH_SCOPE, False),  # wider: it may create repos too
-    ("openid profile contribute-repos", JOBS_SCOPE, True),
-    ("openid contribute-repos jobs", JOBS_SCOPE, False),
-    (None, PUBLISH_SCOPE, True),
-])
+@pytest.mark.parametrize(
+    "granted, needed, missing",
+    [
+        ("openid profile", PUBLISH_SCOPE, True),
+        ("openid profile contribute-repos", PUBLISH_SCOPE, False),
+        ("openid profile manage-repos", PUBLISH_SCOPE, False),  # wider: it may create repos too
+        ("openid profile contribute-repos", JOBS_SCOPE, True),
+        ("openid contribute-repos jobs", JOBS_SCOPE, False),
+        (None, PUBLISH_SCOPE, True),
+    ],
+)
 def test_a_missing_scope_is_one_line_naming_what_to_add(granted, needed, missing):
     message = missing_scope(granted, needed)
     if not missing:

@@ -20,7 +20,7 @@ def test_an_interval_that_holds_zero_is_not_resolved():
 def test_paired_difference_uses_only_the_seeds_both_ran():
     diff = stats.paired_difference({0: 1.0, 1: 1.2, 2: 1.1, 3: 5.0}, {0: 0.5, 1: 0.6, 2: 0.55})
     assert diff["seeds"] == [0, 1, 2] and diff["mean"] == 0.55
-    assert diff["low"] == pytest.approx(0.55 - 4.303 * 0.05 / 3 ** 0.5, abs=1e-4) and diff["resolved"]
+    assert diff["low"] == pytest.approx(0.55 - 4.303 * 0.05 / 3**0.5, abs=1e-4) and diff["resolved"]
     assert stats.verdict(diff, "higher") == "better" and stats.verdict(diff, "lower") == "worse"
     assert stats.interval_text(diff) == "+0.550 [+0.426, +0.674]"
 
@@ -59,12 +59,12 @@ def test_non_inferiority_is_the_one_sided_bound_beyond_minus_the_margin():
     # d = 0.1, -0.05, 0.02, 0, 0.03: mean 0.02, sd 0.054314, se 0.02429; bound 0.02 - 2.132 * se = -0.0318
     diffs = [0.1, -0.05, 0.02, 0.0, 0.03]
     out = stats.non_inferiority(diffs, margin=0.1)
-    assert out["mean"] == 0.02 and out["bound"] == pytest.approx(0.02 - 2.132 * 0.054314 / 5 ** 0.5, abs=1e-4)
-    assert out["non_inferior"] and out["p"] == pytest.approx(stats.t_sf(0.12 / (0.054314 / 5 ** 0.5), 4), abs=1e-4)
+    assert out["mean"] == 0.02 and out["bound"] == pytest.approx(0.02 - 2.132 * 0.054314 / 5**0.5, abs=1e-4)
+    assert out["non_inferior"] and out["p"] == pytest.approx(stats.t_sf(0.12 / (0.054314 / 5**0.5), 4), abs=1e-4)
     assert not stats.non_inferiority(diffs, margin=0.02)["non_inferior"]  # the bound -0.032 is below -0.02
     # lower is better: the same differences are a loss of 0.02 on average
     worse = stats.non_inferiority(diffs, margin=0.05, better="lower")
-    assert worse["mean"] == 0.02 and worse["bound"] == pytest.approx(0.02 + 2.132 * 0.054314 / 5 ** 0.5, abs=1e-4)
+    assert worse["mean"] == 0.02 and worse["bound"] == pytest.approx(0.02 + 2.132 * 0.054314 / 5**0.5, abs=1e-4)
     assert not worse["non_inferior"]  # 0.0718 > 0.05
     with pytest.raises(ValueError, match="margin must be positive"):
         stats.non_inferiority(diffs, margin=0)
@@ -111,9 +111,14 @@ def test_bootstrap_of_a_reference_is_reproducible_and_holds_its_mean():
 
 
 def test_clip_readings_rebuild_a_rows_fidelity_from_its_clips():
-    row = {"clip_factors": [{"shape": "circle", "colour": "red", "motion": "left", "background": "dark"},
-                            {"shape": "square", "colour": "red", "motion": "left", "background": "dark"}],
-           "clip_saturation": [0.3, 0.2], "mode_tv": 0.4}
+    row = {
+        "clip_factors": [
+            {"shape": "circle", "colour": "red", "motion": "left", "background": "dark"},
+            {"shape": "square", "colour": "red", "motion": "left", "background": "dark"},
+        ],
+        "clip_saturation": [0.3, 0.2],
+        "mode_tv": 0.4,
+    }
     rows = {"a red circle moving left on a dark background": row, "": dict(row)}
     named = stats.clip_readings(rows, "all_named_correct")
     assert named == {"a red circle moving left on a dark background": [1.0, 0.0]}  # the empty prompt names nothing

@@ -134,9 +134,15 @@ def test_database_from_a_newer_studio_is_refused_with_a_clear_error(tmp_path):
 def test_state_machine_allows_exactly_the_documented_transitions():
     allowed = {(a, b) for a in states.STATES for b in states.STATES if b in states.ALLOWED[a]}
     assert allowed == {
-        ("queued", "running"), ("queued", "cancelled"),
-        ("running", "succeeded"), ("running", "failed"), ("running", "cancelled"), ("running", "interrupted"),
-        ("interrupted", "queued"), ("cancelled", "queued"), ("failed", "queued"),
+        ("queued", "running"),
+        ("queued", "cancelled"),
+        ("running", "succeeded"),
+        ("running", "failed"),
+        ("running", "cancelled"),
+        ("running", "interrupted"),
+        ("interrupted", "queued"),
+        ("cancelled", "queued"),
+        ("failed", "queued"),
     }
     with pytest.raises(IllegalTransition, match="job j-x is succeeded and cannot become queued .*final"):
         states.check_transition("j-x", "succeeded", "queued")
@@ -151,8 +157,12 @@ def test_every_state_change_is_a_committed_event_and_illegal_ones_change_nothing
     assert job_rows.claim_next(db).id == job.id
     job_rows.transition(db, job.id, "succeeded")
     assert [(e.from_state, e.to_state) for e in job_rows.job_events(db, job.id)] == [
-        (None, "queued"), ("queued", "running"), ("running", "interrupted"), ("interrupted", "queued"),
-        ("queued", "running"), ("running", "succeeded"),
+        (None, "queued"),
+        ("queued", "running"),
+        ("running", "interrupted"),
+        ("interrupted", "queued"),
+        ("queued", "running"),
+        ("running", "succeeded"),
     ]
     with pytest.raises(IllegalTransition, match="is succeeded and cannot become running"):
         job_rows.transition(db, job.id, "running")
@@ -210,8 +220,13 @@ print(" ".join(taken))
 def test_two_processes_never_claim_the_same_job(db):
     created = {job_rows.create_job(db, "counter", {}).id for _ in range(40)}
     claimers = [
-        subprocess.Popen([sys.executable, "-c", CLAIM_SCRIPT, str(db.layout.root)], env=ENV, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", CLAIM_SCRIPT, str(db.layout.root)],
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     results = [claimer.communicate(timeout=60) for claimer in claimers]
@@ -246,8 +261,13 @@ print(writes, locked)
 def test_two_processes_writing_progress_concurrently_never_see_database_is_locked(db):
     jobs = [running_job(db) for _ in range(2)]
     writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER_SCRIPT, str(db.layout.root), job.id, "10"], env=ENV,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER_SCRIPT, str(db.layout.root), job.id, "10"],
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for job in jobs
     ]
     try:
@@ -316,8 +336,9 @@ def test_reconcile_interrupts_running_jobs_whose_process_is_dead_or_silent(db):
 
     assert set(changed) == {dead.id, silent.id}
     assert changed[dead.id].error == f"the job process (pid {dead_pid.pid}) is gone; resume to continue from step 5"
-    assert re.fullmatch(r"the job process sent no heartbeat for 4\d s; resume to continue from step 0",
-                        changed[silent.id].error)
+    assert re.fullmatch(
+        r"the job process sent no heartbeat for 4\d s; resume to continue from step 0", changed[silent.id].error
+    )
     assert job_rows.get_job(db, alive.id).state == "running"
     assert recovery.reconcile(db) == []
 
@@ -328,8 +349,9 @@ def test_storage_imports_neither_torch_nor_gradio_nor_our_other_packages():
         "heavy = [m for m in ('torch', 'gradio', 'diffusers', 'numpy', 'engine', 'studio') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
-    result = subprocess.run([sys.executable, "-c", check], env=ENV, cwd=REPO, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", check], env=ENV, cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
 
 

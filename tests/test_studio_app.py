@@ -12,10 +12,10 @@ import time
 import gradio as gr
 import pytest
 import yaml
-from conftest import ROOT
 
 import app
 import engine
+from conftest import ROOT
 from studio import TABS, auth_from_env, build_studio, launch_options
 
 
@@ -25,7 +25,13 @@ def test_space_conventions_for_host_port_and_data_folder(monkeypatch, tmp_path):
     monkeypatch.setenv("PORT", "8123")
     monkeypatch.setenv("DFD_STUDIO_DATA", str(tmp_path / "d"))
     args = app.parse_args([])
-    assert (args.host, args.port, args.data_dir, args.no_worker, args.share) == ("0.0.0.0", 8123, tmp_path / "d", False, False)
+    assert (args.host, args.port, args.data_dir, args.no_worker, args.share) == (
+        "0.0.0.0",
+        8123,
+        tmp_path / "d",
+        False,
+        False,
+    )
     monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
     assert app.parse_args(["--no-worker", "--port", "7001"]).port == 7001
     assert app.parse_args([]).port == 7999
@@ -105,8 +111,12 @@ def _imported_breaches(node, aliases: dict) -> list[str]:
         modules = [(alias.name, alias.asname or alias.name.split(".")[0], None) for alias in node.names]
     elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
         modules = [(node.module, None, [(a.name, a.asname or a.name) for a in node.names])]
-    elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) in
-          ("import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant)):
+    elif (
+        isinstance(node, ast.Call)
+        and getattr(node.func, "attr", getattr(node.func, "id", None)) in ("import_module", "__import__")
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    ):
         modules = [(str(node.args[0].value), None, None)]
     else:
         return []
@@ -138,8 +148,12 @@ def boundary_breaches(source: str) -> list[str]:
             continue
         if isinstance(node.value, ast.Name) and node.value.id in aliases:
             module, shown = aliases[node.value.id], node.value.id
-        elif (isinstance(node.value, ast.Attribute) and isinstance(node.value.value, ast.Name)
-              and aliases.get(node.value.value.id) is engine and _public_module(f"engine.{node.value.attr}")):
+        elif (
+            isinstance(node.value, ast.Attribute)
+            and isinstance(node.value.value, ast.Name)
+            and aliases.get(node.value.value.id) is engine
+            and _public_module(f"engine.{node.value.attr}")
+        ):
             module, shown = _public_module(f"engine.{node.value.attr}"), f"engine.{node.value.attr}"
         else:
             continue
@@ -156,30 +170,53 @@ def test_the_studio_uses_only_engines_public_api_and_no_model_library(path):
     assert boundary_breaches(path.read_text()) == []
 
 
-@pytest.mark.parametrize("source", [
-    "import torch", "from torch import nn", "import diffusers.utils", "from transformers import AutoModel",
-    "import peft", "from accelerate import Accelerator",
-    "from engine.generation.generate import sample_frames", "import engine.models.base",
-    "from engine import generate", "import engine\nengine.generation.renderer.render", "import engine\nengine._API",
-    "from engine.jobs import kinds", "import engine.jobs as j\nj.worker", "import engine\nengine.jobs.runner",
-    "import importlib\nimportlib.import_module('engine.pretrain.teacher')", "from engine.models import students",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import torch",
+        "from torch import nn",
+        "import diffusers.utils",
+        "from transformers import AutoModel",
+        "import peft",
+        "from accelerate import Accelerator",
+        "from engine.generation.generate import sample_frames",
+        "import engine.models.base",
+        "from engine import generate",
+        "import engine\nengine.generation.renderer.render",
+        "import engine\nengine._API",
+        "from engine.jobs import kinds",
+        "import engine.jobs as j\nj.worker",
+        "import engine\nengine.jobs.runner",
+        "import importlib\nimportlib.import_module('engine.pretrain.teacher')",
+        "from engine.models import students",
+    ],
+)
 def test_the_boundary_check_catches_each_kind_of_breach(source):
     assert len(boundary_breaches(source)) == 1, source
 
 
 def test_the_web_process_starts_without_importing_the_model_libraries(tmp_path):
     """The page opens, and lists jobs, without torch: the models load on the first sampling."""
-    probe = ("import sys, app, studio\n"
-             "studio.build_studio(sys.argv[1])\n"
-             f"print(sorted(m for m in {MODEL_LIBRARIES!r} if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "data")], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+    probe = (
+        "import sys, app, studio\n"
+        "studio.build_studio(sys.argv[1])\n"
+        f"print(sorted(m for m in {MODEL_LIBRARIES!r} if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "data")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_the_boundary_check_passes_the_public_api():
-    source = ("import engine\nimport engine.jobs as jobs_api\nfrom engine import ModelError, render, world\n"
-              "engine.render\nengine.jobs.submit\njobs_api.JobNotFound\nfrom engine.jobs import JobNotFound\nimport numpy\n")
+    source = (
+        "import engine\nimport engine.jobs as jobs_api\nfrom engine import ModelError, render, world\n"
+        "engine.render\nengine.jobs.submit\njobs_api.JobNotFound\nfrom engine.jobs import JobNotFound\nimport numpy\n"
+    )
     assert boundary_breaches(source) == []

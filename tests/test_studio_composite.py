@@ -24,7 +24,13 @@ def test_side_by_side_keeps_frames_in_step_under_a_label_strip():
     assert out.shape == (5, 20 + 32, 3 * 32 + 2 * composite.GAP, 3)
     x_b = 32 + composite.GAP
     assert (out[:, 20 + 1 :, x_b + 2 :][:, :4, :4] == 120).all()  # the second clip, upscaled, below the strip
-    assert [out[f, 20, 0, 0] for f in range(5)] == [0, 10, 20, 30, 40]  # frame f of the composite is frame f of each clip
+    assert [out[f, 20, 0, 0] for f in range(5)] == [
+        0,
+        10,
+        20,
+        30,
+        40,
+    ]  # frame f of the composite is frame f of each clip
     assert out[:, :20].std() > 0  # the strip has text on it
 
 

@@ -14,12 +14,12 @@ import gradio as gr
 import numpy as np
 import pytest
 
-from conftest import copy_student
-from form_helpers import captioned_clips, form
 import engine
 import engine.jobs as jobs_api
 import storage
+from conftest import copy_student
 from engine.media.video import write_mp4
+from form_helpers import captioned_clips, form
 from studio import distill, distill_request
 
 
@@ -38,19 +38,22 @@ def test_dfd_without_a_student_is_refused_inline_with_the_papers_reason_and_noth
     assert not (data_dir / "studio.db").exists() or jobs_api.list_jobs(data_dir) == []
 
 
-@pytest.mark.parametrize("overrides, expected", [
-    ({"steps": 0}, "steps must be between 1 and 1000000"),
-    ({"steps": 2.5}, "steps must be a whole number"),
-    ({"batch_size": None}, "batch_size is empty"),
-    ({"t_list": "0.9, half, 0"}, "t_list '0.9, half, 0': write numbers separated by commas"),
-    ({"t_list": "0.5, 0.9, 0"}, "t_list must decrease strictly"),
-    ({"data_forcing_prob": 1.5}, "data_forcing_prob must be in [0, 1]"),
-    ({"base": "./no/such/teacher"}, "is not a folder"),
-    ({"base": "not a model"}, "unknown model"),
-    ({"data_source": "folder", "data_folder": ""}, "no data folder given"),
-    ({"data_source": "folder", "data_folder": "/no/such/folder"}, "is not a folder on this machine"),
-    ({"data_source": "upload"}, "no zip uploaded yet"),
-])
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        ({"steps": 0}, "steps must be between 1 and 1000000"),
+        ({"steps": 2.5}, "steps must be a whole number"),
+        ({"batch_size": None}, "batch_size is empty"),
+        ({"t_list": "0.9, half, 0"}, "t_list '0.9, half, 0': write numbers separated by commas"),
+        ({"t_list": "0.5, 0.9, 0"}, "t_list must decrease strictly"),
+        ({"data_forcing_prob": 1.5}, "data_forcing_prob must be in [0, 1]"),
+        ({"base": "./no/such/teacher"}, "is not a folder"),
+        ({"base": "not a model"}, "unknown model"),
+        ({"data_source": "folder", "data_folder": ""}, "no data folder given"),
+        ({"data_source": "folder", "data_folder": "/no/such/folder"}, "is not a folder on this machine"),
+        ({"data_source": "upload"}, "no zip uploaded yet"),
+    ],
+)
 def test_invalid_choices_are_explained_in_one_sentence(data_dir, overrides, expected):
     message = distill.check(data_dir, form(**overrides), None, None)
     assert message.startswith("**Cannot launch:**") and expected in message, message
@@ -73,9 +76,11 @@ def test_a_launched_request_is_validated_once_and_its_job_loads_it_checking_only
 
     calls = {"validate": 0, "check_files": 0}
     for name in calls:
-        def counted(self, original=getattr(DistillConfig, name), name=name):
+
+        def counted(self, original=getattr(DistillConfig, name), name=name):  # noqa: B008 (bound now, per name)
             calls[name] += 1
             return original(self)
+
         monkeypatch.setattr(DistillConfig, name, counted)
     message, job_id = distill.launch(data_dir, form(data_forcing_prob=0.25), None, None)
     assert message.startswith("**Queued**") and calls == {"validate": 1, "check_files": 1}  # validate() reads the files
@@ -90,10 +95,13 @@ def test_the_task_is_on_the_form_follows_the_base_and_a_mismatch_is_refused_befo
 
     i2v = str(save_tiny_wan_i2v(tmp_path / "i2v"))  # real diffusers classes, random weights
     message, job_id = distill.launch(data_dir, form(task="i2v"), None, None)
-    assert job_id is None and message == ("**Cannot launch:** task i2v needs an image-to-video base, but shapes-tiny "
-                                          "is a text-to-video model; choose t2v, or another base.")
+    assert job_id is None and message == (
+        "**Cannot launch:** task i2v needs an image-to-video base, but shapes-tiny "
+        "is a text-to-video model; choose t2v, or another base."
+    )
     assert distill.check(data_dir, form(base=i2v, task="t2v"), None, None).startswith(
-        f"**Cannot launch:** task t2v needs a text-to-video base, but {i2v} is an image-to-video model")
+        f"**Cannot launch:** task t2v needs a text-to-video base, but {i2v} is an image-to-video model"
+    )
     assert not (data_dir / "studio.db").exists() or jobs_api.list_jobs(data_dir) == []
 
     with gr.Blocks():
@@ -105,11 +113,21 @@ def test_the_task_is_on_the_form_follows_the_base_and_a_mismatch_is_refused_befo
     assert tab["base_fn"](i2v, None, "ar")[-1]["value"] == "i2v"
 
     captioned_clips(tmp_path / "clips")
-    values = form(base=i2v, task="i2v", data_source="folder", data_folder=str(tmp_path / "clips"), batch_size=2,
-                  num_frames=5, height=16, width=16)
+    values = form(
+        base=i2v,
+        task="i2v",
+        data_source="folder",
+        data_folder=str(tmp_path / "clips"),
+        batch_size=2,
+        num_frames=5,
+        height=16,
+        width=16,
+    )
     message, job_id = distill.launch(data_dir, values, None, None)
     job = jobs_api.get(data_dir, job_id)
-    assert message.startswith(f"**Queued** job `{job_id}`: DMD2 image-to-video on `{i2v}`") and job.config["task"] == "i2v"
+    assert (
+        message.startswith(f"**Queued** job `{job_id}`: DMD2 image-to-video on `{i2v}`") and job.config["task"] == "i2v"
+    )
     path = tmp_path / "run.yaml"
     path.write_text(engine.run_config_yaml(engine.build_distill_config(values=job.config, check=False)))
     loaded, _ = distill.form_from_config(str(path), i2v)
@@ -118,8 +136,9 @@ def test_the_task_is_on_the_form_follows_the_base_and_a_mismatch_is_refused_befo
 
 def _finished_distill_job(data_dir: Path, student_dir: Path) -> str:
     """A distill job that succeeded with `student_dir` as its LoRA (made through storage, as the runner does)."""
-    job = jobs_api.submit(data_dir, "distill", {"base": json.loads((student_dir / "lora_config.json").read_text())["base"],
-                                                "steps": 5})
+    job = jobs_api.submit(
+        data_dir, "distill", {"base": json.loads((student_dir / "lora_config.json").read_text())["base"], "steps": 5}
+    )
     db = storage.open_database(data_dir)
     assert storage.jobs.claim_next(db).id == job.id
     copy_student(student_dir, Path(job.dir) / "lora")
@@ -137,12 +156,15 @@ def test_dfd_starts_from_a_finished_dmd2_job_with_it_as_parent(data_dir, mini_st
     wrong_rank = distill.check(data_dir, form(base=base, method="dfd", init_student=parent), None, None)
     assert "has LoRA rank 4, not 16; set the LoRA rank to 4" in wrong_rank
 
-    message, job_id = distill.launch(data_dir, form(base=base, method="dfd", init_student=parent, steps=5, lora_rank=4),
-                                     None, None)
+    message, job_id = distill.launch(
+        data_dir, form(base=base, method="dfd", init_student=parent, steps=5, lora_rank=4), None, None
+    )
 
     job = jobs_api.get(data_dir, job_id)
     assert message.startswith("**Queued**") and job.parent_id == parent
-    assert job.config["method"] == "dfd" and job.config["init"] == str(Path(data_dir).resolve() / "jobs" / parent / "lora")
+    assert job.config["method"] == "dfd" and job.config["init"] == str(
+        Path(data_dir).resolve() / "jobs" / parent / "lora"
+    )
     assert job.config["lora_rank"] == 4
 
 
@@ -173,7 +195,10 @@ def test_an_uploaded_zip_and_lora_feed_the_form(data_dir, tmp_path, mini_student
 
     bad = tmp_path / "bad.zip"
     bad.write_bytes(b"nope")
-    assert distill.upload_data(data_dir, str(bad)) == (None, "**Upload refused:** bad.zip is not a zip file; upload a .zip.")
+    assert distill.upload_data(data_dir, str(bad)) == (
+        None,
+        "**Upload refused:** bad.zip is not a zip file; upload a .zip.",
+    )
 
 
 def test_the_data_check_names_every_skipped_file_and_refuses_fewer_clips_than_a_batch(data_dir, tmp_path):
@@ -217,17 +242,21 @@ def test_a_typed_data_set_config_is_the_runs_data_checked_as_the_command_line_ch
     assert message.startswith("**Queued**") and jobs_api.get(data_dir, job_id).config["data"] == str(config.resolve())
     assert engine.build_distill_config(values=jobs_api.get(data_dir, job_id).config).data == str(config.resolve())
 
-    for text, expected in [("folders:\n  - path: clips\n    repeats: two\n", "folders[0].repeats must be a whole number >= 1, got 'two'"),
-                           ("folders:\n  - path: nowhere\n", "folders[0].path 'nowhere' is not a folder"),
-                           ("folders: [clips\n", "not a valid YAML data-set config")]:
+    for text, expected in [
+        ("folders:\n  - path: clips\n    repeats: two\n", "folders[0].repeats must be a whole number >= 1, got 'two'"),
+        ("folders:\n  - path: nowhere\n", "folders[0].path 'nowhere' is not a folder"),
+        ("folders: [clips\n", "not a valid YAML data-set config"),
+    ]:
         config.write_text(text)
         message = distill.check(data_dir, values, None, None)
         assert message.startswith(f"**Cannot launch:** {config}: {expected}") and "\n" not in message, message
         assert distill.folder_note(str(config), "shapes-tiny").startswith(f"**Data refused:** {config}: {expected}")
     notes = tmp_path / "notes.txt"
     notes.write_text("not a config")
-    assert "is not 'shapes', a folder of videos with captions, or a data-set config (.yaml, .yml, .toml)" in \
-        distill.check(data_dir, form(data_source="folder", data_folder=str(notes)), None, None)
+    assert (
+        "is not 'shapes', a folder of videos with captions, or a data-set config (.yaml, .yml, .toml)"
+        in distill.check(data_dir, form(data_source="folder", data_folder=str(notes)), None, None)
+    )
 
 
 def test_an_uploaded_data_set_config_is_kept_with_the_studio_and_needs_absolute_folders(data_dir, tmp_path):
@@ -245,9 +274,17 @@ def test_an_uploaded_data_set_config_is_kept_with_the_studio_and_needs_absolute_
 
     kept = sorted((data_dir / "uploads" / "dataset-config").iterdir())
     for name, text, expected in [
-        ("rel.yaml", "folders:\n  - path: clips\n", "rel.yaml: folders[0].path 'clips' is relative, but this copy of "
-                                                    "the config has no folder of its own (an upload): give the folder's absolute path"),
-        ("typo.toml", f'[[folders]]\npath = "{clips}"\ncaptoin = "x"\n', "typo.toml: folders[0].captoin is not a folder setting"),
+        (
+            "rel.yaml",
+            "folders:\n  - path: clips\n",
+            "rel.yaml: folders[0].path 'clips' is relative, but this copy of "
+            "the config has no folder of its own (an upload): give the folder's absolute path",
+        ),
+        (
+            "typo.toml",
+            f'[[folders]]\npath = "{clips}"\ncaptoin = "x"\n',
+            "typo.toml: folders[0].captoin is not a folder setting",
+        ),
         ("run.json", "{}", "run.json is not a data-set config; upload a .yaml, .yml, .toml file"),
     ]:
         (tmp_path / name).write_text(text)
@@ -281,12 +318,15 @@ def test_an_uploaded_run_config_fills_the_form_and_the_check_passes(data_dir, tm
     assert distill.form_from_config(str(toml), "shapes-tiny")[0]["steps"] == 9
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("steps: 5\nstepz: 3\n", "bad.yaml: unknown setting 'stepz'"),
-    ("steps: many\n", "bad.yaml: steps"),
-    ("data_forcing_prob: 1.5\n", "bad.yaml: data_forcing_prob must be in [0, 1]"),
-    ("steps: [1\n", "bad.yaml: not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("steps: 5\nstepz: 3\n", "bad.yaml: unknown setting 'stepz'"),
+        ("steps: many\n", "bad.yaml: steps"),
+        ("data_forcing_prob: 1.5\n", "bad.yaml: data_forcing_prob must be in [0, 1]"),
+        ("steps: [1\n", "bad.yaml: not valid YAML"),
+    ],
+)
 def test_a_bad_run_config_is_refused_in_one_line_naming_the_setting_and_the_file(tmp_path, text, expected):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
@@ -301,7 +341,9 @@ def test_a_refused_config_changes_nothing_in_the_form(data_dir, tmp_path):
     path = tmp_path / "bad.json"
     path.write_text('{"lora_rank": "wide"}')
     updates = tab["config_fn"](str(path), "shapes-tiny")
-    assert len(updates) == len(tab["config_outputs"]) and updates[1].startswith("**Config refused:** bad.json: lora_rank")
+    assert len(updates) == len(tab["config_outputs"]) and updates[1].startswith(
+        "**Config refused:** bad.json: lora_rank"
+    )
     assert all(u == gr.skip() for i, u in enumerate(updates) if i != 1)
 
     path.write_text('{"lora_rank": 4, "method": "dmd2"}')
@@ -319,6 +361,8 @@ def test_a_dfd_run_too_short_for_its_data_forcing_prob_is_warned_about_before_la
     assert "about 3.0 of its 6 student updates" in warning and "2% of such runs use none" in warning
     assert "use at least 50 steps" in warning  # 10 updates at p 0.5: about 5 use a real clip
     assert distill_request.short_run_warning(config(steps=50, student_update_freq=5, data_forcing_prob=0.5)) is None
-    assert "no student update uses a real clip" in distill_request.short_run_warning(config(steps=500, data_forcing_prob=0.0))
+    assert "no student update uses a real clip" in distill_request.short_run_warning(
+        config(steps=500, data_forcing_prob=0.0)
+    )
     assert distill_request.short_run_warning(config(steps=30, student_update_freq=5, data_forcing_blend=True)) is None
     assert distill_request.short_run_warning(config(steps=30, method="dmd2")) is None

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import copy_student
 import engine
 import engine.jobs as jobs_api
+from conftest import copy_student
 from engine.media.video import read_mp4
 from studio import compare, diversity
 from studio.files import public_folder
@@ -70,12 +70,15 @@ def render_calls(monkeypatch) -> list[dict]:
 
 
 def test_compare_samples_the_teacher_and_both_students_from_the_same_uploaded_frame(
-        data_dir, i2v_base, i2v_students, uploads, render_calls):
+    data_dir, i2v_base, i2v_students, uploads, render_calls
+):
     public, base = public_folder(data_dir), str(i2v_base)
     assert compare.student_choices(data_dir, base, "dmd2") == [("DMD2 (shipped)", "dmd2")]
 
-    shown = {name: compare.compare(data_dir, public, base, "a red circle", 3, "dmd2", "dfd", steps=2, frame=uploads[name])
-             for name in ("a", "b")}
+    shown = {
+        name: compare.compare(data_dir, public, base, "a red circle", 3, "dmd2", "dfd", steps=2, frame=uploads[name])
+        for name in ("a", "b")
+    }
 
     stored = {Path(c["image"]) for c in render_calls[:3]}
     assert len(render_calls) == 6 and len(stored) == 1 and all(c["seeds"] == [3] for c in render_calls)
@@ -90,18 +93,27 @@ def test_compare_samples_the_teacher_and_both_students_from_the_same_uploaded_fr
     assert again.composite == shown["a"].composite and len(render_calls) == 6  # cached by the frame's pixels
 
 
-def test_a_frame_and_a_base_that_do_not_go_together_are_refused_before_sampling(data_dir, i2v_base, uploads,
-                                                                                 monkeypatch):
+def test_a_frame_and_a_base_that_do_not_go_together_are_refused_before_sampling(
+    data_dir, i2v_base, uploads, monkeypatch
+):
     public, base = public_folder(data_dir), str(i2v_base)
     monkeypatch.setattr(engine, "render", lambda *a, **k: pytest.fail("a refused request was sampled"))
-    with pytest.raises(ValueError, match="^shapes-tiny is a text-to-video model: remove the first frame, or pick an "
-                                         "image-to-video base$"):
+    with pytest.raises(
+        ValueError,
+        match="^shapes-tiny is a text-to-video model: remove the first frame, or pick an image-to-video base$",
+    ):
         compare.compare(data_dir, public, "shapes-tiny", "a red circle", 1, None, None, frame=uploads["a"])
-    with pytest.raises(ValueError, match=f"^{base} is an image-to-video model: upload a first frame for the teacher "
-                                         "and every student to start from$"):
+    with pytest.raises(
+        ValueError,
+        match=f"^{base} is an image-to-video model: upload a first frame for the teacher "
+        "and every student to start from$",
+    ):
         compare.compare(data_dir, public, base, "a red circle", 1, None, None)
-    with pytest.raises(ValueError, match="^the first frame notes.png is not an image this studio can read "
-                                         r"\(UnidentifiedImageError\); upload a PNG or JPG$"):
+    with pytest.raises(
+        ValueError,
+        match="^the first frame notes.png is not an image this studio can read "
+        r"\(UnidentifiedImageError\); upload a PNG or JPG$",
+    ):
         compare.queue(data_dir, public, base, "a red circle", 1, None, None, 2, 5.0, uploads["text"])
     with pytest.raises(ValueError, match="is an image-to-video model: upload a first frame"):
         diversity.run(data_dir, public, base, "a cat", 2, ["teacher"], steps=2, features="")
@@ -125,8 +137,9 @@ def test_the_first_frame_box_follows_the_base(data_dir, i2v_base):
         assert all(u["visible"] is False for u in on_i2v["show_frame"]("no-such-model"))
 
 
-def test_diversity_samples_every_model_and_seed_from_the_frame(data_dir, i2v_base, i2v_students, uploads,
-                                                               render_calls, monkeypatch):
+def test_diversity_samples_every_model_and_seed_from_the_frame(
+    data_dir, i2v_base, i2v_students, uploads, render_calls, monkeypatch
+):
     monkeypatch.setattr(engine, "accelerator_present", lambda: False)
     with gr.Blocks():
         tab = diversity.build(data_dir, public_folder(data_dir), str(i2v_base))
@@ -140,8 +153,9 @@ def test_diversity_samples_every_model_and_seed_from_the_frame(data_dir, i2v_bas
     assert len({c["image"] for c in render_calls}) == 1 and render_calls[0]["image"] is not None
 
 
-def test_compare_of_an_i2v_base_through_sample_jobs_gives_every_job_the_same_frame(data_dir, i2v_base, i2v_students,
-                                                                                    uploads, tmp_path):
+def test_compare_of_an_i2v_base_through_sample_jobs_gives_every_job_the_same_frame(
+    data_dir, i2v_base, i2v_students, uploads, tmp_path
+):
     public, base = public_folder(data_dir), str(i2v_base)
     result, pending = compare.queue(data_dir, public, base, "a dog", 4, "dmd2", None, 2, 5.0, str(uploads["a"]))
     configs = [jobs_api.get(data_dir, i).config for i in pending.job_ids]
@@ -150,8 +164,14 @@ def test_compare_of_an_i2v_base_through_sample_jobs_gives_every_job_the_same_fra
     assert [c["seeds"] for c in configs] == [[4], [4]] and [c.get("lora") for c in configs][0] is None
     uploads["a"].unlink()  # gradio's copy of the upload may go: the jobs and the page read the stored frame
 
-    worker = subprocess.run([sys.executable, "-m", "engine", "worker", "--data-dir", str(data_dir), "--exit-when-idle",
-                             "--poll", "0.2"], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    worker = subprocess.run(
+        [sys.executable, "-m", "engine", "worker", "--data-dir", str(data_dir), "--exit-when-idle", "--poll", "0.2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert worker.returncode == 0, worker.stderr[-2000:]
 
     result, progress = compare.poll(data_dir, public, pending)

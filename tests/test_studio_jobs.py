@@ -26,10 +26,20 @@ from studio.files import public_folder
 def test_a_folder_data_job_header_says_how_many_clips_were_used_and_skipped(data_dir):
     job = jobs_api.submit(data_dir, "distill", {"steps": 5})
     assert "data:" not in jobs.detail(data_dir, public_folder(data_dir), job.id).header  # no data read yet
-    report = {"source": "/clips", "fps": [16.0], "num_frames": 81, "videos_used": 120, "windows": 120,
-              "skipped": [["a.mp4", "too short"], ["b.txt", "not UTF-8"], ["c.pdf", "not a video"]], "warnings": []}
+    report = {
+        "source": "/clips",
+        "fps": [16.0],
+        "num_frames": 81,
+        "videos_used": 120,
+        "windows": 120,
+        "skipped": [["a.mp4", "too short"], ["b.txt", "not UTF-8"], ["c.pdf", "not a video"]],
+        "warnings": [],
+    }
     (Path(job.dir) / "data.json").write_text(json.dumps(report))
-    assert "data: 120 clips at 16 fps (3 skipped: see the log)" in jobs.detail(data_dir, public_folder(data_dir), job.id).header
+    assert (
+        "data: 120 clips at 16 fps (3 skipped: see the log)"
+        in jobs.detail(data_dir, public_folder(data_dir), job.id).header
+    )
     (Path(job.dir) / "data.json").write_text(json.dumps({**report, "windows": 240, "skipped": []}))
     assert job_detail.data_line(Path(job.dir)) == "data: 120 clips, 240 windows at 16 fps (none skipped)"
     (Path(job.dir) / "data.json").write_text("{half")
@@ -99,8 +109,13 @@ def _running_job_with_progress(data_dir: Path) -> str:
     db = storage.open_database(data_dir)
     storage.jobs.claim_next(db)
     for step in (1, 2, 3):
-        storage.outputs.record_progress(db, job.id, step, 5, {"loss_student": 1.0 / step, "loss_fake": 0.5,
-                                                             "real_gap": 0.1 * step, "it_per_s": 2.0, "eta_s": 90.0})
+        storage.outputs.record_progress(
+            db,
+            job.id,
+            step,
+            5,
+            {"loss_student": 1.0 / step, "loss_fake": 0.5, "real_gap": 0.1 * step, "it_per_s": 2.0, "eta_s": 90.0},
+        )
     video = write_mp4(Path(job.dir) / "samples" / "step3-prompt0-seed1.mp4", np.zeros((5, 16, 16, 3), np.uint8), fps=8)
     storage.outputs.add_artifact(db, job.id, "video", video, "step 3: a shape (seed 1)")
     (Path(job.dir) / "log.txt").write_text("line one\nstep 3/5 loss_student=0.333\n")
@@ -117,7 +132,9 @@ def test_jobs_table_and_detail_show_state_progress_eta_losses_previews_and_log(d
 
     d = jobs.detail(data_dir, public, job_id)
     assert "**running**" in d.header and "60%" in d.header and "2.00 steps/s" in d.header
-    assert set(d.losses.name) == {"loss_student", "loss_fake"} and set(d.diagnostics.name) == {"validity gap (real_gap)"}
+    assert set(d.losses.name) == {"loss_student", "loss_fake"} and set(d.diagnostics.name) == {
+        "validity gap (real_gap)"
+    }
     assert list(d.losses[d.losses.name == "loss_student"].step) == [1, 2, 3]
     [(video, label)] = d.videos
     assert Path(video).is_relative_to(public) and label == "step 3: a shape (seed 1)"  # served from public only
@@ -162,7 +179,10 @@ def test_the_jobs_tab_offers_only_what_the_jobs_state_allows(data_dir):
     assert [b["interactive"] for b in nothing] == [False, False]
 
     message, cancel_b, resume_b = ui["act"](jobs.cancel, queued)  # a click: the buttons change with the state
-    assert message == f"Job {queued} is cancelled." and (cancel_b["interactive"], resume_b["interactive"]) == (False, True)
+    assert message == f"Job {queued} is cancelled." and (cancel_b["interactive"], resume_b["interactive"]) == (
+        False,
+        True,
+    )
     message, cancel_b, resume_b = ui["act"](jobs.resume, queued)
     assert "queued again" in message and (cancel_b["interactive"], resume_b["interactive"]) == (True, False)
 

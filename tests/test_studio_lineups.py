@@ -19,8 +19,8 @@ from engine.evaluation import clip_metrics as engine_metrics
 from studio import compare, compare_plan, diversity, lineup, measures
 from studio.files import public_folder
 
-
 # --- Compare --------------------------------------------------------------------------------------------
+
 
 def test_compare_shows_teacher_dmd2_and_dfd_side_by_side_with_nfe_and_time(data_dir, mini_students, mini_teacher_dir):
     base, public = str(mini_teacher_dir), public_folder(data_dir)
@@ -41,7 +41,9 @@ def test_compare_shows_teacher_dmd2_and_dfd_side_by_side_with_nfe_and_time(data_
 
 
 def test_compare_without_students_shows_the_teacher_and_says_how_to_get_students(data_dir, mini_teacher_dir):
-    result = compare.compare(data_dir, public_folder(data_dir), str(mini_teacher_dir), "a shape", 0, None, None, steps=2)
+    result = compare.compare(
+        data_dir, public_folder(data_dir), str(mini_teacher_dir), "a shape", 0, None, None, steps=2
+    )
     assert result.videos.get("dmd2") is None and "No DMD2 student" in result.captions["dmd2"]
     assert Path(result.videos["teacher"]).is_file()
     with pytest.raises(ValueError, match="the prompt is empty"):
@@ -52,14 +54,20 @@ def test_compare_without_students_shows_the_teacher_and_says_how_to_get_students
 
 def _run_worker_until_idle(data_dir) -> None:
     """The real worker, in its own process, until the queue is empty."""
-    worker = subprocess.run([sys.executable, "-m", "engine", "worker", "--data-dir", str(data_dir), "--exit-when-idle",
-                             "--poll", "0.2"], cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True,
-                            timeout=240, check=False)
+    worker = subprocess.run(
+        [sys.executable, "-m", "engine", "worker", "--data-dir", str(data_dir), "--exit-when-idle", "--poll", "0.2"],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
     assert worker.returncode == 0, worker.stderr[-2000:]
 
 
 def test_compare_and_diversity_through_sample_jobs_wait_for_the_worker_then_show_what_the_in_process_path_would(
-        data_dir, mini_students, mini_teacher_dir):
+    data_dir, mini_students, mini_teacher_dir
+):
     # both tabs' jobs in one queue, so one worker process serves them (each worker start costs ~8 s here)
     base, public = str(mini_teacher_dir), public_folder(data_dir)
     request = (base, "a blue square", 2, "dmd2", None, 2, 5.0)
@@ -123,8 +131,9 @@ def test_the_teacher_cfg_starts_at_the_cfg_the_shipped_students_were_distilled_w
     assert tab["follow_students"]("shapes-tiny", None, None)["value"] == lineup.DEFAULT_GUIDANCE  # no student
 
 
-def test_students_of_different_training_cfgs_are_each_named(data_dir, mini_students, mini_teacher_dir, tmp_path,
-                                                             monkeypatch):
+def test_students_of_different_training_cfgs_are_each_named(
+    data_dir, mini_students, mini_teacher_dir, tmp_path, monkeypatch
+):
     from conftest import copy_student
 
     shipped = tmp_path / "shipped"
@@ -135,10 +144,14 @@ def test_students_of_different_training_cfgs_are_each_named(data_dir, mini_stude
     monkeypatch.setattr("engine.models.students.SHIPPED_DIR", shipped)
     base = str(mini_teacher_dir)
     assert engine.training_guidance(shipped / "dmd2") == 5.0  # from the run's distill_config.json beside it
-    assert lineup.teacher_cfg(data_dir, base, ["dfd"]) == (2.5, "the students were distilled from the teacher at CFG 2.5")
+    assert lineup.teacher_cfg(data_dir, base, ["dfd"]) == (
+        2.5,
+        "the students were distilled from the teacher at CFG 2.5",
+    )
     value, why = lineup.teacher_cfg(data_dir, base, ["dmd2", "dfd"])
-    assert value == 5.0 and why == ("the students were distilled from different teachers: DMD2 (shipped) at CFG 5, "
-                                    "DFD (shipped) at CFG 2.5")
+    assert value == 5.0 and why == (
+        "the students were distilled from different teachers: DMD2 (shipped) at CFG 5, DFD (shipped) at CFG 2.5"
+    )
     assert lineup.teacher_cfg(data_dir, base, ["gone"])[0] == lineup.DEFAULT_GUIDANCE
     assert lineup.bases(data_dir)[:2] == ["shapes-tiny", "shapes-tiny-i2v"] and base in lineup.bases(data_dir)
 
@@ -157,8 +170,11 @@ def test_a_reload_shows_the_last_compare_again_from_the_cache(data_dir, mini_stu
     tab = _compare_tab(data_dir, base)
     shown = tab["on_click"](base, "a red circle", 2, "dmd2", None, 3, 2.0, False, None, 0)
     last, composite = json.loads(shown[-1]), shown[len(tab["outputs"]) - 2]
-    assert shown[-2] == "" and last["job_ids"] is None and last["request"][:7] == [base, "a red circle", 2, "dmd2",
-                                                                                      None, 3, 2.0]
+    assert (
+        shown[-2] == ""
+        and last["job_ids"] is None
+        and last["request"][:7] == [base, "a red circle", 2, "dmd2", None, 3, 2.0]
+    )
     monkeypatch.setattr(engine, "render", lambda *a, **k: pytest.fail("a remembered result is read from the cache"))
     opened = tab["open_page"](shown[-1], base, "a cat", 1, None, None, 50, 5.0)
     form, outputs = opened[:8], opened[8:-2]
@@ -169,6 +185,7 @@ def test_a_reload_shows_the_last_compare_again_from_the_cache(data_dir, mini_stu
 
 
 # --- Diversity ------------------------------------------------------------------------------------------
+
 
 def test_diversity_writes_a_video_grid_a_still_grid_and_a_metrics_table(data_dir, mini_students, mini_teacher_dir):
     base, public = str(mini_teacher_dir), public_folder(data_dir)
@@ -184,8 +201,16 @@ def test_diversity_writes_a_video_grid_a_still_grid_and_a_metrics_table(data_dir
         assert result.note == engine_metrics.NO_RECOGNIZER and result.table.diversity.isna().all()
     else:
         assert result.table.diversity.between(0, 1).all() and (result.table["modes covered"] >= 1).all()
-        assert set(result.bars.metric) == {"diversity", "modes covered", "mode TV", "named correct", "saturation",
-                                           "contrast", "motion", "sharpness"}  # a chart each, on its own axis
+        assert set(result.bars.metric) == {
+            "diversity",
+            "modes covered",
+            "mode TV",
+            "named correct",
+            "saturation",
+            "contrast",
+            "motion",
+            "sharpness",
+        }  # a chart each, on its own axis
         assert result.modes == 3  # "a red shape" leaves 64 combinations free; 3 seeds show 3 at most
         headers = list(diversity._outputs(result)[2].columns)
         assert "modes covered ↑ (of 3)" in headers and "mode TV ↓" in headers and "diversity ↑" in headers
@@ -250,14 +275,16 @@ def _diversity_tab(data_dir, base):
         return diversity.build(data_dir, public_folder(data_dir), base)
 
 
-def test_the_diversity_tab_measures_a_wan_base_with_the_feature_models_typed_on_the_page(data_dir, small_wan,
-                                                                                        tmp_path, monkeypatch):
+def test_the_diversity_tab_measures_a_wan_base_with_the_feature_models_typed_on_the_page(
+    data_dir, small_wan, tmp_path, monkeypatch
+):
     from test_features import save_tiny_encoders
 
     encoders = save_tiny_encoders(tmp_path)
     monkeypatch.setattr(engine, "accelerator_present", lambda: False)
-    monkeypatch.setattr(engine_metrics, "recognizer",
-                        lambda: pytest.fail("a non-shapes base must not need the shapes recognizer"))
+    monkeypatch.setattr(
+        engine_metrics, "recognizer", lambda: pytest.fail("a non-shapes base must not need the shapes recognizer")
+    )
     base = str(small_wan)
     tab = _diversity_tab(data_dir, base)
     assert tab["as_jobs"].value is True  # a base outside the built-in world goes to the worker by default
@@ -268,13 +295,28 @@ def test_the_diversity_tab_measures_a_wan_base_with_the_feature_models_typed_on_
 
     table, charts, note = shown[2], dict(zip(diversity.BARS, shown[4:-3])), shown[-3]
     assert list(table.model) == ["teacher"] and table.NFE[0] == 100
-    for column in ("diversity clip", "diversity dinov2", "adherence", "saturation", "saturation spread", "contrast",
-                   "motion"):
+    for column in (
+        "diversity clip",
+        "diversity dinov2",
+        "adherence",
+        "saturation",
+        "saturation spread",
+        "contrast",
+        "motion",
+    ):
         assert table[diversity.heading(column)].notna().all(), column
     assert "diversity clip ↑" in table and "adherence ↑" in table and "saturation" in table  # which way is better
     assert not [c for c in table if c.startswith("modes covered")] and note.startswith("Diversity by clip:")
     assert {m for m, chart in charts.items() if chart["visible"]} == {
-        "diversity", "diversity clip", "diversity dinov2", "adherence", "saturation", "contrast", "motion", "sharpness"}
+        "diversity",
+        "diversity clip",
+        "diversity dinov2",
+        "adherence",
+        "saturation",
+        "contrast",
+        "motion",
+        "sharpness",
+    }
     assert "↑: higher is better" in note and "CFG 5" in note  # no student ticked: the sampler's CFG
     motion = table["motion"].max()  # its own axis, from zero to just over its bar: not a shared 0-1
     assert charts["motion"]["y_lim"] == [0.0, pytest.approx(motion * 1.15)]
@@ -313,6 +355,7 @@ def gr_error():
 
 # --- Compare: each clip's own figures ------------------------------------------------------------------
 
+
 def test_compare_shows_each_clips_own_adherence_and_colour_figures(data_dir, mini_students, mini_teacher_dir):
     base, public = str(mini_teacher_dir), public_folder(data_dir)
     result = compare.compare(data_dir, public, base, "a red circle moving left", 2, "dmd2", "dfd", steps=3)
@@ -320,7 +363,8 @@ def test_compare_shows_each_clips_own_adherence_and_colour_figures(data_dir, min
     meta = json.loads((Path(result.composite).parent / "meta.json").read_text())
     figures = {slot: meta["slots"][slot]["figures"] for slot in compare.SLOTS}
     expected = {"saturation", "contrast", "motion", "sharpness"} | (
-        {"named correct"} if engine_metrics.recognizer() is not None else set())
+        {"named correct"} if engine_metrics.recognizer() is not None else set()
+    )
     assert all(set(f) == expected for f in figures.values()), figures
     for slot in compare.SLOTS:  # shown under the clip, in the order of compare_plan.FIGURES
         assert result.captions[slot].split("  \n")[1] == " · ".join(f"{k} {v:.3g}" for k, v in figures[slot].items())
@@ -333,7 +377,8 @@ def test_compare_shows_each_clips_own_adherence_and_colour_figures(data_dir, min
 
 
 def test_compare_on_a_wan_base_gives_each_clips_clip_adherence_with_the_apps_feature_models(
-        data_dir, small_wan, tmp_path, monkeypatch):
+    data_dir, small_wan, tmp_path, monkeypatch
+):
     from test_features import save_tiny_encoders
 
     encoders = save_tiny_encoders(tmp_path)
@@ -358,7 +403,9 @@ def test_one_clip_has_no_diversity_but_its_adherence_and_colour(tmp_path, monkey
     encoders = save_tiny_encoders(tmp_path)
     clip = np.random.default_rng(1).integers(0, 255, (1, 5, 16, 16, 3), dtype=np.uint8)
     monkeypatch.setattr(engine_metrics, "encoder", lambda spec: pytest.fail("one clip has no diversity to encode"))
-    values, note = engine_metrics.clip_metrics(clip, "a cat", None, f"clip:{encoders / 'clip'},dinov2:{encoders / 'dinov2'}")
+    values, note = engine_metrics.clip_metrics(
+        clip, "a cat", None, f"clip:{encoders / 'clip'},dinov2:{encoders / 'dinov2'}"
+    )
     assert values["diversity"] is None and "diversity clip" not in values and -1 <= values["adherence"] <= 1
     assert values["saturation"] > 0 and "one clip has no diversity" in note
     if engine_metrics.recognizer() is not None:

@@ -27,8 +27,9 @@ def _tab(data_dir):
     return demo, callbacks
 
 
-def test_a_bf16_publish_from_the_tab_uploads_bf16_lora_files_and_says_so_on_the_card(data_dir, mini_students,
-                                                                                   monkeypatch):
+def test_a_bf16_publish_from_the_tab_uploads_bf16_lora_files_and_says_so_on_the_card(
+    data_dir, mini_students, monkeypatch
+):
     import huggingface_hub
     import torch
     from safetensors.torch import load_file
@@ -43,12 +44,16 @@ def test_a_bf16_publish_from_the_tab_uploads_bf16_lora_files_and_says_so_on_the_
 
     def upload_folder(self, **kwargs):  # what the Hub would receive, read while the folder exists
         folder = Path(kwargs["folder_path"])
-        uploaded["dtypes"] = {name: {t.dtype for t in load_file(str(folder / name)).values()}
-                              for name in (LORA_FILE, COMFY_FILE)}
+        uploaded["dtypes"] = {
+            name: {t.dtype for t in load_file(str(folder / name)).values()} for name in (LORA_FILE, COMFY_FILE)
+        }
         uploaded["card"] = (folder / "README.md").read_text()
 
-    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo",
-                        lambda self, repo_id, **kw: huggingface_hub.RepoUrl(f"https://huggingface.co/{repo_id}"))
+    monkeypatch.setattr(
+        huggingface_hub.HfApi,
+        "create_repo",
+        lambda self, repo_id, **kw: huggingface_hub.RepoUrl(f"https://huggingface.co/{repo_id}"),
+    )
     monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
 
     message, token_field = push.fn("dmd2", "me/shapes-dmd2", "mit", "bf16", False, TOKEN, None)
@@ -101,9 +106,13 @@ def test_publish_push_uses_the_typed_token_once_and_never_stores_it(data_dir, mi
     import huggingface_hub
 
     seen = []
-    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo",
-                        lambda self, repo_id, **kw: seen.append(self.token) or huggingface_hub.RepoUrl(
-                            f"https://huggingface.co/{repo_id}"))
+    monkeypatch.setattr(
+        huggingface_hub.HfApi,
+        "create_repo",
+        lambda self, repo_id, **kw: (
+            seen.append(self.token) or huggingface_hub.RepoUrl(f"https://huggingface.co/{repo_id}")
+        ),
+    )
     monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", lambda self, **kw: seen.append(kw["folder_path"]))
 
     message = publish.push(data_dir, "dmd2", "me/shapes-dmd2", "mit", False, TOKEN, None, environ={})

@@ -10,15 +10,26 @@ import numpy as np
 import pytest
 import torch
 
-from trainer_helpers import StopAt, student_tensors
 from engine.config.distill import DistillConfig
 from engine.distill.adapters import FAKE, STUDENT
 from engine.distill.trainer import Distiller, TrainingDiverged, latest_checkpoint
+from trainer_helpers import StopAt, student_tensors
 
 
 def _cfg(base, **kw) -> DistillConfig:
-    values = dict(base=str(base), steps=4, batch_size=2, student_update_freq=2, lora_rank=4, lr_student=1e-3,
-                  lr_fake=1e-3, checkpoint_every=2, guidance=3.0, seed=3, shapes_pool_clips=64)
+    values = dict(
+        base=str(base),
+        steps=4,
+        batch_size=2,
+        student_update_freq=2,
+        lora_rank=4,
+        lr_student=1e-3,
+        lr_fake=1e-3,
+        checkpoint_every=2,
+        guidance=3.0,
+        seed=3,
+        shapes_pool_clips=64,
+    )
     values.update(kw)
     return DistillConfig(**values)
 
@@ -210,7 +221,6 @@ def test_the_real_wan_classes_distill_from_a_video_folder_in_bf16_and_sample(tin
     fp32 adapters under autocast, gradient checkpointing, a small video size, the text encoder released
     after caching; then the student LoRA samples through `engine sample`."""
     from conftest import run_engine
-
     from engine.media.video import write_mp4
 
     folder = tmp_path / "clips"
@@ -219,18 +229,57 @@ def test_the_real_wan_classes_distill_from_a_video_folder_in_bf16_and_sample(tin
         write_mp4(folder / f"clip{i}.mp4", rng.integers(0, 255, (12, 40, 48, 3), dtype=np.uint8), fps=8)
         (folder / f"clip{i}.txt").write_text(caption)
     out = tmp_path / "student"
-    result = run_engine("distill", "--base", str(tiny_wan_dir), "--data", str(folder), "--num-frames", "5",
-                        "--height", "32", "--width", "32", "--steps", "4", "--student-update-freq", "2",
-                        "--batch-size", "2", "--lora-rank", "4", "--mixed-precision", "bf16",
-                        "--gradient-checkpointing", "--out", str(out))
+    result = run_engine(
+        "distill",
+        "--base",
+        str(tiny_wan_dir),
+        "--data",
+        str(folder),
+        "--num-frames",
+        "5",
+        "--height",
+        "32",
+        "--width",
+        "32",
+        "--steps",
+        "4",
+        "--student-update-freq",
+        "2",
+        "--batch-size",
+        "2",
+        "--lora-rank",
+        "4",
+        "--mixed-precision",
+        "bf16",
+        "--gradient-checkpointing",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     config = json.loads((out / "distill_config.json").read_text())
     assert config["mixed_precision"] == "bf16" and config["gradient_checkpointing"] and config["height"] == 32
     assert (out / "pytorch_lora_weights.safetensors").is_file() and (folder / ".dfd_cache").is_dir()
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert all(math.isfinite(v) for r in rows for v in r.values())
-    sampled = run_engine("sample", "--base", str(tiny_wan_dir), "--lora", str(out), "--prompt", "a cat", "--steps", "4",
-                         "--num-frames", "5", "--height", "32", "--width", "32", "--out", str(tmp_path / "samples"))
+    sampled = run_engine(
+        "sample",
+        "--base",
+        str(tiny_wan_dir),
+        "--lora",
+        str(out),
+        "--prompt",
+        "a cat",
+        "--steps",
+        "4",
+        "--num-frames",
+        "5",
+        "--height",
+        "32",
+        "--width",
+        "32",
+        "--out",
+        str(tmp_path / "samples"),
+    )
     assert sampled.returncode == 0, sampled.stderr[-2000:]
     assert len(list((tmp_path / "samples").glob("*.mp4"))) == 1
 
@@ -244,8 +293,8 @@ def test_video_size_overrides_are_for_folder_data(mini_teacher_dir):
 
 def test_fused_student_sampling_matches_the_adapter_and_leaves_the_teacher_bit_identical(mini_teacher_dir, tmp_path):
     from engine.generation.generate import SampleConfig, sample_frames, student_adapter
-    from engine.models.base import load_base_model
     from engine.generation.sampling import velocity
+    from engine.models.base import load_base_model
 
     out = Distiller(_cfg(mini_teacher_dir, steps=4, lr_student=1e-2), tmp_path / "run").train()
     model = load_base_model(str(mini_teacher_dir), device="cpu")
@@ -271,6 +320,7 @@ def test_fused_student_sampling_matches_the_adapter_and_leaves_the_teacher_bit_i
 def test_gradient_accumulation_steps_on_the_mean_gradient_of_its_micro_batches(mini_teacher_dir, tmp_path):
     """grad_accum=2 makes one fake-score step on the mean of the gradients that two single updates would
     compute from the same draws (the same weights: those two are recorded, not applied)."""
+
     def recorded(distiller, apply):
         grads = []
         step = distiller.opt_fake.step
@@ -279,6 +329,7 @@ def test_gradient_accumulation_steps_on_the_mean_gradient_of_its_micro_batches(m
             grads.append([p.grad.clone() for p in distiller.fake_params])
             if apply:
                 step()
+
         distiller.opt_fake.step = record
         return grads
 
@@ -320,24 +371,38 @@ def test_a_tracker_that_is_not_installed_is_refused_in_one_line(mini_teacher_dir
         Distiller(_cfg(mini_teacher_dir, log_with="wandb"), tmp_path)
 
 
-@pytest.mark.parametrize("variant, check", [
-    ({"data_forcing_granularity": "sample"}, lambda w: any(0.0 < x < 1.0 for x in w)),  # coins differ within a batch
-    ({"data_forcing_blend": True}, lambda w: w == [0.5] * len(w)),  # a weight every step, no coin
-    ({"data_forcing_schedule": "decay", "data_forcing_blend": True}, lambda w: w == sorted(w, reverse=True) and w[-1] < 0.1),
-], ids=["per-sample coin", "blend", "decaying blend"])
+@pytest.mark.parametrize(
+    "variant, check",
+    [
+        (
+            {"data_forcing_granularity": "sample"},
+            lambda w: any(0.0 < x < 1.0 for x in w),
+        ),  # coins differ within a batch
+        ({"data_forcing_blend": True}, lambda w: w == [0.5] * len(w)),  # a weight every step, no coin
+        (
+            {"data_forcing_schedule": "decay", "data_forcing_blend": True},
+            lambda w: w == sorted(w, reverse=True) and w[-1] < 0.1,
+        ),
+    ],
+    ids=["per-sample coin", "blend", "decaying blend"],
+)
 def test_dfd_variants_log_the_weight_they_put_on_the_real_clip(mini_teacher_dir, tmp_path, variant, check):
     dmd = Distiller(_cfg(mini_teacher_dir, steps=2), tmp_path / "dmd").train()
     cfg = _cfg(mini_teacher_dir, method="dfd", init=str(dmd), steps=12, batch_size=4, data_forcing_prob=0.5, **variant)
     out = Distiller(cfg, tmp_path / "dfd").train()
-    weights = [json.loads(line)["data_forcing"] for line in (out / "metrics.jsonl").read_text().splitlines()
-               if "loss_student" in line]
+    weights = [
+        json.loads(line)["data_forcing"]
+        for line in (out / "metrics.jsonl").read_text().splitlines()
+        if "loss_student" in line
+    ]
     assert len(weights) == 6 and check(weights), weights
     with pytest.raises(ValueError, match="data_forcing_granularity sample draws coins"):
         _cfg(mini_teacher_dir, data_forcing_granularity="sample", data_forcing_blend=True).validate()
 
 
-def test_previews_record_their_prompts_and_the_model_card_captions_each_video_with_its_prompt(mini_teacher_dir,
-                                                                                              tmp_path):
+def test_previews_record_their_prompts_and_the_model_card_captions_each_video_with_its_prompt(
+    mini_teacher_dir, tmp_path
+):
     import yaml
 
     from engine.hub.card import CardInfo, model_card, training_previews, training_record
@@ -350,10 +415,20 @@ def test_previews_record_their_prompts_and_the_model_card_captions_each_video_wi
 
     previews = training_previews(out)  # the last step's 8 videos, prompt I of promptI-seedS.mp4 named
     assert [p.name for p, _ in previews][:2] == ["step2-prompt0-seed1.mp4", "step2-prompt0-seed2.mp4"]
-    assert [c for _, c in previews][::4] == [f"{record['prompts'][0]} (step 2, seed 1)",
-                                             f"{record['prompts'][1]} (step 2, seed 1)"]
-    card = model_card(CardInfo(repo_id="me/s", base=str(mini_teacher_dir), method="dmd2", t_list=[0.999, 0.5, 0.0],
-                               samples=[(f"samples/{p.name}", c) for p, c in previews], **training_record(out)))
+    assert [c for _, c in previews][::4] == [
+        f"{record['prompts'][0]} (step 2, seed 1)",
+        f"{record['prompts'][1]} (step 2, seed 1)",
+    ]
+    card = model_card(
+        CardInfo(
+            repo_id="me/s",
+            base=str(mini_teacher_dir),
+            method="dmd2",
+            t_list=[0.999, 0.5, 0.0],
+            samples=[(f"samples/{p.name}", c) for p, c in previews],
+            **training_record(out),
+        )
+    )
     widget = yaml.safe_load(card.split("---")[1])["widget"]
     assert [w["text"] for w in widget] == [record["prompts"][0]] * 4 + [record["prompts"][1]] * 4
 
@@ -382,10 +457,16 @@ def test_previews_are_the_finished_students_samples_as_sample_draws_them(mini_te
     for prompt in d.preview_prompts:
         sample_frames(model, SampleConfig(prompt=prompt, seeds=[1, 2, 3, 4], lora=str(out)).validate())
     for ours, theirs in zip(previews, sampled):
-        assert ours.shape == theirs.shape and torch.allclose(ours, theirs, atol=1e-4), float((ours - theirs).abs().max())
+        assert ours.shape == theirs.shape and torch.allclose(ours, theirs, atol=1e-4), float(
+            (ours - theirs).abs().max()
+        )
     if task == "t2v":
         with torch.no_grad(), d.adapters.using(STUDENT):
-            recipe = student_sample(d.transformer, seeded_noise(previews[0].shape, [1, 2, 3, 4], "cpu", torch.float32),
-                                    d.preview_cond[:1].expand(4, -1, -1), tuple(d.cfg.t_list),
-                                    generator=seed_generators([1, 2, 3, 4]))
+            recipe = student_sample(
+                d.transformer,
+                seeded_noise(previews[0].shape, [1, 2, 3, 4], "cpu", torch.float32),
+                d.preview_cond[:1].expand(4, -1, -1),
+                tuple(d.cfg.t_list),
+                generator=seed_generators([1, 2, 3, 4]),
+            )
         assert torch.equal(previews[0], recipe)

@@ -32,23 +32,36 @@ def leftovers(folder: Path) -> list[Path]:
 
 
 def test_a_zip_of_captioned_videos_becomes_a_data_folder_with_safe_names(tmp_path):
-    upload = make_zip(tmp_path / "clips.zip", {
-        "my clips/clip één.mp4": b"\x00" * 100, "my clips/clip één.txt": b"a red circle moving left",
-        "my clips/other.mp4": b"\x00" * 100, "my clips/other.txt": b"a blue square",
-        "my clips/notes.exe": b"MZ", "__MACOSX/._clip.mp4": b"junk", "my clips/.hidden.txt": b"x",
-    })
+    upload = make_zip(
+        tmp_path / "clips.zip",
+        {
+            "my clips/clip één.mp4": b"\x00" * 100,
+            "my clips/clip één.txt": b"a red circle moving left",
+            "my clips/other.mp4": b"\x00" * 100,
+            "my clips/other.txt": b"a blue square",
+            "my clips/notes.exe": b"MZ",
+            "__MACOSX/._clip.mp4": b"junk",
+            "my clips/.hidden.txt": b"x",
+        },
+    )
 
     summary = extract_dataset(upload, tmp_path / "uploads")
 
     assert summary.videos == 2 and summary.captioned == 2
-    assert sorted(p.name for p in summary.folder.iterdir()) == ["clip_een.mp4", "clip_een.txt", "other.mp4", "other.txt"]
+    assert sorted(p.name for p in summary.folder.iterdir()) == [
+        "clip_een.mp4",
+        "clip_een.txt",
+        "other.mp4",
+        "other.txt",
+    ]
     assert summary.folder.name == "my_clips"  # the zip's one top-level folder is the data root
     assert summary.folder.is_relative_to(tmp_path / "uploads")
     assert len(summary.skipped) == 3
 
 
-@pytest.mark.parametrize("name", ["../escape.txt", "a/../../escape.txt", "/etc/cron.d/evil.txt", "C:/evil.txt",
-                                  "..\\..\\escape.txt"])
+@pytest.mark.parametrize(
+    "name", ["../escape.txt", "a/../../escape.txt", "/etc/cron.d/evil.txt", "C:/evil.txt", "..\\..\\escape.txt"]
+)
 def test_entries_that_leave_the_folder_are_refused_and_nothing_is_written(tmp_path, name):
     upload = make_zip(tmp_path / "evil.zip", {"ok.mp4": b"x", "ok.txt": b"a shape", name: b"owned"})
 
@@ -82,8 +95,11 @@ def test_a_zip_bomb_is_refused_by_its_compression_ratio(tmp_path):
 
 
 def test_size_and_entry_limits_are_enforced(tmp_path):
-    upload = make_zip(tmp_path / "big.zip", {f"clip{i}.mp4": np.random.default_rng(i).bytes(50_000) for i in range(5)},
-                      compression=zipfile.ZIP_STORED)
+    upload = make_zip(
+        tmp_path / "big.zip",
+        {f"clip{i}.mp4": np.random.default_rng(i).bytes(50_000) for i in range(5)},
+        compression=zipfile.ZIP_STORED,
+    )
 
     with pytest.raises(UploadError, match="over the 10 KB limit"):
         extract_dataset(upload, tmp_path / "u", Limits(max_upload_bytes=10_000))
@@ -157,12 +173,22 @@ def _rename(path: Path, name: str) -> Path:
 
 
 def test_captions_are_counted_by_the_data_loaders_rules(tmp_path):
-    listed = make_zip(tmp_path / "csv.zip", {"a.mp4": b"x", "b.mp4": b"y", "c.mp4": b"z",
-                                             "captions.csv": b"file,caption\na.mp4,a red circle\nb.mp4,\nmissing.mp4,x\n"})
+    listed = make_zip(
+        tmp_path / "csv.zip",
+        {
+            "a.mp4": b"x",
+            "b.mp4": b"y",
+            "c.mp4": b"z",
+            "captions.csv": b"file,caption\na.mp4,a red circle\nb.mp4,\nmissing.mp4,x\n",
+        },
+    )
     summary = extract_dataset(listed, tmp_path / "uploads")
     assert (summary.videos, summary.captioned) == (3, 1)  # b has an empty caption, missing.mp4 is not there
 
-    jsonl = make_zip(tmp_path / "jsonl.zip", {"clips/a.mp4": b"x", "captions.jsonl": b'{"file": "clips/a.mp4", "caption": "a shape"}\n'})
+    jsonl = make_zip(
+        tmp_path / "jsonl.zip",
+        {"clips/a.mp4": b"x", "captions.jsonl": b'{"file": "clips/a.mp4", "caption": "a shape"}\n'},
+    )
     assert extract_dataset(jsonl, tmp_path / "uploads").captioned == 1
 
 
@@ -172,8 +198,9 @@ def test_many_small_well_compressed_entries_are_refused_by_the_whole_zips_ratio(
     with pytest.raises(UploadError, match=r"the zip unpacks to \d+x its size \(more than 20x"):
         extract_dataset(upload, tmp_path / "uploads")
     assert leftovers(tmp_path / "uploads") == []
-    stored = make_zip(tmp_path / "stored.zip", {f"clip{i}.mp4": b"\x00" * 900_000 for i in range(2)},
-                      compression=zipfile.ZIP_STORED)
+    stored = make_zip(
+        tmp_path / "stored.zip", {f"clip{i}.mp4": b"\x00" * 900_000 for i in range(2)}, compression=zipfile.ZIP_STORED
+    )
     with pytest.raises(UploadError, match="no videos|but no captions"):  # past the ratio: on to the captions
         extract_dataset(stored, tmp_path / "uploads")
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from engine.shapes import world
 from engine.media.video import VideoError, read_mp4, write_mp4
+from engine.shapes import world
 from mp4_probe import probe_frame_count
 
 
@@ -91,4 +91,3 @@ def test_a_video_file_that_names_a_url_is_refused_without_any_request(tmp_path, 
     with pytest.raises(VideoReadError):
         probe(clip, source_fps=16)
     assert calls == []
-

@@ -44,7 +44,10 @@ def _worker_process(data_dir: Path, log: Path, env: dict | None = None) -> subpr
     with open(log, "wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "engine", "worker", "--data-dir", str(data_dir), "--poll", "0.1"],
-            cwd=REPO, env={**os.environ, **TEST_KINDS, **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env={**os.environ, **TEST_KINDS, **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
 
 
@@ -113,11 +116,15 @@ def test_the_app_restarts_a_killed_worker_and_says_so_meanwhile(data_dir, capfd)
         first = supervisor.worker.pid
         wait_for(lambda: engine.worker_health(data_dir).running, 30, "the first worker's beat")
         os.kill(first, signal.SIGKILL)
-        line = wait_for(lambda: "restarting" in (text := engine.worker_health(data_dir).line()) and text, 10,
-                        "the supervisor to record the death")
+        line = wait_for(
+            lambda: "restarting" in (text := engine.worker_health(data_dir).line()) and text,
+            10,
+            "the supervisor to record the death",
+        )
         assert "stopped since" in line and "the worker killed by signal 9; restarting in 1 s" in line
-        restarted = wait_for(lambda: (h := engine.worker_health(data_dir)).running and h.pid != first and h, 30,
-                             "a restarted worker")
+        restarted = wait_for(
+            lambda: (h := engine.worker_health(data_dir)).running and h.pid != first and h, 30, "a restarted worker"
+        )
         assert restarted.pid == supervisor.worker.pid and supervisor.restarts == 1
     finally:
         supervisor.stop()
@@ -126,8 +133,12 @@ def test_the_app_restarts_a_killed_worker_and_says_so_meanwhile(data_dir, capfd)
 
 
 def test_a_job_process_gets_no_token_or_password(data_dir, tmp_path):
-    secrets = {"HF_TOKEN": "hf_secretsecret", "HUGGING_FACE_HUB_TOKEN": "hf_other", "DFD_STUDIO_PASSWORD": "pw",
-               "MY_SERVICE_API_KEY": "k"}
+    secrets = {
+        "HF_TOKEN": "hf_secretsecret",
+        "HUGGING_FACE_HUB_TOKEN": "hf_other",
+        "DFD_STUDIO_PASSWORD": "pw",
+        "MY_SERVICE_API_KEY": "k",
+    }
     worker = _worker_process(data_dir, tmp_path / "worker.log", env={**secrets, "DFD_KEEP_ME": "yes"})
     job = api.submit(data_dir, "sleeper", {"seconds": 60})
     try:
@@ -148,7 +159,13 @@ def test_a_job_process_gets_no_token_or_password(data_dir, tmp_path):
 
 
 def test_job_environment_keeps_ordinary_variables_and_drops_secrets():
-    environ = {"PATH": "/bin", "HF_HOME": "/data/hf", "HF_TOKEN_PATH": "/t", "GRADIO_AUTH": "a:b",
-               "AWS_SECRET_ACCESS_KEY": "s", "CUDA_VISIBLE_DEVICES": "0"}
+    environ = {
+        "PATH": "/bin",
+        "HF_HOME": "/data/hf",
+        "HF_TOKEN_PATH": "/t",
+        "GRADIO_AUTH": "a:b",
+        "AWS_SECRET_ACCESS_KEY": "s",
+        "CUDA_VISIBLE_DEVICES": "0",
+    }
     kept = worker_module.job_environment(environ)
     assert kept == {"PATH": "/bin", "HF_HOME": "/data/hf", "CUDA_VISIBLE_DEVICES": "0"}

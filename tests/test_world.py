@@ -93,7 +93,9 @@ def test_training_captions_mix_levels_including_unconditional():
     rng = np.random.default_rng(1)
     factors = [world.draw_factors(rng) for _ in range(400)]
     captions = [world.training_caption(rng, f) for f in factors]
-    levels = Counter("empty" if not c else "detailed" if len(world.parse_caption(c)) == 4 else "partial" for c in captions)
+    levels = Counter(
+        "empty" if not c else "detailed" if len(world.parse_caption(c)) == 4 else "partial" for c in captions
+    )
     assert levels["empty"] > 15 and levels["detailed"] > 150 and levels["partial"] > 100
     for c, f in zip(captions, factors):  # a caption never contradicts its clip
         assert all(getattr(f, k) == v for k, v in world.parse_caption(c).items())

@@ -16,15 +16,33 @@ def save_tiny_wan(folder: Path) -> Path:
     tokenizer = build_tokenizer(["a", "red", "circle", "moving", "left", "cat", "dog"], model_max_length=32)
     text_encoder = build_text_encoder(len(tokenizer), d_model=32, seed=0)
     vae = AutoencoderKLWan(
-        base_dim=8, z_dim=4, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True],
-        latents_mean=[0.1, -0.2, 0.0, 0.3], latents_std=[1.5, 0.8, 1.0, 2.0],
+        base_dim=8,
+        z_dim=4,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+        latents_mean=[0.1, -0.2, 0.0, 0.3],
+        latents_std=[1.5, 0.8, 1.0, 2.0],
     )
     transformer = WanTransformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=4,
-        text_dim=32, freq_dim=16, ffn_dim=32, num_layers=2, rope_max_seq_len=32,
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=8,
+        in_channels=4,
+        out_channels=4,
+        text_dim=32,
+        freq_dim=16,
+        ffn_dim=32,
+        num_layers=2,
+        rope_max_seq_len=32,
     )
-    pipe = WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae,
-                       scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0), transformer=transformer)
+    pipe = WanPipeline(
+        tokenizer=tokenizer,
+        text_encoder=text_encoder,
+        vae=vae,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+        transformer=transformer,
+    )
     pipe.save_pretrained(folder)
     return folder
 
@@ -37,11 +55,24 @@ def save_tiny_wan_i2v(folder: Path) -> Path:
     t2v = WanPipeline.from_pretrained(save_tiny_wan(folder))
     torch.manual_seed(1)
     transformer = WanTransformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=8, in_channels=12, out_channels=4,
-        text_dim=32, freq_dim=16, ffn_dim=32, num_layers=2, rope_max_seq_len=32,
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=8,
+        in_channels=12,
+        out_channels=4,
+        text_dim=32,
+        freq_dim=16,
+        ffn_dim=32,
+        num_layers=2,
+        rope_max_seq_len=32,
     )
-    pipe = WanImageToVideoPipeline(tokenizer=t2v.tokenizer, text_encoder=t2v.text_encoder, vae=t2v.vae,
-                                   scheduler=t2v.scheduler, transformer=transformer)
+    pipe = WanImageToVideoPipeline(
+        tokenizer=t2v.tokenizer,
+        text_encoder=t2v.text_encoder,
+        vae=t2v.vae,
+        scheduler=t2v.scheduler,
+        transformer=transformer,
+    )
     for stale in folder.iterdir():  # the T2V folder's files are replaced by the I2V pipeline's
         if stale.is_file():
             stale.unlink()
@@ -81,6 +112,16 @@ def train_tiny_i2v_student(base: Path, data: Path, out: Path) -> Path:
     from engine.config.distill import DistillConfig
     from engine.distill.trainer import Distiller
 
-    cfg = DistillConfig(base=str(base), data=str(data), task="i2v", steps=2, batch_size=2, student_update_freq=2,
-                        lora_rank=4, checkpoint_every=2, seed=3, **I2V_SHAPE)
+    cfg = DistillConfig(
+        base=str(base),
+        data=str(data),
+        task="i2v",
+        steps=2,
+        batch_size=2,
+        student_update_freq=2,
+        lora_rank=4,
+        checkpoint_every=2,
+        seed=3,
+        **I2V_SHAPE,
+    )
     return Distiller(cfg, out).train()

@@ -11,9 +11,9 @@ from pathlib import Path
 from ..config.build import build_distill_config
 from ..config.distill import DistillConfig
 from ..config.options import add_config_file_option, add_options, given_values
+from ..models.names import check_model
 from ..models.students import LORA_FILE
 from .progress import CliError, bar, cli_error
-from ..models.names import check_model
 
 
 def distill_config_from_args(args) -> DistillConfig:
@@ -71,9 +71,12 @@ def cmd_distill(args) -> int:
 
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("distill", help="distill a few-step student: DMD2, or DFD post-training of a DMD2 student",
-                       description="Distill a few-step student. Settings: the paper's recipe (the built-in world's "
-                                   "preset for shapes-tiny), then --config FILE, then the options given.")
+    p = sub.add_parser(
+        "distill",
+        help="distill a few-step student: DMD2, or DFD post-training of a DMD2 student",
+        description="Distill a few-step student. Settings: the paper's recipe (the built-in world's "
+        "preset for shapes-tiny), then --config FILE, then the options given.",
+    )
     add_config_file_option(p)
     add_options(p, DistillConfig, skip=("out",))
     p.add_argument("--out", required=True, help="output folder (LoRA, config, checkpoints, metrics)")

@@ -16,18 +16,28 @@ _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 def add_arguments(submit) -> None:
     where = submit.add_argument_group("where it runs")
-    where.add_argument("--on", choices=TARGETS, default="local",
-                       help="local: the queue's worker (default); hf-jobs: an HF Job on your own account")
+    where.add_argument(
+        "--on",
+        choices=TARGETS,
+        default="local",
+        help="local: the queue's worker (default); hf-jobs: an HF Job on your own account",
+    )
     where.add_argument("--flavor", help="--on hf-jobs: the hardware, one of `hf jobs hardware` (e.g. l40sx1)")
     where.add_argument("--timeout", default="6h", help="--on hf-jobs: the job's time limit, e.g. 90m or 6h")
-    where.add_argument("--bucket", default=os.environ.get("DFD_STUDIO_BUCKET"),
-                       help="--on hf-jobs: the Storage Bucket (owner/name) at /data (default DFD_STUDIO_BUCKET)")
+    where.add_argument(
+        "--bucket",
+        default=os.environ.get("DFD_STUDIO_BUCKET"),
+        help="--on hf-jobs: the Storage Bucket (owner/name) at /data (default DFD_STUDIO_BUCKET)",
+    )
     where.add_argument("--out", help="--on hf-jobs: the output folder on the bucket (default /data/hf_jobs/TIME)")
 
 
 def check_local(args) -> None:
-    given = [f"--{name}" for name in ("flavor", "bucket", "out") if getattr(args, name, None)
-             and not (name == "bucket" and args.bucket == os.environ.get("DFD_STUDIO_BUCKET"))]
+    given = [
+        f"--{name}"
+        for name in ("flavor", "bucket", "out")
+        if getattr(args, name, None) and not (name == "bucket" and args.bucket == os.environ.get("DFD_STUDIO_BUCKET"))
+    ]
     if given:
         raise ValueError(f"{', '.join(given)} only apply with --on hf-jobs; a local job runs in the data dir's queue")
 
@@ -52,9 +62,18 @@ def submit(args, config, api=None, token: str | None = None) -> int:
     namespace = api.whoami(token=token)["name"] if token else None
     out = args.out or f"{hf_jobs.BUCKET_MOUNT}/hf_jobs/{time.strftime('%Y%m%d-%H%M%S')}"
     hardware = api.list_jobs_hardware(token=token) if namespace else []
-    made = hf_jobs.plan(config, out, flavor=args.flavor, hardware=hardware, namespace=namespace,
-                        bucket=args.bucket, timeout_s=seconds(args.timeout))
+    made = hf_jobs.plan(
+        config,
+        out,
+        flavor=args.flavor,
+        hardware=hardware,
+        namespace=namespace,
+        bucket=args.bucket,
+        timeout_s=seconds(args.timeout),
+    )
     job_id = hf_jobs.submit(api, made, token)
-    print(f"started HF Job {job_id} on {made.flavor} (${made.usd_per_hour:.2f}/h, at most ${made.most_usd:.2f} in "
-          f"{made.timeout / 3600:g} h) as {namespace}; its student goes to {out} on {args.bucket}")
+    print(
+        f"started HF Job {job_id} on {made.flavor} (${made.usd_per_hour:.2f}/h, at most ${made.most_usd:.2f} in "
+        f"{made.timeout / 3600:g} h) as {namespace}; its student goes to {out} on {args.bucket}"
+    )
     return 0

@@ -11,12 +11,12 @@ import json
 import sys
 import time
 
+from .. import jobs as api
 from ..jobs import kinds
 from ..jobs.worker import WorkerOptions, run_worker
+from ..models.names import check_model
 from . import hf_jobs as hf_jobs_cli
 from .progress import cli_error
-from .. import jobs as api
-from ..models.names import check_model
 
 
 class _JobsParser(argparse.ArgumentParser):
@@ -85,8 +85,9 @@ def _ago(seconds_since_epoch: float | None) -> str:
 
 @_one_line_errors
 def cmd_worker(args) -> int:
-    options = WorkerOptions(once=args.once, exit_when_idle=args.exit_when_idle, poll_s=args.poll,
-                            cancel_grace_s=args.cancel_grace)
+    options = WorkerOptions(
+        once=args.once, exit_when_idle=args.exit_when_idle, poll_s=args.poll, cancel_grace_s=args.cancel_grace
+    )
     run_worker(args.data_dir, options)
     return 0
 
@@ -183,7 +184,8 @@ _DATA_DIR_HELP = "data dir (default: $DFD_STUDIO_DATA, else ./studio_data)"
 
 def _add_worker(subparsers) -> None:
     worker = subparsers.add_parser(
-        "worker", help="run queued jobs, one GPU job at a time",
+        "worker",
+        help="run queued jobs, one GPU job at a time",
         description="Run queued jobs one at a time (oldest first), each in its own process.",
     )
     worker.add_argument("--data-dir", help=_DATA_DIR_HELP)
@@ -191,25 +193,35 @@ def _add_worker(subparsers) -> None:
     stop.add_argument("--once", action="store_true", help="run at most one job, then exit")
     stop.add_argument("--exit-when-idle", action="store_true", help="exit when no job is queued")
     worker.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the queue (default 1)")
-    worker.add_argument("--cancel-grace", type=float, default=10.0,
-                        help="seconds a cancelled job gets to stop by itself: SIGTERM at half of it, SIGKILL at "
-                             "all of it (default 10)")
+    worker.add_argument(
+        "--cancel-grace",
+        type=float,
+        default=10.0,
+        help="seconds a cancelled job gets to stop by itself: SIGTERM at half of it, SIGKILL at all of it (default 10)",
+    )
     worker.set_defaults(func=cmd_worker)
 
 
 def _add_jobs(subparsers) -> None:
-    jobs = subparsers.add_parser("jobs", help="submit, list, show, cancel and resume jobs",
-                                 description="Submit, list, show, cancel and resume jobs.")
+    jobs = subparsers.add_parser(
+        "jobs",
+        help="submit, list, show, cancel and resume jobs",
+        description="Submit, list, show, cancel and resume jobs.",
+    )
     jobs.add_argument("--data-dir", help=_DATA_DIR_HELP)
     actions = jobs.add_subparsers(dest="jobs_action", required=True, metavar="ACTION", parser_class=_JobsParser)
 
     kind_help = "; ".join(f"{name}: {kinds.get_kind(name).help}" for name in kinds.kind_names())
     submit = actions.add_parser(
-        "submit", kind_options=True, help="queue a job",
-        description="Queue a job. `--kind KIND --help` lists the options of that kind.", epilog=f"kinds: {kind_help}",
+        "submit",
+        kind_options=True,
+        help="queue a job",
+        description="Queue a job. `--kind KIND --help` lists the options of that kind.",
+        epilog=f"kinds: {kind_help}",
     )
-    submit.add_argument("--kind", default=DEFAULT_KIND, choices=kinds.kind_names(),
-                        help=f"what kind of job (default {DEFAULT_KIND})")
+    submit.add_argument(
+        "--kind", default=DEFAULT_KIND, choices=kinds.kind_names(), help=f"what kind of job (default {DEFAULT_KIND})"
+    )
     submit.add_argument("--parent", help="id of the job this one builds on (e.g. the DMD2 run under a DFD run)")
     submit.add_argument("--json", action="store_true", help="print the queued job as JSON")
     hf_jobs_cli.add_arguments(submit)
@@ -226,8 +238,10 @@ def _add_jobs(subparsers) -> None:
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_show)
 
-    for name, func, text in (("cancel", cmd_cancel, "cancel a queued or running job"),
-                             ("resume", cmd_resume, "queue an interrupted, cancelled or failed job again")):
+    for name, func, text in (
+        ("cancel", cmd_cancel, "cancel a queued or running job"),
+        ("resume", cmd_resume, "queue an interrupted, cancelled or failed job again"),
+    ):
         action = actions.add_parser(name, help=text)
         action.add_argument("job_id", metavar="ID")
         action.set_defaults(func=func)

@@ -14,7 +14,9 @@ from .progress import CliError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m engine", description="DFD Studio engine: distill, sample, evaluate.")
+    parser = argparse.ArgumentParser(
+        prog="python -m engine", description="DFD Studio engine: distill, sample, evaluate."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     jobs.add_subcommands(sub)  # `worker` and `jobs`
     for family in (shapes, distill, sample, evaluation, results, publish, plan):
@@ -34,5 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         if err.filename is None:  # not about a path the user gave: a bug or the system's, keep the traceback
             raise
         # A path that cannot be written or read (not a folder, no permission, disk full): one line, not a traceback.
-        print(f"error: {err.strerror}: {err.filename}; check the path, its permissions and the free space", file=sys.stderr)
+        print(
+            f"error: {err.strerror}: {err.filename}; check the path, its permissions and the free space",
+            file=sys.stderr,
+        )
         return 1

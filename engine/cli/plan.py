@@ -14,8 +14,11 @@ from .progress import CliError
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("plan", help="memory and time of a run at real size, planned without a GPU")
-    p.add_argument("--base", default="wan2.1-1.3b",
-                   help=f"the base: {', '.join(sorted(set(BASES) | set(ALIASES)))} or a diffusers folder")
+    p.add_argument(
+        "--base",
+        default="wan2.1-1.3b",
+        help=f"the base: {', '.join(sorted(set(BASES) | set(ALIASES)))} or a diffusers folder",
+    )
     p.add_argument("--task", default="t2v", choices=TASKS)
     p.add_argument("--frames", type=int, default=81, help="frames per clip, 4k+1")
     p.add_argument("--height", type=int, default=480)
@@ -38,13 +41,26 @@ def add_parsers(sub) -> None:
 def cmd_plan(args) -> int:
     from ..plan.stages import STAGES  # torch: only when the command runs, not for --help
 
-    spec = PlanSpec(base=args.base, task=args.task, frames=args.frames, height=args.height, width=args.width,
-                    batch=args.batch, precision=args.precision, gradient_checkpointing=args.gradient_checkpointing,
-                    rank=args.rank, gpus=args.gpus, sharding=args.sharding, guidance=args.guidance)
+    spec = PlanSpec(
+        base=args.base,
+        task=args.task,
+        frames=args.frames,
+        height=args.height,
+        width=args.width,
+        batch=args.batch,
+        precision=args.precision,
+        gradient_checkpointing=args.gradient_checkpointing,
+        rank=args.rank,
+        gpus=args.gpus,
+        sharding=args.sharding,
+        guidance=args.guidance,
+    )
     only = tuple(s.strip() for s in args.stages.split(",")) if args.stages else None
     if only and set(only) - set(STAGES):
-        raise CliError(f"--stages {args.stages}: unknown {', '.join(sorted(set(only) - set(STAGES)))}; "
-                       f"choose from {', '.join(STAGES)}")
+        raise CliError(
+            f"--stages {args.stages}: unknown {', '.join(sorted(set(only) - set(STAGES)))}; "
+            f"choose from {', '.join(STAGES)}"
+        )
     if not 0 < args.mfu <= 1:
         raise CliError(f"--mfu {args.mfu}: give a fraction in (0, 1], e.g. 0.4")
     try:

@@ -34,8 +34,9 @@ def seed_range(text: str) -> list[int]:
 
 
 def bar(desc: str, total: int, unit: str = "step", initial: int = 0):
-    return tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True, file=sys.stderr,
-                mininterval=0.5)
+    return tqdm(
+        total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True, file=sys.stderr, mininterval=0.5
+    )
 
 
 def loss_bar(desc: str, total: int, every: int):

@@ -9,8 +9,19 @@ from ..config.options import add_options, given_values
 from ..config.teacher import RecognizerConfig, TeacherConfig
 from .progress import CliError, bar, cli_error, command_line, loss_bar
 
-TEACHER_OPTIONS = ("steps", "seed", "batch_size", "pool_clips", "lr", "warmup_steps", "lr_schedule", "time_shift",
-                   "balanced_detailed", "init", "task")
+TEACHER_OPTIONS = (
+    "steps",
+    "seed",
+    "batch_size",
+    "pool_clips",
+    "lr",
+    "warmup_steps",
+    "lr_schedule",
+    "time_shift",
+    "balanced_detailed",
+    "init",
+    "task",
+)
 
 
 def cmd_pretrain_teacher(args) -> int:
@@ -22,8 +33,9 @@ def cmd_pretrain_teacher(args) -> int:
 
     shown, progress = loss_bar("pretrain teacher", cfg.steps, every=20)
     try:
-        meta = pretrain_teacher(cfg, Path(args.out), command_line("pretrain-teacher"), save_every=args.save_every,
-                                progress=progress)
+        meta = pretrain_teacher(
+            cfg, Path(args.out), command_line("pretrain-teacher"), save_every=args.save_every, progress=progress
+        )
     except ValueError as err:
         raise cli_error(err) from None
     finally:
@@ -55,8 +67,9 @@ def cmd_export_world(args) -> int:
         raise CliError("--n must be at least 1")
     shown = bar("export clips", args.n)
     try:
-        export_folder(args.out, args.n, seed=args.seed, detailed_only=args.detailed_only,
-                      progress=lambda i: shown.update(1))
+        export_folder(
+            args.out, args.n, seed=args.seed, detailed_only=args.detailed_only, progress=lambda i: shown.update(1)
+        )
     finally:
         shown.close()  # before any error line, which would otherwise land on the bar's line
     print(args.out)

@@ -16,8 +16,9 @@ def preset_for(base: str | None) -> dict:
     return dict(SHAPES_PRESET) if (base or "").strip() in SHAPES_BASES else {}
 
 
-def build_distill_config(base: str | None = None, config_file: str | Path | None = None, values: dict | None = None,
-                         check: bool = True) -> DistillConfig:
+def build_distill_config(
+    base: str | None = None, config_file: str | Path | None = None, values: dict | None = None, check: bool = True
+) -> DistillConfig:
     """A DistillConfig from the layers, later ones winning: paper defaults, preset of the base, the config
     file's settings, then `values` (only the settings the user gave: a None there means "empty", which an
     optional setting takes and a required one refuses). `base` is the base when neither the file nor the

@@ -7,13 +7,21 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import MISSING, dataclass
-from typing import Any, Callable
+from typing import Any
+
 from .seeds import parse_seeds
 
 
-def setting(default: Any = MISSING, *, help: str, choices: tuple = (), label: str | None = None,
-            default_factory: Callable[[], Any] | None = None) -> Any:
+def setting(
+    default: Any = MISSING,
+    *,
+    help: str,
+    choices: tuple = (),
+    label: str | None = None,
+    default_factory: Callable[[], Any] | None = None,
+) -> Any:
     """A dataclass field with its help line, its choices (empty: any value of its type) and, where the
     studio form shows it under another name than the field's, that label."""
     metadata = {"help": help, "choices": tuple(choices), "label": label}
@@ -63,8 +71,15 @@ class Setting:
     size: int | None = None  # floats of fixed length (a pair), else None
 
 
-_KINDS = {"int": "int", "float": "float", "str": "str", "bool": "bool", "list[float]": "floats",
-          "tuple[float, float]": "floats", "list[int]": "seeds"}
+_KINDS = {
+    "int": "int",
+    "float": "float",
+    "str": "str",
+    "bool": "bool",
+    "list[float]": "floats",
+    "tuple[float, float]": "floats",
+    "list[int]": "seeds",
+}
 
 
 def settings_of(config_class) -> list[Setting]:
@@ -77,9 +92,18 @@ def settings_of(config_class) -> list[Setting]:
         if base not in _KINDS:
             raise TypeError(f"{config_class.__name__}.{f.name}: type {f.type} has no front-end kind")
         default = f.default_factory() if f.default_factory is not MISSING else f.default
-        found.append(Setting(f.name, _KINDS[base], optional, default, f.metadata.get("help", ""),
-                             tuple(f.metadata.get("choices", ())), f.metadata.get("label"),
-                             2 if base.startswith("tuple") else None))
+        found.append(
+            Setting(
+                f.name,
+                _KINDS[base],
+                optional,
+                default,
+                f.metadata.get("help", ""),
+                tuple(f.metadata.get("choices", ())),
+                f.metadata.get("label"),
+                2 if base.startswith("tuple") else None,
+            )
+        )
     return found
 
 
@@ -104,7 +128,9 @@ def typed(s: Setting, value: Any) -> Any:
     if value is None or (isinstance(value, str) and not value.strip() and s.kind != "str"):
         if s.optional:
             return None
-        raise ConfigError(s.name, f"{{{s.name}}} is empty; give {'a number' if s.kind in ('int', 'float') else 'a value'}")
+        raise ConfigError(
+            s.name, f"{{{s.name}}} is empty; give {'a number' if s.kind in ('int', 'float') else 'a value'}"
+        )
     if s.kind == "bool":
         return _boolean(s, value)
     if s.kind == "int":
@@ -160,7 +186,9 @@ def _numbers(s: Setting, value) -> list[float] | tuple[float, ...]:
         else:
             raise TypeError
     except (TypeError, ValueError):
-        raise ConfigError(s.name, f"{{{s.name}}} {value!r}: write numbers separated by commas, e.g. {example}") from None
+        raise ConfigError(
+            s.name, f"{{{s.name}}} {value!r}: write numbers separated by commas, e.g. {example}"
+        ) from None
     if s.size is not None:
         if len(numbers) != s.size:
             raise ConfigError(s.name, f"{{{s.name}}} needs {s.size} numbers, got {len(numbers)}; e.g. {example}")

@@ -5,8 +5,9 @@ programs, run.yaml for people, and to run it again)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import tomllib
+from pathlib import Path
+
 import yaml
 
 SUFFIXES = (".yaml", ".yml", ".toml", ".json")
@@ -47,8 +48,10 @@ def run_config_yaml(config) -> str:
     it again (the studio offers the same text for a job that has not written its own yet)."""
     settings = config.to_dict()
     settings.pop("out", None)
-    header = ("# The effective settings of this run (paper defaults, preset, config file and options merged).\n"
-              "# Run it again: python -m engine distill --config run.yaml --out NEW_FOLDER\n")
+    header = (
+        "# The effective settings of this run (paper defaults, preset, config file and options merged).\n"
+        "# Run it again: python -m engine distill --config run.yaml --out NEW_FOLDER\n"
+    )
     return header + yaml.safe_dump(settings, sort_keys=False, default_flow_style=None)
 
 

@@ -29,10 +29,11 @@ class SampleConfig:
     width: int | None = setting(None, help="width in pixels (default: the model's)")
     scale: int = setting(1, help="nearest-neighbour upscaling of the written videos (tiny worlds are 64x64)")
     negative_prompt: str = setting("", help="what the videos should not show")
-    image: str | None = setting(None, help="first frame for an image-to-video base: a PNG/JPG, or a video whose "
-                                           "first frame is used")
+    image: str | None = setting(
+        None, help="first frame for an image-to-video base: a PNG/JPG, or a video whose first frame is used"
+    )
 
-    def validate(self) -> "SampleConfig":
+    def validate(self) -> SampleConfig:
         """Raise ValueError with a one-line reason for any bad setting; returns self."""
         if not self.prompt or not self.prompt.strip():
             raise ValueError("the prompt is empty; describe the video to generate")

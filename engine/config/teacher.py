@@ -36,25 +36,35 @@ class TeacherConfig:
     init: str | None = setting(None, help="continue training this teacher folder (its sizes are kept)")
     # i2v: the transformer also takes a first frame's mask and latents (engine/models/conditioning.py); from
     # a text-to-video init, its patch embedding is widened with zero weights (the same model at step 0).
-    task: str = setting("t2v", choices=("t2v", "i2v"),
-                        help="t2v: videos from a caption; i2v: from a caption and the clip's first frame (a T2V init "
-                             "is widened to take it)")
-    lr_schedule: str = setting("cosine", choices=("cosine", "constant"),
-                               help="cosine: decay to 10% over the steps; constant: after the warm-up (then every "
-                                    "intermediate save equals a run of that length)")
+    task: str = setting(
+        "t2v",
+        choices=("t2v", "i2v"),
+        help="t2v: videos from a caption; i2v: from a caption and the clip's first frame (a T2V init "
+        "is widened to take it)",
+    )
+    lr_schedule: str = setting(
+        "cosine",
+        choices=("cosine", "constant"),
+        help="cosine: decay to 10% over the steps; constant: after the warm-up (then every "
+        "intermediate save equals a run of that length)",
+    )
     # Training noise levels t = s*u / (1 + (s-1)*u), u uniform. s > 1 trains more at high noise, where a
     # sample's layout and shape are decided (the sampler's own shift spends its steps there too).
-    time_shift: float = setting(1.0, help="train more at high noise: t = s*u/(1+(s-1)*u) for uniform u "
-                                          "(1: every level equally)")
+    time_shift: float = setting(
+        1.0, help="train more at high noise: t = s*u/(1+(s-1)*u) for uniform u (1: every level equally)"
+    )
     # Fraction of each batch drawn with every factor uniform and captioned in full (world.uniform_naming).
     # This shows the rare combinations (purple 8%, diamond 10%, ...), where the teacher's shape is weakest,
     # as often as common ones without changing any conditional it learns: p(clip | detailed
     # caption) is the same, and partial and empty captions still come from the true frequencies.
-    balanced_detailed: float = setting(0.0, help="fraction of each batch with every factor uniform and captioned "
-                                                 "in full: rare combinations as often as common ones, the same "
-                                                 "p(clip | detailed caption)")
+    balanced_detailed: float = setting(
+        0.0,
+        help="fraction of each batch with every factor uniform and captioned "
+        "in full: rare combinations as often as common ones, the same "
+        "p(clip | detailed caption)",
+    )
 
-    def validate(self) -> "TeacherConfig":
+    def validate(self) -> TeacherConfig:
         """Raise ConfigError (a ValueError) naming the field; returns self."""
         check_choices(self)
         for name in ("steps", "batch_size"):
@@ -63,18 +73,24 @@ class TeacherConfig:
         if self.warmup_steps < 0:
             raise ConfigError("warmup_steps", f"{{warmup_steps}} must be 0 or more, got {self.warmup_steps}")
         if self.pool_clips < self.batch_size:
-            raise ConfigError("pool_clips", f"{{pool_clips}} must be at least {{batch_size}} ({self.batch_size}), "
-                                            f"got {self.pool_clips}", refers=("batch_size",))
+            raise ConfigError(
+                "pool_clips",
+                f"{{pool_clips}} must be at least {{batch_size}} ({self.batch_size}), got {self.pool_clips}",
+                refers=("batch_size",),
+            )
         if self.lr <= 0:
             raise ConfigError("lr", f"{{lr}} must be positive, got {self.lr}")
         if self.time_shift <= 0:
             raise ConfigError("time_shift", "{time_shift} must be positive (1 trains every noise level equally)")
         if not 0 <= self.balanced_detailed < 1:
-            raise ConfigError("balanced_detailed", "{balanced_detailed} must be in [0, 1): the fraction of each batch "
-                                                   "with uniform factors")
+            raise ConfigError(
+                "balanced_detailed",
+                "{balanced_detailed} must be in [0, 1): the fraction of each batch with uniform factors",
+            )
         if self.init and self.init != "shapes-tiny" and not Path(self.init).is_dir():
-            raise ConfigError("init", f"{{init}} {self.init}: no such folder; give a teacher folder written by "
-                                      "pretrain-teacher")
+            raise ConfigError(
+                "init", f"{{init}} {self.init}: no such folder; give a teacher folder written by pretrain-teacher"
+            )
         return self
 
 
@@ -84,11 +100,14 @@ class RecognizerConfig:
     seed: int = setting(0, help="random seed")
     batch_size: int = setting(32, help="clips per step")
     lr: float = setting(2e-3, help="peak AdamW learning rate (one-cycle schedule)")
-    autoencoder: str = setting("shapes-tiny", help="round-trip half of the training clips through this model's "
-                                                   "autoencoder, so decoded samples read like real clips")
+    autoencoder: str = setting(
+        "shapes-tiny",
+        help="round-trip half of the training clips through this model's "
+        "autoencoder, so decoded samples read like real clips",
+    )
     heldout_clips: int = setting(800, help="real clips the held-out accuracy is measured on")
 
-    def validate(self) -> "RecognizerConfig":
+    def validate(self) -> RecognizerConfig:
         for name in ("steps", "batch_size", "heldout_clips"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, f"{{{name}}} must be at least 1, got {getattr(self, name)}")

@@ -24,13 +24,14 @@ encoder's length (512 tokens for Wan) is cut there, with a warning naming its fi
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .sources import VIDEO_SUFFIXES, DataError, Listing, inside, list_folder
-import tomllib
 import yaml
+
+from .sources import VIDEO_SUFFIXES, DataError, Listing, inside, list_folder
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".toml")
 BUILT_IN = ("shapes", "synthetic")
@@ -76,8 +77,15 @@ def _number(value, where: str, key: str, whole: bool, low: float):
 Confine = Callable[[Path], object]
 
 
-def _folder_spec(entry, i: int, defaults: dict, config: Path, windows_per_video: int | None,
-                 confine: Confine | None = None, relative_paths: bool = True) -> FolderSpec:
+def _folder_spec(
+    entry,
+    i: int,
+    defaults: dict,
+    config: Path,
+    windows_per_video: int | None,
+    confine: Confine | None = None,
+    relative_paths: bool = True,
+) -> FolderSpec:
     where, key = str(config), f"folders[{i}]"
     if isinstance(entry, str):
         entry = {"path": entry}
@@ -88,8 +96,12 @@ def _folder_spec(entry, i: int, defaults: dict, config: Path, windows_per_video:
         raise _fail(where, f"{key}.{unknown[0]}", f"is not a folder setting (known: {', '.join(sorted(_FOLDER_KEYS))})")
     values = {**defaults, **entry}
     if not relative_paths and not Path(str(values["path"])).expanduser().is_absolute():
-        raise _fail(where, f"{key}.path", f"{values['path']!r} is relative, but this copy of the config has no folder "
-                                          "of its own (an upload): give the folder's absolute path on this machine")
+        raise _fail(
+            where,
+            f"{key}.path",
+            f"{values['path']!r} is relative, but this copy of the config has no folder "
+            "of its own (an upload): give the folder's absolute path on this machine",
+        )
     folder = (config.parent / Path(str(values["path"])).expanduser()).resolve()
     if confine is not None:
         try:  # before is_dir: a refused path is not even probed
@@ -100,10 +112,15 @@ def _folder_spec(entry, i: int, defaults: dict, config: Path, windows_per_video:
         raise _fail(where, f"{key}.path", f"{values['path']!r} is not a folder (paths are relative to the config file)")
     captions = values.get("captions", "auto")
     if not isinstance(captions, str) or not (captions in ("auto", "sidecar") or captions.endswith((".csv", ".jsonl"))):
-        raise _fail(where, f"{key}.captions", f"must be auto, sidecar or a .csv/.jsonl file in the folder, got {captions!r}")
+        raise _fail(
+            where, f"{key}.captions", f"must be auto, sidecar or a .csv/.jsonl file in the folder, got {captions!r}"
+        )
     if captions not in ("auto", "sidecar") and not inside(folder, captions):
-        raise _fail(where, f"{key}.captions", f"{captions!r} is outside the folder {folder}; name a table inside it "
-                                              "(captions.csv or sub/captions.csv)")
+        raise _fail(
+            where,
+            f"{key}.captions",
+            f"{captions!r} is outside the folder {folder}; name a table inside it (captions.csv or sub/captions.csv)",
+        )
     caption = values.get("caption")
     if caption is not None and (not isinstance(caption, str) or not caption.strip()):
         raise _fail(where, f"{key}.caption", "must be non-empty text")
@@ -113,16 +130,20 @@ def _folder_spec(entry, i: int, defaults: dict, config: Path, windows_per_video:
     windows = values.get("windows_per_video", windows_per_video)
     windows = None if windows in ("all", None) else _number(windows, where, f"{key}.windows_per_video", True, 1)
     return FolderSpec(
-        path=folder, captions=captions, caption=caption,
+        path=folder,
+        captions=captions,
+        caption=caption,
         repeats=repeats,
         fps=_number(values.get("fps"), where, f"{key}.fps", False, 0.1),
         source_fps=_number(values.get("source_fps"), where, f"{key}.source_fps", False, 0.1),
-        windows_per_video=windows, label=str(values["path"]).rstrip("/") + "/",
+        windows_per_video=windows,
+        label=str(values["path"]).rstrip("/") + "/",
     )
 
 
-def read_data_config(path: str | Path, windows_per_video: int | None = 1, confine: Confine | None = None,
-                     relative_paths: bool = True) -> DataSpec:
+def read_data_config(
+    path: str | Path, windows_per_video: int | None = 1, confine: Confine | None = None, relative_paths: bool = True
+) -> DataSpec:
     """Parse a data-set config file; raises DataError naming the file and the field. windows_per_video:
     for the folders that set none (None: every whole window). confine: called on each folder's resolved
     path before it is looked at; relative_paths False: refuse paths relative to the file (an uploaded
@@ -148,13 +169,15 @@ def read_data_config(path: str | Path, windows_per_video: int | None = 1, confin
     if not isinstance(folders, list) or not folders:
         raise _fail(str(path), "folders", "must be a non-empty list of folders")
     defaults = {k: v for k, v in values.items() if k != "folders"}
-    specs = tuple(_folder_spec(e, i, defaults, path, windows_per_video, confine, relative_paths)
-                  for i, e in enumerate(folders))
+    specs = tuple(
+        _folder_spec(e, i, defaults, path, windows_per_video, confine, relative_paths) for i, e in enumerate(folders)
+    )
     return DataSpec(folders=specs, source=str(path))
 
 
-def data_spec(spec: str | Path, windows_per_video: int = 1, confine: Confine | None = None,
-              relative_paths: bool = True) -> DataSpec:
+def data_spec(
+    spec: str | Path, windows_per_video: int = 1, confine: Confine | None = None, relative_paths: bool = True
+) -> DataSpec:
     """A folder or a data-set config file as a DataSpec (not for 'shapes' / 'synthetic').
     windows_per_video: DistillConfig's (0: every whole window), for a folder and for the folders of a
     data-set config that set none of their own. confine, relative_paths: as read_data_config's, for the
@@ -165,8 +188,10 @@ def data_spec(spec: str | Path, windows_per_video: int = 1, confine: Confine | N
         return DataSpec(folders=(FolderSpec(path=path, windows_per_video=windows),), source=str(spec))
     if path.suffix.lower() in CONFIG_SUFFIXES:
         return read_data_config(path, windows, confine, relative_paths)
-    raise DataError(f"{spec!r} is not 'shapes', a folder of videos with captions, or a data-set config "
-                    f"({', '.join(CONFIG_SUFFIXES)})")
+    raise DataError(
+        f"{spec!r} is not 'shapes', a folder of videos with captions, or a data-set config "
+        f"({', '.join(CONFIG_SUFFIXES)})"
+    )
 
 
 def check_data_spec(spec: str, confine: Confine | None = None, relative_paths: bool = True) -> DataSpec | None:
@@ -199,13 +224,20 @@ class FolderScan:
             more = len(self.skipped) - limit
             line += f"; skipped: {named}" + (f", and {more} more" if more > 0 else "")
         if self.unprobed:
-            line += (f"; {self.unprobed} of them not opened here (counted as one window each; the job reads them "
-                     "when it runs)")
+            line += (
+                f"; {self.unprobed} of them not opened here (counted as one window each; the job reads them "
+                "when it runs)"
+            )
         return line
 
 
-def scan_folder(folder: str | Path, num_frames: int | None = None, fps: float | None = None,
-                windows_per_video: int = 1, max_probes: int | None = None) -> FolderScan:
+def scan_folder(
+    folder: str | Path,
+    num_frames: int | None = None,
+    fps: float | None = None,
+    windows_per_video: int = 1,
+    max_probes: int | None = None,
+) -> FolderScan:
     """Which files of a data folder (or of every folder of a data-set config) would be used, and why
     each other file would be skipped. Reads each captioned video's header (one short ffmpeg call per
     video, no decoding), so it takes a moment on a large folder; with num_frames and fps, also counts
@@ -219,8 +251,11 @@ def scan_folder(folder: str | Path, num_frames: int | None = None, fps: float | 
     for spec in specs:
         listing: Listing = list_folder(spec.path, spec.captions, spec.caption)
         label = spec.label if len(specs) > 1 else ""
-        scan.videos += sum(1 for p in spec.path.iterdir()
-                           if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in VIDEO_SUFFIXES)
+        scan.videos += sum(
+            1
+            for p in spec.path.iterdir()
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in VIDEO_SUFFIXES
+        )
         scan.skipped += [(label + name, why) for name, why in listing.skipped]
         for clip in listing.clips:
             if max_probes is not None and probed >= max_probes:
@@ -238,8 +273,13 @@ def scan_folder(folder: str | Path, num_frames: int | None = None, fps: float | 
             if num_frames and rate and info.expected_frames():
                 held = windows_in(info.expected_frames(), num_frames, rate, info.fps)
                 if not held:
-                    scan.skipped.append((label + clip.path.name, f"too short: {info.duration:.2f} s; a window is "
-                                         f"{num_frames} frames at {rate:g} fps ({window_seconds(num_frames, rate):.2f} s)"))
+                    scan.skipped.append(
+                        (
+                            label + clip.path.name,
+                            f"too short: {info.duration:.2f} s; a window is "
+                            f"{num_frames} frames at {rate:g} fps ({window_seconds(num_frames, rate):.2f} s)",
+                        )
+                    )
                     continue
             scan.captioned += 1
             scan.windows += held if spec.windows_per_video is None else min(held, spec.windows_per_video)

@@ -52,8 +52,9 @@ def _utf8(path: Path) -> tuple[str | None, str | None]:
     try:
         return data.decode("utf-8-sig"), None
     except UnicodeDecodeError as err:
-        return None, (f"{path.name} is not UTF-8 text (byte 0x{data[err.start]:02x} at position {err.start}); "
-                      "save it as UTF-8")
+        return None, (
+            f"{path.name} is not UTF-8 text (byte 0x{data[err.start]:02x} at position {err.start}); save it as UTF-8"
+        )
 
 
 def _clean(text: str) -> str:
@@ -69,8 +70,10 @@ def inside(folder: Path, name: str | Path) -> bool:
 
 
 def outside_error(folder: Path, where: str, name: str) -> DataError:
-    return DataError(f"{folder}: {where} names {name!r}, which is outside the folder; name each file by its path "
-                     "inside the folder (a.mp4 or clips/a.mp4), and move files from elsewhere into it")
+    return DataError(
+        f"{folder}: {where} names {name!r}, which is outside the folder; name each file by its path "
+        "inside the folder (a.mp4 or clips/a.mp4), and move files from elsewhere into it"
+    )
 
 
 def _read_jsonl(text: str, name: str, skipped: list) -> dict[str, tuple[str, int]]:
@@ -176,8 +179,12 @@ def list_folder(folder: str | Path, captions: str = "auto", caption: str | None 
         if path in videos or path.name in accounted or path.name in TABLES:
             continue
         if path.is_dir():
-            listing.skipped.append((path.name + "/", "a subfolder: only the folder's own files are read "
-                                                     "(name it in a data-set config to use it)"))
+            listing.skipped.append(
+                (
+                    path.name + "/",
+                    "a subfolder: only the folder's own files are read (name it in a data-set config to use it)",
+                )
+            )
         elif path.suffix.lower() == ".txt" and sidecars:
             listing.skipped.append((path.name, "a caption with no video of the same name"))
         elif path.suffix.lower() not in (".txt", ".csv", ".jsonl", ".json", ".yaml", ".yml", ".toml"):

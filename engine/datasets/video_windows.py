@@ -35,7 +35,8 @@ class ShortVideo(VideoReadError):
         self.frames = frames
         super().__init__(
             f"too short: {frames} frames at {source_fps:g} fps ({frames / source_fps:.2f} s); a window is "
-            f"{num_frames} frames at {fps:g} fps ({window_seconds(num_frames, fps):.2f} s)")
+            f"{num_frames} frames at {fps:g} fps ({window_seconds(num_frames, fps):.2f} s)"
+        )
 
 
 @dataclass(frozen=True)
@@ -125,9 +126,14 @@ def probe(path: str | Path, source_fps: float | None = None) -> VideoInfo:
     return info
 
 
-def iter_windows(path: str | Path, num_frames: int, fps: float, max_windows: int | None = 1,
-                 fit: Callable[[np.ndarray], np.ndarray] | None = None,
-                 source_fps: float | None = None) -> Iterator[Window]:
+def iter_windows(
+    path: str | Path,
+    num_frames: int,
+    fps: float,
+    max_windows: int | None = 1,
+    fit: Callable[[np.ndarray], np.ndarray] | None = None,
+    source_fps: float | None = None,
+) -> Iterator[Window]:
     """Decode `path` as a stream and yield its windows in order, at most `max_windows` (None: all).
 
     Raises VideoReadError when the file cannot be decoded, and when it decodes to clearly fewer frames
@@ -165,4 +171,3 @@ def iter_windows(path: str | Path, num_frames: int, fps: float, max_windows: int
         raise VideoReadError(f"truncated: decodes to {decoded} of the {expected} frames its header declares")
     if j == 0:
         raise ShortVideo(decoded, info.fps, num_frames, fps)
-

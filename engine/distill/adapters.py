@@ -83,7 +83,10 @@ class Adapters:
             self.use(previous)
 
     def state_dict(self, name: str) -> dict[str, torch.Tensor]:
-        return {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(self.transformer, adapter_name=name).items()}
+        return {
+            k: v.detach().cpu().contiguous()
+            for k, v in get_peft_model_state_dict(self.transformer, adapter_name=name).items()
+        }
 
     def load_state_dict(self, name: str, state: dict[str, torch.Tensor]) -> None:
         try:
@@ -107,13 +110,24 @@ def save_student_lora(adapters: Adapters, out: Path, extra: dict | None = None) 
     # while saving leaves no half-written LoRA where a finished one is expected.
     with written_files(out, last=(LORA_FILE,)) as tmp:
         WanPipeline.save_lora_weights(
-            tmp, transformer_lora_layers=state, weight_name=LORA_FILE,
+            tmp,
+            transformer_lora_layers=state,
+            weight_name=LORA_FILE,
             transformer_lora_adapter_metadata=_metadata(adapters.config),
         )
         save_file(to_comfyui(state, adapters.config.lora_alpha), tmp / COMFY_FILE)
         save_file(adapters.state_dict(FAKE), tmp / FAKE_FILE)
-        (tmp / "lora_config.json").write_text(json.dumps({"rank": adapters.rank, "alpha": adapters.config.lora_alpha,
-                                                          "target_modules": TARGET_MODULES, **(extra or {})}, indent=2))
+        (tmp / "lora_config.json").write_text(
+            json.dumps(
+                {
+                    "rank": adapters.rank,
+                    "alpha": adapters.config.lora_alpha,
+                    "target_modules": TARGET_MODULES,
+                    **(extra or {}),
+                },
+                indent=2,
+            )
+        )
     return Path(out)
 
 
@@ -131,9 +145,16 @@ def read_fake_score(folder: Path) -> dict[str, torch.Tensor] | None:
 
 # Diffusers module names -> the original Wan names that ComfyUI's Wan loader uses.
 _COMFY_NAMES = {
-    "attn1.to_q": "self_attn.q", "attn1.to_k": "self_attn.k", "attn1.to_v": "self_attn.v",
-    "attn1.to_out.0": "self_attn.o", "attn2.to_q": "cross_attn.q", "attn2.to_k": "cross_attn.k",
-    "attn2.to_v": "cross_attn.v", "attn2.to_out.0": "cross_attn.o", "ffn.net.0.proj": "ffn.0", "ffn.net.2": "ffn.2",
+    "attn1.to_q": "self_attn.q",
+    "attn1.to_k": "self_attn.k",
+    "attn1.to_v": "self_attn.v",
+    "attn1.to_out.0": "self_attn.o",
+    "attn2.to_q": "cross_attn.q",
+    "attn2.to_k": "cross_attn.k",
+    "attn2.to_v": "cross_attn.v",
+    "attn2.to_out.0": "cross_attn.o",
+    "ffn.net.0.proj": "ffn.0",
+    "ffn.net.2": "ffn.2",
 }
 
 

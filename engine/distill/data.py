@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..shapes import world
 from ..datasets.sources import DataError
+from ..shapes import world
 
 __all__ = ["DataError", "RealBatch", "ShapesData", "SyntheticData", "fit_clip", "load_data", "resize_crop"]
 
@@ -37,7 +37,9 @@ class ShapesData:
         self.namings = namings
         self.captions = [world.caption(n) for n in namings]
         self.model = model
-        self.embeddings = torch.cat([model.encode_prompts(self.captions[i : i + 256]) for i in range(0, len(self.captions), 256)])
+        self.embeddings = torch.cat(
+            [model.encode_prompts(self.captions[i : i + 256]) for i in range(0, len(self.captions), 256)]
+        )
         # Rendering and encoding a batch costs about as much as a tiny model's update, so the pool is
         # made once (a fixed function of the seed) and batches index into it.
         pool_rng = np.random.default_rng(seed + 1)
@@ -53,8 +55,9 @@ class ShapesData:
     def batch(self, n: int) -> RealBatch:
         idx = self.rng.integers(0, len(self.pool), size=n)
         caption_idx = self.pool_caption[idx]
-        return RealBatch(latents=self.pool[idx], cond=self.embeddings[caption_idx],
-                         captions=[self.captions[i] for i in caption_idx])
+        return RealBatch(
+            latents=self.pool[idx], cond=self.embeddings[caption_idx], captions=[self.captions[i] for i in caption_idx]
+        )
 
     def state(self) -> dict:
         return {"rng": self.rng.bit_generator.state}
@@ -107,8 +110,18 @@ class SyntheticData:
         self.rng.bit_generator.state = state["rng"]
 
 
-def load_data(spec: str, model, regime: str = "detailed", seed: int = 0, progress=None, pool_size: int = 2048,
-              min_clips: int = 1, windows_per_video: int = 1, cache_dir: str | None = None, workers: int = 0):
+def load_data(
+    spec: str,
+    model,
+    regime: str = "detailed",
+    seed: int = 0,
+    progress=None,
+    pool_size: int = 2048,
+    min_clips: int = 1,
+    windows_per_video: int = 1,
+    cache_dir: str | None = None,
+    workers: int = 0,
+):
     """'shapes' -> ShapesData; 'synthetic' -> SyntheticData (benchmarks); a folder or a data-set config
     (.yaml/.yml/.toml) -> FolderData, which refuses fewer than min_clips usable windows, takes
     windows_per_video per video (0: all), caches encodings in cache_dir (None: in each folder) and, with
@@ -119,5 +132,13 @@ def load_data(spec: str, model, regime: str = "detailed", seed: int = 0, progres
         return SyntheticData(model, seed=seed)
     from .folder_data import FolderData  # folder_data builds on this module's RealBatch
 
-    return FolderData(spec, model, seed=seed, progress=progress, min_clips=min_clips,
-                      windows_per_video=windows_per_video, cache_dir=cache_dir or None, workers=workers)
+    return FolderData(
+        spec,
+        model,
+        seed=seed,
+        progress=progress,
+        min_clips=min_clips,
+        windows_per_video=windows_per_video,
+        cache_dir=cache_dir or None,
+        workers=workers,
+    )

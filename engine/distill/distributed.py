@@ -66,15 +66,24 @@ def _accelerator(mixed_precision: str, log_with: str | None, project_dir: str | 
     from accelerate.state import AcceleratorState
 
     state = AcceleratorState._shared_state
-    if state and state.get("_mixed_precision", mixed_precision) != mixed_precision and "num_processes" in state \
-            and state["num_processes"] == 1:
+    if (
+        state
+        and state.get("_mixed_precision", mixed_precision) != mixed_precision
+        and "num_processes" in state
+        and state["num_processes"] == 1
+    ):
         # One process that runs several trainings (tests, the bench) may change precision between them.
         AcceleratorState._reset_state()
     # broadcast_buffers off: the transformer's buffers (rotary tables) are constants, not worth a
     # broadcast per forward.
     ddp = DistributedDataParallelKwargs(find_unused_parameters=False, broadcast_buffers=False)
-    return Accelerator(mixed_precision=mixed_precision, cpu=not torch.cuda.is_available(), kwargs_handlers=[ddp],
-                       log_with=log_with, project_dir=project_dir)
+    return Accelerator(
+        mixed_precision=mixed_precision,
+        cpu=not torch.cuda.is_available(),
+        kwargs_handlers=[ddp],
+        log_with=log_with,
+        project_dir=project_dir,
+    )
 
 
 class ProcessGroup:
@@ -116,7 +125,10 @@ class ProcessGroup:
         for name, optimizer in optimizers.items():
             adapters.use(name)
             if self.sharded:  # the sharded base's own DDP (accelerate would FSDP-wrap the view again)
-                view, prepared[name] = sharding.adapters_only_ddp(_View(adapters.transformer), self.state.device), optimizer
+                view, prepared[name] = (
+                    sharding.adapters_only_ddp(_View(adapters.transformer), self.state.device),
+                    optimizer,
+                )
             else:
                 view, prepared[name] = self.accelerator.prepare(_View(adapters.transformer), optimizer)
             self._trained[name] = _Trained(view, adapters.transformer)
@@ -156,13 +168,15 @@ class ProcessGroup:
         if self.world == 1:
             return x
         n = len(x) // self.world
-        return x[self.rank * n: (self.rank + 1) * n]
+        return x[self.rank * n : (self.rank + 1) * n]
 
     def shard_batch(self, batch):
         """This process's rows of a global batch (a dataclass whose fields are all per-clip)."""
         if self.world == 1:
             return batch
-        return dataclasses.replace(batch, **{f.name: self.shard(getattr(batch, f.name)) for f in dataclasses.fields(batch)})
+        return dataclasses.replace(
+            batch, **{f.name: self.shard(getattr(batch, f.name)) for f in dataclasses.fields(batch)}
+        )
 
     def gather(self, x: torch.Tensor) -> torch.Tensor:
         """Every process's rows of a per-sample tensor, in rank order (the global batch's)."""

@@ -6,8 +6,9 @@ The cache lives in the run's cache_dir (the studio's: its data dir's cache/), or
 folder's .dfd_cache: one file per window, `<key>-wNNN.pt`, and a manifest `<key>.json` saying how many
 windows the video gave, where the key digests the video's bytes, the base model and the window settings
 (frames, size, fps); one file per caption, `text-<digest>.pt`, the embedding without its zero padding.
-Keys depend on content only, so folders sharing one cache share only identical entries. Files are written atomically, so processes sharing a folder
-(multi-GPU runs) never read half a file. Skipped files and cut captions are in `report`.
+Keys depend on content only, so folders sharing one cache share only identical entries. Files are written
+atomically, so processes sharing a folder (multi-GPU runs) never read half a file. Skipped files and cut
+captions are in `report`.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import RealBatch, resize_crop
 from ..datasets.dataset_config import DataSpec, FolderSpec, data_spec
-from .loading import BatchesAhead, encode_ahead, read_batch
 from ..datasets.sources import CACHE_DIR, Clip, DataError, list_folder
 from ..datasets.video_windows import VideoReadError, iter_windows
+from .data import RealBatch, resize_crop
+from .loading import BatchesAhead, encode_ahead, read_batch
 
 
 @dataclass
@@ -42,16 +43,24 @@ class DataReport:
 
     def lines(self) -> list[str]:
         rates = ", ".join(f"{f:g}" for f in self.fps)
-        out = [f"data {self.source}: {self.windows} windows of {self.num_frames} frames at {rates} fps from "
-               f"{self.videos_used} videos; {len(self.skipped)} files skipped"]
+        out = [
+            f"data {self.source}: {self.windows} windows of {self.num_frames} frames at {rates} fps from "
+            f"{self.videos_used} videos; {len(self.skipped)} files skipped"
+        ]
         out += [f"skipped {name}: {why}" for name, why in self.skipped]
         out += [f"warning {name}: {message}" for name, message in self.warnings]
         return out
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "fps": self.fps, "num_frames": self.num_frames,
-                "videos_used": self.videos_used, "windows": self.windows,
-                "skipped": [list(s) for s in self.skipped], "warnings": [list(w) for w in self.warnings]}
+        return {
+            "source": self.source,
+            "fps": self.fps,
+            "num_frames": self.num_frames,
+            "videos_used": self.videos_used,
+            "windows": self.windows,
+            "skipped": [list(s) for s in self.skipped],
+            "warnings": [list(w) for w in self.warnings],
+        }
 
 
 def _save(obj, path: Path) -> None:
@@ -89,8 +98,9 @@ class WindowEncoder:
             known = json.loads(manifest.read_text())
             count = known["windows"] if wanted is None else min(wanted, known["windows"])
             files = [cache / f"{key}-w{j:03d}.pt" for j in range(count)]
-            if (known["complete"] or (wanted is not None and known["windows"] >= wanted)) \
-                    and all(p.is_file() for p in files):
+            if (known["complete"] or (wanted is not None and known["windows"] >= wanted)) and all(
+                p.is_file() for p in files
+            ):
                 return files
         return None
 
@@ -118,8 +128,14 @@ class WindowEncoder:
         m = self.model
         files = []
         try:
-            for window in iter_windows(clip.path, m.num_frames, fps, wanted, source_fps=spec.source_fps,
-                                       fit=lambda frame: resize_crop(frame[None], m.height, m.width)[0]):
+            for window in iter_windows(
+                clip.path,
+                m.num_frames,
+                fps,
+                wanted,
+                source_fps=spec.source_fps,
+                fit=lambda frame: resize_crop(frame[None], m.height, m.width)[0],
+            ):
                 files.append(self.encode_window(cache, key, window.index, window.frames))
         except VideoReadError:
             for path in files:
@@ -171,8 +187,17 @@ class FolderData:
     cache_dir: where encodings are kept (None: each data folder's .dfd_cache); workers: processes that
     decode videos and read batches ahead (0: none; engine/distill/loading.py), the same data either way."""
 
-    def __init__(self, spec: str | Path | DataSpec, model, seed: int = 0, progress=None, min_clips: int = 1,
-                 windows_per_video: int = 1, cache_dir: str | Path | None = None, workers: int = 0):
+    def __init__(
+        self,
+        spec: str | Path | DataSpec,
+        model,
+        seed: int = 0,
+        progress=None,
+        min_clips: int = 1,
+        windows_per_video: int = 1,
+        cache_dir: str | Path | None = None,
+        workers: int = 0,
+    ):
         spec = spec if isinstance(spec, DataSpec) else data_spec(spec, windows_per_video)
         self.model = model
         self.report = DataReport(source=spec.source, num_frames=model.num_frames)
@@ -182,8 +207,16 @@ class FolderData:
         captions: dict[Path, str] = {}
         listings = [(fs, list_folder(fs.path, fs.captions, fs.caption)) for fs in spec.folders]
         total, done = sum(len(listing.clips) for _, listing in listings), 0
-        ahead = iter(encode_ahead(encoder, [(clip, fs, float(fs.fps or model.fps)) for fs, listing in listings
-                                            for clip in listing.clips], workers, progress) if workers else ())
+        ahead = iter(
+            encode_ahead(
+                encoder,
+                [(clip, fs, float(fs.fps or model.fps)) for fs, listing in listings for clip in listing.clips],
+                workers,
+                progress,
+            )
+            if workers
+            else ()
+        )
         for fs, listing in listings:
             label = fs.label if len(spec.folders) > 1 else ""
             self.report.skipped += [(label + name, why) for name, why in listing.skipped]
@@ -204,8 +237,13 @@ class FolderData:
                 tokens = texts.token_count(clip.caption)
                 if tokens > model.text_len:
                     source = clip.path.name if clip.caption_source == "caption:" else clip.caption_source
-                    self.report.warnings.append((label + source, f"the caption of {clip.path.name} is {tokens} tokens; "
-                                                 f"the text encoder reads the first {model.text_len}, the rest is cut"))
+                    self.report.warnings.append(
+                        (
+                            label + source,
+                            f"the caption of {clip.path.name} is {tokens} tokens; "
+                            f"the text encoder reads the first {model.text_len}, the rest is cut",
+                        )
+                    )
                 text_file = texts.path(clip.path.parent, clip.caption)
                 captions[text_file] = clip.caption
                 self.report.videos_used += 1
@@ -222,14 +260,22 @@ class FolderData:
         if found >= max(min_clips, 1):
             return
         skipped = self.report.skipped
-        reasons = "; ".join(f"{n}: {r}" for n, r in skipped[:3]) + (f"; and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+        reasons = "; ".join(f"{n}: {r}" for n, r in skipped[:3]) + (
+            f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        )
         if not skipped and not found:
-            raise DataError(f"no captioned videos in {spec.source}: put a .txt caption beside each video, "
-                            "or a captions.csv (file,caption) or captions.jsonl")
-        where = f"no usable clips in {spec.source}" if not found else \
-            f"found {found} usable clips in {spec.source}, a batch needs {min_clips}"
-        raise DataError(f"{where} ({len(skipped)} skipped: {reasons}); add clips"
-                        + (" or lower the batch size" if found else ""))
+            raise DataError(
+                f"no captioned videos in {spec.source}: put a .txt caption beside each video, "
+                "or a captions.csv (file,caption) or captions.jsonl"
+            )
+        where = (
+            f"no usable clips in {spec.source}"
+            if not found
+            else f"found {found} usable clips in {spec.source}, a batch needs {min_clips}"
+        )
+        raise DataError(
+            f"{where} ({len(skipped)} skipped: {reasons}); add clips" + (" or lower the batch size" if found else "")
+        )
 
     def batch(self, n: int) -> RealBatch:
         """n entries drawn with replacement, read from their files (the only tensors this object makes)."""
@@ -238,8 +284,11 @@ class FolderData:
         else:
             idx = self.rng.integers(0, len(self.entries), size=n)
             latents, cond = read_batch(self.entries, idx, self.model.text_len)
-        return RealBatch(latents=latents.to(self.model.device, torch.float32),
-                         cond=cond.to(self.model.device, self.model.dtype), captions=[self.entries[i][2] for i in idx])
+        return RealBatch(
+            latents=latents.to(self.model.device, torch.float32),
+            cond=cond.to(self.model.device, self.model.dtype),
+            captions=[self.entries[i][2] for i in idx],
+        )
 
     def state(self) -> dict:
         return {"rng": self.rng.bit_generator.state}  # with workers: that of the batches taken, not read ahead

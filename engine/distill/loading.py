@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
-from .data import resize_crop
 from ..datasets.video_windows import VideoReadError, iter_windows
+from .data import resize_crop
 
 PREFETCH = 2  # items each worker keeps ready: DataLoader's default, bounded memory (a 480p window is ~100 MB)
 
@@ -40,8 +40,9 @@ class _Decode(IterableDataset):
     once the video is done; worker k of n takes jobs k, k + n, ... . A job: (video, fps, windows wanted,
     source fps) for the model's frames and size."""
 
-    def __init__(self, jobs: list[tuple[Path, float, int | None, float | None]], num_frames: int, height: int,
-                 width: int):
+    def __init__(
+        self, jobs: list[tuple[Path, float, int | None, float | None]], num_frames: int, height: int, width: int
+    ):
         self.jobs, self.num_frames, self.height, self.width = jobs, num_frames, height, width
 
     def __iter__(self):
@@ -50,8 +51,14 @@ class _Decode(IterableDataset):
         for job in range(first, len(self.jobs), step):
             path, fps, wanted, source_fps = self.jobs[job]
             try:
-                for window in iter_windows(path, self.num_frames, fps, wanted, source_fps=source_fps,
-                                           fit=lambda frame: resize_crop(frame[None], self.height, self.width)[0]):
+                for window in iter_windows(
+                    path,
+                    self.num_frames,
+                    fps,
+                    wanted,
+                    source_fps=source_fps,
+                    fit=lambda frame: resize_crop(frame[None], self.height, self.width)[0],
+                ):
                     yield job, window.index, torch.from_numpy(window.frames), None  # a tensor: shared memory
             except VideoReadError as err:
                 yield job, -1, None, str(err)
@@ -59,14 +66,16 @@ class _Decode(IterableDataset):
                 yield job, -1, None, None
 
 
-def encode_ahead(encoder, clips: list[tuple[object, object, float]], workers: int,
-                 progress=None) -> list[list[Path] | str]:
+def encode_ahead(
+    encoder, clips: list[tuple[object, object, float]], workers: int, progress=None
+) -> list[list[Path] | str]:
     """Each (clip, folder spec, fps)'s window files, as WindowEncoder.windows gives them, or the reason
     its video is skipped: what the cache lacks is decoded by `workers` processes and encoded here."""
     model = encoder.model
     plans = [encoder.plan(clip, spec, fps) for clip, spec, fps in clips]
-    found: list[list[Path] | str | None] = [encoder.cached(cache, key, spec.windows_per_video)
-                                            for (cache, key), (_, spec, _) in zip(plans, clips)]
+    found: list[list[Path] | str | None] = [
+        encoder.cached(cache, key, spec.windows_per_video) for (cache, key), (_, spec, _) in zip(plans, clips)
+    ]
     todo = [i for i, files in enumerate(found) if files is None]
     done = len(clips) - len(todo)
     if progress:
@@ -75,8 +84,13 @@ def encode_ahead(encoder, clips: list[tuple[object, object, float]], workers: in
         return found
     jobs = [(clips[i][0].path, clips[i][2], clips[i][1].windows_per_video, clips[i][1].source_fps) for i in todo]
     written: dict[int, list[Path]] = {i: [] for i in todo}
-    loader = DataLoader(_Decode(jobs, model.num_frames, model.height, model.width), batch_size=None,
-                        num_workers=min(workers, len(jobs)), collate_fn=_as_is, prefetch_factor=PREFETCH)
+    loader = DataLoader(
+        _Decode(jobs, model.num_frames, model.height, model.width),
+        batch_size=None,
+        num_workers=min(workers, len(jobs)),
+        collate_fn=_as_is,
+        prefetch_factor=PREFETCH,
+    )
     for job, index, frames, error in loader:
         i = todo[job]
         cache, key = plans[i]
@@ -147,9 +161,16 @@ class BatchesAhead:
             self.restart()
             self.n, draws = n, np.random.default_rng()
             draws.bit_generator.state = self.rng.bit_generator.state
-            self.batches = iter(DataLoader(self.dataset, sampler=_Draws(draws, len(self.dataset.entries), n, self.states),
-                                           batch_size=None, num_workers=self.workers, collate_fn=_as_is,
-                                           prefetch_factor=PREFETCH))
+            self.batches = iter(
+                DataLoader(
+                    self.dataset,
+                    sampler=_Draws(draws, len(self.dataset.entries), n, self.states),
+                    batch_size=None,
+                    num_workers=self.workers,
+                    collate_fn=_as_is,
+                    prefetch_factor=PREFETCH,
+                )
+            )
         picked, latents, cond = next(self.batches)
         self.rng.bit_generator.state = self.states.popleft()
         return picked, latents, cond

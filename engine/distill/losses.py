@@ -7,15 +7,14 @@ are (B, C, F, H, W) latents; t is a per-sample tensor of shape (B,).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from ..core.flow import add_noise
+from ..core.flow import add_noise, shifted_time, x0_from_velocity  # noqa: F401  (the trainer reads them as losses.*)
 from ..core.flow import per_sample as _per_sample
-from ..core.flow import shifted_time, x0_from_velocity  # noqa: F401  (the trainer reads them as losses.*)
 
 X0Fn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t, t) -> x0 prediction
 
@@ -102,8 +101,9 @@ def scheduled_prob(data_forcing_prob: float, schedule: str, progress: float) -> 
     raise ValueError(f"unknown data-forcing schedule {schedule!r}; choose from {', '.join(FORCING_SCHEDULES)}")
 
 
-def forcing_weight(uniforms: torch.Tensor, data_forcing_prob: float, t: torch.Tensor, t_min: float,
-                   blend: bool) -> torch.Tensor:
+def forcing_weight(
+    uniforms: torch.Tensor, data_forcing_prob: float, t: torch.Tensor, t_min: float, blend: bool
+) -> torch.Tensor:
     """The per-sample data_forcing weights of the teacher-on-real term: the coin 1[u < data_forcing_prob] (the
     paper: one u for the whole step; per sample: one u each) or, blending, data_forcing_prob itself; 0 at DMD
     times below t_min (noise-stage routing)."""
@@ -125,14 +125,19 @@ class DataForcing:
     step_uniform: float | None = None
 
     @classmethod
-    def of(cls, cfg, step: int, rng) -> "DataForcing":
+    def of(cls, cfg, step: int, rng) -> DataForcing:
         if cfg.method != "dfd":
             return cls(data_forcing_prob=0.0, step_uniform=1.0)
         prob = scheduled_prob(cfg.data_forcing_prob, cfg.data_forcing_schedule, step / cfg.steps)
         per_sample = cfg.data_forcing_granularity == "sample"
         coin = None if cfg.data_forcing_blend or per_sample else float(rng.random())  # the paper's one coin per step
-        return cls(data_forcing_prob=prob, t_min=cfg.dfd_t_min, blend=cfg.data_forcing_blend, per_sample=per_sample,
-                   step_uniform=coin)
+        return cls(
+            data_forcing_prob=prob,
+            t_min=cfg.dfd_t_min,
+            blend=cfg.data_forcing_blend,
+            per_sample=per_sample,
+            step_uniform=coin,
+        )
 
     def uniforms(self, rng, n: int) -> torch.Tensor:
         """The coins' uniforms for a global batch of n samples (drawn only for per-sample coins)."""

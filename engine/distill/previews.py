@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -38,10 +38,18 @@ def preview_condition(model, data, task: str) -> torch.Tensor | None:
 def student_sampler(distiller) -> Sampler:
     """The bidirectional student's few-step sampler on its t_list, from each seed's own noise, as `sample`
     runs it (for I2V from the run's preview first frame)."""
+
     def sample(shape, cond, seeds):
         noise = seeded_noise(shape, seeds, distiller.model.device, torch.float32)
-        return student_sample(distiller.transformer, noise, cond, tuple(distiller.cfg.t_list),
-                              generator=seed_generators(seeds), condition=distiller.preview_condition)
+        return student_sample(
+            distiller.transformer,
+            noise,
+            cond,
+            tuple(distiller.cfg.t_list),
+            generator=seed_generators(seeds),
+            condition=distiller.preview_condition,
+        )
+
     return sample
 
 
@@ -59,8 +67,12 @@ def write_previews(distiller, seeds: tuple[int, ...], sample: Sampler | None = N
             continue
         scale = max(1, 256 // max(model.height, model.width))
         for seed, video in zip(seeds, model.decode(latents)):
-            path = write_mp4(distiller.out / "samples" / f"step{distiller.step}-prompt{i}-seed{seed}.mp4", video,
-                             fps=model.fps, scale=scale)
+            path = write_mp4(
+                distiller.out / "samples" / f"step{distiller.step}-prompt{i}-seed{seed}.mp4",
+                video,
+                fps=model.fps,
+                scale=scale,
+            )
             distiller.tracking.video(f"preview/prompt{i}-seed{seed}", video, path, model.fps, distiller.step)
             distiller.cb.on_artifact("video", path, f"step {distiller.step}: {prompt} (seed {seed}{note})")
             paths.append(path)

@@ -48,15 +48,21 @@ class Rollout:
         self.frames = model.latent_shape(1, model.num_frames, model.height, model.width)[2]
         self.bounds = chunk_bounds(self.frames, cfg.chunk_frames)
         if len(self.bounds) < 2:
-            raise ValueError(f"a clip of {self.frames} latent frame is a single chunk, nothing to generate after it: "
-                             "train the causal student on more frames")
+            raise ValueError(
+                f"a clip of {self.frames} latent frame is a single chunk, nothing to generate after it: "
+                "train the causal student on more frames"
+            )
         self.causal = CausalAttention(distiller.transformer, cfg.chunk_frames).install()
 
     def lora_info(self) -> dict:
         """What a sampler needs to run the student (written to its lora_config.json)."""
         chunk = self.d.cfg.chunk_frames
-        return {"causal": True, "chunk_frames": chunk, "trained_latent_frames": self.frames,
-                "window_frames": default_window(self.frames, chunk)}
+        return {
+            "causal": True,
+            "chunk_frames": chunk,
+            "trained_latent_frames": self.frames,
+            "window_frames": default_window(self.frames, chunk),
+        }
 
     def sample(self, real, grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """The rolled-out clip of x0 predictions (with gradient through step k of every chunk when `grad`)
@@ -92,8 +98,16 @@ class Rollout:
         """The causal student's preview latents as `sample` makes them from its lora_config.json: chunk by
         chunk with the cache, in its default window (engine/distill/previews.py writes them)."""
         info = self.lora_info()
-        return causal_sample(self.d.transformer, shape, cond, tuple(self.d.cfg.t_list), seeds, info["chunk_frames"],
-                             window_frames=info["window_frames"], dtype=torch.float32)
+        return causal_sample(
+            self.d.transformer,
+            shape,
+            cond,
+            tuple(self.d.cfg.t_list),
+            seeds,
+            info["chunk_frames"],
+            window_frames=info["window_frames"],
+            dtype=torch.float32,
+        )
 
     def write_previews(self, seeds: tuple[int, ...]) -> list[Path]:
         """The run's previews drawn by `sample_previews`, named, written and reported as every student's."""

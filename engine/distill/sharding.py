@@ -32,8 +32,12 @@ def is_lora(name: str) -> bool:
     return "lora_" in name
 
 
-def shard_base(transformer: torch.nn.Module, world: int, reshard_after_forward: bool = True,
-               block_classes: tuple[str, ...] = BLOCK_CLASSES) -> int:
+def shard_base(
+    transformer: torch.nn.Module,
+    world: int,
+    reshard_after_forward: bool = True,
+    block_classes: tuple[str, ...] = BLOCK_CLASSES,
+) -> int:
     """Shard every block of these classes, then the rest of the transformer, over `world` processes,
     leaving the LoRA parameters whole; returns how many blocks were sharded."""
     from torch.distributed.device_mesh import init_device_mesh  # FSDP: only when the base is sharded
@@ -44,8 +48,10 @@ def shard_base(transformer: torch.nn.Module, world: int, reshard_after_forward: 
     adapters = {p for n, p in transformer.named_parameters() if is_lora(n)}
     blocks = [m for m in transformer.modules() if type(m).__name__ in block_classes]
     if not blocks:
-        raise ValueError(f"no layer of class {', '.join(block_classes)} in {type(transformer).__name__}: "
-                         "name the base's block class in the FSDP config (fsdp_transformer_layer_cls_to_wrap)")
+        raise ValueError(
+            f"no layer of class {', '.join(block_classes)} in {type(transformer).__name__}: "
+            "name the base's block class in the FSDP config (fsdp_transformer_layer_cls_to_wrap)"
+        )
     for block in blocks:
         fully_shard(block, mesh=mesh, reshard_after_forward=reshard_after_forward, ignored_params=adapters)
     # The root keeps its own (small) weights gathered through the whole step: the embeddings and the
@@ -59,8 +65,9 @@ def adapters_only_ddp(view: torch.nn.Module, device: torch.device):
     frozen) and the buffers (constants) are left out, so DDP neither broadcasts them nor checks them."""
     from torch.nn.parallel import DistributedDataParallel  # only for a multi-process run
 
-    view._ddp_params_and_buffers_to_ignore = [n for n, _ in view.named_parameters() if not is_lora(n)] + \
-        [n for n, _ in view.named_buffers()]
+    view._ddp_params_and_buffers_to_ignore = [n for n, _ in view.named_parameters() if not is_lora(n)] + [
+        n for n, _ in view.named_buffers()
+    ]
     device_ids = [device.index or 0] if device.type == "cuda" else None
     return DistributedDataParallel(view, device_ids=device_ids, find_unused_parameters=False)
 

@@ -21,8 +21,11 @@ def tracker_of(log_with: str) -> str | None:
     if log_with in (None, "none"):
         return None
     if importlib.util.find_spec(log_with) is None:
-        raise ConfigError("log_with", f"{{log_with}} {log_with}: the {log_with} package is not installed; "
-                                      f"pip install {log_with}, or log with none")
+        raise ConfigError(
+            "log_with",
+            f"{{log_with}} {log_with}: the {log_with} package is not installed; "
+            f"pip install {log_with}, or log with none",
+        )
     return log_with
 
 

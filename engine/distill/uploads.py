@@ -112,13 +112,16 @@ def check_free_disk(folder: Path, needed: int, limits: Limits, what: str) -> Non
         probe = probe.parent
     free = shutil.disk_usage(probe).free
     if free - needed < limits.min_free_bytes:
-        raise UploadError(f"{what} needs {_size(needed)} and this machine's disk has {_size(free)} free, which would "
-                          f"leave less than the {_size(limits.min_free_bytes)} it keeps free; try again later or "
-                          "upload less")
+        raise UploadError(
+            f"{what} needs {_size(needed)} and this machine's disk has {_size(free)} free, which would "
+            f"leave less than the {_size(limits.min_free_bytes)} it keeps free; try again later or "
+            "upload less"
+        )
 
 
-def _plan(archive: zipfile.ZipFile, limits: Limits, keep_suffixes: tuple[str, ...],
-          zip_size: int) -> tuple[list, list[str]]:
+def _plan(
+    archive: zipfile.ZipFile, limits: Limits, keep_suffixes: tuple[str, ...], zip_size: int
+) -> tuple[list, list[str]]:
     """Check every entry; return [(info, safe relative path)] to extract and the names skipped."""
     infos = archive.infolist()
     if len(infos) > limits.max_entries:
@@ -143,7 +146,11 @@ def _plan(archive: zipfile.ZipFile, limits: Limits, keep_suffixes: tuple[str, ..
             raise UploadError(f"the zip holds a link or special file ({info.filename!r}); zip plain files only")
         if info.flag_bits & 0x1:
             raise UploadError(f"the zip entry {info.filename!r} is encrypted; upload an unencrypted zip")
-        if parts[0] == "__MACOSX" or any(p.startswith(".") for p in parts) or not parts[-1].lower().endswith(keep_suffixes):
+        if (
+            parts[0] == "__MACOSX"
+            or any(p.startswith(".") for p in parts)
+            or not parts[-1].lower().endswith(keep_suffixes)
+        ):
             skipped.append(info.filename)
             continue
         if info.file_size > limits.ratio_min_bytes and info.file_size > limits.max_ratio * max(info.compress_size, 1):
@@ -153,7 +160,9 @@ def _plan(archive: zipfile.ZipFile, limits: Limits, keep_suffixes: tuple[str, ..
             )
         safe = "/".join(sanitize_name(p) for p in parts)
         if safe.lower() in seen:
-            raise UploadError(f"two zip entries become the same file {safe!r} once their names are made safe; rename one")
+            raise UploadError(
+                f"two zip entries become the same file {safe!r} once their names are made safe; rename one"
+            )
         seen.add(safe.lower())
         plan.append((info, safe))
     return plan, skipped
@@ -169,7 +178,8 @@ def _copy_limited(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path,
             written += len(chunk)
             if written > limit:
                 raise UploadError(
-                    f"the zip entry {info.filename!r} unpacks to more than it declares or than the size limit; refusing it"
+                    f"the zip entry {info.filename!r} unpacks to more than it declares or than the size limit; "
+                    "refusing it"
                 )
             out.write(chunk)
     return written
@@ -188,8 +198,9 @@ class Extracted:
     skipped: list[str]  # entries not extracted (unwanted types, hidden files)
 
 
-def safe_extract_zip(zip_path: str | Path, dest_parent: str | Path, keep_suffixes: tuple[str, ...],
-                     limits: Limits | None = None) -> Extracted:
+def safe_extract_zip(
+    zip_path: str | Path, dest_parent: str | Path, keep_suffixes: tuple[str, ...], limits: Limits | None = None
+) -> Extracted:
     """Extract the wanted files of a zip into a new folder under dest_parent, after checking it.
     Raises UploadError and leaves nothing behind."""
     limits = limits or Limits.from_env()
@@ -199,8 +210,7 @@ def safe_extract_zip(zip_path: str | Path, dest_parent: str | Path, keep_suffixe
     size = zip_path.stat().st_size
     if size > limits.max_upload_bytes:
         raise UploadError(
-            f"the upload is {_size(size)}, over the {_size(limits.max_upload_bytes)} limit; "
-            "give a local folder instead"
+            f"the upload is {_size(size)}, over the {_size(limits.max_upload_bytes)} limit; give a local folder instead"
         )
     if not zipfile.is_zipfile(zip_path):
         raise UploadError(f"{sanitize_name(zip_path.name)} is not a zip file; upload a .zip")
@@ -267,7 +277,9 @@ def save_lora_upload(upload: str | Path, uploads_dir: str | Path, limits: Limits
     if not upload.is_file():
         raise UploadError("the upload is missing; upload the file again")
     if upload.stat().st_size > limits.max_upload_bytes:
-        raise UploadError(f"the LoRA file is over the {_size(limits.max_upload_bytes)} limit; upload the student's {LORA_FILE}")
+        raise UploadError(
+            f"the LoRA file is over the {_size(limits.max_upload_bytes)} limit; upload the student's {LORA_FILE}"
+        )
     parent = Path(uploads_dir) / "lora"
     if upload.suffix.lower() == ".safetensors":
         _check_safetensors(upload)
@@ -306,7 +318,9 @@ def save_data_config_upload(upload: str | Path, uploads_dir: str | Path, confine
     if upload.suffix.lower() not in CONFIG_SUFFIXES:
         raise UploadError(f"{name} is not a data-set config; upload a {', '.join(CONFIG_SUFFIXES)} file")
     if upload.stat().st_size > MAX_DATA_CONFIG_BYTES:
-        raise UploadError(f"{name} is over {_size(MAX_DATA_CONFIG_BYTES)}; a data-set config lists folders in a few lines")
+        raise UploadError(
+            f"{name} is over {_size(MAX_DATA_CONFIG_BYTES)}; a data-set config lists folders in a few lines"
+        )
     folder = Path(uploads_dir) / "dataset-config" / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
     folder.mkdir(parents=True)
     copy = folder / name
@@ -325,7 +339,9 @@ def _check_safetensors(path: Path) -> None:
         with safe_open(str(path), framework="numpy") as f:
             keys = list(f.keys())
     except Exception as err:  # safetensors raises its own error types for any malformed file
-        raise UploadError(f"the LoRA file is not a valid safetensors file ({type(err).__name__}); upload "
-                          f"{LORA_FILE} from a student folder") from None
+        raise UploadError(
+            f"the LoRA file is not a valid safetensors file ({type(err).__name__}); upload "
+            f"{LORA_FILE} from a student folder"
+        ) from None
     if not any("lora" in k for k in keys):
         raise UploadError("the safetensors file holds no LoRA weights; upload a student's " + LORA_FILE)

@@ -22,8 +22,13 @@ def has_text_tower(model: str) -> bool:
     """Whether `model` (a folder or hub id) is a whole CLIP model, not its vision tower alone."""
     from transformers.utils import cached_file  # transformers: only when CLIP is asked for
 
-    path = cached_file(model, "config.json", _raise_exceptions_for_missing_entries=False,
-                       _raise_exceptions_for_connection_errors=False, _raise_exceptions_for_gated_repo=False)
+    path = cached_file(
+        model,
+        "config.json",
+        _raise_exceptions_for_missing_entries=False,
+        _raise_exceptions_for_connection_errors=False,
+        _raise_exceptions_for_gated_repo=False,
+    )
     return bool(path) and json.loads(Path(path).read_text()).get("model_type") == "clip"
 
 
@@ -34,15 +39,19 @@ class ClipAdherence:
         from transformers import AutoTokenizer, CLIPModel  # transformers: only when CLIP is asked for
 
         if not has_text_tower(model):
-            raise FeatureError(f"prompt adherence needs a whole CLIP model (text and vision towers); {model!r} is "
-                               "not one: name e.g. openai/clip-vit-large-patch14 or a folder holding it")
+            raise FeatureError(
+                f"prompt adherence needs a whole CLIP model (text and vision towers); {model!r} is "
+                "not one: name e.g. openai/clip-vit-large-patch14 or a folder holding it"
+            )
         quiet_transformers()
         try:
             self.net = CLIPModel.from_pretrained(model).to(device).eval()
             self.tokenizer = AutoTokenizer.from_pretrained(model)
         except OSError as err:
-            raise FeatureError(f"could not load the CLIP model {model!r} for prompt adherence "
-                               f"({type(err).__name__}); give a local folder or a reachable hub id") from err
+            raise FeatureError(
+                f"could not load the CLIP model {model!r} for prompt adherence "
+                f"({type(err).__name__}); give a local folder or a reachable hub id"
+            ) from err
         self.name, self.device = model, device
         self.prep = input_preprocessing("clip", model, self.net.config.vision_config.image_size)
         self.max_tokens = int(self.net.config.text_config.max_position_embeddings)
@@ -54,8 +63,9 @@ class ClipAdherence:
 
     @torch.no_grad()
     def text_embedding(self, prompt: str) -> torch.Tensor:
-        tokens = self.tokenizer([prompt], padding=True, truncation=True, max_length=self.max_tokens,
-                                return_tensors="pt").to(self.device)
+        tokens = self.tokenizer(
+            [prompt], padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
+        ).to(self.device)
         text = self._embedding(self.net.get_text_features(**tokens)).float()
         return torch.nn.functional.normalize(text, dim=-1)[0]
 

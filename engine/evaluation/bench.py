@@ -16,14 +16,14 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from ..config.build import build_distill_config
 from ..config.sample import SampleConfig
+from ..core.timesteps import PAPER_T_LIST
+from ..distill.trainer import Distiller
 from ..generation.generate import StreamClock, sample_frames
 from ..models.base import RANDOM_MODELS, load_base_model
-from torch.utils.flop_counter import FlopCounterMode
-from ..distill.trainer import Distiller
-from ..core.timesteps import PAPER_T_LIST
 from ..models.students import shipped_students
 
 
@@ -51,7 +51,11 @@ def _timed(fn, repeats: int = 3, warmup: bool = True) -> float:
 
 
 def device_info() -> dict:
-    info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine()}
+    info = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+    }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
@@ -67,8 +71,14 @@ def matmul_peak_tflops(n: int = 4096 if torch.cuda.is_available() else 1024) -> 
     return 2 * n**3 / seconds / 1e12
 
 
-def bench_sampling(base: str, lora: str | None, videos: int = 8, prompt: str | None = None,
-                   size: tuple[int | None, int | None, int | None] = (None, None, None), rounds: int = 3) -> dict:
+def bench_sampling(
+    base: str,
+    lora: str | None,
+    videos: int = 8,
+    prompt: str | None = None,
+    size: tuple[int | None, int | None, int | None] = (None, None, None),
+    rounds: int = 3,
+) -> dict:
     """Student (its t_list, no CFG) vs teacher (50 steps, CFG 5): seconds per batch of `videos`.
     On a random-weights base there is no student: the 4-step sampler runs on the base, which is what a
     student costs (its LoRA is merged into the weights for sampling). A causal student's streaming figures
@@ -118,8 +128,11 @@ def bench_sampling(base: str, lora: str | None, videos: int = 8, prompt: str | N
     if timings[0][2]:  # a causal student's figures, reduced as student_s is: the median of the rounds' medians
         first = _median([_median([f["first_chunk_seconds"] for f in runs]) for _, _, runs in timings])
         every = _median([_median([f["all_chunks_seconds"] for f in runs]) for _, _, runs in timings])
-        stream = {"student_first_chunk_s": round(first, 4), "student_all_chunks_s": round(every, 4),
-                  "student_frames_per_second": round(videos * frames / every, 1)}
+        stream = {
+            "student_first_chunk_s": round(first, 4),
+            "student_all_chunks_s": round(every, 4),
+            "student_frames_per_second": round(videos * frames / every, 1),
+        }
     return {
         "kind": "sampling",
         "base": base,
@@ -156,14 +169,21 @@ def update_flops(distiller) -> dict[str, int]:
     return flops
 
 
-def bench_train_step(base: str, batch_size: int | None = None, method: str = "dfd", gradient_checkpointing: bool = False,
-                     size: tuple[int | None, int | None, int | None] = (None, None, None), task: str = "t2v",
-                     student_input: str | None = None) -> dict:
+def bench_train_step(
+    base: str,
+    batch_size: int | None = None,
+    method: str = "dfd",
+    gradient_checkpointing: bool = False,
+    size: tuple[int | None, int | None, int | None] = (None, None, None),
+    task: str = "t2v",
+    student_input: str | None = None,
+) -> dict:
     """Seconds, FLOPs and utilisation of one student update and one fake-score update; peak memory of
     the two (what DFD post-training holds). A random-weights base trains on synthetic latents. For task ar
     the student update is the whole chunk-by-chunk rollout (FLOPs counted as executed)."""
-    values = dict(base=base, method=method, force_from_teacher=True, gradient_checkpointing=gradient_checkpointing,
-                  task=task)
+    values = dict(
+        base=base, method=method, force_from_teacher=True, gradient_checkpointing=gradient_checkpointing, task=task
+    )
     if student_input:
         values["student_input"] = student_input
     values["num_frames"], values["height"], values["width"] = size

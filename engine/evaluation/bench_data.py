@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ..media.video import write_mp4
+
 from ..distill.folder_data import FolderData
+from ..media.video import write_mp4
 from ..models.base import load_base_model
 from .bench import device_info
 
@@ -46,9 +47,19 @@ def _digest(batch) -> str:
     return hashlib.sha1(batch.latents.numpy().tobytes() + batch.cond.float().numpy().tobytes()).hexdigest()
 
 
-def bench_data_loading(base: str = "shapes-tiny", workers: tuple[int, ...] = (0, 2), data: str | None = None,
-                       clips: int = 12, seconds: float = 6.0, size: tuple[int, int] = (360, 640), fps: int = 30,
-                       batches: int = 50, batch_size: int = 8, step_ms: float = 0.0, windows_per_video: int = 0) -> dict:
+def bench_data_loading(
+    base: str = "shapes-tiny",
+    workers: tuple[int, ...] = (0, 2),
+    data: str | None = None,
+    clips: int = 12,
+    seconds: float = 6.0,
+    size: tuple[int, int] = (360, 640),
+    fps: int = 30,
+    batches: int = 50,
+    batch_size: int = 8,
+    step_ms: float = 0.0,
+    windows_per_video: int = 0,
+) -> dict:
     """Figures for each worker count (see the module's docstring); `data`: a folder or data-set config of
     your own instead of generated clips."""
     if any(w < 0 for w in workers) or not workers:
@@ -61,8 +72,14 @@ def bench_data_loading(base: str = "shapes-tiny", workers: tuple[int, ...] = (0,
         rows, first = [], None
         for count in workers:
             start = time.perf_counter()
-            folder_data = FolderData(source, model, seed=0, windows_per_video=windows_per_video,
-                                     cache_dir=Path(tmp) / f"cache-{count}", workers=count)
+            folder_data = FolderData(
+                source,
+                model,
+                seed=0,
+                windows_per_video=windows_per_video,
+                cache_dir=Path(tmp) / f"cache-{count}",
+                workers=count,
+            )
             prepare_s = time.perf_counter() - start
             digests = []
             start = time.perf_counter()
@@ -72,21 +89,43 @@ def bench_data_loading(base: str = "shapes-tiny", workers: tuple[int, ...] = (0,
             batches_s = time.perf_counter() - start
             folder_data.load_state(folder_data.state())  # stops its workers before the next count starts
             first = first or digests
-            rows.append({"workers": count, "prepare_s": round(prepare_s, 3), "batches_s": round(batches_s, 3),
-                         "ms_per_batch": round(1000 * batches_s / batches, 2), "same_batches": digests == first})
+            rows.append(
+                {
+                    "workers": count,
+                    "prepare_s": round(prepare_s, 3),
+                    "batches_s": round(batches_s, 3),
+                    "ms_per_batch": round(1000 * batches_s / batches, 2),
+                    "same_batches": digests == first,
+                }
+            )
         report = folder_data.report
-    return {"what": "data-loading", "base": base, "data": data or f"{clips} generated clips, {seconds:g} s at {fps} fps, "
-            f"{size[1]}x{size[0]}", "windows": report.windows, "videos": report.videos_used,
-            "window": f"{model.num_frames} frames at {model.fps:g} fps, {model.width}x{model.height}",
-            "batches": batches, "batch_size": batch_size, "step_ms": step_ms, "results": rows,
-            "cpus": os.cpu_count(), "load_average": [round(v, 2) for v in os.getloadavg()], **device_info()}
+    return {
+        "what": "data-loading",
+        "base": base,
+        "data": data or f"{clips} generated clips, {seconds:g} s at {fps} fps, {size[1]}x{size[0]}",
+        "windows": report.windows,
+        "videos": report.videos_used,
+        "window": f"{model.num_frames} frames at {model.fps:g} fps, {model.width}x{model.height}",
+        "batches": batches,
+        "batch_size": batch_size,
+        "step_ms": step_ms,
+        "results": rows,
+        "cpus": os.cpu_count(),
+        "load_average": [round(v, 2) for v in os.getloadavg()],
+        **device_info(),
+    }
 
 
 def table(result: dict) -> str:
     """The figures side by side, one line per worker count."""
-    lines = [f"{result['data']} -> {result['windows']} windows of {result['window']}; {result['batches']} batches of "
-             f"{result['batch_size']}, {result['step_ms']:g} ms simulated step",
-             "workers  prepare_s  batches_s  ms_per_batch  same_batches"]
-    lines += [f"{r['workers']:>7}  {r['prepare_s']:>9.2f}  {r['batches_s']:>9.2f}  {r['ms_per_batch']:>12.2f}  "
-              f"{r['same_batches']}" for r in result["results"]]
+    lines = [
+        f"{result['data']} -> {result['windows']} windows of {result['window']}; {result['batches']} batches of "
+        f"{result['batch_size']}, {result['step_ms']:g} ms simulated step",
+        "workers  prepare_s  batches_s  ms_per_batch  same_batches",
+    ]
+    lines += [
+        f"{r['workers']:>7}  {r['prepare_s']:>9.2f}  {r['batches_s']:>9.2f}  {r['ms_per_batch']:>12.2f}  "
+        f"{r['same_batches']}"
+        for r in result["results"]
+    ]
     return "\n".join(lines)

@@ -16,13 +16,19 @@ from ..shapes import world
 from . import metrics
 from .colour import colour_motion
 
-NO_FEATURES = ("Diversity on real videos needs an image encoder: name one as dinov2:MODEL or clip:MODEL "
-               "(a local folder or a hub id; the paper uses the ViT-L ones); a whole CLIP model also gives prompt "
-               "adherence.")
-NO_RECOGNIZER = ("Diversity metrics need the bundled shapes recognizer (engine/assets/shapes-recognizer), which is "
-                 "not there yet; colour and sharpness are shown meanwhile.")
-UNKNOWN_FRAME = ("Modes covered counts the motions drawn from the uploaded frame; mode TV needs a frame from the "
-                 "world, whose true motion frequencies are known.")
+NO_FEATURES = (
+    "Diversity on real videos needs an image encoder: name one as dinov2:MODEL or clip:MODEL "
+    "(a local folder or a hub id; the paper uses the ViT-L ones); a whole CLIP model also gives prompt "
+    "adherence."
+)
+NO_RECOGNIZER = (
+    "Diversity metrics need the bundled shapes recognizer (engine/assets/shapes-recognizer), which is "
+    "not there yet; colour and sharpness are shown meanwhile."
+)
+UNKNOWN_FRAME = (
+    "Modes covered counts the motions drawn from the uploaded frame; mode TV needs a frame from the "
+    "world, whose true motion frequencies are known."
+)
 NOT_A_CAPTION = "The prompt is not a caption of the shapes world, so only diversity is measured (no known modes)."
 
 _recognizer = None
@@ -89,13 +95,20 @@ def _any_base(clips: np.ndarray, prompt: str, features: list[str]) -> tuple[dict
                 out["adherence"] = round(float(np.mean(scorer.scores(clips, prompt))), 4)
     if not names:
         return out, "Adherence: CLIP text-video similarity (16 frames); one clip has no diversity."
-    note = (f"Diversity by {', '.join(names)} (16 frames per video, mean-pooled; the first one in the diversity "
-            "column); adherence: CLIP text-video similarity; modes are known only on the shapes world.")
+    note = (
+        f"Diversity by {', '.join(names)} (16 frames per video, mean-pooled; the first one in the diversity "
+        "column); adherence: CLIP text-video similarity; modes are known only on the shapes world."
+    )
     return out, note
 
 
-def clip_metrics(clips: np.ndarray, prompt: str, world_name: str | None = None,
-                 features: str | list[str] | None = None, first: dict | None = None) -> tuple[dict, str | None]:
+def clip_metrics(
+    clips: np.ndarray,
+    prompt: str,
+    world_name: str | None = None,
+    features: str | list[str] | None = None,
+    first: dict | None = None,
+) -> tuple[dict, str | None]:
     """({diversity, modes covered, mode TV, named correct, saturation, sharpness, ...}, a note when some
     could not be measured or how diversity was). Values not measurable are None.
 
@@ -139,8 +152,11 @@ def clip_metrics(clips: np.ndarray, prompt: str, world_name: str | None = None,
 def _from_a_frame(named: dict, predicted: list[dict], first: dict) -> dict:
     """An image-to-video request's modes: its motions (the frame fixes the rest), TV against the motion
     posterior of the frame when its factors are known."""
-    out = {"modes covered": len({p["motion"] for p in predicted}) if "motion" not in named else 1, "mode TV": None,
-           "named correct": round(metrics.all_named_correct(named, predicted), 4) if named else None}
+    out = {
+        "modes covered": len({p["motion"] for p in predicted}) if "motion" not in named else 1,
+        "mode TV": None,
+        "named correct": round(metrics.all_named_correct(named, predicted), 4) if named else None,
+    }
     if first and "motion" not in named:
         clip = world.ClipFactors(**first)
         truth = {"motion": world.motion_posterior(clip)[0]}

@@ -30,10 +30,15 @@ def along(clips: np.ndarray, named: dict[str, str], recognizer) -> list[dict]:
         part = clips[:, start:end]
         predicted, _ = recognizer.predict(part)
         accuracy = metrics.attribute_accuracy(named, predicted)
-        out.append({"frames": [start, end], "saturation": metrics.colour_stats(part)["saturation"],
-                    "sharpness": metrics.sharpness(part),
-                    "prompt_fidelity": float(np.mean(list(accuracy.values()))) if accuracy else None,
-                    "flicker": metrics.flicker(part)})
+        out.append(
+            {
+                "frames": [start, end],
+                "saturation": metrics.colour_stats(part)["saturation"],
+                "sharpness": metrics.sharpness(part),
+                "prompt_fidelity": float(np.mean(list(accuracy.values()))) if accuracy else None,
+                "flicker": metrics.flicker(part),
+            }
+        )
     return out
 
 
@@ -61,8 +66,12 @@ def to_markdown(drift: dict[str, list[dict]]) -> str:
     spans = [f"{w['frames'][0]}-{w['frames'][1] - 1}" for w in next(iter(drift.values()))]
     lines = ["**drift along the video** (frames of each window; mean over prompts)", ""]
     for key in KEYS:
-        lines += [f"{key.replace('_', ' ')}:", "", "| model | " + " | ".join(spans) + " |",
-                  "|---" * (len(spans) + 1) + "|"]
+        lines += [
+            f"{key.replace('_', ' ')}:",
+            "",
+            "| model | " + " | ".join(spans) + " |",
+            "|---" * (len(spans) + 1) + "|",
+        ]
         for name, entries in drift.items():
             cells = ["-" if e[key] is None else f"{e[key]:.3f}" for e in entries]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")

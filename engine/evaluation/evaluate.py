@@ -7,8 +7,8 @@ p_real(. | prompt); elsewhere, the user's held-out clips (reference.py), when a 
 Each (model, prompt) result is kept as it is measured (resume.py), so an interrupted run resumes.
 
 An image-to-video base of the shapes world is measured from one first frame per prompt: the first frame of a
-clip the world draws for the prompt (world.conditioning_clip), the same for every model and seed, so the seeds' spread is
-the motion spread from one frame; `real` is then the world's continuations of that frame.
+clip the world draws for the prompt (world.conditioning_clip), the same for every model and seed, so the seeds'
+spread is the motion spread from one frame; `real` is then the world's continuations of that frame.
 """
 
 from __future__ import annotations
@@ -45,8 +45,11 @@ class Session:
         self.settings, self.shapes = settings, shapes
         self.i2v = base_task(settings.base) == "i2v"
         if self.i2v and not shapes:
-            raise ConfigError("base", f"{{base}} {settings.base} is an image-to-video model: evaluate measures those "
-                              "on the shapes world only, where each prompt's first frame comes from the world")
+            raise ConfigError(
+                "base",
+                f"{{base}} {settings.base} is an image-to-video model: evaluate measures those "
+                "on the shapes world only, where each prompt's first frame comes from the world",
+            )
         self.device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model = None
         self.extractors, self.adherence, self.notes = [], None, []
@@ -63,7 +66,9 @@ class Session:
         if s.adherence or (clip_model and has_text_tower(clip_model)):
             self.adherence = ClipAdherence(clip_model, self.device)
         else:
-            self.notes.append("No prompt adherence: it needs a whole CLIP model (clip:MODEL in features, or adherence).")
+            self.notes.append(
+                "No prompt adherence: it needs a whole CLIP model (clip:MODEL in features, or adherence)."
+            )
         if self.shapes:
             # torch: only when models are loaded, so the command's writers stay light
             from ..shapes.recognizer import Recognizer
@@ -75,8 +80,9 @@ class Session:
 
             self.model = load_base_model(s.base, device=self.device)
             if s.num_frames or s.height or s.width:
-                self.model.set_video_shape(s.num_frames or self.model.num_frames, s.height or self.model.height,
-                                           s.width or self.model.width)
+                self.model.set_video_shape(
+                    s.num_frames or self.model.num_frames, s.height or self.model.height, s.width or self.model.width
+                )
 
     def sample(self, spec: ModelSpec, prompt: str, seeds: list[int]) -> tuple[np.ndarray, float, int]:
         """(clips, seconds per video, NFE per video) for one model and prompt."""
@@ -89,22 +95,38 @@ class Session:
             from .reference import through_decoder
 
             seed = zlib.crc32(prompt.encode()) + seeds[0]
-            clips = (world.continuations(first, len(seeds), seed, world.parse_caption(prompt)) if first is not None
-                     else world.sample_clips(world.parse_caption(prompt), len(seeds), seed=seed))[0]
+            clips = (
+                world.continuations(first, len(seeds), seed, world.parse_caption(prompt))
+                if first is not None
+                else world.sample_clips(world.parse_caption(prompt), len(seeds), seed=seed)
+            )[0]
             return (clips if spec.kind == "real" else through_decoder(self.model, clips)), 0.0, 0
         batch = self.settings.batch or len(seeds)
         started, parts, nfe = time.perf_counter(), [], 0
         for i in range(0, len(seeds), batch):
-            cfg = SampleConfig(base=self.model.source, prompt=prompt, seeds=seeds[i : i + batch], steps=spec.steps,
-                               guidance=spec.guidance, lora=spec.lora)
+            cfg = SampleConfig(
+                base=self.model.source,
+                prompt=prompt,
+                seeds=seeds[i : i + batch],
+                steps=spec.steps,
+                guidance=spec.guidance,
+                lora=spec.lora,
+            )
             clips, nfe = sample_frames(self.model, cfg.validate(), first_frame=self.first_frame(first))
             parts.append(clips)
         return np.concatenate(parts), (time.perf_counter() - started) / len(seeds), nfe
 
     def score(self, clips: np.ndarray, prompt: str | list[str]) -> dict:
         if self.shapes:
-            row = score_shapes(world.parse_caption(prompt), clips, prompt, self.recognizer, self.extractors,
-                               self.adherence, first=self.first_of(prompt))
+            row = score_shapes(
+                world.parse_caption(prompt),
+                clips,
+                prompt,
+                self.recognizer,
+                self.extractors,
+                self.adherence,
+                first=self.first_of(prompt),
+            )
             if clips.shape[1] > drift.WINDOW:  # longer than the world's clips: measured window by window too
                 row["windows"] = drift.along(clips, world.parse_caption(prompt), self.recognizer)
             return row
@@ -138,8 +160,12 @@ def _specs(settings: EvalSettings, shapes: bool) -> list[ModelSpec]:
     specs = [ModelSpec.parse(t, settings.data_dir) for t in settings.models]
     has_real = any(s.kind == "real" for s in specs)
     if not shapes and has_real and settings.real is None:
-        raise ConfigError("real", "the model 'real' outside the shapes world is the held-out clips: set {real} to a "
-                          "folder of captioned videos, or leave 'real' out of {models}", refers=("models",))
+        raise ConfigError(
+            "real",
+            "the model 'real' outside the shapes world is the held-out clips: set {real} to a "
+            "folder of captioned videos, or leave 'real' out of {models}",
+            refers=("models",),
+        )
     if not has_real and (shapes or settings.real is not None):
         specs = [ModelSpec.parse("real")] + specs  # the reference for the relative metrics
     return specs
@@ -150,8 +176,11 @@ def _measure(session: Session, specs, prompts: list[EvalPrompt], parts: Parts, p
     s, shared = session.settings, {**session.settings.shared_fingerprint(), "device": session.device.split(":")[0]}
     default_seeds = list(range(1, s.seeds + 1))
     per_prompt: dict[str, dict[str, dict]] = {spec.name: {} for spec in specs}
-    work = [(spec, p) for spec in specs for p in ([EvalPrompt(HELD_OUT)] if spec.kind == "real" and not session.shapes
-                                                  else prompts)]
+    work = [
+        (spec, p)
+        for spec in specs
+        for p in ([EvalPrompt(HELD_OUT)] if spec.kind == "real" and not session.shapes else prompts)
+    ]
     for done, (spec, p) in enumerate(work, 1):
         seeds = seeds_of(p, default_seeds)
         key = fingerprint({**shared, "model": vars(spec), "lora": lora_version(spec.lora), "seeds": seeds})
@@ -175,7 +204,7 @@ def _relative(per_prompt: dict, shapes: bool) -> None:
     if "real" not in per_prompt:
         return
     real_rows = per_prompt["real"]
-    for name, rows in per_prompt.items():
+    for rows in per_prompt.values():
         for prompt, row in rows.items():
             real = real_rows[prompt] if shapes else real_rows[HELD_OUT]
             row.update(gaps(row, real))
@@ -192,7 +221,8 @@ def _entry(rows: dict[str, dict], shapes: bool) -> dict:
     if shapes:
         entry["by_regime"] = {
             regime: aggregate([rows[p] for p in world.prompt_set(regime) if p in rows], factors)
-            for regime in REGIMES if any(p in rows for p in world.prompt_set(regime))
+            for regime in REGIMES
+            if any(p in rows for p in world.prompt_set(regime))
         }
     return entry
 
@@ -209,11 +239,17 @@ def run_evaluation(settings: EvalSettings, progress=None) -> dict:
     per_prompt = _measure(session, specs, prompts, parts, progress)
     _relative(per_prompt, shapes)
     result = {
-        "prompts": settings.prompts, "seeds": settings.seeds, "base": settings.base,
-        "world": "shapes" if shapes else None, "task": "i2v" if session.i2v else "t2v", "device": session.device,
+        "prompts": settings.prompts,
+        "seeds": settings.seeds,
+        "base": settings.base,
+        "world": "shapes" if shapes else None,
+        "task": "i2v" if session.i2v else "t2v",
+        "device": session.device,
         "features": ([] if not shapes else ["recognizer"]) + [x.name for x in session.extractors],
         "adherence": session.adherence.name if session.adherence else None,
-        "real": settings.real, "notes": session.notes, "resumed_parts": parts.reused,
+        "real": settings.real,
+        "notes": session.notes,
+        "resumed_parts": parts.reused,
     }
     if shapes:
         result["recognizer_heldout_accuracy"] = session.recognizer.meta["heldout_accuracy"]
@@ -224,9 +260,24 @@ def run_evaluation(settings: EvalSettings, progress=None) -> dict:
     return result
 
 
-def evaluate(model_texts: list[str], prompts: str, seeds: int, base: str = "shapes-tiny", progress=None,
-             data_dir: str | None = None, features: list[str] = (), **more) -> dict:
+def evaluate(
+    model_texts: list[str],
+    prompts: str,
+    seeds: int,
+    base: str = "shapes-tiny",
+    progress=None,
+    data_dir: str | None = None,
+    features: list[str] = (),
+    **more,
+) -> dict:
     """run_evaluation with the settings as arguments (`more`: the other EvalSettings fields)."""
-    settings = EvalSettings(models=list(model_texts), prompts=prompts, seeds=seeds, base=base, data_dir=data_dir,
-                            features=list(features), **more)
+    settings = EvalSettings(
+        models=list(model_texts),
+        prompts=prompts,
+        seeds=seeds,
+        base=base,
+        data_dir=data_dir,
+        features=list(features),
+        **more,
+    )
     return run_evaluation(settings, progress and (lambda done, total, _label: progress(done, total)))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from ..distill.data import resize_crop
 
 FRAMES_PER_VIDEO = 16  # the paper: 16 evenly spaced frames, mean-pooled
@@ -52,8 +53,10 @@ class ImageEncoderFeatures:
         try:
             self.net = cls.from_pretrained(model).to(device).eval()
         except OSError as err:
-            raise FeatureError(f"could not load {kind} encoder {model!r} ({type(err).__name__}); give a local "
-                               "folder or a reachable hub id") from err
+            raise FeatureError(
+                f"could not load {kind} encoder {model!r} ({type(err).__name__}); give a local "
+                "folder or a reachable hub id"
+            ) from err
         self.kind, self.name, self.device = kind, f"{kind}:{model}", device
         self.prep = input_preprocessing(kind, model, self.net.config.image_size)
         self.resize, self.size = self.prep["resize"], self.prep["crop"]
@@ -94,8 +97,13 @@ def preprocessor_config(model: str) -> dict:
     {} when it has none: a hub id and a local copy of it read the same file."""
     from transformers.utils import cached_file  # transformers: only when an encoder is checked
 
-    path = cached_file(model, "preprocessor_config.json", _raise_exceptions_for_missing_entries=False,
-                       _raise_exceptions_for_connection_errors=False, _raise_exceptions_for_gated_repo=False)
+    path = cached_file(
+        model,
+        "preprocessor_config.json",
+        _raise_exceptions_for_missing_entries=False,
+        _raise_exceptions_for_connection_errors=False,
+        _raise_exceptions_for_gated_repo=False,
+    )
     return json.loads(Path(path).read_text()) if path else {}
 
 
@@ -111,8 +119,12 @@ def input_preprocessing(kind: str, model: str, image_size: int) -> dict:
         crop = crop or resize
     else:
         crop, resize = crop_default, published.get("resize", crop_default)
-    return {"mean": cfg.get("image_mean", published["mean"]), "std": cfg.get("image_std", published["std"]),
-            "resize": max(resize, crop), "crop": crop}
+    return {
+        "mean": cfg.get("image_mean", published["mean"]),
+        "std": cfg.get("image_std", published["std"]),
+        "resize": max(resize, crop),
+        "crop": crop,
+    }
 
 
 def pixels(frames: np.ndarray, prep: dict) -> torch.Tensor:
@@ -131,6 +143,8 @@ def load_extractor(spec: str, device: str = "cpu") -> ImageEncoderFeatures:
     """`clip:MODEL` or `dinov2:MODEL` to an extractor."""
     kind, sep, model = spec.partition(":")
     if not sep or not model:
-        raise FeatureError(f"bad feature extractor {spec!r}: write clip:MODEL or dinov2:MODEL "
-                           "(MODEL a folder or a hub id, e.g. dinov2:facebook/dinov2-large)")
+        raise FeatureError(
+            f"bad feature extractor {spec!r}: write clip:MODEL or dinov2:MODEL "
+            "(MODEL a folder or a hub id, e.g. dinov2:facebook/dinov2-large)"
+        )
     return ImageEncoderFeatures(kind, model, device)

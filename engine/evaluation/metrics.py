@@ -23,9 +23,7 @@ def diversity(features: np.ndarray) -> float:
 
 def attribute_accuracy(named: dict[str, str], predicted: list[dict[str, str]]) -> dict[str, float]:
     """Per named factor: the fraction of clips whose predicted value is the named one."""
-    return {
-        factor: float(np.mean([p[factor] == value for p in predicted])) for factor, value in named.items()
-    }
+    return {factor: float(np.mean([p[factor] == value for p in predicted])) for factor, value in named.items()}
 
 
 def all_named_correct(named: dict[str, str], predicted: list[dict[str, str]]) -> float:
@@ -33,8 +31,9 @@ def all_named_correct(named: dict[str, str], predicted: list[dict[str, str]]) ->
     return float(np.mean([all(p[f] == v for f, v in named.items()) for p in predicted]))
 
 
-def mode_tv(named: dict[str, str], predicted: list[dict[str, str]],
-            truth_of: dict[str, dict[str, float]] | None = None) -> float | None:
+def mode_tv(
+    named: dict[str, str], predicted: list[dict[str, str]], truth_of: dict[str, dict[str, float]] | None = None
+) -> float | None:
     """Mean over the free factors of the total-variation distance between the predicted value
     frequencies and the world's true ones (None when the caption names every factor). truth_of: a free
     factor's true frequencies where they are not its marginal (image-to-video: the motion given the frame)."""
@@ -82,8 +81,8 @@ def flicker(clips: np.ndarray) -> float:
     """Mean absolute change of the background between consecutive frames (the world's backgrounds
     are static, so any change there is flicker). Background = pixels far from the clip's object."""
     x = clips.astype(np.float32)
-    border = np.concatenate([x[:, :, :3, :, :].reshape(len(x), x.shape[1], -1, 3),
-                             x[:, :, -3:, :, :].reshape(len(x), x.shape[1], -1, 3)], axis=2)
+    border = np.concatenate(
+        [x[:, :, :3, :, :].reshape(len(x), x.shape[1], -1, 3), x[:, :, -3:, :, :].reshape(len(x), x.shape[1], -1, 3)],
+        axis=2,
+    )
     return float(np.abs(np.diff(border, axis=1)).mean())
-
-

@@ -26,12 +26,12 @@ class EvalPrompt:
 
 
 def _checked_seeds(value, where: str) -> tuple[int, ...]:
-    if not isinstance(value, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
-                                              for s in value):
-        raise ValueError(f"{where}: \"seeds\" must be a list of whole numbers of 0 or more, e.g. [1, 2, 3]")
+    if not isinstance(value, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value):
+        raise ValueError(f'{where}: "seeds" must be a list of whole numbers of 0 or more, e.g. [1, 2, 3]')
     if not 2 <= len(value) <= MAX_SEEDS or len(set(value)) != len(value):
-        raise ValueError(f"{where}: \"seeds\" needs 2 to {MAX_SEEDS} different seeds (diversity compares pairs), "
-                         f"got {value}")
+        raise ValueError(
+            f'{where}: "seeds" needs 2 to {MAX_SEEDS} different seeds (diversity compares pairs), got {value}'
+        )
     return tuple(value)
 
 
@@ -39,8 +39,9 @@ def _jsonl_line(line: str, where: str) -> EvalPrompt:
     try:
         row = json.loads(line)
     except json.JSONDecodeError as err:
-        raise ValueError(f"{where} is not JSON ({err.msg}); write one object per line: "
-                         '{"prompt": "...", "seeds": [1, 2]}') from None
+        raise ValueError(
+            f'{where} is not JSON ({err.msg}); write one object per line: {{"prompt": "...", "seeds": [1, 2]}}'
+        ) from None
     if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
         raise ValueError(f'{where} has no "prompt" text; write {{"prompt": "...", "seeds": [1, 2]}}')
     unknown = sorted(set(row) - {"prompt", "seeds"})
@@ -54,8 +55,10 @@ def read_prompt_file(path: str | Path) -> list[EvalPrompt]:
     """The prompts of a text or JSONL file; ValueError naming the file and line of anything wrong."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"no prompt file at {path}; give a text file with one prompt per line, a .jsonl file, "
-                         f"or one of the built-in sets ({', '.join(BUILT_IN)})")
+        raise ValueError(
+            f"no prompt file at {path}; give a text file with one prompt per line, a .jsonl file, "
+            f"or one of the built-in sets ({', '.join(BUILT_IN)})"
+        )
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -67,8 +70,10 @@ def read_prompt_file(path: str | Path) -> list[EvalPrompt]:
         where = f"{path.name} line {n}"
         item = _jsonl_line(line, where) if path.suffix.lower() == ".jsonl" else EvalPrompt(" ".join(line.split()))
         if item.text in seen:
-            raise ValueError(f"{where} repeats the prompt of line {seen[item.text]}; give each prompt once "
-                             "(more samples of it: more seeds)")
+            raise ValueError(
+                f"{where} repeats the prompt of line {seen[item.text]}; give each prompt once "
+                "(more samples of it: more seeds)"
+            )
         seen[item.text] = n
         prompts.append(item)
     if not prompts:
@@ -80,8 +85,10 @@ def read_prompts(source: str, shapes_world: bool) -> list[EvalPrompt]:
     """The prompts `source` names: a built-in set (shapes-world bases only) or a prompt file."""
     if source in BUILT_IN:
         if not shapes_world:
-            raise ValueError(f"the built-in prompt set {source!r} holds captions of the shapes world; for this "
-                             "base give a file of your own prompts (one per line, or JSONL)")
+            raise ValueError(
+                f"the built-in prompt set {source!r} holds captions of the shapes world; for this "
+                "base give a file of your own prompts (one per line, or JSONL)"
+            )
         from ..shapes import world  # numpy: only for the built-in prompts, so the command line starts fast
 
         return [EvalPrompt(p) for p in world.prompt_set(source)]

@@ -111,8 +111,11 @@ def match_sharpness(clips: np.ndarray, target: float, probe: int = 32) -> tuple[
         else:
             hi = mid
     value = 0.5 * (lo + hi)
-    return (blur(clips, value), f"blur sigma {value:.2f} px") if down else \
-        (sharpen(clips, value), f"unsharp amount {value:.2f}")
+    return (
+        (blur(clips, value), f"blur sigma {value:.2f} px")
+        if down
+        else (sharpen(clips, value), f"unsharp amount {value:.2f}")
+    )
 
 
 TEMPLATE_FRAMES = (0, 4, 8, 12, 16)  # frames the template reader looks at
@@ -123,8 +126,9 @@ def object_mask(frame: np.ndarray) -> np.ndarray:
     """Pixels of a frame that are the object: farther from the background colour (the median of the border)
     than half the farthest pixel is; half-way keeps a blurred edge where the sharp one was."""
     x = frame.astype(np.float32)
-    border = np.concatenate([x[:3].reshape(-1, 3), x[-3:].reshape(-1, 3), x[:, :3].reshape(-1, 3),
-                             x[:, -3:].reshape(-1, 3)])
+    border = np.concatenate(
+        [x[:3].reshape(-1, 3), x[-3:].reshape(-1, 3), x[:, :3].reshape(-1, 3), x[:, -3:].reshape(-1, 3)]
+    )
     dist = np.linalg.norm(x - np.median(border, axis=0), axis=-1)
     return dist > 0.5 * max(float(np.percentile(dist, 99.5)), 1.0)
 
@@ -164,7 +168,7 @@ def template_shape(clip: np.ndarray, templates=None) -> tuple[str, float]:
                 y1, x1 = min(oy + tmask.shape[0], mask.shape[0]), min(ox + tmask.shape[1], mask.shape[1])
                 if y1 <= y0 or x1 <= x0:
                     continue
-                placed[y0:y1, x0:x1] = tmask[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
+                placed[y0:y1, x0:x1] = tmask[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
                 best = max(best, float((placed & mask).sum() / max((placed | mask).sum(), 1)))
             score[shape] += best
     shape = max(score, key=score.get)
@@ -174,8 +178,10 @@ def template_shape(clip: np.ndarray, templates=None) -> tuple[str, float]:
 def accuracy(predicted: list[dict[str, str]], factors: list[world.ClipFactors]) -> dict:
     """Per-factor accuracy, all four right, and the worst-read shape (its accuracy and name)."""
     truth = [f.discrete() for f in factors]
-    out = {name: round(float(np.mean([p[name] == t[name] for p, t in zip(predicted, truth)])), 4)
-           for name in world.FACTOR_NAMES}
+    out = {
+        name: round(float(np.mean([p[name] == t[name] for p, t in zip(predicted, truth)])), 4)
+        for name in world.FACTOR_NAMES
+    }
     out["all_four"] = round(float(np.mean([p == t for p, t in zip(predicted, truth)])), 4)
     by_shape = {s: [p["shape"] == s for p, t in zip(predicted, truth) if t["shape"] == s] for s in world.SHAPES}
     worst = min((s for s in by_shape if by_shape[s]), key=lambda s: np.mean(by_shape[s]))
@@ -210,20 +216,30 @@ def run(n: int = 256, seed: int = 0, base: str = "shapes-tiny", progress=print) 
     for kind, how, clips in conditions(real, decoded):
         predicted, _ = reader.predict(clips)
         second = [template_shape(c, templates)[0] for c in clips]
-        row = {"condition": kind, "setting": how,
-               "sharpness_vs_decoded": round(metrics.sharpness(clips) / decoded_sharp, 3),
-               "saturation_vs_real": round(metrics.colour_stats(clips)["saturation"] / real_sat, 3),
-               **accuracy(predicted, factors),
-               "template_shape": round(float(np.mean([t == f.shape for t, f in zip(second, factors)])), 4),
-               "readers_agree": round(float(np.mean([t == p["shape"] for t, p in zip(second, predicted)])), 4)}
+        row = {
+            "condition": kind,
+            "setting": how,
+            "sharpness_vs_decoded": round(metrics.sharpness(clips) / decoded_sharp, 3),
+            "saturation_vs_real": round(metrics.colour_stats(clips)["saturation"] / real_sat, 3),
+            **accuracy(predicted, factors),
+            "template_shape": round(float(np.mean([t == f.shape for t, f in zip(second, factors)])), 4),
+            "readers_agree": round(float(np.mean([t == p["shape"] for t, p in zip(second, predicted)])), 4),
+        }
         rows.append(row)
         progress(f"{kind}: shape {row['shape']}, template {row['template_shape']}, all four {row['all_four']}")
-    return {"clips": n, "seed": seed, "base": base, "real_sharpness": round(real_sharp, 3),
-            "decoded_sharpness": round(decoded_sharp, 3), "rows": rows}
+    return {
+        "clips": n,
+        "seed": seed,
+        "base": base,
+        "real_sharpness": round(real_sharp, 3),
+        "decoded_sharpness": round(decoded_sharp, 3),
+        "rows": rows,
+    }
 
 
-def generated(models: list[str], prompts: str = "detailed", seeds: int = 8, base: str = "shapes-tiny",
-              progress=print) -> list[dict]:
+def generated(
+    models: list[str], prompts: str = "detailed", seeds: int = 8, base: str = "shapes-tiny", progress=print
+) -> list[dict]:
     """Where the two readers disagree on generated clips: per model, over a prompt set's clips, the share
     whose named shape each reader finds, and the share on which they agree. The truth of a generated clip
     is unknown; the prompt's named shape is what it should show."""
@@ -248,32 +264,62 @@ def generated(models: list[str], prompts: str = "detailed", seeds: int = 8, base
                 named += len(clips)
                 recog += sum(p["shape"] == shape for p in predicted)
                 templ += sum(t == shape for t in second)
-        row = {"model": name, "prompts": prompts, "clips": total, "sharpness": round(float(np.mean(sharp)), 3),
-               "recognizer_named_shape": round(recog / max(named, 1), 4),
-               "template_named_shape": round(templ / max(named, 1), 4), "readers_agree": round(agree / total, 4),
-               "template_iou": round(float(np.mean(fit)), 4)}
+        row = {
+            "model": name,
+            "prompts": prompts,
+            "clips": total,
+            "sharpness": round(float(np.mean(sharp)), 3),
+            "recognizer_named_shape": round(recog / max(named, 1), 4),
+            "template_named_shape": round(templ / max(named, 1), 4),
+            "readers_agree": round(agree / total, 4),
+            "template_iou": round(float(np.mean(fit)), 4),
+        }
         out.append(row)
-        progress(f"{name}: recognizer {row['recognizer_named_shape']}, template {row['template_named_shape']}, "
-                 f"agree {row['readers_agree']}")
+        progress(
+            f"{name}: recognizer {row['recognizer_named_shape']}, template {row['template_named_shape']}, "
+            f"agree {row['readers_agree']}"
+        )
     return out
 
 
 def to_markdown(result: dict) -> str:
     """The table of docs/results.md's "Is the reader right?"."""
-    head = ["condition", "setting", "sharpness / decoded", "saturation / real", *world.FACTOR_NAMES, "all four",
-            "worst shape", "template reader: shape", "readers agree on shape"]
+    head = [
+        "condition",
+        "setting",
+        "sharpness / decoded",
+        "saturation / real",
+        *world.FACTOR_NAMES,
+        "all four",
+        "worst shape",
+        "template reader: shape",
+        "readers agree on shape",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in result["rows"]:
-        cells = [r["condition"], r["setting"], f"{r['sharpness_vs_decoded']:.2f}", f"{r['saturation_vs_real']:.2f}",
-                 *(f"{r[name]:.3f}" for name in world.FACTOR_NAMES), f"{r['all_four']:.3f}",
-                 f"{r['worst_shape'][0]} {r['worst_shape'][1]:.3f}", f"{r.get('template_shape', float('nan')):.3f}",
-                 f"{r.get('readers_agree', float('nan')):.3f}"]
+        cells = [
+            r["condition"],
+            r["setting"],
+            f"{r['sharpness_vs_decoded']:.2f}",
+            f"{r['saturation_vs_real']:.2f}",
+            *(f"{r[name]:.3f}" for name in world.FACTOR_NAMES),
+            f"{r['all_four']:.3f}",
+            f"{r['worst_shape'][0]} {r['worst_shape'][1]:.3f}",
+            f"{r.get('template_shape', float('nan')):.3f}",
+            f"{r.get('readers_agree', float('nan')):.3f}",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     if result.get("generated"):
-        lines += ["", "| model | prompts | clips | sharpness | recognizer: named shape | template: named shape | "
-                  "readers agree | template's mean IoU |", "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "| model | prompts | clips | sharpness | recognizer: named shape | template: named shape | "
+            "readers agree | template's mean IoU |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for g in result["generated"]:
-            lines.append(f"| {g['model']} | {g['prompts']} | {g['clips']} | {g['sharpness']:.2f} | "
-                         f"{g['recognizer_named_shape']:.3f} | {g['template_named_shape']:.3f} | "
-                         f"{g['readers_agree']:.3f} | {g['template_iou']:.3f} |")
+            lines.append(
+                f"| {g['model']} | {g['prompts']} | {g['clips']} | {g['sharpness']:.2f} | "
+                f"{g['recognizer_named_shape']:.3f} | {g['template_named_shape']:.3f} | "
+                f"{g['readers_agree']:.3f} | {g['template_iou']:.3f} |"
+            )
     return "\n".join(lines) + "\n"

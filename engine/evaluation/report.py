@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
 from .drift import plot as drift_plot
 from .drift import to_markdown as drift_markdown
 
@@ -21,7 +22,10 @@ SHAPES_COLUMNS = [
     ("nfe", "NFE"),
 ]
 # an image-to-video base: how well the clips keep the given first frame
-I2V_COLUMNS = [("frame_consistency", "frame's shape, colour, background kept"), ("first_frame_psnr", "first frame PSNR (dB)")]
+I2V_COLUMNS = [
+    ("frame_consistency", "frame's shape, colour, background kept"),
+    ("first_frame_psnr", "first frame PSNR (dB)"),
+]
 # any base: a column is shown when some model has a value in it
 ANY_COLUMNS = [
     ("adherence", "CLIP adherence"),
@@ -72,8 +76,11 @@ def to_markdown(result: dict) -> str:
             lines += [drift_markdown(result["drift"])]
         return "\n".join(lines)
     models = result["models"]
-    columns = [c for c in _diversity_columns(models.values()) + ANY_COLUMNS
-               if any(m.get(c[0]) is not None for m in models.values())]
+    columns = [
+        c
+        for c in _diversity_columns(models.values()) + ANY_COLUMNS
+        if any(m.get(c[0]) is not None for m in models.values())
+    ]
     lines += _table(models, columns) + [""]
     lines += [f"- {note}" for note in result.get("notes", [])]
     return "\n".join(lines).rstrip() + "\n"
@@ -87,12 +94,20 @@ def plot(result: dict, path: Path) -> Path:
     import matplotlib.pyplot as plt  # optional dependency: only when a plot is drawn
 
     if result.get("world") == "shapes" or "recognizer_heldout_accuracy" in result:
-        keys = [("prompt_fidelity", "prompt fidelity ↑"), ("diversity", "diversity ↑"), ("mode_tv", "mode TV ↓"),
-                ("saturation_error", "saturation error ↓"), ("sharpness_ratio", "sharpness / real")]
+        keys = [
+            ("prompt_fidelity", "prompt fidelity ↑"),
+            ("diversity", "diversity ↑"),
+            ("mode_tv", "mode TV ↓"),
+            ("saturation_error", "saturation error ↓"),
+            ("sharpness_ratio", "sharpness / real"),
+        ]
     else:
         names = sorted({k for m in result["models"].values() for k in m if k.startswith("diversity_")})
         keys = [(k, k.replace("_", " ") + " ↑") for k in names] + [
-            ("adherence", "CLIP adherence ↑"), ("saturation_gap", "saturation gap ↓"), ("motion", "motion")]
+            ("adherence", "CLIP adherence ↑"),
+            ("saturation_gap", "saturation gap ↓"),
+            ("motion", "motion"),
+        ]
         keys = [k for k in keys if any(m.get(k[0]) is not None for m in result["models"].values())]
     names = list(result["models"])
     fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(3.2 * max(1, len(keys)), 3.2), squeeze=False)
@@ -116,8 +131,14 @@ def save_figure(fig, path: Path) -> Path:
     return path
 
 
-def write_outputs(result: dict, json_path: Path | None, md_path: Path | None, plot_path: Path | None,
-                  to_markdown=to_markdown, plot=plot) -> None:
+def write_outputs(
+    result: dict,
+    json_path: Path | None,
+    md_path: Path | None,
+    plot_path: Path | None,
+    to_markdown=to_markdown,
+    plot=plot,
+) -> None:
     """The --json, --md and --plot files of a result (evaluate's own renderers unless others are given)."""
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
@@ -128,5 +149,4 @@ def write_outputs(result: dict, json_path: Path | None, md_path: Path | None, pl
     if plot_path:
         plot(result, plot_path)
         if result.get("drift"):  # beside it: the windows' curves
-
             drift_plot(result["drift"], Path(plot_path).with_name(Path(plot_path).stem + "-drift.png"))

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+
 from ..core.files import LORA_FILE
 
 
@@ -67,6 +68,7 @@ class Parts:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self._path(model, prompt)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"fingerprint": print_, "model": model, "prompt": prompt, "result": result},
-                                  indent=1) + "\n")
+        tmp.write_text(
+            json.dumps({"fingerprint": print_, "model": model, "prompt": prompt, "result": result}, indent=1) + "\n"
+        )
         os.replace(tmp, path)

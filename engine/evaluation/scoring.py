@@ -19,11 +19,31 @@ from .colour import colour_motion
 from .study_references import per_clip
 
 # per-row keys averaged into a model's entry (others, e.g. diversity_dinov2, are found in the rows)
-MEAN_KEYS = ("diversity", "prompt_fidelity", "all_named_correct", "mode_tv", "mode_coverage", "adherence",
-             "saturation", "saturation_spread", "contrast", "contrast_spread", "motion", "clipped_fraction",
-             "sharpness", "flicker", "saturation_error", "sharpness_ratio", "saturation_gap",
-             "saturation_spread_gap", "contrast_gap", "contrast_spread_gap", "motion_gap", "frame_consistency",
-             "first_frame_psnr")
+MEAN_KEYS = (
+    "diversity",
+    "prompt_fidelity",
+    "all_named_correct",
+    "mode_tv",
+    "mode_coverage",
+    "adherence",
+    "saturation",
+    "saturation_spread",
+    "contrast",
+    "contrast_spread",
+    "motion",
+    "clipped_fraction",
+    "sharpness",
+    "flicker",
+    "saturation_error",
+    "sharpness_ratio",
+    "saturation_gap",
+    "saturation_spread_gap",
+    "contrast_gap",
+    "contrast_spread_gap",
+    "motion_gap",
+    "frame_consistency",
+    "first_frame_psnr",
+)
 
 
 def score_any(clips: np.ndarray, prompts: str | list[str], extractors=(), adherence=None) -> dict:
@@ -40,8 +60,9 @@ def score_any(clips: np.ndarray, prompts: str | list[str], extractors=(), adhere
     return row
 
 
-def score_shapes(named: dict, clips: np.ndarray, prompt: str, recognizer, extractors=(), adherence=None,
-                 first=None) -> dict:
+def score_shapes(
+    named: dict, clips: np.ndarray, prompt: str, recognizer, extractors=(), adherence=None, first=None
+) -> dict:
     """score_any and the recognizer's reading of the shapes world (named: the factors the prompt names).
 
     first: for an image-to-video model, the factors of the clip whose first frame conditioned it. The frame
@@ -55,9 +76,11 @@ def score_shapes(named: dict, clips: np.ndarray, prompt: str, recognizer, extrac
         in_frame = world.in_frame(first)
         fixed = {**in_frame, **named}
         truth_of = {"motion": world.motion_posterior(first)[0]}
-        i2v = {"frame_consistency": metrics.all_named_correct(in_frame, predicted),
-               "first_frame_psnr": first_frame_psnr(clips, world.render(first)[0]),
-               "first_frame_of": asdict(first)}  # the conditioning clip, for the study's references
+        i2v = {
+            "frame_consistency": metrics.all_named_correct(in_frame, predicted),
+            "first_frame_psnr": first_frame_psnr(clips, world.render(first)[0]),
+            "first_frame_of": asdict(first),
+        }  # the conditioning clip, for the study's references
     return {
         "diversity": metrics.diversity(features),
         "prompt_fidelity": float(np.mean(list(acc.values()))) if acc else None,

@@ -26,23 +26,32 @@ def check_features(text: str) -> list[str]:
     for spec in specs:
         kind, sep, model = spec.partition(":")
         if not sep or not model.strip() or kind.strip() not in FEATURE_KINDS:
-            raise ConfigError("features", f"bad feature model {spec!r} in {{features}}: write clip:MODEL or "
-                                          "dinov2:MODEL, e.g. dinov2:facebook/dinov2-large")
+            raise ConfigError(
+                "features",
+                f"bad feature model {spec!r} in {{features}}: write clip:MODEL or "
+                "dinov2:MODEL, e.g. dinov2:facebook/dinov2-large",
+            )
         model = model.strip()
         path = Path(model).expanduser()
         if path.exists() or model.startswith((".", "/", "~")) or model.count("/") != 1:
             if not (path / "config.json").is_file():
-                raise ConfigError("features", f"the {kind} model {model} in {{features}} is not a model folder (no "
-                                              "config.json there); give a folder saved with save_pretrained or a hub id")
+                raise ConfigError(
+                    "features",
+                    f"the {kind} model {model} in {{features}} is not a model folder (no "
+                    "config.json there); give a folder saved with save_pretrained or a hub id",
+                )
             continue
         from huggingface_hub import hf_hub_download  # huggingface_hub: only when a hub id is checked
 
         try:
             hf_hub_download(model, "config.json")
         except (OSError, ValueError) as err:  # offline, unknown or gated repo: the same fix for the user
-            raise ConfigError("features", f"the {kind} model {model} in {{features}} cannot be reached on the Hugging "
-                                          f"Face Hub ({type(err).__name__}); check the id and the network, or give a "
-                                          "local folder") from None
+            raise ConfigError(
+                "features",
+                f"the {kind} model {model} in {{features}} cannot be reached on the Hugging "
+                f"Face Hub ({type(err).__name__}); check the id and the network, or give a "
+                "local folder",
+            ) from None
     return specs
 
 
@@ -64,14 +73,16 @@ class EvalSettings:
     width: int | None = None
     parts: str | None = None  # folder of per-(model, prompt) results, for resuming
 
-    def validate(self) -> "EvalSettings":
+    def validate(self) -> EvalSettings:
         """Raise ConfigError (a ValueError) naming the field of a bad setting; returns self."""
         if not self.models:
             raise ConfigError("models", "{models} is empty; name at least one, e.g. teacher@50,teacher@4")
         for name in self.models:
             ModelSpec.parse(name, self.data_dir)
         if not 2 <= self.seeds <= MAX_SEEDS:
-            raise ConfigError("seeds", f"{{seeds}} must be between 2 and {MAX_SEEDS} (diversity needs pairs), got {self.seeds}")
+            raise ConfigError(
+                "seeds", f"{{seeds}} must be between 2 and {MAX_SEEDS} (diversity needs pairs), got {self.seeds}"
+            )
         if self.batch is not None and self.batch < 1:
             raise ConfigError("batch", f"{{batch}} must be at least 1 video, got {self.batch}")
         if self.real_clips < 2:
@@ -79,7 +90,9 @@ class EvalSettings:
         if self.device is not None and self.device.split(":")[0] not in ("cpu", "cuda", "mps"):
             raise ConfigError("device", f"{{device}} must be cpu, cuda, cuda:N or mps, got {self.device!r}")
         if self.real is not None and not Path(self.real).is_dir():
-            raise ConfigError("real", f"{{real}} is {self.real}, which is not a folder; give a folder of captioned held-out clips")
+            raise ConfigError(
+                "real", f"{{real}} is {self.real}, which is not a folder; give a folder of captioned held-out clips"
+            )
         if self.num_frames is not None and (self.num_frames < 1 or (self.num_frames - 1) % 4):
             raise ConfigError("num_frames", f"{{num_frames}} must be 4k+1 (e.g. 17 or 81), got {self.num_frames}")
         for name in ("height", "width"):

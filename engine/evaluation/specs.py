@@ -4,6 +4,7 @@ or a student. Torch-free, so the command line refuses a bad entry before it impo
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from ..models.students import resolve_student
 
 
@@ -20,14 +21,14 @@ class ModelSpec:
     lora: str | None = None
 
     @classmethod
-    def parse(cls, text: str, data_dir: str | None = None) -> "ModelSpec":
+    def parse(cls, text: str, data_dir: str | None = None) -> ModelSpec:
         text = text.strip()
         if text == "real":
             return cls(name="real", kind="real", steps=0)
         if text == "real-decoded":
             return cls(name="real-decoded", kind="real-decoded", steps=0)
         if text.startswith("teacher@"):
-            body, _, opts = text[len("teacher@"):].partition(":")
+            body, _, opts = text[len("teacher@") :].partition(":")
             try:
                 steps = int(body)
                 guidance = 5.0
@@ -45,7 +46,14 @@ class ModelSpec:
         try:
             student = resolve_student(text, data_dir)
         except ValueError as err:
-            raise ValueError(f"unknown model {text!r}: use real, real-decoded, teacher@50, teacher@4, or a student ({err})") from None
+            raise ValueError(
+                f"unknown model {text!r}: use real, real-decoded, teacher@50, teacher@4, or a student ({err})"
+            ) from None
         t_list = student.info.get("t_list") or []
-        return cls(name=text, kind="student", steps=max(1, len(t_list) - 1) if t_list else 4, guidance=1.0,
-                   lora=str(student.lora_dir))
+        return cls(
+            name=text,
+            kind="student",
+            steps=max(1, len(t_list) - 1) if t_list else 4,
+            guidance=1.0,
+            lora=str(student.lora_dir),
+        )

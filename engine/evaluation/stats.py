@@ -23,13 +23,72 @@ import numpy as np
 from ..shapes import world
 
 # Two-sided 95% quantiles t(0.975, df) for df = 1..30 (beyond: the normal's 1.96 is within 0.04).
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-         2.045, 2.042)
+_T975 = (
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+)
 LEVEL = 0.95
 # One-sided 95% quantiles t(0.95, df) for df = 1..30 (beyond: the normal's 1.645): the bounds of TOST.
-_T95 = (6.314, 2.920, 2.353, 2.132, 2.015, 1.943, 1.895, 1.860, 1.833, 1.812, 1.796, 1.782, 1.771, 1.761, 1.753,
-        1.746, 1.740, 1.734, 1.729, 1.725, 1.721, 1.717, 1.714, 1.711, 1.708, 1.706, 1.703, 1.701, 1.699, 1.697)
+_T95 = (
+    6.314,
+    2.920,
+    2.353,
+    2.132,
+    2.015,
+    1.943,
+    1.895,
+    1.860,
+    1.833,
+    1.812,
+    1.796,
+    1.782,
+    1.771,
+    1.761,
+    1.753,
+    1.746,
+    1.740,
+    1.734,
+    1.729,
+    1.725,
+    1.721,
+    1.717,
+    1.714,
+    1.711,
+    1.708,
+    1.706,
+    1.703,
+    1.701,
+    1.699,
+    1.697,
+)
 ALPHA = 0.05  # each one-sided test of TOST, and the family-wise level of a Holm family
 
 
@@ -42,7 +101,7 @@ def t_quantile(df: int) -> float:
 
 def sign_test_p(n: int) -> float:
     """Two-sided exact sign-test p-value when all n nonzero differences have one sign."""
-    return min(1.0, 2.0 * 0.5 ** n)
+    return min(1.0, 2.0 * 0.5**n)
 
 
 def t_interval(values: list[float]) -> dict:
@@ -54,12 +113,23 @@ def t_interval(values: list[float]) -> dict:
         return {"mean": mean, "low": None, "high": None, "n": int(len(v)), "resolved": False}
     if np.ptp(v) <= 1e-9 * max(1.0, float(np.abs(v).max())):  # equal but for float rounding (0.3 - 0.2 vs 0.1)
         mean = float(v[0])
-        return {"mean": round(mean, 4), "low": None, "high": None, "n": int(len(v)), "all_equal": True,
-                "resolved": bool(mean != 0 and sign_test_p(len(v)) < 1 - LEVEL)}
+        return {
+            "mean": round(mean, 4),
+            "low": None,
+            "high": None,
+            "n": int(len(v)),
+            "all_equal": True,
+            "resolved": bool(mean != 0 and sign_test_p(len(v)) < 1 - LEVEL),
+        }
     half = t_quantile(len(v) - 1) * float(v.std(ddof=1)) / math.sqrt(len(v))
     mean = float(v.mean())
-    return {"mean": round(mean, 4), "low": round(mean - half, 4), "high": round(mean + half, 4), "n": int(len(v)),
-            "resolved": bool(mean - half > 0 or mean + half < 0)}
+    return {
+        "mean": round(mean, 4),
+        "low": round(mean - half, 4),
+        "high": round(mean + half, 4),
+        "n": int(len(v)),
+        "resolved": bool(mean - half > 0 or mean + half < 0),
+    }
 
 
 def paired_difference(variant: dict[int, float | None], control: dict[int, float | None]) -> dict:
@@ -114,8 +184,10 @@ def _betacf(a: float, b: float, x: float) -> float:
     d = 1.0 / (d if abs(d) > tiny else tiny)
     h = d
     for m in range(1, 300):
-        for num in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                    -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+        for num in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
             d = 1.0 + num * d
             d = 1.0 / (d if abs(d) > tiny else tiny)
             c = 1.0 + num / c
@@ -162,8 +234,15 @@ def non_inferiority(diffs: list[float], margin: float, better: str = "higher") -
         raise ValueError(f"better must be 'higher' or 'lower', got {better!r}")
     sign = 1.0 if better == "higher" else -1.0
     d = sign * _finite(diffs)  # now higher is better
-    out = {"n": int(len(d)), "margin": margin, "better": better, "mean": None, "bound": None, "p": None,
-           "non_inferior": False}
+    out = {
+        "n": int(len(d)),
+        "margin": margin,
+        "better": better,
+        "mean": None,
+        "bound": None,
+        "p": None,
+        "non_inferior": False,
+    }
     if len(d) < 2:
         return out
     mean = float(d.mean())
@@ -186,8 +265,15 @@ def equivalence(diffs: list[float], margin: float) -> dict:
     interval [low, high] lies inside (-margin, margin); p is the larger of the two one-sided p-values."""
     up, down = non_inferiority(diffs, margin, "higher"), non_inferiority(diffs, margin, "lower")
     p = None if up["p"] is None else max(up["p"], down["p"])
-    return {"n": up["n"], "margin": margin, "mean": up["mean"], "low": up["bound"], "high": down["bound"], "p": p,
-            "equivalent": bool(up["non_inferior"] and down["non_inferior"])}
+    return {
+        "n": up["n"],
+        "margin": margin,
+        "mean": up["mean"],
+        "low": up["bound"],
+        "high": down["bound"],
+        "p": p,
+        "equivalent": bool(up["non_inferior"] and down["non_inferior"]),
+    }
 
 
 def paired_non_inferiority(variant: dict, control: dict, margin: float, better: str = "higher") -> dict:
@@ -240,8 +326,15 @@ def bootstrap_mean(readings: dict[str, list[float]], draws: int = 2000, seed: in
         means[i] = np.mean([groups[j][rng.integers(0, len(groups[j]), len(groups[j]))].mean() for j in picks])
     mean = float(np.mean([g.mean() for g in groups]))
     low, high = np.percentile(means, [2.5, 97.5])
-    return {"mean": round(mean, 4), "low": round(float(low), 4), "high": round(float(high), 4),
-            "prompts": len(groups), "clips": int(sum(len(g) for g in groups)), "draws": draws, "seed": seed}
+    return {
+        "mean": round(mean, 4),
+        "low": round(float(low), 4),
+        "high": round(float(high), 4),
+        "prompts": len(groups),
+        "clips": int(sum(len(g) for g in groups)),
+        "draws": draws,
+        "seed": seed,
+    }
 
 
 def clip_readings(per_prompt: dict[str, dict], metric: str, prompts: list[str] | None = None) -> dict[str, list]:

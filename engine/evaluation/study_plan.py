@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..models.students import LORA_FILE
 from ..models.names import base_task
+from ..models.students import LORA_FILE
 
 DFD = ["--method", "dfd", "--data-forcing-prob"]
 # Post-training variants: name -> distill options on top of --init <the seed's dmd2>.
@@ -40,8 +40,17 @@ VARIANTS = {
     "dfd-blend0.25": [*DFD, "0.25", "--data-forcing-blend"],
 }
 PAPER_VARIANTS = tuple(list(VARIANTS)[:8])  # the default plan: the paper's comparison and its regimes
-SWEEP_VARIANTS = ("dmd2-continued", "dfd-p0.5", "dfd-tmin0.5", "dfd-tmin0.8", "dfd-p0.5-decay", "dfd-p0.5-rise",
-                  "dfd-p0.5-sample", "dfd-blend0.5", "dfd-blend0.25")
+SWEEP_VARIANTS = (
+    "dmd2-continued",
+    "dfd-p0.5",
+    "dfd-tmin0.5",
+    "dfd-tmin0.8",
+    "dfd-p0.5-decay",
+    "dfd-p0.5-rise",
+    "dfd-p0.5-sample",
+    "dfd-blend0.5",
+    "dfd-blend0.25",
+)
 CONTROL = "dmd2-continued"
 # Training seeds per run name (the first N of --seeds); the rest get DEFAULT_SEED_COUNT.
 SEED_COUNTS = {"dmd2": 5, "dmd2-continued": 5, "dfd-p0.5": 5}
@@ -74,8 +83,15 @@ def parse_variants(variants: list[str] | None) -> dict[str, int]:
     return counts
 
 
-def plan(out: Path, seeds: list[int], base: str, dmd2_steps: int, post_steps: int,
-         variants: list[str] | None = None, causal: bool = False) -> list[Run]:
+def plan(
+    out: Path,
+    seeds: list[int],
+    base: str,
+    dmd2_steps: int,
+    post_steps: int,
+    variants: list[str] | None = None,
+    causal: bool = False,
+) -> list[Run]:
     """Every distill run of the study, in an order where each run's --init exists before it starts. causal:
     the students are autoregressive (task ar, a text-to-video base)."""
     counts = parse_variants(variants)
@@ -90,11 +106,33 @@ def plan(out: Path, seeds: list[int], base: str, dmd2_steps: int, post_steps: in
         folder = Path(out) / f"seed{seed}"
         dmd2 = folder / "dmd2"
         common = ["--base", base, *task, "--data", "shapes", "--seed", str(seed)]
-        runs.append(Run("dmd2", seed, dmd2, ["distill", "--method", "dmd2", *common, "--steps", str(dmd2_steps),
-                                             "--out", str(dmd2)]))
+        runs.append(
+            Run(
+                "dmd2",
+                seed,
+                dmd2,
+                ["distill", "--method", "dmd2", *common, "--steps", str(dmd2_steps), "--out", str(dmd2)],
+            )
+        )
         for name in names:
-            runs.append(Run(name, seed, folder / name, ["distill", *VARIANTS[name], "--init", str(dmd2), *common,
-                                                        "--steps", str(post_steps), "--out", str(folder / name)]))
+            runs.append(
+                Run(
+                    name,
+                    seed,
+                    folder / name,
+                    [
+                        "distill",
+                        *VARIANTS[name],
+                        "--init",
+                        str(dmd2),
+                        *common,
+                        "--steps",
+                        str(post_steps),
+                        "--out",
+                        str(folder / name),
+                    ],
+                )
+            )
     return runs
 
 
@@ -109,10 +147,18 @@ def execute(run: Run, log) -> float:
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         raise RuntimeError(f"{run.name} (seed {run.seed}) failed: {result.stderr.strip().splitlines()[-1:]}")
-    (run.out / "made_by.json").write_text(json.dumps(
-        {"made_by": "python -m engine " + shlex.join(run.command), "wall_seconds": round(seconds, 1),
-         "note": f"a run of `python -m engine study` (training seed {run.seed}); wall time on the machine it ran on"},
-        indent=2) + "\n")
+    (run.out / "made_by.json").write_text(
+        json.dumps(
+            {
+                "made_by": "python -m engine " + shlex.join(run.command),
+                "wall_seconds": round(seconds, 1),
+                "note": f"a run of `python -m engine study` (training seed {run.seed}); "
+                "wall time on the machine it ran on",
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     return seconds
 
 

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import zlib
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -27,7 +27,7 @@ _SEED_OFFSET = 1_000_003  # away from the evaluation's seeds, so no reference cl
 
 def round_trip(model, clips: np.ndarray, batch: int = 16) -> np.ndarray:
     """uint8 clips (N, F, H, W, 3) encoded and decoded by the base's autoencoder."""
-    return np.concatenate([model.decode(model.encode_video(clips[i:i + batch])) for i in range(0, len(clips), batch)])
+    return np.concatenate([model.decode(model.encode_video(clips[i : i + batch])) for i in range(0, len(clips), batch)])
 
 
 def clip_saturation(clips: np.ndarray) -> list[float]:
@@ -38,10 +38,13 @@ def clip_saturation(clips: np.ndarray) -> list[float]:
 def per_clip(predicted: list[dict[str, str]], clips: np.ndarray) -> dict:
     """What the study needs of each clip to separate saturation from mode frequency: the factors the
     recognizer read and the clip's saturation."""
-    return {"clip_factors": [dict(p) for p in predicted], "clip_saturation": [round(s, 5) for s in clip_saturation(clips)]}
+    return {
+        "clip_factors": [dict(p) for p in predicted],
+        "clip_saturation": [round(s, 5) for s in clip_saturation(clips)],
+    }
 
 
-@lru_cache(maxsize=None)
+@cache
 def population_saturation(prompt: str, n: int = POPULATION_CLIPS) -> float:
     """Mean saturation of n real clips of the prompt: the world's expected saturation for it."""
     clips, _ = world.sample_clips(world.parse_caption(prompt), n, seed=zlib.crc32(prompt.encode()) + _SEED_OFFSET)
@@ -54,13 +57,13 @@ def continuation_saturation(first: dict, n: int = MODE_CLIPS) -> float:
     return _continuation_saturation(tuple(sorted(first.items())), n)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _continuation_saturation(first: tuple[tuple[str, object], ...], n: int) -> float:
     clips, _ = world.continuations(world.ClipFactors(**dict(first)), n, seed=_SEED_OFFSET)
     return float(np.mean(clip_saturation(clips)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _mode_saturation(combination: tuple[tuple[str, str], ...], n: int) -> float:
     named = dict(combination)
     clips, _ = world.sample_clips(named, n, seed=zlib.crc32(world.caption(named).encode()) + _SEED_OFFSET)
@@ -74,8 +77,9 @@ def mode_saturation(factors: dict[str, str], n: int = MODE_CLIPS) -> float:
 
 def prompt_terms(prompt: str, row: dict, decoded: dict | None) -> dict:
     """One model's reference-relative figures for one prompt (its evaluate row; the real-decoded row)."""
-    expected = (continuation_saturation(row["first_frame_of"]) if row.get("first_frame_of")
-                else population_saturation(prompt))
+    expected = (
+        continuation_saturation(row["first_frame_of"]) if row.get("first_frame_of") else population_saturation(prompt)
+    )
     out = {"saturation_error_population": abs(row["saturation"] - expected)}
     if decoded and decoded.get("sharpness"):
         out["sharpness_vs_decoded"] = row["sharpness"] / decoded["sharpness"]
@@ -87,7 +91,13 @@ def prompt_terms(prompt: str, row: dict, decoded: dict | None) -> dict:
     return out
 
 
-DERIVED = ("sharpness_vs_decoded", "sharpness_deviation", "saturation_error_population", "saturation_excess", "saturation_error_matched")
+DERIVED = (
+    "sharpness_vs_decoded",
+    "sharpness_deviation",
+    "saturation_error_population",
+    "saturation_excess",
+    "saturation_error_matched",
+)
 
 
 def add_reference_terms(result: dict, decoded_rows: dict[str, dict] | None) -> dict:

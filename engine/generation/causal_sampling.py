@@ -20,8 +20,8 @@ the video's total length (a stream's beginning does not depend on where it will 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -89,7 +89,11 @@ def causal_sample(
             for i in range(steps):
                 with causal.attend(cache):
                     x0 = x0_from_velocity(x, t_list[i], velocity(transformer, x, t_list[i], cond, part))
-                x = add_noise(x0, _draw(renoise, chunk_shape, device, dtype), t_list[i + 1]) if t_list[i + 1] > 0 else x0
+                x = (
+                    add_noise(x0, _draw(renoise, chunk_shape, device, dtype), t_list[i + 1])
+                    if t_list[i + 1] > 0
+                    else x0
+                )
                 done += 1
                 if progress:
                     progress(done, steps * len(bounds))

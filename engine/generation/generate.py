@@ -7,25 +7,25 @@ from __future__ import annotations
 import hashlib
 import time
 import warnings
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
-from . import sampling
-from .causal_sampling import causal_layout, causal_sample
 from ..config.sample import SampleConfig
-from .cpu_memory import keep_freed_memory
 from ..core.files import LORA_FILE
+from ..media.frames import first_frame_psnr
 from ..media.video import write_mp4
 from ..models.base import BaseModel, load_base_model
-from ..media.frames import first_frame_psnr
 from ..models.conditioning import read_first_frame
 from ..models.lora import activate, check_loaded, read_lora_file, wrong_base
 from ..models.students import student_t_list
+from . import sampling
+from .causal_sampling import causal_layout, causal_sample
+from .cpu_memory import keep_freed_memory
 
 
 @dataclass
@@ -56,8 +56,9 @@ class StreamClock:
         return {"first_chunk_seconds": self.ready[0], "all_chunks_seconds": self.ready[-1]}
 
 
-def sample_frames(model: BaseModel, cfg: SampleConfig, progress=None, on_chunk=None,
-                  first_frame: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+def sample_frames(
+    model: BaseModel, cfg: SampleConfig, progress=None, on_chunk=None, first_frame: np.ndarray | None = None
+) -> tuple[np.ndarray, int]:
     """uint8 videos (len(seeds), F, H, W, 3) for a validated config, and the NFE per video.
 
     Without a LoRA this is the teacher (Euler, CFG). With a student LoRA it is the student's few-step
@@ -77,25 +78,43 @@ def sample_frames(model: BaseModel, cfg: SampleConfig, progress=None, on_chunk=N
         causal = causal_layout(cfg.lora)  # a causal (ar) student: chunk after chunk with its KV cache
         with student_adapter(model, cfg.lora) if cfg.lora is not None else teacher_only(model):
             if causal is not None:
-                latents = causal_sample(model.transformer, shape, cond, t_list, cfg.seeds, progress=progress,
-                                        condition=condition, dtype=model.dtype, on_chunk=on_chunk, **causal)
+                latents = causal_sample(
+                    model.transformer,
+                    shape,
+                    cond,
+                    t_list,
+                    cfg.seeds,
+                    progress=progress,
+                    condition=condition,
+                    dtype=model.dtype,
+                    on_chunk=on_chunk,
+                    **causal,
+                )
             else:
-                latents = sampling.student_sample(model.transformer, noise, cond, t_list,
-                                                  generator=sampling.seed_generators(cfg.seeds), progress=progress,
-                                                  condition=condition)
+                latents = sampling.student_sample(
+                    model.transformer,
+                    noise,
+                    cond,
+                    t_list,
+                    generator=sampling.seed_generators(cfg.seeds),
+                    progress=progress,
+                    condition=condition,
+                )
         nfe = len(t_list) - 1 if causal is None else len(t_list)  # a causal student's: per chunk, with its commit
         return model.decode(latents), nfe
     uncond = model.encode_prompts([cfg.negative_prompt]).expand(len(cfg.seeds), -1, -1)
     sigmas = sampling.teacher_sigmas(model.pipe.scheduler, cfg.steps)
     with teacher_only(model):
-        latents = sampling.teacher_sample(model.transformer, noise, cond, uncond, sigmas, cfg.guidance, progress,
-                                          condition)
+        latents = sampling.teacher_sample(
+            model.transformer, noise, cond, uncond, sigmas, cfg.guidance, progress, condition
+        )
     nfe = cfg.steps * (1 if cfg.guidance == 1.0 else 2)
     return model.decode(latents), nfe
 
 
-def image_condition(model: BaseModel, cfg: SampleConfig, frames: int, height: int, width: int,
-                    first: np.ndarray | None = None):
+def image_condition(
+    model: BaseModel, cfg: SampleConfig, frames: int, height: int, width: int, first: np.ndarray | None = None
+):
     """An I2V model's condition channels for the frame `first` or else cfg.image (one per seed), None for a
     T2V model; a clear error when the image and the model's task do not go together."""
     if model.task == "t2v":
@@ -215,5 +234,6 @@ def generate(
     psnr = None
     if given is not None:  # how closely each video starts on the frame it was given
         psnr = [round(first_frame_psnr(video[None], given), 2) for video in videos]
-    return GenerationResult(paths=paths, seconds=time.perf_counter() - started, nfe=nfe, first_frame_psnr=psnr,
-                            stream=clock.figures())
+    return GenerationResult(
+        paths=paths, seconds=time.perf_counter() - started, nfe=nfe, first_frame_psnr=psnr, stream=clock.figures()
+    )

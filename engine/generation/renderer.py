@@ -85,19 +85,32 @@ def _forget_rewritten_student(base: str, lora_dir: Path) -> None:
         _loras[key] = version
 
 
-def render(base: str, prompt: str, seeds: list[int], steps: int = 50, guidance: float = 5.0,
-           lora_dir: str | Path | None = None, image: str | Path | None = None,
-           num_frames: int | None = None) -> Rendered:
+def render(
+    base: str,
+    prompt: str,
+    seeds: list[int],
+    steps: int = 50,
+    guidance: float = 5.0,
+    lora_dir: str | Path | None = None,
+    image: str | Path | None = None,
+    num_frames: int | None = None,
+) -> Rendered:
     """Sample one clip per seed: the teacher of `base` with `steps` Euler steps and CFG `guidance`, or,
     given a student's `lora_dir`, the student on its own few-step time list; for an image-to-video base
     every clip starts from the first frame `image`; `num_frames` frames (4k+1), else the model's own length.
     Raises ValueError (a bad setting, a frame and a base that do not go together) or ModelError."""
     from .generate import StreamClock, sample_frames  # torch: on the first sampling, as above
 
-    cfg = SampleConfig(base=base, prompt=prompt, seeds=list(seeds), steps=int(steps), guidance=float(guidance),
-                       lora=str(lora_dir) if lora_dir is not None else None,
-                       image=str(image) if image is not None else None,
-                       num_frames=int(num_frames) if num_frames else None)
+    cfg = SampleConfig(
+        base=base,
+        prompt=prompt,
+        seeds=list(seeds),
+        steps=int(steps),
+        guidance=float(guidance),
+        lora=str(lora_dir) if lora_dir is not None else None,
+        image=str(image) if image is not None else None,
+        num_frames=int(num_frames) if num_frames else None,
+    )
     cfg.validate()
     with _lock:
         if lora_dir is not None:

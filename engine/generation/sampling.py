@@ -11,7 +11,7 @@ An image-to-video model gets its condition channels (engine/models/conditioning.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -22,8 +22,13 @@ from ..models.conditioning import with_condition
 Progress = Callable[[int, int], None] | None
 
 
-def velocity(transformer, x: torch.Tensor, t: torch.Tensor | float, prompt_embeds: torch.Tensor,
-             condition: torch.Tensor | None = None) -> torch.Tensor:
+def velocity(
+    transformer,
+    x: torch.Tensor,
+    t: torch.Tensor | float,
+    prompt_embeds: torch.Tensor,
+    condition: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The network's velocity at time t (scalar or per-sample, in [0, 1]); `condition`: an I2V model's
     mask and first-frame channels, concatenated to x."""
     t = torch.as_tensor(t, device=x.device, dtype=torch.float32)
@@ -33,13 +38,17 @@ def velocity(transformer, x: torch.Tensor, t: torch.Tensor | float, prompt_embed
     embed = getattr(transformer, "patch_embedding", None)
     dtype = embed.weight.dtype if embed is not None else x.dtype
     v = transformer(
-        hidden_states=with_condition(x, condition).to(dtype), timestep=t * 1000.0, encoder_hidden_states=prompt_embeds.to(dtype), return_dict=False
+        hidden_states=with_condition(x, condition).to(dtype),
+        timestep=t * 1000.0,
+        encoder_hidden_states=prompt_embeds.to(dtype),
+        return_dict=False,
     )[0]
     return v.to(x.dtype)
 
 
-def cfg_velocity(transformer, x, t, cond: torch.Tensor, uncond: torch.Tensor, guidance: float,
-                 condition: torch.Tensor | None = None) -> torch.Tensor:
+def cfg_velocity(
+    transformer, x, t, cond: torch.Tensor, uncond: torch.Tensor, guidance: float, condition: torch.Tensor | None = None
+) -> torch.Tensor:
     """uncond + s * (cond - uncond), with both branches in one batched forward (the same frame in both)."""
     if guidance == 1.0:
         return velocity(transformer, x, t, cond, condition)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -17,18 +18,36 @@ from pathlib import Path
 from ..models.students import COMFY_FILE, LORA_FILE
 from .card import CardInfo, hub_id_of, method_name, model_card, public_base, training_previews, training_record
 from .weights import DTYPES, check_dtype, convert_weights
-import re
 
-__all__ = ["CardInfo", "COMFY_FILE", "DTYPES", "LICENSES", "LORA_FILE", "STUDENT_FILES", "check_namespace",
-           "check_repo_id", "export_zip", "hub_id_of", "method_name", "model_card", "pick_token", "push_folder", "redact",
-           "refused", "stage_folder", "training_previews", "training_record"]
+__all__ = [
+    "CardInfo",
+    "COMFY_FILE",
+    "DTYPES",
+    "LICENSES",
+    "LORA_FILE",
+    "STUDENT_FILES",
+    "check_namespace",
+    "check_repo_id",
+    "export_zip",
+    "hub_id_of",
+    "method_name",
+    "model_card",
+    "pick_token",
+    "push_folder",
+    "redact",
+    "refused",
+    "stage_folder",
+    "training_previews",
+    "training_record",
+]
 
 STUDENT_FILES = (LORA_FILE, COMFY_FILE, "lora_config.json", "made_by.json")
 LICENSES = ("apache-2.0", "mit", "cc-by-4.0", "cc-by-nc-4.0", "openrail", "other")
 
 
-def stage_folder(lora_dir: str | Path, out_dir: str | Path, card: str,
-                 samples: list[tuple[Path, str]] = (), dtype: str = "fp32") -> Path:
+def stage_folder(
+    lora_dir: str | Path, out_dir: str | Path, card: str, samples: list[tuple[Path, str]] = (), dtype: str = "fp32"
+) -> Path:
     """Write the publishable folder: the student's files, README.md (the card) and samples/<name>, with
     the LoRA files' weights in `dtype` (fp32 as trained, bf16 or fp16). Any earlier content of out_dir
     is replaced. Returns out_dir."""
@@ -100,8 +119,9 @@ def check_repo_id(repo_id: str) -> str:
 OAUTH_SOURCE = "your Hugging Face login"
 
 
-def pick_token(typed: str | None, oauth: str | None, environ=None, cached_login: bool = False,
-               server_token: bool = True) -> tuple[str | None, str]:
+def pick_token(
+    typed: str | None, oauth: str | None, environ=None, cached_login: bool = False, server_token: bool = True
+) -> tuple[str | None, str]:
     """The token to push with and where it came from: the password field (or --token), then a Hugging
     Face login, then HF_TOKEN, then (cached_login: the command line only, never a web server's visitors)
     the token `hf auth login` stored. (None, reason) when there is none. server_token=False (a public
@@ -112,8 +132,10 @@ def pick_token(typed: str | None, oauth: str | None, environ=None, cached_login:
     if oauth:
         return oauth, OAUTH_SOURCE
     if not server_token:
-        return None, ("no token: this studio is public, so it pushes only with your own token: sign in with "
-                      "Hugging Face or paste a write token (the server's HF_TOKEN is never used for visitors)")
+        return None, (
+            "no token: this studio is public, so it pushes only with your own token: sign in with "
+            "Hugging Face or paste a write token (the server's HF_TOKEN is never used for visitors)"
+        )
     if environ.get("HF_TOKEN", "").strip():
         return environ["HF_TOKEN"].strip(), "HF_TOKEN"
     if cached_login:
@@ -135,15 +157,18 @@ def check_namespace(repo_id: str, token: str, whoami=None) -> str:
     try:
         info = whoami(token)
     except Exception as err:  # an invalid token, the Hub unreachable: nothing can be shown to be theirs
-        raise ValueError(f"could not check whose token this is ({redact(str(err), token).splitlines()[0]}); "
-                         "use a valid write token") from None
+        raise ValueError(
+            f"could not check whose token this is ({redact(str(err), token).splitlines()[0]}); use a valid write token"
+        ) from None
     user = info.get("name") or ""
     namespaces = {user.lower(), *(o.get("name", "").lower() for o in info.get("orgs") or [])} - {""}
     namespace = repo_id.split("/")[0]
     if namespace.lower() not in namespaces:
-        raise ValueError(f"{repo_id} is not in your namespace: this public studio pushes only to {user!r} or one of "
-                         f"your organisations ({', '.join(sorted(namespaces - {user.lower()})) or 'none'}); "
-                         f"use a repo id like {user}/{repo_id.split('/')[1]}")
+        raise ValueError(
+            f"{repo_id} is not in your namespace: this public studio pushes only to {user!r} or one of "
+            f"your organisations ({', '.join(sorted(namespaces - {user.lower()})) or 'none'}); "
+            f"use a repo id like {user}/{repo_id.split('/')[1]}"
+        )
     return user
 
 
@@ -158,19 +183,31 @@ def refused(status: int, repo_id: str, source: str) -> str:
     """What a 401 (the token is not valid) or a 403 (it may not write there) from the Hub means."""
     namespace = repo_id.split("/")[0]
     if status == 401:
-        return (f"the Hub refused the token (401) from {source}: it is not a valid token (expired, revoked or "
-                "mistyped); create a write token at https://huggingface.co/settings/tokens")
+        return (
+            f"the Hub refused the token (401) from {source}: it is not a valid token (expired, revoked or "
+            "mistyped); create a write token at https://huggingface.co/settings/tokens"
+        )
     if source == OAUTH_SOURCE:  # Sign in with Hugging Face grants only the scopes the Space's README asks for
-        return (f"the Hub refused your Hugging Face login (403): it may not create repos under {namespace!r}; the "
-                "Space's README must list manage-repos under hf_oauth_scopes (then sign out and in again), or paste "
-                "a write token")
-    return (f"the Hub refused the token (403) from {source}: it may not create or write repos under {namespace!r}; "
-            f"use a 'write' token, or a fine-grained one with write access to {namespace}'s repos")
+        return (
+            f"the Hub refused your Hugging Face login (403): it may not create repos under {namespace!r}; the "
+            "Space's README must list manage-repos under hf_oauth_scopes (then sign out and in again), or paste "
+            "a write token"
+        )
+    return (
+        f"the Hub refused the token (403) from {source}: it may not create or write repos under {namespace!r}; "
+        f"use a 'write' token, or a fine-grained one with write access to {namespace}'s repos"
+    )
 
 
-def push_folder(folder: str | Path, repo_id: str, token: str, private: bool = False,
-                commit_message: str = "Upload student LoRA from DFD Studio", endpoint: str | None = None,
-                token_source: str = "the token given") -> str:
+def push_folder(
+    folder: str | Path,
+    repo_id: str,
+    token: str,
+    private: bool = False,
+    commit_message: str = "Upload student LoRA from DFD Studio",
+    endpoint: str | None = None,
+    token_source: str = "the token given",
+) -> str:
     """Create the model repo if needed and upload the folder; returns the repo's URL. Raises ValueError
     with one readable sentence (the token never appears in it). `endpoint`: another Hub (default hf.co);
     `token_source`: where the token came from, named when the Hub refuses it."""
@@ -188,7 +225,9 @@ def push_folder(folder: str | Path, repo_id: str, token: str, private: bool = Fa
         status = getattr(getattr(err, "response", None), "status_code", None)
         if status in (401, 403):
             raise ValueError(refused(status, repo_id, token_source)) from None
-        raise ValueError(f"the Hub answered {status or 'an error'}: {redact(str(err), token).splitlines()[0]}") from None
+        raise ValueError(
+            f"the Hub answered {status or 'an error'}: {redact(str(err), token).splitlines()[0]}"
+        ) from None
     except (OSError, ConnectionError) as err:
         raise ValueError(
             f"could not reach the Hugging Face Hub ({type(err).__name__}); check the network, or use Export zip"

@@ -19,7 +19,11 @@ def run_folder(lora_dir: str | Path) -> Path:
     studio job's student (jobs/<id>/lora) the job folder above it, which holds the run's config and
     samples/."""
     lora_dir = Path(lora_dir)
-    if not (lora_dir / "samples").is_dir() and lora_dir.name == "lora" and (lora_dir.parent / "distill_config.json").is_file():
+    if (
+        not (lora_dir / "samples").is_dir()
+        and lora_dir.name == "lora"
+        and (lora_dir.parent / "distill_config.json").is_file()
+    ):
         return lora_dir.parent
     return lora_dir
 
@@ -39,8 +43,15 @@ def training_previews(lora_dir: str | Path) -> list[tuple[Path, str]]:
     prompts = prompts if isinstance(prompts, list) else []
     last = max(int(m.group(1)) for m, _ in found)
     chosen = sorted((int(m.group(2)), int(m.group(3)), p) for m, p in found if int(m.group(1)) == last)
-    return [(p, f"{prompts[i]} (step {last}, seed {seed})" if i < len(prompts) and isinstance(prompts[i], str)
-             else f"training preview {i + 1} at step {last} (seed {seed})") for i, seed, p in chosen]
+    return [
+        (
+            p,
+            f"{prompts[i]} (step {last}, seed {seed})"
+            if i < len(prompts) and isinstance(prompts[i], str)
+            else f"training preview {i + 1} at step {last} (seed {seed})",
+        )
+        for i, seed, p in chosen
+    ]
 
 
 def training_record(lora_dir: str | Path) -> dict:

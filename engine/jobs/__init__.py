@@ -21,15 +21,36 @@ from .reporter import JobCancelled, JobFailed, Reporter
 DataDirArg = str | os.PathLike | None  # None: $DFD_STUDIO_DATA, else ./studio_data
 
 __all__ = [
-    "Artifact", "Checkpoint", "IllegalTransition", "Job", "JobCancelled", "JobEvent", "JobFailed", "JobKind",
-    "JobNotFound", "MetricPoint", "Reporter", "UnknownKind", "artifacts", "cancel",
-    "checkpoints", "events", "get", "get_kind", "kind_names", "list_jobs", "log_tail", "metrics", "reconcile",
-    "register", "resume", "submit",
+    "Artifact",
+    "Checkpoint",
+    "IllegalTransition",
+    "Job",
+    "JobCancelled",
+    "JobEvent",
+    "JobFailed",
+    "JobKind",
+    "JobNotFound",
+    "MetricPoint",
+    "Reporter",
+    "UnknownKind",
+    "artifacts",
+    "cancel",
+    "checkpoints",
+    "events",
+    "get",
+    "get_kind",
+    "kind_names",
+    "list_jobs",
+    "log_tail",
+    "metrics",
+    "reconcile",
+    "register",
+    "resume",
+    "submit",
 ]
 
 
-def submit(data_dir: DataDirArg, kind: str, config, parent: str | None = None,
-           submitted_by: str | None = None) -> Job:
+def submit(data_dir: DataDirArg, kind: str, config, parent: str | None = None, submitted_by: str | None = None) -> Job:
     """Queue a job with its config: a dict of settings, built into the kind's config and validated here, or
     the kind's config object already built and validated by its caller (the Distill form and `jobs submit`
     build theirs with build_distill_config), stored as it is. Raises ValueError (unknown kind, unknown or bad
@@ -37,8 +58,9 @@ def submit(data_dir: DataDirArg, kind: str, config, parent: str | None = None,
     `submitted_by`: the signed-in visitor who queued it (None: the owner), who may then cancel and resume it."""
     job_kind = get_kind(kind)
     built = config if isinstance(config, job_kind.load_config_class()) else build_config(job_kind, config)
-    return storage.jobs.create_job(storage.open_database(data_dir), kind, built.to_dict(), parent_id=parent,
-                                   submitted_by=submitted_by)
+    return storage.jobs.create_job(
+        storage.open_database(data_dir), kind, built.to_dict(), parent_id=parent, submitted_by=submitted_by
+    )
 
 
 def list_jobs(data_dir: DataDirArg, states: list[str] | None = None, limit: int = 100) -> list[Job]:
@@ -60,7 +82,10 @@ def cancel(data_dir: DataDirArg, job_id: str) -> Job:
 def resume(data_dir: DataDirArg, job_id: str) -> Job:
     """Queue an interrupted, cancelled or failed job again; it continues from its newest checkpoint."""
     return storage.jobs.transition(
-        storage.open_database(data_dir), job_id, QUEUED, reason="resumed",
+        storage.open_database(data_dir),
+        job_id,
+        QUEUED,
+        reason="resumed",
         hint="only an interrupted, cancelled or failed job can be resumed",
     )
 
@@ -79,8 +104,9 @@ def checkpoints(data_dir: DataDirArg, job_id: str) -> list[Checkpoint]:
     return storage.outputs.list_checkpoints(db, job_id)
 
 
-def metrics(data_dir: DataDirArg, job_id: str, names: list[str] | None = None,
-            after_id: int | None = None) -> list[MetricPoint]:
+def metrics(
+    data_dir: DataDirArg, job_id: str, names: list[str] | None = None, after_id: int | None = None
+) -> list[MetricPoint]:
     """The job's metric points (loss terms per step), ordered by step, optionally only the named ones and
     only those stored after the point with id `after_id` (each point has an id that grows as they are stored)."""
     db = storage.open_database(data_dir)

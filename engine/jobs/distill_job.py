@@ -63,7 +63,6 @@ class _ReporterCallbacks:
         self.reporter.log(message)
 
 
-
 def run(config: DistillConfig, job_dir: Path, reporter) -> None:
     """Train with the job's config; the runner keeps the heartbeat going around it."""
     # torch: only in the job process, the kind is registered torch-free
@@ -74,8 +73,9 @@ def run(config: DistillConfig, job_dir: Path, reporter) -> None:
     if not config.cache_dir:  # encodings go under the data dir (jobs/<id> is in it), never into the user's folder
         config.cache_dir = str(job_cache_dir(job_dir))
     try:
-        Distiller(config, job_dir, lora_dir=job_dir / "lora", callbacks=_ReporterCallbacks(reporter),
-                  preflight=preflight).train()
+        Distiller(
+            config, job_dir, lora_dir=job_dir / "lora", callbacks=_ReporterCallbacks(reporter), preflight=preflight
+        ).train()
     except TrainingDiverged as err:
         raise JobFailed(str(err)) from None
 

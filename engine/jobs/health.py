@@ -112,6 +112,10 @@ def worker_health(data_dir) -> WorkerHealth:
     if not _alive(pid):
         return WorkerHealth(False, pid, beat_at, f"its process {pid} is gone (killed or crashed); see worker.log")
     if beat_at is None or time.time() - beat_at > STALE_AFTER_S:
-        return WorkerHealth(False, pid, beat_at, f"no sign of life for over {STALE_AFTER_S:.0f} s (stuck?); "
-                                                 f"last error: {record.get('error') or 'none'}")
+        return WorkerHealth(
+            False,
+            pid,
+            beat_at,
+            f"no sign of life for over {STALE_AFTER_S:.0f} s (stuck?); last error: {record.get('error') or 'none'}",
+        )
     return WorkerHealth(True, pid, record.get("started_at"), record.get("error"), record.get("error_at"))

@@ -29,8 +29,14 @@ PATH_FIELDS = ("base", "data", "init", "cache_dir")  # DistillConfig fields that
 BUILT_IN_VALUES = {"data": ("shapes", "synthetic")}
 UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600}
 TIME_LIMIT_S = 7 * 24 * 3600  # a week: a run longer than that is a mistyped timeout
-STAGE_STATES = {"SCHEDULING": "queued", "RUNNING": "running", "COMPLETED": "succeeded", "ERROR": "failed",
-                "CANCELED": "cancelled", "DELETED": "cancelled"}
+STAGE_STATES = {
+    "SCHEDULING": "queued",
+    "RUNNING": "running",
+    "COMPLETED": "succeeded",
+    "ERROR": "failed",
+    "CANCELED": "cancelled",
+    "DELETED": "cancelled",
+}
 
 
 @dataclass(frozen=True)
@@ -68,9 +74,18 @@ class HfJobPlan:
         return self.usd_per_hour * self.timeout / 3600
 
     def run_job_kwargs(self, token: str) -> dict:
-        return {"image": self.image, "command": list(self.command), "env": dict(self.env), "secrets": {},
-                "flavor": self.flavor, "timeout": self.timeout, "labels": dict(self.labels),
-                "volumes": [m.volume() for m in self.mounts], "namespace": self.namespace, "token": token}
+        return {
+            "image": self.image,
+            "command": list(self.command),
+            "env": dict(self.env),
+            "secrets": {},
+            "flavor": self.flavor,
+            "timeout": self.timeout,
+            "labels": dict(self.labels),
+            "volumes": [m.volume() for m in self.mounts],
+            "namespace": self.namespace,
+            "token": token,
+        }
 
 
 def distill_command(config: DistillConfig, out: str) -> list[str]:
@@ -104,11 +119,15 @@ def check_paths(config: DistillConfig, out: str, mounts: tuple[Mount, ...]) -> N
         if name == "base" and not value.startswith(("/", ".", "~")):
             continue  # a hub id: the job downloads it
         if not _on_a_mount(value, mounts):
-            raise ValueError(f"{name} {value} is on this machine only; an HF Job sees the bucket at "
-                             f"{BUCKET_MOUNT} and mounted volumes: put it in the bucket, or mount it as a volume")
+            raise ValueError(
+                f"{name} {value} is on this machine only; an HF Job sees the bucket at "
+                f"{BUCKET_MOUNT} and mounted volumes: put it in the bucket, or mount it as a volume"
+            )
     if not _on_a_mount(out, mounts, writable=True):
-        raise ValueError(f"the output folder {out} is not on the bucket mounted at {BUCKET_MOUNT}; the student "
-                         "would be lost when the job ends")
+        raise ValueError(
+            f"the output folder {out} is not on the bucket mounted at {BUCKET_MOUNT}; the student "
+            "would be lost when the job ends"
+        )
 
 
 def price_per_hour(hardware, flavor: str) -> float:
@@ -116,8 +135,11 @@ def price_per_hour(hardware, flavor: str) -> float:
     for info in hardware:
         if info.name == flavor:
             return info.unit_cost_usd * 3600 / UNIT_SECONDS.get(info.unit_label, 1)
-    gpus = ", ".join(f"{h.name} (${h.unit_cost_usd * 3600 / UNIT_SECONDS.get(h.unit_label, 1):.2f}/h)"
-                     for h in hardware if getattr(h, "accelerator", None))
+    gpus = ", ".join(
+        f"{h.name} (${h.unit_cost_usd * 3600 / UNIT_SECONDS.get(h.unit_label, 1):.2f}/h)"
+        for h in hardware
+        if getattr(h, "accelerator", None)
+    )
     raise ValueError(f"HF Jobs has no flavor {flavor!r}; GPU flavors: {gpus or 'none listed'}")
 
 
@@ -139,36 +161,61 @@ def job_image(environ=None) -> str:
         return environ["DFD_STUDIO_HF_JOBS_IMAGE"]
     if environ.get("SPACE_ID"):
         return f"hf.co/spaces/{environ['SPACE_ID']}"
-    raise ValueError("an HF Job runs in the Space's image: run the studio on a Space, or set "
-                     "DFD_STUDIO_HF_JOBS_IMAGE to an image holding this repository and its requirements")
+    raise ValueError(
+        "an HF Job runs in the Space's image: run the studio on a Space, or set "
+        "DFD_STUDIO_HF_JOBS_IMAGE to an image holding this repository and its requirements"
+    )
 
 
-def plan(config: DistillConfig, out: str, *, flavor: str, hardware, namespace: str | None, bucket: str | None,
-         timeout_s: int = DEFAULT_TIMEOUT_S, volumes: tuple[Mount, ...] = (), job_id: str | None = None,
-         environ=None) -> HfJobPlan:
+def plan(
+    config: DistillConfig,
+    out: str,
+    *,
+    flavor: str,
+    hardware,
+    namespace: str | None,
+    bucket: str | None,
+    timeout_s: int = DEFAULT_TIMEOUT_S,
+    volumes: tuple[Mount, ...] = (),
+    job_id: str | None = None,
+    environ=None,
+) -> HfJobPlan:
     """The HF Job for one distillation, or ValueError saying what to do. `hardware`: list_jobs_hardware's
     answer; `namespace`: the signed-in user (None: nobody is); `bucket`: the Storage Bucket's id."""
     environ = os.environ if environ is None else environ
     if not namespace:
-        raise ValueError("HF Jobs run under your own Hugging Face account: sign in with Hugging Face (on the "
-                         "Space) or log in with `hf auth login` / HF_TOKEN (command line)")
+        raise ValueError(
+            "HF Jobs run under your own Hugging Face account: sign in with Hugging Face (on the "
+            "Space) or log in with `hf auth login` / HF_TOKEN (command line)"
+        )
     if not bucket:
-        raise ValueError("HF Jobs write the student to a Storage Bucket: attach one at /data (docs/space.md) "
-                         "and set DFD_STUDIO_BUCKET to its id (owner/name)")
+        raise ValueError(
+            "HF Jobs write the student to a Storage Bucket: attach one at /data (docs/space.md) "
+            "and set DFD_STUDIO_BUCKET to its id (owner/name)"
+        )
     if not 60 <= int(timeout_s) <= TIME_LIMIT_S:
         raise ValueError(f"the timeout must be between 60 s and {TIME_LIMIT_S // 3600} h, not {timeout_s} s")
     mounts = (Mount("bucket", bucket, BUCKET_MOUNT), *volumes)
     check_paths(config, out, mounts)
     per_hour = price_per_hour(hardware, flavor)
-    made = HfJobPlan(image=job_image(environ), command=distill_command(config, out), flavor=flavor,
-                     timeout=int(timeout_s), namespace=namespace, mounts=mounts,
-                     env={"PYTHONUNBUFFERED": "1"}, labels={"app": "dfd-studio", **({"job": job_id} if job_id else {})},
-                     usd_per_hour=per_hour)
+    made = HfJobPlan(
+        image=job_image(environ),
+        command=distill_command(config, out),
+        flavor=flavor,
+        timeout=int(timeout_s),
+        namespace=namespace,
+        mounts=mounts,
+        env={"PYTHONUNBUFFERED": "1"},
+        labels={"app": "dfd-studio", **({"job": job_id} if job_id else {})},
+        usd_per_hour=per_hour,
+    )
     cap = cost_cap(environ)
     if cap is not None and made.most_usd > cap:
-        raise ValueError(f"{flavor} costs ${per_hour:.2f}/h: {timeout_s / 3600:g} h could cost ${made.most_usd:.2f}, "
-                         f"over this studio's cap of ${cap:.2f} (DFD_STUDIO_HF_JOBS_MAX_USD); choose a shorter "
-                         "timeout or a cheaper flavor")
+        raise ValueError(
+            f"{flavor} costs ${per_hour:.2f}/h: {timeout_s / 3600:g} h could cost ${made.most_usd:.2f}, "
+            f"over this studio's cap of ${cap:.2f} (DFD_STUDIO_HF_JOBS_MAX_USD); choose a shorter "
+            "timeout or a cheaper flavor"
+        )
     return made
 
 

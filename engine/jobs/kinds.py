@@ -12,9 +12,10 @@ import dataclasses
 import importlib
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 EXTRA_KINDS_ENV = "DFD_STUDIO_EXTRA_KINDS"
 BUILTIN_KIND_MODULES = ("engine.jobs.sample_job", "engine.jobs.distill_job")

@@ -18,9 +18,9 @@ import math
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import storage
 from storage import Checkpoint, Database, Job

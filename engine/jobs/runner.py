@@ -95,9 +95,11 @@ def run_job(db: storage.Database, job: storage.Job, reporter: Reporter) -> tuple
             return FAILED, _crash_sentence(error, reporter.last_step), {}
         # The kind saves atomically, so the previous checkpoint is intact; the job's step goes back to it.
         resume_from = reporter.resume_step()
-        return FAILED, f"disk full while saving the checkpoint at step {reporter.last_step}; free space and resume", {
-            "step": resume_from
-        }
+        return (
+            FAILED,
+            f"disk full while saving the checkpoint at step {reporter.last_step}; free space and resume",
+            {"step": resume_from},
+        )
     except ValueError as error:  # our convention: a ValueError's message is already a readable sentence
         traceback.print_exc()
         return FAILED, str(error), {}

@@ -14,8 +14,12 @@ from .kinds import JobKind, register
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options for SampleConfig's fields (help from its metadata); the guidance scale is --cfg, as in `sample`."""
-    add_options(parser, SampleConfig, only=("base", "prompt", "seeds", "steps", "lora", "scale", "negative_prompt"),
-                show_defaults=True)
+    add_options(
+        parser,
+        SampleConfig,
+        only=("base", "prompt", "seeds", "steps", "lora", "scale", "negative_prompt"),
+        show_defaults=True,
+    )
     guidance = setting_of(SampleConfig, "guidance")
     parser.add_argument("--cfg", type=float, dest="guidance", help=f"{guidance.help} (default {guidance.default:g})")
 

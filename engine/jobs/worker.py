@@ -41,9 +41,21 @@ BACKOFF_MAX_S = 60.0
 # Variables a job process never sees: the Hub token and the studio's logins. A job reads public weights only;
 # a token in its environment would be readable by any code a job runs (a custom base's remote code, a data
 # loader) and printable into a log that visitors may read.
-SECRET_NAMES = {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_TOKEN", "HF_API_TOKEN", "DFD_STUDIO_PASSWORD",
-                "DFD_STUDIO_AUTH", "GRADIO_AUTH", "OAUTH_CLIENT_SECRET", "WANDB_API_KEY", "AWS_SECRET_ACCESS_KEY",
-                "AWS_SESSION_TOKEN", "GITHUB_TOKEN", "GH_TOKEN"}
+SECRET_NAMES = {
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "HUGGINGFACE_TOKEN",
+    "HF_API_TOKEN",
+    "DFD_STUDIO_PASSWORD",
+    "DFD_STUDIO_AUTH",
+    "GRADIO_AUTH",
+    "OAUTH_CLIENT_SECRET",
+    "WANDB_API_KEY",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+}
 SECRET_PATTERN = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL", re.IGNORECASE)
 
 
@@ -51,8 +63,9 @@ def job_environment(environ=None) -> dict[str, str]:
     """The environment a job process runs with: the worker's, less SECRET_NAMES and any name matching
     SECRET_PATTERN (HF_TOKEN_PATH and the like go too: a path to a token is as good as the token)."""
     environ = os.environ if environ is None else environ
-    return {name: value for name, value in environ.items()
-            if name not in SECRET_NAMES and not SECRET_PATTERN.search(name)}
+    return {
+        name: value for name, value in environ.items() if name not in SECRET_NAMES and not SECRET_PATTERN.search(name)
+    }
 
 
 @dataclass
@@ -67,8 +80,13 @@ class WorkerOptions:
 class Worker:
     """Runs the jobs of one data dir, one at a time."""
 
-    def __init__(self, data_dir: str | os.PathLike | None = None, options: WorkerOptions | None = None,
-                 out=sys.stderr, stopping: threading.Event | None = None):
+    def __init__(
+        self,
+        data_dir: str | os.PathLike | None = None,
+        options: WorkerOptions | None = None,
+        out=sys.stderr,
+        stopping: threading.Event | None = None,
+    ):
         self.options = options or WorkerOptions()
         self.db = storage.open_database(data_dir)
         self.slot = AcceleratorSlot(self.db.layout.gpu_lock_path)
@@ -123,8 +141,9 @@ class Worker:
                 try:
                     claimed = self._claim()
                     if claimed is None:
-                        if self.options.once or (self.options.exit_when_idle
-                                                 and storage.jobs.count_queued(self.db) == 0):
+                        if self.options.once or (
+                            self.options.exit_when_idle and storage.jobs.count_queued(self.db) == 0
+                        ):
                             break
                         if time.monotonic() - self._last_reconcile > RECONCILE_EVERY_S:
                             self.reconcile()
@@ -177,8 +196,15 @@ class Worker:
     def _run(self, job: storage.Job, holds_slot: bool) -> None:
         log_path = self.db.layout.log_path(job.id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "engine.jobs.runner",
-                   "--data-dir", str(self.db.layout.root), "--job-id", job.id]
+        command = [
+            sys.executable,
+            "-m",
+            "engine.jobs.runner",
+            "--data-dir",
+            str(self.db.layout.root),
+            "--job-id",
+            job.id,
+        ]
         env = dict(job_environment(), PYTHONUNBUFFERED="1")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
         self.say(f"running {job.id} ({job.kind})")
@@ -187,7 +213,11 @@ class Worker:
             log.flush()
             try:
                 process = subprocess.Popen(
-                    command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
                     start_new_session=True,  # its own process group: signals reach its children too
                     pass_fds=(self.slot.fileno,) if holds_slot else (),
                 )

@@ -7,12 +7,13 @@ labels are drawn with Pillow's built-in scalable font, so no system font is need
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
 from ..core.ffmpeg import READ_LOCAL_ONLY
-import os
 
 BACKGROUND = (17, 19, 24)  # the strip and the gaps between clips
 TEXT = (235, 236, 240)
@@ -137,8 +138,9 @@ def side_by_side(clips: list[np.ndarray], labels: list[str], scale: int = 1, str
     return _even(out)
 
 
-def _grid_layout(rows: list[list[np.ndarray]], row_labels: list[str], col_labels: list[str] | None,
-                 scale: int, strip: int) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+def _grid_layout(
+    rows: list[list[np.ndarray]], row_labels: list[str], col_labels: list[str] | None, scale: int, strip: int
+) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
     """An empty canvas (F, H, W, 3) with the labels drawn, and where each cell goes (row, col, y, x). Row
     labels read bottom-up in a column as wide as the longest one needs (wrapped to fit the row's height)."""
     if len(row_labels) != len(rows):
@@ -165,8 +167,13 @@ def _grid_layout(rows: list[list[np.ndarray]], row_labels: list[str], col_labels
     return canvas, cells
 
 
-def video_grid(rows: list[list[np.ndarray]], row_labels: list[str], col_labels: list[str] | None = None,
-               scale: int = 1, strip: int = 22) -> np.ndarray:
+def video_grid(
+    rows: list[list[np.ndarray]],
+    row_labels: list[str],
+    col_labels: list[str] | None = None,
+    scale: int = 1,
+    strip: int = 22,
+) -> np.ndarray:
     """One video with a row per model and a column per seed, all frames in step; labels on the left
     (rows) and on top (columns)."""
     canvas, cells = _grid_layout(rows, row_labels, col_labels, scale, strip)
@@ -176,8 +183,14 @@ def video_grid(rows: list[list[np.ndarray]], row_labels: list[str], col_labels: 
     return _even(canvas)
 
 
-def still_grid(rows: list[list[np.ndarray]], row_labels: list[str], col_labels: list[str] | None = None,
-               frame_indices: list[int] | None = None, scale: int = 1, strip: int = 22) -> np.ndarray:
+def still_grid(
+    rows: list[list[np.ndarray]],
+    row_labels: list[str],
+    col_labels: list[str] | None = None,
+    frame_indices: list[int] | None = None,
+    scale: int = 1,
+    strip: int = 22,
+) -> np.ndarray:
     """An image (H, W, 3): for every clip, a few frames in a row (default first, middle and last), so a
     grid of stills shows both what each sample is and how it moves."""
     frames = rows[0][0].shape[0] if rows and rows[0] else 0

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 from ..core.ffmpeg import READ_LOCAL_ONLY
 
 

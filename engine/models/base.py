@@ -17,12 +17,20 @@ import numpy as np
 import torch
 
 from ..shapes import autoencoder as _autoencoder  # noqa: F401  (registers our VAE class for from_pretrained)
-from .names import (  # noqa: F401  (re-exported: engine.models.base is where callers look for them)
-    ASSETS, BUILTIN_MODELS, RANDOM_MODELS, STUDIO_META, WAN_DEFAULTS, ModelError, check_model, check_video_shape,
-    hub_error, resolve_model,
-)
 from ..shapes.text import build_text_encoder, build_tokenizer, encode_prompts
 from .conditioning import condition_latents, image_to_video_pipeline, task_of
+from .names import (  # noqa: F401  (re-exported: engine.models.base is where callers look for them)
+    ASSETS,
+    BUILTIN_MODELS,
+    RANDOM_MODELS,
+    STUDIO_META,
+    WAN_DEFAULTS,
+    ModelError,
+    check_model,
+    check_video_shape,
+    hub_error,
+    resolve_model,
+)
 
 # Teacher folders written by earlier versions of DFD Studio name the autoencoder's module "engine.autoencoder"
 # in model_index.json, and diffusers looks that name up in sys.modules: keep them loading.
@@ -86,7 +94,7 @@ class BaseModel:
 
     @property
     def task(self) -> str:
-        """"t2v", or "i2v" for a transformer that also takes a first frame's mask and latents (conditioning.py)."""
+        """ "t2v", or "i2v" for a transformer that also takes a first frame's mask and latents (conditioning.py)."""
         return task_of(self.transformer.config, self.vae.config)
 
     def condition_latents(self, first_frames: np.ndarray, num_frames: int | None = None) -> torch.Tensor:
@@ -108,8 +116,10 @@ class BaseModel:
     def encode_prompts(self, prompts: list[str]) -> torch.Tensor:
         """Prompt embeddings padded with zeros to text_len, as WanPipeline makes them."""
         if self.pipe.text_encoder is None:
-            raise ModelError("the text encoder was released after the run cached its embeddings; "
-                             "load the model again to encode new prompts")
+            raise ModelError(
+                "the text encoder was released after the run cached its embeddings; "
+                "load the model again to encode new prompts"
+            )
         emb = encode_prompts(self.pipe.tokenizer, self.pipe.text_encoder, prompts, self.text_len)
         return emb.to(device=self.device, dtype=self.dtype)
 
@@ -140,12 +150,13 @@ class BaseModel:
             return _autoencoder.tensor_to_frames(self.vae.decode(raw, return_dict=False)[0])
         self.vae.enable_tiling()
         try:
-            return np.concatenate([_autoencoder.tensor_to_frames(self.vae.decode(z[None], return_dict=False)[0])
-                                   for z in raw])
+            return np.concatenate(
+                [_autoencoder.tensor_to_frames(self.vae.decode(z[None], return_dict=False)[0]) for z in raw]
+            )
         finally:
             self.vae.disable_tiling()
 
-    def to(self, device: str | torch.device) -> "BaseModel":
+    def to(self, device: str | torch.device) -> BaseModel:
         self.pipe.to(device)
         return self
 
@@ -153,9 +164,19 @@ class BaseModel:
 # Wan2.1-T2V-1.3B's transformer config (the Diffusers release), for timing with random weights where
 # the real ones cannot be downloaded: `--base wan2.1-1.3b-random` in `engine bench`.
 WAN_1_3B_TRANSFORMER = dict(
-    patch_size=(1, 2, 2), num_attention_heads=12, attention_head_dim=128, in_channels=16, out_channels=16,
-    text_dim=4096, freq_dim=256, ffn_dim=8960, num_layers=30, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
-    eps=1e-6, rope_max_seq_len=1024,
+    patch_size=(1, 2, 2),
+    num_attention_heads=12,
+    attention_head_dim=128,
+    in_channels=16,
+    out_channels=16,
+    text_dim=4096,
+    freq_dim=256,
+    ffn_dim=8960,
+    num_layers=30,
+    cross_attn_norm=True,
+    qk_norm="rms_norm_across_heads",
+    eps=1e-6,
+    rope_max_seq_len=1024,
 )
 
 
@@ -173,8 +194,13 @@ def random_wan_1_3b(device: str, dtype: torch.dtype, seed: int = 0, task: str = 
         vae = AutoencoderKLWan().to(dtype)  # the default config is Wan2.1's VAE
     tokenizer = build_tokenizer(["a", "video"], model_max_length=WAN_DEFAULTS["text_len"])
     text_encoder = build_text_encoder(len(tokenizer), d_model=4096, seed=seed, num_layers=1, d_ff=256).to(device, dtype)
-    pipe = WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer,
-                       scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0))
+    pipe = WanPipeline(
+        tokenizer=tokenizer,
+        text_encoder=text_encoder,
+        vae=vae,
+        transformer=transformer,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+    )
     if task == "i2v":
         pipe = image_to_video_pipeline(pipe)
     pipe.set_progress_bar_config(disable=True)
@@ -231,8 +257,11 @@ def load_base_model(name_or_path: str, device: str | None = None, dtype: torch.d
     _quiet_libraries()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if name_or_path in RANDOM_MODELS:
-        return random_wan_1_3b(device, dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32),
-                               task=RANDOM_MODELS[name_or_path])
+        return random_wan_1_3b(
+            device,
+            dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32),
+            task=RANDOM_MODELS[name_or_path],
+        )
     kind, folder = resolve_model(name_or_path)
     if dtype is None:
         dtype = torch.bfloat16 if device.startswith("cuda") and kind == "hub" else torch.float32

@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
+
 from .conditioning import with_condition
 
 CAUSAL_ATTR = "_dfd_causal"  # where an installed CausalAttention hangs on its transformer
@@ -85,7 +86,10 @@ class KVCache:
         if self.keys[layer] is not None:
             key, value = torch.cat([self.keys[layer], key], 1), torch.cat([self.values[layer], value], 1)
         if self.window_frames is not None:
-            key, value = key[:, -self.window_frames * tokens_per_frame:], value[:, -self.window_frames * tokens_per_frame:]
+            key, value = (
+                key[:, -self.window_frames * tokens_per_frame :],
+                value[:, -self.window_frames * tokens_per_frame :],
+            )
         self.keys[layer], self.values[layer] = key.detach(), value.detach()
         self._tokens = tokens_per_frame
 
@@ -118,25 +122,31 @@ def _rotary_at(rope, offset: int, frames: int, height: int, width: int) -> tuple
     """WanRotaryPosEmbed.forward for patch-frames [offset, offset + frames) instead of [0, frames)."""
     table = rope.freqs_cos.shape[0]
     if offset + frames > table:
-        raise ValueError(f"latent frames up to {offset + frames} need RoPE positions past the model's {table} "
-                         "(rope_max_seq_len): generate fewer frames")
+        raise ValueError(
+            f"latent frames up to {offset + frames} need RoPE positions past the model's {table} "
+            "(rope_max_seq_len): generate fewer frames"
+        )
     split = [rope.t_dim, rope.h_dim, rope.w_dim]
     out = []
     for freqs in (rope.freqs_cos, rope.freqs_sin):
         f, h, w = freqs.split(split, dim=1)
-        parts = [f[offset:offset + frames].view(frames, 1, 1, -1).expand(frames, height, width, -1),
-                 h[:height].view(1, height, 1, -1).expand(frames, height, width, -1),
-                 w[:width].view(1, 1, width, -1).expand(frames, height, width, -1)]
+        parts = [
+            f[offset : offset + frames].view(frames, 1, 1, -1).expand(frames, height, width, -1),
+            h[:height].view(1, height, 1, -1).expand(frames, height, width, -1),
+            w[:width].view(1, 1, width, -1).expand(frames, height, width, -1),
+        ]
         out.append(torch.cat(parts, dim=-1).reshape(1, frames * height * width, 1, -1))
     return out[0], out[1]
 
 
-def block_causal_mask(first_frame: int, num_frames: int, chunk_frames: int, tokens_per_frame: int,
-                      past_tokens: int = 0, device=None) -> torch.Tensor | None:
+def block_causal_mask(
+    first_frame: int, num_frames: int, chunk_frames: int, tokens_per_frame: int, past_tokens: int = 0, device=None
+) -> torch.Tensor | None:
     """(1, 1, S, past + S) bool for the frames [first_frame, first_frame + num_frames) after `past_tokens`
     cached ones (all visible): key chunk <= query chunk, as SkyReels-V2 builds it. None when all is visible."""
-    chunk = torch.tensor([chunk_of_frame(f, chunk_frames) for f in range(first_frame, first_frame + num_frames)],
-                         device=device).repeat_interleave(tokens_per_frame)
+    chunk = torch.tensor(
+        [chunk_of_frame(f, chunk_frames) for f in range(first_frame, first_frame + num_frames)], device=device
+    ).repeat_interleave(tokens_per_frame)
     mask = chunk[None, :] <= chunk[:, None]
     if bool(mask.all()):
         return None
@@ -162,8 +172,7 @@ class _BlockCausalProcessor:
         self.layer = layer
         self.bidirectional = bidirectional  # the processor it replaces, used for every non-causal forward
 
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None,
-                 **kwargs):
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None, **kwargs):
         state = getattr(rotary_emb, "forward_state", None)
         if state is None:
             return self.bidirectional(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb, **kwargs)
@@ -184,8 +193,15 @@ class _BlockCausalProcessor:
         if state.commit_to is not None and self.layer not in state.committed:
             state.committed.add(self.layer)
             state.commit_to._store(self.layer, key, value, state.tokens_per_frame)
-        out = dispatch_attention_fn(query, keys, values, attn_mask=state.mask, dropout_p=0.0, is_causal=False,
-                                    backend=getattr(self.bidirectional, "_attention_backend", None))
+        out = dispatch_attention_fn(
+            query,
+            keys,
+            values,
+            attn_mask=state.mask,
+            dropout_p=0.0,
+            is_causal=False,
+            backend=getattr(self.bidirectional, "_attention_backend", None),
+        )
         out = out.flatten(2, 3).type_as(query)
         return attn.to_out[1](attn.to_out[0](out))
 
@@ -195,8 +211,10 @@ class CausalAttention:
 
     def __init__(self, transformer, chunk_frames: int):
         if transformer.config.patch_size[0] != 1:
-            raise ValueError(f"causal chunks need a temporal patch size of 1, this transformer's is "
-                             f"{transformer.config.patch_size[0]}")
+            raise ValueError(
+                f"causal chunks need a temporal patch size of 1, this transformer's is "
+                f"{transformer.config.patch_size[0]}"
+            )
         if chunk_frames < 1:
             raise ValueError(f"chunk_frames must be at least 1, got {chunk_frames}")
         self.transformer = transformer
@@ -209,7 +227,7 @@ class CausalAttention:
     def num_layers(self) -> int:
         return len(self.transformer.blocks)
 
-    def install(self) -> "CausalAttention":
+    def install(self) -> CausalAttention:
         if getattr(self.transformer, CAUSAL_ATTR, None) is not None:
             raise ValueError("this transformer already has causal attention installed; remove it first")
         self._originals = [block.attn1.processor for block in self.transformer.blocks]
@@ -258,7 +276,10 @@ class CausalAttention:
         past_tokens = 0 if past is None or past[0][0] is None else past[0][0].shape[1]
         state = _Forward(
             mask=block_causal_mask(request.offset, frames, self.chunk_frames, tokens, past_tokens, args[0].device),
-            past=past, commit_to=cache if request.commit else None, tokens_per_frame=tokens)
+            past=past,
+            commit_to=cache if request.commit else None,
+            tokens_per_frame=tokens,
+        )
         if request.commit:
             cache.end_frame = request.offset + frames
         rotary = _Rotary(_rotary_at(rope, request.offset, frames, height // p_h, width // p_w))
@@ -277,8 +298,10 @@ def installed(transformer, chunk_frames: int):
     present = causal_attention(transformer)
     if present is not None:
         if present.chunk_frames != chunk_frames:
-            raise ValueError(f"the transformer has causal attention with {present.chunk_frames}-frame chunks "
-                             f"installed, not {chunk_frames}")
+            raise ValueError(
+                f"the transformer has causal attention with {present.chunk_frames}-frame chunks "
+                f"installed, not {chunk_frames}"
+            )
         yield present
         return
     causal = CausalAttention(transformer, chunk_frames).install()
@@ -288,14 +311,23 @@ def installed(transformer, chunk_frames: int):
         causal.remove()
 
 
-def velocity_per_frame(transformer, x: torch.Tensor, t_frames: torch.Tensor, prompt_embeds: torch.Tensor,
-                       condition: torch.Tensor | None = None) -> torch.Tensor:
+def velocity_per_frame(
+    transformer,
+    x: torch.Tensor,
+    t_frames: torch.Tensor,
+    prompt_embeds: torch.Tensor,
+    condition: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The network's velocity with each latent frame at its own time t_frames (B, F) in [0, 1], through
     the transformer's per-token timestep (B, seq_len); `condition`: an I2V model's channels for these frames."""
     p_h, p_w = transformer.config.patch_size[1:]
     tokens = (x.shape[3] // p_h) * (x.shape[4] // p_w)
     timestep = (t_frames.to(device=x.device, dtype=torch.float32) * 1000.0).repeat_interleave(tokens, dim=1)
     dtype = transformer.patch_embedding.weight.dtype
-    v = transformer(hidden_states=with_condition(x, condition).to(dtype), timestep=timestep,
-                    encoder_hidden_states=prompt_embeds.to(dtype), return_dict=False)[0]
+    v = transformer(
+        hidden_states=with_condition(x, condition).to(dtype),
+        timestep=timestep,
+        encoder_hidden_states=prompt_embeds.to(dtype),
+        return_dict=False,
+    )[0]
     return v.to(x.dtype)

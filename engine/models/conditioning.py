@@ -22,21 +22,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .names import task_from_channels
-from ..shapes.autoencoder import frames_to_tensor
 from ..media.video import read_mp4
+from ..shapes.autoencoder import frames_to_tensor
+from .names import task_from_channels
 
 TASKS = ("t2v", "i2v")
 
 
 def task_of(transformer_config, vae_config) -> str:
-    """"i2v" when the transformer takes the mask and condition channels beside the latents, else "t2v"
+    """ "i2v" when the transformer takes the mask and condition channels beside the latents, else "t2v"
     (the rule engine.base_task applies to a folder's configs without loading it)."""
     return task_from_channels(transformer_config.in_channels, vae_config.z_dim, vae_config.scale_factor_temporal)
 
 
-def first_frame_mask(batch: int, num_frames: int, latent_height: int, latent_width: int,
-                     temporal: int) -> torch.Tensor:
+def first_frame_mask(batch: int, num_frames: int, latent_height: int, latent_width: int, temporal: int) -> torch.Tensor:
     """(batch, temporal, F', h, w): 1 where a pixel frame is given. As in WanImageToVideoPipeline's
     prepare_latents: the first frame's mask is repeated `temporal` times, so the first latent frame
     (which codes that frame alone in Wan's causal VAE) is all ones, every later latent frame zeros."""
@@ -134,8 +133,10 @@ def image_to_video_pipeline(pipe):
     old = pipe.transformer
     z, t = pipe.vae.config.z_dim, pipe.vae.config.scale_factor_temporal
     if old.config.in_channels != z:
-        raise ValueError(f"the transformer takes {old.config.in_channels} channels, not the VAE's {z}: "
-                         "it is not a text-to-video model to widen")
+        raise ValueError(
+            f"the transformer takes {old.config.in_channels} channels, not the VAE's {z}: "
+            "it is not a text-to-video model to widen"
+        )
     config = {k: v for k, v in old.config.items() if not k.startswith("_")}
     state = old.state_dict()
     weight = state["patch_embedding.weight"]
@@ -145,8 +146,13 @@ def image_to_video_pipeline(pipe):
     wide[:, :z] = weight
     transformer.load_state_dict({**state, "patch_embedding.weight": wide}, assign=weight.is_meta)
     transformer.to(device=weight.device, dtype=weight.dtype)
-    return WanImageToVideoPipeline(tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder, vae=pipe.vae,
-                                   scheduler=pipe.scheduler, transformer=transformer)
+    return WanImageToVideoPipeline(
+        tokenizer=pipe.tokenizer,
+        text_encoder=pipe.text_encoder,
+        vae=pipe.vae,
+        scheduler=pipe.scheduler,
+        transformer=transformer,
+    )
 
 
 def check_task(task: str, model) -> None:
@@ -155,5 +161,7 @@ def check_task(task: str, model) -> None:
     needed = "t2v" if task == "ar" else task
     if needed != model.task:
         kind = {"t2v": "a text-to-video", "i2v": "an image-to-video"}
-        raise ValueError(f"task {task} needs {kind[needed]} base, but {model.source} is {kind[model.task]}: "
-                         f"give task {model.task} or another base")
+        raise ValueError(
+            f"task {task} needs {kind[needed]} base, but {model.source} is {kind[model.task]}: "
+            f"give task {model.task} or another base"
+        )

@@ -14,6 +14,7 @@ from peft.utils import get_peft_model_state_dict
 from .names import ModelError
 from .students import LORA_FILE
 
+
 class LoraMismatch(ValueError):
     """LoRA weights whose layers are not this model's (made for another base); the message says how."""
 
@@ -87,7 +88,9 @@ def read_lora_file(folder: str | Path) -> dict[str, torch.Tensor]:
     try:
         state = WanPipeline.lora_state_dict(str(folder), weight_name=LORA_FILE)
     except (KeyError, ValueError, IndexError) as err:  # a format its converters half-recognise
-        raise ModelError(f"{path} is not a LoRA of a Wan transformer that diffusers can read ({type(err).__name__}: {err})") from None
+        raise ModelError(
+            f"{path} is not a LoRA of a Wan transformer that diffusers can read ({type(err).__name__}: {err})"
+        ) from None
     return state[0] if isinstance(state, tuple) else state
 
 

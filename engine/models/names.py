@@ -29,8 +29,9 @@ class ModelError(ValueError):
 def resolve_model(name_or_path: str) -> tuple[str, Path | None]:
     """Where a model name points: ('builtin'|'folder'|'hub', local folder or None)."""
     if not name_or_path or not name_or_path.strip():
-        raise ModelError("no base model given; use 'shapes-tiny' (or 'shapes-tiny-i2v'), a local diffusers folder, "
-                         "or a hub id")
+        raise ModelError(
+            "no base model given; use 'shapes-tiny' (or 'shapes-tiny-i2v'), a local diffusers folder, or a hub id"
+        )
     name = name_or_path.strip()
     if name in BUILTIN_MODELS:
         folder = BUILTIN_MODELS[name]
@@ -97,7 +98,7 @@ def base_world(base: str) -> str | None:
 
 
 def task_from_channels(in_channels: int, z_dim: int, temporal: int) -> str:
-    """"i2v" when the transformer takes, beside the z latent channels, the first frame's mask (one channel
+    """ "i2v" when the transformer takes, beside the z latent channels, the first frame's mask (one channel
     per frame of the VAE's temporal factor) and its z condition channels (engine/models/conditioning.py);
     else "t2v". The one rule, for a loaded model (BaseModel.task) and for a folder's configs (base_task)."""
     return "i2v" if in_channels == 2 * z_dim + temporal else "t2v"
@@ -119,8 +120,9 @@ def base_task(name_or_path: str) -> str | None:
         try:
             transformer = json.loads((folder / "transformer" / "config.json").read_text())
             vae = json.loads((folder / "vae" / "config.json").read_text())
-            return task_from_channels(int(transformer["in_channels"]), int(vae["z_dim"]),
-                                      int(vae.get("scale_factor_temporal", 4)))
+            return task_from_channels(
+                int(transformer["in_channels"]), int(vae["z_dim"]), int(vae.get("scale_factor_temporal", 4))
+            )
         except (OSError, ValueError, KeyError, TypeError):
             index = folder / "model_index.json"
     else:
@@ -148,8 +150,9 @@ def video_factors(folder: Path) -> tuple[int, int] | None:
         return None
 
 
-def check_video_shape(temporal: int, spatial: int, num_frames: int | None, height: int | None,
-                      width: int | None) -> None:
+def check_video_shape(
+    temporal: int, spatial: int, num_frames: int | None, height: int | None, width: int | None
+) -> None:
     """Refuse a video shape the VAE and transformer cannot take (None: not given, not checked)."""
     if num_frames is not None and (num_frames < 1 or (num_frames - 1) % temporal):
         raise ModelError(f"num_frames must be {temporal}k+1 (e.g. {temporal * 4 + 1}); got {num_frames}")

@@ -30,8 +30,9 @@ def _read(folder: Path, name: str) -> Student | None:
     made = folder / "made_by.json"
     if made.is_file():
         info = {**info, **json.loads(made.read_text())}
-    return Student(name=name, lora_dir=folder, base=info.get("base", "shapes-tiny"), method=info.get("method", "?"),
-                   info=info)
+    return Student(
+        name=name, lora_dir=folder, base=info.get("base", "shapes-tiny"), method=info.get("method", "?"), info=info
+    )
 
 
 def shipped_students() -> list[Student]:

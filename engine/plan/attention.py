@@ -38,8 +38,9 @@ class _EfficientAttention(torch.autograd.Function):
         return dq, dk, dv
 
 
-def efficient_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
-                        enable_gqa=False):
+def efficient_attention(
+    query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False
+):
     """scaled_dot_product_attention's signature, flash attention's memory; (B, H, N, D) layout."""
     # A mask (UMT5's position bias) is read by the kernel, not copied: the caller's tensor is all it costs.
     b, h, nq, d = query.shape

@@ -14,7 +14,6 @@ from torch.utils.checkpoint import checkpoint
 from transformers import UMT5Config, UMT5EncoderModel
 
 from ..distill.adapters import Adapters
-
 from .spec import UMT5_XXL, PlanSpec
 
 
@@ -24,8 +23,9 @@ def to_fake(module: torch.nn.Module) -> torch.nn.Module:
     for sub in module.modules():
         for name, p in list(sub._parameters.items()):
             if p is not None:
-                sub._parameters[name] = torch.nn.Parameter(torch.empty(p.shape, dtype=p.dtype),
-                                                           requires_grad=p.requires_grad)
+                sub._parameters[name] = torch.nn.Parameter(
+                    torch.empty(p.shape, dtype=p.dtype), requires_grad=p.requires_grad
+                )
         for name, b in list(sub._buffers.items()):
             if b is not None:
                 sub._buffers[name] = torch.empty(b.shape, dtype=b.dtype)

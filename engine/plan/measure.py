@@ -64,8 +64,15 @@ def measure_in_subprocess(spec_dict: dict, name: str, extra_bases: dict | None =
     """measure_stage in a fresh CPU process (its own allocator settings, nothing else resident)."""
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0", OMP_NUM_THREADS="1")
     payload = json.dumps({"spec": spec_dict, "stage": name, "bases": extra_bases or {}})
-    out = subprocess.run([sys.executable, "-m", "engine.plan.measure"], input=payload, capture_output=True, text=True,
-                         env=env, timeout=timeout, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "engine.plan.measure"],
+        input=payload,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"measuring {name} failed: {out.stderr[-2000:]}")
     return int(out.stdout.strip().splitlines()[-1])

@@ -11,8 +11,7 @@ import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import stages
-from . import build
+from . import build, stages
 from .attention import FLOPS, planned_attention
 from .spec import PlanSpec
 from .tracker import PARTS, MemoryCounter, count_module
@@ -53,8 +52,13 @@ class Plan:
         return ((k - 1) * fake.flops + student.flops) / k
 
     def to_dict(self) -> dict:
-        return {"spec": self.spec.to_dict(), "peak_bytes": self.peak(), "step_flops": self.step_flops(),
-                "stages": [s.__dict__ for s in self.stages], "planning_seconds": round(self.seconds, 1)}
+        return {
+            "spec": self.spec.to_dict(),
+            "peak_bytes": self.peak(),
+            "step_flops": self.step_flops(),
+            "stages": [s.__dict__ for s in self.stages],
+            "planning_seconds": round(self.seconds, 1),
+        }
 
 
 class _Run:
@@ -76,7 +80,6 @@ def _bytes(tensors) -> int:
 
 def make_plan(spec: PlanSpec, only: tuple[str, ...] | None = None) -> Plan:
     """The plan of `spec` (checked); `only`: the stages to plan (all by default)."""
-
 
     spec.check()
     wanted = [s for s in stages.STAGES if only is None or s in only]
@@ -107,8 +110,11 @@ def make_plan(spec: PlanSpec, only: tuple[str, ...] | None = None) -> Plan:
             FLOPS["attention"] = 0
             flop_counter = FlopCounterMode(display=False)
             with counter:
-                resident = [run.text_encoder] if name == "text_encoding" else [run.transformer] + (
-                    [run.vae] if run.vae is not None else [])
+                resident = (
+                    [run.text_encoder]
+                    if name == "text_encoding"
+                    else [run.transformer] + ([run.vae] if run.vae is not None else [])
+                )
                 for module in resident:
                     count_module(counter, module)
                 if name != "text_encoding":
@@ -126,9 +132,16 @@ def make_plan(spec: PlanSpec, only: tuple[str, ...] | None = None) -> Plan:
                     getattr(stages, name)(run)
             host = _host_bytes(name, spec, run, weights, vae_bytes)
             parts = {p: int(counter.peak_parts[p]) for p in PARTS}
-            plan.stages.append(StagePlan(name, int(counter.peak), parts, host,
-                                         int(flop_counter.get_total_flops() + FLOPS["attention"]),
-                                         resident=resident_bytes))
+            plan.stages.append(
+                StagePlan(
+                    name,
+                    int(counter.peak),
+                    parts,
+                    host,
+                    int(flop_counter.get_total_flops() + FLOPS["attention"]),
+                    resident=resident_bytes,
+                )
+            )
             run.counter = None
     _shard(plan, spec, weights, run)
     plan.seconds = time.perf_counter() - started

@@ -9,7 +9,9 @@ import torch
 from .planner import GiB, Plan, make_plan
 from .spec import ALIASES, BASES, WAN_DEFAULTS_SHAPE, PlanError, PlanSpec
 
-MARGIN = 0.92  # the share of free memory a plan may fill: the allocator's fragmentation and CUDA's context take the rest
+MARGIN = (
+    0.92  # the share of free memory a plan may fill: the allocator's fragmentation and CUDA's context take the rest
+)
 
 
 class PlanDoesNotFit(ValueError):
@@ -29,8 +31,10 @@ def options_to_fit(plan: Plan, free: int) -> list[str]:
     if spec.batch > 1:
         batch = max(1, int(spec.batch * (budget - fixed) / max(varying, 1)))
         if batch < spec.batch:
-            out.append(f"batch {batch} per GPU with grad_accum {-(-spec.batch // max(batch, 1))} (same update, "
-                       "same time per sample)")
+            out.append(
+                f"batch {batch} per GPU with grad_accum {-(-spec.batch // max(batch, 1))} (same update, "
+                "same time per sample)"
+            )
     frames = int((spec.frames - 1) * (budget - fixed) / max(varying, 1)) // 4 * 4 + 1
     if 1 <= frames < spec.frames:
         out.append(f"windows of {frames} frames instead of {spec.frames} (fewer tokens per clip)")
@@ -50,7 +54,8 @@ def check_plan(plan: Plan, free: int, device: str = "the GPU") -> None:
     raise PlanDoesNotFit(
         f"this run is planned to need {peak / GiB:.1f} GiB on {device}, which has {free / GiB:.1f} GiB free "
         f"({MARGIN:.0%} usable): it would run out of memory. To fit: {options}. "
-        "See `python -m engine plan` for the stages and their parts.")
+        "See `python -m engine plan` for the stages and their parts."
+    )
 
 
 def preflight(cfg, device: str, world: int, log=None, free: int | None = None) -> Plan | None:
@@ -67,15 +72,29 @@ def preflight(cfg, device: str, world: int, log=None, free: int | None = None) -
     if base not in BASES:
         return None
 
-    frames, height, width = (cfg.num_frames or WAN_DEFAULTS_SHAPE[0], cfg.height or WAN_DEFAULTS_SHAPE[1],
-                             cfg.width or WAN_DEFAULTS_SHAPE[2])
+    frames, height, width = (
+        cfg.num_frames or WAN_DEFAULTS_SHAPE[0],
+        cfg.height or WAN_DEFAULTS_SHAPE[1],
+        cfg.width or WAN_DEFAULTS_SHAPE[2],
+    )
     try:
-        spec = PlanSpec(base=base, task=cfg.task, frames=frames, height=height, width=width, batch=cfg.batch_size,
-                        precision="fp32" if cfg.mixed_precision == "no" else "bf16",
-                        gradient_checkpointing=cfg.gradient_checkpointing, rank=cfg.lora_rank, gpus=world,
-                        sharding="none" if world == 1 else ("fsdp2" if getattr(cfg, "shard_base", False) else "ddp"),
-                        guidance=cfg.guidance, student_update_freq=cfg.student_update_freq,
-                        text_encoder=False, vae=False).check()
+        spec = PlanSpec(
+            base=base,
+            task=cfg.task,
+            frames=frames,
+            height=height,
+            width=width,
+            batch=cfg.batch_size,
+            precision="fp32" if cfg.mixed_precision == "no" else "bf16",
+            gradient_checkpointing=cfg.gradient_checkpointing,
+            rank=cfg.lora_rank,
+            gpus=world,
+            sharding="none" if world == 1 else ("fsdp2" if getattr(cfg, "shard_base", False) else "ddp"),
+            guidance=cfg.guidance,
+            student_update_freq=cfg.student_update_freq,
+            text_encoder=False,
+            vae=False,
+        ).check()
     except PlanError:
         return None
     plan = make_plan(spec, only=("fake_update", "student_update_dmd2", "student_update_dfd"))

@@ -10,18 +10,45 @@ from pathlib import Path
 
 # Transformer configs of the Wan bases, from the Diffusers releases' transformer/config.json
 # (Wan-AI/Wan2.1-T2V-1.3B-Diffusers, Wan-AI/Wan2.1-T2V-14B-Diffusers, Wan-AI/Wan2.2-TI2V-5B-Diffusers).
-_WAN = dict(patch_size=(1, 2, 2), attention_head_dim=128, text_dim=4096, freq_dim=256, cross_attn_norm=True,
-            qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=1024)
+_WAN = dict(
+    patch_size=(1, 2, 2),
+    attention_head_dim=128,
+    text_dim=4096,
+    freq_dim=256,
+    cross_attn_norm=True,
+    qk_norm="rms_norm_across_heads",
+    eps=1e-6,
+    rope_max_seq_len=1024,
+)
 WAN_1_3B = dict(_WAN, num_attention_heads=12, in_channels=16, out_channels=16, ffn_dim=8960, num_layers=30)
 WAN_14B = dict(_WAN, num_attention_heads=40, in_channels=16, out_channels=16, ffn_dim=13824, num_layers=40)
 WAN_5B = dict(_WAN, num_attention_heads=24, in_channels=48, out_channels=48, ffn_dim=14336, num_layers=30)
 # Wan2.2's VAE (48 latent channels, 16x spatial compression); Wan2.1's is AutoencoderKLWan's default config.
-WAN22_VAE = dict(base_dim=160, decoder_base_dim=256, z_dim=48, dim_mult=[1, 2, 4, 4], num_res_blocks=2,
-                 temperal_downsample=[False, True, True], is_residual=True, in_channels=12, out_channels=12,
-                 patch_size=2, scale_factor_spatial=16, scale_factor_temporal=4)
+WAN22_VAE = dict(
+    base_dim=160,
+    decoder_base_dim=256,
+    z_dim=48,
+    dim_mult=[1, 2, 4, 4],
+    num_res_blocks=2,
+    temperal_downsample=[False, True, True],
+    is_residual=True,
+    in_channels=12,
+    out_channels=12,
+    patch_size=2,
+    scale_factor_spatial=16,
+    scale_factor_temporal=4,
+)
 # UMT5-XXL's encoder, the text encoder of every Wan base (google/umt5-xxl).
-UMT5_XXL = dict(vocab_size=256384, d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64,
-                feed_forward_proj="gated-gelu", is_encoder_decoder=False)
+UMT5_XXL = dict(
+    vocab_size=256384,
+    d_model=4096,
+    d_kv=64,
+    d_ff=10240,
+    num_layers=24,
+    num_heads=64,
+    feed_forward_proj="gated-gelu",
+    is_encoder_decoder=False,
+)
 
 # name -> (transformer config, VAE config or None for Wan2.1's, spatial compression, latent channels)
 BASES = {
@@ -31,8 +58,12 @@ BASES = {
     "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers": (dict(WAN_14B, in_channels=36), None, 8, 16),
     "Wan-AI/Wan2.2-TI2V-5B-Diffusers": (WAN_5B, WAN22_VAE, 16, 48),
 }
-ALIASES = {"wan2.1-1.3b": "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "wan2.1-14b": "Wan-AI/Wan2.1-T2V-14B-Diffusers",
-           "wan2.2-5b": "Wan-AI/Wan2.2-TI2V-5B-Diffusers", "wan2.1-1.3b-i2v-random": "wan2.1-1.3b-random"}
+ALIASES = {
+    "wan2.1-1.3b": "Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+    "wan2.1-14b": "Wan-AI/Wan2.1-T2V-14B-Diffusers",
+    "wan2.2-5b": "Wan-AI/Wan2.2-TI2V-5B-Diffusers",
+    "wan2.1-1.3b-i2v-random": "wan2.1-1.3b-random",
+}
 TASKS = ("t2v", "i2v", "ar")
 SHARDING = ("none", "ddp", "fsdp2")
 PRECISIONS = ("bf16", "fp32")
@@ -61,11 +92,13 @@ class PlanSpec:
     text_encoder: bool = True  # plan the text-encoding stage (UMT5-XXL at full size)
     vae: bool = True  # plan latent encoding and the preview decode
 
-    def check(self) -> "PlanSpec":
+    def check(self) -> PlanSpec:
         self.base = ALIASES.get(self.base, self.base)
         if self.base not in BASES and not _is_folder(self.base):
-            raise PlanError(f"--base {self.base!r}: the plan knows {', '.join(sorted(set(BASES) | set(ALIASES)))} "
-                            "or a local diffusers folder (with transformer/config.json)")
+            raise PlanError(
+                f"--base {self.base!r}: the plan knows {', '.join(sorted(set(BASES) | set(ALIASES)))} "
+                "or a local diffusers folder (with transformer/config.json)"
+            )
         for name, choices in (("task", TASKS), ("sharding", SHARDING), ("precision", PRECISIONS)):
             if getattr(self, name) not in choices:
                 raise PlanError(f"--{name} {getattr(self, name)!r}: choose one of {', '.join(choices)}")
@@ -73,7 +106,9 @@ class PlanSpec:
             raise PlanError(f"--frames {self.frames}: Wan's VAE takes 4k+1 frames (e.g. 81, 49, 17)")
         step = self.spatial * 2
         if self.height % step or self.width % step:
-            raise PlanError(f"--height/--width {self.height}x{self.width}: both must be multiples of {step} for this base")
+            raise PlanError(
+                f"--height/--width {self.height}x{self.width}: both must be multiples of {step} for this base"
+            )
         for name in ("batch", "rank", "gpus", "student_update_freq"):
             if getattr(self, name) < 1:
                 raise PlanError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
@@ -118,8 +153,9 @@ def _folder_configs(folder: str) -> tuple[dict, dict]:
         vae = json.loads((root / "vae" / "config.json").read_text())
     except (OSError, ValueError) as err:
         raise PlanError(f"--base {folder}: cannot read its transformer/vae config.json ({err})") from None
-    return {k: v for k, v in transformer.items() if not k.startswith("_")}, \
-        {k: v for k, v in vae.items() if not k.startswith("_")}
+    return {k: v for k, v in transformer.items() if not k.startswith("_")}, {
+        k: v for k, v in vae.items() if not k.startswith("_")
+    }
 
 
 WAN_DEFAULTS_SHAPE = (81, 480, 832)  # Wan2.1's published frames, height, width (engine.models.names.WAN_DEFAULTS)

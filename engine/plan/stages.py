@@ -13,8 +13,15 @@ from ..distill import losses
 from ..distill.adapters import FAKE, STUDENT
 from ..generation.sampling import velocity
 
-STAGES = ("text_encoding", "latent_encoding", "fake_update", "student_update_dmd2", "student_update_dfd",
-          "sampling", "preview_decode")
+STAGES = (
+    "text_encoding",
+    "latent_encoding",
+    "fake_update",
+    "student_update_dmd2",
+    "student_update_dfd",
+    "sampling",
+    "preview_decode",
+)
 TRAINING = ("fake_update", "student_update_dmd2", "student_update_dfd")
 
 
@@ -37,8 +44,13 @@ def _x0(net, x_t, t, cond, condition):
 def _teacher_x0(run, x_t, t):
     net, inputs = run.transformer, run.inputs
     with run.adapters.teacher():
-        v = velocity(net, torch.cat([x_t, x_t]), t.repeat(2),
-                     torch.cat([inputs.cond, inputs.uncond.expand_as(inputs.cond)]), inputs.condition)
+        v = velocity(
+            net,
+            torch.cat([x_t, x_t]),
+            t.repeat(2),
+            torch.cat([inputs.cond, inputs.uncond.expand_as(inputs.cond)]),
+            inputs.condition,
+        )
     v_cond, v_uncond = v.chunk(2)
     return losses.x0_from_velocity(x_t, t, guided(v_cond, v_uncond, run.spec.guidance))  # as the trainer's _x0
 
@@ -83,8 +95,9 @@ def _student_update(run, data_forcing: bool):
         with run.counter.labelled("temporaries"), torch.no_grad():
             x_d = x.detach()
             with run.adapters.using(FAKE):
-                x0_fake = _x0(run.transformer, losses.add_noise(x_d, eps, inputs.t), inputs.t, inputs.cond,
-                              inputs.condition).float()
+                x0_fake = _x0(
+                    run.transformer, losses.add_noise(x_d, eps, inputs.t), inputs.t, inputs.cond, inputs.condition
+                ).float()
             teacher_in = inputs.latents if data_forcing else x_d
             x0_teacher = _teacher_x0(run, losses.add_noise(teacher_in, eps, inputs.t), inputs.t).float()
         loss = losses.dmd_loss(x, x0_fake, x0_teacher)

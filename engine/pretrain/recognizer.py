@@ -88,4 +88,6 @@ def _accuracy(model: AttributeRecognizer, video: torch.Tensor, factors) -> dict[
     for i in range(0, len(video), 64):
         for name, logits in model(video[i : i + 64]).items():
             preds[name].append(logits.argmax(-1))
-    return {name: round(float((torch.cat(preds[name]) == labels[name]).float().mean()), 4) for name in world.FACTOR_NAMES}
+    return {
+        name: round(float((torch.cat(preds[name]) == labels[name]).float().mean()), 4) for name in world.FACTOR_NAMES
+    }

@@ -117,9 +117,7 @@ def pretrain_teacher(cfg: TeacherConfig, out: Path, command: str, save_every: in
     ema = {k: v.detach().clone() for k, v in transformer.state_dict().items()}
     transformer.requires_grad_(True)  # a loaded model comes frozen
     transformer.train()
-    optimizer = torch.optim.AdamW(
-        transformer.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay
-    )
+    optimizer = torch.optim.AdamW(transformer.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     meta = {}
     loss_avg = None
@@ -137,7 +135,12 @@ def pretrain_teacher(cfg: TeacherConfig, out: Path, command: str, save_every: in
         eps = torch.randn(x0.shape, generator=gen)
         tt = t.view(-1, 1, 1, 1, 1)
         x_t = (1 - tt) * x0 + tt * eps
-        v = transformer(hidden_states=with_condition(x_t, condition), timestep=t * 1000.0, encoder_hidden_states=cond, return_dict=False)[0]
+        v = transformer(
+            hidden_states=with_condition(x_t, condition),
+            timestep=t * 1000.0,
+            encoder_hidden_states=cond,
+            return_dict=False,
+        )[0]
         loss = torch.nn.functional.mse_loss(v, eps - x0)
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, cfg)
@@ -188,8 +191,9 @@ def _for_task(pipe, cfg: TeacherConfig):
             raise ConfigError("task", f"{{init}} {cfg.init} is an image-to-video teacher: give task i2v")
         return pipe, lambda latents: None
     pipe = image_to_video_pipeline(pipe) if task == "t2v" else pipe
-    model = BaseModel(pipe=pipe, source="teacher", meta={"num_frames": world.NUM_FRAMES, "height": world.HEIGHT,
-                                                          "width": world.WIDTH})
+    model = BaseModel(
+        pipe=pipe, source="teacher", meta={"num_frames": world.NUM_FRAMES, "height": world.HEIGHT, "width": world.WIDTH}
+    )
 
     def first_frames(latents):
         if latents is None:
@@ -204,15 +208,18 @@ def _continued_pipeline(cfg: TeacherConfig):
     model = load_base_model(cfg.init)
     meta = model.meta
     if meta.get("world") != "shapes" or "teacher_config" not in meta:
-        raise ConfigError("init", f"{{init}} {cfg.init} is not a shapes teacher made by pretrain-teacher; give such a folder")
+        raise ConfigError(
+            "init", f"{{init}} {cfg.init} is not a shapes teacher made by pretrain-teacher; give such a folder"
+        )
     previous = meta["teacher_config"]
     for key in ("num_layers", "num_attention_heads", "attention_head_dim", "ffn_dim", "text_dim", "text_len", "z_dim"):
         setattr(cfg, key, previous[key])
     # Provenance: the chain of commands that made the starting weights, oldest first.
     earlier = meta.get("lineage", [])
     # Each stage keeps the world it trained on: the world's sizes have changed once (docs/results.md).
-    step = {k: meta[k] for k in ("made_by", "trained_steps", "train_seconds", "final_loss_ema", "world_ranges")
-            if k in meta}
+    step = {
+        k: meta[k] for k in ("made_by", "trained_steps", "train_seconds", "final_loss_ema", "world_ranges") if k in meta
+    }
     return model.pipe, earlier + [step]
 
 
@@ -238,8 +245,18 @@ def _renamed_words(pipe, text_len: int) -> dict[str, str]:
     return renamed
 
 
-def _save(pipe, ema, out: Path, cfg: TeacherConfig, command: str, step: int, loss: float, seconds: float, lineage,
-          renamed: dict[str, str]):
+def _save(
+    pipe,
+    ema,
+    out: Path,
+    cfg: TeacherConfig,
+    command: str,
+    step: int,
+    loss: float,
+    seconds: float,
+    lineage,
+    renamed: dict[str, str],
+):
     live = {k: v.detach().clone() for k, v in pipe.transformer.state_dict().items()}
     pipe.transformer.load_state_dict(ema)  # ship the EMA weights
     meta = {
@@ -258,8 +275,11 @@ def _save(pipe, ema, out: Path, cfg: TeacherConfig, command: str, step: int, los
         "lineage": lineage,
         **({"renamed_words": renamed} if renamed else {}),  # words this stage gave a new meaning
         # An intermediate save of a constant-rate run is exactly what a run of this length writes.
-        **({"same_as": re.sub(r"--steps[ =]\d+", f"--steps {step}", command)}
-           if cfg.lr_schedule == "constant" and step < cfg.steps else {}),
+        **(
+            {"same_as": re.sub(r"--steps[ =]\d+", f"--steps {step}", command)}
+            if cfg.lr_schedule == "constant" and step < cfg.steps
+            else {}
+        ),
         "final_loss_ema": round(loss, 5),
         "train_seconds": round(seconds, 1),
         "torch": torch.__version__,

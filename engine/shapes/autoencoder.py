@@ -119,7 +119,7 @@ class PatchPCAAutoencoder(ModelMixin, ConfigMixin):
 
     # --- fitting ---------------------------------------------------------------------------------
     @torch.no_grad()
-    def fit(self, videos: torch.Tensor, max_patches: int = 60000, seed: int = 0) -> "PatchPCAAutoencoder":
+    def fit(self, videos: torch.Tensor, max_patches: int = 60000, seed: int = 0) -> PatchPCAAutoencoder:
         """Fit the bases by PCA on (B, C, F, H, W) videos in [-1, 1], then the latent statistics."""
         self._check(videos)
         gen = torch.Generator().manual_seed(seed)

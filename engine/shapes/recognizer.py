@@ -36,7 +36,9 @@ class AttributeRecognizer(nn.Module):
             block(32, 64, (2, 2, 2)),
             block(64, FEATURE_DIM, (2, 2, 2)),
         )
-        self.heads = nn.ModuleDict({name: nn.Linear(FEATURE_DIM, len(world.FACTORS[name])) for name in world.FACTOR_NAMES})
+        self.heads = nn.ModuleDict(
+            {name: nn.Linear(FEATURE_DIM, len(world.FACTORS[name])) for name in world.FACTOR_NAMES}
+        )
 
     def features(self, video: torch.Tensor) -> torch.Tensor:
         return self.body(video).mean(dim=(2, 3, 4))

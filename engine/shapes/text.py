@@ -33,8 +33,9 @@ def build_tokenizer(words: list[str], model_max_length: int) -> PreTrainedTokeni
     )
 
 
-def build_text_encoder(vocab_size: int, d_model: int, seed: int, num_layers: int = 2,
-                       d_ff: int | None = None) -> UMT5EncoderModel:
+def build_text_encoder(
+    vocab_size: int, d_model: int, seed: int, num_layers: int = 2, d_ff: int | None = None
+) -> UMT5EncoderModel:
     """A small randomly initialised UMT5 encoder. It stays frozen, as Wan's text encoder does:
     random but fixed word embeddings mixed by attention are distinct enough to condition on."""
     config = UMT5Config(

@@ -17,12 +17,12 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import zlib
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import zlib
 
 NUM_FRAMES = 17
 HEIGHT = 64
@@ -212,8 +212,12 @@ def motion_posterior(f: ClipFactors, grid: int = 257) -> tuple[dict[str, float],
     return {m: p / total for m, p in joint.items()}, by_speed
 
 
-def continuations(f: ClipFactors, n: int, seed: int, named: dict[str, str] | None = None,
-                  ) -> tuple[np.ndarray, list[ClipFactors]]:
+def continuations(
+    f: ClipFactors,
+    n: int,
+    seed: int,
+    named: dict[str, str] | None = None,
+) -> tuple[np.ndarray, list[ClipFactors]]:
     """n clips from p_real(. | first frame of f, caption): the same object, colour, background, size and start,
     the motion and speed drawn from motion_posterior, or the motion the caption names (`named`, its factors).
     The real reference of image-to-video on the world."""
