@@ -349,16 +349,20 @@ def test_compare_streams_the_shipped_causal_students_at_65_frames_with_their_fir
     with Video frames 65, sample chunk by chunk in the web process, rolling their KV cache on past the training
     length; under each clip its time to the first chunk and frames per second; every clip is 65 frames."""
     open_tab(page, "Compare")
-    page.get_by_text("Sampling and where to run").click()
-    frames = page.locator("#compare-frames input")
-    frames.fill("65")
-    frames.press("Tab")
     for slot, name in (("dmd2", "dmd2-ar"), ("dfd", "dfd-ar")):
         page.locator(f"#compare-{slot}-student input").click()
         page.get_by_role("option", name=re.compile(f"causal .* · {name} \\(shipped\\)")).click()
         page.wait_for_function(
             f"() => document.querySelector('#compare-{slot}-student input').value.includes('{name}')"
         )
+    # the frame count last, just before Compare: picking a student updates the form (the teacher's CFG follows
+    # the students), and the count is typed once those updates are in
+    page.get_by_text("Sampling and where to run").click()
+    frames = page.locator("#compare-frames input")
+    frames.fill("65")
+    frames.press("Tab")
+    page.wait_for_timeout(500)  # let the form's pending updates land before the value is read
+    assert frames.input_value() == "65"
     page.locator("#compare-run").click()
     for slot in ("dmd2", "dfd"):
         page.wait_for_function(
