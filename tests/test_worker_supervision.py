@@ -169,3 +169,35 @@ def test_job_environment_keeps_ordinary_variables_and_drops_secrets():
     }
     kept = worker_module.job_environment(environ)
     assert kept == {"PATH": "/bin", "HF_HOME": "/data/hf", "CUDA_VISIBLE_DEVICES": "0"}
+
+
+def test_a_job_on_a_short_disk_fails_with_why_writes_nothing_and_resumes_once_space_is_freed(data_dir, monkeypatch):
+    for name, value in TEST_KINDS.items():
+        monkeypatch.setenv(name, value)
+    job = api.submit(data_dir, "counter", {"steps": 4, "checkpoint_every": 2, "step_seconds": 0.01})
+    submitted = sorted(p.relative_to(job.dir) for p in Path(job.dir).rglob("*"))
+    monkeypatch.setenv("DFD_STUDIO_MIN_FREE_MB", str(10**12))  # more than any disk has
+    out = io.StringIO()
+    worker_module.Worker(data_dir, worker_module.WorkerOptions(once=True, poll_s=0.05), out=out).run()
+
+    failed = api.get(data_dir, job.id)
+    assert failed.state == "failed" and failed.error.startswith("this machine's disk has "), out.getvalue()
+    assert failed.error.endswith(
+        "MB free, less than the 1000000000000 MB the studio keeps free, so the job did not start and wrote nothing; "
+        "resume it once space is freed (the owner can free space, or change DFD_STUDIO_MIN_FREE_MB)"
+    )
+    assert sorted(p.relative_to(job.dir) for p in Path(job.dir).rglob("*")) == submitted  # no log, no checkpoint
+    assert f"{job.id} failed: this machine's disk has" in out.getvalue()
+
+    monkeypatch.setenv("DFD_STUDIO_MIN_FREE_MB", "lots")  # a malformed bound fails the job saying which and why
+    api.resume(data_dir, job.id)
+    worker_module.Worker(data_dir, worker_module.WorkerOptions(once=True, poll_s=0.05), out=out).run()
+    assert api.get(data_dir, job.id).error == (
+        "DFD_STUDIO_MIN_FREE_MB='lots' is not a whole number; set it to one, or unset it for 1024"
+    )
+
+    monkeypatch.delenv("DFD_STUDIO_MIN_FREE_MB")  # space freed: the same job resumes and runs to the end
+    api.resume(data_dir, job.id)
+    worker_module.Worker(data_dir, worker_module.WorkerOptions(exit_when_idle=True, poll_s=0.05), out=out).run()
+    done = api.get(data_dir, job.id)
+    assert done.state == "succeeded" and done.step == 4, out.getvalue()

@@ -15,6 +15,7 @@ import storage
 from storage import Artifact, Checkpoint, IllegalTransition, Job, JobEvent, JobNotFound, MetricPoint
 from storage.states import QUEUED
 
+from .disk import check_free_disk
 from .kinds import JobKind, UnknownKind, build_config, get_kind, kind_names, register
 from .reporter import JobCancelled, JobFailed, Reporter
 
@@ -35,6 +36,7 @@ __all__ = [
     "UnknownKind",
     "artifacts",
     "cancel",
+    "check_free_disk",
     "checkpoints",
     "events",
     "get",

@@ -11,7 +11,9 @@ are reconciled to `interrupted`.
 
 An exception in the loop itself (a locked database, a full disk) does not end the worker: it is logged with
 its reason, recorded in worker.json (engine/jobs/health.py), and the loop goes on after a pause that doubles
-up to BACKOFF_MAX_S. Job processes get the worker's environment less its secrets (`job_environment`)."""
+up to BACKOFF_MAX_S. Job processes get the worker's environment less its secrets (`job_environment`). A job
+does not start on a disk with less free than DFD_STUDIO_MIN_FREE_MB (engine/jobs/disk.py): it fails with that
+reason and nothing written, and resumes once space is freed."""
 
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from pathlib import Path
 import storage
 from storage.states import CANCELLED, FAILED, INTERRUPTED, RUNNING
 
-from . import health, kinds
+from . import disk, health, kinds
 from .slot import AcceleratorSlot, accelerator_present
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the engine package
@@ -194,6 +196,8 @@ class Worker:
         return None if job is None else (job, False)
 
     def _run(self, job: storage.Job, holds_slot: bool) -> None:
+        if not self._room_to_start(job):
+            return
         log_path = self.db.layout.log_path(job.id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         command = [
@@ -227,6 +231,21 @@ class Worker:
         storage.jobs.set_pid(self.db, job.id, process.pid)
         returncode = self._watch(job, process)
         self._settle(job, returncode)
+
+    def _room_to_start(self, job: storage.Job) -> bool:
+        """Whether the disk has room for the job to start; if not, the job fails with the reason before anything
+        of it is written (no log line, no checkpoint), and a resume once space is freed runs it as it was."""
+        try:
+            disk.check_free_disk(
+                self.db.layout.root,
+                "the job did not start and wrote nothing",
+                "resume it once space is freed",
+            )
+        except ValueError as short:  # also a malformed DFD_STUDIO_MIN_FREE_MB: the job says which and why
+            storage.jobs.transition(self.db, job.id, FAILED, error=str(short), reason="not started: disk short")
+            self.say(f"{job.id} failed: {short}")
+            return False
+        return True
 
     def _watch(self, job: storage.Job, process: subprocess.Popen) -> int:
         """Wait for the job process, enforcing cancel requests and worker stops. Returns its exit code."""
