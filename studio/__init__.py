@@ -17,6 +17,7 @@ import engine.jobs as jobs_api
 
 from . import compare, distill, diversity, jobs, lineup, publish, zerogpu
 from .access import LOCAL, Access, access_from_env, is_public
+from .admission import active_jobs_of
 from .auth import auth_from_env, launch_auth
 from .files import blocked_paths, public_folder
 from .identity import LOCAL_OWNER, Identity, identity_from_env, visitor_of
@@ -46,11 +47,11 @@ def build_studio(
             with gr.Tab("Distill", id="distill") as distill_tab:
                 distill_ui = distill.build(data_dir, base, access)
             with gr.Tab("Jobs", id="jobs") as jobs_tab:
-                jobs_ui = jobs.build(data_dir, public_dir, identity)
+                jobs_ui = jobs.build(data_dir, public_dir, identity, access)
             with gr.Tab("Compare", id="compare") as compare_tab:
-                compare_ui = compare.build(data_dir, public_dir, base, access)
+                compare_ui = compare.build(data_dir, public_dir, base, access, identity)
             with gr.Tab("Diversity", id="diversity") as diversity_tab:
-                diversity_ui = diversity.build(data_dir, public_dir, base, access)
+                diversity_ui = diversity.build(data_dir, public_dir, base, access, identity)
             with gr.Tab("Publish", id="publish") as publish_tab:
                 publish_ui = publish.build(data_dir, public_dir, identity)
 
@@ -127,12 +128,6 @@ def build_studio(
         )
         demo.load(jobs_ui["refresh"], jobs_ui["inputs"], jobs_ui["outputs"], api_visibility="private")
     return demo
-
-
-def active_jobs_of(data_dir: str | Path, visitor: str | None) -> int:
-    """How many jobs `visitor` has queued or running (anonymous visitors count together)."""
-    active = jobs_api.list_jobs(data_dir, ["queued", "running"], limit=10_000)
-    return sum(1 for job in active if (job.submitted_by or None) == (visitor or None))
 
 
 # Browser code: the address's tab, read once when the page opens; tabs selected before that (the first one

@@ -104,10 +104,10 @@ class Access:
         if self.public and self.limits is not None and spec is not None:
             self.limits.check_repeats(spec)
 
-    def check_queue(self, data_dir) -> None:
-        """Raise ValueError when a public studio's queue is full."""
+    def check_queue(self, data_dir, jobs: int = 1) -> None:
+        """Raise ValueError when a public studio's queue cannot take `jobs` more."""
         if self.public and self.limits is not None:
-            self.limits.check_queue(data_dir)
+            self.limits.check_queue(data_dir, jobs)
 
     @property
     def max_probes(self) -> int | None:

@@ -25,6 +25,7 @@ from . import frames, lineup, recall, sample_jobs
 from .access import LOCAL, Access
 from .choices import StudentDropdown
 from .compare_plan import MAX_FRAMES, CompareResult, compare, plan, poll, queue, read_results, student_choices
+from .identity import LOCAL_OWNER, Identity, visitor_of
 
 SLOTS = ("teacher", "dmd2", "dfd")
 CFG_INFO = "uncond + s * (cond - uncond); "
@@ -37,9 +38,16 @@ def _outputs(result: CompareResult) -> list:
     return out + [result.composite, result.note]
 
 
-def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCAL):
+def build(
+    data_dir: Path,
+    public_dir: Path,
+    base: str = lineup.DEFAULT_BASE,
+    access: Access = LOCAL,
+    identity: Identity = LOCAL_OWNER,
+):
     """The tab's components and events (call inside gr.Blocks); returns what app-level events need.
-    access: which server folders and hub ids a visitor may name (studio/access.py)."""
+    access: which server folders and hub ids a visitor may name (studio/access.py); identity: whose sample jobs
+    these are and their cap (studio/identity.py)."""
     prompts = world.prompt_set("all")
     with gr.Row():
         base_box = gr.Dropdown(
@@ -140,7 +148,9 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
     poll_timer = gr.Timer(2.0, active=False)
     outputs = slot_outputs + [composite, note]
 
-    def on_run(base_v, prompt_v, seed_v, dmd2_v, dfd_v, steps_v, guidance_v, as_jobs_v, frame_v=None, frames_v=0):
+    def on_run(
+        base_v, prompt_v, seed_v, dmd2_v, dfd_v, steps_v, guidance_v, as_jobs_v, frame_v=None, frames_v=0, visitor=None
+    ):
         request = (base_v, prompt_v, seed_v, dmd2_v, dfd_v, steps_v, guidance_v, frame_v, frames_v)
         try:
             access.check_model((base_v or "").strip())
@@ -149,7 +159,7 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
                 raise ValueError(refusal)
             if not as_jobs_v:
                 return [*_outputs(compare(data_dir, public_dir, *request, access=access)), None, gr.Timer(active=False)]
-            result, queued = queue(data_dir, public_dir, *request, access=access)
+            result, queued = queue(data_dir, public_dir, *request, access=access, identity=identity, visitor=visitor)
         except (ValueError, ModelError) as err:
             raise gr.Error(str(err)) from None
         if result is not None:
@@ -157,11 +167,11 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
         waiting = f"Queued sample jobs {', '.join(queued.job_ids)}; the result appears here when they are done."
         return [*(gr.skip() for _ in outputs[:-1]), waiting, queued, gr.Timer(active=True)]
 
-    def on_click(*values):
+    def on_click(*values, visitor=None):
         """on_run with a refusal shown in one lasting line under the button (a raised error would mark every
         output with an error badge and say why only in a passing toast); the request is remembered."""
         try:
-            shown = on_run(*values)
+            shown = on_run(*values, visitor=visitor)
         except gr.Error as err:
             return [
                 *(gr.skip() for _ in outputs),
@@ -206,9 +216,12 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
         value, why = lineup.teacher_cfg(data_dir, (base_v or "").strip(), [dmd2_v, dfd_v])
         return gr.update(value=value, info=f"{CFG_INFO}set to {value:g}: {why}")
 
+    def on_click_as(request: gr.Request, *values):  # gradio hands the request to a leading parameter only
+        return on_click(*values, visitor=visitor_of(request))
+
     inputs = [base_box, prompt, seed, dmd2, dfd, steps, guidance]
     run.click(
-        on_click,
+        on_click_as,
         [*inputs, as_jobs, frame, num_frames],
         [*outputs, pending, poll_timer, error, last],
         api_visibility="private",

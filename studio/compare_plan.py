@@ -14,7 +14,9 @@ from engine import Rendered, side_by_side, write_mp4
 
 from . import frames, lineup, sample_jobs
 from .access import LOCAL, Access
+from .admission import check_room
 from .files import cache_key
+from .identity import LOCAL_OWNER, Identity
 from .measures import clip_metrics, default_features
 from .zerogpu import on_gpu, sampling_seconds
 
@@ -262,9 +264,15 @@ def compare(
 
 
 def queue(
-    data_dir: Path, public_dir: Path, *request, access: Access = LOCAL
+    data_dir: Path,
+    public_dir: Path,
+    *request,
+    access: Access = LOCAL,
+    identity: Identity = LOCAL_OWNER,
+    visitor: str | None = None,
 ) -> tuple[CompareResult | None, sample_jobs.Pending | None]:
-    """The job path: (cached result, None) when these settings were sampled before, else (None, pending jobs)."""
+    """The job path: (cached result, None) when these settings were sampled before, else (None, pending jobs),
+    queued as `visitor`'s when the visitor's cap, the queue's and the disk allow (studio/admission.py)."""
     p = plan(data_dir, public_dir, *request, access=access)
     return sample_jobs.queue(
         data_dir,
@@ -273,7 +281,8 @@ def queue(
         list(p.contenders.values()),
         [p.seed],
         read_results,
-        before=lambda: access.check_queue(data_dir),
+        before=lambda jobs: check_room(data_dir, access, identity, visitor, jobs, "the sample jobs"),
+        submitted_by=visitor,
     )
 
 

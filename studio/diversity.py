@@ -33,6 +33,7 @@ from .diversity_plan import (
     read_results,
     run,
 )
+from .identity import LOCAL_OWNER, Identity, visitor_of
 from .measures import default_features
 
 
@@ -56,9 +57,15 @@ def _outputs(result: DiversityResult) -> list:
     return [result.grid_video, result.still_image, shown, gr.Column(visible=True), *plots, result.note]
 
 
-def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCAL):
+def build(
+    data_dir: Path,
+    public_dir: Path,
+    base: str = lineup.DEFAULT_BASE,
+    access: Access = LOCAL,
+    identity: Identity = LOCAL_OWNER,
+):
     """The tab's components and events (call inside gr.Blocks). access: which server folders and hub ids a
-    visitor may name (studio/access.py)."""
+    visitor may name (studio/access.py); identity: whose sample jobs these are and their cap (studio/identity.py)."""
     prompts = world.prompt_set("underspecified") + world.prompt_set("detailed")
     with gr.Row():
         base_box = gr.Dropdown(
@@ -167,7 +174,7 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
     outputs = [grid, stills, table, table_box, *plots, note]
     keep = [gr.skip() for _ in outputs[:-1]]
 
-    def on_run(base_v, prompt_v, n_v, keys_v, as_jobs_v, features_v, frame_v=None):
+    def on_run(base_v, prompt_v, n_v, keys_v, as_jobs_v, features_v, frame_v=None, visitor=None):
         # the teacher at the ticked students' training CFG (a refused base is not looked into)
         cfg = lineup.teacher_cfg(data_dir, (base_v or "").strip(), keys_v)[0] if access.allows_model(base_v) else 5.0
         request = (base_v, prompt_v, n_v, keys_v, 50, cfg, features_v or "", frame_v)
@@ -178,7 +185,7 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
                 raise ValueError(refusal)
             if not as_jobs_v:
                 return [*_outputs(run(data_dir, public_dir, *request, access=access)), None, gr.Timer(active=False)]
-            result, queued = queue(data_dir, public_dir, *request, access=access)
+            result, queued = queue(data_dir, public_dir, *request, access=access, identity=identity, visitor=visitor)
         except (ValueError, ModelError) as err:
             raise gr.Error(str(err)) from None
         if result is not None:
@@ -186,11 +193,11 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
         waiting = f"Queued sample jobs {', '.join(queued.job_ids)}; the result appears here when they are done."
         return [*keep, waiting, queued, gr.Timer(active=True)]
 
-    def on_click(base_v, prompt_v, n_v, keys_v, as_jobs_v, features_v, frame_v=None):
+    def on_click(base_v, prompt_v, n_v, keys_v, as_jobs_v, features_v, frame_v=None, visitor=None):
         """on_run with a refusal shown in one lasting line under the button (a raised error would mark every
         output with an error badge and say why only in a passing toast); the request is remembered."""
         try:
-            shown = on_run(base_v, prompt_v, n_v, keys_v, as_jobs_v, features_v, frame_v)
+            shown = on_run(base_v, prompt_v, n_v, keys_v, as_jobs_v, features_v, frame_v, visitor)
         except gr.Error as err:
             return [
                 *(gr.skip() for _ in outputs),
@@ -243,8 +250,11 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
         and hidden otherwise."""
         return follow_base(base_v, access.allows_model(base_v))
 
+    def on_click_as(request: gr.Request, *values):  # gradio hands the request to a leading parameter only
+        return on_click(*values, visitor=visitor_of(request))
+
     run_button.click(
-        on_click,
+        on_click_as,
         [base_box, prompt, n_seeds, models, as_jobs, features, frame],
         [*outputs, pending, poll_timer, error, last],
         api_visibility="private",

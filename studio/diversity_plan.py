@@ -16,7 +16,9 @@ from engine import Rendered, still_grid, video_grid, world, write_mp4, write_png
 
 from . import frames, lineup, sample_jobs
 from .access import LOCAL, Access
+from .admission import check_room
 from .files import cache_key
+from .identity import LOCAL_OWNER, Identity
 from .measures import check_features, clip_metrics, default_features
 from .zerogpu import on_gpu, sampling_seconds
 
@@ -248,12 +250,25 @@ def run(
 
 
 def queue(
-    data_dir: Path, public_dir: Path, *request, access: Access = LOCAL
+    data_dir: Path,
+    public_dir: Path,
+    *request,
+    access: Access = LOCAL,
+    identity: Identity = LOCAL_OWNER,
+    visitor: str | None = None,
 ) -> tuple[DiversityResult | None, sample_jobs.Pending | None]:
-    """The job path: (cached result, None), or (None, the sample jobs queued)."""
+    """The job path: (cached result, None), or (None, the sample jobs queued as `visitor`'s when the visitor's
+    cap, the queue's and the disk allow: studio/admission.py)."""
     p = plan(data_dir, public_dir, *request, access=access)
     return sample_jobs.queue(
-        data_dir, p, p.request, p.contenders, p.seeds, read_results, before=lambda: access.check_queue(data_dir)
+        data_dir,
+        p,
+        p.request,
+        p.contenders,
+        p.seeds,
+        read_results,
+        before=lambda jobs: check_room(data_dir, access, identity, visitor, jobs, "the sample jobs"),
+        submitted_by=visitor,
     )
 
 

@@ -52,9 +52,16 @@ class Identity:
         """Raise ValueError when a visitor already has as many active jobs as the cap allows."""
         if self.is_owner(visitor) or self.max_active_jobs <= 0 or active_of_visitor < self.max_active_jobs:
             return
+        change = "the owner can change it with DFD_STUDIO_MAX_ACTIVE_JOBS"
+        jobs = f"{active_of_visitor} job{'s' * (active_of_visitor != 1)}"
+        if not visitor:
+            raise ValueError(
+                f"visitors who have not signed in already have {jobs} queued or running together, the most this "
+                f"studio allows them at once ({self.max_active_jobs}); wait for one to finish ({change})"
+            )
         raise ValueError(
-            f"you already have {active_of_visitor} jobs queued or running, the most this studio "
-            f"allows a visitor at once ({self.max_active_jobs}); wait for one to finish or cancel one"
+            f"you already have {jobs} queued or running, the most this studio allows a visitor at once "
+            f"({self.max_active_jobs}); wait for one to finish or cancel one ({change})"
         )
 
 

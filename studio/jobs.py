@@ -8,6 +8,7 @@ run stores some 200k points)."""
 from __future__ import annotations
 
 import html
+from functools import partial
 from pathlib import Path
 
 import gradio as gr
@@ -15,6 +16,8 @@ import gradio as gr
 import engine.jobs as jobs_api
 from engine import RUN_YAML, ConfigError, build_distill_config, read_mp4, run_config_yaml, worker_health, write_png
 
+from .access import LOCAL
+from .admission import check_room
 from .files import expose
 from .identity import LOCAL_OWNER, Identity, visitor_of
 from .job_curves import EMPTY
@@ -133,14 +136,19 @@ def cancel(data_dir: Path, job_id: str | None, identity: Identity = LOCAL_OWNER,
     )
 
 
-def resume(data_dir: Path, job_id: str | None, identity: Identity = LOCAL_OWNER, visitor: str | None = None) -> str:
+def resume(
+    data_dir: Path, job_id: str | None, identity: Identity = LOCAL_OWNER, visitor: str | None = None, access=LOCAL
+) -> str:
     if not job_id:
         return "Pick a job to resume."
     try:
         identity.check_may_act(visitor, jobs_api.get(data_dir, job_id), "resume")
+        check_room(data_dir, access, identity, visitor)  # a resumed job is queued again: the same caps as a new one
         job = jobs_api.resume(data_dir, job_id)
     except (jobs_api.IllegalTransition, jobs_api.JobNotFound, PermissionError) as err:
         return str(err)
+    except ValueError as err:
+        return f"Cannot resume job {job_id}: {err}."
     return f"Job {job.id} is queued again; it continues from its newest checkpoint."
 
 
@@ -164,7 +172,7 @@ CSS = """
 """
 
 
-def build(data_dir: Path, public_dir: Path, identity: Identity = LOCAL_OWNER):
+def build(data_dir: Path, public_dir: Path, identity: Identity = LOCAL_OWNER, access=LOCAL):
     timer = gr.Timer(POLL_SECONDS)
     health = gr.Markdown(elem_id="worker-health")
     remembered = gr.BrowserState(None, storage_key="dfd-studio-selected-job")
@@ -249,7 +257,7 @@ def build(data_dir: Path, public_dir: Path, identity: Identity = LOCAL_OWNER):
         return act(cancel, job_id, request)
 
     def on_resume(job_id, request: gr.Request = None):
-        return act(resume, job_id, request)
+        return act(partial(resume, access=access), job_id, request)
 
     for button, do in ((cancel_button, on_cancel), (resume_button, on_resume)):
         button.click(do, [picker], [action, cancel_button, resume_button], api_visibility="private")

@@ -20,13 +20,10 @@ each overridable by the owner through an environment variable (docs/studio.md, "
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import engine
-
-MIN_FREE_DEFAULT_MB = 1024
 
 
 def _int(environ, name: str, default: int) -> int:
@@ -115,30 +112,26 @@ class PublicLimits:
                     "DFD_STUDIO_MAX_REPEATS)"
                 )
 
-    def check_queue(self, data_dir: str | Path) -> None:
-        """Raise ValueError when max_queued jobs are already waiting: the queue of a shared machine is bounded."""
-        waiting = engine.jobs.list_jobs(data_dir, states=["queued"], limit=self.max_queued + 1)
-        if len(waiting) >= self.max_queued:
-            jobs = f"{len(waiting)} jobs are" if len(waiting) != 1 else "1 job is"
+    def check_queue(self, data_dir: str | Path, jobs: int = 1) -> None:
+        """Raise ValueError when the queue cannot take `jobs` more (one request's sample jobs go in together or
+        not at all): the queue of a shared machine holds at most max_queued waiting jobs."""
+        waiting = len(engine.jobs.list_jobs(data_dir, states=["queued"], limit=self.max_queued + 1))
+        if waiting >= self.max_queued:
+            held = f"{waiting} jobs are" if waiting != 1 else "1 job is"
             raise ValueError(
-                f"{jobs} already waiting in this public studio's queue, the most it "
+                f"{held} already waiting in this public studio's queue, the most it "
                 "holds; launch again when one has started (the owner can change it with "
                 "DFD_STUDIO_MAX_QUEUED)"
+            )
+        if waiting + jobs > self.max_queued:
+            raise ValueError(
+                f"this request queues {jobs} jobs and {waiting} already wait in this public studio's queue, which "
+                f"holds at most {self.max_queued}; ask for fewer at once, or again when some have started (the "
+                "owner can change it with DFD_STUDIO_MAX_QUEUED)"
             )
 
 
 def check_free_disk(data_dir: str | Path, what: str = "a job", environ=None) -> None:
     """Raise ValueError when the data folder's disk has less free than DFD_STUDIO_MIN_FREE_MB: a job that starts
-    there would fail half-way writing its checkpoints."""
-    environ = os.environ if environ is None else environ
-    keep = _int(environ, "DFD_STUDIO_MIN_FREE_MB", MIN_FREE_DEFAULT_MB)
-    folder = Path(data_dir)
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    free_mb = shutil.disk_usage(folder).free // 1024**2
-    if free_mb < keep:
-        raise ValueError(
-            f"this machine's disk has {free_mb} MB free, less than the {keep} MB the studio keeps free, "
-            f"so {what} cannot start now; try again later (the owner can free space, or change "
-            "DFD_STUDIO_MIN_FREE_MB)"
-        )
+    there would fail half-way writing its checkpoints (the worker checks again when the job starts)."""
+    engine.jobs.check_free_disk(data_dir, f"{what} cannot start now", "try again later", environ)

@@ -35,10 +35,11 @@ def submit(
     guidance: float,
     image=None,
     num_frames: int | None = None,
+    submitted_by: str | None = None,
 ) -> list[str]:
     """Queue one sample job per contender (same prompt, seeds, length `num_frames` (None: the model's own) and,
-    for an image-to-video base, first frame `image`: a file the worker's process can read). Raises ValueError
-    before queuing any if a setting is bad."""
+    for an image-to-video base, first frame `image`: a file the worker's process can read), each recorded as
+    `submitted_by`'s (None: the owner's). Raises ValueError before queuing any if a setting is bad."""
     configs = []
     for contender in contenders:
         config = {
@@ -55,7 +56,7 @@ def submit(
         if contender.lora_dir is not None:
             config["lora"] = str(contender.lora_dir)
         configs.append(config)
-    return [jobs_api.submit(data_dir, "sample", config).id for config in configs]
+    return [jobs_api.submit(data_dir, "sample", config, submitted_by=submitted_by).id for config in configs]
 
 
 def _nfe(job) -> int:
@@ -110,16 +111,28 @@ def queue(
     contenders: list[Contender],
     seeds: list[int],
     read_results: Callable,
-    before: Callable[[], None] | None = None,
+    before: Callable[[int], None] | None = None,
+    submitted_by: str | None = None,
 ):
     """A tab's job path: (its cached result, None) when the plan's folder already holds this request's
-    results, else (None, the sample jobs queued for it). before: called just before queuing (a public
-    studio's queue cap, which raises ValueError)."""
+    results, else (None, the sample jobs queued for it, recorded as `submitted_by`'s). before: called with the
+    number of jobs just before queuing them (studio/admission.py check_room: the visitor's cap, the public
+    queue's cap, the free disk; it raises ValueError)."""
     if (plan.folder / "meta.json").is_file():
         return read_results(plan), None
     if before is not None:
-        before()
-    ids = submit(data_dir, contenders, plan.prompt, seeds, plan.steps, plan.guidance, plan.image, plan.num_frames)
+        before(len(contenders))
+    ids = submit(
+        data_dir,
+        contenders,
+        plan.prompt,
+        seeds,
+        plan.steps,
+        plan.guidance,
+        plan.image,
+        plan.num_frames,
+        submitted_by=submitted_by,
+    )
     return None, Pending(ids, {"request": list(request)})
 
 
