@@ -99,6 +99,11 @@ class Access:
         if self.public and self.limits is not None:
             self.limits.check_run(config, name)
 
+    def check_frames(self, count: int | None, field: str = "Video frames") -> None:
+        """Raise ValueError when a public studio's visitor asks for longer sampled clips than its limits allow."""
+        if self.public and self.limits is not None:
+            self.limits.check_frames(count, field)
+
     def check_repeats(self, spec) -> None:
         """Raise ValueError when a data-set config's repeats pass a public studio's limit."""
         if self.public and self.limits is not None and spec is not None:

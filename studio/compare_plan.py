@@ -111,6 +111,7 @@ def plan(
         else:
             missing[slot] = _missing(slot, base)
     length = video_frames(num_frames)
+    access.check_frames(length)
     versions = [lineup.weights_version(c) for c in contenders.values()]
     framed = (image.name,) if image else ()  # a text-to-video request keeps the key it always had
     framed += ("figures", default_features())  # the figures under each clip are measured by the app's feature models

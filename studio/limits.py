@@ -6,7 +6,7 @@ each overridable by the owner through an environment variable (docs/studio.md, "
 
     DFD_STUDIO_MAX_STEPS        steps of one run (default 5000)
     DFD_STUDIO_MAX_BATCH        clips per update, batch_size x grad_accum (default 16)
-    DFD_STUDIO_MAX_FRAMES       num_frames (default 81, Wan2.1's)
+    DFD_STUDIO_MAX_FRAMES       num_frames of a run and Compare's Video frames (default 81, Wan2.1's)
     DFD_STUDIO_MAX_SIDE         height and width, each (default 832, the long side of Wan2.1-1.3B's 480 x 832)
     DFD_STUDIO_MIN_INTERVAL     the fewest steps between checkpoints and between previews (default 50)
     DFD_STUDIO_MAX_REPEATS      a data-set config's repeats (default 10)
@@ -100,6 +100,15 @@ class PublicLimits:
                 f"{name('log_with')} {config.log_with} is off on this public studio (a tracker logs to "
                 f"the owner's account): choose {allowed}; the owner can allow one with "
                 "DFD_STUDIO_TRACKERS"
+            )
+
+    def check_frames(self, count: int | None, field: str = "Video frames") -> None:
+        """Raise ValueError when a sample request (Compare's Video frames) asks for longer clips than a run may
+        train on here; None (the model's own length) passes."""
+        if count is not None and count > self.max_frames:
+            raise ValueError(
+                f"{field} {count} is more than this public studio allows: at most {self.max_frames} (the owner can "
+                "change it with DFD_STUDIO_MAX_FRAMES)"
             )
 
     def check_repeats(self, spec) -> None:

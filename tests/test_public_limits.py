@@ -151,7 +151,8 @@ def test_the_small_entry_zip_bomb_is_refused_by_the_whole_zips_ratio(data_dir, t
     kept, note = distill.upload_data(data_dir, str(bomb), access=_public(data_dir))
     assert kept is None and note == (
         f"**Upload refused:** the zip unpacks to {ratio:.0f}x its size (more than 20x; "
-        "videos barely compress): it looks like a zip bomb, refusing it."
+        "videos barely compress): it looks like a zip bomb, refusing it (the owner can change it with "
+        "DFD_STUDIO_MAX_ZIP_RATIO)."
     )
     assert [p for p in uploads_folder(data_dir).rglob("*") if p.is_file()] == []
 
@@ -421,3 +422,64 @@ def test_resume_is_held_to_the_queue_cap_the_visitors_cap_and_the_disk(data_dir,
     monkeypatch.delenv("DFD_STUDIO_MIN_FREE_MB")
     queued_again = f"Job {bobs} is queued again; it continues from its newest checkpoint."
     assert on_resume(bobs, gr.Request(username="bob"))[0] == queued_again
+
+
+def test_a_public_compare_samples_no_longer_clips_than_a_run_may_train_on(data_dir):
+    from studio import compare
+    from studio.files import public_folder
+
+    request = (data_dir, public_folder(data_dir), "shapes-tiny", "a red circle", 1, None, None, 50, 5.0, None, 161)
+    with pytest.raises(ValueError) as refused:
+        compare.queue(*request, access=_public(data_dir))
+    assert str(refused.value) == (
+        "Video frames 161 is more than this public studio allows: at most 81 (the owner can change it with "
+        "DFD_STUDIO_MAX_FRAMES)"
+    )
+    assert list_jobs(data_dir) == []
+    assert compare.queue(*request, access=_public(data_dir, DFD_STUDIO_MAX_FRAMES="161"))[1] is not None
+    assert compare.queue(*request[:-1], 0, access=_public(data_dir))[1] is not None  # the model's own length
+
+
+def test_every_limit_the_code_reads_has_its_default_and_variable_in_the_security_table():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readers = [
+        "studio/limits.py",
+        "studio/identity.py",
+        "studio/janitor.py",
+        "studio/__init__.py",
+        "engine/distill/uploads.py",
+        "engine/jobs/disk.py",
+        "app.py",
+    ]
+    code = "\n".join((root / path).read_text() for path in readers)
+    limits = set(re.findall(r"\bDFD_STUDIO_(?:MAX|MIN|KEEP|QUEUE|TRACKERS)\w*", code))
+    assert {"DFD_STUDIO_MAX_ACTIVE_JOBS", "DFD_STUDIO_MAX_ZIP_ENTRIES", "DFD_STUDIO_QUEUE_SIZE"} <= limits
+    doc = (root / "docs/security.md").read_text()
+    table = doc.split("## Limits and the owner's overrides")[1].split("\n## ")[0]
+    rows = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        for name in re.findall(r"`(DFD_STUDIO_\w+)`", cells[2] if len(cells) == 4 else ""):
+            rows[name] = cells
+    assert sorted(limits - set(rows)) == []  # each has a row
+    assert all(cells[0] and cells[1] and cells[3] in ("public", "every") for cells in rows.values())
+
+
+def test_the_owner_moves_a_zips_entry_count_and_entry_ratio_and_the_refusal_names_the_variable(tmp_path):
+    from engine.distill.uploads import Limits, UploadError, extract_dataset
+
+    upload = tmp_path / "four.zip"
+    with zipfile.ZipFile(upload, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in ("a.mp4", "a.txt", "b.mp4", "b.txt"):
+            archive.writestr(name, os.urandom(64))
+    limits = Limits.from_env({"DFD_STUDIO_MAX_ZIP_ENTRIES": "3", "DFD_STUDIO_MAX_ENTRY_RATIO": "50"})
+    assert (limits.max_entries, limits.max_ratio) == (3, 50.0)
+    with pytest.raises(UploadError) as refused:
+        extract_dataset(upload, tmp_path / "uploads", limits)
+    assert str(refused.value) == (
+        "the zip has 4 entries; at most 3 are accepted (the owner can change it with DFD_STUDIO_MAX_ZIP_ENTRIES)"
+    )
+    assert [p for p in (tmp_path / "uploads").rglob("*") if p.is_file()] == []  # nothing of it kept

@@ -49,7 +49,8 @@ class Limits:
     @classmethod
     def from_env(cls, environ=None) -> Limits:
         """DFD_STUDIO_MAX_UPLOAD_MB, DFD_STUDIO_MAX_UNPACKED_MB and DFD_STUDIO_MIN_FREE_MB override the
-        size limits, DFD_STUDIO_MAX_ZIP_RATIO the whole zip's compression ratio."""
+        size limits, DFD_STUDIO_MAX_ZIP_ENTRIES the entry count, DFD_STUDIO_MAX_ZIP_RATIO the whole zip's
+        compression ratio and DFD_STUDIO_MAX_ENTRY_RATIO one entry's."""
         environ = os.environ if environ is None else environ
         limits = cls()
 
@@ -58,11 +59,14 @@ class Limits:
             return int(float(value) * 1024**2) if value else default
 
         ratio = environ.get("DFD_STUDIO_MAX_ZIP_RATIO")
+        entries, entry_ratio = environ.get("DFD_STUDIO_MAX_ZIP_ENTRIES"), environ.get("DFD_STUDIO_MAX_ENTRY_RATIO")
         return cls(
             max_upload_bytes=mb("DFD_STUDIO_MAX_UPLOAD_MB", limits.max_upload_bytes),
             max_total_bytes=mb("DFD_STUDIO_MAX_UNPACKED_MB", limits.max_total_bytes),
             min_free_bytes=mb("DFD_STUDIO_MIN_FREE_MB", limits.min_free_bytes),
             max_overall_ratio=float(ratio) if ratio else limits.max_overall_ratio,
+            max_entries=int(entries) if entries else limits.max_entries,
+            max_ratio=float(entry_ratio) if entry_ratio else limits.max_ratio,
         )
 
 
@@ -115,7 +119,7 @@ def check_free_disk(folder: Path, needed: int, limits: Limits, what: str) -> Non
         raise UploadError(
             f"{what} needs {_size(needed)} and this machine's disk has {_size(free)} free, which would "
             f"leave less than the {_size(limits.min_free_bytes)} it keeps free; try again later or "
-            "upload less"
+            "upload less (the owner can change it with DFD_STUDIO_MIN_FREE_MB)"
         )
 
 
@@ -125,17 +129,22 @@ def _plan(
     """Check every entry; return [(info, safe relative path)] to extract and the names skipped."""
     infos = archive.infolist()
     if len(infos) > limits.max_entries:
-        raise UploadError(f"the zip has {len(infos)} entries; at most {limits.max_entries} are accepted")
+        raise UploadError(
+            f"the zip has {len(infos)} entries; at most {limits.max_entries} are accepted (the owner can change it "
+            "with DFD_STUDIO_MAX_ZIP_ENTRIES)"
+        )
     total = sum(i.file_size for i in infos)
     if total > limits.max_total_bytes:
         raise UploadError(
             f"the zip unpacks to {_size(total)}, over the {_size(limits.max_total_bytes)} limit; "
-            "upload a smaller data set or give a local folder"
+            "upload a smaller data set or give a local folder (the owner can change it with "
+            "DFD_STUDIO_MAX_UNPACKED_MB)"
         )
     if total > limits.ratio_min_bytes and total > limits.max_overall_ratio * max(zip_size, 1):
         raise UploadError(
             f"the zip unpacks to {total / max(zip_size, 1):.0f}x its size (more than "
-            f"{limits.max_overall_ratio:.0f}x; videos barely compress): it looks like a zip bomb, refusing it"
+            f"{limits.max_overall_ratio:.0f}x; videos barely compress): it looks like a zip bomb, refusing it (the "
+            "owner can change it with DFD_STUDIO_MAX_ZIP_RATIO)"
         )
     plan, skipped, seen = [], [], set()
     for info in infos:
@@ -156,7 +165,8 @@ def _plan(
         if info.file_size > limits.ratio_min_bytes and info.file_size > limits.max_ratio * max(info.compress_size, 1):
             raise UploadError(
                 f"the zip entry {info.filename!r} expands {info.file_size / max(info.compress_size, 1):.0f}x "
-                f"(more than {limits.max_ratio:.0f}x): it looks like a zip bomb, refusing it"
+                f"(more than {limits.max_ratio:.0f}x): it looks like a zip bomb, refusing it (the owner can change "
+                "it with DFD_STUDIO_MAX_ENTRY_RATIO)"
             )
         safe = "/".join(sanitize_name(p) for p in parts)
         if safe.lower() in seen:
@@ -210,7 +220,8 @@ def safe_extract_zip(
     size = zip_path.stat().st_size
     if size > limits.max_upload_bytes:
         raise UploadError(
-            f"the upload is {_size(size)}, over the {_size(limits.max_upload_bytes)} limit; give a local folder instead"
+            f"the upload is {_size(size)}, over the {_size(limits.max_upload_bytes)} limit; give a local folder "
+            "instead (the owner can change it with DFD_STUDIO_MAX_UPLOAD_MB)"
         )
     if not zipfile.is_zipfile(zip_path):
         raise UploadError(f"{sanitize_name(zip_path.name)} is not a zip file; upload a .zip")
