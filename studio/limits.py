@@ -2,7 +2,8 @@
 
 The run config allows what a big machine's owner may want (a million steps, batches of 4096, 4096-pixel
 sides, a checkpoint every step, the owner's tracker accounts); a visitor's run is held to these bounds,
-each overridable by the owner through an environment variable (docs/studio.md, "Public limits"):
+each overridable by the owner through an environment variable (docs/security.md, "Limits and the owner's
+overrides", lists them with the rest):
 
     DFD_STUDIO_MAX_STEPS        steps of one run (default 5000)
     DFD_STUDIO_MAX_BATCH        clips per update, batch_size x grad_accum (default 16)
