@@ -19,8 +19,10 @@ import torch
 from ..shapes import autoencoder as _autoencoder  # noqa: F401  (registers our VAE class for from_pretrained)
 from ..shapes.text import build_text_encoder, build_tokenizer, encode_prompts
 from .conditioning import condition_latents, image_to_video_pipeline, task_of
+from .experts import two_experts
 from .names import (  # noqa: F401  (re-exported: engine.models.base is where callers look for them)
     ASSETS,
+    BASE_RECIPES,
     BUILTIN_MODELS,
     RANDOM_MODELS,
     STUDIO_META,
@@ -44,10 +46,23 @@ class BaseModel:
     pipe: object  # diffusers WanPipeline or WanImageToVideoPipeline
     source: str
     meta: dict = field(default_factory=dict)
+    _experts: object = field(default=None, repr=False)
 
     @property
     def transformer(self):
-        return self.pipe.transformer
+        """The network the samplers and the trainer run: the pipeline's transformer, or for a two-expert
+        base (Wan2.2-A14B) both experts as one (engine/models/experts.py), made once and kept."""
+        if getattr(self.pipe, "transformer_2", None) is None:
+            return self.pipe.transformer
+        if self._experts is None:
+            self._experts = two_experts(self.pipe)
+            self._experts.guidance_2 = self.meta.get("guidance_2")
+        return self._experts
+
+    @property
+    def experts(self) -> bool:
+        """Whether the base is two experts switched at a boundary (Wan2.2-A14B)."""
+        return getattr(self.pipe, "transformer_2", None) is not None
 
     @property
     def vae(self):
@@ -274,4 +289,6 @@ def load_base_model(name_or_path: str, device: str | None = None, dtype: torch.d
         raise ModelError(f"could not load the pipeline folder {source}: {err}") from err
     pipe.set_progress_bar_config(disable=True)
     pipe.to(device)
-    return BaseModel(pipe=pipe, source=name_or_path, meta=_read_meta(folder) if folder else {})
+    # A known hub release's own sampling recipe (Wan2.2-A14B's per-expert CFG), under a folder's own facts.
+    meta = {**BASE_RECIPES.get(name_or_path.strip(), {}), **(_read_meta(folder) if folder else {})}
+    return BaseModel(pipe=pipe, source=name_or_path, meta=meta)
