@@ -191,3 +191,70 @@ def test_both_experts_loras_load_into_diffusers_pipeline_and_run_as_ours(a14b_t2
     fresh = load_base_model(str(a14b_t2v), device="cpu")
     videos, nfe = sample_frames(fresh, SampleConfig(base=str(a14b_t2v), prompt="a cat", seeds=[1], lora=str(lora)))
     assert videos.shape == (1, 5, 16, 16, 3) and nfe == 2
+
+
+CHECK_EXPERTS_AGAINST_THE_ENGINE = """
+# The card's pipeline call, on its latents, against the engine's student sampler on both experts, same seed.
+import json
+from engine.generation.sampling import student_sample
+from engine.models.experts import two_experts
+assert video.shape == (5, 16, 16, 3), video.shape
+torch.manual_seed(1)
+kwargs = dict(num_inference_steps=len(T_LIST) - 1, guidance_scale=1.0, guidance_scale_2=1.0, num_frames=5,
+              height=16, width=16)
+latents = pipe(PROMPT, output_type="latent", **kwargs).frames
+embeds = pipe.encode_prompt(PROMPT, do_classifier_free_guidance=False, max_sequence_length=512)[0]
+torch.manual_seed(1)
+noise = torch.randn(latents.shape)
+ours = student_sample(two_experts(pipe), noise, embeds, tuple(T_LIST))
+lora = {n for n, p in pipe.transformer_2.named_parameters() if "lora_B" in n and p.abs().max() > 0}
+print(json.dumps({"max_diff": float((ours - latents).abs().max()), "scale": float(ours.abs().max()),
+                  "low_noise_lora": len(lora)}))
+"""
+
+
+def test_the_cards_snippet_loads_both_experts_loras_and_samples_like_the_engine(a14b_t2v, tmp_path):
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from engine.distill.adapters import STUDENT, Adapters, save_student_lora
+    from engine.hub import publish
+    from engine.hub.card import CardInfo, model_card, training_record
+    from engine.models.base import load_base_model
+    from engine.models.experts import LOW_NOISE_LORA_FILE
+    from engine.models.students import student_t_list
+
+    model = load_base_model(str(a14b_t2v), device="cpu")
+    adapters = Adapters(model.transformer, rank=4)
+    torch.manual_seed(6)
+    with torch.no_grad():
+        for p in adapters.parameters(STUDENT):
+            p.copy_(torch.randn_like(p) * 0.1)
+    t_list = [0.999, 0.937, 0.833, 0.624, 0.0]  # the paper's: two times on each side of T2V-A14B's 0.875
+    extra = {"base": str(a14b_t2v), "t_list": t_list, "steps": 10}
+    student = save_student_lora(adapters, tmp_path / "student", extra=extra)
+    record = training_record(student)
+    assert record["boundary_ratio"] == A14B_BOUNDARY["t2v"]
+    card = model_card(CardInfo(repo_id="me/a14b-dmd2", base=str(a14b_t2v), method="dmd2", t_list=t_list, **record))
+    assert f"`{LOW_NOISE_LORA_FILE}` on `transformer_2` (times 0.833, 0.624)" in card
+    assert "**two experts**" in card and "load_into_transformer_2=True" in card
+    staged = publish.stage_folder(student, tmp_path / "staged", card, dtype="fp32")
+    assert (staged / LOW_NOISE_LORA_FILE).is_file() and student_t_list(staged) == t_list
+    [code] = re.findall(r"```python\n(.*?)```", card, re.S)
+    assert code.count("\npipe.load_lora_weights(") == 2 and "guidance_scale_2=1.0" in code
+    code = (
+        code.replace('"me/a14b-dmd2"', repr(str(staged)))  # the pushed repo, here its staged folder
+        .replace('"<the base\'s local folder>"', repr(str(a14b_t2v)))
+        .replace("torch.bfloat16", "torch.float32")
+        .replace('.to("cuda")', "")
+    )  # this test runs on a CPU
+    prompt = re.search(r'pipe\(("[^"]+")', code).group(1)
+    script = code + f"\nPROMPT = {prompt}\n" + CHECK_EXPERTS_AGAINST_THE_ENGINE
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["low_noise_lora"] > 0  # the second file did land in transformer_2
+    assert result["max_diff"] < 1e-4 * max(1.0, result["scale"]), result

@@ -132,12 +132,20 @@ def save_student_lora(adapters: Adapters, out: Path, extra: dict | None = None) 
                     "rank": adapters.rank,
                     "alpha": adapters.config.lora_alpha,
                     "target_modules": TARGET_MODULES,
+                    **_experts_info(adapters.transformer),
                     **(extra or {}),
                 },
                 indent=2,
             )
         )
     return Path(out)
+
+
+def _experts_info(transformer) -> dict:
+    """What a sampler and a card need of a two-expert student: where its experts switch, its second file."""
+    if not isinstance(transformer, Experts):
+        return {}
+    return {"boundary_ratio": transformer.boundary_ratio, "low_noise_lora": LOW_NOISE_LORA_FILE}
 
 
 def _metadata(config: LoraConfig) -> dict:

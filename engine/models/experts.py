@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-LOW_NOISE_LORA_FILE = "pytorch_lora_weights_low_noise.safetensors"  # transformer_2's LoRA, beside LORA_FILE
-LOW_NOISE_COMFY_FILE = "comfyui_lora_low_noise.safetensors"  # the same under ComfyUI's Wan names
+from ..core.files import LOW_NOISE_COMFY_FILE, LOW_NOISE_LORA_FILE  # noqa: F401  (named here too: a student's files)
+
 HIGH, LOW = "transformer", "transformer_2"  # the experts' names, as pipelines and state-dict keys name them
 
 
