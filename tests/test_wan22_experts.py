@@ -258,3 +258,13 @@ def test_the_cards_snippet_loads_both_experts_loras_and_samples_like_the_engine(
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["low_noise_lora"] > 0  # the second file did land in transformer_2
     assert result["max_diff"] < 1e-4 * max(1.0, result["scale"]), result
+
+
+def test_the_causal_student_on_two_experts_is_refused_before_any_work(a14b_t2v, clips, tmp_path):
+    from engine.config.distill import DistillConfig
+    from engine.distill.trainer import Distiller
+
+    cfg = DistillConfig(base=str(a14b_t2v), data=str(clips), task="ar", steps=2, batch_size=2, **SHAPE)
+    with pytest.raises(ValueError, match="task ar .* not available on a two-expert base"):
+        Distiller(cfg, tmp_path / "ar")
+    assert not (tmp_path / "ar").exists()

@@ -223,6 +223,35 @@ def random_wan_1_3b(device: str, dtype: torch.dtype, seed: int = 0, task: str = 
     return BaseModel(pipe=pipe, source=source, meta={"random_weights": True})
 
 
+def random_wan22_a14b(device: str, dtype: torch.dtype, num_layers: int = 40, seed: int = 0) -> BaseModel:
+    """Wan2.2-T2V-A14B's two experts with random weights at the real width (plan/spec's 14B config, which is
+    A14B's per expert) and `num_layers` of its 40 blocks each, switched at its boundary 0.875, with Wan2.1's
+    VAE and a small random text encoder: for speed and memory figures of the two-expert path only
+    (scripts/gpu_check.sh --a14b; a block's figures times 40 / num_layers give the whole expert's)."""
+    # diffusers' pipelines: only when a model is built or loaded
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
+
+    config = dict(WAN_1_3B_TRANSFORMER, num_attention_heads=40, ffn_dim=13824, num_layers=num_layers)
+    torch.manual_seed(seed)
+    with torch.device(device):
+        experts = [WanTransformer3DModel(**config).to(dtype) for _ in range(2)]
+        vae = AutoencoderKLWan().to(dtype)
+    tokenizer = build_tokenizer(["a", "video"], model_max_length=WAN_DEFAULTS["text_len"])
+    text_encoder = build_text_encoder(len(tokenizer), d_model=4096, seed=seed, num_layers=1, d_ff=256).to(device, dtype)
+    pipe = WanPipeline(
+        tokenizer=tokenizer,
+        text_encoder=text_encoder,
+        vae=vae,
+        transformer=experts[0],
+        transformer_2=experts[1],
+        boundary_ratio=0.875,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=12.0),
+    )
+    pipe.set_progress_bar_config(disable=True)
+    meta = {"random_weights": True, **BASE_RECIPES["Wan-AI/Wan2.2-T2V-A14B-Diffusers"]}
+    return BaseModel(pipe=pipe, source=f"wan2.2-a14b-random-{num_layers}-blocks", meta=meta)
+
+
 def _quiet_libraries() -> None:
     """Loading bars and type warnings of diffusers/transformers would bury our own progress bars
     (our VAE is not an AutoencoderKLWan by class, only by interface, which WanPipeline warns about)."""

@@ -21,8 +21,9 @@ RANDOM_MODELS = {"wan2.1-1.3b-random": "t2v", "wan2.1-1.3b-i2v-random": "i2v"}  
 # Defaults for pipelines that carry no dfd_studio.json (Wan2.1-T2V-1.3B's published settings).
 WAN_DEFAULTS = {"num_frames": 81, "height": 480, "width": 832, "fps": 16, "text_len": 512}
 # The Wan2.2-A14B releases' own teacher recipes (Wan-Video/Wan2.2, wan/configs/wan_{t2v,i2v}_A14B.py): 40 steps,
-# the high-noise expert's CFG `guidance`, the low-noise expert's `guidance_2`. A folder says the same in its
-# dfd_studio.json; diffusers' model_index.json carries only the boundary.
+# the high-noise expert's CFG `guidance`, the low-noise expert's `guidance_2`. The engine reads `guidance_2`
+# (the run's and the sampler's own scale is the high-noise expert's); the others say what to pass as --steps
+# and --cfg. A folder says the same in its dfd_studio.json; diffusers' model_index.json carries only the boundary.
 BASE_RECIPES = {
     "Wan-AI/Wan2.2-T2V-A14B-Diffusers": {"steps": 40, "guidance": 4.0, "guidance_2": 3.0},
     "Wan-AI/Wan2.2-I2V-A14B-Diffusers": {"steps": 40, "guidance": 3.5, "guidance_2": 3.5},
