@@ -268,3 +268,18 @@ def test_the_causal_student_on_two_experts_is_refused_before_any_work(a14b_t2v, 
     with pytest.raises(ValueError, match="task ar .* not available on a two-expert base"):
         Distiller(cfg, tmp_path / "ar")
     assert not (tmp_path / "ar").exists()
+
+
+def test_the_engines_teacher_sampler_gives_each_expert_its_own_guidance(a14b_t2v):
+    from engine.config.sample import SampleConfig
+    from engine.generation.generate import sample_frames
+    from engine.generation.sampling import teacher_sigmas
+    from engine.models.base import load_base_model
+
+    model = load_base_model(str(a14b_t2v), device="cpu")
+    high = sum(s >= A14B_BOUNDARY["t2v"] for s in teacher_sigmas(model.pipe.scheduler, 6)[:-1])
+    assert 0 < high < 6
+    # CFG off on the high-noise expert (one forward a step), on at the folder's 2.0 on the low-noise one (two)
+    cfg = SampleConfig(base=str(a14b_t2v), prompt="a cat", seeds=[1], steps=6, guidance=1.0)
+    videos, nfe = sample_frames(model, cfg)
+    assert videos.shape == (1, 5, 16, 16, 3) and nfe == high + 2 * (6 - high)
