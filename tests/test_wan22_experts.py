@@ -283,3 +283,27 @@ def test_the_engines_teacher_sampler_gives_each_expert_its_own_guidance(a14b_t2v
     cfg = SampleConfig(base=str(a14b_t2v), prompt="a cat", seeds=[1], steps=6, guidance=1.0)
     videos, nfe = sample_frames(model, cfg)
     assert videos.shape == (1, 5, 16, 16, 3) and nfe == high + 2 * (6 - high)
+
+
+def test_a_student_is_refused_on_a_base_with_another_number_of_experts(a14b_t2v, tmp_path):
+    from engine.config.sample import SampleConfig
+    from engine.distill.adapters import STUDENT, Adapters, save_student_lora
+    from engine.generation.generate import sample_frames
+    from engine.models.base import load_base_model
+    from engine.models.names import ModelError
+    from tiny_wan import save_tiny_wan
+
+    one = save_tiny_wan(tmp_path / "one")  # Wan2.1's layout, one transformer of the experts' very config
+    (one / "dfd_studio.json").write_text(json.dumps({**SHAPE, "fps": 16}))
+    students = {}
+    for name, base in (("two", a14b_t2v), ("one", one)):
+        adapters = Adapters(load_base_model(str(base), device="cpu").transformer, rank=4)
+        with torch.no_grad():
+            for p in adapters.parameters(STUDENT):
+                p.fill_(0.01)
+        students[name] = save_student_lora(adapters, tmp_path / f"student-{name}", extra={"base": str(base)})
+    with pytest.raises(ModelError, match="match no LoRA layer"):
+        sample_frames(load_base_model(str(one), device="cpu"), SampleConfig(base=str(one), lora=str(students["two"])))
+    with pytest.raises(ModelError, match="has no LoRA for the low-noise expert"):
+        model = load_base_model(str(a14b_t2v), device="cpu")
+        sample_frames(model, SampleConfig(base=str(a14b_t2v), lora=str(students["one"])))

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ..core.files import LOW_NOISE_COMFY_FILE, LOW_NOISE_LORA_FILE  # noqa: F401  (named here too: a student's files)
+from .names import ModelError
 
 HIGH, LOW = "transformer", "transformer_2"  # the experts' names, as pipelines and state-dict keys name them
 
@@ -98,6 +99,11 @@ class Experts(torch.nn.Module):
         for the low-noise one) into adapter `adapter_name` of both experts."""
         low = {f"{prefix}.{k.removeprefix(LOW + '.')}": v for k, v in state.items() if k.startswith(LOW + ".")}
         high = {k: v for k, v in state.items() if not k.startswith(LOW + ".")}
+        if high and not low:  # a one-transformer student would leave the low-noise times to the bare teacher
+            raise ModelError(
+                f"this student has no LoRA for the low-noise expert ({LOW_NOISE_LORA_FILE}), so it was not "
+                "trained on a two-expert base (Wan2.2-A14B); use it on the base it was trained on"
+            )
         for expert, part in ((self.transformer, high), (self.transformer_2, low)):
             if part:
                 expert.load_lora_adapter(part, adapter_name=adapter_name, prefix=prefix, **kwargs)
