@@ -37,12 +37,16 @@ def clips(tmp_path_factory):
 
 
 def _calls(pipe):
-    """(timestep, expert name) of every forward the pipeline makes, recorded at the experts themselves."""
+    """(timestep, expert name) of every forward the pipeline makes, recorded at the experts themselves (the
+    pipeline passes keywords; the engine's own calls, positional, are left out)."""
     seen = []
     for name in ("transformer", "transformer_2"):
-        getattr(pipe, name).register_forward_pre_hook(
-            lambda module, args, kwargs, name=name: seen.append((kwargs["timestep"].clone(), name)), with_kwargs=True
-        )
+
+        def record(module, args, kwargs, name=name):
+            if "timestep" in kwargs:
+                seen.append((kwargs["timestep"].clone(), name))
+
+        getattr(pipe, name).register_forward_pre_hook(record, with_kwargs=True)
     return seen
 
 
@@ -307,3 +311,36 @@ def test_a_student_is_refused_on_a_base_with_another_number_of_experts(a14b_t2v,
     with pytest.raises(ModelError, match="has no LoRA for the low-noise expert"):
         model = load_base_model(str(a14b_t2v), device="cpu")
         sample_frames(model, SampleConfig(base=str(a14b_t2v), lora=str(students["one"])))
+
+
+def test_the_i2v_teacher_samples_from_a_frame_as_diffusers_does_on_both_experts(a14b_i2v):
+    import numpy as np
+    from PIL import Image
+
+    from engine.generation.sampling import teacher_sample, teacher_sigmas
+    from engine.models.base import load_base_model
+    from engine.models.experts import teacher_guidance
+
+    model = load_base_model(str(a14b_i2v), device="cpu")
+    model.transformer.guidance_2 = 2.0
+    frame = np.random.default_rng(4).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    cond, uncond = torch.randn(1, 8, 32), torch.randn(1, 8, 32)
+    noise = torch.randn(model.latent_shape(1, **SHAPE), generator=torch.Generator().manual_seed(0))
+    seen = _calls(model.pipe)
+    theirs = model.pipe(
+        image=Image.fromarray(frame),
+        prompt_embeds=cond,
+        negative_prompt_embeds=uncond,
+        latents=noise.clone(),
+        guidance_scale=3.0,
+        guidance_scale_2=2.0,
+        num_inference_steps=10,
+        output_type="latent",
+        **SHAPE,
+    ).frames
+    assert {name for _, name in seen} == {"transformer", "transformer_2"}  # both experts ran
+    sigmas = teacher_sigmas(model.pipe.scheduler, 10)
+    condition = model.condition_latents(frame[None], SHAPE["num_frames"])
+    guidance = lambda s: teacher_guidance(model.transformer, s, 3.0)  # noqa: E731
+    ours = teacher_sample(model.transformer, noise, cond, uncond, sigmas, guidance, condition=condition)
+    torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)
