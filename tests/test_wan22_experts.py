@@ -344,3 +344,22 @@ def test_the_i2v_teacher_samples_from_a_frame_as_diffusers_does_on_both_experts(
     guidance = lambda s: teacher_guidance(model.transformer, s, 3.0)  # noqa: E731
     ours = teacher_sample(model.transformer, noise, cond, uncond, sigmas, guidance, condition=condition)
     torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)
+
+
+def test_a_t_list_on_one_side_of_the_boundary_is_noted_when_the_run_starts(a14b_i2v, clips, tmp_path):
+    from engine.config.distill import DistillConfig
+    from engine.distill.trainer import Callbacks, Distiller
+
+    class Notes(Callbacks):
+        def __init__(self):
+            self.lines = []
+
+        def log(self, message):
+            self.lines.append(message)
+
+    notes = Notes()
+    cfg = DistillConfig(
+        base=str(a14b_i2v), data=str(clips), task="i2v", batch_size=2, t_list=[0.99, 0.95, 0.0], **SHAPE
+    )
+    Distiller(cfg, tmp_path / "run", callbacks=notes)
+    assert any("on one side of the experts' boundary 0.9" in line for line in notes.lines), notes.lines

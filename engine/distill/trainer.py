@@ -81,7 +81,7 @@ class Distiller(StudentInputs):
         )
         check_task(cfg.task, self.model)  # an I2V run also gives every network its clip's first frame
         if self.model.experts:
-            _check_experts_run(cfg, self.dist.world)
+            _check_experts_run(cfg, self.dist.world, self.model.transformer.boundary_ratio, self.cb.log)
         self.tracking = Tracking(self.dist.start(self.model.dtype), cfg.log_with)
         self.transformer = self.model.transformer
         self.adapters = Adapters(self.transformer, rank=cfg.lora_rank)
@@ -372,7 +372,7 @@ class Distiller(StudentInputs):
         return self.step
 
 
-def _check_experts_run(cfg: DistillConfig, world: int) -> None:
+def _check_experts_run(cfg: DistillConfig, world: int, boundary: float, log) -> None:
     """What a two-expert base (Wan2.2-A14B) does not train yet, refused before any work: the causal student
     (its attention is installed on one transformer) and several processes (DDP wants every adapter weight
     used in each backward, and a batch whose student times all fall on one side of the boundary leaves
@@ -384,6 +384,8 @@ def _check_experts_run(cfg: DistillConfig, world: int) -> None:
             f"a two-expert base trains in one process (this run has {world}); "
             "launch it with plain `python -m engine distill`"
         )
+    if len({t >= boundary for t in cfg.t_list[:-1]}) == 1:  # the student then uses one expert only
+        log(f"note: every student time of t_list {cfg.t_list} is on one side of the experts' boundary {boundary}")
 
 
 def _adamw(params: list[torch.nn.Parameter], lr: float, cfg: DistillConfig) -> torch.optim.AdamW:
