@@ -5,6 +5,7 @@
     python scripts/gpu_check.py train --base wan2.1-1.3b-random --data FOLDER --method dmd2 --steps 20 \
         --out RUN --json RUN.json [--init DMD2_RUN] [--num-frames 81 --height 480 --width 832] \
         [--gradient-checkpointing]
+    python scripts/gpu_check.py train ... --experts-blocks 4   # Wan2.2-A14B's two experts, 4 of 40 blocks each
     python scripts/gpu_check.py summary OUT_FOLDER
 
 The training run is the engine's own Distiller with its own data path (the folder's windows encoded to
@@ -108,10 +109,20 @@ def train(args) -> dict:
         values["init"] = args.init
     if args.student_update_freq:
         values["student_update_freq"] = args.student_update_freq
-    cfg = build_distill_config(values={k: v for k, v in values.items() if v is not None})
     started = time.perf_counter()
+    model = None
+    if args.experts_blocks:  # Wan2.2-A14B's two experts at real width, a few blocks each (random weights)
+        from engine.config.distill import DistillConfig
+        from engine.models.base import random_wan22_a14b
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        model = random_wan22_a14b(device, torch.bfloat16 if device == "cuda" else torch.float32, args.experts_blocks)
+        values["base"] = model.source  # a label: the model is handed to the trainer, not loaded by name
+        cfg = DistillConfig(**{k: v for k, v in values.items() if v is not None}).validate()
+    else:
+        cfg = build_distill_config(values={k: v for k, v in values.items() if v is not None})
     timer = _Timer()
-    distiller = Distiller(cfg, Path(args.out), callbacks=timer.callbacks)
+    distiller = Distiller(cfg, Path(args.out), model=model, callbacks=timer.callbacks)
     distiller.write_previews = lambda *a, **k: []  # sampling is the sampling bench's figure
     setup_s = time.perf_counter() - started
     setup_peak = _peak_mb(torch)
@@ -129,7 +140,8 @@ def train(args) -> dict:
     figures = {
         "kind": "gpu-check-train",
         "method": args.method,
-        "base": args.base,
+        "base": cfg.base,
+        "experts_blocks": args.experts_blocks,
         "steps": len(timer.steps),
         "batch_size": cfg.batch_size,
         "lora_rank": cfg.lora_rank,
@@ -288,6 +300,7 @@ def main(argv=None) -> None:
     for name in ("--num-frames", "--height", "--width"):
         t.add_argument(name, type=int)
     t.add_argument("--gradient-checkpointing", action="store_true")
+    t.add_argument("--experts-blocks", type=int, help="train Wan2.2-A14B's two experts at real width, N blocks each")
     p = sub.add_parser("plan-check")
     for name in ("--base", "--json"):
         p.add_argument(name, required=True)

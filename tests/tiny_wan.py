@@ -80,6 +80,43 @@ def save_tiny_wan_i2v(folder: Path) -> Path:
     return folder
 
 
+A14B_BOUNDARY = {"t2v": 0.875, "i2v": 0.9}  # Wan2.2-T2V-A14B's and I2V-A14B's boundary_ratio
+
+
+def save_tiny_wan22_a14b(folder: Path, task: str = "t2v") -> Path:
+    """A tiny random two-expert pipeline of the real classes, as Wan2.2-A14B is laid out: `transformer` (high
+    noise) and `transformer_2` (low noise) of one config, switched at the release's boundary_ratio; task
+    "i2v": WanImageToVideoPipeline with Wan2.1's channel concatenation (no image encoder, as A14B)."""
+    from diffusers import WanImageToVideoPipeline, WanPipeline, WanTransformer3DModel
+
+    t2v = WanPipeline.from_pretrained(save_tiny_wan(folder))
+    experts = []
+    for seed in (2, 3):  # two different random experts, so a wrong route changes the output
+        torch.manual_seed(seed)
+        experts.append(
+            WanTransformer3DModel(
+                patch_size=(1, 2, 2),
+                num_attention_heads=2,
+                attention_head_dim=8,
+                in_channels=12 if task == "i2v" else 4,
+                out_channels=4,
+                text_dim=32,
+                freq_dim=16,
+                ffn_dim=32,
+                num_layers=2,
+                rope_max_seq_len=32,
+            )
+        )
+    parts = dict(tokenizer=t2v.tokenizer, text_encoder=t2v.text_encoder, vae=t2v.vae, scheduler=t2v.scheduler)
+    pipeline = WanImageToVideoPipeline if task == "i2v" else WanPipeline
+    pipe = pipeline(**parts, transformer=experts[0], transformer_2=experts[1], boundary_ratio=A14B_BOUNDARY[task])
+    for stale in folder.iterdir():  # the one-transformer folder's files are replaced by the two-expert pipeline's
+        if stale.is_file():
+            stale.unlink()
+    pipe.save_pretrained(folder)
+    return folder
+
+
 I2V_SHAPE = {"num_frames": 5, "height": 16, "width": 16}  # the tiny I2V's smallest video: 4k+1 frames, 16-px multiples
 
 

@@ -20,6 +20,7 @@ from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 
+from ..models.experts import LOW_NOISE_COMFY_FILE, LOW_NOISE_LORA_FILE, Experts, split_experts_state
 from ..models.folders import written_files
 from ..models.lora import LoraMismatch, activate
 from ..models.students import COMFY_FILE, LORA_FILE
@@ -30,7 +31,8 @@ TARGET_MODULES = ["to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj", "ffn.net
 
 
 class Adapters:
-    """The student and fake-score adapters on one frozen WanTransformer3DModel."""
+    """The student and fake-score adapters on one frozen WanTransformer3DModel, or on both experts of a
+    two-expert base (engine/models/experts.py: each adapter is then one LoRA per expert)."""
 
     def __init__(self, transformer, rank: int, alpha: float | None = None):
         self.transformer = transformer
@@ -106,16 +108,23 @@ def save_student_lora(adapters: Adapters, out: Path, extra: dict | None = None) 
     from diffusers import WanPipeline  # diffusers' pipelines: only when a student is saved
 
     state = adapters.state_dict(STUDENT)
+    # Two experts (Wan2.2-A14B): one diffusers file per expert, as pipe.load_lora_weights takes each
+    # (transformer_2's with load_into_transformer_2=True); their keys are each expert's own.
+    files = [(state, LORA_FILE, COMFY_FILE)]
+    if isinstance(adapters.transformer, Experts):
+        high, low = split_experts_state(state)
+        files = [(high, LORA_FILE, COMFY_FILE), (low, LOW_NOISE_LORA_FILE, LOW_NOISE_COMFY_FILE)]
     # All files land at once, the diffusers file (what makes a folder a student) last: a crash or a full disk
     # while saving leaves no half-written LoRA where a finished one is expected.
     with written_files(out, last=(LORA_FILE,)) as tmp:
-        WanPipeline.save_lora_weights(
-            tmp,
-            transformer_lora_layers=state,
-            weight_name=LORA_FILE,
-            transformer_lora_adapter_metadata=_metadata(adapters.config),
-        )
-        save_file(to_comfyui(state, adapters.config.lora_alpha), tmp / COMFY_FILE)
+        for layers, weight_name, comfy_name in files:
+            WanPipeline.save_lora_weights(
+                tmp,
+                transformer_lora_layers=layers,
+                weight_name=weight_name,
+                transformer_lora_adapter_metadata=_metadata(adapters.config),
+            )
+            save_file(to_comfyui(layers, adapters.config.lora_alpha), tmp / comfy_name)
         save_file(adapters.state_dict(FAKE), tmp / FAKE_FILE)
         (tmp / "lora_config.json").write_text(
             json.dumps(
@@ -123,12 +132,20 @@ def save_student_lora(adapters: Adapters, out: Path, extra: dict | None = None) 
                     "rank": adapters.rank,
                     "alpha": adapters.config.lora_alpha,
                     "target_modules": TARGET_MODULES,
+                    **_experts_info(adapters.transformer),
                     **(extra or {}),
                 },
                 indent=2,
             )
         )
     return Path(out)
+
+
+def _experts_info(transformer) -> dict:
+    """What a sampler and a card need of a two-expert student: where its experts switch, its second file."""
+    if not isinstance(transformer, Experts):
+        return {}
+    return {"boundary_ratio": transformer.boundary_ratio, "low_noise_lora": LOW_NOISE_LORA_FILE}
 
 
 def _metadata(config: LoraConfig) -> dict:

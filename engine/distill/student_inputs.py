@@ -10,6 +10,7 @@ import torch
 from ..core.flow import guided
 from ..generation.sampling import velocity
 from ..models.conditioning import condition_of_clips
+from ..models.experts import teacher_guidance
 from . import losses
 from .adapters import STUDENT
 
@@ -36,7 +37,9 @@ class StudentInputs:
                     condition,
                 )
             v_cond, v_uncond = v.chunk(2)
-            return losses.x0_from_velocity(x_t, t, guided(v_cond, v_uncond, self.cfg.guidance))
+            # Two experts: each sample gets the CFG scale of the expert that scored it (Wan's recipe, per expert).
+            guidance = teacher_guidance(self.transformer, t, self.cfg.guidance)
+            return losses.x0_from_velocity(x_t, t, guided(v_cond, v_uncond, guidance))
         with self.adapters.using(adapter):
             return losses.x0_from_velocity(x_t, t, velocity(self.transformer, x_t, t, cond, condition))
 

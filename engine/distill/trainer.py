@@ -80,6 +80,8 @@ class Distiller(StudentInputs):
             cfg.base, device=self.dist.device, dtype=base_dtype(cfg.mixed_precision, self.dist.device)
         )
         check_task(cfg.task, self.model)  # an I2V run also gives every network its clip's first frame
+        if self.model.experts:
+            _check_experts_run(cfg, self.dist.world, self.model.transformer.boundary_ratio, self.cb.log)
         self.tracking = Tracking(self.dist.start(self.model.dtype), cfg.log_with)
         self.transformer = self.model.transformer
         self.adapters = Adapters(self.transformer, rank=cfg.lora_rank)
@@ -368,6 +370,22 @@ class Distiller(StudentInputs):
         self.data.load_state(state["data"])
         self.step = self.last_checkpoint = int(state["step"])
         return self.step
+
+
+def _check_experts_run(cfg: DistillConfig, world: int, boundary: float, log) -> None:
+    """What a two-expert base (Wan2.2-A14B) does not train yet, refused before any work: the causal student
+    (its attention is installed on one transformer) and several processes (DDP wants every adapter weight
+    used in each backward, and a batch whose student times all fall on one side of the boundary leaves
+    the other expert's LoRA out)."""
+    if cfg.task == "ar":
+        raise ValueError("task ar (the causal student) is not available on a two-expert base; use t2v or i2v")
+    if world > 1:
+        raise ValueError(
+            f"a two-expert base trains in one process (this run has {world}); "
+            "launch it with plain `python -m engine distill`"
+        )
+    if len({t >= boundary for t in cfg.t_list[:-1]}) == 1:  # the student then uses one expert only
+        log(f"note: every student time of t_list {cfg.t_list} is on one side of the experts' boundary {boundary}")
 
 
 def _adamw(params: list[torch.nn.Parameter], lr: float, cfg: DistillConfig) -> torch.optim.AdamW:

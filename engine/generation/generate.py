@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from ..media.frames import first_frame_psnr
 from ..media.video import write_mp4
 from ..models.base import BaseModel, load_base_model
 from ..models.conditioning import read_first_frame
+from ..models.experts import teacher_guidance
 from ..models.lora import activate, check_loaded, read_lora_file, wrong_base
 from ..models.students import student_t_list
 from . import sampling
@@ -104,11 +106,11 @@ def sample_frames(
         return model.decode(latents), nfe
     uncond = model.encode_prompts([cfg.negative_prompt]).expand(len(cfg.seeds), -1, -1)
     sigmas = sampling.teacher_sigmas(model.pipe.scheduler, cfg.steps)
+    # Two experts (Wan2.2-A14B): cfg.guidance is the high-noise expert's, the low-noise one takes the base's own.
+    guidance = partial(teacher_guidance, model.transformer, guidance=cfg.guidance)
     with teacher_only(model):
-        latents = sampling.teacher_sample(
-            model.transformer, noise, cond, uncond, sigmas, cfg.guidance, progress, condition
-        )
-    nfe = cfg.steps * (1 if cfg.guidance == 1.0 else 2)
+        latents = sampling.teacher_sample(model.transformer, noise, cond, uncond, sigmas, guidance, progress, condition)
+    nfe = sum(1 if guidance(s) == 1.0 else 2 for s in sigmas[:-1])
     return model.decode(latents), nfe
 
 

@@ -76,15 +76,17 @@ def teacher_sample(
     cond: torch.Tensor,
     uncond: torch.Tensor,
     sigmas: list[float],
-    guidance: float,
+    guidance: float | Callable[[float], float],
     progress: Progress = None,
     condition: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Euler integration of the probability-flow ODE from sigmas[0] to 0, with CFG."""
+    """Euler integration of the probability-flow ODE from sigmas[0] to 0, with CFG (`guidance`: a scale, or
+    the scale at each sigma, as two experts take their own)."""
     x = noise * sigmas[0]
     steps = len(sigmas) - 1
     for i in range(steps):
-        v = cfg_velocity(transformer, x, sigmas[i], cond, uncond, guidance, condition)
+        scale = guidance(sigmas[i]) if callable(guidance) else guidance
+        v = cfg_velocity(transformer, x, sigmas[i], cond, uncond, scale, condition)
         x = x + (sigmas[i + 1] - sigmas[i]) * v
         if progress:
             progress(i + 1, steps)

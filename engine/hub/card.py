@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..core.files import LORA_FILE, LOW_NOISE_LORA_FILE
 from ..models.names import BUILTIN_MODELS
 from .run_record import (  # re-exported: publish, the CLI and tests read a run's record from here
     CAUSAL_KEYS,  # noqa: F401
@@ -67,6 +68,7 @@ class CardInfo:
     causal: dict | None = None  # a causal student's chunk_frames, trained_latent_frames, window_frames; None if not
     started_from: str | None = None  # DFD: the DMD2 student the run started from (its name, a job id)
     real_clip_updates: tuple[int, int] | None = None  # DFD: (student updates a real clip pulled on, all of them)
+    boundary_ratio: float | None = None  # a two-expert base's (Wan2.2-A14B) switch: one LoRA per expert; else None
 
 
 def hub_id_of(base: str) -> str | None:
@@ -173,6 +175,13 @@ def _training_rows(info: CardInfo) -> list[str]:
     if info.method == "dfd" and info.real_clip_updates is not None:
         k, n = info.real_clip_updates
         rows += [f"| real clip used | on {k} of {n} student updates{_none_used(k)} |"]
+    if info.boundary_ratio is not None:
+        high = [t for t in info.t_list[:-1] if t >= info.boundary_ratio]
+        low = [t for t in info.t_list[:-1] if t < info.boundary_ratio]
+        rows += [
+            f"| experts | two, switched at t = {_cell(info.boundary_ratio)}: `{LORA_FILE}` on `transformer` "
+            f"(times {_cell(high)}), `{LOW_NOISE_LORA_FILE}` on `transformer_2` (times {_cell(low)}) |"
+        ]
     rows += [
         f"| sampling steps | {len(info.t_list) - 1} |",
         f"| sampling times (t_list) | {_cell(info.t_list)} |",

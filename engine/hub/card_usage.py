@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..core.files import LOW_NOISE_COMFY_FILE, LOW_NOISE_LORA_FILE
 from ..models.names import BUILTIN_MODELS, STUDIO_META
 from ..models.students import COMFY_FILE, LORA_FILE
 from .card import CardInfo, _cell, _times, public_base
@@ -67,17 +68,18 @@ def diffusers_snippet(info: CardInfo, base_hub_id: str | None) -> list[str]:
         size = _builtin_size(folder) if folder is not None and not base_hub_id else ""
     steps = len(info.t_list) - 1
     prompt = '"a red circle moving left on a dark background"'
+    # Two experts (Wan2.2-A14B): guidance off on both (the student's CFG is distilled in), each its own LoRA.
+    guidance = "guidance_scale=1.0" + (", guidance_scale_2=1.0" if info.boundary_ratio is not None else "")
     if i2v:
         call = [
             'image = load_image("first_frame.png")  # the video starts from this frame',
             "torch.manual_seed(1)",
-            f"video = pipe(image=image, prompt={prompt}, num_inference_steps={steps}, "
-            f"guidance_scale=1.0{size}).frames[0]",
+            f"video = pipe(image=image, prompt={prompt}, num_inference_steps={steps}, {guidance}{size}).frames[0]",
         ]
     else:
         call = [
             "torch.manual_seed(1)",
-            f"video = pipe({prompt}, num_inference_steps={steps}, guidance_scale=1.0{size}).frames[0]",
+            f"video = pipe({prompt}, num_inference_steps={steps}, {guidance}{size}).frames[0]",
         ]
     return [
         "```python",
@@ -86,6 +88,7 @@ def diffusers_snippet(info: CardInfo, base_hub_id: str | None) -> list[str]:
         *(["from diffusers.utils import load_image"] if i2v else []),
         *head,
         f'pipe.load_lora_weights("{info.repo_id}", weight_name="{LORA_FILE}")',
+        *_low_noise_lora(info),
         f'# or from the exported zip, unzipped: pipe.load_lora_weights("path/to/folder", weight_name="{LORA_FILE}")',
         "",
         f"T_LIST = {_times(info.t_list)}  # the student's times, from its lora_config.json",
@@ -98,6 +101,17 @@ def diffusers_snippet(info: CardInfo, base_hub_id: str | None) -> list[str]:
         "",
         *call,
         "```",
+    ]
+
+
+def _low_noise_lora(info: CardInfo) -> list[str]:
+    """A two-expert student's second LoRA, into the low-noise expert (the pipeline switches experts at the
+    boundary on the student's own times, as the student was trained)."""
+    if info.boundary_ratio is None:
+        return []
+    return [
+        f"# the low-noise expert's LoRA (times below {info.boundary_ratio}) goes into transformer_2",
+        f'pipe.load_lora_weights("{info.repo_id}", weight_name="{LOW_NOISE_LORA_FILE}", load_into_transformer_2=True)',
     ]
 
 
@@ -122,6 +136,16 @@ def usage(info: CardInfo, base_hub_id: str | None) -> list[str]:
             "This is an **image-to-video** LoRA: it loads on the image-to-video base in "
             "`WanImageToVideoPipeline` and generates a video that starts from the first frame you give "
             "(that pipeline cleans prompts with `ftfy`: `pip install ftfy`).",
+            "",
+        ]
+    if info.boundary_ratio is not None:
+        lines += [
+            f"The base has **two experts** (Wan2.2-A14B): `transformer` runs the times t >= {info.boundary_ratio} "
+            f"and `transformer_2` the others, and this student is one LoRA per expert: `{LORA_FILE}` for "
+            f"`transformer`, `{LOW_NOISE_LORA_FILE}` for `transformer_2` (`load_into_transformer_2=True`). "
+            "Load both; the pipeline switches experts on the student's times as the student was trained. "
+            f"In ComfyUI, load `{COMFY_FILE}` on the high-noise model and `{LOW_NOISE_COMFY_FILE}` on the "
+            "low-noise one.",
             "",
         ]
     lines += [f"**diffusers**, on the student's {steps} times {times} without classifier-free guidance:", ""]

@@ -15,6 +15,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
+from ..core.files import LOW_NOISE_COMFY_FILE, LOW_NOISE_LORA_FILE
 from ..models.students import COMFY_FILE, LORA_FILE
 from .card import CardInfo, hub_id_of, method_name, model_card, public_base, training_previews, training_record
 from .weights import DTYPES, check_dtype, convert_weights
@@ -41,7 +42,8 @@ __all__ = [
     "training_record",
 ]
 
-STUDENT_FILES = (LORA_FILE, COMFY_FILE, "lora_config.json", "made_by.json")
+# A two-expert student's low-noise files travel beside the others (engine/models/experts.py).
+STUDENT_FILES = (LORA_FILE, COMFY_FILE, LOW_NOISE_LORA_FILE, LOW_NOISE_COMFY_FILE, "lora_config.json", "made_by.json")
 LICENSES = ("apache-2.0", "mit", "cc-by-4.0", "cc-by-nc-4.0", "openrail", "other")
 
 
@@ -62,7 +64,7 @@ def stage_folder(
         if (lora_dir / name).is_file():
             shutil.copyfile(lora_dir / name, tmp / name)
     _publish_base(tmp / "lora_config.json")
-    for name in (LORA_FILE, COMFY_FILE):
+    for name in (LORA_FILE, COMFY_FILE, LOW_NOISE_LORA_FILE, LOW_NOISE_COMFY_FILE):
         if dtype != "fp32" and (tmp / name).is_file():
             convert_weights(tmp / name, dtype)
     for path, relative in samples:

@@ -67,6 +67,8 @@ def training_record(lora_dir: str | Path) -> dict:
     out = {key: record[key] for key in ("steps", "student_update_freq") if record.get(key) is not None}
     if isinstance(record.get("task"), str):
         out["task"] = record["task"]
+    if isinstance(record.get("boundary_ratio"), (int, float)):  # a two-expert (Wan2.2-A14B) student
+        out["boundary_ratio"] = float(record["boundary_ratio"])
     if record.get("method") == "dfd" and record.get("data_forcing_prob") is not None:
         out["data_forcing_prob"] = record["data_forcing_prob"]
     causal = causal_record(lora_dir)

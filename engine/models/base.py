@@ -19,8 +19,10 @@ import torch
 from ..shapes import autoencoder as _autoencoder  # noqa: F401  (registers our VAE class for from_pretrained)
 from ..shapes.text import build_text_encoder, build_tokenizer, encode_prompts
 from .conditioning import condition_latents, image_to_video_pipeline, task_of
+from .experts import two_experts
 from .names import (  # noqa: F401  (re-exported: engine.models.base is where callers look for them)
     ASSETS,
+    BASE_RECIPES,
     BUILTIN_MODELS,
     RANDOM_MODELS,
     STUDIO_META,
@@ -44,10 +46,23 @@ class BaseModel:
     pipe: object  # diffusers WanPipeline or WanImageToVideoPipeline
     source: str
     meta: dict = field(default_factory=dict)
+    _experts: object = field(default=None, repr=False)
 
     @property
     def transformer(self):
-        return self.pipe.transformer
+        """The network the samplers and the trainer run: the pipeline's transformer, or for a two-expert
+        base (Wan2.2-A14B) both experts as one (engine/models/experts.py), made once and kept."""
+        if getattr(self.pipe, "transformer_2", None) is None:
+            return self.pipe.transformer
+        if self._experts is None:
+            self._experts = two_experts(self.pipe)
+            self._experts.guidance_2 = self.meta.get("guidance_2")
+        return self._experts
+
+    @property
+    def experts(self) -> bool:
+        """Whether the base is two experts switched at a boundary (Wan2.2-A14B)."""
+        return getattr(self.pipe, "transformer_2", None) is not None
 
     @property
     def vae(self):
@@ -208,6 +223,35 @@ def random_wan_1_3b(device: str, dtype: torch.dtype, seed: int = 0, task: str = 
     return BaseModel(pipe=pipe, source=source, meta={"random_weights": True})
 
 
+def random_wan22_a14b(device: str, dtype: torch.dtype, num_layers: int = 40, seed: int = 0) -> BaseModel:
+    """Wan2.2-T2V-A14B's two experts with random weights at the real width (plan/spec's 14B config, which is
+    A14B's per expert) and `num_layers` of its 40 blocks each, switched at its boundary 0.875, with Wan2.1's
+    VAE and a small random text encoder: for speed and memory figures of the two-expert path only
+    (scripts/gpu_check.sh --a14b; a block's figures times 40 / num_layers give the whole expert's)."""
+    # diffusers' pipelines: only when a model is built or loaded
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
+
+    config = dict(WAN_1_3B_TRANSFORMER, num_attention_heads=40, ffn_dim=13824, num_layers=num_layers)
+    torch.manual_seed(seed)
+    with torch.device(device):
+        experts = [WanTransformer3DModel(**config).to(dtype) for _ in range(2)]
+        vae = AutoencoderKLWan().to(dtype)
+    tokenizer = build_tokenizer(["a", "video"], model_max_length=WAN_DEFAULTS["text_len"])
+    text_encoder = build_text_encoder(len(tokenizer), d_model=4096, seed=seed, num_layers=1, d_ff=256).to(device, dtype)
+    pipe = WanPipeline(
+        tokenizer=tokenizer,
+        text_encoder=text_encoder,
+        vae=vae,
+        transformer=experts[0],
+        transformer_2=experts[1],
+        boundary_ratio=0.875,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=12.0),
+    )
+    pipe.set_progress_bar_config(disable=True)
+    meta = {"random_weights": True, **BASE_RECIPES["Wan-AI/Wan2.2-T2V-A14B-Diffusers"]}
+    return BaseModel(pipe=pipe, source=f"wan2.2-a14b-random-{num_layers}-blocks", meta=meta)
+
+
 def _quiet_libraries() -> None:
     """Loading bars and type warnings of diffusers/transformers would bury our own progress bars
     (our VAE is not an AutoencoderKLWan by class, only by interface, which WanPipeline warns about)."""
@@ -274,4 +318,6 @@ def load_base_model(name_or_path: str, device: str | None = None, dtype: torch.d
         raise ModelError(f"could not load the pipeline folder {source}: {err}") from err
     pipe.set_progress_bar_config(disable=True)
     pipe.to(device)
-    return BaseModel(pipe=pipe, source=name_or_path, meta=_read_meta(folder) if folder else {})
+    # A known hub release's own sampling recipe (Wan2.2-A14B's per-expert CFG), under a folder's own facts.
+    meta = {**BASE_RECIPES.get(name_or_path.strip(), {}), **(_read_meta(folder) if folder else {})}
+    return BaseModel(pipe=pipe, source=name_or_path, meta=meta)

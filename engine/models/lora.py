@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from peft.utils import get_peft_model_state_dict
 
+from .experts import LOW, LOW_NOISE_LORA_FILE
 from .names import ModelError
 from .students import LORA_FILE
 
@@ -41,7 +42,8 @@ def check_loaded(transformer, name: str, keys: list[str], lora_dir: str | Path, 
     path = Path(lora_dir) / LORA_FILE
     loaded = name in (getattr(transformer, "peft_config", None) or {})
     landed = set(get_peft_model_state_dict(transformer, adapter_name=name)) if loaded else set()
-    unmatched = [k for k in keys if k.removeprefix("transformer.") not in landed]
+    # One transformer's adapter keys drop diffusers' 'transformer.' prefix; two experts' keep their expert's name.
+    unmatched = [k for k in keys if k not in landed and k.removeprefix("transformer.") not in landed]
     if keys and not unmatched:
         return
     if loaded:
@@ -79,14 +81,24 @@ def activate(transformer, name: str | None) -> None:
 
 def read_lora_file(folder: str | Path) -> dict[str, torch.Tensor]:
     """A student folder's LoRA file in diffusers' keys ('transformer.blocks...lora_A.weight'). diffusers
-    converts the other formats it knows for Wan (the ComfyUI file we export, kohya-style files) on the way."""
-    from diffusers import WanPipeline  # diffusers' pipelines: only when a model is built or loaded
-
+    converts the other formats it knows for Wan (the ComfyUI file we export, kohya-style files) on the way.
+    A two-expert student (Wan2.2-A14B) adds its low-noise expert's file under keys 'transformer_2.blocks...'."""
     path = Path(folder) / LORA_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no student LoRA at {folder} (expected {LORA_FILE})")
+    state = _read_one(folder, LORA_FILE)
+    if (Path(folder) / LOW_NOISE_LORA_FILE).is_file():
+        low = _read_one(folder, LOW_NOISE_LORA_FILE)
+        state.update({f"{LOW}.{k.removeprefix('transformer.')}": v for k, v in low.items()})
+    return state
+
+
+def _read_one(folder: str | Path, weight_name: str) -> dict[str, torch.Tensor]:
+    from diffusers import WanPipeline  # diffusers' pipelines: only when a model is built or loaded
+
+    path = Path(folder) / weight_name
     try:
-        state = WanPipeline.lora_state_dict(str(folder), weight_name=LORA_FILE)
+        state = WanPipeline.lora_state_dict(str(folder), weight_name=weight_name)
     except (KeyError, ValueError, IndexError) as err:  # a format its converters half-recognise
         raise ModelError(
             f"{path} is not a LoRA of a Wan transformer that diffusers can read ({type(err).__name__}: {err})"
@@ -95,5 +107,9 @@ def read_lora_file(folder: str | Path) -> dict[str, torch.Tensor]:
 
 
 def read_student_lora(folder: Path) -> dict[str, torch.Tensor]:
-    """The student's LoRA state dict (peft keys, no 'transformer.' prefix) from a saved folder."""
-    return {k.removeprefix("transformer."): v for k, v in read_lora_file(folder).items()}
+    """The student's LoRA state dict from a saved folder: peft keys without 'transformer.' for one
+    transformer, or each expert's name first ('transformer.', 'transformer_2.') for two experts."""
+    state = read_lora_file(folder)
+    if (Path(folder) / LOW_NOISE_LORA_FILE).is_file():
+        return state
+    return {k.removeprefix("transformer."): v for k, v in state.items()}

@@ -20,6 +20,14 @@ RANDOM_MODELS = {"wan2.1-1.3b-random": "t2v", "wan2.1-1.3b-i2v-random": "i2v"}  
 
 # Defaults for pipelines that carry no dfd_studio.json (Wan2.1-T2V-1.3B's published settings).
 WAN_DEFAULTS = {"num_frames": 81, "height": 480, "width": 832, "fps": 16, "text_len": 512}
+# The Wan2.2-A14B releases' own teacher recipes (Wan-Video/Wan2.2, wan/configs/wan_{t2v,i2v}_A14B.py): 40 steps,
+# the high-noise expert's CFG `guidance`, the low-noise expert's `guidance_2`. The engine reads `guidance_2`
+# (the run's and the sampler's own scale is the high-noise expert's); the others say what to pass as --steps
+# and --cfg. A folder says the same in its dfd_studio.json; diffusers' model_index.json carries only the boundary.
+BASE_RECIPES = {
+    "Wan-AI/Wan2.2-T2V-A14B-Diffusers": {"steps": 40, "guidance": 4.0, "guidance_2": 3.0},
+    "Wan-AI/Wan2.2-I2V-A14B-Diffusers": {"steps": 40, "guidance": 3.5, "guidance_2": 3.5},
+}
 
 
 class ModelError(ValueError):
@@ -137,6 +145,36 @@ def base_task(name_or_path: str) -> str | None:
         return "i2v" if json.loads(index.read_text()).get("_class_name") == I2V_PIPELINE else "t2v"
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def base_experts(name_or_path: str) -> float | None:
+    """The boundary_ratio of a two-expert base (Wan2.2-A14B: `transformer_2` beside `transformer`), read from
+    its model_index.json without loading it (a hub id's when the Hub cache holds it); None for a
+    one-transformer base or one that cannot be told here."""
+    try:
+        kind, folder = resolve_model((name_or_path or "").strip())
+    except ModelError:
+        return None
+    if folder is not None:
+        index = folder / "model_index.json"
+    elif kind == "hub":
+        # huggingface_hub: only for a hub id (this module is torch-free and quick)
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(name_or_path.strip(), "model_index.json")
+        if not isinstance(cached, str):
+            return None
+        index = Path(cached)
+    else:
+        return None
+    try:
+        found = json.loads(index.read_text())
+    except (OSError, ValueError):
+        return None
+    second = found.get("transformer_2")
+    if not isinstance(second, list) or second[0] is None or found.get("boundary_ratio") is None:
+        return None
+    return float(found["boundary_ratio"])
 
 
 def video_factors(folder: Path) -> tuple[int, int] | None:

@@ -21,6 +21,8 @@ _WAN = dict(
     rope_max_seq_len=1024,
 )
 WAN_1_3B = dict(_WAN, num_attention_heads=12, in_channels=16, out_channels=16, ffn_dim=8960, num_layers=30)
+# The 14B config is also each expert of Wan2.2-T2V/I2V-A14B, checked against Wan-Video/Wan2.2's
+# wan/configs/wan_t2v_A14B.py and wan_i2v_A14B.py (dim 5120 = 40 heads x 128, ffn_dim 13824, 40 layers).
 WAN_14B = dict(_WAN, num_attention_heads=40, in_channels=16, out_channels=16, ffn_dim=13824, num_layers=40)
 WAN_5B = dict(_WAN, num_attention_heads=24, in_channels=48, out_channels=48, ffn_dim=14336, num_layers=30)
 # Wan2.2's VAE (48 latent channels, 16x spatial compression); Wan2.1's is AutoencoderKLWan's default config.
