@@ -179,9 +179,11 @@ def plan(
     volumes: tuple[Mount, ...] = (),
     job_id: str | None = None,
     environ=None,
+    options: tuple[str, ...] = (),
 ) -> HfJobPlan:
     """The HF Job for one distillation, or ValueError saying what to do. `hardware`: list_jobs_hardware's
-    answer; `namespace`: the signed-in user (None: nobody is); `bucket`: the Storage Bucket's id."""
+    answer; `namespace`: the signed-in user (None: nobody is); `bucket`: the Storage Bucket's id; `options`:
+    more of `engine distill`'s own options (--lora-dir, --resume)."""
     environ = os.environ if environ is None else environ
     if not namespace:
         raise ValueError(
@@ -200,7 +202,7 @@ def plan(
     per_hour = price_per_hour(hardware, flavor)
     made = HfJobPlan(
         image=job_image(environ),
-        command=distill_command(config, out),
+        command=distill_command(config, out) + list(options),
         flavor=flavor,
         timeout=int(timeout_s),
         namespace=namespace,
