@@ -127,6 +127,15 @@ def _on_lent_gpu(runner, fn, seconds: int, size: str, *args, **kwargs):
         raise
 
 
+def on_gpu_for(fn, base: str, clips: int, steps: int, num_frames=None, height=None, width=None):
+    """`fn` on a lent GPU sized for this call: its seconds from the clips, steps, frames and size asked, the GPU
+    size from `base`'s weights (measured only on ZeroGPU: elsewhere `fn` itself, with nothing read)."""
+    if not on_zerogpu():
+        return fn
+    seconds = sampling_seconds(clips, steps, num_frames, height, width)
+    return on_gpu(fn, seconds, gpu_size(model_gb(base)))
+
+
 def on_gpu(fn, seconds: int, size: str = DEFAULT_SIZE):
     """`fn` to be called on a lent GPU of `size` for at most `seconds` on ZeroGPU; `fn` itself elsewhere."""
     if size not in SIZES:
