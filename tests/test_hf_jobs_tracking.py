@@ -108,7 +108,13 @@ def test_a_restart_reattaches_cancel_goes_to_the_hub_and_resume_continues_from_t
     assert ("cancel_job", {"job_id": "job0", "namespace": "alice", "token": "hf_alice_again"}) in api.calls
 
     resumed_from = engine.jobs.checkpoints(data_dir, job.id)[-1].step
+    hf_tracker._tokens.clear()
     engine.jobs.resume(data_dir, job.id)
+    hf_tracker.refresh_all(data_dir, api, env)
+    hf_tracker.refresh_all(data_dir, api, env)
+    assert engine.jobs.get(data_dir, job.id).state == "queued"  # waits for a token of alice's
+    assert engine.jobs.log_tail(data_dir, job.id).count("once alice opens the studio signed in") == 1
+    hf_tracker.remember_token("alice", "hf_alice_again")
     assert engine.jobs.get(data_dir, job.id).target == "hf-jobs"
     assert storage.jobs.claim_next(storage.open_database(data_dir)) is None  # never the local worker's
     again = refresh_until(data_dir, api, env, job.id, lambda j: (j.remote or {}).get("id") == "job1")

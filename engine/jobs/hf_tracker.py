@@ -141,8 +141,9 @@ def _submit(db, api, job, cfg, root, token, environ, resume: bool, step: int = 0
         reason = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
         storage.jobs.transition(db, job.id, FAILED, error=f"HF Jobs did not start it: {reason}")
         raise ValueError(f"HF Jobs did not start it: {reason}") from None
-    earlier = [*(job.remote or {}).get("earlier", []), *([job.remote["id"]] if (job.remote or {}).get("id") else [])]
-    remote = {**(job.remote or {}), "id": hf_id, "usd_per_hour": made.usd_per_hour, "earlier": earlier}
+    before = job.remote or {}
+    earlier = [*before.get("earlier", []), *([before["id"]] if before.get("id") else [])]
+    remote = {**before, "id": hf_id, "usd_per_hour": made.usd_per_hour, "earlier": earlier, "waiting": False}
     remote["metrics_at"] = _size(Path(job.dir) / "metrics.jsonl")  # a resumed run appends; what was read stays
     _say(job, f"started HF Job {hf_id} on {made.flavor} (${made.usd_per_hour:.2f}/h) as {remote['namespace']}")
     return storage.jobs.set_remote(db, job.id, remote), made
@@ -236,8 +237,11 @@ def refresh(db, api, job: storage.Job, environ=None) -> storage.Job:
         return job  # being started right now by `start`
     token = token_for(remote["namespace"], environ)
     if job.state == QUEUED:  # resumed in the Jobs tab: a new HF Job continues from the newest checkpoint
-        if token is None:
-            return job  # started once its owner signs in again
+        if token is None:  # started once its owner signs in again; said once in its log
+            if not remote.get("waiting"):
+                _say(job, f"resumed; it starts on HF Jobs once {remote['namespace']} opens the studio signed in")
+                job = storage.jobs.set_remote(db, job.id, {**remote, "waiting": True})
+            return job
         checkpoint = storage.outputs.latest_checkpoint(db, job.id)
         step = checkpoint.step if checkpoint else 0
         storage.outputs.forget_metrics_after(db, job.id, step)  # the new job repeats the steps after it
