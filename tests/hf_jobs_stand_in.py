@@ -99,6 +99,13 @@ class LocalHfJobs:
         lines = (self.folders["/data"] / f"{kwargs['job_id']}.log").read_text().splitlines()
         return iter(lines[-kwargs["tail"] :] if kwargs.get("tail") else lines)
 
+    def fetch_job_metrics(self, **kwargs):
+        self._bind("fetch_job_metrics", **kwargs)
+        if self.procs[kwargs["job_id"]].poll() is not None:
+            return iter([])  # a finished job has no live sample
+        gpu = {"utilization": 87, "memory_used_bytes": 30_100_000_000, "memory_total_bytes": 48_000_000_000}
+        return iter([{"cpu_usage_pct": 40, "gpus": {"882fa930": gpu}, "replica": "57vr7"}])  # the docs' shape
+
     def cancel_job(self, **kwargs):
         self._bind("cancel_job", **kwargs)
         self.procs[kwargs["job_id"]].terminate()

@@ -106,6 +106,8 @@ def test_a_restart_reattaches_cancel_goes_to_the_hub_and_resume_continues_from_t
     cancelled = engine.jobs.get(data_dir, job.id)
     assert cancelled.state == "cancelled" and api.procs["job0"].poll() is not None
     assert ("cancel_job", {"job_id": "job0", "namespace": "alice", "token": "hf_alice_again"}) in api.calls
+    head = engine.jobs.log_tail(data_dir, job.id, 10_000).splitlines()[0]
+    assert head == "--- HF Job job0 (l40sx1, alice): GPU 87%, 30.1 of 48.0 GB"  # fetch_job_metrics' sample
 
     resumed_from = engine.jobs.checkpoints(data_dir, job.id)[-1].step
     hf_tracker._tokens.clear()

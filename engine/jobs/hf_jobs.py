@@ -10,6 +10,7 @@ the code, its requirements and the preloaded weights), or DFD_STUDIO_HF_JOBS_IMA
                                  an unknown flavor, a run whose timeout x price is over the owner's cap
     submit(api, plan, token)     HfApi.run_job
     status / logs / cancel       HfApi.inspect_job / fetch_job_logs / cancel_job, states as the job table's
+    usage                        HfApi.fetch_job_metrics: the GPU's use and memory, in words
 
 `api` is a huggingface_hub.HfApi (or a stand-in with the same methods): nothing here reaches the network.
 """
@@ -235,6 +236,21 @@ def status(api, job_id: str, namespace: str, token: str) -> tuple[str, str | Non
 
 def logs(api, job_id: str, namespace: str, token: str, tail: int | None = None) -> list[str]:
     return list(api.fetch_job_logs(job_id=job_id, namespace=namespace, tail=tail, token=token))
+
+
+def usage(api, job_id: str, namespace: str, token: str) -> str | None:
+    """The job's current GPU use from fetch_job_metrics, in words ("GPU 87%, 30.1 of 48.0 GB"); None when the Hub
+    has no sample yet (a queued or finished job)."""
+    for sample in api.fetch_job_metrics(job_id=job_id, namespace=namespace, follow=False, token=token):
+        gpus = list((sample.get("gpus") or {}).values())
+        if not gpus:
+            return f"CPU {sample.get('cpu_usage_pct', 0):.0f}%, no GPU sample"
+        return "; ".join(
+            f"GPU {g.get('utilization', 0):.0f}%, {g.get('memory_used_bytes', 0) / 1e9:.1f} of "
+            f"{g.get('memory_total_bytes', 0) / 1e9:.1f} GB"
+            for g in gpus
+        )
+    return None
 
 
 def cancel(api, job_id: str, namespace: str, token: str) -> None:

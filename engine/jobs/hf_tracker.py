@@ -220,12 +220,15 @@ def _preview_prompts(path: Path) -> list[str]:
 
 
 def _fetch_log(api, job: storage.Job, token: str) -> None:
-    """The HF Job's newest log lines into log.txt, written whole (temp file, then rename)."""
+    """The HF Job's newest log lines into log.txt under a line with its GPU use now, written whole (temp file, then
+    rename)."""
     remote = job.remote
     lines = hf_jobs.logs(api, remote["id"], remote["namespace"], token, tail=LOG_LINES)
+    used = hf_jobs.usage(api, remote["id"], remote["namespace"], token)
+    head = f"--- HF Job {remote['id']} ({remote['flavor']}, {remote['namespace']})" + (f": {used}" if used else "")
     log = Path(job.dir) / "log.txt"
     tmp = log.with_name(f".log.txt.{os.getpid()}.tmp")
-    tmp.write_text(f"--- HF Job {remote['id']} ({remote['flavor']}, {remote['namespace']})\n" + "\n".join(lines) + "\n")
+    tmp.write_text(head + "\n" + "\n".join(lines) + "\n")
     os.replace(tmp, log)
 
 
