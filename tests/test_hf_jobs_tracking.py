@@ -14,6 +14,7 @@ import storage
 from engine.config.build import build_distill_config
 from engine.jobs import hf_tracker
 from hf_jobs_stand_in import LocalHfJobs
+from storage.models import JobRow
 
 
 @pytest.fixture
@@ -27,7 +28,12 @@ def space(tmp_path):
         "DFD_STUDIO_BUCKET": "alice/dfd-data",
     }
     hf_tracker._tokens.clear()
-    yield bucket, bucket / "studio_data", env, LocalHfJobs({"/data": bucket})
+    api = LocalHfJobs({"/data": bucket})
+    yield bucket, bucket / "studio_data", env, api
+    for proc in api.procs.values():  # a job a test left running stops with it
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=60)
     hf_tracker._tokens.clear()
     storage.close_all()
 
@@ -146,3 +152,22 @@ def test_a_start_refused_by_a_check_stores_nothing_and_one_the_hub_refuses_is_fa
         start(data_dir, api, env)
     [failed] = engine.jobs.list_jobs(data_dir)
     assert failed.state == "failed" and "402 Payment Required" in failed.error
+
+
+def test_after_a_restart_with_no_token_the_bucket_alone_settles_a_job(space):
+    bucket, data_dir, env, api = space
+    done, _ = start(data_dir, api, env, config(steps=2))
+    api.procs["job0"].wait(timeout=240)  # it finished while the Space was down
+    stuck, _ = start(data_dir, api, env, config(steps=100000))
+    hf_tracker._tokens.clear()
+    db = storage.open_database(data_dir)
+    with db.write() as session:  # started two time limits ago: past its timeout with no student
+        session.get(JobRow, stuck.id).started_at = time.time() - 2 * 3600 - hf_tracker.OVERDUE_S
+    calls = len(api.calls)
+    hf_tracker.refresh_all(data_dir, api, env)
+    finished = engine.jobs.get(data_dir, done.id)
+    assert finished.state == "succeeded" and engine.jobs.artifacts(data_dir, done.id, "lora")
+    assert [s.name for s in engine.job_students(data_dir)] == [done.id]
+    gone = engine.jobs.get(data_dir, stuck.id)
+    assert gone.state == "interrupted" and "its time limit passed without a student in the bucket" in gone.error
+    assert api.calls[calls:] == []  # nothing asked of the Hub without a token
