@@ -171,3 +171,26 @@ def test_after_a_restart_with_no_token_the_bucket_alone_settles_a_job(space):
     gone = engine.jobs.get(data_dir, stuck.id)
     assert gone.state == "interrupted" and "its time limit passed without a student in the bucket" in gone.error
     assert api.calls[calls:] == []  # nothing asked of the Hub without a token
+
+
+def test_the_command_line_on_a_data_dir_on_the_bucket_stores_a_tracked_row(space, monkeypatch, capsys):
+    import huggingface_hub
+
+    from engine.cli.jobs import main
+
+    bucket, data_dir, env, api = space
+    monkeypatch.setattr(huggingface_hub, "HfApi", lambda: api)
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: "hf_user")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    options = ["--steps", "100000", "--batch-size", "2", "--lora-rank", "4", "--shapes-pool-clips", "16"]
+    where = ["--on", "hf-jobs", "--flavor", "l40sx1", "--bucket", "alice/dfd-data", "--timeout", "1h"]
+    assert main(["jobs", "--data-dir", str(data_dir), "submit", *options, *where]) == 0
+    [job] = engine.jobs.list_jobs(data_dir)
+    said = capsys.readouterr().out
+    assert said.startswith("started HF Job job0 on l40sx1 ($1.80/h, at most $1.80 in 1 h) as alice: job ")
+    assert job.id in said and (job.target, job.state, job.remote["id"]) == ("hf-jobs", "running", "job0")
+    run = next(kwargs for name, kwargs in api.calls if name == "run_job")
+    assert run["token"] == "hf_user" and f"/data/studio_data/jobs/{job.id}" in run["command"]
+    engine.jobs.cancel(data_dir, job.id)
+    assert refresh_until(data_dir, api, env, job.id, lambda j: j.state != "running").state == "cancelled"
