@@ -27,7 +27,8 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 TRAINING_NOTE = (
     "This Space runs on ZeroGPU, which lends a GPU for seconds at a time: training needs a GPU "
-    "for hours. Duplicate the Space onto dedicated GPU hardware (e.g. an L40S or A10G), or run "
+    "for hours. Pick Run on: HF Jobs (under Launch) to train on the Hub's GPUs under your own "
+    "account, or duplicate the Space onto dedicated GPU hardware (e.g. an L40S or A10G), or run "
     "the studio on a machine with a GPU, to distill here."
 )
 

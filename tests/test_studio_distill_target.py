@@ -128,3 +128,17 @@ def test_launch_on_hf_jobs_stores_a_tracked_row_and_this_machine_queues_as_befor
     assert said.startswith(f"**Queued** job `{local_id}`")
     assert engine.jobs.get(data_dir, local_id).target == "local"
     assert [name for name, _ in api.calls].count("run_job") == 1
+
+
+def test_on_zerogpu_this_machine_refuses_and_hf_jobs_trains(tab, tmp_path, monkeypatch):
+    from studio import zerogpu
+
+    data_dir, ui, api = tab
+    (tmp_path / "spaces.py").write_text("def GPU(fn=None, **kwargs):\n    return fn\n")  # a ZeroGPU Space's module
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    assert zerogpu.on_zerogpu()
+    said, job_id = launch(ui, ("local", None, None), signed_in())
+    assert job_id is None and "Pick Run on: HF Jobs" in said
+    said, job_id = launch(ui, request=signed_in())
+    assert said.startswith(f"**Started** job `{job_id}` as HF Job job0")
