@@ -91,7 +91,8 @@ def on_target(target: str, flavor: str | None, hours, request: gr.Request):
 
 
 def build() -> dict:
-    """The target's controls (under the steps, above Launch); `inputs` go to the launch after the form's."""
+    """The target's controls (under Launch, which stays on the first screen); `inputs` go to the launch after the
+    form's."""
     target = gr.Radio(TARGETS, value="local", label="Run on", elem_id="distill-target")
     with gr.Column(visible=False) as box:
         flavor = gr.Dropdown([], label="GPU flavor (price per hour)", elem_id="distill-flavor")
@@ -134,6 +135,7 @@ def launch(
             token=token,
             bucket=bucket,
             submitted_by=submitted_by or username,
+            parent=run.parent,
             environ=environ,
         )
     except ValueError as err:

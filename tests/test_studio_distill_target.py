@@ -142,3 +142,25 @@ def test_on_zerogpu_this_machine_refuses_and_hf_jobs_trains(tab, tmp_path, monke
     assert job_id is None and "Pick Run on: HF Jobs" in said
     said, job_id = launch(ui, request=signed_in())
     assert said.startswith(f"**Started** job `{job_id}` as HF Job job0")
+
+
+def test_dfd_on_hf_jobs_starts_from_a_dmd2_student_hf_jobs_finished(tab):
+    data_dir, ui, api = tab
+    small = {"steps": 2, "student_update_freq": 2, "batch_size": 2, "lora_rank": 4, "shapes_pool_clips": 16}
+    _, dmd2 = launch(ui, request=signed_in(), **small)
+    wait_until = time.monotonic() + 240
+    while engine.jobs.get(data_dir, dmd2).state == "running" and time.monotonic() < wait_until:
+        engine.hf_tracker.refresh_all(data_dir, api)
+        time.sleep(0.5)
+    assert engine.jobs.get(data_dir, dmd2).state == "succeeded", engine.jobs.log_tail(data_dir, dmd2)
+    assert [key for _, key in distill.init_choices(data_dir, "shapes-tiny") if key == dmd2]  # offered to DFD
+
+    said, dfd = launch(ui, request=signed_in(), method="dfd", init_student=dmd2, **small)
+    assert said.startswith(f"**Started** job `{dfd}` as HF Job job1"), said
+    run = [kwargs for name, kwargs in api.calls if name == "run_job"][-1]
+    init = run["command"][run["command"].index("--init") + 1]
+    assert init == f"/data/studio_data/jobs/{dmd2}/lora"  # the DMD2 student on the bucket, as the job sees it
+    assert engine.jobs.get(data_dir, dfd).parent_id == dmd2
+    api.procs["job1"].wait(timeout=240)
+    engine.hf_tracker.refresh_all(data_dir, api)
+    assert engine.jobs.get(data_dir, dfd).state == "succeeded", engine.jobs.log_tail(data_dir, dfd)

@@ -105,11 +105,12 @@ def start(
     token: str | None,
     bucket: str | None,
     submitted_by: str | None = None,
+    parent: str | None = None,
     environ=None,
 ) -> tuple[storage.Job, hf_jobs.HfJobPlan]:
     """Store the run as an `hf-jobs` row and start it as an HF Job: (the row, running, and what was asked of
     the Hub). Every refusal (hf_jobs.plan's) comes before anything is stored; a Hub that refuses the start
-    leaves the row failed with its answer."""
+    leaves the row failed with its answer. `parent`: the finished job a DFD run starts from, as for a local job."""
     environ = os.environ if environ is None else environ
     db = storage.open_database(data_dir)
     root = bucket_root(environ)
@@ -126,7 +127,7 @@ def start(
         environ=environ,
     )
     remote = {"flavor": flavor, "timeout": int(timeout_s), "namespace": namespace, "bucket": bucket}
-    job = storage.jobs.create_job(db, "distill", cfg.to_dict(), None, submitted_by, target=HF_JOBS, remote=remote)
+    job = storage.jobs.create_job(db, "distill", cfg.to_dict(), parent, submitted_by, target=HF_JOBS, remote=remote)
     remember_token(namespace, token)
     return _submit(db, api, job, cfg, root, token, environ, resume=False)
 
