@@ -11,6 +11,7 @@ import pytest
 
 import engine
 import storage
+from conftest import wait_for
 from engine.config.build import build_distill_config
 from engine.jobs import hf_tracker
 from hf_jobs_stand_in import LocalHfJobs
@@ -194,3 +195,15 @@ def test_the_command_line_on_a_data_dir_on_the_bucket_stores_a_tracked_row(space
     assert run["token"] == "hf_user" and f"/data/studio_data/jobs/{job.id}" in run["command"]
     engine.jobs.cancel(data_dir, job.id)
     assert refresh_until(data_dir, api, env, job.id, lambda j: j.state != "running").state == "cancelled"
+
+
+def test_the_apps_tracker_thread_follows_a_job_to_its_end(space):
+    bucket, data_dir, env, api = space
+    job, _ = start(data_dir, api, env, config(steps=2))
+    tracker = hf_tracker.follow(data_dir, api, every_s=0.2)  # as app.py starts it
+    try:
+        wait_for(lambda: engine.jobs.get(data_dir, job.id).state != "running", 240, "the tracker to settle the job")
+    finally:
+        tracker.stopping.set()
+        tracker.join(timeout=30)
+    assert engine.jobs.get(data_dir, job.id).state == "succeeded" and not tracker.is_alive()
