@@ -133,10 +133,10 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
             data_note = gr.Markdown()
         with gr.Column(scale=2, min_width=240):
             knobs["steps"] = _knob("steps", defaults["steps"])
-            target = distill_target.build()
             launch_button = gr.Button("Launch", variant="primary", elem_id="distill-launch")
             check_box = gr.Markdown(elem_id="distill-check")
             launched = gr.Markdown(elem_id="distill-launched")
+            target = distill_target.build()  # under Launch: its HF Jobs details would push Launch off the screen
     task = gr.Radio(
         [(TASK_NAMES.get(c, c), c) for c in SETTINGS["task"].choices],
         value=defaults["task"],
