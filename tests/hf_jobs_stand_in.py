@@ -51,8 +51,10 @@ class LocalHfJobs:
     """HfApi's Jobs methods: every call bound to the real signature first (a wrong name fails here as it would
     on the Hub), then served locally; a volume's mount path is a local folder in the command's arguments."""
 
-    def __init__(self, folders: dict[str, Path]):
-        self.folders, self.calls, self.procs = folders, [], {}
+    def __init__(self, folders: dict[str, Path], repos: dict[str, str] | None = None):
+        # folders: mount path -> the local folder standing in for it; repos: mount path -> the repo the Space
+        # mounts there (its model volumes, as get_space_runtime lists them)
+        self.folders, self.calls, self.procs, self.repos = folders, [], {}, dict(repos or {})
 
     def _bind(self, name, **kwargs):
         inspect.signature(getattr(HF_API, name)).bind(None, **kwargs)
@@ -67,6 +69,12 @@ class LocalHfJobs:
     def whoami(self, **kwargs):
         self._bind("whoami", **kwargs)
         return {"name": "alice", "type": "user"}
+
+    def get_space_runtime(self, repo_id, **kwargs):
+        self._bind("get_space_runtime", repo_id=repo_id, **kwargs)
+        volumes = [{"type": "bucket", "source": "alice/dfd-data", "mountPath": "/data"}]
+        volumes += [{"type": "model", "source": s, "mountPath": m, "readOnly": True} for m, s in self.repos.items()]
+        return huggingface_hub.SpaceRuntime({"stage": "RUNNING", "volumes": volumes})
 
     def list_jobs_hardware(self, **kwargs):
         self._bind("list_jobs_hardware", **kwargs)

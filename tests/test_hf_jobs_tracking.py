@@ -207,3 +207,17 @@ def test_the_apps_tracker_thread_follows_a_job_to_its_end(space):
         tracker.stopping.set()
         tracker.join(timeout=30)
     assert engine.jobs.get(data_dir, job.id).state == "succeeded" and not tracker.is_alive()
+
+
+def test_a_base_on_the_spaces_model_volume_is_mounted_read_only_at_the_same_path(space, mini_teacher_dir):
+    bucket, data_dir, env, api = space
+    api.folders["/models/tiny"], api.repos["/models/tiny"] = mini_teacher_dir, "alice/tiny-teacher"
+    job, _ = start(data_dir, api, env, replace(config(steps=2), base="/models/tiny"))
+    run = next(kwargs for name, kwargs in api.calls if name == "run_job")
+    bucket_volume, model = (v.to_dict() for v in run["volumes"])
+    assert model == {"type": "model", "source": "alice/tiny-teacher", "mountPath": "/models/tiny", "readOnly": True}
+    assert run["command"][run["command"].index("--base") + 1] == "/models/tiny"  # nothing to download
+    assert ("get_space_runtime", {"repo_id": "alice/dfd-studio", "token": "hf_alice"}) in api.calls
+    done = refresh_until(data_dir, api, env, job.id, lambda j: j.state != "running")
+    assert done.state == "succeeded", done.error
+    assert done.remote["volumes"][0]["source"] == "alice/tiny-teacher"  # a resume mounts it again

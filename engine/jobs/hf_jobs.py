@@ -48,11 +48,16 @@ class Mount:
     source: str
     mount_path: str
     read_only: bool | None = None
+    revision: str | None = None
+    path: str | None = None  # a folder inside the repo or bucket
 
     def volume(self):
         from huggingface_hub import Volume  # the Hub client: engine/jobs stays light to import
 
-        return Volume(type=self.type, source=self.source, mount_path=self.mount_path, read_only=self.read_only)
+        optional = {k: v for k, v in (("revision", self.revision), ("path", self.path)) if v is not None}
+        return Volume(
+            type=self.type, source=self.source, mount_path=self.mount_path, read_only=self.read_only, **optional
+        )
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,23 @@ def cost_cap(environ=None) -> float | None:
         return float(raw)
     except ValueError:
         raise ValueError(f"DFD_STUDIO_HF_JOBS_MAX_USD must be a number of dollars, not {raw!r}") from None
+
+
+def space_volumes(api, space_id: str | None, token: str | None) -> tuple[Mount, ...]:
+    """The Space's read-only repo volumes (a model as a base, a dataset of clips), to mount at the same paths in
+    the job; its bucket is mounted by `plan`. None without a Space; a Hub that does not answer: none (a run
+    naming such a folder is then refused by check_paths with what to do)."""
+    if not space_id:
+        return ()
+    try:
+        volumes = api.get_space_runtime(space_id, token=token).volumes or []
+    except Exception:  # the runtime unreadable with this token: the run may not need a mounted repo
+        return ()
+    return tuple(
+        Mount(v.type, v.source, v.mount_path, True, getattr(v, "revision", None), getattr(v, "path", None))
+        for v in volumes
+        if v.type != "bucket"
+    )
 
 
 def job_image(environ=None) -> str:

@@ -20,6 +20,7 @@ import os
 import re
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path, PurePosixPath
 
 import storage
@@ -88,6 +89,7 @@ def _plan(api, config, job: storage.Job, root: Path, token: str, environ, resume
         namespace=remote["namespace"],
         bucket=remote["bucket"],
         timeout_s=remote["timeout"],
+        volumes=tuple(hf_jobs.Mount(**m) for m in remote.get("volumes", [])),
         job_id=job.id,
         environ=environ,
         options=("--lora-dir", f"{out}/lora", *(("--resume",) if resume else ())),
@@ -116,6 +118,7 @@ def start(
     root = bucket_root(environ)
     cfg = job_config(config, db.layout.root, root)
     hardware = api.list_jobs_hardware(token=token) if namespace else []
+    volumes = hf_jobs.space_volumes(api, environ.get("SPACE_ID"), token) if namespace else ()
     hf_jobs.plan(  # the refusals first: the row is stored only for a run the Hub may start
         cfg,
         on_job(db.layout.jobs_dir / "new", root),
@@ -124,9 +127,11 @@ def start(
         namespace=namespace,
         bucket=bucket,
         timeout_s=timeout_s,
+        volumes=volumes,
         environ=environ,
     )
     remote = {"flavor": flavor, "timeout": int(timeout_s), "namespace": namespace, "bucket": bucket}
+    remote["volumes"] = [asdict(m) for m in volumes]  # the Space's model and dataset volumes, at the same paths
     job = storage.jobs.create_job(db, "distill", cfg.to_dict(), parent, submitted_by, target=HF_JOBS, remote=remote)
     remember_token(namespace, token)
     return _submit(db, api, job, cfg, root, token, environ, resume=False)
