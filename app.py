@@ -163,6 +163,7 @@ def main(argv=None) -> None:
         raise SystemExit(f"DFD Studio: {err}") from None
 
     engine.jobs.reconcile(data_dir)  # jobs left running by a previous server become interrupted (resumable)
+    engine.hf_tracker.follow(data_dir)  # its HF Jobs, running or resumed, followed again (after a restart too)
     supervisor = None if args.no_worker else WorkerSupervisor(data_dir).start()
 
     def stop(*_):  # SIGTERM (a Space stopping, `kill`) ends like Ctrl-C: the worker is stopped too

@@ -32,6 +32,7 @@ _API = {
     "world": "engine.shapes.world",
     "publish": "engine.hub.publish",
     "hf_jobs": "engine.jobs.hf_jobs",
+    "hf_tracker": "engine.jobs.hf_tracker",
     # models and students
     "ModelError": "engine.models.names:ModelError",
     "BUILTIN_MODELS": "engine.models.names:BUILTIN_MODELS",

@@ -17,7 +17,7 @@ from .db import Database
 from .errors import JobNotFound
 from .models import CheckpointRow, JobEventRow, JobRow
 from .records import Job, JobEvent, event_from_row, job_from_row
-from .states import CANCELLED, QUEUED, RUNNING, IllegalTransition, check_transition
+from .states import CANCELLED, LOCAL, QUEUED, RUNNING, TARGETS, IllegalTransition, check_transition
 
 _ID_ATTEMPTS = 8
 
@@ -44,14 +44,24 @@ def _record_event(session: Session, job_id: str, from_state: str | None, to_stat
 
 
 def create_job(
-    db: Database, kind: str, config: dict, parent_id: str | None = None, submitted_by: str | None = None
+    db: Database,
+    kind: str,
+    config: dict,
+    parent_id: str | None = None,
+    submitted_by: str | None = None,
+    target: str = LOCAL,
+    remote: dict | None = None,
 ) -> Job:
     """Store a new queued job and create its folder with config.json. `config` must already be validated;
-    `submitted_by`: the signed-in name of whoever queued it (None: the owner's own tools).
+    `submitted_by`: the signed-in name of whoever queued it (None: the owner's own tools); `target`: who runs
+    it (states.TARGETS; only LOCAL jobs are claimed by the worker), `remote`: a remote job's handle.
 
     The folder is made before the row is committed, so a worker never sees a job without its folder;
     if the row cannot be written the folder is removed again."""
     payload = json.dumps(config, sort_keys=True)  # fails here, before anything is written, if not JSON
+    if target not in TARGETS:
+        raise ValueError(f"unknown job target {target!r}; the targets are {', '.join(TARGETS)}")
+    json.dumps(remote)
     if parent_id is not None:
         get_job(db, parent_id)
     for _ in range(_ID_ATTEMPTS):
@@ -77,6 +87,8 @@ def create_job(
                     queued_at=now,
                     parent_id=parent_id,
                     submitted_by=submitted_by,
+                    target=target,
+                    remote=remote,
                 )
                 session.add(row)
                 session.flush()  # the event row refers to it
@@ -164,14 +176,20 @@ def transition(
 
 
 def claim_next(db: Database, kinds: list[str] | None = None) -> Job | None:
-    """Atomically take the oldest queued job (of the given kinds, if any) and make it running.
+    """Atomically take the oldest queued local job (of the given kinds, if any) and make it running (a remote
+    job is started by its tracker, never by a worker).
 
     One UPDATE ... WHERE state = 'queued' inside BEGIN IMMEDIATE: two workers can never take the same job,
     because the second one's transaction starts only after the first one committed."""
     if kinds is not None and not kinds:
         return None
     now = time.time()
-    oldest = select(JobRow.id).where(JobRow.state == QUEUED).order_by(JobRow.queued_at, JobRow.id).limit(1)
+    oldest = (
+        select(JobRow.id)
+        .where(JobRow.state == QUEUED, JobRow.target == LOCAL)
+        .order_by(JobRow.queued_at, JobRow.id)
+        .limit(1)
+    )
     if kinds is not None:
         oldest = oldest.where(JobRow.kind.in_(kinds))
     claim = (
@@ -190,8 +208,27 @@ def claim_next(db: Database, kinds: list[str] | None = None) -> Job | None:
 
 
 def count_queued(db: Database) -> int:
+    """Queued jobs the worker will run (remote ones wait for their tracker)."""
     with db.read() as session:
-        return session.scalar(select(func.count()).select_from(JobRow).where(JobRow.state == QUEUED))
+        query = select(func.count()).select_from(JobRow).where(JobRow.state == QUEUED, JobRow.target == LOCAL)
+        return session.scalar(query)
+
+
+def remote_jobs(db: Database, target: str, states_: tuple[str, ...]) -> list[Job]:
+    """The jobs of a remote target in the given states, oldest first: what its tracker follows."""
+    query = select(JobRow).where(JobRow.target == target, JobRow.state.in_(list(states_))).order_by(JobRow.created_at)
+    with db.read() as session:
+        return [job_from_row(row, db.layout) for row in session.scalars(query)]
+
+
+def set_remote(db: Database, job_id: str, remote: dict) -> Job:
+    """Replace a job's remote handle (a resumed HF Job is a new job on the Hub) and mark it alive now."""
+    json.dumps(remote)
+    with db.write() as session:
+        row = _row(session, db, job_id)
+        row.remote, row.heartbeat_at = dict(remote), time.time()
+        session.flush()
+        return job_from_row(row, db.layout)
 
 
 def request_cancel(db: Database, job_id: str) -> Job:

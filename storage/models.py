@@ -33,6 +33,8 @@ class JobRow(Base):
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"))
     cancel_requested_at: Mapped[float | None] = mapped_column(Float)
     submitted_by: Mapped[str | None] = mapped_column(String)  # the visitor's name; None: the owner or unknown
+    target: Mapped[str] = mapped_column(String, default="local")  # local: the worker runs it; hf-jobs: the Hub
+    remote: Mapped[dict | None] = mapped_column(JSON)  # a remote job's handle: its id, namespace, flavor, ...
 
 
 class CheckpointRow(Base):

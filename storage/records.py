@@ -30,6 +30,8 @@ class Job:
     cancel_requested: bool
     dir: Path
     submitted_by: str | None = None  # who queued it (a login name); None for the owner's tools and older jobs
+    target: str = "local"  # local: the worker's process runs it; hf-jobs: an HF Job on the Hub does
+    remote: dict | None = None  # an HF Job's handle (id, namespace, flavor, timeout, price), None for local jobs
 
     def to_dict(self) -> dict:
         """JSON-ready dict (the job folder as a string)."""
@@ -99,6 +101,8 @@ def job_from_row(row: JobRow, layout: DataDir) -> Job:
         cancel_requested=row.cancel_requested_at is not None,
         dir=layout.job_dir(row.id),
         submitted_by=row.submitted_by,
+        target=row.target or "local",
+        remote=dict(row.remote) if row.remote else None,
     )
 
 

@@ -14,7 +14,7 @@ from . import jobs
 from .db import Database
 from .models import JobRow
 from .records import Job, job_from_row
-from .states import INTERRUPTED, RUNNING
+from .states import INTERRUPTED, LOCAL, RUNNING
 
 STALE_AFTER_S = 30.0
 
@@ -46,9 +46,10 @@ def reconcile(
     db: Database, stale_after: float = STALE_AFTER_S, is_alive: Callable[[int | None], bool] = pid_alive
 ) -> list[Job]:
     """Make `interrupted` every running job whose pid is dead or whose heartbeat is older than
-    `stale_after` seconds. Returns the jobs changed. Safe to run from several processes at once."""
+    `stale_after` seconds. Returns the jobs changed. Safe to run from several processes at once. Only local
+    jobs: a remote one has no process here, and its tracker asks the Hub how it is."""
     with db.read() as session:
-        candidates = list(session.scalars(select(JobRow.id).where(JobRow.state == RUNNING)))
+        candidates = list(session.scalars(select(JobRow.id).where(JobRow.state == RUNNING, JobRow.target == LOCAL)))
     changed = []
     for job_id in candidates:
         with db.write() as session:  # check and change under the write lock: it may have finished meanwhile

@@ -96,6 +96,15 @@ STEPS: tuple[Step, ...] = (
         "who submitted each job (jobs.submitted_by); older jobs have none, so only the studio's owner acts on them",
         ("ALTER TABLE jobs ADD COLUMN submitted_by TEXT",),
     ),
+    Step(
+        4,
+        "where each job runs (jobs.target: local, or hf-jobs) and a remote job's handle on the Hub (jobs.remote); "
+        "older jobs ran on the local worker",
+        (
+            "ALTER TABLE jobs ADD COLUMN target TEXT NOT NULL DEFAULT 'local'",
+            "ALTER TABLE jobs ADD COLUMN remote TEXT",
+        ),
+    ),
 )
 LATEST_VERSION = STEPS[-1].version
 

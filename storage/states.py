@@ -18,6 +18,12 @@ INTERRUPTED = "interrupted"
 
 STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, INTERRUPTED)
 
+# Where a job runs: LOCAL jobs are claimed by the data dir's worker; a remote one (an HF Job) is started and
+# followed by its tracker, and the worker never claims or reconciles it.
+LOCAL = "local"
+HF_JOBS = "hf-jobs"
+TARGETS = (LOCAL, HF_JOBS)
+
 ALLOWED: dict[str, frozenset[str]] = {
     QUEUED: frozenset({RUNNING, CANCELLED}),
     RUNNING: frozenset({SUCCEEDED, FAILED, CANCELLED, INTERRUPTED}),

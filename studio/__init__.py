@@ -15,7 +15,7 @@ from starlette.middleware import Middleware
 
 import engine.jobs as jobs_api
 
-from . import compare, distill, diversity, jobs, lineup, publish, zerogpu
+from . import compare, distill, distill_target, diversity, jobs, lineup, publish, zerogpu
 from .access import LOCAL, Access, access_from_env, is_public
 from .admission import active_jobs_of
 from .auth import auth_from_env, launch_auth
@@ -63,7 +63,7 @@ def build_studio(
             except ValueError as err:
                 message = f"**Cannot launch:** {err}."
                 return "", gr.skip(), gr.skip(), gr.skip(), message  # said once, in the check line under the form
-            message, job_id = distill_ui["launch_fn"](*values, submitted_by=visitor)
+            message, job_id = distill_ui["launch_fn"](*values, submitted_by=visitor, request=request)
             if job_id is None:
                 return "", gr.skip(), gr.skip(), gr.skip(), message
             listed = jobs.job_choices(jobs_api.list_jobs(data_dir, limit=50))
@@ -127,6 +127,7 @@ def build_studio(
             distill_ui["layout_fn"], distill_ui["layout_inputs"], distill_ui["layout_outputs"], api_visibility="private"
         )
         demo.load(jobs_ui["refresh"], jobs_ui["inputs"], jobs_ui["outputs"], api_visibility="private")
+        demo.load(distill_target.remember_sign_in, None, None, api_visibility="private")  # HF Jobs followed again
     return demo
 
 

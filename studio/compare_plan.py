@@ -18,7 +18,7 @@ from .admission import check_room
 from .files import cache_key
 from .identity import LOCAL_OWNER, Identity
 from .measures import clip_metrics, default_features
-from .zerogpu import on_gpu, sampling_seconds
+from .zerogpu import on_gpu_for
 
 MAX_FRAMES = 161  # twice Wan's 81: a longer clip from the bidirectional teacher would not fit a GPU
 SHOWN_SIZE = 256  # small clips are upscaled (nearest) to about this many pixels
@@ -50,6 +50,7 @@ class Plan:
     image: Path | None = None  # the stored first frame of an image-to-video request
     request: tuple = ()  # the request as the job path replans it (the stored frame, not the upload)
     num_frames: int | None = None  # None: the model's own length
+    base: str = ""  # whose weights size the ZeroGPU grant
 
 
 def student_choices(data_dir, base: str, method: str) -> list[tuple[str, str]]:
@@ -131,7 +132,9 @@ def plan(
         str(image) if image else None,
         length,
     )
-    return Plan(contenders, missing, folder, prompt, int(seed), int(steps), float(guidance), image, request, length)
+    return Plan(
+        contenders, missing, folder, prompt, int(seed), int(steps), float(guidance), image, request, length, base
+    )
 
 
 def _label(slot: str, contender: lineup.Contender, p: Plan, nfe: int) -> str:
@@ -252,8 +255,8 @@ def compare(
     """Sample in this process (cached by settings and weights). Raises ValueError / ModelError."""
     p = plan(data_dir, public_dir, base, prompt, seed, dmd2_key, dfd_key, steps, guidance, frame, num_frames, access)
     if not (p.folder / "meta.json").is_file():
-        # a lent GPU on ZeroGPU (else as is), for as long as the clips' length asks
-        render = on_gpu(lineup.render, sampling_seconds(1, p.steps, p.num_frames))
+        # a lent GPU on ZeroGPU (else as is), for as long as the clips' length asks, as large as the base needs
+        render = on_gpu_for(lineup.render, p.base, 1, p.steps, p.num_frames)
         rendered = {
             slot: render(
                 c, p.prompt, [p.seed], steps=p.steps, guidance=p.guidance, image=p.image, num_frames=p.num_frames

@@ -13,7 +13,7 @@ import gradio as gr
 import engine
 from engine import SHAPES_PRESET
 
-from . import lineup, zerogpu
+from . import distill_target, lineup, zerogpu
 from .access import LOCAL, Access
 from .distill_data import (
     CONFIG_TYPES,
@@ -136,6 +136,7 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
             launch_button = gr.Button("Launch", variant="primary", elem_id="distill-launch")
             check_box = gr.Markdown(elem_id="distill-check")
             launched = gr.Markdown(elem_id="distill-launched")
+            target = distill_target.build()  # under Launch: its HF Jobs details would push Launch off the screen
     task = gr.Radio(
         [(TASK_NAMES.get(c, c), c) for c in SETTINGS["task"].choices],
         value=defaults["task"],
@@ -180,9 +181,10 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
     def on_check(data_state, lora_state, *values):
         return check(data_dir, as_form(values), data_state, lora_state, access)
 
-    def on_launch(data_state, lora_state, *values, submitted_by=None):
-        message, job_id = launch(data_dir, as_form(values), data_state, lora_state, access, submitted_by)
-        return message, job_id
+    def on_launch(data_state, lora_state, *values, submitted_by=None, request=None):
+        form, where = as_form(values[: len(FORM)]), values[len(FORM) :]
+        started = distill_target.launch(data_dir, form, data_state, lora_state, where, access, submitted_by, request)
+        return started or launch(data_dir, form, data_state, lora_state, access, submitted_by)
 
     def on_layout(source, method_v, init_v, base_v, current_init):
         choices = init_choices(data_dir, base_v) if access.allows_model(base_v) else []  # a refused path: not probed
@@ -291,7 +293,7 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
         "launch": launch_button,
         "launch_fn": on_launch,
         "base_fn": on_base,
-        "launch_inputs": check_inputs,
+        "launch_inputs": check_inputs + target["inputs"],
         "launched": launched,
         "check": check_box,
         "check_fn": on_check,

@@ -20,7 +20,7 @@ from .admission import check_room
 from .files import cache_key
 from .identity import LOCAL_OWNER, Identity
 from .measures import check_features, clip_metrics, default_features
-from .zerogpu import on_gpu, sampling_seconds
+from .zerogpu import on_gpu_for
 
 SHOWN_SIZE = 128  # each clip of the grid at about this many pixels (8 seeds x 3 models stays readable)
 COLUMNS = [
@@ -242,7 +242,8 @@ def run(
     and write the grids into the public folder. Raises ValueError / ModelError."""
     p = plan(data_dir, public_dir, base, prompt, n_seeds, keys, steps, guidance, features, frame, access)
     if not (p.folder / "meta.json").is_file():
-        render = on_gpu(lineup.render, sampling_seconds(len(p.seeds), p.steps))  # a lent GPU on ZeroGPU, else as is
+        # a lent GPU on ZeroGPU (else as is): seconds for every seed, as large as the base's weights need
+        render = on_gpu_for(lineup.render, p.base, len(p.seeds), p.steps, p.num_frames)
         write_results(
             p, [render(c, p.prompt, p.seeds, steps=p.steps, guidance=p.guidance, image=p.image) for c in p.contenders]
         )

@@ -1,7 +1,7 @@
 """The Distill tab's second run target: training on HF Jobs under the signed-in visitor's own account (the
-studio's own worker being the first). What the tab shows and checks before engine.hf_jobs starts the job:
-the GPU flavors with their price per hour, and the refusals that say what to do (nobody signed in, a token
-without the `jobs` scope, no Storage Bucket set)."""
+studio's own worker being the first). What the tab shows and checks before engine.hf_tracker starts the job
+(studio/distill_target.py lays it out): the GPU flavors with their price per hour, and the refusals that say
+what to do (nobody signed in, a token without the `jobs` scope, no Storage Bucket set)."""
 
 from __future__ import annotations
 
@@ -34,33 +34,3 @@ def check_ready(username: str | None, scope: str | None, environ=None) -> str:
             "/data and set DFD_STUDIO_BUCKET to its id (docs/space.md)"
         )
     return bucket
-
-
-def launch(
-    api,
-    config,
-    out: str,
-    flavor: str,
-    timeout_s: int,
-    username: str | None,
-    token: str | None,
-    scope: str | None,
-    environ=None,
-) -> tuple[str, str]:
-    """Start `config` as an HF Job: (the line the tab shows, the HF Job's id). Raises ValueError."""
-    bucket = check_ready(username, scope, environ)
-    made = engine.hf_jobs.plan(
-        config,
-        out,
-        flavor=flavor,
-        hardware=api.list_jobs_hardware(token=token),
-        namespace=username,
-        bucket=bucket,
-        timeout_s=timeout_s,
-        environ=environ,
-    )
-    job_id = engine.hf_jobs.submit(api, made, token)
-    return (
-        f"started HF Job {job_id} on {flavor} as {username}: ${made.usd_per_hour:.2f}/h, at most "
-        f"${made.most_usd:.2f} in {made.timeout / 3600:g} h; its student goes to {out}"
-    ), job_id

@@ -27,7 +27,8 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 TRAINING_NOTE = (
     "This Space runs on ZeroGPU, which lends a GPU for seconds at a time: training needs a GPU "
-    "for hours. Duplicate the Space onto dedicated GPU hardware (e.g. an L40S or A10G), or run "
+    "for hours. Pick Run on: HF Jobs (under Launch) to train on the Hub's GPUs under your own "
+    "account, or duplicate the Space onto dedicated GPU hardware (e.g. an L40S or A10G), or run "
     "the studio on a machine with a GPU, to distill here."
 )
 
@@ -125,6 +126,15 @@ def _on_lent_gpu(runner, fn, seconds: int, size: str, *args, **kwargs):
         if "quota" in f"{getattr(err, 'title', '')} {err}".lower():
             raise ZeroGPUQuotaError(quota_message(seconds, size)) from err
         raise
+
+
+def on_gpu_for(fn, base: str, clips: int, steps: int, num_frames=None, height=None, width=None):
+    """`fn` on a lent GPU sized for this call: its seconds from the clips, steps, frames and size asked, the GPU
+    size from `base`'s weights (measured only on ZeroGPU: elsewhere `fn` itself, with nothing read)."""
+    if not on_zerogpu():
+        return fn
+    seconds = sampling_seconds(clips, steps, num_frames, height, width)
+    return on_gpu(fn, seconds, gpu_size(model_gb(base)))
 
 
 def on_gpu(fn, seconds: int, size: str = DEFAULT_SIZE):

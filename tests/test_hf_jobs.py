@@ -6,111 +6,17 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import subprocess
-import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import huggingface_hub
 import pytest
 
-from conftest import ROOT
 from engine.cli.distill import add_parsers, distill_config_from_args
 from engine.config.build import build_distill_config
 from engine.jobs import hf_jobs
 from engine.jobs.hf_jobs import Mount
-
-HF_API = huggingface_hub.HfApi  # the real class, also while a test puts the stand-in in its place
-HARDWARE = [  # list_jobs_hardware's answer, as the Hub's API sends it (prices made up: no network here)
-    {
-        "name": "cpu-basic",
-        "prettyName": "CPU Basic",
-        "cpu": "2 vCPU",
-        "ram": "16 GB",
-        "unitCostMicroUSD": 167,
-        "unitCostUSD": 0.000167,
-        "unitLabel": "minute",
-    },
-    {
-        "name": "l40sx1",
-        "prettyName": "Nvidia L40S - 1x",
-        "cpu": "8 vCPU",
-        "ram": "62 GB",
-        "unitCostMicroUSD": 30000,
-        "unitCostUSD": 0.03,
-        "unitLabel": "minute",
-        "accelerator": {"type": "gpu", "model": "L40S", "quantity": "1", "vram": "48 GB", "manufacturer": "Nvidia"},
-    },
-    {
-        "name": "h200",
-        "prettyName": "Nvidia H200",
-        "cpu": "23 vCPU",
-        "ram": "256 GB",
-        "unitCostMicroUSD": 83334,
-        "unitCostUSD": 0.083334,
-        "unitLabel": "minute",
-        "accelerator": {"type": "gpu", "model": "H200", "quantity": "1", "vram": "141 GB", "manufacturer": "Nvidia"},
-    },
-]
-
-
-class LocalHfJobs:
-    """HfApi's Jobs methods: every call bound to the real signature first (a wrong name fails here as it would
-    on the Hub), then served locally; a volume's mount path is a local folder in the command's arguments."""
-
-    def __init__(self, folders: dict[str, Path]):
-        self.folders, self.calls, self.procs = folders, [], {}
-
-    def _bind(self, name, **kwargs):
-        inspect.signature(getattr(HF_API, name)).bind(None, **kwargs)
-        self.calls.append((name, kwargs))
-
-    def _local(self, arg: str) -> str:
-        for mount, folder in self.folders.items():
-            if arg == mount or arg.startswith(mount + "/"):
-                return str(folder) + arg[len(mount) :]
-        return arg
-
-    def whoami(self, **kwargs):
-        self._bind("whoami", **kwargs)
-        return {"name": "alice", "type": "user"}
-
-    def list_jobs_hardware(self, **kwargs):
-        self._bind("list_jobs_hardware", **kwargs)
-        return [huggingface_hub.JobHardwareInfo(**h) for h in HARDWARE]
-
-    def run_job(self, **kwargs):
-        self._bind("run_job", **kwargs)
-        for volume in kwargs["volumes"]:
-            assert isinstance(volume, huggingface_hub.Volume) and volume.mount_path in self.folders
-        command = [sys.executable if a == "python" else self._local(a) for a in kwargs["command"]]
-        job_id = f"job{len(self.procs)}"
-        env = {"PATH": "/usr/bin:/bin", **kwargs["env"], "OMP_NUM_THREADS": "1"}
-        with open(self.folders["/data"] / f"{job_id}.log", "w") as log:  # the child keeps its own copy
-            self.procs[job_id] = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-        return self._info(job_id, kwargs["namespace"])
-
-    def _info(self, job_id, namespace):
-        code = self.procs[job_id].poll()
-        stage = "RUNNING" if code is None else "COMPLETED" if code == 0 else "CANCELED" if code < 0 else "ERROR"
-        return huggingface_hub.JobInfo(
-            id=job_id, status={"stage": stage, "message": None}, owner={"id": "1", "name": namespace, "type": "user"}
-        )
-
-    def inspect_job(self, **kwargs):
-        self._bind("inspect_job", **kwargs)
-        return self._info(kwargs["job_id"], kwargs["namespace"])
-
-    def fetch_job_logs(self, **kwargs):
-        self._bind("fetch_job_logs", **kwargs)
-        lines = (self.folders["/data"] / f"{kwargs['job_id']}.log").read_text().splitlines()
-        return iter(lines[-kwargs["tail"] :] if kwargs.get("tail") else lines)
-
-    def cancel_job(self, **kwargs):
-        self._bind("cancel_job", **kwargs)
-        self.procs[kwargs["job_id"]].terminate()
-        self.procs[kwargs["job_id"]].wait(timeout=60)
+from hf_jobs_stand_in import HARDWARE, LocalHfJobs
 
 
 def config(**values):
@@ -299,7 +205,7 @@ def test_the_command_line_starts_it_on_hf_jobs_with_the_logged_in_users_token(tm
     assert (bucket / "hf" / "one" / "pytorch_lora_weights.safetensors").is_file()
 
 
-def test_the_studio_target_lists_priced_gpus_and_refuses_with_what_to_do(tmp_path):
+def test_the_studio_target_lists_priced_gpus_and_refuses_with_what_to_do():
     from studio import hf_jobs as target
 
     assert target.flavor_choices(hardware()) == [
@@ -313,22 +219,4 @@ def test_the_studio_target_lists_priced_gpus_and_refuses_with_what_to_do(tmp_pat
         target.check_ready("alice", "openid profile contribute-repos", env)
     with pytest.raises(ValueError, match="set DFD_STUDIO_BUCKET"):
         target.check_ready("alice", "openid jobs", ENV)
-    bucket = tmp_path / "bucket"
-    bucket.mkdir()
-    api = LocalHfJobs({"/data": bucket})
-    said, job_id = target.launch(
-        api,
-        config(steps=100000),
-        "/data/hf/two",
-        "h200",
-        1800,
-        "alice",
-        "hf_visitor",
-        "openid contribute-repos jobs",
-        env,
-    )
-    assert said.startswith(f"started HF Job {job_id} on h200 as alice: $5.00/h, at most $2.50 in 0.5 h")
-    run = next(kwargs for name, kwargs in api.calls if name == "run_job")
-    assert run["token"] == "hf_visitor" and run["namespace"] == "alice"  # the visitor's account, not the Space's
-    hf_jobs.cancel(api, job_id, "alice", "hf_visitor")
-    assert hf_jobs.status(api, job_id, "alice", "hf_visitor")[0] == "cancelled"
+    assert target.check_ready("alice", "openid contribute-repos jobs", env) == "alice/dfd-data"

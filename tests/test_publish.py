@@ -137,7 +137,8 @@ def test_a_403_on_a_sign_in_token_names_the_scope_the_space_must_ask_for(tmp_pat
             publish.stage_folder(student_dir, tmp_path / "s", "# c"), "someone/x", token, token_source=source
         )
     message = str(caught.value)
-    assert "manage-repos" in message and "hf_oauth_scopes" in message and TOKEN not in message
+    assert "contribute-repos" in message and "hf_oauth_scopes" in message and TOKEN not in message
+    assert "manage-repos" not in message  # least privilege: contribute-repos creates and writes, never deletes
 
 
 def test_a_refused_token_gives_one_sentence_without_the_token(tmp_path, student_dir, monkeypatch):

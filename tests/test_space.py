@@ -178,6 +178,29 @@ def test_a_bases_weights_are_measured_in_its_folder_or_the_hub_cache(tmp_path):
     assert zerogpu.gpu_size(zerogpu.model_gb("me/absent", cache_dir=tmp_path / "hub")) == "large"
 
 
+def test_compare_and_diversity_ask_for_the_grant_their_inputs_and_their_base_need(
+    zero_gpu_space, data_dir, mini_teacher_dir, tmp_path
+):
+    import shutil
+
+    from studio import compare_plan, diversity_plan
+    from studio.files import public_folder
+
+    public = public_folder(data_dir)
+    compare_plan.compare(data_dir, public, str(mini_teacher_dir), "a red circle", 3, None, None, steps=3, num_frames=9)
+    assert zero_gpu_space.calls[-1] == ("gpu", zerogpu.sampling_seconds(1, 3, 9), "large")  # one clip per model
+    big = shutil.copytree(mini_teacher_dir, tmp_path / "big")  # weighed as 40 GB: a sparse file no loader reads
+    (big / "unused").mkdir()
+    with open(big / "unused" / "padding.safetensors", "wb") as padding:
+        padding.truncate(40 * 10**9)
+    compare_plan.compare(data_dir, public, str(big), "a red circle", 3, None, None, steps=3, num_frames=9)
+    assert zero_gpu_space.calls[-1] == ("gpu", zerogpu.sampling_seconds(1, 3, 9), "xlarge")  # 40 GB x 1.5 > 48 GB
+    diversity_plan.run(data_dir, public, str(big), "a red shape", 2, ["teacher"], steps=2)
+    assert zero_gpu_space.calls[-1] == ("gpu", zerogpu.sampling_seconds(2, 2), "xlarge")  # every seed in one grant
+    zerogpu.on_gpu_for(str, str(mini_teacher_dir), 2, 20, num_frames=162)(1)
+    assert zero_gpu_space.calls[-1] == ("gpu", 190, "large")  # 30 s + 2 s x 2 clips x 20 steps x twice 81 frames
+
+
 def test_a_visitor_out_of_quota_gets_a_message_not_a_stack_trace(zero_gpu_space):
     zero_gpu_space.quota_left[0] = 100
     render = zerogpu.on_gpu(str, zerogpu.sampling_seconds(3, 50))

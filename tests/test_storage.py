@@ -112,6 +112,7 @@ def test_old_version_database_is_upgraded_with_its_rows_kept(tmp_path):
         assert applied == [step.version for step in STEPS]
         job = job_rows.get_job(db, "j-20250101-aaaaaa")
         assert (job.state, job.step, job.total, job.error) == ("failed", 7, 10, "disk full")
+        assert (job.target, job.remote) == ("local", None)  # version 4: older jobs ran on the local worker
         assert job.config == {"prompt": "a red circle"}
         assert [(p.step, p.name, p.value) for p in outputs.metric_points(db, job.id)] == [(7, "loss", 0.5)]
         [event] = job_rows.job_events(db, job.id)  # version 2 backfilled the history

@@ -59,7 +59,7 @@ def cmd_distill(args) -> int:
     main_process = int(os.environ.get("RANK", "0")) == 0  # under accelerate launch, only rank 0 reports
     callbacks = _BarCallbacks(cfg.steps) if main_process else None
     try:
-        Distiller(cfg, out, callbacks=callbacks, preflight=preflight).train()
+        Distiller(cfg, out, lora_dir=args.lora_dir, callbacks=callbacks, preflight=preflight).train()
     except (TrainingDiverged, ValueError) as err:  # ValueError: our readable sentences (data, model loading)
         raise cli_error(err) from None
     finally:
@@ -81,4 +81,9 @@ def add_parsers(sub) -> None:
     add_options(p, DistillConfig, skip=("out",))
     p.add_argument("--out", required=True, help="output folder (LoRA, config, checkpoints, metrics)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument(
+        "--lora-dir",
+        type=Path,
+        help="where the finished student goes (default: --out); a studio job keeps it in OUT/lora",
+    )
     p.set_defaults(func=cmd_distill)

@@ -1,5 +1,7 @@
 """`python -m engine jobs submit --on hf-jobs --flavor F`: the distillation the options describe, started as an
-HF Job under the logged-in user's token and namespace (engine/jobs/hf_jobs.py builds the call)."""
+HF Job under the logged-in user's token and namespace (engine/jobs/hf_jobs.py builds the call). When the data
+dir is on the Storage Bucket (under DFD_STUDIO_PERSISTENT_DIR, as on a Space) and no --out is given, the run is
+stored as a job row the studio's tracker follows (engine/jobs/hf_tracker.py); else it writes to --out only."""
 
 from __future__ import annotations
 
@@ -7,7 +9,9 @@ import os
 import re
 import time
 
-from ..jobs import hf_jobs
+import storage
+
+from ..jobs import hf_jobs, hf_tracker
 
 TARGETS = ("local", "hf-jobs")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -60,6 +64,24 @@ def submit(args, config, api=None, token: str | None = None) -> int:
 
         api, token = HfApi(), token or get_token()
     namespace = api.whoami(token=token)["name"] if token else None
+    data_dir, root = storage.resolve_data_dir(args.data_dir), hf_tracker.bucket_root()
+    if not args.out and root.is_dir() and data_dir.is_relative_to(root):
+        job, made = hf_tracker.start(
+            data_dir,
+            api,
+            config,
+            flavor=args.flavor,
+            timeout_s=seconds(args.timeout),
+            namespace=namespace,
+            token=token,
+            bucket=args.bucket,
+        )
+        print(
+            f"started HF Job {job.remote['id']} on {made.flavor} (${made.usd_per_hour:.2f}/h, at most "
+            f"${made.most_usd:.2f} in {made.timeout / 3600:g} h) as {namespace}: job {job.id} of {data_dir}, "
+            "followed by the studio serving that data folder"
+        )
+        return 0
     out = args.out or f"{hf_jobs.BUCKET_MOUNT}/hf_jobs/{time.strftime('%Y%m%d-%H%M%S')}"
     hardware = api.list_jobs_hardware(token=token) if namespace else []
     made = hf_jobs.plan(

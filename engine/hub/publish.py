@@ -192,8 +192,8 @@ def refused(status: int, repo_id: str, source: str) -> str:
     if source == OAUTH_SOURCE:  # Sign in with Hugging Face grants only the scopes the Space's README asks for
         return (
             f"the Hub refused your Hugging Face login (403): it may not create repos under {namespace!r}; the "
-            "Space's README must list manage-repos under hf_oauth_scopes (then sign out and in again), or paste "
-            "a write token"
+            "Space's README must list contribute-repos under hf_oauth_scopes (then sign out and in again), or "
+            "paste a write token"
         )
     return (
         f"the Hub refused the token (403) from {source}: it may not create or write repos under {namespace!r}; "

@@ -10,6 +10,7 @@ the code, its requirements and the preloaded weights), or DFD_STUDIO_HF_JOBS_IMA
                                  an unknown flavor, a run whose timeout x price is over the owner's cap
     submit(api, plan, token)     HfApi.run_job
     status / logs / cancel       HfApi.inspect_job / fetch_job_logs / cancel_job, states as the job table's
+    usage                        HfApi.fetch_job_metrics: the GPU's use and memory, in words
 
 `api` is a huggingface_hub.HfApi (or a stand-in with the same methods): nothing here reaches the network.
 """
@@ -47,11 +48,16 @@ class Mount:
     source: str
     mount_path: str
     read_only: bool | None = None
+    revision: str | None = None
+    path: str | None = None  # a folder inside the repo or bucket
 
     def volume(self):
         from huggingface_hub import Volume  # the Hub client: engine/jobs stays light to import
 
-        return Volume(type=self.type, source=self.source, mount_path=self.mount_path, read_only=self.read_only)
+        optional = {k: v for k, v in (("revision", self.revision), ("path", self.path)) if v is not None}
+        return Volume(
+            type=self.type, source=self.source, mount_path=self.mount_path, read_only=self.read_only, **optional
+        )
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,23 @@ def cost_cap(environ=None) -> float | None:
         raise ValueError(f"DFD_STUDIO_HF_JOBS_MAX_USD must be a number of dollars, not {raw!r}") from None
 
 
+def space_volumes(api, space_id: str | None, token: str | None) -> tuple[Mount, ...]:
+    """The Space's read-only repo volumes (a model as a base, a dataset of clips), to mount at the same paths in
+    the job; its bucket is mounted by `plan`. None without a Space; a Hub that does not answer: none (a run
+    naming such a folder is then refused by check_paths with what to do)."""
+    if not space_id:
+        return ()
+    try:
+        volumes = api.get_space_runtime(space_id, token=token).volumes or []
+    except Exception:  # the runtime unreadable with this token: the run may not need a mounted repo
+        return ()
+    return tuple(
+        Mount(v.type, v.source, v.mount_path, True, getattr(v, "revision", None), getattr(v, "path", None))
+        for v in volumes
+        if v.type != "bucket"
+    )
+
+
 def job_image(environ=None) -> str:
     environ = os.environ if environ is None else environ
     if environ.get("DFD_STUDIO_HF_JOBS_IMAGE"):
@@ -179,9 +202,11 @@ def plan(
     volumes: tuple[Mount, ...] = (),
     job_id: str | None = None,
     environ=None,
+    options: tuple[str, ...] = (),
 ) -> HfJobPlan:
     """The HF Job for one distillation, or ValueError saying what to do. `hardware`: list_jobs_hardware's
-    answer; `namespace`: the signed-in user (None: nobody is); `bucket`: the Storage Bucket's id."""
+    answer; `namespace`: the signed-in user (None: nobody is); `bucket`: the Storage Bucket's id; `options`:
+    more of `engine distill`'s own options (--lora-dir, --resume)."""
     environ = os.environ if environ is None else environ
     if not namespace:
         raise ValueError(
@@ -200,7 +225,7 @@ def plan(
     per_hour = price_per_hour(hardware, flavor)
     made = HfJobPlan(
         image=job_image(environ),
-        command=distill_command(config, out),
+        command=distill_command(config, out) + list(options),
         flavor=flavor,
         timeout=int(timeout_s),
         namespace=namespace,
@@ -233,6 +258,21 @@ def status(api, job_id: str, namespace: str, token: str) -> tuple[str, str | Non
 
 def logs(api, job_id: str, namespace: str, token: str, tail: int | None = None) -> list[str]:
     return list(api.fetch_job_logs(job_id=job_id, namespace=namespace, tail=tail, token=token))
+
+
+def usage(api, job_id: str, namespace: str, token: str) -> str | None:
+    """The job's current GPU use from fetch_job_metrics, in words ("GPU 87%, 30.1 of 48.0 GB"); None when the Hub
+    has no sample yet (a queued or finished job)."""
+    for sample in api.fetch_job_metrics(job_id=job_id, namespace=namespace, follow=False, token=token):
+        gpus = list((sample.get("gpus") or {}).values())
+        if not gpus:
+            return f"CPU {sample.get('cpu_usage_pct', 0):.0f}%, no GPU sample"
+        return "; ".join(
+            f"GPU {g.get('utilization', 0):.0f}%, {g.get('memory_used_bytes', 0) / 1e9:.1f} of "
+            f"{g.get('memory_total_bytes', 0) / 1e9:.1f} GB"
+            for g in gpus
+        )
+    return None
 
 
 def cancel(api, job_id: str, namespace: str, token: str) -> None:
