@@ -36,7 +36,9 @@ def test_hf_jobs_without_a_sign_in_says_what_to_do_and_launches_nothing(server):
             page.wait_for_function("() => document.querySelector('#distill-check').innerText.includes('Ready')")
             assert not page.locator("#distill-flavor").is_visible()
             page.get_by_label("HF Jobs (your Hugging Face account, at your cost)").check()
-            page.wait_for_function("() => (document.querySelector('#distill-cost')?.innerText || '').includes('sign in')")
+            page.wait_for_function(
+                "() => (document.querySelector('#distill-cost')?.innerText || '').includes('sign in')"
+            )
             assert "Cannot use HF Jobs: HF Jobs run under your own Hugging Face account" in page.locator(
                 "#distill-cost"
             ).inner_text()
