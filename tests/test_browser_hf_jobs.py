@@ -39,9 +39,10 @@ def test_hf_jobs_without_a_sign_in_says_what_to_do_and_launches_nothing(server):
             page.wait_for_function(
                 "() => (document.querySelector('#distill-cost')?.innerText || '').includes('sign in')"
             )
-            assert "Cannot use HF Jobs: HF Jobs run under your own Hugging Face account" in page.locator(
-                "#distill-cost"
-            ).inner_text()
+            assert (
+                "Cannot use HF Jobs: HF Jobs run under your own Hugging Face account"
+                in page.locator("#distill-cost").inner_text()
+            )
             assert page.locator("#distill-flavor").is_visible() and page.locator("#distill-timeout").is_visible()
             assert in_first_screen(page, "#distill-launch") and in_first_screen(page, "#distill-target")
             page.locator("#distill-launch").click()
