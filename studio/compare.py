@@ -23,7 +23,7 @@ from engine import ModelError, world
 
 from . import frames, lineup, recall, sample_jobs
 from .access import LOCAL, Access
-from .choices import StudentDropdown
+from .choices import StudentDropdown, base_dropdown
 from .compare_plan import MAX_FRAMES, CompareResult, compare, plan, poll, queue, read_results, student_choices
 
 SLOTS = ("teacher", "dmd2", "dfd")
@@ -42,16 +42,7 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
     access: which server folders and hub ids a visitor may name (studio/access.py)."""
     prompts = world.prompt_set("all")
     with gr.Row():
-        base_box = gr.Dropdown(
-            choices=[b for b in lineup.bases(data_dir, base) if access.allows_model(b)],
-            value=base,
-            allow_custom_value=True,
-            filterable=True,
-            label="Base model",
-            scale=2,
-            elem_id="compare-base",
-            info="the teacher; pick one or type a folder or hub id: its students are listed",
-        )
+        base_box = base_dropdown(data_dir, base, access, "compare", "students")
         prompt = gr.Dropdown(
             choices=prompts,
             value=prompts[0],

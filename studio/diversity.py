@@ -19,7 +19,7 @@ from engine import ModelError, world
 
 from . import frames, lineup, recall, sample_jobs
 from .access import LOCAL, Access
-from .choices import ModelChecklist
+from .choices import ModelChecklist, base_dropdown
 from .diversity_plan import (
     BARS,
     BETTER,
@@ -61,16 +61,7 @@ def build(data_dir: Path, public_dir: Path, base: str = lineup.DEFAULT_BASE, acc
     visitor may name (studio/access.py)."""
     prompts = world.prompt_set("underspecified") + world.prompt_set("detailed")
     with gr.Row():
-        base_box = gr.Dropdown(
-            choices=[b for b in lineup.bases(data_dir, base) if access.allows_model(b)],
-            value=base,
-            allow_custom_value=True,
-            filterable=True,
-            label="Base model",
-            scale=2,
-            elem_id="diversity-base",
-            info="the teacher; pick one or type a folder or hub id: its models are listed",
-        )
+        base_box = base_dropdown(data_dir, base, access, "diversity", "models")
         prompt = gr.Dropdown(
             choices=prompts,
             value=prompts[0],
