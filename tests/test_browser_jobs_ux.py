@@ -2,74 +2,33 @@
 worker): Distill's method, steps and Launch are on the first screen with the study folded away; a refusal is
 said once; a DFD run too short for its data_forcing_prob is warned about before Launch, and Jobs then says on
 how many student updates a real clip was used; the Jobs state pill is readable in the dark theme; Publish
-previews that run's card and exports its zip without a repo id. Screenshots
-go to $DFD_STUDIO_SCREENSHOTS when set (docs/screenshots)."""
+previews that run's card and exports its zip without a repo id. Screenshots go to $DFD_STUDIO_SCREENSHOTS
+when set (docs/screenshots)."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 
-from browser_app import (
+from browser_app import (  # noqa: F401 (browser, page, server, shots: fixtures)
     CHROMIUM,
-    CHROMIUM_ARGS,
+    browser,
     contrast,
     in_first_screen,
+    jobs_in,
     new_page,
     open_tab,
+    page,
     screenshot,
+    server,
     set_number,
-    start_server,
-    stop_server,
+    shots,
 )
 from conftest import wait_for
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("studio_data")
-    proc, url, log = start_server(data_dir)
-    try:
-        yield url, data_dir
-    finally:
-        stop_server(proc, log)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture(scope="module")
-def page(browser, server):
-    page = new_page(browser, server[0])
-    yield page
-    page.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Path:
-    folder = Path(os.environ.get("DFD_STUDIO_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def jobs_in(data_dir: Path) -> list:
-    import engine.jobs
-
-    return engine.jobs.list_jobs(data_dir) if (data_dir / "studio.db").exists() else []
 
 
 def check_text(page) -> str:

@@ -4,7 +4,8 @@ once; a refused Compare is one lasting line under the button, with no 'Error' ba
 teacher's CFG is the one the students were distilled with; the composite's and grids' labels are not under a
 player badge; Diversity's table says which way is better, how many modes there could be, is not cut before
 the first run, and has a chart per metric on its own axis; a reload stays on the tab and shows the last
-results. Screenshots go to $DFD_STUDIO_SCREENSHOTS when set (e.g. docs/screenshots)."""
+results. Screenshots go to $DFD_STUDIO_SCREENSHOTS when set
+(e.g. docs/screenshots)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,20 @@ from pathlib import Path
 
 import pytest
 
-from test_browser import CHROMIUM, CHROMIUM_ARGS, open_tab, screenshot, server, set_number, shots  # noqa: F401
+from browser_app import (  # noqa: F401 (browser, page, server, shots: fixtures)
+    CHROMIUM,
+    browser,
+    new_page,
+    open_tab,
+    page,
+    screenshot,
+    server,
+    set_number,
+    shots,
+)
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
 
-VIEWPORT = {"width": 1280, "height": 800}
 # gradio's status tracker marks every output of a callback that raised with this badge
 ERROR_BADGES = (
     "() => [...document.querySelectorAll('.error')]"
@@ -46,31 +56,6 @@ CUT_HEADERS = r"""() => {
 }"""
 # a player's label badge, drawn over the top left of the video or image
 BADGES = "() => [...document.querySelectorAll('#{} [data-testid=\"block-label\"]')].filter(e => e.offsetParent).length"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture(scope="module")
-def page(browser, server):
-    url, _ = server
-    context = browser.new_context(viewport=VIEWPORT, color_scheme="light")
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(url)
-    page.get_by_text("DFD Studio").first.wait_for()
-    page.locator("#compare-teacher video").wait_for(state="attached", timeout=120_000)  # the first-open comparison
-    yield page
-    context.close()
 
 
 def base_box(page, tab: str):
@@ -189,12 +174,8 @@ def test_a_reload_stays_on_the_tab_and_shows_the_last_results(page, shots):
 
 
 def test_dark_mode_shows_the_same_page_readably(browser, server, shots):
-    url, _ = server
-    context = browser.new_context(viewport=VIEWPORT, color_scheme="dark")
+    page = new_page(browser, server[0], dark=True, query="tab=diversity")
     try:
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        page.goto(f"{url}?tab=diversity")
         page.wait_for_function(
             "() => document.querySelector('[role=tab][aria-selected=true]')?.innerText.trim() === 'Diversity'",
             timeout=120_000,
@@ -203,4 +184,4 @@ def test_dark_mode_shows_the_same_page_readably(browser, server, shots):
         assert not page.locator("#diversity-table").is_visible()
         screenshot(page, shots / "diversity-dark.png")
     finally:
-        context.close()
+        page.close()
