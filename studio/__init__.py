@@ -166,7 +166,7 @@ def launch_options(data_dir: str | Path) -> dict:
         "max_file_size": f"{int(float(max_mb))}mb",
         "run_history": False,  # gradio 6 would otherwise keep every call's inputs (tokens too) in the browser
         "footer_links": ["gradio", "settings"],  # no API page: the callbacks are private
-        "css": jobs.CSS,
+        "css": jobs.CSS + diversity.CSS,
         "show_error": True,
         "ssr_mode": False,
         "app_kwargs": {"middleware": [Middleware(ClientAddress)]},  # the login throttle needs the client

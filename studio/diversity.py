@@ -35,6 +35,13 @@ from .diversity_plan import (
 )
 from .measures import default_features
 
+# The players' own buttons (download, fullscreen, share) sit over the top right corner of the video and of the
+# image, where the grids' last "seed N" header is drawn: the grids start below them.
+CSS = """
+#diversity-grid {padding-top:30px !important}
+#diversity-stills .image-container {padding-top:30px}
+"""
+
 
 def chart_name(model: str) -> str:
     """A model's name short enough for a small chart's axis: "DMD2", "dmd2-ar", "DFD ab12cd" (a job's)."""

@@ -2,9 +2,9 @@
 1280 x 800, light and dark, through Playwright. A base picked from Compare's list shows its students at
 once; a refused Compare is one lasting line under the button, with no 'Error' badge on the outputs; the
 teacher's CFG is the one the students were distilled with; the composite's and grids' labels are not under a
-player badge; Diversity's table says which way is better, how many modes there could be, is not cut before
-the first run, and has a chart per metric on its own axis; a reload stays on the tab and shows the last
-results. Screenshots go to $DFD_STUDIO_SCREENSHOTS when set
+player badge, nor the grids' last header under the players' buttons; Diversity's table says which way is
+better, how many modes there could be, is not cut before the first run, and has a chart per metric on its own
+axis; a reload stays on the tab and shows the last results. Screenshots go to $DFD_STUDIO_SCREENSHOTS when set
 (e.g. docs/screenshots)."""
 
 from __future__ import annotations
@@ -53,6 +53,13 @@ CUT_HEADERS = r"""() => {
     }
   }
   return cut;
+}"""
+# a player's own buttons (download, fullscreen, share) drawn over its video or image, where the grids' headers are
+OVER_THE_PICTURE = """(sel) => {
+  const root = document.querySelector(sel);
+  const m = root.querySelector('video, img').getBoundingClientRect();
+  return [...root.querySelectorAll('.icon-button')].filter(e => e.offsetParent).map(e => e.getBoundingClientRect())
+    .filter(r => r.width > 0 && r.left < m.right && r.right > m.left && r.top < m.bottom && r.bottom > m.top).length;
 }"""
 # a player's label badge, drawn over the top left of the video or image
 BADGES = "() => [...document.querySelectorAll('#{} [data-testid=\"block-label\"]')].filter(e => e.offsetParent).length"
@@ -147,6 +154,13 @@ def test_diversity_says_which_way_is_better_and_charts_each_metric_on_its_own_ax
     assert ticks and max(ticks) < 1, ticks
     for element in ("diversity-grid", "diversity-stills"):
         assert page.evaluate(BADGES.format(element)) == 0, element  # nothing over 'seed 1'
+    for width in (1280, 800):  # narrower, the stills fill the width and their top right corner is the last header
+        page.set_viewport_size({"width": width, "height": 800})
+        page.wait_for_timeout(500)
+        for element in ("diversity-grid", "diversity-stills"):
+            page.locator(f"#{element}").hover()  # the buttons show
+            assert page.evaluate(OVER_THE_PICTURE, f"#{element}") == 0, (element, width)  # nothing over 'seed N'
+    page.set_viewport_size({"width": 1280, "height": 800})
     screenshot(page, shots / "diversity.png")
 
 
