@@ -125,7 +125,9 @@ def build_studio(
         demo.load(
             distill_ui["layout_fn"], distill_ui["layout_inputs"], distill_ui["layout_outputs"], api_visibility="private"
         )
-        demo.load(jobs_ui["refresh"], jobs_ui["inputs"], jobs_ui["outputs"], api_visibility="private")
+        demo.load(
+            jobs_ui["refresh"], jobs_ui["inputs"], jobs_ui["outputs"], js=jobs_ui["load_js"], api_visibility="private"
+        )
     return demo
 
 

@@ -18,6 +18,7 @@ from browser_app import (  # noqa: F401 (browser, page, server, shots: fixtures)
     CHROMIUM,
     browser,
     jobs_in,
+    new_page,
     open_tab,
     page,
     screenshot,
@@ -159,15 +160,43 @@ def test_publish_previews_the_card_and_exports_a_zip(page):
     page.locator("#publish-zip a").first.wait_for(state="attached", timeout=60_000)
 
 
-def test_the_chosen_job_survives_a_page_reload(page, server):
-    _, data_dir = server
-    newest = jobs_in(data_dir)[0]
-    page.reload()
+HEADER_NAMES = "(id) => document.querySelector('#job-header').innerText.includes(id)"
+SELECTED_TAB = "() => document.querySelector('[role=tab][aria-selected=true]')?.innerText.trim()"
+
+
+def test_the_chosen_job_is_in_the_address_and_a_reload_lands_on_it(page, browser, server):
+    url, data_dir = server
+    newest, older = jobs_in(data_dir)[:2]
     open_tab(page, "Jobs")
-    page.wait_for_function(
-        f"() => document.querySelector('#job-header').innerText.includes('{newest.id}')", timeout=30_000
-    )
+    page.locator("#job-picker input").click()
+    page.get_by_role("option", name=re.compile(older.id)).click()  # not the newest, which is shown by default
+    page.wait_for_function(HEADER_NAMES, arg=older.id, timeout=30_000)
+    page.wait_for_function("(id) => window.location.search.includes('job=' + id)", arg=older.id)
+    assert "tab=jobs" in page.url, page.url
+    page.reload()
+    page.get_by_text("DFD Studio").first.wait_for()
+    page.wait_for_function(f"() => ({SELECTED_TAB})() === 'Jobs'")
+    page.wait_for_function(HEADER_NAMES, arg=older.id, timeout=30_000)
+    page.wait_for_timeout(5000)  # a few of the table's 2 s ticks: it stays on the chosen job
+    assert older.id in page.locator("#job-header").inner_text()
+    assert older.id in page.locator("#job-picker input").input_value()
     assert len(re.findall(r"j-\d{8}-[0-9a-f]{6}", page.locator("#jobs-table").inner_text())) == 2
+
+    sent = new_page(browser, url, query=f"tab=jobs&job={older.id}")  # the address sent to someone: nothing kept
+    try:
+        sent.wait_for_function(f"() => ({SELECTED_TAB})() === 'Jobs'")
+        sent.wait_for_function(HEADER_NAMES, arg=older.id, timeout=30_000)
+        missing = "j-20000101-000000"
+        sent.goto(f"{url}?tab=jobs&job={missing}")
+        sent.wait_for_function(
+            "(id) => document.querySelector('#job-action')?.innerText.includes('There is no job ' + id)",
+            arg=missing,
+            timeout=30_000,
+        )
+        assert f"showing {newest.id}" in sent.locator("#job-action").inner_text()
+        sent.wait_for_function(HEADER_NAMES, arg=newest.id)
+    finally:
+        sent.close()
 
 
 def test_nothing_outside_the_public_folder_can_be_downloaded(server):
