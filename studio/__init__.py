@@ -106,7 +106,8 @@ def build_studio(
             publish_ui["refresh"], [publish_ui["student"]], publish_ui["refresh_outputs"], api_visibility="private"
         )
 
-        # Compare and Diversity show their last request's result again after a reload (kept in the browser).
+        # Compare, Diversity and Publish show their last request's result again after a reload (kept in the
+        # browser).
         demo.load(
             compare_ui["open_page"],
             compare_ui["open_inputs"],
@@ -119,6 +120,13 @@ def build_studio(
             diversity_ui["open_inputs"],
             diversity_ui["open_outputs"],
             js=diversity_ui["load_js"],
+            api_visibility="private",
+        )
+        demo.load(
+            publish_ui["open_page"],
+            publish_ui["open_inputs"],
+            publish_ui["open_outputs"],
+            js=publish_ui["load_js"],
             api_visibility="private",
         )
         demo.load(distill_ui["check_fn"], distill_ui["launch_inputs"], [distill_ui["check"]], api_visibility="private")

@@ -92,11 +92,15 @@ def poster(video: Path) -> Path | None:
     return still
 
 
-def previews_html(videos: list[tuple[str, str]]) -> str:
-    """The preview videos as players with a poster frame each and their whole caption (step, prompt, seed)
-    under them, so that seeds and prompts can be told apart at a glance."""
+NO_PREVIEWS = '<p class="dfd-none">No preview videos yet: the run writes them every preview_every steps.</p>'
+
+
+def previews_html(videos: list[tuple[str, str]], empty: str = NO_PREVIEWS) -> str:
+    """Videos of the public folder as players with a poster frame each and their whole caption (step, prompt,
+    seed) under them, so that seeds and prompts can be told apart at a glance (Jobs' previews, Publish's
+    samples); `empty` with none."""
     if not videos:
-        return '<p class="dfd-none">No preview videos yet: the run writes them every preview_every steps.</p>'
+        return empty
     cells = []
     for path, caption in videos:
         still = poster(Path(path))

@@ -2,8 +2,8 @@
 worker): Distill's method, steps and Launch are on the first screen with the study folded away; a refusal is
 said once; a DFD run too short for its data_forcing_prob is warned about before Launch, and Jobs then says on
 how many student updates a real clip was used; the Jobs state pill is readable in the dark theme; Publish
-previews that run's card and exports its zip without a repo id. Screenshots go to $DFD_STUDIO_SCREENSHOTS
-when set (docs/screenshots)."""
+previews that run's card, its samples' captions whole, exports its zip without a repo id, and shows them all
+again after a reload. Screenshots go to $DFD_STUDIO_SCREENSHOTS when set (docs/screenshots)."""
 
 from __future__ import annotations
 
@@ -118,6 +118,11 @@ def test_the_state_pill_is_readable_in_both_themes(browser, server, shots):
             page.close()
 
 
+# the sample captions under the players, each with whether it shows whole (nothing cut or hidden past its box)
+SAMPLE_CAPTIONS = """() => [...document.querySelectorAll('#publish-samples figcaption')].map(e => [e.innerText,
+    e.offsetParent !== null && e.scrollWidth <= e.clientWidth + 1 && e.scrollHeight <= e.clientHeight + 1])"""
+
+
 def test_publish_previews_and_exports_without_a_repo_id(page, server, shots):
     [job] = [j for j in jobs_in(server[1]) if j.config.get("method") == "dfd"]
     open_tab(page, "Publish")
@@ -130,6 +135,30 @@ def test_publish_previews_and_exports_without_a_repo_id(page, server, shots):
     assert "the DMD2 student" in card and "your-name/dfd-studio-" in card
     assert "until you type a repo id" in page.locator("#publish-status").inner_text()
     assert "final validity gap (real_gap)" in card and "final real_gap" not in card
+    # the samples' captions whole, so prompts and seeds can be told apart; a poster frame on each player
+    captions = page.evaluate(SAMPLE_CAPTIONS)
+    assert len(captions) == 4 and all(whole for _, whole in captions), captions
+    texts = [text for text, _ in captions]
+    assert all(re.search(r"^a .+ \(seed \d\)$", t) for t in texts) and len(set(texts)) == 4, texts
+    assert page.locator("#publish-samples video[poster]").count() == 4
     page.locator("#publish-export").click()
     page.locator("#publish-zip a").first.wait_for(state="attached", timeout=60_000)
     screenshot(page, shots / "publish.png")
+
+
+def test_a_reload_keeps_publish_on_its_last_card_samples_and_zip(page, server):
+    [job] = [j for j in jobs_in(server[1]) if j.config.get("method") == "dfd"]
+    open_tab(page, "Publish")
+    page.wait_for_function("() => document.querySelector('#publish-card').innerText.includes('Usage')")
+    card, captions = page.locator("#publish-card").inner_text(), page.evaluate(SAMPLE_CAPTIONS)
+    page.reload()
+    page.get_by_text("DFD Studio").first.wait_for()
+    page.wait_for_function(
+        "() => document.querySelector('[role=tab][aria-selected=true]')?.innerText.trim() === 'Publish'"
+    )
+    page.wait_for_function("() => document.querySelector('#publish-card').innerText.includes('Usage')", timeout=60_000)
+    assert page.locator("#publish-card").inner_text() == card
+    assert page.evaluate(SAMPLE_CAPTIONS) == captions
+    assert job.id in page.locator("#publish-student input").input_value()
+    assert "until you type a repo id" in page.locator("#publish-status").inner_text()
+    page.locator("#publish-zip a").first.wait_for(state="attached", timeout=30_000)  # the export, still there
