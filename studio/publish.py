@@ -366,12 +366,12 @@ def build(data_dir: Path, public_dir: Path, identity: Identity = LOCAL_OWNER):
     )
 
     def refresh(current):
+        """The list of students, the value left alone while it is one of them: the tab opened as a page loads
+        may send the value from before the reload's own (reopen) and must not overwrite it."""
         choices = student_choices(data_dir)
         keys = [k for _, k in choices]
-        return (
-            gr.update(choices=choices, value=current if current in keys else (keys[0] if keys else None)),
-            gr.update(visible=not keys),
-        )
+        value = {} if current in keys else {"value": keys[0] if keys else None}
+        return gr.update(choices=choices, **value), gr.update(visible=not keys)
 
     return {
         "student": student,
