@@ -107,7 +107,8 @@ def build_studio(
             publish_ui["refresh"], [publish_ui["student"]], publish_ui["refresh_outputs"], api_visibility="private"
         )
 
-        # Compare and Diversity show their last request's result again after a reload (kept in the browser).
+        # Compare, Diversity and Publish show their last request's result again after a reload (kept in the
+        # browser).
         demo.load(
             compare_ui["open_page"],
             compare_ui["open_inputs"],
@@ -122,11 +123,20 @@ def build_studio(
             js=diversity_ui["load_js"],
             api_visibility="private",
         )
+        demo.load(
+            publish_ui["open_page"],
+            publish_ui["open_inputs"],
+            publish_ui["open_outputs"],
+            js=publish_ui["load_js"],
+            api_visibility="private",
+        )
         demo.load(distill_ui["check_fn"], distill_ui["launch_inputs"], [distill_ui["check"]], api_visibility="private")
         demo.load(
             distill_ui["layout_fn"], distill_ui["layout_inputs"], distill_ui["layout_outputs"], api_visibility="private"
         )
-        demo.load(jobs_ui["refresh"], jobs_ui["inputs"], jobs_ui["outputs"], api_visibility="private")
+        demo.load(
+            jobs_ui["refresh"], jobs_ui["inputs"], jobs_ui["outputs"], js=jobs_ui["load_js"], api_visibility="private"
+        )
         demo.load(distill_target.remember_sign_in, None, None, api_visibility="private")  # HF Jobs followed again
     return demo
 
@@ -162,7 +172,7 @@ def launch_options(data_dir: str | Path) -> dict:
         "max_file_size": f"{int(float(max_mb))}mb",
         "run_history": False,  # gradio 6 would otherwise keep every call's inputs (tokens too) in the browser
         "footer_links": ["gradio", "settings"],  # no API page: the callbacks are private
-        "css": jobs.CSS,
+        "css": jobs.CSS + diversity.CSS,
         "show_error": True,
         "ssr_mode": False,
         "app_kwargs": {"middleware": [Middleware(ClientAddress)]},  # the login throttle needs the client

@@ -23,7 +23,7 @@ from engine import ModelError, world
 
 from . import frames, lineup, recall, sample_jobs
 from .access import LOCAL, Access
-from .choices import StudentDropdown
+from .choices import StudentDropdown, base_dropdown
 from .compare_plan import MAX_FRAMES, CompareResult, compare, plan, poll, queue, read_results, student_choices
 from .identity import LOCAL_OWNER, Identity, visitor_of
 
@@ -50,16 +50,7 @@ def build(
     these are and their cap (studio/identity.py)."""
     prompts = world.prompt_set("all")
     with gr.Row():
-        base_box = gr.Dropdown(
-            choices=[b for b in lineup.bases(data_dir, base) if access.allows_model(b)],
-            value=base,
-            allow_custom_value=True,
-            filterable=True,
-            label="Base model",
-            scale=2,
-            elem_id="compare-base",
-            info="the teacher; pick one or type a folder or hub id: its students are listed",
-        )
+        base_box = base_dropdown(data_dir, base, access, "compare", "students")
         prompt = gr.Dropdown(
             choices=prompts,
             value=prompts[0],

@@ -19,7 +19,7 @@ from engine import ModelError, world
 
 from . import frames, lineup, recall, sample_jobs
 from .access import LOCAL, Access
-from .choices import ModelChecklist
+from .choices import ModelChecklist, base_dropdown
 from .diversity_plan import (
     BARS,
     BETTER,
@@ -35,6 +35,13 @@ from .diversity_plan import (
 )
 from .identity import LOCAL_OWNER, Identity, visitor_of
 from .measures import default_features
+
+# The players' own buttons (download, fullscreen, share) sit over the top right corner of the video and of the
+# image, where the grids' last "seed N" header is drawn: the grids start below them.
+CSS = """
+#diversity-grid {padding-top:30px !important}
+#diversity-stills .image-container {padding-top:30px}
+"""
 
 
 def chart_name(model: str) -> str:
@@ -68,16 +75,7 @@ def build(
     visitor may name (studio/access.py); identity: whose sample jobs these are and their cap (studio/identity.py)."""
     prompts = world.prompt_set("underspecified") + world.prompt_set("detailed")
     with gr.Row():
-        base_box = gr.Dropdown(
-            choices=[b for b in lineup.bases(data_dir, base) if access.allows_model(b)],
-            value=base,
-            allow_custom_value=True,
-            filterable=True,
-            label="Base model",
-            scale=2,
-            elem_id="diversity-base",
-            info="the teacher; pick one or type a folder or hub id: its models are listed",
-        )
+        base_box = base_dropdown(data_dir, base, access, "diversity", "models")
         prompt = gr.Dropdown(
             choices=prompts,
             value=prompts[0],

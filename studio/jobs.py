@@ -1,7 +1,8 @@
 """The Jobs tab: a live table of jobs (a gr.Timer polls storage), and for the chosen job its progress and
 ETA, loss curves, latest preview videos, log tail, Cancel and Resume, and whether the worker is running.
 Everything is read from storage on every tick, so the page shows the same after a reload or a server restart;
-the chosen job is remembered in the browser. The loss curves are the exception to "everything": a page keeps
+the chosen job is kept in the address (?job=ID: a reload, or the address sent to someone, shows it) and
+remembered in the browser. The loss curves are the exception to "everything": a page keeps
 the points it has and asks only for newer ones, and plots at most MAX_PLOTTED points per curve (a 25k-step
 run stores some 200k points)."""
 
@@ -24,6 +25,13 @@ from .job_curves import EMPTY
 from .job_detail import Detail, describe, detail, eta, fraction, plain
 
 POLL_SECONDS = 2.0
+# Browser code: a page that shows no job yet (just opened) asks for the one its address names; the shown job is
+# written into the address (without reloading or adding history) whenever it changes.
+JOB_FROM_URL = "(picked, ...rest) => [picked || new URLSearchParams(window.location.search).get('job'), ...rest]"
+JOB_IN_URL = (
+    "(job) => { if (!job) return; const url = new URL(window.location.href); url.searchParams.set('job', job); "
+    "window.history.replaceState(window.history.state, '', url); }"
+)
 
 
 def _bar(job) -> str:
@@ -57,6 +65,23 @@ def job_choices(jobs: list) -> list[tuple[str, str]]:
     return [(f"{job.id} · {describe(job)} · {job.state}", job.id) for job in jobs]
 
 
+def choose(data_dir: Path, ids: list[str], selected: str | None, remembered_id: str | None) -> tuple[str | None, str]:
+    """(the job to show, a note when the asked one is not there): the picked job or the address's (also one
+    older than the jobs listed), else the one this browser remembers, else the newest."""
+    if selected in ids:
+        return selected, ""
+    if selected:
+        try:
+            return jobs_api.get(data_dir, selected).id, ""
+        except jobs_api.JobNotFound:
+            pass
+    chosen = remembered_id if remembered_id in ids else (ids[0] if ids else None)
+    if not selected:
+        return chosen, ""
+    instead = f"showing {chosen}" if chosen else "it has no jobs yet"
+    return chosen, f"There is no job {plain(selected)} in this studio (the address or the Job box names it); {instead}."
+
+
 def poster(video: Path) -> Path | None:
     """A still beside a preview video for its player to show before it plays (its middle frame: the first
     is often the bare background), written once; None when the video cannot be read."""
@@ -70,11 +95,15 @@ def poster(video: Path) -> Path | None:
     return still
 
 
-def previews_html(videos: list[tuple[str, str]]) -> str:
-    """The preview videos as players with a poster frame each and their whole caption (step, prompt, seed)
-    under them, so that seeds and prompts can be told apart at a glance."""
+NO_PREVIEWS = '<p class="dfd-none">No preview videos yet: the run writes them every preview_every steps.</p>'
+
+
+def previews_html(videos: list[tuple[str, str]], empty: str = NO_PREVIEWS) -> str:
+    """Videos of the public folder as players with a poster frame each and their whole caption (step, prompt,
+    seed) under them, so that seeds and prompts can be told apart at a glance (Jobs' previews, Publish's
+    samples); `empty` with none."""
     if not videos:
-        return '<p class="dfd-none">No preview videos yet: the run writes them every preview_every steps.</p>'
+        return empty
     cells = []
     for path, caption in videos:
         still = poster(Path(path))
@@ -211,8 +240,7 @@ def build(data_dir: Path, public_dir: Path, identity: Identity = LOCAL_OWNER, ac
 
     def refresh(selected, remembered_id, last_shown):
         jobs = jobs_api.list_jobs(data_dir, limit=50)
-        ids = [job.id for job in jobs]
-        chosen = selected if selected in ids else remembered_id if remembered_id in ids else (ids[0] if ids else None)
+        chosen, missing = choose(data_dir, [job.id for job in jobs], selected, remembered_id)
         last_signature, held = last_shown if len(last_shown or ()) == 2 else ((), None)
         d = detail(data_dir, public_dir, chosen, held)
         changed = d.signature != last_signature
@@ -225,6 +253,7 @@ def build(data_dir: Path, public_dir: Path, identity: Identity = LOCAL_OWNER, ac
             gr.update(value=d.diagnostics, visible=not d.diagnostics.empty) if changed else gr.skip(),
             previews_html(d.videos) if changed else gr.skip(),
             _config_update(run_config(data_dir, public_dir, chosen)) if changed else gr.skip(),
+            missing or gr.skip(),  # said in the action line, which stays until the next action
             d.log,
             (d.signature, d.held),
             plain(worker_health(data_dir).line()),
@@ -240,11 +269,15 @@ def build(data_dir: Path, public_dir: Path, identity: Identity = LOCAL_OWNER, ac
         diagnostics,
         previews,
         config_file,
+        action,
         log,
         shown,
         health,
     ]
-    timer.tick(refresh, [picker, remembered, shown], outputs, show_progress="hidden", api_visibility="private")
+    timer.tick(
+        refresh, [picker, remembered, shown], outputs, js=JOB_FROM_URL, show_progress="hidden", api_visibility="private"
+    )
+    picker.change(None, [picker], None, js=JOB_IN_URL)
     picker.input(lambda job_id: job_id, [picker], [remembered], api_visibility="private").then(
         refresh, [picker, remembered, shown], outputs, show_progress="hidden", api_visibility="private"
     )
@@ -265,6 +298,7 @@ def build(data_dir: Path, public_dir: Path, identity: Identity = LOCAL_OWNER, ac
         "refresh": refresh,
         "inputs": [picker, remembered, shown],
         "outputs": outputs,
+        "load_js": JOB_FROM_URL,
         "picker": picker,
         "remembered": remembered,
         "act": act,

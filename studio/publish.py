@@ -1,5 +1,7 @@
 """The Publish tab: pick a finished student, preview its generated model card (with sample videos and
-metrics), then push LoRA + card + samples to the Hugging Face Hub, or export the same folder as a zip.
+metrics), then push LoRA + card + samples to the Hugging Face Hub, or export the same folder as a zip. The
+page's last preview or export is kept in the browser (studio/recall.py) and shown again after a reload, from
+the samples already made.
 
 The token comes from the password field, a Hugging Face login (OAuth, on a Space) or HF_TOKEN; it is
 passed to huggingface_hub for the one push and never stored, logged or shown."""
@@ -17,9 +19,10 @@ import engine
 import engine.jobs as jobs_api
 from engine import ModelError, publish, student_t_list, world, write_mp4
 
-from . import frames, lineup
+from . import frames, lineup, recall
 from .files import cache_key, expose, staging_folder
 from .identity import LOCAL_OWNER, Identity, visitor_of
+from .jobs import previews_html
 from .measures import clip_metrics
 
 SAMPLE_SEEDS = (1, 2)
@@ -88,11 +91,18 @@ def _training_previews(student: lineup.Contender) -> tuple[list[tuple[Path, str]
     return previews, {}
 
 
+def _samples_folder(data_dir: Path, student: lineup.Contender) -> Path | None:
+    """Where a student's card samples are cached (None: an image-to-video student's are its training previews)."""
+    if frames.base_task(student.base, fetch=False) == "i2v":
+        return None
+    return staging_folder(data_dir) / ".samples" / cache_key(lineup.weights_version(student))
+
+
 def samples_and_metrics(data_dir: Path, student: lineup.Contender) -> tuple[list[tuple[Path, str]], dict]:
     """Sample videos (cached next to the staging folder) and evaluation metrics of a student."""
-    if frames.base_task(student.base, fetch=False) == "i2v":
+    folder = _samples_folder(data_dir, student)
+    if folder is None:
         return _training_previews(student)
-    folder = staging_folder(data_dir) / ".samples" / cache_key(lineup.weights_version(student))
     meta = folder / "meta.json"
     if not meta.is_file():
         shapes = engine.world_of(student.base) == "shapes"
@@ -216,10 +226,42 @@ def push(
     return f"Pushed LoRA, model card and samples to {url} (LoRA weights in {dtype}; token from {source}, not stored)."
 
 
+def zip_path(public_dir: Path, key: str, repo_id: str) -> Path:
+    """The exported zip of a student under a repo id: its repo name and the student's staged folder name."""
+    name = re.sub(r"[^\w.-]", "_", repo_for(repo_id, key).split("/")[-1])
+    staged = re.sub(r"[^\w.-]", "_", key)
+    return public_dir / "exports" / f"{name}-{staged}.zip"
+
+
 def export(data_dir: Path, public_dir: Path, key: str, repo_id: str, license: str, dtype: str = "fp32") -> str:
     folder, _, _ = stage(data_dir, key, repo_id, license, dtype)
-    name = re.sub(r"[^\w.-]", "_", repo_for(repo_id, key).split("/")[-1])
-    return str(publish.export_zip(folder, public_dir / "exports" / f"{name}-{folder.name}.zip"))
+    return str(publish.export_zip(folder, zip_path(public_dir, key, repo_id)))
+
+
+def reopen(data_dir: Path, public_dir: Path, last) -> list:
+    """After a reload: the form, card, samples, status and zip of the page's last preview or export (JSON, as the
+    browser keeps it), staged again from the samples already made (nothing is sampled when a page opens); all
+    left as they are when nothing valid is kept. Its samples gone (new weights), the form and a line saying so."""
+    try:
+        remembered = json.loads(last) if isinstance(last, str) else None
+        key, repo_id, license, dtype = remembered["request"]
+        if not all(isinstance(v, str) for v in remembered["request"]):
+            raise TypeError("a field of the kept request is not text")
+        student = _student(data_dir, key)
+    except (ValueError, TypeError, KeyError):
+        return [gr.skip()] * 8
+    form = [gr.update(choices=student_choices(data_dir), value=key), repo_id, license, dtype]
+    folder = _samples_folder(data_dir, student)
+    if folder is not None and not (folder / "meta.json").is_file():
+        return [*form, gr.skip(), gr.skip(), f"Press Preview card to sample {key} again for its card.", gr.skip()]
+    try:
+        card, shown, status = preview(data_dir, public_dir, key, repo_id, license, dtype)
+    except (ValueError, ModelError):
+        return [*form, *[gr.skip()] * 4]
+    zip_file = zip_path(public_dir, key, repo_id)
+    shown_zip = remembered.get("exported") and zip_file.is_file()
+    exported = gr.update(value=str(zip_file), visible=True) if shown_zip else gr.skip()
+    return [*form, card, previews_html(shown, empty=""), status, exported]
 
 
 def on_space() -> bool:
@@ -270,14 +312,20 @@ def build(data_dir: Path, public_dir: Path, identity: Identity = LOCAL_OWNER):
         export_button = gr.Button("Export zip", elem_id="publish-export")
     status = gr.Markdown(elem_id="publish-status")
     exported = gr.File(label="Exported zip", interactive=False, visible=False, elem_id="publish-zip")
-    samples = gr.Gallery(label="Sample videos", columns=4, height="auto", elem_id="publish-samples")
+    # players with a poster frame and their whole caption (prompt and seed) under each, as in Jobs
+    samples = gr.HTML("", elem_id="publish-samples")
     card = gr.Markdown(elem_id="publish-card", container=True)
+    last, load_js = recall.keeper("publish")
+
+    def kept(key, repo, lic, dtype_v, exported=False) -> str:
+        return json.dumps({"request": [key, repo, lic, dtype_v], "exported": exported})
 
     def on_preview(key, repo, lic, dtype_v):
         try:
-            return preview(data_dir, public_dir, key, repo, lic, dtype_v)
+            body, shown, message = preview(data_dir, public_dir, key, repo, lic, dtype_v)
         except (ValueError, ModelError) as err:
             raise gr.Error(str(err)) from None
+        return body, previews_html(shown, empty=""), message, kept(key, repo, lic, dtype_v)
 
     def on_push(
         key, repo, lic, dtype_v, priv, typed, oauth_token: gr.OAuthToken | None = None, request: gr.Request = None
@@ -302,24 +350,35 @@ def build(data_dir: Path, public_dir: Path, identity: Identity = LOCAL_OWNER):
     def on_export(key, repo, lic, dtype_v):
         try:
             path = export(data_dir, public_dir, key, repo, lic, dtype_v)
-            return gr.update(value=path, visible=True), "Exported: the zip holds exactly what a push uploads."
+            message = "Exported: the zip holds exactly what a push uploads."
+            return gr.update(value=path, visible=True), message, kept(key, repo, lic, dtype_v, exported=True)
         except (ValueError, ModelError) as err:
             raise gr.Error(str(err)) from None
 
     preview_button.click(
-        on_preview, [student, repo_id, license_box, dtype], [card, samples, status], api_visibility="private"
+        on_preview, [student, repo_id, license_box, dtype], [card, samples, status, last], api_visibility="private"
     )
     push_button.click(
         on_push, [student, repo_id, license_box, dtype, private, token], [status, token], api_visibility="private"
     )
-    export_button.click(on_export, [student, repo_id, license_box, dtype], [exported, status], api_visibility="private")
+    export_button.click(
+        on_export, [student, repo_id, license_box, dtype], [exported, status, last], api_visibility="private"
+    )
 
     def refresh(current):
+        """The list of students, the value left alone while it is one of them: the tab opened as a page loads
+        may send the value from before the reload's own (reopen) and must not overwrite it."""
         choices = student_choices(data_dir)
         keys = [k for _, k in choices]
-        return (
-            gr.update(choices=choices, value=current if current in keys else (keys[0] if keys else None)),
-            gr.update(visible=not keys),
-        )
+        value = {} if current in keys else {"value": keys[0] if keys else None}
+        return gr.update(choices=choices, **value), gr.update(visible=not keys)
 
-    return {"student": student, "refresh": refresh, "refresh_outputs": [student, empty]}
+    return {
+        "student": student,
+        "refresh": refresh,
+        "refresh_outputs": [student, empty],
+        "open_page": lambda last_v: reopen(data_dir, public_dir, last_v),
+        "open_inputs": [last],
+        "open_outputs": [student, repo_id, license_box, dtype, card, samples, status, exported],
+        "load_js": load_js,
+    }

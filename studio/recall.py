@@ -1,6 +1,6 @@
-"""What the browser keeps of Compare's and Diversity's last request (in its localStorage, one key per tab), so
-that a reload shows the same settings and result again, read from the cache, or goes on waiting for the
-request's sample jobs.
+"""What the browser keeps of Compare's, Diversity's and Publish's last request (in its localStorage, one key per
+tab), so that a reload shows the same settings and result again, read from the cache, or goes on waiting for
+the request's sample jobs.
 
 Kept by a hidden box and a line of browser code rather than gr.BrowserState, whose stored value reaches
 Python only after the page's load events have run."""

@@ -1,5 +1,8 @@
 """The real app (`python app.py`, with its worker) on 127.0.0.1 and Debian's chromium driven by Playwright,
-for browser tests: start_server/stop_server, a page at a given size and colour scheme, and small actions."""
+for browser tests, in one copy: the module fixtures `server` (url, data folder), `browser`, `page` (1280 x 800,
+light, the first-open comparison shown) and `shots` (the screenshot folder: $DFD_STUDIO_SCREENSHOTS when set,
+e.g. docs/screenshots), which a test module imports to use; start_server/stop_server, a page at a given size
+and colour scheme, and small actions and measures on a page."""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+import pytest
 
 from conftest import ROOT
 
@@ -67,11 +72,60 @@ def stop_server(proc, log) -> None:
     log.close()
 
 
-def new_page(browser, url: str, width: int = 1280, height: int = 800, dark: bool = False):
-    """A page at the given size, in the dark or light colour scheme, once the studio has drawn."""
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`python app.py` with its worker on a fresh data folder: (url, data folder); stopped (worker included)
+    after the module's tests."""
+    data_dir = tmp_path_factory.mktemp("studio_data")
+    proc, url, log = start_server(data_dir)
+    try:
+        yield url, data_dir
+    finally:
+        stop_server(proc, log)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, server):
+    """One page the module's tests share, in order, at 1280 x 800 in the light theme; handed over once the
+    comparison the page opens with is shown, so no test races it."""
+    page = new_page(browser, server[0])
+    page.locator("#compare-teacher video").wait_for(state="attached", timeout=120_000)
+    yield page
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    folder = Path(os.environ.get("DFD_STUDIO_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def jobs_in(data_dir: Path) -> list:
+    """The studio's jobs, newest first, read from its database ([] before the first)."""
+    import engine.jobs
+
+    return engine.jobs.list_jobs(data_dir) if (data_dir / "studio.db").exists() else []
+
+
+def new_page(browser, url: str, width: int = 1280, height: int = 800, dark: bool = False, query: str = ""):
+    """A page at the given size, in the dark or light colour scheme, of the address `url?query` (e.g.
+    "tab=jobs"), once the studio has drawn."""
     page = browser.new_page(viewport={"width": width, "height": height}, color_scheme="dark" if dark else "light")
     page.set_default_timeout(60_000)
-    page.goto(url + ("?__theme=dark" if dark else "?__theme=light"))
+    page.goto(url + ("?__theme=dark" if dark else "?__theme=light") + (f"&{query}" if query else ""))
     page.get_by_text("DFD Studio").first.wait_for()
     return page
 

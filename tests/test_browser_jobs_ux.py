@@ -2,74 +2,33 @@
 worker): Distill's method, steps and Launch are on the first screen with the study folded away; a refusal is
 said once; a DFD run too short for its data_forcing_prob is warned about before Launch, and Jobs then says on
 how many student updates a real clip was used; the Jobs state pill is readable in the dark theme; Publish
-previews that run's card and exports its zip without a repo id. Screenshots
-go to $DFD_STUDIO_SCREENSHOTS when set (docs/screenshots)."""
+previews that run's card, its samples' captions whole, exports its zip without a repo id, and shows them all
+again after a reload. Screenshots go to $DFD_STUDIO_SCREENSHOTS when set (docs/screenshots)."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 
-from browser_app import (
+from browser_app import (  # noqa: F401 (browser, page, server, shots: fixtures)
     CHROMIUM,
-    CHROMIUM_ARGS,
+    browser,
     contrast,
     in_first_screen,
+    jobs_in,
     new_page,
     open_tab,
+    page,
     screenshot,
+    server,
     set_number,
-    start_server,
-    stop_server,
+    shots,
 )
 from conftest import wait_for
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("studio_data")
-    proc, url, log = start_server(data_dir)
-    try:
-        yield url, data_dir
-    finally:
-        stop_server(proc, log)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture(scope="module")
-def page(browser, server):
-    page = new_page(browser, server[0])
-    yield page
-    page.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Path:
-    folder = Path(os.environ.get("DFD_STUDIO_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def jobs_in(data_dir: Path) -> list:
-    import engine.jobs
-
-    return engine.jobs.list_jobs(data_dir) if (data_dir / "studio.db").exists() else []
 
 
 def check_text(page) -> str:
@@ -159,6 +118,11 @@ def test_the_state_pill_is_readable_in_both_themes(browser, server, shots):
             page.close()
 
 
+# the sample captions under the players, each with whether it shows whole (nothing cut or hidden past its box)
+SAMPLE_CAPTIONS = """() => [...document.querySelectorAll('#publish-samples figcaption')].map(e => [e.innerText,
+    e.offsetParent !== null && e.scrollWidth <= e.clientWidth + 1 && e.scrollHeight <= e.clientHeight + 1])"""
+
+
 def test_publish_previews_and_exports_without_a_repo_id(page, server, shots):
     [job] = [j for j in jobs_in(server[1]) if j.config.get("method") == "dfd"]
     open_tab(page, "Publish")
@@ -171,6 +135,30 @@ def test_publish_previews_and_exports_without_a_repo_id(page, server, shots):
     assert "the DMD2 student" in card and "your-name/dfd-studio-" in card
     assert "until you type a repo id" in page.locator("#publish-status").inner_text()
     assert "final validity gap (real_gap)" in card and "final real_gap" not in card
+    # the samples' captions whole, so prompts and seeds can be told apart; a poster frame on each player
+    captions = page.evaluate(SAMPLE_CAPTIONS)
+    assert len(captions) == 4 and all(whole for _, whole in captions), captions
+    texts = [text for text, _ in captions]
+    assert all(re.search(r"^a .+ \(seed \d\)$", t) for t in texts) and len(set(texts)) == 4, texts
+    assert page.locator("#publish-samples video[poster]").count() == 4
     page.locator("#publish-export").click()
     page.locator("#publish-zip a").first.wait_for(state="attached", timeout=60_000)
     screenshot(page, shots / "publish.png")
+
+
+def test_a_reload_keeps_publish_on_its_last_card_samples_and_zip(page, server):
+    [job] = [j for j in jobs_in(server[1]) if j.config.get("method") == "dfd"]
+    open_tab(page, "Publish")
+    page.wait_for_function("() => document.querySelector('#publish-card').innerText.includes('Usage')")
+    card, captions = page.locator("#publish-card").inner_text(), page.evaluate(SAMPLE_CAPTIONS)
+    page.reload()
+    page.get_by_text("DFD Studio").first.wait_for()
+    page.wait_for_function(
+        "() => document.querySelector('[role=tab][aria-selected=true]')?.innerText.trim() === 'Publish'"
+    )
+    page.wait_for_function("() => document.querySelector('#publish-card').innerText.includes('Usage')", timeout=60_000)
+    assert page.locator("#publish-card").inner_text() == card
+    assert page.evaluate(SAMPLE_CAPTIONS) == captions
+    assert job.id in page.locator("#publish-student input").input_value()
+    assert "until you type a repo id" in page.locator("#publish-status").inner_text()
+    page.locator("#publish-zip a").first.wait_for(state="attached", timeout=30_000)  # the export, still there

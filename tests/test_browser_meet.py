@@ -2,9 +2,10 @@
 1280 x 800, light and dark, through Playwright. A base picked from Compare's list shows its students at
 once; a refused Compare is one lasting line under the button, with no 'Error' badge on the outputs; the
 teacher's CFG is the one the students were distilled with; the composite's and grids' labels are not under a
-player badge; Diversity's table says which way is better, how many modes there could be, is not cut before
-the first run, and has a chart per metric on its own axis; a reload stays on the tab and shows the last
-results. Screenshots go to $DFD_STUDIO_SCREENSHOTS when set (e.g. docs/screenshots)."""
+player badge, nor the grids' last header under the players' buttons; Diversity's table says which way is
+better, how many modes there could be, is not cut before the first run, and has a chart per metric on its own
+axis; a reload stays on the tab and shows the last results. Screenshots go to $DFD_STUDIO_SCREENSHOTS when set
+(e.g. docs/screenshots)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,20 @@ from pathlib import Path
 
 import pytest
 
-from test_browser import CHROMIUM, CHROMIUM_ARGS, open_tab, screenshot, server, set_number, shots  # noqa: F401
+from browser_app import (  # noqa: F401 (browser, page, server, shots: fixtures)
+    CHROMIUM,
+    browser,
+    new_page,
+    open_tab,
+    page,
+    screenshot,
+    server,
+    set_number,
+    shots,
+)
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
 
-VIEWPORT = {"width": 1280, "height": 800}
 # gradio's status tracker marks every output of a callback that raised with this badge
 ERROR_BADGES = (
     "() => [...document.querySelectorAll('.error')]"
@@ -44,33 +54,15 @@ CUT_HEADERS = r"""() => {
   }
   return cut;
 }"""
+# a player's own buttons (download, fullscreen, share) drawn over its video or image, where the grids' headers are
+OVER_THE_PICTURE = """(sel) => {
+  const root = document.querySelector(sel);
+  const m = root.querySelector('video, img').getBoundingClientRect();
+  return [...root.querySelectorAll('.icon-button')].filter(e => e.offsetParent).map(e => e.getBoundingClientRect())
+    .filter(r => r.width > 0 && r.left < m.right && r.right > m.left && r.top < m.bottom && r.bottom > m.top).length;
+}"""
 # a player's label badge, drawn over the top left of the video or image
 BADGES = "() => [...document.querySelectorAll('#{} [data-testid=\"block-label\"]')].filter(e => e.offsetParent).length"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture(scope="module")
-def page(browser, server):
-    url, _ = server
-    context = browser.new_context(viewport=VIEWPORT, color_scheme="light")
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(url)
-    page.get_by_text("DFD Studio").first.wait_for()
-    page.locator("#compare-teacher video").wait_for(state="attached", timeout=120_000)  # the first-open comparison
-    yield page
-    context.close()
 
 
 def base_box(page, tab: str):
@@ -162,6 +154,13 @@ def test_diversity_says_which_way_is_better_and_charts_each_metric_on_its_own_ax
     assert ticks and max(ticks) < 1, ticks
     for element in ("diversity-grid", "diversity-stills"):
         assert page.evaluate(BADGES.format(element)) == 0, element  # nothing over 'seed 1'
+    for width in (1280, 800):  # narrower, the stills fill the width and their top right corner is the last header
+        page.set_viewport_size({"width": width, "height": 800})
+        page.wait_for_timeout(500)
+        for element in ("diversity-grid", "diversity-stills"):
+            page.locator(f"#{element}").hover()  # the buttons show
+            assert page.evaluate(OVER_THE_PICTURE, f"#{element}") == 0, (element, width)  # nothing over 'seed N'
+    page.set_viewport_size({"width": 1280, "height": 800})
     screenshot(page, shots / "diversity.png")
 
 
@@ -189,12 +188,8 @@ def test_a_reload_stays_on_the_tab_and_shows_the_last_results(page, shots):
 
 
 def test_dark_mode_shows_the_same_page_readably(browser, server, shots):
-    url, _ = server
-    context = browser.new_context(viewport=VIEWPORT, color_scheme="dark")
+    page = new_page(browser, server[0], dark=True, query="tab=diversity")
     try:
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        page.goto(f"{url}?tab=diversity")
         page.wait_for_function(
             "() => document.querySelector('[role=tab][aria-selected=true]')?.innerText.trim() === 'Diversity'",
             timeout=120_000,
@@ -203,4 +198,4 @@ def test_dark_mode_shows_the_same_page_readably(browser, server, shots):
         assert not page.locator("#diversity-table").is_visible()
         screenshot(page, shots / "diversity-dark.png")
     finally:
-        context.close()
+        page.close()

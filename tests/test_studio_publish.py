@@ -1,9 +1,11 @@
 """The Publish tab's callbacks with the Hub client mocked at its boundary (huggingface_hub.HfApi), on the mini
 teacher's students: preview stages the card and samples and export zips the same; push uses the typed token
-once and never stores it (or the visitor's OAuth token); the LoRA dtype chosen reaches the published folder."""
+once and never stores it (or the visitor's OAuth token); the LoRA dtype chosen reaches the published folder;
+a reload shows the kept preview and zip again, sampling nothing."""
 
 from __future__ import annotations
 
+import json
 import typing
 import zipfile
 from pathlib import Path
@@ -87,6 +89,28 @@ def test_publish_preview_stages_card_and_samples_and_export_zips_the_same(data_d
     assert Path(archive).is_relative_to(public / "exports")
     with zipfile.ZipFile(archive) as z:
         assert sum(n.endswith(".mp4") for n in z.namelist()) == 4 and "dfd/README.md" in z.namelist()
+
+
+def test_a_reload_shows_the_kept_preview_and_zip_again_and_drops_a_kept_request_that_is_not_valid(
+    data_dir, mini_students
+):
+    public = public_folder(data_dir)
+    skipped = [gr.skip()] * 8
+    for kept in (None, "not json", "[]", '{"request": [1, 2, 3, 4]}', '{"request": ["nobody", "", "mit", "fp32"]}'):
+        assert publish.reopen(data_dir, public, kept) == skipped, kept
+    kept = json.dumps({"request": ["dfd", "", "apache-2.0", "bf16"], "exported": True})
+    shown = publish.reopen(data_dir, public, kept)
+    form, rest = shown[:4], shown[4:]
+    assert form[0]["value"] == "dfd" and form[1:] == ["", "apache-2.0", "bf16"]
+    assert rest[:2] == [gr.skip(), gr.skip()] and "Press Preview card" in rest[2]  # nothing sampled on open
+
+    publish.preview(data_dir, public, "dfd", "", "apache-2.0", "bf16")  # the samples, made once
+    *_, card, samples, status, exported = publish.reopen(data_dir, public, kept)
+    assert 'pipe.load_lora_weights("your-name/dfd-studio-dfd"' in card and "until you type a repo id" in status
+    assert samples.count("<figcaption>") == 4 and samples.count("poster=") == 4
+    assert exported == gr.skip()  # no zip yet
+    archive = publish.export(data_dir, public, "dfd", "", "apache-2.0", "bf16")
+    assert publish.reopen(data_dir, public, kept)[-1]["value"] == archive
 
 
 def test_a_preview_and_an_offline_zip_need_no_repo_id_but_a_push_does(data_dir, mini_students):
