@@ -85,6 +85,9 @@ def check_model(name_or_path: str) -> tuple[str, Path | None]:
 
 
 I2V_PIPELINE = "WanImageToVideoPipeline"  # what model_index.json names for an image-to-video folder
+# Pipelines whose image conditioning replaces latent frames (engine/models/cosmos.py): image-to-video
+# with the same transformer as text-to-video, so the channel rule below cannot tell.
+FRAME_REPLACING = ("Cosmos2_5_PredictBasePipeline",)
 
 
 def base_world(base: str) -> str | None:
@@ -118,6 +121,8 @@ def base_task(name_or_path: str) -> str | None:
         return None
     if folder is not None:
         try:
+            if json.loads((folder / "model_index.json").read_text()).get("_class_name") in FRAME_REPLACING:
+                return "i2v"
             transformer = json.loads((folder / "transformer" / "config.json").read_text())
             vae = json.loads((folder / "vae" / "config.json").read_text())
             return task_from_channels(
@@ -134,7 +139,8 @@ def base_task(name_or_path: str) -> str | None:
             return None
         index = Path(cached)
     try:
-        return "i2v" if json.loads(index.read_text()).get("_class_name") == I2V_PIPELINE else "t2v"
+        name = json.loads(index.read_text()).get("_class_name")
+        return "i2v" if name == I2V_PIPELINE or name in FRAME_REPLACING else "t2v"
     except (OSError, ValueError, AttributeError):
         return None
 
