@@ -5,6 +5,9 @@ by the pipeline's CosmosLoraLoaderMixin."""
 
 from __future__ import annotations
 
+import json
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -113,3 +116,113 @@ def test_velocity_is_the_pipelines_own_first_step(cosmos_dir, cosmos_model):
     )
     x0 = x0_from_velocity(noise, s0, v)
     torch.testing.assert_close(x0[:, :, :1], cond_latent[:, :, :1], atol=1e-5, rtol=1e-4)
+
+
+def test_the_teacher_samples_on_cosmos_sigmas_and_keeps_the_given_frame(cosmos_model):
+    from engine.generation import sampling
+
+    model = cosmos_model
+    frames = np.stack([_frame(2), _frame(3)])
+    condition = model.condition_latents(frames)
+    shape = model.latent_shape(2, SIZE["num_frames"], SIZE["height"], SIZE["width"])
+    noise = sampling.seeded_noise(shape, [1, 2], "cpu", torch.float32)
+    cond, uncond = model.encode_prompts(["a red circle", "a dog"]), model.encode_prompts(["", ""])
+    sigmas = sampling.teacher_sigmas(model.pipe.scheduler, 4)
+    assert sigmas[0] == pytest.approx(200 / 201) and sigmas[-1] == 0.0  # UniPC's Karras flow sigmas, Cosmos'
+    latents = sampling.teacher_sample(model.transformer, noise, cond, uncond, sigmas, 8.0, condition=condition)
+    torch.testing.assert_close(latents[:, :, :1], condition[:, -4:, :1])  # the frame, replaced exactly
+    assert not torch.allclose(latents[0, :, 1:], latents[1, :, 1:])
+    video = model.decode(latents)
+    assert video.shape == (2, SIZE["num_frames"], SIZE["height"], SIZE["width"], 3) and video.dtype == np.uint8
+
+
+@pytest.fixture(scope="module")
+def clip_folder(tmp_path_factory):
+    from engine.media.video import write_mp4
+
+    folder = tmp_path_factory.mktemp("clips")
+    rng = np.random.default_rng(0)
+    for i, caption in enumerate(["a red circle moving left", "a cat", "a dog moving left"]):
+        write_mp4(folder / f"clip{i}.mp4", rng.integers(0, 255, (12, 40, 48, 3), dtype=np.uint8), fps=8)
+        (folder / f"clip{i}.txt").write_text(caption)
+    return folder
+
+
+def _cfg(base, data, **kw):
+    from engine.config.distill import DistillConfig
+
+    values = dict(
+        base=str(base),
+        data=str(data),
+        task="i2v",
+        num_frames=5,
+        height=16,
+        width=16,
+        steps=2,
+        batch_size=2,
+        student_update_freq=1,
+        lora_rank=4,
+        checkpoint_every=2,
+        seed=3,
+    )
+    return DistillConfig(**{**values, **kw})
+
+
+@pytest.fixture(scope="module")
+def trained(cosmos_dir, clip_folder, tmp_path_factory):
+    from engine.distill.trainer import Distiller
+
+    out = tmp_path_factory.mktemp("runs")
+    distiller = Distiller(_cfg(cosmos_dir, clip_folder), out / "dmd2")
+    real = distiller._real_batch()  # the condition is the clip's own first latent frame (DFD's pairing)
+    assert torch.equal(real.condition[:, -4:, :1], real.latents[:, :, :1])
+    dmd2 = distiller.train()
+    dfd = Distiller(
+        _cfg(cosmos_dir, clip_folder, method="dfd", init=str(dmd2), data_forcing_prob=1.0), out / "dfd"
+    ).train()
+    return dmd2, dfd
+
+
+def test_dmd2_and_dfd_train_a_cosmos_student_from_each_clips_first_frame(trained):
+    dmd2, dfd = trained
+    for out in (dmd2, dfd):
+        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in rows] == [1, 2]
+        assert all(math.isfinite(v) for r in rows for v in r.values())
+        assert json.loads((out / "lora_config.json").read_text())["task"] == "i2v"
+    assert {json.loads(line).get("data_forcing") for line in (dfd / "metrics.jsonl").read_text().splitlines()} == {1.0}
+
+
+def test_the_student_lora_loads_in_the_cosmos_pipeline_and_computes_what_the_engine_does(
+    cosmos_dir, cosmos_model, trained
+):
+    """CosmosLoraLoaderMixin.load_lora_weights reads the student's file; the pipeline's transformer then
+    gives, on the pipeline's own call, what the engine's student does, and not the base's output."""
+    from diffusers import Cosmos2_5_PredictBasePipeline, CosmosTransformer3DModel
+
+    from engine.generation.generate import student_adapter, teacher_only
+    from engine.models.cosmos import CosmosFlowTransformer
+
+    dfd = trained[1]
+    pipe = Cosmos2_5_PredictBasePipeline.from_pretrained(cosmos_dir, safety_checker=StubGuardrail())
+    pipe.load_lora_weights(str(dfd), weight_name="pytorch_lora_weights.safetensors")
+    torch.manual_seed(5)
+    x = torch.randn(1, 4, 2, 2, 2)
+    mask = torch.zeros(1, 1, 2, 2, 2)
+    call = dict(
+        hidden_states=x,
+        timestep=torch.full((1, 1, 2, 1, 1), 0.7),
+        encoder_hidden_states=cosmos_model.encode_prompts(["a cat"]),
+        condition_mask=mask,
+        padding_mask=torch.zeros(1, 1, 2, 2),
+        return_dict=False,
+    )
+    with torch.no_grad():
+        from_pipeline = pipe.transformer(**call)[0]
+        with student_adapter(cosmos_model, dfd, fused=False):
+            from_engine = cosmos_model.transformer(**call)[0]
+        with teacher_only(cosmos_model):
+            base = CosmosTransformer3DModel.forward(cosmos_model.transformer, **call)[0]
+    assert isinstance(cosmos_model.transformer, CosmosFlowTransformer)
+    torch.testing.assert_close(from_pipeline, from_engine, atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(from_pipeline, base, atol=1e-4)
