@@ -11,7 +11,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from conftest import run_engine
 from tiny_cosmos import SIZE, save_tiny_cosmos
 
 
@@ -118,6 +120,40 @@ def test_velocity_is_the_pipelines_own_first_step(cosmos_dir, cosmos_model):
     torch.testing.assert_close(x0[:, :, :1], cond_latent[:, :, :1], atol=1e-5, rtol=1e-4)
 
 
+def test_the_engines_unipc_teacher_is_the_pipelines_own_loop(cosmos_dir, cosmos_model):
+    """Three UniPC steps with CFG through velocity() equal Cosmos2_5_PredictBasePipeline's own run on the
+    generated frames (its guidance 3 is the engine's 4); the given frame is its latents exactly."""
+    from diffusers import Cosmos2_5_PredictBasePipeline
+
+    from engine.generation.scheduler_sampling import scheduler_sample
+
+    pipe = Cosmos2_5_PredictBasePipeline.from_pretrained(cosmos_dir, safety_checker=StubGuardrail())
+    frame = _frame(4)
+    noise = torch.randn(cosmos_model.latent_shape(1, 5, 16, 16), generator=torch.Generator().manual_seed(1))
+    video = torch.from_numpy(frame).permute(2, 0, 1)[None, :, None].float() / 127.5 - 1
+    expected = pipe(
+        video=video,
+        num_latent_conditional_frames=1,
+        prompt="a red circle",
+        negative_prompt="a dog",
+        num_frames=5,
+        height=16,
+        width=16,
+        num_inference_steps=3,
+        guidance_scale=3.0,
+        latents=noise.clone(),
+        max_sequence_length=SIZE["text_len"],
+        output_type="latent",
+    ).frames
+    model = cosmos_model
+    condition = model.condition_latents(frame[None])
+    cond, uncond = model.encode_prompts(["a red circle"]), model.encode_prompts(["a dog"])
+    scheduler = model.pipe.scheduler
+    latents = scheduler_sample(model.transformer, noise, cond, uncond, scheduler, 3, 4.0, condition=condition)
+    torch.testing.assert_close(latents[:, :, 1:], expected[:, :, 1:], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(latents[:, :, :1], condition[:, -4:, :1], atol=1e-5, rtol=1e-4)
+
+
 def test_the_teacher_samples_on_cosmos_sigmas_and_keeps_the_given_frame(cosmos_model):
     from engine.generation import sampling
 
@@ -134,6 +170,30 @@ def test_the_teacher_samples_on_cosmos_sigmas_and_keeps_the_given_frame(cosmos_m
     assert not torch.allclose(latents[0, :, 1:], latents[1, :, 1:])
     video = model.decode(latents)
     assert video.shape == (2, SIZE["num_frames"], SIZE["height"], SIZE["width"], 3) and video.dtype == np.uint8
+
+
+def test_sample_command_runs_the_cosmos_teacher_from_an_image(cosmos_dir, tmp_path):
+    image = tmp_path / "frame.png"
+    Image.fromarray(_frame(7)).save(image)
+    result = run_engine(
+        "sample",
+        "--base",
+        str(cosmos_dir),
+        "--image",
+        str(image),
+        "--prompt",
+        "a red circle",
+        "--seeds",
+        "1-2",
+        "--steps",
+        "2",
+        "--cfg",
+        "8",
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "out").glob("seed*.mp4"))) == 2
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ from ..models.students import student_t_list
 from . import sampling
 from .causal_sampling import causal_layout, causal_sample
 from .cpu_memory import keep_freed_memory
+from .scheduler_sampling import scheduler_sample
 
 
 @dataclass
@@ -103,11 +104,24 @@ def sample_frames(
         nfe = len(t_list) - 1 if causal is None else len(t_list)  # a causal student's: per chunk, with its commit
         return model.decode(latents), nfe
     uncond = model.encode_prompts([cfg.negative_prompt]).expand(len(cfg.seeds), -1, -1)
-    sigmas = sampling.teacher_sigmas(model.pipe.scheduler, cfg.steps)
     with teacher_only(model):
-        latents = sampling.teacher_sample(
-            model.transformer, noise, cond, uncond, sigmas, cfg.guidance, progress, condition
-        )
+        if model.meta.get("teacher_solver") == "scheduler":  # a base with its own multistep solver (Cosmos)
+            latents = scheduler_sample(
+                model.transformer,
+                noise,
+                cond,
+                uncond,
+                model.pipe.scheduler,
+                cfg.steps,
+                cfg.guidance,
+                progress,
+                condition,
+            )
+        else:
+            sigmas = sampling.teacher_sigmas(model.pipe.scheduler, cfg.steps)
+            latents = sampling.teacher_sample(
+                model.transformer, noise, cond, uncond, sigmas, cfg.guidance, progress, condition
+            )
     nfe = cfg.steps * (1 if cfg.guidance == 1.0 else 2)
     return model.decode(latents), nfe
 

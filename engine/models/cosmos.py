@@ -201,4 +201,4 @@ def load_cosmos(source: str, kind: str, device: str, dtype: torch.dtype, revisio
     pipe.to(device)
     meta = Path(source) / STUDIO_META if kind != "hub" else None
     own = json.loads(meta.read_text()) if meta is not None and meta.is_file() else {}
-    return CosmosModel(pipe=pipe, source=source, meta={**COSMOS_RECIPE, **own})
+    return CosmosModel(pipe=pipe, source=source, meta={**COSMOS_RECIPE, "teacher_solver": "scheduler", **own})
