@@ -286,3 +286,75 @@ def test_the_student_lora_loads_in_the_cosmos_pipeline_and_computes_what_the_eng
     assert isinstance(cosmos_model.transformer, CosmosFlowTransformer)
     torch.testing.assert_close(from_pipeline, from_engine, atol=1e-5, rtol=1e-4)
     assert not torch.allclose(from_pipeline, base, atol=1e-4)
+
+
+def _to_tensor(image) -> torch.Tensor:
+    """torchvision.transforms.functional.to_tensor for an RGB PIL image: (3, H, W) in [0, 1]."""
+    return torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
+
+
+def test_the_cards_snippet_runs_the_student_in_the_cosmos_pipeline_like_the_engine(
+    cosmos_dir, cosmos_model, trained, tmp_path, monkeypatch
+):
+    """The card names Cosmos2_5_PredictBasePipeline and the guardrail; its snippet runs on the tiny
+    pipeline (the guardrail and torchvision's to_tensor stubbed at the pipeline's boundary, neither can
+    be installed here) and gives, on the generated frames, the engine's Euler steps on the student."""
+    import re
+    import types
+
+    from diffusers.pipelines.cosmos import pipeline_cosmos2_5_predict
+
+    from engine.generation.generate import student_adapter
+    from engine.generation.sampling import velocity
+    from engine.hub.card import CardInfo, model_card
+    from engine.models.students import student_t_list
+
+    dfd = trained[1]
+    t_list = student_t_list(dfd)
+    card = model_card(
+        CardInfo(repo_id="me/cosmos-dfd", base=str(cosmos_dir), method="dfd", steps=2, t_list=t_list, task="i2v")
+    )
+    assert (
+        "Cosmos2_5_PredictBasePipeline" in card and "cosmos_guardrail" in card and "NVIDIA Open Model License" in card
+    )
+    assert "WanImageToVideoPipeline" not in card
+    frame_file = tmp_path / "frame.png"
+    frame = _frame(9)
+    Image.fromarray(frame).save(frame_file)
+    [code] = re.findall(r"```python\n(.*?)```", card, re.S)
+    code = (
+        code.replace('"me/cosmos-dfd"', repr(str(dfd)))
+        .replace('"<the base\'s local folder>"', repr(str(cosmos_dir)))
+        .replace('"first_frame.png"', repr(str(frame_file)))
+        .replace("torch.bfloat16", "torch.float32")
+        .replace('.to("cuda")', "")
+    )  # this test runs on a CPU
+    monkeypatch.setattr(pipeline_cosmos2_5_predict, "CosmosSafetyChecker", StubGuardrail, raising=False)
+    fake_tv = types.SimpleNamespace(
+        transforms=types.SimpleNamespace(functional=types.SimpleNamespace(to_tensor=_to_tensor))
+    )
+    monkeypatch.setattr(pipeline_cosmos2_5_predict, "torchvision", fake_tv, raising=False)
+    scope: dict = {}
+    exec(compile(code, "card snippet", "exec"), scope)
+    assert len(scope["video"]) == SIZE["num_frames"] and scope["video"][0].size == (SIZE["width"], SIZE["height"])
+
+    prompt = re.search(r'prompt="([^"]+)"', code).group(1)
+    latents = scope["pipe"](
+        image=Image.open(frame_file),
+        prompt=prompt,
+        num_inference_steps=len(t_list) - 1,
+        guidance_scale=1.0,
+        num_frames=5,
+        height=16,
+        width=16,
+        max_sequence_length=SIZE["text_len"],
+        generator=torch.Generator().manual_seed(1),
+        output_type="latent",
+    ).frames
+    x = torch.randn(latents.shape, generator=torch.Generator().manual_seed(1))
+    condition = cosmos_model.condition_latents(frame[None])
+    emb = cosmos_model.encode_prompts([prompt])
+    with torch.no_grad(), student_adapter(cosmos_model, dfd, fused=False):
+        for t, t_next in zip(t_list[:-1], t_list[1:]):
+            x = x + (t_next - t) * velocity(cosmos_model.transformer, x, t, emb, condition)
+    torch.testing.assert_close(latents[:, :, 1:], x[:, :, 1:], atol=1e-4, rtol=1e-3)

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..models.names import BUILTIN_MODELS, STUDIO_META
 from ..models.students import COMFY_FILE, LORA_FILE
 from .card import CardInfo, _cell, _times, public_base
+from .card_cosmos import cosmos_usage, is_cosmos_base
 from .run_record import CAUSAL_KEYS
 
 
@@ -102,6 +103,8 @@ def diffusers_snippet(info: CardInfo, base_hub_id: str | None) -> list[str]:
 
 
 def usage(info: CardInfo, base_hub_id: str | None) -> list[str]:
+    if is_cosmos_base(info.base, base_hub_id):  # its own pipeline, guardrail and sampler note
+        return cosmos_usage(info, base_hub_id)
     steps, times = len(info.t_list) - 1, _cell(info.t_list)
     lines = ["## Usage", ""]
     if info.base in BUILTIN_MODELS:
