@@ -62,6 +62,28 @@ COSMOS_RECIPE = {
 }
 
 
+# Cosmos-Predict2.5-2B's transformer config, from diffusers' scripts/convert_cosmos_to_diffusers.py
+# (TRANSFORMER_CONFIGS["Cosmos-2.5-Predict-Base-2B"]): for speed and memory figures with random weights.
+COSMOS_2B_TRANSFORMER = dict(
+    in_channels=16 + 1,
+    out_channels=16,
+    num_attention_heads=16,
+    attention_head_dim=128,
+    num_layers=28,
+    mlp_ratio=4.0,
+    text_embed_dim=1024,
+    adaln_lora_dim=256,
+    max_size=(128, 240, 240),
+    patch_size=(1, 2, 2),
+    rope_scale=(1.0, 3.0, 3.0),
+    concat_padding_mask=True,
+    extra_pos_embed_type=None,
+    use_crossattn_projection=True,
+    crossattn_proj_in_channels=100352,  # Qwen2.5-VL-7B: 28 layers x 3584, every layer's state concatenated
+    encoder_hidden_states_channels=1024,
+)
+
+
 class _NearestResize:
     """What CosmosTransformer3DModel.forward takes from torchvision (`transforms.functional.resize` with
     `InterpolationMode.NEAREST`, to fit the padding mask to the latents), in torch alone: torchvision is
