@@ -62,6 +62,48 @@ def test_a_cosmos_folder_loads_without_the_guardrail_and_refuses_the_pipeline_ca
         cosmos_model.pipe(prompt="a dog", num_frames=5, height=16, width=16)
 
 
+def test_a_read_only_folder_is_only_read_and_nvidias_hub_repo_is_found_at_its_diffusers_branch(cosmos_dir, monkeypatch):
+    import huggingface_hub
+
+    from engine.hub.card import CardInfo, model_card
+    from engine.models.base import load_base_model
+    from engine.models.cosmos import is_cosmos
+
+    def tree():
+        return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in cosmos_dir.rglob("*")}
+
+    before = tree()
+    load_base_model(str(cosmos_dir), device="cpu")
+    assert tree() == before  # a read-only mount would do: nothing is written, nothing touched
+
+    asked = []
+
+    def download(repo_id, filename, revision=None, **_):  # the Hub's network, at its boundary
+        asked.append((repo_id, filename, revision))
+        return str(cosmos_dir / "model_index.json")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    assert is_cosmos(None, "nvidia/Cosmos-Predict2.5-2B")
+    assert asked == [("nvidia/Cosmos-Predict2.5-2B", "model_index.json", "diffusers/base/post-trained")]
+    hub_base = "nvidia/Cosmos-Predict2.5-2B"
+    info = CardInfo(repo_id="me/c", base=hub_base, method="dmd2", steps=4, t_list=[0.999, 0.5, 0.0], task="i2v")
+    card = model_card(info)
+    assert 'from_pretrained("nvidia/Cosmos-Predict2.5-2B", revision="diffusers/base/post-trained"' in card
+    assert 'base_model: "nvidia/Cosmos-Predict2.5-2B"' in card
+
+
+def test_a_size_beyond_the_transformers_max_size_is_refused_in_one_line(cosmos_model):
+    from engine.models.base import ModelError
+
+    with pytest.raises(ModelError, match=r"beyond the transformer's max_size \(8, 16, 16\)"):
+        cosmos_model.check_video_shape(5, 16, 272)  # 17 tokens wide, the tiny model's max_size takes 16
+    with pytest.raises(ModelError, match="beyond"):
+        cosmos_model.check_video_shape(33, 16, 16)
+    with pytest.raises(ModelError, match="multiples of 16"):
+        cosmos_model.check_video_shape(5, 24, 16)
+    cosmos_model.check_video_shape(5, 16, 16)
+
+
 def test_velocity_is_the_pipelines_own_first_step(cosmos_dir, cosmos_model):
     """One UniPC step of Cosmos2_5_PredictBasePipeline (first order: x + (s1 - s0) v) from the given noise
     and image equals an Euler step on the engine's velocity() where the frame is generated; where it is

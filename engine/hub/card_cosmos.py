@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from ..models.names import STUDIO_META, resolve_model
+from ..models.names import HUB_REVISIONS, STUDIO_META, resolve_model
 from ..models.students import LORA_FILE
 from .card import CardInfo, _cell, _times, public_base
 
@@ -47,6 +47,7 @@ def cosmos_usage(info: CardInfo, base_hub_id: str | None) -> list[str]:
     steps, times = len(info.t_list) - 1, _cell(info.t_list)
     where = base_hub_id or "<the base's local folder>"
     size = "" if base_hub_id else _size(info.base)
+    revision = f', revision="{HUB_REVISIONS[base_hub_id]}"' if base_hub_id in HUB_REVISIONS else ""
     lines = ["## Usage", ""]
     if not base_hub_id:
         lines += [f"The base `{public_base(info.base)}` is a local folder: give `from_pretrained` that folder.", ""]
@@ -64,7 +65,7 @@ def cosmos_usage(info: CardInfo, base_hub_id: str | None) -> list[str]:
         f"from diffusers import {COSMOS_PIPELINE}, FlowMatchEulerDiscreteScheduler",
         "from diffusers.utils import load_image",
         "",
-        f'pipe = {COSMOS_PIPELINE}.from_pretrained("{where}", torch_dtype=torch.bfloat16).to("cuda")',
+        f'pipe = {COSMOS_PIPELINE}.from_pretrained("{where}"{revision}, torch_dtype=torch.bfloat16).to("cuda")',
         f'pipe.load_lora_weights("{info.repo_id}", weight_name="{LORA_FILE}")',
         "",
         f"T_LIST = {_times(info.t_list)}  # the student's times, from its lora_config.json",

@@ -47,6 +47,7 @@ from diffusers import Cosmos2_5_PredictBasePipeline, CosmosTransformer3DModel
 from diffusers.models.transformers import transformer_cosmos
 
 from .base import STUDIO_META, BaseModel, ModelError, hub_error
+from .names import HUB_REVISIONS
 
 COSMOS_PIPELINE = "Cosmos2_5_PredictBasePipeline"
 CONDITION_TIMESTEP = 1e-4  # the pipeline's `conditional_frame_timestep` for the given frames
@@ -190,7 +191,7 @@ def is_cosmos(folder: Path | None, hub_id: str | None = None) -> bool:
         from huggingface_hub import hf_hub_download  # huggingface_hub: only for a hub id
 
         try:
-            index = Path(hf_hub_download(hub_id, "model_index.json"))
+            index = Path(hf_hub_download(hub_id, "model_index.json", revision=HUB_REVISIONS.get(hub_id)))
         except (OSError, ValueError):
             return False
     try:
@@ -204,9 +205,10 @@ class _Deferred:
     cosmos_guardrail's); replaced by None right after, so the pipeline refuses to be called."""
 
 
-def load_cosmos(source: str, kind: str, device: str, dtype: torch.dtype, revision: str | None = None) -> CosmosModel:
+def load_cosmos(source: str, kind: str, device: str, dtype: torch.dtype) -> CosmosModel:
     """Cosmos2_5_PredictBasePipeline's parts from a folder (read-only is fine: nothing is written) or hub
-    id, the transformer as CosmosFlowTransformer, no guardrail."""
+    id (at its diffusers revision, HUB_REVISIONS), the transformer as CosmosFlowTransformer, no guardrail."""
+    revision = HUB_REVISIONS.get(source) if kind == "hub" else None
     try:
         transformer = CosmosFlowTransformer.from_pretrained(
             source, subfolder="transformer", dtype=dtype, revision=revision

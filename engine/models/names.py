@@ -22,6 +22,12 @@ RANDOM_MODELS = {"wan2.1-1.3b-random": "t2v", "wan2.1-1.3b-i2v-random": "i2v"}  
 WAN_DEFAULTS = {"num_frames": 81, "height": 480, "width": 832, "fps": 16, "text_len": 512}
 
 
+# Hub repos whose diffusers layout is not on their main branch: the revision that holds it (NVIDIA's
+# Cosmos-Predict2.5-2B keeps its native checkpoints on main, the diffusers pipeline on this branch, as
+# the example of diffusers' Cosmos2_5_PredictBasePipeline loads it).
+HUB_REVISIONS = {"nvidia/Cosmos-Predict2.5-2B": "diffusers/base/post-trained"}
+
+
 class ModelError(ValueError):
     """A base model could not be found or loaded; the message says what to do."""
 
@@ -78,7 +84,7 @@ def check_model(name_or_path: str) -> tuple[str, Path | None]:
         from huggingface_hub import hf_hub_download
 
         try:
-            hf_hub_download(name_or_path.strip(), "model_index.json")
+            hf_hub_download(name_or_path.strip(), "model_index.json", revision=HUB_REVISIONS.get(name_or_path.strip()))
         except (OSError, ValueError) as err:  # offline, unknown or gated repo, bad id: the same fix for the user
             raise hub_error(name_or_path, err) from err
     return kind, folder
@@ -134,7 +140,7 @@ def base_task(name_or_path: str) -> str | None:
         # huggingface_hub: only for a hub id (this module is torch-free and quick)
         from huggingface_hub import try_to_load_from_cache
 
-        cached = try_to_load_from_cache(name, "model_index.json")
+        cached = try_to_load_from_cache(name, "model_index.json", revision=HUB_REVISIONS.get(name))
         if not isinstance(cached, str):  # not fetched yet (or known to be missing)
             return None
         index = Path(cached)
