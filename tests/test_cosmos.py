@@ -55,9 +55,11 @@ def test_a_cosmos_folder_loads_without_the_guardrail_and_refuses_the_pipeline_ca
     assert cosmos_model.task == "i2v" and base_task(str(cosmos_dir)) == "i2v"
     assert (cosmos_model.num_frames, cosmos_model.height, cosmos_model.text_len) == (5, 16, 16)
     emb = cosmos_model.encode_prompts(["a red circle", "a dog"])
-    layers = cosmos_model.pipe.text_encoder.config.text_config.num_hidden_layers
-    hidden = cosmos_model.pipe.text_encoder.config.text_config.hidden_size
-    assert emb.shape == (2, 16, layers * hidden)  # every layer's normalized state, as the pipeline's
+    # the pipeline's embedding (every layer's normalized state), projected once by the transformer's own layer
+    pipe = cosmos_model.pipe
+    raw = pipe.encode_prompt(["a red circle", "a dog"], do_classifier_free_guidance=False, max_sequence_length=16)[0]
+    assert raw.shape == (2, 16, 2 * 16) and emb.shape == (2, 16, 16)
+    torch.testing.assert_close(emb, cosmos_model.transformer.crossattn_proj(raw))
     with pytest.raises(ValueError, match="safety checker"):  # diffusers' own licence refusal
         cosmos_model.pipe(prompt="a dog", num_frames=5, height=16, width=16)
 
@@ -314,7 +316,7 @@ def test_the_student_lora_loads_in_the_cosmos_pipeline_and_computes_what_the_eng
     call = dict(
         hidden_states=x,
         timestep=torch.full((1, 1, 2, 1, 1), 0.7),
-        encoder_hidden_states=cosmos_model.encode_prompts(["a cat"]),
+        encoder_hidden_states=pipe.encode_prompt("a cat", do_classifier_free_guidance=False, max_sequence_length=16)[0],
         condition_mask=mask,
         padding_mask=torch.zeros(1, 1, 2, 2),
         return_dict=False,

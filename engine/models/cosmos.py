@@ -103,11 +103,30 @@ if not hasattr(transformer_cosmos, "transforms"):  # torchvision absent: diffuse
     transformer_cosmos.transforms = _NearestResize
 
 
+class _ProjectOnce(torch.nn.Sequential):
+    """The transformer's text projection (Linear 100352 -> 1024, GELU; frozen, no LoRA on it), which
+    passes through embeddings already projected: the engine projects each caption once when it encodes
+    it, so a cached embedding is 1024 wide, not 100352 (about 1 MB per caption instead of 100 MB)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] == self[0].out_features and x.shape[-1] != self[0].in_features:
+            return x
+        return super().forward(x)
+
+
 class CosmosFlowTransformer(CosmosTransformer3DModel):
     """CosmosTransformer3DModel answering velocity()'s call: noisy latents (with, for image-to-video, the
     condition channels after them), timestep 1000 t, prompt embeddings; returns Wan's v = eps - x0.
     Its weights, config and LoRA keys are CosmosTransformer3DModel's. A call with `condition_mask` is the
     pipeline's own and goes to the parent unchanged."""
+
+    def project_prompts_once(self) -> CosmosFlowTransformer:
+        """Let the text projection pass already projected embeddings (_ProjectOnce); the same children,
+        so the same state-dict and LoRA keys. (Not in __init__: diffusers reads the config from its
+        signature.)"""
+        if self.config.use_crossattn_projection and not isinstance(self.crossattn_proj, _ProjectOnce):
+            self.crossattn_proj = _ProjectOnce(*self.crossattn_proj)
+        return self
 
     def forward(self, hidden_states, timestep, encoder_hidden_states, return_dict: bool = True, **pipeline_kwargs):
         if "condition_mask" in pipeline_kwargs:
@@ -169,7 +188,8 @@ class CosmosModel(BaseModel):
             )
 
     def encode_prompts(self, prompts: list[str]) -> torch.Tensor:
-        """Every Qwen2.5-VL layer's hidden state, each normalized, concatenated (Cosmos' recipe)."""
+        """Every Qwen2.5-VL layer's hidden state, each normalized, concatenated (Cosmos' recipe), then
+        through the transformer's frozen text projection, which the transformer then skips (_ProjectOnce)."""
         if self.pipe.text_encoder is None:
             raise ModelError(
                 "the text encoder was released after the run cached its embeddings; "
@@ -180,6 +200,9 @@ class CosmosModel(BaseModel):
             emb = Cosmos2_5_PredictBasePipeline._get_prompt_embeds(
                 self.pipe, prompt=list(prompts), max_sequence_length=self.text_len, device=device
             )
+        with torch.no_grad():
+            if isinstance(getattr(self.transformer, "crossattn_proj", None), _ProjectOnce):
+                emb = self.transformer.crossattn_proj(emb.to(device=self.device, dtype=self.dtype))
         return emb.to(device=self.device, dtype=self.dtype)
 
 
@@ -212,7 +235,7 @@ def load_cosmos(source: str, kind: str, device: str, dtype: torch.dtype) -> Cosm
     try:
         transformer = CosmosFlowTransformer.from_pretrained(
             source, subfolder="transformer", dtype=dtype, revision=revision
-        )
+        ).project_prompts_once()
         pipe = Cosmos2_5_PredictBasePipeline.from_pretrained(
             source, transformer=transformer, safety_checker=_Deferred(), dtype=dtype, revision=revision
         )
