@@ -402,3 +402,25 @@ def test_the_cards_snippet_runs_the_student_in_the_cosmos_pipeline_like_the_engi
         for t, t_next in zip(t_list[:-1], t_list[1:]):
             x = x + (t_next - t) * velocity(cosmos_model.transformer, x, t, emb, condition)
     torch.testing.assert_close(latents[:, :, 1:], x[:, :, 1:], atol=1e-4, rtol=1e-3)
+
+
+def test_sample_command_runs_the_cosmos_student_on_its_t_list_from_an_image(cosmos_dir, trained, tmp_path):
+    image = tmp_path / "frame.png"
+    Image.fromarray(_frame(6)).save(image)
+    result = run_engine(
+        "sample",
+        "--base",
+        str(cosmos_dir),
+        "--lora",
+        str(trained[1]),
+        "--image",
+        str(image),
+        "--prompt",
+        "a red circle",
+        "--seeds",
+        "1",
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "out").glob("seed*.mp4"))) == 1
