@@ -155,7 +155,7 @@ class CosmosFlowTransformer(CosmosTransformer3DModel):
             super()
             .forward(
                 hidden_states=in_latents.to(dtype),
-                timestep=in_timestep.to(dtype),
+                timestep=in_timestep,  # float32, as the pipeline passes it
                 encoder_hidden_states=encoder_hidden_states.to(dtype),
                 condition_mask=mask.to(dtype),
                 padding_mask=x.new_zeros(1, 1, height, width, dtype=dtype),
