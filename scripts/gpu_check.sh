@@ -11,6 +11,8 @@
 #     widened to take the first frame) and the causal student's rollout (`--task ar`), from `engine bench train-step`.
 #  5. the memory plan (`engine plan`, on fake tensors) of the fake-score update, the DFD student update and
 #     sampling against the same stages measured on the GPU (torch.cuda.max_memory_allocated): plan_check.json.
+#  6. Cosmos-Predict2.5-2B's transformer (random weights) at 93x704x1280 from a first frame through the engine's
+#     velocity() and LoRA: teacher forward and one LoRA update, timed, peak memory (scripts/gpu_check_cosmos.py).
 # Each stage runs only while the time budget (GPU_CHECK_BUDGET_S, default 470 s) has room for it, under a
 # timeout of what is left. A sharded (FSDP) run needs two processes on two GPUs, so it is not part of a
 # one-GPU check: tests/test_multiprocess.py runs it on CPUs.
@@ -126,6 +128,9 @@ stage bench-train-step-ar 60 python3 -m engine bench train-step --base $base --t
 if [ $dry = 1 ]; then plan_size=(--frames 5 --height 64 --width 64); else plan_size=(--frames 81 --height 480 --width 832); fi
 stage plan-check 150 python3 scripts/gpu_check.py plan-check --base wan2.1-1.3b-random "${plan_size[@]}" \
   --json "$out/plan_check.json"
+# Cosmos-Predict2.5-2B's transformer at 93x704x1280 from a first frame (random weights, diffusers' conversion
+# config): the teacher's forward and one LoRA update, timed, with peak memory; cosmos_check.json
+stage cosmos-2b 90 python3 scripts/gpu_check_cosmos.py $([ $dry = 1 ] && echo --dry-run) --json "$out/cosmos_check.json"
 echo "== FSDP: skipped, a sharded base needs two processes on two GPUs (tests/test_multiprocess.py runs it on CPUs)" \
   | tee -a "$log"
 # Keep $OUT small (the device tool brings it back): the figures, configs and metrics, not the clips,

@@ -28,6 +28,7 @@ from ..models.students import student_t_list
 from . import sampling
 from .causal_sampling import causal_layout, causal_sample
 from .cpu_memory import keep_freed_memory
+from .scheduler_sampling import scheduler_sample
 
 
 @dataclass
@@ -105,12 +106,28 @@ def sample_frames(
         nfe = len(t_list) - 1 if causal is None else len(t_list)  # a causal student's: per chunk, with its commit
         return model.decode(latents), nfe
     uncond = model.encode_prompts([cfg.negative_prompt]).expand(len(cfg.seeds), -1, -1)
-    sigmas = sampling.teacher_sigmas(model.pipe.scheduler, cfg.steps)
-    # Two experts (Wan2.2-A14B): cfg.guidance is the high-noise expert's, the low-noise one takes the base's own.
-    guidance = partial(teacher_guidance, model.transformer, guidance=cfg.guidance)
     with teacher_only(model):
-        latents = sampling.teacher_sample(model.transformer, noise, cond, uncond, sigmas, guidance, progress, condition)
-    nfe = sum(1 if guidance(s) == 1.0 else 2 for s in sigmas[:-1])
+        if model.meta.get("teacher_solver") == "scheduler":  # a base with its own multistep solver (Cosmos)
+            latents = scheduler_sample(
+                model.transformer,
+                noise,
+                cond,
+                uncond,
+                model.pipe.scheduler,
+                cfg.steps,
+                cfg.guidance,
+                progress,
+                condition,
+            )
+            nfe = cfg.steps * (1 if cfg.guidance == 1.0 else 2)
+        else:
+            sigmas = sampling.teacher_sigmas(model.pipe.scheduler, cfg.steps)
+            # Two experts (Wan2.2-A14B): cfg.guidance is the high-noise expert's; the low-noise one takes the base's.
+            guidance = partial(teacher_guidance, model.transformer, guidance=cfg.guidance)
+            latents = sampling.teacher_sample(
+                model.transformer, noise, cond, uncond, sigmas, guidance, progress, condition
+            )
+            nfe = sum(1 if guidance(s) == 1.0 else 2 for s in sigmas[:-1])
     return model.decode(latents), nfe
 
 

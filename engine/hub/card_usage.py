@@ -12,6 +12,7 @@ from ..core.files import LOW_NOISE_COMFY_FILE, LOW_NOISE_LORA_FILE
 from ..models.names import BUILTIN_MODELS, STUDIO_META
 from ..models.students import COMFY_FILE, LORA_FILE
 from .card import CardInfo, _cell, _times, public_base
+from .card_cosmos import cosmos_usage, is_cosmos_base
 from .run_record import CAUSAL_KEYS
 
 
@@ -116,6 +117,8 @@ def _low_noise_lora(info: CardInfo) -> list[str]:
 
 
 def usage(info: CardInfo, base_hub_id: str | None) -> list[str]:
+    if is_cosmos_base(info.base, base_hub_id):  # its own pipeline, guardrail and sampler note
+        return cosmos_usage(info, base_hub_id)
     steps, times = len(info.t_list) - 1, _cell(info.t_list)
     lines = ["## Usage", ""]
     if info.base in BUILTIN_MODELS:

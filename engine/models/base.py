@@ -310,6 +310,10 @@ def load_base_model(name_or_path: str, device: str | None = None, dtype: torch.d
     if dtype is None:
         dtype = torch.bfloat16 if device.startswith("cuda") and kind == "hub" else torch.float32
     source = str(folder) if folder is not None else name_or_path
+    from . import cosmos  # cosmos builds on this module's BaseModel: imported when a base is loaded
+
+    if cosmos.is_cosmos(folder, name_or_path if kind == "hub" else None):
+        return cosmos.load_cosmos(source, kind, device, dtype)
     try:
         pipe = pipeline_class(folder, name_or_path if kind == "hub" else None).from_pretrained(source, dtype=dtype)
     except OSError as err:

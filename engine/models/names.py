@@ -30,6 +30,12 @@ BASE_RECIPES = {
 }
 
 
+# Hub repos whose diffusers layout is not on their main branch: the revision that holds it (NVIDIA's
+# Cosmos-Predict2.5-2B keeps its native checkpoints on main, the diffusers pipeline on this branch, as
+# the example of diffusers' Cosmos2_5_PredictBasePipeline loads it).
+HUB_REVISIONS = {"nvidia/Cosmos-Predict2.5-2B": "diffusers/base/post-trained"}
+
+
 class ModelError(ValueError):
     """A base model could not be found or loaded; the message says what to do."""
 
@@ -86,13 +92,16 @@ def check_model(name_or_path: str) -> tuple[str, Path | None]:
         from huggingface_hub import hf_hub_download
 
         try:
-            hf_hub_download(name_or_path.strip(), "model_index.json")
+            hf_hub_download(name_or_path.strip(), "model_index.json", revision=HUB_REVISIONS.get(name_or_path.strip()))
         except (OSError, ValueError) as err:  # offline, unknown or gated repo, bad id: the same fix for the user
             raise hub_error(name_or_path, err) from err
     return kind, folder
 
 
 I2V_PIPELINE = "WanImageToVideoPipeline"  # what model_index.json names for an image-to-video folder
+# Pipelines whose image conditioning replaces latent frames (engine/models/cosmos.py): image-to-video
+# with the same transformer as text-to-video, so the channel rule below cannot tell.
+FRAME_REPLACING = ("Cosmos2_5_PredictBasePipeline",)
 
 
 def base_world(base: str) -> str | None:
@@ -126,6 +135,8 @@ def base_task(name_or_path: str) -> str | None:
         return None
     if folder is not None:
         try:
+            if json.loads((folder / "model_index.json").read_text()).get("_class_name") in FRAME_REPLACING:
+                return "i2v"
             transformer = json.loads((folder / "transformer" / "config.json").read_text())
             vae = json.loads((folder / "vae" / "config.json").read_text())
             return task_from_channels(
@@ -137,12 +148,13 @@ def base_task(name_or_path: str) -> str | None:
         # huggingface_hub: only for a hub id (this module is torch-free and quick)
         from huggingface_hub import try_to_load_from_cache
 
-        cached = try_to_load_from_cache(name, "model_index.json")
+        cached = try_to_load_from_cache(name, "model_index.json", revision=HUB_REVISIONS.get(name))
         if not isinstance(cached, str):  # not fetched yet (or known to be missing)
             return None
         index = Path(cached)
     try:
-        return "i2v" if json.loads(index.read_text()).get("_class_name") == I2V_PIPELINE else "t2v"
+        name = json.loads(index.read_text()).get("_class_name")
+        return "i2v" if name == I2V_PIPELINE or name in FRAME_REPLACING else "t2v"
     except (OSError, ValueError, AttributeError):
         return None
 
