@@ -55,7 +55,16 @@ METRICS = (
 ROOT = Path(__file__).resolve().parents[1]
 # What an evaluation's numbers depend on: a change in any of these files makes a fresh evaluation.
 FINGERPRINTED = ("evaluation", "shapes", "generation", "models", "core", "config/sample.py", "assets/shapes-recognizer")
-_NOT_EVALUATION = {"study.py", "study_plan.py", "study_report.py", "stats.py", "reader_check.py"}
+# Modules no evaluate run imports (the study's own, and checks run beside it): changing them re-uses evaluations.
+_NOT_EVALUATION = {
+    "study.py",
+    "study_plan.py",
+    "study_report.py",
+    "stats.py",
+    "reader_check.py",
+    "continuous_factors.py",
+    "continuous_report.py",
+}
 
 
 def _files_of(entry: str) -> list[Path]:
