@@ -35,8 +35,7 @@ def test_the_study_derives_it_per_regime_beside_the_old_ratio():
     prompt = world.caption({})  # "a shape": any mode is one of its own
     faint = study_sharpness.mode_sharpness(FAINT, "shapes-tiny")
     row = {"sharpness": faint, "clip_factors": [FAINT, FAINT], "clip_saturation": [0.4, 0.4], "saturation": 0.4}
-    result = {
-        "base": "shapes-tiny",
+    result = {  # as rederive merges a seed's runs: no base of its own, the references' is used
         "models": {"r/seed0/dfd-p0.5": {"nfe": 4, "by_regime": {"underspecified": {"diversity": 0.2}}}},
         "per_prompt": {"r/seed0/dfd-p0.5": {prompt: row}},
     }

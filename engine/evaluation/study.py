@@ -199,7 +199,7 @@ def combine(
     decoded = references.get("per_prompt", {}).get("real-decoded")
     for result in (references, *per_seed.values()):
         add_reference_terms(result, decoded)
-        add_matched_sharpness(result)
+        add_matched_sharpness(result, references.get("base"))  # a merged seed names no base: the references' own
     table: dict[str, dict] = {}
     for name, entry in references["models"].items():
         table[name] = {

@@ -63,10 +63,11 @@ def prompt_terms(row: dict, base: str) -> dict:
     return {"sharpness_vs_decoded_matched": ratio, "sharpness_deviation_matched": abs(ratio - 1.0)}
 
 
-def add_matched_sharpness(result: dict) -> dict:
+def add_matched_sharpness(result: dict, base: str | None = None) -> dict:
     """Add the MATCHED figures to an evaluate result of a shapes-world base, per prompt and per caption regime
-    (mean over its prompts), in place. Returns the result."""
-    base = result.get("base")
+    (mean over its prompts), in place; `base` when the result does not name it (a study's merged seed).
+    Returns the result."""
+    base = result.get("base") or base
     if not base or not result.get("per_prompt"):
         return result
     for name, rows in result["per_prompt"].items():
