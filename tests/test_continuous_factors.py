@@ -109,3 +109,18 @@ def test_the_script_writes_the_reader_check_and_refuses_an_empty_request(tmp_pat
         text=True,
     )
     assert refused.returncode == 2 and "nothing to do" in refused.stderr
+
+
+def test_speed_is_split_by_whether_the_caption_names_the_motion():
+    def row(mean, real):
+        return {"speed": {"mean": mean, "real_mean": real}}
+
+    named, free = world.caption({"motion": "left"}), world.caption({})
+    group = {"models": {"dfd": {"by_regime": {}, "per_prompt": {named: row(1.2, 0.8), free: row(0.4, 0.9)}}}}
+    split = continuous_report.speed_by_naming(group)
+    assert split["real"] == {"motion named": 0.8, "motion free": 0.9}
+    assert split["dfd"] == {"motion named": 1.2, "motion free": 0.4}
+    table = continuous_report.to_markdown(
+        {"groups": {"T2V": {**group, "task": "t2v", "base": "shapes-tiny", "speed_summary": {}}}}
+    )
+    assert "| dfd | 1.200 | 0.400 |" in table

@@ -120,6 +120,26 @@ def speed_summary(values: list[float], real: list[float]) -> dict:
     }
 
 
+def speed_by_naming(group: dict) -> dict[str, dict[str, float | None]]:
+    """Per model (real first), the mean over prompts of its clips' mean speed, for prompts that name the motion
+    and for those that leave it free (a motion left free is decided by the model, not the caption)."""
+    names = list(group["models"])
+    out = {}
+    for name in ["real", *names]:
+        key, model = ("real_mean", names[0]) if name == "real" else ("mean", name)
+        rows = group["models"][model]["per_prompt"]
+        out[name] = {
+            kind: _mean_of(rows[p]["speed"][key] for p in rows if ("motion" in world.parse_caption(p)) == named)
+            for kind, named in (("motion named", True), ("motion free", False))
+        }
+    return out
+
+
+def _mean_of(values) -> float | None:
+    v = [x for x in values if x is not None and np.isfinite(x)]
+    return round(float(np.mean(v)), 4) if v else None
+
+
 def _f(x, digits: int = 3) -> str:
     return "-" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
 
@@ -155,6 +175,15 @@ def to_markdown(result: dict) -> str:
                     f"| {name} | {regime} | {s['clips']} | {s['mean']:.3f} [{s['q1']:.3f}, {s['median']:.3f}, "
                     f"{s['q3']:.3f}] | {_f(s.get('vs_real'), 2)} | {unread} |"
                 )
+        naming = speed_by_naming(g)
+        lines += [
+            "",
+            "Speed by whether the caption names the motion (mean over prompts of each prompt's mean speed, px/frame):",
+            "",
+            "| model | " + " | ".join(next(iter(naming.values()))) + " |",
+            "|---|" + "---|" * len(next(iter(naming.values()))),
+        ]
+        lines += [f"| {name} | " + " | ".join(_f(v) for v in row.values()) + " |" for name, row in naming.items()]
         lines += [
             "",
             "Per-prompt spread (std) of each factor / real's, and Wasserstein-1 distance to real, mean over prompts:",
