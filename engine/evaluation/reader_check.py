@@ -25,6 +25,7 @@ from ..models.base import load_base_model
 from ..shapes import world
 from ..shapes.recognizer import Recognizer
 from . import metrics
+from .continuous_factors import object_mask
 from .evaluate import Session
 from .reference import through_decoder
 from .settings import EvalSettings
@@ -120,17 +121,6 @@ def match_sharpness(clips: np.ndarray, target: float, probe: int = 32) -> tuple[
 
 TEMPLATE_FRAMES = (0, 4, 8, 12, 16)  # frames the template reader looks at
 _RADII = np.arange(world.RADIUS_RANGE[0] - 2.0, world.RADIUS_RANGE[1] + 2.5, 0.5)
-
-
-def object_mask(frame: np.ndarray) -> np.ndarray:
-    """Pixels of a frame that are the object: farther from the background colour (the median of the border)
-    than half the farthest pixel is; half-way keeps a blurred edge where the sharp one was."""
-    x = frame.astype(np.float32)
-    border = np.concatenate(
-        [x[:3].reshape(-1, 3), x[-3:].reshape(-1, 3), x[:, :3].reshape(-1, 3), x[:, -3:].reshape(-1, 3)]
-    )
-    dist = np.linalg.norm(x - np.median(border, axis=0), axis=-1)
-    return dist > 0.5 * max(float(np.percentile(dist, 99.5)), 1.0)
 
 
 def _templates() -> dict[str, list[tuple[np.ndarray, float, float]]]:

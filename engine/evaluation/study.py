@@ -26,6 +26,7 @@ from ..core.files import LORA_FILE
 from .specs import ModelSpec
 from .study_plan import CONTROL, VARIANTS, Run, execute, keep_records, plan  # noqa: F401  (the command's names)
 from .study_references import DERIVED, add_reference_terms
+from .study_sharpness import MATCHED, add_matched_sharpness
 from .study_tables import plot, to_markdown  # noqa: F401  (the command's writers)
 
 # The teacher at the training CFG (SHAPES_PRESET's guidance 3) is the headline reference; CFG 5 is the
@@ -51,11 +52,22 @@ METRICS = (
     "frame_consistency",
     "first_frame_psnr",
     *DERIVED,
+    *MATCHED,
 )
 ROOT = Path(__file__).resolve().parents[1]
 # What an evaluation's numbers depend on: a change in any of these files makes a fresh evaluation.
 FINGERPRINTED = ("evaluation", "shapes", "generation", "models", "core", "config/sample.py", "assets/shapes-recognizer")
-_NOT_EVALUATION = {"study.py", "study_plan.py", "study_report.py", "stats.py", "reader_check.py"}
+# Modules no evaluate run imports (the study's own, and checks run beside it): changing them re-uses evaluations.
+_NOT_EVALUATION = {
+    "study.py",
+    "study_plan.py",
+    "study_report.py",
+    "stats.py",
+    "reader_check.py",
+    "continuous_factors.py",
+    "continuous_report.py",
+    "study_sharpness.py",
+}
 
 
 def _files_of(entry: str) -> list[Path]:
@@ -187,6 +199,7 @@ def combine(
     decoded = references.get("per_prompt", {}).get("real-decoded")
     for result in (references, *per_seed.values()):
         add_reference_terms(result, decoded)
+        add_matched_sharpness(result, references.get("base"))  # a merged seed names no base: the references' own
     table: dict[str, dict] = {}
     for name, entry in references["models"].items():
         table[name] = {

@@ -120,6 +120,7 @@ COLUMNS = [
     ("saturation_error_matched", "saturation error at its modes ↓"),
     ("saturation_error_population", "saturation error vs 256 real ↓"),
     ("sharpness_vs_decoded", "sharpness / decoded real"),
+    ("sharpness_vs_decoded_matched", "sharpness / decoded real at its modes"),
 ]
 # an image-to-video study's (its rows have them): does the video start on the frame and keep its object
 I2V_COLUMNS = [("frame_consistency", "frame's object kept ↑"), ("first_frame_psnr", "first frame PSNR dB ↑")]
