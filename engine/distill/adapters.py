@@ -27,7 +27,9 @@ from ..models.students import COMFY_FILE, LORA_FILE
 
 STUDENT, FAKE = "student", "fake"
 FAKE_FILE = "fake_score.safetensors"  # the fake score that tracked this student: DFD post-training resumes it
-TARGET_MODULES = ["to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj", "ffn.net.2"]
+# Attention and MLP of every block: Wan names its MLP `ffn`, Cosmos-Predict2.5 `ff` (peft matches a whole
+# name part, so neither pair touches the other's blocks).
+TARGET_MODULES = ["to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj", "ffn.net.2", "ff.net.0.proj", "ff.net.2"]
 
 
 class Adapters:
