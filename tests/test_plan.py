@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from engine.plan import BASES, PlanSpec, make_plan
+from engine.plan.cache import cached_plan
 from engine.plan.measure import measure_in_subprocess
 from engine.plan.planner import GiB, Plan, StagePlan
 from engine.plan.preflight import PlanDoesNotFit, check_plan, preflight
@@ -27,8 +28,9 @@ REL, ABS = 0.15, 8 * MiB
 
 
 @pytest.fixture(autouse=True)
-def tiny_base():
+def tiny_base(tmp_path, monkeypatch):
     BASES["tiny"] = TINY
+    monkeypatch.setenv("DFD_PLAN_CACHE", str(tmp_path / "plans"))  # no test reads another's (or a user's) plans
     yield
     BASES.pop("tiny", None)
 
@@ -152,10 +154,28 @@ def test_the_trainers_preflight_plans_its_config_against_the_given_free_memory()
     )
     lines = []
     plan = preflight(cfg, "cuda:0", 1, lines.append, free=8 * GiB)
-    assert plan is not None and lines and "peak" in lines[0]
+    assert plan is not None and lines and "peak" in lines[0] and "planned in" in lines[0]
+    preflight(cfg, "cuda:0", 1, lines.append, free=8 * GiB)  # a repeated start: the kept plan, at once
+    assert "read from the plan cache" in lines[1]
     with pytest.raises(PlanDoesNotFit, match="would run out of memory"):
         preflight(cfg, "cuda:0", 1, free=plan.peak())
     assert preflight(cfg, "cpu", 1) is None  # no device memory to compare with on a CPU
+
+
+def test_a_plan_is_kept_by_its_spec_and_a_changed_spec_plans_afresh(tmp_path):
+    only = ("sampling",)
+    first, kept = cached_plan(_spec(False), only)
+    assert not kept
+    again, kept = cached_plan(_spec(False), only)
+    assert kept and again.to_dict() == json.loads(json.dumps(first.to_dict()))
+    files = list((tmp_path / "plans").glob("*.json"))
+    assert len(files) == 1
+    _, kept = cached_plan(_spec(True), only)  # checkpointing on: another spec, another plan
+    assert not kept and len(list((tmp_path / "plans").glob("*.json"))) == 2
+    files[0].write_text('{"half a fi')  # an unreadable plan is planned afresh and replaced
+    replanned, kept = cached_plan(_spec(False), only)
+    assert not kept and replanned.stage("sampling").peak == first.stage("sampling").peak
+    assert json.loads(files[0].read_text())["stages"][0]["name"] == "sampling"
 
 
 def _cli(*args):

@@ -35,6 +35,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--steps", type=int, default=1000, help="steps of the run, for its hours")
     p.add_argument("--stages", default=None, help="comma-separated stages to plan (default: all)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument(
+        "--no-cache", action="store_true", help="plan afresh, not from the plan cache (DFD_PLAN_CACHE or ~/.cache)"
+    )
     p.set_defaults(func=cmd_plan)
 
 
@@ -68,10 +71,20 @@ def cmd_plan(args) -> int:
     except PlanError as err:
         raise CliError(str(err)) from None
     from ..plan import make_plan  # torch and diffusers: only once the options are sound
+    from ..plan.cache import cached_plan
     from ..plan.report import summary
 
-    print(f"planning {spec.base} on fake tensors (about a minute a stage on a laptop CPU)...", file=sys.stderr)
-    plan = make_plan(spec, only)
+    print(
+        f"planning {spec.base} on fake tensors (about a minute a stage on a laptop CPU), unless the plan cache "
+        "holds this spec's plan...",
+        file=sys.stderr,
+    )
+    if args.no_cache:
+        plan = make_plan(spec, only)
+    else:
+        plan, kept = cached_plan(spec, only)
+        if kept:
+            print("read from the plan cache (--no-cache plans afresh)", file=sys.stderr)
     if args.json:
         out = plan.to_dict()
         if plan.step_flops():

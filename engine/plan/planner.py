@@ -60,6 +60,12 @@ class Plan:
             "planning_seconds": round(self.seconds, 1),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Plan:
+        """The plan `to_dict` wrote (engine.plan.cache keeps plans so)."""
+        stages_ = [StagePlan(**s) for s in data["stages"]]
+        return cls(PlanSpec(**data["spec"]), stages_, data.get("planning_seconds", 0.0))
+
 
 class _Run:
     """What a stage function sees: the networks, optimizers, inputs and the counter."""
