@@ -222,3 +222,20 @@ def test_plan_command_prints_stages_flops_and_step_time_as_json(tmp_path):
 def test_plan_command_refuses_a_bad_size_in_one_line():
     done = _cli("--frames", "80")
     assert done.returncode == 2 and "--frames 80" in done.stderr and "4k+1" in done.stderr
+
+
+def test_the_distill_tabs_plan_shows_stages_fit_and_hours_and_keeps_the_plan(monkeypatch):
+    from studio.distill_plan import plan_markdown
+    from studio.distill_request import defaults_for
+
+    base = "wan2.1-1.3b-random"  # the 1.3B's real config: text encoder, VAE and transformer at full width
+    form = dict(defaults_for(base), base=base, method="dfd", num_frames=5, height=64, width=64, batch_size=1)
+    form["steps"] = 3600
+    text = plan_markdown(form, "4090", 40)
+    assert "**Run peak" in text and "fits** a 4090" in text and "s per step** at 40% MFU" in text, text
+    for stage in ("text encoding", "latent encoding", "fake-score update", "student update (DFD", "preview decode"):
+        assert stage in text, text
+    monkeypatch.setattr("subprocess.run", None)  # the same settings again: read back, no planning process
+    assert plan_markdown(form, "4090", 40) == text
+    assert plan_markdown(dict(form, base="shapes-tiny"), "4090", 40).startswith("**Cannot plan:** base 'shapes-tiny'")
+    assert "MFU 0" in plan_markdown(form, "4090", 0)

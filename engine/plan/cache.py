@@ -92,15 +92,18 @@ def plan_dict(spec: PlanSpec, only: tuple[str, ...] | None = None, timeout: floa
     if kept is not None:
         return kept
     request = json.dumps({"spec": spec.to_dict(), "only": list(only) if only else None})
-    done = subprocess.run(
-        [sys.executable, "-m", "engine.plan.cache"],
-        input=request,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env=dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2")),
-    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "engine.plan.cache"],
+            input=request,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env=dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2")),
+        )
+    except subprocess.TimeoutExpired:
+        raise PlanError(f"planning {spec.base} took over {timeout:.0f} s: try a smaller size, or the CLI") from None
     if done.returncode != 0:
         raise PlanError(f"planning {spec.base} failed: {done.stderr.strip().splitlines()[-1:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
