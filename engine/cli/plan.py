@@ -29,6 +29,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--rank", type=int, default=32, help="LoRA rank of the student and fake-score adapters")
     p.add_argument("--gpus", type=int, default=1)
     p.add_argument("--sharding", default="none", choices=SHARDING)
+    p.add_argument(
+        "--vae-tiling", action="store_true", help="encode the data's clips in tiles (less memory, more VAE FLOPs)"
+    )
     p.add_argument("--guidance", type=float, default=5.0, help="teacher CFG scale (above 1: a doubled batch)")
     p.add_argument("--gpu", default=None, choices=list(GPUS), help="the GPU to time the step on (default: all)")
     p.add_argument("--mfu", type=float, default=DEFAULT_MFU, help="model FLOPs utilisation assumed for step time")
@@ -57,6 +60,7 @@ def cmd_plan(args) -> int:
         gpus=args.gpus,
         sharding=args.sharding,
         guidance=args.guidance,
+        vae_tiling=args.vae_tiling,
     )
     only = tuple(s.strip() for s in args.stages.split(",")) if args.stages else None
     if only and set(only) - set(STAGES):

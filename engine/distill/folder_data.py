@@ -83,6 +83,8 @@ class WindowEncoder:
     def __init__(self, model, cache_dir: Path | None = None):
         self.model = model
         self.model_key = f"{model.source}|{model.num_frames}x{model.height}x{model.width}"
+        if getattr(model, "tiled_encode", False):  # tiled latents differ at the seams: cached apart
+            self.model_key += "|tiled"
         self.cache_dir = cache_dir
 
     def plan(self, clip: Clip, spec: FolderSpec, fps: float) -> tuple[Path, str]:

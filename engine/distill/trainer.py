@@ -84,6 +84,7 @@ class Distiller(StudentInputs):
             cfg.base, device=self.dist.device, dtype=base_dtype(cfg.mixed_precision, self.dist.device)
         )
         check_task(cfg.task, self.model)  # an I2V run also gives every network its clip's first frame
+        self.model.tiled_encode = cfg.vae_tiling
         self.tracking = Tracking(self.dist.start(self.model.dtype), cfg.log_with)
         self.transformer = self.model.transformer
         self.adapters = Adapters(self.transformer, rank=cfg.lora_rank)

@@ -38,6 +38,7 @@ def spec_of_config(cfg, world: int = 1, text_encoder: bool = False, vae: bool = 
         student_update_freq=cfg.student_update_freq,
         text_encoder=text_encoder,
         vae=vae,
+        vae_tiling=getattr(cfg, "vae_tiling", False),
     ).check()
 
 
