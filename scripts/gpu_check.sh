@@ -10,7 +10,8 @@
 #  4. the train step of the other two settings at that size: image-to-video (`wan2.1-1.3b-i2v-random`, the 1.3B
 #     widened to take the first frame) and the causal student's rollout (`--task ar`), from `engine bench train-step`.
 #  5. the memory plan (`engine plan`, on fake tensors) of the fake-score update, the DFD student update and
-#     sampling against the same stages measured on the GPU (torch.cuda.max_memory_allocated): plan_check.json.
+#     sampling against the same stages measured on the GPU (torch.cuda.max_memory_allocated): plan_check.json,
+#     one line per stage in the summary (on the dry run: planned only, at 5x64x64).
 # Each stage runs only while the time budget (GPU_CHECK_BUDGET_S, default 470 s) has room for it, under a
 # timeout of what is left. A sharded (FSDP) run needs two processes on two GPUs, so it is not part of a
 # one-GPU check: tests/test_multiprocess.py runs it on CPUs.
