@@ -76,6 +76,11 @@ _API = {
     "clip_metrics": "engine.evaluation.clip_metrics:clip_metrics",
     "check_features": "engine.evaluation.settings:check_features",
     "study_summary": "engine.evaluation.claims:study_summary",
+    # memory and time plan (planned in a fresh process, kept by its settings)
+    "plan_of_config": "engine.plan.settings:plan_of_config",
+    "PlanError": "engine.plan.spec:PlanError",
+    "PLAN_GPUS": "engine.plan.timing:GPUS",
+    "PLAN_DEFAULT_MFU": "engine.plan.timing:DEFAULT_MFU",
     # media
     "write_mp4": "engine.media.video:write_mp4",
     "read_mp4": "engine.media.video:read_mp4",

@@ -207,7 +207,9 @@ def summary(out: Path) -> dict:
                 ("4-step sampling s (end to end)", seconds, f"<= {TARGET_SAMPLING_S}", seconds <= TARGET_SAMPLING_S)
             )
     other = {task: _read(out / f"bench_train_step_{task}.json") for task in ("i2v", "ar")}
+    plan = _read(out / "plan_check.json")
     result = {
+        "plan_check": plan,
         "runs": runs,
         "bench_train_step": step,
         "bench_sampling": sampling,
@@ -232,6 +234,10 @@ def summary(out: Path) -> dict:
                 f"{task} train step at {figures['video_shape']}: student {figures['student_update_s']} s, fake score "
                 f"{figures['fake_update_s']} s, peak {figures['peak_memory_mb'] / 1024:.2f} GiB"
             )
+    for row in (plan or {}).get("stages", []):
+        measured = "not measured (no GPU)" if row["measured_mb"] is None else f"measured {row['measured_mb']} MiB"
+        ratio = "" if row["ratio"] is None else f", planned/measured {row['ratio']}"
+        print(f"plan {row['stage']}: planned {row['planned_mb']} MiB, {measured}{ratio}")
     for what, value, target, ok in checks:
         print(f"{'MET ' if ok else 'MISS'} {what}: {value} (target {target})")
     if not step or not sampling:

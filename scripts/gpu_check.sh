@@ -10,7 +10,8 @@
 #  4. the train step of the other two settings at that size: image-to-video (`wan2.1-1.3b-i2v-random`, the 1.3B
 #     widened to take the first frame) and the causal student's rollout (`--task ar`), from `engine bench train-step`.
 #  5. the memory plan (`engine plan`, on fake tensors) of the fake-score update, the DFD student update and
-#     sampling against the same stages measured on the GPU (torch.cuda.max_memory_allocated): plan_check.json.
+#     sampling against the same stages measured on the GPU (torch.cuda.max_memory_allocated): plan_check.json,
+#     one line per stage in the summary (on the dry run: planned only, at 5x64x64).
 #  6. Cosmos-Predict2.5-2B's transformer (random weights) at 93x704x1280 from a first frame through the engine's
 #     velocity() and LoRA: teacher forward and one LoRA update, timed, peak memory (scripts/gpu_check_cosmos.py).
 # Each stage runs only while the time budget (GPU_CHECK_BUDGET_S, default 470 s) has room for it, under a

@@ -13,7 +13,7 @@ import gradio as gr
 import engine
 from engine import SHAPES_PRESET
 
-from . import distill_target, lineup, zerogpu
+from . import distill_plan, distill_target, lineup, zerogpu
 from .access import LOCAL, Access
 from .distill_data import (
     CONFIG_TYPES,
@@ -156,6 +156,10 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
         with gr.Row():
             for name in ADVANCED_KNOBS:
                 knobs[name] = _knob(name, defaults[name])
+    form_components = [base_box, data_source, data_folder, method, task, init_source, init_student] + [
+        knobs[n] for n in KNOBS
+    ]
+    distill_plan.build(form_components, FORM)
     with gr.Accordion("Load a run config (.yaml/.toml/.json) into the form", open=False, elem_id="distill-config"):
         config_upload = gr.File(
             label="Run config",
@@ -170,10 +174,6 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
     uploaded_data = gr.State(None)
     uploaded_lora = gr.State(None)
     loaded_config = gr.State(None)  # the uploaded config's values, which a base change keeps for its base
-
-    form_components = [base_box, data_source, data_folder, method, task, init_source, init_student] + [
-        knobs[n] for n in KNOBS
-    ]
 
     def as_form(values) -> dict:
         return dict(zip(FORM, values))

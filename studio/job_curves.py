@@ -10,7 +10,8 @@ import pandas as pd
 
 import engine.jobs as jobs_api
 
-NOT_PLOTTED = ("it_per_s", "eta_s", "data_forcing_used")  # the last is counted instead: real clips used
+# data_forcing_used is counted instead (real clips used); data_done/total: the data set's first pass, at step 0
+NOT_PLOTTED = ("it_per_s", "eta_s", "data_forcing_used", "data_done", "data_total")
 MAX_PLOTTED = 2000  # points per curve: a plot is no clearer with more, and each one costs every viewer
 
 

@@ -42,6 +42,14 @@ def _bar(job) -> str:
     )
 
 
+def step_cell(job) -> str:
+    """step/total; before the first step of a run on a new data set, the videos its first pass has encoded."""
+    data = job.loss_terms.get("data_total")
+    if job.step == 0 and data is not None and job.state == "running":
+        return f"data {int(job.loss_terms.get('data_done', 0))}/{int(data)}"
+    return f"{job.step}/{job.total if job.total is not None else '?'}"
+
+
 def table_html(jobs: list) -> str:
     """The live table: id, what, state, a progress bar, step, ETA, the latest student loss."""
     if not jobs:
@@ -53,7 +61,7 @@ def table_html(jobs: list) -> str:
             "<tr>"
             f"<td><code>{html.escape(job.id)}</code></td><td>{html.escape(describe(job))}</td>"
             f'<td><span class="dfd-state dfd-{job.state}">{job.state}</span></td>'
-            f"<td>{_bar(job)}</td><td>{job.step}/{job.total if job.total is not None else '?'}</td>"
+            f"<td>{_bar(job)}</td><td>{step_cell(job)}</td>"
             f"<td>{eta(job)}</td><td>{'—' if loss is None else f'{loss:.4g}'}</td>"
             "</tr>"
         )

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from engine.plan import BASES, PlanSpec, make_plan
+from engine.plan.cache import cached_plan
 from engine.plan.measure import measure_in_subprocess
 from engine.plan.planner import GiB, Plan, StagePlan
 from engine.plan.preflight import PlanDoesNotFit, check_plan, preflight
@@ -27,8 +28,9 @@ REL, ABS = 0.15, 8 * MiB
 
 
 @pytest.fixture(autouse=True)
-def tiny_base():
+def tiny_base(tmp_path, monkeypatch):
     BASES["tiny"] = TINY
+    monkeypatch.setenv("DFD_PLAN_CACHE", str(tmp_path / "plans"))  # no test reads another's (or a user's) plans
     yield
     BASES.pop("tiny", None)
 
@@ -152,10 +154,28 @@ def test_the_trainers_preflight_plans_its_config_against_the_given_free_memory()
     )
     lines = []
     plan = preflight(cfg, "cuda:0", 1, lines.append, free=8 * GiB)
-    assert plan is not None and lines and "peak" in lines[0]
+    assert plan is not None and lines and "peak" in lines[0] and "planned in" in lines[0]
+    preflight(cfg, "cuda:0", 1, lines.append, free=8 * GiB)  # a repeated start: the kept plan, at once
+    assert "read from the plan cache" in lines[1]
     with pytest.raises(PlanDoesNotFit, match="would run out of memory"):
         preflight(cfg, "cuda:0", 1, free=plan.peak())
     assert preflight(cfg, "cpu", 1) is None  # no device memory to compare with on a CPU
+
+
+def test_a_plan_is_kept_by_its_spec_and_a_changed_spec_plans_afresh(tmp_path):
+    only = ("sampling",)
+    first, kept = cached_plan(_spec(False), only)
+    assert not kept
+    again, kept = cached_plan(_spec(False), only)
+    assert kept and again.to_dict() == json.loads(json.dumps(first.to_dict()))
+    files = list((tmp_path / "plans").glob("*.json"))
+    assert len(files) == 1
+    _, kept = cached_plan(_spec(True), only)  # checkpointing on: another spec, another plan
+    assert not kept and len(list((tmp_path / "plans").glob("*.json"))) == 2
+    files[0].write_text('{"half a fi')  # an unreadable plan is planned afresh and replaced
+    replanned, kept = cached_plan(_spec(False), only)
+    assert not kept and replanned.stage("sampling").peak == first.stage("sampling").peak
+    assert json.loads(files[0].read_text())["stages"][0]["name"] == "sampling"
 
 
 def _cli(*args):
@@ -202,3 +222,38 @@ def test_plan_command_prints_stages_flops_and_step_time_as_json(tmp_path):
 def test_plan_command_refuses_a_bad_size_in_one_line():
     done = _cli("--frames", "80")
     assert done.returncode == 2 and "--frames 80" in done.stderr and "4k+1" in done.stderr
+
+
+def test_the_distill_tabs_plan_shows_stages_fit_and_hours_and_keeps_the_plan(monkeypatch):
+    from studio.distill_plan import plan_markdown
+    from studio.distill_request import defaults_for
+
+    base = "wan2.1-1.3b-random"  # the 1.3B's real config: text encoder, VAE and transformer at full width
+    form = dict(defaults_for(base), base=base, method="dfd", num_frames=5, height=64, width=64, batch_size=1)
+    form["steps"] = 3600
+    text = plan_markdown(form, "4090", 40)
+    assert "**Run peak" in text and "fits** a 4090" in text and "s per step** at 40% MFU" in text, text
+    for stage in ("text encoding", "latent encoding", "fake-score update", "student update (DFD", "preview decode"):
+        assert stage in text, text
+    monkeypatch.setattr("subprocess.run", None)  # the same settings again: read back, no planning process
+    assert plan_markdown(form, "4090", 40) == text
+    assert plan_markdown(dict(form, base="shapes-tiny"), "4090", 40).startswith("**Cannot plan:** base 'shapes-tiny'")
+    assert "MFU 0" in plan_markdown(form, "4090", 0)
+
+
+def test_tiled_encoding_is_an_option_of_the_model_and_its_windows_are_cached_apart(tiny_wan_dir):
+    import numpy as np
+    import torch
+
+    from engine.distill.folder_data import WindowEncoder
+    from engine.models.base import load_base_model
+
+    model = load_base_model(str(tiny_wan_dir), device="cpu", dtype=torch.float32)
+    frames = np.random.default_rng(0).integers(0, 255, (1, 5, 64, 320, 3), dtype=np.uint8)  # wider than a tile
+    whole_key = WindowEncoder(model).model_key
+    whole = model.encode_video(frames)
+    model.tiled_encode = True
+    tiled = model.encode_video(frames)
+    assert WindowEncoder(model).model_key == whole_key + "|tiled" and not model.vae.use_tiling
+    assert tiled.shape == whole.shape and not torch.equal(tiled, whole)  # the seams differ, the latents agree
+    assert (tiled - whole).abs().mean() < 0.25 * whole.abs().mean()

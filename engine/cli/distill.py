@@ -22,10 +22,39 @@ def distill_config_from_args(args) -> DistillConfig:
 
 
 class _BarCallbacks:
-    """The trainer's callbacks for a terminal: a progress bar with the loss terms, and log lines."""
+    """The trainer's callbacks for a terminal: the first pass over a data set as its own bar (videos, with
+    its ETA), then a progress bar of the steps with the loss terms, and log lines."""
 
     def __init__(self, total: int):
-        self.bar = bar("distill", total)
+        self.total = total
+        self.data_bar = None
+        self._bar = None
+
+    @property
+    def bar(self):
+        """The steps' bar, made when first needed: not a "0/N steps" bar while the data are encoded."""
+        if self._bar is None:
+            self.close_data()
+            self._bar = bar("distill", self.total)
+        return self._bar
+
+    def on_data(self, done, total, eta_s):
+        if self.data_bar is None:
+            self.data_bar = bar("encoding data (first pass, then cached)", total, unit="video")
+        self.data_bar.n = done
+        self.data_bar.refresh()
+        if done >= total:
+            self.close_data()
+
+    def close_data(self):
+        if self.data_bar is not None:
+            self.data_bar.close()
+            self.data_bar = None
+
+    def close(self):
+        self.close_data()
+        if self._bar is not None:
+            self._bar.close()
 
     def on_step(self, step, total, terms, it_per_s, eta_s):
         self.bar.n = step
@@ -39,7 +68,7 @@ class _BarCallbacks:
         pass
 
     def log(self, message):
-        self.bar.write(message, file=sys.stderr)
+        (self.data_bar or self.bar).write(message, file=sys.stderr)
 
 
 def cmd_distill(args) -> int:
@@ -64,7 +93,7 @@ def cmd_distill(args) -> int:
         raise cli_error(err) from None
     finally:
         if callbacks:
-            callbacks.bar.close()
+            callbacks.close()
     if main_process:
         print(out / LORA_FILE)
     return 0

@@ -29,12 +29,18 @@ def add_parsers(sub) -> None:
     p.add_argument("--rank", type=int, default=32, help="LoRA rank of the student and fake-score adapters")
     p.add_argument("--gpus", type=int, default=1)
     p.add_argument("--sharding", default="none", choices=SHARDING)
+    p.add_argument(
+        "--vae-tiling", action="store_true", help="encode the data's clips in tiles (less memory, more VAE FLOPs)"
+    )
     p.add_argument("--guidance", type=float, default=5.0, help="teacher CFG scale (above 1: a doubled batch)")
     p.add_argument("--gpu", default=None, choices=list(GPUS), help="the GPU to time the step on (default: all)")
     p.add_argument("--mfu", type=float, default=DEFAULT_MFU, help="model FLOPs utilisation assumed for step time")
     p.add_argument("--steps", type=int, default=1000, help="steps of the run, for its hours")
     p.add_argument("--stages", default=None, help="comma-separated stages to plan (default: all)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument(
+        "--no-cache", action="store_true", help="plan afresh, not from the plan cache (DFD_PLAN_CACHE or ~/.cache)"
+    )
     p.set_defaults(func=cmd_plan)
 
 
@@ -54,6 +60,7 @@ def cmd_plan(args) -> int:
         gpus=args.gpus,
         sharding=args.sharding,
         guidance=args.guidance,
+        vae_tiling=args.vae_tiling,
     )
     only = tuple(s.strip() for s in args.stages.split(",")) if args.stages else None
     if only and set(only) - set(STAGES):
@@ -68,10 +75,20 @@ def cmd_plan(args) -> int:
     except PlanError as err:
         raise CliError(str(err)) from None
     from ..plan import make_plan  # torch and diffusers: only once the options are sound
+    from ..plan.cache import cached_plan
     from ..plan.report import summary
 
-    print(f"planning {spec.base} on fake tensors (about a minute a stage on a laptop CPU)...", file=sys.stderr)
-    plan = make_plan(spec, only)
+    print(
+        f"planning {spec.base} on fake tensors (about a minute a stage on a laptop CPU), unless the plan cache "
+        "holds this spec's plan...",
+        file=sys.stderr,
+    )
+    if args.no_cache:
+        plan = make_plan(spec, only)
+    else:
+        plan, kept = cached_plan(spec, only)
+        if kept:
+            print("read from the plan cache (--no-cache plans afresh)", file=sys.stderr)
     if args.json:
         out = plan.to_dict()
         if plan.step_flops():

@@ -156,6 +156,11 @@ class DistillConfig:
     gradient_checkpointing: bool = setting(
         False, help="recompute activations in the backward pass (less GPU memory, ~30% slower)"
     )
+    vae_tiling: bool = setting(
+        False,
+        help="encode the data's clips in overlapping tiles (less GPU memory at the first pass, more VAE FLOPs; "
+        "`engine plan --vae-tiling` shows both)",
+    )
     shard_base: bool = setting(
         False,
         help="several processes: shard the frozen base over them (FSDP2), the LoRA "

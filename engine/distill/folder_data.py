@@ -83,6 +83,8 @@ class WindowEncoder:
     def __init__(self, model, cache_dir: Path | None = None):
         self.model = model
         self.model_key = f"{model.source}|{model.num_frames}x{model.height}x{model.width}"
+        if getattr(model, "tiled_encode", False):  # tiled latents differ at the seams: cached apart
+            self.model_key += "|tiled"
         self.cache_dir = cache_dir
 
     def plan(self, clip: Clip, spec: FolderSpec, fps: float) -> tuple[Path, str]:
@@ -225,14 +227,16 @@ class FolderData:
                 self.report.fps.append(fps)
             for clip in listing.clips:
                 done += 1
-                if progress and not workers:
-                    progress(done, total)
                 try:
                     windows = next(ahead) if workers else encoder.windows(clip, fs, fps)
                     if isinstance(windows, str):  # a worker could not decode it: the in-process reason
                         raise VideoReadError(windows)
                 except VideoReadError as err:
                     self.report.skipped.append((label + clip.path.name, str(err)))
+                    windows = None
+                if progress and not workers:  # once the clip is encoded (encode_ahead reports its own)
+                    progress(done, total)
+                if windows is None:
                     continue
                 tokens = texts.token_count(clip.caption)
                 if tokens > model.text_len:

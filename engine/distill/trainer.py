@@ -31,6 +31,7 @@ from . import losses
 from .adapters import FAKE, STUDENT, Adapters, read_fake_score, save_student_lora
 from .checkpoints import latest_checkpoint, read_checkpoint, write_checkpoint
 from .data import load_data
+from .data_progress import DataProgress
 from .distributed import ProcessGroup
 from .previews import preview_condition, write_previews
 from .rollout import Rollout
@@ -53,6 +54,9 @@ class Callbacks:
     def on_artifact(self, kind: str, path: Path, label: str) -> None: ...
 
     def log(self, message: str) -> None: ...
+
+    def on_data(self, done: int, total: int, eta_s: float | None) -> None:
+        """The first pass over a data set: `done` of `total` videos decoded and encoded into the cache."""
 
 
 class Distiller(StudentInputs):
@@ -82,6 +86,7 @@ class Distiller(StudentInputs):
         check_task(cfg.task, self.model)  # an I2V run also gives every network its clip's first frame
         if self.model.experts:
             _check_experts_run(cfg, self.dist.world, self.model.transformer.boundary_ratio, self.cb.log)
+        self.model.tiled_encode = cfg.vae_tiling
         self.tracking = Tracking(self.dist.start(self.model.dtype), cfg.log_with)
         self.transformer = self.model.transformer
         self.adapters = Adapters(self.transformer, rank=cfg.lora_rank)
@@ -126,6 +131,7 @@ class Distiller(StudentInputs):
             windows_per_video=cfg.windows_per_video,
             cache_dir=cfg.cache_dir,
             workers=cfg.data_workers,
+            progress=DataProgress(self.cb.on_data) if hasattr(self.cb, "on_data") and self.dist.rank == 0 else None,
         )
         self.data_report = getattr(self.data, "report", None)  # a folder's windows, fps and skipped files
         if self.data_report is not None and self.dist.rank == 0:

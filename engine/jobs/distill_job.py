@@ -62,6 +62,14 @@ class _ReporterCallbacks:
     def log(self, message):
         self.reporter.log(message)
 
+    def on_data(self, done, total, eta_s):
+        """The data set's first pass as the job's progress at step 0: the Jobs tab shows `data done/total`
+        and its ETA, the log a line at most every LOG_PROGRESS_EVERY_S."""
+        terms = {"data_done": float(done), "data_total": float(total)}
+        if eta_s is not None:
+            terms["eta_s"] = eta_s
+        self.reporter.progress(0, None, **terms)
+
 
 def run(config: DistillConfig, job_dir: Path, reporter) -> None:
     """Train with the job's config; the runner keeps the heartbeat going around it."""

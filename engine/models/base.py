@@ -47,6 +47,9 @@ class BaseModel:
     source: str
     meta: dict = field(default_factory=dict)
     _experts: object = field(default=None, repr=False)
+    # Encode clips in overlapping spatial tiles (diffusers' VAE tiling): one tile's activations on the device
+    # instead of whole frames', for more FLOPs (the tiles overlap); the latents differ slightly at the seams.
+    tiled_encode: bool = False
 
     @property
     def transformer(self):
@@ -149,7 +152,14 @@ class BaseModel:
     def encode_video(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 clips (B, F, H, W, 3) to normalized latents."""
         video = _autoencoder.frames_to_tensor(frames).to(device=self.device, dtype=self.vae.dtype)
-        latents = self.vae.encode(video).latent_dist.mode()
+        tiled = self.tiled_encode and hasattr(self.vae, "enable_tiling")
+        if tiled:
+            self.vae.enable_tiling()
+        try:
+            latents = self.vae.encode(video).latent_dist.mode()
+        finally:
+            if tiled:
+                self.vae.disable_tiling()
         return self.normalize_latents(latents.to(self.dtype))
 
     @torch.no_grad()
@@ -157,7 +167,7 @@ class BaseModel:
         """Normalized latents to uint8 clips (B, F, H, W, 3).
 
         Wan's VAE decodes one video at a time, and frames over 256 px in overlapping tiles (diffusers'
-        tiling, only here: encoding is left whole): a 480x832 preview in the middle of a run then holds
+        tiling; encoding only with tiled_encode): a 480x832 preview in the middle of a run then holds
         one tile's activations, not a batch of whole frames', on the GPU that training fills. Our
         patch-PCA autoencoder is linear and small: it decodes the batch at once."""
         raw = self.denormalize_latents(latents.to(self.vae.dtype))

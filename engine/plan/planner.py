@@ -60,6 +60,12 @@ class Plan:
             "planning_seconds": round(self.seconds, 1),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Plan:
+        """The plan `to_dict` wrote (engine.plan.cache keeps plans so)."""
+        stages_ = [StagePlan(**s) for s in data["stages"]]
+        return cls(PlanSpec(**data["spec"]), stages_, data.get("planning_seconds", 0.0))
+
 
 class _Run:
     """What a stage function sees: the networks, optimizers, inputs and the counter."""
@@ -88,7 +94,10 @@ def make_plan(spec: PlanSpec, only: tuple[str, ...] | None = None) -> Plan:
     run = _Run(spec, dtype)
     run.transformer, run.adapters = build.transformer_with_adapters(spec, dtype)
     vae_meta = build.vae(spec, dtype) if spec.vae else None
-    text_meta = build.text_encoder(spec, dtype) if spec.text_encoder and "text_encoding" in wanted else None
+    # The first pass holds the text encoder too: the trainer frees it once the captions are encoded, after
+    # the windows (engine.distill.trainer).
+    needs_text = {"text_encoding", "latent_encoding"} & set(wanted)
+    text_meta = build.text_encoder(spec, dtype) if spec.text_encoder and needs_text else None
     plan = Plan(spec)
     with FakeTensorMode(allow_non_fake_inputs=True), planned_attention():
         build.to_fake(run.transformer)
@@ -115,6 +124,8 @@ def make_plan(spec: PlanSpec, only: tuple[str, ...] | None = None) -> Plan:
                     if name == "text_encoding"
                     else [run.transformer] + ([run.vae] if run.vae is not None else [])
                 )
+                if name == "latent_encoding" and run.text_encoder is not None:
+                    resident.append(run.text_encoder)
                 for module in resident:
                     count_module(counter, module)
                 if name != "text_encoding":
@@ -140,6 +151,9 @@ def make_plan(spec: PlanSpec, only: tuple[str, ...] | None = None) -> Plan:
                     host,
                     int(flop_counter.get_total_flops() + FLOPS["attention"]),
                     resident=resident_bytes,
+                    note="the text encoder still resident (freed once the captions are encoded)"
+                    if name == "latent_encoding" and run.text_encoder is not None
+                    else "",
                 )
             )
             run.counter = None

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import torch
 
-from .planner import GiB, Plan, make_plan
-from .spec import ALIASES, BASES, WAN_DEFAULTS_SHAPE, PlanError, PlanSpec
-
-MARGIN = (
-    0.92  # the share of free memory a plan may fill: the allocator's fragmentation and CUDA's context take the rest
-)
+from .cache import cached_plan
+from .planner import GiB, Plan
+from .settings import MARGIN, spec_of_config
+from .spec import PlanError
 
 
 class PlanDoesNotFit(ValueError):
@@ -68,37 +66,13 @@ def preflight(cfg, device: str, world: int, log=None, free: int | None = None) -
             return None
 
         free = torch.cuda.mem_get_info(torch.device(device))[0]
-    base = ALIASES.get(cfg.base, cfg.base)
-    if base not in BASES:
-        return None
-
-    frames, height, width = (
-        cfg.num_frames or WAN_DEFAULTS_SHAPE[0],
-        cfg.height or WAN_DEFAULTS_SHAPE[1],
-        cfg.width or WAN_DEFAULTS_SHAPE[2],
-    )
     try:
-        spec = PlanSpec(
-            base=base,
-            task=cfg.task,
-            frames=frames,
-            height=height,
-            width=width,
-            batch=cfg.batch_size,
-            precision="fp32" if cfg.mixed_precision == "no" else "bf16",
-            gradient_checkpointing=cfg.gradient_checkpointing,
-            rank=cfg.lora_rank,
-            gpus=world,
-            sharding="none" if world == 1 else ("fsdp2" if getattr(cfg, "shard_base", False) else "ddp"),
-            guidance=cfg.guidance,
-            student_update_freq=cfg.student_update_freq,
-            text_encoder=False,
-            vae=False,
-        ).check()
+        spec = spec_of_config(cfg, world)
     except PlanError:
         return None
-    plan = make_plan(spec, only=("fake_update", "student_update_dmd2", "student_update_dfd"))
+    plan, kept = cached_plan(spec, only=("fake_update", "student_update_dmd2", "student_update_dfd"))
     if log is not None:
-        log(f"plan: peak {plan.peak() / GiB:.1f} GiB of {free / GiB:.1f} GiB free on {device}")
+        how = "planned before, read from the plan cache" if kept else f"planned in {plan.seconds:.0f} s"
+        log(f"plan: peak {plan.peak() / GiB:.1f} GiB of {free / GiB:.1f} GiB free on {device} ({how})")
     check_plan(plan, free, device)
     return plan

@@ -93,6 +93,7 @@ class PlanSpec:
     student_update_freq: int = 5
     text_encoder: bool = True  # plan the text-encoding stage (UMT5-XXL at full size)
     vae: bool = True  # plan latent encoding and the preview decode
+    vae_tiling: bool = False  # encode the data's clips in tiles (DistillConfig.vae_tiling)
 
     def check(self) -> PlanSpec:
         self.base = ALIASES.get(self.base, self.base)

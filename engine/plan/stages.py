@@ -133,11 +133,17 @@ def preview_decode(run):
 
 
 def latent_encoding(run):
-    """One clip's pixels to latents (the first pass over a data set does this for every window)."""
+    """One clip's pixels to latents (the first pass over a data set does this for every window), whole or in
+    tiles (BaseModel.tiled_encode)."""
     spec = run.spec
     with run.counter.labelled("temporaries"), torch.no_grad():
         pixels = torch.randn(1, 3, spec.frames, spec.height, spec.width, dtype=run.dtype)
-        run.vae.encode(pixels)
+        if spec.vae_tiling:
+            run.vae.enable_tiling()
+        try:
+            run.vae.encode(pixels)
+        finally:
+            run.vae.disable_tiling()
 
 
 def text_encoding(run):
