@@ -1,5 +1,7 @@
-"""Wan2.2-TI2V: frame-replacement conditioning (engine/models/frame_replacement.py) against diffusers'
-own WanImageToVideoPipeline with expand_timesteps, on a tiny pipeline of the real classes."""
+"""Wan2.2-TI2V through the engine's Wan paths, on a tiny pipeline of the real classes: loading and its
+two tasks, frame-replacement conditioning (engine/models/frame_replacement.py) against diffusers' own
+WanImageToVideoPipeline with expand_timesteps, sampling t2v and i2v, one DMD2 and one DFD run of the
+real trainer, and the refusal of a size the base cannot take."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tiny_wan import save_tiny_wan22_ti2v
+from tiny_wan import save_captioned_clips, save_tiny_wan22_ti2v
 
 SHAPE = dict(num_frames=5, height=32, width=32)  # the tiny TI2V's smallest video: 16-px VAE x 2-px patches
 
@@ -23,6 +25,15 @@ def ti2v_pipe(ti2v_dir):
     from diffusers import WanImageToVideoPipeline
 
     return WanImageToVideoPipeline.from_pretrained(ti2v_dir)
+
+
+@pytest.fixture(scope="module")
+def ti2v_model(ti2v_dir):
+    from engine.models.base import load_base_model
+
+    model = load_base_model(str(ti2v_dir), device="cpu")
+    model.set_video_shape(**SHAPE)
+    return model
 
 
 def _image(seed: int) -> Image.Image:
@@ -76,3 +87,109 @@ def test_the_given_frames_velocity_predicts_the_clean_frame_and_trains_nothing(t
     generated = torch.autograd.grad(v[:, :, 1:].square().sum(), params, allow_unused=True)
     assert all(g is None or g.abs().max() == 0 for g in given)  # no loss on the given frame trains the network
     assert any(g is not None and g.abs().max() > 0 for g in generated)
+
+
+def test_a_ti2v_folder_loads_as_one_base_for_text_and_image_to_video(ti2v_dir, ti2v_model):
+    from diffusers import WanImageToVideoPipeline
+
+    from engine.models.names import base_tasks
+
+    assert isinstance(ti2v_model.pipe, WanImageToVideoPipeline) and ti2v_model.frame_replacement
+    assert ti2v_model.tasks == base_tasks(str(ti2v_dir)) == ("t2v", "i2v")
+    assert ti2v_model.vae.config.scale_factor_spatial == 16 and ti2v_model.vae.config.is_residual
+    assert ti2v_model.latent_shape(1, **SHAPE) == (1, 8, 2, 2, 2)
+
+
+def test_a_hub_ti2v_repo_named_as_a_wan_pipeline_knows_both_tasks(ti2v_dir, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from engine.models.names import base_tasks
+
+    # The Diffusers release names WanPipeline with expand_timesteps in model_index.json: the Hub cache is
+    # the only thing mocked (no network here), at huggingface_hub's boundary.
+    index = json.loads((ti2v_dir / "model_index.json").read_text())
+    cached = tmp_path / "model_index.json"
+    cached.write_text(json.dumps({**index, "_class_name": "WanPipeline"}))
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda repo, name: str(cached))
+    assert base_tasks("Wan-AI/Wan2.2-TI2V-5B-Diffusers") == ("t2v", "i2v")
+    plain = tmp_path / "wan21"
+    shutil.copytree(ti2v_dir, plain)
+    (plain / "model_index.json").write_text(json.dumps({**index, "expand_timesteps": False}))
+    assert base_tasks(str(plain)) == ("t2v",)
+
+
+@pytest.mark.parametrize("sampler", ["teacher", "student"])
+def test_sampling_makes_videos_from_text_alone_and_from_a_first_frame(ti2v_model, tmp_path, sampler):
+    from engine.config.sample import SampleConfig
+    from engine.generation.generate import sample_frames
+
+    extra = dict(steps=3) if sampler == "teacher" else dict(t_list=[0.999, 0.5, 0.0])
+    path = tmp_path / "frame.png"
+    _image(5).save(path)
+    videos = {}
+    for name, image in (("t2v", None), ("i2v", str(path))):
+        cfg = SampleConfig(base="tiny", prompt="a red circle", seeds=[3, 4], image=image, **SHAPE, **extra)
+        frames, nfe = sample_frames(ti2v_model, cfg.validate())
+        assert frames.shape == (2, 5, 32, 32, 3) and nfe == (6 if sampler == "teacher" else 2)
+        videos[name] = frames
+    assert not np.array_equal(videos["t2v"], videos["i2v"])  # the frame reached the model
+    # Both seeds start from the same given frame: their first latent frames are the same clean one.
+    assert np.array_equal(videos["i2v"][0, 0], videos["i2v"][1, 0])
+    assert not np.array_equal(videos["t2v"][0, 0], videos["t2v"][1, 0])
+
+
+def _cfg(base, data, **kw):
+    from engine.config.distill import DistillConfig
+
+    values = dict(
+        base=str(base),
+        data=str(data),
+        task="i2v",
+        steps=2,
+        batch_size=2,
+        student_update_freq=2,
+        lora_rank=4,
+        checkpoint_every=2,
+        seed=3,
+        **SHAPE,
+    )
+    return DistillConfig(**{**values, **kw})
+
+
+def test_dmd2_then_dfd_train_a_ti2v_student_from_each_clips_first_frame(ti2v_dir, tmp_path):
+    import json
+    import math
+
+    from engine.distill.trainer import Distiller
+    from engine.models.frame_replacement import FrameCondition
+
+    clips = save_captioned_clips(tmp_path / "clips")
+    distiller = Distiller(_cfg(ti2v_dir, clips), tmp_path / "dmd2")
+    real = distiller._real_batch()  # the given frame is the real clip's own first latent frame: DFD's pairing
+    assert isinstance(real.condition, FrameCondition)
+    assert torch.equal(real.condition.clean[:, :, :1], real.latents[:, :, :1])
+    dmd2 = distiller.train()
+    dfd_cfg = _cfg(ti2v_dir, clips, method="dfd", init=str(dmd2), data_forcing_prob=1.0)
+    dfd = Distiller(dfd_cfg, tmp_path / "dfd").train()
+    for out in (dmd2, dfd):
+        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in rows] == [1, 2]
+        assert all(math.isfinite(v) for r in rows for v in r.values() if isinstance(v, float))
+        assert (out / "pytorch_lora_weights.safetensors").is_file()
+        assert json.loads((out / "lora_config.json").read_text())["task"] == "i2v"
+
+
+def test_a_size_past_the_bases_rotary_positions_is_refused_in_one_line_before_any_work(ti2v_dir, ti2v_model):
+    from engine.models.names import ModelError, check_video_shape, rope_positions, video_factors
+
+    with pytest.raises(ModelError, match="positive multiples of 32; got height 48"):
+        ti2v_model.check_video_shape(5, 48, 32)
+    # 1056 px / 32 = 33 positions, one past the tiny transformer's 32 (diffusers would fail on a reshape)
+    with pytest.raises(ModelError, match=r"width 1056 is too large .* 33 positions .* has 32 .* at most 1024$"):
+        ti2v_model.check_video_shape(5, 32, 1056)
+    with pytest.raises(ModelError, match=r"num_frames 133 is too large .* at most 125$"):
+        check_video_shape(*video_factors(ti2v_dir), 133, 32, 32, rope_positions(ti2v_dir))
+    ti2v_model.check_video_shape(125, 32, 1024)  # the largest it takes

@@ -24,6 +24,7 @@ from .names import (  # noqa: F401  (re-exported: engine.models.base is where ca
     BUILTIN_MODELS,
     RANDOM_MODELS,
     STUDIO_META,
+    WAN22_TI2V_DEFAULTS,
     WAN_DEFAULTS,
     ModelError,
     check_model,
@@ -62,20 +63,25 @@ class BaseModel:
         return next(self.pipe.transformer.parameters()).dtype
 
     @property
+    def defaults(self) -> dict:
+        """The published video settings of this kind of base (Wan2.2-TI2V-5B's or Wan2.1's)."""
+        return WAN22_TI2V_DEFAULTS if self.frame_replacement else WAN_DEFAULTS
+
+    @property
     def num_frames(self) -> int:
-        return int(self.meta.get("num_frames", WAN_DEFAULTS["num_frames"]))
+        return int(self.meta.get("num_frames", self.defaults["num_frames"]))
 
     @property
     def height(self) -> int:
-        return int(self.meta.get("height", WAN_DEFAULTS["height"]))
+        return int(self.meta.get("height", self.defaults["height"]))
 
     @property
     def width(self) -> int:
-        return int(self.meta.get("width", WAN_DEFAULTS["width"]))
+        return int(self.meta.get("width", self.defaults["width"]))
 
     @property
     def fps(self) -> int:
-        return int(self.meta.get("fps", WAN_DEFAULTS["fps"]))
+        return int(self.meta.get("fps", self.defaults["fps"]))
 
     @property
     def text_len(self) -> int:
@@ -85,7 +91,8 @@ class BaseModel:
         """Raise a clear error for a video shape the VAE and transformer cannot take."""
         t = self.vae.config.scale_factor_temporal
         s = self.vae.config.scale_factor_spatial * self.transformer.config.patch_size[1]
-        check_video_shape(t, s, num_frames, height, width)
+        rope = getattr(self.transformer.config, "rope_max_seq_len", None)
+        check_video_shape(t, s, num_frames, height, width, rope)
 
     def latent_shape(self, batch: int, num_frames: int, height: int, width: int) -> tuple[int, ...]:
         self.check_video_shape(num_frames, height, width)
@@ -94,11 +101,24 @@ class BaseModel:
 
     @property
     def task(self) -> str:
-        """ "t2v", or "i2v" for a transformer that also takes a first frame's mask and latents (conditioning.py)."""
+        """ "t2v", or "i2v" for a transformer that also takes a first frame's mask and latents (conditioning.py);
+        a frame-replacement base is "t2v" by its channels and does both (`tasks`)."""
         return task_of(self.transformer.config, self.vae.config)
 
-    def condition_latents(self, first_frames: np.ndarray, num_frames: int | None = None) -> torch.Tensor:
-        """The I2V condition channels (mask + encoded first frame) for uint8 frames (B, H, W, 3)."""
+    @property
+    def frame_replacement(self) -> bool:
+        """True for a base that takes a given frame in place of its first latent frame (Wan2.2-TI2V's
+        expand_timesteps, engine/models/frame_replacement.py): one model for text and image to video."""
+        return bool(getattr(self.pipe.config, "expand_timesteps", False))
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """What this base generates: ("t2v", "i2v") for a frame-replacement base, else its one task."""
+        return ("t2v", "i2v") if self.frame_replacement else (self.task,)
+
+    def condition_latents(self, first_frames: np.ndarray, num_frames: int | None = None):
+        """The I2V condition for uint8 frames (B, H, W, 3): the mask and encoded-frame channels, or a
+        FrameCondition for a frame-replacement base."""
         return condition_latents(self, first_frames, num_frames)
 
     def set_video_shape(self, num_frames: int, height: int, width: int) -> None:

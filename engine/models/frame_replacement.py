@@ -95,7 +95,9 @@ def frame_velocity(transformer, x: torch.Tensor, t: torch.Tensor, prompt_embeds:
     embed = getattr(transformer, "patch_embedding", None)
     dtype = embed.weight.dtype if embed is not None else x.dtype
     model_input = cond.replace(x)
-    timestep = cond.token_timesteps(t * 1000.0, transformer.config.patch_size)
+    # The patch embedding's kernel is the patch size: the one attribute a DDP-wrapped update's view passes on.
+    patch = embed.kernel_size if embed is not None else transformer.config.patch_size
+    timestep = cond.token_timesteps(t * 1000.0, patch)
     v = transformer(
         hidden_states=model_input.to(dtype),
         timestep=timestep,
