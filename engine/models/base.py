@@ -23,6 +23,7 @@ from .names import (  # noqa: F401  (re-exported: engine.models.base is where ca
     ASSETS,
     BUILTIN_MODELS,
     RANDOM_MODELS,
+    RANDOM_TI2V,
     STUDIO_META,
     WAN22_TI2V_DEFAULTS,
     WAN_DEFAULTS,
@@ -224,8 +225,63 @@ def random_wan_1_3b(device: str, dtype: torch.dtype, seed: int = 0, task: str = 
     if task == "i2v":
         pipe = image_to_video_pipeline(pipe)
     pipe.set_progress_bar_config(disable=True)
-    source = next(name for name, kind in RANDOM_MODELS.items() if kind == task)
+    source = next(name for name, kind in RANDOM_MODELS.items() if kind == task and name not in RANDOM_TI2V)
     return BaseModel(pipe=pipe, source=source, meta={"random_weights": True})
+
+
+# Wan2.2-TI2V-5B's transformer and VAE, from wan/configs/wan_ti2v_5B.py and wan/modules/vae2_2.py of
+# github.com/Wan-Video/Wan2.2 (dim 3072 = 24 heads x 128, ffn 14336, 30 layers, 48 latent channels, patch
+# (1, 2, 2); VAE c_dim 160, dec_dim 256, z_dim 48, stride (4, 16, 16), 2 x 2 pixel patches): the same numbers
+# as engine/plan/spec.py's WAN_5B and WAN22_VAE, typed here because models sits below plan.
+WAN22_5B_TRANSFORMER = dict(
+    WAN_1_3B_TRANSFORMER, num_attention_heads=24, in_channels=48, out_channels=48, ffn_dim=14336
+)
+WAN22_VAE = dict(
+    base_dim=160,
+    decoder_base_dim=256,
+    z_dim=48,
+    dim_mult=[1, 2, 4, 4],
+    num_res_blocks=2,
+    temperal_downsample=[False, True, True],
+    is_residual=True,
+    in_channels=12,
+    out_channels=12,
+    patch_size=2,
+    scale_factor_spatial=16,
+    scale_factor_temporal=4,
+    latents_mean=[0.0] * 48,  # the real statistics do not matter to random weights; 48 of them are needed
+    latents_std=[1.0] * 48,
+)
+
+
+def random_wan22_ti2v_5b(device: str, dtype: torch.dtype, seed: int = 0) -> BaseModel:
+    """Wan2.2-TI2V-5B's transformer and VAE with random weights, for speed and memory figures only: a
+    WanImageToVideoPipeline with expand_timesteps (frame replacement), its scheduler's shift 5, the same
+    small random text encoder as random_wan_1_3b."""
+    # diffusers' pipelines: only when a model is built or loaded
+    from diffusers import (
+        AutoencoderKLWan,
+        FlowMatchEulerDiscreteScheduler,
+        WanImageToVideoPipeline,
+        WanTransformer3DModel,
+    )
+
+    torch.manual_seed(seed)
+    with torch.device(device):
+        transformer = WanTransformer3DModel(**WAN22_5B_TRANSFORMER).to(dtype)
+        vae = AutoencoderKLWan(**WAN22_VAE).to(dtype)
+    tokenizer = build_tokenizer(["a", "video"], model_max_length=WAN_DEFAULTS["text_len"])
+    text_encoder = build_text_encoder(len(tokenizer), d_model=4096, seed=seed, num_layers=1, d_ff=256).to(device, dtype)
+    pipe = WanImageToVideoPipeline(
+        tokenizer=tokenizer,
+        text_encoder=text_encoder,
+        vae=vae,
+        transformer=transformer,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0),
+        expand_timesteps=True,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return BaseModel(pipe=pipe, source=RANDOM_TI2V[0], meta={"random_weights": True})
 
 
 def _quiet_libraries() -> None:
@@ -277,11 +333,10 @@ def load_base_model(name_or_path: str, device: str | None = None, dtype: torch.d
     _quiet_libraries()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if name_or_path in RANDOM_MODELS:
-        return random_wan_1_3b(
-            device,
-            dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32),
-            task=RANDOM_MODELS[name_or_path],
-        )
+        dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
+        if name_or_path in RANDOM_TI2V:
+            return random_wan22_ti2v_5b(device, dtype)
+        return random_wan_1_3b(device, dtype, task=RANDOM_MODELS[name_or_path])
     kind, folder = resolve_model(name_or_path)
     if dtype is None:
         dtype = torch.bfloat16 if device.startswith("cuda") and kind == "hub" else torch.float32

@@ -16,7 +16,13 @@ BUILTIN_MODELS = {"shapes-tiny": ASSETS / "shapes-tiny", "shapes-tiny-i2v": ASSE
 STUDIO_META = "dfd_studio.json"  # our facts about a pipeline folder, beside model_index.json
 # Wan2.1-T2V-1.3B's configs with random weights, for speed and memory figures (models.random_wan_1_3b), and the
 # same widened to image-to-video (the first frame's 20 channels, as pretrain-teacher --task i2v widens a teacher).
-RANDOM_MODELS = {"wan2.1-1.3b-random": "t2v", "wan2.1-1.3b-i2v-random": "i2v"}  # name -> task
+# Wan2.2-TI2V-5B's configs with random weights (models.random_wan22_ti2v_5b): one base for both tasks, named i2v.
+RANDOM_MODELS = {
+    "wan2.1-1.3b-random": "t2v",
+    "wan2.1-1.3b-i2v-random": "i2v",
+    "wan2.2-ti2v-5b-random": "i2v",
+}  # name -> task
+RANDOM_TI2V = ("wan2.2-ti2v-5b-random",)  # those of RANDOM_MODELS that do t2v and i2v (frame replacement)
 
 # Defaults for pipelines that carry no dfd_studio.json (Wan2.1-T2V-1.3B's published settings).
 WAN_DEFAULTS = {"num_frames": 81, "height": 480, "width": 832, "fps": 16, "text_len": 512}
@@ -147,6 +153,8 @@ def base_tasks(name_or_path: str) -> tuple[str, ...] | None:
     base (model_index.json's expand_timesteps: Wan2.2-TI2V, one model for both), else (base_task,);
     None when it cannot be told here."""
     name = (name_or_path or "").strip()
+    if name in RANDOM_TI2V:
+        return ("t2v", "i2v")
     index = None
     try:
         _, folder = resolve_model(name) if name not in RANDOM_MODELS else (None, None)
