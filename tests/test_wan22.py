@@ -193,3 +193,77 @@ def test_a_size_past_the_bases_rotary_positions_is_refused_in_one_line_before_an
     with pytest.raises(ModelError, match=r"num_frames 133 is too large .* at most 125$"):
         check_video_shape(*video_factors(ti2v_dir), 133, 32, 32, rope_positions(ti2v_dir))
     ti2v_model.check_video_shape(125, 32, 1024)  # the largest it takes
+
+
+CARD_CHECK = """
+# The card's pipeline call, on its latents, against the engine's student sampler from the same seed.
+import json
+from engine.generation.sampling import student_sample
+from engine.models.frame_replacement import FrameCondition
+assert video.shape == (5, 32, 32, 3), video.shape
+kwargs = dict(num_inference_steps=len(T_LIST) - 1, guidance_scale=1.0, num_frames=5, height=32, width=32)
+torch.manual_seed(1)
+latents = pipe(image=image, prompt=PROMPT, output_type="latent", **kwargs).frames
+embeds = pipe.encode_prompt(PROMPT, do_classifier_free_guidance=False, max_sequence_length=512)[0]  # the pipeline's
+pixels = pipe.video_processor.preprocess(image, height=32, width=32)
+clean = pipe.prepare_latents(pixels, 1, 8, 32, 32, 5, torch.float32, torch.device("cpu"))[1]
+torch.manual_seed(1)
+noise = torch.randn(latents.shape)
+ours = student_sample(pipe.transformer, noise, embeds, tuple(T_LIST), condition=FrameCondition.first_frame(clean, 2))
+print(json.dumps({"max_diff": float((ours - latents).abs().max()), "scale": float(ours.abs().max())}))
+"""
+
+
+def test_the_cards_diffusers_snippet_samples_a_ti2v_student_like_the_engine(ti2v_dir, tmp_path):
+    import json
+    import re
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from engine.distill.trainer import Distiller
+    from engine.hub.card import CardInfo, model_card
+
+    base = tmp_path / "base"
+    shutil.copytree(ti2v_dir, base)
+    (base / "dfd_studio.json").write_text(json.dumps({**SHAPE, "fps": 24}))  # the tiny base's own size
+    student = Distiller(_cfg(base, save_captioned_clips(tmp_path / "clips")), tmp_path / "dmd2").train()
+    t_list = [0.999, 0.75, 0.5, 0.0]
+    info = CardInfo(repo_id="someone/ti2v", base=str(base), method="dmd2", steps=2, t_list=t_list, task="i2v")
+    card = model_card(info)
+    assert "WanImageToVideoPipeline" in card and "expand_timesteps" in card
+    [code] = re.findall(r"```python\n(.*?)```", card, re.S)
+    assert "num_frames=5, height=32, width=32" in code
+    code = code.replace('"someone/ti2v"', repr(str(student))).replace('"<the base\'s local folder>"', repr(str(base)))
+    code = code.replace('.to("cuda")', "").replace("torch_dtype=torch.bfloat16", "torch_dtype=torch.float32")
+    _image(7).save(tmp_path / "first_frame.png")
+    prompt = re.search(r'prompt=("[^"]+")', code).group(1)
+    script = code + f"\nPROMPT = {prompt}\n" + CARD_CHECK
+    root = Path(__file__).resolve().parents[1]
+    env = {**__import__("os").environ, "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["max_diff"] < 1e-4 * max(1.0, result["scale"]), result
+
+
+def test_the_card_of_a_hub_5b_student_names_its_base_and_recipe(monkeypatch, tmp_path):
+    import json
+
+    import huggingface_hub
+
+    from engine.hub.card import CardInfo, model_card
+
+    index = tmp_path / "model_index.json"  # the Diffusers release's model_index.json, as the Hub cache holds it
+    index.write_text(json.dumps({"_class_name": "WanPipeline", "expand_timesteps": True}))
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda repo, name: str(index))
+    hub = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
+    for task, pipeline in (("t2v", "WanPipeline"), ("i2v", "WanImageToVideoPipeline")):
+        info = CardInfo(repo_id="someone/x", base=hub, method="dfd", steps=2, t_list=[0.999, 0.0], task=task)
+        card = model_card(info)
+        assert f'base_model: "{hub}"' in card
+        assert f'pipe = {pipeline}.from_pretrained("{hub}"' in card
+        assert "num_frames=121, height=704, width=1280" in card and "24 fps" in card
