@@ -267,3 +267,20 @@ def test_the_card_of_a_hub_5b_student_names_its_base_and_recipe(monkeypatch, tmp
         assert f'base_model: "{hub}"' in card
         assert f'pipe = {pipeline}.from_pretrained("{hub}"' in card
         assert "num_frames=121, height=704, width=1280" in card and "24 fps" in card
+
+
+def test_a_tiny_wan_asked_for_480x832_is_refused_by_the_command_in_one_line(tmp_path):
+    from conftest import run_engine
+    from tiny_wan import save_tiny_wan
+
+    # Wan2.1's 8 x 2 pixels per token make 52 positions across 832, past the tiny transformer's 32: diffusers
+    # would fail inside its rotary embedding ("shape '[1, 1, 52, -1]' is invalid") after loading everything.
+    base = save_tiny_wan(tmp_path / "wan21")
+    args = ["--prompt", "a cat", "--num-frames", "5", "--out", str(tmp_path / "out")]
+    done = run_engine("sample", "--base", str(base), "--height", "480", "--width", "832", *args)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: width 832 is too large for this base: it makes 52 positions on that axis, its transformer's "
+        "rotary embedding has 32 (rope_max_seq_len); give at most 512"
+    )
+    assert not (tmp_path / "out").exists()
