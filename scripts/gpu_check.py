@@ -113,7 +113,7 @@ def train(args) -> dict:
     model = None
     if args.experts_blocks:  # Wan2.2-A14B's two experts at real width, a few blocks each (random weights)
         from engine.config.distill import DistillConfig
-        from engine.models.base import random_wan22_a14b
+        from engine.models.random_bases import random_wan22_a14b
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
         model = random_wan22_a14b(device, torch.bfloat16 if device == "cuda" else torch.float32, args.experts_blocks)

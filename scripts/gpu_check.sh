@@ -9,6 +9,9 @@
 #     `engine bench sampling`;
 #  4. the train step of the other two settings at that size: image-to-video (`wan2.1-1.3b-i2v-random`, the 1.3B
 #     widened to take the first frame) and the causal student's rollout (`--task ar`), from `engine bench train-step`.
+#  4b. Wan2.2-TI2V-5B's train step at its own size (`wan2.2-ti2v-5b-random`: its transformer and VAE configs from
+#     wan/configs/wan_ti2v_5B.py and wan/modules/vae2_2.py of github.com/Wan-Video/Wan2.2, random weights,
+#     121x704x1280, image-to-video by frame replacement), from `engine bench train-step` (GPU only).
 #  5. the memory plan (`engine plan`, on fake tensors) of the fake-score update, the DFD student update and
 #     sampling against the same stages measured on the GPU (torch.cuda.max_memory_allocated): plan_check.json,
 #     one line per stage in the summary (on the dry run: planned only, at 5x64x64).
@@ -18,7 +21,7 @@
 # timeout of what is left. A sharded (FSDP) run needs two processes on two GPUs, so it is not part of a
 # one-GPU check: tests/test_multiprocess.py runs it on CPUs.
 # Everything goes to $OUT (the device tool's folder; docs/results/gpu_check otherwise): train_dmd2.json,
-# train_dfd.json, bench_train_step.json, bench_sampling.json, bench_train_step_{i2v,ar}.json, gpu_check.json (all of it, each target with
+# train_dfd.json, bench_train_step.json, bench_sampling.json, bench_train_step_{i2v,ar,ti2v_5b}.json, gpu_check.json (all of it, each target with
 # its verdict), gpu_check.log; the summary is printed at the end.
 #
 #   bash scripts/gpu_check.sh --dry-run   # the same stages on CPU at shapes-tiny sizes (~2 min): a check of the script
@@ -125,6 +128,11 @@ stage bench-train-step-i2v 60 python3 -m engine bench train-step --base $i2v_bas
   --gradient-checkpointing --json "$out/bench_train_step_i2v.json"
 stage bench-train-step-ar 60 python3 -m engine bench train-step --base $base --task ar --batch-size 1 \
   --gradient-checkpointing --json "$out/bench_train_step_ar.json"
+# Wan2.2-TI2V-5B at its published size, one base for t2v and i2v: the i2v step (the given frame replaces the
+# first latent frame at timestep 0). Too large for the CPU dry run.
+[ $dry = 1 ] || stage bench-train-step-ti2v-5b 120 python3 -m engine bench train-step --base wan2.2-ti2v-5b-random \
+  --task i2v --batch-size 1 --gradient-checkpointing --num-frames 121 --height 704 --width 1280 \
+  --json "$out/bench_train_step_ti2v_5b.json"
 # the memory plan (engine.plan, on fake tensors) against the same stages measured here; plan_check.json
 if [ $dry = 1 ]; then plan_size=(--frames 5 --height 64 --width 64); else plan_size=(--frames 81 --height 480 --width 832); fi
 stage plan-check 150 python3 scripts/gpu_check.py plan-check --base wan2.1-1.3b-random "${plan_size[@]}" \

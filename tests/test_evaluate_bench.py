@@ -109,7 +109,7 @@ def test_the_random_wan_1_3b_timing_model_has_the_real_configs_size():
     device here (no memory), its parameter count is the published 1.3B."""
     import torch
 
-    from engine.models.base import random_wan_1_3b
+    from engine.models.random_bases import random_wan_1_3b
 
     model = random_wan_1_3b("meta", torch.bfloat16)
     params = sum(p.numel() for p in model.transformer.parameters())

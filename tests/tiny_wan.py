@@ -162,3 +162,61 @@ def train_tiny_i2v_student(base: Path, data: Path, out: Path) -> Path:
         **I2V_SHAPE,
     )
     return Distiller(cfg, out).train()
+
+
+def save_tiny_wan22_ti2v(folder: Path) -> Path:
+    """A tiny random Wan2.2-TI2V pipeline of the real classes: WanImageToVideoPipeline with
+    expand_timesteps (the given frame replaces the first latent frame), a transformer of in_channels = z,
+    and Wan2.2's residual VAE (is_residual, 2 x 2 pixel patches in 12 channels, spatial factor 16),
+    scaled down (z_dim 8, base_dim 8)."""
+    from diffusers import (
+        AutoencoderKLWan,
+        FlowMatchEulerDiscreteScheduler,
+        WanImageToVideoPipeline,
+        WanTransformer3DModel,
+    )
+
+    from engine.shapes.text import build_text_encoder, build_tokenizer
+
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer(["a", "red", "circle", "moving", "left", "cat", "dog"], model_max_length=32)
+    text_encoder = build_text_encoder(len(tokenizer), d_model=32, seed=0)
+    z = 8
+    vae = AutoencoderKLWan(
+        base_dim=8,
+        decoder_base_dim=8,
+        z_dim=z,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+        latents_mean=[0.1 * (i - 4) for i in range(z)],
+        latents_std=[1.0 + 0.1 * i for i in range(z)],
+        is_residual=True,
+        in_channels=12,
+        out_channels=12,
+        patch_size=2,
+        scale_factor_temporal=4,
+        scale_factor_spatial=16,
+    )
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=8,
+        in_channels=z,
+        out_channels=z,
+        text_dim=32,
+        freq_dim=16,
+        ffn_dim=32,
+        num_layers=2,
+        rope_max_seq_len=32,
+    )
+    pipe = WanImageToVideoPipeline(
+        tokenizer=tokenizer,
+        text_encoder=text_encoder,
+        vae=vae,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0),
+        transformer=transformer,
+        expand_timesteps=True,
+    )
+    pipe.save_pretrained(folder)
+    return folder

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..config.sample import SampleConfig
-from ..models.names import ModelError, check_model, check_video_shape, video_factors
+from ..models.names import ModelError, check_model, check_video_shape, rope_positions, video_factors
 from ..models.students import shipped_students
 from .progress import CliError, bar, cli_error, seed_range
 
@@ -30,7 +30,7 @@ def _checked_model(cfg):
         _, folder = check_model(cfg.base)
         factors = video_factors(folder) if folder is not None else None
         if factors:
-            check_video_shape(*factors, cfg.num_frames, cfg.height, cfg.width)
+            check_video_shape(*factors, cfg.num_frames, cfg.height, cfg.width, rope_positions(folder))
         from ..models.base import load_base_model  # torch: only once the options are sound
 
         model = load_base_model(cfg.base)

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..core.files import LORA_FILE
 from ..core.timesteps import PAPER_T_LIST, t_list_problem
 from ..datasets.dataset_config import check_data_spec
-from ..models.names import base_task
+from ..models.names import base_tasks
 from .fields import ConfigError, check_choices, setting
 
 # What the built-in world uses (tiny model, CPU minutes): larger LoRA rates, small batches, and
@@ -299,9 +299,10 @@ class DistillConfig:
                     f"the causal student in {self.init} has {chunk}-frame chunks, not "
                     f"{self.chunk_frames}; set {{chunk_frames}} to {chunk} to continue it",
                 )
-        known = base_task(self.base)  # from the base's files, torch-free; None: the loaded model is checked
+        tasks = base_tasks(self.base)  # from the base's files, torch-free; None: the loaded model is checked
+        known = tasks[0] if tasks else None
         needed = "i2v" if self.task == "i2v" else "t2v"  # any other task's student generates from text alone
-        if known is not None and known != needed:
+        if tasks is not None and needed not in tasks:
             kind = {"t2v": "a text-to-video", "i2v": "an image-to-video"}
             raise ConfigError(
                 "task",

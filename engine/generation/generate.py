@@ -21,7 +21,7 @@ from ..core.files import LORA_FILE
 from ..media.frames import first_frame_psnr
 from ..media.video import write_mp4
 from ..models.base import BaseModel, load_base_model
-from ..models.conditioning import read_first_frame
+from ..models.conditioning import for_seeds, read_first_frame
 from ..models.experts import teacher_guidance
 from ..models.lora import activate, check_loaded, read_lora_file, wrong_base
 from ..models.students import student_t_list
@@ -136,17 +136,19 @@ def image_condition(
 ):
     """An I2V model's condition channels for the frame `first` or else cfg.image (one per seed), None for a
     T2V model; a clear error when the image and the model's task do not go together."""
-    if model.task == "t2v":
+    if "i2v" not in model.tasks:
         if cfg.image is not None or first is not None:
             raise ValueError(f"{model.source} is a text-to-video model: an image needs an image-to-video base")
         return None
     if cfg.image is None and first is None:
+        if "t2v" in model.tasks:  # a frame-replacement base makes a video from text alone too
+            return None
         raise ValueError(f"{model.source} is an image-to-video model: give the first frame (--image FRAME.png)")
     if first is None:
         first = read_first_frame(cfg.image, height, width)
     elif first.shape != (height, width, 3):
         raise ValueError(f"the first frame is {first.shape[1]}x{first.shape[0]}, the video {width}x{height}")
-    return model.condition_latents(first[None], frames).expand(len(cfg.seeds), -1, -1, -1, -1)
+    return for_seeds(model.condition_latents(first[None], frames), len(cfg.seeds))
 
 
 def _adapter_name(lora_dir: str | Path) -> str:
@@ -242,7 +244,7 @@ def generate(
     started = time.perf_counter()
     clock = StreamClock()
     given = None
-    if cfg.image is not None and model.task == "i2v":  # read once: the condition and the PSNR below both use it
+    if cfg.image is not None and "i2v" in model.tasks:  # read once: the condition and the PSNR below both use it
         given = read_first_frame(cfg.image, cfg.height or model.height, cfg.width or model.width)
     videos, nfe = sample_frames(model, cfg, progress, on_chunk=clock, first_frame=given)
     out_dir = Path(out_dir)

@@ -5,8 +5,9 @@ velocity v = eps - x0 at timestep 1000 t.
 - `student_sample`: the few-step student of DMD2/DFD: at each time of t_list it predicts x0 and
   re-noises it to the next time with fresh noise (the FastGen / DMD2 sampler, not the ODE).
 
-An image-to-video model gets its condition channels (engine/models/conditioning.py) with every forward:
-`condition`, None for text-to-video.
+An image-to-video model gets its condition with every forward: `condition`, None for text-to-video,
+the channels of Wan2.1's concatenation (engine/models/conditioning.py) or a FrameCondition of
+Wan2.2-TI2V's frame replacement (engine/models/frame_replacement.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from ..core.flow import add_noise, guided, x0_from_velocity
 from ..core.timesteps import PAPER_T_LIST, check_t_list
 from ..models.conditioning import with_condition
+from ..models.frame_replacement import FrameCondition, frame_velocity
 
 Progress = Callable[[int, int], None] | None
 
@@ -27,13 +29,16 @@ def velocity(
     x: torch.Tensor,
     t: torch.Tensor | float,
     prompt_embeds: torch.Tensor,
-    condition: torch.Tensor | None = None,
+    condition: torch.Tensor | FrameCondition | None = None,
 ) -> torch.Tensor:
     """The network's velocity at time t (scalar or per-sample, in [0, 1]); `condition`: an I2V model's
-    mask and first-frame channels, concatenated to x."""
+    mask and first-frame channels, concatenated to x, or a FrameCondition (Wan2.2-TI2V's given frame
+    replacing the first latent frame at timestep 0, engine/models/frame_replacement.py)."""
     t = torch.as_tensor(t, device=x.device, dtype=torch.float32)
     if t.ndim == 0:
         t = t.expand(x.shape[0])
+    if isinstance(condition, FrameCondition):
+        return frame_velocity(transformer, x, t, prompt_embeds, condition)
     # A bf16 base takes bf16 inputs (not every op is under autocast on CPU); the caller gets its own dtype back.
     embed = getattr(transformer, "patch_embedding", None)
     dtype = embed.weight.dtype if embed is not None else x.dtype

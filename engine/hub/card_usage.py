@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from ..core.files import LOW_NOISE_COMFY_FILE, LOW_NOISE_LORA_FILE
-from ..models.names import BUILTIN_MODELS, STUDIO_META
+from ..models.names import BUILTIN_MODELS, STUDIO_META, WAN22_TI2V_DEFAULTS, base_tasks
 from ..models.students import COMFY_FILE, LORA_FILE
 from .card import CardInfo, _cell, _times, public_base
 from .card_cosmos import cosmos_usage, is_cosmos_base
@@ -45,6 +45,17 @@ def _builtin_size(folder: Path | None) -> str:
     return "".join(f", {arg}={meta[key]}" for key, arg in keys if key in meta)
 
 
+def _frame_replacement(info: CardInfo, base_hub_id: str | None) -> bool:
+    """A base that does text and image to video by frame replacement (Wan2.2-TI2V-5B), from its files."""
+    return base_tasks(base_hub_id or info.base) == ("t2v", "i2v")
+
+
+def _ti2v_size() -> str:
+    """Wan2.2-TI2V-5B's published video (diffusers' Wan pipelines default to Wan2.1's 81 x 480 x 832)."""
+    d = WAN22_TI2V_DEFAULTS
+    return f", num_frames={d['num_frames']}, height={d['height']}, width={d['width']}"
+
+
 def diffusers_snippet(info: CardInfo, base_hub_id: str | None) -> list[str]:
     """Python that loads the base and the LoRA and samples on the student's own times (for an
     image-to-video student, from a first frame through WanImageToVideoPipeline)."""
@@ -67,6 +78,8 @@ def diffusers_snippet(info: CardInfo, base_hub_id: str | None) -> list[str]:
             else []
         ) + ["", f'pipe = {pipeline}.from_pretrained("{where}", torch_dtype=torch.bfloat16).to("cuda")']
         size = _builtin_size(folder) if folder is not None and not base_hub_id else ""
+        if not size and _frame_replacement(info, base_hub_id):
+            size = _ti2v_size()
     steps = len(info.t_list) - 1
     prompt = '"a red circle moving left on a dark background"'
     # Two experts (Wan2.2-A14B): guidance off on both (the student's CFG is distilled in), each its own LoRA.
@@ -134,6 +147,16 @@ def usage(info: CardInfo, base_hub_id: str | None) -> list[str]:
             "",
         ]
     i2v = info.task == "i2v"
+    if _frame_replacement(info, base_hub_id):
+        d = WAN22_TI2V_DEFAULTS
+        lines += [
+            "The base does text and image to video in one model (Wan2.2-TI2V): the given frame replaces the "
+            "first latent frame at timestep 0 (`expand_timesteps` in its pipeline config), so the same base "
+            "loads in `WanPipeline` for text-to-video and in `WanImageToVideoPipeline` for image-to-video. "
+            f"Its video is {d['num_frames']} frames of {d['width']}x{d['height']} at {d['fps']} fps; the "
+            "base's own recipe is 50 steps with guidance 5 on its scheduler (shift 5), this student's is below.",
+            "",
+        ]
     if i2v:
         lines += [
             "This is an **image-to-video** LoRA: it loads on the image-to-video base in "

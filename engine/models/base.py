@@ -17,15 +17,17 @@ import numpy as np
 import torch
 
 from ..shapes import autoencoder as _autoencoder  # noqa: F401  (registers our VAE class for from_pretrained)
-from ..shapes.text import build_text_encoder, build_tokenizer, encode_prompts
-from .conditioning import condition_latents, image_to_video_pipeline, task_of
+from ..shapes.text import encode_prompts
+from .conditioning import condition_latents, task_of
 from .experts import two_experts
 from .names import (  # noqa: F401  (re-exported: engine.models.base is where callers look for them)
     ASSETS,
     BASE_RECIPES,
     BUILTIN_MODELS,
     RANDOM_MODELS,
+    RANDOM_TI2V,
     STUDIO_META,
+    WAN22_TI2V_DEFAULTS,
     WAN_DEFAULTS,
     ModelError,
     check_model,
@@ -80,20 +82,25 @@ class BaseModel:
         return next(self.pipe.transformer.parameters()).dtype
 
     @property
+    def defaults(self) -> dict:
+        """The published video settings of this kind of base (Wan2.2-TI2V-5B's or Wan2.1's)."""
+        return WAN22_TI2V_DEFAULTS if self.frame_replacement else WAN_DEFAULTS
+
+    @property
     def num_frames(self) -> int:
-        return int(self.meta.get("num_frames", WAN_DEFAULTS["num_frames"]))
+        return int(self.meta.get("num_frames", self.defaults["num_frames"]))
 
     @property
     def height(self) -> int:
-        return int(self.meta.get("height", WAN_DEFAULTS["height"]))
+        return int(self.meta.get("height", self.defaults["height"]))
 
     @property
     def width(self) -> int:
-        return int(self.meta.get("width", WAN_DEFAULTS["width"]))
+        return int(self.meta.get("width", self.defaults["width"]))
 
     @property
     def fps(self) -> int:
-        return int(self.meta.get("fps", WAN_DEFAULTS["fps"]))
+        return int(self.meta.get("fps", self.defaults["fps"]))
 
     @property
     def text_len(self) -> int:
@@ -103,7 +110,8 @@ class BaseModel:
         """Raise a clear error for a video shape the VAE and transformer cannot take."""
         t = self.vae.config.scale_factor_temporal
         s = self.vae.config.scale_factor_spatial * self.transformer.config.patch_size[1]
-        check_video_shape(t, s, num_frames, height, width)
+        rope = getattr(self.transformer.config, "rope_max_seq_len", None)
+        check_video_shape(t, s, num_frames, height, width, rope)
 
     def latent_shape(self, batch: int, num_frames: int, height: int, width: int) -> tuple[int, ...]:
         self.check_video_shape(num_frames, height, width)
@@ -112,11 +120,24 @@ class BaseModel:
 
     @property
     def task(self) -> str:
-        """ "t2v", or "i2v" for a transformer that also takes a first frame's mask and latents (conditioning.py)."""
+        """ "t2v", or "i2v" for a transformer that also takes a first frame's mask and latents (conditioning.py);
+        a frame-replacement base is "t2v" by its channels and does both (`tasks`)."""
         return task_of(self.transformer.config, self.vae.config)
 
-    def condition_latents(self, first_frames: np.ndarray, num_frames: int | None = None) -> torch.Tensor:
-        """The I2V condition channels (mask + encoded first frame) for uint8 frames (B, H, W, 3)."""
+    @property
+    def frame_replacement(self) -> bool:
+        """True for a base that takes a given frame in place of its first latent frame (Wan2.2-TI2V's
+        expand_timesteps, engine/models/frame_replacement.py): one model for text and image to video."""
+        return bool(getattr(self.pipe.config, "expand_timesteps", False))
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """What this base generates: ("t2v", "i2v") for a frame-replacement base, else its one task."""
+        return ("t2v", "i2v") if self.frame_replacement else (self.task,)
+
+    def condition_latents(self, first_frames: np.ndarray, num_frames: int | None = None):
+        """The I2V condition for uint8 frames (B, H, W, 3): the mask and encoded-frame channels, or a
+        FrameCondition for a frame-replacement base."""
         return condition_latents(self, first_frames, num_frames)
 
     def set_video_shape(self, num_frames: int, height: int, width: int) -> None:
@@ -186,82 +207,6 @@ class BaseModel:
         return self
 
 
-# Wan2.1-T2V-1.3B's transformer config (the Diffusers release), for timing with random weights where
-# the real ones cannot be downloaded: `--base wan2.1-1.3b-random` in `engine bench`.
-WAN_1_3B_TRANSFORMER = dict(
-    patch_size=(1, 2, 2),
-    num_attention_heads=12,
-    attention_head_dim=128,
-    in_channels=16,
-    out_channels=16,
-    text_dim=4096,
-    freq_dim=256,
-    ffn_dim=8960,
-    num_layers=30,
-    cross_attn_norm=True,
-    qk_norm="rms_norm_across_heads",
-    eps=1e-6,
-    rope_max_seq_len=1024,
-)
-
-
-def random_wan_1_3b(device: str, dtype: torch.dtype, seed: int = 0, task: str = "t2v") -> BaseModel:
-    """Wan2.1-T2V-1.3B's transformer and VAE with random weights, for speed and memory figures only (task
-    i2v: its patch embedding widened to take the first frame's mask and latents, 36 input channels).
-    The text encoder is a small random UMT5 with Wan's 4096-wide, 512-token output (UMT5-XXL runs once
-    per prompt and is released after the embeddings are cached, so it does not enter the timings)."""
-    # diffusers' pipelines: only when a model is built or loaded
-    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
-
-    torch.manual_seed(seed)
-    with torch.device(device):
-        transformer = WanTransformer3DModel(**WAN_1_3B_TRANSFORMER).to(dtype)
-        vae = AutoencoderKLWan().to(dtype)  # the default config is Wan2.1's VAE
-    tokenizer = build_tokenizer(["a", "video"], model_max_length=WAN_DEFAULTS["text_len"])
-    text_encoder = build_text_encoder(len(tokenizer), d_model=4096, seed=seed, num_layers=1, d_ff=256).to(device, dtype)
-    pipe = WanPipeline(
-        tokenizer=tokenizer,
-        text_encoder=text_encoder,
-        vae=vae,
-        transformer=transformer,
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
-    )
-    if task == "i2v":
-        pipe = image_to_video_pipeline(pipe)
-    pipe.set_progress_bar_config(disable=True)
-    source = next(name for name, kind in RANDOM_MODELS.items() if kind == task)
-    return BaseModel(pipe=pipe, source=source, meta={"random_weights": True})
-
-
-def random_wan22_a14b(device: str, dtype: torch.dtype, num_layers: int = 40, seed: int = 0) -> BaseModel:
-    """Wan2.2-T2V-A14B's two experts with random weights at the real width (plan/spec's 14B config, which is
-    A14B's per expert) and `num_layers` of its 40 blocks each, switched at its boundary 0.875, with Wan2.1's
-    VAE and a small random text encoder: for speed and memory figures of the two-expert path only
-    (scripts/gpu_check.sh --a14b; a block's figures times 40 / num_layers give the whole expert's)."""
-    # diffusers' pipelines: only when a model is built or loaded
-    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
-
-    config = dict(WAN_1_3B_TRANSFORMER, num_attention_heads=40, ffn_dim=13824, num_layers=num_layers)
-    torch.manual_seed(seed)
-    with torch.device(device):
-        experts = [WanTransformer3DModel(**config).to(dtype) for _ in range(2)]
-        vae = AutoencoderKLWan().to(dtype)
-    tokenizer = build_tokenizer(["a", "video"], model_max_length=WAN_DEFAULTS["text_len"])
-    text_encoder = build_text_encoder(len(tokenizer), d_model=4096, seed=seed, num_layers=1, d_ff=256).to(device, dtype)
-    pipe = WanPipeline(
-        tokenizer=tokenizer,
-        text_encoder=text_encoder,
-        vae=vae,
-        transformer=experts[0],
-        transformer_2=experts[1],
-        boundary_ratio=0.875,
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=12.0),
-    )
-    pipe.set_progress_bar_config(disable=True)
-    meta = {"random_weights": True, **BASE_RECIPES["Wan-AI/Wan2.2-T2V-A14B-Diffusers"]}
-    return BaseModel(pipe=pipe, source=f"wan2.2-a14b-random-{num_layers}-blocks", meta=meta)
-
-
 def _quiet_libraries() -> None:
     """Loading bars and type warnings of diffusers/transformers would bury our own progress bars
     (our VAE is not an AutoencoderKLWan by class, only by interface, which WanPipeline warns about)."""
@@ -311,11 +256,12 @@ def load_base_model(name_or_path: str, device: str | None = None, dtype: torch.d
     _quiet_libraries()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if name_or_path in RANDOM_MODELS:
-        return random_wan_1_3b(
-            device,
-            dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32),
-            task=RANDOM_MODELS[name_or_path],
-        )
+        from .random_bases import random_wan22_ti2v_5b, random_wan_1_3b  # they build this module's BaseModel
+
+        dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
+        if name_or_path in RANDOM_TI2V:
+            return random_wan22_ti2v_5b(device, dtype)
+        return random_wan_1_3b(device, dtype, task=RANDOM_MODELS[name_or_path])
     kind, folder = resolve_model(name_or_path)
     if dtype is None:
         dtype = torch.bfloat16 if device.startswith("cuda") and kind == "hub" else torch.float32

@@ -24,6 +24,7 @@ import torch
 
 from ..media.video import read_mp4
 from ..shapes.autoencoder import frames_to_tensor
+from .frame_replacement import FrameCondition
 from .names import task_from_channels
 
 TASKS = ("t2v", "i2v")
@@ -47,11 +48,13 @@ def first_frame_mask(batch: int, num_frames: int, latent_height: int, latent_wid
 
 
 @torch.no_grad()
-def condition_latents(model, first_frames: np.ndarray, num_frames: int | None = None) -> torch.Tensor:
+def condition_latents(model, first_frames: np.ndarray, num_frames: int | None = None):
     """The mask and condition channels (B, t + z, F', h, w) for uint8 first frames (B, H, W, 3).
 
     The conditioning video is each frame followed by num_frames - 1 zero frames (mid-grey in [-1, 1]),
-    encoded by the VAE (its mode) and normalized with latents_mean / latents_std, as the pipeline does."""
+    encoded by the VAE (its mode) and normalized with latents_mean / latents_std, as the pipeline does.
+    A frame-replacement base (Wan2.2-TI2V) gets a FrameCondition of the frame encoded alone, as its
+    pipeline's prepare_latents does with expand_timesteps."""
     frames = np.asarray(first_frames)
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"first frames must be uint8 (B, H, W, 3), got shape {frames.shape}")
@@ -59,6 +62,10 @@ def condition_latents(model, first_frames: np.ndarray, num_frames: int | None = 
     b, height, width = frames.shape[0], frames.shape[1], frames.shape[2]
     model.check_video_shape(num_frames, height, width)
     image = frames_to_tensor(frames[:, None])  # (B, 3, 1, H, W)
+    if getattr(model, "frame_replacement", False):
+        image = image.to(device=model.device, dtype=model.vae.dtype)
+        first = model.normalize_latents(model.vae.encode(image).latent_dist.mode().float()).to(model.dtype)
+        return FrameCondition.first_frame(first, (num_frames - 1) // model.vae.config.scale_factor_temporal + 1)
     video = torch.cat([image, image.new_zeros(b, 3, num_frames - 1, height, width)], dim=2)
     video = video.to(device=model.device, dtype=model.vae.dtype)
     latents = model.normalize_latents(model.vae.encode(video).latent_dist.mode().float())
@@ -74,7 +81,10 @@ def condition_of_clips(model, latents: torch.Tensor) -> torch.Tensor:
     The first frame is decoded from the clip's first latent frame (Wan's VAE codes frame 0 alone) to
     build the zero-padded conditioning video; the condition's first latent frame is then set to the
     clip's own, which is exactly what encoding that frame gives (the encoder is deterministic), so the
-    student, fake score and teacher see the frame the real clip starts from (DFD's pairing)."""
+    student, fake score and teacher see the frame the real clip starts from (DFD's pairing). For a
+    frame-replacement base the clip's first latent frame is the given frame itself."""
+    if getattr(model, "frame_replacement", False):
+        return FrameCondition.first_frame(latents[:, :, :1], latents.shape[2])
     first = model.decode(latents[:, :, :1].to(model.dtype))[:, 0]
     num_frames = (latents.shape[2] - 1) * model.vae.config.scale_factor_temporal + 1
     condition = condition_latents(model, first, num_frames).to(latents.dtype)
@@ -106,6 +116,13 @@ def read_first_frame(path: str | Path, height: int, width: int) -> np.ndarray:
     if image.size != (width, height):
         image = image.resize((width, height), Image.LANCZOS)
     return np.array(image, dtype=np.uint8)  # a writable copy (torch.from_numpy warns on a read-only view)
+
+
+def for_seeds(condition, n: int):
+    """One condition row per seed: a single frame's condition repeated n times."""
+    if isinstance(condition, FrameCondition):
+        return condition.repeat_to(n)
+    return condition.expand(n, -1, -1, -1, -1)
 
 
 def with_condition(x: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
@@ -159,7 +176,12 @@ def check_task(task: str, model) -> None:
     """A run's task must be its base's (a causal `ar` student is a text-to-video one): a clear error
     naming both otherwise."""
     needed = "t2v" if task == "ar" else task
-    if needed != model.task:
+    if task == "ar" and getattr(model, "frame_replacement", False):
+        raise ValueError(
+            f"task ar is not supported for {model.source}: a frame-replacement base (Wan2.2-TI2V) "
+            "is distilled bidirectionally; give task t2v or i2v"
+        )
+    if needed not in getattr(model, "tasks", (model.task,)):
         kind = {"t2v": "a text-to-video", "i2v": "an image-to-video"}
         raise ValueError(
             f"task {task} needs {kind[needed]} base, but {model.source} is {kind[model.task]}: "

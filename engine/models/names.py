@@ -14,9 +14,15 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"  # engine/assets
 # added, trained on by `pretrain-teacher --task i2v`; the command is in its dfd_studio.json).
 BUILTIN_MODELS = {"shapes-tiny": ASSETS / "shapes-tiny", "shapes-tiny-i2v": ASSETS / "shapes-tiny-i2v"}
 STUDIO_META = "dfd_studio.json"  # our facts about a pipeline folder, beside model_index.json
-# Wan2.1-T2V-1.3B's configs with random weights, for speed and memory figures (models.random_wan_1_3b), and the
+# Wan2.1-T2V-1.3B's configs with random weights, for speed and memory figures (models.random_bases), and the
 # same widened to image-to-video (the first frame's 20 channels, as pretrain-teacher --task i2v widens a teacher).
-RANDOM_MODELS = {"wan2.1-1.3b-random": "t2v", "wan2.1-1.3b-i2v-random": "i2v"}  # name -> task
+# Wan2.2-TI2V-5B's configs with random weights (models.random_bases): one base for both tasks, named i2v.
+RANDOM_MODELS = {
+    "wan2.1-1.3b-random": "t2v",
+    "wan2.1-1.3b-i2v-random": "i2v",
+    "wan2.2-ti2v-5b-random": "i2v",
+}  # name -> task
+RANDOM_TI2V = ("wan2.2-ti2v-5b-random",)  # those of RANDOM_MODELS that do t2v and i2v (frame replacement)
 
 # Defaults for pipelines that carry no dfd_studio.json (Wan2.1-T2V-1.3B's published settings).
 WAN_DEFAULTS = {"num_frames": 81, "height": 480, "width": 832, "fps": 16, "text_len": 512}
@@ -34,6 +40,9 @@ BASE_RECIPES = {
 # Cosmos-Predict2.5-2B keeps its native checkpoints on main, the diffusers pipeline on this branch, as
 # the example of diffusers' Cosmos2_5_PredictBasePipeline loads it).
 HUB_REVISIONS = {"nvidia/Cosmos-Predict2.5-2B": "diffusers/base/post-trained"}
+# Wan2.2-TI2V-5B's (wan/configs/wan_ti2v_5B.py and SUPPORTED_SIZES of github.com/Wan-Video/Wan2.2: 121 frames at
+# 24 fps, 704 x 1280; its scheduler (shift 5), 50 steps and guidance 5 come with the pipeline and SampleConfig).
+WAN22_TI2V_DEFAULTS = {"num_frames": 121, "height": 704, "width": 1280, "fps": 24, "text_len": 512}
 
 
 class ModelError(ValueError):
@@ -189,6 +198,35 @@ def base_experts(name_or_path: str) -> float | None:
     return float(found["boundary_ratio"])
 
 
+def base_tasks(name_or_path: str) -> tuple[str, ...] | None:
+    """What a base generates, read from its files without torch: ("t2v", "i2v") for a frame-replacement
+    base (model_index.json's expand_timesteps: Wan2.2-TI2V, one model for both), else (base_task,);
+    None when it cannot be told here."""
+    name = (name_or_path or "").strip()
+    if name in RANDOM_TI2V:
+        return ("t2v", "i2v")
+    index = None
+    try:
+        _, folder = resolve_model(name) if name not in RANDOM_MODELS else (None, None)
+    except ModelError:
+        return None
+    if folder is not None:
+        index = folder / "model_index.json"
+    elif name not in RANDOM_MODELS:
+        # huggingface_hub: only for a hub id (this module is torch-free and quick)
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(name, "model_index.json")
+        index = Path(cached) if isinstance(cached, str) else None
+    try:
+        if index is not None and json.loads(index.read_text()).get("expand_timesteps"):
+            return ("t2v", "i2v")
+    except (OSError, ValueError, AttributeError):
+        pass
+    task = base_task(name)
+    return (task,) if task is not None else None
+
+
 def video_factors(folder: Path) -> tuple[int, int] | None:
     """(frames per latent frame, pixels per token side) from a pipeline folder's vae and transformer
     configs, or None when they do not name them (the loaded model's defaults then decide)."""
@@ -200,16 +238,47 @@ def video_factors(folder: Path) -> tuple[int, int] | None:
         return None
 
 
+def rope_positions(folder: Path) -> int | None:
+    """The transformer's rotary positions per axis (rope_max_seq_len) from a folder's config, or None."""
+    try:
+        rope = json.loads((folder / "transformer" / "config.json").read_text()).get("rope_max_seq_len")
+        return int(rope) if rope is not None else None
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+
+
 def check_video_shape(
-    temporal: int, spatial: int, num_frames: int | None, height: int | None, width: int | None
+    temporal: int,
+    spatial: int,
+    num_frames: int | None,
+    height: int | None,
+    width: int | None,
+    max_tokens: int | None = None,
 ) -> None:
-    """Refuse a video shape the VAE and transformer cannot take (None: not given, not checked)."""
+    """Refuse a video shape the VAE and transformer cannot take (None: not given, not checked).
+
+    temporal: pixel frames per latent frame; spatial: pixels per token side (the VAE's spatial factor,
+    8 for Wan2.1 and 16 for Wan2.2's, times the patch size); max_tokens: the rotary embedding's positions
+    per axis (WanTransformer3DModel's rope_max_seq_len), past which diffusers fails deep inside the
+    first forward with a reshape error."""
     if num_frames is not None and (num_frames < 1 or (num_frames - 1) % temporal):
         raise ModelError(f"num_frames must be {temporal}k+1 (e.g. {temporal * 4 + 1}); got {num_frames}")
     sides = {"height": height, "width": width}
     if any(side is not None and (side <= 0 or side % spatial) for side in sides.values()):
         given = ", ".join(f"{name} {side}" for name, side in sides.items() if side is not None)
         raise ModelError(f"height and width must be positive multiples of {spatial}; got {given}")
+    if max_tokens is None:
+        return
+    given = {"num_frames": num_frames, "height": height, "width": width}
+    positions = {"num_frames": num_frames and (num_frames - 1) // temporal + 1}
+    positions.update(height=height and height // spatial, width=width and width // spatial)
+    for name, n in positions.items():
+        if n is not None and n > max_tokens:
+            most = (max_tokens - 1) * temporal + 1 if name == "num_frames" else max_tokens * spatial
+            raise ModelError(
+                f"{name} {given[name]} is too large for this base: it makes {n} positions on that axis, its "
+                f"transformer's rotary embedding has {max_tokens} (rope_max_seq_len); give at most {most}"
+            )
 
 
 def video_window(name_or_path: str, num_frames: int | None = None) -> tuple[int, float]:
