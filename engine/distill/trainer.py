@@ -25,6 +25,7 @@ from ..config.files import write_run_config
 from ..generation.sampling import velocity
 from ..models.base import BaseModel, base_dtype, load_base_model
 from ..models.conditioning import check_task
+from ..models.experts import check_experts_run
 from ..models.lora import LoraMismatch, read_student_lora, wrong_base
 from ..models.students import LORA_FILE
 from . import losses
@@ -85,7 +86,7 @@ class Distiller(StudentInputs):
         )
         check_task(cfg.task, self.model)  # an I2V run also gives every network its clip's first frame
         if self.model.experts:
-            _check_experts_run(cfg, self.dist.world, self.model.transformer.boundary_ratio, self.cb.log)
+            check_experts_run(cfg.task, cfg.t_list, self.dist.world, self.model.transformer.boundary_ratio, self.cb.log)
         self.model.tiled_encode = cfg.vae_tiling
         self.tracking = Tracking(self.dist.start(self.model.dtype), cfg.log_with)
         self.transformer = self.model.transformer
@@ -376,22 +377,6 @@ class Distiller(StudentInputs):
         self.data.load_state(state["data"])
         self.step = self.last_checkpoint = int(state["step"])
         return self.step
-
-
-def _check_experts_run(cfg: DistillConfig, world: int, boundary: float, log) -> None:
-    """What a two-expert base (Wan2.2-A14B) does not train yet, refused before any work: the causal student
-    (its attention is installed on one transformer) and several processes (DDP wants every adapter weight
-    used in each backward, and a batch whose student times all fall on one side of the boundary leaves
-    the other expert's LoRA out)."""
-    if cfg.task == "ar":
-        raise ValueError("task ar (the causal student) is not available on a two-expert base; use t2v or i2v")
-    if world > 1:
-        raise ValueError(
-            f"a two-expert base trains in one process (this run has {world}); "
-            "launch it with plain `python -m engine distill`"
-        )
-    if len({t >= boundary for t in cfg.t_list[:-1]}) == 1:  # the student then uses one expert only
-        log(f"note: every student time of t_list {cfg.t_list} is on one side of the experts' boundary {boundary}")
 
 
 def _adamw(params: list[torch.nn.Parameter], lr: float, cfg: DistillConfig) -> torch.optim.AdamW:

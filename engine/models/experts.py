@@ -162,3 +162,19 @@ def split_experts_state(state: dict[str, torch.Tensor]) -> tuple[dict, dict]:
 
 def has_low_noise_lora(folder: str | Path) -> bool:
     return (Path(folder) / LOW_NOISE_LORA_FILE).is_file()
+
+
+def check_experts_run(task: str, t_list, world: int, boundary: float, log) -> None:
+    """What a two-expert base does not train yet, refused before any work: the causal student (its attention
+    is installed on one transformer) and several processes (DDP wants every adapter weight used in each
+    backward, and a batch whose student times all fall on one side of the boundary leaves the other
+    expert's LoRA out). A t_list on one side of the boundary is allowed but noted: one expert then learns."""
+    if task == "ar":
+        raise ValueError("task ar (the causal student) is not available on a two-expert base; use t2v or i2v")
+    if world > 1:
+        raise ValueError(
+            f"a two-expert base trains in one process (this run has {world}); "
+            "launch it with plain `python -m engine distill`"
+        )
+    if len({t >= boundary for t in t_list[:-1]}) == 1:
+        log(f"note: every student time of t_list {t_list} is on one side of the experts' boundary {boundary}")

@@ -9,25 +9,8 @@ import torch
 from ..shapes.text import build_text_encoder, build_tokenizer
 from .base import BaseModel
 from .conditioning import image_to_video_pipeline
+from .configs import WAN22_VAE, WAN_1_3B, WAN_5B, WAN_14B
 from .names import BASE_RECIPES, RANDOM_MODELS, RANDOM_TI2V, WAN_DEFAULTS
-
-# Wan2.1-T2V-1.3B's transformer config (the Diffusers release), for timing with random weights where
-# the real ones cannot be downloaded: `--base wan2.1-1.3b-random` in `engine bench`.
-WAN_1_3B_TRANSFORMER = dict(
-    patch_size=(1, 2, 2),
-    num_attention_heads=12,
-    attention_head_dim=128,
-    in_channels=16,
-    out_channels=16,
-    text_dim=4096,
-    freq_dim=256,
-    ffn_dim=8960,
-    num_layers=30,
-    cross_attn_norm=True,
-    qk_norm="rms_norm_across_heads",
-    eps=1e-6,
-    rope_max_seq_len=1024,
-)
 
 
 def random_wan_1_3b(device: str, dtype: torch.dtype, seed: int = 0, task: str = "t2v") -> BaseModel:
@@ -40,7 +23,7 @@ def random_wan_1_3b(device: str, dtype: torch.dtype, seed: int = 0, task: str = 
 
     torch.manual_seed(seed)
     with torch.device(device):
-        transformer = WanTransformer3DModel(**WAN_1_3B_TRANSFORMER).to(dtype)
+        transformer = WanTransformer3DModel(**WAN_1_3B).to(dtype)
         vae = AutoencoderKLWan().to(dtype)  # the default config is Wan2.1's VAE
     tokenizer = build_tokenizer(["a", "video"], model_max_length=WAN_DEFAULTS["text_len"])
     text_encoder = build_text_encoder(len(tokenizer), d_model=4096, seed=seed, num_layers=1, d_ff=256).to(device, dtype)
@@ -66,7 +49,7 @@ def random_wan22_a14b(device: str, dtype: torch.dtype, num_layers: int = 40, see
     # diffusers' pipelines: only when a model is built or loaded
     from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
 
-    config = dict(WAN_1_3B_TRANSFORMER, num_attention_heads=40, ffn_dim=13824, num_layers=num_layers)
+    config = dict(WAN_14B, num_layers=num_layers)
     torch.manual_seed(seed)
     with torch.device(device):
         experts = [WanTransformer3DModel(**config).to(dtype) for _ in range(2)]
@@ -87,29 +70,8 @@ def random_wan22_a14b(device: str, dtype: torch.dtype, num_layers: int = 40, see
     return BaseModel(pipe=pipe, source=f"wan2.2-a14b-random-{num_layers}-blocks", meta=meta)
 
 
-# Wan2.2-TI2V-5B's transformer and VAE, from wan/configs/wan_ti2v_5B.py and wan/modules/vae2_2.py of
-# github.com/Wan-Video/Wan2.2 (dim 3072 = 24 heads x 128, ffn 14336, 30 layers, 48 latent channels, patch
-# (1, 2, 2); VAE c_dim 160, dec_dim 256, z_dim 48, stride (4, 16, 16), 2 x 2 pixel patches): the same numbers
-# as engine/plan/spec.py's WAN_5B and WAN22_VAE, typed here because models sits below plan.
-WAN22_5B_TRANSFORMER = dict(
-    WAN_1_3B_TRANSFORMER, num_attention_heads=24, in_channels=48, out_channels=48, ffn_dim=14336
-)
-WAN22_VAE = dict(
-    base_dim=160,
-    decoder_base_dim=256,
-    z_dim=48,
-    dim_mult=[1, 2, 4, 4],
-    num_res_blocks=2,
-    temperal_downsample=[False, True, True],
-    is_residual=True,
-    in_channels=12,
-    out_channels=12,
-    patch_size=2,
-    scale_factor_spatial=16,
-    scale_factor_temporal=4,
-    latents_mean=[0.0] * 48,  # the real statistics do not matter to random weights; 48 of them are needed
-    latents_std=[1.0] * 48,
-)
+# Random weights need no real latent statistics, but the VAE wants 48 of them.
+WAN22_VAE_RANDOM = dict(WAN22_VAE, latents_mean=[0.0] * 48, latents_std=[1.0] * 48)
 
 
 def random_wan22_ti2v_5b(device: str, dtype: torch.dtype, seed: int = 0) -> BaseModel:
@@ -126,8 +88,8 @@ def random_wan22_ti2v_5b(device: str, dtype: torch.dtype, seed: int = 0) -> Base
 
     torch.manual_seed(seed)
     with torch.device(device):
-        transformer = WanTransformer3DModel(**WAN22_5B_TRANSFORMER).to(dtype)
-        vae = AutoencoderKLWan(**WAN22_VAE).to(dtype)
+        transformer = WanTransformer3DModel(**WAN_5B).to(dtype)
+        vae = AutoencoderKLWan(**WAN22_VAE_RANDOM).to(dtype)
     tokenizer = build_tokenizer(["a", "video"], model_max_length=WAN_DEFAULTS["text_len"])
     text_encoder = build_text_encoder(len(tokenizer), d_model=4096, seed=seed, num_layers=1, d_ff=256).to(device, dtype)
     pipe = WanImageToVideoPipeline(
