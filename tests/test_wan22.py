@@ -284,3 +284,13 @@ def test_a_tiny_wan_asked_for_480x832_is_refused_by_the_command_in_one_line(tmp_
         "rotary embedding has 32 (rope_max_seq_len); give at most 512"
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_the_plan_of_a_ti2v_i2v_run_adds_no_channels(ti2v_dir):
+    from engine.plan.spec import PlanSpec
+
+    for base in ("wan2.2-5b", str(ti2v_dir)):
+        transformer = PlanSpec(base=base, task="i2v", frames=5, height=64, width=64).check().configs()[0]
+        assert transformer["in_channels"] == transformer["out_channels"]  # the frame replaces, it is not added
+    wan21 = PlanSpec(base="wan2.1-1.3b", task="i2v").check().configs()[0]
+    assert wan21["in_channels"] == 36  # Wan2.1's concatenation: widened as pretrain-teacher does

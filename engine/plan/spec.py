@@ -99,7 +99,8 @@ class PlanSpec:
         else:
             transformer, vae = _folder_configs(self.base)
             spatial, channels = int(vae.get("scale_factor_spatial", 8)), int(vae.get("z_dim", 16))
-        if self.task == "i2v" and transformer["in_channels"] == channels:  # widened as pretrain-teacher --task i2v does
+        # widened as pretrain-teacher --task i2v does, unless the base replaces its first frame (TI2V)
+        if self.task == "i2v" and transformer["in_channels"] == channels and not _frame_replacement(self.base):
             transformer = dict(transformer, in_channels=2 * channels + 4)
         return transformer, vae, spatial, channels
 
@@ -113,6 +114,17 @@ class PlanSpec:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _frame_replacement(base: str) -> bool:
+    """Whether a first frame conditions the base by replacing its first latent frame (Wan2.2-TI2V-5B,
+    `expand_timesteps` in its model_index.json): an i2v run then adds no input channels."""
+    if base == "Wan-AI/Wan2.2-TI2V-5B-Diffusers":
+        return True
+    try:
+        return bool(json.loads((Path(base).expanduser() / "model_index.json").read_text()).get("expand_timesteps"))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _is_folder(name: str) -> bool:
