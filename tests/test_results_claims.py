@@ -139,3 +139,23 @@ def test_generator_is_torch_free():
 def test_tab_without_the_results_says_so(tmp_path):
     text = claims.study_summary(tmp_path)
     assert text.startswith("The study's figures are not available here") and "study.json is missing" in text
+
+
+def test_the_readme_gives_the_confirmatory_verdicts_once_the_preregistered_study_is_there(tmp_path):
+    from engine.evaluation import stats
+    from engine.evaluation.confirmatory import PREREGISTERED_SEEDS
+    from engine.evaluation.study_report import per_seed
+
+    for name in [*claims.STUDIES.values(), *claims.DRIFT]:
+        shutil.copy(claims.RESULTS / name, tmp_path / name)
+    assert "confirm" not in claims.load_studies(tmp_path)  # not run yet: the README keeps the exploratory bullets
+    study = json.loads((claims.RESULTS / "study.json").read_text())
+    (tmp_path / "study-confirm.json").write_text(json.dumps(study))  # seeds 0-4: not the pre-registered ones
+    assert "confirm" not in claims.load_studies(tmp_path)
+    study["training_seeds"] = list(PREREGISTERED_SEEDS)
+    (tmp_path / "study-confirm.json").write_text(json.dumps(study))
+    block = claims.readme_block(claims.load_studies(tmp_path))
+    dfd, control = (per_seed(study, run, "mode_coverage", "underspecified") for run in (claims.DFD, claims.CONTROL))
+    gain = stats.interval_text(stats.t_interval([dfd[s] - control[s] for s in sorted(dfd)]))
+    assert "Confirmatory, pre-registered" in block and gain in " ".join(block.split())
+    assert "S9 " in block and "Variants beyond the paper" not in block

@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 from . import stats
+from .confirmatory_claims import confirmatory_words, load_confirmatory
 from .study_report import difference, dominance
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,6 +77,9 @@ def load_studies(folder: Path = RESULTS) -> dict[str, dict]:
         for run in (DFD, CONTROL, TEACHER):
             if run not in studies[kind].get("models", {}):
                 raise ResultsError(f"{path} has no run {run!r}; the claims compare {DFD} with {CONTROL} and {TEACHER}")
+    confirm = load_confirmatory(folder)  # None until the pre-registered study has run
+    if confirm is not None:
+        studies["confirm"] = confirm
     return studies
 
 
@@ -289,7 +293,8 @@ def readme_block(studies: dict[str, dict]) -> str:
         "",
         *_verdict_lines(t2v),
         _teachers(t2v),
-        *_variants(t2v),
+        # once confirmed, the README gives the pre-registered verdicts; the exploratory variants stay in results.md
+        *(["", *confirmatory_words(studies["confirm"])] if "confirm" in studies else _variants(t2v)),
         "",
         f"Image-to-video (`shapes-tiny-i2v`, {_seeds(i2v)} training seeds): "
         + _modes_line(i2v, "mode_coverage", "motions of 8 from one frame")
