@@ -109,27 +109,10 @@ def build_studio(
 
         # Compare, Diversity and Publish show their last request's result again after a reload (kept in the
         # browser).
-        demo.load(
-            compare_ui["open_page"],
-            compare_ui["open_inputs"],
-            compare_ui["open_outputs"],
-            js=compare_ui["load_js"],
-            api_visibility="private",
-        )
-        demo.load(
-            diversity_ui["open_page"],
-            diversity_ui["open_inputs"],
-            diversity_ui["open_outputs"],
-            js=diversity_ui["load_js"],
-            api_visibility="private",
-        )
-        demo.load(
-            publish_ui["open_page"],
-            publish_ui["open_inputs"],
-            publish_ui["open_outputs"],
-            js=publish_ui["load_js"],
-            api_visibility="private",
-        )
+        for ui in (compare_ui, diversity_ui, publish_ui):
+            demo.load(
+                ui["open_page"], ui["open_inputs"], ui["open_outputs"], js=ui["load_js"], api_visibility="private"
+            )
         demo.load(distill_ui["check_fn"], distill_ui["launch_inputs"], [distill_ui["check"]], api_visibility="private")
         demo.load(
             distill_ui["layout_fn"], distill_ui["layout_inputs"], distill_ui["layout_outputs"], api_visibility="private"

@@ -49,6 +49,6 @@ def confirmatory_words(study: dict) -> list[str]:
         f"Confirmatory, pre-registered before its runs (`docs/results/preregistration.md`; fresh training seeds "
         f"{seeds}, one-sided paired tests at 0.05; the figures above, from seeds 0-4, are exploratory):",
         "- Primary: " + "; ".join(primary) + ".",
-        "- Secondary held (Holm over 9): " + ("; ".join(held) if held else "none") + ".",
+        f"- Secondary held (Holm over {len(found['secondary'])}): " + ("; ".join(held) if held else "none") + ".",
         "- Secondary not held (claims in `docs/results.md`): " + ("; ".join(not_held) if not_held else "none") + ".",
     ]
