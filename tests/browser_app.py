@@ -134,6 +134,12 @@ def open_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name, exact=True).click()
 
 
+def wait_for_tab_in_address(page, tab_id: str) -> None:
+    """Wait until the address names the tab: the page rewrites it in the tab's select event, a moment after
+    the click (later still on a busy machine)."""
+    page.wait_for_function("(tab) => new URLSearchParams(window.location.search).get('tab') === tab", arg=tab_id)
+
+
 def set_number(page, elem_id: str, value: str) -> None:
     box = page.locator(f"#{elem_id} input").first
     box.fill(value)
