@@ -5,10 +5,7 @@ whether Cancel and Resume apply. Text from a job (its error, a prompt) is shown 
 
 from __future__ import annotations
 
-import html
 import json
-import math
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,29 +16,13 @@ import engine.jobs as jobs_api
 
 from .files import expose
 from .job_curves import EMPTY, curves, frame
+from .job_remote import remote_line
+from .job_text import duration, plain
 
 LOSS_NAMES = ("loss_student", "loss_fake")
 ACTIVE = ("queued", "running")  # what engine.jobs.cancel accepts
 RESUMABLE = ("interrupted", "cancelled", "failed")  # what engine.jobs.resume accepts
 PREVIEWS_SHOWN = 8
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")  # with < > & as entities: no link, image, emphasis or tag
-
-
-def plain(text) -> str:
-    """Text shown as it is in a Markdown component: no link, image, emphasis or HTML made of a prompt (an
-    image link in a prompt would otherwise be fetched by every viewer's browser)."""
-    return MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None or math.isnan(seconds) or seconds < 0:
-        return "—"
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def fraction(job) -> float:
@@ -149,6 +130,9 @@ def _header(job, resumed: int | None = None) -> str:
         lines[-1] += f" · ran {duration(end - job.started_at)}"
     if job.error:
         lines.append(f"> {plain(job.error)}")
+    remote = remote_line(job)
+    if remote:
+        lines.append(remote)
     if job.parent_id:
         lines.append(f"Started from job `{job.parent_id}`.")
     data = data_line(Path(job.dir)) if job.dir else None

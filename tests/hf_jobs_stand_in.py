@@ -1,10 +1,13 @@
 """A stand-in for huggingface_hub's HfApi Jobs methods at the boundary of the network: every call is bound to
 the installed HfApi's own signature first and answered with huggingface_hub's own JobInfo and JobHardwareInfo;
-run_job runs the job's exact command in a local subprocess with each volume's mount path a local folder."""
+run_job runs the job's exact command in a local subprocess with each volume's mount path a local folder (a
+model repo's volume: the local folder standing in for that repo), offline (HF_HUB_OFFLINE=1) as nothing is to
+be downloaded."""
 
 from __future__ import annotations
 
 import inspect
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -51,10 +54,12 @@ class LocalHfJobs:
     """HfApi's Jobs methods: every call bound to the real signature first (a wrong name fails here as it would
     on the Hub), then served locally; a volume's mount path is a local folder in the command's arguments."""
 
-    def __init__(self, folders: dict[str, Path], repos: dict[str, str] | None = None):
+    def __init__(self, folders: dict[str, Path], repos: dict[str, str] | None = None, models=None):
         # folders: mount path -> the local folder standing in for it; repos: mount path -> the repo the Space
-        # mounts there (its model volumes, as get_space_runtime lists them)
+        # mounts there (its model volumes, as get_space_runtime lists them); models: a model repo's id -> the
+        # local folder its volume shows, wherever a job mounts it
         self.folders, self.calls, self.procs, self.repos = folders, [], {}, dict(repos or {})
+        self.models = dict(models or {})
 
     def _bind(self, name, **kwargs):
         inspect.signature(getattr(HF_API, name)).bind(None, **kwargs)
@@ -65,6 +70,16 @@ class LocalHfJobs:
             if arg == mount or arg.startswith(mount + "/"):
                 return str(folder) + arg[len(mount) :]
         return arg
+
+    def _local_env(self, value: str) -> str:
+        """An env value as the local job sees it: a path, or a JSON mapping of names to paths."""
+        try:
+            mapping = json.loads(value)
+        except ValueError:
+            return self._local(value)
+        if not isinstance(mapping, dict):
+            return value
+        return json.dumps({k: self._local(v) if isinstance(v, str) else v for k, v in mapping.items()})
 
     def whoami(self, **kwargs):
         self._bind("whoami", **kwargs)
@@ -83,10 +98,18 @@ class LocalHfJobs:
     def run_job(self, **kwargs):
         self._bind("run_job", **kwargs)
         for volume in kwargs["volumes"]:
-            assert isinstance(volume, huggingface_hub.Volume) and volume.mount_path in self.folders
+            assert isinstance(volume, huggingface_hub.Volume)
+            if volume.type == "model" and volume.source in self.models:  # the Hub mounts the repo, read-only
+                assert (
+                    volume.read_only
+                    and self.folders.get(volume.mount_path, self.models[volume.source]) == (self.models[volume.source])
+                )
+                self.folders[volume.mount_path] = self.models[volume.source]
+            assert volume.mount_path in self.folders, f"no local folder stands in for {volume.to_dict()}"
         command = [sys.executable if a == "python" else self._local(a) for a in kwargs["command"]]
         job_id = f"job{len(self.procs)}"
-        env = {"PATH": "/usr/bin:/bin", **kwargs["env"], "OMP_NUM_THREADS": "1"}
+        env = {k: self._local_env(v) for k, v in kwargs["env"].items()}
+        env = {"PATH": "/usr/bin:/bin", **env, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
         with open(self.folders["/data"] / f"{job_id}.log", "w") as log:  # the child keeps its own copy
             self.procs[job_id] = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
         return self._info(job_id, kwargs["namespace"])

@@ -82,7 +82,7 @@ def test_a_model_volume_base_and_bucket_paths_are_accepted_and_local_paths_refus
     assert [v.to_dict()["type"] for v in made.run_job_kwargs("t")["volumes"]] == ["bucket", "model"]
     with pytest.raises(ValueError, match=r"data /home/me/clips is on this machine only.*bucket"):
         make_plan(replace(config(), data="/home/me/clips"))
-    with pytest.raises(ValueError, match="base ./wan is on this machine only"):
+    with pytest.raises(ValueError, match="base ./wan is a folder on this machine only.*give its hub id"):
         make_plan(replace(config(), base="./wan"))
     with pytest.raises(ValueError, match="output folder /models/wan/out is not on the bucket"):
         make_plan(out="/models/wan/out", volumes=(wan,))  # a read-only volume cannot hold the student
@@ -220,3 +220,22 @@ def test_the_studio_target_lists_priced_gpus_and_refuses_with_what_to_do():
     with pytest.raises(ValueError, match="set DFD_STUDIO_BUCKET"):
         target.check_ready("alice", "openid jobs", ENV)
     assert target.check_ready("alice", "openid contribute-repos jobs", env) == "alice/dfd-data"
+
+
+def test_the_doc_says_the_front_matter_line_that_turns_hf_jobs_on():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from conftest import ROOT
+    from studio.auth import JOBS_SCOPE, missing_scope
+
+    doc = (Path(ROOT) / "docs" / "space.md").read_text()
+    [block] = [b for b in re.findall(r"```yaml\n(.*?)```", doc, re.S) if "hf_oauth_scopes" in b]
+    readme = (Path(ROOT) / "README.md").read_text().split("---\n")[1]
+    asked = yaml.safe_load(readme)["hf_oauth_scopes"]
+    assert yaml.safe_load(block)["hf_oauth_scopes"] == [*asked, JOBS_SCOPE]  # the README's, plus jobs
+    said = missing_scope(" ".join(["openid", *asked]), JOBS_SCOPE)
+    assert "\n" not in said and "`jobs` scope: add it under hf_oauth_scopes" in said
+    assert missing_scope(" ".join(["openid", *yaml.safe_load(block)["hf_oauth_scopes"]]), JOBS_SCOPE) is None

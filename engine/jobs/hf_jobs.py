@@ -2,8 +2,10 @@
 signed-in user's own account, with the same `python -m engine distill ...` command a local job runs.
 
 The job sees the studio's Storage Bucket at the same mount path (default /data) as the Space does, so the
-data, a DFD run's DMD2 student and the output folder are the same paths on both; a base may be a hub id
-or a folder on a mounted read-only model volume. The image is the Space's own (`hf.co/spaces/OWNER/NAME`:
+data, a DFD run's DMD2 student and the output folder are the same paths on both. A base named by its hub id
+is mounted read-only as a model volume at BASE_MOUNT (at its diffusers revision: HUB_REVISIONS) and read there,
+never downloaded, under its hub id (models.names.HUB_VOLUMES); a base folder must be on the bucket or on a model
+volume the Space mounts, which the job mounts at the same path. The image is the Space's own (`hf.co/spaces/OWNER/NAME`:
 the code, its requirements and the preloaded weights), or DFD_STUDIO_HF_JOBS_IMAGE.
 
     plan(...) -> HfJobPlan       refuses with what to do: no token, no bucket, a path no volume holds,
@@ -17,14 +19,17 @@ the code, its requirements and the preloaded weights), or DFD_STUDIO_HF_JOBS_IMA
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from ..config.distill import DistillConfig
 from ..config.fields import flag, settings_of
+from ..models.names import BUILTIN_MODELS, HUB_REVISIONS, HUB_VOLUMES, RANDOM_MODELS
 
 BUCKET_MOUNT = "/data"  # where the Space mounts its bucket (docs/space.md); the job mounts it there too
+BASE_MOUNT = "/base-model"  # where the job mounts a base given by hub id (read-only, at its diffusers revision)
 DEFAULT_TIMEOUT_S = 6 * 3600
 PATH_FIELDS = ("base", "data", "init", "cache_dir")  # DistillConfig fields that may name a folder
 BUILT_IN_VALUES = {"data": ("shapes", "synthetic")}
@@ -122,8 +127,14 @@ def check_paths(config: DistillConfig, out: str, mounts: tuple[Mount, ...]) -> N
         value = getattr(config, name)
         if not value or value in BUILT_IN_VALUES.get(name, ()) or value.startswith("shapes-"):
             continue
-        if name == "base" and not value.startswith(("/", ".", "~")):
-            continue  # a hub id: the job downloads it
+        if name == "base" and (is_hub_id(value) or value in RANDOM_MODELS or value in BUILTIN_MODELS):
+            continue  # a hub id is mounted at BASE_MOUNT; a built-in or random base needs no files
+        if name == "base" and not _on_a_mount(value, mounts):
+            raise ValueError(
+                f"base {value} is a folder on this machine only; an HF Job reads a base by its hub id (mounted "
+                f"read-only, never downloaded) or from a folder on the bucket at {BUCKET_MOUNT} or on a model "
+                "volume the Space mounts: give its hub id, or put it on the bucket or a mounted volume"
+            )
         if not _on_a_mount(value, mounts):
             raise ValueError(
                 f"{name} {value} is on this machine only; an HF Job sees the bucket at "
@@ -134,6 +145,32 @@ def check_paths(config: DistillConfig, out: str, mounts: tuple[Mount, ...]) -> N
             f"the output folder {out} is not on the bucket mounted at {BUCKET_MOUNT}; the student "
             "would be lost when the job ends"
         )
+
+
+def is_hub_id(base: str) -> bool:
+    """Whether `base` names a Hub model repo (owner/name) rather than a folder or a built-in name."""
+    base = (base or "").strip()
+    return base.count("/") == 1 and not base.startswith(("/", ".", "~")) and all(base.split("/"))
+
+
+def base_mount(base: str, mounts: tuple[Mount, ...]) -> Mount | None:
+    """The read-only model volume a base given by hub id is read from: one of `mounts` that already holds the
+    repo at the revision the engine reads (a Space's own model volume), else a new one at BASE_MOUNT; None for
+    a folder or a built-in base. The revision is the repo's diffusers one (Cosmos-Predict2.5's branch)."""
+    if not is_hub_id(base):
+        return None
+    base = base.strip()
+    revision = HUB_REVISIONS.get(base)
+    for m in mounts:
+        if m.type == "model" and m.source == base and (m.revision or "main") == (revision or "main") and not m.path:
+            return m
+    taken = next((m for m in mounts if m.mount_path == BASE_MOUNT), None)
+    if taken is not None:
+        raise ValueError(
+            f"the Space mounts {taken.source} at {BASE_MOUNT}, where an HF Job mounts the base {base}: "
+            "mount that volume elsewhere, or give the base as a folder on a mounted volume"
+        )
+    return Mount("model", base, BASE_MOUNT, True, revision)
 
 
 def price_per_hour(hardware, flavor: str) -> float:
@@ -222,6 +259,11 @@ def plan(
         raise ValueError(f"the timeout must be between 60 s and {TIME_LIMIT_S // 3600} h, not {timeout_s} s")
     mounts = (Mount("bucket", bucket, BUCKET_MOUNT), *volumes)
     check_paths(config, out, mounts)
+    env = {"PYTHONUNBUFFERED": "1"}
+    base = base_mount(config.base, mounts)
+    if base is not None:  # the engine reads the hub id's files from the volume and keeps the id as the name
+        mounts += () if base in mounts else (base,)
+        env[HUB_VOLUMES] = json.dumps({config.base.strip(): base.mount_path})
     per_hour = price_per_hour(hardware, flavor)
     made = HfJobPlan(
         image=job_image(environ),
@@ -230,7 +272,7 @@ def plan(
         timeout=int(timeout_s),
         namespace=namespace,
         mounts=mounts,
-        env={"PYTHONUNBUFFERED": "1"},
+        env=env,
         labels={"app": "dfd-studio", **({"job": job_id} if job_id else {})},
         usd_per_hour=per_hour,
     )
@@ -249,11 +291,21 @@ def submit(api, made: HfJobPlan, token: str) -> str:
     return api.run_job(**made.run_job_kwargs(token)).id
 
 
+def hub_status(api, job_id: str, namespace: str, token: str) -> tuple[str, str | None]:
+    """(the Hub's stage, e.g. SCHEDULING or RUNNING, its message) of an HF Job, from inspect_job."""
+    info = api.inspect_job(job_id=job_id, namespace=namespace, token=token)
+    return str(getattr(info.status.stage, "value", info.status.stage)), info.status.message
+
+
 def status(api, job_id: str, namespace: str, token: str) -> tuple[str, str | None]:
     """(the job table's state, the Hub's message) of an HF Job."""
-    info = api.inspect_job(job_id=job_id, namespace=namespace, token=token)
-    stage = getattr(info.status.stage, "value", info.status.stage)
-    return STAGE_STATES.get(str(stage), "running"), info.status.message
+    stage, message = hub_status(api, job_id, namespace, token)
+    return STAGE_STATES.get(stage, "running"), message
+
+
+def job_url(namespace: str, job_id: str) -> str:
+    """The job's page on huggingface.co (its logs, metrics and Cancel, for its owner)."""
+    return f"https://huggingface.co/jobs/{namespace}/{job_id}"
 
 
 def logs(api, job_id: str, namespace: str, token: str, tail: int | None = None) -> list[str]:

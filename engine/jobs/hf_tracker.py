@@ -72,6 +72,9 @@ def job_config(config, data_dir: Path, root: Path):
     values["cache_dir"] = values.get("cache_dir") or str(Path(data_dir).resolve() / "cache")
     for name in hf_jobs.PATH_FIELDS:
         value = values.get(name)
+        built_in = value in hf_jobs.BUILT_IN_VALUES.get(name, ()) or value in hf_jobs.BUILTIN_MODELS
+        if value and not built_in and not Path(str(value)).expanduser().is_absolute() and Path(str(value)).is_dir():
+            value = str(Path(value).resolve())  # a relative folder, which an owner/name would pass for a hub id
         if value and Path(str(value)).expanduser().is_absolute():  # a hub id or built-in name stays as it is
             values[name] = on_job(value, root)
     values["out"] = None
@@ -150,9 +153,20 @@ def _submit(db, api, job, cfg, root, token, environ, resume: bool, step: int = 0
     before = job.remote or {}
     earlier = [*before.get("earlier", []), *([before["id"]] if before.get("id") else [])]
     remote = {**before, "id": hf_id, "usd_per_hour": made.usd_per_hour, "earlier": earlier, "waiting": False}
+    remote.update(spent_usd=spent_usd(before), started_at=time.time(), ended_at=None, stage=None, message=None)
     remote["metrics_at"] = _size(Path(job.dir) / "metrics.jsonl")  # a resumed run appends; what was read stays
     _say(job, f"started HF Job {hf_id} on {made.flavor} (${made.usd_per_hour:.2f}/h) as {remote['namespace']}")
     return storage.jobs.set_remote(db, job.id, remote), made
+
+
+def spent_usd(remote: dict, now: float | None = None) -> float:
+    """About what the run's HF Jobs have cost: the earlier ones' and this one's price x time since it started
+    (until it ended); the Hub bills the time it ran, so queueing makes this an upper bound."""
+    spent = float(remote.get("spent_usd") or 0.0)
+    if remote.get("started_at"):
+        end = remote.get("ended_at") or (time.time() if now is None else now)
+        spent += float(remote.get("usd_per_hour") or 0.0) * max(0.0, end - remote["started_at"]) / 3600
+    return spent
 
 
 def _size(path: Path) -> int:
@@ -260,7 +274,10 @@ def refresh(db, api, job: storage.Job, environ=None) -> storage.Job:
     state, message = None, None
     if token is not None:
         try:
-            state, message = hf_jobs.status(api, remote["id"], remote["namespace"], token)
+            stage, message = hf_jobs.hub_status(api, remote["id"], remote["namespace"], token)
+            state = hf_jobs.STAGE_STATES.get(stage, "running")
+            if (stage, message) != (remote.get("stage"), remote.get("message")):  # for the Jobs tab
+                job = storage.jobs.set_remote(db, job.id, {**job.remote, "stage": stage, "message": message})
             _fetch_log(api, job, token)
         except Exception as error:  # the Hub unreachable or refusing this token: the bucket still tells
             state, message = None, f"{type(error).__name__}: {error}"
@@ -292,6 +309,8 @@ def storage_config(job: storage.Job):
 
 
 def _settle(db, job, state, error, reason):
+    if job.remote and job.remote.get("started_at") and not job.remote.get("ended_at"):  # the cost stops growing
+        job = storage.jobs.set_remote(db, job.id, {**job.remote, "ended_at": time.time()})
     try:
         return storage.jobs.transition(db, job.id, state, reason=reason, error=error)
     except storage.IllegalTransition:  # settled meanwhile (another refresh)

@@ -7,6 +7,7 @@ models."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"  # engine/assets
@@ -44,6 +45,11 @@ HUB_REVISIONS = {"nvidia/Cosmos-Predict2.5-2B": "diffusers/base/post-trained"}
 # 24 fps, 704 x 1280; its scheduler (shift 5), 50 steps and guidance 5 come with the pipeline and SampleConfig).
 WAN22_TI2V_DEFAULTS = {"num_frames": 121, "height": 704, "width": 1280, "fps": 24, "text_len": 512}
 
+# Hub repos mounted read-only as volumes (an HF Job's base, engine/jobs/hf_jobs.py): JSON {hub id: folder}. A base
+# named by such an id is read from its folder, never downloaded, and keeps its hub id as its name (the run's
+# records, the card's base_model, a release's recipe in BASE_RECIPES).
+HUB_VOLUMES = "DFD_STUDIO_HUB_VOLUMES"
+
 
 class ModelError(ValueError):
     """A base model could not be found or loaded; the message says what to do."""
@@ -64,6 +70,14 @@ def resolve_model(name_or_path: str) -> tuple[str, Path | None]:
                 f"`git checkout -- {folder}` or rebuild it with `python -m engine pretrain-teacher --out {folder}`"
             )
         return "builtin", folder
+    mounted = mounted_repo(name)
+    if mounted is not None:
+        if not (mounted / "model_index.json").is_file():
+            raise ModelError(
+                f"{name!r} is mounted at {mounted} ({HUB_VOLUMES}) but that folder has no model_index.json; "
+                "mount the repo's diffusers revision (HUB_REVISIONS) or give another base"
+            )
+        return "folder", mounted
     path = Path(name).expanduser()
     if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
         if not path.is_dir():
@@ -80,6 +94,19 @@ def resolve_model(name_or_path: str) -> tuple[str, Path | None]:
         f"unknown model {name!r}: use 'shapes-tiny' or 'shapes-tiny-i2v' (built in), a local diffusers folder, "
         "or a Hugging Face hub id such as Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
     )
+
+
+def mounted_repo(name: str) -> Path | None:
+    """The folder where hub id `name` is mounted as a read-only volume (HUB_VOLUMES), or None."""
+    raw = os.environ.get(HUB_VOLUMES, "").strip()
+    if not raw:
+        return None
+    try:
+        mounted = json.loads(raw)
+    except ValueError:
+        raise ModelError(f"{HUB_VOLUMES} must be JSON {{hub id: folder}}, not {raw[:80]!r}") from None
+    folder = mounted.get(name) if isinstance(mounted, dict) else None
+    return Path(folder) if isinstance(folder, str) and folder else None
 
 
 def hub_error(name: str, err: BaseException) -> ModelError:
