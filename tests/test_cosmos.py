@@ -93,6 +93,7 @@ def test_velocity_is_the_pipelines_own_first_step(cosmos_dir, cosmos_model):
 
     from engine.core.flow import x0_from_velocity
     from engine.generation.sampling import velocity
+    from engine.models.frame_replacement import FrameCondition
 
     pipe = Cosmos2_5_PredictBasePipeline.from_pretrained(cosmos_dir, safety_checker=StubGuardrail())
     frame = _frame(1)
@@ -123,6 +124,7 @@ def test_velocity_is_the_pipelines_own_first_step(cosmos_dir, cosmos_model):
     )
     s0, s1 = float(pipe.scheduler.sigmas[0]), float(pipe.scheduler.sigmas[1])
     condition = cosmos_model.condition_latents(frame[None])
+    assert isinstance(condition, FrameCondition) and condition.mask_channel  # the helper Wan2.2-TI2V's goes through
     v = velocity(cosmos_model.transformer, noise, s0, cosmos_model.encode_prompts(["a red circle"]), condition)
     generated = slice(1, None)  # latent frames after the first
     expected = noise + (s1 - s0) * v
@@ -174,7 +176,7 @@ def test_the_engines_unipc_teacher_is_the_pipelines_own_loop(cosmos_dir, cosmos_
     scheduler = model.pipe.scheduler
     latents = scheduler_sample(model.transformer, noise, cond, uncond, scheduler, 3, 4.0, condition=condition)
     torch.testing.assert_close(latents[:, :, 1:], expected[:, :, 1:], atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(latents[:, :, :1], condition[:, -4:, :1], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(latents[:, :, :1], condition.clean[:, :, :1], atol=1e-5, rtol=1e-4)
 
 
 def test_the_teacher_samples_on_cosmos_sigmas_and_keeps_the_given_frame(cosmos_model):
@@ -189,7 +191,7 @@ def test_the_teacher_samples_on_cosmos_sigmas_and_keeps_the_given_frame(cosmos_m
     sigmas = sampling.teacher_sigmas(model.pipe.scheduler, 4)
     assert sigmas[0] == pytest.approx(200 / 201) and sigmas[-1] == 0.0  # UniPC's Karras flow sigmas, Cosmos'
     latents = sampling.teacher_sample(model.transformer, noise, cond, uncond, sigmas, 8.0, condition=condition)
-    torch.testing.assert_close(latents[:, :, :1], condition[:, -4:, :1])  # the frame, replaced exactly
+    torch.testing.assert_close(latents[:, :, :1], condition.clean[:, :, :1])  # the frame, replaced exactly
     assert not torch.allclose(latents[0, :, 1:], latents[1, :, 1:])
     video = model.decode(latents)
     assert video.shape == (2, SIZE["num_frames"], SIZE["height"], SIZE["width"], 3) and video.dtype == np.uint8

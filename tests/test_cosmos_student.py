@@ -64,11 +64,13 @@ def _cfg(base, data, **kw):
 @pytest.fixture(scope="module")
 def trained(cosmos_dir, clip_folder, tmp_path_factory):
     from engine.distill.trainer import Distiller
+    from engine.models.frame_replacement import FrameCondition
 
     out = tmp_path_factory.mktemp("runs")
     distiller = Distiller(_cfg(cosmos_dir, clip_folder), out / "dmd2")
     real = distiller._real_batch()  # the condition is the clip's own first latent frame (DFD's pairing)
-    assert torch.equal(real.condition[:, -4:, :1], real.latents[:, :, :1])
+    assert isinstance(real.condition, FrameCondition) and real.condition.mask_channel  # Cosmos' indicator channel
+    assert torch.equal(real.condition.clean[:, :, :1], real.latents[:, :, :1])
     dmd2 = distiller.train()
     dfd = Distiller(
         _cfg(cosmos_dir, clip_folder, method="dfd", init=str(dmd2), data_forcing_prob=1.0), out / "dfd"
