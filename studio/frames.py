@@ -22,18 +22,21 @@ LABEL = "First frame"  # the component's label, as refusals name it
 
 
 def base_task(base: str, fetch: bool = True) -> str | None:
-    """ "t2v" or "i2v" from the base's files, None when they cannot tell. fetch: a hub id's model_index.json
-    is fetched first when the Hub cache lacks it (ValueError when it cannot be). Call only for a base the
-    visitor may name (studio/access.py)."""
+    """ "t2v", "i2v" or "ti2v" (both: a frame-replacement base, Wan2.2-TI2V, takes a first frame or none)
+    from the base's files, None when they cannot tell. fetch: a hub id's model_index.json is fetched first
+    when the Hub cache lacks it (ValueError when it cannot be). Call only for a base the visitor may name
+    (studio/access.py)."""
     base = (base or "").strip()
     try:
-        task = engine.base_task(base)
-        if task is None and fetch and engine.resolve_model(base)[0] == "hub":
-            engine.check_model(base)  # into the cache, where base_task reads it
-            task = engine.base_task(base)
+        tasks = engine.base_tasks(base)
+        if tasks is None and fetch and engine.resolve_model(base)[0] == "hub":
+            engine.check_model(base)  # into the cache, where base_tasks reads it
+            tasks = engine.base_tasks(base)
     except ModelError as err:
         raise ValueError(str(err)) from None
-    return task
+    if tasks is None:
+        return None
+    return "ti2v" if len(tasks) > 1 else tasks[0]
 
 
 def refusal(base: str, task: str | None, frame) -> str | None:
