@@ -51,6 +51,19 @@ def refusal(base: str, task: str | None, frame) -> str | None:
     return None
 
 
+def check_students(contenders, image: Path | None) -> None:
+    """An image-to-video student (its lora_config.json's task) given no frame, which only a TI2V base (it
+    samples from text too) lets through: refused in one line, as it was trained to start from a frame."""
+    if image is not None:
+        return
+    for contender in contenders:
+        if (contender.info or {}).get("task") == "i2v":
+            raise ValueError(
+                f"{contender.label} is an image-to-video student: upload a {LABEL.lower()} for every model "
+                "to start from, or pick a text-to-video student"
+            )
+
+
 def store(data_dir: str | Path, uploaded: str | Path) -> Path:
     """The uploaded image as <data_dir>/uploads/frames/<pixel hash>.png (RGB), written once, atomically.
     ValueError in one line when it is not an image."""

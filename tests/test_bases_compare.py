@@ -82,3 +82,21 @@ def test_diversity_measures_each_base(kind, data_dir, bases, tmp_path, monkeypat
     )
     assert list(result.table.model) == ["teacher"] and result.table.saturation.notna().all()
     assert Path(result.grid_video).is_file() and Path(result.still_image).is_file()
+
+
+def test_an_i2v_student_of_a_ti2v_base_without_a_frame_is_refused_before_sampling(
+    data_dir, bases, tmp_path, monkeypatch
+):
+    shipped = tmp_path / "shipped"
+    (shipped / "dmd2").mkdir(parents=True)
+    (shipped / "dmd2" / "pytorch_lora_weights.safetensors").write_bytes(b"")  # not read: refused before sampling
+    info = {"base": bases["ti2v"], "method": "dmd2", "task": "i2v", "t_list": [1.0, 0.5, 0.0]}
+    (shipped / "dmd2" / "lora_config.json").write_text(json.dumps(info))
+    monkeypatch.setattr("engine.models.students.SHIPPED_DIR", shipped)
+    monkeypatch.setattr(engine, "render", lambda *a, **k: pytest.fail("a refused request was sampled"))
+    public, base = public_folder(data_dir), bases["ti2v"]
+    said = r"^DMD2 \(shipped\) is an image-to-video student: upload a first frame for every model to start from, "
+    with pytest.raises(ValueError, match=said + "or pick a text-to-video student$"):
+        compare.compare(data_dir, public, base, "a cat", 1, "dmd2", None, steps=2)
+    with pytest.raises(ValueError, match=said):
+        diversity.run(data_dir, public, base, "a cat", 2, ["teacher", "dmd2"], steps=2, features="")
