@@ -311,3 +311,13 @@ def test_a_student_of_another_base_is_refused_by_its_layers_before_the_size(ti2v
     cfg = _cfg(ti2v_dir, tmp_path / "no-data", method="dfd", init=str(tmp_path / "rank8"), width=1056)
     with pytest.raises(ModelError, match=r"does not fit the base model .* it was trained on another-base, use that"):
         Distiller(cfg, tmp_path / "out", model=load_base_model(str(ti2v_dir), device="cpu"))
+
+
+def test_a_clips_first_latent_frame_is_its_first_frames_condition(ti2v_model):
+    """DFD pairs each real clip with its own first frame by taking its first latent frame as the given one
+    (conditioning.condition_of_clips): the residual Wan2.2 VAE, like Wan2.1's, codes frame 0 alone."""
+    frames = np.stack([np.asarray(_image(seed)) for seed in (4, 5)])
+    rest = np.stack([np.asarray(_image(9))] * 4)
+    clips = np.stack([np.concatenate([frame[None], rest]) for frame in frames])
+    given = ti2v_model.condition_latents(frames, 5)
+    torch.testing.assert_close(ti2v_model.encode_video(clips)[:, :, :1], given.clean[:, :, :1], atol=1e-5, rtol=1e-5)
