@@ -13,6 +13,10 @@ timestep and the losses of DMD2/DFD exactly as in text-to-video (the student, fa
 all predict the same 16 channels from the same x_t), the condition is one more input beside the
 caption, and the same layout is Wan2.1-I2V's and each expert's of Wan2.2-I2V-A14B. Wan2.1-I2V also
 adds CLIP image tokens (image_dim); the built-in world needs no image encoder (image_dim None).
+
+The bases that condition by frame replacement (Wan2.2-TI2V, Cosmos-Predict2.5) get their condition from
+the same two entry points, `condition_latents` and `condition_of_clips`: a FrameCondition of the one
+helper, engine/models/frame_replacement.py.
 """
 
 from __future__ import annotations
