@@ -41,6 +41,7 @@ _API = {
     "resolve_model": "engine.models.names:resolve_model",
     "video_window": "engine.models.names:video_window",
     "base_task": "engine.models.names:base_task",
+    "base_tasks": "engine.models.names:base_tasks",
     "shipped_students": "engine.models.students:shipped_students",
     "job_students": "engine.models.students:job_students",
     "student_t_list": "engine.models.students:student_t_list",

@@ -111,6 +111,7 @@ def plan(
             contenders[slot] = lineup.find(data_dir, base, key)
         else:
             missing[slot] = _missing(slot, base)
+    frames.check_students(contenders.values(), image)
     length = video_frames(num_frames)
     access.check_frames(length)
     versions = [lineup.weights_version(c) for c in contenders.values()]

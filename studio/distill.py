@@ -35,6 +35,7 @@ from .distill_request import (
     init_choices,
     init_rank,
     launch,
+    task_for_base,
     upload_lora,
 )
 
@@ -212,11 +213,8 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
     def on_base(base_v, loaded, task_v):
         values = loaded if loaded and loaded.get("base") == base_v else defaults_for(base_v)
         allowed = access.allows_model(base_v)  # a refused folder is not read, nor its task told
-        known = engine.base_task((base_v or "").strip()) if allowed else None  # from the base's files, without torch
-        fits = known is None or ("i2v" if task_v == "i2v" else "t2v") == known  # as DistillConfig.validate rules
-        return [gr.update(value=values[n]) for n in KNOBS if n in SHAPES_PRESET] + [
-            gr.update(value=task_v if fits else known)
-        ]
+        task_now = task_for_base(base_v, task_v) if allowed else task_v  # from the base's files, without torch
+        return [gr.update(value=values[n]) for n in KNOBS if n in SHAPES_PRESET] + [gr.update(value=task_now)]
 
     def on_init(base_v, key, rank_v):
         try:

@@ -62,6 +62,17 @@ def defaults_for(base: str) -> dict:
     return build_distill_config(values={"base": (base or "").strip()}, check=False).to_dict()
 
 
+def task_for_base(base: str, task: str | None) -> str | None:
+    """The task box's value once `base` is picked: `task` when the base can do it (a TI2V base, Wan2.2-TI2V-5B,
+    does t2v and i2v), else the one task the base's files name, as DistillConfig.validate rules; `task`
+    when its files cannot tell (the loaded model is checked at launch). Call only for a base the visitor
+    may name (studio/access.py)."""
+    tasks = engine.base_tasks((base or "").strip())
+    if tasks is None or ("i2v" if task == "i2v" else "t2v") in tasks:
+        return task
+    return tasks[0]
+
+
 def _form_name(name: str) -> str:
     """A config field as the form calls it: its label where the form shows it under one, else its name
     (the knobs show the setting's own name)."""

@@ -160,6 +160,7 @@ def plan(
     order = [k for _, k in model_choices(data_dir, base)]  # rows: teacher, then DMD2, then DFD students
     keys = sorted(keys, key=lambda k: order.index(k) if k in order else len(order))
     contenders = [lineup.find(data_dir, base, key) for key in keys]
+    frames.check_students(contenders, image)
     features = default_features() if features is None else features
     if engine.world_of(base) == "shapes":
         features = ""  # the recognizer measures there

@@ -22,18 +22,21 @@ LABEL = "First frame"  # the component's label, as refusals name it
 
 
 def base_task(base: str, fetch: bool = True) -> str | None:
-    """ "t2v" or "i2v" from the base's files, None when they cannot tell. fetch: a hub id's model_index.json
-    is fetched first when the Hub cache lacks it (ValueError when it cannot be). Call only for a base the
-    visitor may name (studio/access.py)."""
+    """ "t2v", "i2v" or "ti2v" (both: a frame-replacement base, Wan2.2-TI2V, takes a first frame or none)
+    from the base's files, None when they cannot tell. fetch: a hub id's model_index.json is fetched first
+    when the Hub cache lacks it (ValueError when it cannot be). Call only for a base the visitor may name
+    (studio/access.py)."""
     base = (base or "").strip()
     try:
-        task = engine.base_task(base)
-        if task is None and fetch and engine.resolve_model(base)[0] == "hub":
-            engine.check_model(base)  # into the cache, where base_task reads it
-            task = engine.base_task(base)
+        tasks = engine.base_tasks(base)
+        if tasks is None and fetch and engine.resolve_model(base)[0] == "hub":
+            engine.check_model(base)  # into the cache, where base_tasks reads it
+            tasks = engine.base_tasks(base)
     except ModelError as err:
         raise ValueError(str(err)) from None
-    return task
+    if tasks is None:
+        return None
+    return "ti2v" if len(tasks) > 1 else tasks[0]
 
 
 def refusal(base: str, task: str | None, frame) -> str | None:
@@ -46,6 +49,19 @@ def refusal(base: str, task: str | None, frame) -> str | None:
             "to start from"
         )
     return None
+
+
+def check_students(contenders, image: Path | None) -> None:
+    """An image-to-video student (its lora_config.json's task) given no frame, which only a TI2V base (it
+    samples from text too) lets through: refused in one line, as it was trained to start from a frame."""
+    if image is not None:
+        return
+    for contender in contenders:
+        if (contender.info or {}).get("task") == "i2v":
+            raise ValueError(
+                f"{contender.label} is an image-to-video student: upload a {LABEL.lower()} for every model "
+                "to start from, or pick a text-to-video student"
+            )
 
 
 def store(data_dir: str | Path, uploaded: str | Path) -> Path:

@@ -93,7 +93,9 @@ def _training_previews(student: lineup.Contender) -> tuple[list[tuple[Path, str]
 
 def _samples_folder(data_dir: Path, student: lineup.Contender) -> Path | None:
     """Where a student's card samples are cached (None: an image-to-video student's are its training previews)."""
-    if frames.base_task(student.base, fetch=False) == "i2v":
+    # An i2v student of an image-to-video base, or of a TI2V one (one base for both tasks): its lora_config.json
+    # names its task
+    if frames.base_task(student.base, fetch=False) == "i2v" or (student.info or {}).get("task") == "i2v":
         return None
     return staging_folder(data_dir) / ".samples" / cache_key(lineup.weights_version(student))
 

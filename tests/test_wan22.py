@@ -294,3 +294,30 @@ def test_the_plan_of_a_ti2v_i2v_run_adds_no_channels(ti2v_dir):
         assert transformer["in_channels"] == transformer["out_channels"]  # the frame replaces, it is not added
     wan21 = PlanSpec(base="wan2.1-1.3b", task="i2v").check().configs()[0]
     assert wan21["in_channels"] == 36  # Wan2.1's concatenation: widened as pretrain-teacher does
+
+
+def test_a_student_of_another_base_is_refused_by_its_layers_before_the_size(ti2v_dir, tmp_path):
+    import json
+
+    from engine.distill.adapters import Adapters, save_student_lora
+    from engine.distill.trainer import Distiller
+    from engine.models.base import load_base_model
+    from engine.models.names import ModelError
+
+    other = load_base_model(str(ti2v_dir), device="cpu")
+    save_student_lora(Adapters(other.transformer, rank=8), tmp_path / "rank8", {"base": "another-base"})
+    assert json.loads((tmp_path / "rank8" / "lora_config.json").read_text())["base"] == "another-base"
+    # 1056 px is past the tiny transformer's rotary positions too, but the student's sizes say more
+    cfg = _cfg(ti2v_dir, tmp_path / "no-data", method="dfd", init=str(tmp_path / "rank8"), width=1056)
+    with pytest.raises(ModelError, match=r"does not fit the base model .* it was trained on another-base, use that"):
+        Distiller(cfg, tmp_path / "out", model=load_base_model(str(ti2v_dir), device="cpu"))
+
+
+def test_a_clips_first_latent_frame_is_its_first_frames_condition(ti2v_model):
+    """DFD pairs each real clip with its own first frame by taking its first latent frame as the given one
+    (conditioning.condition_of_clips): the residual Wan2.2 VAE, like Wan2.1's, codes frame 0 alone."""
+    frames = np.stack([np.asarray(_image(seed)) for seed in (4, 5)])
+    rest = np.stack([np.asarray(_image(9))] * 4)
+    clips = np.stack([np.concatenate([frame[None], rest]) for frame in frames])
+    given = ti2v_model.condition_latents(frames, 5)
+    torch.testing.assert_close(ti2v_model.encode_video(clips)[:, :, :1], given.clean[:, :, :1], atol=1e-5, rtol=1e-5)

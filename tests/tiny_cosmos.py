@@ -100,3 +100,24 @@ def save_tiny_cosmos(folder: Path) -> Path:
     # the tiny model's own video and prompt size (the real one's are COSMOS_RECIPE's)
     (folder / "dfd_studio.json").write_text(json.dumps(SIZE))
     return folder
+
+
+class StubGuardrail:
+    """cosmos_guardrail's CosmosSafetyChecker at its boundary (the package is not installed here): the
+    two checks the pipeline calls, passing everything."""
+
+    def to(self, *args, **kwargs):
+        return self
+
+    def check_text_safety(self, prompt: str) -> bool:
+        return True
+
+    def check_video_safety(self, video):
+        return video
+
+
+def random_frame(seed: int):
+    """A random RGB first frame of the tiny pipeline's size."""
+    import numpy as np
+
+    return np.random.default_rng(seed).integers(0, 256, size=(SIZE["height"], SIZE["width"], 3), dtype=np.uint8)

@@ -94,10 +94,6 @@ class Distiller(StudentInputs):
         self.adapters.keep_float32()  # a bf16 base trains fp32 adapters (the optimizer's small steps need it)
         if cfg.gradient_checkpointing:
             self.transformer.enable_gradient_checkpointing()
-        if cfg.num_frames or cfg.height or cfg.width:
-            self.model.set_video_shape(
-                cfg.num_frames or self.model.num_frames, cfg.height or self.model.height, cfg.width or self.model.width
-            )
         self.init_note = None
         if cfg.init:
             try:
@@ -111,6 +107,12 @@ class Distiller(StudentInputs):
                 "from the same run" if fake is not None else "from the teacher (none saved with the student)"
             )
             self.adapters.use(STUDENT)
+        # After the init student: one made for another base is refused by its layer sizes, which says more than
+        # a size the base cannot take; still before any data is encoded.
+        if cfg.num_frames or cfg.height or cfg.width:
+            self.model.set_video_shape(
+                cfg.num_frames or self.model.num_frames, cfg.height or self.model.height, cfg.width or self.model.width
+            )
         self.student_params = self.adapters.parameters(STUDENT)
         self.fake_params = self.adapters.parameters(FAKE)
         optimizers = self.dist.prepare(

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..config.fields import ConfigError
 from ..config.sample import SampleConfig
-from ..models.names import base_task, base_world
+from ..models.names import base_tasks, base_world
 from ..shapes import world
 from . import drift
 from .colour import gaps
@@ -33,6 +33,11 @@ from .settings import EvalSettings
 from .specs import ModelSpec
 
 REGIMES = ("detailed", "underspecified")
+# Where image-to-video models outside the shapes world are measured from a frame of the user's
+FROM_A_FRAME = (
+    "compare them from a first frame of yours in the studio's Compare or Diversity tab, "
+    "or with `python -m engine sample --image FRAME.png`"
+)
 HELD_OUT = "(held-out clips)"  # the prompt key of the real clips outside the shapes world
 
 
@@ -43,12 +48,13 @@ class Session:
         import torch  # torch: only when models are loaded, so the command's writers stay light
 
         self.settings, self.shapes = settings, shapes
-        self.i2v = base_task(settings.base) == "i2v"
+        # A frame-replacement base that does both (Wan2.2-TI2V) is measured as text-to-video: a prompt has no frame.
+        self.i2v = base_tasks(settings.base) == ("i2v",)
         if self.i2v and not shapes:
             raise ConfigError(
                 "base",
-                f"{{base}} {settings.base} is an image-to-video model: evaluate measures those "
-                "on the shapes world only, where each prompt's first frame comes from the world",
+                f"{{base}} {settings.base} is an image-to-video model: evaluate measures those on the shapes "
+                f"world only, where each prompt's first frame comes from the world; {FROM_A_FRAME}",
             )
         self.device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model = None
@@ -171,6 +177,18 @@ def _specs(settings: EvalSettings, shapes: bool) -> list[ModelSpec]:
     return specs
 
 
+def _check_tasks(specs: list[ModelSpec], session: Session) -> None:
+    """An image-to-video student measured from text alone would be measured on what it was not trained for
+    (its TI2V base samples without a frame too): refused in one line before anything is loaded."""
+    for spec in specs:
+        if spec.task == "i2v" and not session.i2v:
+            raise ConfigError(
+                "models",
+                f"{{models}}: {spec.name} is an image-to-video student (task i2v in its lora_config.json) and "
+                f"evaluate measures {session.settings.base} from text alone; leave it out and {FROM_A_FRAME}",
+            )
+
+
 def _measure(session: Session, specs, prompts: list[EvalPrompt], parts: Parts, progress) -> dict:
     """per_prompt[model][prompt] = row (with nfe and seconds), each measured once and kept in `parts`."""
     s, shared = session.settings, {**session.settings.shared_fingerprint(), "device": session.device.split(":")[0]}
@@ -234,6 +252,7 @@ def run_evaluation(settings: EvalSettings, progress=None) -> dict:
     prompts = read_prompts(settings.prompts, shapes)
     specs = _specs(settings, shapes)
     session = Session(settings, shapes)
+    _check_tasks(specs, session)
     session.load(need_model=any(s.kind != "real" for s in specs) or not shapes)
     parts = Parts(None if settings.parts is None else Path(settings.parts))
     per_prompt = _measure(session, specs, prompts, parts, progress)

@@ -19,6 +19,7 @@ class ModelSpec:
     steps: int = 50
     guidance: float = 5.0
     lora: str | None = None
+    task: str = "t2v"  # a student's, from its lora_config.json: i2v when it was trained from first frames
 
     @classmethod
     def parse(cls, text: str, data_dir: str | None = None) -> ModelSpec:
@@ -56,4 +57,5 @@ class ModelSpec:
             steps=max(1, len(t_list) - 1) if t_list else 4,
             guidance=1.0,
             lora=str(student.lora_dir),
+            task=student.info.get("task") or "t2v",
         )

@@ -7,7 +7,7 @@ velocity v = eps - x0 at timestep 1000 t.
 
 An image-to-video model gets its condition with every forward: `condition`, None for text-to-video,
 the channels of Wan2.1's concatenation (engine/models/conditioning.py) or a FrameCondition of
-Wan2.2-TI2V's frame replacement (engine/models/frame_replacement.py).
+Wan2.2-TI2V's and Cosmos-Predict2.5's frame replacement (engine/models/frame_replacement.py).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ def velocity(
     condition: torch.Tensor | FrameCondition | None = None,
 ) -> torch.Tensor:
     """The network's velocity at time t (scalar or per-sample, in [0, 1]); `condition`: an I2V model's
-    mask and first-frame channels, concatenated to x, or a FrameCondition (Wan2.2-TI2V's given frame
-    replacing the first latent frame at timestep 0, engine/models/frame_replacement.py)."""
+    mask and first-frame channels, concatenated to x, or a FrameCondition (the given frame replacing the
+    first latent frame: Wan2.2-TI2V, Cosmos-Predict2.5; engine/models/frame_replacement.py)."""
     t = torch.as_tensor(t, device=x.device, dtype=torch.float32)
     if t.ndim == 0:
         t = t.expand(x.shape[0])

@@ -131,8 +131,10 @@ def _kind(info: CardInfo) -> str:
     return "image-to-video" if info.task == "i2v" else "text-to-video"
 
 
-def front_matter(info: CardInfo, base_hub_id: str | None) -> list[str]:
-    lines = ["---", "library_name: diffusers", f"pipeline_tag: {_kind(info)}", f"license: {info.license}"]
+def front_matter(info: CardInfo, base_hub_id: str | None, base_license: dict | None = None) -> list[str]:
+    """base_license: the Hub's license keys (license, license_name, license_link) the base imposes, or None."""
+    lines = ["---", "library_name: diffusers", f"pipeline_tag: {_kind(info)}"]
+    lines += [f"{k}: {v}" for k, v in (base_license or {"license": info.license}).items()]
     if base_hub_id:  # the Hub reads the relation of a named base only: alone it says nothing
         lines += [f"base_model: {_yaml_str(base_hub_id)}", "base_model_relation: adapter"]
     lines += ["tags:", "  - lora", f"  - {_kind(info)}", "  - distillation", f"  - {info.method}", "  - dfd-studio"]
@@ -197,9 +199,12 @@ def _none_used(k: int) -> str:
 
 def model_card(info: CardInfo) -> str:
     """The README.md of the published repo."""
-    from .card_usage import causal_usage, usage  # card_usage builds on this module's CardInfo and cells
+    # card_usage and card_cosmos build on this module's CardInfo and cells
+    from .card_cosmos import base_license
+    from .card_usage import causal_usage, usage
 
     base_hub_id = info.base_hub_id or hub_id_of(info.base)
+    imposed = base_license(info, base_hub_id)
     steps = len(info.t_list) - 1 if info.t_list else 4
     name = info.repo_id.split("/")[-1]
     base_said = (
@@ -239,7 +244,16 @@ def model_card(info: CardInfo) -> str:
         *(causal_usage(info, base_hub_id) if info.causal is not None else usage(info, base_hub_id)),
         "## License",
         "",
-        f"{info.license}. The base model's own license applies to its weights.",
+        _license_text(info, imposed),
         "",
     ]
-    return "\n".join(front_matter(info, base_hub_id) + lines)
+    return "\n".join(front_matter(info, base_hub_id, imposed) + lines)
+
+
+def _license_text(info: CardInfo, imposed: dict | None) -> str:
+    if imposed is None:
+        return f"{info.license}. The base model's own license applies to its weights."
+    return (
+        f"This LoRA is a derivative model of its base and is shared under the base's license, the "
+        f"[NVIDIA Open Model License]({imposed['license_link']}); the license picked when publishing is not used."
+    )

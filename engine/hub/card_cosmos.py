@@ -17,6 +17,13 @@ from .card import CardInfo, _cell, _times, public_base
 
 COSMOS_PIPELINE = "Cosmos2_5_PredictBasePipeline"
 COSMOS_RECIPE_SIZE = {"num_frames": 93, "height": 704, "width": 1280}  # the pipeline's defaults
+# NVIDIA's Cosmos models are under the NVIDIA Open Model License, which binds a derivative model (a LoRA of
+# one) too; the Hub names a licence of its own list only, any other as `other` with a name and a link.
+NVIDIA_OPEN_MODEL_LICENSE = {
+    "license": "other",
+    "license_name": "nvidia-open-model-license",
+    "license_link": "https://www.nvidia.com/en-us/agreements/enterprise-software/nvidia-open-model-license/",
+}
 
 
 def is_cosmos_base(base: str, base_hub_id: str | None) -> bool:
@@ -29,6 +36,12 @@ def is_cosmos_base(base: str, base_hub_id: str | None) -> bool:
     except (ValueError, OSError):
         pass
     return "cosmos-predict2.5" in (base_hub_id or base or "").lower()
+
+
+def base_license(info: CardInfo, base_hub_id: str | None) -> dict | None:
+    """The licence a student's card must carry because of its base (the NVIDIA Open Model License of a
+    Cosmos base, whatever licence was picked for the LoRA), or None: the picked one applies."""
+    return NVIDIA_OPEN_MODEL_LICENSE if is_cosmos_base(info.base, base_hub_id) else None
 
 
 def _size(base: str) -> str:

@@ -124,6 +124,8 @@ class BaseModel:
         a frame-replacement base is "t2v" by its channels and does both (`tasks`)."""
         return task_of(self.transformer.config, self.vae.config)
 
+    frame_mask_channel = False  # Wan2.2-TI2V's given tokens take timestep 0 (FrameCondition.mask_channel)
+
     @property
     def frame_replacement(self) -> bool:
         """True for a base that takes a given frame in place of its first latent frame (Wan2.2-TI2V's

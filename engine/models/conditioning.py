@@ -13,6 +13,10 @@ timestep and the losses of DMD2/DFD exactly as in text-to-video (the student, fa
 all predict the same 16 channels from the same x_t), the condition is one more input beside the
 caption, and the same layout is Wan2.1-I2V's and each expert's of Wan2.2-I2V-A14B. Wan2.1-I2V also
 adds CLIP image tokens (image_dim); the built-in world needs no image encoder (image_dim None).
+
+The bases that condition by frame replacement (Wan2.2-TI2V, Cosmos-Predict2.5) get their condition from
+the same two entry points, `condition_latents` and `condition_of_clips`: a FrameCondition of the one
+helper, engine/models/frame_replacement.py.
 """
 
 from __future__ import annotations
@@ -53,8 +57,8 @@ def condition_latents(model, first_frames: np.ndarray, num_frames: int | None = 
 
     The conditioning video is each frame followed by num_frames - 1 zero frames (mid-grey in [-1, 1]),
     encoded by the VAE (its mode) and normalized with latents_mean / latents_std, as the pipeline does.
-    A frame-replacement base (Wan2.2-TI2V) gets a FrameCondition of the frame encoded alone, as its
-    pipeline's prepare_latents does with expand_timesteps."""
+    A frame-replacement base (Wan2.2-TI2V, Cosmos-Predict2.5) gets a FrameCondition of the frame encoded
+    alone, as Wan2.2's pipeline's prepare_latents does with expand_timesteps."""
     frames = np.asarray(first_frames)
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"first frames must be uint8 (B, H, W, 3), got shape {frames.shape}")
@@ -65,7 +69,8 @@ def condition_latents(model, first_frames: np.ndarray, num_frames: int | None = 
     if getattr(model, "frame_replacement", False):
         image = image.to(device=model.device, dtype=model.vae.dtype)
         first = model.normalize_latents(model.vae.encode(image).latent_dist.mode().float()).to(model.dtype)
-        return FrameCondition.first_frame(first, (num_frames - 1) // model.vae.config.scale_factor_temporal + 1)
+        latent_frames = (num_frames - 1) // model.vae.config.scale_factor_temporal + 1
+        return FrameCondition.first_frame(first, latent_frames, getattr(model, "frame_mask_channel", False))
     video = torch.cat([image, image.new_zeros(b, 3, num_frames - 1, height, width)], dim=2)
     video = video.to(device=model.device, dtype=model.vae.dtype)
     latents = model.normalize_latents(model.vae.encode(video).latent_dist.mode().float())
@@ -84,7 +89,9 @@ def condition_of_clips(model, latents: torch.Tensor) -> torch.Tensor:
     student, fake score and teacher see the frame the real clip starts from (DFD's pairing). For a
     frame-replacement base the clip's first latent frame is the given frame itself."""
     if getattr(model, "frame_replacement", False):
-        return FrameCondition.first_frame(latents[:, :, :1], latents.shape[2])
+        return FrameCondition.first_frame(
+            latents[:, :, :1], latents.shape[2], getattr(model, "frame_mask_channel", False)
+        )
     first = model.decode(latents[:, :, :1].to(model.dtype))[:, 0]
     num_frames = (latents.shape[2] - 1) * model.vae.config.scale_factor_temporal + 1
     condition = condition_latents(model, first, num_frames).to(latents.dtype)
@@ -178,8 +185,8 @@ def check_task(task: str, model) -> None:
     needed = "t2v" if task == "ar" else task
     if task == "ar" and getattr(model, "frame_replacement", False):
         raise ValueError(
-            f"task ar is not supported for {model.source}: a frame-replacement base (Wan2.2-TI2V) "
-            "is distilled bidirectionally; give task t2v or i2v"
+            f"task ar is not supported for {model.source}: a frame-replacement base (Wan2.2-TI2V, "
+            f"Cosmos-Predict2.5) is distilled bidirectionally; give task {' or '.join(model.tasks)}"
         )
     if needed not in getattr(model, "tasks", (model.task,)):
         kind = {"t2v": "a text-to-video", "i2v": "an image-to-video"}

@@ -16,25 +16,27 @@ The conversion to the engine's convention, derived from Cosmos2_5_PredictBasePip
   1000 sigma; velocity() passes 1000 t, so the adapter divides by 1000. The pipeline always passes a
   per-frame timestep of shape (B, 1, F', 1, 1): conditioning frames get `conditional_frame_timestep`
   (1e-4), the others sigma.
-- Conditioning by frame replacement. With `cond_mask` 1 on the given latent frames: the transformer sees
-  `cond_mask * cond_latent + (1 - cond_mask) * latents`, takes `condition_mask=cond_mask` as an extra
-  channel and a zero `padding_mask`; its output is kept where the mask is 0. Where the mask is 1 the
-  pipeline uses `gt_velocity = (latents_start - cond_latent)`, fixed from the starting noise. We use
-  (x_t - cond_latent) / t instead: the velocity whose x0 = x_t - t v is exactly the given frame at every
-  step, whatever x_t holds there. The two agree whenever x_t lies on the line from cond_latent to the
-  starting noise with sigma_start = 1; the pipeline starts at sigma 200/201 from unscaled noise, so its
-  given frames end at 0.995 cond_latent + 0.005 eps, ours at cond_latent. Either way the student, fake
-  score and teacher all predict the given frame there, so DMD2/DFD losses have no gradient on it.
+- Conditioning by frame replacement (engine/models/frame_replacement.py, FrameCondition with
+  `mask_channel`). With `cond_mask` 1 on the given latent frames: the transformer sees `cond_mask *
+  cond_latent + (1 - cond_mask) * latents`, takes `condition_mask=cond_mask` as an extra channel and a
+  zero `padding_mask`; its output is kept where the mask is 0. Where the mask is 1 the pipeline uses
+  `gt_velocity = (latents_start - cond_latent)`, fixed from the starting noise. The frame-replacement
+  helper uses (x_t - cond_latent) / t instead: the velocity whose x0 = x_t - t v is exactly the given
+  frame at every step, whatever x_t holds there. The two agree whenever x_t lies on the line from
+  cond_latent to the starting noise with sigma_start = 1; the pipeline starts at sigma 200/201 from
+  unscaled noise, so its given frames end at 0.995 cond_latent + 0.005 eps, ours at cond_latent. Either
+  way the student, fake score and teacher all predict the given frame there, so DMD2/DFD losses have no
+  gradient on it.
 - Text-to-video: `cond_mask` and indicator are zeros (the pipeline's `num_frames_in = 0`), so the
   timestep is sigma on every frame and the output is the network's.
 - Guidance: the pipeline combines `cond + s (cond - uncond)`, i.e. the engine's `uncond + (1 + s)(cond -
   uncond)`: Cosmos' guidance 7 is the engine's 8 (`COSMOS_RECIPE`).
 
-The condition travels in the layout of engine/models/conditioning.py (Wan2.1 I2V): `temporal` mask
-channels then the z condition latents, 1 on the first latent frame. The adapter reads the first mask
-channel as Cosmos' per-frame indicator and the latents as `cond_latent`; only the first latent frame of
-those counts (the mask zeroes the rest), and Wan's causal VAE codes frame 0 alone, so it equals what the
-pipeline's `prepare_latents` encodes from the image followed by black frames (tests/test_cosmos.py).
+The adapter's input is the frame-replacement helper's: the latents with the given frames already put
+in, then one channel that is 1 on the given latent frames, read as Cosmos' per-frame indicator. The given
+frame is encoded alone, as for Wan2.2-TI2V: Wan's causal VAE codes frame 0 alone, so it equals the first
+latent frame the pipeline's `prepare_latents` encodes from the image followed by black frames
+(tests/test_cosmos.py).
 """
 
 from __future__ import annotations
@@ -115,8 +117,10 @@ class _ProjectOnce(torch.nn.Sequential):
 
 
 class CosmosFlowTransformer(CosmosTransformer3DModel):
-    """CosmosTransformer3DModel answering velocity()'s call: noisy latents (with, for image-to-video, the
-    condition channels after them), timestep 1000 t, prompt embeddings; returns Wan's v = eps - x0.
+    """CosmosTransformer3DModel answering velocity()'s call: noisy latents (for image-to-video with the
+    given frames put in and their indicator channel after them, frame_replacement.frame_velocity),
+    timestep 1000 t, prompt embeddings; returns the network's Wan velocity v = eps - x0 (the given frames'
+    is the frame-replacement helper's).
     Its weights, config and LoRA keys are CosmosTransformer3DModel's. A call with `condition_mask` is the
     pipeline's own and goes to the parent unchanged."""
 
@@ -141,39 +145,54 @@ class CosmosFlowTransformer(CosmosTransformer3DModel):
         x = hidden_states[:, :z]
         b, _, frames, height, width = x.shape
         sigma = (torch.as_tensor(timestep, device=x.device, dtype=torch.float32) / 1000.0).expand(b)
-        if hidden_states.shape[1] == z:
+        if hidden_states.shape[1] == z:  # text-to-video: no frame given
             indicator = x.new_zeros(b, 1, frames, 1, 1, dtype=torch.float32)
-            cond_latent = torch.zeros_like(x)
+        elif hidden_states.shape[1] == z + 1:
+            indicator = hidden_states[:, z:, :, :1, :1].float()
         else:
-            indicator = hidden_states[:, z : z + 1, :, :1, :1].float()
-            cond_latent = hidden_states[:, -z:]
-        mask = indicator.expand(-1, -1, -1, height, width)
+            raise ValueError(
+                f"the Cosmos transformer takes {z} latent channels and, for a given frame, one indicator "
+                f"channel, not {hidden_states.shape[1]}: condition it with a FrameCondition"
+            )
         in_timestep = indicator * CONDITION_TIMESTEP + (1 - indicator) * sigma.view(b, 1, 1, 1, 1)
         dtype = self.patch_embed.proj.weight.dtype
-        in_latents = mask * cond_latent.float() + (1 - mask) * x.float()
-        out = (
+        return (
             super()
             .forward(
-                hidden_states=in_latents.to(dtype),
+                hidden_states=x.to(dtype),
                 timestep=in_timestep,  # float32, as the pipeline passes it
                 encoder_hidden_states=encoder_hidden_states.to(dtype),
-                condition_mask=mask.to(dtype),
+                condition_mask=indicator.expand(-1, -1, -1, height, width).to(dtype),
                 padding_mask=x.new_zeros(1, 1, height, width, dtype=dtype),
                 return_dict=False,
             )[0]
-            .float()
+            .to(hidden_states.dtype)
         )
-        given = (x.float() - cond_latent.float()) / sigma.clamp_min(CONDITION_TIMESTEP).view(b, 1, 1, 1, 1)
-        return (mask * given + (1 - mask) * out).to(hidden_states.dtype)
 
 
 class CosmosModel(BaseModel):
     """A loaded Cosmos-Predict2.5: image-to-video (its first frame replaced in the latents) and, given no
     frame, text-to-video; prompts through Qwen2.5-VL as the pipeline encodes them."""
 
+    frame_mask_channel = True  # its FrameCondition goes in as an indicator channel (frame_replacement.py)
+
     @property
     def task(self) -> str:
         return "i2v"
+
+    @property
+    def frame_replacement(self) -> bool:
+        """Its given frame replaces the first latent frame (engine/models/frame_replacement.py)."""
+        return True
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The paper's image-to-video base: distilled and evaluated from a first frame."""
+        return ("i2v",)
+
+    @property
+    def defaults(self) -> dict:
+        return COSMOS_RECIPE
 
     def check_video_shape(self, num_frames: int, height: int, width: int) -> None:
         super().check_video_shape(num_frames, height, width)

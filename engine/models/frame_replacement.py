@@ -1,17 +1,26 @@
-"""Frame-replacement image conditioning (Wan2.2-TI2V's `expand_timesteps`, also Cosmos-Predict2.5's).
+"""Frame-replacement image conditioning, the one helper of both bases that condition this way: Wan2.2-TI2V's
+`expand_timesteps` and Cosmos-Predict2.5's (beside Wan2.1's channel concatenation, conditioning.py).
 
-The transformer takes the latents alone (in_channels = z); the given frame enters by replacing the
-first latent frame of x with its clean latents, and its tokens get timestep 0 (a per-token timestep of
-shape (B, seq_len)). This is diffusers' WanImageToVideoPipeline with `expand_timesteps=True`:
+The transformer takes the latents (in_channels = z); the given frame enters by replacing the first latent
+frame of x with its clean latents. How the network is told which frames are given is each base's own:
+
+- Wan2.2-TI2V: the given tokens get timestep 0 (a per-token timestep of shape (B, seq_len)). This is
+  diffusers' WanImageToVideoPipeline with `expand_timesteps=True`:
 `prepare_latents` returns (latents, condition, first_frame_mask), mask 0 on the given latent frame and 1
 elsewhere, and before every forward the loop builds `(1 - mask) * condition + mask * latents` and
 `timestep = mask[0][0][:, ::2, ::2].flatten() * t`; after the last step the given frame is put back.
+- Cosmos-Predict2.5 (`mask_channel=True`): the replaced latents go in with one more channel, 1 on the
+  given latent frames, and the sample's time t; the Cosmos adapter (engine/models/cosmos.py) turns that
+  channel into the pipeline's `condition_mask` and per-frame timesteps.
+
+Either way the velocity at the given frames is the one below, not the network's.
 
 API (small on purpose: the one object every caller passes as `condition` to sampling.velocity):
 
-- `FrameCondition(clean, mask)`: clean normalized latents (B, z, F', h, w) (only where mask is 0 they
-  matter) and the mask (1 or B, 1, F', h, w), 1 on generated latent frames, 0 on given ones.
-- `FrameCondition.first_frame(clean_first, latent_frames)`: the usual case, one given first frame.
+- `FrameCondition(clean, mask, mask_channel)`: clean normalized latents (B, z, F', h, w) (only where mask
+  is 0 they matter), the mask (1 or B, 1, F', h, w), 1 on generated latent frames, 0 on given ones, and
+  how the network takes it (per-token timesteps, or a mask channel).
+- `FrameCondition.first_frame(clean_first, latent_frames, mask_channel)`: the usual case, one given first frame.
 - `cond.replace(x)`: x with the given frames put back (the model's input, and any output latents).
 - `cond.token_timesteps(t, patch_size)`: (B, seq_len) timesteps, 0 on given tokens.
 - `cond.repeat_to(batch)`: the same condition for a batch doubled for CFG.
@@ -42,14 +51,15 @@ class FrameCondition:
 
     clean: torch.Tensor  # (B, z, F', h, w) normalized latents
     mask: torch.Tensor  # (1 or B, 1, F', h, w): 1 generated, 0 given
+    mask_channel: bool = False  # Cosmos-Predict2.5: the given frames as an input channel; else timestep 0 per token
 
     @classmethod
-    def first_frame(cls, clean_first: torch.Tensor, latent_frames: int) -> FrameCondition:
+    def first_frame(cls, clean_first: torch.Tensor, latent_frames: int, mask_channel: bool = False) -> FrameCondition:
         """The first latent frame given: clean_first (B, z, 1, h, w), the rest generated."""
         b, z, _, h, w = clean_first.shape
         clean = clean_first.new_zeros(b, z, latent_frames, h, w)
         clean[:, :, :1] = clean_first
-        return cls(clean, first_frame_mask(latent_frames, h, w, clean_first.device, clean_first.dtype))
+        return cls(clean, first_frame_mask(latent_frames, h, w, clean_first.device, clean_first.dtype), mask_channel)
 
     def repeat_to(self, batch: int) -> FrameCondition:
         rows = self.clean.shape[0]
@@ -58,7 +68,7 @@ class FrameCondition:
         if batch % rows:
             raise ValueError(f"a frame condition of {rows} rows does not fit a batch of {batch}")
         mask = self.mask if self.mask.shape[0] == 1 else self.mask.repeat(batch // rows, 1, 1, 1, 1)
-        return FrameCondition(self.clean.repeat(batch // rows, 1, 1, 1, 1), mask)
+        return FrameCondition(self.clean.repeat(batch // rows, 1, 1, 1, 1), mask, self.mask_channel)
 
     def replace(self, x: torch.Tensor) -> torch.Tensor:
         cond = self.repeat_to(x.shape[0])
@@ -95,16 +105,20 @@ def frame_velocity(transformer, x: torch.Tensor, t: torch.Tensor, prompt_embeds:
     embed = getattr(transformer, "patch_embedding", None)
     dtype = embed.weight.dtype if embed is not None else x.dtype
     model_input = cond.replace(x)
-    # The patch embedding's kernel is the patch size: the one attribute a DDP-wrapped update's view passes on.
-    patch = embed.kernel_size if embed is not None else transformer.config.patch_size
-    timestep = cond.token_timesteps(t * 1000.0, patch)
+    mask = cond.mask.to(device=x.device, dtype=x.dtype)
+    if cond.mask_channel:  # Cosmos: the adapter reads the given frames from this channel (module docstring)
+        b, _, frames, h, w = x.shape
+        hidden, timestep = torch.cat([model_input, (1 - mask).expand(b, 1, frames, h, w)], dim=1), t * 1000.0
+    else:
+        # The patch embedding's kernel is the patch size: the one attribute a DDP-wrapped update's view passes on.
+        patch = embed.kernel_size if embed is not None else transformer.config.patch_size
+        hidden, timestep = model_input, cond.token_timesteps(t * 1000.0, patch)
     v = transformer(
-        hidden_states=model_input.to(dtype),
+        hidden_states=hidden.to(dtype),
         timestep=timestep,
         encoder_hidden_states=prompt_embeds.to(dtype),
         return_dict=False,
     )[0].to(x.dtype)
     times = t.to(x.dtype).view(-1, 1, 1, 1, 1)
     given = torch.where(times > 0, (x - model_input) / times.clamp_min(1e-12), torch.zeros_like(x))
-    mask = cond.mask.to(device=x.device, dtype=x.dtype)
     return mask * v + (1 - mask) * given
