@@ -90,9 +90,10 @@ def build_studio(
         asked_tab = gr.Textbox(visible=False)  # the address's ?tab=, read in the browser (js) and handed to Python
         demo.load(_tab_from_url, [asked_tab], [tabs], js=_TAB_FROM_URL, api_visibility="private")
 
-        # Students finish while the page is open: lists refresh when their tab is opened.
+        # Students finish while the page is open: lists refresh when their tab is opened, leaving a value that
+        # is still listed as it is (a reload's restore may land first).
         compare_tab.select(
-            compare_ui["refresh_students"],
+            compare_ui["list_students"],
             [compare_ui["base"], *compare_ui["students"]],
             compare_ui["students"],
             api_visibility="private",

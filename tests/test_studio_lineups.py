@@ -131,6 +131,20 @@ def test_the_teacher_cfg_starts_at_the_cfg_the_shipped_students_were_distilled_w
     assert tab["follow_students"]("shapes-tiny", None, None)["value"] == lineup.DEFAULT_GUIDANCE  # no student
 
 
+def test_opening_compare_lists_the_students_again_leaving_a_listed_one_as_it_is(data_dir, monkeypatch):
+    """Opening the tab sends no value for a box whose student is still listed: opened while a reload's restore
+    is on its way, it would otherwise put back the student from before the reload over the restored one."""
+    from conftest import ROOT
+
+    monkeypatch.setattr("engine.models.students.SHIPPED_DIR", ROOT / "engine" / "assets" / "students")  # the repo's
+    tab = _compare_tab(data_dir, "shapes-tiny")
+    listed = tab["refresh_students"]("shapes-tiny", None, None)
+    assert listed[0]["value"] and listed[1]["value"]
+    dmd2_u, dfd_u = tab["list_students"]("shapes-tiny", listed[0]["value"], "no-such-student")
+    assert "value" not in dmd2_u and dmd2_u["choices"] == listed[0]["choices"]
+    assert dfd_u["value"] == listed[1]["value"]  # one no longer listed gives way to the first listed
+
+
 def test_students_of_different_training_cfgs_are_each_named(
     data_dir, mini_students, mini_teacher_dir, tmp_path, monkeypatch
 ):
