@@ -346,6 +346,29 @@ def test_sample_jobs_are_the_visitors_and_count_in_their_cap_of_active_jobs(data
     assert len(list_jobs(data_dir)) == 7
 
 
+def test_anonymous_visitors_have_a_cap_of_their_own_apart_from_the_owners_command_line_jobs(data_dir):
+    """In an open studio (DFD_STUDIO_OPEN=1) the jobs of visitors who did not sign in are recorded as ANONYMOUS:
+    the owner's command-line jobs (no submitter) take none of their cap, and they still may act on no job."""
+    from engine.jobs import get, submit
+    from studio import active_jobs_of, jobs
+    from studio.admission import ANONYMOUS, submitter_of
+    from studio.identity import LOCAL_OWNER, Identity
+
+    visitors = Identity(True, "olga", max_active_jobs=2)
+    assert submitter_of(visitors, None) == ANONYMOUS and submitter_of(visitors, "bob") == "bob"
+    assert submitter_of(LOCAL_OWNER, None) is None  # a local studio's user is the owner
+    for _ in range(2):
+        submit(data_dir, "distill", {"steps": 5})  # the owner's command line
+    first = _sample(data_dir, "compare", "a red circle", visitors, None)  # not refused: those two are the owner's
+    assert get(data_dir, first.job_ids[0]).submitted_by == ANONYMOUS
+    assert active_jobs_of(data_dir, ANONYMOUS) == 1 and active_jobs_of(data_dir, None) == 2
+    _sample(data_dir, "diversity", "a cat", visitors, None)
+    with pytest.raises(ValueError, match=r"^visitors who have not signed in already have 2 jobs queued or running"):
+        _sample(data_dir, "compare", "a green triangle", visitors, None)
+    assert "this studio has no login" in jobs.cancel(data_dir, first.job_ids[0], visitors, None)
+    assert _sample(data_dir, "compare", "a green triangle", visitors, "bob") is not None  # bob's cap is his own
+
+
 def test_the_compare_and_diversity_buttons_queue_as_the_signed_in_visitor_and_say_which_limit_refused(data_dir):
     import gradio as gr
 
