@@ -100,7 +100,8 @@ def test_a_short_dmd2_job_is_launched_watched_and_finishes(page, server):
     page.locator("#job-previews video, #job-previews img").first.wait_for(state="attached", timeout=30_000)
     page.locator("#job-losses").wait_for(state="visible", timeout=30_000)
     expect(page.locator("#job-header")).to_contain_text("100%", use_inner_text=True)
-X
+    worker = page.locator("#worker-health")  # app.py's worker, read by the Jobs tab's timer
+    expect(worker).to_have_text(re.compile(r"^worker: running \(pid "), use_inner_text=True)
 
 
 def test_a_dfd_job_starts_from_the_finished_dmd2_job(page, server):

@@ -111,7 +111,8 @@ def test_the_state_pill_is_readable_in_both_themes(browser, server, shots):
     if not jobs_in(server[1]):  # run alone, without the job of the test before: a short one to show
         import engine.jobs  # the job API, needed only when this test runs alone
 
-        engine.jobs.submit(server[1], "distill", {"method": "dmd2", "steps": 2, "batch_size": 2})
+        short = {"method": "dmd2", "steps": 2, "batch_size": 2, "student_update_freq": 2}
+        engine.jobs.submit(server[1], "distill", short)
     for dark in (False, True):
         page = new_page(browser, server[0], dark=dark)
         try:
