@@ -17,7 +17,7 @@ import engine.jobs as jobs_api
 
 from . import compare, distill, distill_target, diversity, jobs, lineup, publish, zerogpu
 from .access import LOCAL, Access, access_from_env, is_public
-from .admission import active_jobs_of
+from .admission import active_jobs_of, submitter_of
 from .auth import auth_from_env, launch_auth
 from .files import blocked_paths, public_folder
 from .identity import LOCAL_OWNER, Identity, identity_from_env, visitor_of
@@ -58,12 +58,13 @@ def build_studio(
         # Launch: queue the job, then show it in the Jobs tab (remembered across reloads).
         def after_launch(request: gr.Request, *values):
             visitor = visitor_of(request)
+            submitter = submitter_of(identity, visitor)  # in an open studio, who did not sign in: ANONYMOUS
             try:
-                identity.check_active(visitor, active_jobs_of(data_dir, visitor))
+                identity.check_active(visitor, active_jobs_of(data_dir, submitter))
             except ValueError as err:
                 message = f"**Cannot launch:** {err}."
                 return "", gr.skip(), gr.skip(), gr.skip(), message  # said once, in the check line under the form
-            message, job_id = distill_ui["launch_fn"](*values, submitted_by=visitor, request=request)
+            message, job_id = distill_ui["launch_fn"](*values, submitted_by=submitter, request=request)
             if job_id is None:
                 return "", gr.skip(), gr.skip(), gr.skip(), message
             listed = jobs.job_choices(jobs_api.list_jobs(data_dir, limit=50))
@@ -90,9 +91,10 @@ def build_studio(
         asked_tab = gr.Textbox(visible=False)  # the address's ?tab=, read in the browser (js) and handed to Python
         demo.load(_tab_from_url, [asked_tab], [tabs], js=_TAB_FROM_URL, api_visibility="private")
 
-        # Students finish while the page is open: lists refresh when their tab is opened.
+        # Students finish while the page is open: lists refresh when their tab is opened, leaving a value that
+        # is still listed as it is (a reload's restore may land first).
         compare_tab.select(
-            compare_ui["refresh_students"],
+            compare_ui["list_students"],
             [compare_ui["base"], *compare_ui["students"]],
             compare_ui["students"],
             api_visibility="private",

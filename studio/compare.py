@@ -200,6 +200,13 @@ def build(
             )
         return updates
 
+    def list_students(base_v, dmd2_v, dfd_v):
+        """The lists when the tab is opened, each value left alone while it is in its list: a tab opened while a
+        reload's restore (open_page) is on its way sends the values from before it, which must not overwrite the
+        restored ones."""
+        updates = refresh_students(base_v, dmd2_v, dfd_v)
+        return [gr.update(choices=u["choices"]) if u["value"] == v else u for u, v in zip(updates, (dmd2_v, dfd_v))]
+
     def follow_students(base_v, dmd2_v, dfd_v):
         """The teacher CFG follows the chosen students: the CFG they were distilled with."""
         if not access.allows_model(base_v):
@@ -304,6 +311,7 @@ def build(
         "students": [dmd2, dfd],
         "outputs": outputs,
         "refresh_students": refresh_students,
+        "list_students": list_students,
         "on_load": on_load,
         "base": base_box,
         "as_jobs": as_jobs,

@@ -14,7 +14,7 @@ from engine import Rendered, side_by_side, write_mp4
 
 from . import frames, lineup, sample_jobs
 from .access import LOCAL, Access
-from .admission import check_room
+from .admission import check_room, submitter_of
 from .files import cache_key
 from .identity import LOCAL_OWNER, Identity
 from .measures import clip_metrics, default_features
@@ -287,7 +287,7 @@ def queue(
         [p.seed],
         read_results,
         before=lambda jobs: check_room(data_dir, access, identity, visitor, jobs, "the sample jobs"),
-        submitted_by=visitor,
+        submitted_by=submitter_of(identity, visitor),
     )
 
 

@@ -16,7 +16,7 @@ from engine import Rendered, still_grid, video_grid, world, write_mp4, write_png
 
 from . import frames, lineup, sample_jobs
 from .access import LOCAL, Access
-from .admission import check_room
+from .admission import check_room, submitter_of
 from .files import cache_key
 from .identity import LOCAL_OWNER, Identity
 from .measures import check_features, clip_metrics, default_features
@@ -270,7 +270,7 @@ def queue(
         p.seeds,
         read_results,
         before=lambda jobs: check_room(data_dir, access, identity, visitor, jobs, "the sample jobs"),
-        submitted_by=visitor,
+        submitted_by=submitter_of(identity, visitor),
     )
 
 

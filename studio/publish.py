@@ -315,6 +315,7 @@ def build(data_dir: Path, public_dir: Path, identity: Identity = LOCAL_OWNER):
     status = gr.Markdown(elem_id="publish-status")
     exported = gr.File(label="Exported zip", interactive=False, visible=False, elem_id="publish-zip")
     # players with a poster frame and their whole caption (prompt and seed) under each, as in Jobs
+    gr.Markdown("**Card samples** (the videos the card shows, prompt and seed under each)")
     samples = gr.HTML("", elem_id="publish-samples")
     card = gr.Markdown(elem_id="publish-card", container=True)
     last, load_js = recall.keeper("publish")

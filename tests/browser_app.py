@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect as playwright_expect
 
 from conftest import ROOT
 
@@ -131,7 +132,17 @@ def new_page(browser, url: str, width: int = 1280, height: int = 800, dark: bool
 
 
 def open_tab(page, name: str) -> None:
-    page.get_by_role("tab", name=name, exact=True).click()
+    """Click the tab and wait until it is the selected one: its panel shows after the click, not with it."""
+    tab = page.get_by_role("tab", name=name, exact=True)
+    tab.click()
+    expect(tab).to_have_attribute("aria-selected", "true")
+
+
+def expect(target):
+    """Playwright's retrying assertions on a locator or page, waiting up to 60 s (not its 5 s): a test reads
+    the state an action leads to once it is there, on a busy machine too."""
+    playwright_expect.set_options(timeout=60_000)
+    return playwright_expect(target)
 
 
 def wait_for_tab_in_address(page, tab_id: str) -> None:

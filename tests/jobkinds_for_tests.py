@@ -1,4 +1,4 @@
-"""Job kinds used only by the job-system tests (tests/test_jobs.py), never shipped as studio features.
+"""Job kinds used only by the job-system tests (tests/test_jobs*.py), never shipped as studio features.
 
 A job process finds them through DFD_STUDIO_EXTRA_KINDS=tests.jobkinds_for_tests (with the repo root on
 PYTHONPATH). They behave like a trainer in what the job system cares about, with no torch:

@@ -1,4 +1,4 @@
-"""A job kind for tests/test_jobs.py only: saves its checkpoints with torch.save, as the trainer does, and
+"""A job kind for tests/test_jobs_failures.py only: saves its checkpoints with torch.save, as the trainer does, and
 saves one of them into a file whose writes fail with ENOSPC after the first kilobyte, as a full disk's do.
 torch.save turns that into its own RuntimeError ("unexpected pos ..."), which must reach the runner as a
 full disk, not as a crash."""

@@ -15,6 +15,7 @@ import pytest
 from browser_app import (  # noqa: F401 (browser, page, server, shots: fixtures)
     CHROMIUM,
     browser,
+    expect,
     jobs_in,
     open_tab,
     page,
@@ -107,7 +108,7 @@ def test_compare_streams_the_shipped_causal_students_at_65_frames_with_their_fir
         )
         assert "frames/s" in page.locator(f"#compare-{slot}-caption").inner_text()
     assert "first chunk" not in page.locator("#compare-teacher-caption").inner_text()  # the bidirectional teacher
-    assert "65 frames" in page.locator("#compare-note").inner_text()
+    expect(page.locator("#compare-note")).to_contain_text("65 frames", use_inner_text=True)
     _, data_dir = server
     [shown] = [
         m.parent
@@ -142,12 +143,16 @@ def test_compare_samples_the_built_in_i2v_teacher_and_its_shipped_students_from_
         "() => document.querySelector('#compare-note').innerText.includes('all from the same first frame')",
         timeout=300_000,
     )
-    after = page.evaluate(sources)
+    # the players' addresses are set a moment after the note's text: wait for all three to change
+    after = page.wait_for_function(
+        f"(before) => {{ const now = ({sources})(); return now.every((s, i) => s && s !== before[i]) && now; }}",
+        arg=before,
+    ).json_value()
     for slot, old, new in zip(("teacher", "dmd2", "dfd"), before, after):
         assert new and new != old, (slot, old, new)
-        assert "NFE" in page.locator(f"#compare-{slot}-caption").inner_text(), slot
-    assert "dmd2-i2v" in page.locator("#compare-dmd2-caption").inner_text()
-    assert "dfd-i2v" in page.locator("#compare-dfd-caption").inner_text()
+        expect(page.locator(f"#compare-{slot}-caption")).to_contain_text("NFE", use_inner_text=True)
+    expect(page.locator("#compare-dmd2-caption")).to_contain_text("dmd2-i2v", use_inner_text=True)
+    expect(page.locator("#compare-dfd-caption")).to_contain_text("dfd-i2v", use_inner_text=True)
     page.locator("#compare-composite video").wait_for(state="attached")
     assert not [j for j in jobs_in(data_dir) if j.kind == "sample" and j.config.get("base") == "shapes-tiny-i2v"]
     frames_kept = list((data_dir / "uploads" / "frames").glob("*.png"))

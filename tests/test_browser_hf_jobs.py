@@ -9,7 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from browser_app import CHROMIUM, CHROMIUM_ARGS, in_first_screen, new_page, open_tab, start_server, stop_server
+from browser_app import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    expect,
+    in_first_screen,
+    new_page,
+    open_tab,
+    start_server,
+    stop_server,
+)
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
 
@@ -39,17 +48,17 @@ def test_hf_jobs_without_a_sign_in_says_what_to_do_and_launches_nothing(server):
             page.wait_for_function(
                 "() => (document.querySelector('#distill-cost')?.innerText || '').includes('sign in')"
             )
-            assert (
-                "Cannot use HF Jobs: HF Jobs run under your own Hugging Face account"
-                in page.locator("#distill-cost").inner_text()
+            expect(page.locator("#distill-cost")).to_contain_text(
+                "Cannot use HF Jobs: HF Jobs run under your own Hugging Face account", use_inner_text=True
             )
-            assert page.locator("#distill-flavor").is_visible() and page.locator("#distill-timeout").is_visible()
+            expect(page.locator("#distill-flavor")).to_be_visible()
+            expect(page.locator("#distill-timeout")).to_be_visible()
             assert in_first_screen(page, "#distill-launch") and in_first_screen(page, "#distill-target")
             page.locator("#distill-launch").click()
             page.wait_for_function(
                 "() => document.querySelector('#distill-check').innerText.includes('Cannot launch on HF Jobs')"
             )
-            assert "sign in with Hugging Face" in page.locator("#distill-check").inner_text()
+            expect(page.locator("#distill-check")).to_contain_text("sign in with Hugging Face", use_inner_text=True)
             page.get_by_label("this machine").check()
             page.locator("#distill-flavor").wait_for(state="hidden")
         finally:

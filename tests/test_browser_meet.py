@@ -16,6 +16,7 @@ import pytest
 from browser_app import (  # noqa: F401 (browser, page, server, shots: fixtures)
     CHROMIUM,
     browser,
+    expect,
     new_page,
     open_tab,
     page,
@@ -106,7 +107,7 @@ def test_a_refused_compare_is_one_lasting_line_without_error_badges(page, shots)
     page.wait_for_timeout(6000)  # longer than a toast stays: the line is still there, and no output is marked
     assert "no-such-model" in page.locator("#compare-error").inner_text()
     assert page.evaluate(ERROR_BADGES) == 0
-    assert "NFE" in page.locator("#compare-teacher-caption").inner_text()  # the last result is kept
+    expect(page.locator("#compare-teacher-caption")).to_contain_text("NFE", use_inner_text=True)  # the last result kept
     screenshot(page, shots / "compare-refused.png")
     box.fill("shapes-tiny")
     box.press("Enter")
@@ -120,13 +121,13 @@ def test_the_teacher_is_sampled_at_the_cfg_the_students_were_distilled_with(page
     page.get_by_text("Sampling and where to run").click()
     slider = page.locator("#compare-guidance")
     page.wait_for_function("() => [...document.querySelectorAll('#compare-guidance input')].some(i => i.value === '3')")
-    assert "distilled from the teacher at CFG 3" in slider.inner_text()
+    expect(slider).to_contain_text("distilled from the teacher at CFG 3", use_inner_text=True)
     page.locator("#compare-run").click()
     page.wait_for_function(
         "() => document.querySelector('#compare-teacher-caption').innerText.includes('CFG 3')", timeout=120_000
     )
+    page.locator("#compare-composite video").wait_for(state="attached")  # drawn, before its labels are counted
     assert page.evaluate(BADGES.format("compare-composite")) == 0  # nothing over the teacher's label
-    page.locator("#compare-composite video").wait_for(state="attached")
     page.get_by_text("Sampling and where to run").click()
     screenshot(page, shots / "compare.png")
 
@@ -143,7 +144,7 @@ def test_diversity_says_which_way_is_better_and_charts_each_metric_on_its_own_ax
     for header in ("diversity ↑", "modes covered ↑ (of 4)", "mode TV ↓", "saturation"):  # "a shape" names nothing
         assert header in table, (header, table)
     assert page.evaluate(CUT_HEADERS) == []
-    assert "Modes covered is out of 4" in page.locator("#diversity-note").inner_text()
+    expect(page.locator("#diversity-note")).to_contain_text("Modes covered is out of 4", use_inner_text=True)
     for metric in ("diversity", "modes-covered", "mode-TV", "motion", "saturation"):
         page.locator(f"#diversity-bars-{metric}").wait_for(state="visible")
     # its own axis: the motion chart's top tick is near its largest bar, not a shared 0-1
@@ -173,14 +174,15 @@ def test_a_reload_stays_on_the_tab_and_shows_the_last_results(page, shots):
         page.wait_for_function(
             "() => document.querySelector('#diversity-table')?.innerText.includes('teacher')", timeout=180_000
         )
-    grid = page.evaluate("() => document.querySelector('#diversity-grid video')?.src")
+    grid_src = "() => document.querySelector('#diversity-grid video')?.src || null"
+    grid = page.wait_for_function(grid_src).json_value()  # the player's address is set after the table's text
     page.reload()
     page.wait_for_function(
         "() => document.querySelector('#diversity-table')?.innerText.includes('teacher')", timeout=120_000
     )
-    assert page.get_by_role("tab", name="Diversity", exact=True).get_attribute("aria-selected") == "true"
-    assert page.evaluate("() => document.querySelector('#diversity-grid video')?.src") == grid
-    assert "modes covered ↑ (of 4)" in page.locator("#diversity-table").inner_text()
+    expect(page.get_by_role("tab", name="Diversity", exact=True)).to_have_attribute("aria-selected", "true")
+    page.wait_for_function(f"(grid) => ({grid_src})() === grid", arg=grid)
+    expect(page.locator("#diversity-table")).to_contain_text("modes covered ↑ (of 4)", use_inner_text=True)
 
     open_tab(page, "Compare")
     page.wait_for_function("() => document.querySelector('#compare-teacher-caption').innerText.includes('CFG 3')")

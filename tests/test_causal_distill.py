@@ -115,7 +115,7 @@ def test_ar_needs_a_text_to_video_base_and_a_chunk_size(mini_teacher_dir):
 
 
 def test_distill_task_ar_on_the_command_line(tmp_path):
-    # `sample --num-frames 65` of such a student runs in test_card.py, from the card's own command
+    # `sample --num-frames 65` of such a student runs in test_card_snippets.py, from the card's own command
     out = tmp_path / "ar"
     result = run_engine(
         "distill",

@@ -1,26 +1,21 @@
 """A public studio bounds what a visitor may ask of the machine (studio/limits.py): an over-limit form, a data-set
 config's repeats, a full queue, a short disk, the small-entry zip bomb and a zip's scan are each refused in one
-line before anything is queued or kept, the owner's environment variables move each bound, and the janitor
-sweeps old and oversized uploads, renders and temp files but never what a live job reads (studio/janitor.py)."""
+line before anything is queued or kept, and the owner's environment variables move each bound. The caps on
+queued jobs are tests/test_public_job_caps.py; the janitor tests/test_janitor.py."""
 
 from __future__ import annotations
 
 import os
-import time
 import zipfile
 
-import numpy as np
 import pytest
 
 from engine.jobs import list_jobs
 from form_helpers import captioned_clips, form
-from studio import access_from_env, distill, janitor
+from public_helpers import public_access as _public
+from studio import distill
 from studio.access import LOCAL
 from studio.files import uploads_folder
-
-
-def _public(data_dir, **env):
-    return access_from_env(data_dir, True, env)
 
 
 @pytest.mark.parametrize(
@@ -199,229 +194,6 @@ def test_a_run_config_naming_paths_a_visitor_may_not_read_is_refused_unprobed(da
     values, note = distill.form_from_config(str(config), "shapes-tiny", _public(data_dir), data_dir)
     assert values is None  # "is outside", not "is not a folder": the named folder is not even probed
     assert note.startswith(f"**Config refused:** run.yaml: {inside}: folders[0].path {tmp_path / 'absent'} is outside")
-
-
-def _aged(path, days):
-    stamp = time.time() - days * 86400
-    for p in [path, *path.rglob("*")] if path.is_dir() else [path]:
-        os.utime(p, (stamp, stamp), follow_symlinks=False)
-    return path
-
-
-def test_the_janitor_sweeps_by_age_and_size_but_keeps_what_a_live_job_reads(data_dir, tmp_path):
-    temp = tmp_path / "gradio-temp"
-    env = {"GRADIO_TEMP_DIR": str(temp)}
-    up = uploads_folder(data_dir)
-    used = _aged(captioned_clips(up / "data" / "used"), 30)  # old, but a queued job trains on it
-    old = _aged(captioned_clips(up / "data" / "old"), 30)
-    fresh = captioned_clips(up / "data" / "fresh")
-    render = _aged(_file(data_dir / "public" / "compare-abc.mp4", 1000), 30)
-    upload_tmp = _aged(_file(temp / "abc" / "clips.zip", 1000).parent, 30)
-    cache = _aged(_file(data_dir / "cache" / "entry" / "w.pt", 1000).parent, 30)
-    distill.launch(data_dir, form(data_source="folder", data_folder=str(used), batch_size=2), None, None, LOCAL)
-    assert len(list_jobs(data_dir, states=["queued"])) == 1
-
-    swept = janitor.sweep(data_dir, keep_days=7, keep_mb=1024, environ=env)
-    assert sorted(p.name for p in swept.removed) == ["abc", "compare-abc.mp4", "old"]
-    assert used.is_dir() and fresh.is_dir() and cache.exists()  # a queued job: the cache is in use
-    assert not old.exists() and not render.exists() and not upload_tmp.exists()
-
-    _file(up / "data" / "big" / "x.mp4", 3 * 1024**2)
-    swept = janitor.sweep(data_dir, keep_days=7, keep_mb=2, environ=env)  # over the size budget: oldest go first
-    assert sorted(p.name for p in swept.removed) == ["big", "fresh"]  # "big" is newest but the budget is not met
-    assert used.is_dir() and cache.exists() and swept.kept_bytes <= 2 * 1024**2
-
-
-def _file(path, size):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(np.random.default_rng(0).bytes(size))
-    return path
-
-
-def test_the_real_app_sweeps_old_uploads_when_others_can_reach_it(tmp_path):
-    """`python app.py --host 0.0.0.0` (public) starts the janitor: an upload untouched for longer than
-    DFD_STUDIO_KEEP_DAYS is gone soon after the start, and the app says so in its output."""
-    import socket
-    import subprocess
-    import sys
-
-    from conftest import ROOT, wait_for
-
-    data = tmp_path / "studio_data"
-    old = _aged(captioned_clips(uploads_folder(data) / "data" / "old"), 3)
-    fresh = captioned_clips(uploads_folder(data) / "data" / "fresh")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    # a public studio starts only with a login (docs/security.md): a password of 12+ characters
-    env = {
-        **os.environ,
-        "DFD_STUDIO_KEEP_DAYS": "1",
-        "GRADIO_TEMP_DIR": str(tmp_path / "gradio"),
-        "DFD_STUDIO_PASSWORD": "a-long-enough-password",
-    }
-    log = (tmp_path / "app.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "app.py", "--host", "0.0.0.0", "--port", str(port), "--data-dir", str(data), "--no-worker"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-
-        def swept():
-            if proc.poll() is not None:
-                raise AssertionError(f"app exited early:\n{(tmp_path / 'app.log').read_text()[-2000:]}")
-            return not old.exists()
-
-        wait_for(swept, 120, "the janitor to remove the old upload", every=0.5)
-        wait_for(
-            lambda: "janitor removed 1 old files and folders" in (tmp_path / "app.log").read_text(),
-            30,
-            "the janitor's line in the app's output",
-            every=0.5,
-        )
-        assert fresh.is_dir()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
-
-
-def test_compare_and_diversity_sample_jobs_count_against_the_queue_cap(data_dir):
-    from studio import compare, diversity
-    from studio.files import public_folder
-
-    public, shown = _public(data_dir, DFD_STUDIO_MAX_QUEUED="1"), public_folder(data_dir)
-    result, pending = compare.queue(
-        data_dir, shown, "shapes-tiny", "a red circle", 1, None, None, 50, 5.0, access=public
-    )
-    assert result is None and len(pending.job_ids) == 1
-    with pytest.raises(ValueError, match="^1 job is already waiting in this public studio's queue"):
-        compare.queue(data_dir, shown, "shapes-tiny", "a blue square", 1, None, None, 50, 5.0, access=public)
-    with pytest.raises(ValueError, match="^1 job is already waiting in this public studio's queue"):
-        diversity.queue(data_dir, shown, "shapes-tiny", "a cat", 2, ["teacher"], access=public)
-    assert len(list_jobs(data_dir)) == 1
-
-
-def _sample(data_dir, tab, prompt, identity, visitor):
-    """Queue the teacher's sample job of a Compare ("compare") or Diversity ("diversity") request as `visitor`."""
-    from studio import compare, diversity
-    from studio.files import public_folder
-
-    public, shown = _public(data_dir), public_folder(data_dir)
-    if tab == "compare":
-        request = ("shapes-tiny", prompt, 1, None, None, 50, 5.0)
-        return compare.queue(data_dir, shown, *request, access=public, identity=identity, visitor=visitor)[1]
-    request = ("shapes-tiny", prompt, 2, ["teacher"])
-    return diversity.queue(data_dir, shown, *request, access=public, identity=identity, visitor=visitor)[1]
-
-
-def test_sample_jobs_are_the_visitors_and_count_in_their_cap_of_active_jobs(data_dir):
-    from engine.jobs import get
-    from studio import jobs
-    from studio.identity import Identity
-
-    visitors = Identity(True, "olga", max_active_jobs=2)
-    first = _sample(data_dir, "compare", "a red circle", visitors, "bob")
-    second = _sample(data_dir, "diversity", "a cat", visitors, "bob")
-    assert [get(data_dir, i).submitted_by for i in first.job_ids + second.job_ids] == ["bob", "bob"]
-    with pytest.raises(ValueError) as refused:
-        _sample(data_dir, "compare", "a blue square", visitors, "bob")
-    assert str(refused.value) == (
-        "you already have 2 jobs queued or running, the most this studio allows a visitor at once (2); wait for "
-        "one to finish or cancel one (the owner can change it with DFD_STUDIO_MAX_ACTIVE_JOBS)"
-    )
-    assert _sample(data_dir, "compare", "a blue square", visitors, "ann") is not None  # bob's cap is his own
-    assert _sample(data_dir, "diversity", "a dog", visitors, "olga") is not None  # the owner has none
-    assert "queued by someone else" in jobs.cancel(data_dir, first.job_ids[0], visitors, "ann")
-    assert jobs.cancel(data_dir, first.job_ids[0], visitors, "bob") == f"Job {first.job_ids[0]} is cancelled."
-    assert _sample(data_dir, "compare", "a blue square", visitors, "bob") is not None  # one finished: room again
-
-    _sample(data_dir, "compare", "a red circle", visitors, None)  # open mode: who did not sign in shares one cap
-    _sample(data_dir, "diversity", "a cat", visitors, None)
-    with pytest.raises(ValueError, match=r"^visitors who have not signed in already have 2 jobs queued or running"):
-        _sample(data_dir, "compare", "a green triangle", visitors, None)
-    assert len(list_jobs(data_dir)) == 7
-
-
-def test_the_compare_and_diversity_buttons_queue_as_the_signed_in_visitor_and_say_which_limit_refused(data_dir):
-    import gradio as gr
-
-    from studio import compare, diversity
-    from studio.files import public_folder
-    from studio.identity import Identity
-
-    visitors, public = Identity(True, "olga", max_active_jobs=1), _public(data_dir)
-    with gr.Blocks() as demo:
-        compare.build(data_dir, public_folder(data_dir), "shapes-tiny", public, visitors)
-        diversity.build(data_dir, public_folder(data_dir), "shapes-tiny", public, visitors)
-    clicks = [f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "on_click_as"]
-    assert len(clicks) == 2
-    compare_click, diversity_click = clicks
-    bob = gr.Request(username="bob")
-    *_, error, _ = compare_click(bob, "shapes-tiny", "a red circle", 1, None, None, 50, 5.0, True, None, 0)
-    [job] = list_jobs(data_dir)
-    assert error == "" and job.kind == "sample" and job.submitted_by == "bob"
-    *_, error, _ = diversity_click(bob, "shapes-tiny", "a cat", 2, ["teacher"], True, "", None)
-    assert error == (
-        "**Cannot measure:** you already have 1 job queued or running, the most this studio allows a visitor at "
-        "once (1); wait for one to finish or cancel one (the owner can change it with DFD_STUDIO_MAX_ACTIVE_JOBS)"
-    )
-    assert len(list_jobs(data_dir)) == 1
-
-
-def test_one_requests_sample_jobs_fit_the_queue_together_or_not_at_all(data_dir):
-    from engine.jobs import submit
-    from studio.limits import PublicLimits
-
-    limits = PublicLimits(max_queued=3)
-    submit(data_dir, "distill", {"steps": 5}, submitted_by="ann")
-    limits.check_queue(data_dir, 2)
-    with pytest.raises(ValueError) as refused:
-        limits.check_queue(data_dir, 3)
-    assert str(refused.value) == (
-        "this request queues 3 jobs and 1 already wait in this public studio's queue, which holds at most 3; ask "
-        "for fewer at once, or again when some have started (the owner can change it with DFD_STUDIO_MAX_QUEUED)"
-    )
-
-
-def test_resume_is_held_to_the_queue_cap_the_visitors_cap_and_the_disk(data_dir, monkeypatch):
-    import gradio as gr
-
-    from engine.jobs import get, submit
-    from studio import jobs
-    from studio.files import public_folder
-    from studio.identity import Identity
-
-    visitors, public = Identity(True, "olga", max_active_jobs=1), _public(data_dir, DFD_STUDIO_MAX_QUEUED="2")
-    bobs = submit(data_dir, "distill", {"steps": 5}, submitted_by="bob").id
-    jobs.cancel(data_dir, bobs, visitors, "bob")
-    anns = [submit(data_dir, "distill", {"steps": 5}, submitted_by=f"ann{i}").id for i in range(2)]
-    with gr.Blocks() as demo:  # through the Jobs tab's Resume button, as the signed-in visitor
-        jobs.build(data_dir, public_folder(data_dir), visitors, public)
-    [on_resume] = [f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "on_resume"]
-    message, *_ = on_resume(bobs, gr.Request(username="bob"))
-    assert message == (
-        f"Cannot resume job {bobs}: 2 jobs are already waiting in this public studio's queue, the most it holds; "
-        "launch again when one has started (the owner can change it with DFD_STUDIO_MAX_QUEUED)."
-    )
-    jobs.cancel(data_dir, anns[0], visitors, "ann0")
-    other = submit(data_dir, "distill", {"steps": 5}, submitted_by="bob").id
-    assert jobs.resume(data_dir, bobs, visitors, "bob", public).startswith(
-        f"Cannot resume job {bobs}: you already have 1 job queued or running, the most this studio allows"
-    )
-    jobs.cancel(data_dir, other, visitors, "bob")
-    monkeypatch.setenv("DFD_STUDIO_MIN_FREE_MB", str(10**12))  # more than any disk has
-    message = jobs.resume(data_dir, bobs, visitors, "bob", public)
-    assert message.startswith(f"Cannot resume job {bobs}: this machine's disk has ") and message.endswith(
-        "so the job cannot start now; try again later (the owner can free space, or change DFD_STUDIO_MIN_FREE_MB)."
-    )
-    assert get(data_dir, bobs).state == "cancelled"  # every refusal left it as it was
-    monkeypatch.delenv("DFD_STUDIO_MIN_FREE_MB")
-    queued_again = f"Job {bobs} is queued again; it continues from its newest checkpoint."
-    assert on_resume(bobs, gr.Request(username="bob"))[0] == queued_again
 
 
 def test_a_public_compare_samples_no_longer_clips_than_a_run_may_train_on(data_dir):

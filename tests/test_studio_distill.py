@@ -2,7 +2,7 @@
 teacher of the test fixtures, and real students trained for one step (standing in for the shipped DMD2 and
 DFD ones): the form's defaults and refusals, launching, DFD from a finished DMD2 job, uploads, the data check,
 data-set and run config files. Jobs: test_studio_jobs.py; Publish: test_studio_publish.py; Compare and
-Diversity: test_studio_lineups.py."""
+Diversity: test_studio_compare.py, test_studio_diversity.py and test_studio_lineups.py."""
 
 from __future__ import annotations
 

@@ -7,35 +7,49 @@ from pathlib import Path
 import torch
 
 
-def save_tiny_wan(folder: Path) -> Path:
-    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
-
+def tiny_text():
+    """The tiny tokenizer (the words the tests' prompts use) and its random 32-wide text encoder."""
     from engine.shapes.text import build_text_encoder, build_tokenizer
 
-    torch.manual_seed(0)
     tokenizer = build_tokenizer(["a", "red", "circle", "moving", "left", "cat", "dog"], model_max_length=32)
-    text_encoder = build_text_encoder(len(tokenizer), d_model=32, seed=0)
-    vae = AutoencoderKLWan(
-        base_dim=8,
-        z_dim=4,
-        dim_mult=[1, 1, 1, 1],
-        num_res_blocks=1,
-        temperal_downsample=[False, True, True],
-        latents_mean=[0.1, -0.2, 0.0, 0.3],
-        latents_std=[1.5, 0.8, 1.0, 2.0],
+    return tokenizer, build_text_encoder(len(tokenizer), d_model=32, seed=0)
+
+
+def tiny_vae(**kw):
+    """A random AutoencoderKLWan of base_dim 8 and one block per level, `kw` (z_dim, latents' statistics, Wan2.2's
+    residual layout) added."""
+    from diffusers import AutoencoderKLWan
+
+    return AutoencoderKLWan(
+        base_dim=8, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True], **kw
     )
-    transformer = WanTransformer3DModel(
+
+
+def tiny_transformer(in_channels: int, out_channels: int = 4):
+    """A random WanTransformer3DModel of 2 layers of 2 heads of 8, for text of width 32 (tiny_text's)."""
+    from diffusers import WanTransformer3DModel
+
+    return WanTransformer3DModel(
         patch_size=(1, 2, 2),
         num_attention_heads=2,
         attention_head_dim=8,
-        in_channels=4,
-        out_channels=4,
+        in_channels=in_channels,
+        out_channels=out_channels,
         text_dim=32,
         freq_dim=16,
         ffn_dim=32,
         num_layers=2,
         rope_max_seq_len=32,
     )
+
+
+def save_tiny_wan(folder: Path) -> Path:
+    from diffusers import FlowMatchEulerDiscreteScheduler, WanPipeline
+
+    torch.manual_seed(0)
+    tokenizer, text_encoder = tiny_text()
+    vae = tiny_vae(z_dim=4, latents_mean=[0.1, -0.2, 0.0, 0.3], latents_std=[1.5, 0.8, 1.0, 2.0])
+    transformer = tiny_transformer(4)
     pipe = WanPipeline(
         tokenizer=tokenizer,
         text_encoder=text_encoder,
@@ -50,22 +64,11 @@ def save_tiny_wan(folder: Path) -> Path:
 def save_tiny_wan_i2v(folder: Path) -> Path:
     """The same tiny pipeline as WanImageToVideoPipeline (Wan2.1's channel concatenation, no image
     encoder): its transformer takes 4 latent + 4 mask + 4 condition channels, random weights throughout."""
-    from diffusers import WanImageToVideoPipeline, WanPipeline, WanTransformer3DModel
+    from diffusers import WanImageToVideoPipeline, WanPipeline
 
     t2v = WanPipeline.from_pretrained(save_tiny_wan(folder))
     torch.manual_seed(1)
-    transformer = WanTransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=8,
-        in_channels=12,
-        out_channels=4,
-        text_dim=32,
-        freq_dim=16,
-        ffn_dim=32,
-        num_layers=2,
-        rope_max_seq_len=32,
-    )
+    transformer = tiny_transformer(12)
     pipe = WanImageToVideoPipeline(
         tokenizer=t2v.tokenizer,
         text_encoder=t2v.text_encoder,
@@ -87,26 +90,13 @@ def save_tiny_wan22_a14b(folder: Path, task: str = "t2v") -> Path:
     """A tiny random two-expert pipeline of the real classes, as Wan2.2-A14B is laid out: `transformer` (high
     noise) and `transformer_2` (low noise) of one config, switched at the release's boundary_ratio; task
     "i2v": WanImageToVideoPipeline with Wan2.1's channel concatenation (no image encoder, as A14B)."""
-    from diffusers import WanImageToVideoPipeline, WanPipeline, WanTransformer3DModel
+    from diffusers import WanImageToVideoPipeline, WanPipeline
 
     t2v = WanPipeline.from_pretrained(save_tiny_wan(folder))
     experts = []
     for seed in (2, 3):  # two different random experts, so a wrong route changes the output
         torch.manual_seed(seed)
-        experts.append(
-            WanTransformer3DModel(
-                patch_size=(1, 2, 2),
-                num_attention_heads=2,
-                attention_head_dim=8,
-                in_channels=12 if task == "i2v" else 4,
-                out_channels=4,
-                text_dim=32,
-                freq_dim=16,
-                ffn_dim=32,
-                num_layers=2,
-                rope_max_seq_len=32,
-            )
-        )
+        experts.append(tiny_transformer(12 if task == "i2v" else 4))
     parts = dict(tokenizer=t2v.tokenizer, text_encoder=t2v.text_encoder, vae=t2v.vae, scheduler=t2v.scheduler)
     pipeline = WanImageToVideoPipeline if task == "i2v" else WanPipeline
     pipe = pipeline(**parts, transformer=experts[0], transformer_2=experts[1], boundary_ratio=A14B_BOUNDARY[task])
@@ -169,26 +159,14 @@ def save_tiny_wan22_ti2v(folder: Path) -> Path:
     expand_timesteps (the given frame replaces the first latent frame), a transformer of in_channels = z,
     and Wan2.2's residual VAE (is_residual, 2 x 2 pixel patches in 12 channels, spatial factor 16),
     scaled down (z_dim 8, base_dim 8)."""
-    from diffusers import (
-        AutoencoderKLWan,
-        FlowMatchEulerDiscreteScheduler,
-        WanImageToVideoPipeline,
-        WanTransformer3DModel,
-    )
-
-    from engine.shapes.text import build_text_encoder, build_tokenizer
+    from diffusers import FlowMatchEulerDiscreteScheduler, WanImageToVideoPipeline
 
     torch.manual_seed(0)
-    tokenizer = build_tokenizer(["a", "red", "circle", "moving", "left", "cat", "dog"], model_max_length=32)
-    text_encoder = build_text_encoder(len(tokenizer), d_model=32, seed=0)
+    tokenizer, text_encoder = tiny_text()
     z = 8
-    vae = AutoencoderKLWan(
-        base_dim=8,
+    vae = tiny_vae(
         decoder_base_dim=8,
         z_dim=z,
-        dim_mult=[1, 1, 1, 1],
-        num_res_blocks=1,
-        temperal_downsample=[False, True, True],
         latents_mean=[0.1 * (i - 4) for i in range(z)],
         latents_std=[1.0 + 0.1 * i for i in range(z)],
         is_residual=True,
@@ -198,18 +176,7 @@ def save_tiny_wan22_ti2v(folder: Path) -> Path:
         scale_factor_temporal=4,
         scale_factor_spatial=16,
     )
-    transformer = WanTransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=8,
-        in_channels=z,
-        out_channels=z,
-        text_dim=32,
-        freq_dim=16,
-        ffn_dim=32,
-        num_layers=2,
-        rope_max_seq_len=32,
-    )
+    transformer = tiny_transformer(z, out_channels=z)
     pipe = WanImageToVideoPipeline(
         tokenizer=tokenizer,
         text_encoder=text_encoder,

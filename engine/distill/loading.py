@@ -1,6 +1,6 @@
 """Folder data loaded in the background (DistillConfig.data_workers): videos decoded in torch DataLoader
 worker processes while the training process encodes them, and batches read from the cache by workers
-ahead of the step that uses them. Both give exactly what the in-process path gives (tests/test_data.py
+ahead of the step that uses them. Both give exactly what the in-process path gives (tests/test_data_loading.py
 compares them): the same window files with the same latents, the same batches for a seed, the same
 sampler state in a checkpoint.
 
