@@ -121,7 +121,10 @@ class Distiller(StudentInputs):
             },
         )
         self.opt_student, self.opt_fake = optimizers[STUDENT], optimizers[FAKE]
-        # Every rank draws the global batch from the same streams and keeps its slice (distributed.py).
+        self.uncond = self.model.encode_prompts([""])
+        # Every rank draws the global batch from the same streams and keeps its slice (distributed.py). The
+        # data encodes its captions first; then, every embedding the run needs being cached, the text
+        # encoder's memory goes back before the clips are encoded (a handed-in model is its caller's).
         self.data = load_data(
             cfg.data,
             self.model,
@@ -133,6 +136,7 @@ class Distiller(StudentInputs):
             cache_dir=cfg.cache_dir,
             workers=cfg.data_workers,
             progress=DataProgress(self.cb.on_data) if hasattr(self.cb, "on_data") and self.dist.rank == 0 else None,
+            text_done=self.model.release_text_encoder if model is None else None,
         )
         self.data_report = getattr(self.data, "report", None)  # a folder's windows, fps and skipped files
         if self.data_report is not None and self.dist.rank == 0:
@@ -140,12 +144,9 @@ class Distiller(StudentInputs):
                 self.cb.log(line)
         self.gen = torch.Generator().manual_seed(cfg.seed * 1000 + 17)
         self.coin = np.random.default_rng(cfg.seed + 99)
-        self.uncond = self.model.encode_prompts([""])
         self.preview_prompts = list(dict.fromkeys(self.data.captions))[:2]
-        self.preview_cond = self.model.encode_prompts(self.preview_prompts)
+        self.preview_cond = self.data.prompt_embeddings(self.preview_prompts)
         self.preview_condition = preview_condition(self.model, self.data, cfg.task)
-        if model is None:  # every embedding the run needs is cached: the text encoder's memory goes back
-            self.model.release_text_encoder()
         self.step = 0
         self.bad_steps = 0
         self.last_checkpoint: int | None = None

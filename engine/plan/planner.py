@@ -94,10 +94,9 @@ def make_plan(spec: PlanSpec, only: tuple[str, ...] | None = None) -> Plan:
     run = _Run(spec, dtype)
     run.transformer, run.adapters = build.transformer_with_adapters(spec, dtype)
     vae_meta = build.vae(spec, dtype) if spec.vae else None
-    # The first pass holds the text encoder too: the trainer frees it once the captions are encoded, after
-    # the windows (engine.distill.trainer).
-    needs_text = {"text_encoding", "latent_encoding"} & set(wanted)
-    text_meta = build.text_encoder(spec, dtype) if spec.text_encoder and needs_text else None
+    # The data encodes every caption before any clip and the trainer frees the text encoder in between
+    # (engine.distill.data.load_data's text_done): only the text-encoding stage holds it.
+    text_meta = build.text_encoder(spec, dtype) if spec.text_encoder and "text_encoding" in wanted else None
     plan = Plan(spec)
     with FakeTensorMode(allow_non_fake_inputs=True), planned_attention():
         build.to_fake(run.transformer)
@@ -124,8 +123,6 @@ def make_plan(spec: PlanSpec, only: tuple[str, ...] | None = None) -> Plan:
                     if name == "text_encoding"
                     else [run.transformer] + ([run.vae] if run.vae is not None else [])
                 )
-                if name == "latent_encoding" and run.text_encoder is not None:
-                    resident.append(run.text_encoder)
                 for module in resident:
                     count_module(counter, module)
                 if name != "text_encoding":
@@ -151,9 +148,6 @@ def make_plan(spec: PlanSpec, only: tuple[str, ...] | None = None) -> Plan:
                     host,
                     int(flop_counter.get_total_flops() + FLOPS["attention"]),
                     resident=resident_bytes,
-                    note="the text encoder still resident (freed once the captions are encoded)"
-                    if name == "latent_encoding" and run.text_encoder is not None
-                    else "",
                 )
             )
             run.counter = None
