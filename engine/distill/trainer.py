@@ -30,6 +30,7 @@ from ..models.lora import LoraMismatch, read_student_lora, wrong_base
 from ..models.students import LORA_FILE
 from . import losses
 from .adapters import FAKE, STUDENT, Adapters, read_fake_score, save_student_lora
+from .block_swap import BlockSwap
 from .checkpoints import latest_checkpoint, read_checkpoint, write_checkpoint
 from .data import load_data
 from .data_progress import DataProgress
@@ -121,6 +122,8 @@ class Distiller(StudentInputs):
             },
         )
         self.opt_student, self.opt_fake = optimizers[STUDENT], optimizers[FAKE]
+        if cfg.block_swap:  # after the processes' modules are synced: only the frozen weights leave the device
+            self.block_swap = BlockSwap(self.transformer, cfg.block_swap, self.model.device)
         self.uncond = self.model.encode_prompts([""])
         # Every rank draws the global batch from the same streams and keeps its slice (distributed.py). The
         # data encodes its captions first; then, every embedding the run needs being cached, the text

@@ -4,6 +4,7 @@ plan: per stage the device peak and its parts, the host memory it needs, and the
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -11,6 +12,7 @@ import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..distill.block_swap import BlockSwap
 from . import build, stages
 from .attention import FLOPS, planned_attention
 from .spec import PlanSpec
@@ -28,6 +30,7 @@ class StagePlan:
     flops: int  # FLOPs of the stage on one device
     resident: int = 0  # bytes already on the device when the stage starts (weights, adapters, state, batch)
     note: str = ""
+    transfer: int = 0  # bytes copied from host to device during the stage (block swap)
 
 
 @dataclass
@@ -51,11 +54,20 @@ class Plan:
         k = self.spec.student_update_freq
         return ((k - 1) * fake.flops + student.flops) / k
 
+    def step_transfer(self) -> float:
+        """Mean bytes copied host to device per training step (block swap), weighted as step_flops."""
+        fake, student = self.stage("fake_update"), self.stage("student_update_dfd")
+        if fake is None or student is None:
+            return 0.0
+        k = self.spec.student_update_freq
+        return ((k - 1) * fake.transfer + student.transfer) / k
+
     def to_dict(self) -> dict:
         return {
             "spec": self.spec.to_dict(),
             "peak_bytes": self.peak(),
             "step_flops": self.step_flops(),
+            "step_transfer_bytes": self.step_transfer(),
             "stages": [s.__dict__ for s in self.stages],
             "planning_seconds": round(self.seconds, 1),
         }
@@ -93,6 +105,7 @@ def make_plan(spec: PlanSpec, only: tuple[str, ...] | None = None) -> Plan:
     dtype = torch.bfloat16 if spec.precision == "bf16" else torch.float32
     run = _Run(spec, dtype)
     run.transformer, run.adapters = build.transformer_with_adapters(spec, dtype)
+    swap = None
     vae_meta = build.vae(spec, dtype) if spec.vae else None
     # The data encodes every caption before any clip and the trainer frees the text encoder in between
     # (engine.distill.data.load_data's text_done): only the text-encoding stage holds it.
@@ -100,12 +113,15 @@ def make_plan(spec: PlanSpec, only: tuple[str, ...] | None = None) -> Plan:
     plan = Plan(spec)
     with FakeTensorMode(allow_non_fake_inputs=True), planned_attention():
         build.to_fake(run.transformer)
+        if spec.block_swap:
+            swap = BlockSwap(run.transformer, spec.block_swap, "cpu")
         run.vae = build.to_fake(vae_meta) if vae_meta is not None else None
         run.text_encoder = build.to_fake(text_meta) if text_meta is not None else None
         run.opt_student = _adamw(run.adapters.parameters(stages.STUDENT))
         run.opt_fake = _adamw(run.adapters.parameters(stages.FAKE))
         run.inputs = stages.Inputs(spec, dtype)
         weights = _bytes(p for n, p in run.transformer.named_parameters() if "lora_" not in n)
+        weights += swap.swapped_bytes() if swap is not None else 0
         vae_bytes = _bytes(run.vae.parameters()) if run.vae is not None else 0
         for name in wanted:
             if name in ("latent_encoding", "preview_decode") and run.vae is None:
@@ -115,6 +131,12 @@ def make_plan(spec: PlanSpec, only: tuple[str, ...] | None = None) -> Plan:
 
             counter = MemoryCounter()
             run.counter = counter
+            loaded = 0
+            if swap is not None:  # each stage starts with every swapped block on the host
+                if swap.resident is not None:
+                    swap.offload(swap.resident)
+                swap.loading = functools.partial(counter.labelled, "weights")
+                loaded = swap.loaded_bytes
             FLOPS["attention"] = 0
             flop_counter = FlopCounterMode(display=False)
             with counter:
@@ -148,12 +170,21 @@ def make_plan(spec: PlanSpec, only: tuple[str, ...] | None = None) -> Plan:
                     host,
                     int(flop_counter.get_total_flops() + FLOPS["attention"]),
                     resident=resident_bytes,
+                    note=_swap_note(spec, swap) if swap is not None and name != "text_encoding" else "",
+                    transfer=swap.loaded_bytes - loaded if swap is not None else 0,
                 )
             )
             run.counter = None
     _shard(plan, spec, weights, run)
     plan.seconds = time.perf_counter() - started
     return plan
+
+
+def _swap_note(spec: PlanSpec, swap: BlockSwap) -> str:
+    return (
+        f"block swap: {spec.block_swap} blocks' weights ({swap.swapped_bytes() / GiB:.2f} GiB) on the host, "
+        "one on the device at a time"
+    )
 
 
 def _adamw(params):
@@ -193,7 +224,7 @@ def _shard(plan: Plan, spec: PlanSpec, weights: int, run) -> None:
             extra = lora * 2 if s.name in stages.TRAINING else 0
             s.parts["temporaries"] += extra
             s.peak += extra
-            s.note = "DDP: + a gradient bucket copy"
+            s.note = "; ".join(filter(None, [s.note, "DDP: + a gradient bucket copy"]))
         else:
             saved = weights - (weights // spec.gpus + 2 * block)  # the adapters stay whole (engine.distill.sharding)
             s.parts["weights"] -= saved

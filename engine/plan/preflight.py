@@ -36,6 +36,15 @@ def options_to_fit(plan: Plan, free: int) -> list[str]:
     frames = int((spec.frames - 1) * (budget - fixed) / max(varying, 1)) // 4 * 4 + 1
     if 1 <= frames < spec.frames:
         out.append(f"windows of {frames} frames instead of {spec.frames} (fewer tokens per clip)")
+    layers = spec.configs()[0].get("num_layers", 0)
+    if spec.gradient_checkpointing and spec.sharding != "fsdp2" and layers and worst.peak > budget:
+        block = worst.parts["weights"] / (layers - spec.block_swap + 1 if spec.block_swap else layers)
+        blocks = spec.block_swap + int((worst.peak - budget) // max(block, 1)) + 1
+        if blocks < layers:
+            out.append(
+                f"block_swap {blocks} (those blocks' frozen weights on the host, one on the GPU at a time: a PCIe "
+                "copy of each per forward, `engine plan --block-swap` times it)"
+            )
     if fixed > budget * 0.5:
         out.append("FSDP2 over more GPUs (the frozen weights and the adapters' state are split between them)")
     if not out:

@@ -64,6 +64,7 @@ class PlanSpec:
     text_encoder: bool = True  # plan the text-encoding stage (UMT5-XXL at full size)
     vae: bool = True  # plan latent encoding and the preview decode
     vae_tiling: bool = False  # encode the data's clips in tiles (DistillConfig.vae_tiling)
+    block_swap: int = 0  # the last N blocks' frozen weights kept on the host (DistillConfig.block_swap)
 
     def check(self) -> PlanSpec:
         self.base = ALIASES.get(self.base, self.base)
@@ -85,6 +86,15 @@ class PlanSpec:
         for name in ("batch", "rank", "gpus", "student_update_freq"):
             if getattr(self, name) < 1:
                 raise PlanError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.block_swap < 0 or self.block_swap > self.configs()[0].get("num_layers", 0):
+            raise PlanError(
+                f"--block-swap {self.block_swap}: give 0 (off) up to the base's "
+                f"{self.configs()[0].get('num_layers', 0)} transformer blocks"
+            )
+        if self.block_swap and (self.sharding == "fsdp2" or not self.gradient_checkpointing):
+            raise PlanError(
+                f"--block-swap {self.block_swap} needs gradient checkpointing and no FSDP2 (the run refuses both)"
+            )
         if self.sharding == "none" and self.gpus > 1:
             raise PlanError(f"--gpus {self.gpus} needs --sharding ddp or fsdp2")
         return self
