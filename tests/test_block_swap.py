@@ -95,3 +95,32 @@ def test_more_blocks_than_the_base_has_is_refused_by_name():
     net, _ = _network()
     with pytest.raises(ValueError, match="block_swap 5: this base has 4 transformer blocks"):
         BlockSwap(net, 5, "cpu")
+
+
+def test_a_real_run_with_block_swap_trains_the_same_student(tmp_path, mini_teacher_dir):
+    """The trainer on the shapes world, gradient checkpointing on, with and without one block swapped: the
+    same student LoRA, tensor for tensor (both processes on the CPU; only where the weights sit differs)."""
+    from engine.config.distill import DistillConfig
+    from engine.distill.trainer import Distiller
+    from trainer_helpers import student_tensors
+
+    students = []
+    for swap in (0, 1):
+        cfg = DistillConfig(
+            base=str(mini_teacher_dir),
+            steps=2,
+            batch_size=2,
+            student_update_freq=2,
+            lora_rank=4,
+            shapes_pool_clips=16,
+            gradient_checkpointing=True,
+            block_swap=swap,
+        ).validate()
+        distiller = Distiller(cfg, tmp_path / f"run{swap}")
+        out = distiller.train()
+        students.append(student_tensors(out))
+        if swap:
+            assert distiller.block_swap.loaded_bytes > 0
+    assert students[0].keys() == students[1].keys()
+    for name in students[0]:
+        assert torch.equal(students[0][name], students[1][name]), name
