@@ -30,9 +30,10 @@ class BlockSwap:
     in order; `loaded_bytes`: bytes brought to the device so far."""
 
     def __init__(self, transformer: torch.nn.Module, blocks: int, device, record: bool = False):
-        if not isinstance(getattr(transformer, "blocks", None), torch.nn.ModuleList):
+        blocks_list = getattr(transformer, "blocks", None) or getattr(transformer, "transformer_blocks", None)
+        if not isinstance(blocks_list, torch.nn.ModuleList):  # Wan names them blocks, Cosmos transformer_blocks
             raise ValueError(f"block_swap: {type(transformer).__name__} has no list of transformer blocks to swap")
-        all_blocks = list(transformer.blocks)
+        all_blocks = list(blocks_list)
         if not 1 <= blocks <= len(all_blocks):
             raise ValueError(f"block_swap {blocks}: this base has {len(all_blocks)} transformer blocks; give 1 to that")
         self.device = torch.device(device)

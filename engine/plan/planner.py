@@ -15,7 +15,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from ..distill.block_swap import BlockSwap
 from . import build, stages
 from .attention import FLOPS, planned_attention
-from .spec import PlanSpec
+from .spec import COSMOS, EXPERTS, PlanSpec
 from .tracker import PARTS, MemoryCounter, count_module
 
 GiB = 2**30
@@ -170,7 +170,7 @@ def make_plan(spec: PlanSpec, only: tuple[str, ...] | None = None) -> Plan:
                     host,
                     int(flop_counter.get_total_flops() + FLOPS["attention"]),
                     resident=resident_bytes,
-                    note=_swap_note(spec, swap) if swap is not None and name != "text_encoding" else "",
+                    note=_note(spec, swap, name),
                     transfer=swap.loaded_bytes - loaded if swap is not None else 0,
                 )
             )
@@ -180,11 +180,21 @@ def make_plan(spec: PlanSpec, only: tuple[str, ...] | None = None) -> Plan:
     return plan
 
 
-def _swap_note(spec: PlanSpec, swap: BlockSwap) -> str:
-    return (
-        f"block swap: {spec.block_swap} blocks' weights ({swap.swapped_bytes() / GiB:.2f} GiB) on the host, "
-        "one on the device at a time"
-    )
+def _note(spec: PlanSpec, swap: BlockSwap | None, name: str) -> str:
+    """What the stage's figures assume beyond the table: the two experts, Cosmos' text encoder, block swap."""
+    notes = []
+    if name == "text_encoding":
+        if spec.base in COSMOS:
+            notes.append("Qwen2.5-VL-7B with its vision tower; every layer's state kept, joined 100352 wide")
+        return "; ".join(notes)
+    if spec.base in EXPERTS:
+        notes.append("both experts' weights and adapters on the device (as the engine loads them), one runs a forward")
+    if swap is not None:
+        notes.append(
+            f"block swap: {spec.block_swap} blocks' weights ({swap.swapped_bytes() / GiB:.2f} GiB) on the host, "
+            "one on the device at a time"
+        )
+    return "; ".join(notes)
 
 
 def _adamw(params):

@@ -9,7 +9,7 @@ import torch
 from .cache import cached_plan
 from .planner import GiB, Plan
 from .settings import MARGIN, spec_of_config
-from .spec import PlanError
+from .spec import EXPERTS, PlanError
 
 
 class PlanDoesNotFit(ValueError):
@@ -37,7 +37,8 @@ def options_to_fit(plan: Plan, free: int) -> list[str]:
     if 1 <= frames < spec.frames:
         out.append(f"windows of {frames} frames instead of {spec.frames} (fewer tokens per clip)")
     layers = spec.configs()[0].get("num_layers", 0)
-    if spec.gradient_checkpointing and spec.sharding != "fsdp2" and layers and worst.peak > budget:
+    swappable = spec.gradient_checkpointing and spec.sharding != "fsdp2" and spec.base not in EXPERTS
+    if swappable and layers and worst.peak > budget:
         block = worst.parts["weights"] / (layers - spec.block_swap + 1 if spec.block_swap else layers)
         blocks = spec.block_swap + int((worst.peak - budget) // max(block, 1)) + 1
         if blocks < layers:
