@@ -75,3 +75,32 @@ def test_block_swap_is_a_run_option_checked_by_name():
         DistillConfig(block_swap=2).validate()
     with pytest.raises(ConfigError, match="block_swap and shard_base"):
         DistillConfig(block_swap=2, gradient_checkpointing=True, shard_base=True).validate()
+
+
+def test_the_distill_tabs_plan_shows_the_stages_notes_and_block_swaps_time():
+    from studio.distill_plan import plan_markdown
+    from studio.distill_request import defaults_for
+
+    base = "wan2.1-1.3b-random"
+    form = dict(defaults_for(base), base=base, method="dfd", num_frames=5, height=64, width=64, batch_size=1)
+    form.update(gradient_checkpointing=True, block_swap=20)
+    text = plan_markdown(form, "4090", 40)
+    assert "Notes:" in text, text
+    assert "- fake-score update: block swap: 20 blocks' weights" in text, text
+    assert "s of it block swap's copies" in text, text
+    assert "- text encoding" not in text  # the text encoder is not the transformer: nothing swapped there
+
+
+def test_a_run_over_the_free_memory_is_told_how_many_blocks_to_swap():
+    from engine.plan.planner import GiB, Plan, StagePlan
+    from engine.plan.preflight import PlanDoesNotFit, check_plan
+
+    # the 14B's weights (26.6 GiB over 40 blocks: ~0.67 GiB a block) with 10 GiB of the rest, on a 32 GiB card
+    parts = {"weights": 26.6 * GiB, "lora_optimizer": 2 * GiB, "activations": 6 * GiB, "temporaries": 4 * GiB}
+    plan = Plan(PlanSpec(base="wan2.1-14b", frames=81, height=480, width=832).check())
+    plan.stages.append(StagePlan("student_update_dfd", int(sum(parts.values())), parts, 0, 0))
+    with pytest.raises(PlanDoesNotFit) as err:
+        check_plan(plan, free=32 * GiB)
+    over = sum(parts.values()) - 32 * GiB * 0.92
+    blocks = int(over // (26.6 * GiB / 40)) + 1
+    assert f"block_swap {blocks} " in str(err.value), str(err.value)
