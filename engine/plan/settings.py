@@ -19,8 +19,8 @@ def spec_of_config(cfg, world: int = 1, text_encoder: bool = False, vae: bool = 
     base = ALIASES.get(cfg.base, cfg.base)
     if base not in BASES:
         raise PlanError(
-            f"base {cfg.base!r}: the plan knows {', '.join(sorted(set(BASES) | set(ALIASES)))} (a Wan base at its "
-            "real config)"
+            f"base {cfg.base!r}: the plan knows {', '.join(sorted(set(BASES) | set(ALIASES)))} (each at its real "
+            "config)"
         )
     return PlanSpec(
         base=base,
