@@ -265,19 +265,26 @@ def plan_check(args) -> dict:
         gradient_checkpointing=True,
         vae=False,
         text_encoder=False,
+        block_swap=args.block_swap,
     ).check()
-    stages = ("fake_update", "student_update_dfd", "sampling")
+    stages = tuple(args.stages.split(","))
     plan = make_plan(spec, only=stages)
     rows = []
     for s in plan.stages:
         planned = s.peak - s.resident
-        measured = measure_stage(spec, s.name, device) if device == "cuda" else None
+        timing = {}
+        measured = measure_stage(spec, s.name, device, timing) if device == "cuda" else None
         rows.append(
             {
                 "stage": s.name,
                 "planned_mb": round(planned / 2**20, 1),
                 "measured_mb": None if measured is None else round(measured / 2**20, 1),
                 "ratio": None if not measured else round(planned / measured, 3),
+                "planned_peak_mb": round(s.peak / 2**20, 1),
+                "block_swap": spec.block_swap,
+                "planned_transfer_mb": round(s.transfer / 2**20, 1),
+                "measured_transfer_mb": round(timing["transfer_bytes"] / 2**20, 1) if timing else None,
+                "seconds": round(timing["seconds"], 3) if timing else None,
             }
         )
         print(json.dumps(rows[-1]), flush=True)
@@ -310,8 +317,9 @@ def main(argv=None) -> None:
     p = sub.add_parser("plan-check")
     for name in ("--base", "--json"):
         p.add_argument(name, required=True)
-    for name, default in (("--frames", 81), ("--height", 480), ("--width", 832)):
+    for name, default in (("--frames", 81), ("--height", 480), ("--width", 832), ("--block-swap", 0)):
         p.add_argument(name, type=int, default=default)
+    p.add_argument("--stages", default="fake_update,student_update_dfd,sampling")
     s = sub.add_parser("summary")
     s.add_argument("out", type=Path)
     args = parser.parse_args(argv)

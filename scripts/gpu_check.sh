@@ -15,6 +15,8 @@
 #  5. the memory plan (`engine plan`, on fake tensors) of the fake-score update, the DFD student update and
 #     sampling against the same stages measured on the GPU (torch.cuda.max_memory_allocated): plan_check.json,
 #     one line per stage in the summary (on the dry run: planned only, at 5x64x64).
+#  5b. block swap: the DFD student update with 20 of the 1.3B's 30 blocks swapped, planned against measured
+#     (peak, seconds, bytes copied in): plan_check_block_swap.json.
 #  6. Cosmos-Predict2.5-2B's transformer (random weights) at 93x704x1280 from a first frame through the engine's
 #     velocity() and LoRA: teacher forward and one LoRA update, timed, peak memory (scripts/gpu_check_cosmos.py).
 # Each stage runs only while the time budget (GPU_CHECK_BUDGET_S, default 470 s) has room for it, under a
@@ -140,6 +142,11 @@ stage plan-check 150 python3 scripts/gpu_check.py plan-check --base wan2.1-1.3b-
 # Cosmos-Predict2.5-2B's transformer at 93x704x1280 from a first frame (random weights, diffusers' conversion
 # config): the teacher's forward and one LoRA update, timed, with peak memory; cosmos_check.json
 stage cosmos-2b 90 python3 scripts/gpu_check_cosmos.py $([ $dry = 1 ] && echo --dry-run) --json "$out/cosmos_check.json"
+# block swap (DistillConfig.block_swap): the DFD student update at that size with the last 20 of the 30 blocks'
+# frozen weights on the host, planned and measured: peak, seconds and bytes copied in (the GPU's own, not the
+# link's nominal rate); plan_check_block_swap.json, beside the same stage without it in plan_check.json
+stage plan-check-block-swap 60 python3 scripts/gpu_check.py plan-check --base wan2.1-1.3b-random "${plan_size[@]}" \
+  --block-swap $([ $dry = 1 ] && echo 1 || echo 20) --stages student_update_dfd --json "$out/plan_check_block_swap.json"
 echo "== FSDP: skipped, a sharded base needs two processes on two GPUs (tests/test_multiprocess.py runs it on CPUs)" \
   | tee -a "$log"
 # Keep $OUT small (the device tool brings it back): the figures, configs and metrics, not the clips,

@@ -68,11 +68,16 @@ def plan_markdown(form: dict, gpu: str, mfu_percent: float) -> str:
         f"**Run peak {peak:.1f} GiB: {verdict}** a {plan['gpu']} ({memory:.0f} GiB, 92% usable).",
     ]
     if plan["step_seconds"]:
+        swap = plan.get("transfer_seconds") or 0
         lines.append(
             f"**{plan['step_seconds']:.1f} s per step** at {plan['mfu']:.0%} MFU "
-            f"({plan['step_flops'] / 1e12:,.0f} TFLOP per step): {plan['steps']} steps in about "
-            f"**{plan['hours']:.1f} h** on one {plan['gpu']}."
+            f"({plan['step_flops'] / 1e12:,.0f} TFLOP per step"
+            + (f"; {swap:.1f} s of it block swap's copies at the link's nominal rate" if swap else "")
+            + f"): {plan['steps']} steps in about **{plan['hours']:.1f} h** on one {plan['gpu']}."
         )
+    notes = [f"- {STAGE_NAMES.get(s['name'], s['name'])}: {s['note']}" for s in plan["stages"] if s.get("note")]
+    if notes:  # what the command line prints under its table: block swap, the sharding's share
+        lines += ["", "Notes:", *notes, ""]
     lines.append(
         "Planned on fake tensors at the base's real config, not measured; text encoding runs once before "
         "training and its encoder is freed, so the run peak is the highest other stage."

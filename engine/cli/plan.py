@@ -8,7 +8,7 @@ import json
 import sys
 
 from ..plan.spec import ALIASES, BASES, PRECISIONS, SHARDING, TASKS, PlanError, PlanSpec
-from ..plan.timing import DEFAULT_MFU, GPUS, step_seconds
+from ..plan.timing import DEFAULT_MFU, GPUS, step_seconds, transfer_seconds
 from .progress import CliError
 
 
@@ -31,6 +31,12 @@ def add_parsers(sub) -> None:
     p.add_argument("--sharding", default="none", choices=SHARDING)
     p.add_argument(
         "--vae-tiling", action="store_true", help="encode the data's clips in tiles (less memory, more VAE FLOPs)"
+    )
+    p.add_argument(
+        "--block-swap",
+        type=int,
+        default=0,
+        help="keep the last N blocks' frozen weights on the host, one brought in per forward (0: off)",
     )
     p.add_argument("--guidance", type=float, default=5.0, help="teacher CFG scale (above 1: a doubled batch)")
     p.add_argument("--gpu", default=None, choices=list(GPUS), help="the GPU to time the step on (default: all)")
@@ -61,6 +67,7 @@ def cmd_plan(args) -> int:
         sharding=args.sharding,
         guidance=args.guidance,
         vae_tiling=args.vae_tiling,
+        block_swap=args.block_swap,
     )
     only = tuple(s.strip() for s in args.stages.split(",")) if args.stages else None
     if only and set(only) - set(STAGES):
@@ -93,7 +100,10 @@ def cmd_plan(args) -> int:
         out = plan.to_dict()
         if plan.step_flops():
             gpus = [args.gpu] if args.gpu else list(GPUS)
-            out["step_seconds"] = {g: step_seconds(plan.step_flops(), g, args.mfu) for g in gpus}
+            out["step_seconds"] = {
+                g: step_seconds(plan.step_flops(), g, args.mfu) + transfer_seconds(plan.step_transfer(), g)
+                for g in gpus
+            }
             out["mfu"] = args.mfu
         print(json.dumps(out, indent=2))
     else:

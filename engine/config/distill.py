@@ -161,6 +161,12 @@ class DistillConfig:
         help="encode the data's clips in overlapping tiles (less GPU memory at the first pass, more VAE FLOPs; "
         "`engine plan --vae-tiling` shows both)",
     )
+    block_swap: int = setting(
+        0,
+        help="keep the frozen weights of the base's last N transformer blocks in host memory, each brought to the "
+        "GPU for its forward (less GPU memory, a PCIe transfer per block per forward; needs gradient "
+        "checkpointing; `engine plan --block-swap N` shows both; 0: off)",
+    )
     shard_base: bool = setting(
         False,
         help="several processes: shard the frozen base over them (FSDP2), the LoRA "
@@ -209,6 +215,23 @@ class DistillConfig:
         for name, (low, high) in within.items():
             if not low <= getattr(self, name) <= high:
                 raise ConfigError(name, f"{{{name}}} must be between {low} and {high}, got {getattr(self, name)}")
+        if self.block_swap < 0:
+            raise ConfigError(
+                "block_swap", f"{{block_swap}} must be 0 (off) or a number of blocks, got {self.block_swap}"
+            )
+        if self.block_swap and not self.gradient_checkpointing:
+            raise ConfigError(
+                "block_swap",
+                "{block_swap} needs {gradient_checkpointing}: without it the backward reads every block's weights "
+                "after the block has left the GPU; turn it on",
+                refers=("gradient_checkpointing",),
+            )
+        if self.block_swap and self.shard_base:
+            raise ConfigError(
+                "block_swap",
+                "{block_swap} and {shard_base} both take the frozen weights off each GPU; choose one",
+                refers=("shard_base",),
+            )
         if self.data_workers and self.data in ("shapes", "synthetic"):
             raise ConfigError(
                 "data_workers",

@@ -28,7 +28,7 @@ class ShapesData:
     p_real(. | caption)), pre-rendered and encoded once into a pool, like a finite real data set.
     Detailed captions are the DFD paper's regime (narrow conditionals)."""
 
-    def __init__(self, model, regime: str = "detailed", seed: int = 0, pool_size: int = 2048):
+    def __init__(self, model, regime: str = "detailed", seed: int = 0, pool_size: int = 2048, text_done=None):
         namings = [n for n in world.all_namings() if n]
         if regime == "detailed":
             namings = [n for n in namings if len(n) == len(world.FACTOR_NAMES)]
@@ -40,6 +40,8 @@ class ShapesData:
         self.embeddings = torch.cat(
             [model.encode_prompts(self.captions[i : i + 256]) for i in range(0, len(self.captions), 256)]
         )
+        if text_done is not None:  # every caption is encoded: the text encoder may go before the clips
+            text_done()
         # Rendering and encoding a batch costs about as much as a tiny model's update, so the pool is
         # made once (a fixed function of the seed) and batches index into it.
         pool_rng = np.random.default_rng(seed + 1)
@@ -51,6 +53,10 @@ class ShapesData:
             latents.append(model.encode_video(clips))
         self.pool = torch.cat(latents).float()  # real latents stay fp32 whatever the base's dtype
         self.rng = np.random.default_rng(seed)
+
+    def prompt_embeddings(self, captions: list[str]) -> torch.Tensor:
+        """The embeddings of some of the world's captions, encoded before the clips."""
+        return self.embeddings[[self.captions.index(c) for c in captions]]
 
     def batch(self, n: int) -> RealBatch:
         idx = self.rng.integers(0, len(self.pool), size=n)
@@ -92,12 +98,17 @@ class SyntheticData:
     """Random unit-scale latents at the model's video size under one caption: for speed and memory
     benchmarks of models whose data is not here (the Wan2.1-1.3B config with random weights)."""
 
-    def __init__(self, model, seed: int = 0, pool_size: int = 4):
+    def __init__(self, model, seed: int = 0, pool_size: int = 4, text_done=None):
         self.captions = ["a synthetic clip for benchmarks"]
         shape = model.latent_shape(pool_size, model.num_frames, model.height, model.width)
         self.latents = torch.randn(shape, generator=torch.Generator().manual_seed(seed)).to(model.device)
         self.cond = model.encode_prompts(self.captions)
+        if text_done is not None:
+            text_done()
         self.rng = np.random.default_rng(seed)
+
+    def prompt_embeddings(self, captions: list[str]) -> torch.Tensor:
+        return self.cond.expand(len(captions), -1, -1)
 
     def batch(self, n: int) -> RealBatch:
         idx = self.rng.integers(0, len(self.latents), size=n)
@@ -121,15 +132,18 @@ def load_data(
     windows_per_video: int = 1,
     cache_dir: str | None = None,
     workers: int = 0,
+    text_done=None,
 ):
     """'shapes' -> ShapesData; 'synthetic' -> SyntheticData (benchmarks); a folder or a data-set config
     (.yaml/.yml/.toml) -> FolderData, which refuses fewer than min_clips usable windows, takes
     windows_per_video per video (0: all), caches encodings in cache_dir (None: in each folder) and, with
-    workers, decodes and reads batches in that many background processes."""
+    workers, decodes and reads batches in that many background processes. Each encodes every caption
+    first, then calls text_done() (the trainer frees the text encoder there), then encodes the clips;
+    `prompt_embeddings(captions)` gives the data's caption embeddings afterwards without the encoder."""
     if spec == "shapes":
-        return ShapesData(model, regime=regime, seed=seed, pool_size=pool_size)
+        return ShapesData(model, regime=regime, seed=seed, pool_size=pool_size, text_done=text_done)
     if spec == "synthetic":
-        return SyntheticData(model, seed=seed)
+        return SyntheticData(model, seed=seed, text_done=text_done)
     from .folder_data import FolderData  # folder_data builds on this module's RealBatch
 
     return FolderData(
@@ -141,4 +155,5 @@ def load_data(
         windows_per_video=windows_per_video,
         cache_dir=cache_dir or None,
         workers=workers,
+        text_done=text_done,
     )

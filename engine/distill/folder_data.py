@@ -26,7 +26,7 @@ from ..datasets.dataset_config import DataSpec, FolderSpec, data_spec
 from ..datasets.sources import CACHE_DIR, Clip, DataError, list_folder
 from ..datasets.video_windows import VideoReadError, iter_windows
 from .data import RealBatch, resize_crop
-from .loading import BatchesAhead, encode_ahead, read_batch
+from .loading import BatchesAhead, encode_ahead, read_batch, read_embeddings
 
 
 @dataclass
@@ -199,6 +199,7 @@ class FolderData:
         windows_per_video: int = 1,
         cache_dir: str | Path | None = None,
         workers: int = 0,
+        text_done=None,
     ):
         spec = spec if isinstance(spec, DataSpec) else data_spec(spec, windows_per_video)
         self.model = model
@@ -206,8 +207,13 @@ class FolderData:
         cache = Path(cache_dir).expanduser() if cache_dir else None
         encoder, texts = WindowEncoder(model, cache), TextCache(model, cache)
         self.entries: list[tuple[Path, Path, str]] = []
-        captions: dict[Path, str] = {}
+        self.text_files: dict[str, Path] = {}  # caption -> its embedding's file
         listings = [(fs, list_folder(fs.path, fs.captions, fs.caption)) for fs in spec.folders]
+        # Every listed caption is encoded before any clip, so that the text encoder can be freed before the
+        # first pass over the clips (the run's peak otherwise: UMT5-XXL beside the VAE, docs/distillation.md).
+        texts.encode_missing({texts.path(c.path.parent, c.caption): c.caption for _, ls in listings for c in ls.clips})
+        if text_done is not None:
+            text_done()
         total, done = sum(len(listing.clips) for _, listing in listings), 0
         ahead = iter(
             encode_ahead(
@@ -249,12 +255,11 @@ class FolderData:
                         )
                     )
                 text_file = texts.path(clip.path.parent, clip.caption)
-                captions[text_file] = clip.caption
+                self.text_files[clip.caption] = text_file
                 self.report.videos_used += 1
                 self.report.windows += len(windows)
                 self.entries += [(w, text_file, clip.caption) for w in windows] * fs.repeats
         self._check_enough(spec, min_clips)
-        texts.encode_missing(captions)
         self.captions = [caption for _, _, caption in self.entries]
         self.rng = np.random.default_rng(seed)
         self.ahead = BatchesAhead(self.entries, model.text_len, workers, self.rng) if workers else None
@@ -293,6 +298,12 @@ class FolderData:
             cond=cond.to(self.model.device, self.model.dtype),
             captions=[self.entries[i][2] for i in idx],
         )
+
+    def prompt_embeddings(self, captions: list[str]) -> torch.Tensor:
+        """The cached embeddings of some of the data's captions, padded as encode_prompts pads them (the text
+        encoder may be gone by now)."""
+        cond = read_embeddings([self.text_files[c] for c in captions], self.model.text_len)
+        return cond.to(self.model.device, self.model.dtype)
 
     def state(self) -> dict:
         return {"rng": self.rng.bit_generator.state}  # with workers: that of the batches taken, not read ahead

@@ -124,11 +124,16 @@ class _Batches(Dataset):
 def read_batch(entries: list[tuple[Path, Path, str]], picked, text_len: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(latents, caption embeddings padded to text_len) of the picked entries, read from their files (CPU)."""
     latents = torch.stack([torch.load(entries[i][0], weights_only=True) for i in picked])
-    embeddings = [torch.load(entries[i][1], weights_only=True) for i in picked]
-    cond = torch.zeros(len(picked), text_len, embeddings[0].shape[-1])
+    return latents, read_embeddings([entries[i][1] for i in picked], text_len)
+
+
+def read_embeddings(files: list[Path], text_len: int) -> torch.Tensor:
+    """Caption embeddings from their files, zero-padded to text_len as encode_prompts pads them (CPU)."""
+    embeddings = [torch.load(path, weights_only=True) for path in files]
+    cond = torch.zeros(len(files), text_len, embeddings[0].shape[-1])
     for row, emb in enumerate(embeddings):
         cond[row, : len(emb)] = emb
-    return latents, cond
+    return cond
 
 
 class _Draws:

@@ -30,6 +30,7 @@ from ..models.lora import LoraMismatch, read_student_lora, wrong_base
 from ..models.students import LORA_FILE
 from . import losses
 from .adapters import FAKE, STUDENT, Adapters, read_fake_score, save_student_lora
+from .block_swap import BlockSwap
 from .checkpoints import latest_checkpoint, read_checkpoint, write_checkpoint
 from .data import load_data
 from .data_progress import DataProgress
@@ -123,7 +124,12 @@ class Distiller(StudentInputs):
             },
         )
         self.opt_student, self.opt_fake = optimizers[STUDENT], optimizers[FAKE]
-        # Every rank draws the global batch from the same streams and keeps its slice (distributed.py).
+        if cfg.block_swap:  # after the processes' modules are synced: only the frozen weights leave the device
+            self.block_swap = BlockSwap(self.transformer, cfg.block_swap, self.model.device)
+        self.uncond = self.model.encode_prompts([""])
+        # Every rank draws the global batch from the same streams and keeps its slice (distributed.py). The
+        # data encodes its captions first; then, every embedding the run needs being cached, the text
+        # encoder's memory goes back before the clips are encoded (a handed-in model is its caller's).
         self.data = load_data(
             cfg.data,
             self.model,
@@ -135,6 +141,7 @@ class Distiller(StudentInputs):
             cache_dir=cfg.cache_dir,
             workers=cfg.data_workers,
             progress=DataProgress(self.cb.on_data) if hasattr(self.cb, "on_data") and self.dist.rank == 0 else None,
+            text_done=self.model.release_text_encoder if model is None else None,
         )
         self.data_report = getattr(self.data, "report", None)  # a folder's windows, fps and skipped files
         if self.data_report is not None and self.dist.rank == 0:
@@ -142,12 +149,9 @@ class Distiller(StudentInputs):
                 self.cb.log(line)
         self.gen = torch.Generator().manual_seed(cfg.seed * 1000 + 17)
         self.coin = np.random.default_rng(cfg.seed + 99)
-        self.uncond = self.model.encode_prompts([""])
         self.preview_prompts = list(dict.fromkeys(self.data.captions))[:2]
-        self.preview_cond = self.model.encode_prompts(self.preview_prompts)
+        self.preview_cond = self.data.prompt_embeddings(self.preview_prompts)
         self.preview_condition = preview_condition(self.model, self.data, cfg.task)
-        if model is None:  # every embedding the run needs is cached: the text encoder's memory goes back
-            self.model.release_text_encoder()
         self.step = 0
         self.bad_steps = 0
         self.last_checkpoint: int | None = None

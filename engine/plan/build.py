@@ -14,7 +14,8 @@ from torch.utils.checkpoint import checkpoint
 from transformers import UMT5Config, UMT5EncoderModel
 
 from ..distill.adapters import Adapters
-from .spec import UMT5_XXL, PlanSpec
+from ..models.experts import Experts
+from .spec import COSMOS, EXPERTS, QWEN25_VL_7B, UMT5_XXL, PlanSpec
 
 
 def to_fake(module: torch.nn.Module) -> torch.nn.Module:
@@ -43,15 +44,37 @@ def _on_meta(build, dtype: torch.dtype):
 
 
 def transformer_with_adapters(spec: PlanSpec, dtype: torch.dtype):
-    """(WanTransformer3DModel on meta with the student and fake adapters, Adapters)."""
+    """(the base's network on meta with the student and fake adapters, Adapters): a WanTransformer3DModel, a
+    two-expert base's Experts (both experts, as the engine holds them) or Cosmos' CosmosFlowTransformer."""
     config = spec.configs()[0]
-    transformer = _on_meta(lambda: WanTransformer3DModel(**config), dtype)
+    if spec.base in COSMOS:
+        from ..models.cosmos import CosmosFlowTransformer  # diffusers' Cosmos classes: only for a Cosmos plan
+
+        transformer = _on_meta(lambda: CosmosFlowTransformer(**config).project_prompts_once(), dtype)
+        networks = [transformer]
+    elif spec.base in EXPERTS:
+        networks = [_on_meta(lambda: WanTransformer3DModel(**config), dtype) for _ in range(2)]
+        transformer = _PlannedExperts(*networks, boundary_ratio=EXPERTS[spec.base])
+    else:
+        transformer = _on_meta(lambda: WanTransformer3DModel(**config), dtype)
+        networks = [transformer]
     adapters = Adapters(transformer, spec.rank)
     adapters.keep_float32()
     if spec.gradient_checkpointing:
         transformer.enable_gradient_checkpointing()
-        transformer._gradient_checkpointing_func = reentrant_checkpoint
+        for network in networks:
+            network._gradient_checkpointing_func = reentrant_checkpoint
     return transformer, adapters
+
+
+class _PlannedExperts(Experts):
+    """The engine's Experts, both experts on the device as the engine holds them, whose forward runs the
+    low-noise expert: every planned stage is at time 0.5, under both releases' boundary, and choosing the
+    expert from the time reads data, which fake tensors do not hold. The two experts share one config, so
+    either's forward costs the same."""
+
+    def forward(self, hidden_states, timestep, encoder_hidden_states, return_dict: bool = True, **kwargs):
+        return self.transformer_2(hidden_states, timestep, encoder_hidden_states, return_dict=return_dict, **kwargs)
 
 
 def reentrant_checkpoint(block, *args):
@@ -75,7 +98,11 @@ def vae(spec: PlanSpec, dtype: torch.dtype):
 
 
 def text_encoder(spec: PlanSpec, dtype: torch.dtype):
-    """UMT5-XXL's encoder (every Wan base's), or the folder's own text encoder config."""
+    """UMT5-XXL's encoder (every Wan base's), Qwen2.5-VL-7B (Cosmos'), or the folder's own text encoder config."""
+    if spec.base in COSMOS:
+        from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration  # only for a Cosmos plan
+
+        return _on_meta(lambda: Qwen2_5_VLForConditionalGeneration(Qwen2_5_VLConfig(**QWEN25_VL_7B)), dtype)
     folder = Path(spec.base).expanduser() / "text_encoder" / "config.json"
     values = UMT5_XXL
     if folder.is_file():

@@ -11,12 +11,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import torch
 from diffusers import AutoencoderKLWan, WanTransformer3DModel
 from transformers import UMT5Config, UMT5EncoderModel
 
 from ..distill.adapters import Adapters
+from ..distill.block_swap import BlockSwap
 from . import stages
 from .planner import _Run
 from .spec import BASES, UMT5_XXL, PlanSpec
@@ -30,13 +32,16 @@ def _status(key: str) -> int:
     raise RuntimeError(f"{key} missing from /proc/self/status")
 
 
-def measure_stage(spec, name: str, device: str = "cpu") -> int:
-    """Bytes the stage `name` of `spec` adds at its peak over what was resident before it, run for real."""
+def measure_stage(spec, name: str, device: str = "cpu", timing: dict | None = None) -> int:
+    """Bytes the stage `name` of `spec` adds at its peak over what was resident before it, run for real
+    (with spec.block_swap, through the engine's BlockSwap); on a GPU, `timing` gets the stage's "seconds"
+    and the "transfer_bytes" block swap copied in it."""
 
     dtype = torch.bfloat16 if spec.precision == "bf16" else torch.float32
     run = _Run(spec, dtype)
     run.counter = _NoCounter()
     run.transformer, run.adapters, run.vae, run.text_encoder = _real_models(spec, dtype, name, device)
+    swap = BlockSwap(run.transformer, spec.block_swap, device) if spec.block_swap else None
     run.opt_student = _adamw_real(run.adapters.parameters(stages.STUDENT))
     run.opt_fake = _adamw_real(run.adapters.parameters(stages.FAKE))
     with torch.device(device):
@@ -46,12 +51,19 @@ def measure_stage(spec, name: str, device: str = "cpu") -> int:
     fn = getattr(stages, name)
     with torch.device(device):
         fn(run)  # once first: lazy allocations (thread pools, kernel workspaces) are not the stage's
+        if swap is not None and swap.resident is not None:  # as planned: every swapped block on the host
+            swap.offload(swap.resident)
+        loaded = swap.loaded_bytes if swap is not None else 0
         if device.startswith("cuda"):
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
             before = torch.cuda.memory_allocated()
+            started = time.perf_counter()
             fn(run)
             torch.cuda.synchronize()
+            if timing is not None:
+                timing["seconds"] = time.perf_counter() - started
+                timing["transfer_bytes"] = (swap.loaded_bytes if swap is not None else 0) - loaded
             return torch.cuda.max_memory_allocated() - before
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")

@@ -4,6 +4,7 @@ plan: per stage the device peak and its parts, the host memory it needs, and the
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -11,9 +12,10 @@ import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..distill.block_swap import BlockSwap
 from . import build, stages
 from .attention import FLOPS, planned_attention
-from .spec import PlanSpec
+from .spec import COSMOS, EXPERTS, PlanSpec
 from .tracker import PARTS, MemoryCounter, count_module
 
 GiB = 2**30
@@ -28,6 +30,7 @@ class StagePlan:
     flops: int  # FLOPs of the stage on one device
     resident: int = 0  # bytes already on the device when the stage starts (weights, adapters, state, batch)
     note: str = ""
+    transfer: int = 0  # bytes copied from host to device during the stage (block swap)
 
 
 @dataclass
@@ -51,11 +54,20 @@ class Plan:
         k = self.spec.student_update_freq
         return ((k - 1) * fake.flops + student.flops) / k
 
+    def step_transfer(self) -> float:
+        """Mean bytes copied host to device per training step (block swap), weighted as step_flops."""
+        fake, student = self.stage("fake_update"), self.stage("student_update_dfd")
+        if fake is None or student is None:
+            return 0.0
+        k = self.spec.student_update_freq
+        return ((k - 1) * fake.transfer + student.transfer) / k
+
     def to_dict(self) -> dict:
         return {
             "spec": self.spec.to_dict(),
             "peak_bytes": self.peak(),
             "step_flops": self.step_flops(),
+            "step_transfer_bytes": self.step_transfer(),
             "stages": [s.__dict__ for s in self.stages],
             "planning_seconds": round(self.seconds, 1),
         }
@@ -93,20 +105,23 @@ def make_plan(spec: PlanSpec, only: tuple[str, ...] | None = None) -> Plan:
     dtype = torch.bfloat16 if spec.precision == "bf16" else torch.float32
     run = _Run(spec, dtype)
     run.transformer, run.adapters = build.transformer_with_adapters(spec, dtype)
+    swap = None
     vae_meta = build.vae(spec, dtype) if spec.vae else None
-    # The first pass holds the text encoder too: the trainer frees it once the captions are encoded, after
-    # the windows (engine.distill.trainer).
-    needs_text = {"text_encoding", "latent_encoding"} & set(wanted)
-    text_meta = build.text_encoder(spec, dtype) if spec.text_encoder and needs_text else None
+    # The data encodes every caption before any clip and the trainer frees the text encoder in between
+    # (engine.distill.data.load_data's text_done): only the text-encoding stage holds it.
+    text_meta = build.text_encoder(spec, dtype) if spec.text_encoder and "text_encoding" in wanted else None
     plan = Plan(spec)
     with FakeTensorMode(allow_non_fake_inputs=True), planned_attention():
         build.to_fake(run.transformer)
+        if spec.block_swap:
+            swap = BlockSwap(run.transformer, spec.block_swap, "cpu")
         run.vae = build.to_fake(vae_meta) if vae_meta is not None else None
         run.text_encoder = build.to_fake(text_meta) if text_meta is not None else None
         run.opt_student = _adamw(run.adapters.parameters(stages.STUDENT))
         run.opt_fake = _adamw(run.adapters.parameters(stages.FAKE))
         run.inputs = stages.Inputs(spec, dtype)
         weights = _bytes(p for n, p in run.transformer.named_parameters() if "lora_" not in n)
+        weights += swap.swapped_bytes() if swap is not None else 0
         vae_bytes = _bytes(run.vae.parameters()) if run.vae is not None else 0
         for name in wanted:
             if name in ("latent_encoding", "preview_decode") and run.vae is None:
@@ -116,6 +131,12 @@ def make_plan(spec: PlanSpec, only: tuple[str, ...] | None = None) -> Plan:
 
             counter = MemoryCounter()
             run.counter = counter
+            loaded = 0
+            if swap is not None:  # each stage starts with every swapped block on the host
+                if swap.resident is not None:
+                    swap.offload(swap.resident)
+                swap.loading = functools.partial(counter.labelled, "weights")
+                loaded = swap.loaded_bytes
             FLOPS["attention"] = 0
             flop_counter = FlopCounterMode(display=False)
             with counter:
@@ -124,8 +145,6 @@ def make_plan(spec: PlanSpec, only: tuple[str, ...] | None = None) -> Plan:
                     if name == "text_encoding"
                     else [run.transformer] + ([run.vae] if run.vae is not None else [])
                 )
-                if name == "latent_encoding" and run.text_encoder is not None:
-                    resident.append(run.text_encoder)
                 for module in resident:
                     count_module(counter, module)
                 if name != "text_encoding":
@@ -151,15 +170,31 @@ def make_plan(spec: PlanSpec, only: tuple[str, ...] | None = None) -> Plan:
                     host,
                     int(flop_counter.get_total_flops() + FLOPS["attention"]),
                     resident=resident_bytes,
-                    note="the text encoder still resident (freed once the captions are encoded)"
-                    if name == "latent_encoding" and run.text_encoder is not None
-                    else "",
+                    note=_note(spec, swap, name),
+                    transfer=swap.loaded_bytes - loaded if swap is not None else 0,
                 )
             )
             run.counter = None
     _shard(plan, spec, weights, run)
     plan.seconds = time.perf_counter() - started
     return plan
+
+
+def _note(spec: PlanSpec, swap: BlockSwap | None, name: str) -> str:
+    """What the stage's figures assume beyond the table: the two experts, Cosmos' text encoder, block swap."""
+    notes = []
+    if name == "text_encoding":
+        if spec.base in COSMOS:
+            notes.append("Qwen2.5-VL-7B with its vision tower; every layer's state kept, joined 100352 wide")
+        return "; ".join(notes)
+    if spec.base in EXPERTS:
+        notes.append("both experts' weights and adapters on the device (as the engine loads them), one runs a forward")
+    if swap is not None:
+        notes.append(
+            f"block swap: {spec.block_swap} blocks' weights ({swap.swapped_bytes() / GiB:.2f} GiB) on the host, "
+            "one on the device at a time"
+        )
+    return "; ".join(notes)
 
 
 def _adamw(params):
@@ -199,7 +234,7 @@ def _shard(plan: Plan, spec: PlanSpec, weights: int, run) -> None:
             extra = lora * 2 if s.name in stages.TRAINING else 0
             s.parts["temporaries"] += extra
             s.peak += extra
-            s.note = "DDP: + a gradient bucket copy"
+            s.note = "; ".join(filter(None, [s.note, "DDP: + a gradient bucket copy"]))
         else:
             saved = weights - (weights // spec.gpus + 2 * block)  # the adapters stay whole (engine.distill.sharding)
             s.parts["weights"] -= saved

@@ -9,7 +9,7 @@ import torch
 from .cache import cached_plan
 from .planner import GiB, Plan
 from .settings import MARGIN, spec_of_config
-from .spec import PlanError
+from .spec import EXPERTS, PlanError
 
 
 class PlanDoesNotFit(ValueError):
@@ -19,7 +19,7 @@ class PlanDoesNotFit(ValueError):
 def options_to_fit(plan: Plan, free: int) -> list[str]:
     """What would bring the peak under `free`, each with its estimate from the plan's parts (activations
     and temporaries scale with tokens and batch, with flash attention linearly)."""
-    spec, budget = plan.spec, free * MARGIN
+    spec, budget = plan.spec.check(), free * MARGIN  # checked: an alias resolved to the base it names
     worst = max((s for s in plan.stages if s.name != "text_encoding"), key=lambda s: s.peak)
     fixed = worst.parts["weights"] + worst.parts["lora_optimizer"]
     varying = worst.peak - fixed
@@ -36,6 +36,16 @@ def options_to_fit(plan: Plan, free: int) -> list[str]:
     frames = int((spec.frames - 1) * (budget - fixed) / max(varying, 1)) // 4 * 4 + 1
     if 1 <= frames < spec.frames:
         out.append(f"windows of {frames} frames instead of {spec.frames} (fewer tokens per clip)")
+    swappable = spec.gradient_checkpointing and spec.sharding != "fsdp2" and spec.base not in EXPERTS
+    layers = spec.configs()[0].get("num_layers", 0) if swappable else 0
+    if layers and worst.peak > budget:
+        block = worst.parts["weights"] / (layers - spec.block_swap + 1 if spec.block_swap else layers)
+        blocks = spec.block_swap + int((worst.peak - budget) // max(block, 1)) + 1
+        if blocks < layers:
+            out.append(
+                f"block_swap {blocks} (those blocks' frozen weights on the host, one on the GPU at a time: a PCIe "
+                "copy of each per forward, `engine plan --block-swap` times it)"
+            )
     if fixed > budget * 0.5:
         out.append("FSDP2 over more GPUs (the frozen weights and the adapters' state are split between them)")
     if not out:

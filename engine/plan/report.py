@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .planner import GiB, Plan
 from .spec import PlanSpec
-from .timing import GPUS, step_seconds
+from .timing import GPUS, step_seconds, transfer_seconds
 from .tracker import PARTS
 
 _HEADERS = {"weights": "weights", "lora_optimizer": "LoRA+opt", "activations": "activ.", "temporaries": "temp."}
@@ -36,25 +36,33 @@ def summary(plan: Plan, gpu: str | None, mfu: float, steps: int) -> str:
         f"{spec.base} {spec.task} {spec.frames}x{spec.height}x{spec.width} (latent {c}x{f}x{h}x{w}, "
         f"{spec.tokens()} tokens), batch {spec.batch} per GPU, {spec.precision}, gradient checkpointing "
         f"{'on' if spec.gradient_checkpointing else 'off'}, LoRA rank {spec.rank}, "
-        f"{spec.sharding} over {spec.gpus} GPU(s)",
+        f"{spec.sharding} over {spec.gpus} GPU(s)" + (f", block swap {spec.block_swap}" if spec.block_swap else ""),
         table(plan),
         f"run peak (highest stage after text encoding, whose encoder is freed once the embeddings are cached): "
         f"{plan.peak() / GiB:.2f} GiB per GPU",
     ]
     notes = [f"{s.name}: {s.note}" for s in plan.stages if s.note]
     lines += notes
-    flops = plan.step_flops()
+    flops, moved = plan.step_flops(), plan.step_transfer()
     if flops:
         lines.append(
             f"FLOPs per step ({spec.student_update_freq - 1} fake-score updates to 1 student update): "
             f"{flops / 1e12:.1f} TFLOP per GPU"
         )
+        if moved:
+            lines.append(
+                f"block swap: {moved / GiB:.2f} GiB host to GPU per step, timed at the link's nominal rate "
+                "(PCIe 4.0 x16 31.5 GB/s, 5.0 x16 63 GB/s on H100/H200), not overlapped with compute"
+            )
         for name in [gpu] if gpu else list(GPUS):
-            seconds = step_seconds(flops, name, mfu)
+            swap = transfer_seconds(moved, name)
+            seconds = step_seconds(flops, name, mfu) + swap
             fits = "fits" if plan.peak() <= GPUS[name][1] * GiB * 0.92 else "does NOT fit"
             lines.append(
-                f"  {name}: {seconds:.2f} s/step at {mfu:.0%} MFU, {steps} steps {seconds * steps / 3600:.2f} "
-                f"h x {spec.gpus} GPU(s); {fits} in its {GPUS[name][1]:.0f} GiB"
+                f"  {name}: {seconds:.2f} s/step at {mfu:.0%} MFU"
+                + (f" ({swap:.2f} s of it block swap)" if moved else "")
+                + f", {steps} steps {seconds * steps / 3600:.2f} h x {spec.gpus} GPU(s); {fits} in its "
+                f"{GPUS[name][1]:.0f} GiB"
             )
     lines.append(f"planned on fake tensors in {plan.seconds:.0f} s; planned, not measured on a GPU")
     return "\n".join(lines)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .cache import plan_dict
 from .spec import ALIASES, BASES, WAN_DEFAULTS_SHAPE, PlanError, PlanSpec
-from .timing import DEFAULT_MFU, GPUS, step_seconds
+from .timing import DEFAULT_MFU, GPUS, step_seconds, transfer_seconds
 
 # The share of free memory a plan may fill: the allocator's fragmentation and CUDA's context take the rest.
 MARGIN = 0.92
@@ -19,8 +19,8 @@ def spec_of_config(cfg, world: int = 1, text_encoder: bool = False, vae: bool = 
     base = ALIASES.get(cfg.base, cfg.base)
     if base not in BASES:
         raise PlanError(
-            f"base {cfg.base!r}: the plan knows {', '.join(sorted(set(BASES) | set(ALIASES)))} (a Wan base at its "
-            "real config)"
+            f"base {cfg.base!r}: the plan knows {', '.join(sorted(set(BASES) | set(ALIASES)))} (each at its real "
+            "config)"
         )
     return PlanSpec(
         base=base,
@@ -39,6 +39,7 @@ def spec_of_config(cfg, world: int = 1, text_encoder: bool = False, vae: bool = 
         text_encoder=text_encoder,
         vae=vae,
         vae_tiling=getattr(cfg, "vae_tiling", False),
+        block_swap=getattr(cfg, "block_swap", 0),
     ).check()
 
 
@@ -52,7 +53,8 @@ def plan_of_config(cfg, gpu: str, mfu: float = DEFAULT_MFU, steps: int | None = 
         raise PlanError(f"MFU {mfu}: give a fraction in (0, 1], e.g. 0.4")
     plan = dict(plan_dict(spec_of_config(cfg, text_encoder=True, vae=True)))
     memory = GPUS[gpu][1] * GiB
-    seconds = step_seconds(plan["step_flops"], gpu, mfu) if plan["step_flops"] else None
+    swap = transfer_seconds(plan.get("step_transfer_bytes", 0), gpu)
+    seconds = step_seconds(plan["step_flops"], gpu, mfu) + swap if plan["step_flops"] else None
     steps = steps if steps is not None else cfg.steps
     plan.update(
         gpu=gpu,
@@ -60,6 +62,7 @@ def plan_of_config(cfg, gpu: str, mfu: float = DEFAULT_MFU, steps: int | None = 
         mfu=mfu,
         fits=plan["peak_bytes"] <= memory * MARGIN,
         step_seconds=seconds,
+        transfer_seconds=swap,
         hours=None if seconds is None else seconds * steps / 3600,
         steps=steps,
     )

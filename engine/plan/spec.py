@@ -29,11 +29,43 @@ BASES = {
     "Wan-AI/Wan2.1-T2V-14B-Diffusers": (WAN_14B, None, 8, 16),
     "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers": (dict(WAN_14B, in_channels=36), None, 8, 16),
     "Wan-AI/Wan2.2-TI2V-5B-Diffusers": (WAN_5B, WAN22_VAE, 16, 48),
+    # two experts of the 14B's config each (engine/models/configs.py), switched at EXPERTS' boundary
+    "Wan-AI/Wan2.2-T2V-A14B-Diffusers": (WAN_14B, None, 8, 16),
+    "Wan-AI/Wan2.2-I2V-A14B-Diffusers": (dict(WAN_14B, in_channels=36), None, 8, 16),
+    # CosmosFlowTransformer at engine.models.cosmos.COSMOS_2B_TRANSFORMER (read when planned: that module
+    # imports torch), Wan2.1's VAE, Qwen2.5-VL-7B's text encoder
+    "nvidia/Cosmos-Predict2.5-2B": ("cosmos-2b", None, 8, 16),
 }
+# Two-expert bases: their boundary_ratio (model_index.json of each release). Both experts are on the device
+# for the whole run: load_base_model puts the pipeline there, and Experts (engine/models/experts.py) runs the
+# one whose noise range a batch is in.
+EXPERTS = {"Wan-AI/Wan2.2-T2V-A14B-Diffusers": 0.875, "Wan-AI/Wan2.2-I2V-A14B-Diffusers": 0.9}
+COSMOS = ("nvidia/Cosmos-Predict2.5-2B",)
+# Qwen2.5-VL-7B-Instruct's config (the Cosmos text encoder): 28 layers of 3584, GQA with 4 KV heads, and the
+# 32-block vision tower it also loads.
+QWEN25_VL_7B = dict(
+    text_config=dict(
+        vocab_size=152064,
+        hidden_size=3584,
+        intermediate_size=18944,
+        num_hidden_layers=28,
+        num_attention_heads=28,
+        num_key_value_heads=4,
+        rms_norm_eps=1e-6,
+        rope_scaling={"type": "mrope", "mrope_section": [16, 24, 24], "rope_theta": 1000000.0},
+    ),
+    vision_config=dict(
+        depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=3584, window_size=112
+    ),
+    tie_word_embeddings=False,
+)
 ALIASES = {
     "wan2.1-1.3b": "Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
     "wan2.1-14b": "Wan-AI/Wan2.1-T2V-14B-Diffusers",
     "wan2.2-5b": "Wan-AI/Wan2.2-TI2V-5B-Diffusers",
+    "wan2.2-a14b": "Wan-AI/Wan2.2-T2V-A14B-Diffusers",
+    "wan2.2-i2v-a14b": "Wan-AI/Wan2.2-I2V-A14B-Diffusers",
+    "cosmos-predict2.5-2b": "nvidia/Cosmos-Predict2.5-2B",
     "wan2.1-1.3b-i2v-random": "wan2.1-1.3b-random",
 }
 TASKS = ("t2v", "i2v", "ar")
@@ -64,6 +96,7 @@ class PlanSpec:
     text_encoder: bool = True  # plan the text-encoding stage (UMT5-XXL at full size)
     vae: bool = True  # plan latent encoding and the preview decode
     vae_tiling: bool = False  # encode the data's clips in tiles (DistillConfig.vae_tiling)
+    block_swap: int = 0  # the last N blocks' frozen weights kept on the host (DistillConfig.block_swap)
 
     def check(self) -> PlanSpec:
         self.base = ALIASES.get(self.base, self.base)
@@ -85,6 +118,17 @@ class PlanSpec:
         for name in ("batch", "rank", "gpus", "student_update_freq"):
             if getattr(self, name) < 1:
                 raise PlanError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.block_swap and self.base in EXPERTS:
+            raise PlanError(f"--block-swap {self.block_swap}: not on a two-expert base (the engine swaps one network)")
+        if self.block_swap < 0 or self.block_swap > self.configs()[0].get("num_layers", 0):
+            raise PlanError(
+                f"--block-swap {self.block_swap}: give 0 (off) up to the base's "
+                f"{self.configs()[0].get('num_layers', 0)} transformer blocks"
+            )
+        if self.block_swap and (self.sharding == "fsdp2" or not self.gradient_checkpointing):
+            raise PlanError(
+                f"--block-swap {self.block_swap} needs gradient checkpointing and no FSDP2 (the run refuses both)"
+            )
         if self.sharding == "none" and self.gpus > 1:
             raise PlanError(f"--gpus {self.gpus} needs --sharding ddp or fsdp2")
         return self
@@ -96,13 +140,29 @@ class PlanSpec:
     def configs(self) -> tuple[dict, dict | None, int, int]:
         if self.base in BASES:
             transformer, vae, spatial, channels = BASES[self.base]
+            if transformer == "cosmos-2b":
+                from ..models.cosmos import COSMOS_2B_TRANSFORMER  # torch: only once a Cosmos plan is asked for
+
+                transformer = COSMOS_2B_TRANSFORMER
         else:
             transformer, vae = _folder_configs(self.base)
             spatial, channels = int(vae.get("scale_factor_spatial", 8)), int(vae.get("z_dim", 16))
-        # widened as pretrain-teacher --task i2v does, unless the base replaces its first frame (TI2V)
+        # widened as pretrain-teacher --task i2v does, unless the base replaces its first frame (TI2V, Cosmos)
         if self.task == "i2v" and transformer["in_channels"] == channels and not _frame_replacement(self.base):
             transformer = dict(transformer, in_channels=2 * channels + 4)
         return transformer, vae, spatial, channels
+
+    def text_width(self) -> int:
+        """Width of a cached prompt embedding: UMT5's 4096 for Wan, Cosmos' projected 1024."""
+        config = self.configs()[0]
+        return config.get("encoder_hidden_states_channels") or config.get("text_dim", 4096)
+
+    def condition_channels(self) -> int:
+        """Channels of the I2V condition that travels beside the latents (engine/models/conditioning.py)."""
+        config, _, _, channels = self.configs()
+        if self.base in COSMOS:  # the Wan I2V layout, 4 mask channels and the latents, for an i2v run only
+            return 4 + channels if self.task == "i2v" else 0
+        return max(config["in_channels"] - channels, 0)
 
     def latent_shape(self) -> tuple[int, int, int, int, int]:
         _, _, spatial, channels = self.configs()

@@ -30,9 +30,9 @@ class Inputs:
 
     def __init__(self, spec, dtype):
         self.latents = torch.randn(spec.latent_shape())
-        self.cond = torch.randn(spec.batch, 512, 4096, dtype=dtype)
-        self.uncond = torch.randn(1, 512, 4096, dtype=dtype)
-        extra = spec.configs()[0]["in_channels"] - self.latents.shape[1]
+        self.cond = torch.randn(spec.batch, 512, spec.text_width(), dtype=dtype)
+        self.uncond = torch.randn(1, 512, spec.text_width(), dtype=dtype)
+        extra = spec.condition_channels()
         self.condition = torch.randn(self.latents.shape[0], extra, *self.latents.shape[2:]) if extra > 0 else None
         self.t = torch.full((spec.batch,), 0.5)
 
@@ -150,4 +150,19 @@ def text_encoding(run):
     """A batch of captions through the text encoder (run once per prompt, its embeddings then cached)."""
     with run.counter.labelled("temporaries"), torch.no_grad():
         ids = torch.zeros(run.spec.batch, 512, dtype=torch.long)
-        run.text_encoder(input_ids=ids, attention_mask=torch.ones_like(ids))
+        if hasattr(run.text_encoder, "lm_head"):  # Cosmos' Qwen2.5-VL: every layer's state, normalized, joined
+            _qwen_prompt_states(run.text_encoder, ids)
+        else:
+            run.text_encoder(input_ids=ids, attention_mask=torch.ones_like(ids))
+
+
+def _qwen_prompt_states(encoder, ids):
+    """Cosmos2_5_PredictBasePipeline._get_prompt_embeds on a text-only prompt: the whole model's forward (its
+    logits too) with every hidden state kept, each normalized, concatenated (28 x 3584 wide). The positions
+    are given as the model makes them for text (one arange on its three rotary axes), not computed from the
+    token ids, which fake tensors do not hold."""
+    positions = torch.arange(ids.shape[1]).view(1, 1, -1).expand(3, ids.shape[0], -1)
+    out = encoder.model.language_model(input_ids=ids, position_ids=positions, output_hidden_states=True)
+    encoder.lm_head(out.last_hidden_state)
+    states = [(h - h.mean(-1, keepdim=True)) / (h.std(-1, keepdim=True) + 1e-8) for h in out.hidden_states[1:]]
+    return torch.cat(states, dim=-1)

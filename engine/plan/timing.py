@@ -14,6 +14,10 @@ GPUS = {
     "L40S": (362.0, 44.4),
     "4090": (165.2, 23.6),
 }
+# name -> host link bandwidth in GB/s (1e9 bytes), one direction: PCIe 5.0 x16 for H100/H200 SXM, PCIe 4.0 x16
+# for A100, L40S and 4090, the PCI-SIG nominal rate after encoding. Block swap's copies are timed at it: a
+# lower bound, pinned host-to-device copies reach less than the nominal rate.
+LINK_GBPS = {"H100": 63.0, "H200": 63.0, "A100": 31.5, "L40S": 31.5, "4090": 31.5}
 DEFAULT_MFU = 0.40  # the MFU this project's GPU check targets for the student and fake-score updates
 
 
@@ -24,3 +28,8 @@ def step_seconds(flops: float, gpu: str, mfu: float = DEFAULT_MFU) -> float:
     if not 0 < mfu <= 1:
         raise ValueError(f"--mfu {mfu}: give a fraction in (0, 1], e.g. 0.4")
     return flops / (GPUS[gpu][0] * 1e12 * mfu)
+
+
+def transfer_seconds(nbytes: float, gpu: str) -> float:
+    """Seconds to copy `nbytes` from host to `gpu` at its link's nominal rate (block swap: not overlapped)."""
+    return nbytes / (LINK_GBPS[gpu] * 1e9)
