@@ -52,8 +52,9 @@ def test_cosmos_predict25_2b_plans_its_transformer_text_encoder_and_an_i2v_condi
 
     t2v, i2v = _small("cosmos-predict2.5-2b"), _small("cosmos-predict2.5-2b", task="i2v")
     assert t2v.text_width() == 1024 and Inputs(t2v, torch.float32).condition is None
-    condition = Inputs(i2v, torch.float32).condition  # Wan's I2V layout: 4 mask channels, then the latents
-    assert condition.shape == (1, 20, 2, 8, 8)
+    condition = Inputs(i2v, torch.float32).condition  # the given frame replaces the first latent frame
+    assert i2v.condition_channels() == 0 and condition.mask_channel
+    assert condition.clean.shape == (1, 16, 2, 8, 8) and condition.mask[0, 0, :, 0, 0].tolist() == [0.0, 1.0]
     network = build._on_meta(lambda: CosmosFlowTransformer(**COSMOS_2B_TRANSFORMER), torch.bfloat16)
     plan = make_plan(PlanSpec(**dict(i2v.to_dict(), text_encoder=True)), ("text_encoding", "sampling"))
     assert plan.stage("sampling").parts["weights"] == _frozen_bytes(network)

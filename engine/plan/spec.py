@@ -158,11 +158,19 @@ class PlanSpec:
         return config.get("encoder_hidden_states_channels") or config.get("text_dim", 4096)
 
     def condition_channels(self) -> int:
-        """Channels of the I2V condition that travels beside the latents (engine/models/conditioning.py)."""
+        """Channels of the I2V condition that travels beside the latents (engine/models/conditioning.py); a base
+        that replaces its first latent frame (frame_condition) carries none beside them."""
+        if _frame_replacement(self.base):
+            return 0
         config, _, _, channels = self.configs()
-        if self.base in COSMOS:  # the Wan I2V layout, 4 mask channels and the latents, for an i2v run only
-            return 4 + channels if self.task == "i2v" else 0
         return max(config["in_channels"] - channels, 0)
+
+    def frame_condition(self) -> str | None:
+        """How an i2v run's first frame reaches a frame-replacement base (engine/models/frame_replacement.py):
+        "channel" (Cosmos' indicator channel), "timestep" (Wan2.2-TI2V's per-token timestep 0), else None."""
+        if self.task != "i2v" or not _frame_replacement(self.base):
+            return None
+        return "channel" if self.base in COSMOS else "timestep"
 
     def latent_shape(self) -> tuple[int, int, int, int, int]:
         _, _, spatial, channels = self.configs()
@@ -178,8 +186,8 @@ class PlanSpec:
 
 def _frame_replacement(base: str) -> bool:
     """Whether a first frame conditions the base by replacing its first latent frame (Wan2.2-TI2V-5B,
-    `expand_timesteps` in its model_index.json): an i2v run then adds no input channels."""
-    if base == "Wan-AI/Wan2.2-TI2V-5B-Diffusers":
+    `expand_timesteps` in its model_index.json; Cosmos-Predict2.5): an i2v run then adds no input channels."""
+    if base == "Wan-AI/Wan2.2-TI2V-5B-Diffusers" or base in COSMOS:
         return True
     try:
         return bool(json.loads((Path(base).expanduser() / "model_index.json").read_text()).get("expand_timesteps"))

@@ -12,6 +12,7 @@ from ..core.flow import guided
 from ..distill import losses
 from ..distill.adapters import FAKE, STUDENT
 from ..generation.sampling import velocity
+from ..models.frame_replacement import FrameCondition
 
 STAGES = (
     "text_encoding",
@@ -34,6 +35,10 @@ class Inputs:
         self.uncond = torch.randn(1, 512, spec.text_width(), dtype=dtype)
         extra = spec.condition_channels()
         self.condition = torch.randn(self.latents.shape[0], extra, *self.latents.shape[2:]) if extra > 0 else None
+        if spec.frame_condition():  # the given first frame replaces the first latent frame, as the trainer's
+            b, z, frames, h, w = self.latents.shape
+            first = torch.randn(b, z, 1, h, w)
+            self.condition = FrameCondition.first_frame(first, frames, mask_channel=spec.frame_condition() == "channel")
         self.t = torch.full((spec.batch,), 0.5)
 
 
