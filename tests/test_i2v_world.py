@@ -155,3 +155,20 @@ def test_a_frame_replacement_teacher_keeps_the_given_frame_by_construction(tmp_p
         channels = str(ASSETS / "shapes-tiny-i2v")
         cfg = TeacherConfig(task="i2v", init=channels, i2v_conditioning="frame", steps=1, batch_size=2, pool_clips=4)
         pretrain_teacher(cfg.validate(), tmp_path / "bad", "pretrain-teacher")
+
+
+def test_the_evaluations_mixed_frames_are_stratified_half_and_half_over_each_prompt_set():
+    for name in ("detailed", "underspecified"):
+        prompts = world.prompt_set(name)
+        centre = [p for p in prompts if world._stratified_law(p, "mixed") == "centre"]
+        assert len(centre) == len(prompts) // 2
+        for p in prompts:  # a centre frame is in the box; an edge one is exactly the world's own frame
+            f = world.conditioning_clip(p, "mixed")
+            (lo, hi) = world.centre_range(world.WIDTH, f.radius)
+            if p in centre:
+                assert lo <= f.x0 <= hi and lo <= f.y0 <= hi
+            else:
+                assert f == world.conditioning_clip(p)
+    # Outside the sets (the studio's own prompts) the law is drawn, the same every time.
+    assert world._stratified_law("a red circle", "mixed") is None
+    assert world.conditioning_clip("a red circle", "mixed") == world.conditioning_clip("a red circle", "mixed")

@@ -229,10 +229,24 @@ def in_frame(f: ClipFactors) -> dict[str, str]:
 def conditioning_clip(prompt: str, frames: str = "edge") -> ClipFactors:
     """The clip whose first frame an image-to-video request of this world caption starts from, the same
     every time: the evaluation's frame for the prompt, and the studio's "frame from the world". Its start law
-    is drawn from the frame law `frames` (FRAME_LAWS) with the same seed."""
+    comes from the frame law `frames` (FRAME_LAWS): stratified over the evaluation's prompt sets (under "mixed",
+    the prompts at even places of each set start in the centre box, the others by the edge law, so each law
+    has its half of the frames, where ten coin flips could give one two), drawn for any other prompt. The
+    posterior given the frame does not depend on how the frame was chosen, only on the world's law."""
     rng = np.random.default_rng(zlib.crc32(prompt.encode()) + CONDITIONING_SEED)
-    start = draw_start_law(rng, frames)
+    start = _stratified_law(prompt, frames) or draw_start_law(rng, frames)
     return draw_factors(rng, parse_caption(prompt), start=start)
+
+
+def _stratified_law(prompt: str, frames: str) -> str | None:
+    """The start law of an evaluation prompt's frame under a mixed frame law (None: draw it)."""
+    if frames not in FRAME_LAWS or len(FRAME_LAWS[frames]) == 1:
+        return None
+    for name in ("detailed", "underspecified"):
+        prompts = prompt_set(name)
+        if prompt in prompts:
+            return "centre" if prompts.index(prompt) % 2 == 0 else "edge"
+    return None
 
 
 def _coverage(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
