@@ -21,6 +21,8 @@ TEACHER_OPTIONS = (
     "balanced_detailed",
     "init",
     "task",
+    "i2v_conditioning",
+    "i2v_frames",
 )
 
 

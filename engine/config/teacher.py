@@ -42,6 +42,23 @@ class TeacherConfig:
         help="t2v: videos from a caption; i2v: from a caption and the clip's first frame (a T2V init "
         "is widened to take it)",
     )
+    # frame: Wan2.2-TI2V's frame replacement (engine/models/frame_replacement.py): the first latent frame is the
+    # given frame's clean latent, at timestep 0, in every training and sampling step, so the frame is copied by
+    # construction, not only used; from a text-to-video init it adds no input channels.
+    i2v_conditioning: str = setting(
+        "channels",
+        choices=("channels", "frame"),
+        help="with task i2v: channels (Wan2.1-I2V's mask and frame latents beside the noisy ones) or frame "
+        "(Wan2.2-TI2V's frame replacement: the first latent frame is the given one at every step)",
+    )
+    # The law of the training clips' starts (world.FRAME_LAWS): mixed draws half of them from the centre box every
+    # motion allows, so a first frame often leaves all four motions open.
+    i2v_frames: str = setting(
+        "edge",
+        choices=("edge", "mixed"),
+        help="with task i2v: the law of the clips' starts (edge: the world's own; mixed: half from the centre "
+        "box every motion allows)",
+    )
     lr_schedule: str = setting(
         "cosine",
         choices=("cosine", "constant"),
@@ -86,6 +103,12 @@ class TeacherConfig:
             raise ConfigError(
                 "balanced_detailed",
                 "{balanced_detailed} must be in [0, 1): the fraction of each batch with uniform factors",
+            )
+        if self.task != "i2v" and (self.i2v_conditioning != "channels" or self.i2v_frames != "edge"):
+            raise ConfigError(
+                "task",
+                "{i2v_conditioning} and {i2v_frames} are image-to-video settings: give {task} i2v",
+                refers=("i2v_conditioning", "i2v_frames"),
             )
         if self.init and self.init != "shapes-tiny" and not Path(self.init).is_dir():
             raise ConfigError(

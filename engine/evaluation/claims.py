@@ -356,6 +356,14 @@ def tab_text(studies: dict[str, dict]) -> str:
         f"- {said(t2v, 'mode_coverage', 'underspecified')}; {said(t2v, 'prompt_fidelity', 'underspecified')}; "
         f"{said(t2v, 'prompt_fidelity', 'detailed')}; {said(t2v, 'all_named_correct', 'detailed')}.",
     ]
+    if "teacher@4:cfg=1" in t2v["models"]:  # the frontier: no 4-NFE model here wins every axis
+        m = {r: [_num(_mean(t2v, r, k, "underspecified"), d) for k, d in (("mode_coverage", 2), ("prompt_fidelity", 3))]
+             for r in ("teacher@4:cfg=1", DFD)}  # fmt: skip
+        lines.append(
+            f"- No setting wins every axis: at 4 NFE the teacher without CFG covers {m['teacher@4:cfg=1'][0]} modes "
+            f"against DFD's {m[DFD][0]} at fidelity {m['teacher@4:cfg=1'][1]} against {m[DFD][1]} (underspecified); "
+            "DFD buys modes with some fidelity, the control keeps fidelity and loses modes."
+        )
     for name in ("dfd-tmin0.5", "dfd-p0.5-rise"):
         if name in t2v["models"]:
             modes, mv = _diff(t2v, name, "mode_coverage", "underspecified", CONTROL, 2)

@@ -25,6 +25,7 @@ from ..models.names import base_tasks, base_world
 from ..shapes import world
 from . import drift
 from .colour import gaps
+from .i2v_frames import i2v_frames_of
 from .prompts import EvalPrompt, read_prompts, seeds_of
 from .report import plot, save_figure, to_markdown, write_outputs  # noqa: F401  (the command's writers)
 from .resume import Parts, fingerprint, lora_version
@@ -48,8 +49,10 @@ class Session:
         import torch  # torch: only when models are loaded, so the command's writers stay light
 
         self.settings, self.shapes = settings, shapes
-        # A frame-replacement base that does both (Wan2.2-TI2V) is measured as text-to-video: a prompt has no frame.
-        self.i2v = base_tasks(settings.base) == ("i2v",)
+        # A shapes I2V base's frame law (world.FRAME_LAWS) makes it image-to-video; a frame-replacement base that
+        # does both (Wan2.2-TI2V) is measured as text-to-video: a prompt has no frame.
+        self.frames = i2v_frames_of(settings.base) or "edge"
+        self.i2v = base_tasks(settings.base) == ("i2v",) or i2v_frames_of(settings.base) is not None
         if self.i2v and not shapes:
             raise ConfigError(
                 "base",
@@ -102,7 +105,7 @@ class Session:
 
             seed = zlib.crc32(prompt.encode()) + seeds[0]
             clips = (
-                world.continuations(first, len(seeds), seed, world.parse_caption(prompt))
+                world.continuations(first, len(seeds), seed, world.parse_caption(prompt), frames=self.frames)
                 if first is not None
                 else world.sample_clips(world.parse_caption(prompt), len(seeds), seed=seed)
             )[0]
@@ -132,6 +135,7 @@ class Session:
                 self.extractors,
                 self.adherence,
                 first=self.first_of(prompt),
+                frames=self.frames,
             )
             if clips.shape[1] > drift.WINDOW:  # longer than the world's clips: measured window by window too
                 row["windows"] = drift.along(clips, world.parse_caption(prompt), self.recognizer)
@@ -142,7 +146,7 @@ class Session:
         """An I2V evaluation's conditioning clip of a prompt (its factors), None for text-to-video."""
         if not self.i2v:
             return None
-        return world.conditioning_clip(prompt)
+        return world.conditioning_clip(prompt, self.frames)
 
     @staticmethod
     def first_frame(first) -> np.ndarray | None:

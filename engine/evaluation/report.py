@@ -25,6 +25,7 @@ SHAPES_COLUMNS = [
 I2V_COLUMNS = [
     ("frame_consistency", "frame's shape, colour, background kept"),
     ("first_frame_psnr", "first frame PSNR (dB)"),
+    ("posterior_motions", "motions the exact posterior shows in as many draws"),
 ]
 # any base: a column is shown when some model has a value in it
 ANY_COLUMNS = [

@@ -43,6 +43,7 @@ MEAN_KEYS = (
     "motion_gap",
     "frame_consistency",
     "first_frame_psnr",
+    "posterior_motions",
 )
 
 
@@ -61,25 +62,28 @@ def score_any(clips: np.ndarray, prompts: str | list[str], extractors=(), adhere
 
 
 def score_shapes(
-    named: dict, clips: np.ndarray, prompt: str, recognizer, extractors=(), adherence=None, first=None
+    named: dict, clips: np.ndarray, prompt: str, recognizer, extractors=(), adherence=None, first=None, frames="edge"
 ) -> dict:
     """score_any and the recognizer's reading of the shapes world (named: the factors the prompt names).
 
     first: for an image-to-video model, the factors of the clip whose first frame conditioned it. The frame
     fixes shape, colour and background, so only motion is free: modes are motions, their truth the motion
     posterior given the frame (world.motion_posterior); the row adds frame_consistency (the clips show the
-    frame's shape, colour and background) and first_frame_psnr."""
+    frame's shape, colour and background), first_frame_psnr and posterior_motions (the motions an exact
+    sampler of the posterior shows in as many draws). frames: the frame law the posterior is exact over."""
     predicted, features = recognizer.predict(clips)
     acc = metrics.attribute_accuracy(named, predicted)
     fixed, truth_of, i2v = named, None, {}
     if first is not None:
         in_frame = world.in_frame(first)
         fixed = {**in_frame, **named}
-        truth_of = {"motion": world.motion_posterior(first)[0]}
+        truth_of = {"motion": world.motion_posterior(first, frames=frames)[0]}
         i2v = {
+            "posterior_motions": 1.0 if "motion" in named else world.expected_motions(truth_of["motion"], len(clips)),
             "frame_consistency": metrics.all_named_correct(in_frame, predicted),
             "first_frame_psnr": first_frame_psnr(clips, world.render(first)[0]),
             "first_frame_of": asdict(first),
+            **({"frame_law": frames} if frames != "edge" else {}),  # the law the posterior is exact over
         }  # the conditioning clip, for the study's references
     return {
         "diversity": metrics.diversity(features),

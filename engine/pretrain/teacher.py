@@ -27,6 +27,7 @@ from ..core.flow import shifted_time
 from ..models.base import STUDIO_META, BaseModel, load_base_model
 from ..models.conditioning import condition_of_clips, image_to_video_pipeline, task_of, with_condition
 from ..models.folders import written_folder
+from ..models.frame_replacement import FrameCondition, frame_velocity
 from ..shapes import world
 from ..shapes.autoencoder import PatchPCAAutoencoder, frames_to_tensor
 from ..shapes.text import build_text_encoder, build_tokenizer, encode_prompts
@@ -108,11 +109,14 @@ def pretrain_teacher(cfg: TeacherConfig, out: Path, command: str, save_every: in
     bank = _CaptionBank(pipe, cfg.text_len)
 
     # Pre-render and encode the clip pool once; captions are re-drawn every time a clip is used.
-    pool_factors = [world.draw_factors(rng) for _ in range(cfg.pool_clips)]
+    pool_factors = [
+        world.draw_factors(rng, start=world.draw_start_law(rng, cfg.i2v_frames)) for _ in range(cfg.pool_clips)
+    ]
     pool = _encoded(vae, pool_factors)
     balanced_pool, balanced_captions = _balanced_pool(cfg, vae, rng)
     pool_condition, balanced_condition = first_frames(pool), first_frames(balanced_pool)
     n_balanced = round(cfg.batch_size * cfg.balanced_detailed)
+    frame_given = cfg.task == "i2v" and cfg.i2v_conditioning == "frame"
 
     ema = {k: v.detach().clone() for k, v in transformer.state_dict().items()}
     transformer.requires_grad_(True)  # a loaded model comes frozen
@@ -135,13 +139,18 @@ def pretrain_teacher(cfg: TeacherConfig, out: Path, command: str, save_every: in
         eps = torch.randn(x0.shape, generator=gen)
         tt = t.view(-1, 1, 1, 1, 1)
         x_t = (1 - tt) * x0 + tt * eps
-        v = transformer(
-            hidden_states=with_condition(x_t, condition),
-            timestep=t * 1000.0,
-            encoder_hidden_states=cond,
-            return_dict=False,
-        )[0]
-        loss = torch.nn.functional.mse_loss(v, eps - x0)
+        if frame_given:  # the clip's own first latent frame, clean at timestep 0; the loss on the frames generated
+            given = FrameCondition.first_frame(x0[:, :, :1], x0.shape[2])
+            v = frame_velocity(transformer, x_t, t, cond, given)
+            loss = torch.nn.functional.mse_loss(v[:, :, 1:], (eps - x0)[:, :, 1:])
+        else:
+            v = transformer(
+                hidden_states=with_condition(x_t, condition),
+                timestep=t * 1000.0,
+                encoder_hidden_states=cond,
+                return_dict=False,
+            )[0]
+            loss = torch.nn.functional.mse_loss(v, eps - x0)
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, cfg)
         optimizer.zero_grad(set_to_none=True)
@@ -169,7 +178,8 @@ def _balanced_pool(cfg: TeacherConfig, vae, rng: np.random.Generator):
     if not cfg.balanced_detailed:
         return None, []
     namings = [world.uniform_naming(rng) for _ in range(max(1, round(cfg.pool_clips * cfg.balanced_detailed)))]
-    return _encoded(vae, [world.draw_factors(rng, n) for n in namings]), [world.caption(n) for n in namings]
+    factors = [world.draw_factors(rng, n, start=world.draw_start_law(rng, cfg.i2v_frames)) for n in namings]
+    return _encoded(vae, factors), [world.caption(n) for n in namings]
 
 
 def _encoded(vae, factors: list) -> torch.Tensor:
@@ -186,10 +196,21 @@ def _for_task(pipe, cfg: TeacherConfig):
     """The pipeline for cfg.task (a T2V one widened for i2v) and a function giving the first-frame
     condition channels of encoded clips (None for t2v: nothing extra is computed or drawn)."""
     task = task_of(pipe.transformer.config, pipe.vae.config)
+    frame_init = bool(getattr(pipe.config, "expand_timesteps", False))
     if cfg.task == "t2v":
-        if task == "i2v":
+        if task == "i2v" or frame_init:
             raise ConfigError("task", f"{{init}} {cfg.init} is an image-to-video teacher: give task i2v")
         return pipe, lambda latents: None
+    if (cfg.i2v_conditioning == "frame") != frame_init and (task == "i2v" or frame_init):
+        kind = "frame replacement" if frame_init else "condition channels"
+        raise ConfigError(
+            "i2v_conditioning",
+            f"{{init}} {cfg.init} takes its first frame by {kind}: give the same {{i2v_conditioning}} "
+            "or a text-to-video init",
+            refers=("init",),
+        )
+    if cfg.i2v_conditioning == "frame":
+        return (pipe if frame_init else frame_replacement_pipeline(pipe)), lambda latents: None
     pipe = image_to_video_pipeline(pipe) if task == "t2v" else pipe
     model = BaseModel(
         pipe=pipe, source="teacher", meta={"num_frames": world.NUM_FRAMES, "height": world.HEIGHT, "width": world.WIDTH}
@@ -201,6 +222,23 @@ def _for_task(pipe, cfg: TeacherConfig):
         return torch.cat([condition_of_clips(model, latents[i : i + 500]) for i in range(0, len(latents), 500)])
 
     return pipe, first_frames
+
+
+def frame_replacement_pipeline(pipe):
+    """A WanImageToVideoPipeline with expand_timesteps (Wan2.2-TI2V's frame replacement) around a text-to-video
+    WanPipeline's parts: the same transformer, no new input channels, so at step 0 it is the T2V teacher given
+    a clean first frame."""
+    # diffusers' I2V pipeline: only for a frame-replacement stage
+    from diffusers import WanImageToVideoPipeline
+
+    return WanImageToVideoPipeline(
+        tokenizer=pipe.tokenizer,
+        text_encoder=pipe.text_encoder,
+        vae=pipe.vae,
+        scheduler=pipe.scheduler,
+        transformer=pipe.transformer,
+        expand_timesteps=True,
+    )
 
 
 def _continued_pipeline(cfg: TeacherConfig):
@@ -268,6 +306,8 @@ def _save(
         "fps": world.FPS,
         "text_len": cfg.text_len,
         **({"task": "i2v"} if cfg.task == "i2v" else {}),
+        # The image-to-video frames' law (world.FRAME_LAWS) and how the frame enters: the evaluation's truth.
+        **({"i2v_frames": cfg.i2v_frames, "i2v_conditioning": cfg.i2v_conditioning} if cfg.task == "i2v" else {}),
         "made_by": command,
         "teacher_config": asdict(cfg),
         "trained_steps": step,

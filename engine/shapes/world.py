@@ -62,6 +62,16 @@ CAPTION_LEVELS = {"detailed": 0.5, "partial": 0.4, "empty": 0.1}
 RADIUS_RANGE = (13.0, 18.0)
 SPEED_RANGE = (0.6, 1.1)  # slow enough that a big object's whole path stays in frame
 
+# How a clip's start is drawn. "edge": anywhere the whole path stays in the picture, so a frame near an edge
+# rules out the motions towards it (every text-to-video clip). "centre": in the box that every motion allows
+# at speeds up to CENTRE_SPEED_RANGE's top (travel 16 x 0.8 = 12.8 px), so the frame leaves all four motions
+# open. The centre speeds stay inside SPEED_RANGE, so no model is asked for a speed it never saw.
+START_LAWS = ("edge", "centre")
+CENTRE_SPEED_RANGE = (0.6, 0.8)
+# The laws of image-to-video first frames: a mixture of start laws. "edge" is every frame of the world;
+# "mixed" draws half the frames from the centre box, so some frames rule motions out and others leave all open.
+FRAME_LAWS = {"edge": {"edge": 1.0}, "mixed": {"edge": 0.5, "centre": 0.5}}
+
 
 def continuous_ranges() -> dict[str, list[float]]:
     """The ranges of the continuous factors, recorded beside every model trained on the world."""
@@ -158,25 +168,38 @@ def uniform_naming(rng: np.random.Generator) -> dict[str, str]:
     return {f: list(FACTORS[f])[int(rng.integers(len(FACTORS[f])))] for f in FACTOR_NAMES}
 
 
-def draw_factors(rng: np.random.Generator, named: dict[str, str] | None = None) -> ClipFactors:
-    """One clip's factors from p_real(. | caption): named factors fixed, the rest from their marginals."""
+def draw_factors(rng: np.random.Generator, named: dict[str, str] | None = None, start: str = "edge") -> ClipFactors:
+    """One clip's factors from p_real(. | caption): named factors fixed, the rest from their marginals; the
+    start and speed from the start law `start` (START_LAWS)."""
+    if start not in START_LAWS:
+        raise ValueError(f"unknown start law {start!r}; choose one of {list(START_LAWS)}")
     named = named or {}
     discrete = {f: named[f] if f in named else _draw(rng, FACTORS[f]) for f in FACTOR_NAMES}
     radius = float(rng.uniform(*RADIUS_RANGE))
-    speed = float(rng.uniform(*SPEED_RANGE))
+    speed = float(rng.uniform(*(SPEED_RANGE if start == "edge" else CENTRE_SPEED_RANGE)))
     dx, dy = MOTION_VECTORS[discrete["motion"]]
 
-    def start(direction: float, size: int) -> float:  # the whole path stays inside the frame
-        return float(rng.uniform(*_start_range(direction, size, radius, speed)))
+    def start_at(direction: float, size: int) -> float:  # the whole path stays inside the frame
+        span = _start_range(direction, size, radius, speed) if start == "edge" else centre_range(size, radius)
+        return float(rng.uniform(*span))
 
     return ClipFactors(
         **discrete,
         radius=radius,
         speed=speed,
-        x0=start(dx, WIDTH),
-        y0=start(dy, HEIGHT),
+        x0=start_at(dx, WIDTH),
+        y0=start_at(dy, HEIGHT),
         shade=float(rng.uniform(0.9, 1.1)),
     )
+
+
+def draw_start_law(rng: np.random.Generator, frames: str) -> str:
+    """A start law drawn from the frame law `frames` (FRAME_LAWS); "edge" spends no random draw, so runs of
+    the world's own law repeat exactly."""
+    if frames not in FRAME_LAWS:
+        raise ValueError(f"unknown frame law {frames!r}; choose one of {list(FRAME_LAWS)}")
+    laws = FRAME_LAWS[frames]
+    return next(iter(laws)) if len(laws) == 1 else _draw(rng, laws)
 
 
 def _start_range(direction: float, size: int, radius: float, speed: float) -> tuple[float, float]:
@@ -186,54 +209,11 @@ def _start_range(direction: float, size: int, radius: float, speed: float) -> tu
     return margin + max(0.0, -direction * travel), size - margin - max(0.0, direction * travel)
 
 
-def motion_posterior(f: ClipFactors, grid: int = 257) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """p_real(motion | first frame) for a clip's first frame (its start, size and the other factors), and for
-    each motion the weights of the speeds on an even grid over SPEED_RANGE (p(speed | motion, frame)).
-
-    Given the first frame, motion and speed are the only free factors (image-to-video), but the frame is
-    not independent of them: a start is drawn so that the whole path stays in frame, so an object near
-    the left edge cannot be moving left, and a direction that leaves less room makes every start it
-    allows more likely. Bayes with the uniform start: p(m | x0, y0) is proportional to
-    p(m) * integral over speed of 1[x0 allowed] / width_x * 1[y0 allowed] / width_y."""
-    speeds = np.linspace(*SPEED_RANGE, grid)
-    joint, by_speed = {}, {}
-    for motion, prior in MOTIONS.items():
-        dx, dy = MOTION_VECTORS[motion]
-        like = np.zeros(grid)
-        for i, s in enumerate(speeds):
-            (xlo, xhi), (ylo, yhi) = _start_range(dx, WIDTH, f.radius, s), _start_range(dy, HEIGHT, f.radius, s)
-            if xlo <= f.x0 <= xhi and ylo <= f.y0 <= yhi:
-                like[i] = 1.0 / ((xhi - xlo) * (yhi - ylo))
-        joint[motion] = prior * float(like.mean())
-        by_speed[motion] = like / like.sum() if like.sum() > 0 else like
-    total = sum(joint.values())
-    if total <= 0:
-        raise ValueError(f"no motion of the world starts at ({f.x0:.1f}, {f.y0:.1f}) with radius {f.radius:.1f}")
-    return {m: p / total for m, p in joint.items()}, by_speed
-
-
-def continuations(
-    f: ClipFactors,
-    n: int,
-    seed: int,
-    named: dict[str, str] | None = None,
-) -> tuple[np.ndarray, list[ClipFactors]]:
-    """n clips from p_real(. | first frame of f, caption): the same object, colour, background, size and start,
-    the motion and speed drawn from motion_posterior, or the motion the caption names (`named`, its factors).
-    The real reference of image-to-video on the world."""
-    posterior, by_speed = motion_posterior(f)
-    if named and "motion" in named:
-        if posterior[named["motion"]] == 0:
-            raise ValueError(f"no clip starting like this one moves {named['motion']}")
-        posterior = {m: float(m == named["motion"]) for m in posterior}
-    rng = np.random.default_rng(seed)
-    speeds = np.linspace(*SPEED_RANGE, len(next(iter(by_speed.values()))))
-    out = []
-    for _ in range(n):
-        motion = _draw(rng, posterior)
-        speed = float(speeds[rng.choice(len(speeds), p=by_speed[motion])])
-        out.append(ClipFactors(**{**asdict(f), "motion": motion, "speed": speed}))
-    return np.stack([render(c) for c in out]), out
+def centre_range(size: int, radius: float) -> tuple[float, float]:
+    """[lo, hi] of a centre-law start along one axis: every motion at every centre speed stays in frame
+    (non-empty for every radius of RADIUS_RANGE: 19 + 12.8 <= 64 - 19 - 12.8)."""
+    travel = CENTRE_SPEED_RANGE[1] * (NUM_FRAMES - 1)
+    return radius + 1.0 + travel, size - radius - 1.0 - travel
 
 
 CONDITIONING_SEED = 7919  # offsets a prompt's conditioning clip from the draws of its real clips
@@ -246,10 +226,27 @@ def in_frame(f: ClipFactors) -> dict[str, str]:
 
 
 @lru_cache(maxsize=256)
-def conditioning_clip(prompt: str) -> ClipFactors:
+def conditioning_clip(prompt: str, frames: str = "edge") -> ClipFactors:
     """The clip whose first frame an image-to-video request of this world caption starts from, the same
-    every time: the evaluation's frame for the prompt, and the studio's "frame from the world"."""
-    return sample_clips(parse_caption(prompt), 1, seed=zlib.crc32(prompt.encode()) + CONDITIONING_SEED)[1][0]
+    every time: the evaluation's frame for the prompt, and the studio's "frame from the world". Its start law
+    comes from the frame law `frames` (FRAME_LAWS): stratified over the evaluation's prompt sets (under "mixed",
+    the prompts at even places of each set start in the centre box, the others by the edge law, so each law
+    has its half of the frames, where ten coin flips could give one two), drawn for any other prompt. The
+    posterior given the frame does not depend on how the frame was chosen, only on the world's law."""
+    rng = np.random.default_rng(zlib.crc32(prompt.encode()) + CONDITIONING_SEED)
+    start = _stratified_law(prompt, frames) or draw_start_law(rng, frames)
+    return draw_factors(rng, parse_caption(prompt), start=start)
+
+
+def _stratified_law(prompt: str, frames: str) -> str | None:
+    """The start law of an evaluation prompt's frame under a mixed frame law (None: draw it)."""
+    if frames not in FRAME_LAWS or len(FRAME_LAWS[frames]) == 1:
+        return None
+    for name in ("detailed", "underspecified"):
+        prompts = prompt_set(name)
+        if prompt in prompts:
+            return "centre" if prompts.index(prompt) % 2 == 0 else "edge"
+    return None
 
 
 def _coverage(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
@@ -299,6 +296,10 @@ def sample_clips(named: dict[str, str], n: int, seed: int) -> tuple[np.ndarray, 
     rng = np.random.default_rng(seed)
     factors = [draw_factors(rng, named) for _ in range(n)]
     return np.stack([render(f) for f in factors]), factors
+
+
+# The exact image-to-video posterior lives beside the world (posterior.py); its names are the world's.
+from .posterior import continuations, expected_motions, motion_posterior  # noqa: E402, F401
 
 
 def training_caption(rng: np.random.Generator, f: ClipFactors) -> str:
