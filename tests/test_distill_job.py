@@ -17,8 +17,8 @@ import yaml
 from safetensors.torch import load_file
 
 import engine.jobs as api
-from conftest import run_engine
-from test_jobs import data_dir, run_worker_until_idle, start_worker, state_of, wait_for  # noqa: F401  (fixtures)
+from conftest import run_engine, wait_for
+from jobs_helpers import data_dir, run_worker_until_idle, start_worker, state_of  # noqa: F401  (fixtures)
 
 TASKS = ["t2v", "ar"]
 
