@@ -72,7 +72,7 @@ def start_worker(data_dir, tmp_path):
                 os.kill(job.pid, signal.SIGKILL)
 
 
-def run_worker_until_idle(data_dir, timeout: float = 60) -> subprocess.CompletedProcess:
+def run_worker_until_idle(data_dir, timeout: float = 60, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [
             sys.executable,
@@ -86,7 +86,7 @@ def run_worker_until_idle(data_dir, timeout: float = 60) -> subprocess.Completed
             "--exit-when-idle",
         ],
         cwd=REPO,
-        env=ENV,
+        env=env or ENV,
         capture_output=True,
         text=True,
         timeout=timeout,

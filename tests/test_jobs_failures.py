@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -15,7 +13,6 @@ import engine.jobs as api
 from jobs_helpers import (  # noqa: F401 (data_dir: fixture)
     ENV,
     FAST_COUNTER,
-    REPO,
     data_dir,
     run_worker_until_idle,
 )
@@ -56,24 +53,7 @@ def test_disk_full_in_torch_save_is_told_as_disk_full_not_as_a_crash(data_dir):
     import tests.jobkinds_torch_save  # noqa: F401  (registers torch_saver here, for submit)
 
     job = api.submit(data_dir, "torch_saver", {"steps": 4, "full_at_step": 3})
-    worker = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "engine.cli.jobs",
-            "worker",
-            "--data-dir",
-            str(data_dir),
-            "--poll",
-            "0.1",
-            "--exit-when-idle",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    worker = run_worker_until_idle(data_dir, timeout=120, env=env)
     failed = api.get(data_dir, job.id)
     assert (failed.state, failed.error) == (
         "failed",
