@@ -14,7 +14,7 @@ import pytest
 
 from engine.cli.main import main
 from tiny_cosmos import save_tiny_cosmos
-from tiny_wan import save_tiny_wan22_a14b, save_tiny_wan22_ti2v
+from tiny_wan import save_tiny_wan, save_tiny_wan22_a14b, save_tiny_wan22_ti2v
 
 FROM_A_FRAME = (
     'evaluate it on first frames of yours (--frames FOLDER, or an "image" per JSONL prompt), or compare '
@@ -132,3 +132,29 @@ def test_an_unreadable_frame_is_refused_before_any_sampling(cosmos, tmp_path, ca
     line = err.strip().splitlines()[-1]
     assert line.startswith(f"error: the first frame of the prompt 'a cat': {bad} is not an image"), line
     assert not out.exists()
+
+
+def test_a_ti2v_base_given_frames_is_measured_from_them(prompts, tmp_path, capsys):
+    base = save_tiny_wan22_ti2v(tmp_path / "ti2v")
+    (tmp_path / "folder").mkdir()
+    for seed, name in enumerate(("a-red-circle-moving-left", "a-cat")):
+        _frame(tmp_path / "folder" / f"{name}.png", seed, size=(32, 32))
+    out = tmp_path / "out.json"
+    size = ["--num-frames", "5", "--height", "32", "--width", "32", "--frames", str(tmp_path / "folder")]
+    code, err = _evaluate(capsys, base, "--models", "teacher@2", "--prompts", str(prompts), "--json", str(out), *size)
+    assert code == 0, err
+    result = json.loads(out.read_text())
+    assert result["task"] == "i2v" and result["models"]["teacher@2"]["first_frame_psnr"] is not None
+
+
+def test_frames_given_to_a_text_to_video_base_are_refused_in_one_line(prompts, tmp_path, capsys):
+    base = save_tiny_wan(tmp_path / "t2v")
+    (tmp_path / "folder").mkdir()
+    code, err = _evaluate(
+        capsys, base, "--models", "teacher@2", "--prompts", str(prompts), "--frames", str(tmp_path / "folder")
+    )
+    assert code == 2
+    assert err.strip().splitlines()[-1] == (
+        f"error: --base {base} is a text-to-video model and the prompts give first frames; leave out --frames "
+        'and the prompts\' "image", or evaluate an image-to-video base'
+    )
