@@ -8,7 +8,8 @@ Each (model, prompt) result is kept as it is measured (resume.py), so an interru
 
 An image-to-video base of the shapes world is measured from one first frame per prompt: the first frame of a
 clip the world draws for the prompt (world.conditioning_clip), the same for every model and seed, so the seeds'
-spread is the motion spread from one frame; `real` is then the world's continuations of that frame.
+spread is the motion spread from one frame; `real` is then the world's continuations of that frame. Outside the
+shapes world the frame of each prompt is the user's (user_frames.py), found and read before any sampling.
 """
 
 from __future__ import annotations
