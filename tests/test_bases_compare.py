@@ -1,7 +1,7 @@
 """Compare and Diversity on the Wan2.2 and Cosmos bases, on tiny random pipelines of the real classes (each
 folder's dfd_studio.json names its smallest video): a Wan2.2-TI2V base samples from text or from an uploaded
-first frame, the two experts of an A14B base from text, Cosmos-Predict2.5 from a first frame; a request
-a base cannot take is refused in one line before anything is sampled."""
+first frame, the two experts of an A14B base (and its student's two LoRAs) from text, Cosmos-Predict2.5 from a
+first frame; a request a base cannot take is refused in one line before anything is sampled."""
 
 from __future__ import annotations
 
@@ -100,3 +100,36 @@ def test_an_i2v_student_of_a_ti2v_base_without_a_frame_is_refused_before_samplin
         compare.compare(data_dir, public, base, "a cat", 1, "dmd2", None, steps=2)
     with pytest.raises(ValueError, match=said):
         diversity.run(data_dir, public, base, "a cat", 2, ["teacher", "dmd2"], steps=2, features="")
+
+
+@pytest.fixture
+def a14b_student(bases, tmp_path, monkeypatch) -> Path:
+    """A shipped DMD2 student of the A14B base: one LoRA per expert (the low-noise one in its own file), t_list
+    two times on each side of the boundary, weights small and random so the student differs from the teacher."""
+    import torch
+
+    from engine.distill.adapters import STUDENT, Adapters, save_student_lora
+    from engine.models.base import load_base_model
+    from engine.models.experts import LOW_NOISE_LORA_FILE
+
+    adapters = Adapters(load_base_model(bases["a14b"], device="cpu").transformer, rank=4)
+    torch.manual_seed(7)
+    with torch.no_grad():
+        for p in adapters.parameters(STUDENT):
+            p.copy_(torch.randn_like(p) * 0.1)
+    shipped = tmp_path / "shipped"
+    extra = {"base": bases["a14b"], "method": "dmd2", "t_list": [0.999, 0.937, 0.833, 0.624, 0.0]}
+    student = save_student_lora(adapters, shipped / "dmd2", extra=extra)
+    assert (student / LOW_NOISE_LORA_FILE).is_file()
+    monkeypatch.setattr("engine.models.students.SHIPPED_DIR", shipped)
+    return student
+
+
+def test_compare_and_diversity_sample_an_a14b_student_on_both_experts(data_dir, bases, a14b_student, monkeypatch):
+    monkeypatch.setattr(engine, "accelerator_present", lambda: False)
+    public, base = public_folder(data_dir), bases["a14b"]
+    result = compare.compare(data_dir, public, base, "a cat", 1, "dmd2", None, steps=2)
+    teacher, student = (read_mp4(result.videos[k]) for k in ("teacher", "dmd2"))
+    assert teacher.shape == student.shape and len(student) == 5 and not np.array_equal(teacher, student)
+    spread = diversity.run(data_dir, public, base, "a cat", 2, ["teacher", "dmd2"], steps=2, features="")
+    assert len(spread.table) == 2 and spread.table.saturation.notna().all()

@@ -36,6 +36,7 @@ def _eval_settings(args):
         height=args.height,
         width=args.width,
         parts=str(parts_folder(args.json)) if args.json else None,
+        frames=args.frames,
     )
     try:
         settings.validate()
@@ -203,10 +204,17 @@ def _add_evaluate(sub) -> None:
     p.add_argument(
         "--prompts",
         default="all",
-        help="a prompt file (one per line, or .jsonl with prompt and optional seeds), or a shapes-world set: "
+        help="a prompt file (one per line, or .jsonl with prompt and optional seeds and image), or a shapes-world "
+        "set: "
         "detailed, underspecified, all (default all)",
     )
     p.add_argument("--seeds", type=int, default=8, help="seeds 1..N per prompt (default 8)")
+    p.add_argument(
+        "--frames",
+        default=None,
+        help="image-to-video bases: a folder of first frames, one per prompt, named after it "
+        "(a-red-cat.png for 'A red cat'); a JSONL prompt's image comes first",
+    )
     p.add_argument("--base", default="shapes-tiny", help="base model: shapes-tiny, a diffusers folder or a hub id")
     p.add_argument(
         "--features",

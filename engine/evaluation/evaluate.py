@@ -8,7 +8,8 @@ Each (model, prompt) result is kept as it is measured (resume.py), so an interru
 
 An image-to-video base of the shapes world is measured from one first frame per prompt: the first frame of a
 clip the world draws for the prompt (world.conditioning_clip), the same for every model and seed, so the seeds'
-spread is the motion spread from one frame; `real` is then the world's continuations of that frame.
+spread is the motion spread from one frame; `real` is then the world's continuations of that frame. Outside the
+shapes world the frame of each prompt is the user's (user_frames.py), found and read before any sampling.
 """
 
 from __future__ import annotations
@@ -32,33 +33,46 @@ from .resume import Parts, fingerprint, lora_version
 from .scoring import aggregate, mean, score_any, score_shapes
 from .settings import EvalSettings
 from .specs import ModelSpec
+from .user_frames import frame_paths, read_frames, user_frames_given
 
 REGIMES = ("detailed", "underspecified")
 # Where image-to-video models outside the shapes world are measured from a frame of the user's
 FROM_A_FRAME = (
-    "compare them from a first frame of yours in the studio's Compare or Diversity tab, "
-    "or with `python -m engine sample --image FRAME.png`"
+    'evaluate it on first frames of yours (--frames FOLDER, or an "image" per JSONL prompt), or compare '
+    "from a frame in the studio's Compare or Diversity tab"
 )
+FROM_A_FRAME_HELP = "An image-to-video base samples each prompt from its first frame (docs/evaluation.md)"
 HELD_OUT = "(held-out clips)"  # the prompt key of the real clips outside the shapes world
 
 
 class Session:
     """What one evaluation holds while it runs: the loaded model, encoders and the reference."""
 
-    def __init__(self, settings: EvalSettings, shapes: bool):
+    def __init__(self, settings: EvalSettings, shapes: bool, prompts: list[EvalPrompt] = ()):
         import torch  # torch: only when models are loaded, so the command's writers stay light
 
         self.settings, self.shapes = settings, shapes
         # A shapes I2V base's frame law (world.FRAME_LAWS) makes it image-to-video; a frame-replacement base that
-        # does both (Wan2.2-TI2V) is measured as text-to-video: a prompt has no frame.
+        # does both (Wan2.2-TI2V) is measured as text-to-video unless the user gives first frames.
         self.frames = i2v_frames_of(settings.base) or "edge"
         self.i2v = base_tasks(settings.base) == ("i2v",) or i2v_frames_of(settings.base) is not None
-        if self.i2v and not shapes:
-            raise ConfigError(
-                "base",
-                f"{{base}} {settings.base} is an image-to-video model: evaluate measures those on the shapes "
-                f"world only, where each prompt's first frame comes from the world; {FROM_A_FRAME}",
-            )
+        self.user_frames: dict[str, np.ndarray] = {}  # outside the shapes world: the user's frame of each prompt
+        self.frame_paths: dict = {}
+        if not shapes and (self.i2v or user_frames_given(settings, prompts)):
+            if base_tasks(settings.base) is not None and "i2v" not in base_tasks(settings.base):
+                raise ConfigError(
+                    "frames",
+                    f"{{base}} {settings.base} is a text-to-video model and the prompts give first frames; "
+                    'leave out {frames} and the prompts\' "image", or evaluate an image-to-video base',
+                    refers=("base",),
+                )
+            # An image-to-video base (or a TI2V base given frames) is measured from the user's frames, all found
+            # before anything loads.
+            self.i2v = True
+            try:
+                self.frame_paths = frame_paths(prompts, settings.frames)
+            except ValueError as err:
+                raise ConfigError("frames", f"{err}. {FROM_A_FRAME_HELP}") from None
         self.device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model = None
         self.extractors, self.adherence, self.notes = [], None, []
@@ -92,6 +106,11 @@ class Session:
                 self.model.set_video_shape(
                     s.num_frames or self.model.num_frames, s.height or self.model.height, s.width or self.model.width
                 )
+            if self.frame_paths:  # read at the model's size before any sampling: a bad image stops the run here
+                try:
+                    self.user_frames = read_frames(self.frame_paths, self.model.height, self.model.width)
+                except ValueError as err:
+                    raise ConfigError("frames", str(err)) from None
 
     def sample(self, spec: ModelSpec, prompt: str, seeds: list[int]) -> tuple[np.ndarray, float, int]:
         """(clips, seconds per video, NFE per video) for one model and prompt."""
@@ -121,7 +140,7 @@ class Session:
                 guidance=spec.guidance,
                 lora=spec.lora,
             )
-            clips, nfe = sample_frames(self.model, cfg.validate(), first_frame=self.first_frame(first))
+            clips, nfe = sample_frames(self.model, cfg.validate(), first_frame=self.frame_of(prompt, first))
             parts.append(clips)
         return np.concatenate(parts), (time.perf_counter() - started) / len(seeds), nfe
 
@@ -140,17 +159,20 @@ class Session:
             if clips.shape[1] > drift.WINDOW:  # longer than the world's clips: measured window by window too
                 row["windows"] = drift.along(clips, world.parse_caption(prompt), self.recognizer)
             return row
-        return score_any(clips, prompt, self.extractors, self.adherence)
+        frame = self.user_frames.get(prompt) if isinstance(prompt, str) else None
+        return score_any(clips, prompt, self.extractors, self.adherence, frame=frame)
 
     def first_of(self, prompt: str):
         """An I2V evaluation's conditioning clip of a prompt (its factors), None for text-to-video."""
-        if not self.i2v:
+        if not self.i2v or not self.shapes:
             return None
         return world.conditioning_clip(prompt, self.frames)
 
-    @staticmethod
-    def first_frame(first) -> np.ndarray | None:
-        return None if first is None else world.render(first)[0]
+    def frame_of(self, prompt: str, first) -> np.ndarray | None:
+        """The first frame every model and seed of `prompt` is sampled from: the world's or the user's."""
+        if first is not None:
+            return world.render(first)[0]
+        return self.user_frames.get(prompt)
 
     def real_reference(self) -> dict:
         """The held-out clips' row (through the model's VAE and back), captions as their prompts."""
@@ -205,7 +227,10 @@ def _measure(session: Session, specs, prompts: list[EvalPrompt], parts: Parts, p
     ]
     for done, (spec, p) in enumerate(work, 1):
         seeds = seeds_of(p, default_seeds)
-        key = fingerprint({**shared, "model": vars(spec), "lora": lora_version(spec.lora), "seeds": seeds})
+        what = {**shared, "model": vars(spec), "lora": lora_version(spec.lora), "seeds": seeds}
+        if p.text in session.frame_paths:  # the user's frame: another frame, another measurement
+            what["frame"] = str(session.frame_paths[p.text])
+        key = fingerprint(what)
         row = parts.get(spec.name, p.text, key)
         if row is None:
             if spec.kind == "real" and not session.shapes:
@@ -255,7 +280,7 @@ def run_evaluation(settings: EvalSettings, progress=None) -> dict:
     shapes = base_world(settings.base) == "shapes"
     prompts = read_prompts(settings.prompts, shapes)
     specs = _specs(settings, shapes)
-    session = Session(settings, shapes)
+    session = Session(settings, shapes, prompts)
     _check_tasks(specs, session)
     session.load(need_model=any(s.kind != "real" for s in specs) or not shapes)
     parts = Parts(None if settings.parts is None else Path(settings.parts))

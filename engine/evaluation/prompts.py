@@ -2,10 +2,11 @@
 (detailed, underspecified, all) or a file of the user's own.
 
 A prompt file is either plain text, one prompt per line (blank lines and lines starting with # are
-skipped), or JSONL (a .jsonl name), one object per line: {"prompt": "...", "seeds": [1, 2, 3]} with
-"seeds" optional. A prompt without its own seeds gets the evaluation's seeds 1..N, the same for every
-model, so every model starts from the same initial noise. Torch-free: the command line checks the
-file before it loads any model.
+skipped), or JSONL (a .jsonl name), one object per line: {"prompt": "...", "seeds": [1, 2, 3],
+"image": "frames/cat.png"} with "seeds" and "image" optional. "image" is the first frame an image-to-video base
+samples the prompt from, a path relative to the prompt file (user_frames.py). A prompt without its own seeds
+gets the evaluation's seeds 1..N, the same for every model, so every model starts from the same initial noise.
+Torch-free: the command line checks the file before it loads any model.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ BUILT_IN = ("detailed", "underspecified", "all")
 class EvalPrompt:
     text: str
     seeds: tuple[int, ...] | None = None  # None: the evaluation's seeds 1..N
+    image: str | None = None  # the prompt's first frame (an image-to-video base), resolved against the file
 
 
 def _checked_seeds(value, where: str) -> tuple[int, ...]:
@@ -35,7 +37,7 @@ def _checked_seeds(value, where: str) -> tuple[int, ...]:
     return tuple(value)
 
 
-def _jsonl_line(line: str, where: str) -> EvalPrompt:
+def _jsonl_line(line: str, where: str, folder: Path) -> EvalPrompt:
     try:
         row = json.loads(line)
     except json.JSONDecodeError as err:
@@ -44,11 +46,15 @@ def _jsonl_line(line: str, where: str) -> EvalPrompt:
         ) from None
     if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
         raise ValueError(f'{where} has no "prompt" text; write {{"prompt": "...", "seeds": [1, 2]}}')
-    unknown = sorted(set(row) - {"prompt", "seeds"})
+    unknown = sorted(set(row) - {"prompt", "seeds", "image"})
     if unknown:
-        raise ValueError(f"{where} has keys {unknown} that an evaluation does not read; keep prompt and seeds")
+        raise ValueError(f"{where} has keys {unknown} that an evaluation does not read; keep prompt, seeds, image")
     seeds = _checked_seeds(row["seeds"], where) if "seeds" in row else None
-    return EvalPrompt(" ".join(row["prompt"].split()), seeds)
+    image = row.get("image")
+    if image is not None and (not isinstance(image, str) or not image.strip()):
+        raise ValueError(f'{where}: "image" must be the path of a PNG/JPG (relative to the prompt file), e.g. "a.png"')
+    image = str(folder / Path(image.strip()).expanduser()) if image is not None else None
+    return EvalPrompt(" ".join(row["prompt"].split()), seeds, image)
 
 
 def read_prompt_file(path: str | Path) -> list[EvalPrompt]:
@@ -68,7 +74,8 @@ def read_prompt_file(path: str | Path) -> list[EvalPrompt]:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         where = f"{path.name} line {n}"
-        item = _jsonl_line(line, where) if path.suffix.lower() == ".jsonl" else EvalPrompt(" ".join(line.split()))
+        jsonl = path.suffix.lower() == ".jsonl"
+        item = _jsonl_line(line, where, path.parent) if jsonl else EvalPrompt(" ".join(line.split()))
         if item.text in seen:
             raise ValueError(
                 f"{where} repeats the prompt of line {seen[item.text]}; give each prompt once "

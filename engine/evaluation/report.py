@@ -38,6 +38,7 @@ ANY_COLUMNS = [
     ("motion", "motion"),
     ("motion_gap", "motion gap"),
     ("sharpness_ratio", "sharpness / real"),
+    ("first_frame_psnr", "first frame PSNR (dB)"),  # an image-to-video base sampled from the user's frames
     ("nfe", "NFE"),
     ("seconds_per_video", "s / video"),
 ]

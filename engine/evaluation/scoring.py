@@ -47,8 +47,9 @@ MEAN_KEYS = (
 )
 
 
-def score_any(clips: np.ndarray, prompts: str | list[str], extractors=(), adherence=None) -> dict:
-    """What is measured on every base. `prompts`: the prompt of all clips, or one caption per clip."""
+def score_any(clips: np.ndarray, prompts: str | list[str], extractors=(), adherence=None, frame=None) -> dict:
+    """What is measured on every base. `prompts`: the prompt of all clips, or one caption per clip; `frame`: the
+    first frame an image-to-video model was given, which the clips' first frames are compared with (PSNR)."""
     row = {f"diversity_{x.kind}": metrics.diversity(x.video_features(clips)) for x in extractors}
     if adherence is not None:
         if isinstance(prompts, str):
@@ -58,6 +59,8 @@ def score_any(clips: np.ndarray, prompts: str | list[str], extractors=(), adhere
     row.update(colour_motion(clips))
     row["clipped_fraction"] = metrics.colour_stats(clips)["clipped_fraction"]
     row["sharpness"] = metrics.sharpness(clips)
+    if frame is not None:
+        row["first_frame_psnr"] = first_frame_psnr(clips, frame)
     return row
 
 

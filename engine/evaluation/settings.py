@@ -72,6 +72,7 @@ class EvalSettings:
     height: int | None = None
     width: int | None = None
     parts: str | None = None  # folder of per-(model, prompt) results, for resuming
+    frames: str | None = None  # folder of first frames named after the prompts (image-to-video bases, user_frames.py)
 
     def validate(self) -> EvalSettings:
         """Raise ConfigError (a ValueError) naming the field of a bad setting; returns self."""
@@ -92,6 +93,12 @@ class EvalSettings:
         if self.real is not None and not Path(self.real).is_dir():
             raise ConfigError(
                 "real", f"{{real}} is {self.real}, which is not a folder; give a folder of captioned held-out clips"
+            )
+        if self.frames is not None and not Path(self.frames).is_dir():
+            raise ConfigError(
+                "frames",
+                f"{{frames}} is {self.frames}, which is not a folder; give a folder of first frames named after "
+                "the prompts (a-red-cat.png for 'A red cat')",
             )
         if self.num_frames is not None and (self.num_frames < 1 or (self.num_frames - 1) % 4):
             raise ConfigError("num_frames", f"{{num_frames}} must be 4k+1 (e.g. 17 or 81), got {self.num_frames}")
