@@ -74,6 +74,22 @@ def test_a_retrained_teacher_or_a_rewritten_student_is_loaded_afresh(own_copies)
 
 
 def test_weights_version_of_a_hub_id_or_a_missing_student_is_empty(tmp_path):
-    assert engine.weights_version("someone/some-model", tmp_path / "no-student") == ((), ())
+    assert engine.weights_version("someone/some-model", tmp_path / "no-student") == ((), (), ())
+    assert engine.weights_version("someone/some-model") == ((), ())
+
+
+def test_a_two_expert_students_low_noise_file_rewritten_alone_is_a_new_version(tmp_path):
+    from engine.core.files import LOW_NOISE_LORA_FILE
+    from engine.evaluation.resume import lora_version
+
+    (tmp_path / LORA_FILE).write_bytes(b"high")
+    one_expert = (engine.weights_version("someone/some-model", tmp_path), lora_version(str(tmp_path)))
+    assert len(one_expert[1]) == 2  # a one-expert student's version, as recorded before two-expert students
+    (tmp_path / LOW_NOISE_LORA_FILE).write_bytes(b"low")
+    first = (engine.weights_version("someone/some-model", tmp_path), lora_version(str(tmp_path)))
+    assert first != one_expert
+    _bump_mtime(tmp_path / LOW_NOISE_LORA_FILE)  # only the low-noise expert's LoRA rewritten
+    second = (engine.weights_version("someone/some-model", tmp_path), lora_version(str(tmp_path)))
+    assert second[0] != first[0] and second[1] != first[1]
     with pytest.raises(ValueError, match="steps"):
         engine.render("shapes-tiny", "a shape", [1], steps=0)

@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from ..core.files import LORA_FILE
+from ..core.files import LORA_FILE, LOW_NOISE_LORA_FILE
 
 
 def parts_folder(json_path: str | Path) -> Path:
@@ -33,7 +33,9 @@ def lora_version(lora_dir: str | None) -> list:
         return []
 
     st = (Path(lora_dir) / LORA_FILE).stat()
-    return [st.st_size, st.st_mtime_ns]
+    low = Path(lora_dir) / LOW_NOISE_LORA_FILE  # a two-expert student's second file; absent, the version is as before
+    extra = [low.stat().st_size, low.stat().st_mtime_ns] if low.is_file() else []
+    return [st.st_size, st.st_mtime_ns, *extra]
 
 
 class Parts:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config.sample import SampleConfig
-from ..core.files import LORA_FILE
+from ..core.files import LORA_FILE, LOW_NOISE_LORA_FILE
 from ..core.hardware import accelerator_present
 from ..models.names import ModelError, base_world, resolve_model
 
@@ -60,8 +60,13 @@ def base_version(base: str) -> tuple:
 def weights_version(base: str, lora_dir: str | Path | None = None) -> tuple:
     """What the weights behind a base (and a student's LoRA folder) are now, for cache keys: a retrained
     teacher or student never shows an old result."""
-    lora = Path(lora_dir) / LORA_FILE if lora_dir is not None else None
-    return (base_version(base), file_version(lora))
+    return (base_version(base), *(student_version(lora_dir) if lora_dir is not None else ((),)))
+
+
+def student_version(lora_dir: str | Path) -> tuple:
+    """The versions of a student's LoRA files: a two-expert student's low-noise file can be rewritten on its
+    own, so it counts too (a student without one: ())."""
+    return (file_version(Path(lora_dir) / LORA_FILE), file_version(Path(lora_dir) / LOW_NOISE_LORA_FILE))
 
 
 def loaded_model(base: str):
@@ -79,7 +84,7 @@ def loaded_model(base: str):
 
 def _forget_rewritten_student(base: str, lora_dir: Path) -> None:
     """Drop the cached base when the student's LoRA file changed since it was loaded into it."""
-    key, version = (base, str(lora_dir)), file_version(lora_dir / LORA_FILE)
+    key, version = (base, str(lora_dir)), student_version(lora_dir)
     if _loras.setdefault(key, version) != version:
         _models.pop(base, None)
         _loras[key] = version
