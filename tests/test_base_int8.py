@@ -1,7 +1,8 @@
 """The frozen base in int8 (torchao weight-only) on a tiny random Wan transformer, on the CPU: the blocks'
 Linear weights become Int8Tensors, the forward stays close to the unquantized one, the student LoRA trains
 on top (peft's TorchaoLoraLinear), the teacher forward runs with the adapters off, a real shapes-world run
-trains and saves a LoRA with the plain run's keys, and the untried combinations are refused."""
+(t2v and the causal ar task) trains and saves a LoRA with the plain run's keys, and the untried
+combinations are refused."""
 
 from __future__ import annotations
 
@@ -79,20 +80,21 @@ def test_a_real_run_on_an_int8_base_trains_a_student_with_the_plain_runs_keys(tm
     from trainer_helpers import student_tensors
 
     students, logs = [], []
-    for int8 in (False, True):
+    for int8, task in ((False, "t2v"), (True, "t2v"), (True, "ar")):
         cfg = DistillConfig(
             base=str(mini_teacher_dir), steps=2, batch_size=2, student_update_freq=2, lora_rank=4,
-            shapes_pool_clips=16, base_int8=int8,
+            shapes_pool_clips=16, base_int8=int8, task=task,
         ).validate()  # fmt: skip
-        distiller = Distiller(cfg, tmp_path / f"run{int8}")
+        distiller = Distiller(cfg, tmp_path / f"run{int8}{task}")
         students.append(student_tensors(distiller.train()))
         logs.append(type(distiller.transformer.blocks[0].ffn.net[2].base_layer.weight).__name__)
-    plain, int8 = students
-    assert plain.keys() == int8.keys()
-    assert logs == ["Parameter", "Int8Tensor"], logs
-    assert all(torch.isfinite(t).all() for t in int8.values())
-    # DMD2 starts the student's B at zero: a trained student has moved it.
-    assert any(t.abs().sum() > 0 for name, t in int8.items() if "lora_B" in name)
+    plain, int8, causal = students
+    assert plain.keys() == int8.keys() == causal.keys()
+    assert logs == ["Parameter", "Int8Tensor", "Int8Tensor"], logs
+    for student in (int8, causal):
+        assert all(torch.isfinite(t).all() for t in student.values())
+        # DMD2 starts the student's B at zero: a trained student has moved it.
+        assert any(t.abs().sum() > 0 for name, t in student.items() if "lora_B" in name)
 
 
 def test_untried_combinations_are_refused_in_one_line():
@@ -102,6 +104,6 @@ def test_untried_combinations_are_refused_in_one_line():
     with pytest.raises(ConfigError, match="base_int8 and shard_base"):
         DistillConfig(base_int8=True, shard_base=True).validate()
     with pytest.raises(ValueError, match="not on a two-expert base"):
-        check_base_int8("t2v", experts=True, world=1)
+        check_base_int8(experts=True, world=1)
     with pytest.raises(ValueError, match="over 2 processes"):
-        check_base_int8("t2v", experts=False, world=2)
+        check_base_int8(experts=False, world=2)

@@ -171,7 +171,7 @@ class DistillConfig:
         False,
         help="store the frozen base's transformer-block Linear weights in int8 (torchao weight-only, one scale "
         "per row: about half of bf16's weight memory, LoRA adapters in full precision; one GPU, one-network "
-        "bases, t2v/i2v; speed on a GPU unmeasured; `engine plan --base-int8` shows the memory)",
+        "bases; speed on a GPU unmeasured; `engine plan --base-int8` shows the memory)",
     )
     shard_base: bool = setting(
         False,
@@ -246,10 +246,6 @@ class DistillConfig:
                     "sharded); choose one",
                     refers=(other,),
                 )
-        if self.base_int8 and self.task == "ar":
-            raise ConfigError(
-                "base_int8", "{base_int8} is not for the causal (ar) task: not tried there; turn it off", refers=("task",)
-            )
         if self.data_workers and self.data in ("shapes", "synthetic"):
             raise ConfigError(
                 "data_workers",

@@ -10,7 +10,7 @@ import torch
 INT8_SCALE_BYTES = 4  # torchao 0.18's Int8WeightOnlyConfig keeps one fp32 scale per output row, whatever the dtype
 
 
-def check_base_int8(task: str, experts: bool, world: int) -> None:
+def check_base_int8(experts: bool, world: int) -> None:
     """Refuse, before any work, the runs that were not tried with an int8 base (ValueError, one line)."""
     if experts:
         raise ValueError("base_int8: not on a two-expert base (tried on one-network Wan bases only); turn it off")
@@ -19,8 +19,6 @@ def check_base_int8(task: str, experts: bool, world: int) -> None:
             f"base_int8: a run over {world} processes was not tried with an int8 base (DDP or FSDP2 over "
             "torchao's Int8Tensor); run on one GPU or turn base_int8 off"
         )
-    if task == "ar":
-        raise ValueError("base_int8: not for the causal (ar) task, whose student was not tried on an int8 base")
 
 
 def quantize_blocks(transformer) -> int:
