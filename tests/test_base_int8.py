@@ -107,3 +107,29 @@ def test_untried_combinations_are_refused_in_one_line():
         check_base_int8(experts=True, world=1)
     with pytest.raises(ValueError, match="over 2 processes"):
         check_base_int8(experts=False, world=2)
+
+
+def test_the_plans_weights_part_counts_a_byte_per_block_linear_weight_plus_a_row_scale(tmp_path, monkeypatch):
+    from engine.plan import BASES, PlanError, PlanSpec, make_plan
+    from engine.plan.build import transformer_with_adapters
+    from engine.plan.spec import WAN_1_3B
+
+    tiny = dict(WAN_1_3B, num_attention_heads=2, attention_head_dim=64, ffn_dim=512, num_layers=4)
+    monkeypatch.setitem(BASES, "tiny4", (tiny, None, 8, 16))
+    monkeypatch.setenv("DFD_PLAN_CACHE", str(tmp_path / "plans"))
+
+    def spec(**kw):
+        return PlanSpec(base="tiny4", frames=5, height=128, width=128, rank=8, vae=False, text_encoder=False, **kw)
+
+    only = ("fake_update", "sampling")
+    plain, int8 = make_plan(spec(), only), make_plan(spec(base_int8=True), only)
+    net, _ = transformer_with_adapters(spec(), torch.bfloat16)
+    linears = [m for n, m in net.blocks.named_modules() if isinstance(m, torch.nn.Linear) and "lora_" not in n]
+    saved = sum(m.weight.numel() - 4 * m.out_features for m in linears)  # bf16's 2 bytes -> 1 + an fp32 row scale
+    for name in only:
+        a, b = plain.stage(name), int8.stage(name)
+        assert a.parts["weights"] - b.parts["weights"] == saved, name
+        assert a.peak - b.peak == saved - max(m.weight.numel() * 2 for m in linears), name
+        assert "int8 frozen base: block Linear weights" in b.note and "unmeasured" in b.note
+    with pytest.raises(PlanError, match="--base-int8: one GPU"):
+        spec(base_int8=True, gpus=2, sharding="ddp").check()
