@@ -53,7 +53,7 @@ def test_the_blocks_linear_weights_are_int8_and_the_forward_stays_close():
         want = plain(*_inputs(), return_dict=False)[0]
         got = quantized(*_inputs(), return_dict=False)[0]
     rel = ((got - want).norm() / want.norm()).item()
-    assert 0 < rel < 0.02, rel  # measured 0.006 on this network (fp32 base, per-row int8)
+    assert 0 < rel < 0.02, rel  # measured 0.0016 on this network (fp32 base, per-row int8)
 
 
 def test_the_student_lora_trains_on_the_int8_base_and_the_teacher_runs_without_it():
