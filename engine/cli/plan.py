@@ -38,6 +38,11 @@ def add_parsers(sub) -> None:
         default=0,
         help="keep the last N blocks' frozen weights on the host, one brought in per forward (0: off)",
     )
+    p.add_argument(
+        "--base-int8",
+        action="store_true",
+        help="the frozen base's block Linear weights in int8 (torchao weight-only, a per-row scale)",
+    )
     p.add_argument("--guidance", type=float, default=5.0, help="teacher CFG scale (above 1: a doubled batch)")
     p.add_argument("--gpu", default=None, choices=list(GPUS), help="the GPU to time the step on (default: all)")
     p.add_argument("--mfu", type=float, default=DEFAULT_MFU, help="model FLOPs utilisation assumed for step time")
@@ -68,6 +73,7 @@ def cmd_plan(args) -> int:
         guidance=args.guidance,
         vae_tiling=args.vae_tiling,
         block_swap=args.block_swap,
+        base_int8=args.base_int8,
     )
     only = tuple(s.strip() for s in args.stages.split(",")) if args.stages else None
     if only and set(only) - set(STAGES):

@@ -167,6 +167,12 @@ class DistillConfig:
         "GPU for its forward (less GPU memory, a PCIe transfer per block per forward; needs gradient "
         "checkpointing; `engine plan --block-swap N` shows both; 0: off)",
     )
+    base_int8: bool = setting(
+        False,
+        help="store the frozen base's transformer-block Linear weights in int8 (torchao weight-only, one scale "
+        "per row: about half of bf16's weight memory, LoRA adapters in full precision; one GPU, one-network "
+        "bases; speed on a GPU unmeasured; `engine plan --base-int8` shows the memory)",
+    )
     shard_base: bool = setting(
         False,
         help="several processes: shard the frozen base over them (FSDP2), the LoRA "
@@ -232,6 +238,14 @@ class DistillConfig:
                 "{block_swap} and {shard_base} both take the frozen weights off each GPU; choose one",
                 refers=("shard_base",),
             )
+        for other in ("block_swap", "shard_base"):
+            if self.base_int8 and getattr(self, other):
+                raise ConfigError(
+                    "base_int8",
+                    f"{{base_int8}} and {{{other}}} were not tried together (torchao's Int8Tensor moved or "
+                    "sharded); choose one",
+                    refers=(other,),
+                )
         if self.data_workers and self.data in ("shapes", "synthetic"):
             raise ConfigError(
                 "data_workers",

@@ -30,6 +30,7 @@ from ..models.lora import LoraMismatch, read_student_lora, wrong_base
 from ..models.students import LORA_FILE
 from . import losses
 from .adapters import FAKE, STUDENT, Adapters, read_fake_score, save_student_lora
+from .base_int8 import check_base_int8, quantize_blocks
 from .block_swap import BlockSwap
 from .checkpoints import latest_checkpoint, read_checkpoint, write_checkpoint
 from .data import load_data
@@ -91,6 +92,9 @@ class Distiller(StudentInputs):
         self.model.tiled_encode = cfg.vae_tiling
         self.tracking = Tracking(self.dist.start(self.model.dtype), cfg.log_with)
         self.transformer = self.model.transformer
+        if cfg.base_int8:  # before the adapters: peft wraps each quantized Linear in its torchao LoRA layer
+            check_base_int8(self.model.experts, self.dist.world)
+            self.cb.log(f"base_int8: {quantize_blocks(self.transformer)} Linear layers of the blocks stored in int8")
         self.adapters = Adapters(self.transformer, rank=cfg.lora_rank)
         self.adapters.keep_float32()  # a bf16 base trains fp32 adapters (the optimizer's small steps need it)
         if cfg.gradient_checkpointing:

@@ -12,6 +12,7 @@ import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..distill.base_int8 import INT8_SCALE_BYTES
 from ..distill.block_swap import BlockSwap
 from . import build, stages
 from .attention import FLOPS, planned_attention
@@ -175,6 +176,8 @@ def make_plan(spec: PlanSpec, only: tuple[str, ...] | None = None) -> Plan:
                 )
             )
             run.counter = None
+    if spec.base_int8:
+        _int8(plan, run)
     _shard(plan, spec, weights, run)
     plan.seconds = time.perf_counter() - started
     return plan
@@ -195,6 +198,35 @@ def _note(spec: PlanSpec, swap: BlockSwap | None, name: str) -> str:
             "one on the device at a time"
         )
     return "; ".join(notes)
+
+
+def _int8(plan: Plan, run) -> None:
+    """The blocks' Linear weights as torchao's Int8Tensor (DistillConfig.base_int8): 1 byte per parameter plus
+    one fp32 scale per output row instead of the base's dtype. Counted from the parameter shapes rather than by
+    quantizing under FakeTensorMode (torchao's quantize_ computes its scales from the values); the largest
+    Linear's weight dequantized for its matmul is added as a temporary."""
+    linears = [  # the base's Linears (peft's base_layer), not the adapters' lora_A/lora_B
+        m for n, m in run.transformer.blocks.named_modules() if isinstance(m, torch.nn.Linear) and "lora_" not in n
+    ]
+    full = _bytes(m.weight for m in linears)
+    stored = sum(m.weight.numel() + m.out_features * INT8_SCALE_BYTES for m in linears)
+    widest = max(m.weight.numel() * m.weight.element_size() for m in linears)
+    for s in plan.stages:
+        if s.name == "text_encoding":
+            continue
+        s.parts["weights"] -= full - stored
+        s.parts["temporaries"] += widest
+        s.peak += widest - (full - stored)
+        s.note = "; ".join(
+            filter(
+                None,
+                [
+                    s.note,
+                    f"int8 frozen base: block Linear weights {stored / GiB:.2f} GiB instead of {full / GiB:.2f}; "
+                    "speed on a GPU unmeasured",
+                ],
+            )
+        )
 
 
 def _adamw(params):

@@ -46,6 +46,12 @@ def options_to_fit(plan: Plan, free: int) -> list[str]:
                 f"block_swap {blocks} (those blocks' frozen weights on the host, one on the GPU at a time: a PCIe "
                 "copy of each per forward, `engine plan --block-swap` times it)"
             )
+    one_network = spec.base not in EXPERTS and spec.gpus == 1 and not spec.block_swap  # where base_int8 runs
+    if one_network and not spec.base_int8 and worst.peak > budget:
+        out.append(
+            f"base_int8 (the blocks' Linear weights in int8: about {worst.parts['weights'] / 2 / GiB:.1f} GiB less; "
+            "its speed on a GPU is unmeasured)"
+        )
     if fixed > budget * 0.5:
         out.append("FSDP2 over more GPUs (the frozen weights and the adapters' state are split between them)")
     if not out:

@@ -36,7 +36,9 @@ def summary(plan: Plan, gpu: str | None, mfu: float, steps: int) -> str:
         f"{spec.base} {spec.task} {spec.frames}x{spec.height}x{spec.width} (latent {c}x{f}x{h}x{w}, "
         f"{spec.tokens()} tokens), batch {spec.batch} per GPU, {spec.precision}, gradient checkpointing "
         f"{'on' if spec.gradient_checkpointing else 'off'}, LoRA rank {spec.rank}, "
-        f"{spec.sharding} over {spec.gpus} GPU(s)" + (f", block swap {spec.block_swap}" if spec.block_swap else ""),
+        f"{spec.sharding} over {spec.gpus} GPU(s)"
+        + (f", block swap {spec.block_swap}" if spec.block_swap else "")
+        + (", int8 frozen base" if spec.base_int8 else ""),
         table(plan),
         f"run peak (highest stage after text encoding, whose encoder is freed once the embeddings are cached): "
         f"{plan.peak() / GiB:.2f} GiB per GPU",

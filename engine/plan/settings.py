@@ -40,6 +40,7 @@ def spec_of_config(cfg, world: int = 1, text_encoder: bool = False, vae: bool = 
         vae=vae,
         vae_tiling=getattr(cfg, "vae_tiling", False),
         block_swap=getattr(cfg, "block_swap", 0),
+        base_int8=getattr(cfg, "base_int8", False),
     ).check()
 
 

@@ -97,6 +97,7 @@ class PlanSpec:
     vae: bool = True  # plan latent encoding and the preview decode
     vae_tiling: bool = False  # encode the data's clips in tiles (DistillConfig.vae_tiling)
     block_swap: int = 0  # the last N blocks' frozen weights kept on the host (DistillConfig.block_swap)
+    base_int8: bool = False  # the blocks' Linear weights stored in int8 (DistillConfig.base_int8)
 
     def check(self) -> PlanSpec:
         self.base = ALIASES.get(self.base, self.base)
@@ -129,6 +130,8 @@ class PlanSpec:
             raise PlanError(
                 f"--block-swap {self.block_swap} needs gradient checkpointing and no FSDP2 (the run refuses both)"
             )
+        if self.base_int8 and (self.base in EXPERTS or self.block_swap or self.gpus > 1):
+            raise PlanError("--base-int8: one GPU, a one-network base and no block swap (the run refuses the rest)")
         if self.sharding == "none" and self.gpus > 1:
             raise PlanError(f"--gpus {self.gpus} needs --sharding ddp or fsdp2")
         return self
