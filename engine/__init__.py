@@ -24,6 +24,14 @@ docs/architecture.md, "The engine's layers", says which of them may import which
 from __future__ import annotations
 
 import importlib
+import logging
+
+# torchao (the int8 frozen base, DistillConfig.base_int8) is imported by diffusers and peft whenever it is
+# installed. Without its CUDA kernels (any CPU, most GPUs) torchao and diffusers log a warning per kernel library
+# or serialized tensor class they cannot load, and torch one per enum torchao registers, at every start: none of
+# them touches what the engine uses (int8 weight-only storage), so they stay out of the user's terminal.
+for _noisy in ("torchao", "diffusers.quantizers.torchao.torchao_quantizer", "torch.utils._pytree"):
+    logging.getLogger(_noisy).setLevel(logging.ERROR)
 
 # public name -> "module" (the module itself) or "module:attribute"
 _API = {
