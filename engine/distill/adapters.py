@@ -45,6 +45,8 @@ class Adapters:
         transformer.requires_grad_(False)
         with warnings.catch_warnings():  # peft warns about a second adapter: two adapters is the design
             warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+            # on an int8 base (base_int8) peft warns that merge() cannot work: the engine never merges adapters
+            warnings.filterwarnings("ignore", message="TorchaoLoraLinear was instantiated without")
             transformer.add_adapter(self.config, adapter_name=STUDENT)
             transformer.add_adapter(self.config, adapter_name=FAKE)
         self.active = None
