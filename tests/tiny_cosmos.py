@@ -54,6 +54,8 @@ def tiny_text_encoder(vocab_size: int, hidden: int = 16, layers: int = 2):
 def tiny_parts() -> dict:
     from diffusers import AutoencoderKLWan, CosmosTransformer3DModel, UniPCMultistepScheduler
 
+    from engine.models.cosmos import COSMOS_2B_TRANSFORMER  # the release's config, narrowed below
+
     tokenizer = tiny_tokenizer()
     text_encoder = tiny_text_encoder(len(tokenizer))
     torch.manual_seed(0)
@@ -67,22 +69,20 @@ def tiny_parts() -> dict:
         latents_std=[1.5, 0.8, 1.0, 2.0],
     )
     transformer = CosmosTransformer3DModel(
-        in_channels=4 + 1,  # latents and the condition mask, as Cosmos-2.5-Predict-Base-2B (16 + 1)
-        out_channels=4,
-        num_attention_heads=2,
-        attention_head_dim=16,  # RoPE splits a head in 6ths: 16 is the smallest that works
-        num_layers=2,
-        mlp_ratio=2.0,
-        text_embed_dim=16,
-        adaln_lora_dim=4,
-        max_size=(8, 16, 16),
-        patch_size=(1, 2, 2),
-        rope_scale=(1.0, 3.0, 3.0),
-        concat_padding_mask=True,
-        extra_pos_embed_type=None,
-        use_crossattn_projection=True,
-        crossattn_proj_in_channels=2 * 16,  # every layer's hidden state, concatenated (2 layers x 16)
-        encoder_hidden_states_channels=16,
+        **dict(  # the release's config (its flags, patch and RoPE scales) at tiny widths
+            COSMOS_2B_TRANSFORMER,
+            in_channels=4 + 1,  # latents and the condition mask, as Cosmos-2.5-Predict-Base-2B (16 + 1)
+            out_channels=4,
+            num_attention_heads=2,
+            attention_head_dim=16,  # RoPE splits a head in 6ths: 16 is the smallest that works
+            num_layers=2,
+            mlp_ratio=2.0,
+            text_embed_dim=16,
+            adaln_lora_dim=4,
+            max_size=(8, 16, 16),
+            crossattn_proj_in_channels=2 * 16,  # every layer's hidden state, concatenated (2 layers x 16)
+            encoder_hidden_states_channels=16,
+        )
     )
     scheduler = UniPCMultistepScheduler(
         use_karras_sigmas=True, use_flow_sigmas=True, prediction_type="flow_prediction", sigma_max=200.0, sigma_min=0.01
