@@ -70,13 +70,21 @@ def build_studio(
             listed = jobs.job_choices(jobs_api.list_jobs(data_dir, limit=50))
             return message, gr.Tabs(selected="jobs"), gr.update(choices=listed, value=job_id), job_id, gr.skip()
 
-        distill_ui["launch"].click(
-            after_launch,
-            distill_ui["launch_inputs"],
-            [distill_ui["launched"], tabs, jobs_ui["picker"], jobs_ui["remembered"], distill_ui["check"]],
-            api_visibility="private",
-        ).then(
-            jobs_ui["refresh"], jobs_ui["inputs"], jobs_ui["outputs"], show_progress="hidden", api_visibility="private"
+        jobs_ui["then_in_address"](
+            distill_ui["launch"]
+            .click(
+                after_launch,
+                distill_ui["launch_inputs"],
+                [distill_ui["launched"], tabs, jobs_ui["picker"], jobs_ui["remembered"], distill_ui["check"]],
+                api_visibility="private",
+            )
+            .then(
+                jobs_ui["refresh"],
+                jobs_ui["inputs"],
+                jobs_ui["outputs"],
+                show_progress="hidden",
+                api_visibility="private",
+            )
         ).then(None, js=_tab_in_url("jobs"))  # shown as the opened tab, so a reload stays on it
 
         # The open tab is kept in the address (?tab=jobs): a reload, or the address sent to someone, opens it.
@@ -119,8 +127,14 @@ def build_studio(
         demo.load(
             distill_ui["layout_fn"], distill_ui["layout_inputs"], distill_ui["layout_outputs"], api_visibility="private"
         )
-        demo.load(
-            jobs_ui["refresh"], jobs_ui["inputs"], jobs_ui["outputs"], js=jobs_ui["load_js"], api_visibility="private"
+        jobs_ui["then_in_address"](
+            demo.load(
+                jobs_ui["refresh"],
+                jobs_ui["inputs"],
+                jobs_ui["outputs"],
+                js=jobs_ui["load_js"],
+                api_visibility="private",
+            )
         )
         demo.load(distill_target.remember_sign_in, None, None, api_visibility="private")  # HF Jobs followed again
     return demo

@@ -26,7 +26,9 @@ from .job_detail import Detail, describe, detail, eta, fraction, plain
 
 POLL_SECONDS = 2.0
 # Browser code: a page that shows no job yet (just opened) asks for the one its address names; the shown job is
-# written into the address (without reloading or adding history) whenever it changes.
+# written into the address (without reloading or adding history) after every refresh, from the picker the refresh
+# set: a refresh that was already under way when the person picked a job can land after the pick, so only the
+# last refresh to finish knows the job on screen.
 JOB_FROM_URL = "(picked, ...rest) => [picked || new URLSearchParams(window.location.search).get('job'), ...rest]"
 JOB_IN_URL = (
     "(job) => { if (!job) return; const url = new URL(window.location.href); url.searchParams.set('job', job); "
@@ -282,12 +284,25 @@ def build(data_dir: Path, public_dir: Path, identity: Identity = LOCAL_OWNER, ac
         shown,
         health,
     ]
-    timer.tick(
-        refresh, [picker, remembered, shown], outputs, js=JOB_FROM_URL, show_progress="hidden", api_visibility="private"
+
+    def then_in_address(event):
+        """After a refresh: the job it shows, written into the address."""
+        return event.then(None, [picker], None, js=JOB_IN_URL)
+
+    then_in_address(
+        timer.tick(
+            refresh,
+            [picker, remembered, shown],
+            outputs,
+            js=JOB_FROM_URL,
+            show_progress="hidden",
+            api_visibility="private",
+        )
     )
-    picker.change(None, [picker], None, js=JOB_IN_URL)
-    picker.input(lambda job_id: job_id, [picker], [remembered], api_visibility="private").then(
-        refresh, [picker, remembered, shown], outputs, show_progress="hidden", api_visibility="private"
+    then_in_address(
+        picker.input(lambda job_id: job_id, [picker], [remembered], api_visibility="private").then(
+            refresh, [picker, remembered, shown], outputs, show_progress="hidden", api_visibility="private"
+        )
     )
 
     def act(do, job_id, request: gr.Request = None):  # the message, and the buttons as the new state allows
@@ -309,6 +324,7 @@ def build(data_dir: Path, public_dir: Path, identity: Identity = LOCAL_OWNER, ac
         "load_js": JOB_FROM_URL,
         "picker": picker,
         "remembered": remembered,
+        "then_in_address": then_in_address,
         "act": act,
         "cancel": cancel_button,
         "resume": resume_button,

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 
 import torch
 
@@ -202,4 +203,12 @@ class ProcessGroup:
     def end(self) -> None:
         """Close the trackers and, under several processes, leave the group once all have arrived."""
         self.barrier()
-        self.accelerator.end_training()
+        # The DDP wrappers go first, while the group is still registered. Otherwise a wrapper's reducer
+        # holds the group's last reference and frees it with the GIL held; the group's destructor then waits
+        # for gloo's worker thread, which waits for the GIL to free a finished collective's tensors: the
+        # process never exits (measured: 3 hangs in 36 two-process CPU runs).
+        self._trained.clear()
+        if self.accelerator is not None:
+            self.accelerator.free_memory()  # accelerate's own references to the prepared views
+            gc.collect()  # a wrapper held in a reference cycle is freed now, not after the group is gone
+            self.accelerator.end_training()
