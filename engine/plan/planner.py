@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import time
 from dataclasses import dataclass, field
 
@@ -159,7 +160,7 @@ def make_plan(spec: PlanSpec, only: tuple[str, ...] | None = None) -> Plan:
                             counter.add(value, "activations")
                 counter.reset_peak()
                 resident_bytes = counter.total()
-                with flop_counter:
+                with flop_counter, _no_cycle_collection():
                     getattr(stages, name)(run)
             host = _host_bytes(name, spec, run, weights, vae_bytes)
             parts = {p: int(counter.peak_parts[p]) for p in PARTS}
@@ -181,6 +182,22 @@ def make_plan(spec: PlanSpec, only: tuple[str, ...] | None = None) -> Plan:
     _shard(plan, spec, weights, run)
     plan.seconds = time.perf_counter() - started
     return plan
+
+
+@contextlib.contextmanager
+def _no_cycle_collection():
+    """Python's cycle collector off while a stage runs, after one collection: a storage held in a reference
+    cycle (autograd's graph makes some) is then freed at the stage's end rather than whenever the collector
+    happens to run, so the same spec gives the same peak every time (with the collector on, the peak moved by
+    one such storage between identical plans). A cycle's storage is thus counted as long as it could live."""
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _note(spec: PlanSpec, swap: BlockSwap | None, name: str) -> str:
