@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import torch
 
+from .int8_linear import keep_int8_for_backward
+
 INT8_SCALE_BYTES = 4  # torchao 0.18's Int8WeightOnlyConfig keeps one fp32 scale per output row, whatever the dtype
 
 
@@ -33,4 +35,5 @@ def quantize_blocks(transformer) -> int:
         raise ValueError(f"base_int8: {type(transformer).__name__} has no list of transformer blocks to quantize")
     count = sum(isinstance(m, torch.nn.Linear) for m in blocks.modules())
     quantize_(blocks, Int8WeightOnlyConfig(), filter_fn=lambda m, _fqn: isinstance(m, torch.nn.Linear))
+    keep_int8_for_backward(blocks)  # else autograd keeps each Linear's dequantized weight until the backward
     return count

@@ -18,6 +18,7 @@ from diffusers import AutoencoderKLWan, WanTransformer3DModel
 from transformers import UMT5Config, UMT5EncoderModel
 
 from ..distill.adapters import Adapters
+from ..distill.base_int8 import quantize_blocks
 from ..distill.block_swap import BlockSwap
 from . import stages
 from .planner import _Run
@@ -110,6 +111,8 @@ def _real_models(spec, dtype, name, device):
             text = UMT5EncoderModel(UMT5Config(**spec_text(spec, UMT5_XXL))) if name == "text_encoding" else None
     finally:
         torch.set_default_dtype(previous)
+    if spec.base_int8:  # as the trainer does: quantized before the adapters, which peft then wraps around it
+        quantize_blocks(transformer)
     adapters = Adapters(transformer, spec.rank)
     adapters.keep_float32()
     if spec.gradient_checkpointing:

@@ -232,6 +232,7 @@ def _int8(plan: Plan, run) -> None:
         if s.name == "text_encoding":
             continue
         s.parts["weights"] -= full - stored
+        s.resident -= full - stored  # resident before the stage too: the stage's increment is unchanged by it
         s.parts["temporaries"] += widest
         s.peak += widest - (full - stored)
         s.note = "; ".join(
