@@ -208,8 +208,11 @@ def summary(out: Path) -> dict:
             )
     other = {task: _read(out / f"bench_train_step_{task}.json") for task in ("i2v", "ar")}
     plan = _read(out / "plan_check.json")
+    # the same stages with block swap and with the int8 base: their peaks and seconds beside the plain ones
+    variants = {name: _read(out / f"plan_check_{name}.json") for name in ("block_swap", "int8")}
     result = {
         "plan_check": plan,
+        **{f"plan_check_{name}": figures for name, figures in variants.items()},
         "runs": runs,
         "bench_train_step": step,
         "bench_sampling": sampling,
@@ -234,10 +237,12 @@ def summary(out: Path) -> dict:
                 f"{task} train step at {figures['video_shape']}: student {figures['student_update_s']} s, fake score "
                 f"{figures['fake_update_s']} s, peak {figures['peak_memory_mb'] / 1024:.2f} GiB"
             )
-    for row in (plan or {}).get("stages", []):
-        measured = "not measured (no GPU)" if row["measured_mb"] is None else f"measured {row['measured_mb']} MiB"
-        ratio = "" if row["ratio"] is None else f", planned/measured {row['ratio']}"
-        print(f"plan {row['stage']}: planned {row['planned_mb']} MiB, {measured}{ratio}")
+    for label, figures in (("", plan), *((f" ({name})", v) for name, v in variants.items())):
+        for row in (figures or {}).get("stages", []):
+            measured = "not measured (no GPU)" if row["measured_mb"] is None else f"measured {row['measured_mb']} MiB"
+            ratio = "" if row["ratio"] is None else f", planned/measured {row['ratio']}"
+            seconds = "" if row.get("seconds") is None else f", {row['seconds']} s"
+            print(f"plan {row['stage']}{label}: planned {row['planned_mb']} MiB, {measured}{ratio}{seconds}")
     for what, value, target, ok in checks:
         print(f"{'MET ' if ok else 'MISS'} {what}: {value} (target {target})")
     if not step or not sampling:
@@ -266,6 +271,7 @@ def plan_check(args) -> dict:
         vae=False,
         text_encoder=False,
         block_swap=args.block_swap,
+        base_int8=args.base_int8,
     ).check()
     stages = tuple(args.stages.split(","))
     plan = make_plan(spec, only=stages)
@@ -282,6 +288,7 @@ def plan_check(args) -> dict:
                 "ratio": None if not measured else round(planned / measured, 3),
                 "planned_peak_mb": round(s.peak / 2**20, 1),
                 "block_swap": spec.block_swap,
+                "base_int8": spec.base_int8,
                 "planned_transfer_mb": round(s.transfer / 2**20, 1),
                 "measured_transfer_mb": round(timing["transfer_bytes"] / 2**20, 1) if timing else None,
                 "seconds": round(timing["seconds"], 3) if timing else None,
@@ -320,6 +327,7 @@ def main(argv=None) -> None:
     for name, default in (("--frames", 81), ("--height", 480), ("--width", 832), ("--block-swap", 0)):
         p.add_argument(name, type=int, default=default)
     p.add_argument("--stages", default="fake_update,student_update_dfd,sampling")
+    p.add_argument("--base-int8", action="store_true", help="the frozen base's block Linears in int8")
     s = sub.add_parser("summary")
     s.add_argument("out", type=Path)
     args = parser.parse_args(argv)

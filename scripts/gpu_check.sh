@@ -17,6 +17,8 @@
 #     one line per stage in the summary (on the dry run: planned only, at 5x64x64).
 #  5b. block swap: the DFD student update with 20 of the 1.3B's 30 blocks swapped, planned against measured
 #     (peak, seconds, bytes copied in): plan_check_block_swap.json.
+#  5c. the int8 frozen base: the fake-score and DFD student updates planned against measured, with their
+#     seconds (torchao's int8 matmul against plan_check.json's bf16): plan_check_int8.json.
 #  6. Cosmos-Predict2.5-2B's transformer (random weights) at 93x704x1280 from a first frame through the engine's
 #     velocity() and LoRA: teacher forward and one LoRA update, timed, peak memory (scripts/gpu_check_cosmos.py).
 # Each stage runs only while the time budget (GPU_CHECK_BUDGET_S, default 470 s) has room for it, under a
@@ -147,6 +149,11 @@ stage cosmos-2b 90 python3 scripts/gpu_check_cosmos.py $([ $dry = 1 ] && echo --
 # link's nominal rate); plan_check_block_swap.json, beside the same stage without it in plan_check.json
 stage plan-check-block-swap 60 python3 scripts/gpu_check.py plan-check --base wan2.1-1.3b-random "${plan_size[@]}" \
   --block-swap $([ $dry = 1 ] && echo 1 || echo 20) --stages student_update_dfd --json "$out/plan_check_block_swap.json"
+# the int8 frozen base (DistillConfig.base_int8): the fake-score and DFD student updates at that size, planned
+# and measured, with their seconds beside plan_check.json's bf16 ones: torchao's int8 matmul speed on a GPU;
+# plan_check_int8.json
+stage plan-check-int8 60 python3 scripts/gpu_check.py plan-check --base wan2.1-1.3b-random "${plan_size[@]}" \
+  --base-int8 --stages fake_update,student_update_dfd --json "$out/plan_check_int8.json"
 echo "== FSDP: skipped, a sharded base needs two processes on two GPUs (tests/test_multiprocess.py runs it on CPUs)" \
   | tee -a "$log"
 # Keep $OUT small (the device tool brings it back): the figures, configs and metrics, not the clips,
