@@ -35,8 +35,9 @@ def tiny_base(tmp_path, monkeypatch):
     BASES.pop("tiny", None)
 
 
-def _spec(checkpointing: bool) -> PlanSpec:
-    return PlanSpec(
+def small_spec(checkpointing: bool, **changes) -> PlanSpec:
+    """A spec of the transformer stages alone, in fp32, at a size that runs for real on a CPU in seconds."""
+    settings = dict(
         base="tiny",
         frames=9,
         height=256,
@@ -47,6 +48,17 @@ def _spec(checkpointing: bool) -> PlanSpec:
         gradient_checkpointing=checkpointing,
         vae=False,
         text_encoder=False,
+    )
+    return PlanSpec(**{**settings, **changes})
+
+
+def check_planned_against_measured(spec: PlanSpec, stage: str, bases: dict) -> None:
+    """The stage's planned increment over what was resident within REL + ABS of the one measured for real."""
+    planned = make_plan(spec, only=(stage,)).stage(stage)
+    planned_increment = planned.peak - planned.resident
+    measured = measure_in_subprocess(spec.to_dict(), stage, bases)
+    assert abs(planned_increment - measured) <= REL * measured + ABS, (
+        f"{stage}: planned {planned_increment / MiB:.1f} MiB, measured {measured / MiB:.1f} MiB"
     )
 
 
@@ -63,13 +75,7 @@ def _spec(checkpointing: bool) -> PlanSpec:
     ],
 )
 def test_planned_peak_matches_the_measured_one(checkpointing, stage):
-    spec = _spec(checkpointing)
-    planned = make_plan(spec, only=(stage,)).stage(stage)
-    planned_increment = planned.peak - planned.resident
-    measured = measure_in_subprocess(spec.to_dict(), stage, {"tiny": TINY})
-    assert abs(planned_increment - measured) <= REL * measured + ABS, (
-        f"{stage}: planned {planned_increment / MiB:.1f} MiB, measured {measured / MiB:.1f} MiB"
-    )
+    check_planned_against_measured(small_spec(checkpointing), stage, {"tiny": TINY})
 
 
 _ATTENTION = textwrap.dedent("""
@@ -164,16 +170,16 @@ def test_the_trainers_preflight_plans_its_config_against_the_given_free_memory()
 
 def test_a_plan_is_kept_by_its_spec_and_a_changed_spec_plans_afresh(tmp_path):
     only = ("sampling",)
-    first, kept = cached_plan(_spec(False), only)
+    first, kept = cached_plan(small_spec(False), only)
     assert not kept
-    again, kept = cached_plan(_spec(False), only)
+    again, kept = cached_plan(small_spec(False), only)
     assert kept and again.to_dict() == json.loads(json.dumps(first.to_dict()))
     files = list((tmp_path / "plans").glob("*.json"))
     assert len(files) == 1
-    _, kept = cached_plan(_spec(True), only)  # checkpointing on: another spec, another plan
+    _, kept = cached_plan(small_spec(True), only)  # checkpointing on: another spec, another plan
     assert not kept and len(list((tmp_path / "plans").glob("*.json"))) == 2
     files[0].write_text('{"half a fi')  # an unreadable plan is planned afresh and replaced
-    replanned, kept = cached_plan(_spec(False), only)
+    replanned, kept = cached_plan(small_spec(False), only)
     assert not kept and replanned.stage("sampling").peak == first.stage("sampling").peak
     assert json.loads(files[0].read_text())["stages"][0]["name"] == "sampling"
 
