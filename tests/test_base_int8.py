@@ -2,7 +2,7 @@
 Linear weights become Int8Tensors, the forward stays close to the unquantized one, the student LoRA trains
 on top (peft's TorchaoLoraLinear), the teacher forward runs with the adapters off, a real shapes-world run
 (t2v and the causal ar task) trains and saves a LoRA with the plain run's keys, and the untried
-combinations are refused."""
+combinations are refused. (A two-expert base: tests/test_wan22_experts.py.)"""
 
 from __future__ import annotations
 
@@ -103,19 +103,20 @@ def test_untried_combinations_are_refused_in_one_line():
         DistillConfig(base_int8=True, block_swap=2, gradient_checkpointing=True).validate()
     with pytest.raises(ConfigError, match="base_int8 and shard_base"):
         DistillConfig(base_int8=True, shard_base=True).validate()
-    with pytest.raises(ValueError, match="not on a two-expert base"):
-        check_base_int8(experts=True, world=1)
     with pytest.raises(ValueError, match="over 2 processes"):
-        check_base_int8(experts=False, world=2)
+        check_base_int8(world=2)
 
 
-def test_the_plans_weights_part_counts_a_byte_per_block_linear_weight_plus_a_row_scale(tmp_path, monkeypatch):
+@pytest.mark.parametrize("experts", [False, True], ids=["one network", "two experts"])
+def test_the_plans_weights_part_counts_a_byte_per_block_linear_weight_plus_a_row_scale(tmp_path, monkeypatch, experts):
     from engine.plan import BASES, PlanError, PlanSpec, make_plan
     from engine.plan.build import transformer_with_adapters
-    from engine.plan.spec import WAN_1_3B
+    from engine.plan.spec import EXPERTS, WAN_1_3B
 
     tiny = dict(WAN_1_3B, num_attention_heads=2, attention_head_dim=64, ffn_dim=512, num_layers=4)
     monkeypatch.setitem(BASES, "tiny4", (tiny, None, 8, 16))
+    if experts:  # Wan2.2-A14B's shape: two such networks, both held on the device
+        monkeypatch.setitem(EXPERTS, "tiny4", 0.875)
     monkeypatch.setenv("DFD_PLAN_CACHE", str(tmp_path / "plans"))
 
     def spec(**kw):
@@ -124,7 +125,14 @@ def test_the_plans_weights_part_counts_a_byte_per_block_linear_weight_plus_a_row
     only = ("fake_update", "sampling")
     plain, int8 = make_plan(spec(), only), make_plan(spec(base_int8=True), only)
     net, _ = transformer_with_adapters(spec(), torch.bfloat16)
-    linears = [m for n, m in net.blocks.named_modules() if isinstance(m, torch.nn.Linear) and "lora_" not in n]
+    networks = [net.transformer, net.transformer_2] if experts else [net]
+    linears = [
+        m
+        for network in networks
+        for n, m in network.blocks.named_modules()
+        if isinstance(m, torch.nn.Linear) and "lora_" not in n
+    ]
+    assert len(linears) == 4 * 10 * len(networks)  # per block: self and cross attention's 4, the MLP's 2
     saved = sum(m.weight.numel() - 4 * m.out_features for m in linears)  # bf16's 2 bytes -> 1 + an fp32 row scale
     for name in only:
         a, b = plain.stage(name), int8.stage(name)

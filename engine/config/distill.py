@@ -170,8 +170,8 @@ class DistillConfig:
     base_int8: bool = setting(
         False,
         help="store the frozen base's transformer-block Linear weights in int8 (torchao weight-only, one scale "
-        "per row: about half of bf16's weight memory, LoRA adapters in full precision; one GPU, one-network "
-        "bases; speed on a GPU unmeasured; `engine plan --base-int8` shows the memory)",
+        "per row: about half of bf16's weight memory, LoRA adapters in full precision; one GPU, both experts of "
+        "a two-expert base; speed on a GPU unmeasured; `engine plan --base-int8` shows the memory)",
     )
     shard_base: bool = setting(
         False,

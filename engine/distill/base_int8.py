@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import torch
 
+from ..models.experts import Experts
 from .int8_linear import keep_int8_for_backward
 
 INT8_SCALE_BYTES = 4  # torchao 0.18's Int8WeightOnlyConfig keeps one fp32 scale per output row, whatever the dtype
 
 
-def check_base_int8(experts: bool, world: int) -> None:
-    """Refuse, before any work, the runs that were not tried with an int8 base (ValueError, one line)."""
-    if experts:
-        raise ValueError("base_int8: not on a two-expert base (tried on one-network Wan bases only); turn it off")
+def check_base_int8(world: int) -> None:
+    """Refuse, before any work, a run over several processes, not tried with an int8 base (ValueError, one
+    line)."""
     if world > 1:
         raise ValueError(
             f"base_int8: a run over {world} processes was not tried with an int8 base (DDP or FSDP2 over "
@@ -24,16 +24,20 @@ def check_base_int8(experts: bool, world: int) -> None:
 
 
 def quantize_blocks(transformer) -> int:
-    """Store every Linear weight inside the transformer's blocks as a torchao Int8Tensor (the patch embedding,
-    the condition embedders and the output head stay as they are: small, and where precision matters most);
-    returns how many Linear layers were quantized."""
+    """Store every Linear weight inside the transformer's blocks as a torchao Int8Tensor, in both experts of a
+    two-expert base (the patch embedding, the condition embedders and the output head stay as they are: small,
+    and where precision matters most); returns how many Linear layers were quantized."""
     # Imported here: torchao loads its kernels' libraries at import, which only a run with the option needs.
     from torchao.quantization import Int8WeightOnlyConfig, quantize_
 
-    blocks = getattr(transformer, "blocks", None)
-    if blocks is None:
-        raise ValueError(f"base_int8: {type(transformer).__name__} has no list of transformer blocks to quantize")
-    count = sum(isinstance(m, torch.nn.Linear) for m in blocks.modules())
-    quantize_(blocks, Int8WeightOnlyConfig(), filter_fn=lambda m, _fqn: isinstance(m, torch.nn.Linear))
-    keep_int8_for_backward(blocks)  # else autograd keeps each Linear's dequantized weight until the backward
+    experts = isinstance(transformer, Experts)
+    networks = [transformer.transformer, transformer.transformer_2] if experts else [transformer]
+    count = 0
+    for network in networks:
+        blocks = getattr(network, "blocks", None)
+        if blocks is None:
+            raise ValueError(f"base_int8: {type(network).__name__} has no list of transformer blocks to quantize")
+        count += sum(isinstance(m, torch.nn.Linear) for m in blocks.modules())
+        quantize_(blocks, Int8WeightOnlyConfig(), filter_fn=lambda m, _fqn: isinstance(m, torch.nn.Linear))
+        keep_int8_for_backward(blocks)  # else autograd keeps each Linear's dequantized weight until the backward
     return count

@@ -93,7 +93,7 @@ class Distiller(StudentInputs):
         self.tracking = Tracking(self.dist.start(self.model.dtype), cfg.log_with)
         self.transformer = self.model.transformer
         if cfg.base_int8:  # before the adapters: peft wraps each quantized Linear in its torchao LoRA layer
-            check_base_int8(self.model.experts, self.dist.world)
+            check_base_int8(self.dist.world)
             self.cb.log(f"base_int8: {quantize_blocks(self.transformer)} Linear layers of the blocks stored in int8")
         self.adapters = Adapters(self.transformer, rank=cfg.lora_rank)
         self.adapters.keep_float32()  # a bf16 base trains fp32 adapters (the optimizer's small steps need it)

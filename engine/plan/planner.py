@@ -222,8 +222,13 @@ def _int8(plan: Plan, run) -> None:
     one fp32 scale per output row instead of the base's dtype. Counted from the parameter shapes rather than by
     quantizing under FakeTensorMode (torchao's quantize_ computes its scales from the values); the largest
     Linear's weight dequantized for its matmul is added as a temporary."""
-    linears = [  # the base's Linears (peft's base_layer), not the adapters' lora_A/lora_B
-        m for n, m in run.transformer.blocks.named_modules() if isinstance(m, torch.nn.Linear) and "lora_" not in n
+    experts = run.spec.base in EXPERTS
+    networks = [run.transformer.transformer, run.transformer.transformer_2] if experts else [run.transformer]
+    linears = [  # the base's Linears (peft's base_layer), not the adapters' lora_A/lora_B; both experts' blocks
+        m
+        for network in networks
+        for n, m in network.blocks.named_modules()
+        if isinstance(m, torch.nn.Linear) and "lora_" not in n
     ]
     full = _bytes(m.weight for m in linears)
     stored = sum(m.weight.numel() + m.out_features * INT8_SCALE_BYTES for m in linears)

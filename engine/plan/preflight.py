@@ -46,8 +46,8 @@ def options_to_fit(plan: Plan, free: int) -> list[str]:
                 f"block_swap {blocks} (those blocks' frozen weights on the host, one on the GPU at a time: a PCIe "
                 "copy of each per forward, `engine plan --block-swap` times it)"
             )
-    one_network = spec.base not in EXPERTS and spec.gpus == 1 and not spec.block_swap  # where base_int8 runs
-    if one_network and not spec.base_int8 and worst.peak > budget:
+    int8_runs = spec.gpus == 1 and not spec.block_swap  # where base_int8 runs
+    if int8_runs and not spec.base_int8 and worst.peak > budget:
         out.append(
             f"base_int8 (the blocks' Linear weights in int8: about {worst.parts['weights'] / 2 / GiB:.1f} GiB less; "
             "its speed on a GPU is unmeasured)"

@@ -130,8 +130,8 @@ class PlanSpec:
             raise PlanError(
                 f"--block-swap {self.block_swap} needs gradient checkpointing and no FSDP2 (the run refuses both)"
             )
-        if self.base_int8 and (self.base in EXPERTS or self.block_swap or self.gpus > 1):
-            raise PlanError("--base-int8: one GPU, a one-network base and no block swap (the run refuses the rest)")
+        if self.base_int8 and (self.block_swap or self.gpus > 1):
+            raise PlanError("--base-int8: one GPU and no block swap (the run refuses the rest)")
         if self.sharding == "none" and self.gpus > 1:
             raise PlanError(f"--gpus {self.gpus} needs --sharding ddp or fsdp2")
         return self
