@@ -36,6 +36,11 @@ def options_to_fit(plan: Plan, free: int) -> list[str]:
     frames = int((spec.frames - 1) * (budget - fixed) / max(varying, 1)) // 4 * 4 + 1
     if 1 <= frames < spec.frames:
         out.append(f"windows of {frames} frames instead of {spec.frames} (fewer tokens per clip)")
+    lora = worst.parts["lora_optimizer"]
+    # the adapters, their gradients and AdamW's two moments all scale with the rank (a multiple of 4 kept)
+    rank = int(spec.rank * (budget - (worst.peak - lora)) / max(lora, 1)) // 4 * 4
+    if 4 <= rank < spec.rank:
+        out.append(f"LoRA rank {rank} instead of {spec.rank} (the adapters and their optimizer state shrink with it)")
     swappable = spec.gradient_checkpointing and spec.sharding != "fsdp2" and spec.base not in EXPERTS
     layers = spec.configs()[0].get("num_layers", 0) if swappable else 0
     if layers and worst.peak > budget:
