@@ -54,3 +54,22 @@ def test_an_i2v_study_trains_its_students_for_the_i2v_task(mini_i2v_teacher, tmp
     assert all(r.command[r.command.index("--task") + 1] == "ar" for r in causal)
     with pytest.raises(ValueError, match="causal \\(ar\\) students need a text-to-video one"):
         plan(tmp_path, [0], str(mini_i2v_teacher), 10, 2, ["dfd-p0.5"], causal=True)
+
+
+def test_a_frame_replacement_base_is_studied_as_i2v_by_its_record(tmp_path):
+    """A frame-replacement teacher keeps the text-to-video channels; its dfd_studio.json (task i2v, its frame law)
+    is what makes the study train image-to-video students, as evaluate reads it."""
+    from engine.evaluation.study_plan import plan
+    from engine.models.names import base_task, resolve_model
+
+    shipped = resolve_model("shapes-tiny")[1]
+    base = tmp_path / "ti2v"
+    base.mkdir()
+    for part in shipped.iterdir():  # the shipped teacher's files, linked, under a record of its own
+        if part.name != "dfd_studio.json":
+            (base / part.name).symlink_to(part)
+    meta = json.loads((shipped / "dfd_studio.json").read_text())
+    (base / "dfd_studio.json").write_text(json.dumps({**meta, "task": "i2v", "i2v_frames": "mixed"}))
+    assert base_task(str(base)) == "t2v"  # by its channels
+    runs = plan(tmp_path / "study", [0], str(base), 10, 2, ["dfd-p0.5"])
+    assert all(r.command[r.command.index("--task") + 1] == "i2v" for r in runs)

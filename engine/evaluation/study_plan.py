@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..models.names import base_task
 from ..models.students import LORA_FILE
+from .i2v_frames import i2v_frames_of
 
 DFD = ["--method", "dfd", "--data-forcing-prob"]
 # Post-training variants: name -> distill options on top of --init <the seed's dmd2>.
@@ -95,8 +96,10 @@ def plan(
     """Every distill run of the study, in an order where each run's --init exists before it starts. causal:
     the students are autoregressive (task ar, a text-to-video base)."""
     counts = parse_variants(variants)
-    task = ["--task", "ar"] if causal else ["--task", "i2v"] if base_task(base) == "i2v" else []
-    if causal and base_task(base) == "i2v":
+    # a frame-replacement shapes base is "t2v" by its channels: its record (i2v_frames_of) says image-to-video
+    i2v = base_task(base) == "i2v" or i2v_frames_of(base) is not None
+    task = ["--task", "ar"] if causal else ["--task", "i2v"] if i2v else []
+    if causal and i2v:
         raise ValueError(f"{base} is an image-to-video teacher: causal (ar) students need a text-to-video one")
     runs = []
     for i, seed in enumerate(seeds):
