@@ -46,10 +46,20 @@ class ShapesData:
         # made once (a fixed function of the seed) and batches index into it.
         pool_rng = np.random.default_rng(seed + 1)
         self.pool_caption = pool_rng.integers(0, len(namings), size=pool_size)
+        # An image-to-video base's clips start as its record says it was trained (world.FRAME_LAWS): the real
+        # clips DFD scores and the frames the student starts from follow the teacher's law. "edge", the world's
+        # own, draws nothing for it, so every other base's pool is the same clips as ever.
+        meta = getattr(model, "meta", None) or {}
+        self.frames = meta.get("i2v_frames", "edge") if meta.get("task") == "i2v" else "edge"
         latents = []
+        self.pool_factors: list[world.ClipFactors] = []  # what each pooled clip shows, from the world's truth
         for start in range(0, pool_size, 256):
             idx = self.pool_caption[start : start + 256]
-            clips = np.stack([world.render(world.draw_factors(pool_rng, namings[i])) for i in idx])
+            factors = [
+                world.draw_factors(pool_rng, namings[i], start=world.draw_start_law(pool_rng, self.frames)) for i in idx
+            ]
+            self.pool_factors += factors
+            clips = np.stack([world.render(f) for f in factors])
             latents.append(model.encode_video(clips))
         self.pool = torch.cat(latents).float()  # real latents stay fp32 whatever the base's dtype
         self.rng = np.random.default_rng(seed)
