@@ -2,33 +2,33 @@
 Linear weights become Int8Tensors, the forward stays close to the unquantized one, the student LoRA trains
 on top (peft's TorchaoLoraLinear), the teacher forward runs with the adapters off, a real shapes-world run
 (t2v and the causal ar task) trains and saves a LoRA with the plain run's keys, and the untried
-combinations are refused. (A two-expert base: tests/test_wan22_experts.py.)"""
+combinations are refused; on a tiny random two-expert base (Wan2.2-A14B), both experts are quantized and each
+expert's student trains."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
-from diffusers import WanTransformer3DModel
 
 from engine.config.distill import ConfigError, DistillConfig
 from engine.distill.adapters import STUDENT, Adapters
 from engine.distill.base_int8 import check_base_int8, quantize_blocks
+from tiny_wan import (
+    A14B_BOUNDARY,
+    each_experts_student_moved,
+    save_captioned_clips,
+    save_tiny_wan22_a14b,
+    tiny_transformer,
+)
+
+SHAPE = {"num_frames": 5, "height": 16, "width": 16}  # the two-expert base's clips: 2 latent frames of 2 x 2 tokens
 
 
 def _network(int8: bool):
     torch.manual_seed(0)
-    net = WanTransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=8,
-        in_channels=4,
-        out_channels=4,
-        text_dim=32,
-        freq_dim=16,
-        ffn_dim=32,
-        num_layers=2,
-        rope_max_seq_len=32,
-    )
+    net = tiny_transformer()
     if int8:
         assert quantize_blocks(net) == 2 * (4 + 4 + 2)  # per block: self and cross attention's 4, the MLP's 2
     return net
@@ -109,6 +109,7 @@ def test_untried_combinations_are_refused_in_one_line():
 
 @pytest.mark.parametrize("experts", [False, True], ids=["one network", "two experts"])
 def test_the_plans_weights_part_counts_a_byte_per_block_linear_weight_plus_a_row_scale(tmp_path, monkeypatch, experts):
+    from engine.models.experts import networks_of
     from engine.plan import BASES, PlanError, PlanSpec, make_plan
     from engine.plan.build import transformer_with_adapters
     from engine.plan.spec import EXPERTS, WAN_1_3B
@@ -125,7 +126,7 @@ def test_the_plans_weights_part_counts_a_byte_per_block_linear_weight_plus_a_row
     only = ("fake_update", "sampling")
     plain, int8 = make_plan(spec(), only), make_plan(spec(base_int8=True), only)
     net, _ = transformer_with_adapters(spec(), torch.bfloat16)
-    networks = [net.transformer, net.transformer_2] if experts else [net]
+    networks = networks_of(net)
     linears = [
         m
         for network in networks
@@ -141,3 +142,48 @@ def test_the_plans_weights_part_counts_a_byte_per_block_linear_weight_plus_a_row
         assert "int8 frozen base: block Linear weights" in b.note and "unmeasured" in b.note
     with pytest.raises(PlanError, match="--base-int8: one GPU"):
         spec(base_int8=True, gpus=2, sharding="ddp").check()
+
+
+@pytest.fixture(scope="module")
+def a14b_t2v(tmp_path_factory):
+    """A tiny random Wan2.2-A14B of the real classes (two experts), with the clip size of its runs."""
+    folder = save_tiny_wan22_a14b(tmp_path_factory.mktemp("a14b_t2v"), "t2v")
+    (folder / "dfd_studio.json").write_text(json.dumps({**SHAPE, "fps": 16}))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    return save_captioned_clips(tmp_path_factory.mktemp("clips"))
+
+
+def test_an_int8_base_quantizes_both_experts_and_trains_each_experts_student(a14b_t2v, clips, tmp_path):
+    from diffusers import WanPipeline
+    from torchao.quantization import Int8Tensor
+
+    from engine.distill.trainer import Distiller
+
+    cfg = DistillConfig(
+        base=str(a14b_t2v),
+        data=str(clips),
+        steps=4,
+        batch_size=3,
+        student_update_freq=1,
+        lora_rank=4,
+        seed=3,
+        t_list=[0.99, 0.95, 0.6, 0.3, 0.0],  # student times on both sides of the boundary: both experts train
+        base_int8=True,
+        **SHAPE,
+    )
+    distiller = Distiller(cfg, tmp_path / "int8")
+    out = distiller.train()
+    for expert in (distiller.transformer.transformer, distiller.transformer.transformer_2):
+        weights = [  # the base's Linears, not the adapters' lora_A / lora_B
+            m.weight for n, m in expert.blocks.named_modules() if isinstance(m, torch.nn.Linear) and "lora_" not in n
+        ]
+        assert weights and all(isinstance(w, Int8Tensor) for w in weights)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    drawn = {float(k.removeprefix("real_gap@t")) for r in rows for k in r if k.startswith("real_gap@t")}
+    assert {t >= A14B_BOUNDARY["t2v"] for t in drawn} == {True, False}  # both experts' times were drawn
+    # the plain base (not quantized) takes them: the files are a plain run's kind
+    each_experts_student_moved(WanPipeline.from_pretrained(str(a14b_t2v)), out)

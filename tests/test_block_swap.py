@@ -7,26 +7,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from diffusers import WanTransformer3DModel
 
 from engine.distill.adapters import FAKE, STUDENT, Adapters
 from engine.distill.block_swap import BlockSwap
+from tiny_wan import tiny_transformer
 
 
 def _network(checkpointing=True):
     torch.manual_seed(0)
-    net = WanTransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=8,
-        in_channels=4,
-        out_channels=4,
-        text_dim=32,
-        freq_dim=16,
-        ffn_dim=32,
-        num_layers=4,
-        rope_max_seq_len=32,
-    )
+    net = tiny_transformer(num_layers=4)
     adapters = Adapters(net, rank=4)
     for p in adapters.parameters(STUDENT) + adapters.parameters(FAKE):  # non-zero B: every LoRA weight gets a grad
         torch.nn.init.normal_(p, std=0.1)

@@ -10,26 +10,14 @@ import torch
 from engine.generation.causal_sampling import causal_sample, default_window
 from engine.generation.sampling import velocity
 from engine.models.causal import CausalAttention, chunk_bounds, installed, velocity_per_frame
+from tiny_wan import tiny_transformer
 
 CHUNK = 2  # latent frames per chunk after the lone first frame: 5 frames are chunks [0], [1, 2], [3, 4]
 
 
 def _tiny_transformer(seed: int = 0):
-    from diffusers import WanTransformer3DModel
-
     torch.manual_seed(seed)
-    model = WanTransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=8,
-        in_channels=4,
-        out_channels=4,
-        text_dim=32,
-        freq_dim=16,
-        ffn_dim=32,
-        num_layers=2,
-        rope_max_seq_len=32,
-    )
+    model = tiny_transformer()
     return model.eval()
 
 

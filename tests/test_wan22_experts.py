@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from tiny_wan import A14B_BOUNDARY, save_captioned_clips, save_tiny_wan22_a14b
+from tiny_wan import A14B_BOUNDARY, each_experts_student_moved, save_captioned_clips, save_tiny_wan22_a14b
 
 SHAPE = {"num_frames": 5, "height": 16, "width": 16}  # 2 latent frames of 2 x 2 tokens
 
@@ -142,55 +142,7 @@ def test_dmd2_then_dfd_train_one_lora_per_expert_through_the_trainer(a14b_i2v, c
         assert (out / LORA_FILE).is_file() and (out / LOW_NOISE_LORA_FILE).is_file()
         drawn |= {float(k.removeprefix("real_gap@t")) for r in rows for k in r if k.startswith("real_gap@t")}
     assert {t >= A14B_BOUNDARY["i2v"] for t in drawn} == {True, False}  # both experts' times were drawn
-    _each_experts_student_moved(WanImageToVideoPipeline.from_pretrained(str(a14b_i2v)), dfd)
-
-
-def _each_experts_student_moved(pipe, out):
-    """The run's two LoRA files load through diffusers' own loader, and each expert's student moved off zero
-    (lora_B starts at zero)."""
-    from engine.models.experts import LOW_NOISE_LORA_FILE
-    from engine.models.students import LORA_FILE
-
-    pipe.load_lora_weights(str(out), weight_name=LORA_FILE, adapter_name="student")
-    pipe.load_lora_weights(
-        str(out), weight_name=LOW_NOISE_LORA_FILE, adapter_name="student", load_into_transformer_2=True
-    )
-    for expert in (pipe.transformer, pipe.transformer_2):
-        b = [p for n, p in expert.named_parameters() if "lora_B" in n]
-        assert b and any(p.abs().max() > 0 for p in b)
-
-
-def test_an_int8_base_quantizes_both_experts_and_trains_each_experts_student(a14b_t2v, clips, tmp_path):
-    from diffusers import WanPipeline
-    from torchao.quantization import Int8Tensor
-
-    from engine.config.distill import DistillConfig
-    from engine.distill.trainer import Distiller
-
-    cfg = DistillConfig(
-        base=str(a14b_t2v),
-        data=str(clips),
-        steps=4,
-        batch_size=3,
-        student_update_freq=1,
-        lora_rank=4,
-        seed=3,
-        t_list=[0.99, 0.95, 0.6, 0.3, 0.0],  # student times on both sides of the boundary: both experts train
-        base_int8=True,
-        **SHAPE,
-    )
-    distiller = Distiller(cfg, tmp_path / "int8")
-    out = distiller.train()
-    for expert in (distiller.transformer.transformer, distiller.transformer.transformer_2):
-        weights = [  # the base's Linears, not the adapters' lora_A / lora_B
-            m.weight for n, m in expert.blocks.named_modules() if isinstance(m, torch.nn.Linear) and "lora_" not in n
-        ]
-        assert weights and all(isinstance(w, Int8Tensor) for w in weights)
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    drawn = {float(k.removeprefix("real_gap@t")) for r in rows for k in r if k.startswith("real_gap@t")}
-    assert {t >= A14B_BOUNDARY["t2v"] for t in drawn} == {True, False}  # both experts' times were drawn
-    # the plain base (not quantized) takes them: the files are a plain run's kind
-    _each_experts_student_moved(WanPipeline.from_pretrained(str(a14b_t2v)), out)
+    each_experts_student_moved(WanImageToVideoPipeline.from_pretrained(str(a14b_i2v)), dfd)
 
 
 def test_both_experts_loras_load_into_diffusers_pipeline_and_run_as_ours(a14b_t2v, tmp_path):

@@ -25,8 +25,8 @@ def tiny_vae(**kw):
     )
 
 
-def tiny_transformer(in_channels: int, out_channels: int = 4):
-    """A random WanTransformer3DModel of 2 layers of 2 heads of 8, for text of width 32 (tiny_text's)."""
+def tiny_transformer(in_channels: int = 4, out_channels: int = 4, num_layers: int = 2):
+    """A random WanTransformer3DModel of 2 layers (num_layers) of 2 heads of 8, for text of width 32 (tiny_text's)."""
     from diffusers import WanTransformer3DModel
 
     return WanTransformer3DModel(
@@ -38,7 +38,7 @@ def tiny_transformer(in_channels: int, out_channels: int = 4):
         text_dim=32,
         freq_dim=16,
         ffn_dim=32,
-        num_layers=2,
+        num_layers=num_layers,
         rope_max_seq_len=32,
     )
 
@@ -187,3 +187,18 @@ def save_tiny_wan22_ti2v(folder: Path) -> Path:
     )
     pipe.save_pretrained(folder)
     return folder
+
+
+def each_experts_student_moved(pipe, out):
+    """The run's two LoRA files load through diffusers' own loader, and each expert's student moved off zero
+    (lora_B starts at zero)."""
+    from engine.models.experts import LOW_NOISE_LORA_FILE
+    from engine.models.students import LORA_FILE
+
+    pipe.load_lora_weights(str(out), weight_name=LORA_FILE, adapter_name="student")
+    pipe.load_lora_weights(
+        str(out), weight_name=LOW_NOISE_LORA_FILE, adapter_name="student", load_into_transformer_2=True
+    )
+    for expert in (pipe.transformer, pipe.transformer_2):
+        b = [p for n, p in expert.named_parameters() if "lora_B" in n]
+        assert b and any(p.abs().max() > 0 for p in b)

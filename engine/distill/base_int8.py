@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ..models.experts import Experts
+from ..models.experts import networks_of
 from .int8_linear import keep_int8_for_backward
 
 INT8_SCALE_BYTES = 4  # torchao 0.18's Int8WeightOnlyConfig keeps one fp32 scale per output row, whatever the dtype
@@ -30,10 +30,8 @@ def quantize_blocks(transformer) -> int:
     # Imported here: torchao loads its kernels' libraries at import, which only a run with the option needs.
     from torchao.quantization import Int8WeightOnlyConfig, quantize_
 
-    experts = isinstance(transformer, Experts)
-    networks = [transformer.transformer, transformer.transformer_2] if experts else [transformer]
     count = 0
-    for network in networks:
+    for network in networks_of(transformer):
         blocks = getattr(network, "blocks", None)
         if blocks is None:
             raise ValueError(f"base_int8: {type(network).__name__} has no list of transformer blocks to quantize")

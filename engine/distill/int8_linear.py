@@ -37,12 +37,9 @@ def _forward(self, x):
     return _Int8Linear.apply(x, self.weight, self.bias)
 
 
-def keep_int8_for_backward(module: torch.nn.Module) -> int:
-    """Route every Linear of `module` whose weight is an int8 tensor (a torchao Int8Tensor) through _Int8Linear;
-    returns how many. Set on the Linear itself, so the LoRA layer that peft wraps around it later calls it."""
-    count = 0
+def keep_int8_for_backward(module: torch.nn.Module) -> None:
+    """Route every Linear of `module` whose weight is an int8 tensor (a torchao Int8Tensor) through _Int8Linear.
+    Set on the Linear itself, so the LoRA layer that peft wraps around it later calls it."""
     for m in module.modules():
         if isinstance(m, torch.nn.Linear) and hasattr(m.weight, "dequantize"):
             m.forward = types.MethodType(_forward, m)
-            count += 1
-    return count

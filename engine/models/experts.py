@@ -127,6 +127,11 @@ class Experts(torch.nn.Module):
         return scale.view(-1, *([1] * 4)).to(torch.float32)
 
 
+def networks_of(transformer) -> list:
+    """The networks that hold a base's blocks: both experts of a two-expert base, else the one network."""
+    return [transformer.transformer, transformer.transformer_2] if isinstance(transformer, Experts) else [transformer]
+
+
 def _rows(value, index: torch.Tensor):
     """The rows `index` of a per-sample tensor; anything else (a scalar timestep, None, a flag) as it is."""
     if torch.is_tensor(value) and value.ndim > 0 and value.shape[0] > 1:

@@ -15,6 +15,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ..distill.base_int8 import INT8_SCALE_BYTES
 from ..distill.block_swap import BlockSwap
+from ..models.experts import networks_of
 from . import build, stages
 from .attention import FLOPS, planned_attention
 from .spec import COSMOS, EXPERTS, PlanSpec
@@ -222,11 +223,9 @@ def _int8(plan: Plan, run) -> None:
     one fp32 scale per output row instead of the base's dtype. Counted from the parameter shapes rather than by
     quantizing under FakeTensorMode (torchao's quantize_ computes its scales from the values); the largest
     Linear's weight dequantized for its matmul is added as a temporary."""
-    experts = run.spec.base in EXPERTS
-    networks = [run.transformer.transformer, run.transformer.transformer_2] if experts else [run.transformer]
     linears = [  # the base's Linears (peft's base_layer), not the adapters' lora_A/lora_B; both experts' blocks
         m
-        for network in networks
+        for network in networks_of(run.transformer)
         for n, m in network.blocks.named_modules()
         if isinstance(m, torch.nn.Linear) and "lora_" not in n
     ]
