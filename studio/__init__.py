@@ -123,7 +123,13 @@ def build_studio(
             demo.load(
                 ui["open_page"], ui["open_inputs"], ui["open_outputs"], js=ui["load_js"], api_visibility="private"
             )
-        demo.load(distill_ui["check_fn"], distill_ui["launch_inputs"], [distill_ui["check"]], api_visibility="private")
+        demo.load(
+            distill_ui["check_fn"],
+            distill_ui["launch_inputs"],
+            [distill_ui["check"]],
+            api_visibility="private",
+            concurrency_id=distill_ui["check_group"],
+        )
         demo.load(
             distill_ui["layout_fn"], distill_ui["layout_inputs"], distill_ui["layout_outputs"], api_visibility="private"
         )

@@ -39,6 +39,8 @@ from .distill_request import (
     upload_lora,
 )
 
+# the queue group of every form check (one at a time, in the order asked)
+CHECKS = "distill-check"
 METHODS = [("DMD2 from the teacher", "dmd2"), ("DFD on a DMD2 student", "dfd")]
 # How the form names DistillConfig.task's choices; a choice without a name here shows as itself.
 TASK_NAMES = {
@@ -245,21 +247,27 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
         [knobs[n] for n in KNOBS if n in SHAPES_PRESET] + [task],
         api_visibility="private",
     )
-    for component in form_components:  # a changed form: a fresh check, and the last launch message goes
-        component.change(
-            lambda *v: (on_check(*v), ""),
-            check_inputs,
-            [check_box, launched],
-            show_progress="hidden",
-            api_visibility="private",
-        )
+    # A changed form: a fresh check, and the last launch message goes. One event for every field, and every
+    # check in one queue group: checks run one at a time in the order asked, so the text shown is always that
+    # of the form's latest values (per-field events ran side by side, and a slow check of an older value could
+    # land last and say the form was something it no longer is).
+    gr.on(
+        [component.change for component in form_components],
+        lambda *v: (on_check(*v), ""),
+        check_inputs,
+        [check_box, launched],
+        show_progress="hidden",
+        api_visibility="private",
+        trigger_mode="always_last",
+        concurrency_id=CHECKS,
+    )
     scan_inputs = [base_box, knobs["num_frames"], knobs["windows_per_video"]]
     data_zip.change(
         lambda p, *v: upload_data(data_dir, p, *v, access=access),
         [data_zip] + scan_inputs,
         [uploaded_data, data_note],
         api_visibility="private",
-    ).then(on_check, check_inputs, [check_box], api_visibility="private")
+    ).then(on_check, check_inputs, [check_box], api_visibility="private", concurrency_id=CHECKS)
 
     def on_data_config(path, *scan_values):  # the kept copy's path goes in the data box, whose change checks it
         saved, note = upload_data_config(data_dir, path, *scan_values, access=access)
@@ -272,7 +280,7 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
             [data_folder] + scan_inputs,
             [data_note],
             api_visibility="private",
-        ).then(on_check, check_inputs, [check_box], api_visibility="private")
+        ).then(on_check, check_inputs, [check_box], api_visibility="private", concurrency_id=CHECKS)
     filled = [base_box, data_source, data_folder, method, task] + [knobs[n] for n in KNOBS]
 
     def on_config(path, base_v):
@@ -286,7 +294,7 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
     )
     init_upload.change(
         lambda p: upload_lora(data_dir, p), [init_upload], [uploaded_lora, init_note], api_visibility="private"
-    ).then(on_check, check_inputs, [check_box], api_visibility="private")
+    ).then(on_check, check_inputs, [check_box], api_visibility="private", concurrency_id=CHECKS)
     return {
         "launch": launch_button,
         "launch_fn": on_launch,
@@ -295,6 +303,7 @@ def build(data_dir: Path, base: str = lineup.DEFAULT_BASE, access: Access = LOCA
         "launched": launched,
         "check": check_box,
         "check_fn": on_check,
+        "check_group": CHECKS,
         "layout_fn": on_layout,
         "layout_inputs": layout_inputs,
         "layout_outputs": layout_outputs,

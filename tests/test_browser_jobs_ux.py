@@ -131,8 +131,30 @@ SAMPLE_CAPTIONS = """() => [...document.querySelectorAll('#publish-samples figca
     e.offsetParent !== null && e.scrollWidth <= e.clientWidth + 1 && e.scrollHeight <= e.clientHeight + 1])"""
 
 
+def finished_dfd_job(data_dir: Path):
+    """The DFD job the Distill test above launched, or, when Publish's tests run without it, the same short DFD
+    run queued here from the base's first DMD2 student and waited for."""
+    dfd = [j for j in jobs_in(data_dir) if j.config.get("method") == "dfd"]
+    if not dfd:
+        import engine.jobs  # the job API and the page's student list, needed only when these run alone
+        from studio import lineup
+
+        first = lineup.students(data_dir, "shapes-tiny", "dmd2")[0]
+        short = {"method": "dfd", "init": str(first.lora_dir), "steps": 4, "batch_size": 2, "student_update_freq": 2}
+        engine.jobs.submit(data_dir, "distill", short)
+        dfd = wait_for(lambda: [j for j in jobs_in(data_dir) if j.config.get("method") == "dfd"], 20, "the job row")
+    wait_for(lambda: engine_state(data_dir, dfd[0].id) in ("succeeded", "failed"), 240, "the DFD job to finish")
+    [job] = [j for j in jobs_in(data_dir) if j.id == dfd[0].id]
+    assert job.state == "succeeded", job.error
+    return job
+
+
+def engine_state(data_dir: Path, job_id: str) -> str:
+    return next(j.state for j in jobs_in(data_dir) if j.id == job_id)
+
+
 def test_publish_previews_and_exports_without_a_repo_id(page, server, shots):
-    [job] = [j for j in jobs_in(server[1]) if j.config.get("method") == "dfd"]
+    job = finished_dfd_job(server[1])
     open_tab(page, "Publish")
     page.locator("#publish-student input").click()
     page.get_by_role("option", name=re.compile(job.id)).click()
@@ -156,7 +178,7 @@ def test_publish_previews_and_exports_without_a_repo_id(page, server, shots):
 
 
 def test_a_reload_keeps_publish_on_its_last_card_samples_and_zip(page, server):
-    [job] = [j for j in jobs_in(server[1]) if j.config.get("method") == "dfd"]
+    job = finished_dfd_job(server[1])
     open_tab(page, "Publish")
     page.wait_for_function("() => document.querySelector('#publish-card').innerText.includes('Usage')")
     page.wait_for_function(f"() => ({SAMPLE_CAPTIONS})().length === 4")  # the players come after the card
