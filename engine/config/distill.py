@@ -33,7 +33,7 @@ SHAPES_PRESET = {
     "chunk_frames": 2,  # its 5 latent frames as chunks [0], [1, 2], [3, 4]
 }
 SHAPES_BASE = "shapes-tiny"  # the default base
-SHAPES_BASES = (SHAPES_BASE, "shapes-tiny-i2v")  # the built-in teachers, whose runs take SHAPES_PRESET
+SHAPES_BASES = (SHAPES_BASE, "shapes-tiny-i2v", "shapes-tiny-ti2v")  # the built-in teachers: runs take SHAPES_PRESET
 
 
 @dataclass

@@ -11,9 +11,15 @@ import os
 from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"  # engine/assets
-# The built-in teachers of the shapes world: text-to-video, and image-to-video (its first frame's channels
-# added, trained on by `pretrain-teacher --task i2v`; the command is in its dfd_studio.json).
-BUILTIN_MODELS = {"shapes-tiny": ASSETS / "shapes-tiny", "shapes-tiny-i2v": ASSETS / "shapes-tiny-i2v"}
+# The built-in teachers of the shapes world: text-to-video; image-to-video by the first frame's channels added
+# (shapes-tiny-i2v, the world's own start law); image-to-video by frame replacement (shapes-tiny-ti2v, Wan2.2-TI2V's
+# layout, trained on frames from which several motions stay open: i2v_frames "mixed"). Each was trained by
+# `pretrain-teacher --task i2v`; the commands are in its dfd_studio.json.
+BUILTIN_MODELS = {
+    "shapes-tiny": ASSETS / "shapes-tiny",
+    "shapes-tiny-i2v": ASSETS / "shapes-tiny-i2v",
+    "shapes-tiny-ti2v": ASSETS / "shapes-tiny-ti2v",
+}
 STUDIO_META = "dfd_studio.json"  # our facts about a pipeline folder, beside model_index.json
 # Wan2.1-T2V-1.3B's configs with random weights, for speed and memory figures (models.random_bases), and the
 # same widened to image-to-video (the first frame's 20 channels, as pretrain-teacher --task i2v widens a teacher).
@@ -59,7 +65,8 @@ def resolve_model(name_or_path: str) -> tuple[str, Path | None]:
     """Where a model name points: ('builtin'|'folder'|'hub', local folder or None)."""
     if not name_or_path or not name_or_path.strip():
         raise ModelError(
-            "no base model given; use 'shapes-tiny' (or 'shapes-tiny-i2v'), a local diffusers folder, or a hub id"
+            "no base model given; use 'shapes-tiny' (or 'shapes-tiny-i2v', 'shapes-tiny-ti2v'), a local diffusers "
+            "folder, or a hub id"
         )
     name = name_or_path.strip()
     if name in BUILTIN_MODELS:
@@ -91,8 +98,8 @@ def resolve_model(name_or_path: str) -> tuple[str, Path | None]:
     if name.count("/") == 1 and all(part.strip() for part in name.split("/")):
         return "hub", None
     raise ModelError(
-        f"unknown model {name!r}: use 'shapes-tiny' or 'shapes-tiny-i2v' (built in), a local diffusers folder, "
-        "or a Hugging Face hub id such as Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
+        f"unknown model {name!r}: use 'shapes-tiny', 'shapes-tiny-i2v' or 'shapes-tiny-ti2v' (built in), a local "
+        "diffusers folder, or a Hugging Face hub id such as Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
     )
 
 
