@@ -52,7 +52,25 @@ def test_a_slower_clip_reads_slower_and_a_still_one_reads_still(known):
     slow, fast = cf.read_clip(world.render(f)), cf.read_clip(world.render(replace(f, speed=1.0)))
     assert slow["speed"] == pytest.approx(0.6, abs=0.03) and fast["speed"] == pytest.approx(1.0, abs=0.03)
     still = np.repeat(world.render(f)[:1], world.NUM_FRAMES, axis=0)
-    assert cf.read_clip(still)["speed"] < 1e-6
+    assert cf.read_clip(still)["speed"] < 1e-6 and cf.read_clip(still)["path_speed"] < 1e-6
+
+
+def test_a_clip_that_goes_back_and_forth_reads_slow_net_but_not_still(known):
+    """How a slow reading moves: the world's straight lines read nearly straight (the centroid's sub-pixel
+    jitter lengthens the path a little, an object leaving the picture shortens it); the same object going right
+    for half the clip and back reads near 0 net speed but its full path speed, so it is not still."""
+    clips, factors = known
+    for read, f in zip(cf.read_clips(clips), factors, strict=True):
+        assert abs(read["path_speed"] - read["speed"]) < 0.12 and read["straightness"] > 0.85, f
+    f = replace(factors[1], motion="right", speed=1.0, x0=20.0)
+    clip = world.render(f)
+    half = world.NUM_FRAMES // 2
+    back = np.concatenate([clip[: half + 1], clip[half - 1 :: -1]])[: world.NUM_FRAMES]
+    read = cf.read_clip(back)
+    assert read["speed"] < 0.2 and read["path_speed"] == pytest.approx(1.0, abs=0.05)
+    assert read["straightness"] < 0.2
+    motion = continuous_report.motion_summary({"a red circle moving right": [read, None], "a red circle": [read]})
+    assert motion["motion named"]["clips"] == 1 and motion["motion free"]["still"] == 0.0
 
 
 def test_a_clip_without_an_object_is_unread_and_counted(known):

@@ -10,14 +10,13 @@ import pytest
 
 from engine.evaluation import continuous_factors as cf
 from engine.evaluation import continuous_study
-from engine.shapes import world
 
 SEEDS = [20, 21, 22]
 
 
 def _group(spread_of: dict[str, float]) -> dict:
-    """A measure() group: every factor's spread on every prompt is the model's value; speed 1.0 on prompts that
-    name the motion and the spread value on those that leave it free."""
+    """A measure() group: every factor's spread on every prompt is the model's value, and so is its net speed
+    with the motion left free (1.0 with it named)."""
     models = {}
     for name, value in spread_of.items():
         stat = {"mean": 1.0, "real_mean": 1.0, "spread": value, "real_spread": 2.0, "w1": 2.0 - value}
@@ -25,12 +24,21 @@ def _group(spread_of: dict[str, float]) -> dict:
             regime: {"prompts": 10, "unread": 0.0, **{f: dict(stat) for f in cf.FACTORS}}
             for regime in ("detailed", "underspecified")
         }
-        per_prompt = {}
-        for prompt in world.prompt_set("all"):
-            speed = 1.0 if "motion" in world.parse_caption(prompt) else value
-            per_prompt[prompt] = {"speed": {"mean": speed, "real_mean": 0.85}}
-        models[name] = {"by_regime": by_regime, "per_prompt": per_prompt}
-    return {"models": models, "speeds": {name: {} for name in spread_of}, "speed_summary": {n: {} for n in spread_of}}
+        motion = {
+            "motion named": {"clips": 80, "speed": 1.0, "path_speed": 1.0, "straightness": 1.0, "still": 0.0},
+            "motion free": {"clips": 80, "speed": value, "path_speed": 1.0, "straightness": value, "still": 0.1},
+        }
+        models[name] = {"by_regime": by_regime, "per_prompt": {}, "motion": motion}
+    real = {
+        kind: {"clips": 320, "speed": 0.85, "path_speed": 0.86, "straightness": 0.99, "still": 0.0}
+        for kind in ("motion named", "motion free")
+    }
+    return {
+        "models": models,
+        "speeds": {name: {} for name in spread_of},
+        "speed_summary": {n: {} for n in spread_of},
+        "real_motion": real,
+    }
 
 
 def _study_folder(tmp_path, variants=("control", "dfd")):
@@ -62,10 +70,11 @@ def test_contrasts_are_paired_over_seeds_and_holm_adjusted(tmp_path):
     # unpaired, the control's seed-to-seed spread (sd 1.0) would hide the gain: the variant rows overlap
     assert spread["variants"]["control"]["x0"]["high"] > spread["variants"]["dfd"]["x0"]["low"]
     assert study["tables"]["detailed|w1"]["contrasts"]["dfd - control|size"]["mean"] == pytest.approx(-0.6)
-    speed = study["tables"]["speed"]["contrasts"]
-    assert speed["dfd - control|motion free"]["mean"] == pytest.approx(0.6)
-    assert speed["dfd - control|motion named"]["mean"] == pytest.approx(0.0)
-    assert study["real_speed"]["motion free"] == pytest.approx(0.85)
+    motion = study["tables"]["motion"]["contrasts"]
+    assert motion["dfd - control|net speed, motion free"]["mean"] == pytest.approx(0.6)
+    assert motion["dfd - control|straightness, motion free"]["mean"] == pytest.approx(0.6)
+    assert motion["dfd - control|net speed, motion named"]["mean"] == pytest.approx(0.0)
+    assert study["real_motion"]["net speed, motion free"] == pytest.approx(0.85)
     text = continuous_study.to_markdown(study)
     assert "| dfd - control | +0.600 [" in text and "Over training seeds 20, 21, 22 (3)" in text
 

@@ -16,6 +16,11 @@ takes the object's mask (pixels far from the background colour, object_mask), an
 - shade: the object's interior colour (the mask eroded by 2 px, no edge blend) projected on the nearest
   colour of the world's palette by angle, as a multiple of it (the world's shade jitter is 0.9-1.1).
 
+Beside the factors, how the object moves (MOTION): path_speed, the centroid's mean step per frame (the
+gross speed, wobble and turning back included), and straightness, the fitted net speed over path_speed (1 for
+the world's straight lines, near 0 for an object that wobbles in place or goes back and forth). A clip that
+reads slow is still when its path_speed is slow too, and wanders when only its net speed is.
+
 A model's clips for one prompt are compared with real clips of the same prompt: the spread (sample std)
 of each factor, and the 1-D Wasserstein distance between the two samples of it.
 """
@@ -30,6 +35,7 @@ from ..shapes import world
 
 FACTORS = ("x0", "y0", "size", "speed", "shade")
 UNITS = {"x0": "px", "y0": "px", "size": "px", "speed": "px/frame", "shade": "x colour"}
+MOTION = ("path_speed", "straightness")
 MIN_FRAMES = 3  # frames with an object below which a clip is unread (no track to fit)
 MIN_PIXELS = 20  # a mask smaller than this is noise, not the object (the world's smallest covers ~500)
 ERODE = 2  # pixels taken off the mask's edge before its colour is read
@@ -84,15 +90,19 @@ def read_clip(clip: np.ndarray) -> dict[str, float] | None:
             shades.append(shade)
     if len(frames) < MIN_FRAMES:
         return None
-    t = np.array(frames, np.float64)
-    vx, x0 = np.polyfit(t, np.array(cx), 1)
-    vy, y0 = np.polyfit(t, np.array(cy), 1)
+    t, x, y = np.array(frames, np.float64), np.array(cx), np.array(cy)
+    vx, x0 = np.polyfit(t, x, 1)
+    vy, y0 = np.polyfit(t, y, 1)
+    speed = float(np.hypot(vx, vy))
+    path_speed = float(np.hypot(np.diff(x), np.diff(y)).sum() / (t[-1] - t[0]))  # frames without an object skipped
     return {
         "x0": float(x0),
         "y0": float(y0),
         "size": float(np.sqrt(np.median(areas) / np.pi)),
-        "speed": float(np.hypot(vx, vy)),
+        "speed": speed,
         "shade": float(np.median(shades)) if shades else float("nan"),
+        "path_speed": path_speed,
+        "straightness": speed / path_speed if path_speed > 1e-6 else float("nan"),
         "frames": len(frames),
     }
 

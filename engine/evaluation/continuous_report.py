@@ -20,6 +20,8 @@ from . import continuous_factors as cf
 from . import metrics
 
 REGIMES = ("detailed", "underspecified")
+KINDS = {"motion named": True, "motion free": False}  # does the caption name the motion
+STILL = 0.3  # px/frame of centroid path below which a clip's object stands still (the world's slowest: 0.6)
 _REAL_SEED = 2_000_003  # away from the evaluation's seeds and the study's reference clips
 
 
@@ -88,11 +90,31 @@ def measure(
             for regime in REGIMES
             if any(p in per_prompt for p in world.prompt_set(regime))
         }
-        out["models"][name] = {"by_regime": by_regime, "per_prompt": per_prompt}
+        out["models"][name] = {"by_regime": by_regime, "per_prompt": per_prompt, "motion": motion_summary(read)}
         speeds[name] = _speeds(read, chosen)
         shown = by_regime.get("detailed") or next(iter(by_regime.values()))
         progress(f"{name}: speed {shown['speed']['mean']} (real {shown['speed']['real_mean']})")
     out["speeds"] = speeds
+    out["real_motion"] = motion_summary(real)
+    return out
+
+
+def motion_summary(readings: dict[str, list]) -> dict[str, dict]:
+    """How the clips move, over the read clips of the prompts that name the motion and of those that leave it
+    free: mean net speed, path speed and straightness, and the share of clips whose object stands still."""
+    out = {}
+    for kind, named in KINDS.items():
+        rows = [r for p, read in readings.items() if ("motion" in world.parse_caption(p)) == named for r in read if r]
+        if not rows:
+            continue
+        path = np.array([r["path_speed"] for r in rows])
+        out[kind] = {
+            "clips": len(rows),
+            "speed": _mean_of(r["speed"] for r in rows),
+            "path_speed": _mean_of(path),
+            "straightness": _mean_of(r["straightness"] for r in rows),
+            "still": round(float((path < STILL).mean()), 4),
+        }
     return out
 
 
@@ -184,6 +206,22 @@ def to_markdown(result: dict) -> str:
             "|---|" + "---|" * len(next(iter(naming.values()))),
         ]
         lines += [f"| {name} | " + " | ".join(_f(v) for v in row.values()) + " |" for name, row in naming.items()]
+        lines += [
+            "",
+            f"How the clips move (over clips): net speed and path speed (px/frame), straightness (net / path), "
+            f"still (path under {STILL} px/frame):",
+            "",
+            "| model | caption | clips | net speed | path speed | straightness | still |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, motion in [("real", g.get("real_motion", {}))] + [
+            (n, m.get("motion", {})) for n, m in g["models"].items()
+        ]:
+            for kind, m in motion.items():
+                lines.append(
+                    f"| {name} | {kind} | {m['clips']} | {_f(m['speed'])} | {_f(m['path_speed'])} | "
+                    f"{_f(m['straightness'])} | {_f(m['still'])} |"
+                )
         lines += [
             "",
             "Per-prompt spread (std) of each factor / real's, and Wasserstein-1 distance to real, mean over prompts:",

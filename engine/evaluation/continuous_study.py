@@ -10,13 +10,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..shapes import world
 from . import continuous_factors as cf
 from . import stats
 from .continuous_report import REGIMES
 
 STATISTICS = {"spread": "per-prompt spread (std)", "w1": "Wasserstein-1 distance to real"}
 LORA_FILE = "pytorch_lora_weights.safetensors"
+# the motion table's columns: (kind of caption, continuous_report.motion_summary's key)
+MOTION_COLUMNS = {
+    "net speed, motion named": ("motion named", "speed"),
+    "net speed, motion free": ("motion free", "speed"),
+    "path speed, motion free": ("motion free", "path_speed"),
+    "straightness, motion free": ("motion free", "straightness"),
+    "still, motion free": ("motion free", "still"),
+}
 
 
 def study_models(runs_dir: str | Path, seeds: list[int], variants: list[str]) -> dict[str, dict[int, str]]:
@@ -50,19 +57,10 @@ def _value(group: dict, model: str, regime: str, factor: str, statistic: str) ->
     return group["models"][model]["by_regime"].get(regime, {}).get(factor, {}).get(statistic)
 
 
-def _motion_speed(group: dict, model: str, named: bool, key: str = "mean") -> float | None:
-    """Mean over prompts of each prompt's mean speed (key "real_mean": its real clips'), over the prompts that
-    name the motion (or leave it free)."""
-    rows = group["models"][model]["per_prompt"]
-    values = [rows[p]["speed"][key] for p in rows if ("motion" in world.parse_caption(p)) == named]
-    values = [v for v in values if v is not None]
-    return sum(values) / len(values) if values else None
-
-
 def seed_paired(group: dict, layout: dict[str, dict[int, str]], contrasts: list[tuple[str, str]]) -> dict:
     """Per regime and statistic, each variant's mean over seeds (95% t interval) per factor, and each contrast
     (variant minus comparator, paired over seeds) with its two-sided paired-t p-value, Holm-adjusted over the
-    table's contrasts (factors x contrasts); and the same for mean speed with the motion named or left free."""
+    table's contrasts (factors x contrasts); and the same for how the clips move (MOTION_COLUMNS)."""
     out = {"seeds": sorted(next(iter(layout.values()))), "contrasts": [list(c) for c in contrasts], "tables": {}}
 
     def table(read, keys: list[str]) -> dict:
@@ -96,10 +94,12 @@ def seed_paired(group: dict, layout: dict[str, dict[int, str]], contrasts: list[
 
             out["tables"][f"{regime}|{statistic}"] = table(read, list(cf.FACTORS))
 
-    kinds = {"motion named": True, "motion free": False}
-    out["tables"]["speed"] = table(lambda model, kind: _motion_speed(group, model, kinds[kind]), list(kinds))
-    any_model = next(iter(next(iter(layout.values())).values()))  # real clips are the same for every model
-    out["real_speed"] = {kind: _motion_speed(group, any_model, named, "real_mean") for kind, named in kinds.items()}
+    def motion(model, column):
+        kind, key = MOTION_COLUMNS[column]
+        return group["models"][model]["motion"].get(kind, {}).get(key)
+
+    out["tables"]["motion"] = table(motion, list(MOTION_COLUMNS))
+    out["real_motion"] = {c: group["real_motion"].get(k, {}).get(key) for c, (k, key) in MOTION_COLUMNS.items()}
     return out
 
 
@@ -121,9 +121,9 @@ def to_markdown(study: dict, digits: int = 3) -> str:
         "",
     ]
     for name, t in study["tables"].items():
-        if name == "speed":
-            title = "Mean speed, px/frame (mean over prompts of each prompt's mean); real: " + ", ".join(
-                f"{k} {v:.3f}" for k, v in study["real_speed"].items() if v is not None
+        if name == "motion":
+            title = "How the clips move (speeds in px/frame; still: share of clips); real: " + ", ".join(
+                f"{k} {v:.3f}" for k, v in study["real_motion"].items() if v is not None
             )
         else:
             regime, statistic = name.split("|")
