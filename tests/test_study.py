@@ -292,6 +292,45 @@ def test_a_failed_primary_stops_the_sequence():
     assert "| P2 |" in study.to_markdown(out) and "not tested |" in study.to_markdown(out)
 
 
+def _i2v_study() -> dict:
+    """A combined image-to-video study on its pre-registered seeds 30-32: per run and seed, mode TV on each
+    underspecified prompt (centre-frame prompts lower for DFD by 0.10, 0.12, 0.08; the rest equal), frame kept
+    and all named correct."""
+    per_seed = {}
+    centre = set(confirmatory.CENTRE_FREE)
+    prompts = [*confirmatory.CENTRE_FREE, "a red shape", "a circle", "a shape on a dark background"]
+    for i, s in enumerate((30, 31, 32)):
+        models, rows = {}, {}
+        for name, gain, kept in (("dmd2", 0.0, 0.92), ("dmd2-continued", 0.0, 0.93), ("dfd-p0.5", 1.0, 0.92)):
+            tv = {p: 0.40 - (gain * (0.10, 0.12, 0.08)[i] if p in centre else 0.0) for p in prompts}
+            model = f"r/seed{s}/{name}"
+            models[model] = {
+                "by_regime": {
+                    "detailed": {"all_named_correct": 0.95},
+                    "underspecified": {"mode_tv": sum(tv.values()) / len(tv), "frame_consistency": kept},
+                }
+            }
+            rows[model] = {p: {"mode_tv": v, "saturation": 0.3} for p, v in tv.items()}
+        per_seed[s] = {"models": models, "per_prompt": rows}
+    return study.combine(_result({"real": {}}), per_seed)
+
+
+def test_the_i2v_preregistration_tests_its_endpoints_over_its_seeds_and_centre_frames():
+    out = json.loads(json.dumps(_i2v_study()))  # as read back from its JSON: seeds as strings
+    assert confirmatory.preregistration_of(out) is confirmatory.IMAGE_TO_VIDEO
+    found = confirmatory.confirmatory(out, confirmatory.IMAGE_TO_VIDEO)
+    [p1] = found["primary"]
+    # the regime mean over 7 prompts falls by 4/7 of the centre gain: -0.0571, -0.0686, -0.0457
+    assert p1["held"] and p1["mean"] == pytest.approx(-0.0571, abs=1e-3) and p1["seeds"] == [30, 31, 32]
+    by_id = {e["id"]: e for e in found["secondary"]}
+    assert by_id["S2"]["mean"] == pytest.approx(-0.10, abs=1e-4)  # over the four centre-frame prompts alone
+    assert by_id["S3"]["held"] is False and "non-inferiority (margin 0.05)" == by_id["S3"]["test"]
+    assert by_id["S4"]["p"] is not None
+    table = study.to_markdown(out)
+    assert "docs/results/preregistration-i2v.md" in table and "| S2 | " in table and "4 prompts: a shape" in table
+    assert confirmatory.preregistration_of(_confirm_study()) is confirmatory.TEXT_TO_VIDEO
+
+
 def test_reference_rows_get_bootstrap_intervals_from_their_clips():
     refs = json.loads((Path(__file__).resolve().parents[1] / "docs/results/study-records/references.json").read_text())
     out = confirmatory.reference_intervals(refs, metrics=("all_named_correct",))

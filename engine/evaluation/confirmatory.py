@@ -1,7 +1,18 @@
-"""The confirmatory study's pre-registered analysis (docs/results/preregistration.md): its endpoints, the
-fixed-sequence and Holm-corrected tests over the training seeds 20-24, and the references' own sampling error."""
+"""The pre-registered analyses of the confirmatory studies: their endpoints, the fixed-sequence and
+Holm-corrected tests over their training seeds, and the references' own sampling error.
+
+- Text-to-video (docs/results/preregistration.md): training seeds 20-24 on shapes-tiny.
+- Image-to-video on frames that leave motions open (docs/results/preregistration-i2v.md): seeds 30-32 on
+  shapes-tiny-ti2v.
+
+A study is analysed by the pre-registration of its training seeds (preregistration_of); an endpoint's regime
+is a caption regime or, where the pre-registration names prompts, a tuple of prompts (the mean over them of
+each seed's per-prompt values, which the study keeps for study.PROMPT_METRICS).
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from ..shapes import world
 from . import stats
@@ -110,12 +121,108 @@ SECONDARY = [  # one Holm family
 ]
 
 
-def endpoint_test(
-    study: dict, run: str, metric: str, regime: str, better: str, against: str, margin: float | None
-) -> dict:
+# The image-to-video study's analysis, fixed before its runs (docs/results/preregistration-i2v.md).
+I2V_SEEDS = (30, 31, 32)
+# the underspecified prompts whose frame starts in the centre box and whose motion is free: all four motions open
+CENTRE_FREE = ("a shape", "a blue shape", "a triangle", "a green square")
+PRIMARY_I2V = [
+    (
+        "P1",
+        "DFD p=0.5 draws motions nearer the exact posterior",
+        DFD,
+        "mode_tv",
+        "underspecified",
+        "lower",
+        CONTROL,
+        None,
+    )
+]
+SECONDARY_I2V = [  # one Holm family
+    (
+        "S1",
+        "DFD p=0.5 draws motions nearer the posterior than its DMD2 start",
+        DFD,
+        "mode_tv",
+        "underspecified",
+        "lower",
+        "dmd2",
+        None,
+    ),
+    (
+        "S2",
+        "DFD p=0.5 draws motions nearer the posterior from centre frames",
+        DFD,
+        "mode_tv",
+        CENTRE_FREE,
+        "lower",
+        CONTROL,
+        None,
+    ),
+    (
+        "S3",
+        "DFD p=0.5 keeps the frame's object as often as the control",
+        DFD,
+        "frame_consistency",
+        "underspecified",
+        "higher",
+        CONTROL,
+        0.05,
+    ),
+    (
+        "S4",
+        "DFD p=0.5 names all attributes right as often as the control",
+        DFD,
+        "all_named_correct",
+        "detailed",
+        "higher",
+        CONTROL,
+        0.05,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Preregistration:
+    seeds: tuple[int, ...]
+    document: str
+    primary: list  # tested in fixed sequence
+    secondary: list  # one Holm family
+
+
+TEXT_TO_VIDEO = Preregistration(PREREGISTERED_SEEDS, "docs/results/preregistration.md", PRIMARY, SECONDARY)
+IMAGE_TO_VIDEO = Preregistration(I2V_SEEDS, "docs/results/preregistration-i2v.md", PRIMARY_I2V, SECONDARY_I2V)
+
+
+def preregistration_of(study: dict) -> Preregistration | None:
+    """The pre-registration whose training seeds the study ran, or None (an exploratory study)."""
+    seeds = tuple(sorted(study.get("training_seeds", ())))
+    return next((p for p in (TEXT_TO_VIDEO, IMAGE_TO_VIDEO) if p.seeds == seeds), None)
+
+
+def _per_seed(study: dict, run: str, metric: str, regime) -> dict | None:
+    """A run's value per training seed: of a caption regime, or the mean over a tuple of prompts."""
+    if isinstance(regime, str) or regime is None:
+        return per_seed(study, run, metric, regime)
+    by_prompt = study["models"].get(run, {}).get("by_prompt", {}).get(metric)
+    if not by_prompt:
+        return None
+    seeds = sorted({s for p in regime for s in by_prompt.get(p, {})})
+    out = {}
+    for s in seeds:
+        values = [by_prompt.get(p, {}).get(s) for p in regime]
+        values = [v for v in values if v is not None]
+        out[s] = sum(values) / len(values) if len(values) == len(regime) else None
+    return out
+
+
+def _regime_text(regime) -> str:
+    return regime if isinstance(regime, str) else f"{len(regime)} prompts: " + ", ".join(regime)
+
+
+def endpoint_test(study: dict, run: str, metric: str, regime, better: str, against: str, margin: float | None) -> dict:
     """One pre-registered test, paired over the seeds both runs have: superiority (one-sided paired t toward
     `better`) or, with a margin, non-inferiority (stats.non_inferiority). p is None when a run is missing."""
-    values, other = per_seed(study, run, metric, regime), per_seed(study, against, metric, regime)
+    values, other = _per_seed(study, run, metric, regime), _per_seed(study, against, metric, regime)
     test = "superiority" if margin is None else f"non-inferiority (margin {margin:g})"
     if not values or not other:
         return {"test": test, "p": None, "n": 0, "seeds": [], "text": "-"}
@@ -143,10 +250,11 @@ def endpoint_test(
     return {"test": test, "p": out["p"], "n": len(seeds), "seeds": seeds, "mean": out["mean"], "text": text}
 
 
-def confirmatory(study: dict) -> dict:
-    """The pre-registered verdicts: PRIMARY in fixed sequence, SECONDARY Holm-adjusted; each held or not."""
+def confirmatory(study: dict, plan: Preregistration = TEXT_TO_VIDEO) -> dict:
+    """The pre-registered verdicts: the primary endpoints in fixed sequence, the secondary Holm-adjusted;
+    each held or not."""
     primary, going = [], True
-    for key, claim, run, metric, regime, better, against, margin in PRIMARY:
+    for key, claim, run, metric, regime, better, against, margin in plan.primary:
         t = endpoint_test(study, run, metric, regime, better, against, margin)
         tested = going and t["p"] is not None
         held = bool(tested and t["p"] < stats.ALPHA)
@@ -174,7 +282,7 @@ def confirmatory(study: dict) -> dict:
             "against": against,
             **endpoint_test(study, run, metric, regime, better, against, margin),
         }
-        for key, claim, run, metric, regime, better, against, margin in SECONDARY
+        for key, claim, run, metric, regime, better, against, margin in plan.secondary
     ]
     adjusted = stats.holm({e["id"]: e["p"] for e in secondary})
     for e in secondary:
@@ -183,14 +291,14 @@ def confirmatory(study: dict) -> dict:
     return {"primary": primary, "secondary": secondary}
 
 
-def confirmatory_lines(study: dict) -> list[str]:
-    found = confirmatory(study)
+def confirmatory_lines(study: dict, plan: Preregistration = TEXT_TO_VIDEO) -> list[str]:
+    found = confirmatory(study, plan)
 
     def p_text(p):
         return "-" if p is None else f"{p:.4f}"
 
     lines = [
-        "**Pre-registered analysis** (docs/results/preregistration.md; one-sided tests at 0.05 paired over "
+        f"**Pre-registered analysis** ({plan.document}; one-sided tests at 0.05 paired over "
         "the training seeds; primary in fixed sequence, secondary Holm-adjusted; superiority shows the "
         "difference [95% t interval], non-inferiority its one-sided 95% bound against -margin)",
         "",
@@ -200,7 +308,8 @@ def confirmatory_lines(study: dict) -> list[str]:
     for e in found["primary"] + found["secondary"]:
         held = "yes" if e["held"] else "no" if e.get("tested", True) and e["p"] is not None else "not tested"
         lines.append(
-            f"| {e['id']} | {e['claim']} | {e['metric']} ({e['regime']}) | {e['run']} vs {e['against']} | "
+            f"| {e['id']} | {e['claim']} | {e['metric']} ({_regime_text(e['regime'])}) | "
+            f"{e['run']} vs {e['against']} | "
             f"{e['test']} | {e['text']} | {e['n']} | {p_text(e['p'])} | {p_text(e.get('p_holm'))} | "
             f"{held} |"
         )

@@ -54,6 +54,9 @@ METRICS = (
     *DERIVED,
     *MATCHED,
 )
+# Kept per prompt too (each run's value per prompt and seed), for pre-registered endpoints over named prompts
+# (confirmatory.py: the I2V study's centre frames).
+PROMPT_METRICS = ("mode_tv",)
 ROOT = Path(__file__).resolve().parents[1]
 # What an evaluation's numbers depend on: a change in any of these files makes a fresh evaluation.
 FINGERPRINTED = ("evaluation", "shapes", "generation", "models", "core", "config/sample.py", "assets/shapes-recognizer")
@@ -166,6 +169,10 @@ def rederive(records: Path, runs: set[tuple[int, str]] | None = None) -> dict:
     return combine(references, per_seed, gaps, seconds, guidance)
 
 
+def _prompts(per_prompt: dict[int, dict]) -> list[str]:
+    return list(dict.fromkeys(p for rows in per_prompt.values() for p in rows))
+
+
 def mean_std(values: list[float]) -> dict:
     """Mean and sample standard deviation (ddof 1; 0 for a single value) of the finite values."""
     v = np.array([x for x in values if x is not None and np.isfinite(x)], dtype=float)
@@ -229,6 +236,16 @@ def combine(
                 regime: {k: mean_std(list(v.values())) for k, v in metrics.items()}
                 for regime, metrics in by_seed.items()
             },
+        }
+        per_prompt = {
+            seed: r.get("per_prompt", {}).get(model, {})
+            for seed, r in per_seed.items()
+            for model in r["models"]
+            if Path(model).name == label
+        }
+        table[label]["by_prompt"] = {
+            k: {p: {s: rows_.get(p, {}).get(k) for s, rows_ in per_prompt.items()} for p in _prompts(per_prompt)}
+            for k in PROMPT_METRICS
         }
         for key, source in (("real_gap", gaps), ("wall_seconds", seconds)):
             if source and label in source:

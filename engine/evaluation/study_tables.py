@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import stats
-from .confirmatory import PREREGISTERED_SEEDS, confirmatory_lines
+from .confirmatory import confirmatory_lines, preregistration_of
 from .report import save_figure
 from .study_report import COLUMNS, I2V_COLUMNS, TRAINING_CFG_TEACHER, claims, dominance
 
@@ -94,8 +94,9 @@ def to_markdown(study: dict) -> str:
                 f"{', '.join(d['unmeasured']) or '-'} |"
             )
         lines.append("")
-    if tuple(sorted(study.get("training_seeds", ()))) == PREREGISTERED_SEEDS:
-        lines += confirmatory_lines(study)
+    plan = preregistration_of(study)
+    if plan is not None:
+        lines += confirmatory_lines(study, plan)
     return "\n".join(lines)
 
 
