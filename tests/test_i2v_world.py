@@ -40,6 +40,12 @@ def test_every_centre_start_keeps_every_motion_in_the_picture_and_its_speed_in_t
         world.draw_factors(rng, start="middle")
     with pytest.raises(ValueError, match="unknown frame law 'half'"):
         world.draw_start_law(rng, "half")
+    # a model's record says its law; older image-to-video records name none (the world's own), others have none
+    assert world.frame_law_of({"world": "shapes", "task": "i2v", "i2v_frames": "mixed"}) == "mixed"
+    assert world.frame_law_of({"world": "shapes", "task": "i2v"}) == "edge"
+    assert world.frame_law_of({"world": "shapes", "task": "t2v"}) is None and world.frame_law_of({}) is None
+    with pytest.raises(ValueError, match="frame law 'half'.*newer version"):
+        world.frame_law_of({"world": "shapes", "task": "i2v", "i2v_frames": "half"})
 
 
 def test_the_edge_law_spends_no_draw_so_the_worlds_frames_are_unchanged():

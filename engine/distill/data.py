@@ -50,7 +50,7 @@ class ShapesData:
         # clips DFD scores and the frames the student starts from follow the teacher's law. "edge", the world's
         # own, draws nothing for it, so every other base's pool is the same clips as ever.
         meta = getattr(model, "meta", None) or {}
-        self.frames = meta.get("i2v_frames", "edge") if meta.get("task") == "i2v" else "edge"
+        self.frames = world.frame_law_of(meta) or "edge"
         latents = []
         self.pool_factors: list[world.ClipFactors] = []  # what each pooled clip shows, from the world's truth
         for start in range(0, pool_size, 256):

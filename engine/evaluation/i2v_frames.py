@@ -20,13 +20,7 @@ def i2v_frames_of(base: str) -> str | None:
     meta_path = folder / STUDIO_META if folder is not None else None
     if meta_path is None or not meta_path.is_file():
         return None
-    meta = json.loads(meta_path.read_text())
-    if meta.get("world") != "shapes" or meta.get("task") != "i2v":
-        return None
-    frames = meta.get("i2v_frames", "edge")
-    if frames not in world.FRAME_LAWS:
-        raise ValueError(
-            f"{meta_path} names the frame law {frames!r}, which this world does not have "
-            f"({list(world.FRAME_LAWS)}): the base was made by a newer version"
-        )
-    return frames
+    try:
+        return world.frame_law_of(json.loads(meta_path.read_text()))
+    except ValueError as err:
+        raise ValueError(f"{meta_path}: {err}") from None

@@ -73,6 +73,21 @@ CENTRE_SPEED_RANGE = (0.6, 0.8)
 FRAME_LAWS = {"edge": {"edge": 1.0}, "mixed": {"edge": 0.5, "centre": 0.5}}
 
 
+def frame_law_of(record: dict) -> str | None:
+    """The frame law a model's record (its dfd_studio.json) says its image-to-video clips start from: "edge"
+    when it names none (every such model made before the centre law), None when the record is not of a model
+    of this world trained for image-to-video. A law this world does not have is a ValueError."""
+    if record.get("world") != "shapes" or record.get("task") != "i2v":
+        return None
+    frames = record.get("i2v_frames", "edge")
+    if frames not in FRAME_LAWS:
+        raise ValueError(
+            f"the record names the frame law {frames!r}, which this world does not have ({list(FRAME_LAWS)}): "
+            "the model was made by a newer version"
+        )
+    return frames
+
+
 def continuous_ranges() -> dict[str, list[float]]:
     """The ranges of the continuous factors, recorded beside every model trained on the world."""
     return {"radius": list(RADIUS_RANGE), "speed": list(SPEED_RANGE)}
