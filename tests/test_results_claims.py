@@ -159,3 +159,20 @@ def test_the_readme_gives_the_confirmatory_verdicts_once_the_preregistered_study
     gain = stats.interval_text(stats.t_interval([dfd[s] - control[s] for s in sorted(dfd)]))
     assert "Confirmatory, pre-registered" in block and gain in " ".join(block.split())
     assert "S9 " in block and "Variants beyond the paper" not in block
+
+
+def test_the_readme_gives_the_i2v_preregistered_verdicts_in_place_of_the_old_i2v_paragraph(tmp_path):
+    from engine.evaluation.confirmatory import I2V_SEEDS
+
+    for name in [*claims.STUDIES.values(), *claims.DRIFT]:
+        shutil.copy(claims.RESULTS / name, tmp_path / name)
+    study = json.loads((claims.RESULTS / "study-i2v.json").read_text())
+    (tmp_path / "study-i2v-mixed.json").write_text(json.dumps(study))  # seeds 0-2: not the pre-registered ones
+    assert "i2v-confirm" not in claims.load_studies(tmp_path)
+    assert "Image-to-video (`shapes-tiny-i2v`" in claims.readme_block(claims.load_studies(tmp_path))
+    study["training_seeds"] = list(I2V_SEEDS)
+    (tmp_path / "study-i2v-mixed.json").write_text(json.dumps(study))
+    block = " ".join(claims.readme_block(claims.load_studies(tmp_path)).split())
+    assert "Image-to-video on frames that leave several motions open" in block and "preregistration-i2v.md" in block
+    assert "Image-to-video (`shapes-tiny-i2v`" not in block  # the new study replaces the old paragraph
+    assert "P1 DFD p=0.5 draws motions nearer the exact posterior" in block and "S4 " in block
