@@ -35,11 +35,22 @@ python -m engine pretrain-teacher --init engine/assets/shapes-tiny --task i2v --
 python -m engine pretrain-teacher --init runs/teacher-i2v --task i2v --out runs/teacher-i2v-2 --steps 2000 --seed 1 \
   --lr 3e-4 --lr-schedule constant --warmup-steps 50 --balanced-detailed 0.5 --time-shift 2 --save-every 500
 rm -rf engine/assets/shapes-tiny-i2v && cp -r runs/teacher-i2v-2 engine/assets/shapes-tiny-i2v
+# The frame-replacement image-to-video teacher (Wan2.2-TI2V's layout) on frames that leave motions open: 3000
+# steps, then 1000 more from those weights (a fresh optimizer), the first 500-step save past its pre-registered
+# gate (docs/results/preregistration-i2v.md; docs/results.md, "Image-to-video on frames that leave motions open").
+I2V_FRAME="--task i2v --i2v-conditioning frame --i2v-frames mixed --lr 3e-4 --lr-schedule constant --warmup-steps 50 \
+  --balanced-detailed 0.5 --time-shift 2 --pool-clips 8000 --save-every 500"
+python -m engine pretrain-teacher --init engine/assets/shapes-tiny $I2V_FRAME --out runs/teacher-ti2v --steps 3000 --seed 2
+python -m engine pretrain-teacher --init runs/teacher-ti2v $I2V_FRAME --out runs/teacher-ti2v-2 --steps 1000 --seed 3
+rm -rf engine/assets/shapes-tiny-ti2v && cp -r runs/teacher-ti2v-2 engine/assets/shapes-tiny-ti2v
 python -m engine train-recognizer --out engine/assets/shapes-recognizer --steps 1500 --seed 0
 bash scripts/make_students.sh
 python -m engine study --seeds 0-4 --variants dmd2-continued,dfd-p0.5,dfd-p0.5-sample@3,dfd-tmin0.5@3,dfd-blend0.5@3,dfd-p0.5-decay@3 \
   --out runs/study --json docs/results/study.json --md docs/results/study.md --plot docs/results/study.png
 python -m engine study --base shapes-tiny-i2v --seeds 0-2 --variants dmd2-continued,dfd-p0.5 --out runs/study-i2v \
   --json docs/results/study-i2v.json --md docs/results/study-i2v.md --plot docs/results/study-i2v.png
+OMP_NUM_THREADS=1 python -m engine study --base shapes-tiny-ti2v --seeds 30-32 --variants dmd2-continued,dfd-p0.5 \
+  --eval-seeds 8 --out runs/study-i2v-mixed --json docs/results/study-i2v-mixed.json \
+  --md docs/results/study-i2v-mixed.md --plot docs/results/study-i2v-mixed.png
 python -m engine study --causal --seeds 0-2 --variants dmd2-continued,dfd-p0.5 --out runs/study-ar \
   --json docs/results/study-ar.json --md docs/results/study-ar.md --plot docs/results/study-ar.png
