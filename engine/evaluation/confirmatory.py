@@ -23,6 +23,16 @@ from .study_report import DFD, per_seed
 # training seeds to_markdown adds it. (id, what is claimed, run, metric, regime, better, compared with,
 # non-inferiority margin or None for superiority.)
 PREREGISTERED_SEEDS = (20, 21, 22, 23, 24)
+# no price in the caption: an endpoint of both pre-registrations (text-to-video P2, image-to-video S4)
+NAMED_AS_OFTEN = (
+    "DFD p=0.5 names all attributes right about as often as the control",
+    DFD,
+    "all_named_correct",
+    "detailed",
+    "higher",
+    CONTROL,
+    0.05,
+)
 PRIMARY = [  # a fixed sequence: P2 is tested only if P1 held
     (
         "P1",
@@ -34,16 +44,7 @@ PRIMARY = [  # a fixed sequence: P2 is tested only if P1 held
         CONTROL,
         None,
     ),
-    (
-        "P2",
-        "DFD p=0.5 names all attributes right about as often as the control",
-        DFD,
-        "all_named_correct",
-        "detailed",
-        "higher",
-        CONTROL,
-        0.05,
-    ),
+    ("P2", *NAMED_AS_OFTEN),
 ]
 SECONDARY = [  # one Holm family
     ("S1", "DFD p=0.5 draws modes nearer their frequencies", DFD, "mode_tv", "underspecified", "lower", CONTROL, None),
@@ -168,16 +169,7 @@ SECONDARY_I2V = [  # one Holm family
         CONTROL,
         0.05,
     ),
-    (
-        "S4",
-        "DFD p=0.5 names all attributes right as often as the control",
-        DFD,
-        "all_named_correct",
-        "detailed",
-        "higher",
-        CONTROL,
-        0.05,
-    ),
+    ("S4", *NAMED_AS_OFTEN),
 ]
 
 
