@@ -84,7 +84,7 @@ _API = {
     # evaluation
     "clip_metrics": "engine.evaluation.clip_metrics:clip_metrics",
     "check_features": "engine.evaluation.settings:check_features",
-    "study_summary": "engine.evaluation.claims:study_summary",
+    "study_summary": "engine.evaluation.when_dfd_helps:study_summary",
     # memory and time plan (planned in a fresh process, kept by its settings)
     "plan_of_config": "engine.plan.settings:plan_of_config",
     "PlanError": "engine.plan.spec:PlanError",

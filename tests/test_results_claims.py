@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.evaluation import claims
+from engine.evaluation import claims, when_dfd_helps
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,7 +46,7 @@ def test_the_tab_shows_the_engine_text_folded_away(studies):
     import studio.distill as distill
 
     text = distill.when_dfd_helps()
-    assert text == claims.tab_text(studies)
+    assert text == when_dfd_helps.tab_text(studies)
     source = (ROOT / "studio" / "distill.py").read_text()
     assert re.search(r'gr\.Accordion\("When DFD helps[^"]*", open=False', source)
     assert not re.search(r"\d\.\d{3}", source), "studio/distill.py quotes a figure by hand; it belongs in the JSON"
@@ -65,7 +65,7 @@ def test_figures_follow_the_json(studies):
     assert "Resolved worse: fidelity (underspecified)" in before
     assert "Resolved worse: fidelity (underspecified)" not in after
     assert f"fidelity (underspecified) {mean:.3f} against" in after
-    assert "Resolved better" in claims.tab_text(changed) or "(better)" in claims.tab_text(changed)
+    assert "Resolved better" in when_dfd_helps.tab_text(changed) or "(better)" in when_dfd_helps.tab_text(changed)
 
 
 def test_quoted_means_follow_the_json(studies):
@@ -131,13 +131,13 @@ def test_cli_names_a_missing_study_and_missing_markers(tmp_path):
 
 
 def test_generator_is_torch_free():
-    code = "import sys; import engine.evaluation.claims as c; c.study_summary(); print('torch' in sys.modules)"
+    code = "import sys; import engine.evaluation.when_dfd_helps as c; c.study_summary(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
 def test_tab_without_the_results_says_so(tmp_path):
-    text = claims.study_summary(tmp_path)
+    text = when_dfd_helps.study_summary(tmp_path)
     assert text.startswith("The study's figures are not available here") and "study.json is missing" in text
 
 
