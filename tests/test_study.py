@@ -4,6 +4,8 @@ by fingerprint, the records it re-derives from, and the claims it marks resolved
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -135,6 +137,24 @@ def test_an_evaluation_is_reused_only_while_its_fingerprint_matches(tmp_path, mo
     study._evaluated(["a"], 16, "shapes-tiny", path, [lora], log=lambda _: None)
     assert len(calls) == 3
     assert study.fingerprint(["a"], 8, "b")["hash"] != study.fingerprint(["a"], 8, "b", [lora])["hash"]
+
+
+def test_the_modules_left_out_of_the_fingerprint_are_ones_an_evaluate_run_never_imports():
+    """Editing the study's words or analysis re-uses evaluations; a module the evaluate command does import
+    (at start or when it samples, scores and reads references) must be in the fingerprint."""
+    lazily = "adherence features reference".split()  # what run_evaluation imports inside its functions
+    code = (
+        "import sys, engine.evaluation.evaluate, engine.shapes.recognizer, engine.generation.generate, "
+        "engine.models.base; " + "; ".join(f"import engine.evaluation.{m}" for m in lazily) + "; "
+        "print(' '.join(m.rsplit('.', 1)[1] + '.py' for m in sys.modules if m.startswith('engine.evaluation.')))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    imported = set(loaded.stdout.split())
+    assert "evaluate.py" in imported and "study_references.py" in imported
+    assert not imported & study._NOT_EVALUATION, imported & study._NOT_EVALUATION
+    for name in study._NOT_EVALUATION:
+        assert (root / "engine" / "evaluation" / name).is_file(), f"{name} is listed but does not exist"
 
 
 def test_the_records_alone_rederive_the_study(tmp_path):

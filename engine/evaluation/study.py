@@ -60,16 +60,25 @@ PROMPT_METRICS = ("mode_tv",)
 ROOT = Path(__file__).resolve().parents[1]
 # What an evaluation's numbers depend on: a change in any of these files makes a fresh evaluation.
 FINGERPRINTED = ("evaluation", "shapes", "generation", "models", "core", "config/sample.py", "assets/shapes-recognizer")
-# Modules no evaluate run imports (the study's own, and checks run beside it): changing them re-uses evaluations.
+# Modules no evaluate run imports (the study's own, its words, and checks run beside it): changing them re-uses
+# evaluations (tests/test_study.py checks that an evaluate run imports none of them).
 _NOT_EVALUATION = {
     "study.py",
     "study_plan.py",
     "study_report.py",
+    "study_sharpness.py",
+    "study_tables.py",
     "stats.py",
+    "confirmatory.py",
+    "confirmatory_claims.py",
+    "claims.py",
+    "when_dfd_helps.py",
     "reader_check.py",
     "continuous_factors.py",
     "continuous_report.py",
-    "study_sharpness.py",
+    "continuous_study.py",
+    "bench.py",
+    "bench_data.py",
 }
 
 
