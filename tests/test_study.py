@@ -196,6 +196,11 @@ def test_the_study_command_rebuilds_its_tables_from_records_alone(tmp_path, caps
     )
     models = json.loads(out.read_text())["models"]
     assert models["dfd-p0.5"]["seeds"] == 1 and "dfd-blend0.5" not in models
+    # re-deriving into a study's JSON keeps how its runs were made
+    made = {"commands": ["distill --seed 0"], "post_steps": 200}
+    out.write_text(json.dumps({"models": {}, "plan": made}))
+    assert main(["study", "--from-records", str(records), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["plan"] == {**made, "rederived_from": str(records)}
     assert main(["study", "--from-records", str(tmp_path / "nowhere")]) != 0
     assert "not a study records folder" in capsys.readouterr().err
 

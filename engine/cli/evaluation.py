@@ -121,6 +121,15 @@ def cmd_study(args) -> int:
     return 0
 
 
+def _json_plan(path) -> dict:
+    """The run plan of a study JSON already at path ({} when there is none or it is not a study's)."""
+    try:
+        plan = json.loads(Path(path).read_text()).get("plan") if path else None
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {k: v for k, v in plan.items() if k != "rederived_from"} if isinstance(plan, dict) else {}
+
+
 def _study_from_records(args, runs) -> int:
     """The study's tables from a records folder alone (no runs, no evaluation); limited to the plan's runs
     when --seeds or --variants name them."""
@@ -136,7 +145,9 @@ def _study_from_records(args, runs) -> int:
     result = study.rederive(records, {(r.seed, r.name) for r in runs} if runs is not None else None)
     if not [m for m in result["models"].values() if m.get("seeds")]:
         raise CliError(f"{records}: no evaluated run of the asked seeds and variants is recorded there")
-    result["plan"] = {"rederived_from": str(records)}
+    # rewriting a study's own JSON keeps how its runs were made (plan.commands): the records do not hold it
+    kept = _json_plan(args.json)
+    result["plan"] = {**kept, "rederived_from": str(records)}
     write_outputs(result, args.json, args.md, args.plot, to_markdown=study.to_markdown, plot=study.plot)
     print(study.to_markdown(result))
     return 0
