@@ -356,6 +356,28 @@ def test_the_i2v_preregistration_tests_its_endpoints_over_its_seeds_and_centre_f
     assert confirmatory.preregistration_of(_confirm_study()) is confirmatory.TEXT_TO_VIDEO
 
 
+def test_a_follow_up_on_the_registered_seeds_with_other_steps_is_exploratory(tmp_path):
+    """The same seeds post-trained for 600 steps are not the registered runs: no pre-registered analysis in
+    their tables. The steps come from each run's distill_config.json in the records."""
+    records = tmp_path / "records"
+    records.mkdir()
+    (records / "references.json").write_text(json.dumps(_result({"real": {"diversity": 0.4}})))
+    for seed in (30, 31, 32):
+        for name, steps in (("dmd2", 1250), ("dmd2-continued", 600), ("dfd-p0.5", 600)):
+            run = records / f"seed{seed}" / name
+            run.mkdir(parents=True)
+            (run / "eval.json").write_text(json.dumps(_result({f"runs/seed{seed}/{name}": {"diversity": 0.2}})))
+            (run / "distill_config.json").write_text(json.dumps({"steps": steps, "guidance": 3.0}))
+    follow_up = json.loads(json.dumps(study.rederive(records)))
+    assert follow_up["models"]["dfd-p0.5"]["steps"] == 600 and follow_up["models"]["dmd2"]["steps"] == 1250
+    assert confirmatory.preregistration_of(follow_up) is None
+    assert "Pre-registered analysis" not in study.to_markdown(follow_up)
+    for name in ("dmd2-continued", "dfd-p0.5"):  # the registered 200 steps: analysed as registered
+        for seed in (30, 31, 32):
+            (records / f"seed{seed}" / name / "distill_config.json").write_text(json.dumps({"steps": 200}))
+    assert confirmatory.preregistration_of(study.rederive(records)) is confirmatory.IMAGE_TO_VIDEO
+
+
 def test_reference_rows_get_bootstrap_intervals_from_their_clips():
     refs = json.loads((Path(__file__).resolve().parents[1] / "docs/results/study-records/references.json").read_text())
     out = confirmatory.reference_intervals(refs, metrics=("all_named_correct",))

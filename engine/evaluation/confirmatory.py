@@ -179,6 +179,8 @@ class Preregistration:
     document: str
     primary: list  # tested in fixed sequence
     secondary: list  # one Holm family
+    dmd2_steps: int = 1250  # the registered runs' training steps: the same seeds trained otherwise are exploratory
+    post_steps: int = 200
 
 
 TEXT_TO_VIDEO = Preregistration(PREREGISTERED_SEEDS, "docs/results/preregistration.md", PRIMARY, SECONDARY)
@@ -186,9 +188,17 @@ IMAGE_TO_VIDEO = Preregistration(I2V_SEEDS, "docs/results/preregistration-i2v.md
 
 
 def preregistration_of(study: dict) -> Preregistration | None:
-    """The pre-registration whose training seeds the study ran, or None (an exploratory study)."""
+    """The pre-registration whose training seeds the study ran with its registered steps, or None (an
+    exploratory study: other seeds, or a follow-up on the same seeds trained for other steps)."""
     seeds = tuple(sorted(study.get("training_seeds", ())))
-    return next((p for p in (TEXT_TO_VIDEO, IMAGE_TO_VIDEO) if p.seeds == seeds), None)
+    plan = next((p for p in (TEXT_TO_VIDEO, IMAGE_TO_VIDEO) if p.seeds == seeds), None)
+    if plan is None:
+        return None
+    for name, entry in study.get("models", {}).items():
+        steps = entry.get("steps")  # recorded per run by study.rederive; absent in tables made before it was
+        if steps is not None and steps != (plan.dmd2_steps if name == "dmd2" else plan.post_steps):
+            return None
+    return plan
 
 
 def _per_seed(study: dict, run: str, metric: str, regime) -> dict | None:

@@ -160,7 +160,7 @@ def rederive(records: Path, runs: set[tuple[int, str]] | None = None) -> dict:
     summary.json, made_by.json and distill_config.json); `runs` limits it to those (seed, name) pairs."""
     records = Path(records)
     references = json.loads((records / "references.json").read_text())
-    per_seed, gaps, seconds, guidance = {}, {}, {}, {}
+    per_seed, gaps, seconds, guidance, steps = {}, {}, {}, {}, {}
     for folder in sorted(records.glob("seed*"), key=lambda p: int(p.name[4:])):
         seed = int(folder.name[4:])
         for run in sorted(p for p in folder.iterdir() if p.is_dir()):
@@ -174,8 +174,9 @@ def rederive(records: Path, runs: set[tuple[int, str]] | None = None) -> dict:
                     merged["per_prompt"][model] = evaluation.get("per_prompt", {}).get(model, {})
             gaps.setdefault(run.name, {})[seed] = _json(run / "summary.json").get("real_gap_last20")
             seconds.setdefault(run.name, {})[seed] = _json(run / "made_by.json").get("wall_seconds")
-            guidance[run.name] = _json(run / "distill_config.json").get("guidance")
-    return combine(references, per_seed, gaps, seconds, guidance)
+            made = _json(run / "distill_config.json")
+            guidance[run.name], steps[run.name] = made.get("guidance"), made.get("steps")
+    return combine(references, per_seed, gaps, seconds, guidance, steps)
 
 
 def _prompts(per_prompt: dict[int, dict]) -> list[str]:
@@ -205,13 +206,15 @@ def combine(
     gaps: dict[str, dict[int, float]] | None = None,
     seconds: dict[str, dict[int, float]] | None = None,
     guidance: dict[str, float] | None = None,
+    steps: dict[str, int] | None = None,
 ) -> dict:
     """Mean +- std over training seeds of every metric, per caption regime, with each seed's value kept.
 
     `references` is one evaluate result (real, real-decoded, teachers: no training seed); `per_seed[s]` is
     the evaluate result of seed s's students, whose model names end in the run name (a folder path). `gaps`
     and `seconds` map a run name to its validity gap and wall time per seed; `guidance` to the teacher CFG
-    it was trained against."""
+    it was trained against; `steps` to its training steps (a pre-registered analysis applies only to the
+    pre-registered ones)."""
     decoded = references.get("per_prompt", {}).get("real-decoded")
     for result in (references, *per_seed.values()):
         add_reference_terms(result, decoded)
@@ -240,6 +243,7 @@ def combine(
             "seeds": len(rows),
             "nfe": next(iter(rows.values())).get("nfe"),
             "trained_cfg": (guidance or {}).get(label),
+            "steps": (steps or {}).get(label),
             "by_seed": by_seed,
             "by_regime": {
                 regime: {k: mean_std(list(v.values())) for k, v in metrics.items()}
