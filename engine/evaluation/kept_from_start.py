@@ -1,7 +1,7 @@
 """How far post-training moves a student's draws: the share of clips whose recognized factor (the motion, say)
 a post-trained student keeps from the student it started from. The evaluation gives every model the same
 prompts, first frames and sampling seeds, so clip k of a prompt is the same noise for both; a post-training
-that keeps nearly every clip's factor cannot change that factor's mix, whatever its loss asks. Read from a
+can change a factor's mix by no more than the share of clips whose factor it changes. Read from a
 study's records or run folder (seed*/<run>/eval.json). Torch-free."""
 
 from __future__ import annotations
