@@ -86,7 +86,7 @@ def load_studies(folder: Path = RESULTS) -> dict[str, dict]:
     return studies
 
 
-def _mean(study: dict, run: str, metric: str, regime: str | None) -> float | None:
+def mean_of(study: dict, run: str, metric: str, regime: str | None) -> float | None:
     entry = study["models"].get(run, {})
     cell = entry.get(metric) if regime is None else entry.get("by_regime", {}).get(regime, {}).get(metric)
     return (cell or {}).get("mean")
@@ -96,13 +96,13 @@ def _std(study: dict, run: str, metric: str, regime: str) -> float | None:
     return (study["models"][run]["by_regime"].get(regime, {}).get(metric) or {}).get("std")
 
 
-def _num(value: float | None, digits: int, std: float | None = None) -> str:
+def number(value: float | None, digits: int, std: float | None = None) -> str:
     if value is None:
         return "-"
     return f"{value:.{digits}f}" + (f" ± {std:.{digits}f}" if std else "")
 
 
-def _diff(study: dict, run: str, metric: str, regime: str | None, against: str, digits: int) -> tuple[str, str]:
+def diff_words(study: dict, run: str, metric: str, regime: str | None, against: str, digits: int) -> tuple[str, str]:
     """The paired difference in words ('+1.22 [+0.49, +1.95]') and its verdict ('better', 'worse', 'not resolved')."""
 
     better = "lower" if metric in LOWER_IS_BETTER else "higher"
@@ -117,34 +117,34 @@ def _diff(study: dict, run: str, metric: str, regime: str | None, against: str, 
     return text, stats.verdict(diff, better)
 
 
-def _axis_phrase(
+def axis_phrase(
     study: dict, run: str, metric: str, regime: str | None, names: dict, interval: bool = True, means: bool = True
 ) -> str:
     label, digits = {**AXES, **DIVERSITY}[(metric, regime)]
     label = names.get(metric, label)
     shown = "sharpness_vs_decoded" if metric == "sharpness_deviation" else metric
-    ours, theirs = _mean(study, run, shown, regime), _mean(study, CONTROL, shown, regime)
-    text, _ = _diff(study, run, metric, regime, CONTROL, digits)
+    ours, theirs = mean_of(study, run, shown, regime), mean_of(study, CONTROL, shown, regime)
+    text, _ = diff_words(study, run, metric, regime, CONTROL, digits)
     if metric == "sharpness_deviation":
         text = f"distance from 1: {text}"
     if not means:
         return f"{label} {text}"
-    return f"{label} {_num(ours, digits)} against {_num(theirs, digits)}" + (f" ({text})" if interval else "")
+    return f"{label} {number(ours, digits)} against {number(theirs, digits)}" + (f" ({text})" if interval else "")
 
 
 def verdicts(study: dict, names: dict | None = None, axes: dict = AXES) -> dict[str, list[str]]:
     """DFD p=0.5 against the fair control on every axis, sorted into better / worse / not resolved."""
     out: dict[str, list[str]] = {"better": [], "worse": [], "not resolved": []}
     for (metric, regime), (_, digits) in axes.items():
-        if _mean(study, DFD, metric, regime) is None:
+        if mean_of(study, DFD, metric, regime) is None:
             continue
-        _, verdict = _diff(study, DFD, metric, regime, CONTROL, digits)
+        _, verdict = diff_words(study, DFD, metric, regime, CONTROL, digits)
         # a difference that is not resolved is shown as its interval alone: the means would read as a finding
-        out[verdict].append(_axis_phrase(study, DFD, metric, regime, names or {}, means=verdict != "not resolved"))
+        out[verdict].append(axis_phrase(study, DFD, metric, regime, names or {}, means=verdict != "not resolved"))
     return out
 
 
-def _seeds(study: dict) -> int:
+def seed_count(study: dict) -> int:
     return len(study["training_seeds"])
 
 
@@ -180,16 +180,16 @@ def _variants(study: dict) -> list[str]:
         lines.append(
             f"- Every DFD setting that gains modes ({len(gainers)}) loses detailed all-named-correct by the "
             f"mean: the control's fidelity comes with its collapse ("
-            f"{_num(_mean(study, CONTROL, 'mode_coverage', 'underspecified'), 2)} modes where the teacher "
-            f"it learned from covers {_num(_mean(study, TEACHER, 'mode_coverage', 'underspecified'), 2)}; all "
-            f"named right on detailed prompts in {_num(_mean(study, CONTROL, 'all_named_correct', 'detailed'), 3)}"
+            f"{number(mean_of(study, CONTROL, 'mode_coverage', 'underspecified'), 2)} modes where the teacher "
+            f"it learned from covers {number(mean_of(study, TEACHER, 'mode_coverage', 'underspecified'), 2)}; all "
+            f"named right on detailed prompts in {number(mean_of(study, CONTROL, 'all_named_correct', 'detailed'), 3)}"
             f" of clips where that teacher manages "
-            f"{_num(_mean(study, TEACHER, 'all_named_correct', 'detailed'), 3)})."
+            f"{number(mean_of(study, TEACHER, 'all_named_correct', 'detailed'), 3)})."
         )
     close = []  # the settings that come closest: DFD's mode gain (resolved) without its underspecified fidelity loss
     for name in variants:
-        modes, modes_verdict = _diff(study, name, "mode_coverage", "underspecified", CONTROL, 2)
-        fid, fid_verdict = _diff(study, name, "prompt_fidelity", "underspecified", CONTROL, 3)
+        modes, modes_verdict = diff_words(study, name, "mode_coverage", "underspecified", CONTROL, 2)
+        fid, fid_verdict = diff_words(study, name, "prompt_fidelity", "underspecified", CONTROL, 3)
         if modes_verdict == "better" and fid_verdict != "worse":
             losses = [_axis_name(axis) for axis, a in won[name]["axes"].items() if a["verdict"] == "worse"]
             flag = f" ({FLAGS[name]})" if name in FLAGS else ""
@@ -211,7 +211,7 @@ def _axis_name(axis: str) -> str:
     return AXES.get((metric, regime), (axis,))[0]
 
 
-def _wrap(lines: list[str]) -> str:
+def wrap_lines(lines: list[str]) -> str:
     """Lines of at most 116 characters; a bullet's continuation indented under its text."""
     out = []
     for line in lines:
@@ -233,10 +233,10 @@ def _teachers(study: dict) -> str:
         ("teacher@2:cfg=3", "with CFG"),
     ):
         if against in study["models"]:
-            _, verdict = _diff(study, DFD, "prompt_fidelity", "detailed", against, 3)
-            parts.append(f"{what} {_num(_mean(study, against, 'prompt_fidelity', 'detailed'), 3)} ({verdict})")
+            _, verdict = diff_words(study, DFD, "prompt_fidelity", "detailed", against, 3)
+            parts.append(f"{what} {number(mean_of(study, against, 'prompt_fidelity', 'detailed'), 3)} ({verdict})")
     return (
-        f"- DFD's detailed fidelity {_num(_mean(study, DFD, 'prompt_fidelity', 'detailed'), 3)} against "
+        f"- DFD's detailed fidelity {number(mean_of(study, DFD, 'prompt_fidelity', 'detailed'), 3)} against "
         + ", ".join(parts)
         + "."
     )
@@ -245,14 +245,14 @@ def _teachers(study: dict) -> str:
 def _modes_line(study: dict, metric: str, what: str) -> str:
     runs = [("dmd2", "DMD2"), (CONTROL, "the control"), (DFD, "DFD")]
     students = ", ".join(
-        f"{label} {_num(_mean(study, r, metric, 'underspecified'), 2, _std(study, r, metric, 'underspecified'))}"
+        f"{label} {number(mean_of(study, r, metric, 'underspecified'), 2, _std(study, r, metric, 'underspecified'))}"
         for r, label in runs
         if r in study["models"]
     )
     refs = ", ".join(
-        f"{label} {_num(_mean(study, r, metric, 'underspecified'), 2)}"
+        f"{label} {number(mean_of(study, r, metric, 'underspecified'), 2)}"
         for r, label in ((TEACHER, "the training-CFG teacher"), (DECODED, "decoded real clips"))
-        if _mean(study, r, metric, "underspecified") is not None
+        if mean_of(study, r, metric, "underspecified") is not None
     )
     return f"{what}, underspecified prompts: {students}; {refs}."
 
@@ -289,7 +289,7 @@ def readme_block(studies: dict[str, dict]) -> str:
     t2v, i2v, ar = studies["t2v"], studies["i2v"], studies["ar"]
     cfg = t2v["models"][DFD].get("trained_cfg")
     lines = [
-        f"On the built-in world, {_seeds(t2v)} training seeds; `docs/results.md` has the tables, the commands "
+        f"On the built-in world, {seed_count(t2v)} training seeds; `docs/results.md` has the tables, the commands "
         f"and the machine. DFD p = 0.5 against the fair control (DMD2 continued for as many steps), both distilled "
         f'from the CFG {cfg:g} teacher; differences are paired over seeds with 95% intervals, "resolved" when '
         "the interval excludes 0. " + _modes_line(t2v, "mode_coverage", "Modes of 8"),
@@ -301,21 +301,21 @@ def readme_block(studies: dict[str, dict]) -> str:
         "",
         *(_i2v_confirm_lines(studies["i2v-confirm"]) if "i2v-confirm" in studies else _i2v_lines(i2v)),
         "",
-        f"Causal (streaming) students ({_seeds(ar)} training seeds, 17 frames): "
+        f"Causal (streaming) students ({seed_count(ar)} training seeds, 17 frames): "
         + _modes_line(ar, "mode_coverage", "Modes of 8"),
         *_verdict_lines(ar),
         _drift(studies),
     ]
-    return _wrap(lines)
+    return wrap_lines(lines)
 
 
 def _i2v_lines(i2v: dict) -> list[str]:
     """The image-to-video study on the world's own frames, where a frame leaves about two motions open."""
     return [
-        f"Image-to-video (`shapes-tiny-i2v`, {_seeds(i2v)} training seeds): "
+        f"Image-to-video (`shapes-tiny-i2v`, {seed_count(i2v)} training seeds): "
         + _modes_line(i2v, "mode_coverage", "motions of 8 from one frame")
         + f" The teacher keeps the given frame's object in "
-        f"{_mean(i2v, TEACHER, 'frame_consistency', 'underspecified'):.0%} of clips when the caption names none.",
+        f"{mean_of(i2v, TEACHER, 'frame_consistency', 'underspecified'):.0%} of clips when the caption names none.",
         *_verdict_lines(i2v, I2V_NAMES),
     ]
 
@@ -329,7 +329,7 @@ def _i2v_confirm_lines(study: dict) -> list[str]:
         f"runs, `{IMAGE_TO_VIDEO.document}`; training seeds {seeds}, one-sided paired tests at 0.05): "
         + _modes_line(study, "mode_tv", "motion TV against the exact posterior (lower is nearer)")
         + f" The teacher keeps the frame's object in "
-        f"{_mean(study, TEACHER, 'frame_consistency', 'underspecified'):.0%} of clips when the caption names none."
+        f"{mean_of(study, TEACHER, 'frame_consistency', 'underspecified'):.0%} of clips when the caption names none."
     )
     return confirmatory_words(study, IMAGE_TO_VIDEO, intro)
 
@@ -339,11 +339,11 @@ def results_block(studies: dict[str, dict]) -> str:
     DFD against the teachers."""
     t2v = studies["t2v"]
     lines = [
-        f"What is resolved over {_seeds(t2v)} seeds (DFD p = 0.5 against the fair control, paired 95% intervals):",
+        f"What is resolved over {seed_count(t2v)} seeds (DFD p = 0.5 against the fair control, paired 95% intervals):",
         *_verdict_lines(t2v, axes={**AXES, **DIVERSITY}),
     ]
     if "dmd2" in t2v["models"]:
-        text, verdict = _diff(t2v, CONTROL, "mode_coverage", "underspecified", "dmd2", 2)
+        text, verdict = diff_words(t2v, CONTROL, "mode_coverage", "underspecified", "dmd2", 2)
         lines.append(
             f"- Whether more DMD training alone recovers modes (the control against DMD2): {text} ({verdict})."
         )
@@ -352,13 +352,13 @@ def results_block(studies: dict[str, dict]) -> str:
     if free in t2v["models"]:
         lines.append(
             f"- On underspecified prompts the 4-NFE teacher without CFG covers "
-            f"{_num(_mean(t2v, free, 'mode_coverage', 'underspecified'), 2)} modes against DFD's "
-            f"{_num(_mean(t2v, DFD, 'mode_coverage', 'underspecified'), 2)}, at fidelity "
-            f"{_num(_mean(t2v, free, 'prompt_fidelity', 'underspecified'), 3)} against "
-            f"{_num(_mean(t2v, DFD, 'prompt_fidelity', 'underspecified'), 3)}; the one with CFG (2 steps) covers "
-            f"{_num(_mean(t2v, 'teacher@2:cfg=3', 'mode_coverage', 'underspecified'), 2)}."
+            f"{number(mean_of(t2v, free, 'mode_coverage', 'underspecified'), 2)} modes against DFD's "
+            f"{number(mean_of(t2v, DFD, 'mode_coverage', 'underspecified'), 2)}, at fidelity "
+            f"{number(mean_of(t2v, free, 'prompt_fidelity', 'underspecified'), 3)} against "
+            f"{number(mean_of(t2v, DFD, 'prompt_fidelity', 'underspecified'), 3)}; the one with CFG (2 steps) covers "
+            f"{number(mean_of(t2v, 'teacher@2:cfg=3', 'mode_coverage', 'underspecified'), 2)}."
         )
-    return _wrap(lines)
+    return wrap_lines(lines)
 
 
 def with_block(text: str, block: str, name: str = "README.md") -> str:
