@@ -10,12 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.evaluation import confirmatory, stats, study, study_plan, study_references, study_report
-
-
-def _result(models: dict[str, dict[str, float]], regime: str = "detailed") -> dict:
-    """An evaluate result with the given regime's metrics per model name."""
-    return {"models": {name: {"nfe": 4, "by_regime": {regime: dict(metrics)}} for name, metrics in models.items()}}
+from engine.evaluation import study, study_plan, study_references, study_report
+from study_helpers import evaluate_result
 
 
 def test_plan_trains_one_dmd2_per_seed_and_starts_every_variant_from_it(tmp_path):
@@ -65,11 +61,11 @@ def test_every_variant_is_a_distill_command_the_config_accepts(tmp_path):
 
 
 def _seed_eval(seed: int, **per_run) -> dict:
-    return _result({f"runs/seed{seed}/{name}": metrics for name, metrics in per_run.items()}, "underspecified")
+    return evaluate_result({f"runs/seed{seed}/{name}": metrics for name, metrics in per_run.items()}, "underspecified")
 
 
 def test_combine_keeps_each_seed_and_the_claims_get_paired_intervals():
-    refs = _result({"real": {"diversity": 0.4}, "teacher@2:cfg=3": {"mode_coverage": 5.0}}, "underspecified")
+    refs = evaluate_result({"real": {"diversity": 0.4}, "teacher@2:cfg=3": {"mode_coverage": 5.0}}, "underspecified")
     per_seed = {
         s: _seed_eval(
             s,
@@ -97,7 +93,7 @@ def test_combine_keeps_each_seed_and_the_claims_get_paired_intervals():
 
 
 def test_a_variant_that_loses_on_an_axis_does_not_dominate():
-    refs = _result({"real": {}})
+    refs = evaluate_result({"real": {}})
     per_seed = {
         s: {
             "models": {
@@ -160,12 +156,12 @@ def test_the_modules_left_out_of_the_fingerprint_are_ones_an_evaluate_run_never_
 def test_the_records_alone_rederive_the_study(tmp_path):
     records = tmp_path / "records"
     (records / "references.json").parent.mkdir(parents=True)
-    (records / "references.json").write_text(json.dumps(_result({"real": {"diversity": 0.4}})))
+    (records / "references.json").write_text(json.dumps(evaluate_result({"real": {"diversity": 0.4}})))
     for name, diversity in (("dfd-p0.5", 0.2), ("dfd-blend0.5", 0.3)):
         run = records / "seed0" / name
         run.mkdir(parents=True)
         (run / "eval.json").write_text(
-            json.dumps(_result({"real": {}, f"runs/seed0/{name}": {"diversity": diversity}}))
+            json.dumps(evaluate_result({"real": {}, f"runs/seed0/{name}": {"diversity": diversity}}))
         )
         (run / "summary.json").write_text(json.dumps({"real_gap_last20": 0.7}))
         (run / "distill_config.json").write_text(json.dumps({"guidance": 3.0}))
@@ -181,11 +177,12 @@ def test_the_study_command_rebuilds_its_tables_from_records_alone(tmp_path, caps
 
     records = tmp_path / "records"
     records.mkdir()
-    (records / "references.json").write_text(json.dumps(_result({"real": {"diversity": 0.4}})))
+    (records / "references.json").write_text(json.dumps(evaluate_result({"real": {"diversity": 0.4}})))
     for seed, name, diversity in ((0, "dfd-p0.5", 0.2), (1, "dfd-p0.5", 0.3), (0, "dfd-blend0.5", 0.5)):
         run = records / f"seed{seed}" / name
         run.mkdir(parents=True)
-        (run / "eval.json").write_text(json.dumps(_result({f"runs/seed{seed}/{name}": {"diversity": diversity}})))
+        evaluated = evaluate_result({f"runs/seed{seed}/{name}": {"diversity": diversity}})
+        (run / "eval.json").write_text(json.dumps(evaluated))
     out = tmp_path / "study.json"
     assert main(["study", "--from-records", str(records), "--json", str(out)]) == 0
     models = json.loads(out.read_text())["models"]
@@ -224,8 +221,8 @@ def test_saturation_is_judged_at_each_clips_own_mode_and_sharpness_against_decod
 
 
 def test_study_plot_is_a_png(tmp_path):
-    per_seed = {s: _result({f"r/seed{s}/dmd2": {"diversity": 0.1 * s, "mode_tv": 0.3}}) for s in (0, 1)}
-    path = study.plot(study.combine(_result({"real": {"diversity": 0.4}}), per_seed), tmp_path / "study.png")
+    per_seed = {s: evaluate_result({f"r/seed{s}/dmd2": {"diversity": 0.1 * s, "mode_tv": 0.3}}) for s in (0, 1)}
+    path = study.plot(study.combine(evaluate_result({"real": {"diversity": 0.4}}), per_seed), tmp_path / "study.png")
     assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -260,148 +257,3 @@ def test_the_plots_empty_panel_shows_the_modes_against_fidelity_trade_off_of_the
     assert sorted(t.get_text() for t in ax.texts) == ["dfd-p0.5", "dmd2", "teacher@50:cfg=3"]  # off the line: left out
     assert not _tradeoff(plt.subplots()[1], {"models": {"real": {"by_regime": {}}}}, ["real"])
     plt.close("all")
-
-
-def _confirm_study(seeds=(20, 21, 22, 23, 24)) -> dict:
-    """A combined study on the pre-registered seeds: DFD +1 mode on every seed but one (+1.5), fidelity
-    within a hair of the control; the other variants' runs as plain constants."""
-    per_seed = {}
-    for i, s in enumerate(seeds):
-        runs = {
-            "dmd2": (4.5, 0.95, 0.93),
-            "dmd2-continued": (5.0, 0.95, 0.93),
-            "dfd-p0.5": (6.0 + (0.5 if i == 2 else 0.0), 0.95 - 0.01 * (i % 2), 0.90),
-            "dfd-p0.5-rise": (6.0, 0.95, 0.92 + 0.01 * i),
-            "dfd-p0.25": (5.8, 0.95, 0.92),
-            "dfd-tmin0.5": (5.9, 0.95, 0.905 + 0.002 * i),
-        }
-        per_seed[s] = {
-            "models": {
-                f"r/seed{s}/{n}": {
-                    "by_regime": {
-                        "detailed": {"all_named_correct": named, "prompt_fidelity": 0.98},
-                        "underspecified": {"mode_coverage": modes, "mode_tv": 0.3, "prompt_fidelity": fid},
-                    }
-                }
-                for n, (modes, named, fid) in runs.items()
-            }
-        }
-    return study.combine(_result({"real": {}}), per_seed)
-
-
-def test_the_preregistered_analysis_tests_in_sequence_and_holm_corrects_the_rest():
-    out = _confirm_study()
-    assert out["training_seeds"] == [20, 21, 22, 23, 24]
-    found = confirmatory.confirmatory(out)
-    p1, p2 = found["primary"]
-    # +1, +1, +1.5, +1, +1: mean 1.1, sd 0.2236, t = 11.0 on 4 df
-    assert p1["held"] and p1["p"] == pytest.approx(stats.t_sf(11.0, 4), abs=1e-6)
-    assert p1["seeds"] == [20, 21, 22, 23, 24]
-    # 0, -0.01, 0, -0.01, 0: mean -0.004, bound -0.004 - 2.132 * 0.005477 / sqrt 5 = -0.0092 > -0.05
-    assert p2["tested"] and p2["held"] and "one-sided 95% lower bound -0.009" in p2["text"]
-    by_id = {e["id"]: e for e in found["secondary"]}
-    assert by_id["S5"]["held"] and by_id["S1"]["p"] == 1.0  # +1.5 modes over DMD2; mode TV the same everywhere
-    assert by_id["S9"]["held"] is False and by_id["S6"]["p"] is not None
-    assert all(e["p_holm"] is None or e["p_holm"] >= e["p"] for e in found["secondary"])
-    table = study.to_markdown(out)
-    assert "**Pre-registered analysis**" in table and "| P1 | DFD p=0.5 covers more modes than the control |" in table
-    assert "**Pre-registered analysis**" not in study.to_markdown(_confirm_study((0, 1, 2, 3, 4)))
-
-
-def test_a_failed_primary_stops_the_sequence():
-    out = _confirm_study()
-    for s in out["models"]["dfd-p0.5"]["by_seed"]["underspecified"]["mode_coverage"]:
-        out["models"]["dfd-p0.5"]["by_seed"]["underspecified"]["mode_coverage"][s] = 5.0  # no gain at all
-    p1, p2 = confirmatory.confirmatory(out)["primary"]
-    assert not p1["held"] and not p2["tested"] and not p2["held"]
-    assert "| P2 |" in study.to_markdown(out) and "not tested |" in study.to_markdown(out)
-
-
-def _i2v_study() -> dict:
-    """A combined image-to-video study on its pre-registered seeds 30-32: per run and seed, mode TV on each
-    underspecified prompt (centre-frame prompts lower for DFD by 0.10, 0.12, 0.08; the rest equal), frame kept
-    and all named correct."""
-    per_seed = {}
-    centre = set(confirmatory.CENTRE_FREE)
-    prompts = [*confirmatory.CENTRE_FREE, "a red shape", "a circle", "a shape on a dark background"]
-    for i, s in enumerate((30, 31, 32)):
-        models, rows = {}, {}
-        for name, gain, kept in (("dmd2", 0.0, 0.92), ("dmd2-continued", 0.0, 0.93), ("dfd-p0.5", 1.0, 0.92)):
-            tv = {p: 0.40 - (gain * (0.10, 0.12, 0.08)[i] if p in centre else 0.0) for p in prompts}
-            model = f"r/seed{s}/{name}"
-            models[model] = {
-                "by_regime": {
-                    "detailed": {"all_named_correct": 0.95},
-                    "underspecified": {"mode_tv": sum(tv.values()) / len(tv), "frame_consistency": kept},
-                }
-            }
-            rows[model] = {p: {"mode_tv": v, "saturation": 0.3} for p, v in tv.items()}
-        per_seed[s] = {"models": models, "per_prompt": rows}
-    return study.combine(_result({"real": {}}), per_seed)
-
-
-def test_the_i2v_preregistration_tests_its_endpoints_over_its_seeds_and_centre_frames():
-    out = json.loads(json.dumps(_i2v_study()))  # as read back from its JSON: seeds as strings
-    assert confirmatory.preregistration_of(out) is confirmatory.IMAGE_TO_VIDEO
-    found = confirmatory.confirmatory(out, confirmatory.IMAGE_TO_VIDEO)
-    [p1] = found["primary"]
-    # the regime mean over 7 prompts falls by 4/7 of the centre gain: -0.0571, -0.0686, -0.0457
-    assert p1["held"] and p1["mean"] == pytest.approx(-0.0571, abs=1e-3) and p1["seeds"] == [30, 31, 32]
-    by_id = {e["id"]: e for e in found["secondary"]}
-    assert by_id["S2"]["mean"] == pytest.approx(-0.10, abs=1e-4)  # over the four centre-frame prompts alone
-    assert by_id["S3"]["held"] is False and "non-inferiority (margin 0.05)" == by_id["S3"]["test"]
-    assert by_id["S4"]["p"] is not None
-    table = study.to_markdown(out)
-    assert "docs/results/preregistration-i2v.md" in table and "| S2 | " in table and "4 prompts: a shape" in table
-    assert confirmatory.preregistration_of(_confirm_study()) is confirmatory.TEXT_TO_VIDEO
-
-
-def test_a_follow_up_on_the_registered_seeds_with_other_steps_is_exploratory(tmp_path):
-    """The same seeds post-trained for 600 steps are not the registered runs: no pre-registered analysis in
-    their tables. The steps come from each run's distill_config.json in the records."""
-    records = tmp_path / "records"
-    records.mkdir()
-    (records / "references.json").write_text(json.dumps(_result({"real": {"diversity": 0.4}})))
-    for seed in (30, 31, 32):
-        for name, steps in (("dmd2", 1250), ("dmd2-continued", 600), ("dfd-p0.5", 600)):
-            run = records / f"seed{seed}" / name
-            run.mkdir(parents=True)
-            (run / "eval.json").write_text(json.dumps(_result({f"runs/seed{seed}/{name}": {"diversity": 0.2}})))
-            (run / "distill_config.json").write_text(json.dumps({"steps": steps, "guidance": 3.0}))
-    follow_up = json.loads(json.dumps(study.rederive(records)))
-    assert follow_up["models"]["dfd-p0.5"]["steps"] == 600 and follow_up["models"]["dmd2"]["steps"] == 1250
-    assert confirmatory.preregistration_of(follow_up) is None
-    assert "Pre-registered analysis" not in study.to_markdown(follow_up)
-    for name in ("dmd2-continued", "dfd-p0.5"):  # the registered 200 steps: analysed as registered
-        for seed in (30, 31, 32):
-            (records / f"seed{seed}" / name / "distill_config.json").write_text(json.dumps({"steps": 200}))
-    assert confirmatory.preregistration_of(study.rederive(records)) is confirmatory.IMAGE_TO_VIDEO
-
-
-def test_reference_rows_get_bootstrap_intervals_from_their_clips():
-    refs = json.loads((Path(__file__).resolve().parents[1] / "docs/results/study-records/references.json").read_text())
-    out = confirmatory.reference_intervals(refs, metrics=("all_named_correct",))
-    teacher = out["teacher@4:cfg=1"]["detailed"]["all_named_correct"]
-    recorded = refs["models"]["teacher@4:cfg=1"]["by_regime"]["detailed"]["all_named_correct"]
-    assert teacher["mean"] == pytest.approx(recorded, abs=1e-3) and teacher["low"] < teacher["mean"] < teacher["high"]
-    assert out["real"]["detailed"]["all_named_correct"] == {
-        **out["real"]["detailed"]["all_named_correct"],
-        "low": 1.0,
-        "high": 1.0,
-    }
-
-
-def test_the_preregistered_command_plans_every_variant_on_all_five_fresh_seeds(tmp_path):
-    import re
-
-    text = (Path(__file__).resolve().parents[1] / "docs/results/preregistration.md").read_text()
-    command = " ".join(
-        text.split("OMP_NUM_THREADS=1 python -m engine study", 1)[1].split("\n\n")[0].replace("\\\n", " ").split()
-    )
-    seeds, variants = re.search(r"--seeds (\d+)-(\d+)", command), re.search(r"--variants (\S+)", command)[1]
-    assert (int(seeds[1]), int(seeds[2])) == (confirmatory.PREREGISTERED_SEEDS[0], confirmatory.PREREGISTERED_SEEDS[-1])
-    runs = study.plan(tmp_path, list(range(20, 25)), "shapes-tiny", 1250, 200, variants.split(","))
-    names = {e[2] for e in confirmatory.PRIMARY + confirmatory.SECONDARY}
-    names |= {e[6] for e in confirmatory.PRIMARY + confirmatory.SECONDARY}
-    assert {(r.name, r.seed) for r in runs} == {(n, s) for n in names for s in range(20, 25)}
-    assert study_plan.VARIANTS["dfd-p0.25"][-1] == "0.25"  # constant p, the rising schedule's average
